@@ -1,0 +1,1 @@
+"""Survey backends: one small interface, several surveys."""
