@@ -37,6 +37,7 @@ STEPS: dict[str, tuple[str, str, str]] = {
     "train": ("lensfinder.training", "train", "train a CNN on simulated shards"),
     "infer": ("lensfinder.inference", "infer", "score one stamp shard with a trained CNN"),
     "evaluate": ("lensfinder.metrics", "evaluate", "ROC, AUROC, TPR0/TPR10 of predictions against labels"),
+    "collect-predictions": ("lensfinder.collect", "collect_predictions", "join per-tile scores with stamp flags and catalogue columns"),
     # human inspection and ranking
     "candidates": ("lensfinder.inspection", "candidates", "select candidates above threshold and export an inspection set"),
     "mock-grades": ("lensfinder.inspection", "mock_grades", "grades from simulated inspectors (mock survey only)"),

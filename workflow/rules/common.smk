@@ -1,0 +1,132 @@
+# Configuration validation, target functions and wildcard constraints.
+# Helpers only: the rules live in the per-stage files.
+
+import json
+import os
+import shlex
+
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+SURVEY = config["survey"]
+NET = config["training"]["model"]
+SIM_SETS = config["simulation"]["sets"]
+
+if SURVEY == "mock":
+    TILES = [f"MOCK_{i}" for i in range(config["mock"]["n_tiles"])]
+else:
+    TILES = list(config["kids"]["tiles"])
+    if not TILES:
+        raise ValueError(
+            f"config: kids.tiles is empty; survey '{SURVEY}' needs a list of KiDS tile "
+            "names, e.g. kids: {tiles: [KIDS_5.6_-28.2]}"
+        )
+
+RELEASE = {"mock": "dr4", "kids_dr4": "dr4", "kids_dr3": "dr3"}[SURVEY]
+if config["preselection"]["release"] != RELEASE:
+    raise ValueError(
+        f"config: preselection.release is '{config['preselection']['release']}' but survey "
+        f"'{SURVEY}' has {RELEASE} columns; set preselection.release: {RELEASE}"
+    )
+
+wildcard_constraints:
+    tile="|".join(TILES) if TILES else "NO_TILES",
+    simset="|".join(SIM_SETS),
+    shard=r"\d{3}",
+    net="he2020|resnet18",
+
+
+def set_options(overrides):
+    """`--set key=value` options (values JSON, which YAML reads) for a step."""
+    return " ".join(
+        f"--set {shlex.quote(f'{key}={json.dumps(value)}')}" for key, value in overrides.items()
+    )
+
+
+def sim_shards(simset):
+    """Shard names of one simulated set."""
+    return [f"{k:03d}" for k in range(SIM_SETS[simset]["n_shards"])]
+
+
+def sim_shard_size(wildcards):
+    """Images in one shard: the set split as evenly as possible."""
+    spec = SIM_SETS[wildcards.simset]
+    n, k = spec["n_images"], spec["n_shards"]
+    shard = int(wildcards.shard)
+    return n // k + (1 if shard < n % k else 0)
+
+
+def sim_seed(wildcards):
+    return SIM_SETS[wildcards.simset]["seed"]
+
+
+def sim_files(simset, ext):
+    return expand("results/sim/{simset}/shard_{shard}.{ext}", simset=simset, shard=sim_shards(simset), ext=ext)
+
+
+def threshold_options(wildcards=None):
+    """`--threshold sample=value` for each configured sample."""
+    thresholds = config["inference"]["thresholds"]
+    return " ".join(f"--threshold {s}={thresholds[s]}" for s in config["preselection"]["samples"] if s in thresholds)
+
+
+def grades_file(wildcards=None):
+    """The user's grades, or the simulated inspectors' on the mock survey."""
+    return config["inspection"]["grades"] or "results/inspect/grades.csv"
+
+
+def truth_files(wildcards=None):
+    return expand("results/survey/truth/{tile}.parquet", tile=TILES)
+
+
+def has_grades():
+    return bool(config["inspection"]["grades"]) or SURVEY == "mock"
+
+
+def all_targets():
+    """Everything a default run leaves in results/."""
+    targets = [
+        f"results/eval/{NET}_metrics.csv",
+        f"results/inspect/manifest.csv",
+        "results/preselect/cutflow.csv",
+        "results/figures/roc.png",
+        "results/figures/pcnn_samples.png",
+        "results/figures/cutflow.png",
+        "results/figures/learning_curve.png",
+    ]
+    if has_grades():
+        targets += [
+            "results/candidates/ranked.parquet",
+            "results/candidates/ranked.csv",
+            "results/candidates/ranked.tex",
+            "results/figures/pcnn_vs_phuman.png",
+            "results/figures/top_candidates.png",
+        ]
+    return targets
+
+
+def tile_index(wildcards):
+    """Position of a tile in the survey's tile list (the mock survey's layout)."""
+    return TILES.index(wildcards.tile)
+
+
+def sim_dir(wildcards):
+    """Directory of one simulated set's shards."""
+    return f"results/sim/{wildcards.simset}"
+
+
+def training_options(wildcards=None):
+    """Training hyper-parameters from config as `lensfinder train` options."""
+    t = config["training"]
+    return (
+        f"--epochs {t['epochs']} --batch-size {t['batch_size']} --learning-rate {t['learning_rate']} "
+        f"--preprocess {t['preprocess']} --normalization {t['normalization']} "
+        f"--class-balance {t['class_balance']} {'--augment' if t['augment'] else '--no-augment'}"
+    )
+
+
+def output_dir(wildcards, output):
+    """Directory of a rule's first output (for steps that write several files there)."""
+    return os.path.dirname(output[0])

@@ -1,0 +1,95 @@
+# Stages 7-8: candidates above threshold -> inspection set -> grades ->
+# ranked list by P = p_CNN x p_human (Li et al. 2020, section 3.3).
+
+
+rule candidates:
+    input:
+        predictions=expand("results/predictions/{net}/{tile}.parquet", net=NET, tile=TILES),
+        indexes=expand("results/stamps/{tile}.parquet", tile=TILES),
+        cubes=expand("results/stamps/{tile}.fits", tile=TILES),
+        catalog="results/catalog/catalog.parquet",
+    output:
+        candidates="results/inspect/candidates.parquet",
+        manifest="results/inspect/manifest.parquet",
+        manifest_csv="results/inspect/manifest.csv",
+        png=directory("results/inspect/png"),
+        mosaic="results/inspect/mosaic.png",
+    params:
+        thresholds=threshold_options(),
+        seed=config["seed"],
+        outdir=output_dir,
+    log:
+        "results/logs/candidates.log",
+    conda:
+        "../../envs/inspect.yaml"
+    shell:
+        "lensfinder candidates --predictions {input.predictions} --stamp-index {input.indexes} "
+        "--stamp-cube {input.cubes} --catalog {input.catalog} {params.thresholds} "
+        "--seed {params.seed} --out-dir {params.outdir} > {log} 2>&1"
+
+
+if SURVEY == "mock" and not config["inspection"]["grades"]:
+
+    # Simulated inspectors: the only rule besides evaluation that reads the
+    # mock survey's truth tables. Replace them by pointing
+    # `inspection.grades` at your own grades file.
+    rule mock_grades:
+        input:
+            manifest="results/inspect/manifest.parquet",
+            truth=truth_files(),
+        output:
+            "results/inspect/grades.csv",
+        params:
+            scheme=config["inspection"]["scheme"],
+            n_inspectors=config["inspection"]["n_mock_inspectors"],
+            seed=config["seed"],
+        log:
+            "results/logs/mock_grades.log",
+        conda:
+            "../../envs/inspect.yaml"
+        shell:
+            "lensfinder mock-grades --manifest {input.manifest} --truth {input.truth} "
+            "--scheme {params.scheme} --n-inspectors {params.n_inspectors} --seed {params.seed} "
+            "--out {output} > {log} 2>&1"
+
+
+rule crossmatch:
+    input:
+        "results/inspect/candidates.parquet",
+    output:
+        "results/candidates/crossmatch.parquet",
+    log:
+        "results/logs/crossmatch.log",
+    conda:
+        "../../envs/inspect.yaml"
+    shell:
+        "lensfinder crossmatch --candidates {input} --radius-arcsec 2 --out {output} > {log} 2>&1"
+
+
+rule merge_scores:
+    input:
+        predictions="results/inspect/candidates.parquet",
+        grades=grades_file(),
+        catalog="results/catalog/catalog.parquet",
+        crossmatch="results/candidates/crossmatch.parquet",
+    output:
+        ranked="results/candidates/ranked.parquet",
+        csv=report(
+            "results/candidates/ranked.csv",
+            caption="../report/ranked.rst",
+            category="Candidates",
+        ),
+        tex="results/candidates/ranked.tex",
+    params:
+        scheme=config["inspection"]["scheme"],
+        golden=config["ranking"]["golden"],
+        high=config["ranking"]["high"],
+    log:
+        "results/logs/merge_scores.log",
+    conda:
+        "../../envs/inspect.yaml"
+    shell:
+        "lensfinder merge-scores --predictions {input.predictions} --grades {input.grades} "
+        "--scheme {params.scheme} --catalog {input.catalog} --crossmatch {input.crossmatch} "
+        "--golden {params.golden} --high {params.high} "
+        "--out {output.ranked} --out-csv {output.csv} --out-tex {output.tex} > {log} 2>&1"

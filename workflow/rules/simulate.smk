@@ -1,0 +1,25 @@
+# Stage 4: simulated lenses and non-lenses, one job per shard.
+
+
+rule simulate:
+    output:
+        cube="results/sim/{simset}/shard_{shard}.fits",
+        meta="results/sim/{simset}/shard_{shard}.parquet",
+    params:
+        recipe=config["simulation"]["recipe"],
+        n=sim_shard_size,
+        seed=sim_seed,
+        outdir=sim_dir,
+        overrides=set_options(config["simulation"]["params"]),
+    log:
+        "results/logs/simulate/{simset}_{shard}.log",
+    benchmark:
+        "results/benchmarks/simulate/{simset}_{shard}.tsv"
+    resources:
+        mem_mb=3000,
+    conda:
+        "../../envs/survey.yaml"
+    shell:
+        "lensfinder simulate --recipe {params.recipe} --n {params.n} --seed {params.seed} "
+        "--shard {wildcards.shard} --set-name {wildcards.simset} --out {params.outdir} "
+        "{params.overrides} > {log} 2>&1"

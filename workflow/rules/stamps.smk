@@ -1,0 +1,29 @@
+# Stage 3: 101x101 r-band stamps of the preselected galaxies, one job per tile.
+
+
+rule stamps:
+    input:
+        image="results/survey/tiles/{tile}.fits",
+        weight="results/survey/tiles/{tile}.weight.fits",
+        mask="results/survey/tiles/{tile}.mask.fits",
+        catalog="results/catalog/catalog.parquet",
+        flags="results/preselect/flags.parquet",
+    output:
+        cube="results/stamps/{tile}.fits",
+        index="results/stamps/{tile}.parquet",
+    params:
+        samples=" ".join(config["preselection"]["samples"]),
+        size=config["stamps"]["size"],
+    log:
+        "results/logs/stamps/{tile}.log",
+    benchmark:
+        "results/benchmarks/stamps/{tile}.tsv"
+    resources:
+        mem_mb=3000,
+    conda:
+        "../../envs/survey.yaml"
+    shell:
+        "lensfinder stamps --image {input.image} --weight {input.weight} --mask {input.mask} "
+        "--catalog {input.catalog} --flags {input.flags} --tile {wildcards.tile} "
+        "--samples {params.samples} --size {params.size} "
+        "--out-cube {output.cube} --out-index {output.index} > {log} 2>&1"

@@ -1,0 +1,30 @@
+# Stage 5: train the CNN on the simulated training set.
+
+
+rule train:
+    input:
+        cubes=sim_files("train", "fits"),
+        meta=sim_files("train", "parquet"),
+    output:
+        model="results/models/{net}.keras",
+        settings="results/models/{net}.json",
+        history="results/models/{net}.history.csv",
+    params:
+        options=training_options(),
+        seed=config["seed"],
+        checkpoints="results/models/{net}_checkpoints",
+    log:
+        "results/logs/train/{net}.log",
+    benchmark:
+        "results/benchmarks/train/{net}.tsv"
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=6000,
+        runtime=240,
+        gpu=config["training"]["gpus"],
+    conda:
+        "../../envs/learn.yaml"
+    shell:
+        "lensfinder train --shards {input.cubes} --model {wildcards.net} --out {output.model} "
+        "--history {output.history} --checkpoint-dir {params.checkpoints} {params.options} "
+        "--seed {params.seed} --threads {threads} > {log} 2>&1"
