@@ -1,0 +1,57 @@
+"""The command line: every step is listed, documented, and starts without TensorFlow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from lensfinder.cli import STEPS, main
+
+
+def test_top_level_help_lists_every_step(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for step in STEPS:
+        assert step in out
+
+
+@pytest.mark.parametrize("step", sorted(STEPS))
+def test_step_help(step, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([step, "--help"])
+    assert exc.value.code == 0
+    assert "usage: lensfinder " + step in capsys.readouterr().out
+
+
+def test_no_step_module_imports_tensorflow():
+    """Start-up must stay cheap: TensorFlow loads only inside train/score functions."""
+    code = (
+        "import importlib, sys\n"
+        "from lensfinder.cli import STEPS, _build_parser\n"
+        "for name in STEPS: _build_parser(name)\n"
+        "mods = sorted({m for m, _, _ in STEPS.values()})\n"
+        "for m in mods: importlib.import_module(m)\n"
+        "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
+
+
+def test_bad_input_exits_2_naming_the_file(tmp_path, capsys):
+    missing = tmp_path / "nope.parquet"
+    code = main(["preselect", "--catalog", str(missing), "--release", "dr4",
+                 "--out", str(tmp_path / "f.parquet"), "--cutflow", str(tmp_path / "c.parquet")])
+    assert code == 2
+    assert str(missing) in capsys.readouterr().err
+    assert not (tmp_path / "f.parquet").exists()
+
+
+def test_module_entry_point():
+    result = subprocess.run([sys.executable, "-m", "lensfinder", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert result.stdout.startswith("lensfinder ")
