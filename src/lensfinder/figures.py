@@ -153,6 +153,26 @@ def _cutflow_figure(inputs, out, args):
     return plot_cutflow(read_table(inputs[0]), out)
 
 
+def _pcnn_vs_phuman_figure(inputs, out, args):
+    from .scores import plot_pcnn_vs_phuman
+
+    return plot_pcnn_vs_phuman(read_table(inputs[0]), out)
+
+
+def _top_candidates_figure(inputs, out, args):
+    """inputs: RANKED.parquet, then the stamp indexes, then their cubes (same order)."""
+    from .inspection import load_stamps
+    from .scores import plot_ranked_mosaic
+
+    ranked, rest = read_table(inputs[0], required=["object_id"]), inputs[1:]
+    if len(rest) % 2:
+        raise InputError("figures --kind top_candidates: expected --inputs RANKED INDEX... CUBE... (one cube per index)")
+    half = len(rest) // 2
+    top = ranked.head(82)  # Li et al. 2020, Fig. 8 shows the 82 with P >= 0.5
+    stamps = load_stamps(top["object_id"].astype(str), rest[:half], rest[half:])
+    return plot_ranked_mosaic(top, out, stamps=stamps)
+
+
 def _parse_threshold(text):
     sample, _, value = text.partition("=")
     try:
@@ -167,6 +187,8 @@ FIGURES = {
     "learning_curve": _learning_curve_figure,
     "pcnn_samples": _pcnn_samples_figure,
     "cutflow": _cutflow_figure,
+    "pcnn_vs_phuman": _pcnn_vs_phuman_figure,
+    "top_candidates": _top_candidates_figure,
 }
 
 

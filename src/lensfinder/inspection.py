@@ -66,6 +66,7 @@ __all__ = [
     "render_stamp_png",
     "stamp_rgb",
     "write_mosaic",
+    "load_stamps",
     "mix_simulated",
     "build_manifest",
     "mock_inspector_grades",
@@ -179,12 +180,13 @@ def select_candidates(predictions, stamp_index, thresholds: dict[str, float], *,
     missing = len(predictions) - len(merged)
     if missing:
         log.warning("%d predicted objects have no row in the stamp indexes and cannot be candidates", missing)
-    passed = pd.DataFrame(index=merged.index)
+    samples = np.full(len(merged), "", dtype=object)
+    p_cnn = merged["p_cnn"].to_numpy(dtype=float)
     for sample, threshold in thresholds.items():
-        passed[sample] = merged[sample].fillna(False).astype(bool) & (merged["p_cnn"].astype(float) >= threshold)
-    samples = passed.apply(lambda row: ";".join(s for s in thresholds if row[s]), axis=1) if len(merged) else \
-        pd.Series(dtype=str)
-    merged["samples"] = samples.astype(str) if len(merged) else pd.Series(dtype=str)
+        flag = merged[sample].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        passed = flag & (p_cnn >= threshold)
+        samples[passed] = np.where(samples[passed] == "", sample, samples[passed] + ";" + sample)
+    merged["samples"] = pd.Series(samples, index=merged.index, dtype=object).astype(str)
     include = set(map(str, include))
     forced = merged["object_id"].isin(include) & (merged["samples"] == "")
     merged.loc[forced, "samples"] = "include"
@@ -241,7 +243,8 @@ def _asinh_norm(image: np.ndarray) -> np.ndarray:
     return np.asarray(norm(clean), dtype=float)
 
 
-def stamp_rgb(g: np.ndarray, r: np.ndarray, i: np.ndarray, *, stretch: float | None = None, Q: float = 8.0) -> np.ndarray:
+def stamp_rgb(g: np.ndarray, r: np.ndarray, i: np.ndarray, *, stretch: float | None = None,
+              Q: float = 8.0) -> np.ndarray:
     """Lupton et al. (2004) colour composite (i, r, g -> R, G, B), uint8 ``(ny, nx, 3)``.
 
     ``stretch`` defaults to the r-band 99.5th percentile, so that stamps of
@@ -281,8 +284,10 @@ def render_stamp_png(path, r: np.ndarray, g: np.ndarray | None = None, i: np.nda
 
 def write_mosaic(png_paths: Sequence, labels: Sequence[str], path, *, ncols: int = 10, title: str = "",
                  tile_inches: float = 1.3) -> Path:
-    """Grid of PNG stamps with a label under each, written atomically (Agg backend).
+    """Grid of stamps with a label over each, written atomically (Agg backend).
 
+    Each item of ``png_paths`` is a PNG path or a 2-D image array (counts;
+    shown with the asinh stretch of :func:`render_stamp_png`, north up).
     With no stamps the figure says so, so that the file always exists.
     """
     import matplotlib
@@ -301,7 +306,10 @@ def write_mosaic(png_paths: Sequence, labels: Sequence[str], path, *, ncols: int
     if n == 0:
         axes[0, 0].text(0.5, 0.5, "no candidates", ha="center", va="center", fontsize=9)
     for ax, png, label in zip(axes.ravel(), png_paths, labels):
-        ax.imshow(mpimg.imread(png))
+        if isinstance(png, np.ndarray):
+            ax.imshow(_asinh_norm(np.asarray(png, dtype=float)), cmap="gray", origin="lower", vmin=0, vmax=1)
+        else:
+            ax.imshow(mpimg.imread(png))
         ax.set_title(str(label), fontsize=5, pad=2)
     if title:
         fig.suptitle(title, fontsize=8)
@@ -312,6 +320,25 @@ def write_mosaic(png_paths: Sequence, labels: Sequence[str], path, *, ncols: int
     finally:
         plt.close(fig)
     return Path(path)
+
+
+def load_stamps(object_ids: Sequence[str], index_paths: Sequence, cube_paths: Sequence) -> dict:
+    """r-band stamps of ``object_ids`` from stamp indexes and their cubes (same order).
+
+    Returns ``{object_id: 2-D array}``; ids without a stamp are left out.
+    """
+    wanted = set(map(str, object_ids))
+    stamps: dict = {}
+    if len(index_paths) != len(cube_paths):
+        raise InputError(f"stamps: {len(index_paths)} indexes but {len(cube_paths)} cubes; expected one cube per index")
+    for index_path, cube_path in zip(index_paths, cube_paths):
+        ids = read_table(index_path, columns=["object_id"], required=["object_id"])["object_id"].astype(str)
+        rows = [(oid, k) for k, oid in enumerate(ids) if oid in wanted and oid not in stamps]
+        if rows:
+            cube = read_cube(cube_path)[0]
+            for oid, k in rows:
+                stamps[oid] = np.array(cube[k], dtype=float)
+    return stamps
 
 
 # ---------------------------------------------------------------- mixing and manifest
@@ -531,14 +558,21 @@ _MOCK_CUTS = {
 }
 
 
+#: Mock-survey object types that look lens-like to people (Li et al. 2020, Fig. 6:
+#: rings, spiral arms and interactions mimic arcs).
+MOCK_CONFUSERS = ("ring", "merger", "spiral")
+
+
 def mock_inspector_grades(object_ids: Sequence[str], is_lens: Sequence[bool], theta_E_arcsec: Sequence[float],
-                          scheme: str = "li2020", n_inspectors: int = 5, seed: int = 42):
+                          scheme: str = "li2020", n_inspectors: int = 5, seed: int = 42,
+                          object_type: Sequence[str] | None = None):
     """Grades from simulated inspectors: noisy functions of the truth.
 
     Each inspector ``k`` has a skill ``s_k`` drawn in [0.55, 0.95] and a bias
     ``b_k ~ N(0, 0.05)``. An object's latent "lensiness" is
     ``0.45 + 0.45 tanh(theta_E / 1")`` for a lens (bigger Einstein radii are
-    easier to see) and 0.12 otherwise; inspector ``k`` sees it with Gaussian
+    easier to see), 0.3 for non-lenses whose truth ``object_type`` is one of
+    :data:`MOCK_CONFUSERS`, and 0.12 otherwise; inspector ``k`` sees it with Gaussian
     noise of sigma ``0.05 + 0.4 (1 - s_k)`` and grades it by fixed cut points
     (li2020: A >= 0.75 > B >= 0.5 > C >= 0.25 > D; he2020: 2 >= 0.7 > 1 >=
     0.4 > 0). Objects are graded in a per-inspector seeded order with seeded
@@ -557,7 +591,9 @@ def mock_inspector_grades(object_ids: Sequence[str], is_lens: Sequence[bool], th
     ids = np.asarray(list(map(str, object_ids)), dtype=object)
     lens = np.asarray(is_lens, dtype=bool)
     theta = np.nan_to_num(np.asarray(theta_E_arcsec, dtype=float), nan=0.0)
-    latent = np.where(lens, 0.45 + 0.45 * np.tanh(np.clip(theta, 0, None) / 1.0), 0.12)
+    confuser = np.zeros(len(ids), dtype=bool) if object_type is None else \
+        np.isin(np.asarray(list(map(str, object_type)), dtype=object), MOCK_CONFUSERS)
+    latent = np.where(lens, 0.45 + 0.45 * np.tanh(np.clip(theta, 0, None) / 1.0), np.where(confuser, 0.3, 0.12))
     rng = np.random.default_rng(np.random.SeedSequence([seed, 61]))
     skill = rng.uniform(0.55, 0.95, n_inspectors)
     bias = rng.normal(0.0, 0.05, n_inspectors)
@@ -600,7 +636,8 @@ def run_mock_grades(args: argparse.Namespace) -> int:
         key = "object_id" if "object_id" in t.columns else "ID"
         require_columns(t, [key, "is_lens"], str(path), "truth table")
         part = pd.DataFrame({"object_id": t[key].astype(str), "is_lens": t["is_lens"].astype(bool),
-                             "theta_E": t["theta_E"].astype(float) if "theta_E" in t.columns else np.nan})
+                             "theta_E": t["theta_E"].astype(float) if "theta_E" in t.columns else np.nan,
+                             "object_type": t["object_type"].astype(str) if "object_type" in t.columns else ""})
         parts.append(part)
     truth = pd.concat(parts, ignore_index=True).drop_duplicates("object_id", keep="first").set_index("object_id")
     ids = manifest["object_id"].astype(str)
@@ -613,7 +650,8 @@ def run_mock_grades(args: argparse.Namespace) -> int:
         raise InputError(f"--n-inspectors: {args.n_inspectors}: expected at least 1")
     grades = mock_inspector_grades(ids.tolist(), t["is_lens"].fillna(False).astype(bool).to_numpy(),
                                    t["theta_E"].to_numpy(dtype=float), scheme=args.scheme,
-                                   n_inspectors=args.n_inspectors, seed=args.seed)
+                                   n_inspectors=args.n_inspectors, seed=args.seed,
+                                   object_type=t["object_type"].fillna("").astype(str).tolist())
     write_csv(grades, args.out)
     log.info("SIMULATED inspectors: %d grades from %d simulated inspectors on %d objects -> %s",
              len(grades), args.n_inspectors, len(ids), args.out)

@@ -130,3 +130,16 @@ def training_options(wildcards=None):
 def output_dir(wildcards, output):
     """Directory of a rule's first output (for steps that write several files there)."""
     return os.path.dirname(output[0])
+
+
+def mix_sim_files(ext):
+    """Simulated test images mixed blind into the inspection set (to measure inspectors)."""
+    return sim_files("test", ext) if config["inspection"]["n_mix_simulated"] > 0 else []
+
+
+def mix_options(wildcards, input):
+    """`--mix-simulated CUBE META` per test shard, and how many to draw."""
+    if not input.sim_cubes:
+        return ""
+    pairs = " ".join(f"--mix-simulated {c} {m}" for c, m in zip(input.sim_cubes, input.sim_meta))
+    return f"{pairs} --n-mix {config['inspection']['n_mix_simulated']}"

@@ -8,14 +8,18 @@ rule candidates:
         indexes=expand("results/stamps/{tile}.parquet", tile=TILES),
         cubes=expand("results/stamps/{tile}.fits", tile=TILES),
         catalog="results/catalog/catalog.parquet",
+        sim_cubes=mix_sim_files("fits"),
+        sim_meta=mix_sim_files("parquet"),
     output:
         candidates="results/inspect/candidates.parquet",
+        known="results/inspect/known.parquet",
         manifest="results/inspect/manifest.parquet",
         manifest_csv="results/inspect/manifest.csv",
         png=directory("results/inspect/png"),
         mosaic="results/inspect/mosaic.png",
     params:
         thresholds=threshold_options(),
+        mix=mix_options,
         seed=config["seed"],
         outdir=output_dir,
     log:
@@ -25,7 +29,7 @@ rule candidates:
     shell:
         "lensfinder candidates --predictions {input.predictions} --stamp-index {input.indexes} "
         "--stamp-cube {input.cubes} --catalog {input.catalog} {params.thresholds} "
-        "--seed {params.seed} --out-dir {params.outdir} > {log} 2>&1"
+        "{params.mix} --seed {params.seed} --out-dir {params.outdir} > {log} 2>&1"
 
 
 if SURVEY == "mock" and not config["inspection"]["grades"]:
@@ -37,6 +41,7 @@ if SURVEY == "mock" and not config["inspection"]["grades"]:
         input:
             manifest="results/inspect/manifest.parquet",
             truth=truth_files(),
+            known="results/inspect/known.parquet",
         output:
             "results/inspect/grades.csv",
         params:
@@ -48,7 +53,7 @@ if SURVEY == "mock" and not config["inspection"]["grades"]:
         conda:
             "../../envs/inspect.yaml"
         shell:
-            "lensfinder mock-grades --manifest {input.manifest} --truth {input.truth} "
+            "lensfinder mock-grades --manifest {input.manifest} --truth {input.truth} {input.known} "
             "--scheme {params.scheme} --n-inspectors {params.n_inspectors} --seed {params.seed} "
             "--out {output} > {log} 2>&1"
 
@@ -72,6 +77,8 @@ rule merge_scores:
         grades=grades_file(),
         catalog="results/catalog/catalog.parquet",
         crossmatch="results/candidates/crossmatch.parquet",
+        known="results/inspect/known.parquet",
+        manifest="results/inspect/manifest.parquet",
     output:
         ranked="results/candidates/ranked.parquet",
         csv=report(
@@ -80,6 +87,12 @@ rule merge_scores:
             category="Candidates",
         ),
         tex="results/candidates/ranked.tex",
+        inspectors=report(
+            "results/candidates/ranked.inspectors.csv",
+            caption="../report/inspectors.rst",
+            category="Candidates",
+        ),
+        agreement="results/candidates/ranked.agreement.csv",
     params:
         scheme=config["inspection"]["scheme"],
         golden=config["ranking"]["golden"],
@@ -91,5 +104,7 @@ rule merge_scores:
     shell:
         "lensfinder merge-scores --predictions {input.predictions} --grades {input.grades} "
         "--scheme {params.scheme} --catalog {input.catalog} --crossmatch {input.crossmatch} "
+        "--known {input.known} --manifest {input.manifest} "
         "--golden {params.golden} --high {params.high} "
-        "--out {output.ranked} --out-csv {output.csv} --out-tex {output.tex} > {log} 2>&1"
+        "--out {output.ranked} --out-csv {output.csv} --out-tex {output.tex} "
+        "--out-inspectors {output.inspectors} --out-agreement {output.agreement} > {log} 2>&1"

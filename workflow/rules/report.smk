@@ -36,6 +36,8 @@ rule figure_learning_curve:
 rule figure_pcnn_samples:
     input:
         f"results/predictions/{NET}.parquet",
+    params:
+        thresholds=threshold_options(),
     output:
         report("results/figures/pcnn_samples.png", caption="../report/pcnn_samples.rst", category="Search"),
     log:
@@ -43,7 +45,7 @@ rule figure_pcnn_samples:
     conda:
         "../../envs/inspect.yaml"
     shell:
-        "lensfinder figures --kind pcnn_samples --inputs {input} --out {output} > {log} 2>&1"
+        "lensfinder figures --kind pcnn_samples --inputs {input} {params.thresholds} --out {output} > {log} 2>&1"
 
 
 rule figure_cutflow:
@@ -61,8 +63,7 @@ rule figure_cutflow:
 
 rule figure_pcnn_vs_phuman:
     input:
-        ranked="results/candidates/ranked.parquet",
-        grades=grades_file(),
+        "results/candidates/ranked.parquet",
     output:
         report("results/figures/pcnn_vs_phuman.png", caption="../report/pcnn_vs_phuman.rst", category="Candidates"),
     log:
@@ -70,7 +71,7 @@ rule figure_pcnn_vs_phuman:
     conda:
         "../../envs/inspect.yaml"
     shell:
-        "lensfinder figures --kind pcnn_vs_phuman --inputs {input.ranked} {input.grades} --out {output} > {log} 2>&1"
+        "lensfinder figures --kind pcnn_vs_phuman --inputs {input} --out {output} > {log} 2>&1"
 
 
 rule figure_top_candidates:

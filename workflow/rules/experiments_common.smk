@@ -1,0 +1,399 @@
+# The papers' experiments: validation of the `experiments:` block and the
+# helpers that turn it into image sets, subsets, networks and table inputs.
+# Helpers only; the rules are in experiments.smk (which includes this file).
+
+import math
+import re
+import zlib
+
+from snakemake.utils import validate
+
+from lensfinder.training import HE2020_CASES
+
+
+config.setdefault("experiments", {})
+validate(config["experiments"], schema="../schemas/experiments.schema.yaml")
+
+EXP = config["experiments"]
+EXP_SIM = EXP["simulation"]
+EXP_TRAIN = EXP["training"]
+EXP_DIR = "results/experiments"
+
+
+def _fmt(x):
+    """Compact number for file names: 0.4 -> '0.4', 1.0 -> '1'."""
+    return f"{x:g}"
+
+
+def _stable_seed(name):
+    """A run's seed: the experiments' base seed plus a stable hash of its name."""
+    return EXP["seed"] + zlib.crc32(name.encode()) % 1_000_000
+
+
+def _simset(spec, params=None, recipe=None):
+    return {
+        "n_images": spec["n_images"],
+        "seed": spec["seed"],
+        "recipe": recipe or EXP_SIM["recipe"],
+        "params": {**EXP_SIM["params"], **(params or {})},
+        "n_shards": max(1, math.ceil(spec["n_images"] / EXP_SIM["shard_size"])),
+    }
+
+
+def _experiment_sets():
+    """Simulated sets of all experiments: name -> n_images, seed, recipe, params, n_shards."""
+    psf, vol, li = EXP["psf_test"], EXP["volume_test"], EXP["li2020_roc"]
+    sets = {"fiducial": _simset(EXP["fiducial"]), "volume_parent": _simset(vol["parent"])}
+    for k, factor in enumerate(psf["factors"]):
+        fwhm = round(factor * psf["reference_fwhm_arcsec"], 6)
+        sets[f"psf_x{_fmt(factor)}"] = _simset(
+            {"n_images": psf["n_images"], "seed": psf["seed"] + k}, {EXP_SIM["psf_key"]: [fwhm, fwhm]}
+        )
+    for k, seed in enumerate(vol["validation"]["seeds"]):
+        sets[f"volume_val{k + 1}"] = _simset({"n_images": vol["validation"]["n_images"], "seed": seed})
+    vs = vol["validation_sizes"]
+    for k, size in enumerate(vs["sizes"]):
+        sets[f"valsize_{size}"] = _simset({"n_images": size, "seed": vs["seed"] + k})
+    r_net = EXP["net_comparison"]["r_net"]
+    sets["r_net_train"] = _simset(r_net, r_net["params"], r_net["recipe"])
+    sets["li2020_train"] = _simset(li["train"])
+    sets["li2020_lenses"] = _simset(li["lenses"])
+    return sets
+
+
+EXP_SETS = _experiment_sets()
+#: sets made by a step other than `simulate` (one shard each)
+EXP_DERIVED_SETS = {"li2020_test": {"n_shards": 1}}
+EXP_SIM_SET_PATTERN = "|".join(re.escape(name) for name in EXP_SETS)
+
+
+def exp_set_shards(eset):
+    n = (EXP_SETS.get(eset) or EXP_DERIVED_SETS[eset])["n_shards"]
+    return [f"{k:03d}" for k in range(n)]
+
+
+def exp_set_files(eset, ext):
+    return [f"{EXP_DIR}/sets/{eset}/shard_{s}.{ext}" for s in exp_set_shards(eset)]
+
+
+def exp_sim_n(wildcards):
+    """Images in one shard of a set, split as evenly as possible."""
+    spec = EXP_SETS[wildcards.eset]
+    n, k, shard = spec["n_images"], spec["n_shards"], int(wildcards.shard)
+    return n // k + (1 if shard < n % k else 0)
+
+
+def exp_sim_seed(wildcards):
+    return EXP_SETS[wildcards.eset]["seed"]
+
+
+def exp_sim_recipe(wildcards):
+    return EXP_SETS[wildcards.eset]["recipe"]
+
+
+def exp_sim_options(wildcards):
+    return set_options(EXP_SETS[wildcards.eset]["params"])
+
+
+def exp_sim_dir(wildcards):
+    return f"{EXP_DIR}/sets/{wildcards.eset}"
+
+
+# --- subsets of the parent set (volume and Sersic tests) --------------------
+
+
+def _volume_subsets():
+    vol = EXP["volume_test"]
+    return {
+        f"f{_fmt(f)}_r{r}": {"n": int(round(f * vol["parent"]["n_images"])), "distribution": "flat"}
+        for f in vol["fractions"]
+        for r in range(vol["repeats"])
+    }
+
+
+def _sersic_subsets():
+    ser = EXP["sersic_test"]
+    return {
+        f"{d}_r{r}": {"n": ser["n_images"], "distribution": d} for d in ser["distributions"] for r in range(ser["n_sets"])
+    }
+
+
+EXP_SUBSETS = {"volume_test": _volume_subsets(), "sersic_test": _sersic_subsets()}
+
+
+def exp_subset_spec(wildcards):
+    return EXP_SUBSETS[wildcards.exp][wildcards.subset]
+
+
+def exp_subset_n(wildcards):
+    return exp_subset_spec(wildcards)["n"]
+
+
+def exp_subset_seed(wildcards):
+    return _stable_seed(f"{wildcards.exp}/subset/{wildcards.subset}")
+
+
+def exp_subset_distribution(wildcards):
+    return exp_subset_spec(wildcards)["distribution"]
+
+
+def exp_subset_n_shards(wildcards):
+    return max(1, math.ceil(exp_subset_spec(wildcards)["n"] / EXP_SIM["shard_size"]))
+
+
+# --- networks ---------------------------------------------------------------
+
+
+def _he_options(case):
+    """`lensfinder train` options of a He et al. case, epochs scaled by training.epoch_scale."""
+    t = EXP_TRAIN
+    epochs = max(1, round(HE2020_CASES[case]["epochs"] * t["epoch_scale"]))
+    return (
+        f"--model {t['model']} --preset {case} --epochs {epochs} --preprocess {t['preprocess']} "
+        f"--normalization {t['normalization']} --class-balance {t['class_balance']} "
+        f"{'--augment' if t['augment'] else '--no-augment'} --val-fraction {t['val_fraction']}"
+    )
+
+
+def _li_options():
+    li, t = EXP["li2020_roc"], EXP_TRAIN
+    return (
+        f"--model {li['model']} --epochs {li['epochs']} --batch-size {li['batch_size']} "
+        f"--learning-rate {li['learning_rate']} --normalization {li['normalization']} "
+        f"--preprocess {t['preprocess']} --class-balance {t['class_balance']} --augment "
+        f"--val-fraction {t['val_fraction']}"
+    )
+
+
+def volume_cases():
+    """Cases trained in the volume test (the Fig. 13 case included)."""
+    vol = EXP["volume_test"]
+    return sorted(set(vol["cases"]) | {vol["validation_sizes"]["case"]})
+
+
+def _experiment_models():
+    """(experiment, network) -> training inputs and options."""
+    case = EXP_TRAIN["preset"]
+    models = {
+        ("fiducial", "s_net"): {"input": exp_set_files("fiducial", "fits"), "options": _he_options(case)},
+        ("net_comparison", "r_net"): {"input": exp_set_files("r_net_train", "fits"), "options": _he_options(case)},
+        ("li2020_roc", "li2020"): {"input": exp_set_files("li2020_train", "fits"), "options": _li_options()},
+    }
+    for c in volume_cases():
+        for subset in EXP_SUBSETS["volume_test"]:
+            models[("volume_test", f"{c}_{subset}")] = {
+                "input": [f"{EXP_DIR}/volume_test/subsets/{subset}"],
+                "options": _he_options(c),
+            }
+    for subset in EXP_SUBSETS["sersic_test"]:
+        models[("sersic_test", subset)] = {
+            "input": [f"{EXP_DIR}/sersic_test/subsets/{subset}"],
+            "options": _he_options(case),
+        }
+    return models
+
+
+EXP_MODELS = _experiment_models()
+EXP_MODEL_PATTERN = "|".join(re.escape(m) for _, m in EXP_MODELS)
+
+
+def exp_train_input(wildcards):
+    return EXP_MODELS[(wildcards.exp, wildcards.model)]["input"]
+
+
+def exp_train_options(wildcards):
+    return EXP_MODELS[(wildcards.exp, wildcards.model)]["options"]
+
+
+def exp_train_seed(wildcards):
+    return _stable_seed(f"{wildcards.exp}/model/{wildcards.model}")
+
+
+def exp_model_file(exp, model):
+    return f"{EXP_DIR}/{exp}/models/{model}.keras"
+
+
+# --- scores and metrics -----------------------------------------------------
+
+
+def exp_score_files(wildcards):
+    return expand(
+        "{d}/{exp}/scores/{model}/{eset}/shard_{shard}.parquet",
+        d=EXP_DIR,
+        exp=wildcards.exp,
+        model=wildcards.model,
+        eset=wildcards.eset,
+        shard=exp_set_shards(wildcards.eset),
+    )
+
+
+def exp_label_files(wildcards):
+    return exp_set_files(wildcards.eset, "parquet")
+
+
+def exp_eval_thresholds(wildcards):
+    """Thresholds at which an experiment's networks are measured."""
+    vol = EXP["volume_test"]
+    thresholds = {
+        "fiducial": EXP["psf_test"]["thresholds"],
+        "volume_test": [vol["threshold"], *vol["validation_sizes"]["thresholds"]],
+        "li2020_roc": EXP["li2020_roc"]["thresholds"],
+    }.get(wildcards.exp, [0.5])
+    return " ".join(_fmt(t) for t in sorted(set(thresholds)))
+
+
+def exp_metrics(exp, model, eset):
+    return f"{EXP_DIR}/{exp}/metrics/{model}/{eset}.parquet"
+
+
+def exp_survey_scores(exp, model):
+    return [f"{EXP_DIR}/{exp}/survey/{model}/{tile}.parquet" for tile in TILES]
+
+
+def exp_truth(wildcards=None):
+    """Mock-survey truth (true lenses stand in for the papers' inspected candidates); none for KiDS."""
+    return truth_files() if SURVEY == "mock" else []
+
+
+def _options(flag, values):
+    return f"{flag} {' '.join(values)}" if values else ""
+
+
+def exp_truth_option(wildcards=None):
+    return _options("--truth", exp_truth())
+
+
+# --- per-experiment table inputs -------------------------------------------
+
+
+def psf_metrics():
+    return [exp_metrics("fiducial", "s_net", f"psf_x{_fmt(f)}") for f in EXP["psf_test"]["factors"]]
+
+
+def psf_labels():
+    return " ".join(f"psf_factor={_fmt(f)}" for f in EXP["psf_test"]["factors"])
+
+
+def _volume_runs():
+    vol = EXP["volume_test"]
+    for c in vol["cases"]:
+        for f in vol["fractions"]:
+            for r in range(vol["repeats"]):
+                for k in range(len(vol["validation"]["seeds"])):
+                    yield c, f, r, k + 1
+
+
+def volume_metrics():
+    return [exp_metrics("volume_test", f"{c}_f{_fmt(f)}_r{r}", f"volume_val{k}") for c, f, r, k in _volume_runs()]
+
+
+def volume_labels():
+    return " ".join(f"case={c},fraction={_fmt(f)},repeat={r},validation={k}" for c, f, r, k in _volume_runs())
+
+
+def _valsize_runs():
+    vol = EXP["volume_test"]
+    c = vol["validation_sizes"]["case"]
+    for size in vol["validation_sizes"]["sizes"]:
+        for f in vol["fractions"]:
+            for r in range(vol["repeats"]):
+                yield c, size, f, r
+
+
+def valsize_metrics():
+    return [exp_metrics("volume_test", f"{c}_f{_fmt(f)}_r{r}", f"valsize_{s}") for c, s, f, r in _valsize_runs()]
+
+
+def valsize_labels():
+    return " ".join(f"validation_size={s},fraction={_fmt(f)},repeat={r}" for c, s, f, r in _valsize_runs())
+
+
+def sersic_predictions():
+    files = exp_survey_scores("fiducial", "s_net")
+    for subset in EXP_SUBSETS["sersic_test"]:
+        files += exp_survey_scores("sersic_test", subset)
+    return files
+
+
+def sersic_labels():
+    labels = ["network=fiducial"] * len(TILES)
+    for subset in EXP_SUBSETS["sersic_test"]:
+        dist, rep = subset.rsplit("_r", 1)
+        labels += [f"network={subset},distribution={dist},repeat={rep}"] * len(TILES)
+    return " ".join(labels)
+
+
+def net_predictions():
+    return exp_survey_scores("fiducial", "s_net") + exp_survey_scores("net_comparison", "r_net")
+
+
+def net_labels():
+    return " ".join(["network=s_net"] * len(TILES) + ["network=r_net"] * len(TILES))
+
+
+def net_refined_option():
+    value = EXP["net_comparison"]["refined_max_masked_fraction"]
+    return "" if value is None else f"--refined-max-masked-fraction {value}"
+
+
+def entropy_shards():
+    """Whole shards of the fiducial training set holding at least entropy.n_images images."""
+    spec = EXP_SETS["fiducial"]
+    per_shard = spec["n_images"] / spec["n_shards"]
+    k = min(spec["n_shards"], max(1, math.ceil(EXP["entropy"]["n_images"] / per_shard)))
+    return exp_set_files("fiducial", "fits")[:k]
+
+
+def li_sample_thresholds():
+    return " ".join(f"{s}={t}" for s, t in EXP["li2020_roc"]["survey_thresholds"].items())
+
+
+def exp_required_samples():
+    """Stamp sample flags the experiments read; they must be preselected."""
+    nc, li = EXP["net_comparison"], EXP["li2020_roc"]
+    return {EXP["sersic_test"]["sample"], nc["full_sample"], nc["refined_sample"], li["sample"], *li["survey_thresholds"]}
+
+
+_missing = sorted(exp_required_samples() - set(config["preselection"]["samples"]))
+if _missing:
+    raise ValueError(
+        f"config: experiments use the sample flag(s) {', '.join(_missing)}, which preselection.samples "
+        f"({', '.join(config['preselection']['samples'])}) does not produce; add them there or change "
+        "experiments.sersic_test.sample / net_comparison.*_sample / li2020_roc.sample"
+    )
+
+
+def experiment_targets(name):
+    """Files a named experiment target leaves in results/experiments/."""
+    d = EXP_DIR
+    targets = {
+        "psf_test": [f"{d}/psf_test/tables/psf_test.csv", f"{d}/psf_test/figures/fig10_psf.png"],
+        "volume_test": [
+            f"{d}/volume_test/tables/points.csv",
+            f"{d}/volume_test/tables/table5.csv",
+            f"{d}/volume_test/tables/valsize.csv",
+            f"{d}/volume_test/figures/fig11_fig12_volume.png",
+            f"{d}/volume_test/figures/table5.png",
+            f"{d}/volume_test/figures/fig13_valsize.png",
+        ],
+        "sersic_test": [
+            f"{d}/sersic_test/tables/nets.csv",
+            f"{d}/sersic_test/tables/table4.csv",
+            f"{d}/sersic_test/figures/table4.png",
+        ],
+        "entropy": [f"{d}/entropy/tables/entropy.csv", f"{d}/entropy/figures/entropy.png"],
+        "net_comparison": [
+            f"{d}/net_comparison/tables/table3.csv",
+            f"{d}/net_comparison/tables/overlaps.csv",
+            f"{d}/net_comparison/figures/table3.png",
+        ],
+        "li2020_roc": [
+            f"{d}/li2020_roc/tables/roc_points.csv",
+            f"{d}/li2020_roc/tables/pcnn_hist.csv",
+            f"{d}/li2020_roc/tables/survey_counts.csv",
+            f"{d}/li2020_roc/figures/fig2_roc.png",
+        ],
+    }
+    if name == "all":
+        return [f for files in targets.values() for f in files] + [f"{d}/paper_reference.csv"]
+    return targets[name]
