@@ -1,0 +1,130 @@
+"""Training throughput: streaming from our FITS shards vs the same images in memory.
+
+Writes toy shards (rings vs blobs, 101x101, lensfinder.datasets) to a
+temporary directory, then trains the same network twice with the same
+settings (no augmentation, no validation, so both do the same work):
+
+1. ``lensfinder.training.train`` streaming the shards through its tf.data
+   pipeline (positioned reads, bin2 + normalisation in numpy, prefetch);
+2. ``model.fit`` on the preprocessed images held in a numpy array.
+
+Images/s are the best epoch after the first (which includes tracing): the
+machine is shared and single epochs swing by tens of percent. The
+target is a ratio (disk / memory) of at least 0.9. One more streaming run
+with augmentation on shows its cost. As wall-clock rates on a shared machine
+are noisy, the process CPU time per image (all threads) is printed too: its
+ratio is what the throughput ratio would be on an idle CPU-bound machine.
+
+    .venv/bin/python benchmarks/train.py [--n-images 4096] [--epochs 2] [--model he2020]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from lensfinder.datasets import ShardSet, write_toy_shard  # noqa: E402
+from lensfinder.preprocessing import preprocess  # noqa: E402
+from lensfinder.training import _build_compiled, configure_tensorflow, resolve_config, train  # noqa: E402
+
+log = logging.getLogger("benchmarks.train")
+
+
+def cpu_timer(keras, cpu_per_epoch):
+    """A callback recording process CPU seconds (all threads) per epoch."""
+
+    class CpuTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.process_time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            cpu_per_epoch.append(time.process_time() - self.t0)
+
+    return CpuTimer()
+
+
+def in_memory_images_per_s(shards, config, threads, cpu_per_epoch):
+    from lensfinder.models import import_keras
+
+    configure_tensorflow(config.seed, threads)
+    keras = import_keras()
+    size = config.resolved_input_size
+    settings = {"input_shape": [size, size, 1], "preprocess": config.preprocess, "normalization": config.normalization}
+    x = preprocess(shards.take(np.arange(len(shards))), settings)
+    y = shards.labels.astype(np.int32)
+    model = _build_compiled(keras, config, size)
+    times = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.t0)
+
+    model.fit(x, y, batch_size=config.batch_size, epochs=config.epochs, shuffle=True, verbose=0,
+              callbacks=[Timer(), cpu_timer(keras, cpu_per_epoch)])
+    return len(x) / min(times[1:] or times), x.nbytes
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n-images", type=int, default=4096)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--model", default="he2020")
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats; the best is reported")
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    log.setLevel(logging.INFO)
+    with tempfile.TemporaryDirectory(prefix="lensfinder-bench-") as tmp:
+        per_shard = args.n_images // 4
+        for k in range(4):
+            write_toy_shard(tmp, k, per_shard, seed=0)
+        shards = ShardSet([tmp])
+        def config(augment):
+            return resolve_config(None, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
+                                  val_fraction=0.0, augment=augment)
+
+        def best_epoch(history):
+            rates = history["images_per_s"]
+            return float(rates.iloc[1:].max() if len(rates) > 1 else rates.iloc[0])
+
+        from lensfinder.models import import_keras
+
+        keras = import_keras()
+        disk, memory, augmented = [], [], []
+        cpu_disk, cpu_memory = [], []
+        for _ in range(args.repeats):  # interleaved: the machine is shared
+            cpu = []
+            disk.append(best_epoch(train(shards, config(False), os.path.join(tmp, "disk.keras"), threads=args.threads,
+                                         callbacks=[cpu_timer(keras, cpu)])))
+            cpu_disk.append(min(cpu[1:] or cpu))
+            cpu = []
+            rate, nbytes = in_memory_images_per_s(shards, config(False), args.threads, cpu)
+            memory.append(rate)
+            cpu_memory.append(min(cpu[1:] or cpu))
+            augmented.append(best_epoch(train(shards, config(True), os.path.join(tmp, "aug.keras"), threads=args.threads)))
+        disk, memory, augmented = max(disk), max(memory), max(augmented)
+        n = len(shards)
+        cpu_disk, cpu_memory = 1000 * min(cpu_disk) / n, 1000 * min(cpu_memory) / n
+    log.info("%s, %d images of 101x101 (%d threads, batch %d), best epoch after the first of %d, best of %d runs:",
+             args.model, len(shards), args.threads, args.batch_size, args.epochs, args.repeats)
+    log.info("  streaming from shards : %8.1f images/s", disk)
+    log.info("  in memory (%.0f MB)    : %8.1f images/s", nbytes / 1e6, memory)
+    log.info("  ratio disk / memory   : %8.3f  (target >= 0.9)", disk / memory)
+    log.info("  streaming + augment   : %8.1f images/s (ratio %.3f)", augmented, augmented / memory)
+    log.info("  CPU s per 1000 images : %.2f streaming, %.2f in memory: ratio memory / streaming %.3f",
+             cpu_disk, cpu_memory, cpu_memory / cpu_disk)
+
+
+if __name__ == "__main__":
+    main()
