@@ -46,3 +46,14 @@ def test_read_cube_rejects_non_fits(tmp_path):
     bad.write_bytes(b"not a fits file at all" * 100)
     with pytest.raises(InputError, match="bad.fits"):
         read_cube(bad)
+
+
+def test_atomic_write_has_normal_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = write_table(pd.DataFrame({"a": [1]}), tmp_path / "p.parquet")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
