@@ -15,6 +15,7 @@ from .io import InputError, atomic_path, read_table, require_columns
 __all__ = [
     "plot_roc",
     "plot_learning_curve",
+    "plot_completeness",
     "plot_pcnn_samples",
     "plot_cutflow",
     "FIGURES",
@@ -68,6 +69,33 @@ def plot_roc(roc, metrics, path):
     ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=0.8)
     ax.set(xlabel="false-positive rate", ylabel="true-positive rate (completeness)", xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)
+
+
+COMPLETENESS_LABELS = {
+    "theta_E": "Einstein radius theta_E (arcsec)",
+    "snr": "S/N",
+    "psf_fwhm_arcsec": "PSF FWHM (arcsec)",
+    "mag_lens": "lens magnitude r (mag)",
+}
+
+
+def plot_completeness(completeness, path):
+    """Completeness of the simulated test lenses against their parameters, one panel each."""
+    require_columns(completeness, ["column", "threshold", "bin_center", "completeness", "completeness_err"],
+                    "completeness table")
+    plt = _pyplot()
+    columns = list(dict.fromkeys(completeness["column"]))
+    n = max(len(columns), 1)
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.2), squeeze=False, sharey=True)
+    for ax, column in zip(axes[0], columns):
+        rows = completeness[completeness["column"] == column]
+        for i, (threshold, group) in enumerate(rows.groupby("threshold")):
+            ax.errorbar(group["bin_center"], group["completeness"], yerr=group["completeness_err"],
+                        marker="o", ms=3, capsize=2, color=f"C{i}", label=f"p_CNN >= {threshold:g}")
+        ax.set(xlabel=COMPLETENESS_LABELS.get(column, column), ylim=(0, 1.05))
+    axes[0][0].set_ylabel("completeness")
+    axes[0][0].legend(fontsize=7)
     return _save(fig, path)
 
 
@@ -136,6 +164,10 @@ def _roc_figure(inputs, out, args):
     return plot_roc(read_table(inputs[0]), read_table(inputs[1]), out)
 
 
+def _completeness_figure(inputs, out, args):
+    return plot_completeness(read_table(inputs[0]), out)
+
+
 def _learning_curve_figure(inputs, out, args):
     import pandas as pd
 
@@ -184,6 +216,7 @@ def _parse_threshold(text):
 #: figure kind -> drawing function(inputs, out, args)
 FIGURES = {
     "roc": _roc_figure,
+    "completeness": _completeness_figure,
     "learning_curve": _learning_curve_figure,
     "pcnn_samples": _pcnn_samples_figure,
     "cutflow": _cutflow_figure,

@@ -92,6 +92,7 @@ def all_targets():
         f"results/inspect/manifest.csv",
         "results/preselect/cutflow.csv",
         "results/figures/roc.png",
+        "results/figures/completeness.png",
         "results/figures/pcnn_samples.png",
         "results/figures/cutflow.png",
         "results/figures/learning_curve.png",

@@ -25,6 +25,8 @@ wildcard_constraints:
 
 
 rule experiment_simulate:
+    input:
+        exp_sim_input,
     output:
         cube=f"{EXP_DIR}/sets/{{eset}}/shard_{{shard}}.fits",
         meta=f"{EXP_DIR}/sets/{{eset}}/shard_{{shard}}.parquet",
@@ -66,7 +68,7 @@ rule experiment_subset:
     log:
         f"{EXP_DIR}/logs/subset/{{exp}}_{{subset}}.log",
     resources:
-        mem_mb=2000,
+        mem_mb=4000,
     conda:
         "../../envs/learn.yaml"
     shell:
@@ -115,7 +117,9 @@ rule experiment_infer:
         batch_size=EXP_TRAIN["batch_size_inference"],
     log:
         f"{EXP_DIR}/logs/infer/{{exp}}_{{model}}_{{eset}}_{{shard}}.log",
-    threads: EXP_TRAIN["threads"]
+    benchmark:
+        f"{EXP_DIR}/benchmarks/infer/{{exp}}_{{model}}_{{eset}}_{{shard}}.tsv"
+    threads: EXP_TRAIN["threads_inference"]
     resources:
         mem_mb=4000,
         gpu=EXP_TRAIN["gpus"],
@@ -156,7 +160,9 @@ rule experiment_infer_survey:
         batch_size=EXP_TRAIN["batch_size_inference"],
     log:
         f"{EXP_DIR}/logs/infer_survey/{{exp}}_{{model}}_{{tile}}.log",
-    threads: EXP_TRAIN["threads"]
+    benchmark:
+        f"{EXP_DIR}/benchmarks/infer_survey/{{exp}}_{{model}}_{{tile}}.tsv"
+    threads: EXP_TRAIN["threads_inference"]
     resources:
         mem_mb=4000,
         gpu=EXP_TRAIN["gpus"],
@@ -397,21 +403,24 @@ rule sersic_test_figure:
 
 rule entropy_images:
     input:
-        entropy_shards(),
+        exp_set_files("fiducial", "fits"),
+        exp_set_files("fiducial", "parquet"),
     output:
-        f"{EXP_DIR}/entropy/tables/entropy_images.parquet",
+        f"{EXP_DIR}/entropy/tables/entropy_step.parquet",
+    params:
+        cubes=exp_set_files("fiducial", "fits"),
+        max_images=entropy_max_images(),
     log:
         f"{EXP_DIR}/logs/entropy_images.log",
     conda:
         "../../envs/learn.yaml"
     shell:
-        "lensfinder entropy --shards {input} --out {output} > {log} 2>&1"
+        "lensfinder entropy --shards {params.cubes} --max-images {params.max_images} --out {output} > {log} 2>&1"
 
 
 rule entropy_table:
     input:
-        entropy=f"{EXP_DIR}/entropy/tables/entropy_images.parquet",
-        meta=[f.replace(".fits", ".parquet") for f in entropy_shards()],
+        f"{EXP_DIR}/entropy/tables/entropy_step.parquet",
     output:
         table=f"{EXP_DIR}/entropy/tables/entropy.parquet",
         csv=report(
@@ -425,8 +434,7 @@ rule entropy_table:
     conda:
         "../../envs/inspect.yaml"
     shell:
-        "lensfinder experiment-table --kind entropy --entropy {input.entropy} --meta {input.meta} "
-        "--out {output.table} > {log} 2>&1"
+        "lensfinder experiment-table --kind entropy --entropy {input} --out {output.table} > {log} 2>&1"
 
 
 rule entropy_figure:

@@ -30,12 +30,27 @@ def _stable_seed(name):
     return EXP["seed"] + zlib.crc32(name.encode()) % 1_000_000
 
 
+#: recipes that paint arcs on the survey's stamps (need the stamps stage)
+SEMI_REAL_RECIPES = ("li2020",)
+
+
+def _stamp_cubes():
+    return [f"results/stamps/{tile}.fits" for tile in TILES]
+
+
 def _simset(spec, params=None, recipe=None):
+    recipe = recipe or EXP_SIM["recipe"]
+    if recipe in SEMI_REAL_RECIPES:
+        # the hosts fix the grid: the survey's stamp size and pixel scale
+        grid = {k: v for k, v in EXP_SIM["params"].items() if k not in ("stamp_size", "pixel_scale_arcsec")}
+        merged = {**grid, "host_stamps": _stamp_cubes(), **(params or {})}
+    else:
+        merged = {**EXP_SIM["params"], **(params or {})}
     return {
         "n_images": spec["n_images"],
         "seed": spec["seed"],
-        "recipe": recipe or EXP_SIM["recipe"],
-        "params": {**EXP_SIM["params"], **(params or {})},
+        "recipe": recipe,
+        "params": merged,
         "n_shards": max(1, math.ceil(spec["n_images"] / EXP_SIM["shard_size"])),
     }
 
@@ -56,8 +71,8 @@ def _experiment_sets():
         sets[f"valsize_{size}"] = _simset({"n_images": size, "seed": vs["seed"] + k})
     r_net = EXP["net_comparison"]["r_net"]
     sets["r_net_train"] = _simset(r_net, r_net["params"], r_net["recipe"])
-    sets["li2020_train"] = _simset(li["train"])
-    sets["li2020_lenses"] = _simset(li["lenses"])
+    sets["li2020_train"] = _simset(li["train"], li["params"], li["recipe"])
+    sets["li2020_lenses"] = _simset(li["lenses"], li["params"], li["recipe"])
     return sets
 
 
@@ -74,6 +89,13 @@ def exp_set_shards(eset):
 
 def exp_set_files(eset, ext):
     return [f"{EXP_DIR}/sets/{eset}/shard_{s}.{ext}" for s in exp_set_shards(eset)]
+
+
+def exp_sim_input(wildcards):
+    """Semi-real sets need the survey's stamps (cubes and indexes); simulated ones nothing."""
+    if EXP_SETS[wildcards.eset]["recipe"] not in SEMI_REAL_RECIPES:
+        return []
+    return _stamp_cubes() + [f.replace(".fits", ".parquet") for f in _stamp_cubes()]
 
 
 def exp_sim_n(wildcards):
@@ -145,11 +167,13 @@ def exp_subset_n_shards(wildcards):
 
 
 def _he_options(case):
-    """`lensfinder train` options of a He et al. case, epochs scaled by training.epoch_scale."""
+    """`lensfinder train` options of a He et al. case, epochs and learning rate scaled by config."""
     t = EXP_TRAIN
     epochs = max(1, round(HE2020_CASES[case]["epochs"] * t["epoch_scale"]))
+    learning_rate = HE2020_CASES[case]["learning_rate"] * t["learning_rate_scale"]
     return (
-        f"--model {t['model']} --preset {case} --epochs {epochs} --preprocess {t['preprocess']} "
+        f"--model {t['model']} --preset {case} --epochs {epochs} --learning-rate {learning_rate:.6g} "
+        f"--preprocess {t['preprocess']} "
         f"--normalization {t['normalization']} --class-balance {t['class_balance']} "
         f"{'--augment' if t['augment'] else '--no-augment'} --val-fraction {t['val_fraction']}"
     )
@@ -336,12 +360,9 @@ def net_refined_option():
     return "" if value is None else f"--refined-max-masked-fraction {value}"
 
 
-def entropy_shards():
-    """Whole shards of the fiducial training set holding at least entropy.n_images images."""
-    spec = EXP_SETS["fiducial"]
-    per_shard = spec["n_images"] / spec["n_shards"]
-    k = min(spec["n_shards"], max(1, math.ceil(EXP["entropy"]["n_images"] / per_shard)))
-    return exp_set_files("fiducial", "fits")[:k]
+def entropy_max_images():
+    """Images per fiducial shard so that all shards together give entropy.n_images."""
+    return math.ceil(EXP["entropy"]["n_images"] / EXP_SETS["fiducial"]["n_shards"])
 
 
 def li_sample_thresholds():

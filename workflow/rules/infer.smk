@@ -61,13 +61,15 @@ rule evaluate:
             category="Network performance",
         ),
         roc="results/eval/{net}_roc.parquet",
+        completeness="results/eval/{net}_completeness.parquet",
     log:
         "results/logs/evaluate/{net}.log",
     conda:
         "../../envs/learn.yaml"
     shell:
         "lensfinder evaluate --predictions {input.predictions} --labels {input.labels} "
-        "--out {output.metrics} --roc {output.roc} --thresholds 0.5 0.75 0.98 > {log} 2>&1"
+        "--out {output.metrics} --roc {output.roc} --completeness {output.completeness} "
+        "--thresholds 0.5 0.75 0.98 > {log} 2>&1"
 
 
 rule collect_predictions:

@@ -16,6 +16,23 @@ rule figure_roc:
         "lensfinder figures --kind roc --inputs {input.roc} {input.metrics} --out {output} > {log} 2>&1"
 
 
+rule figure_completeness:
+    input:
+        f"results/eval/{NET}_completeness.parquet",
+    output:
+        report(
+            "results/figures/completeness.png",
+            caption="../report/completeness.rst",
+            category="Network performance",
+        ),
+    log:
+        "results/logs/figures/completeness.log",
+    conda:
+        "../../envs/inspect.yaml"
+    shell:
+        "lensfinder figures --kind completeness --inputs {input} --out {output} > {log} 2>&1"
+
+
 rule figure_learning_curve:
     input:
         f"results/models/{NET}.history.csv",
