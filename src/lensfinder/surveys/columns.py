@@ -41,12 +41,18 @@ class ColumnMap:
     roles : dict
         role -> column name. ``None`` means the release has no such column.
     extra : tuple of str
-        Further columns downloaded for downstream steps (positions, redshift).
+        Further columns downloaded for downstream steps.
+    optional : tuple of str
+        Roles left out of :attr:`download_columns` (``dmag``: off by default,
+        and ``DMAG_R`` is unverified against a real DR3 row).
     """
 
     release: str
     roles: dict = field(default_factory=dict)
     extra: tuple = ()
+    #: roles only some settings need; not downloaded by default (ask with
+    #: ``download-catalog --columns``)
+    optional: tuple = ("dmag",)
 
     def __getitem__(self, role: str) -> str:
         name = self.roles.get(role)
@@ -64,7 +70,8 @@ class ColumnMap:
     def download_columns(self) -> list[str]:
         """Every column the pipeline needs, in a stable order, without duplicates."""
         seen: dict[str, None] = {}
-        for name in (*self.extra, *self.roles.values()):
+        roles = [name for role, name in self.roles.items() if role not in self.optional]
+        for name in (*self.extra, *roles):
             if name is not None:
                 seen.setdefault(name, None)
         return list(seen)

@@ -1,0 +1,359 @@
+"""The survey-backend interface and the HTTP plumbing every backend shares.
+
+A backend answers five questions about one survey: which catalogue rows lie
+in a tile or region (:meth:`SurveyBackend.query_catalog`), where a tile's
+images are (:meth:`SurveyBackend.fetch_image`), what a cutout around a
+position looks like (:meth:`SurveyBackend.fetch_cutout`), and the pixel scale,
+zero point and column map. :class:`lensfinder.surveys.kids.KidsBackend` and
+:class:`lensfinder.surveys.legacy.LegacySurveyBackend` implement it.
+
+Network rules
+-------------
+- every base URL is a parameter (tests point them at 127.0.0.1);
+- every request has a timeout; timeouts, dropped connections, HTTP 429 and
+  5xx are retried with exponential backoff (:func:`with_retries`); anything
+  else (a bad query, 404) fails at once;
+- downloads stream to ``<dest>.part``, resume with an HTTP ``Range`` request,
+  are checked against the expected size, and are renamed onto ``dest`` only
+  when complete (:func:`download_file`), so a killed job never leaves a file
+  that looks complete and a finished file is never fetched again;
+- credentials, where a service wants any, come only from the environment
+  (``LENSFINDER_ESO_TOKEN``: a bearer token) or from ``~/.netrc``, which
+  requests reads by itself.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from ..io import InputError
+
+__all__ = [
+    "SurveyBackend",
+    "DownloadError",
+    "make_session",
+    "own_session",
+    "is_transient",
+    "with_retries",
+    "download_file",
+    "DEFAULT_TIMEOUT_S",
+]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: seconds to wait for a server's first byte (and between bytes of a stream)
+DEFAULT_TIMEOUT_S = 300.0
+_CHUNK_BYTES = 1 << 16
+
+
+class DownloadError(InputError):
+    """A remote input (a tile, a file) could not be fetched; the message names it.
+
+    A subclass of :class:`lensfinder.io.InputError` so the command line
+    reports it as a clear one-line error (exit code 2).
+    """
+
+
+class SurveyBackend(abc.ABC):
+    """What the pipeline needs from a survey.
+
+    Attributes
+    ----------
+    name : str
+        Short survey name (``"kids_dr4"``, ``"legacy_dr10"``).
+    pixel_scale_arcsec : float
+        Pixel scale of the images the backend delivers (arcsec/px).
+    bands : tuple of str
+        Bands the backend serves.
+    """
+
+    name: str = ""
+    pixel_scale_arcsec: float = float("nan")
+    bands: tuple[str, ...] = ()
+
+    @abc.abstractmethod
+    def column_map(self):
+        """Catalogue role -> column name (:class:`lensfinder.surveys.columns.ColumnMap` or a dict)."""
+
+    @abc.abstractmethod
+    def zeropoint_mag(self, header=None) -> float:
+        """Photometric zero point of the image counts: ``mag = ZP - 2.5 log10(counts)``.
+
+        ``header`` is the FITS header of an image, for surveys that record a
+        per-image zero point.
+        """
+
+    @abc.abstractmethod
+    def query_catalog(self, *, tile: str | None = None, region: tuple[float, float, float] | None = None):
+        """Catalogue rows of one tile, or of a circle ``(ra_deg, dec_deg, radius_deg)``, as a DataFrame."""
+
+    @abc.abstractmethod
+    def fetch_cutout(self, ra_deg: float, dec_deg: float, size_arcsec: float, band: str, out) -> Path:
+        """Write a cutout around ``(ra_deg, dec_deg)`` to ``out`` (FITS); return the path."""
+
+    def fetch_image(self, tile: str, band: str, out_image, out_weight=None, out_mask=None):
+        """Write one tile's coadd (and weight, mask where the survey has them)."""
+        raise NotImplementedError(f"{self.name}: whole-tile images are not available; use fetch_cutout")
+
+    def close(self) -> None:
+        """Close the backend's HTTP session, if it has one."""
+        session = getattr(self, "session", None)
+        if session is not None:
+            session.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def make_session(timeout_s: float = DEFAULT_TIMEOUT_S, token_env: str = "LENSFINDER_ESO_TOKEN"):
+    """A ``requests.Session`` with a default timeout and optional bearer token.
+
+    Parameters
+    ----------
+    timeout_s : float
+        Timeout (s) of every request that does not pass its own.
+    token_env : str
+        Environment variable that may hold a bearer token. Without it,
+        requests falls back to ``~/.netrc`` for hosts listed there.
+    """
+    import requests
+
+    from .. import __version__
+
+    class _TimeoutSession(requests.Session):
+        # pyvo reads streamed replies (UWS job documents, VOTables) with an XML
+        # parser that may stop before EOF and never closes them, leaving the
+        # socket to the garbage collector; the session closes them instead.
+        _streamed: list
+
+        def request(self, method, url, **kwargs):
+            kwargs.setdefault("timeout", timeout_s)
+            response = super().request(method, url, **kwargs)
+            if kwargs.get("stream"):
+                if response.status_code >= 400:
+                    _buffer_error_body(response)
+                else:
+                    streamed = getattr(self, "_streamed", [])
+                    self._streamed = [r for r in streamed if not r.raw.closed] + [response]
+            return response
+
+        def close(self):
+            for response in getattr(self, "_streamed", []):
+                response.close()
+            self._streamed = []
+            super().close()
+
+    session = _TimeoutSession()
+    session.headers["User-Agent"] = f"lensfinder/{__version__} (+pyvo)"
+    token = os.environ.get(token_env)
+    if token:
+        session.headers["Authorization"] = f"Bearer {token}"
+    return session
+
+
+def _buffer_error_body(response) -> None:
+    """Read a streamed error reply now and close its connection.
+
+    pyvo parses an error reply's VOTable from ``response.raw`` but never
+    closes a streamed response, which leaks the socket. The body (small: an
+    error document) is read here and ``raw`` replaced by an in-memory stream
+    with the same interface, so pyvo still sees the service's message.
+    """
+    import io
+
+    from urllib3 import HTTPResponse
+
+    try:
+        body = response.raw.read(decode_content=True)
+    except Exception:  # a broken error reply: pyvo reports the HTTP status anyway
+        body = b""
+    finally:
+        response.close()
+    headers = {k: v for k, v in response.headers.items()
+               if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")}
+    response.raw = HTTPResponse(body=io.BytesIO(body), headers=headers, status=response.status_code,
+                                preload_content=False, decode_content=False)
+    response._content = body
+    response._content_consumed = True
+
+
+@contextlib.contextmanager
+def own_session(session=None, timeout_s: float = DEFAULT_TIMEOUT_S):
+    """Yield ``session``, or a new :func:`make_session` that is closed afterwards."""
+    if session is not None:
+        yield session
+        return
+    with make_session(timeout_s) as new:
+        yield new
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for failures worth retrying: timeouts, lost connections, 429, 5xx, truncated replies."""
+    import requests
+    from pyvo.dal.exceptions import DALFormatError, DALQueryError, DALServiceError
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                            TimeoutError, ConnectionError)):
+            return True
+        if isinstance(exc, requests.HTTPError) and exc.response is not None:
+            status = exc.response.status_code
+            return status == 429 or status >= 500
+        if isinstance(exc, DALQueryError):
+            return False
+        if isinstance(exc, DALServiceError) and exc.code:  # 0 or None: no HTTP status, look at the cause
+            return exc.code == 429 or exc.code >= 500
+        if isinstance(exc, _TruncatedError):
+            return True
+        nxt = getattr(exc, "cause", None)
+        if not isinstance(nxt, BaseException):
+            nxt = exc.__cause__ or exc.__context__
+        if nxt is None and isinstance(exc, DALFormatError):
+            return True  # an unparseable (cut-off) reply
+        exc = nxt
+    return False
+
+
+def with_retries(func: Callable[[int], T], what: str, retries: int = 4, backoff_s: float = 2.0,
+                 max_backoff_s: float = 300.0, sleep: Callable[[float], None] = time.sleep) -> T:
+    """Call ``func(attempt)`` until it succeeds, retrying transient failures.
+
+    Parameters
+    ----------
+    func : callable
+        Called with the attempt number (0, 1, ...); may change strategy on
+        later attempts (e.g. switch a TAP query from sync to async).
+    what : str
+        Names the thing being fetched (a tile, a file) in log and error messages.
+    retries : int
+        Retries after the first attempt (so ``retries + 1`` attempts in all).
+    backoff_s : float
+        First wait (s); doubles on every retry, capped at ``max_backoff_s``.
+
+    Raises
+    ------
+    DownloadError
+        After the last failed attempt, or at once for a non-transient failure;
+        the message names ``what``.
+    """
+    attempt = 0
+    while True:
+        try:
+            return func(attempt)
+        except DownloadError:
+            raise
+        except Exception as exc:  # classified below; non-transient ones fail at once
+            transient = is_transient(exc)
+            if not transient or attempt >= retries:
+                tries = f"after {attempt + 1} attempt(s)" if transient else "(not retried)"
+                raise DownloadError(f"{what}: download failed {tries}: {type(exc).__name__}: {exc}") from exc
+            wait = min(max_backoff_s, backoff_s * 2 ** attempt)
+            log.warning("%s: attempt %d failed (%s: %s); retrying in %.1f s",
+                        what, attempt + 1, type(exc).__name__, exc, wait)
+            sleep(wait)
+            attempt += 1
+
+
+class _TruncatedError(IOError):
+    """A stream ended before the announced size."""
+
+
+def download_file(url: str, dest, *, session=None, params: dict | None = None, expected_size: int | None = None,
+                  retries: int = 4, backoff_s: float = 2.0, what: str | None = None, verify=None) -> Path:
+    """Stream ``url`` to ``dest``, resuming and verifying; skip if ``dest`` exists.
+
+    Parameters
+    ----------
+    url : str
+        File URL (GET).
+    dest : path
+        Final path; the partial download lives in ``<dest>.part`` meanwhile.
+    session : requests.Session, optional
+        Default :func:`make_session`.
+    params : dict, optional
+        Query parameters.
+    expected_size : int, optional
+        Size in bytes the file must have (e.g. Datalink ``content_length``);
+        otherwise the server's ``Content-Length`` is used when given.
+    retries, backoff_s
+        See :func:`with_retries`. A resume after a cut-off stream counts as a retry.
+    what : str, optional
+        Name for messages (default: ``dest``).
+    verify : callable, optional
+        ``verify(path)`` raises on a bad file (e.g. a FITS checksum check); a
+        failing file is deleted and fetched again from scratch once.
+
+    Returns
+    -------
+    pathlib.Path
+        ``dest``.
+    """
+    dest = Path(dest)
+    what = what or str(dest)
+    if dest.exists():
+        log.info("%s: already downloaded (%s)", what, dest)
+        return dest
+    with own_session(session) as session:
+        return _download(url, dest, session, params, expected_size, retries, backoff_s, what, verify)
+
+
+def _download(url, dest: Path, session, params, expected_size, retries, backoff_s, what, verify) -> Path:
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+
+    def attempt(_: int) -> Path:
+        have = part.stat().st_size if part.exists() else 0
+        if expected_size is not None and have > expected_size:
+            part.unlink()  # longer than the real file: not ours to resume
+            have = 0
+        if expected_size is not None and have == expected_size:
+            return part
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        with session.get(url, params=params, headers=headers, stream=True) as response:
+            if have and response.status_code == 416:
+                part.unlink()  # the server cannot resume this: start over
+                raise _TruncatedError(f"{what}: server refused to resume at byte {have}; restarting")
+            response.raise_for_status()
+            if have and response.status_code != 206:
+                have = 0  # server ignored Range: rewrite from the start
+            total = expected_size
+            length = response.headers.get("Content-Length")
+            if total is None and length is not None:
+                total = have + int(length)
+            with open(part, "ab" if have else "wb") as fh:
+                for chunk in response.iter_content(_CHUNK_BYTES):
+                    fh.write(chunk)
+        size = part.stat().st_size
+        if total is not None and size != total:
+            raise _TruncatedError(f"{what}: got {size} of {total} bytes")
+        return part
+
+    with_retries(attempt, what, retries=retries, backoff_s=backoff_s)
+    if verify is not None:
+        try:
+            verify(part)
+        except Exception as exc:
+            part.unlink(missing_ok=True)
+            log.warning("%s: verification failed (%s); downloading again", what, exc)
+            with_retries(attempt, what, retries=retries, backoff_s=backoff_s)
+            try:
+                verify(part)
+            except Exception as exc2:
+                part.unlink(missing_ok=True)
+                raise DownloadError(f"{what}: downloaded file fails verification: {exc2}") from exc2
+    os.replace(part, dest)
+    log.info("%s: downloaded %d bytes -> %s", what, dest.stat().st_size, dest)
+    return dest
