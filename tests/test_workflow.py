@@ -69,6 +69,21 @@ def test_bad_config_stops_the_run_naming_the_key(workdir, override, named):
     assert named in result.stdout + result.stderr
 
 
+def test_real_kids_survey_plans_downloads_per_tile(workdir):
+    tiles = "kids={'tiles': ['KIDS_5.6_-28.2', 'KIDS_6.5_-28.2']}"
+    out = snakemake(workdir, "-n", "--config", "survey=kids_dr4", tiles).stdout
+    assert "download_catalog " in out and "download_tile " in out
+    assert "mock_survey" not in out and "mock_grades" not in out
+    assert "results/survey/catalog/KIDS_6.5_-28.2.parquet" in out
+
+
+def test_dr3_with_dr4_samples_is_refused(workdir):
+    result = snakemake(workdir, "-n", "--config", "survey=kids_dr3", "kids={'tiles': ['KIDS_1.0_-31.2']}",
+                       "preselection={'release': 'dr3'}", check=False)
+    assert result.returncode != 0
+    assert "preselection.samples" in result.stdout + result.stderr
+
+
 def test_truth_is_read_only_by_evaluation_and_mock_grades(workdir):
     """The search never sees the mock survey's truth tables (checked on the DAG)."""
     plan = snakemake(workdir, "-n", "--forceall").stdout

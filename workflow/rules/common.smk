@@ -31,6 +31,14 @@ if config["preselection"]["release"] != RELEASE:
         f"'{SURVEY}' has {RELEASE} columns; set preselection.release: {RELEASE}"
     )
 
+RELEASE_SAMPLES = {"dr4": {"bg_li2020", "lrg_li2020"}, "dr3": {"lrg_he2020", "lrg_he2020_refined"}}
+_foreign = set(config["preselection"]["samples"]) - RELEASE_SAMPLES[RELEASE]
+if _foreign:
+    raise ValueError(
+        f"config: preselection.samples has {sorted(_foreign)}, which {RELEASE} catalogues do not define; "
+        f"expected some of {sorted(RELEASE_SAMPLES[RELEASE])}"
+    )
+
 wildcard_constraints:
     tile="|".join(TILES) if TILES else "NO_TILES",
     simset="|".join(SIM_SETS),
