@@ -6,6 +6,10 @@
 set -uo pipefail
 
 state=${1:?usage: slurm_down.sh STATE_DIR}
+# Finish even when the caller is being interrupted or has gone (a closed
+# stderr pipe would kill us with SIGPIPE at the first message): half a
+# shutdown leaves daemons running.
+trap '' INT TERM HUP PIPE
 
 stop_pidfile() {
     local name=$1 pidfile=$2 pid
@@ -31,4 +35,17 @@ fi
 stop_pidfile slurmd "$state/slurmd.pid"
 stop_pidfile slurmctld "$state/slurmctld.pid"
 stop_pidfile munged "$state/munge/munged.pid"
+
+# Put back /etc/slurm/slurm.conf as it was, if we replaced it and it is still ours.
+if [[ -s $state/installed_conf ]]; then
+    sys_conf=$(<"$state/installed_conf")
+    if grep -q "^# Written by tests/slurm/slurm_up.sh for $state:" "$sys_conf" 2>/dev/null; then
+        if [[ -e $state/slurm.conf.system ]]; then
+            cp -p "$state/slurm.conf.system" "$sys_conf"
+        else
+            rm -f "$sys_conf"
+        fi
+    fi
+    rm -f "$state/installed_conf"
+fi
 exit 0

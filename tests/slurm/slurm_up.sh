@@ -3,13 +3,17 @@
 #
 # Usage: tests/slurm/slurm_up.sh STATE_DIR
 #
-# Everything the daemons write (config, key, sockets, pid files, spool, logs)
-# lives in STATE_DIR, so the system's /etc/slurm and /etc/munge are untouched
-# and several copies can coexist. Clients find the cluster through
-# SLURM_CONF: source STATE_DIR/env.sh. Stop with tests/slurm/slurm_down.sh.
+# Everything the daemons write (config, munge key and socket, pid files,
+# spool, logs) lives in STATE_DIR; ports are picked free. Clients find the
+# cluster through SLURM_CONF (source STATE_DIR/env.sh) and, inside jobs,
+# through /etc/slurm/slurm.conf, which this script installs (an existing one
+# is kept aside) and slurm_down.sh removes again. Stop everything with
+# tests/slurm/slurm_down.sh STATE_DIR.
 # Needs root (the daemons run as root) and Debian's slurmctld, slurmd,
 # slurm-client and munge packages (installed here when missing).
+# Exit status 77: Slurm cannot be had here (not root, no packages).
 set -euo pipefail
+export PATH=$PATH:/usr/sbin:/sbin
 
 state=${1:?usage: slurm_up.sh STATE_DIR}
 mkdir -p "$state"
@@ -20,7 +24,11 @@ timeout_s=${SLURM_UP_TIMEOUT:-90}
 log() { printf '[slurm_up %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-[[ $(id -u) == 0 ]] || die "must run as root (the daemons run as root here)"
+# Exit 77 ("skipped") when not root: the daemons run as root here.
+[[ $(id -u) == 0 ]] || { log "must run as root"; exit 77; }
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# On failure, stop whatever this script had started.
+trap 'rc=$?; if ((rc != 0)); then "$here/slurm_down.sh" "$state"; fi' EXIT
 
 # --- packages ---------------------------------------------------------------
 need=()
@@ -28,13 +36,14 @@ for cmd_pkg in slurmctld:slurmctld slurmd:slurmd sbatch:slurm-client munged:mung
     command -v "${cmd_pkg%%:*}" >/dev/null 2>&1 || need+=("${cmd_pkg##*:}")
 done
 if ((${#need[@]})); then
-    command -v apt-get >/dev/null || die "missing ${need[*]} and no apt-get"
+    command -v apt-get >/dev/null || { log "missing ${need[*]} and no apt-get"; exit 77; }
     log "installing ${need[*]}"
     # Another apt may hold the lock (parallel provisioning): wait for it.
-    apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+    # Exit 77 ("skipped") when the packages cannot be had: no Slurm to test.
+    apt-get -o DPkg::Lock::Timeout=600 update -qq >&2 || { log "apt-get update failed"; exit 77; }
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
         install -y -qq --no-install-recommends \
-        slurmctld slurmd slurm-client munge >&2
+        slurmctld slurmd slurm-client munge >&2 || { log "apt-get install failed"; exit 77; }
 fi
 # Debian's postinst may not start services (policy-rc.d), and we do not use them.
 
@@ -81,7 +90,7 @@ node_line=$(slurmd -C | grep '^NodeName=')
 [[ $node_line == NodeName=$host\ * ]] || die "slurmd -C names another host: $node_line"
 mkdir -p "$state/ctld" "$state/spool" "$state/log"
 cat >"$state/slurm.conf" <<CONF
-# Written by tests/slurm/slurm_up.sh: a private one-node test cluster.
+# Written by tests/slurm/slurm_up.sh for $state: a one-node test cluster.
 ClusterName=lensfinder-test
 SlurmctldHost=$host
 SlurmctldPort=$ctld_port
@@ -121,6 +130,19 @@ Waittime=0
 $node_line State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
+# Also at Slurm's default path: the Snakemake job step (plugin
+# snakemake-executor-plugin-slurm-jobstep) runs `srun` with every SLURM_*
+# variable but a few removed, SLURM_CONF included, so inside a job only
+# /etc/slurm/slurm.conf is found, as on a real cluster. A slurm.conf that is
+# not ours is kept aside and put back by slurm_down.sh.
+sys_conf=/etc/slurm/slurm.conf
+mkdir -p /etc/slurm
+if [[ -e $sys_conf ]] && ! grep -q '^# Written by tests/slurm/slurm_up.sh' "$sys_conf"; then
+    cp -p "$sys_conf" "$state/slurm.conf.system"
+fi
+cp "$state/slurm.conf" "$sys_conf"
+echo "$sys_conf" >"$state/installed_conf"
+
 cat >"$state/env.sh" <<ENV
 export SLURM_CONF=$state/slurm.conf
 ENV
