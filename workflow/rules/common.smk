@@ -96,6 +96,9 @@ def has_grades():
 def all_targets():
     """Everything a default run leaves in results/."""
     targets = [
+        # the trained network is a product in its own right: deleting it
+        # retrains it and reruns what depends on it
+        f"results/models/{NET}.keras",
         f"results/eval/{NET}_metrics.csv",
         f"results/inspect/manifest.csv",
         "results/preselect/cutflow.csv",
