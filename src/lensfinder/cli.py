@@ -46,6 +46,11 @@ STEPS: dict[str, tuple[str, str, str]] = {
     "crossmatch": ("lensfinder.crossmatch", "crossmatch", "cross-match candidates with known lenses (lenscat)"),
     # figures
     "figures": ("lensfinder.figures", "figures", "draw the report figures from result tables"),
+    # the papers' experiments
+    "experiment-subset": ("lensfinder.experiments", "experiment_subset", "class-balanced (optionally Sersic-resampled) subset of a parent set"),
+    "experiment-table": ("lensfinder.experiments", "experiment_table", "aggregate an experiment's metrics into its table, beside the papers' values"),
+    "experiment-figure": ("lensfinder.experiments", "experiment_figure", "draw an experiment's figure from its tables"),
+    "experiment-roc-sample": ("lensfinder.experiments", "experiment_roc_sample", "Li et al. 2020 test sample: mock lenses plus survey LRGs"),
 }
 
 
