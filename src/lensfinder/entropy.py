@@ -50,7 +50,9 @@ def rebin_to(images, size=ENTROPY_SIZE):
     _, ny, nx = images.shape
     wy = _overlap_matrix(ny, size)
     wx = _overlap_matrix(nx, size)
-    return np.einsum("ij,njk,lk->nil", wy, images, wx)
+    # Two matrix products per image (a 3-operand einsum without path
+    # optimisation costs ~100x more: 90 ms against ~1 ms per 101x101 image).
+    return np.matmul(np.matmul(wy, images), wx.T)
 
 
 def _overlap_matrix(n_in, n_out):
