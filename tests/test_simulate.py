@@ -28,6 +28,10 @@ def lenstronomy_image(row, supersampled_indexes=None, supersampling_factor=1):
     if row.get("psf_model", "gaussian") == "moffat":
         size = 2 * int(np.ceil(row["psf_radius_arcsec"] / s)) + 1
         kernel = moffat_psf_kernel(row["psf_fwhm_arcsec"], s, beta=row["psf_beta"], size_pix=size)
+    elif row.get("psf_model", "gaussian") == "epsf":
+        from lensfinder.epsf import tile_psf_kernel
+
+        kernel = tile_psf_kernel(row["psf_tile_file"], row["psf_catalog_file"], row["epsf_settings"]).kernel
     else:
         k = gaussian_kernel_1d(row["psf_fwhm_arcsec"], s, row["psf_truncation_sigma"])
         kernel = np.outer(k, k)
@@ -323,16 +327,20 @@ def host_dir(tmp_path_factory):
 
 
 def test_semireal_shard(host_dir):
-    from lensfinder.semireal import host_stamp
+    from lensfinder.semireal import augment_image, host_stamp
 
     images, meta = sim.simulate_shard("li2020", 16, 1, 0, params={"host_stamps": [str(host_dir)]}, progress=False)
     assert images.shape == (16, 101, 101) and meta["is_lens"].sum() == 8
     lenses, hosts = meta[meta["is_lens"]], meta[~meta["is_lens"]]
     assert lenses["host_row"].between(0, 9).all() and (meta["host_row"] != 19).all()
     assert np.log(lenses["theta_E"]).between(np.log(1.0), np.log(5.0)).all()
+    assert meta["aug_shift_x_pix"].between(-4, 4).all() and meta["aug_flux_scale"].between(0.9, 1.1).all()
+    assert meta["aug_shift_x_pix"].nunique() > 1 and (meta["aug_rotation_deg"] == 0).all()
     for i in hosts.index[:3]:
         r = meta.loc[i]
-        np.testing.assert_array_equal(images[i], host_stamp(r["host_file"], r["host_row"], r["aug_rot90"], r["aug_flip"]))
+        np.testing.assert_array_equal(images[i], augment_image(
+            host_stamp(r["host_file"], r["host_row"], r["aug_rot90"], r["aug_flip"]), 0.0, r["aug_shift_x_pix"],
+            r["aug_shift_y_pix"], (0, 0, 0, 0), r["aug_flux_scale"], r["aug_seed"]))
     arcs = sim.render_images(lenses, noiseless=True, with_hosts=False)
     for k, i in enumerate(lenses.index):
         r = meta.loc[i]

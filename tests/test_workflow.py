@@ -147,3 +147,49 @@ def test_report_builds(tiny_run):
     workdir, _ = tiny_run
     snakemake(workdir, "--report", "results/report.html", "--configfile", "config/test.yaml")
     assert (workdir / "results/report.html").stat().st_size > 10_000
+
+
+def test_legacy_survey_plans_one_download_per_field(workdir):
+    fields = ("legacy={'fields': [{'name': 'F1', 'ra': 150.1, 'dec': 2.2}, "
+              "{'name': 'F2', 'ra': 150.3, 'dec': 2.2, 'size_pix': 500}]}")
+    out = snakemake(workdir, "-n", "-p", "--config", "survey=legacy_dr10", fields).stdout
+    assert out.count("lensfinder download-legacy-field") == 2
+    assert "--field F2 --ra 150.3 --dec 2.2 --size-pix 500" in out
+    assert "--field F1 --ra 150.1 --dec 2.2 --size-pix 2000" in out  # the schema's default side
+    assert "results/survey/catalog/F2.parquet" in out and "results/stamps/F1.parquet" in out
+    for rule in ("mock_survey", "mock_grades", "download_catalog", "download_tile"):
+        assert rule not in out, rule
+
+
+def test_legacy_survey_needs_fields(workdir):
+    result = snakemake(workdir, "-n", "--config", "survey=legacy_dr10", check=False)
+    assert result.returncode != 0 and "legacy.fields" in result.stdout + result.stderr
+    result = snakemake(workdir, "-n", "--config", "survey=legacy_dr10",
+                       "legacy={'fields': [{'name': 'F1', 'ra': 150.1, 'dec': 2.2, 'size_pix': 5000}]}", check=False)
+    assert result.returncode != 0 and "5000" in result.stdout + result.stderr
+
+
+def test_legacy_field_runs_to_stamps_against_local_services(workdir):
+    """download_legacy_field -> merge_catalog -> preselect -> stamps, with the services on 127.0.0.1."""
+    import yaml
+    from tapserver import TapServer
+    from test_legacy import FIELD_DEC, FIELD_RA, FIELD_SIZE, field_fits, tractor_rows
+
+    with TapServer() as server:
+        server.tables["ls_dr10.tractor"] = tractor_rows()
+        server.legacy_image = field_fits
+        config = {
+            "survey": "legacy_dr10",
+            "legacy": {"fields": [{"name": "F1", "ra": FIELD_RA, "dec": FIELD_DEC, "size_pix": FIELD_SIZE}],
+                       "tap_url": f"{server.url}/tap_dl", "cutout_url": f"{server.url}/viewer/fits-cutout",
+                       "retries": 1},
+            "stamps": {"size": 77},
+            "simulation": {"params": {"pixel_scale_arcsec": 0.262, "stamp_size": 77}},
+        }
+        (workdir / "legacy.yaml").write_text(yaml.safe_dump(config))
+        snakemake(workdir, "results/stamps/F1.parquet", "--cores", "2", "--configfile", "legacy.yaml", timeout=300)
+    index = pd.read_parquet(workdir / "results/stamps/F1.parquet")
+    assert len(index) == 2 and (index["tile"] == "F1").all()
+    assert index["pixel_scale_arcsec"].eq(0.262).all() and index["psf_fwhm_arcsec"].eq(1.2).all()
+    assert (workdir / "results/cache/legacy").is_dir()
+    assert not list((workdir / "results").rglob("*.part"))

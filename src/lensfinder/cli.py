@@ -26,6 +26,7 @@ STEPS: dict[str, tuple[str, str, str]] = {
     "mock-survey": ("lensfinder.mocksurvey", "mock_survey", "generate one tile of the built-in mock KiDS-like survey"),
     "download-catalog": ("lensfinder.surveys.kids", "download_catalog", "download one KiDS tile's catalogue through TAP"),
     "download-tile": ("lensfinder.surveys.kids", "download_tile", "download one KiDS r-band coadd (or cutouts) through ObsCore/SODA"),
+    "download-legacy-field": ("lensfinder.surveys.legacy", "download_legacy_field", "download one DESI Legacy Surveys DR10 field: Tractor catalogue (TAP) and r-band image (cutout service)"),
     "merge-catalog": ("lensfinder.catalog", "merge_catalog", "concatenate per-tile catalogue parts into one table"),
     # selection and stamps
     "preselect": ("lensfinder.preselect", "preselect", "LRG and bright-galaxy preselection with per-cut flags and cut flow"),

@@ -31,9 +31,29 @@ Recipes
     stamps stage (``--set host_stamps=[results/stamps]``), convolved with the
     host's seeing and scaled to ``arc_peak_ratio`` x the host's central peak;
     negatives are the stamps themselves. Hosts are rotated by k x 90 deg and
-    flipped. Stamp size, pixel scale and zero point come from the hosts.
+    flipped; the whole image is then shifted by U{-4..4} px per axis and its
+    flux rescaled by U(0.9, 1.1) (Li et al.: "rotation, shifting, flipping,
+    and rescale"). Stamp size, pixel scale and zero point come from the hosts.
     :func:`render_from_metadata` then also needs the host cube
     (``host_file``, ``host_row``). See :mod:`lensfinder.semireal`.
+``he2020_semireal``
+    Semi-real (He et al. 2020, section 4.2): arcs from the ``he2020`` lens
+    physics (Table 1 ranges, eq. 10-13 population, eq. 12 SIS subhaloes,
+    source within one R_e of the caustic, no shear) painted onto host LRG
+    stamps (``host_flag``), with total arc flux / host flux
+    ``arc_flux_ratio`` ~ U(0.02, 0.12); the arc is convolved with the host
+    tile's photutils ePSF (``psf_model=epsf``, :mod:`lensfinder.epsf`; the
+    tile's seeing when it has too few stars; ``psf_model=gaussian`` takes the
+    host's seeing from the stamp index instead) and gets its own Poisson
+    noise (the host stamp carries the sky noise). Negatives: host stamps
+    (``negative_flag``), a fraction ``disk_fraction`` = 0.02 of them disk
+    galaxies (``disk_stamps`` cubes, or rows of the host index with the bool
+    column ``disk_flag``; disks are then left out of the LRG draws). Every
+    image, positive or negative, is rotated by U(0, 360) deg and loses
+    U{0..5} px at each edge, refilled with noise of its own sky level
+    (:func:`lensfinder.semireal.augment_image`). The ePSF needs
+    ``{psf_tile_dir}/{tile}.fits`` and ``{psf_catalog_dir}/{tile}.parquet``
+    for the index's ``tile`` (default: the workflow's ``results/survey``).
 
 Metadata (one row per image)
 ----------------------------
@@ -49,8 +69,21 @@ subhalo_center_y, subhalo_mass_msun`` (``n_subhalo``); Sersic components
 NaN when absent; for bulge_disk the bulge is ``lens_light``); source clumps
 ``clump_{amp,R_sersic,n_sersic,center_x,center_y}`` lists (``n_clump``);
 ``mag_lens, mag_source, mag_companion, bulge_to_disk``; semi-real
-``host_file, host_row, host_object_id, aug_rot90, aug_flip, grf_seed,
-grf_deflection_rms_arcsec, arc_peak_ratio``; observation ``stamp_size,
+``host_file, host_row, host_object_id`` (``kind`` host or host_disk for
+negatives), first-stage augmentation ``aug_rot90`` (k, counter-clockwise
+quarter turns), ``aug_flip``; second stage (whole image, in this order)
+``aug_rotation_deg`` (counter-clockwise, x = column, y = row),
+``aug_shift_x_pix, aug_shift_y_pix`` (whole pixels),
+``aug_crop_{left,right,bottom,top}`` (pixels refilled with noise),
+``aug_flux_scale``, ``aug_seed`` (uint64, fill noise),
+``aug_interpolation_order``; arcs ``grf_seed, grf_deflection_rms_arcsec``,
+``arc_peak_ratio`` (li2020; NaN otherwise), ``arc_flux_ratio`` (arc counts /
+``host_flux``; he2020_semireal), ``host_flux`` (counts of the host stamp
+within ``host_flux_radius_arcsec``); ePSF (``psf_model`` = epsf)
+``psf_tile_file, psf_catalog_file, epsf_settings`` (JSON of
+:data:`lensfinder.epsf.EPSF_DEFAULTS` as used), ``epsf_n_stars`` (0: seeing
+fallback; -1: no ePSF) and ``psf_kernel_hash`` (checked on re-rendering);
+observation ``stamp_size,
 pixel_scale_arcsec, zeropoint_mag, psf_fwhm_arcsec, psf_truncation_sigma,
 light_supersampling, light_supersampling_radius_pix, sky_sigma`` (counts),
 ``gain`` (e-/count), ``snr``, ``noiseless``.
@@ -94,7 +127,12 @@ Choices the papers leave open (defaults; all are parameters)
 - 16-bit cubes (``cube_dtype='int16'``) are scaled linearly between the
   cube's minimum and maximum (``lensfinder.io.write_cube``).
 - Semi-real choices: see :mod:`lensfinder.semireal` (host selection,
-  augmentation, potential perturbation); clumps: n ~ U(0.5, 1.5), radius
+  augmentation, crop refill, host flux aperture, potential perturbation)
+  and :mod:`lensfinder.epsf` (star selection, fallback). In
+  ``he2020_semireal`` the lens mass keeps Table 1's random q and angle (the
+  host's light shape is not measured) and is centred on the stamp; the arc
+  is painted on the host before the second augmentation stage, so both
+  turn together and keep one PSF; clumps: n ~ U(0.5, 1.5), radius
   U(0.05", 0.15"), each 5-20% of the source flux, within 1.5 R_sersic of the
   source centre (Petrillo et al. 2019a values are not at hand).
 """
@@ -240,6 +278,23 @@ _COMMON = {
     "clump_flux_fraction": [0.05, 0.2],  # each clump's flux / the main source's
     "grf_deflection_rms_arcsec": [0.0, 0.05],
     "grf_slope": 6.0,
+    # semi-real arc brightness and augmentation (see lensfinder.semireal)
+    "arc_brightness": "peak_ratio",  # peak_ratio (Li et al. 2020) | flux_ratio (He et al. 2020)
+    "arc_flux_ratio": [0.02, 0.12],  # He et al. 2020, section 4.2: lensed-source / lens-galaxy flux
+    "host_flux_radius_arcsec": 3.0,  # aperture of the host flux for arc_flux_ratio
+    "aug_rot90_flip": True,  # first stage: k x 90 deg and a flip of the host
+    "aug_rotation_deg": [0.0, 0.0],  # second stage (whole image): rotation, shift, crop, flux rescale
+    "aug_shift_pix": [0, 0],  # whole pixels per axis
+    "aug_crop_pix": [0, 0],  # pixels per edge, each edge drawn independently
+    "aug_flux_scale": [1.0, 1.0],
+    "aug_interpolation_order": 3,
+    "disk_fraction": 0.0,  # negatives that are disk galaxies (He et al. 2020: 2,020 of 102,241)
+    "disk_stamps": [],  # stamp cubes of disk galaxies (all usable rows), or
+    "disk_flag": "",  # a bool column of the host_stamps index marking disks
+    # PSF of semi-real arcs: psf_model=epsf builds a photutils ePSF per host tile (lensfinder.epsf)
+    "psf_tile_dir": "results/survey/tiles",  # {dir}/{tile}.fits
+    "psf_catalog_dir": "results/survey/catalog",  # {dir}/{tile}.parquet
+    "epsf_settings": {},  # overrides of lensfinder.epsf.EPSF_DEFAULTS
 }
 
 #: recipe name -> default parameters
@@ -247,6 +302,8 @@ RECIPES: dict[str, dict] = {
     "li2020": {
         **copy.deepcopy(_COMMON),
         "semi_real": True,
+        "aug_shift_pix": [-4, 4],  # Li et al. 2020: "rotation, shifting, flipping, and rescale"
+        "aug_flux_scale": [0.9, 1.1],
         "theta_E_arcsec": [1.0, 5.0],  # Li et al. 2020, section 2.1: log-uniform in [1", 5"]
         "theta_E_distribution": "log_uniform",
         "lens_center_offset_arcsec": 0.0,
@@ -254,6 +311,30 @@ RECIPES: dict[str, dict] = {
         "light_supersampling": 1,
     },
     "skeleton": copy.deepcopy(_COMMON),
+    "he2020_semireal": {
+        **copy.deepcopy(_COMMON),
+        "semi_real": True,
+        "lens_model": "he2020",  # Table 1 ranges and eq. 12 subhaloes, as the he2020 recipe
+        "theta_E_arcsec": [1.4, 5.0],
+        "lens_center_offset_arcsec": 0.0,
+        "shear_gamma": [0.0, 0.0],
+        "subhaloes": True,
+        "source_mag_model": "benitez",  # only sets the source's shape draw order: the flux is rescaled
+        "source_mag": [15.0, 25.0],
+        "source_R_sersic_arcsec": [0.2, 0.7],
+        "source_n_sersic": [2.0, 5.0],
+        "source_q": [0.7, 1.0],
+        "source_position": "caustic",
+        "source_clumps": [0, 0],
+        "grf_deflection_rms_arcsec": [0.0, 0.0],
+        "light_supersampling": 1,
+        "arc_brightness": "flux_ratio",
+        "aug_rot90_flip": False,
+        "aug_rotation_deg": [0.0, 360.0],  # He et al. 2020, section 4.2
+        "aug_crop_pix": [0, 5],
+        "disk_fraction": 0.02,  # 2,020 disks among 102,241 negatives
+        "psf_model": "epsf",
+    },
     "he2020": {
         **copy.deepcopy(_COMMON),
         "stamp_size": constants.HE2020_STAMP_SIZE,
@@ -288,10 +369,12 @@ _CHOICES = {
     "redshift_weighting": ("volume", "none"),
     "cube_dtype": ("float32", "int16"),
     "theta_E_distribution": ("uniform", "log_uniform"),
-    "psf_model": ("gaussian", "moffat"),
+    "psf_model": ("gaussian", "moffat", "epsf"),
+    "arc_brightness": ("peak_ratio", "flux_ratio"),
 }
-_STRING_LISTS = ("host_stamps",)
-_INT_RANGES = ("source_clumps",)
+_STRING_LISTS = ("host_stamps", "disk_stamps")
+_INT_RANGES = ("source_clumps", "aug_crop_pix")
+_SIGNED_INT_RANGES = ("aug_shift_pix",)
 _POSITIVE_INT = ("stamp_size", "light_supersampling", "subhalo_n_bins")
 _NONNEGATIVE_INT = ("light_supersampling_radius_pix",)
 _FRACTIONS = ("lens_fraction", "source_offset_theta_E")
@@ -333,6 +416,17 @@ def _validate(p: dict, source: str) -> None:
 
     for key, default in RECIPES["skeleton"].items():
         value = p[key]
+        if key == "epsf_settings":
+            from .epsf import settings_with_defaults
+
+            if not isinstance(value, dict):
+                fail(key, "expected a mapping")
+            settings_with_defaults(value, f"{source}: epsf_settings")
+            continue
+        if key == "aug_interpolation_order":
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 5:
+                fail(key, "expected a spline order 0-5")
+            continue
         if key in _CHOICES:
             if value not in _CHOICES[key]:
                 fail(key, f"expected one of {', '.join(_CHOICES[key])}")
@@ -374,6 +468,12 @@ def _validate(p: dict, source: str) -> None:
             if key in _INT_RANGES:
                 if lo < 0 or lo != int(lo) or hi != int(hi):
                     fail(key, "expected non-negative integers")
+            if key in _SIGNED_INT_RANGES and (lo != int(lo) or hi != int(hi)):
+                fail(key, "expected integers")
+            if key == "aug_crop_pix" and 2 * hi >= p["stamp_size"]:
+                fail(key, "crops must leave part of the stamp")
+            if key in ("arc_flux_ratio", "aug_flux_scale") and lo <= 0:
+                fail(key, "must be positive")
             if key == "psf_moffat_beta" and lo <= 1:
                 fail(key, "Moffat beta must exceed 1")
             if key in ("clump_flux_fraction", "arc_peak_ratio") and lo <= 0:
@@ -399,7 +499,10 @@ def _validate(p: dict, source: str) -> None:
             p[key] = float(value)
             if key in _FRACTIONS and not 0 <= value <= 1:
                 fail(key, "expected a fraction in [0, 1]")
+            if key == "disk_fraction" and not 0 <= value <= 1:
+                fail(key, "expected a fraction in [0, 1]")
             if key in ("pixel_scale_arcsec", "psf_truncation_sigma", "gain", "subhalo_mass_floor_msun", "grf_slope",
+                       "host_flux_radius_arcsec",
                        "psf_moffat_radius_arcsec",
                        "cosmo_h", "cosmo_Om0", "cosmo_sigma8", "cosmo_ns") and value <= 0:
                 fail(key, "must be positive")
@@ -408,6 +511,10 @@ def _validate(p: dict, source: str) -> None:
     if p["semi_real"] and not p["host_stamps"]:
         raise InputError(f"{source}: host_stamps: a semi-real recipe needs stamp cubes (e.g. "
                          f"--set host_stamps=[results/stamps]), got []")
+    if p["semi_real"] and p["disk_fraction"] > 0 and p["lens_fraction"] < 1 and not (p["disk_stamps"] or p["disk_flag"]):
+        raise InputError(f"{source}: disk_stamps/disk_flag: disk_fraction={p['disk_fraction']} needs disk galaxies: "
+                         f"give --set disk_stamps=[DIR] (stamp cubes of disks) or --set disk_flag=COLUMN "
+                         f"(a bool column of the host index), or --set disk_fraction=0")
     half_width = (p["stamp_size"] - 1) / 2 * p["pixel_scale_arcsec"]
     if p["companion_min_distance_arcsec"] >= half_width - 1.0 and p["negative_mix"].get("elliptical_pair", 0) > 0:
         raise InputError(f"{source}: companion_min_distance_arcsec: must be below the stamp half-width minus 1\" "
@@ -610,21 +717,44 @@ def _draw_negative(rng, p, kind):
     return row
 
 
-def _draw_semireal(rng, p, is_lens):
-    """A semi-real row: a host stamp (augmented) and, for a lens, an arc (amplitude fixed later)."""
+def _host_pool(p, is_lens, disk):
+    """(HostStamps, candidate positions, what) for a semi-real row."""
     from .semireal import load_hosts
 
-    hosts = load_hosts(tuple(p["host_stamps"]))
-    flag = p["host_flag"] if is_lens else p["negative_flag"]
+    if disk and p["disk_stamps"]:
+        hosts, flag, key = load_hosts(tuple(p["disk_stamps"])), "", "disk_stamps"
+    else:
+        hosts = load_hosts(tuple(p["host_stamps"]))
+        flag = p["disk_flag"] if disk else (p["host_flag"] if is_lens else p["negative_flag"])
+        key = "host_stamps"
+        if disk and flag not in hosts.index.columns:
+            raise InputError(f"disk_flag: column {flag!r} not in the index of {', '.join(hosts.files)}")
     candidates = hosts.select(flag)
+    if not disk and p["disk_flag"] and p["disk_flag"] in hosts.index.columns:  # disks only as disks
+        is_disk = hosts.index[p["disk_flag"]].fillna(False).to_numpy(dtype=bool)
+        candidates = candidates[~is_disk[candidates]]
     if not len(candidates):
-        raise InputError(f"host_stamps: no usable stamp (flag {flag!r}, no edge, no NaN) in {', '.join(hosts.files)}")
+        raise InputError(f"{key}: no usable stamp (flag {flag!r}, no edge, no NaN) in {', '.join(hosts.files)}")
+    return hosts, candidates
+
+
+def _draw_semireal(rng, p, is_lens):
+    """A semi-real row: a host stamp (augmented) and, for a lens, an arc (amplitude fixed later)."""
+    from .semireal import host_stamp
+
+    disk = (not is_lens) and p["disk_fraction"] > 0 and bool(rng.uniform() < p["disk_fraction"])
+    hosts, candidates = _host_pool(p, is_lens, disk)
     info = hosts.index.iloc[int(candidates[int(rng.integers(len(candidates)))])]
     host = {"host_file": str(info["host_file"]), "host_row": int(info["row"]), "host_object_id": str(info["object_id"]),
-            "aug_rot90": int(rng.integers(4)), "aug_flip": bool(rng.integers(2)),
-            "psf_fwhm_host": float(info["psf_fwhm_arcsec"])}
+            "psf_fwhm_host": float(info["psf_fwhm_arcsec"]), "host_tile": str(info.get("tile", ""))}
+    if p["aug_rot90_flip"]:
+        host.update(aug_rot90=int(rng.integers(4)), aug_flip=bool(rng.integers(2)))
+    try:  # bad pixels are an error naming the object, before anything is written
+        host_stamp(host["host_file"], host["host_row"])
+    except InputError as exc:
+        raise InputError(f"{exc} (object {host['host_object_id']})") from None
     if not is_lens:
-        return {"kind": "host", "is_lens": False, **host}
+        return {"kind": "host_disk" if disk else "host", "is_lens": False, **host}
     row = _draw_lens(rng, p)
     for k in SERSIC_KEYS:  # the host is the lens galaxy
         row.pop(f"lens_light_{k}")
@@ -647,8 +777,42 @@ def _draw_semireal(rng, p, is_lens):
     row.update(clumps)
     row["grf_seed"] = int(rng.integers(2**63))
     row["grf_deflection_rms_arcsec"] = _uniform(rng, p["grf_deflection_rms_arcsec"])
-    row["arc_peak_ratio"] = _uniform(rng, p["arc_peak_ratio"])
+    if p["arc_brightness"] == "flux_ratio":
+        row["arc_flux_ratio"] = _uniform(rng, p["arc_flux_ratio"])
+        row["host_flux_radius_arcsec"] = float(p["host_flux_radius_arcsec"])
+    else:
+        row["arc_peak_ratio"] = _uniform(rng, p["arc_peak_ratio"])
     return row
+
+
+def _draw_augmentation(rng, p):
+    """Second-stage augmentation of a semi-real image (:func:`lensfinder.semireal.augment_image`)."""
+
+    def integer(lo_hi):
+        return int(rng.integers(int(lo_hi[0]), int(lo_hi[1]) + 1))
+
+    return {"aug_rotation_deg": _uniform(rng, p["aug_rotation_deg"]),
+            "aug_shift_x_pix": integer(p["aug_shift_pix"]), "aug_shift_y_pix": integer(p["aug_shift_pix"]),
+            "aug_crop_left": integer(p["aug_crop_pix"]), "aug_crop_right": integer(p["aug_crop_pix"]),
+            "aug_crop_bottom": integer(p["aug_crop_pix"]), "aug_crop_top": integer(p["aug_crop_pix"]),
+            "aug_flux_scale": _uniform(rng, p["aug_flux_scale"]), "aug_seed": int(rng.integers(2**63)),
+            "aug_interpolation_order": int(p["aug_interpolation_order"])}
+
+
+def _epsf_columns(p, tile):
+    """PSF columns of a semi-real row with ``psf_model=epsf`` (the kernel is built once per tile)."""
+    import json
+
+    from .epsf import settings_with_defaults, tile_psf_kernel
+
+    if not tile:
+        raise InputError("host_stamps: tile: psf_model=epsf needs the stamp index's tile column")
+    settings = json.dumps(settings_with_defaults(p["epsf_settings"]), sort_keys=True)
+    tile_file = str(Path(p["psf_tile_dir"]) / f"{tile}.fits")
+    cat_file = str(Path(p["psf_catalog_dir"]) / f"{tile}.parquet")
+    psf = tile_psf_kernel(tile_file, cat_file, settings)
+    return {"psf_tile_file": tile_file, "psf_catalog_file": cat_file, "epsf_settings": settings,
+            "epsf_n_stars": psf.n_stars, "psf_kernel_hash": psf.hash}
 
 
 def _aperture_snr_inputs(row, pixel_scale):
@@ -683,6 +847,10 @@ def draw_image_params(recipe: str, params: dict, seed: int, shard: int, index: i
         row = _draw_semireal(rng, p, is_lens)
         # the arc takes the host's seeing; noise: the arc's own Poisson noise (the host has its noise)
         psf, sky, snr = round(row.pop("psf_fwhm_host"), 3), 0.0, float("nan")
+        tile = row.pop("host_tile")
+        row.update(_draw_augmentation(rng, p))
+        if p["psf_model"] == "epsf":
+            row.update(_epsf_columns(p, tile))
     elif is_lens:
         row = _draw_lens(rng, p)
     else:
@@ -695,12 +863,13 @@ def draw_image_params(recipe: str, params: dict, seed: int, shard: int, index: i
         sky, snr = _noise_level(rng, p, row)
     moffat = p["psf_model"] == "moffat" and not p["semi_real"]
     beta = round(_uniform(rng, p["psf_moffat_beta"]), 3) if moffat else float("nan")
+    psf_model = "moffat" if moffat else ("epsf" if p["semi_real"] and p["psf_model"] == "epsf" else "gaussian")
     row.update({
         "object_id": f"{set_name}-{seed}-{shard}-{index}", "recipe": recipe, "seed": int(seed), "shard": int(shard),
         "index": int(index), "image_seed": image_seed, "stamp_size": int(p["stamp_size"]),
         "pixel_scale_arcsec": float(p["pixel_scale_arcsec"]), "zeropoint_mag": float(p["zeropoint_mag"]),
         "psf_fwhm_arcsec": psf, "psf_truncation_sigma": float(p["psf_truncation_sigma"]),
-        "psf_model": "moffat" if moffat else "gaussian", "psf_beta": beta,
+        "psf_model": psf_model, "psf_beta": beta,
         "psf_radius_arcsec": float(p["psf_moffat_radius_arcsec"]) if moffat else float("nan"),
         "light_supersampling": int(p["light_supersampling"]),
         "light_supersampling_radius_pix": int(p["light_supersampling_radius_pix"]),
@@ -733,7 +902,19 @@ _LIST_COLUMNS = ("subhalo_theta_E", "subhalo_center_x", "subhalo_center_y", "sub
                  "clump_amp", "clump_R_sersic", "clump_n_sersic", "clump_center_x", "clump_center_y")
 #: semi-real columns and their values for fully simulated rows
 _HOST_COLUMNS = {"host_file": "", "host_row": -1, "host_object_id": "", "aug_rot90": 0, "aug_flip": False,
-                 "grf_seed": 0, "grf_deflection_rms_arcsec": 0.0, "arc_peak_ratio": float("nan")}
+                 "grf_seed": 0, "grf_deflection_rms_arcsec": 0.0, "arc_peak_ratio": float("nan"),
+                 "arc_flux_ratio": float("nan"), "host_flux": float("nan"), "host_flux_radius_arcsec": float("nan"),
+                 "aug_rotation_deg": 0.0, "aug_shift_x_pix": 0, "aug_shift_y_pix": 0, "aug_crop_left": 0,
+                 "aug_crop_right": 0, "aug_crop_bottom": 0, "aug_crop_top": 0, "aug_flux_scale": 1.0, "aug_seed": 0,
+                 "aug_interpolation_order": 3, "psf_tile_file": "", "psf_catalog_file": "", "epsf_settings": "",
+                 "epsf_n_stars": -1, "psf_kernel_hash": ""}
+_HOST_DTYPES = {"host_row": np.int64, "aug_rot90": np.int64, "aug_flip": bool, "grf_seed": np.uint64,
+                "grf_deflection_rms_arcsec": float, "arc_peak_ratio": float, "arc_flux_ratio": float,
+                "host_flux": float, "host_flux_radius_arcsec": float, "aug_rotation_deg": float,
+                "aug_shift_x_pix": np.int64, "aug_shift_y_pix": np.int64, "aug_crop_left": np.int64,
+                "aug_crop_right": np.int64, "aug_crop_bottom": np.int64, "aug_crop_top": np.int64,
+                "aug_flux_scale": float, "aug_seed": np.uint64, "aug_interpolation_order": np.int64,
+                "epsf_n_stars": np.int64}
 _HEAD_COLUMNS = ["object_id", "is_lens", "kind", "recipe", "seed", "shard", "index", "image_seed"]
 _OBS_COLUMNS = ["stamp_size", "pixel_scale_arcsec", "zeropoint_mag", "psf_fwhm_arcsec", "psf_truncation_sigma",
                 "psf_model", "psf_beta", "psf_radius_arcsec",
@@ -760,8 +941,7 @@ def _rows_to_frame(rows):
         df[c] = df[c].astype(np.int64)
     df["is_lens"] = df["is_lens"].astype(bool)
     df["noiseless"] = df["noiseless"].astype(bool)
-    df = df.astype({"host_row": np.int64, "aug_rot90": np.int64, "aug_flip": bool, "grf_seed": np.uint64,
-                    "grf_deflection_rms_arcsec": float, "arc_peak_ratio": float})
+    df = df.astype(_HOST_DTYPES)
     return df
 
 
@@ -922,8 +1102,25 @@ def _render_noiseless_batch(batch, x, y, pixel_scale, supersampling=True, grf_sl
                                     float(batch["psf_radius_arcsec"][i]), pixel_scale)
             images[i] = convolve_kernel(images[i:i + 1], kernel)[0]
         return images
+    if batch["psf_model"][0] == "epsf":
+        for i in range(n_img):
+            images[i] = convolve_kernel(images[i:i + 1], _epsf_kernel(batch, i))[0]
+        return images
     trunc = float(batch["psf_truncation_sigma"][0])
     return convolve_gaussian(images, batch["psf_fwhm_arcsec"].astype(float), pixel_scale, trunc)
+
+
+def _epsf_kernel(batch, i):
+    """The tile ePSF kernel of row ``i`` of a batch, checked against the hash in its metadata."""
+    from .epsf import tile_psf_kernel
+
+    psf = tile_psf_kernel(str(batch["psf_tile_file"][i]), str(batch["psf_catalog_file"][i]),
+                          str(batch["epsf_settings"][i]))
+    expected = str(batch["psf_kernel_hash"][i])
+    if expected and psf.hash != expected:
+        raise InputError(f"{batch['psf_tile_file'][i]}: psf_kernel_hash: the tile's ePSF is {psf.hash}, the metadata "
+                         f"expects {expected} (tile, catalogue or photutils changed since the shard was made)")
+    return psf.kernel.astype(np.float32)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -1014,10 +1211,16 @@ def _render_chunks(out, prep, order, bounds, x, y, scale, noiseless, with_hosts,
             images = noisy if not quiet.any() else np.where(quiet[:, None, None], images, noisy)
         if with_hosts:
             for i in np.flatnonzero(batch["host_file"] != ""):
-                from .semireal import host_stamp
+                from .semireal import augment_image, host_stamp
 
                 images[i] += host_stamp(batch["host_file"][i], int(batch["host_row"][i]), int(batch["aug_rot90"][i]),
                                         bool(batch["aug_flip"][i]))
+                images[i] = augment_image(
+                    images[i], float(batch["aug_rotation_deg"][i]), int(batch["aug_shift_x_pix"][i]),
+                    int(batch["aug_shift_y_pix"][i]),
+                    tuple(int(batch[f"aug_crop_{e}"][i]) for e in ("left", "right", "bottom", "top")),
+                    float(batch["aug_flux_scale"][i]), int(batch["aug_seed"][i]),
+                    int(batch["aug_interpolation_order"][i]))
         out[order[lo:hi]] = images
 
 
@@ -1053,7 +1256,7 @@ def simulate_shard(recipe: str, n: int, seed: int, shard: int, params: dict | No
     Parameters
     ----------
     recipe : str
-        ``skeleton`` or ``he2020``.
+        A key of :data:`RECIPES`.
     n : int
         Number of images.
     seed, shard : int
@@ -1080,6 +1283,14 @@ def simulate_shard(recipe: str, n: int, seed: int, shard: int, params: dict | No
 
         hosts = load_hosts(tuple(p["host_stamps"]))
         p["stamp_size"], p["pixel_scale_arcsec"], p["zeropoint_mag"] = hosts.geometry()
+        if p["disk_stamps"] and p["disk_fraction"] > 0:
+            disks = load_hosts(tuple(p["disk_stamps"])).geometry()
+            if disks != (p["stamp_size"], p["pixel_scale_arcsec"], p["zeropoint_mag"]):
+                raise InputError(f"disk_stamps: geometry {disks} (size, pixel scale, zero point) differs from the "
+                                 f"host stamps' {(p['stamp_size'], p['pixel_scale_arcsec'], p['zeropoint_mag'])}")
+        if 2 * p["aug_crop_pix"][1] >= p["stamp_size"]:
+            raise InputError(f"--set: aug_crop_pix: crops must leave part of the {p['stamp_size']}-pixel stamps, "
+                             f"got {p['aug_crop_pix']}")
     from .progress import progress as _progress
 
     rows = [draw_image_params(recipe, p, seed, shard, i, set_name, noiseless)
@@ -1096,13 +1307,18 @@ def simulate_shard(recipe: str, n: int, seed: int, shard: int, params: dict | No
 
 
 def _scale_arcs(df, batch_size, grf_slope):
-    """Set arc amplitudes so that arc peak / host peak = ``arc_peak_ratio`` (Li et al. 2020, section 2.2).
+    """Set arc amplitudes so that arc peak / host peak = ``arc_peak_ratio`` (Li et al. 2020, section 2.2),
+    or arc flux / host flux = ``arc_flux_ratio`` (He et al. 2020, section 4.2).
 
-    The host peak is the maximum of the central 5 x 5 pixels of the augmented
-    stamp; the arc peak that of the noiseless, PSF-convolved arc. Updates
-    ``source_amp``, ``clump_amp`` and ``mag_source`` in place.
+    The host peak is the maximum of the central 5 x 5 pixels of the host stamp
+    (after the first augmentation stage); the arc peak that of the noiseless,
+    PSF-convolved arc. The host flux is the stamp's sum within
+    ``host_flux_radius_arcsec`` (recorded in ``host_flux``), the arc flux the
+    noiseless arc's sum over the stamp. Both before the second augmentation
+    stage, which scales host and arc alike. Updates ``source_amp``,
+    ``clump_amp``, ``mag_source`` (and ``host_flux``) in place.
     """
-    from .semireal import host_stamp
+    from .semireal import host_flux, host_stamp
 
     lenses = np.flatnonzero(df["is_lens"].to_numpy())
     if not len(lenses):
@@ -1112,6 +1328,14 @@ def _scale_arcs(df, batch_size, grf_slope):
     for k, i in enumerate(lenses):
         row = df.iloc[i]
         host = host_stamp(row["host_file"], int(row["host_row"]), int(row["aug_rot90"]), bool(row["aug_flip"]))
+        if np.isfinite(row["arc_flux_ratio"]):
+            flux = host_flux(host, float(row["host_flux_radius_arcsec"]), float(row["pixel_scale_arcsec"]))
+            if not flux > 0:
+                raise InputError(f"{row['host_file']}: host row {row['host_row']} ({row['host_object_id']}): "
+                                 f"no positive flux within {row['host_flux_radius_arcsec']}\" to scale the arc to")
+            df.iat[i, df.columns.get_loc("host_flux")] = flux
+            scale[k] = row["arc_flux_ratio"] * flux / float(arcs[k].sum(dtype=np.float64))
+            continue
         c = host.shape[0] // 2
         host_peak = float(host[c - 2:c + 3, c - 2:c + 3].max())
         if not host_peak > 0:

@@ -16,6 +16,25 @@ SIM_SETS = config["simulation"]["sets"]
 
 if SURVEY == "mock":
     TILES = [f"MOCK_{i}" for i in range(config["mock"]["n_tiles"])]
+elif SURVEY == "legacy_dr10":
+    from lensfinder.io import InputError
+    from lensfinder.surveys.legacy import check_field
+
+    LEGACY_FIELDS = {}
+    for _field in config["legacy"]["fields"]:
+        try:  # numbers may arrive as text from --config; ranges are checked here, before any job
+            _name, _ra, _dec, _size = check_field(
+                _field["name"], _field["ra"], _field["dec"], _field.get("size_pix", 2000)
+            )
+        except InputError as exc:
+            raise ValueError(f"config: legacy.fields: {exc}") from None
+        LEGACY_FIELDS[_name] = {"ra": _ra, "dec": _dec, "size_pix": _size}
+    TILES = list(LEGACY_FIELDS)
+    if not TILES or len(TILES) != len(config["legacy"]["fields"]):
+        raise ValueError(
+            "config: legacy.fields must list fields with distinct names; survey 'legacy_dr10' needs e.g. "
+            "legacy: {fields: [{name: F1, ra: 150.1, dec: 2.2, size_pix: 2000}]}"
+        )
 else:
     TILES = list(config["kids"]["tiles"])
     if not TILES:
@@ -24,7 +43,7 @@ else:
             "names, e.g. kids: {tiles: [KIDS_5.6_-28.2]}"
         )
 
-RELEASE = {"mock": "dr4", "kids_dr4": "dr4", "kids_dr3": "dr3"}[SURVEY]
+RELEASE = {"mock": "dr4", "kids_dr4": "dr4", "kids_dr3": "dr3", "legacy_dr10": "dr4"}[SURVEY]
 if config["preselection"]["release"] != RELEASE:
     raise ValueError(
         f"config: preselection.release is '{config['preselection']['release']}' but survey "
@@ -117,6 +136,12 @@ def all_targets():
             "results/figures/top_candidates.png",
         ]
     return targets
+
+
+def legacy_field_options(wildcards):
+    """`--ra --dec --size-pix` of one Legacy Surveys field."""
+    field = LEGACY_FIELDS[wildcards.tile]
+    return f"--ra {field['ra']!r} --dec {field['dec']!r} --size-pix {field['size_pix']}"
 
 
 def tile_index(wildcards):

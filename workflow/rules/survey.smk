@@ -27,6 +27,37 @@ if SURVEY == "mock":
             "--out-image {output.image} --out-weight {output.weight} --out-mask {output.mask} "
             "--out-catalog {output.catalog} --out-truth {output.truth} {params.overrides} > {log} 2>&1"
 
+elif SURVEY == "legacy_dr10":
+
+    rule download_legacy_field:
+        output:
+            image="results/survey/tiles/{tile}.fits",
+            weight="results/survey/tiles/{tile}.weight.fits",
+            mask="results/survey/tiles/{tile}.mask.fits",
+            catalog="results/survey/catalog/{tile}.parquet",
+        params:
+            field=legacy_field_options,
+            tap_url=config["legacy"]["tap_url"],
+            cutout_url=config["legacy"]["cutout_url"],
+            psf_fwhm=config["legacy"]["psf_fwhm_arcsec"],
+            cache_dir=config["legacy"]["cache_dir"],
+            retries=config["legacy"]["retries"],
+        log:
+            "results/logs/download_legacy_field/{tile}.log",
+        resources:
+            mem_mb=2000,
+            runtime=60,
+            download_slots=1,
+        retries: 2
+        conda:
+            "../../envs/survey.yaml"
+        shell:
+            "lensfinder download-legacy-field --field {wildcards.tile} {params.field} "
+            "--tap-url {params.tap_url} --cutout-url {params.cutout_url} --psf-fwhm-arcsec {params.psf_fwhm} "
+            "--cache-dir {params.cache_dir} --retries {params.retries} "
+            "--out-image {output.image} --out-weight {output.weight} --out-mask {output.mask} "
+            "--out-catalog {output.catalog} > {log} 2>&1"
+
 else:
 
     rule download_catalog:

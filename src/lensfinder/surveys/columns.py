@@ -155,3 +155,50 @@ def column_map(release: str) -> ColumnMap:
         from ..io import InputError
 
         raise InputError(f"release: {release!r} is not a KiDS release; expected one of {', '.join(RELEASES)}") from None
+
+
+# ---------------------------------------------------------------- DESI Legacy Surveys DR10
+#
+# The Legacy Surveys catalogue is mapped onto the DR4 names above, so the DR4
+# preselection (Li et al. 2020) runs on it unchanged. Every entry is an
+# approximation; lensfinder.surveys.legacy documents each one. Tractor names
+# follow the DR10 catalogue description (legacysurvey.org/dr10/catalogs) and
+# the Astro Data Lab table ls_dr10.tractor; fluxes are nanomaggies.
+
+#: release -> Astro Data Lab TAP table of the Tractor catalogue.
+LEGACY_TAP_TABLES: dict[str, str] = {"dr10": "ls_dr10.tractor"}
+
+#: Tractor columns the Legacy Surveys download asks for.
+LEGACY_DR10_TRACTOR_COLUMNS: tuple[str, ...] = (
+    "ls_id", "ra", "dec", "type", "brick_primary",
+    "flux_g", "flux_r", "flux_i", "flux_z", "flux_ivar_g", "flux_ivar_r", "flux_ivar_i",
+    "shape_r", "maskbits", "fitbits",
+)
+
+#: DR4 column written by the Legacy download -> how it is made from Tractor columns.
+LEGACY_DR10_COLUMN_MAP: dict[str, str] = {
+    "THELI_NAME": "field name",
+    "ID": "'LS10 J' + hhmmss.ss+ddmmss.s from ra, dec ('_<ls_id>' appended on a clash)",
+    "KIDS_TILE": "field name",
+    "RAJ2000": "ra",
+    "DECJ2000": "dec",
+    "MAG_AUTO": "22.5 - 2.5 log10(flux_r)",
+    "MAGERR_AUTO": "1.0857 / (flux_r sqrt(flux_ivar_r))",
+    "SG2DPHOT": "1 if type in (PSF, DUP) else 0",
+    "CLASS_STAR": "1.0 if type in (PSF, DUP) else 0.0",
+    "FLUX_RADIUS": "shape_r / 0.213 (arcsec -> KiDS catalogue pixels)",
+    "MASK": "maskbits",
+    "IMAFLAGS_ISO": "0 (no equivalent)",
+    "Flag": "fitbits",
+    "Z_B": "NaN",
+    "COLOUR_GAAP_g_r": "mag_g - mag_r (Tractor model fluxes)",
+    "COLOUR_GAAP_r_i": "mag_r - mag_i (NaN without i coverage)",
+    **{f"MAG_GAAP_{b}": f"22.5 - 2.5 log10(flux_{b})" for b in "gri"},
+    "MAG_GAAP_u": "NaN (no u band)",
+    **{f"MAGERR_GAAP_{b}": f"1.0857 / (flux_{b} sqrt(flux_ivar_{b}))" for b in "gri"},
+    "MAGERR_GAAP_u": "NaN (no u band)",
+    "LS_ID": "ls_id (kept)",
+    "LS_TYPE": "type (kept)",
+}
+
+__all__ += ["LEGACY_TAP_TABLES", "LEGACY_DR10_TRACTOR_COLUMNS", "LEGACY_DR10_COLUMN_MAP"]
