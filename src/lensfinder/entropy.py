@@ -122,22 +122,6 @@ def entropy_table(entropies, is_lens):
     return pd.DataFrame(rows)
 
 
-def _shard_files(items):
-    files = []
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(path.glob("shard_*.fits"))
-            if not found:
-                raise InputError(f"{path}: no shard_*.fits in this directory")
-            files.extend(found)
-        elif path.exists():
-            files.append(path)
-        else:
-            raise InputError(f"{path}: file or directory not found")
-    return files
-
-
 def add_entropy_arguments(parser) -> None:
     """Arguments of ``lensfinder entropy``."""
     parser.add_argument("--shards", nargs="+", required=True,
@@ -150,12 +134,12 @@ def add_entropy_arguments(parser) -> None:
 
 def run_entropy(args) -> int:
     """``lensfinder entropy``: per-class entropy statistics of simulated shards."""
+    from .datasets import resolve_shards
     from .io import read_cube, read_table, write_csv, write_table
     from .progress import progress
 
     entropies, labels = [], []
-    for cube_path in _shard_files(args.shards):
-        meta_path = cube_path.with_suffix(".parquet")
+    for cube_path, meta_path in resolve_shards(args.shards):
         meta = read_table(meta_path, columns=["is_lens"], required=["is_lens"])
         images, _ = read_cube(cube_path)
         if len(images) != len(meta):
