@@ -317,8 +317,23 @@ def load_model(path: str | os.PathLike, compile: bool = False):
 
 
 def file_hash(path: str | os.PathLike, length: int = 16) -> str:
-    """First ``length`` hex digits of the SHA-256 of a file (the ``model_hash`` column)."""
+    """First ``length`` hex digits of the SHA-256 of a trained network (the ``model_hash`` column).
+
+    For a ``.keras`` archive only its weights member is hashed: the archive
+    also holds a save time and Python object ids, so two identical trainings
+    would otherwise get different hashes. Any other file is hashed whole.
+    """
+    import zipfile
+
     digest = hashlib.sha256()
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.endswith(".weights.h5")]
+            if names:
+                with archive.open(names[0]) as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        digest.update(chunk)
+                return digest.hexdigest()[:length]
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
