@@ -84,6 +84,15 @@ def test_dr3_with_dr4_samples_is_refused(workdir):
     assert "preselection.samples" in result.stdout + result.stderr
 
 
+def test_semi_real_recipe_paints_arcs_on_the_survey_stamps(workdir):
+    (workdir / "config" / "li.yaml").write_text("simulation: {recipe: li2020}\n")
+    plan = snakemake(workdir, "-n", "--forceall", "--configfile", "config/li.yaml").stdout
+    blocks = [b for b in plan.split("\n\n") if "rule simulate:" in b]
+    assert blocks, "no simulate jobs planned"
+    for block in blocks:
+        assert "results/stamps/MOCK_0.fits" in block and "results/stamps/MOCK_3.parquet" in block
+
+
 def test_truth_is_read_only_by_evaluation_and_mock_grades(workdir):
     """The search never sees the mock survey's truth tables (checked on the DAG)."""
     plan = snakemake(workdir, "-n", "--forceall").stdout

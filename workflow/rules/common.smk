@@ -149,6 +149,23 @@ def tile_index(wildcards):
     return TILES.index(wildcards.tile)
 
 
+#: recipes that paint arcs on the survey's own stamps (Li et al. 2020, section 2.2)
+SEMI_REAL = config["simulation"]["recipe"] in ("li2020",)
+
+
+def sim_host_files(ext):
+    """Host stamps of the semi-real recipes (none for the fully simulated ones)."""
+    return expand("results/stamps/{tile}.{ext}", tile=TILES, ext=ext) if SEMI_REAL else []
+
+
+def sim_overrides():
+    """Recipe overrides from config; semi-real recipes also get the survey's stamp cubes as hosts."""
+    params = dict(config["simulation"]["params"])
+    if SEMI_REAL:
+        params.setdefault("host_stamps", sim_host_files("fits"))
+    return set_options(params)
+
+
 def sim_dir(wildcards):
     """Directory of one simulated set's shards."""
     return f"results/sim/{wildcards.simset}"

@@ -2,6 +2,9 @@
 
 
 rule simulate:
+    input:
+        hosts=sim_host_files("fits"),
+        host_indexes=sim_host_files("parquet"),
     output:
         cube="results/sim/{simset}/shard_{shard}.fits",
         meta="results/sim/{simset}/shard_{shard}.parquet",
@@ -10,7 +13,7 @@ rule simulate:
         n=sim_shard_size,
         seed=sim_seed,
         outdir=sim_dir,
-        overrides=set_options(config["simulation"]["params"]),
+        overrides=sim_overrides(),
     log:
         "results/logs/simulate/{simset}_{shard}.log",
     benchmark:
