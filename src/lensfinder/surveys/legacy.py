@@ -152,7 +152,6 @@ def fetch_cutout(ra_deg: float, dec_deg: float, size_arcsec: float, out, *, band
         ``out``, ``out`` with ``.weight.fits`` and ``.mask.fits``.
     """
     from astropy.io import fits
-    from astropy.wcs import WCS
 
     size_pix = int(math.ceil(size_arcsec / pixscale_arcsec))
     params = cutout_params(ra_deg, dec_deg, size_pix, bands=band, layer=layer, pixscale_arcsec=pixscale_arcsec)
@@ -160,29 +159,8 @@ def fetch_cutout(ra_deg: float, dec_deg: float, size_arcsec: float, out, *, band
     what = f"Legacy Surveys {layer} {band}-band cutout at ({ra_deg:.5f}, {dec_deg:.5f})"
     raw = download_file(base_url, Path(cache_dir) / name, session=session or make_session(DEFAULT_TIMEOUT_S),
                         params=params, retries=retries, backoff_s=backoff_s, what=what)
-    try:
-        with fits.open(raw) as hdul:
-            hdu = next((h for h in hdul if h.is_image and h.data is not None), None)
-            if hdu is None:
-                raise DownloadError(f"{raw}: no image data in the cutout ({what})")
-            data = np.asarray(hdu.data, dtype=np.float32)
-            header = hdu.header.copy()
-    except OSError as exc:
-        Path(raw).unlink(missing_ok=True)  # a bad cached file must not stick
-        raise DownloadError(f"{raw}: not a readable FITS file ({exc})") from exc
-    if data.ndim == 3:
-        data = data[0]  # one band asked for: (1, y, x)
-    if data.ndim != 2:
-        raise DownloadError(f"{raw}: expected a 2-D cutout, got shape {data.shape}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a 3-axis header's band axis is dropped below
-        wcs = WCS(header).celestial
-    out_header = wcs.to_header()
-    out_header["BAND"] = (band, "Legacy Surveys band")
-    out_header["SURVEY"] = (layer, "Legacy Surveys layer")
-    out_header["PSF_FWHM"] = (float(psf_fwhm_arcsec), "PSF FWHM [arcsec] (assumed; service gives none)")
-    out_header["ZEROPT"] = (LEGACY_ZEROPOINT_MAG, "nanomaggies: mag = 22.5 - 2.5 log10(counts)")
-    out_header["PIXSCALE"] = (float(pixscale_arcsec), "arcsec per pixel")
+    data, wcs, _ = _read_cutout(raw, what)
+    out_header = _tile_header(wcs, band, layer, psf_fwhm_arcsec, pixscale_arcsec)
     out = Path(out)
     weight = out.with_name(out.name.removesuffix(".fits") + ".weight.fits")
     mask = out.with_name(out.name.removesuffix(".fits") + ".mask.fits")
@@ -402,6 +380,46 @@ def sky_weight(image) -> float:
     return 1.0 / sigma**2 if sigma > 0 else 0.0
 
 
+def _read_cutout(raw, what):
+    """``(image, celestial WCS, inverse variance or None)`` of a cutout answer.
+
+    A file that is not FITS, or has no image, is removed from the cache (a bad
+    answer must not stick) and raises :class:`DownloadError`.
+    """
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    try:
+        with fits.open(raw) as hdul:
+            hdu = next((h for h in hdul if h.is_image and h.data is not None), None)
+            if hdu is None:
+                raise DownloadError(f"{raw}: no image data in the cutout ({what})")
+            data = np.asarray(hdu.data, dtype=np.float32)
+            data = data[0] if data.ndim == 3 else data  # one band asked for: (1, y, x)
+            header = hdu.header.copy()
+            invvar = _invvar_hdu(hdul, data.shape)
+    except (OSError, ValueError) as exc:
+        Path(raw).unlink(missing_ok=True)
+        raise DownloadError(f"{raw}: not a readable FITS file ({what}: {exc})") from exc
+    if data.ndim != 2:
+        raise DownloadError(f"{raw}: expected a 2-D cutout, got shape {data.shape}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a 3-axis header's band axis is dropped here
+        wcs = WCS(header).celestial
+    return data, wcs, invvar
+
+
+def _tile_header(wcs, band, layer, psf_fwhm_arcsec, pixscale_arcsec):
+    """Header of a tile image in the pipeline's format (docs/architecture.md)."""
+    header = wcs.to_header()
+    header["BAND"] = (band, "Legacy Surveys band")
+    header["SURVEY"] = (layer, "Legacy Surveys layer")
+    header["PSF_FWHM"] = (float(psf_fwhm_arcsec), "PSF FWHM [arcsec] (assumed; service gives none)")
+    header["ZEROPT"] = (LEGACY_ZEROPOINT_MAG, "nanomaggies: mag = 22.5 - 2.5 log10(counts)")
+    header["PIXSCALE"] = (float(pixscale_arcsec), "arcsec per pixel")
+    return header
+
+
 def _invvar_hdu(hdul, shape):
     for hdu in hdul[1:]:
         name = str(hdu.header.get("EXTNAME", "")).upper()
@@ -420,7 +438,6 @@ def download_field_image(field: str, ra_deg: float, dec_deg: float, size_pix: in
                          retries: int = 4, backoff_s: float = 2.0, session=None) -> tuple[Path, Path, Path]:
     """Download one field's image and write it as a tile (image, weight, mask); see the module docstring."""
     from astropy.io import fits
-    from astropy.wcs import WCS
 
     field, ra_deg, dec_deg, size_pix = check_field(field, ra_deg, dec_deg, size_pix)
     if not (psf_fwhm_arcsec > 0):
@@ -431,24 +448,10 @@ def download_field_image(field: str, ra_deg: float, dec_deg: float, size_pix: in
     with own_session(session) as session:
         raw = download_file(base_url, Path(cache_dir) / name, session=session, params=params, retries=retries,
                             backoff_s=backoff_s, what=what)
-    try:
-        with fits.open(raw) as hdul:
-            hdu = next((h for h in hdul if h.is_image and h.data is not None), None)
-            if hdu is None:
-                raise DownloadError(f"{raw}: no image data in the cutout ({what})")
-            data = np.asarray(hdu.data, dtype=np.float32)
-            data = data[0] if data.ndim == 3 else data
-            header = hdu.header.copy()
-            invvar = _invvar_hdu(hdul, data.shape)
-    except (OSError, ValueError) as exc:
-        Path(raw).unlink(missing_ok=True)  # a bad cached file must not stick
-        raise DownloadError(f"{raw}: not a readable FITS file ({what}: {exc})") from exc
+    data, wcs, invvar = _read_cutout(raw, what)
     if data.shape != (size_pix, size_pix):
         Path(raw).unlink(missing_ok=True)
         raise DownloadError(f"{raw}: {what}: expected a {size_pix}x{size_pix} image, got shape {data.shape}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a 3-axis header's band axis is dropped below
-        wcs = WCS(header).celestial
     if not wcs.has_celestial:
         raise DownloadError(f"{raw}: {what}: no celestial WCS in the answer")
     bad = ~np.isfinite(data) | (data == 0)
@@ -460,13 +463,8 @@ def download_field_image(field: str, ra_deg: float, dec_deg: float, size_pix: in
         weight_note = "1/sigma^2, sigma = 1.4826 MAD of the sky"
     if bad.all():
         log.warning("%s: no covered pixel (outside the survey footprint?)", what)
-    out_header = wcs.to_header()
+    out_header = _tile_header(wcs, band, layer, psf_fwhm_arcsec, pixscale_arcsec)
     out_header["FIELD"] = (field, "Legacy Surveys field (the pipeline's tile)")
-    out_header["BAND"] = (band, "Legacy Surveys band")
-    out_header["SURVEY"] = (layer, "Legacy Surveys layer")
-    out_header["PSF_FWHM"] = (float(psf_fwhm_arcsec), "PSF FWHM [arcsec] (assumed; service gives none)")
-    out_header["ZEROPT"] = (LEGACY_ZEROPOINT_MAG, "nanomaggies: mag = 22.5 - 2.5 log10(counts)")
-    out_header["PIXSCALE"] = (float(pixscale_arcsec), "arcsec per pixel")
     aux_header = wcs.to_header()
     aux_header["PIXSCALE"] = (float(pixscale_arcsec), "arcsec per pixel")
     outs = (Path(out_image), Path(out_weight), Path(out_mask))
