@@ -3,7 +3,6 @@ end-to-end run of every stage on the mock survey (config/test.yaml)."""
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import subprocess
