@@ -41,6 +41,7 @@ __all__ = [
     "own_session",
     "is_transient",
     "with_retries",
+    "add_retry_arguments",
     "download_file",
     "DEFAULT_TIMEOUT_S",
 ]
@@ -225,6 +226,13 @@ def is_transient(exc: BaseException) -> bool:
             return True  # an unparseable (cut-off) reply
         exc = nxt
     return False
+
+
+def add_retry_arguments(parser, retried: str = "timeouts and 5xx") -> None:
+    """``--retries``, ``--backoff`` and ``--timeout`` of every downloading step."""
+    parser.add_argument("--retries", type=int, default=4, help=f"retries on {retried}")
+    parser.add_argument("--backoff", type=float, default=2.0, help="first retry wait in seconds (doubles)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="HTTP timeout in seconds")
 
 
 def with_retries(func: Callable[[int], T], what: str, retries: int = 4, backoff_s: float = 2.0,

@@ -48,8 +48,8 @@ import numpy as np
 
 from ..constants import KIDS_COADD_PIXEL_SCALE_ARCSEC
 from ..io import InputError, atomic_path, write_table
-from .base import (DEFAULT_TIMEOUT_S, DownloadError, SurveyBackend, download_file, make_session, own_session,
-                   with_retries)
+from .base import (DEFAULT_TIMEOUT_S, DownloadError, SurveyBackend, add_retry_arguments, download_file, make_session,
+                   own_session, with_retries)
 from .columns import TAP_TABLES, column_map
 
 __all__ = [
@@ -581,9 +581,7 @@ def add_download_catalog_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tap-url", default=ESO_TAP_CAT_URL, help="TAP service base URL")
     parser.add_argument("--mode", default="auto", choices=["auto", "sync", "async"],
                         help="auto: sync, then an async job after a timeout")
-    parser.add_argument("--retries", type=int, default=4, help="retries on timeouts and 5xx")
-    parser.add_argument("--backoff", type=float, default=2.0, help="first retry wait in seconds (doubles)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="HTTP timeout in seconds")
+    add_retry_arguments(parser, "timeouts and 5xx")
     parser.add_argument("--columns", default=None,
                         help="comma-separated column list replacing the release's default (columns.py)")
 
@@ -611,9 +609,7 @@ def add_download_tile_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--soda-url", default=None, help="SODA endpoint (default: from Datalink)")
     parser.add_argument("--cutout", nargs=3, type=float, metavar=("RA", "DEC", "SIZE_ARCSEC"),
                         help="server-side SODA cutout instead of whole files")
-    parser.add_argument("--retries", type=int, default=4, help="retries on timeouts, 5xx and truncated files")
-    parser.add_argument("--backoff", type=float, default=2.0, help="first retry wait in seconds (doubles)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="HTTP timeout in seconds")
+    add_retry_arguments(parser, "timeouts, 5xx and truncated files")
 
 
 def run_download_tile(args: argparse.Namespace) -> int:

@@ -84,8 +84,8 @@ import numpy as np
 
 from ..constants import KIDS_CATALOG_PIXEL_SCALE_ARCSEC
 from ..io import InputError, atomic_path, write_table
-from .base import (DEFAULT_TIMEOUT_S, DownloadError, SurveyBackend, download_file, make_session, own_session,
-                   with_retries)
+from .base import (DEFAULT_TIMEOUT_S, DownloadError, SurveyBackend, add_retry_arguments, download_file, make_session,
+                   own_session, with_retries)
 from .columns import LEGACY_DR10_COLUMN_MAP, LEGACY_DR10_TRACTOR_COLUMNS, LEGACY_TAP_TABLES
 
 __all__ = [
@@ -572,9 +572,7 @@ def add_download_legacy_field_arguments(parser: argparse.ArgumentParser) -> None
                         help="assumed r-band seeing written as PSF_FWHM (the service gives none)")
     parser.add_argument("--cache-dir", type=Path, default=Path("results/cache/legacy"),
                         help="raw cutouts (kept: a rerun fetches nothing)")
-    parser.add_argument("--retries", type=int, default=4, help="retries on timeouts, 5xx and truncated answers")
-    parser.add_argument("--backoff", type=float, default=2.0, help="first retry wait in seconds (doubles)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="HTTP timeout in seconds")
+    add_retry_arguments(parser, "timeouts, 5xx and truncated answers")
 
 
 def run_download_legacy_field(args: argparse.Namespace) -> int:
