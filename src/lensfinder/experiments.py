@@ -61,6 +61,8 @@ import numpy as np
 import pandas as pd
 
 from .constants import KIDS_MEDIAN_PSF_FWHM_ARCSEC, THRESHOLDS
+from .figures import pyplot as _pyplot
+from .figures import save_figure as _save
 from .io import InputError, read_table, require_columns, write_csv, write_table
 
 __all__ = [
@@ -784,23 +786,6 @@ def run_experiment_table(args) -> int:
 
 # ---------------------------------------------------------------------------
 # figures: tables in, PNG out
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path):
-    from .io import atomic_path
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
-
 
 def figure_psf_test(tables, path):
     """He et al. Fig. 10: normalised completeness and accuracy vs PSF FWHM, one line per threshold."""

@@ -13,6 +13,8 @@ from pathlib import Path
 from .io import InputError, atomic_path, read_table, require_columns
 
 __all__ = [
+    "pyplot",
+    "save_figure",
     "plot_roc",
     "plot_learning_curve",
     "plot_completeness",
@@ -31,7 +33,8 @@ SAMPLE_LABELS = {
 }
 
 
-def _pyplot():
+def pyplot():
+    """``matplotlib.pyplot`` on the non-interactive Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -40,11 +43,14 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path) -> Path:
-    plt = _pyplot()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+def save_figure(fig, path, dpi: int = 110, bbox_inches: str | None = "tight") -> Path:
+    """Write a figure atomically (format from the suffix, PNG without one) and close it."""
+    plt = pyplot()
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=dpi, bbox_inches=bbox_inches)
+    finally:
+        plt.close(fig)
     return Path(path)
 
 
@@ -60,7 +66,7 @@ def plot_roc(roc, metrics, path):
     """
     require_columns(roc, ["fpr", "tpr"], "ROC table")
     require_columns(metrics, ["threshold", "fpr", "completeness", "auroc"], "metrics table")
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 4.2))
     auroc = float(metrics["auroc"].iloc[0]) if len(metrics) else float("nan")
     ax.plot(roc["fpr"], roc["tpr"], color="C0", label=f"AUROC = {auroc:.3f}")
@@ -69,7 +75,7 @@ def plot_roc(roc, metrics, path):
     ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=0.8)
     ax.set(xlabel="false-positive rate", ylabel="true-positive rate (completeness)", xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="lower right", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 COMPLETENESS_LABELS = {
@@ -84,7 +90,7 @@ def plot_completeness(completeness, path):
     """Completeness of the simulated test lenses against their parameters, one panel each."""
     require_columns(completeness, ["column", "threshold", "bin_center", "completeness", "completeness_err"],
                     "completeness table")
-    plt = _pyplot()
+    plt = pyplot()
     columns = list(dict.fromkeys(completeness["column"]))
     n = max(len(columns), 1)
     fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.2), squeeze=False, sharey=True)
@@ -96,13 +102,13 @@ def plot_completeness(completeness, path):
         ax.set(xlabel=COMPLETENESS_LABELS.get(column, column), ylim=(0, 1.05))
     axes[0][0].set_ylabel("completeness")
     axes[0][0].legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_learning_curve(history, path):
     """Loss and accuracy per epoch from the Keras history CSV."""
     require_columns(history, ["epoch", "loss"], "history table")
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
     epoch = history["epoch"] + 1
     for ax, key in zip(axes, ["loss", "accuracy"]):
@@ -112,7 +118,7 @@ def plot_learning_curve(history, path):
                         label="validation" if prefix else "training")
         ax.set(xlabel="epoch", ylabel=key)
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_pcnn_samples(predictions, path, thresholds=None):
@@ -120,7 +126,7 @@ def plot_pcnn_samples(predictions, path, thresholds=None):
     import numpy as np
 
     require_columns(predictions, ["p_cnn"], "predictions table")
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.6))
     bins = np.linspace(0, 1, 41)
     drawn = 0
@@ -136,13 +142,13 @@ def plot_pcnn_samples(predictions, path, thresholds=None):
     ax.set_yscale("log")
     ax.set(xlabel="p_CNN", ylabel="number of galaxies")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_cutflow(cutflow, path):
     """Objects left after each preselection cut, per sample."""
     require_columns(cutflow, ["sample", "step", "cut", "n_remaining"], "cut-flow table")
-    plt = _pyplot()
+    plt = pyplot()
     samples = list(dict.fromkeys(cutflow["sample"]))
     fig, axes = plt.subplots(1, max(len(samples), 1), figsize=(4.2 * max(len(samples), 1), 3.4), squeeze=False)
     for ax, sample in zip(axes[0], samples):
@@ -155,7 +161,7 @@ def plot_cutflow(cutflow, path):
         for yi, n in zip(y, rows["n_remaining"]):
             ax.text(n, yi, f" {n:,}", va="center", fontsize=7)
         ax.set(title=SAMPLE_LABELS.get(sample, sample), xlabel="objects remaining")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _roc_figure(inputs, out, args):

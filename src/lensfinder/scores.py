@@ -84,7 +84,9 @@ from typing import Sequence
 import numpy as np
 
 from . import constants
-from .io import InputError, atomic_path, read_table, require_columns, write_csv, write_table, write_text
+from .figures import pyplot as _pyplot
+from .figures import save_figure
+from .io import InputError, read_table, require_columns, write_csv, write_table, write_text
 
 __all__ = [
     "SCHEMES",
@@ -547,23 +549,8 @@ def ranked_latex(ranked, scheme: str = "li2020", *, all_rows: bool = False) -> s
 # ---------------------------------------------------------------- figures
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _save(fig, path) -> Path:
-    plt = _pyplot()
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=150)
-    finally:
-        plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, dpi=150, bbox_inches=None)
 
 
 def plot_pcnn_vs_phuman(ranked_df, path, *, golden: float = 0.7, high: float = 0.5) -> Path:
