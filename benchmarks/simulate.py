@@ -7,6 +7,9 @@ as lenstronomy's ``add_poisson``) and Gaussian sky noise, 101 x 101 pixels at
 ``skeleton`` recipe with ``lens_fraction=1``; lenstronomy renders the same
 metadata rows.
 
+lensfinder renders with the compiled kernels of ``lensfinder.kernels``
+(compiled, or loaded from numba's cache, before the timing starts).
+
 Rates are images per second of process CPU time by default (``--clock cpu``),
 which a busy shared machine disturbs less than elapsed time; with one thread
 that is images per second per core. Both run in this process on ``--threads`` threads (BLAS/OpenMP limits are set

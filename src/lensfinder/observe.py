@@ -5,10 +5,10 @@ by default): ``counts = 10**(-0.4 (mag - zeropoint_mag))``, background
 subtracted. Surface brightness maps (counts arcsec^-2) become counts per
 pixel by multiplying with the pixel area.
 
-PSF convolution of a batch uses a separable Gaussian written as two banded
-(Toeplitz) matrix products, ``T @ image @ T.T``: 101 is prime, so a 101x101
-FFT is slow, and two small matrix products are exact (zero padding beyond
-the stamp, like ``scipy.signal.fftconvolve(mode="same")``).
+A Gaussian PSF is convolved separably (two 1-D passes, zero padding beyond
+the stamp like ``scipy.signal.fftconvolve(mode="same")``): 101 is prime, so
+a 101x101 FFT is slow. The batch convolution and the noise run in the
+compiled kernels of :mod:`lensfinder.kernels` (imported when first used).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ __all__ = [
     "gaussian_kernel_1d",
     "gaussian_psf_kernel",
     "moffat_psf_kernel",
-    "toeplitz_from_kernel",
     "convolve_gaussian",
     "convolve_kernel",
     "mag_to_counts",
@@ -31,15 +30,11 @@ __all__ = [
     "snr_he2020",
     "sky_sigma_for_snr",
     "sky_sigma_for_depth",
-    "noise_sigma_map",
     "add_noise",
-    "standard_normal",
 ]
 
 #: FWHM = 2 sqrt(2 ln 2) sigma (He et al. 2020, eq. 16 rounds it to 2.355).
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
-#: Rows (columns) per block in the banded PSF matrix products of :func:`convolve_gaussian`.
-CONVOLUTION_BLOCK = 34
 #: He et al. 2020, eq. 17: S/N(mag) = a exp(b mag) for mag < 23, else 15.
 HE2020_SNR_A = 1.796e9
 HE2020_SNR_B = -0.8079
@@ -123,76 +118,49 @@ def moffat_psf_kernel(fwhm_arcsec, pixel_scale_arcsec, beta=4.765, size_pix=None
     return kernel / kernel.sum()
 
 
-def toeplitz_from_kernel(kernel_1d, n):
-    """Banded ``(n, n)`` matrix ``T[i, j] = k[i - j + r]`` for 'same'-size convolution.
-
-    ``T @ v`` convolves ``v`` with the kernel, zero beyond the edges.
-    """
-    k = np.asarray(kernel_1d)
-    r = (len(k) - 1) // 2
-    d = np.arange(n)[:, None] - np.arange(n)[None, :] + r
-    inside = (d >= 0) & (d < len(k))
-    return np.where(inside, k[np.clip(d, 0, len(k) - 1)], 0.0)
-
-
-def convolve_gaussian(images, fwhm_arcsec, pixel_scale_arcsec, truncation_sigma=4.0):
+def convolve_gaussian(images, fwhm_arcsec, pixel_scale_arcsec, truncation_sigma=4.0, out=None):
     """Convolve each image of a batch with its own Gaussian PSF (He et al. 2020, eq. 16).
 
     Parameters
     ----------
     images : ndarray, shape (n, ny, nx)
-        Counts per pixel.
+        Counts per pixel (computed in float32).
     fwhm_arcsec : array_like, shape (n,) or scalar
         PSF FWHM per image, arcsec.
     pixel_scale_arcsec : float
         Pixel size, arcsec.
     truncation_sigma : float
         Kernel half-width in sigma (as :func:`gaussian_kernel_1d`).
+    out : ndarray, optional
+        float32 array of the shape of ``images`` for the result.
 
     Returns
     -------
-    ndarray, same shape and dtype as ``images``.
+    ndarray, float32, shape of ``images``.
     """
-    images = np.asarray(images)
-    n, ny, nx = images.shape
+    from .kernels import convolve_separable
+
+    images = np.ascontiguousarray(images, dtype=np.float32)
+    n = len(images)
     fwhm = np.broadcast_to(np.asarray(fwhm_arcsec, dtype=float), (n,))
-    ty = _gaussian_toeplitz(fwhm, pixel_scale_arcsec, truncation_sigma, ny, images.dtype)
-    tx = ty if nx == ny else _gaussian_toeplitz(fwhm, pixel_scale_arcsec, truncation_sigma, nx, images.dtype)
-    sigma_pix = float(np.max(fwhm_to_sigma(fwhm))) / pixel_scale_arcsec
-    radius = max(1, int(np.ceil(truncation_sigma * sigma_pix)))
-    # the kernel is symmetric (T.T == T) and banded: multiply blocks of rows
-    # (columns) by the band they touch, about half the work of full products
-    tmp = np.empty_like(images)
-    for lo in range(0, ny, CONVOLUTION_BLOCK):
-        hi = min(lo + CONVOLUTION_BLOCK, ny)
-        a, b = max(0, lo - radius), min(ny, hi + radius)
-        np.matmul(ty[:, lo:hi, a:b], images[:, a:b, :], out=tmp[:, lo:hi, :])
-    out = np.empty_like(images)
-    for lo in range(0, nx, CONVOLUTION_BLOCK):
-        hi = min(lo + CONVOLUTION_BLOCK, nx)
-        a, b = max(0, lo - radius), min(nx, hi + radius)
-        np.matmul(tmp[:, :, a:b], tx[:, a:b, lo:hi], out=out[:, :, lo:hi])
+    radii = np.maximum(1, np.ceil(truncation_sigma * fwhm_to_sigma(fwhm) / pixel_scale_arcsec).astype(int))
+    radius = int(radii.max(initial=1))
+    taps = np.zeros((n, 2 * radius + 1), dtype=np.float32)  # each kernel centred, zero-padded to the widest
+    for i, (f, r) in enumerate(zip(fwhm, radii)):
+        taps[i, radius - r:radius + r + 1] = _gaussian_taps(float(f), float(pixel_scale_arcsec), int(r))
+    if out is None:
+        out = np.empty_like(images)
+    ny, nx = images.shape[1:]
+    convolve_separable(images.reshape(n, ny * nx), taps, out.reshape(n, ny * nx), ny, nx)
     return out
 
 
-def _gaussian_toeplitz(fwhm, pixel_scale_arcsec, truncation_sigma, size, dtype=np.float32):
-    """Stack of Toeplitz matrices of :func:`gaussian_kernel_1d` kernels, shape (n, size, size).
-
-    Matrices are cached per FWHM value (simulations draw FWHMs on a 0.001" grid).
-    """
-    out = np.empty((len(fwhm), size, size), dtype=dtype)
-    for i, f in enumerate(np.asarray(fwhm, dtype=float)):
-        out[i] = _cached_toeplitz(float(f), float(pixel_scale_arcsec), float(truncation_sigma), int(size),
-                                  np.dtype(dtype).str)
-    return out
-
-
-@functools.lru_cache(maxsize=2048)
-def _cached_toeplitz(fwhm, pixel_scale_arcsec, truncation_sigma, size, dtype):
-    k = gaussian_kernel_1d(fwhm, pixel_scale_arcsec, truncation_sigma)
-    t = toeplitz_from_kernel(k, size).astype(dtype)
-    t.flags.writeable = False
-    return t
+@functools.lru_cache(maxsize=4096)
+def _gaussian_taps(fwhm, pixel_scale_arcsec, radius):
+    """float32 taps of :func:`gaussian_kernel_1d` (cached: simulations draw FWHMs on a 0.001" grid)."""
+    taps = gaussian_kernel_1d(fwhm, pixel_scale_arcsec, radius_pix=radius).astype(np.float32)
+    taps.flags.writeable = False
+    return taps
 
 
 def convolve_kernel(images, kernel):
@@ -246,30 +214,28 @@ def sky_sigma_for_depth(depth_mag_5sigma, zeropoint_mag, pixel_scale_arcsec, ape
     return mag_to_counts(depth_mag_5sigma, zeropoint_mag) / (5.0 * np.sqrt(n_ap))
 
 
-def noise_sigma_map(images, sky_sigma, gain):
-    """Per-pixel noise sigma: ``sqrt(sky_sigma^2 + max(image, 0) / gain)`` (counts)."""
-    images = np.asarray(images)
-    dtype = images.dtype
-    sky = np.asarray(sky_sigma, dtype=dtype).reshape(-1, 1, 1)
-    inv_gain = (1.0 / np.asarray(gain, dtype=float)).astype(dtype).reshape(-1, 1, 1)
-    return np.sqrt(sky * sky + np.maximum(images, 0) * inv_gain)
-
-
-def add_noise(images, sky_sigma, gain, rngs):
-    """Add Poisson (Gaussian approximation) and Gaussian sky/read-out noise.
+def add_noise(images, sky_sigma, gain, seeds, noisy=None):
+    """Add Poisson (Gaussian approximation) and Gaussian sky/read-out noise, in place.
 
     Parameters
     ----------
-    images : ndarray, shape (n, ny, nx)
-        Noiseless images, counts.
+    images : ndarray, float32, shape (n, ny, nx), C-contiguous
+        Noiseless images, counts; overwritten with the noisy ones.
     sky_sigma : array_like, shape (n,)
         Gaussian sky + read-out sigma per pixel, counts.
     gain : array_like, shape (n,) or scalar
         Electrons per count: the Poisson variance of a pixel is ``image / gain``
         (counts^2). ``inf`` switches the object's Poisson noise off.
-    rngs : sequence of numpy.random.Generator, length n
-        One generator per image, so that each image's noise can be re-created
-        alone.
+    seeds : array_like of uint64, shape (n,)
+        The noise seed of each image (``image_seed``): the noise of an image
+        depends on its seed alone (:func:`lensfinder.kernels.add_noise`).
+    noisy : array_like of bool, shape (n,), optional
+        ``False`` leaves an image noiseless.
+
+    Returns
+    -------
+    ndarray
+        ``images``.
 
     Notes
     -----
@@ -278,52 +244,16 @@ def add_noise(images, sky_sigma, gain, rngs):
     ``image_util.add_poisson`` does; at the counts of survey galaxies
     (hundreds of electrons per pixel) the difference is negligible.
     """
-    images = np.asarray(images)
+    from .kernels import add_noise as _add_noise
+
+    if images.dtype != np.float32 or not images.flags.c_contiguous or images.ndim != 3:
+        raise TypeError("add_noise: images must be a C-contiguous float32 array of shape (n, ny, nx)")
     n = len(images)
     gain = np.broadcast_to(np.asarray(gain, dtype=float), (n,))
-    sigma = noise_sigma_map(images, sky_sigma, gain)
-    size = int(np.prod(images.shape[1:]))
-    normals = _box_muller(_uniforms(rngs, size, images.dtype))[:, :size].reshape(images.shape)
-    normals *= sigma
-    normals += images
-    return normals
-
-
-def _uniforms(rngs, size, dtype):
-    """``(len(rngs), 2 ceil(size/2))`` uniforms in [0, 1), row ``i`` from ``rngs[i]``."""
-    half = (size + 1) // 2
-    dtype = np.float32 if np.dtype(dtype) == np.float32 else np.float64
-    u = np.empty((len(rngs), 2 * half), dtype=dtype)
-    for i, rng in enumerate(rngs):
-        rng.random(out=u[i], dtype=dtype)
-    return u
-
-
-def _box_muller(u):
-    """Box-Muller transform, in place, of uniforms ``u`` (rows of even length).
-
-    Row ``[u1, u2]`` becomes ``[r cos(2 pi u2), r sin(2 pi u2)]`` with
-    ``r = sqrt(-2 ln(1 - u1))``.
-    """
-    half = u.shape[1] // 2
-    r = np.log1p(-u[:, :half])  # 1 - u in (0, 1]
-    r *= -2
-    np.sqrt(r, out=r)
-    theta = u[:, half:]
-    theta *= 2 * np.pi
-    np.cos(theta, out=u[:, :half])
-    np.sin(theta, out=theta)
-    u[:, :half] *= r
-    u[:, half:] *= r
-    return u
-
-
-def standard_normal(rng, shape, dtype=np.float32):
-    """Standard normal deviates by the Box-Muller transform of ``rng.random``.
-
-    Exact Gaussian (not an approximation), about 3x faster than
-    ``Generator.standard_normal`` in float32; with float32 uniforms the
-    tails end at 5.8 sigma. :func:`add_noise` draws the same numbers.
-    """
-    size = int(np.prod(shape))
-    return _box_muller(_uniforms([rng], size, dtype))[0, :size].reshape(shape).astype(dtype, copy=False)
+    with np.errstate(divide="ignore"):
+        inv_gain = np.where(np.isfinite(gain), 1.0 / gain, 0.0).astype(np.float32)
+    sky = np.broadcast_to(np.asarray(sky_sigma, dtype=np.float32), (n,)).copy()
+    seeds = np.broadcast_to(np.asarray(seeds, dtype=np.uint64), (n,)).copy()
+    noisy = np.ones(n, dtype=bool) if noisy is None else np.broadcast_to(np.asarray(noisy, dtype=bool), (n,)).copy()
+    _add_noise(images.reshape(n, -1), sky, inv_gain, seeds, noisy)
+    return images

@@ -153,12 +153,10 @@ from .lensing import (
     phi_q_to_e1e2,
     sersic_b_n,
     sersic_coefficients,
-    sersic_core,
     sersic_total_flux,
     shear_deflection,
     sie_coefficients,
     sie_deflection,
-    sie_deflection_core,
     sis_deflection,
     tangential_caustic,
 )
@@ -834,7 +832,7 @@ def draw_image_params(recipe: str, params: dict, seed: int, shard: int, index: i
     """All parameters of image ``index`` of shard ``shard`` (one metadata row).
 
     The image's generator is ``default_rng(SeedSequence([seed, shard, index]))``;
-    its noise comes from ``default_rng(image_seed)`` (recorded).
+    its noise from the counter-based stream of ``image_seed`` (recorded; :mod:`lensfinder.kernels`).
     """
     ss = np.random.SeedSequence([int(seed), int(shard), int(index)])
     rng = np.random.default_rng(ss)
@@ -858,7 +856,7 @@ def draw_image_params(recipe: str, params: dict, seed: int, shard: int, index: i
         w = np.array([p["negative_mix"][k] for k in kinds], dtype=float)
         row = _draw_negative(rng, p, kinds[int(rng.choice(len(kinds), p=w / w.sum()))])
     if not p["semi_real"]:
-        # on a 0.001" grid, so that PSF matrices can be cached (observe._gaussian_toeplitz)
+        # on a 0.001" grid, so that PSF kernels can be cached (observe._gaussian_taps)
         psf = round(_uniform(rng, p["psf_fwhm_arcsec"]), 3)
         sky, snr = _noise_level(rng, p, row)
     moffat = p["psf_model"] == "moffat" and not p["semi_real"]
@@ -948,154 +946,105 @@ def _rows_to_frame(rows):
 def _prepare(df, pixel_scale):
     """Render inputs for a whole table, computed once (vectorised).
 
-    Per-profile constants are (N, 1, 1) float32 arrays (lensing.*_coefficients);
-    absent components get amplitude 0 (and harmless R_sersic = n_sersic = 1).
+    Profile constants are float32 rows in the layouts of
+    :func:`lensfinder.lensing.sersic_coefficients` (``unlensed``: (N, K, 9),
+    ``lensed``: (N, 1, 9)) and :func:`lensfinder.lensing.sie_coefficients`
+    (``sie``: (N, 12)); absent components get amplitude 0 (and harmless
+    R_sersic = n_sersic = 1), which the kernels skip.
     """
+    n_rows = len(df)
 
     def col(name):
-        return np.nan_to_num(df[name].to_numpy(dtype=float), nan=0.0).reshape(-1, 1, 1)
+        return np.nan_to_num(df[name].to_numpy(dtype=float), nan=0.0)
 
-    prep = {"sersic": {}, "has": {}}
-    for prefix in UNLENSED_LIGHT + LENSED_LIGHT:
-        amp = df[f"{prefix}_amp"].to_numpy(dtype=float)
-        prep["has"][prefix] = np.isfinite(amp)
+    def sersic_rows(prefix):
         R, n = col(f"{prefix}_R_sersic"), col(f"{prefix}_n_sersic")
-        prep["sersic"][prefix] = sersic_coefficients(
-            col(f"{prefix}_amp") * pixel_scale**2, np.where(R > 0, R, 1.0), np.where(n > 0, n, 1.0),
-            col(f"{prefix}_e1"), col(f"{prefix}_e2"), col(f"{prefix}_center_x"), col(f"{prefix}_center_y"))
-    prep["sie"] = sie_coefficients(col("theta_E"), col("e1"), col("e2"), col("center_x"), col("center_y"))
-    prep["shear"] = (col("gamma1").astype(np.float32), col("gamma2").astype(np.float32))
+        c = sersic_coefficients(col(f"{prefix}_amp") * pixel_scale**2, np.where(R > 0, R, 1.0),
+                                np.where(n > 0, n, 1.0), col(f"{prefix}_e1"), col(f"{prefix}_e2"),
+                                col(f"{prefix}_center_x"), col(f"{prefix}_center_y"))
+        return np.stack([np.broadcast_to(v, (n_rows,)) for v in c], axis=-1)
+
+    prep = {
+        "unlensed": np.stack([sersic_rows(p) for p in UNLENSED_LIGHT], axis=1),
+        "lensed": np.stack([sersic_rows(p) for p in LENSED_LIGHT], axis=1),
+        "sie": np.stack([np.broadcast_to(v, (n_rows,)) for v in
+                         sie_coefficients(col("theta_E"), col("e1"), col("e2"), col("center_x"), col("center_y"))],
+                        axis=-1),
+        "shear": np.stack([col("gamma1"), col("gamma2")], axis=-1).astype(np.float32),
+    }
     for c in _LIST_COLUMNS:
         if c in df:
             prep[c] = df[c].to_numpy()
         else:  # metadata written before the column existed
-            prep[c] = np.empty(len(df), dtype=object)
-            for i in range(len(df)):
+            prep[c] = np.empty(n_rows, dtype=object)
+            for i in range(n_rows):
                 prep[c][i] = []
     for c, default in _HOST_COLUMNS.items():
-        prep[c] = df[c].to_numpy() if c in df else np.full(len(df), default)
+        prep[c] = df[c].to_numpy() if c in df else np.full(n_rows, default)
     for c in ("psf_fwhm_arcsec", "light_supersampling", "light_supersampling_radius_pix", "psf_truncation_sigma",
               "image_seed", "sky_sigma", "gain", "noiseless"):
         prep[c] = df[c].to_numpy()
     for c, default in (("psf_model", "gaussian"), ("psf_beta", np.nan), ("psf_radius_arcsec", np.nan)):
-        prep[c] = df[c].to_numpy() if c in df else np.full(len(df), default)
+        prep[c] = df[c].to_numpy() if c in df else np.full(n_rows, default)
     return prep
 
 
 def _permute(prep, order):
     """:func:`_prepare` output with its rows in ``order``."""
-    out = {}
-    for key, value in prep.items():
-        if isinstance(value, dict):
-            out[key] = {k: (tuple(a[order] for a in v) if isinstance(v, tuple) else v[order]) for k, v in value.items()}
-        elif isinstance(value, tuple):
-            out[key] = tuple(a[order] for a in value)
-        else:
-            out[key] = value[order]
-    return out
+    return {key: value[order] for key, value in prep.items()}
 
 
 def _batch(prep, sl):
     """The rows ``sl`` (a slice: views, no copies) of :func:`_prepare` output."""
-    return {
-        "sersic": {k: tuple(a[sl] for a in v) for k, v in prep["sersic"].items()},
-        "has": {k: v[sl] for k, v in prep["has"].items()},
-        "sie": tuple(a[sl] for a in prep["sie"]),
-        "shear": tuple(a[sl] for a in prep["shear"]),
-        **{c: prep[c][sl] for c in prep if c not in ("sersic", "has", "sie", "shear")},
-    }
+    return {key: value[sl] for key, value in prep.items()}
 
 
-def _supersample_patches(images, coeffs, x, y, pixel_scale, factor, radius):
-    """Replace the pixels around each component centre by their sub-pixel average.
+def _padded(lists, columns, n_img):
+    """Per-image lists of equal length per column -> float64 array (n_img, max length, len(columns))."""
+    n_max = max((len(v) for v in lists[columns[0]]), default=0)
+    out = np.zeros((n_img, n_max, len(columns)))
+    for i in range(n_img):
+        k = len(lists[columns[0]][i])
+        for j, c in enumerate(columns):
+            out[i, :k, j] = lists[c][i]
+    return out
 
-    ``x, y`` are the full pixel grid; sub-pixels are a regular ``factor x factor``
-    grid (as lenstronomy's adaptive supersampling).
+
+def _render_noiseless_batch(batch, xg, yg, pixel_scale, grf_slope=6.0, out=None):
+    """Noiseless, PSF-convolved images of one batch (from :func:`_batch`).
+
+    ``xg, yg`` are the float32 pixel-centre coordinates of the columns and
+    rows. The light, the lensing and the Gaussian PSF run in the compiled
+    kernels of :mod:`lensfinder.kernels`; Moffat and tile-ePSF kernels are
+    applied by FFT.
     """
-    n_img, n = images.shape[0], images.shape[-1]
-    c0 = (n - 1) / 2.0
-    col = np.clip(np.rint(coeffs[0].ravel() / pixel_scale + c0).astype(int), radius, n - 1 - radius)
-    row = np.clip(np.rint(coeffs[1].ravel() / pixel_scale + c0).astype(int), radius, n - 1 - radius)
-    w = 2 * radius + 1
-    offs = np.arange(-radius, radius + 1)
-    rows_idx = row[:, None, None] + offs[None, :, None]  # (B, w, 1)
-    cols_idx = col[:, None, None] + offs[None, None, :]  # (B, 1, w)
-    b_idx = np.arange(n_img)[:, None, None]
-    x_c = x[rows_idx, cols_idx]  # (B, w, w) pixel centres
-    y_c = y[rows_idx, cols_idx]
-    sub = (((np.arange(factor) + 0.5) / factor - 0.5) * pixel_scale).astype(x.dtype)
-    shape5 = (n_img, w, factor, w, factor)
-    fine_shape = (n_img, w * factor, w * factor)
-    xs = np.broadcast_to(x_c[:, :, None, :, None] + sub[None, None, None, None, :], shape5).reshape(fine_shape)
-    ys = np.broadcast_to(y_c[:, :, None, :, None] + sub[None, None, :, None, None], shape5).reshape(fine_shape)
-    fine = sersic_core(xs, ys, coeffs, fine_shape)
-    fine = fine.reshape(shape5).mean(axis=(2, 4), dtype=np.float64)
-    coarse = sersic_core(x_c, y_c, coeffs, x_c.shape)
-    images[b_idx, rows_idx, cols_idx] += (fine - coarse).astype(images.dtype)
+    from .kernels import render_light
 
+    n_img, n = len(batch["psf_fwhm_arcsec"]), len(xg)
+    subhalo = _padded(batch, ("subhalo_theta_E", "subhalo_center_x", "subhalo_center_y"), n_img).astype(np.float32)
+    lensed = batch["lensed"]
+    clumps = _padded(batch, tuple(f"clump_{k}" for k in ("amp", "R_sersic", "n_sersic", "center_x", "center_y")),
+                     n_img)
+    if clumps.shape[1]:  # source substructure, lensed like the source; padding has amplitude 0
+        amp, R, nn, cx, cy = np.moveaxis(clumps, -1, 0)
+        c = sersic_coefficients(amp * pixel_scale**2, np.where(R > 0, R, 1.0), np.where(nn > 0, nn, 1.0), 0.0, 0.0,
+                                cx, cy)
+        lensed = np.concatenate([lensed, np.stack([np.broadcast_to(v, amp.shape) for v in c], axis=-1)], axis=1)
+    rms = np.asarray(batch["grf_deflection_rms_arcsec"], dtype=float)
+    with_grf = np.flatnonzero(rms > 0)
+    extra = np.zeros((len(with_grf), 2, n, n), dtype=np.float32)
+    extra_index = np.full(n_img, -1, dtype=np.int64)
+    for m, i in enumerate(with_grf):  # potential perturbation (semi-real recipe)
+        from .semireal import grf_deflection
 
-def _render_noiseless_batch(batch, x, y, pixel_scale, supersampling=True, grf_slope=6.0):
-    """Noiseless, PSF-convolved images of one batch (from :func:`_batch`); ``x, y`` the full grid."""
-    n_img = len(batch["psf_fwhm_arcsec"])
-    n = x.shape[-1]
-    shape = (n_img, n, n)
-    xs, ys = x[:1, :], y[:, :1]  # sparse grid: profiles broadcast to (B, n, n)
-    images = None
-    for prefix in UNLENSED_LIGHT:
-        if batch["has"][prefix].any():
-            light = sersic_core(xs, ys, batch["sersic"][prefix], shape)
-            images = light if images is None else np.add(images, light, out=images)
-    if images is None:
-        images = np.zeros(shape, dtype=x.dtype)
-    if batch["has"]["source"].any():
-        ax, ay = sie_deflection_core(xs, ys, batch["sie"], shape)
-        g1, g2 = batch["shear"]
-        if g1.any() or g2.any():
-            # shear about the origin (lenstronomy SHEAR with ra_0 = dec_0 = 0)
-            ax += g1 * xs + g2 * ys
-            ay += g2 * xs - g1 * ys
-        subs = batch["subhalo_theta_E"]
-        n_sub = max(len(v) for v in subs)
-        if n_sub:
-            pad = np.zeros((n_img, n_sub, 3))
-            for i in range(n_img):
-                k = len(subs[i])
-                pad[i, :k, 0] = subs[i]
-                pad[i, :k, 1] = batch["subhalo_center_x"][i]
-                pad[i, :k, 2] = batch["subhalo_center_y"][i]
-            for j in range(n_sub):
-                sx, sy = sis_deflection(xs, ys, pad[:, j, 0].reshape(-1, 1, 1), pad[:, j, 1].reshape(-1, 1, 1),
-                                        pad[:, j, 2].reshape(-1, 1, 1))
-                ax += sx
-                ay += sy
-        rms = np.asarray(batch["grf_deflection_rms_arcsec"], dtype=float)
-        for i in np.flatnonzero(rms > 0):  # potential perturbation (semi-real recipe)
-            from .semireal import grf_deflection
-
-            gx, gy = grf_deflection(int(batch["grf_seed"][i]), float(rms[i]), n, pixel_scale, float(grf_slope))
-            ax[i] += gx.astype(ax.dtype)
-            ay[i] += gy.astype(ay.dtype)
-        np.subtract(xs, ax, out=ax)
-        np.subtract(ys, ay, out=ay)
-        images += sersic_core(ax, ay, batch["sersic"]["source"], shape)
-        clumps = batch["clump_amp"]
-        n_clump = max(len(v) for v in clumps)
-        for j in range(n_clump):  # source substructure, lensed like the source
-            par = np.zeros((5, n_img))
-            par[1:3] = 1.0
-            for i in range(n_img):
-                if j < len(clumps[i]):
-                    par[:, i] = [batch[f"clump_{k}"][i][j] for k in ("amp", "R_sersic", "n_sersic", "center_x", "center_y")]
-            par = par.reshape(5, -1, 1, 1)
-            coeffs = sersic_coefficients(par[0] * pixel_scale**2, par[1], par[2], 0.0, 0.0, par[3], par[4], x.dtype)
-            images += sersic_core(ax, ay, coeffs, shape)
-    if supersampling:
-        factor = int(batch["light_supersampling"][0])
-        radius = int(batch["light_supersampling_radius_pix"][0])
-        if factor > 1:
-            for prefix in UNLENSED_LIGHT:
-                if batch["has"][prefix].any():
-                    _supersample_patches(images, batch["sersic"][prefix], x, y, pixel_scale, factor, radius)
+        extra[m, 0], extra[m, 1] = grf_deflection(int(batch["grf_seed"][i]), float(rms[i]), n, pixel_scale,
+                                                  float(grf_slope))
+        extra_index[i] = m
+    images = np.empty((n_img, n, n), dtype=np.float32)
+    render_light(images, xg, yg, np.ascontiguousarray(batch["unlensed"]), np.ascontiguousarray(batch["sie"]),
+                 np.ascontiguousarray(batch["shear"]), subhalo, np.ascontiguousarray(lensed), extra, extra_index,
+                 float(pixel_scale), int(batch["light_supersampling"][0]),
+                 int(batch["light_supersampling_radius_pix"][0]))
     if batch["psf_model"][0] == "moffat":
         for i in range(n_img):
             kernel = _moffat_kernel(float(batch["psf_fwhm_arcsec"][i]), float(batch["psf_beta"][i]),
@@ -1107,7 +1056,7 @@ def _render_noiseless_batch(batch, x, y, pixel_scale, supersampling=True, grf_sl
             images[i] = convolve_kernel(images[i:i + 1], _epsf_kernel(batch, i))[0]
         return images
     trunc = float(batch["psf_truncation_sigma"][0])
-    return convolve_gaussian(images, batch["psf_fwhm_arcsec"].astype(float), pixel_scale, trunc)
+    return convolve_gaussian(images, batch["psf_fwhm_arcsec"].astype(float), pixel_scale, trunc, out=out)
 
 
 def _epsf_kernel(batch, i):
@@ -1130,7 +1079,7 @@ def _moffat_kernel(fwhm, beta, radius_arcsec, pixel_scale):
     return moffat_psf_kernel(fwhm, pixel_scale, beta=beta, size_pix=size).astype(np.float32)
 
 
-def render_images(table, noiseless: bool | None = None, batch_size: int = 4, progress: bool = False,
+def render_images(table, noiseless: bool | None = None, batch_size: int = 32, progress: bool = False,
                   with_hosts: bool = True, grf_slope: float = 6.0):
     """Render the images described by a metadata table (or list of row dicts).
 
@@ -1141,7 +1090,8 @@ def render_images(table, noiseless: bool | None = None, batch_size: int = 4, pro
     noiseless : bool, optional
         Leave noise out; ``None`` follows each row's ``noiseless`` column.
     batch_size : int
-        Images rendered together (small batches stay in the CPU cache).
+        Images rendered together (the kernels work image by image; larger
+        batches only spread the per-batch Python work).
     with_hosts : bool
         Add the host stamps of semi-real rows (``False``: the arcs alone).
     grf_slope : float
@@ -1162,11 +1112,12 @@ def render_images(table, noiseless: bool | None = None, batch_size: int = 4, pro
         raise InputError("metadata: stamp_size/pixel_scale_arcsec: all rows of one render must share them")
     n, scale = int(sizes[0]), float(scales[0])
     x, y = pixel_grid(n, scale)
+    xg, yg = np.ascontiguousarray(x[0]), np.ascontiguousarray(y[:, 0])
     out = np.empty((len(df), n, n), dtype=np.float32)
     # rows with the same components and numerics render together, in contiguous slices
     psf_models = df["psf_model"].to_numpy() if "psf_model" in df else np.full(len(df), "gaussian")
-    # the PSF band width fixes the shapes of the blocked matrix products, and so
-    # the floating-point sums: rows render identically alone or in any batch
+    # the PSF kernel half-width is shared within a batch: rows render
+    # identically alone or in any batch
     trunc = df["psf_truncation_sigma"].to_numpy(dtype=float)
     band = np.ceil(trunc * fwhm_to_sigma(df["psf_fwhm_arcsec"].to_numpy(dtype=float)) / scale).astype(int)
     keys = list(zip(df["kind"].to_numpy(), df["light_supersampling"].to_numpy(),
@@ -1182,7 +1133,7 @@ def render_images(table, noiseless: bool | None = None, batch_size: int = 4, pro
             start = i
 
     with _one_blas_thread():
-        _render_chunks(out, prep, order, bounds, x, y, scale, noiseless, with_hosts, grf_slope, progress)
+        _render_chunks(out, prep, order, bounds, xg, yg, scale, noiseless, with_hosts, grf_slope, progress)
     return out
 
 
@@ -1198,17 +1149,18 @@ def _one_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _render_chunks(out, prep, order, bounds, x, y, scale, noiseless, with_hosts, grf_slope, progress):
+def _render_chunks(out, prep, order, bounds, xg, yg, scale, noiseless, with_hosts, grf_slope, progress):
     from .progress import progress as _progress
 
+    contiguous = bool(np.all(order == np.arange(len(order))))
     for lo, hi in _progress(bounds, desc="render", unit="batch", disable=not progress or None):
         batch = _batch(prep, slice(lo, hi))
-        images = _render_noiseless_batch(batch, x, y, scale, grf_slope=grf_slope)
+        images = _render_noiseless_batch(batch, xg, yg, scale, grf_slope=grf_slope,
+                                         out=out[lo:hi] if contiguous else None)
         quiet = batch["noiseless"].astype(bool) if noiseless is None else np.full(hi - lo, bool(noiseless))
         if not quiet.all():
-            rngs = [np.random.default_rng(np.random.SeedSequence(int(s))) for s in batch["image_seed"]]
-            noisy = add_noise(images, batch["sky_sigma"].astype(float), batch["gain"].astype(float), rngs)
-            images = noisy if not quiet.any() else np.where(quiet[:, None, None], images, noisy)
+            add_noise(images, batch["sky_sigma"], batch["gain"].astype(float), batch["image_seed"].astype(np.uint64),
+                      ~quiet)
         if with_hosts:
             for i in np.flatnonzero(batch["host_file"] != ""):
                 from .semireal import augment_image, host_stamp
@@ -1221,7 +1173,8 @@ def _render_chunks(out, prep, order, bounds, x, y, scale, noiseless, with_hosts,
                     tuple(int(batch[f"aug_crop_{e}"][i]) for e in ("left", "right", "bottom", "top")),
                     float(batch["aug_flux_scale"][i]), int(batch["aug_seed"][i]),
                     int(batch["aug_interpolation_order"][i]))
-        out[order[lo:hi]] = images
+        if images.base is not out:
+            out[order[lo:hi]] = images
 
 
 def render_from_metadata(row, noiseless: bool | None = None):
