@@ -50,7 +50,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["exp32", "log32", "exp2_32", "log2_32", "atan32", "sincos_2pi32", "uniform_pairs", "render_light", "convolve_separable",
+__all__ = ["exp32", "log32", "exp2_32", "log2_32", "atan32", "atan_ratio32", "sincos_2pi32", "uniform_pairs", "render_light", "render_batch", "convolve_separable",
            "add_noise", "standard_normals"]
 
 
@@ -176,6 +176,19 @@ def _exp2i(typingctx, k):
     return types.float32(types.float32), codegen
 
 
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """``a b + c`` with one rounding (LLVM ``llvm.fma.f32``: exact IEEE, so the
+    same bits on every machine; one instruction where the CPU has FMA)."""
+    if not (a == types.float32 and b == types.float32 and c == types.float32):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return types.float32(types.float32, types.float32, types.float32), codegen
+
+
 @njit(inline="always", error_model="numpy")
 def exp32(x):
     """``exp(x)`` in float32 for finite ``x`` (clamped to [-87, 88])."""
@@ -183,8 +196,8 @@ def exp32(x):
     k = (x * _LOG2E + _SHIFTER) - _SHIFTER
     r = x - k * _LN2_HI
     r = r - k * _LN2_LO
-    p = ((((_E5 * r + _E4) * r + _E3) * r + _E2) * r + _E1) * r + _E0
-    y = (r * r) * p + r + _ONE
+    p = _fma(_fma(_fma(_fma(_fma(_E5, r, _E4), r, _E3), r, _E2), r, _E1), r, _E0)
+    y = _fma(r * r, p, r) + _ONE
     return y * _exp2i(k)
 
 
@@ -196,10 +209,11 @@ def log32(x):
     m = m * _HALF if big else m
     e = e + _ONE if big else e
     f = m - _ONE
-    q = (((((((_L8 * f + _L7) * f + _L6) * f + _L5) * f + _L4) * f + _L3) * f + _L2) * f + _L1) * f + _L0
+    q = _fma(_fma(_fma(_fma(_fma(_fma(_fma(_fma(_L8, f, _L7), f, _L6), f, _L5), f, _L4), f, _L3), f, _L2), f,
+                  _L1), f, _L0)
     ff = f * f
-    y = (ff * f) * q - _HALF * ff + f
-    return (y + e * _LN2_LO) + e * _LN2_HI
+    y = _fma(ff * f, q, _fma(-_HALF, ff, f))
+    return _fma(e, _LN2_HI, _fma(e, _LN2_LO, y))
 
 
 @njit(inline="always", error_model="numpy")
@@ -208,8 +222,8 @@ def exp2_32(x):
     x = min(max(x, _EXP2_LO), _EXP2_HI)
     k = (x + _SHIFTER) - _SHIFTER
     r = x - k  # exact
-    p = (((((_X6 * r + _X5) * r + _X4) * r + _X3) * r + _X2) * r + _X1) * r + _X0
-    return (r * p + _ONE) * _exp2i(k)
+    p = _fma(_fma(_fma(_fma(_fma(_fma(_X6, r, _X5), r, _X4), r, _X3), r, _X2), r, _X1), r, _X0)
+    return _fma(r, p, _ONE) * _exp2i(k)
 
 
 @njit(inline="always", error_model="numpy")
@@ -220,9 +234,10 @@ def log2_32(x):
     m = m * _HALF if big else m
     e = e + _ONE if big else e
     f = m - _ONE
-    q = (((((((_L8 * f + _L7) * f + _L6) * f + _L5) * f + _L4) * f + _L3) * f + _L2) * f + _L1) * f + _L0
+    q = _fma(_fma(_fma(_fma(_fma(_fma(_fma(_fma(_L8, f, _L7), f, _L6), f, _L5), f, _L4), f, _L3), f, _L2), f,
+                  _L1), f, _L0)
     ff = f * f
-    return ((ff * f) * q - _HALF * ff + f) * _INV_LN2 + e
+    return _fma(_fma(ff * f, q, _fma(-_HALF, ff, f)), _INV_LN2, e)
 
 
 @njit(inline="always", error_model="numpy")
@@ -236,9 +251,26 @@ def atan32(x):
     z = num / den
     y0 = _PI_2 if big else (_PI_4 if mid else _ZERO)
     zz = z * z
-    p = (((_A4 * zz + _A3) * zz + _A2) * zz + _A1) * zz + _A0
-    y = y0 + (z + (z * zz) * p)
+    p = _fma(_fma(_fma(_fma(_A4, zz, _A3), zz, _A2), zz, _A1), zz, _A0)
+    y = y0 + _fma(z * zz, p, z)
     return y if x >= _ZERO else -y
+
+
+@njit(inline="always", error_model="numpy")
+def atan_ratio32(x, y):
+    """``arctan(x / y)`` in float32 for ``y > 0``, with one division (the
+    range reduction of :func:`atan32` applied to the numerator and denominator)."""
+    a = abs(x)
+    big = a > _TAN_3PI_8 * y
+    mid = a > _TAN_PI_8 * y
+    num = -y if big else (a - y if mid else a)
+    den = a if big else (a + y if mid else y)
+    z = num / den
+    y0 = _PI_2 if big else (_PI_4 if mid else _ZERO)
+    zz = z * z
+    p = _fma(_fma(_fma(_fma(_A4, zz, _A3), zz, _A2), zz, _A1), zz, _A0)
+    r = y0 + _fma(z * zz, p, z)
+    return r if x >= _ZERO else -r
 
 
 @njit(inline="always", error_model="numpy")
@@ -247,8 +279,8 @@ def sincos_2pi32(u):
     k = (u * _FOUR + _SHIFTER) - _SHIFTER  # quadrant 0..4
     t = (u - k * _QUARTER) * _TWO_PI  # [-pi/4, pi/4]
     tt = t * t
-    s = t + (t * tt) * (((_S3 * tt + _S2) * tt + _S1) * tt + _S0)
-    c = _ONE - _HALF * tt + (tt * tt) * (((_C3 * tt + _C2) * tt + _C1) * tt + _C0)
+    s = _fma(t * tt, _fma(_fma(_fma(_S3, tt, _S2), tt, _S1), tt, _S0), t)
+    c = _fma(tt * tt, _fma(_fma(_fma(_C3, tt, _C2), tt, _C1), tt, _C0), _fma(-_HALF, tt, _ONE))
     # rotate by k pi/2 (k = 4 is k = 0) without branches: k = 1, 3 swap sin
     # and cos; sin changes sign for k = 2, 3, cos for k = 1, 2
     swap = (k == _ONE) | (k == _THREE)
@@ -293,8 +325,7 @@ def _sersic(dx, dy, cxx, cyy, cxy, r2_floor, inv_2n, minus_bn_log2e, amp):
     coefficients of :func:`lensfinder.lensing.sersic_coefficients` as scalars
     (held in registers by the pixel loops), with ``-b_n`` times log2(e)
     (:func:`_sersic_args`): ``amp 2^(-b_n log2(e) R^(1/n))`` in base 2."""
-    r2 = (cxx * dx) * dx + (cyy * dy) * dy
-    r2 = r2 + (cxy * dy) * dx
+    r2 = _fma(cxx * dx, dx, _fma(cyy * dy, dy, (cxy * dy) * dx))
     r2 = max(r2, r2_floor)
     t = exp2_32(log2_32(r2) * inv_2n) * minus_bn_log2e
     return exp2_32(max(t, _SERSIC_MIN_EXPONENT2)) * amp
@@ -320,7 +351,11 @@ def _add_sersic(img, px, py, c):
 @njit(inline="always", error_model="numpy")
 def _supersample(img, xg, yg, c, scale, factor, radius):
     """Replace the pixels within ``radius`` of the profile centre by their
-    ``factor x factor`` sub-pixel average (float64 accumulation)."""
+    ``factor x factor`` sub-pixel average (float64 accumulation).
+
+    The sub-pixel values of the whole patch are computed in one flat vector
+    loop, then summed pixel by pixel in a fixed order.
+    """
     n = img.shape[0]
     c0 = (n - 1) / 2.0
     col = min(max(int(np.rint(np.float64(c[0]) / scale + c0)), radius), n - 1 - radius)
@@ -328,17 +363,31 @@ def _supersample(img, xg, yg, c, scale, factor, radius):
     sub = np.empty(factor, dtype=np.float32)
     for i in range(factor):
         sub[i] = _F(((i + 0.5) / factor - 0.5) * scale)
-    inv = 1.0 / (factor * factor)
+    w = 2 * radius + 1
+    f2 = factor * factor
+    m = w * w * f2
+    dx = np.empty(m, dtype=np.float32)
+    dy = np.empty(m, dtype=np.float32)
+    for p in range(w * w):  # pixel p of the patch, sub-pixel (a, b) at p f2 + a factor + b
+        iy = row - radius + p // w
+        ix = col - radius + p % w
+        for a in range(factor):
+            for b in range(factor):
+                dx[p * f2 + a * factor + b] = (xg[ix] + sub[b]) - c[0]
+                dy[p * f2 + a * factor + b] = (yg[iy] + sub[a]) - c[1]
     cxx, cyy, cxy, r2_floor, inv_2n, mb, amp = _sersic_args(c)
-    for iy in range(row - radius, row + radius + 1):
-        for ix in range(col - radius, col + radius + 1):
-            acc = 0.0
-            for a in range(factor):
-                dy = (yg[iy] + sub[a]) - c[1]
-                for b in range(factor):
-                    acc += _sersic((xg[ix] + sub[b]) - c[0], dy, cxx, cyy, cxy, r2_floor, inv_2n, mb, amp)
-            coarse = _sersic(xg[ix] - c[0], yg[iy] - c[1], cxx, cyy, cxy, r2_floor, inv_2n, mb, amp)
-            img[iy, ix] += _F(acc * inv - coarse)
+    values = np.empty(m, dtype=np.float32)
+    for i in range(m):
+        values[i] = _sersic(dx[i], dy[i], cxx, cyy, cxy, r2_floor, inv_2n, mb, amp)
+    inv = 1.0 / f2
+    for p in range(w * w):
+        iy = row - radius + p // w
+        ix = col - radius + p % w
+        acc = 0.0
+        for i in range(p * f2, (p + 1) * f2):
+            acc += values[i]
+        coarse = _sersic(xg[ix] - c[0], yg[iy] - c[1], cxx, cyy, cxy, r2_floor, inv_2n, mb, amp)
+        img[iy, ix] += _F(acc * inv - coarse)
 
 
 @njit(cache=True, error_model="numpy")
@@ -372,74 +421,112 @@ def render_light(out, xg, yg, unlensed, sie, shear, subhalo, lensed, extra_defle
     ss_factor, ss_radius : int
         Central supersampling of the unlensed components (factor 1: off).
     """
-    n_img, n = out.shape[0], out.shape[1]
+    n_img = out.shape[0]
+    gx, gy, ax, ay = _light_buffers(xg, yg)
+    for b in range(n_img):
+        _light_one(out[b], gx, gy, xg, yg, unlensed[b], sie[b], shear[b], subhalo[b], lensed[b], extra_deflection,
+                   extra_index[b], scale, ss_factor, ss_radius, ax, ay)
+
+
+@njit(cache=True, error_model="numpy")
+def render_batch(out, rows, xg, yg, unlensed, sie, shear, subhalo, lensed, extra_deflection, extra_index, scale,
+                 ss_factor, ss_radius, taps, sky_sigma, inv_gain, seeds, noisy):
+    """:func:`render_light`, :func:`convolve_separable` and :func:`add_noise`
+    image by image, while each image is in the cache: ``out[rows[b]]`` (``out``
+    of shape (N, n, n)) gets image ``b``, convolved and, where ``noisy``,
+    with noise. The other arguments are those of the three kernels, per image.
+    """
+    n_img, n = rows.shape[0], out.shape[1]
     npix = n * n
-    gx = np.empty(npix, dtype=np.float32)  # the grid, flat
+    gx, gy, ax, ay = _light_buffers(xg, yg)
+    light = np.empty((n, n), dtype=np.float32)
+    src, cols, acc = _convolve_buffers(n, n, (taps.shape[1] - 1) // 2)
+    normals = np.empty(npix + 1, dtype=np.float32)
+    for b in range(n_img):
+        _light_one(light, gx, gy, xg, yg, unlensed[b], sie[b], shear[b], subhalo[b], lensed[b], extra_deflection,
+                   extra_index[b], scale, ss_factor, ss_radius, ax, ay)
+        img = out[rows[b]].reshape(npix)
+        _convolve_one(light.reshape(npix), taps[b], img, n, n, src, cols, acc)
+        if noisy[b]:
+            _noise_one(img, sky_sigma[b], inv_gain[b], seeds[b], normals)
+
+
+@njit(cache=True, error_model="numpy")
+def _light_buffers(xg, yg):
+    """The flat pixel grid and two deflection buffers."""
+    n = xg.shape[0]
+    npix = n * n
+    gx = np.empty(npix, dtype=np.float32)
     gy = np.empty(npix, dtype=np.float32)
     for iy in range(n):
         for ix in range(n):
             gx[iy * n + ix] = xg[ix]
             gy[iy * n + ix] = yg[iy]
-    ax = np.empty(npix, dtype=np.float32)  # deflection, then source-plane position
-    ay = np.empty(npix, dtype=np.float32)
-    for b in range(n_img):
-        img = out[b].reshape(npix)
-        img[:] = _ZERO
-        for k in range(unlensed.shape[1]):
-            c = unlensed[b, k]
-            if c[8] != _ZERO:
-                _add_sersic(img, gx, gy, c)
-                if ss_factor > 1:
-                    _supersample(out[b], xg, yg, c, scale, ss_factor, ss_radius)
-        lensed_any = False
-        for k in range(lensed.shape[1]):
-            if lensed[b, k, 8] != _ZERO:
-                lensed_any = True
-        if not lensed_any:
+    return gx, gy, np.empty(npix, dtype=np.float32), np.empty(npix, dtype=np.float32)
+
+
+@njit(cache=True, error_model="numpy")
+def _light_one(out, gx, gy, xg, yg, unlensed, s, shear, subhalo, lensed, extra_deflection, m, scale, ss_factor,
+               ss_radius, ax, ay):
+    """One image of :func:`render_light` into ``out`` (n, n); ``ax, ay`` scratch."""
+    n = out.shape[0]
+    npix = n * n
+    img = out.reshape(npix)
+    img[:] = _ZERO
+    for k in range(unlensed.shape[0]):
+        c = unlensed[k]
+        if c[8] != _ZERO:
+            _add_sersic(img, gx, gy, c)
+            if ss_factor > 1:
+                _supersample(out, xg, yg, c, scale, ss_factor, ss_radius)
+    lensed_any = False
+    for k in range(lensed.shape[0]):
+        lensed_any |= lensed[k, 8] != _ZERO
+    if not lensed_any:
+        return
+    cx, cy, ce, se, cos, sin, q_over_eps, s1, s2, eps, cs, ss = (
+        s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11])
+    g1, g2 = shear[0], shear[1]
+    for i in range(npix):
+        x = gx[i]
+        y = gy[i]
+        dx = x - cx
+        dy = y - cy
+        xe = ce * dx + se * dy  # eps x'
+        yp = cos * dy - sin * dx  # y'
+        t = xe * q_over_eps
+        psi = math.sqrt(_fma(t, t, yp * yp))
+        a1 = atan_ratio32(xe, psi + s1)
+        # arctanh(eps y' / (psi + s2)) = log((psi + s2 + eps y') / (psi + s2 - eps y')) / 2
+        d = psi + s2
+        v = eps * yp
+        a2 = _HALF * log32((d + v) / (d - v))
+        ax[i] = _fma(cs, a1, -ss * a2) + _fma(g1, x, g2 * y)
+        ay[i] = _fma(ss, a1, cs * a2) + _fma(g2, x, -g1 * y)
+    for k in range(subhalo.shape[0]):
+        th = subhalo[k, 0]
+        if th == _ZERO:
             continue
-        s = sie[b]
-        cx, cy, ce, se, cos, sin, q_over_eps, s1, s2, eps, cs, ss = (
-            s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11])
-        g1, g2 = shear[b, 0], shear[b, 1]
+        sx, sy = subhalo[k, 1], subhalo[k, 2]
         for i in range(npix):
-            x = gx[i]
-            y = gy[i]
-            dx = x - cx
-            dy = y - cy
-            xe = ce * dx + se * dy  # eps x'
-            yp = cos * dy - sin * dx  # y'
-            t = xe * q_over_eps
-            psi = math.sqrt(t * t + yp * yp)
-            a1 = atan32(xe / (psi + s1))
-            w = eps * (yp / (psi + s2))
-            a2 = _HALF * log32((_ONE + w) / (_ONE - w))  # arctanh
-            ax[i] = (cs * a1 - ss * a2) + (g1 * x + g2 * y)
-            ay[i] = (ss * a1 + cs * a2) + (g2 * x - g1 * y)
-        for k in range(subhalo.shape[1]):
-            th = subhalo[b, k, 0]
-            if th == _ZERO:
-                continue
-            sx, sy = subhalo[b, k, 1], subhalo[b, k, 2]
-            for i in range(npix):
-                dx = gx[i] - sx
-                dy = gy[i] - sy
-                r = math.sqrt(dx * dx + dy * dy)
-                a = th / r if r > _ZERO else _ZERO
-                ax[i] += a * dx
-                ay[i] += a * dy
-        m = extra_index[b]
-        if m >= 0:
-            ex = extra_deflection[m, 0].reshape(npix)
-            ey = extra_deflection[m, 1].reshape(npix)
-            for i in range(npix):
-                ax[i] += ex[i]
-                ay[i] += ey[i]
+            dx = gx[i] - sx
+            dy = gy[i] - sy
+            r = math.sqrt(dx * dx + dy * dy)
+            a = th / r if r > _ZERO else _ZERO
+            ax[i] += a * dx
+            ay[i] += a * dy
+    if m >= 0:
+        ex = extra_deflection[m, 0].reshape(npix)
+        ey = extra_deflection[m, 1].reshape(npix)
         for i in range(npix):
-            ax[i] = gx[i] - ax[i]
-            ay[i] = gy[i] - ay[i]
-        for k in range(lensed.shape[1]):
-            if lensed[b, k, 8] != _ZERO:
-                _add_sersic(img, ax, ay, lensed[b, k])
+            ax[i] += ex[i]
+            ay[i] += ey[i]
+    for i in range(npix):
+        ax[i] = gx[i] - ax[i]
+        ay[i] = gy[i] - ay[i]
+    for k in range(lensed.shape[0]):
+        if lensed[k, 8] != _ZERO:
+            _add_sersic(img, ax, ay, lensed[k])
 
 
 @njit(cache=True, error_model="numpy")
@@ -448,74 +535,83 @@ def convolve_separable(images, taps, out, ny, nx):
     zero outside the image ('same' size), into ``out``.
 
     ``images``, ``out``: float32 (B, ny nx), the images flattened (C order);
-    ``taps``: float32 (B, T), T odd.
+    ``taps``: float32 (B, T), T odd, symmetric (``taps[:, t] == taps[:, T-1-t]``,
+    as every Gaussian; checked by the callers).
 
-    Both passes run over whole images as flat arrays, so that the vector loops
-    are long: along columns a shift by whole rows, along rows a shift within
-    rows padded with ``(T - 1) / 2`` zeros on each side.
+    Both passes run over the image as one flat array with zero margins (r
+    rows above and below, r columns left and right, r = (T - 1) / 2), so the
+    vector loops are long and need no bounds: along columns the taps are
+    shifts by whole padded rows, along rows shifts by pixels. Symmetric taps
+    are added in pairs, three pairs per sweep of a block that stays in L1.
     """
-    n_img = images.shape[0]
-    n_taps = taps.shape[1]
-    r = (n_taps - 1) // 2
-    npix = ny * nx
+    src, cols, acc = _convolve_buffers(ny, nx, (taps.shape[1] - 1) // 2)
+    for b in range(images.shape[0]):
+        _convolve_one(images[b], taps[b], out[b], ny, nx, src, cols, acc)
+
+
+@njit(cache=True, error_model="numpy")
+def _convolve_buffers(ny, nx, r):
+    """Scratch of :func:`_convolve_one`; the zero margins of the first two stay zero."""
     width = nx + 2 * r
-    n_padded = ny * width
-    tmp = np.empty(npix, dtype=np.float32)
-    padded = np.zeros(n_padded + 2 * r, dtype=np.float32)  # the pads stay zero
-    acc = np.empty(n_padded, dtype=np.float32)
-    for b in range(n_img):
-        img = images[b]
-        # in chunks that stay in the L1 cache while every tap is added
-        for c0 in range(0, npix, _CHUNK):
-            c1 = min(c0 + _CHUNK, npix)
-            tmp[c0:c1] = _ZERO
-            t = 0  # along columns: row y takes rows y - r .. y + r
-            if c0 - r * nx >= 0 and c1 + r * nx <= npix:  # every tap inside the image
-                while t + 4 <= n_taps:
-                    o = (t - r) * nx
-                    _axpy4(tmp[c0:c1], img[c0 + o:c1 + o], img[c0 + o + nx:c1 + o + nx],
-                           img[c0 + o + 2 * nx:c1 + o + 2 * nx], img[c0 + o + 3 * nx:c1 + o + 3 * nx],
-                           taps[b, t], taps[b, t + 1], taps[b, t + 2], taps[b, t + 3])
-                    t += 4
-            for t in range(t, n_taps):
-                off = (t - r) * nx
-                lo = max(c0, -off)
-                hi = min(c1, npix - off)
-                if lo < hi:
-                    _axpy(tmp[lo:hi], img[lo + off:hi + off], taps[b, t])
-        for y in range(ny):
-            padded[y * width + r:y * width + r + nx] = tmp[y * nx:(y + 1) * nx]
-        for c0 in range(0, n_padded, _CHUNK):
-            c1 = min(c0 + _CHUNK, n_padded)
-            acc[c0:c1] = _ZERO
-            # along rows: output (y, x) is acc[y * width + x]; four taps per
-            # pass over the block (a quarter of the loads and stores of acc)
-            t = 0
-            while t + 4 <= n_taps:
-                _axpy4(acc[c0:c1], padded[c0 + t:c1 + t], padded[c0 + t + 1:c1 + t + 1],
-                       padded[c0 + t + 2:c1 + t + 2], padded[c0 + t + 3:c1 + t + 3],
-                       taps[b, t], taps[b, t + 1], taps[b, t + 2], taps[b, t + 3])
-                t += 4
-            for t in range(t, n_taps):
-                _axpy(acc[c0:c1], padded[c0 + t:c1 + t], taps[b, t])
-        dst = out[b]
-        for y in range(ny):
-            for x in range(nx):
-                dst[y * nx + x] = acc[y * width + x]
+    body = ny * width  # the padded rows that hold the image
+    return (np.zeros((ny + 2 * r) * width, dtype=np.float32), np.zeros(body + 2 * r, dtype=np.float32),
+            np.empty(body, dtype=np.float32))
+
+
+@njit(cache=True, error_model="numpy")
+def _convolve_one(img, k, dst, ny, nx, src, cols, acc):
+    """One image of :func:`convolve_separable` (flat ``img`` -> flat ``dst``)."""
+    r = (k.shape[0] - 1) // 2
+    width = nx + 2 * r
+    body = ny * width
+    for y in range(ny):  # explicit loops: numba's slice assignment costs ~0.1 us a call
+        base = (y + r) * width + r
+        for x in range(nx):
+            src[base + x] = img[y * nx + x]
+    _symmetric_pass(cols[r:r + body], src, r * width, width, k, r)
+    _symmetric_pass(acc, cols, r, 1, k, r)
+    for y in range(ny):
+        base = y * width + r
+        for x in range(nx):
+            dst[y * nx + x] = acc[base + x]
 
 
 @njit(inline="always", error_model="numpy")
-def _axpy(dst, src, w):
-    """``dst += w src`` (1-D, equal lengths)."""
-    for i in range(dst.shape[0]):
-        dst[i] += w * src[i]
+def _symmetric_pass(dst, src, start, step, k, r):
+    """``dst[j] = k[r] src[start + j] + sum_t k[t] (src[start + j - (r - t) step] + src[start + j + (r - t) step])``."""
+    n = dst.shape[0]
+    for c0 in range(0, n, _CHUNK):
+        c1 = min(c0 + _CHUNK, n)
+        s0 = start + c0
+        s1 = start + c1
+        _scale(dst[c0:c1], src[s0:s1], k[r])
+        t = 0
+        while t + 3 <= r:
+            o0, o1, o2 = (r - t) * step, (r - t - 1) * step, (r - t - 2) * step
+            _pairs3(dst[c0:c1], src[s0 - o0:s1 - o0], src[s0 + o0:s1 + o0], src[s0 - o1:s1 - o1],
+                    src[s0 + o1:s1 + o1], src[s0 - o2:s1 - o2], src[s0 + o2:s1 + o2], k[t], k[t + 1], k[t + 2])
+            t += 3
+        for t in range(t, r):
+            o = (r - t) * step
+            _pairs1(dst[c0:c1], src[s0 - o:s1 - o], src[s0 + o:s1 + o], k[t])
 
 
 @njit(inline="always", error_model="numpy")
-def _axpy4(dst, s0, s1, s2, s3, w0, w1, w2, w3):
-    """``dst += ((w0 s0 + w1 s1) + (w2 s2 + w3 s3))`` (1-D, equal lengths)."""
+def _scale(dst, src, w):
     for i in range(dst.shape[0]):
-        dst[i] += (w0 * s0[i] + w1 * s1[i]) + (w2 * s2[i] + w3 * s3[i])
+        dst[i] = w * src[i]
+
+
+@njit(inline="always", error_model="numpy")
+def _pairs1(dst, a, b, w):
+    for i in range(dst.shape[0]):
+        dst[i] = _fma(w, a[i] + b[i], dst[i])
+
+
+@njit(inline="always", error_model="numpy")
+def _pairs3(dst, a0, b0, a1, b1, a2, b2, w0, w1, w2):
+    for i in range(dst.shape[0]):
+        dst[i] = _fma(w0, a0[i] + b0[i], _fma(w1, a1[i] + b1[i], _fma(w2, a2[i] + b2[i], dst[i])))
 
 
 @njit(cache=True, error_model="numpy")
@@ -527,19 +623,22 @@ def add_noise(images, sky_sigma, inv_gain, seeds, noisy):
     ``inv_gain``: float32 (B,); ``seeds``: uint64 (B,) (each image's
     ``image_seed``); ``noisy``: bool (B,), False leaves an image noiseless.
     """
-    n_img, npix = images.shape
+    normals = np.empty(images.shape[1] + 1, dtype=np.float32)
+    for b in range(images.shape[0]):
+        if noisy[b]:
+            _noise_one(images[b], sky_sigma[b], inv_gain[b], seeds[b], normals)
+
+
+@njit(cache=True, error_model="numpy")
+def _noise_one(img, sky, ig, seed, normals):
+    """One image of :func:`add_noise`; ``normals`` scratch of at least npix + 1."""
+    npix = img.shape[0]
     h = (npix + 1) // 2
-    normals = np.empty(2 * h, dtype=np.float32)
-    for b in range(n_img):
-        if not noisy[b]:
-            continue
-        _normals(normals, _splitmix(seeds[b]), h)
-        img = images[b]
-        var0 = sky_sigma[b] * sky_sigma[b]
-        ig = inv_gain[b]
-        for i in range(npix):
-            p = img[i]
-            img[i] = p + math.sqrt(var0 + max(p, _ZERO) * ig) * normals[i]
+    _normals(normals, _splitmix(seed), h)
+    var0 = sky * sky
+    for i in range(npix):
+        p = img[i]
+        img[i] = p + math.sqrt(var0 + max(p, _ZERO) * ig) * normals[i]
 
 
 @njit(inline="always", error_model="numpy")

@@ -24,6 +24,7 @@ __all__ = [
     "gaussian_psf_kernel",
     "moffat_psf_kernel",
     "convolve_gaussian",
+    "gaussian_taps",
     "convolve_kernel",
     "mag_to_counts",
     "counts_to_mag",
@@ -31,6 +32,7 @@ __all__ = [
     "sky_sigma_for_snr",
     "sky_sigma_for_depth",
     "add_noise",
+    "noise_arguments",
 ]
 
 #: FWHM = 2 sqrt(2 ln 2) sigma (He et al. 2020, eq. 16 rounds it to 2.355).
@@ -141,18 +143,25 @@ def convolve_gaussian(images, fwhm_arcsec, pixel_scale_arcsec, truncation_sigma=
     from .kernels import convolve_separable
 
     images = np.ascontiguousarray(images, dtype=np.float32)
-    n = len(images)
-    fwhm = np.broadcast_to(np.asarray(fwhm_arcsec, dtype=float), (n,))
-    radii = np.maximum(1, np.ceil(truncation_sigma * fwhm_to_sigma(fwhm) / pixel_scale_arcsec).astype(int))
-    radius = int(radii.max(initial=1))
-    taps = np.zeros((n, 2 * radius + 1), dtype=np.float32)  # each kernel centred, zero-padded to the widest
-    for i, (f, r) in enumerate(zip(fwhm, radii)):
-        taps[i, radius - r:radius + r + 1] = _gaussian_taps(float(f), float(pixel_scale_arcsec), int(r))
+    n, ny, nx = images.shape
+    taps = gaussian_taps(np.broadcast_to(np.asarray(fwhm_arcsec, dtype=float), (n,)), pixel_scale_arcsec,
+                         truncation_sigma)
     if out is None:
         out = np.empty_like(images)
-    ny, nx = images.shape[1:]
     convolve_separable(images.reshape(n, ny * nx), taps, out.reshape(n, ny * nx), ny, nx)
     return out
+
+
+def gaussian_taps(fwhm_arcsec, pixel_scale_arcsec, truncation_sigma=4.0):
+    """float32 1-D Gaussian kernels (:func:`gaussian_kernel_1d`), one row per FWHM,
+    each centred and zero-padded to the widest: shape (n, 2 r_max + 1)."""
+    fwhm = np.asarray(fwhm_arcsec, dtype=float).reshape(-1)
+    radii = np.maximum(1, np.ceil(truncation_sigma * fwhm_to_sigma(fwhm) / pixel_scale_arcsec).astype(int))
+    radius = int(radii.max(initial=1))
+    taps = np.zeros((len(fwhm), 2 * radius + 1), dtype=np.float32)
+    for i, (f, r) in enumerate(zip(fwhm, radii)):
+        taps[i, radius - r:radius + r + 1] = _gaussian_taps(float(f), float(pixel_scale_arcsec), int(r))
+    return taps
 
 
 @functools.lru_cache(maxsize=4096)
@@ -249,11 +258,17 @@ def add_noise(images, sky_sigma, gain, seeds, noisy=None):
     if images.dtype != np.float32 or not images.flags.c_contiguous or images.ndim != 3:
         raise TypeError("add_noise: images must be a C-contiguous float32 array of shape (n, ny, nx)")
     n = len(images)
+    _add_noise(images.reshape(n, -1), *noise_arguments(n, sky_sigma, gain, seeds, noisy))
+    return images
+
+
+def noise_arguments(n, sky_sigma, gain, seeds, noisy=None):
+    """The per-image arrays of :func:`lensfinder.kernels.add_noise`:
+    ``sky_sigma``, ``inv_gain`` (float32), ``seeds`` (uint64), ``noisy`` (bool)."""
     gain = np.broadcast_to(np.asarray(gain, dtype=float), (n,))
     with np.errstate(divide="ignore"):
         inv_gain = np.where(np.isfinite(gain), 1.0 / gain, 0.0).astype(np.float32)
     sky = np.broadcast_to(np.asarray(sky_sigma, dtype=np.float32), (n,)).copy()
     seeds = np.broadcast_to(np.asarray(seeds, dtype=np.uint64), (n,)).copy()
     noisy = np.ones(n, dtype=bool) if noisy is None else np.broadcast_to(np.asarray(noisy, dtype=bool), (n,)).copy()
-    _add_noise(images.reshape(n, -1), sky, inv_gain, seeds, noisy)
-    return images
+    return sky, inv_gain, seeds, noisy

@@ -154,18 +154,18 @@ from .lensing import (
     sersic_b_n,
     sersic_coefficients,
     sersic_total_flux,
-    shear_deflection,
     sie_coefficients,
-    sie_deflection,
+    sie_deflection_core,
     sis_deflection,
     tangential_caustic,
 )
 from .observe import (
     add_noise,
-    convolve_gaussian,
     convolve_kernel,
     fwhm_to_sigma,
+    gaussian_taps,
     moffat_psf_kernel,
+    noise_arguments,
     mag_to_counts,
     pixel_grid,
     sky_sigma_for_depth,
@@ -590,13 +590,18 @@ def _deflection_fn(row):
     sub_x = np.asarray(row.get("subhalo_center_x", []), dtype=float)
     sub_y = np.asarray(row.get("subhalo_center_y", []), dtype=float)
 
+    sie = sie_coefficients(row["theta_E"], row["e1"], row["e2"], row["center_x"], row["center_y"], np.float64)
+    g1, g2 = float(row["gamma1"]), float(row["gamma2"])
+
     def deflect(x, y):
-        ax, ay = sie_deflection(x, y, row["theta_E"], row["e1"], row["e2"], row["center_x"], row["center_y"])
-        sx, sy = shear_deflection(x, y, row["gamma1"], row["gamma2"])
-        ax, ay = ax + sx, ay + sy
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+        ax, ay = sie_deflection_core(x, y, sie, x.shape)
+        ax += g1 * x + g2 * y  # shear_deflection
+        ay += g2 * x - g1 * y
         if len(sub_t):  # all subhaloes at once: (n_sub, n_points)
-            dx, dy = sis_deflection(np.asarray(x)[None], np.asarray(y)[None], sub_t[:, None], sub_x[:, None],
-                                    sub_y[:, None])
+            dx, dy = sis_deflection(x[None], y[None], sub_t.reshape((-1,) + (1,) * x.ndim),
+                                    sub_x.reshape((-1,) + (1,) * x.ndim), sub_y.reshape((-1,) + (1,) * x.ndim))
             ax, ay = ax + dx.sum(axis=0), ay + dy.sum(axis=0)
         return ax, ay
 
@@ -1003,6 +1008,8 @@ def _padded(lists, columns, n_img):
     """Per-image lists of equal length per column -> float64 array (n_img, max length, len(columns))."""
     n_max = max((len(v) for v in lists[columns[0]]), default=0)
     out = np.zeros((n_img, n_max, len(columns)))
+    if n_max == 0:
+        return out
     for i in range(n_img):
         k = len(lists[columns[0]][i])
         for j, c in enumerate(columns):
@@ -1010,15 +1017,20 @@ def _padded(lists, columns, n_img):
     return out
 
 
-def _render_noiseless_batch(batch, xg, yg, pixel_scale, grf_slope=6.0, out=None):
-    """Noiseless, PSF-convolved images of one batch (from :func:`_batch`).
+def _render_batch(batch, xg, yg, pixel_scale, noisy, grf_slope=6.0, out=None, rows=None):
+    """PSF-convolved images of one batch (from :func:`_batch`), with noise where ``noisy``.
+
+    With ``out`` (N, n, n) and ``rows`` (B,), image ``b`` is written to
+    ``out[rows[b]]`` and ``None`` is returned (Gaussian PSF only).
 
     ``xg, yg`` are the float32 pixel-centre coordinates of the columns and
-    rows. The light, the lensing and the Gaussian PSF run in the compiled
-    kernels of :mod:`lensfinder.kernels`; Moffat and tile-ePSF kernels are
-    applied by FFT.
+    rows. The light, the lensing, the Gaussian PSF and the noise run in the
+    compiled kernels of :mod:`lensfinder.kernels` (one image at a time, in
+    cache); Moffat and tile-ePSF kernels are applied by FFT between the light
+    and the noise kernels.
     """
-    from .kernels import render_light
+    from .kernels import render_batch, render_light
+
 
     n_img, n = len(batch["psf_fwhm_arcsec"]), len(xg)
     subhalo = _padded(batch, ("subhalo_theta_E", "subhalo_center_x", "subhalo_center_y"), n_img).astype(np.float32)
@@ -1041,22 +1053,31 @@ def _render_noiseless_batch(batch, xg, yg, pixel_scale, grf_slope=6.0, out=None)
                                                   float(grf_slope))
         extra_index[i] = m
     images = np.empty((n_img, n, n), dtype=np.float32)
-    render_light(images, xg, yg, np.ascontiguousarray(batch["unlensed"]), np.ascontiguousarray(batch["sie"]),
-                 np.ascontiguousarray(batch["shear"]), subhalo, np.ascontiguousarray(lensed), extra, extra_index,
-                 float(pixel_scale), int(batch["light_supersampling"][0]),
-                 int(batch["light_supersampling_radius_pix"][0]))
-    if batch["psf_model"][0] == "moffat":
-        for i in range(n_img):
+    light_args = (xg, yg, np.ascontiguousarray(batch["unlensed"]), np.ascontiguousarray(batch["sie"]),
+                  np.ascontiguousarray(batch["shear"]), subhalo, np.ascontiguousarray(lensed), extra, extra_index,
+                  float(pixel_scale), int(batch["light_supersampling"][0]),
+                  int(batch["light_supersampling_radius_pix"][0]))
+    noise_args = noise_arguments(n_img, batch["sky_sigma"], batch["gain"].astype(float),
+                                 batch["image_seed"].astype(np.uint64), noisy)
+    psf_model = batch["psf_model"][0]
+    if psf_model not in ("moffat", "epsf"):
+        taps = gaussian_taps(batch["psf_fwhm_arcsec"].astype(float), pixel_scale,
+                             float(batch["psf_truncation_sigma"][0]))
+        if out is not None:
+            render_batch(out, rows, *light_args, taps, *noise_args)
+            return None
+        render_batch(images, np.arange(n_img), *light_args, taps, *noise_args)
+        return images
+    render_light(images, *light_args)
+    for i in range(n_img):
+        if psf_model == "moffat":
             kernel = _moffat_kernel(float(batch["psf_fwhm_arcsec"][i]), float(batch["psf_beta"][i]),
                                     float(batch["psf_radius_arcsec"][i]), pixel_scale)
-            images[i] = convolve_kernel(images[i:i + 1], kernel)[0]
-        return images
-    if batch["psf_model"][0] == "epsf":
-        for i in range(n_img):
-            images[i] = convolve_kernel(images[i:i + 1], _epsf_kernel(batch, i))[0]
-        return images
-    trunc = float(batch["psf_truncation_sigma"][0])
-    return convolve_gaussian(images, batch["psf_fwhm_arcsec"].astype(float), pixel_scale, trunc, out=out)
+        else:
+            kernel = _epsf_kernel(batch, i)
+        images[i] = convolve_kernel(images[i:i + 1], kernel)[0]
+    add_noise(images, *noise_args)
+    return images
 
 
 def _epsf_kernel(batch, i):
@@ -1152,17 +1173,17 @@ def _one_blas_thread():
 def _render_chunks(out, prep, order, bounds, xg, yg, scale, noiseless, with_hosts, grf_slope, progress):
     from .progress import progress as _progress
 
-    contiguous = bool(np.all(order == np.arange(len(order))))
     for lo, hi in _progress(bounds, desc="render", unit="batch", disable=not progress or None):
         batch = _batch(prep, slice(lo, hi))
-        images = _render_noiseless_batch(batch, xg, yg, scale, grf_slope=grf_slope,
-                                         out=out[lo:hi] if contiguous else None)
         quiet = batch["noiseless"].astype(bool) if noiseless is None else np.full(hi - lo, bool(noiseless))
-        if not quiet.all():
-            add_noise(images, batch["sky_sigma"], batch["gain"].astype(float), batch["image_seed"].astype(np.uint64),
-                      ~quiet)
-        if with_hosts:
-            for i in np.flatnonzero(batch["host_file"] != ""):
+        hosts = np.flatnonzero(batch["host_file"] != "") if with_hosts else np.zeros(0, dtype=int)
+        direct = len(hosts) == 0 and batch["psf_model"][0] not in ("moffat", "epsf")
+        images = _render_batch(batch, xg, yg, scale, ~quiet, grf_slope=grf_slope, out=out if direct else None,
+                               rows=order[lo:hi] if direct else None)
+        if images is None:  # written to out[order[lo:hi]]
+            continue
+        if len(hosts):
+            for i in hosts:
                 from .semireal import augment_image, host_stamp
 
                 images[i] += host_stamp(batch["host_file"][i], int(batch["host_row"][i]), int(batch["aug_rot90"][i]),
@@ -1173,8 +1194,7 @@ def _render_chunks(out, prep, order, bounds, xg, yg, scale, noiseless, with_host
                     tuple(int(batch[f"aug_crop_{e}"][i]) for e in ("left", "right", "bottom", "top")),
                     float(batch["aug_flux_scale"][i]), int(batch["aug_seed"][i]),
                     int(batch["aug_interpolation_order"][i]))
-        if images.base is not out:
-            out[order[lo:hi]] = images
+        out[order[lo:hi]] = images
 
 
 def render_from_metadata(row, noiseless: bool | None = None):
@@ -1203,7 +1223,7 @@ def render_from_metadata(row, noiseless: bool | None = None):
 
 
 def simulate_shard(recipe: str, n: int, seed: int, shard: int, params: dict | None = None, set_name: str = "sim",
-                   noiseless: bool = False, batch_size: int = 4, progress: bool = True):
+                   noiseless: bool = False, batch_size: int = 32, progress: bool = True):
     """Simulate one shard of ``n`` images.
 
     Parameters
@@ -1346,7 +1366,7 @@ def add_simulate_arguments(parser) -> None:
     parser.add_argument("--noiseless", action="store_true", help="no noise (validation sets)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe parameter (value parsed as YAML), e.g. psf_fwhm_arcsec=[0.55,0.75]")
-    parser.add_argument("--batch-size", type=int, default=4, help="images rendered together (small batches stay in cache)")
+    parser.add_argument("--batch-size", type=int, default=32, help="images rendered per call of the compiled kernels")
 
 
 def run_simulate(args) -> int:
