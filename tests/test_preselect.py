@@ -90,6 +90,22 @@ def test_dr4_bg_is_wider_than_lrg():
     assert (flags["lrg_li2020"] <= flags["bg_li2020"]).all()
 
 
+def test_disk_blue_takes_bright_blue_galaxies_not_lrgs():
+    rows = pd.DataFrame([dr4_row(), dr4_row(COLOUR_GAAP_g_r=0.59, COLOUR_GAAP_r_i=0.3),
+                         dr4_row(COLOUR_GAAP_g_r=0.61, COLOUR_GAAP_r_i=0.3),
+                         dr4_row(COLOUR_GAAP_g_r=0.4, MAG_AUTO=20.5), dr4_row(COLOUR_GAAP_g_r=0.4, SG2DPHOT=1),
+                         dr4_row(COLOUR_GAAP_g_r=np.nan)])
+    flags, cutflow = preselect(rows, "dr4")
+    assert flags["disk_blue"].tolist() == [False, True, False, False, False, False]
+    assert not (flags["disk_blue"] & flags["lrg_li2020"]).any()
+    assert (flags["disk_blue"] <= flags["bg_li2020"]).all()
+    disk = cutflow[cutflow["sample"] == "disk_blue"]
+    assert disk["cut"].tolist() == ["catalogue", "sg2dphot_galaxy", "r_auto_le_21", "r_auto_le_20", "blue_g_r"]
+    assert disk["n_remaining"].tolist() == [6, 5, 5, 4, 1]
+    dr3, _ = preselect(pd.DataFrame([dr3_row(), dr3_row(MAG_AUTO_G=18.5)]), "dr3")  # g - r = 1.4, 0.5
+    assert dr3["disk_blue"].tolist() == [False, True]
+
+
 def dr3_row(**changes):
     row = {"ID": "y", "CLASS_STAR": 0.02, "FLUX_RADIUS": 10.0, "MAG_AUTO": 18.0, "MAG_AUTO_G": 19.4,
            "MAG_AUTO_I": 17.5, "COLOR_GAAPHOM_G_R": 1.4, "COLOR_GAAPHOM_R_I": 0.5, "FLAG_R": 0,

@@ -50,6 +50,15 @@ Masks
     the per-tile zero-point shift (``r_auto = MAG_AUTO + DMAG_R``, DR3 only) is
     off by default: neither paper applies it.
 
+Disk galaxies (not in the papers)
+    He et al. 2020 (section 4.2) add 202 disk galaxies, chosen by eye, to the
+    negatives of their semi-real set. ``disk_blue`` is our stand-in: bright
+    extended galaxies in the blue cloud, ``g - r < 0.6`` (late types; the
+    LRGs have ``g - r`` of 1-2 at these redshifts), with the release's galaxy
+    and ``r <= 20`` (DR4) or extended/detected/``r < 20`` (DR3) cuts. It
+    feeds the ``he2020_semireal`` recipe in the workflow; a hand-made list
+    can replace it (``lensfinder simulate --set disk_stamps=...``).
+
 Outputs
 -------
 flags table
@@ -95,6 +104,8 @@ LRG_C_PERP_MAX = 0.2
 HE2020_CLASS_STAR_RANGE = (0.01, 0.03)
 HE2020_FLUX_RADIUS_RANGE_PIX = (5.0, 30.0)
 HE2020_R_AUTO_MAX_MAG = 20.0
+#: disk_blue: g - r below this (blue cloud), our stand-in for He et al.'s hand-picked disks.
+DISK_G_R_MAX = 0.6
 #: KiDS writes 99 (or larger) for a magnitude it could not measure.
 NON_DETECTION_MAG = 90.0
 
@@ -110,6 +121,7 @@ CUT_DESCRIPTIONS: dict[str, str] = {
     "flux_radius_5_30_pix": "5 <= FLUX_RADIUS <= 30 (0.213\"/px catalogue pixels)",
     "detected_ugri": "finite GAaP magnitude < 90 and error > 0 in u, g, r, i",
     "flag_r_zero": "FLAG_R == 0 (no masks)",
+    "blue_g_r": "g - r < 0.6 (blue cloud: disk proxy, not in the papers)",
     "mask_clean": "MASK & bits == 0 and IMAFLAGS_ISO == 0 (optional)",
 }
 
@@ -118,12 +130,14 @@ SAMPLES: dict[str, dict[str, list[str]]] = {
     "dr4": {
         "bg_li2020": ["sg2dphot_galaxy", "r_auto_le_21"],
         "lrg_li2020": ["sg2dphot_galaxy", "r_auto_le_21", "r_auto_le_20", "lrg_c_par", "lrg_c_perp"],
+        "disk_blue": ["sg2dphot_galaxy", "r_auto_le_21", "r_auto_le_20", "blue_g_r"],
     },
     "dr3": {
         "lrg_he2020": ["class_star_extended", "flux_radius_5_30_pix", "detected_ugri",
                        "r_auto_lt_20", "lrg_c_perp", "lrg_c_par"],
         "lrg_he2020_refined": ["class_star_extended", "flux_radius_5_30_pix", "detected_ugri",
                                "r_auto_lt_20", "lrg_c_perp", "lrg_c_par", "flag_r_zero"],
+        "disk_blue": ["class_star_extended", "flux_radius_5_30_pix", "detected_ugri", "r_auto_lt_20", "blue_g_r"],
     },
 }
 SAMPLES["dr4.0"] = SAMPLES["dr4"]
@@ -270,6 +284,7 @@ def preselect(catalog: pd.DataFrame, release: str = "dr4", *, mask_cut: bool = F
             cuts["r_auto_lt_20"] = r_auto < HE2020_R_AUTO_MAX_MAG
         cuts["lrg_c_par"] = r_auto < LRG_C_PAR_ZERO_MAG + c_par / LRG_C_PAR_SLOPE
         cuts["lrg_c_perp"] = np.abs(c_perp) < LRG_C_PERP_MAX
+        cuts["blue_g_r"] = g_r < DISK_G_R_MAX
         if release == "dr3":
             cuts["flag_r_zero"] = col("flag_r") == 0
     if mask_cut:
