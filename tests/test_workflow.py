@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -90,6 +91,60 @@ def test_semi_real_recipe_paints_arcs_on_the_survey_stamps(workdir):
     assert blocks, "no simulate jobs planned"
     for block in blocks:
         assert "results/stamps/MOCK_0.fits" in block and "results/stamps/MOCK_3.parquet" in block
+
+
+HE2020_SEMIREAL = """seed: 7
+mock:
+  n_tiles: 2
+  params: {size_pix: 900}
+simulation:
+  recipe: he2020_semireal
+  sets:
+    train: {n_images: 240, n_shards: 1, seed: 11}
+    test: {n_images: 40, n_shards: 1, seed: 12}
+"""
+
+
+def test_he2020_semireal_recipe_plans_lrg_hosts_disks_and_tile_psfs(workdir):
+    (workdir / "config" / "he.yaml").write_text(HE2020_SEMIREAL)
+    plan = snakemake(workdir, "-n", "--forceall", "-p", "--configfile", "config/he.yaml").stdout
+    stamps = [b for b in plan.split("\n\n") if "rule stamps:" in b]
+    assert stamps and all("--samples bg_li2020 lrg_li2020 disk_blue " in b for b in stamps)
+    blocks = [b for b in plan.split("\n\n") if "rule simulate:" in b]
+    assert blocks, "no simulate jobs planned"
+    for block in blocks:
+        for path in ("results/stamps/MOCK_1.parquet", "results/survey/tiles/MOCK_0.fits",
+                     "results/survey/catalog/MOCK_1.parquet"):
+            assert path in block, path
+        assert "--recipe he2020_semireal" in block
+        for option in ('host_flag="lrg_li2020"', 'negative_flag="lrg_li2020"', 'disk_flag="disk_blue"'):
+            assert option in block, option
+
+
+@pytest.mark.slow
+def test_he2020_semireal_shards_from_the_mock_survey(workdir):
+    """He et al. 2020, section 4.2, in the workflow: arcs with the tile PSF on
+    the LRG stamps, negatives from the LRGs and the disk_blue galaxies."""
+    (workdir / "config" / "he.yaml").write_text(HE2020_SEMIREAL)
+    snakemake(workdir, "--cores", "2", "--configfile", "config/he.yaml", "--until", "simulate")
+    meta = pd.read_parquet(workdir / "results/sim/train/shard_000.parquet")
+    index = pd.concat([pd.read_parquet(workdir / f"results/stamps/MOCK_{i}.parquet") for i in (0, 1)])
+    lrg = set(index.loc[index["lrg_li2020"], "object_id"])
+    disks = set(index.loc[index["disk_blue"], "object_id"])
+    assert disks and not disks & lrg
+    assert meta["is_lens"].sum() == 120
+    assert set(meta["kind"]) <= {"lens", "host", "host_disk"} and (meta["kind"] == "host_disk").any()
+    assert set(meta.loc[meta["kind"].isin(["lens", "host"]), "host_object_id"]) <= lrg
+    assert set(meta.loc[meta["kind"] == "host_disk", "host_object_id"]) <= disks
+    lenses = meta[meta["is_lens"]]
+    assert lenses["arc_flux_ratio"].between(0.02, 0.12).all() and (lenses["n_subhalo"] > 0).all()
+    assert (meta["psf_model"] == "epsf").all()
+    cube = workdir / "results/sim/train/shard_000.fits"
+    from astropy.io import fits
+
+    with fits.open(cube) as hdul:
+        data = hdul[0].data if hdul[0].data is not None else hdul[1].data
+        assert data.shape == (240, 101, 101) and np.isfinite(data).all()
 
 
 def test_truth_is_read_only_by_evaluation_and_mock_grades(workdir):

@@ -50,7 +50,8 @@ if config["preselection"]["release"] != RELEASE:
         f"'{SURVEY}' has {RELEASE} columns; set preselection.release: {RELEASE}"
     )
 
-RELEASE_SAMPLES = {"dr4": {"bg_li2020", "lrg_li2020"}, "dr3": {"lrg_he2020", "lrg_he2020_refined"}}
+RELEASE_SAMPLES = {"dr4": {"bg_li2020", "lrg_li2020", "disk_blue"},
+                   "dr3": {"lrg_he2020", "lrg_he2020_refined", "disk_blue"}}
 _foreign = set(config["preselection"]["samples"]) - RELEASE_SAMPLES[RELEASE]
 if _foreign:
     raise ValueError(
@@ -149,8 +150,17 @@ def tile_index(wildcards):
     return TILES.index(wildcards.tile)
 
 
-#: recipes that paint arcs on the survey's own stamps (Li et al. 2020, section 2.2)
-SEMI_REAL = config["simulation"]["recipe"] in ("li2020",)
+RECIPE = config["simulation"]["recipe"]
+#: recipes that paint arcs on the survey's own stamps (Li et al. 2020, section 2.2; He et al. 2020, section 4.2)
+SEMI_REAL = RECIPE in ("li2020", "he2020_semireal")
+#: the LRG sample of the release: the hosts (and negatives) of the semi-real recipes
+HOST_SAMPLE = next((s for s in config["preselection"]["samples"] if s.startswith("lrg_")),
+                   {"dr4": "lrg_li2020", "dr3": "lrg_he2020"}[RELEASE])
+#: samples whose galaxies get stamps: the configured ones, plus the LRG hosts and the
+#: disk stand-in (preselect's disk_blue) that he2020_semireal draws its negatives from
+STAMP_SAMPLES = list(config["preselection"]["samples"])
+if RECIPE == "he2020_semireal":
+    STAMP_SAMPLES += [s for s in (HOST_SAMPLE, "disk_blue") if s not in STAMP_SAMPLES]
 
 
 def sim_host_files(ext):
@@ -158,11 +168,28 @@ def sim_host_files(ext):
     return expand("results/stamps/{tile}.{ext}", tile=TILES, ext=ext) if SEMI_REAL else []
 
 
+def sim_psf_files():
+    """Tiles and catalogues of the tile ePSFs of he2020_semireal (lensfinder.epsf)."""
+    if RECIPE != "he2020_semireal":
+        return []
+    return expand("results/survey/tiles/{tile}.fits", tile=TILES) + expand(
+        "results/survey/catalog/{tile}.parquet", tile=TILES)
+
+
 def sim_overrides():
-    """Recipe overrides from config; semi-real recipes also get the survey's stamp cubes as hosts."""
+    """Recipe overrides from config; semi-real recipes also get the survey's stamp cubes as hosts.
+
+    he2020_semireal: arcs on the release's LRGs, negatives from the LRGs (He et
+    al.: 3,037 LRGs, irregular ones included) and, for ``disk_fraction`` of
+    them, from the disk_blue galaxies.
+    """
     params = dict(config["simulation"]["params"])
     if SEMI_REAL:
         params.setdefault("host_stamps", sim_host_files("fits"))
+        params.setdefault("host_flag", HOST_SAMPLE)
+    if RECIPE == "he2020_semireal":
+        params.setdefault("negative_flag", HOST_SAMPLE)
+        params.setdefault("disk_flag", "disk_blue")
     return set_options(params)
 
 

@@ -5,6 +5,7 @@ rule simulate:
     input:
         hosts=sim_host_files("fits"),
         host_indexes=sim_host_files("parquet"),
+        psf=sim_psf_files(),
     output:
         cube="results/sim/{simset}/shard_{shard}.fits",
         meta="results/sim/{simset}/shard_{shard}.parquet",

@@ -12,7 +12,7 @@ rule stamps:
         cube="results/stamps/{tile}.fits",
         index="results/stamps/{tile}.parquet",
     params:
-        samples=" ".join(config["preselection"]["samples"]),
+        samples=" ".join(STAMP_SAMPLES),
         size=config["stamps"]["size"],
     log:
         "results/logs/stamps/{tile}.log",
