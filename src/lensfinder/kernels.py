@@ -302,8 +302,9 @@ def _splitmix(z):
 def _pair(base, j):
     """Two uniforms from output ``j`` of the stream ``base``: ``u1`` in (0, 1], ``u2`` in [0, 1)."""
     z = _splitmix(base + np.uint64(j + 1) * _GAMMA)
-    u1 = _F(np.int64((z >> _U40) + np.uint64(1))) * _ULP24
-    u2 = _F(np.int64((z >> _U16) & _MASK24)) * _ULP24
+    # 24-bit integers, converted from 32-bit lanes (cheap on every vector ISA)
+    u1 = (_F(np.int32(z >> _U40)) + _ONE) * _ULP24
+    u2 = _F(np.int32((z >> _U16) & _MASK24)) * _ULP24
     return u1, u2
 
 
@@ -644,13 +645,19 @@ def _noise_one(img, sky, ig, seed, normals):
 @njit(inline="always", error_model="numpy")
 def _normals(out, base, h):
     """Output ``j`` of the stream ``base`` gives the normals ``j`` and ``j + h``
-    of ``out`` (length ``2 h``) by Box-Muller."""
+    of ``out`` (length ``2 h``) by Box-Muller.
+
+    Two loops, the integer hashing and then the float transform: fused, the
+    64-bit and 32-bit lanes halve the vector width of the float part."""
     lo = out[:h]
     hi = out[h:]
     for j in range(h):
         u1, u2 = _pair(base, j)
-        rad = math.sqrt(_MINUS_TWO * log32(u1))
-        s, c = sincos_2pi32(u2)
+        lo[j] = u1
+        hi[j] = u2
+    for j in range(h):
+        rad = math.sqrt(_MINUS_TWO * log32(lo[j]))
+        s, c = sincos_2pi32(hi[j])
         lo[j] = rad * c
         hi[j] = rad * s
 
