@@ -202,8 +202,9 @@ def exp32(x):
 
 
 @njit(inline="always", error_model="numpy")
-def log32(x):
-    """Natural log in float32 of a positive, normal, finite ``x``."""
+def _log_reduced(x):
+    """``(log(m), e)`` with ``x = m 2^e``, ``m`` in [sqrt(1/2), sqrt(2)), for a
+    positive normal float32 ``x`` (the shared part of :func:`log32` and :func:`log2_32`)."""
     m, e = _frexp(x)
     big = m > _SQRT2
     m = m * _HALF if big else m
@@ -212,7 +213,13 @@ def log32(x):
     q = _fma(_fma(_fma(_fma(_fma(_fma(_fma(_fma(_L8, f, _L7), f, _L6), f, _L5), f, _L4), f, _L3), f, _L2), f,
                   _L1), f, _L0)
     ff = f * f
-    y = _fma(ff * f, q, _fma(-_HALF, ff, f))
+    return _fma(ff * f, q, _fma(-_HALF, ff, f)), e
+
+
+@njit(inline="always", error_model="numpy")
+def log32(x):
+    """Natural log in float32 of a positive, normal, finite ``x``."""
+    y, e = _log_reduced(x)
     return _fma(e, _LN2_HI, _fma(e, _LN2_LO, y))
 
 
@@ -229,37 +236,22 @@ def exp2_32(x):
 @njit(inline="always", error_model="numpy")
 def log2_32(x):
     """Base-2 log in float32 of a positive, normal, finite ``x``."""
-    m, e = _frexp(x)
-    big = m > _SQRT2
-    m = m * _HALF if big else m
-    e = e + _ONE if big else e
-    f = m - _ONE
-    q = _fma(_fma(_fma(_fma(_fma(_fma(_fma(_fma(_L8, f, _L7), f, _L6), f, _L5), f, _L4), f, _L3), f, _L2), f,
-                  _L1), f, _L0)
-    ff = f * f
-    return _fma(_fma(ff * f, q, _fma(-_HALF, ff, f)), _INV_LN2, e)
+    y, e = _log_reduced(x)
+    return _fma(y, _INV_LN2, e)
 
 
 @njit(inline="always", error_model="numpy")
 def atan32(x):
     """``arctan(x)`` in float32 (finite ``x``)."""
-    a = abs(x)
-    big = a > _TAN_3PI_8
-    mid = a > _TAN_PI_8
-    num = -_ONE if big else (a - _ONE if mid else a)
-    den = a if big else (a + _ONE if mid else _ONE)
-    z = num / den
-    y0 = _PI_2 if big else (_PI_4 if mid else _ZERO)
-    zz = z * z
-    p = _fma(_fma(_fma(_fma(_A4, zz, _A3), zz, _A2), zz, _A1), zz, _A0)
-    y = y0 + _fma(z * zz, p, z)
-    return y if x >= _ZERO else -y
+    return atan_ratio32(x, _ONE)
 
 
 @njit(inline="always", error_model="numpy")
 def atan_ratio32(x, y):
-    """``arctan(x / y)`` in float32 for ``y > 0``, with one division (the
-    range reduction of :func:`atan32` applied to the numerator and denominator)."""
+    """``arctan(x / y)`` in float32 for ``y > 0``, with one division: the
+    reduction to ``|z| <= tan(pi/8)`` (``z = -1/a`` above ``tan(3 pi/8)``,
+    ``(a - 1)/(a + 1)`` above ``tan(pi/8)``, ``a = |x/y|``) applied to the
+    numerator and denominator, then ``z + z^3 R(z^2)``."""
     a = abs(x)
     big = a > _TAN_3PI_8 * y
     mid = a > _TAN_PI_8 * y
