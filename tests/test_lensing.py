@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lensfinder import lensing
-from lensfinder.observe import gaussian_kernel_1d, gaussian_psf_kernel, moffat_psf_kernel, convolve_gaussian
+from lensfinder.observe import gaussian_kernel_1d, gaussian_psf_kernel, moffat_psf_kernel, convolve_gaussian, gaussian_taps
 
 lenstronomy = pytest.importorskip("lenstronomy")
 from lenstronomy.LensModel.lens_model import LensModel  # noqa: E402
@@ -145,6 +145,8 @@ def test_separable_convolution_equals_2d_convolution():
     img[2] = 0.0
     img[2, 0, 30] = 1.0  # a corner point: zero padding beyond the stamp
     fwhms = [0.6, 0.9, 0.7]
+    taps = gaussian_taps(np.array(fwhms), 0.2)
+    np.testing.assert_array_equal(taps, taps[:, ::-1])  # the kernel reads half of each (symmetric) row
     out = convolve_gaussian(img, fwhms, 0.2)  # kernels of different widths in one batch
     assert out.dtype == np.float32
     for i, f in enumerate(fwhms):

@@ -497,8 +497,8 @@ def convolve_separable(images, taps, out, ny, nx):
     zero outside the image ('same' size), into ``out``.
 
     ``images``, ``out``: float32 (B, ny nx), the images flattened (C order);
-    ``taps``: float32 (B, T), T odd, symmetric (``taps[:, t] == taps[:, T-1-t]``,
-    as every Gaussian; checked by the callers).
+    ``taps``: float32 (B, T), T odd, symmetric (``taps[:, t] == taps[:, T-1-t]``:
+    the rows of :func:`lensfinder.observe.gaussian_taps` are; only half are read).
 
     Both passes run over the image as one flat array with zero margins (r
     rows above and below, r columns left and right, r = (T - 1) / 2), so the
