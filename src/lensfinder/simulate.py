@@ -154,6 +154,7 @@ from .lensing import (
     sersic_b_n,
     sersic_coefficients,
     sersic_total_flux,
+    shear_deflection,
     sie_coefficients,
     sie_deflection_core,
     sis_deflection,
@@ -597,8 +598,8 @@ def _deflection_fn(row):
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
         ax, ay = sie_deflection_core(x, y, sie, x.shape)
-        ax += g1 * x + g2 * y  # shear_deflection
-        ay += g2 * x - g1 * y
+        sx, sy = shear_deflection(x, y, g1, g2)
+        ax, ay = ax + sx, ay + sy
         if len(sub_t):  # all subhaloes at once: (n_sub, n_points)
             dx, dy = sis_deflection(x[None], y[None], sub_t.reshape((-1,) + (1,) * x.ndim),
                                     sub_x.reshape((-1,) + (1,) * x.ndim), sub_y.reshape((-1,) + (1,) * x.ndim))
