@@ -27,15 +27,17 @@ def test_step_help(step, capsys):
     assert "usage: lensfinder " + step in capsys.readouterr().out
 
 
-def test_no_step_module_imports_tensorflow():
-    """Start-up must stay cheap: TensorFlow loads only inside train/score functions."""
+def test_no_step_module_imports_tensorflow_or_numba():
+    """Start-up must stay cheap: TensorFlow loads only inside train/score functions,
+    numba only when images are rendered; also for the learning modules' helpers."""
     code = (
         "import importlib, sys\n"
         "from lensfinder.cli import STEPS, _build_parser\n"
         "for name in STEPS: _build_parser(name)\n"
         "mods = sorted({m for m, _, _ in STEPS.values()})\n"
+        "mods += ['lensfinder.models', 'lensfinder.preprocessing', 'lensfinder.metrics', 'lensfinder.datasets']\n"
         "for m in mods: importlib.import_module(m)\n"
-        "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
+        "bad = [m for m in ('tensorflow', 'keras', 'numba') if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,18 +9,6 @@ import pytest
 from lensfinder import models
 from lensfinder.constants import HE2020_N_PARAMETERS
 from lensfinder.io import InputError
-
-
-def test_importing_learning_modules_does_not_import_tensorflow():
-    code = (
-        "import sys\n"
-        "import lensfinder.models, lensfinder.preprocessing, lensfinder.training, "
-        "lensfinder.inference, lensfinder.metrics, lensfinder.datasets\n"
-        "heavy = sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)\n"
-        "print(','.join(heavy))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == ""
 
 
 def test_he2020_matches_the_paper():
