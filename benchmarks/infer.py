@@ -1,7 +1,7 @@
 """Inference throughput from disk vs in memory, and peak memory vs shard size.
 
 1. Throughput: a cube of ``--n-images`` 101x101 stamps is scored by
-   ``lensfinder.inference.score_cube`` (positioned reads, bin2 +
+   ``lensfinder.learning.inference.score_cube`` (positioned reads, bin2 +
    normalisation in numpy, prefetching tf.data pipeline) and, as the
    baseline, by ``model.predict`` on the same stamps already preprocessed
    and held in memory. Both after a warm-up. Target ratio >= 0.9. The cube
@@ -41,8 +41,8 @@ log = logging.getLogger("benchmarks.infer")
 
 
 def write_model(directory: Path, name: str = "he2020") -> Path:
-    from lensfinder.models import build_model, import_keras, save_model
-    from lensfinder.preprocessing import write_settings
+    from lensfinder.learning.models import build_model, import_keras, save_model
+    from lensfinder.learning.preprocessing import write_settings
 
     import_keras().utils.set_random_seed(0)
     size = 49 if name == "he2020" else 101
@@ -79,8 +79,8 @@ def throughput(directory: Path, n: int, batch_size: int, threads: int, name: str
     The machine is shared, so single timings swing by tens of percent;
     interleaving and taking the best of each compares like with like.
     """
-    from lensfinder.datasets import CubeReader
-    from lensfinder.inference import Scorer, score_cube
+    from lensfinder.learning.datasets import CubeReader
+    from lensfinder.learning.inference import Scorer, score_cube
 
     model_path = write_model(directory, name)
     cube = write_noise_cube(directory / "speed.fits", n)
@@ -108,7 +108,7 @@ def throughput(directory: Path, n: int, batch_size: int, threads: int, name: str
 def child_peak_memory(cube: Path, model: Path, batch_size: int, threads: int) -> float:
     code = (
         "import os, resource, json; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'\n"
-        "from lensfinder.inference import predict_shard\n"
+        "from lensfinder.learning.inference import predict_shard\n"
         f"t = predict_shard({str(cube)!r}, {str(cube.with_suffix('.parquet'))!r}, [{str(model)!r}], {batch_size}, threads={threads})\n"
         "rss = [int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmRSS')][0]\n"
         "print(json.dumps({'n': len(t), 'maxrss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"

@@ -7,7 +7,7 @@ as lenstronomy's ``add_poisson``) and Gaussian sky noise, 101 x 101 pixels at
 ``skeleton`` recipe with ``lens_fraction=1``; lenstronomy renders the same
 metadata rows.
 
-lensfinder renders with the compiled kernels of ``lensfinder.kernels``
+lensfinder renders with the compiled kernels of ``lensfinder.simulation.compiled``
 (compiled, or loaded from numba's cache, before the timing starts).
 
 Rates are images per second of process CPU time by default (``--clock cpu``),
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from lensfinder import simulate as sim
+    from lensfinder.simulation import simulate as sim
 
     params = {"lens_fraction": 1.0, "light_supersampling": 1}
     _, meta = sim.simulate_shard("skeleton", args.n, seed=1, shard=0, params=params, progress=False)

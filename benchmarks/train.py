@@ -1,10 +1,10 @@
 """Training throughput: streaming from our FITS shards vs the same images in memory.
 
-Writes toy shards (rings vs blobs, 101x101, lensfinder.datasets) to a
+Writes toy shards (rings vs blobs, 101x101, lensfinder.learning.datasets) to a
 temporary directory, then trains the same network twice with the same
 settings (no augmentation, no validation, so both do the same work):
 
-1. ``lensfinder.training.train`` streaming the shards through its tf.data
+1. ``lensfinder.learning.training.train`` streaming the shards through its tf.data
    pipeline (positioned reads, bin2 + normalisation in numpy, prefetch);
 2. ``model.fit`` on the preprocessed images held in a numpy array.
 
@@ -30,9 +30,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from lensfinder.datasets import ShardSet, write_toy_shard  # noqa: E402
-from lensfinder.preprocessing import preprocess  # noqa: E402
-from lensfinder.training import _build_compiled, configure_tensorflow, resolve_config, train  # noqa: E402
+from lensfinder.learning.datasets import ShardSet, write_toy_shard  # noqa: E402
+from lensfinder.learning.preprocessing import preprocess  # noqa: E402
+from lensfinder.learning.training import _build_compiled, configure_tensorflow, resolve_config, train  # noqa: E402
 
 log = logging.getLogger("benchmarks.train")
 
@@ -51,7 +51,7 @@ def cpu_timer(keras, cpu_per_epoch):
 
 
 def in_memory_images_per_s(shards, config, threads, cpu_per_epoch):
-    from lensfinder.models import import_keras
+    from lensfinder.learning.models import import_keras
 
     configure_tensorflow(config.seed, threads)
     keras = import_keras()
@@ -98,7 +98,7 @@ def main():
             rates = history["images_per_s"]
             return float(rates.iloc[1:].max() if len(rates) > 1 else rates.iloc[0])
 
-        from lensfinder.models import import_keras
+        from lensfinder.learning.models import import_keras
 
         keras = import_keras()
         disk, memory, augmented = [], [], []

@@ -35,7 +35,7 @@ def test_no_step_module_imports_tensorflow_or_numba():
         "from lensfinder.cli import STEPS, _build_parser\n"
         "for name in STEPS: _build_parser(name)\n"
         "mods = sorted({m for m, _, _ in STEPS.values()})\n"
-        "mods += ['lensfinder.models', 'lensfinder.preprocessing', 'lensfinder.metrics', 'lensfinder.datasets']\n"
+        "mods += ['lensfinder.learning.models', 'lensfinder.learning.preprocessing', 'lensfinder.learning.metrics', 'lensfinder.learning.datasets']\n"
         "for m in mods: importlib.import_module(m)\n"
         "bad = [m for m in ('tensorflow', 'keras', 'numba') if m in sys.modules]\n"
         "print(','.join(bad))\n"

@@ -169,7 +169,7 @@ def sim_host_files(ext):
 
 
 def sim_psf_files():
-    """Tiles and catalogues of the tile ePSFs of he2020_semireal (lensfinder.epsf)."""
+    """Tiles and catalogues of the tile ePSFs of he2020_semireal (lensfinder.simulation.epsf)."""
     if RECIPE != "he2020_semireal":
         return []
     return expand("results/survey/tiles/{tile}.fits", tile=TILES) + expand(

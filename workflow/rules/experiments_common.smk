@@ -8,7 +8,7 @@ import zlib
 
 from snakemake.utils import validate
 
-from lensfinder.training import HE2020_CASES
+from lensfinder.learning.training import HE2020_CASES
 
 
 config.setdefault("experiments", {})

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from ..io import InputError
+from lensfinder.io import InputError
 
 __all__ = [
     "SurveyBackend",
@@ -41,7 +41,6 @@ __all__ = [
     "own_session",
     "is_transient",
     "with_retries",
-    "add_retry_arguments",
     "download_file",
     "DEFAULT_TIMEOUT_S",
 ]
@@ -130,7 +129,7 @@ def make_session(timeout_s: float = DEFAULT_TIMEOUT_S, token_env: str = "LENSFIN
     """
     import requests
 
-    from .. import __version__
+    from lensfinder import __version__
 
     class _TimeoutSession(requests.Session):
         # pyvo reads streamed replies (UWS job documents, VOTables) with an XML
@@ -226,13 +225,6 @@ def is_transient(exc: BaseException) -> bool:
             return True  # an unparseable (cut-off) reply
         exc = nxt
     return False
-
-
-def add_retry_arguments(parser, retried: str = "timeouts and 5xx") -> None:
-    """``--retries``, ``--backoff`` and ``--timeout`` of every downloading step."""
-    parser.add_argument("--retries", type=int, default=4, help=f"retries on {retried}")
-    parser.add_argument("--backoff", type=float, default=2.0, help="first retry wait in seconds (doubles)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="HTTP timeout in seconds")
 
 
 def with_retries(func: Callable[[int], T], what: str, retries: int = 4, backoff_s: float = 2.0,

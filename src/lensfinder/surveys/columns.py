@@ -57,7 +57,7 @@ class ColumnMap:
     def __getitem__(self, role: str) -> str:
         name = self.roles.get(role)
         if name is None:
-            from ..io import InputError
+            from lensfinder.io import InputError
 
             raise InputError(f"KiDS {self.release}: no catalogue column for {role!r} in this release")
         return name
@@ -152,7 +152,7 @@ def column_map(release: str) -> ColumnMap:
     try:
         return COLUMN_MAPS[release.lower()]
     except KeyError:
-        from ..io import InputError
+        from lensfinder.io import InputError
 
         raise InputError(f"release: {release!r} is not a KiDS release; expected one of {', '.join(RELEASES)}") from None
 

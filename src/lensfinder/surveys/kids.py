@@ -46,11 +46,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..constants import KIDS_COADD_PIXEL_SCALE_ARCSEC
-from ..io import InputError, atomic_path, write_table
-from .base import (DEFAULT_TIMEOUT_S, DownloadError, SurveyBackend, add_retry_arguments, download_file, make_session,
+from lensfinder.constants import KIDS_COADD_PIXEL_SCALE_ARCSEC
+from lensfinder.io import InputError, atomic_path, write_table
+from lensfinder.cli.options import add_retry_arguments
+from lensfinder.surveys.base import (DEFAULT_TIMEOUT_S, DownloadError, SurveyBackend, download_file, make_session,
                    own_session, with_retries)
-from .columns import TAP_TABLES, column_map
+from lensfinder.surveys.columns import TAP_TABLES, column_map
 
 __all__ = [
     "ESO_TAP_CAT_URL",

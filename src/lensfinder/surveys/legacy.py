@@ -82,11 +82,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..constants import KIDS_CATALOG_PIXEL_SCALE_ARCSEC
-from ..io import InputError, atomic_path, write_table
-from .base import (DEFAULT_TIMEOUT_S, DownloadError, SurveyBackend, add_retry_arguments, download_file, make_session,
+from lensfinder.constants import KIDS_CATALOG_PIXEL_SCALE_ARCSEC
+from lensfinder.io import InputError, atomic_path, write_table
+from lensfinder.cli.options import add_retry_arguments
+from lensfinder.surveys.base import (DEFAULT_TIMEOUT_S, DownloadError, SurveyBackend, download_file, make_session,
                    own_session, with_retries)
-from .columns import LEGACY_DR10_COLUMN_MAP, LEGACY_DR10_TRACTOR_COLUMNS, LEGACY_TAP_TABLES
+from lensfinder.surveys.columns import LEGACY_DR10_COLUMN_MAP, LEGACY_DR10_TRACTOR_COLUMNS, LEGACY_TAP_TABLES
 
 __all__ = [
     "LEGACY_CUTOUT_URL",
@@ -332,7 +333,7 @@ def tractor_to_kids(tractor, field: str):
 def _tractor_circle(ra_deg: float, dec_deg: float, radius_deg: float, what: str, *, tap_url: str, retries: int,
                     backoff_s: float, session):
     """Primary Tractor rows (raw columns) within a circle; transient failures retried."""
-    from .kids import _table_to_frame, run_tap_query
+    from lensfinder.surveys.kids import _table_to_frame, run_tap_query
 
     query = tractor_query(ra_deg, dec_deg, radius_deg)
     with own_session(session) as session:
@@ -515,7 +516,7 @@ class LegacySurveyBackend(SurveyBackend):
 
     def column_map(self):
         """The DR4 map: :func:`tractor_to_kids` writes DR4 column names."""
-        from .columns import column_map
+        from lensfinder.surveys.columns import column_map
 
         return column_map("dr4")
 
@@ -527,7 +528,7 @@ class LegacySurveyBackend(SurveyBackend):
         if tile is not None or region is None:
             raise InputError("Legacy Surveys: fields are a centre and a size, not named tiles; pass "
                              "region=(ra_deg, dec_deg, radius_deg) or use query_tractor")
-        from .kids import _check_region
+        from lensfinder.surveys.kids import _check_region
 
         ra, dec, radius = _check_region(region)
         what = f"Legacy Surveys DR10 catalogue of region ({ra}, {dec}, {radius})"

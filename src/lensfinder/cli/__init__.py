@@ -1,0 +1,99 @@
+"""The ``lensfinder`` command line: one subcommand per pipeline step.
+
+Start-up is cheap: the table below names each step's module, which is
+imported only when that step runs (or its ``--help`` is asked for). No step
+module imports TensorFlow at module level; the training and scoring
+functions import it inside.
+
+A step module ``M`` registered as ``"name": ("M", "func", help)`` provides
+``M.add_<func>_arguments(parser)`` and ``M.run_<func>(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from lensfinder import __version__
+
+__all__ = ["main", "STEPS"]
+
+#: step name -> (module, function stem, one-line help)
+STEPS: dict[str, tuple[str, str, str]] = {
+    # survey access
+    "mock-survey": ("lensfinder.cli.survey", "mock_survey", "generate one tile of the built-in mock KiDS-like survey"),
+    "download-catalog": ("lensfinder.cli.survey", "download_catalog", "download one KiDS tile's catalogue through TAP"),
+    "download-tile": ("lensfinder.cli.survey", "download_tile", "download one KiDS r-band coadd (or cutouts) through ObsCore/SODA"),
+    "download-legacy-field": ("lensfinder.cli.survey", "download_legacy_field", "download one DESI Legacy Surveys DR10 field: Tractor catalogue (TAP) and r-band image (cutout service)"),
+    "merge-catalog": ("lensfinder.cli.selection", "merge_catalog", "concatenate per-tile catalogue parts into one table"),
+    # selection and stamps
+    "preselect": ("lensfinder.cli.selection", "preselect", "LRG and bright-galaxy preselection with per-cut flags and cut flow"),
+    "stamps": ("lensfinder.cli.selection", "stamps", "cut 101x101 stamps of the selected galaxies from one tile"),
+    # training data
+    "simulate": ("lensfinder.cli.simulation", "simulate", "simulate one shard of lenses and non-lenses"),
+    "entropy": ("lensfinder.cli.simulation", "entropy", "Shannon entropy of simulated images (He et al. 2020, eq. 2)"),
+    # learning
+    "train": ("lensfinder.cli.learning", "train", "train a CNN on simulated shards"),
+    "infer": ("lensfinder.cli.learning", "infer", "score one stamp shard with a trained CNN"),
+    "evaluate": ("lensfinder.cli.learning", "evaluate", "ROC, AUROC, TPR0/TPR10 of predictions against labels"),
+    "collect-predictions": ("lensfinder.cli.learning", "collect_predictions", "join per-tile scores with stamp flags and catalogue columns"),
+    # human inspection and ranking
+    "candidates": ("lensfinder.cli.inspection", "candidates", "select candidates above threshold and export an inspection set"),
+    "mock-grades": ("lensfinder.cli.inspection", "mock_grades", "grades from simulated inspectors (mock survey only)"),
+    "grade": ("lensfinder.cli.inspection", "grade", "serve the local grading page for one inspector"),
+    "merge-scores": ("lensfinder.cli.inspection", "merge_scores", "merge human grades with p_CNN into the ranked list"),
+    "crossmatch": ("lensfinder.cli.inspection", "crossmatch", "cross-match candidates with known lenses (lenscat)"),
+    # figures
+    "figures": ("lensfinder.cli.report", "figures", "draw the report figures from result tables"),
+    # the papers' experiments
+    "experiment-subset": ("lensfinder.cli.experiments", "experiment_subset", "class-balanced (optionally Sersic-resampled) subset of a parent set"),
+    "experiment-table": ("lensfinder.cli.experiments", "experiment_table", "aggregate an experiment's metrics into its table, beside the papers' values"),
+    "experiment-figure": ("lensfinder.cli.experiments", "experiment_figure", "draw an experiment's figure from its tables"),
+    "experiment-roc-sample": ("lensfinder.cli.experiments", "experiment_roc_sample", "Li et al. 2020 test sample: mock lenses plus survey LRGs"),
+}
+
+
+def _build_parser(selected: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lensfinder",
+        description="CNN strong-lens search pipeline (He et al. 2020; Li et al. 2020). "
+        "Each subcommand is one pipeline step; see `lensfinder STEP --help`.",
+    )
+    parser.add_argument("--version", action="version", version=f"lensfinder {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="step", metavar="STEP")
+    for name, (module, stem, help_text) in STEPS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        if name == selected:
+            mod = importlib.import_module(module)
+            getattr(mod, f"add_{stem}_arguments")(sp)
+            sp.set_defaults(_run=getattr(mod, f"run_{stem}"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    selected = next((a for a in argv if not a.startswith("-")), None)
+    parser = _build_parser(selected if selected in STEPS else None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 0 if args.step is None else 2
+    from lensfinder.io import InputError
+
+    try:
+        return int(args._run(args) or 0)
+    except InputError as exc:
+        logging.getLogger("lensfinder").error("%s", exc)
+        print(f"lensfinder {args.step}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

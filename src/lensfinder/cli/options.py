@@ -1,0 +1,44 @@
+"""Argument helpers shared by several steps (argparse lives only in ``lensfinder.cli``)."""
+
+from __future__ import annotations
+
+from lensfinder.io import InputError
+
+__all__ = ["add_retry_arguments", "parse_key_values"]
+
+def add_retry_arguments(parser, retried: str = "timeouts and 5xx") -> None:
+    """``--retries``, ``--backoff`` and ``--timeout`` of every downloading step."""
+    from lensfinder.surveys.base import DEFAULT_TIMEOUT_S
+
+    parser.add_argument("--retries", type=int, default=4, help=f"retries on {retried}")
+    parser.add_argument("--backoff", type=float, default=2.0, help="first retry wait in seconds (doubles)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="HTTP timeout in seconds")
+
+
+def parse_key_values(items, source: str = "--set", valid=None) -> dict:
+    """``key=value`` strings (values read as YAML) as a dict.
+
+    Parameters
+    ----------
+    items : iterable of str or None
+        The repeated ``--set key=value`` option.
+    source : str
+        What to name in error messages.
+    valid : collection of str, optional
+        The keys allowed; an unknown key is an :class:`~lensfinder.io.InputError` that lists them.
+    """
+    import yaml
+
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise InputError(f"{source}: {item!r}: expected key=value")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        if valid is not None and key not in valid:
+            raise InputError(f"{source}: unknown key {key!r}; valid keys: {', '.join(sorted(valid))}")
+        try:
+            out[key] = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InputError(f"{source}: {key}: cannot parse {text!r} as YAML ({exc})") from exc
+    return out

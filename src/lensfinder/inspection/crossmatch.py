@@ -1,0 +1,189 @@
+"""Cross-match candidates by position with known lenses and lens candidates.
+
+``lensfinder crossmatch --candidates C.parquet --radius-arcsec 2 --out X.parquet [--known KNOWN.csv]``
+
+The reference list is the catalogue shipped inside the ``lenscat`` package
+(Vujeva et al. 2024; PyPI ``lenscat``), a compilation of confirmed and
+candidate strong lenses from earlier searches, KiDS ones included. It is read
+offline from the CSV the package ships (``lenscat/data/catalog.csv``), located
+with :func:`importlib.util.find_spec` *without* importing ``lenscat`` itself,
+whose ``__init__`` pulls in ligo.skymap, healpy and matplotlib (slow, and
+noisy with deprecation warnings). ``--known`` adds a user table (``name, ra,
+dec`` in deg, optional ``grading``; lenscat's own headers ``RA [deg]``,
+``DEC [deg]`` are accepted), for example a team's earlier candidate list;
+``--no-lenscat`` uses that table alone (when lenscat is not installed).
+
+Output (one row per candidate, in input order)
+----------------------------------------------
+``object_id`` (str), ``known_lens`` (bool: a reference object lies within
+``--radius-arcsec``), ``lenscat_name`` (str, nearest reference object within
+the radius, else empty), ``lenscat_grading`` (str: lenscat's ``confident`` /
+``probable``, or the user table's grading; empty when unmatched),
+``separation_arcsec`` (float, to the nearest reference object, NaN when
+unmatched).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from lensfinder.io import InputError, read_table, require_columns, write_csv, write_table
+
+__all__ = ["lenscat_catalog_path", "load_lenscat", "load_known_table", "crossmatch_candidates",
+           "add_crossmatch_arguments", "run_crossmatch", "OUTPUT_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+OUTPUT_COLUMNS = ["object_id", "known_lens", "lenscat_name", "lenscat_grading", "separation_arcsec"]
+REFERENCE_COLUMNS = ["name", "ra", "dec", "grading"]
+
+
+def lenscat_catalog_path() -> Path:
+    """Path of the CSV catalogue shipped in the ``lenscat`` package (not imported)."""
+    spec = importlib.util.find_spec("lenscat")
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError("lenscat: package not installed; pip install lenscat, or pass --known TABLE --no-lenscat")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "catalog.csv"
+    if not path.exists():
+        raise InputError(f"{path}: lenscat's catalogue file is missing; pass --known TABLE --no-lenscat")
+    return path
+
+
+def _standardize(df, source: str):
+    import pandas as pd
+
+    renames = {}
+    for col in df.columns:
+        key = str(col).strip().lower()
+        if key in ("ra [deg]", "ra_deg", "raj2000", "ra"):
+            renames[col] = "ra"
+        elif key in ("dec [deg]", "dec_deg", "decj2000", "dec"):
+            renames[col] = "dec"
+        elif key in ("name", "id", "object_id"):
+            renames.setdefault(col, "name")
+        elif key == "grading":
+            renames[col] = "grading"
+    df = df.rename(columns=renames)
+    require_columns(df, ["name", "ra", "dec"], source, "reference lens table (name, ra, dec in deg)")
+    out = pd.DataFrame({
+        "name": df["name"].astype(str),
+        "ra": pd.to_numeric(df["ra"], errors="coerce"),
+        "dec": pd.to_numeric(df["dec"], errors="coerce"),
+        "grading": df["grading"].fillna("").astype(str) if "grading" in df.columns else "",
+    })
+    bad = ~(np.isfinite(out["ra"]) & np.isfinite(out["dec"]))
+    if bad.any():
+        k = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(f"{source}: line {k + 2}: ra/dec not numbers (name {out['name'].iloc[k]!r})")
+    return out
+
+
+def load_lenscat():
+    """The lenscat reference catalogue as a DataFrame ``name, ra, dec, grading``."""
+    import pandas as pd
+
+    path = lenscat_catalog_path()
+    return _standardize(pd.read_csv(path), str(path))
+
+
+def load_known_table(path):
+    """A user reference table (CSV or Parquet) as ``name, ra, dec, grading``."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    df = read_table(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    return _standardize(df, str(path))
+
+
+def crossmatch_candidates(candidates, reference, radius_arcsec: float = 2.0):
+    """Nearest reference object within ``radius_arcsec`` of each candidate.
+
+    Parameters
+    ----------
+    candidates : pandas.DataFrame
+        ``object_id``, ``ra``, ``dec`` (deg).
+    reference : pandas.DataFrame
+        ``name``, ``ra``, ``dec`` (deg), ``grading``.
+    radius_arcsec : float
+        Match radius in arcsec.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`OUTPUT_COLUMNS`, one row per candidate.
+    """
+    import astropy.units as u
+    import pandas as pd
+    from astropy.coordinates import SkyCoord
+
+    if not radius_arcsec > 0:
+        raise InputError(f"--radius-arcsec: {radius_arcsec}: expected a positive radius")
+    require_columns(candidates, ["object_id", "ra", "dec"], "candidates", "positions in deg")
+    ra = pd.to_numeric(candidates["ra"], errors="coerce").to_numpy(dtype=float)
+    dec = pd.to_numeric(candidates["dec"], errors="coerce").to_numpy(dtype=float)
+    bad = ~(np.isfinite(ra) & np.isfinite(dec)) | (np.abs(dec) > 90)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise InputError(f"candidates: row {k}: ra/dec: not a valid position in deg for object_id "
+                         f"{candidates['object_id'].iloc[k]!r}")
+    n = len(candidates)
+    out = pd.DataFrame({
+        "object_id": candidates["object_id"].astype(str).to_numpy(),
+        "known_lens": np.zeros(n, dtype=bool),
+        "lenscat_name": np.full(n, "", dtype=object),
+        "lenscat_grading": np.full(n, "", dtype=object),
+        "separation_arcsec": np.full(n, np.nan),
+    })
+    if n and len(reference):
+        cand = SkyCoord(ra * u.deg, dec * u.deg)
+        ref = SkyCoord(reference["ra"].to_numpy(float) * u.deg, reference["dec"].to_numpy(float) * u.deg)
+        idx, sep, _ = cand.match_to_catalog_sky(ref)
+        sep_arcsec = sep.to_value(u.arcsec)
+        hit = sep_arcsec <= radius_arcsec
+        out["known_lens"] = hit
+        out.loc[hit, "lenscat_name"] = reference["name"].to_numpy()[idx[hit]]
+        out.loc[hit, "lenscat_grading"] = reference["grading"].to_numpy()[idx[hit]]
+        out.loc[hit, "separation_arcsec"] = sep_arcsec[hit]
+    return out.astype({"object_id": str, "known_lens": bool, "lenscat_name": str, "lenscat_grading": str,
+                       "separation_arcsec": float})
+
+
+def add_crossmatch_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--candidates", required=True, help="Parquet with object_id, ra, dec (deg)")
+    parser.add_argument("--radius-arcsec", type=float, default=2.0, help="match radius in arcsec (default 2)")
+    parser.add_argument("--out", required=True, help="output Parquet")
+    parser.add_argument("--out-csv", default=None, help="the same as CSV")
+    parser.add_argument("--known", default=None,
+                        help="extra reference table (CSV/Parquet: name, ra, dec [deg], optional grading)")
+    parser.add_argument("--no-lenscat", action="store_true", help="match against --known only")
+
+
+def run_crossmatch(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    candidates = read_table(args.candidates, required=["object_id", "ra", "dec"])
+    refs = []
+    if not args.no_lenscat:
+        refs.append(load_lenscat())
+    if args.known:
+        refs.append(load_known_table(args.known))
+    if not refs:
+        raise InputError("--no-lenscat: no reference left; pass --known TABLE")
+    reference = pd.concat(refs, ignore_index=True)
+    try:
+        result = crossmatch_candidates(candidates, reference, args.radius_arcsec)
+    except InputError as exc:
+        raise InputError(f"{args.candidates}: {exc}") from exc
+    write_table(result, args.out)
+    if args.out_csv:
+        write_csv(result, args.out_csv)
+    log.info("%d of %d candidates lie within %g arcsec of %d known lenses/candidates", int(result["known_lens"].sum()),
+             len(result), args.radius_arcsec, len(reference))
+    return 0

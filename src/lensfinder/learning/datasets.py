@@ -1,0 +1,327 @@
+"""Streaming access to image cubes, training shard sets, and toy data.
+
+:class:`CubeReader` reads rows of a cube written by
+:func:`lensfinder.io.write_cube` with positioned reads (``os.pread``) from
+the data offset that astropy reports. Reads are batch-sized, so memory
+stays constant in the number of images. We do not keep a memory map open
+over the whole file: the pages a map touches count towards the process's
+resident memory until it is unmapped, so resident memory would grow with the
+shard size even though the kernel could drop those pages.
+
+:class:`ShardSet` joins training shards (``shard_XXX.fits`` + ``.parquet``)
+into one indexable set of ``(image, is_lens)``; only the labels (one byte
+per image) and the row offsets are held in memory.
+
+:func:`toy_lens_images` makes a quick, separable synthetic set (Gaussian
+"galaxies" with or without a ring) for tests and benchmarks that must not
+depend on the simulator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from lensfinder.io import InputError
+
+__all__ = ["CubeReader", "ShardSet", "resolve_shards", "toy_lens_images", "write_toy_shard"]
+
+_BITPIX_DTYPE = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+
+
+class CubeReader:
+    """Row access to a FITS image cube ``(n, ny, nx)`` without loading it.
+
+    Parameters
+    ----------
+    path : path
+        A cube written by :func:`lensfinder.io.write_cube` (primary HDU,
+        float32 or scaled int16; an empty cube is a header with
+        ``STAMPNY``/``STAMPNX``).
+
+    Attributes
+    ----------
+    n : int
+        Number of images.
+    shape : tuple of int
+        ``(ny, nx)`` of each image in pixels.
+    header : astropy.io.fits.Header
+        The primary header.
+    """
+
+    def __init__(self, path):
+        from astropy.io import fits
+        from astropy.utils.exceptions import AstropyUserWarning
+
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputError(f"{self.path}: file not found")
+        try:
+            with warnings.catch_warnings():
+                # astropy warns of truncation; we check the size ourselves below
+                warnings.simplefilter("ignore", AstropyUserWarning)
+                with fits.open(self.path, memmap=False, lazy_load_hdus=True) as hdul:
+                    self.header = hdul[0].header.copy()
+                    data_offset = int(hdul.fileinfo(0)["datLoc"])
+        except OSError as exc:
+            raise InputError(f"{self.path}: not a readable FITS file ({exc})") from exc
+        hdr = self.header
+        naxis = int(hdr.get("NAXIS", 0))
+        if naxis == 0:
+            self.n = 0
+            self.shape = (int(hdr.get("STAMPNY", 0)), int(hdr.get("STAMPNX", 0)))
+        elif naxis == 3:
+            self.n = int(hdr["NAXIS3"])
+            self.shape = (int(hdr["NAXIS2"]), int(hdr["NAXIS1"]))
+        else:
+            raise InputError(f"{self.path}: NAXIS: expected a 3-D image cube (n, ny, nx), got {naxis} axes")
+        bitpix = int(hdr["BITPIX"])
+        if bitpix not in _BITPIX_DTYPE:
+            raise InputError(f"{self.path}: BITPIX: unsupported value {bitpix}")
+        self._dtype = np.dtype(_BITPIX_DTYPE[bitpix])
+        self._bscale = float(hdr.get("BSCALE", 1.0))
+        self._bzero = float(hdr.get("BZERO", 0.0))
+        self._row_bytes = self._dtype.itemsize * self.shape[0] * self.shape[1]
+        self._offset = data_offset
+        if self.n:
+            needed = data_offset + self.n * self._row_bytes
+            if self.path.stat().st_size < needed:
+                raise InputError(f"{self.path}: truncated: {self.path.stat().st_size} bytes, header promises {needed}")
+        self._fd = os.open(self.path, os.O_RDONLY)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def close(self) -> None:
+        """Close the file descriptor (also done on garbage collection)."""
+        fd, self._fd = getattr(self, "_fd", None), None
+        if fd is not None:
+            os.close(fd)
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _convert(self, raw: np.ndarray, count: int) -> np.ndarray:
+        if raw.dtype == np.dtype(">f4"):
+            # swap the bytes in place: no second copy of the batch
+            out = raw.byteswap(inplace=True).view(np.float32).reshape(count, *self.shape)
+        else:
+            out = raw.reshape(count, *self.shape).astype(np.float32)
+        if self._bscale != 1.0 or self._bzero != 0.0:
+            out = out * np.float32(self._bscale) + np.float32(self._bzero)
+        return out
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` as float32 ``(stop - start, ny, nx)`` in physical units (a new, writable array)."""
+        start, stop = max(0, int(start)), min(self.n, int(stop))
+        count = max(0, stop - start)
+        raw = np.empty(count * self.shape[0] * self.shape[1], dtype=self._dtype)
+        if count:
+            got = os.preadv(self._fd, [raw], self._offset + start * self._row_bytes)
+            if got != raw.nbytes:
+                raise InputError(f"{self.path}: short read at rows {start}:{stop}")
+        return self._convert(raw, count)
+
+    def take(self, rows: Sequence[int]) -> np.ndarray:
+        """Rows in the given order, as float32 ``(len(rows), ny, nx)``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.n):
+            raise IndexError(f"{self.path}: rows outside 0..{self.n - 1}")
+        raw = np.empty(rows.size * self.shape[0] * self.shape[1], dtype=self._dtype)
+        view = raw.view(np.uint8)
+        for i, row in enumerate(rows):
+            chunk = view[i * self._row_bytes:(i + 1) * self._row_bytes]
+            if os.preadv(self._fd, [chunk], self._offset + int(row) * self._row_bytes) != self._row_bytes:
+                raise InputError(f"{self.path}: short read at row {row}")
+        return self._convert(raw, rows.size)
+
+
+def resolve_shards(items: Sequence[str | os.PathLike]) -> list[tuple[Path, Path]]:
+    """``(cube, metadata)`` pairs from directories, ``.fits`` or ``.parquet`` paths.
+
+    A directory contributes its ``shard_*.fits``; a file its pair with the
+    same stem. Sorted, duplicates removed.
+    """
+    pairs: dict[Path, Path] = {}
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            cubes = sorted(p.glob("shard_*.fits"))
+            if not cubes:
+                raise InputError(f"{p}: no shard_*.fits files in this directory")
+        elif p.suffix in (".fits", ".parquet"):
+            cubes = [p.with_suffix(".fits")]
+        else:
+            raise InputError(f"{p}: expected a directory of shards, a .fits cube or its .parquet table")
+        for cube in cubes:
+            meta = cube.with_suffix(".parquet")
+            for f in (cube, meta):
+                if not f.exists():
+                    raise InputError(f"{f}: file not found (a shard is a .fits cube plus a .parquet table)")
+            pairs[cube.resolve()] = meta.resolve()
+    if not pairs:
+        raise InputError("no training shards given")
+    return sorted(pairs.items())
+
+
+def _read_labels(meta: Path, label_column: str):
+    """Only ``object_id`` and the label of a metadata table (not its other columns)."""
+    import pyarrow.parquet as pq
+
+    from lensfinder.io import read_table
+
+    try:
+        names = pq.read_schema(meta).names
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise InputError(f"{meta}: cannot read as Parquet: {exc}") from exc
+    missing = [c for c in ("object_id", label_column) if c not in names]
+    if missing:
+        raise InputError(f"{meta}: missing column(s) {', '.join(missing)}; a shard table needs object_id and {label_column}")
+    return read_table(meta, columns=["object_id", label_column])
+
+
+class ShardSet:
+    """Training shards as one set of labelled images, read on demand.
+
+    Parameters
+    ----------
+    items : sequence of path
+        Directories or shard files (:func:`resolve_shards`).
+    label_column : str
+        Boolean metadata column holding the label (``is_lens``).
+    """
+
+    def __init__(self, items, label_column: str = "is_lens"):
+        self.pairs = resolve_shards(items)
+        self.readers: list[CubeReader] = []
+        labels = []
+        for cube, meta in self.pairs:
+            reader = CubeReader(cube)
+            table = _read_labels(meta, label_column)
+            if len(table) != reader.n:
+                raise InputError(f"{meta}: {len(table)} rows, but the cube {cube.name} holds {reader.n} images")
+            if reader.n and self.readers and reader.shape != self.readers[0].shape:
+                raise InputError(f"{cube}: images of {reader.shape}, other shards have {self.readers[0].shape}")
+            values = table[label_column]
+            if values.isna().any():
+                raise InputError(f"{meta}: {label_column}: missing values; expected booleans")
+            labels.append(values.astype(bool).to_numpy())
+            self.readers.append(reader)
+        non_empty = [r for r in self.readers if r.n]
+        if not non_empty:
+            raise InputError(f"{self.pairs[0][0].parent}: all training shards are empty")
+        self.shape = non_empty[0].shape
+        self.pixel_scale_arcsec = float(non_empty[0].header.get("PIXSCALE", float("nan")))
+        self.labels = np.concatenate(labels)
+        self.offsets = np.concatenate([[0], np.cumsum([r.n for r in self.readers])])
+        self.n = int(self.offsets[-1])
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return self.n
+
+    def take(self, indices) -> np.ndarray:
+        """Images for global indices, in the given order: float32 ``(k, ny, nx)``."""
+        indices = np.asarray(indices, dtype=np.int64)
+        out = np.empty((indices.size, *self.shape), dtype=np.float32)
+        shard = np.searchsorted(self.offsets, indices, side="right") - 1
+        for s in np.unique(shard):
+            sel = np.flatnonzero(shard == s)
+            out[sel] = self.readers[s].take(indices[sel] - self.offsets[s])
+        return out
+
+    def data_hash(self, length: int = 16) -> str:
+        """SHA-256 over every shard's cube and table bytes (identifies the training data)."""
+        digest = hashlib.sha256()
+        for cube, meta in self.pairs:
+            for f in (cube, meta):
+                digest.update(f.name.encode())
+                with open(f, "rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 22), b""):
+                        digest.update(chunk)
+        return digest.hexdigest()[:length]
+
+
+def toy_lens_images(n: int, size: int = 101, rng=None, lens_fraction: float = 0.5,
+                    noise: float = 1.0):
+    """A quick, separable set: Gaussian galaxies, half of them with an Einstein ring.
+
+    Not physics (see ``lensfinder.simulation.simulate`` for that): a test fixture that a
+    small network separates in one or two epochs.
+
+    Parameters
+    ----------
+    n : int
+        Number of images.
+    size : int
+        Side in pixels.
+    rng : numpy.random.Generator
+        Source of randomness (``default_rng(0)`` if None).
+    lens_fraction : float
+        Probability that an image gets a ring.
+    noise : float
+        Gaussian noise sigma in counts.
+
+    Returns
+    -------
+    images : numpy.ndarray, float32, shape (n, size, size)
+    is_lens : numpy.ndarray of bool, shape (n,)
+    theta_E : numpy.ndarray, ring radius in pixels (0 for non-lenses)
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    yy, xx = np.mgrid[:size, :size].astype(np.float32) - (size - 1) / 2
+    is_lens = rng.random(n) < lens_fraction
+    images = np.empty((n, size, size), dtype=np.float32)
+    theta_e = np.where(is_lens, rng.uniform(0.12, 0.3, n) * size, 0.0)
+    for i in range(n):
+        dx, dy = rng.normal(0, 1.0, 2)
+        r2 = (xx - dx) ** 2 + (yy - dy) ** 2
+        galaxy = 40.0 * np.exp(-r2 / (2 * (0.04 * size) ** 2))
+        if is_lens[i]:
+            ring = 12.0 * np.exp(-((np.sqrt(r2) - theta_e[i]) ** 2) / (2 * 1.5 ** 2))
+            galaxy = galaxy + ring
+        else:
+            # a companion blob so that non-lenses are not simply "one blob"
+            ox, oy = rng.uniform(-0.3, 0.3, 2) * size
+            galaxy = galaxy + 15.0 * np.exp(-((xx - ox) ** 2 + (yy - oy) ** 2) / (2 * 2.0 ** 2))
+        images[i] = galaxy + rng.normal(0, noise, (size, size))
+    return images, is_lens, theta_e
+
+
+def write_toy_shard(directory, shard: int, n: int, size: int = 101, seed: int = 0,
+                    lens_fraction: float = 0.5):
+    """Write ``shard_XXX.fits`` + ``.parquet`` of :func:`toy_lens_images` into ``directory``.
+
+    Returns the cube path. The table has ``object_id``, ``is_lens``,
+    ``theta_E`` (arcsec at 0.2"/px), ``snr`` and ``shard``.
+    """
+    import pandas as pd
+
+    from lensfinder.io import write_cube, write_table
+
+    rng = np.random.default_rng(np.random.SeedSequence([seed, shard]))
+    images, is_lens, theta_e_pix = toy_lens_images(n, size, rng, lens_fraction)
+    directory = Path(directory)
+    cube = directory / f"shard_{shard:03d}.fits"
+    write_cube(images, cube, pixel_scale_arcsec=0.2, zeropoint_mag=30.0)
+    table = pd.DataFrame({
+        "object_id": [f"toy-{seed}-{shard}-{i}" for i in range(n)],
+        "is_lens": is_lens,
+        "theta_E": theta_e_pix * 0.2,
+        "snr": np.where(is_lens, rng.uniform(5, 50, n), 0.0),
+        "shard": np.full(n, shard, dtype=np.int64),
+    })
+    write_table(table, cube.with_suffix(".parquet"))
+    return cube

@@ -1,0 +1,276 @@
+"""Scoring stamp shards with trained networks (``lensfinder infer``).
+
+One job scores one cube (a tile's stamps or a simulated test shard), so a
+survey splits across machines. The cube is read in batches with positioned
+reads (:class:`lensfinder.learning.datasets.CubeReader`) through a prefetching
+``tf.data`` pipeline: memory is constant in the number of stamps (the output
+columns excepted, 8 bytes per stamp). Each model is applied with the
+preprocessing stored in its JSON sidecar (:mod:`lensfinder.learning.preprocessing`).
+
+Output table (Parquet), one row per index row, in the index's order
+--------------------------------------------------------------------
+``object_id`` (str)
+    From the index.
+``p_cnn`` (float64)
+    Softmax probability of the lens class; the mean over the networks for
+    an ensemble; NaN for a skipped stamp (below).
+``model`` (str)
+    The model file's stem (``he2020`` for ``results/models/he2020.keras``);
+    ensemble members joined with ``+``.
+``model_hash`` (str)
+    First 16 hex digits of the SHA-256 of the ``.keras`` file (of the
+    members' hashes for an ensemble).
+``shard`` (str)
+    The cube's stem (the tile name for survey stamps).
+``is_lens`` (bool)
+    Copied from the index when it has one (simulated test sets).
+
+Bad input
+---------
+A cube whose stamps differ from the size the model was trained on, an index
+whose length differs from the cube's, a duplicated ``object_id``, a missing
+or mismatching settings sidecar: :class:`lensfinder.io.InputError` naming the
+file. NaN/inf pixels are set to 0 (sky); a stamp with a larger non-finite
+fraction than ``--max-nan-fraction`` gets ``p_cnn = NaN`` and both counts
+are logged as warnings. An empty shard gives an empty table with the same
+columns (TensorFlow is not even imported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from lensfinder.learning.datasets import CubeReader
+from lensfinder.io import InputError, read_table, write_table
+from lensfinder.learning.models import file_hash, import_keras, load_model
+from lensfinder.learning.preprocessing import NORMALIZATIONS, PREPROCESS_METHODS, prepare_batch, read_settings
+
+__all__ = ["Scorer", "load_scorer", "score_cube", "predict_shard", "add_infer_arguments", "run_infer"]
+
+log = logging.getLogger(__name__)
+
+#: Default largest fraction of NaN/inf pixels a stamp may have and still be scored.
+DEFAULT_MAX_NAN_FRACTION = 0.05
+
+
+class Scorer:
+    """A model file with its stored settings and hash; the network loads on first use.
+
+    Parameters
+    ----------
+    path : path
+        ``MODEL.keras``; its settings are read from ``MODEL.json``.
+    normalization, preprocess, input_size : optional
+        Expected settings: a model trained otherwise raises :class:`InputError`.
+    """
+
+    def __init__(self, path, *, normalization=None, preprocess=None, input_size=None):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputError(f"{self.path}: model file not found")
+        self.settings = read_settings(self.path, normalization=normalization, preprocess=preprocess,
+                                      input_size=input_size)
+        self.name = self.path.stem
+        self.hash = file_hash(self.path)
+        self._model = None
+
+    @property
+    def stamp_size(self) -> int:
+        return int(self.settings["stamp_size"])
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = load_model(self.path)
+            shape = tuple(self._model.input_shape[1:])
+            if shape != tuple(self.settings["input_shape"]):
+                raise InputError(f"{self.path}: the network takes {shape}, its settings say "
+                                 f"{tuple(self.settings['input_shape'])}")
+        return self._model
+
+    def prepare(self, stamps):
+        """Counts ``(n, ny, nx)`` -> network input; returns ``(x, nonfinite_fraction)``."""
+        return prepare_batch(stamps, self.settings)
+
+
+def load_scorer(path, **expected) -> Scorer:
+    """:class:`Scorer` for one model file (see its parameters)."""
+    return Scorer(path, **expected)
+
+
+def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, threads: int | None = None):
+    """Probabilities of the lens class for every stamp of a cube, streamed.
+
+    Parameters
+    ----------
+    reader : CubeReader
+    scorer : Scorer
+    batch_size : int
+        Stamps per batch.
+    threads : int, optional
+        Threads of the input pipeline.
+
+    Returns
+    -------
+    p_cnn : numpy.ndarray, float64, shape (n,)
+    nonfinite_fraction : numpy.ndarray, float64, shape (n,)
+    """
+    if reader.shape != (scorer.stamp_size, scorer.stamp_size):
+        raise InputError(f"{reader.path}: stamps of {reader.shape[0]}x{reader.shape[1]} pixels, but "
+                         f"{scorer.path.name} was trained on {scorer.stamp_size}x{scorer.stamp_size}")
+    n = reader.n
+    p_cnn = np.full(n, np.nan)
+    fraction = np.zeros(n)
+    if n == 0:
+        return p_cnn, fraction
+    _set_threads(threads)
+    import tensorflow as tf
+
+    from lensfinder.progress import progress
+
+    model = scorer.model
+    size = int(scorer.settings["input_shape"][0])
+    n_batches = math.ceil(n / batch_size)
+
+    def load(batch):
+        start = int(batch) * batch_size
+        x, frac = scorer.prepare(reader.read(start, start + batch_size))
+        fraction[start:start + len(frac)] = frac
+        return x.astype(np.float32)
+
+    def load_tf(batch):
+        x = tf.numpy_function(load, [batch], tf.float32, stateful=False)
+        x.set_shape([None, size, size, 1])
+        return batch, x
+
+    options = tf.data.Options()
+    options.deterministic = True
+    if threads:
+        options.threading.private_threadpool_size = max(2, int(threads))
+    dataset = (tf.data.Dataset.range(n_batches)
+               .map(load_tf, num_parallel_calls=max(1, min(4, int(threads or 2))), deterministic=True)
+               .prefetch(2).with_options(options))
+    forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    for batch, x in progress(dataset, total=n_batches, desc=f"score {reader.path.name}", unit="batch"):
+        start = int(batch) * batch_size
+        probs = np.asarray(forward(x), dtype=np.float64)
+        p_cnn[start:start + len(probs)] = probs[:, 1]
+    return p_cnn, fraction
+
+
+def predict_shard(cube_path, index_path, model_paths, batch_size: int = 256,
+                  max_nan_fraction: float = DEFAULT_MAX_NAN_FRACTION, threads: int | None = None,
+                  normalization=None, preprocess=None):
+    """Score one cube with one model or the mean of an ensemble.
+
+    Parameters
+    ----------
+    cube_path, index_path : path
+        The stamp cube and its index (row ``k`` of the cube is row ``k``
+        of the index; ``object_id`` required).
+    model_paths : sequence of path
+        ``.keras`` files; more than one averages their ``p_cnn``.
+    batch_size : int
+    max_nan_fraction : float
+        Stamps with more NaN/inf pixels than this get ``p_cnn = NaN``.
+    threads : int, optional
+    normalization, preprocess : str, optional
+        Expected settings of every model (checked against the sidecars).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The output table of the module docstring.
+    """
+    import pandas as pd
+
+    cube_path, index_path = Path(cube_path), Path(index_path)
+    scorers = [Scorer(p, normalization=normalization, preprocess=preprocess) for p in model_paths]
+    if not scorers:
+        raise InputError("no model given")
+    index = read_table(index_path, required=["object_id"])
+    reader = CubeReader(cube_path)
+    if len(index) != reader.n:
+        raise InputError(f"{index_path}: {len(index)} rows, but the cube {cube_path.name} holds {reader.n} stamps")
+    duplicated = index["object_id"].duplicated()
+    if duplicated.any():
+        raise InputError(f"{index_path}: object_id: {int(duplicated.sum())} duplicated values, "
+                         f"e.g. {index['object_id'][duplicated].iloc[0]!r}")
+    p_members, fraction = [], np.zeros(reader.n)
+    for scorer in scorers:
+        p, fraction = score_cube(reader, scorer, batch_size, threads)
+        p_members.append(p)
+    reader.close()
+    p_cnn = np.mean(p_members, axis=0) if reader.n else np.zeros(0)
+    filled = (fraction > 0) & (fraction <= max_nan_fraction)
+    skipped = fraction > max_nan_fraction
+    if filled.any():
+        log.warning("%s: %d stamps had NaN/inf pixels (at most %.3g of the stamp), set to 0 and scored",
+                    cube_path, int(filled.sum()), max_nan_fraction)
+    if skipped.any():
+        log.warning("%s: %d stamps skipped (p_cnn = NaN): more than %.3g of their pixels NaN/inf",
+                    cube_path, int(skipped.sum()), max_nan_fraction)
+        p_cnn = np.where(skipped, np.nan, p_cnn)
+    if len(scorers) == 1:
+        name, model_hash = scorers[0].name, scorers[0].hash
+    else:
+        name = "+".join(s.name for s in scorers)
+        model_hash = hashlib.sha256("".join(s.hash for s in scorers).encode()).hexdigest()[:16]
+    table = pd.DataFrame({
+        "object_id": index["object_id"].astype(str).to_numpy(),
+        "p_cnn": np.asarray(p_cnn, dtype=np.float64),
+        "model": pd.Series([name] * len(index), dtype=object),
+        "model_hash": pd.Series([model_hash] * len(index), dtype=object),
+        "shard": pd.Series([cube_path.stem] * len(index), dtype=object),
+    })
+    if "is_lens" in index.columns:
+        table["is_lens"] = index["is_lens"].astype(bool).to_numpy()
+    log.info("%s: scored %d stamps with %s (%d skipped)", cube_path, reader.n, name, int(skipped.sum()))
+    return table
+
+
+def add_infer_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``lensfinder infer``."""
+    parser.add_argument("--stamps", required=True, metavar="CUBE.fits", help="stamp cube (n, ny, nx)")
+    parser.add_argument("--index", required=True, metavar="INDEX.parquet", help="its index: object_id per cube row (is_lens passed through)")
+    parser.add_argument("--model", required=True, metavar="MODEL.keras", help="trained network (settings read from MODEL.json)")
+    parser.add_argument("--ensemble", nargs="+", default=[], metavar="MODEL.keras", help="more networks: p_cnn is the mean over all")
+    parser.add_argument("--out", required=True, metavar="PRED.parquet", help="output table")
+    parser.add_argument("--batch-size", type=int, default=256, help="stamps per batch (default 256)")
+    parser.add_argument("--max-nan-fraction", type=float, default=DEFAULT_MAX_NAN_FRACTION,
+                        help=f"stamps with more NaN pixels get p_cnn NaN (default {DEFAULT_MAX_NAN_FRACTION})")
+    parser.add_argument("--normalization", choices=NORMALIZATIONS, help="expected normalisation (error if the model's differs)")
+    parser.add_argument("--preprocess", choices=PREPROCESS_METHODS, help="expected resizing (error if the model's differs)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all available)")
+
+
+def _set_threads(threads: int | None) -> None:
+    import_keras()
+    import tensorflow as tf
+
+    if not threads:
+        return
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, int(threads))))
+    except RuntimeError:
+        log.debug("TensorFlow already initialised: thread counts left unchanged")
+
+
+def run_infer(args) -> int:
+    """Entry point of ``lensfinder infer``."""
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size: {args.batch_size}, expected >= 1")
+    threads = args.threads or len(os.sched_getaffinity(0))
+    table = predict_shard(args.stamps, args.index, [args.model, *args.ensemble], args.batch_size,
+                          args.max_nan_fraction, threads, args.normalization, args.preprocess)
+    write_table(table, args.out)
+    return 0

@@ -1,0 +1,222 @@
+"""Report figures, one function per figure, drawn from result tables only.
+
+Figures never recompute results: restyling one never retrains a network.
+Every function takes tables and an output path and writes a PNG atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from lensfinder.io import InputError, read_table, require_columns
+from lensfinder.plots.style import pyplot, save_figure
+
+__all__ = [
+    "plot_roc",
+    "plot_learning_curve",
+    "plot_completeness",
+    "plot_pcnn_samples",
+    "plot_cutflow",
+    "FIGURES",
+]
+
+log = logging.getLogger(__name__)
+
+SAMPLE_LABELS = {
+    "bg_li2020": "BG (Li et al. 2020)",
+    "lrg_li2020": "LRG (Li et al. 2020)",
+    "lrg_he2020": "LRG (He et al. 2020)",
+    "lrg_he2020_refined": "refined LRG (He et al. 2020)",
+}
+
+
+def plot_roc(roc, metrics, path):
+    """ROC curve with the metric thresholds marked (cf. Li et al. 2020, Fig. 2).
+
+    Parameters
+    ----------
+    roc : pandas.DataFrame
+        Columns ``fpr`` and ``tpr``.
+    metrics : pandas.DataFrame
+        One row per threshold: ``threshold``, ``fpr``, ``completeness``, and ``auroc``.
+    """
+    require_columns(roc, ["fpr", "tpr"], "ROC table")
+    require_columns(metrics, ["threshold", "fpr", "completeness", "auroc"], "metrics table")
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 4.2))
+    auroc = float(metrics["auroc"].iloc[0]) if len(metrics) else float("nan")
+    ax.plot(roc["fpr"], roc["tpr"], color="C0", label=f"AUROC = {auroc:.3f}")
+    for i, row in enumerate(metrics.itertuples()):
+        ax.plot(row.fpr, row.completeness, "o", color=f"C{i + 1}", label=f"p_CNN = {row.threshold:g}")
+    ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=0.8)
+    ax.set(xlabel="false-positive rate", ylabel="true-positive rate (completeness)", xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right", fontsize=8)
+    return save_figure(fig, path)
+
+
+COMPLETENESS_LABELS = {
+    "theta_E": "Einstein radius theta_E (arcsec)",
+    "snr": "S/N",
+    "psf_fwhm_arcsec": "PSF FWHM (arcsec)",
+    "mag_lens": "lens magnitude r (mag)",
+}
+
+
+def plot_completeness(completeness, path):
+    """Completeness of the simulated test lenses against their parameters, one panel each."""
+    require_columns(completeness, ["column", "threshold", "bin_center", "completeness", "completeness_err"],
+                    "completeness table")
+    plt = pyplot()
+    columns = list(dict.fromkeys(completeness["column"]))
+    n = max(len(columns), 1)
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.2), squeeze=False, sharey=True)
+    for ax, column in zip(axes[0], columns):
+        rows = completeness[completeness["column"] == column]
+        for i, (threshold, group) in enumerate(rows.groupby("threshold")):
+            ax.errorbar(group["bin_center"], group["completeness"], yerr=group["completeness_err"],
+                        marker="o", ms=3, capsize=2, color=f"C{i}", label=f"p_CNN >= {threshold:g}")
+        ax.set(xlabel=COMPLETENESS_LABELS.get(column, column), ylim=(0, 1.05))
+    axes[0][0].set_ylabel("completeness")
+    axes[0][0].legend(fontsize=7)
+    return save_figure(fig, path)
+
+
+def plot_learning_curve(history, path):
+    """Loss and accuracy per epoch from the Keras history CSV."""
+    require_columns(history, ["epoch", "loss"], "history table")
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    epoch = history["epoch"] + 1
+    for ax, key in zip(axes, ["loss", "accuracy"]):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            if prefix + key in history.columns:
+                ax.plot(epoch, history[prefix + key], style, marker="o", ms=3,
+                        label="validation" if prefix else "training")
+        ax.set(xlabel="epoch", ylabel=key)
+        ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def plot_pcnn_samples(predictions, path, thresholds=None):
+    """Histograms of p_CNN per sample on a log scale (cf. Li et al. 2020, Fig. 4)."""
+    import numpy as np
+
+    require_columns(predictions, ["p_cnn"], "predictions table")
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    bins = np.linspace(0, 1, 41)
+    drawn = 0
+    for i, (column, label) in enumerate(SAMPLE_LABELS.items()):
+        if column in predictions.columns:
+            values = predictions.loc[predictions[column].astype(bool), "p_cnn"]
+            ax.hist(values, bins=bins, histtype="step", lw=1.5, color=f"C{i}", label=f"{label}: {len(values)}")
+            if thresholds and column in thresholds:
+                ax.axvline(thresholds[column], color=f"C{i}", ls=":", lw=1)
+            drawn += 1
+    if not drawn:
+        ax.hist(predictions["p_cnn"], bins=bins, histtype="step", label=f"all: {len(predictions)}")
+    ax.set_yscale("log")
+    ax.set(xlabel="p_CNN", ylabel="number of galaxies")
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def plot_cutflow(cutflow, path):
+    """Objects left after each preselection cut, per sample."""
+    require_columns(cutflow, ["sample", "step", "cut", "n_remaining"], "cut-flow table")
+    plt = pyplot()
+    samples = list(dict.fromkeys(cutflow["sample"]))
+    fig, axes = plt.subplots(1, max(len(samples), 1), figsize=(4.2 * max(len(samples), 1), 3.4), squeeze=False)
+    for ax, sample in zip(axes[0], samples):
+        rows = cutflow[cutflow["sample"] == sample].sort_values("step")
+        y = range(len(rows))
+        ax.barh(list(y), rows["n_remaining"], color="C0")
+        ax.set_yticks(list(y), rows["cut"], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xscale("symlog")
+        for yi, n in zip(y, rows["n_remaining"]):
+            ax.text(n, yi, f" {n:,}", va="center", fontsize=7)
+        ax.set(title=SAMPLE_LABELS.get(sample, sample), xlabel="objects remaining")
+    return save_figure(fig, path)
+
+
+def _roc_figure(inputs, out, args):
+    if len(inputs) != 2:
+        raise InputError("figures --kind roc: expected --inputs ROC.parquet METRICS.parquet")
+    return plot_roc(read_table(inputs[0]), read_table(inputs[1]), out)
+
+
+def _completeness_figure(inputs, out, args):
+    return plot_completeness(read_table(inputs[0]), out)
+
+
+def _learning_curve_figure(inputs, out, args):
+    import pandas as pd
+
+    if not os.path.exists(inputs[0]):
+        raise InputError(f"{inputs[0]}: file not found")
+    return plot_learning_curve(pd.read_csv(inputs[0]), out)
+
+
+def _pcnn_samples_figure(inputs, out, args):
+    thresholds = dict(_parse_threshold(t) for t in (args.threshold or []))
+    return plot_pcnn_samples(read_table(inputs[0]), out, thresholds)
+
+
+def _cutflow_figure(inputs, out, args):
+    return plot_cutflow(read_table(inputs[0]), out)
+
+
+def _pcnn_vs_phuman_figure(inputs, out, args):
+    from lensfinder.inspection.ranking import plot_pcnn_vs_phuman
+
+    return plot_pcnn_vs_phuman(read_table(inputs[0]), out)
+
+
+def _top_candidates_figure(inputs, out, args):
+    """inputs: RANKED.parquet, then the stamp indexes, then their cubes (same order)."""
+    from lensfinder.inspection.candidates import load_stamps
+    from lensfinder.inspection.ranking import plot_ranked_mosaic
+
+    ranked, rest = read_table(inputs[0], required=["object_id"]), inputs[1:]
+    if len(rest) % 2:
+        raise InputError("figures --kind top_candidates: expected --inputs RANKED INDEX... CUBE... (one cube per index)")
+    half = len(rest) // 2
+    top = ranked.head(82)  # Li et al. 2020, Fig. 8 shows the 82 with P >= 0.5
+    stamps = load_stamps(top["object_id"].astype(str), rest[:half], rest[half:])
+    return plot_ranked_mosaic(top, out, stamps=stamps)
+
+
+def _parse_threshold(text):
+    sample, _, value = text.partition("=")
+    try:
+        return sample, float(value)
+    except ValueError:
+        raise InputError(f"--threshold {text!r}: expected SAMPLE=VALUE with a number") from None
+
+
+#: figure kind -> drawing function(inputs, out, args)
+FIGURES = {
+    "roc": _roc_figure,
+    "completeness": _completeness_figure,
+    "learning_curve": _learning_curve_figure,
+    "pcnn_samples": _pcnn_samples_figure,
+    "cutflow": _cutflow_figure,
+    "pcnn_vs_phuman": _pcnn_vs_phuman_figure,
+    "top_candidates": _top_candidates_figure,
+}
+
+
+def add_figures_arguments(parser):
+    parser.add_argument("--kind", required=True, choices=sorted(FIGURES), help="which figure")
+    parser.add_argument("--inputs", nargs="+", required=True, help="the result tables the figure reads")
+    parser.add_argument("--threshold", action="append", help="SAMPLE=VALUE threshold to mark (pcnn_samples)")
+    parser.add_argument("--out", required=True, help="output PNG")
+
+
+def run_figures(args) -> int:
+    path = FIGURES[args.kind](args.inputs, args.out, args)
+    log.info("wrote %s figure %s", args.kind, path)
+    return 0

@@ -1,0 +1,362 @@
+"""Preselection of lens-candidate hosts: the papers' samples, cut by cut.
+
+Two releases, two recipes, each a list of named cuts evaluated independently
+on every catalogue row; a sample is the AND of its cuts.
+
+KiDS DR4, Li et al. 2020, section 2.1
+    ``bg_li2020``: ``SG2DPHOT == 0`` and ``r_auto <= 21`` (paper: 3,808,963).
+    ``lrg_li2020``: BG and ``r_auto <= 20`` and ``r_auto < 14 + c_par/0.3`` and
+    ``|c_perp| < 0.2`` (eq. 1; paper: 126,884), GAaP colours
+    ``COLOUR_GAAP_g_r`` and ``COLOUR_GAAP_r_i``.
+KiDS DR3, He et al. 2020, section 4
+    extended sources: ``0.01 <= CLASS_STAR <= 0.03``, ``5 <= FLUX_RADIUS <= 30``
+    *pixels*, detected in u, g, r and i (paper: 818,384); then ``r < 20``,
+    ``|c_perp| < 0.2`` and ``r < 14 + c_par/0.3``: ``lrg_he2020`` (paper:
+    28,815); ``lrg_he2020_refined`` also needs ``FLAG_R == 0`` (paper: 23,067).
+
+with (Petrillo et al. 2017; Li et al. 2020, eq. 1)
+``c_par = 0.7 (g - r) + 1.2 [(r - i) - 0.18]`` and
+``c_perp = (r - i) - (g - r)/4 - 0.18``.
+
+Choices, documented once here
+-----------------------------
+He et al. print ``r < c_par/0.3``
+    which selects nothing (``c_par/0.3`` is about 3 for red galaxies). They
+    say they use Petrillo et al. (2017)'s criteria, which are Li et al.'s
+    eq. 1: ``r < 14 + c_par/0.3``. We use that.
+``FLUX_RADIUS`` in pixels, not arcsec
+    He et al. write "5 to 30 arcsecs". SExtractor's ``FLUX_RADIUS`` is in
+    pixels (0.213"/px in the KiDS catalogues), and a half-light radius of
+    5-30" would keep only a handful of very nearby giants, not 818,384
+    sources; 5-30 px (1.1"-6.4") is the plausible size window of extended
+    galaxies. So the cut is ``5 <= FLUX_RADIUS <= 30`` in catalogue pixels.
+"Detected" in a band
+    the band's GAaP magnitude and its error are finite, the magnitude is not a
+    KiDS non-detection sentinel (``>= 90``, e.g. 99), and the error is > 0.
+    (The catalogues hold NaN or 99 where a source was not measured.)
+Colours
+    DR4: GAaP (the only multi-band photometry Li et al. could use). DR3:
+    Kron ``MAG_AUTO`` per band, as Petrillo et al. 2017 did (``colours="gaap"``
+    uses ``COLOR_GAAPHOM_*`` instead).
+NaN policy
+    a NaN magnitude or colour fails every cut that uses it (IEEE comparisons
+    with NaN are false); no row is dropped, every input row gets flags.
+Masks
+    Li et al. apply none: the real DR4 fixture's bright masked star passes the
+    BG cut literally. ``mask_cut=True`` adds the ``mask_clean`` cut
+    (``MASK & mask_bits == 0`` and ``IMAFLAGS_ISO == 0``; DR3:
+    ``IMAFLAGS_ISO_R == 0``) to every sample and to the cut flow.
+``DMAG``
+    the per-tile zero-point shift (``r_auto = MAG_AUTO + DMAG_R``, DR3 only) is
+    off by default: neither paper applies it.
+
+Disk galaxies (not in the papers)
+    He et al. 2020 (section 4.2) add 202 disk galaxies, chosen by eye, to the
+    negatives of their semi-real set. ``disk_blue`` is our stand-in: bright
+    extended galaxies in the blue cloud, ``g - r < 0.6`` (late types; the
+    LRGs have ``g - r`` of 1-2 at these redshifts), with the release's galaxy
+    and ``r <= 20`` (DR4) or extended/detected/``r < 20`` (DR3) cuts. It
+    feeds the ``he2020_semireal`` recipe in the workflow; a hand-made list
+    can replace it (``lensfinder simulate --set disk_stamps=...``).
+
+Outputs
+-------
+flags table
+    ``ID`` (str) + one bool column per cut (names in :data:`CUT_DESCRIPTIONS`)
+    + one bool per sample, one row per input row, in input order.
+cut flow table
+    ``sample`` (str), ``step`` (int, 0 = whole catalogue), ``cut`` (str),
+    ``n_remaining`` (int): objects left after applying the cuts up to ``step``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lensfinder.io import InputError, write_csv, write_table
+from lensfinder.surveys.columns import column_map
+
+__all__ = [
+    "colour_par_perp",
+    "is_detected",
+    "preselect",
+    "required_columns",
+    "SAMPLES",
+    "CUT_DESCRIPTIONS",
+    "add_preselect_arguments",
+    "run_preselect",
+]
+
+log = logging.getLogger(__name__)
+
+# Li et al. 2020, section 2.1 (BG) and eq. 1 (LRG); Petrillo et al. 2017.
+LI2020_BG_R_AUTO_MAX_MAG = 21.0
+LI2020_LRG_R_AUTO_MAX_MAG = 20.0
+LRG_C_PAR_ZERO_MAG = 14.0
+LRG_C_PAR_SLOPE = 0.3
+LRG_C_PERP_MAX = 0.2
+# He et al. 2020, section 4.
+HE2020_CLASS_STAR_RANGE = (0.01, 0.03)
+HE2020_FLUX_RADIUS_RANGE_PIX = (5.0, 30.0)
+HE2020_R_AUTO_MAX_MAG = 20.0
+#: disk_blue: g - r below this (blue cloud), our stand-in for He et al.'s hand-picked disks.
+DISK_G_R_MAX = 0.6
+#: KiDS writes 99 (or larger) for a magnitude it could not measure.
+NON_DETECTION_MAG = 90.0
+
+#: cut column -> what it keeps
+CUT_DESCRIPTIONS: dict[str, str] = {
+    "sg2dphot_galaxy": "SG2DPHOT == 0 (2DPHOT galaxy)",
+    "r_auto_le_21": "r_auto <= 21",
+    "r_auto_le_20": "r_auto <= 20",
+    "r_auto_lt_20": "r_auto < 20",
+    "lrg_c_par": "r_auto < 14 + c_par/0.3",
+    "lrg_c_perp": "|c_perp| < 0.2",
+    "class_star_extended": "0.01 <= CLASS_STAR <= 0.03",
+    "flux_radius_5_30_pix": "5 <= FLUX_RADIUS <= 30 (0.213\"/px catalogue pixels)",
+    "detected_ugri": "finite GAaP magnitude < 90 and error > 0 in u, g, r, i",
+    "flag_r_zero": "FLAG_R == 0 (no masks)",
+    "blue_g_r": "g - r < 0.6 (blue cloud: disk proxy, not in the papers)",
+    "mask_clean": "MASK & bits == 0 and IMAFLAGS_ISO == 0 (optional)",
+}
+
+#: release -> sample -> ordered cuts (the mask cut is appended when asked for)
+SAMPLES: dict[str, dict[str, list[str]]] = {
+    "dr4": {
+        "bg_li2020": ["sg2dphot_galaxy", "r_auto_le_21"],
+        "lrg_li2020": ["sg2dphot_galaxy", "r_auto_le_21", "r_auto_le_20", "lrg_c_par", "lrg_c_perp"],
+        "disk_blue": ["sg2dphot_galaxy", "r_auto_le_21", "r_auto_le_20", "blue_g_r"],
+    },
+    "dr3": {
+        "lrg_he2020": ["class_star_extended", "flux_radius_5_30_pix", "detected_ugri",
+                       "r_auto_lt_20", "lrg_c_perp", "lrg_c_par"],
+        "lrg_he2020_refined": ["class_star_extended", "flux_radius_5_30_pix", "detected_ugri",
+                               "r_auto_lt_20", "lrg_c_perp", "lrg_c_par", "flag_r_zero"],
+        "disk_blue": ["class_star_extended", "flux_radius_5_30_pix", "detected_ugri", "r_auto_lt_20", "blue_g_r"],
+    },
+}
+SAMPLES["dr4.0"] = SAMPLES["dr4"]
+
+
+def colour_par_perp(g_r, r_i):
+    """LRG colour coordinates of Petrillo et al. 2017 (Li et al. 2020, eq. 1).
+
+    Parameters
+    ----------
+    g_r, r_i : array_like
+        ``g - r`` and ``r - i`` colours (mag).
+
+    Returns
+    -------
+    c_par, c_perp : numpy.ndarray
+        ``0.7 (g-r) + 1.2 [(r-i) - 0.18]`` and ``(r-i) - (g-r)/4 - 0.18`` (mag).
+    """
+    g_r = np.asarray(g_r, dtype=float)
+    r_i = np.asarray(r_i, dtype=float)
+    c_par = 0.7 * g_r + 1.2 * (r_i - 0.18)
+    c_perp = r_i - g_r / 4.0 - 0.18
+    return c_par, c_perp
+
+
+def is_detected(mag, mag_err):
+    """True where a band counts as detected (see the module docstring)."""
+    mag = np.asarray(mag, dtype=float)
+    mag_err = np.asarray(mag_err, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(mag) & np.isfinite(mag_err) & (mag < NON_DETECTION_MAG) & (mag_err > 0)
+
+
+def _resolve_colours(release: str, colours: str | None) -> str:
+    colours = colours or ("gaap" if release.startswith("dr4") else "kron")
+    if colours not in ("gaap", "kron"):
+        raise InputError(f"colours: {colours!r}; expected 'gaap' or 'kron'")
+    if release.startswith("dr4") and colours == "kron":
+        raise InputError("colours: KiDS dr4 has no per-band Kron (MAG_AUTO) magnitudes; use colours='gaap'")
+    return colours
+
+
+def required_columns(release: str = "dr4", mask_cut: bool = False, colours: str | None = None,
+                     apply_dmag: bool = False) -> list[str]:
+    """Catalogue columns :func:`preselect` needs for these settings."""
+    cmap = column_map(release)
+    colours = _resolve_colours(cmap.release, colours)
+    roles = ["id", "r_auto"]
+    if cmap.release == "dr4":
+        roles += ["star_galaxy_2dphot"]
+    else:
+        roles += ["class_star", "flux_radius_pix", "flag_r"]
+        roles += [f"gaap_{b}" for b in "ugri"] + [f"gaap_err_{b}" for b in "ugri"]
+    roles += ["colour_g_r_gaap", "colour_r_i_gaap"] if colours == "gaap" else ["kron_g", "kron_r", "kron_i"]
+    if apply_dmag:
+        roles.append("dmag")
+    if mask_cut:
+        roles += ["mask", "imaflags_iso"] if cmap.get("mask") else ["imaflags_iso"]
+    names: list[str] = []
+    for role in roles:
+        name = cmap.get(role)
+        if name is None:
+            raise InputError(f"KiDS {cmap.release}: this release has no column for {role!r} "
+                             f"(needed by these preselection settings)")
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def preselect(catalog: pd.DataFrame, release: str = "dr4", *, mask_cut: bool = False,
+              colours: str | None = None, apply_dmag: bool = False, mask_bits: int | None = None,
+              source: str = "catalogue") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Flag every catalogue row with each cut and each sample of ``release``.
+
+    Parameters
+    ----------
+    catalog : pandas.DataFrame
+        KiDS catalogue rows with the release's column names
+        (:mod:`lensfinder.surveys.columns`).
+    release : {"dr4", "dr4.0", "dr3"}
+        Selects the recipe: Li et al. 2020 (DR4) or He et al. 2020 (DR3).
+    mask_cut : bool
+        Add the optional ``mask_clean`` cut to every sample (off by default,
+        as in both papers).
+    colours : {"gaap", "kron"}, optional
+        Photometry of the LRG colours; default GAaP for DR4, Kron for DR3.
+    apply_dmag : bool
+        Add the per-tile zero-point shift ``DMAG_R`` to ``MAG_AUTO`` (DR3).
+    mask_bits : int, optional
+        ``MASK`` bits that count as masked for the mask cut (default: any bit).
+    source : str
+        Name of the input, for error messages.
+
+    Returns
+    -------
+    flags : pandas.DataFrame
+        ``ID`` + one bool column per cut + one per sample, input row order.
+    cutflow : pandas.DataFrame
+        ``sample, step, cut, n_remaining``.
+
+    Raises
+    ------
+    lensfinder.io.InputError
+        A needed column is missing (the message names it and the release).
+    """
+    cmap = column_map(release)
+    release = cmap.release
+    colours = _resolve_colours(release, colours)
+    needed = required_columns(release, mask_cut=mask_cut, colours=colours, apply_dmag=apply_dmag)
+    missing = [c for c in needed if c not in catalog.columns]
+    if missing:
+        raise InputError(f"{source}: missing column(s) {', '.join(missing)} needed for the KiDS {release} "
+                         f"preselection (colours={colours}, mask_cut={mask_cut})")
+
+    def col(role: str) -> np.ndarray:
+        return pd.to_numeric(catalog[cmap[role]], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+    r_auto = col("r_auto")
+    if apply_dmag:
+        r_auto = r_auto + col("dmag")
+    if colours == "gaap":
+        g_r, r_i = col("colour_g_r_gaap"), col("colour_r_i_gaap")
+    else:
+        g, r, i = col("kron_g"), col("kron_r"), col("kron_i")
+        g_r, r_i = g - r, r - i
+    c_par, c_perp = colour_par_perp(g_r, r_i)
+
+    cuts: dict[str, np.ndarray] = {}
+    with np.errstate(invalid="ignore"):
+        if release == "dr4":
+            cuts["sg2dphot_galaxy"] = col("star_galaxy_2dphot") == 0
+            cuts["r_auto_le_21"] = r_auto <= LI2020_BG_R_AUTO_MAX_MAG
+            cuts["r_auto_le_20"] = r_auto <= LI2020_LRG_R_AUTO_MAX_MAG
+        else:
+            cs = col("class_star")
+            fr = col("flux_radius_pix")
+            cuts["class_star_extended"] = (cs >= HE2020_CLASS_STAR_RANGE[0]) & (cs <= HE2020_CLASS_STAR_RANGE[1])
+            cuts["flux_radius_5_30_pix"] = ((fr >= HE2020_FLUX_RADIUS_RANGE_PIX[0])
+                                            & (fr <= HE2020_FLUX_RADIUS_RANGE_PIX[1]))
+            detected = np.ones(len(catalog), dtype=bool)
+            for b in "ugri":
+                detected &= is_detected(col(f"gaap_{b}"), col(f"gaap_err_{b}"))
+            cuts["detected_ugri"] = detected
+            cuts["r_auto_lt_20"] = r_auto < HE2020_R_AUTO_MAX_MAG
+        cuts["lrg_c_par"] = r_auto < LRG_C_PAR_ZERO_MAG + c_par / LRG_C_PAR_SLOPE
+        cuts["lrg_c_perp"] = np.abs(c_perp) < LRG_C_PERP_MAX
+        cuts["blue_g_r"] = g_r < DISK_G_R_MAX
+        if release == "dr3":
+            cuts["flag_r_zero"] = col("flag_r") == 0
+    if mask_cut:
+        clean = col("imaflags_iso") == 0
+        if cmap.get("mask"):
+            mask = pd.to_numeric(catalog[cmap["mask"]], errors="coerce").fillna(-1).to_numpy(dtype=np.int64)
+            bits = -1 if mask_bits is None else int(mask_bits)
+            clean &= (mask >= 0) & ((mask & bits) == 0)
+        cuts["mask_clean"] = clean
+
+    flags = pd.DataFrame({"ID": catalog[cmap["id"]].astype(str).to_numpy(dtype=object)})
+    flags["ID"] = flags["ID"].astype(str)
+    for name, values in cuts.items():
+        flags[name] = np.asarray(values, dtype=bool)
+
+    rows = []
+    for sample, sample_cuts in SAMPLES[release].items():
+        steps = list(sample_cuts) + (["mask_clean"] if mask_cut else [])
+        keep = np.ones(len(catalog), dtype=bool)
+        rows.append((sample, 0, "catalogue", len(catalog)))
+        for k, name in enumerate(steps, start=1):
+            keep &= cuts[name]
+            rows.append((sample, k, name, int(keep.sum())))
+        flags[sample] = keep
+        log.info("%s: %d of %d rows", sample, int(keep.sum()), len(catalog))
+    cutflow = pd.DataFrame(rows, columns=["sample", "step", "cut", "n_remaining"])
+    cutflow = cutflow.astype({"sample": str, "step": "int64", "cut": str, "n_remaining": "int64"})
+    return flags, cutflow
+
+
+def _read_catalog(path: Path, columns: list[str], release: str) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    try:
+        names = pq.read_schema(path).names
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise InputError(f"{path}: cannot read as Parquet: {exc}") from exc
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)} needed for the KiDS {release} preselection")
+    return pd.read_parquet(path, columns=columns)
+
+
+def add_preselect_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``lensfinder preselect``."""
+    parser.add_argument("--catalog", required=True, type=Path, help="merged catalogue (Parquet)")
+    parser.add_argument("--release", default="dr4", choices=["dr4", "dr4.0", "dr3"],
+                        help="KiDS release: dr4 = Li et al. 2020 samples, dr3 = He et al. 2020 samples")
+    parser.add_argument("--out", required=True, type=Path, help="flags table (Parquet): ID + one bool per cut and sample")
+    parser.add_argument("--cutflow", required=True, type=Path,
+                        help="cut-flow table (Parquet; a CSV copy is written beside it)")
+    parser.add_argument("--mask-cut", action="store_true",
+                        help="add the optional mask cut (MASK, IMAFLAGS_ISO) to every sample (papers: off)")
+    parser.add_argument("--mask-bits", type=int, default=None,
+                        help="MASK bits that count as masked for --mask-cut (default: any bit)")
+    parser.add_argument("--colours", choices=["gaap", "kron"], default=None,
+                        help="LRG colour photometry (default: gaap for dr4, kron for dr3)")
+    parser.add_argument("--apply-dmag", action="store_true",
+                        help="add the per-tile DMAG_R zero-point shift to MAG_AUTO (dr3; papers: off)")
+
+
+def run_preselect(args: argparse.Namespace) -> int:
+    """Run ``lensfinder preselect``."""
+    columns = required_columns(args.release, mask_cut=args.mask_cut, colours=args.colours,
+                               apply_dmag=args.apply_dmag)
+    catalog = _read_catalog(Path(args.catalog), columns, args.release)
+    flags, cutflow = preselect(catalog, args.release, mask_cut=args.mask_cut, colours=args.colours,
+                               apply_dmag=args.apply_dmag, mask_bits=args.mask_bits, source=str(args.catalog))
+    write_table(flags, args.out)
+    write_table(cutflow, args.cutflow)
+    write_csv(cutflow, Path(args.cutflow).with_suffix(".csv"))
+    log.info("wrote %s (%d rows) and %s", args.out, len(flags), args.cutflow)
+    return 0

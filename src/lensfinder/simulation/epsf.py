@@ -1,0 +1,293 @@
+"""Effective PSFs (ePSF) of survey tiles, for arcs injected into real stamps.
+
+He et al. (2020, section 4.2) match "the specific PSF" of an injected arc to
+the host stamp's; issue 3 asks for a photutils ePSF built from the stars of
+the host's tile, or the tile's seeing when it has too few stars.
+
+:func:`build_tile_psf` selects stars from the tile's catalogue, cuts them
+with :func:`photutils.psf.extract_stars` and stacks them with
+:class:`photutils.psf.EPSFBuilder`; the result, evaluated at the tile's
+pixel centres, is a unit-sum kernel for :func:`lensfinder.simulation.optics.convolve_kernel`
+(an ePSF is already pixel-integrated, so no further pixel convolution).
+:func:`tile_psf_kernel` caches it per (tile, catalogue, settings).
+
+Star selection (all documented defaults of :data:`EPSF_DEFAULTS`)
+-----------------------------------------------------------------
+- point-like: ``SG2DPHOT == 1`` where the column exists (the KiDS star flag),
+  else ``CLASS_STAR >= class_star_min`` (0.9);
+- ``MAG_AUTO`` in ``mag_range`` = [17, 22]: bright enough for S/N, fainter
+  than KiDS r-band saturation (about 16.5-17 mag);
+- ``Flag == 0`` (not blended, not at the tile edge) and ``IMAFLAGS_ISO == 0``
+  (no masked pixel) where those columns exist;
+- isolated: no other catalogue source within ``isolation_arcsec`` (3");
+- the whole ``size_pix`` cutout inside the tile, and no NaN in it;
+- at most ``max_stars`` (50), the brightest first.
+
+Positions come from ``RAJ2000``/``DECJ2000`` through the tile WCS (KiDS'
+``Xpos``/``Ypos`` are on another grid). With fewer than ``min_stars`` (5)
+stars the kernel is the tile's seeing: a Moffat of header ``PSF_FWHM``
+(arcsec) and ``MOFFBETA`` when the header gives beta, else a Gaussian of
+``PSF_FWHM``. The builder is deterministic (no random numbers), so the same
+files and settings give the same kernel; :func:`kernel_hash` lets metadata
+check that a re-rendering used the same kernel.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from lensfinder.io import InputError
+
+__all__ = ["EPSF_DEFAULTS", "TilePSF", "settings_with_defaults", "select_psf_stars", "build_epsf_kernel", "build_tile_psf",
+           "tile_psf_kernel", "kernel_hash", "kernel_fwhm_arcsec"]
+
+log = logging.getLogger(__name__)
+
+#: Settings of the ePSF (keys of ``epsf_settings`` in simulation metadata).
+EPSF_DEFAULTS = {
+    "size_pix": 25,  # cutout and kernel size (5" at 0.2"/px)
+    "oversampling": 4,
+    "maxiters": 10,
+    "min_stars": 5,
+    "max_stars": 50,
+    "mag_range": [17.0, 22.0],
+    "class_star_min": 0.9,
+    "isolation_arcsec": 3.0,
+}
+
+
+class TilePSF:
+    """A tile's PSF kernel and how it was made.
+
+    Attributes
+    ----------
+    kernel : ndarray, float64, (size_pix, size_pix), unit sum
+    n_stars : int
+        Stars stacked (0 when the seeing fallback was used).
+    method : str
+        ``epsf`` or ``fallback_moffat`` / ``fallback_gaussian``.
+    fwhm_header_arcsec : float
+        The tile's ``PSF_FWHM``.
+    """
+
+    def __init__(self, kernel, n_stars, method, fwhm_header_arcsec):
+        self.kernel = kernel
+        self.n_stars = int(n_stars)
+        self.method = method
+        self.fwhm_header_arcsec = float(fwhm_header_arcsec)
+
+    @property
+    def hash(self) -> str:
+        """:func:`kernel_hash` of :attr:`kernel`."""
+        return kernel_hash(self.kernel)
+
+
+def settings_with_defaults(settings: dict | None = None, source: str = "epsf_settings") -> dict:
+    """:data:`EPSF_DEFAULTS` updated with ``settings``, checked."""
+    out = {**EPSF_DEFAULTS, **(settings or {})}
+    unknown = set(out) - set(EPSF_DEFAULTS)
+    if unknown:
+        raise InputError(f"{source}: unknown key(s) {sorted(unknown)}; known: {', '.join(EPSF_DEFAULTS)}")
+    for key in ("size_pix", "oversampling", "maxiters", "min_stars", "max_stars"):
+        v = out[key]
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise InputError(f"{source}: {key}: expected a positive integer, got {v!r}")
+    if out["size_pix"] % 2 == 0 or out["size_pix"] < 5:
+        raise InputError(f"{source}: size_pix: expected an odd number >= 5, got {out['size_pix']!r}")
+    lo_hi = out["mag_range"]
+    if not isinstance(lo_hi, (list, tuple)) or len(lo_hi) != 2 or float(lo_hi[0]) > float(lo_hi[1]):
+        raise InputError(f"{source}: mag_range: expected [bright, faint] magnitudes, got {lo_hi!r}")
+    out["mag_range"] = [float(lo_hi[0]), float(lo_hi[1])]
+    out["class_star_min"] = float(out["class_star_min"])
+    out["isolation_arcsec"] = float(out["isolation_arcsec"])
+    return out
+
+
+def kernel_hash(kernel) -> str:
+    """First 16 hex digits of the SHA-1 of a kernel's float64 bytes."""
+    return hashlib.sha1(np.ascontiguousarray(kernel, dtype=np.float64).tobytes()).hexdigest()[:16]
+
+
+def select_psf_stars(catalog, image, wcs, settings: dict, pixel_scale_arcsec: float, source: str = "catalogue"):
+    """Pixel positions (x, y; 0-based) of the stars used for the ePSF.
+
+    See the module docstring for the criteria.
+    """
+    s = settings
+    for col in ("RAJ2000", "DECJ2000", "MAG_AUTO"):
+        if col not in catalog.columns:
+            raise InputError(f"{source}: {col}: column needed to select PSF stars is missing")
+    if len(catalog) == 0:
+        return np.zeros(0), np.zeros(0)
+    x_all, y_all = wcs.world_to_pixel_values(catalog["RAJ2000"].to_numpy(float), catalog["DECJ2000"].to_numpy(float))
+    x_all, y_all = np.asarray(x_all, float), np.asarray(y_all, float)
+    if "SG2DPHOT" in catalog.columns:
+        ok = catalog["SG2DPHOT"].fillna(0).to_numpy() == 1
+    elif "CLASS_STAR" in catalog.columns:
+        ok = catalog["CLASS_STAR"].fillna(0).to_numpy(float) >= s["class_star_min"]
+    else:
+        raise InputError(f"{source}: SG2DPHOT/CLASS_STAR: a star flag is needed to select PSF stars")
+    mag = catalog["MAG_AUTO"].to_numpy(float)
+    ok &= np.isfinite(mag) & (mag >= s["mag_range"][0]) & (mag <= s["mag_range"][1])
+    for col in ("Flag", "IMAFLAGS_ISO"):
+        if col in catalog.columns:
+            ok &= catalog[col].fillna(1).to_numpy() == 0
+    half = s["size_pix"] // 2
+    ny, nx = image.shape
+    ok &= (x_all >= half) & (x_all <= nx - 1 - half) & (y_all >= half) & (y_all <= ny - 1 - half)
+    from scipy.spatial import cKDTree
+
+    iso_pix = s["isolation_arcsec"] / pixel_scale_arcsec
+    idx = np.flatnonzero(ok)
+    finite = np.isfinite(x_all) & np.isfinite(y_all)
+    tree = cKDTree(np.column_stack([x_all[finite], y_all[finite]]))
+    keep = []
+    for i in idx:
+        if len(tree.query_ball_point([x_all[i], y_all[i]], iso_pix)) > 1:  # itself and a neighbour
+            continue
+        xi, yi = int(round(x_all[i])), int(round(y_all[i]))
+        if not np.all(np.isfinite(image[yi - half:yi + half + 1, xi - half:xi + half + 1])):
+            continue
+        keep.append(i)
+    keep = np.array(keep, dtype=int)
+    keep = keep[np.argsort(mag[keep], kind="stable")][: s["max_stars"]]
+    return x_all[keep], y_all[keep]
+
+
+def build_epsf_kernel(image, x_pix, y_pix, settings: dict):
+    """Stack stars into an ePSF and evaluate it at pixel centres (unit-sum kernel)."""
+    from astropy.nddata import NDData
+    from astropy.table import Table
+    from astropy.utils.exceptions import AstropyUserWarning
+    from photutils.psf import EPSFBuilder, extract_stars
+
+    s = settings
+    size = s["size_pix"]
+    # small float64 cutouts, so that a memory-mapped 20k x 20k KiDS coadd is never read whole
+    half = size // 2 + 2
+    cutouts, tables = [], []
+    for x, y in zip(np.asarray(x_pix, float), np.asarray(y_pix, float)):
+        x0, y0 = max(int(round(x)) - half, 0), max(int(round(y)) - half, 0)
+        cut = np.asarray(image[y0:int(round(y)) + half + 1, x0:int(round(x)) + half + 1], dtype=float)
+        cutouts.append(NDData(data=cut))
+        tables.append(Table({"x": [x - x0], "y": [y - y0]}))
+    with warnings.catch_warnings():
+        # photutils warns about stars it drops (edges, NaN) and about the fit iterations
+        warnings.simplefilter("ignore", AstropyUserWarning)
+        stars = extract_stars(cutouts, tables, size=(size, size))
+        builder = EPSFBuilder(oversampling=s["oversampling"], maxiters=s["maxiters"], progress_bar=False)
+        built = builder(stars)
+    epsf = built[0] if isinstance(built, tuple) else getattr(built, "epsf", built)
+    half = size // 2
+    yy, xx = np.mgrid[-half:half + 1, -half:half + 1].astype(float)  # pixel centres about the star centre
+    kernel = np.asarray(epsf.evaluate(xx, yy, 1.0, 0.0, 0.0), dtype=float)
+    kernel = np.clip(kernel, 0.0, None)  # the stacked wings are noisy around zero
+    total = kernel.sum()
+    if not total > 0:
+        raise InputError("ePSF: stacked stars give an empty PSF")
+    return kernel / total
+
+
+def _fallback_kernel(header, pixel_scale_arcsec, size_pix, source):
+    from lensfinder.simulation.optics import gaussian_kernel_1d, moffat_psf_kernel
+
+    if "PSF_FWHM" not in header:
+        raise InputError(f"{source}: PSF_FWHM: header keyword needed for the seeing fallback is missing")
+    fwhm = float(header["PSF_FWHM"])
+    if "MOFFBETA" in header:
+        return moffat_psf_kernel(fwhm, pixel_scale_arcsec, beta=float(header["MOFFBETA"]), size_pix=size_pix), \
+            "fallback_moffat", fwhm
+    k = gaussian_kernel_1d(fwhm, pixel_scale_arcsec, radius_pix=size_pix // 2)
+    return np.outer(k, k), "fallback_gaussian", fwhm
+
+
+def build_tile_psf(image, header, catalog, settings: dict | None = None, source: str = "tile") -> TilePSF:
+    """The PSF kernel of one tile from its image, header and catalogue (arrays and tables in, no files).
+
+    Parameters
+    ----------
+    image : ndarray (ny, nx)
+        Coadd in counts.
+    header : astropy.io.fits.Header or mapping
+        With a celestial WCS, ``PSF_FWHM`` (arcsec) and ``PIXSCALE`` (arcsec/px; else from the WCS).
+    catalog : pandas.DataFrame
+        KiDS-named columns (``RAJ2000``, ``DECJ2000``, ``MAG_AUTO``, ``SG2DPHOT`` or ``CLASS_STAR``, ...).
+    settings : dict, optional
+        Overrides of :data:`EPSF_DEFAULTS`.
+
+    Returns
+    -------
+    TilePSF
+    """
+    from astropy.wcs import WCS
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    s = settings_with_defaults(settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # FITS WCS keyword fix-ups
+        wcs = WCS(header).celestial
+    scale = float(header["PIXSCALE"]) if "PIXSCALE" in header else float(proj_plane_pixel_scales(wcs)[0] * 3600)
+    x, y = select_psf_stars(catalog, image, wcs, s, scale, source)
+    if len(x) >= s["min_stars"]:
+        kernel = build_epsf_kernel(image, x, y, s)
+        fwhm = float(header.get("PSF_FWHM", np.nan))
+        result = TilePSF(kernel, len(x), "epsf", fwhm)
+    else:
+        kernel, method, fwhm = _fallback_kernel(header, scale, s["size_pix"], source)
+        log.info("%s: %d PSF stars (< %d): %s of the header seeing", source, len(x), s["min_stars"], method)
+        result = TilePSF(kernel / kernel.sum(), 0, method, fwhm)
+    log.info("%s: PSF kernel %s from %d stars, FWHM %.3f\" (header %.3f\")", source, result.method, result.n_stars,
+             kernel_fwhm_arcsec(result.kernel, scale), result.fwhm_header_arcsec)
+    return result
+
+
+@functools.lru_cache(maxsize=4096)  # a kernel is 5 kB; a KiDS shard may draw hosts from ~1000 tiles
+def tile_psf_kernel(tile_file: str, catalog_file: str, settings_json: str = "{}") -> TilePSF:
+    """Cached :func:`build_tile_psf` of a tile FITS file and its catalogue table (one build per tile)."""
+    from astropy.io import fits
+
+    from lensfinder.io import read_table
+
+    tile_path, cat_path = Path(tile_file), Path(catalog_file)
+    if not tile_path.exists():
+        raise InputError(f"{tile_path}: tile image for the ePSF not found")
+    if not cat_path.exists():
+        raise InputError(f"{cat_path}: tile catalogue for the ePSF not found")
+    catalog = read_table(cat_path)
+    with fits.open(tile_path, memmap=True) as hdul:  # only the star cutouts are read
+        return build_tile_psf(hdul[0].data, hdul[0].header, catalog, json.loads(settings_json), source=str(tile_path))
+
+
+def kernel_fwhm_arcsec(kernel, pixel_scale_arcsec: float, oversample: int = 8) -> float:
+    """FWHM of a (near-circular) kernel: diameter where its azimuthal mean profile falls to half its peak.
+
+    The kernel is interpolated (cubic spline) onto an ``oversample``-times finer grid first.
+    """
+    from scipy import ndimage
+
+    k = np.asarray(kernel, dtype=float)
+    n = k.shape[0]
+    cy, cx = ndimage.center_of_mass(np.clip(k, 0, None))
+    fine = (np.arange(n * oversample) + 0.5) / oversample - 0.5
+    yy, xx = np.meshgrid(fine, fine, indexing="ij")
+    vals = ndimage.map_coordinates(k, [yy.ravel(), xx.ravel()], order=3, mode="constant").reshape(yy.shape)
+    r = np.hypot(xx - cx, yy - cy).ravel()
+    edges = np.arange(0, n / 2, 1.0 / oversample)
+    which = np.digitize(r, edges)
+    prof = np.array([vals.ravel()[which == i].mean() if np.any(which == i) else np.nan
+                     for i in range(1, len(edges))])
+    radii = 0.5 * (edges[1:] + edges[:-1])
+    peak = np.nanmax(prof[:3])
+    below = np.flatnonzero(prof < 0.5 * peak)
+    if not len(below):
+        return float("nan")
+    j = below[0]
+    r_half = np.interp(0.5 * peak, [prof[j], prof[j - 1]], [radii[j], radii[j - 1]]) if j > 0 else radii[0]
+    return float(2 * r_half * pixel_scale_arcsec)

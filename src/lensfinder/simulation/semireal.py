@@ -1,0 +1,291 @@
+"""Host stamps for semi-real training images (Li et al. 2020, section 2.2).
+
+Simulated arcs are painted onto real galaxy stamps written by the stamps
+stage (``results/stamps/{tile}.fits`` cube + ``.parquet`` index, see
+``docs/architecture.md``); negatives are the real stamps themselves. This
+module reads and selects the hosts, augments them and makes the Gaussian
+random field that perturbs the lens potential; :mod:`lensfinder.simulation.simulate`
+draws and renders the images (recipes ``li2020`` and ``he2020_semireal``,
+He et al. 2020, section 4.2).
+
+Choices (documented defaults, parameters of the recipe)
+-------------------------------------------------------
+- Hosts for arcs: index rows with ``host_flag`` true (``lrg_li2020``; all
+  rows when the column is absent or the flag is empty); negatives: rows
+  with ``negative_flag`` true (empty: all rows; flag known lenses out with
+  a column of your own). Disk negatives (``he2020_semireal``): every usable
+  row of the ``disk_stamps`` cubes, or the rows with the bool column
+  ``disk_flag`` true, which are then left out of the other draws. Rows with ``edge`` set or
+  ``nan_fraction > 0`` are left out; a chosen stamp that still holds NaNs or
+  only zeros is an error naming it.
+- Augmentation, first stage (host stamp only, before an arc is painted on):
+  a rotation by k x 90 deg and an optional flip (``aug_rot90``,
+  ``aug_flip``), which need no interpolation (recipe ``li2020``).
+- Augmentation, second stage (:func:`augment_image`, applied to the whole
+  image, host + arc, of positives and negatives alike, so that no
+  interpolation texture tells the classes apart): a rotation by
+  ``aug_rotation_deg`` about the stamp centre, a shift by
+  (``aug_shift_x_pix``, ``aug_shift_y_pix``) whole pixels, the crop of
+  ``aug_crop_{left,right,bottom,top}`` pixels from the four edges, and a
+  flux rescale by ``aug_flux_scale``. Non-multiples of 90 deg are
+  interpolated with a cubic spline (``aug_interpolation_order`` = 3: it
+  smooths the noise less than bilinear interpolation does). The stamp keeps
+  its size and pixel scale: pixels that the rotation or shift leaves
+  without data and the cropped edges are filled with Gaussian noise of the
+  image's own sky sigma (1.4826 x the median absolute deviation of the
+  pixels that kept data), drawn from ``default_rng(SeedSequence(aug_seed))``.
+  We chose this "crop then pad with a noise-matched border" over "crop then
+  resample back" because resampling would change the galaxy's angular size
+  and the PSF by up to 10% (5 px of 101) and correlate the noise. The He et
+  al. (2020) recipe draws a rotation U(0, 360) deg and each edge's crop
+  U{0..5} px independently; Li et al. (2020) give no values: the ``li2020``
+  recipe shifts by U{-4..4} px per axis (the +-4 px of the Dieleman et al.
+  2015 augmentation that Petrillo et al. adopted) and rescales the flux by
+  U(0.9, 1.1); note that a flux rescale of the whole image is undone by a
+  per-image min-max normalisation.
+- Arc brightness: ``li2020`` scales the arc's peak to ``arc_peak_ratio`` x
+  the host's (central 5 x 5 pixels); ``he2020_semireal`` scales the arc's
+  total flux (noiseless, PSF-convolved, within the stamp) to
+  ``arc_flux_ratio`` x the host's flux ``host_flux``: the sum of the host
+  stamp within ``host_flux_radius_arcsec`` = 3" of the centre (a Kron-like
+  aperture for LRGs of R_e ~ 1"; He et al. 2020 do not say how they measured
+  the LRG's brightness).
+- Potential perturbation: a Gaussian random field with power spectrum
+  ``P(k) ∝ k^-grf_slope`` (``grf_slope = 6``, smooth on the scale of the
+  stamp), scaled so that the rms of its deflection over the stamp is
+  ``grf_deflection_rms_arcsec`` (U(0, 0.05") by default); Petrillo et al.
+  (2019a) values are not at hand.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from lensfinder.io import InputError
+
+__all__ = ["HostStamps", "load_hosts", "host_stamp", "augment", "augment_image", "sky_sigma", "host_flux",
+           "grf_deflection"]
+
+
+class HostStamps:
+    """Stamp cubes and their index rows, with lazy, cached reading.
+
+    Parameters
+    ----------
+    paths : sequence of str
+        Cube files (``*.fits`` with a ``.parquet`` index beside) or directories
+        holding them.
+    """
+
+    def __init__(self, paths):
+        import pandas as pd
+
+        from lensfinder.io import read_table
+
+        files = []
+        for item in paths:
+            path = Path(item)
+            if path.is_dir():
+                files.extend(sorted(path.glob("*.fits")))
+            elif path.exists():
+                files.append(path)
+            else:
+                raise InputError(f"host_stamps: {path}: file or directory not found")
+        if not files:
+            raise InputError("host_stamps: no stamp cubes given (expected *.fits with a .parquet index beside each)")
+        parts = []
+        for k, f in enumerate(files):
+            index = read_table(f.with_suffix(".parquet"), required=["object_id", "psf_fwhm_arcsec", "pixel_scale_arcsec"])
+            index = index.assign(file_index=k, row=np.arange(len(index)), host_file=str(f))
+            parts.append(index)
+        self.files = [str(f) for f in files]
+        self.index = pd.concat(parts, ignore_index=True)
+        self._selected = {}
+
+    def select(self, flag: str):
+        """Positions (rows of :attr:`index`) usable as hosts, with ``flag`` true if given (cached)."""
+        if flag not in self._selected:
+            self._selected[flag] = self._select(flag)
+        return self._selected[flag]
+
+    def _select(self, flag: str):
+        ok = np.ones(len(self.index), dtype=bool)
+        if flag and flag in self.index.columns:
+            ok &= self.index[flag].fillna(False).to_numpy(dtype=bool)
+        if "edge" in self.index.columns:
+            ok &= ~self.index["edge"].fillna(False).to_numpy(dtype=bool)
+        if "nan_fraction" in self.index.columns:
+            ok &= self.index["nan_fraction"].fillna(0).to_numpy(dtype=float) <= 0
+        return np.flatnonzero(ok)
+
+    def geometry(self):
+        """(stamp size, pixel scale arcsec, zero point mag) shared by all cubes; error if they differ."""
+        sizes = {int(_cube(f).shape[-1]) for f in self.files}
+        scales = set(np.round(self.index["pixel_scale_arcsec"].to_numpy(dtype=float), 6))
+        zps = set(self.index["zeropoint_mag"].to_numpy(dtype=float)) if "zeropoint_mag" in self.index else {30.0}
+        if len(sizes) != 1 or len(scales) != 1 or len(zps) != 1:
+            raise InputError(f"host_stamps: stamps differ in size {sorted(sizes)}, pixel scale {sorted(scales)} "
+                             f"or zero point {sorted(zps)}; simulate one geometry per shard")
+        return sizes.pop(), float(scales.pop()), float(zps.pop())
+
+
+@functools.lru_cache(maxsize=4)
+def load_hosts(paths: tuple) -> HostStamps:
+    """Cached :class:`HostStamps` for a tuple of paths."""
+    return HostStamps(list(paths))
+
+
+def augment(stamp, rot90: int, flip: bool):
+    """Rotate a stamp by ``rot90`` x 90 deg (counter-clockwise), then flip left-right if ``flip``."""
+    out = np.rot90(stamp, int(rot90) % 4)
+    return np.ascontiguousarray(out[:, ::-1] if flip else out)
+
+
+def grf_deflection(seed: int, rms_arcsec: float, size: int, pixel_scale_arcsec: float, slope: float = 6.0):
+    """Deflection (arcsec) of a Gaussian-random-field potential on a ``size`` x ``size`` stamp.
+
+    The potential has power spectrum ``P(k) ∝ k^-slope`` (k > 0), is drawn from
+    ``default_rng(seed)`` and scaled so that the rms deflection over the
+    stamp is ``rms_arcsec``.
+
+    Returns
+    -------
+    alpha_x, alpha_y : ndarray, float64, shape (size, size)
+    """
+    if rms_arcsec <= 0:
+        z = np.zeros((size, size))
+        return z, z
+    rng = np.random.default_rng(np.random.SeedSequence(int(seed)))
+    noise = rng.standard_normal((size, size))
+    kx = np.fft.fftfreq(size)
+    k = np.hypot(kx[None, :], kx[:, None])
+    amp = np.zeros_like(k)
+    amp[k > 0] = k[k > 0] ** (-slope / 2.0)
+    psi = np.fft.ifft2(np.fft.fft2(noise) * amp).real
+    gy, gx = np.gradient(psi, pixel_scale_arcsec)
+    rms = np.sqrt(np.mean(gx**2 + gy**2))
+    if rms == 0:  # pragma: no cover
+        return np.zeros_like(gx), np.zeros_like(gy)
+    return gx * (rms_arcsec / rms), gy * (rms_arcsec / rms)
+
+
+@functools.lru_cache(maxsize=64)
+def _cube(host_file: str):
+    from lensfinder.io import read_cube
+
+    images, _ = read_cube(host_file)
+    return images
+
+
+def host_stamp(host_file: str, row: int, rot90: int = 0, flip: bool = False):
+    """One host stamp by file and row, checked and augmented (float32).
+
+    Raises
+    ------
+    InputError
+        Missing file, row outside the cube, NaN/infinite pixels or an all-zero stamp.
+    """
+    images = _cube(str(host_file))
+    if not 0 <= int(row) < len(images):
+        raise InputError(f"{host_file}: host row {row} outside the cube ({len(images)} stamps)")
+    stamp = np.asarray(images[int(row)], dtype=np.float32)
+    if not np.all(np.isfinite(stamp)):
+        raise InputError(f"{host_file}: host row {row}: stamp has NaN or infinite pixels")
+    if not np.any(stamp):
+        raise InputError(f"{host_file}: host row {row}: stamp is all zeros")
+    return augment(stamp, rot90, flip)
+
+
+def sky_sigma(pixels) -> float:
+    """Robust sky sigma of background-subtracted pixels: 1.4826 x median absolute deviation."""
+    v = np.asarray(pixels, dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return 0.0
+    return float(1.4826 * np.median(np.abs(v - np.median(v))))
+
+
+def host_flux(stamp, radius_arcsec: float, pixel_scale_arcsec: float) -> float:
+    """Counts of a stamp within ``radius_arcsec`` of its centre pixel."""
+    n = stamp.shape[-1]
+    c = (n - 1) / 2.0
+    yy, xx = np.ogrid[:n, :n]
+    inside = (xx - c) ** 2 + (yy - c) ** 2 <= (radius_arcsec / pixel_scale_arcsec) ** 2
+    return float(np.sum(stamp[inside], dtype=np.float64))
+
+
+def augment_image(image, rotation_deg: float = 0.0, shift_x_pix: int = 0, shift_y_pix: int = 0,
+                  crop=(0, 0, 0, 0), flux_scale: float = 1.0, seed: int = 0, order: int = 3):
+    """Rotate, shift, crop (noise-filled) and rescale one stamp (second augmentation stage).
+
+    Parameters
+    ----------
+    image : ndarray (n, n)
+        Counts, background subtracted.
+    rotation_deg : float
+        Counter-clockwise rotation about the stamp centre (x = column, y = row).
+    shift_x_pix, shift_y_pix : int
+        Shift after the rotation, whole pixels.
+    crop : (left, right, bottom, top)
+        Pixels cropped from each edge (bottom = the first rows); refilled with noise.
+    flux_scale : float
+        Factor applied to all pixels at the end.
+    seed : int
+        Seed of the fill noise.
+    order : int
+        Spline order of the rotation (not used for multiples of 90 deg).
+
+    Returns
+    -------
+    ndarray, float32, same shape.
+    """
+    from scipy import ndimage
+
+    img = np.asarray(image, dtype=np.float32)
+    n_y, n_x = img.shape
+    sx, sy = int(shift_x_pix), int(shift_y_pix)
+    angle = float(rotation_deg) % 360.0
+    left, right, bottom, top = (int(v) for v in crop)
+    if angle == 0.0 and sx == 0 and sy == 0 and not any(crop) and flux_scale == 1.0:
+        return img.copy()
+    valid = np.ones((n_y, n_x), dtype=bool)
+    if angle in (0.0, 90.0, 180.0, 270.0):  # exact: no interpolation
+        out = np.rot90(img, -int(angle // 90))  # counter-clockwise with y (rows) up, as below
+        shifted = np.zeros_like(out)
+        valid[:] = False
+        ys = slice(max(sy, 0), n_y + min(sy, 0))
+        xs = slice(max(sx, 0), n_x + min(sx, 0))
+        ys0 = slice(max(-sy, 0), n_y + min(-sy, 0))
+        xs0 = slice(max(-sx, 0), n_x + min(-sx, 0))
+        shifted[ys, xs] = out[ys0, xs0]
+        valid[ys, xs] = True
+        out = shifted
+    else:
+        cy, cx = (n_y - 1) / 2.0, (n_x - 1) / 2.0
+        rows, cols = np.mgrid[:n_y, :n_x].astype(np.float64)
+        dx, dy = cols - cx - sx, rows - cy - sy
+        t = np.radians(angle)
+        src_x = cx + np.cos(t) * dx + np.sin(t) * dy
+        src_y = cy - np.sin(t) * dx + np.cos(t) * dy
+        out = ndimage.map_coordinates(img.astype(np.float64), [src_y, src_x], order=int(order), mode="nearest")
+        out = out.astype(np.float32)
+        eps = 1e-9
+        valid = (src_x >= -eps) & (src_x <= n_x - 1 + eps) & (src_y >= -eps) & (src_y <= n_y - 1 + eps)
+    if left:
+        valid[:, :left] = False
+    if right:
+        valid[:, n_x - right:] = False
+    if bottom:
+        valid[:bottom, :] = False
+    if top:
+        valid[n_y - top:, :] = False
+    if not valid.all():
+        sigma = sky_sigma(out[valid])
+        rng = np.random.default_rng(np.random.SeedSequence(int(seed)))
+        out[~valid] = (rng.standard_normal(int((~valid).sum())) * sigma).astype(np.float32)
+    if flux_scale != 1.0:
+        out *= np.float32(flux_scale)
+    return np.ascontiguousarray(out, dtype=np.float32)

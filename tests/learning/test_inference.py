@@ -1,0 +1,136 @@
+"""Inference: streamed scores equal in-memory ones, index order, bad input, end to end."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lensfinder.learning import inference, metrics
+from lensfinder.cli import main
+from lensfinder.learning.datasets import toy_lens_images, write_toy_shard
+from lensfinder.io import InputError, read_table, write_cube, write_table
+from lensfinder.learning.preprocessing import preprocess, read_settings, write_settings
+
+
+@pytest.fixture(scope="module")
+def untrained(tmp_path_factory):
+    """An untrained he2020 with its settings sidecar (asinh, to exercise the stored choice)."""
+    from lensfinder.learning.models import build_model, import_keras, save_model
+
+    keras = import_keras()
+    keras.utils.set_random_seed(11)
+    directory = tmp_path_factory.mktemp("model")
+    path = save_model(build_model("he2020"), directory / "net.keras")
+    write_settings({"model": "he2020", "input_shape": [49, 49, 1], "stamp_size": 101,
+                    "preprocess": "bin2", "normalization": "asinh"}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def stamps(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("stamps")
+    images, is_lens, _ = toy_lens_images(23, 101, np.random.default_rng(3))
+    cube = write_cube(images, directory / "TILE_A.fits", 0.2, 30.0)
+    ids = [f"KiDS J{i:04d}" for i in range(23)]
+    write_table(pd.DataFrame({"object_id": ids, "is_lens": is_lens}), directory / "TILE_A.parquet")
+    return cube, images
+
+
+def _args(cube, model, out, *extra):
+    return ["infer", "--stamps", str(cube), "--index", str(cube.with_suffix(".parquet")),
+            "--model", str(model), "--out", str(out), *extra]
+
+
+def test_streamed_scores_equal_in_memory_predict(untrained, stamps, tmp_path):
+    from lensfinder.learning.models import load_model
+
+    cube, images = stamps
+    assert main(_args(cube, untrained, tmp_path / "p.parquet", "--batch-size", "5", "--threads", "2")) == 0
+    table = read_table(tmp_path / "p.parquet")
+    assert list(table.columns) == ["object_id", "p_cnn", "model", "model_hash", "shard", "is_lens"]
+    assert list(table["object_id"]) == [f"KiDS J{i:04d}" for i in range(23)]  # index order
+    assert set(table["model"]) == {"net"} and set(table["shard"]) == {"TILE_A"}
+    settings = read_settings(untrained)
+    expected = load_model(untrained).predict(preprocess(images, settings), verbose=0)[:, 1]
+    np.testing.assert_allclose(table["p_cnn"], expected, rtol=1e-5, atol=1e-6)
+    other = inference.predict_shard(cube, cube.with_suffix(".parquet"), [untrained], batch_size=256)
+    np.testing.assert_allclose(other["p_cnn"], table["p_cnn"], rtol=1e-5, atol=1e-6)  # batch size does not matter
+
+
+def test_ensemble_averages(untrained, stamps, tmp_path):
+    import shutil
+
+    cube, _ = stamps
+    twin = tmp_path / "twin.keras"
+    shutil.copy(untrained, twin)
+    shutil.copy(untrained.with_suffix(".json"), twin.with_suffix(".json"))
+    single = inference.predict_shard(cube, cube.with_suffix(".parquet"), [untrained])
+    both = inference.predict_shard(cube, cube.with_suffix(".parquet"), [untrained, twin])
+    np.testing.assert_allclose(both["p_cnn"], single["p_cnn"], rtol=1e-6)
+    assert set(both["model"]) == {"net+twin"} and both["model_hash"].iloc[0] != single["model_hash"].iloc[0]
+
+
+def test_nan_stamps_are_filled_or_skipped_with_a_count(untrained, stamps, tmp_path, caplog):
+    _, images = stamps
+    bad = images[:4].copy()
+    bad[1, 50, :50] = np.nan  # 0.5 % of the stamp: filled and scored
+    bad[2] = np.nan  # all NaN: skipped
+    cube = write_cube(bad, tmp_path / "nan.fits", 0.2, 30.0)
+    write_table(pd.DataFrame({"object_id": list("abcd")}), tmp_path / "nan.parquet")
+    with caplog.at_level(logging.WARNING, logger="lensfinder.learning.inference"):
+        table = inference.predict_shard(cube, tmp_path / "nan.parquet", [untrained])
+    assert np.isfinite(table["p_cnn"][[0, 1, 3]]).all() and np.isnan(table["p_cnn"][2])
+    assert "1 stamps skipped" in caplog.text and "1 stamps had NaN/inf pixels" in caplog.text
+    assert "is_lens" not in table.columns
+
+
+def test_empty_shard_gives_an_empty_table(untrained, tmp_path):
+    cube = write_cube(np.zeros((0, 101, 101)), tmp_path / "empty.fits", 0.2, 30.0)
+    write_table(pd.DataFrame({"object_id": pd.Series([], dtype=str)}), tmp_path / "empty.parquet")
+    assert main(_args(cube, untrained, tmp_path / "p.parquet")) == 0
+    table = read_table(tmp_path / "p.parquet")
+    assert len(table) == 0 and list(table.columns) == ["object_id", "p_cnn", "model", "model_hash", "shard"]
+
+
+def test_bad_inputs_name_the_file(untrained, stamps, tmp_path, capsys):
+    cube, images = stamps
+    small = write_cube(images[:3, :97, :97], tmp_path / "small.fits", 0.2, 30.0)
+    write_table(pd.DataFrame({"object_id": list("abc")}), tmp_path / "small.parquet")
+    assert main(_args(small, untrained, tmp_path / "p.parquet")) == 2
+    assert "small.fits: stamps of 97x97 pixels, but net.keras was trained on 101x101" in capsys.readouterr().err
+
+    short = tmp_path / "short.parquet"
+    write_table(pd.DataFrame({"object_id": list("abc")}), short)
+    with pytest.raises(InputError, match="short.parquet: 3 rows, but the cube TILE_A.fits holds 23"):
+        inference.predict_shard(cube, short, [untrained])
+
+    assert main(_args(cube, untrained, tmp_path / "p.parquet", "--normalization", "minmax")) == 2
+    assert "net.json: normalization: the model was trained with 'asinh'" in capsys.readouterr().err
+
+    orphan = tmp_path / "orphan.keras"
+    orphan.write_bytes(untrained.read_bytes())
+    assert main(_args(cube, orphan, tmp_path / "p.parquet")) == 2
+    assert "orphan.json: settings file not found" in capsys.readouterr().err
+    assert not (tmp_path / "p.parquet").exists()
+
+
+def test_train_infer_evaluate_end_to_end(tmp_path):
+    """A tiny toy run of the three steps: the trained network separates rings from blobs."""
+    for k in range(2):
+        write_toy_shard(tmp_path / "train", k, 96, seed=1)
+    write_toy_shard(tmp_path / "test", 0, 60, seed=2)
+    model = tmp_path / "he2020.keras"
+    assert main(["train", "--shards", str(tmp_path / "train"), "--out", str(model), "--epochs", "2",
+                 "--batch-size", "32", "--seed", "3", "--threads", "2"]) == 0
+    test_cube = tmp_path / "test" / "shard_000.fits"
+    assert main(_args(test_cube, model, tmp_path / "pred.parquet")) == 0
+    assert main(["evaluate", "--predictions", str(tmp_path / "pred.parquet"), "--labels",
+                 str(test_cube.with_suffix(".parquet")), "--out", str(tmp_path / "metrics.parquet"),
+                 "--roc", str(tmp_path / "roc.parquet"), "--completeness", str(tmp_path / "comp.parquet")]) == 0
+    result = read_table(tmp_path / "metrics.parquet")
+    assert result["auroc"].iloc[0] >= 0.9, result
+    pred = read_table(tmp_path / "pred.parquet")
+    assert result["auroc"].iloc[0] == pytest.approx(metrics.auroc(pred["is_lens"], pred["p_cnn"]))

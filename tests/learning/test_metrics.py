@@ -1,0 +1,143 @@
+"""Metrics against hand-checkable cases, and ``lensfinder evaluate``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lensfinder.learning import metrics as m
+from lensfinder.cli import main
+from lensfinder.io import read_table, write_table
+
+
+def test_hand_checked_case():
+    y = np.array([1, 1, 0, 1, 0], bool)
+    s = np.array([0.9, 0.8, 0.7, 0.6, 0.1])
+    # lens/non-lens pairs ranked correctly: 0.9 and 0.8 beat both, 0.6 beats 0.1 only
+    assert m.auroc(y, s) == pytest.approx(5 / 6)
+    assert m.tpr0(y, s) == pytest.approx(2 / 3)  # the third lens comes after a false positive
+    assert m.tpr10(y, s) == 1.0
+    row = m.threshold_metrics(y, s, 0.7)  # >= threshold is a lens
+    assert (row["tp"], row["fp"], row["tn"], row["fn"]) == (2, 1, 1, 1)
+    assert row["accuracy"] == pytest.approx(3 / 5)
+    assert row["completeness"] == pytest.approx(2 / 3)
+    assert row["fpr"] == pytest.approx(1 / 2)
+    assert row["purity"] == pytest.approx(2 / 3)
+    fpr, tpr, thr, n_fp, n_tp = m.roc_curve(y, s)
+    assert thr[0] == np.inf and (fpr[0], tpr[0]) == (0, 0) and (fpr[-1], tpr[-1]) == (1, 1)
+    np.testing.assert_array_equal(n_tp, [0, 1, 2, 2, 3, 3])
+    np.testing.assert_array_equal(n_fp, [0, 0, 0, 1, 1, 2])
+
+
+def test_perfect_reversed_random_and_ties():
+    y = np.r_[np.zeros(50, bool), np.ones(50, bool)]
+    s = np.linspace(0, 1, 100)
+    assert m.auroc(y, s) == 1.0 and m.tpr0(y, s) == 1.0
+    assert m.auroc(y, 1 - s) == 0.0 and m.tpr0(y, 1 - s) == 0.0 and m.tpr10(y, 1 - s) == 0.0
+    rng = np.random.default_rng(0)
+    yr = rng.random(20000) < 0.5
+    assert m.auroc(yr, rng.random(20000)) == pytest.approx(0.5, abs=0.02)
+    flat = np.full(100, 0.3)
+    assert m.auroc(y, flat) == 0.5  # a tie counts one half
+    assert m.tpr0(y, flat) == 0.0  # a threshold takes the whole tie, false positives included
+
+
+def test_tpr10_counts_fewer_than_ten_false_positives():
+    y = np.r_[np.zeros(9, bool), np.ones(5, bool), np.zeros(20, bool)]
+    s = np.linspace(1, 0, y.size)  # 9 non-lenses above all lenses
+    assert m.tpr0(y, s) == 0.0 and m.tpr10(y, s) == 1.0
+    y10 = np.r_[np.zeros(10, bool), np.ones(5, bool), np.zeros(20, bool)]
+    assert m.tpr10(y10, np.linspace(1, 0, y10.size)) == 0.0
+
+
+def test_agrees_with_scikit_learn():
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(1)
+    y = rng.random(400) < 0.3
+    s = np.round(rng.random(400) + 0.4 * y, 2)  # many ties
+    assert m.auroc(y, s) == pytest.approx(sklearn_metrics.roc_auc_score(y, s))
+    fpr, tpr, *_ = m.roc_curve(y, s)
+    fpr2, tpr2, _ = sklearn_metrics.roc_curve(y, s, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, fpr2)
+    np.testing.assert_allclose(tpr, tpr2)
+
+
+def test_degenerate_inputs():
+    assert np.isnan(m.auroc([True, True], [0.1, 0.2]))
+    assert m.tpr0([True, True], [0.1, 0.2]) == 1.0  # no non-lens: no false positive possible
+    assert np.isnan(m.tpr0([False, False], [0.1, 0.2]))
+    with pytest.raises(ValueError, match="length"):
+        m.auroc([True], [0.1, 0.2])
+    with pytest.raises(ValueError, match="finite"):
+        m.auroc([True, False], [np.nan, 0.2])
+
+
+def test_completeness_in_bins():
+    theta_e = np.array([1.0, 1.2, 2.5, 2.8, 2.9, 0.0, np.nan])
+    y = np.array([1, 1, 1, 1, 1, 0, 1], bool)
+    s = np.array([0.9, 0.1, 0.9, 0.9, 0.2, 0.99, 0.9])
+    table = m.completeness_in_bins(theta_e, y, s, 0.5, bins=[1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(table["n_lenses"], [2, 3])
+    np.testing.assert_array_equal(table["n_found"], [1, 2])
+    np.testing.assert_allclose(table["completeness"], [0.5, 2 / 3])
+    np.testing.assert_allclose(table["completeness_err"], [np.sqrt(0.25 / 2), np.sqrt(2 / 9 / 3)])
+
+
+def _predictions(tmp_path, n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    is_lens = rng.random(n) < 0.4
+    p = np.clip(rng.normal(0.3 + 0.4 * is_lens, 0.15), 0, 1)
+    ids = [f"obj{i}" for i in range(n)]
+    preds = pd.DataFrame({"object_id": ids, "p_cnn": p, "model": "he2020", "model_hash": "abc", "shard": "s0"})
+    labels = pd.DataFrame({"object_id": ids[::-1], "is_lens": is_lens[::-1],
+                           "theta_E": rng.uniform(1, 3, n), "snr": rng.uniform(5, 50, n)})
+    write_table(preds, tmp_path / "pred.parquet")
+    write_table(labels, tmp_path / "meta.parquet")
+    return preds, labels, is_lens, p
+
+
+def test_evaluate_cli_joins_labels(tmp_path):
+    _, _, is_lens, p = _predictions(tmp_path)
+    rc = main(["evaluate", "--predictions", str(tmp_path / "pred.parquet"), "--labels", str(tmp_path / "meta.parquet"),
+               "--out", str(tmp_path / "metrics.parquet"), "--roc", str(tmp_path / "roc.parquet"),
+               "--thresholds", "0.5", "0.75", "--completeness", str(tmp_path / "comp.parquet")])
+    assert rc == 0
+    metrics = read_table(tmp_path / "metrics.parquet")
+    assert list(metrics["threshold"]) == [0.5, 0.75]
+    assert {"auroc", "tpr0", "tpr10", "accuracy", "completeness", "fpr", "model"} <= set(metrics.columns)
+    assert metrics["auroc"].iloc[0] == pytest.approx(m.auroc(is_lens, p))
+    assert metrics["completeness"].iloc[0] == pytest.approx(m.threshold_metrics(is_lens, p, 0.5)["completeness"])
+    assert (tmp_path / "metrics.csv").exists() and (tmp_path / "roc.csv").exists()
+    roc = read_table(tmp_path / "roc.parquet")
+    assert list(roc.columns) == ["threshold", "fpr", "tpr", "n_fp", "n_tp"]
+    comp = read_table(tmp_path / "comp.parquet")
+    assert set(comp["column"]) == {"theta_E", "snr"} and comp["n_lenses"].sum() == 2 * 2 * is_lens.sum()
+
+
+def test_evaluate_uses_is_lens_in_predictions_and_drops_nan(tmp_path):
+    preds, _, is_lens, p = _predictions(tmp_path)
+    preds["is_lens"] = is_lens
+    preds.loc[0, "p_cnn"] = np.nan
+    write_table(preds, tmp_path / "pred2.parquet")
+    assert main(["evaluate", "--predictions", str(tmp_path / "pred2.parquet"),
+                 "--out", str(tmp_path / "m.parquet"), "--roc", str(tmp_path / "r.parquet")]) == 0
+    metrics = read_table(tmp_path / "m.parquet")
+    assert list(metrics["threshold"]) == list(m.DEFAULT_THRESHOLDS)
+    assert metrics["n"].iloc[0] == len(preds) - 1
+    assert metrics["auroc"].iloc[0] == pytest.approx(m.auroc(is_lens[1:], p[1:]))
+
+
+def test_evaluate_bad_inputs(tmp_path, capsys):
+    preds, labels, _, _ = _predictions(tmp_path)
+    write_table(labels.iloc[5:], tmp_path / "partial.parquet")
+    args = ["--out", str(tmp_path / "m.parquet"), "--roc", str(tmp_path / "r.parquet")]
+    assert main(["evaluate", "--predictions", str(tmp_path / "pred.parquet"), "--labels",
+                 str(tmp_path / "partial.parquet"), *args]) == 2
+    assert "partial.parquet: object_id: no label for 5 predictions" in capsys.readouterr().err
+    assert main(["evaluate", "--predictions", str(tmp_path / "pred.parquet"), *args]) == 2
+    assert "is_lens: missing" in capsys.readouterr().err
+    assert main(["evaluate", "--predictions", str(tmp_path / "pred.parquet"), str(tmp_path / "pred.parquet"),
+                 "--labels", str(tmp_path / "meta.parquet"), *args]) == 2
+    assert "duplicated" in capsys.readouterr().err
+    assert not (tmp_path / "m.parquet").exists()

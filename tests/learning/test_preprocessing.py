@@ -1,0 +1,111 @@
+"""Stamp resizing, normalisation, NaN handling and the settings sidecar (numpy only)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lensfinder.learning import preprocessing as pp
+from lensfinder.io import InputError
+
+
+@pytest.fixture
+def stamps():
+    return np.random.default_rng(1).normal(5.0, 2.0, size=(3, 101, 101)).astype(np.float32)
+
+
+def test_bin2_crops_to_98_and_averages_2x2(stamps):
+    out = pp.resize_stamps(stamps, 49, "bin2")
+    assert out.shape == (3, 49, 49) and out.dtype == np.float32
+    # the crop keeps pixels 1..98 (one dropped below, two above)
+    np.testing.assert_allclose(out[:, 0, 0], stamps[:, 1:3, 1:3].mean(axis=(1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(out[:, 48, 48], stamps[:, 97:99, 97:99].mean(axis=(1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(out.sum(axis=(1, 2)) * 4, stamps[:, 1:99, 1:99].sum(axis=(1, 2)), rtol=1e-5)
+
+
+def test_crop_is_central(stamps):
+    out = pp.resize_stamps(stamps, 49, "crop")
+    assert out.shape == (3, 49, 49)
+    assert out[0, 24, 24] == stamps[0, 50, 50]  # centre stays the centre
+
+
+def test_resize_identity_and_errors(stamps):
+    assert pp.resize_stamps(stamps, 101, "bin2") is not None
+    np.testing.assert_array_equal(pp.resize_stamps(stamps, 101, "crop"), stamps)
+    with pytest.raises(ValueError, match="at least 98x98"):
+        pp.resize_stamps(stamps[:, :97, :97], 49, "bin2")  # He et al.'s 97x97 stamps
+    with pytest.raises(ValueError, match="smaller"):
+        pp.resize_stamps(stamps, 120, "crop")
+    with pytest.raises(ValueError, match="preprocess"):
+        pp.resize_stamps(stamps, 49, "zoom")
+
+
+def test_normalisations_are_per_image_and_flux_scale_invariant(stamps):
+    scaled = stamps * np.array([1.0, 3.0, 0.1], dtype=np.float32)[:, None, None]
+    for method in pp.NORMALIZATIONS:
+        out = pp.normalize(scaled, method)
+        assert out.dtype == np.float32 and out.shape == stamps.shape
+        np.testing.assert_allclose(out, pp.normalize(stamps, method), atol=1e-4)
+    mm = pp.normalize(scaled, "minmax")
+    np.testing.assert_allclose(mm.min(axis=(1, 2)), 0)
+    np.testing.assert_allclose(mm.max(axis=(1, 2)), 1)
+    li = pp.normalize(scaled, "li2020")
+    np.testing.assert_allclose(li.max(axis=(1, 2)), 255, rtol=1e-6)  # each image fills [0, 255]
+    np.testing.assert_allclose(li, 255 * mm, rtol=1e-5, atol=1e-4)
+    asinh = pp.normalize(stamps, "asinh")
+    np.testing.assert_allclose(np.median(asinh, axis=(1, 2)), 0, atol=1e-6)
+
+
+def test_constant_and_empty_images():
+    flat = np.full((2, 10, 10), 7.0, dtype=np.float32)
+    for method in pp.NORMALIZATIONS:
+        out = pp.normalize(flat, method)
+        assert np.isfinite(out).all() and (out == 0).all()
+    assert pp.normalize(np.zeros((0, 10, 10)), "minmax").shape == (0, 10, 10)
+    with pytest.raises(ValueError, match="normalization"):
+        pp.normalize(flat, "zscale")
+
+
+def test_fill_nonfinite_counts(stamps):
+    bad = stamps.copy()
+    bad[1, :10, :] = np.nan
+    bad[2, 0, 0] = np.inf
+    filled, fraction = pp.fill_nonfinite(bad)
+    assert np.isfinite(filled).all() and filled[1, 0, 0] == 0
+    np.testing.assert_allclose(fraction, [0, 10 / 101, 1 / 101**2])
+    x = pp.preprocess(bad, {"input_shape": [49, 49, 1], "preprocess": "bin2", "normalization": "minmax"})
+    assert x.shape == (3, 49, 49, 1) and np.isfinite(x).all()
+
+
+SETTINGS = {"model": "he2020", "input_shape": [49, 49, 1], "stamp_size": 101, "preprocess": "bin2",
+            "normalization": "minmax", "seed": 1}
+
+
+def test_settings_round_trip_and_mismatch(tmp_path):
+    model = tmp_path / "he2020.keras"
+    path = pp.write_settings(SETTINGS, model)
+    assert path == tmp_path / "he2020.json"
+    got = pp.read_settings(model, normalization="minmax", preprocess="bin2", input_size=49)
+    assert got["normalization"] == "minmax" and got["settings_version"] == pp.SETTINGS_VERSION
+    with pytest.raises(InputError, match=r"he2020.json: normalization: .*'minmax'.*'asinh'"):
+        pp.read_settings(model, normalization="asinh")
+    with pytest.raises(InputError, match="input_shape"):
+        pp.read_settings(model, input_size=101)
+    with pytest.raises(InputError, match="preprocess"):
+        pp.read_settings(model, preprocess="crop")
+
+
+def test_bad_sidecars(tmp_path):
+    with pytest.raises(InputError, match="settings file not found"):
+        pp.read_settings(tmp_path / "none.keras")
+    (tmp_path / "a.json").write_text("{not json")
+    with pytest.raises(InputError, match="a.json: not readable JSON"):
+        pp.read_settings(tmp_path / "a.keras")
+    (tmp_path / "b.json").write_text(json.dumps({**SETTINGS, "normalization": "zscale"}))
+    with pytest.raises(InputError, match="b.json: normalization"):
+        pp.read_settings(tmp_path / "b.keras")
+    (tmp_path / "c.json").write_text(json.dumps({"model": "he2020"}))
+    with pytest.raises(InputError, match="c.json: missing key"):
+        pp.read_settings(tmp_path / "c.keras")

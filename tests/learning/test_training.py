@@ -1,0 +1,172 @@
+"""Training: streaming shards, determinism, resume after a kill, presets, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lensfinder.learning import training
+from lensfinder.learning.datasets import CubeReader, ShardSet, write_toy_shard
+from lensfinder.io import InputError, read_cube, write_cube, write_table
+
+
+@pytest.fixture(scope="module")
+def shard_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("shards")
+    for k in range(2):
+        write_toy_shard(directory, k, 40, seed=7)
+    return directory
+
+
+def _config(**kw):
+    base = dict(epochs=2, batch_size=16, learning_rate=1e-3, val_fraction=0.2, seed=5)
+    return training.resolve_config(None, **{**base, **kw})
+
+
+def _weights(path):
+    from lensfinder.learning.models import load_model
+
+    return [np.asarray(w) for w in load_model(path).get_weights()]
+
+
+def test_cube_reader_matches_astropy(tmp_path):
+    images = np.random.default_rng(0).normal(size=(7, 11, 11)).astype(np.float32)
+    write_cube(images, tmp_path / "f.fits", 0.2, 30.0)
+    write_cube(images * 100, tmp_path / "i.fits", 0.2, 30.0, dtype="int16")
+    write_cube(np.zeros((0, 11, 11)), tmp_path / "e.fits", 0.2, 30.0)
+    with CubeReader(tmp_path / "f.fits") as reader:
+        np.testing.assert_array_equal(reader.read(2, 5), images[2:5])
+        np.testing.assert_array_equal(reader.take([6, 0, 3]), images[[6, 0, 3]])
+        assert reader.read(5, 100).shape == (2, 11, 11)
+    scaled, _ = read_cube(tmp_path / "i.fits", memmap=False)
+    with CubeReader(tmp_path / "i.fits") as reader:
+        np.testing.assert_allclose(reader.take([1, 4]), scaled[[1, 4]], rtol=1e-6)
+    with CubeReader(tmp_path / "e.fits") as reader:
+        assert reader.n == 0 and reader.shape == (11, 11)
+    (tmp_path / "t.fits").write_bytes((tmp_path / "f.fits").read_bytes()[:4000])
+    with pytest.raises(InputError, match="t.fits: truncated"):
+        CubeReader(tmp_path / "t.fits")
+
+
+def test_stream_is_seeded_balanced_and_holds_only_labels(shard_dir):
+    shards = ShardSet([shard_dir])
+    assert len(shards) == 80 and shards.labels.dtype == bool
+    train_rows, val_rows = training.split_rows(len(shards), 0.2, seed=5)
+    assert len(val_rows) == 16 and not set(train_rows) & set(val_rows)
+    stream = training.TrainingStream(shards, train_rows, val_rows, _config(class_balance="balanced"))
+    order0, order1 = stream.epoch_order(0), stream.epoch_order(1)
+    assert not np.array_equal(order0, order1)
+    labels = shards.labels[order0]
+    assert labels.sum() == (~labels).sum() == stream.images_per_epoch // 2
+    x1, y1, w1 = stream.train_batch(3)
+    x2, y2, w2 = training.TrainingStream(shards, train_rows, val_rows, _config(class_balance="balanced")).train_batch(3)
+    np.testing.assert_array_equal(x1, x2)  # a batch depends only on the seed and its step
+    assert x1.shape == (16, 49, 49, 1) and (w1 == 1).all()
+    weighted = training.TrainingStream(shards, train_rows, val_rows, _config(class_balance="weights"))
+    _, y, w = weighted.train_batch(0)
+    expected = np.where(y == 1, weighted.class_weight[True], weighted.class_weight[False])
+    np.testing.assert_allclose(w, expected, rtol=1e-6)
+
+
+def test_augment_batch_is_seeded_and_keeps_flux():
+    x = np.random.default_rng(0).random((8, 49, 49)).astype(np.float32)
+    a = training.augment_batch(x, np.random.default_rng(1), max_shift_pix=2, flux_jitter=0.0)
+    b = training.augment_batch(x, np.random.default_rng(1), max_shift_pix=2, flux_jitter=0.0)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a.sum(axis=(1, 2)), x.sum(axis=(1, 2)), rtol=1e-5)  # rotations, flips, rolls
+    scaled = training.augment_batch(x, np.random.default_rng(1), max_shift_pix=0, flux_jitter=0.1)
+    ratio = scaled.sum(axis=(1, 2)) / x.sum(axis=(1, 2))
+    assert ((ratio >= 0.9 - 1e-6) & (ratio <= 1.1 + 1e-6)).all()
+
+
+def test_presets_and_overrides():
+    case4 = training.resolve_config("case4")
+    assert (case4.learning_rate, case4.batch_size, case4.epochs) == (0.01, 64, 50)
+    assert training.resolve_config("case2", epochs=3).epochs == 3
+    assert training.resolve_config("case0", learning_rate=None).learning_rate == 0.03
+    with pytest.raises(ValueError, match="preset"):
+        training.resolve_config("case9")
+    with pytest.raises(ValueError, match="normalization"):
+        training.resolve_config(None, normalization="zscale")
+
+
+class _Killed(RuntimeError):
+    pass
+
+
+def test_two_runs_give_the_same_weights_and_a_killed_run_resumes(shard_dir, tmp_path):
+    from lensfinder.learning.models import import_keras
+
+    keras = import_keras()
+    config = _config()
+    history_a = training.train([shard_dir], config, tmp_path / "a.keras", threads=2)
+    training.train([shard_dir], config, tmp_path / "b.keras", threads=2)
+    weights_a = _weights(tmp_path / "a.keras")
+    for wa, wb in zip(weights_a, _weights(tmp_path / "b.keras")):
+        np.testing.assert_array_equal(wa, wb)
+    assert list(history_a["epoch"]) == [1, 2]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "images_per_s"} <= set(history_a.columns)
+
+    class KillAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise _Killed("simulated kill")
+
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(_Killed):
+        training.train([shard_dir], config, tmp_path / "c.keras", checkpoint_dir=ckpt, threads=2,
+                       callbacks=[KillAfterFirstEpoch()])
+    assert not (tmp_path / "c.keras").exists()
+    state = json.loads((ckpt / "state.json").read_text())
+    assert state["epoch"] == 1 and (ckpt / state["checkpoint"]).exists()
+    history_c = training.train([shard_dir], config, tmp_path / "c.keras", checkpoint_dir=ckpt, threads=2)
+    assert list(history_c["epoch"]) == [1, 2]
+    assert sorted(p.name for p in ckpt.iterdir()) == ["epoch_0002.keras", "state.json"]
+    # same batches, restored optimizer state: the resumed run ends where the uninterrupted one did
+    for wa, wc in zip(weights_a, _weights(tmp_path / "c.keras")):
+        np.testing.assert_allclose(wa, wc, rtol=1e-5, atol=1e-6)
+    history_csv = pd.read_csv(tmp_path / "c.history.csv")
+    assert list(history_csv["epoch"]) == [1, 2]
+    settings = json.loads((tmp_path / "c.json").read_text())
+    assert settings["input_shape"] == [49, 49, 1] and settings["stamp_size"] == 101
+    assert settings["normalization"] == "minmax" and settings["seed"] == 5
+    assert settings["training"]["adam_epsilon"] == 1e-8 and len(settings["data_hash"]) == 16
+    assert settings["n_parameters"] == 2_101_372
+    # other settings with the same checkpoint directory: start afresh, stale checkpoint removed
+    history_d = training.train([shard_dir], _config(epochs=1, learning_rate=3e-3), tmp_path / "d.keras",
+                               checkpoint_dir=ckpt, threads=2)
+    assert list(history_d["epoch"]) == [1]
+    assert sorted(p.name for p in ckpt.iterdir()) == ["epoch_0001.keras", "state.json"]
+
+
+def test_train_cli_and_bad_shards(shard_dir, tmp_path, capsys):
+    from lensfinder.cli import main
+
+    out = tmp_path / "m" / "he2020.keras"
+    rc = main(["train", "--shards", str(shard_dir / "shard_000.fits"), str(shard_dir / "shard_001.parquet"),
+               "--out", str(out), "--epochs", "1", "--batch-size", "32", "--normalization", "li2020",
+               "--class-balance", "weights", "--no-augment", "--threads", "2"])
+    assert rc == 0 and out.exists() and (out.parent / "he2020.history.csv").exists()
+    assert json.loads(out.with_suffix(".json").read_text())["normalization"] == "li2020"
+
+    one_class = tmp_path / "one"
+    write_toy_shard(one_class, 0, 10, lens_fraction=0.0)
+    assert main(["train", "--shards", str(one_class), "--out", str(tmp_path / "x.keras")]) == 2
+    assert "only one class" in capsys.readouterr().err
+
+    small = tmp_path / "small"
+    write_cube(np.zeros((4, 97, 97)), small / "shard_000.fits", 0.21, 30.0)
+    write_table(pd.DataFrame({"object_id": list("abcd"), "is_lens": [True, False] * 2}), small / "shard_000.parquet")
+    assert main(["train", "--shards", str(small), "--out", str(tmp_path / "x.keras")]) == 2
+    assert "shard_000.fits: bin2 needs stamps of at least 98x98" in capsys.readouterr().err
+
+    write_table(pd.DataFrame({"object_id": list("abcd")}), small / "shard_000.parquet")
+    assert main(["train", "--shards", str(small), "--out", str(tmp_path / "x.keras")]) == 2
+    assert "shard_000.parquet: missing column(s) is_lens" in capsys.readouterr().err
+
+    assert main(["train", "--shards", str(tmp_path / "nowhere.fits"), "--out", str(tmp_path / "x.keras")]) == 2
+    assert "nowhere.fits: file not found" in capsys.readouterr().err
+    assert main(["train", "--shards", str(shard_dir), "--out", str(tmp_path / "x.h5")]) == 2
+    assert not (tmp_path / "x.keras").exists()

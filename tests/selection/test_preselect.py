@@ -1,0 +1,220 @@
+"""Preselection: real KiDS DR4 rows, and constructed rows on both sides of every cut."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lensfinder.cli import main
+from lensfinder.io import InputError
+from lensfinder.selection.preselect import colour_par_perp, is_detected, preselect, required_columns
+
+STAR = 3  # row 4 of the fixture: bright star, SG2DPHOT = 0, MASK and IMAFLAGS_ISO set
+
+
+@pytest.fixture(scope="module")
+def real_rows(test_data):
+    return pd.read_csv(test_data / "kids_dr4_sample.csv")
+
+
+def test_real_rows_literal_cuts(real_rows):
+    flags, cutflow = preselect(real_rows, "dr4")
+    assert flags["ID"].tolist() == real_rows["ID"].tolist()
+    assert flags["bg_li2020"].tolist() == [False, False, False, True, False]  # the star passes BG literally
+    assert not flags["lrg_li2020"].any()  # its |c_perp| = 0.26 fails the LRG colour cut
+    assert flags.loc[STAR, "lrg_c_par"] and not flags.loc[STAR, "lrg_c_perp"]
+    assert "mask_clean" not in flags.columns
+    bg = cutflow[cutflow["sample"] == "bg_li2020"]
+    assert bg["cut"].tolist() == ["catalogue", "sg2dphot_galaxy", "r_auto_le_21"]
+    assert bg["n_remaining"].tolist() == [5, 5, 1]
+    lrg = cutflow[cutflow["sample"] == "lrg_li2020"]
+    assert lrg["n_remaining"].tolist() == [5, 5, 1, 1, 1, 0]
+    assert list(cutflow.columns) == ["sample", "step", "cut", "n_remaining"]
+
+
+def test_real_rows_mask_cut_removes_the_star(real_rows):
+    flags, cutflow = preselect(real_rows, "dr4", mask_cut=True)
+    assert not flags["bg_li2020"].any()
+    assert flags["mask_clean"].tolist() == [True, False, False, False, True]
+    assert cutflow[cutflow["sample"] == "bg_li2020"]["cut"].tolist()[-1] == "mask_clean"
+    assert cutflow[cutflow["sample"] == "bg_li2020"]["n_remaining"].tolist() == [5, 5, 1, 0]
+    # only chosen MASK bits count: bit 4 (16) alone is not masked with bits=1
+    flags, _ = preselect(real_rows, "dr4", mask_cut=True, mask_bits=1)
+    assert flags["mask_clean"].tolist() == [True, True, True, False, True]
+
+
+def dr4_row(**changes):
+    # an LRG that passes every cut: g-r = 1.4, r-i = 0.5 -> c_perp = -0.03, c_par = 1.364, 14 + c_par/0.3 = 18.55
+    row = {"ID": "x", "SG2DPHOT": 0, "MAG_AUTO": 18.0, "COLOUR_GAAP_g_r": 1.4, "COLOUR_GAAP_r_i": 0.5,
+           "MASK": 0, "IMAFLAGS_ISO": 0}
+    row.update(changes)
+    return row
+
+
+@pytest.mark.parametrize("changes, cut, passes", [
+    ({}, "sg2dphot_galaxy", True),
+    ({"SG2DPHOT": 1}, "sg2dphot_galaxy", False),
+    ({"SG2DPHOT": 4}, "sg2dphot_galaxy", False),
+    ({"MAG_AUTO": 21.0}, "r_auto_le_21", True),
+    ({"MAG_AUTO": 21.01}, "r_auto_le_21", False),
+    ({"MAG_AUTO": 20.0}, "r_auto_le_20", True),
+    ({"MAG_AUTO": 20.01}, "r_auto_le_20", False),
+    ({"MAG_AUTO": 18.54}, "lrg_c_par", True),
+    ({"MAG_AUTO": 18.56}, "lrg_c_par", False),
+    ({"COLOUR_GAAP_r_i": 0.5 + 0.22}, "lrg_c_perp", True),  # c_perp = 0.19
+    ({"COLOUR_GAAP_r_i": 0.5 + 0.24}, "lrg_c_perp", False),  # c_perp = 0.21
+    ({"COLOUR_GAAP_r_i": 0.5 - 0.16}, "lrg_c_perp", True),  # c_perp = -0.19
+    ({"COLOUR_GAAP_r_i": 0.5 - 0.18}, "lrg_c_perp", False),  # c_perp = -0.21
+    ({"COLOUR_GAAP_g_r": np.nan}, "lrg_c_perp", False),
+    ({"COLOUR_GAAP_r_i": np.nan}, "lrg_c_par", False),
+    ({"MAG_AUTO": np.nan}, "r_auto_le_21", False),
+    ({"SG2DPHOT": np.nan}, "sg2dphot_galaxy", False),
+])
+def test_dr4_cuts_both_sides(changes, cut, passes):
+    flags, _ = preselect(pd.DataFrame([dr4_row(**changes)]), "dr4")
+    assert bool(flags.loc[0, cut]) is passes
+    bg_cuts = ["sg2dphot_galaxy", "r_auto_le_21"]
+    lrg_cuts = bg_cuts + ["r_auto_le_20", "lrg_c_par", "lrg_c_perp"]
+    assert bool(flags.loc[0, "bg_li2020"]) is bool(flags.loc[0, bg_cuts].all())
+    assert bool(flags.loc[0, "lrg_li2020"]) is bool(flags.loc[0, lrg_cuts].all())
+    if not changes:
+        assert flags.loc[0, lrg_cuts + ["lrg_li2020", "bg_li2020"]].all()
+
+
+def test_dr4_bg_is_wider_than_lrg():
+    rows = pd.DataFrame([dr4_row(), dr4_row(MAG_AUTO=20.5), dr4_row(COLOUR_GAAP_g_r=0.2), dr4_row(SG2DPHOT=1)])
+    flags, cutflow = preselect(rows, "dr4")
+    assert flags["bg_li2020"].tolist() == [True, True, True, False]
+    assert flags["lrg_li2020"].tolist() == [True, False, False, False]
+    assert (flags["lrg_li2020"] <= flags["bg_li2020"]).all()
+
+
+def test_disk_blue_takes_bright_blue_galaxies_not_lrgs():
+    rows = pd.DataFrame([dr4_row(), dr4_row(COLOUR_GAAP_g_r=0.59, COLOUR_GAAP_r_i=0.3),
+                         dr4_row(COLOUR_GAAP_g_r=0.61, COLOUR_GAAP_r_i=0.3),
+                         dr4_row(COLOUR_GAAP_g_r=0.4, MAG_AUTO=20.5), dr4_row(COLOUR_GAAP_g_r=0.4, SG2DPHOT=1),
+                         dr4_row(COLOUR_GAAP_g_r=np.nan)])
+    flags, cutflow = preselect(rows, "dr4")
+    assert flags["disk_blue"].tolist() == [False, True, False, False, False, False]
+    assert not (flags["disk_blue"] & flags["lrg_li2020"]).any()
+    assert (flags["disk_blue"] <= flags["bg_li2020"]).all()
+    disk = cutflow[cutflow["sample"] == "disk_blue"]
+    assert disk["cut"].tolist() == ["catalogue", "sg2dphot_galaxy", "r_auto_le_21", "r_auto_le_20", "blue_g_r"]
+    assert disk["n_remaining"].tolist() == [6, 5, 5, 4, 1]
+    dr3, _ = preselect(pd.DataFrame([dr3_row(), dr3_row(MAG_AUTO_G=18.5)]), "dr3")  # g - r = 1.4, 0.5
+    assert dr3["disk_blue"].tolist() == [False, True]
+
+
+def dr3_row(**changes):
+    row = {"ID": "y", "CLASS_STAR": 0.02, "FLUX_RADIUS": 10.0, "MAG_AUTO": 18.0, "MAG_AUTO_G": 19.4,
+           "MAG_AUTO_I": 17.5, "COLOR_GAAPHOM_G_R": 1.4, "COLOR_GAAPHOM_R_I": 0.5, "FLAG_R": 0,
+           "IMAFLAGS_ISO_R": 0, "DMAG_R": 0.0}
+    for b in "ugri":
+        row[f"MAG_GAAP_{b}_CALIB"] = 20.0
+        row[f"MAGERR_GAAP_{b.upper()}"] = 0.05
+    row.update(changes)
+    return row
+
+
+@pytest.mark.parametrize("changes, cut, passes", [
+    ({"CLASS_STAR": 0.01}, "class_star_extended", True),
+    ({"CLASS_STAR": 0.0099}, "class_star_extended", False),
+    ({"CLASS_STAR": 0.03}, "class_star_extended", True),
+    ({"CLASS_STAR": 0.031}, "class_star_extended", False),
+    ({"FLUX_RADIUS": 5.0}, "flux_radius_5_30_pix", True),
+    ({"FLUX_RADIUS": 4.9}, "flux_radius_5_30_pix", False),
+    ({"FLUX_RADIUS": 30.0}, "flux_radius_5_30_pix", True),
+    ({"FLUX_RADIUS": 30.1}, "flux_radius_5_30_pix", False),
+    ({"MAG_GAAP_u_CALIB": 99.0}, "detected_ugri", False),  # KiDS non-detection sentinel
+    ({"MAG_GAAP_g_CALIB": np.nan}, "detected_ugri", False),
+    ({"MAGERR_GAAP_I": 0.0}, "detected_ugri", False),
+    ({"MAGERR_GAAP_R": -1.0}, "detected_ugri", False),
+    ({"MAG_GAAP_u_CALIB": 26.9}, "detected_ugri", True),
+    ({"MAG_AUTO": 19.99, "MAG_AUTO_G": 21.39, "MAG_AUTO_I": 19.49}, "r_auto_lt_20", True),
+    ({"MAG_AUTO": 20.0, "MAG_AUTO_G": 21.4, "MAG_AUTO_I": 19.5}, "r_auto_lt_20", False),
+    ({"MAG_AUTO": 18.54, "MAG_AUTO_G": 19.94, "MAG_AUTO_I": 18.04}, "lrg_c_par", True),
+    ({"MAG_AUTO": 18.56, "MAG_AUTO_G": 19.96, "MAG_AUTO_I": 18.06}, "lrg_c_par", False),
+    ({"MAG_AUTO_I": 17.5 - 0.22}, "lrg_c_perp", True),
+    ({"MAG_AUTO_I": 17.5 - 0.24}, "lrg_c_perp", False),
+    ({"MAG_AUTO_G": np.nan}, "lrg_c_perp", False),
+    ({"FLAG_R": 0}, "flag_r_zero", True),
+    ({"FLAG_R": 2}, "flag_r_zero", False),
+])
+def test_dr3_cuts_both_sides(changes, cut, passes):
+    flags, _ = preselect(pd.DataFrame([dr3_row(**changes)]), "dr3")
+    assert bool(flags.loc[0, cut]) is passes
+    he_cuts = ["class_star_extended", "flux_radius_5_30_pix", "detected_ugri", "r_auto_lt_20", "lrg_c_perp",
+               "lrg_c_par"]
+    assert bool(flags.loc[0, "lrg_he2020"]) is bool(flags.loc[0, he_cuts].all())
+    assert bool(flags.loc[0, "lrg_he2020_refined"]) is bool(flags.loc[0, he_cuts + ["flag_r_zero"]].all())
+
+
+def test_dr3_cutflow_order_and_refined():
+    rows = pd.DataFrame([dr3_row(), dr3_row(FLAG_R=4), dr3_row(CLASS_STAR=0.5), dr3_row(FLUX_RADIUS=40.0)])
+    flags, cutflow = preselect(rows, "dr3")
+    assert flags["lrg_he2020"].tolist() == [True, True, False, False]
+    assert flags["lrg_he2020_refined"].tolist() == [True, False, False, False]
+    refined = cutflow[cutflow["sample"] == "lrg_he2020_refined"]
+    assert refined["cut"].tolist() == ["catalogue", "class_star_extended", "flux_radius_5_30_pix", "detected_ugri",
+                                       "r_auto_lt_20", "lrg_c_perp", "lrg_c_par", "flag_r_zero"]
+    assert refined["n_remaining"].tolist() == [4, 3, 2, 2, 2, 2, 2, 1]
+    assert refined["step"].tolist() == list(range(8))
+
+
+def test_dr3_gaap_colours_and_dmag():
+    # Kron colours blue (fail), GAaP colours red (pass)
+    row = dr3_row(MAG_AUTO_G=18.5, MAG_AUTO_I=17.9)
+    assert not preselect(pd.DataFrame([row]), "dr3")[0].loc[0, "lrg_he2020"]
+    assert preselect(pd.DataFrame([row]), "dr3", colours="gaap")[0].loc[0, "lrg_he2020"]
+    # DMAG_R shifts r_auto across the r < 20 cut
+    row = dr3_row(MAG_AUTO=19.95, MAG_AUTO_G=21.35, MAG_AUTO_I=19.45, DMAG_R=0.1)
+    assert preselect(pd.DataFrame([row]), "dr3")[0].loc[0, "r_auto_lt_20"]
+    assert not preselect(pd.DataFrame([row]), "dr3", apply_dmag=True)[0].loc[0, "r_auto_lt_20"]
+
+
+def test_colour_formulae():
+    c_par, c_perp = colour_par_perp([1.4], [0.5])
+    assert c_par[0] == pytest.approx(0.7 * 1.4 + 1.2 * (0.5 - 0.18))
+    assert c_perp[0] == pytest.approx(0.5 - 1.4 / 4 - 0.18)
+    assert is_detected([20.0, 99.0, np.nan, 20.0], [0.1, 0.1, 0.1, np.nan]).tolist() == [True, False, False, False]
+
+
+def test_missing_column_names_column_and_release(real_rows):
+    with pytest.raises(InputError, match=r"cat\.parquet: missing column\(s\) COLOUR_GAAP_r_i.*dr4"):
+        preselect(real_rows.drop(columns=["COLOUR_GAAP_r_i"]), "dr4", source="cat.parquet")
+    with pytest.raises(InputError, match=r"MAG_AUTO_G.*dr3"):
+        preselect(pd.DataFrame([dr3_row()]).drop(columns=["MAG_AUTO_G"]), "dr3")
+    with pytest.raises(InputError, match="Kron"):
+        preselect(real_rows, "dr4", colours="kron")
+    with pytest.raises(InputError, match="dmag"):
+        required_columns("dr4", apply_dmag=True)
+    # the mask columns are needed only with the mask cut
+    preselect(real_rows.drop(columns=["MASK"]), "dr4")
+    with pytest.raises(InputError, match="MASK"):
+        preselect(real_rows.drop(columns=["MASK"]), "dr4", mask_cut=True)
+
+
+def test_cli_real_rows_and_empty_catalogue(real_rows, tmp_path, capsys):
+    cat = tmp_path / "catalog.parquet"
+    real_rows.to_parquet(cat)
+    out, cutflow = tmp_path / "flags.parquet", tmp_path / "cutflow.parquet"
+    assert main(["preselect", "--catalog", str(cat), "--release", "dr4", "--out", str(out),
+                 "--cutflow", str(cutflow), "--mask-cut"]) == 0
+    flags = pd.read_parquet(out)
+    assert flags["ID"].tolist() == real_rows["ID"].tolist() and not flags["bg_li2020"].any()
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "cutflow.csv"), pd.read_parquet(cutflow),
+                                  check_dtype=False)
+    empty = tmp_path / "empty.parquet"
+    real_rows.iloc[:0].to_parquet(empty)
+    assert main(["preselect", "--catalog", str(empty), "--out", str(tmp_path / "f0.parquet"),
+                 "--cutflow", str(tmp_path / "c0.parquet")]) == 0
+    flags0 = pd.read_parquet(tmp_path / "f0.parquet")
+    assert len(flags0) == 0 and {"ID", "bg_li2020", "lrg_li2020"} <= set(flags0.columns)
+    assert flags0["bg_li2020"].dtype == bool
+    assert (pd.read_parquet(tmp_path / "c0.parquet")["n_remaining"] == 0).all()
+    real_rows.drop(columns=["SG2DPHOT"]).to_parquet(cat)
+    assert main(["preselect", "--catalog", str(cat), "--release", "dr4", "--out", str(out),
+                 "--cutflow", str(cutflow)]) == 2
+    err = capsys.readouterr().err
+    assert "SG2DPHOT" in err and "dr4" in err and str(cat) in err

@@ -1,0 +1,228 @@
+"""The mock KiDS-like survey: determinism, catalogue format, truth, lenses, files."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lensfinder import constants
+from lensfinder.cli import main
+from lensfinder.io import InputError
+from lensfinder.surveys.mock.tiles import (
+    CATALOG_COLUMNS,
+    MASK_HALO,
+    MockSurveyConfig,
+    kids_id,
+    make_tile,
+    parse_overrides,
+    tile_center,
+)
+
+SMALL = ["size_pix=600", "n_lenses=3", "n_bright_stars=1", "n_stars=12"]
+ID_PATTERN = re.compile(r"^KiDSDR4 J\d{6}\.\d{3}[+-]\d{6}\.\d{2}$")
+
+
+def lrg_cut(df: pd.DataFrame) -> np.ndarray:
+    """Li et al. 2020 LRG cut (eq. 1 with r_auto <= 20), written out independently here."""
+    g_r, r_i, r = df["COLOUR_GAAP_g_r"], df["COLOUR_GAAP_r_i"], df["MAG_AUTO"]
+    c_par = 0.7 * g_r + 1.2 * (r_i - 0.18)
+    c_perp = r_i - g_r / 4.0 - 0.18
+    return ((df["SG2DPHOT"] == 0) & (r <= 20) & (r < 14 + c_par / 0.3) & (c_perp.abs() < 0.2)).to_numpy()
+
+
+@pytest.fixture(scope="module")
+def tile():
+    return make_tile("MOCK_3", 3, 7, parse_overrides(SMALL))
+
+
+@pytest.fixture(scope="module")
+def matched(tile):
+    truth = tile.truth[tile.truth["ID"].notna()]
+    return truth.merge(tile.catalog, on="ID", how="inner", validate="one_to_one")
+
+
+@pytest.fixture(scope="module")
+def fixture_rows(test_data):
+    return pd.read_csv(test_data / "kids_dr4_sample.csv")
+
+
+def test_same_seed_same_tile_and_other_seed_differs(tile):
+    again = make_tile("MOCK_3", 3, 7, parse_overrides(SMALL))
+    np.testing.assert_array_equal(again.image, tile.image)
+    np.testing.assert_array_equal(again.weight, tile.weight)
+    np.testing.assert_array_equal(again.mask, tile.mask)
+    pd.testing.assert_frame_equal(again.catalog, tile.catalog)
+    pd.testing.assert_frame_equal(again.truth, tile.truth)
+    other = make_tile("MOCK_3", 3, 8, parse_overrides(SMALL))
+    assert not np.array_equal(other.image, tile.image)
+
+
+def test_image_header_wcs_and_noise(tile):
+    from astropy.stats import sigma_clipped_stats
+    from astropy.wcs import WCS
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    h = tile.header
+    assert tile.image.dtype == np.float32 and tile.image.shape == (600, 600)
+    assert tile.weight.dtype == np.float32 and tile.mask.dtype == np.int16
+    assert 0.55 <= h["PSF_FWHM"] <= 0.9
+    assert h["ZEROPT"] == constants.MOCK_ZEROPOINT_MAG
+    assert h["PIXSCALE"] == constants.KIDS_COADD_PIXEL_SCALE_ARCSEC
+    wcs = WCS(h)
+    assert np.allclose(proj_plane_pixel_scales(wcs) * 3600, 0.2)
+    ra, dec = wcs.pixel_to_world_values(299.5, 299.5)
+    assert (ra, dec) == pytest.approx(tile_center(3, MockSurveyConfig()), abs=1e-9)
+    # background-subtracted, and the noise matches the weight map (depth ~25 mag)
+    _, median, std = sigma_clipped_stats(tile.image, sigma=3)
+    assert abs(median) < 0.3 * std
+    sigma_weight = np.median(1 / np.sqrt(tile.weight))
+    assert std == pytest.approx(sigma_weight, rel=0.1)
+    assert 24.8 <= h["DEPTH5"] <= 25.2
+    n_ap = np.pi * 1.0**2 / 0.2**2
+    depth = 30 - 2.5 * np.log10(5 * h["SKYSIG"] * np.sqrt(n_ap))
+    assert depth == pytest.approx(h["DEPTH5"], abs=1e-6)
+
+
+def test_bright_star_has_masked_halo(tile):
+    t = tile.truth
+    bright = t[(t["object_type"] == "star") & (t["mag_r_true"] < 17)]
+    assert len(bright) >= 1
+    for _, s in bright.iterrows():
+        yi, xi = int(round(s["y_pix"])), int(round(s["x_pix"]))
+        if 0 <= yi < 600 and 0 <= xi < 600:
+            assert tile.mask[yi, xi] & MASK_HALO
+    assert (tile.mask > 0).mean() < 0.2
+    assert (tile.weight > 0).all()
+
+
+def test_catalog_has_kids_dr4_columns_and_dtypes(tile, fixture_rows):
+    cat = tile.catalog
+    required = ["ID", "KIDS_TILE", "RAJ2000", "DECJ2000", "MAG_AUTO", "MAGERR_AUTO", "FLUX_RADIUS", "CLASS_STAR",
+                "SG2DPHOT", "COLOUR_GAAP_g_r", "COLOUR_GAAP_r_i", "MAG_GAAP_u", "MAG_GAAP_g", "MAG_GAAP_r",
+                "MAG_GAAP_i", "MASK", "IMAFLAGS_ISO", "Flag", "Z_B", "Xpos", "Ypos"]
+    assert set(required) <= set(cat.columns)
+    assert list(cat.columns) == list(CATALOG_COLUMNS)
+    # every column we write exists in the real catalogue, with the same kind of dtype
+    missing = [c for c in cat.columns if c not in fixture_rows.columns]
+    assert not missing
+    for col in cat.columns:
+        assert cat[col].dtype.kind == fixture_rows[col].dtype.kind, col
+    assert cat["ID"].map(lambda s: bool(ID_PATTERN.match(s))).all()
+    assert fixture_rows["ID"].map(lambda s: bool(ID_PATTERN.match(s))).all()
+    assert cat["ID"].is_unique
+    assert (cat["KIDS_TILE"] == "MOCK_3").all()
+    assert cat["CLASS_STAR"].between(0, 1).all()
+    assert set(cat["SG2DPHOT"].unique()) <= {0, 1}
+    # Xpos/Ypos are on the 0.213"/px grid, not the coadd's
+    assert cat["Xpos"].max() < 600 * 0.2 / 0.213 + 2
+    assert len(cat) > 30
+
+
+def _id_to_units(identifier: str) -> tuple[int, int]:
+    """(RA in ms of time, Dec in centi-arcsec) of a KiDS ID."""
+    m = re.match(r"KiDSDR4 J(\d\d)(\d\d)(\d\d)\.(\d{3})([+-])(\d\d)(\d\d)(\d\d)\.(\d\d)$", identifier)
+    h, mi, s, ms, sign, d, dm, ds, cs = m.groups()
+    ra = ((int(h) * 60 + int(mi)) * 60 + int(s)) * 1000 + int(ms)
+    dec = ((int(d) * 60 + int(dm)) * 60 + int(ds)) * 100 + int(cs)
+    return ra, -dec if sign == "-" else dec
+
+
+def test_kids_id_reproduces_real_identifiers(fixture_rows):
+    ids = kids_id(fixture_rows["RAJ2000"], fixture_rows["DECJ2000"])
+    assert sum(a == b for a, b in zip(ids, fixture_rows["ID"])) >= 4
+    # the fixture's RA/Dec are rounded to 1e-6 deg, so the last digit may differ by one
+    for ours, real in zip(ids, fixture_rows["ID"]):
+        (ra1, dec1), (ra2, dec2) = _id_to_units(ours), _id_to_units(real)
+        assert abs(ra1 - ra2) <= 1 and abs(dec1 - dec2) <= 1, (ours, real)
+    assert kids_id([0.0], [0.0]) == ["KiDSDR4 J000000.000+000000.00"]
+    assert kids_id([359.99999999], [-0.5])[0].startswith("KiDSDR4 J235959.999-003000.00")
+
+
+def test_measured_positions_and_magnitudes_agree_with_truth(matched):
+    m = matched[matched["object_type"].isin(["star", "elliptical", "spiral", "edge_on", "ring"])
+                & (matched["mag_r_true"] < 22)]
+    assert len(m) >= 10
+    sep = np.hypot((m["ra"] - m["RAJ2000"]) * np.cos(np.radians(m["dec"])), m["dec"] - m["DECJ2000"]) * 3600
+    assert np.median(sep) < 0.1
+    assert np.quantile(sep, 0.9) < 0.4
+    stars = matched[(matched["object_type"] == "star") & (matched["mag_r_true"].between(17, 22))]
+    assert len(stars) >= 3
+    assert np.median(np.abs(stars["MAG_AUTO"] - stars["mag_r_true"])) < 0.1
+    assert stars["CLASS_STAR"].median() > 0.8
+    galaxies = matched[matched["object_type"].isin(["elliptical", "spiral"]) & (matched["mag_r_true"] < 21)]
+    assert galaxies["CLASS_STAR"].median() < 0.2
+    # FLUX_RADIUS in 0.213"/px: a star's half-light radius is about half the FWHM
+    assert 0.3 < (stars["FLUX_RADIUS"] * 0.213).median() < 0.8
+
+
+def test_truth_ids_link_to_catalogue(tile):
+    t = tile.truth
+    ids = t["ID"].dropna()
+    assert ids.is_unique
+    assert set(ids) <= set(tile.catalog["ID"])
+    assert (t.loc[t["ID"].notna(), "detected"]).all()
+    assert t["detected"].mean() > 0.6
+    assert set(t["object_type"]) >= {"elliptical", "spiral", "edge_on", "merger", "ring", "star", "lens"}
+
+
+def test_lenses_present_and_hosts_pass_lrg_cut(tile, matched):
+    t = tile.truth
+    lenses = t[t["is_lens"]]
+    assert len(lenses) == 3
+    assert lenses["theta_E"].between(1.2, 3.0).all()
+    assert (lenses["magnification"] > 2).all()
+    assert lenses["ID"].notna().all()
+    assert t.loc[~t["is_lens"], "theta_E"].isna().all()
+    hosts = matched[matched["object_type"].isin(["lens", "elliptical"]) & (matched["MAG_AUTO"] <= 20)]
+    assert len(hosts) >= 5
+    assert lrg_cut(hosts).mean() >= 0.8
+    assert lrg_cut(matched[matched["is_lens"]]).mean() >= 0.6
+    spirals = matched[matched["object_type"] == "spiral"]
+    assert lrg_cut(spirals).mean() <= 0.1
+
+
+def test_default_counts_scale_with_area():
+    default = MockSurveyConfig().counts()
+    assert default.lenses == 5 and default.stars == 60 and default.elliptical >= 40
+    small = parse_overrides(["size_pix=1000"]).counts()
+    assert small.stars == 15 and small.lenses == 5
+
+
+def test_bad_overrides_name_the_key():
+    with pytest.raises(InputError, match="unknown key 'n_galaxy'"):
+        parse_overrides(["n_galaxy=3"])
+    with pytest.raises(InputError, match="psf_fwhm_arcsec"):
+        parse_overrides(["psf_fwhm_arcsec=[0.9, 0.5]"])
+    with pytest.raises(InputError, match="n_lenses"):
+        parse_overrides(["n_lenses=-1"])
+    with pytest.raises(InputError, match="expected key=value"):
+        parse_overrides(["size_pix"])
+
+
+def test_cli_writes_tile_files(tmp_path, capsys):
+    from astropy.io import fits
+
+    out = {k: tmp_path / f"{k}.{'parquet' if k in ('catalog', 'truth') else 'fits'}"
+           for k in ("image", "weight", "mask", "catalog", "truth")}
+    rc = main(["mock-survey", "--tile", "MOCK_0", "--index", "0", "--seed", "1",
+               "--out-image", str(out["image"]), "--out-weight", str(out["weight"]), "--out-mask", str(out["mask"]),
+               "--out-catalog", str(out["catalog"]), "--out-truth", str(out["truth"]),
+               "--set", "size_pix=300", "--set", "n_lenses=1", "--set", "psf_fwhm_arcsec=[0.6, 0.6]"])
+    assert rc == 0
+    with fits.open(out["image"]) as hdul:
+        assert hdul[0].data.dtype.kind == "f" and hdul[0].data.shape == (300, 300)
+        assert hdul[0].header["PSF_FWHM"] == pytest.approx(0.6)
+    with fits.open(out["mask"]) as hdul:
+        assert hdul[0].data.dtype.kind == "i" and hdul[0].data.dtype.itemsize == 2
+    cat = pd.read_parquet(out["catalog"])
+    truth = pd.read_parquet(out["truth"])
+    assert "is_lens" in truth and "is_lens" not in cat and "theta_E" not in cat
+    assert truth["is_lens"].sum() == 1
+    rc = main(["mock-survey", "--tile", "MOCK_0", "--index", "0",
+               "--out-image", str(out["image"]), "--out-weight", str(out["weight"]), "--out-mask", str(out["mask"]),
+               "--out-catalog", str(out["catalog"]), "--out-truth", str(out["truth"]), "--set", "bogus=1"])
+    assert rc == 2
+    assert "bogus" in capsys.readouterr().err

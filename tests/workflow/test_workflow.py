@@ -1,0 +1,276 @@
+"""The workflow as a user runs it: dry run, lint, config errors, and a tiny
+end-to-end run of every stage on the mock survey (config/test.yaml)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+#: AUROC the tiny test configuration (1,600 training images, 3 epochs) must
+#: reach on its simulated test set; the default run must reach 0.95.
+TINY_AUROC_BAR = 0.85
+
+
+def snakemake(workdir, *args, check=True, timeout=900):
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run(
+        [str(BIN / "snakemake"), *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+def copy_workflow(dest: Path) -> Path:
+    for name in ("Snakefile", "workflow", "config", "envs"):
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name)
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    return copy_workflow(tmp_path)
+
+
+def test_dry_run_shows_every_stage(workdir):
+    out = snakemake(workdir, "-n").stdout
+    for rule in ("mock_survey", "merge_catalog", "preselect", "stamps", "simulate", "train", "infer",
+                 "infer_test", "evaluate", "candidates", "mock_grades", "merge_scores", "figure_roc"):
+        assert f"{rule} " in out, rule
+
+
+def test_lint_is_clean(workdir):
+    result = snakemake(workdir, "--lint", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Lints for" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "override, named",
+    [("survey=hubble", "survey"), ("seed=-1", "seed"), ("nonsense_key=1", "nonsense_key")],
+)
+def test_bad_config_stops_the_run_naming_the_key(workdir, override, named):
+    result = snakemake(workdir, "-n", "--config", override, check=False)
+    assert result.returncode != 0
+    assert named in result.stdout + result.stderr
+
+
+def test_real_kids_survey_plans_downloads_per_tile(workdir):
+    tiles = "kids={'tiles': ['KIDS_5.6_-28.2', 'KIDS_6.5_-28.2']}"
+    out = snakemake(workdir, "-n", "--config", "survey=kids_dr4", tiles).stdout
+    assert "download_catalog " in out and "download_tile " in out
+    assert "mock_survey" not in out and "mock_grades" not in out
+    assert "results/survey/catalog/KIDS_6.5_-28.2.parquet" in out
+
+
+def test_dr3_with_dr4_samples_is_refused(workdir):
+    result = snakemake(workdir, "-n", "--config", "survey=kids_dr3", "kids={'tiles': ['KIDS_1.0_-31.2']}",
+                       "preselection={'release': 'dr3'}", check=False)
+    assert result.returncode != 0
+    assert "preselection.samples" in result.stdout + result.stderr
+
+
+def test_semi_real_recipe_paints_arcs_on_the_survey_stamps(workdir):
+    (workdir / "config" / "li.yaml").write_text("simulation: {recipe: li2020}\n")
+    plan = snakemake(workdir, "-n", "--forceall", "--configfile", "config/li.yaml").stdout
+    blocks = [b for b in plan.split("\n\n") if "rule simulate:" in b]
+    assert blocks, "no simulate jobs planned"
+    for block in blocks:
+        assert "results/stamps/MOCK_0.fits" in block and "results/stamps/MOCK_3.parquet" in block
+
+
+HE2020_SEMIREAL = """seed: 7
+mock:
+  n_tiles: 2
+  params: {size_pix: 900}
+simulation:
+  recipe: he2020_semireal
+  sets:
+    train: {n_images: 240, n_shards: 1, seed: 11}
+    test: {n_images: 40, n_shards: 1, seed: 12}
+"""
+
+
+def test_he2020_semireal_recipe_plans_lrg_hosts_disks_and_tile_psfs(workdir):
+    (workdir / "config" / "he.yaml").write_text(HE2020_SEMIREAL)
+    plan = snakemake(workdir, "-n", "--forceall", "-p", "--configfile", "config/he.yaml").stdout
+    stamps = [b for b in plan.split("\n\n") if "rule stamps:" in b]
+    assert stamps and all("--samples bg_li2020 lrg_li2020 disk_blue " in b for b in stamps)
+    blocks = [b for b in plan.split("\n\n") if "rule simulate:" in b]
+    assert blocks, "no simulate jobs planned"
+    for block in blocks:
+        for path in ("results/stamps/MOCK_1.parquet", "results/survey/tiles/MOCK_0.fits",
+                     "results/survey/catalog/MOCK_1.parquet"):
+            assert path in block, path
+        assert "--recipe he2020_semireal" in block
+        for option in ('host_flag="lrg_li2020"', 'negative_flag="lrg_li2020"', 'disk_flag="disk_blue"'):
+            assert option in block, option
+
+
+@pytest.mark.slow
+def test_he2020_semireal_shards_from_the_mock_survey(workdir):
+    """He et al. 2020, section 4.2, in the workflow: arcs with the tile PSF on
+    the LRG stamps, negatives from the LRGs and the disk_blue galaxies."""
+    (workdir / "config" / "he.yaml").write_text(HE2020_SEMIREAL)
+    snakemake(workdir, "--cores", "2", "--configfile", "config/he.yaml", "--until", "simulate")
+    meta = pd.read_parquet(workdir / "results/sim/train/shard_000.parquet")
+    index = pd.concat([pd.read_parquet(workdir / f"results/stamps/MOCK_{i}.parquet") for i in (0, 1)])
+    lrg = set(index.loc[index["lrg_li2020"], "object_id"])
+    disks = set(index.loc[index["disk_blue"], "object_id"])
+    assert disks and not disks & lrg
+    assert meta["is_lens"].sum() == 120
+    assert set(meta["kind"]) <= {"lens", "host", "host_disk"} and (meta["kind"] == "host_disk").any()
+    assert set(meta.loc[meta["kind"].isin(["lens", "host"]), "host_object_id"]) <= lrg
+    assert set(meta.loc[meta["kind"] == "host_disk", "host_object_id"]) <= disks
+    lenses = meta[meta["is_lens"]]
+    assert lenses["arc_flux_ratio"].between(0.02, 0.12).all() and (lenses["n_subhalo"] > 0).all()
+    assert (meta["psf_model"] == "epsf").all()
+    cube = workdir / "results/sim/train/shard_000.fits"
+    from astropy.io import fits
+
+    with fits.open(cube) as hdul:
+        data = hdul[0].data if hdul[0].data is not None else hdul[1].data
+        assert data.shape == (240, 101, 101) and np.isfinite(data).all()
+
+
+def test_truth_is_read_only_by_evaluation_and_mock_grades(workdir):
+    """The search never sees the mock survey's truth tables (checked on the DAG)."""
+    plan = snakemake(workdir, "-n", "--forceall").stdout
+    readers, rule = set(), None
+    for line in plan.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("rule ", "localrule ")) and stripped.endswith(":"):
+            rule = stripped.split()[1].rstrip(":")
+        elif stripped.startswith("input:") and "survey/truth/" in stripped:
+            readers.add(rule)
+    assert readers == {"mock_grades"}, readers
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = copy_workflow(tmp_path_factory.mktemp("tiny"))
+    start = time.monotonic()
+    snakemake(workdir, "--cores", "2", "--configfile", "config/test.yaml")
+    return workdir, time.monotonic() - start
+
+
+@pytest.mark.slow
+def test_tiny_run_leaves_every_output(tiny_run):
+    workdir, _ = tiny_run
+    results = workdir / "results"
+    for rel in ("candidates/ranked.parquet", "candidates/ranked.csv", "candidates/ranked.tex",
+                "figures/roc.png", "figures/pcnn_samples.png", "figures/cutflow.png",
+                "figures/learning_curve.png", "figures/pcnn_vs_phuman.png", "figures/top_candidates.png",
+                "preselect/cutflow.csv", "inspect/manifest.csv", "models/he2020.keras"):
+        assert (results / rel).is_file(), rel
+    ranked = pd.read_parquet(results / "candidates/ranked.parquet")
+    for column in ("object_id", "p_cnn", "p_human", "P", "quality"):
+        assert column in ranked.columns
+    assert (ranked["P"].diff().dropna() <= 0).all(), "ranked by P, highest first"
+    assert not list(results.rglob("*.part")), "no temporary files left behind"
+
+
+@pytest.mark.slow
+def test_tiny_run_network_separates_test_set(tiny_run):
+    workdir, _ = tiny_run
+    metrics = pd.read_csv(workdir / "results/eval/he2020_metrics.csv")
+    assert metrics["auroc"].iloc[0] >= TINY_AUROC_BAR
+
+
+@pytest.mark.slow
+def test_rerun_does_nothing_and_deleting_model_reruns_only_downstream(tiny_run):
+    workdir, _ = tiny_run
+    start = time.monotonic()
+    result = snakemake(workdir, "--cores", "2", "--configfile", "config/test.yaml")
+    assert time.monotonic() - start < 10
+    assert "Nothing to be done" in result.stdout + result.stderr
+    (workdir / "results/models/he2020.keras").unlink()
+    plan = snakemake(workdir, "-n", "--configfile", "config/test.yaml").stdout
+    assert "train " in plan and "infer " in plan
+    for upstream in ("mock_survey", "simulate", "stamps", "preselect"):
+        assert f"\n{upstream} " not in plan, upstream
+
+
+@pytest.mark.slow
+def test_report_builds(tiny_run):
+    workdir, _ = tiny_run
+    snakemake(workdir, "--report", "results/report.html", "--configfile", "config/test.yaml")
+    assert (workdir / "results/report.html").stat().st_size > 10_000
+
+
+def test_legacy_survey_plans_one_download_per_field(workdir):
+    fields = ("legacy={'fields': [{'name': 'F1', 'ra': 150.1, 'dec': 2.2}, "
+              "{'name': 'F2', 'ra': 150.3, 'dec': 2.2, 'size_pix': 500}]}")
+    out = snakemake(workdir, "-n", "-p", "--config", "survey=legacy_dr10", fields).stdout
+    assert out.count("lensfinder download-legacy-field") == 2
+    assert "--field F2 --ra 150.3 --dec 2.2 --size-pix 500" in out
+    assert "--field F1 --ra 150.1 --dec 2.2 --size-pix 2000" in out  # the schema's default side
+    assert "results/survey/catalog/F2.parquet" in out and "results/stamps/F1.parquet" in out
+    for rule in ("mock_survey", "mock_grades", "download_catalog", "download_tile"):
+        assert rule not in out, rule
+
+
+def test_legacy_survey_needs_fields(workdir):
+    result = snakemake(workdir, "-n", "--config", "survey=legacy_dr10", check=False)
+    assert result.returncode != 0 and "legacy.fields" in result.stdout + result.stderr
+    result = snakemake(workdir, "-n", "--config", "survey=legacy_dr10",
+                       "legacy={'fields': [{'name': 'F1', 'ra': 150.1, 'dec': 2.2, 'size_pix': 5000}]}", check=False)
+    assert result.returncode != 0 and "5000" in result.stdout + result.stderr
+
+
+def test_legacy_field_runs_to_stamps_against_local_services(workdir):
+    """download_legacy_field -> merge_catalog -> preselect -> stamps, with the services on 127.0.0.1."""
+    import yaml
+    from helpers.tapserver import TapServer
+    from test_legacy import FIELD_DEC, FIELD_RA, FIELD_SIZE, field_fits, tractor_rows
+
+    with TapServer() as server:
+        server.tables["ls_dr10.tractor"] = tractor_rows()
+        server.legacy_image = field_fits
+        config = {
+            "survey": "legacy_dr10",
+            "legacy": {"fields": [{"name": "F1", "ra": FIELD_RA, "dec": FIELD_DEC, "size_pix": FIELD_SIZE}],
+                       "tap_url": f"{server.url}/tap_dl", "cutout_url": f"{server.url}/viewer/fits-cutout",
+                       "retries": 1},
+            "stamps": {"size": 77},
+            "simulation": {"params": {"pixel_scale_arcsec": 0.262, "stamp_size": 77}},
+        }
+        (workdir / "legacy.yaml").write_text(yaml.safe_dump(config))
+        snakemake(workdir, "results/stamps/F1.parquet", "--cores", "2", "--configfile", "legacy.yaml", timeout=300)
+    index = pd.read_parquet(workdir / "results/stamps/F1.parquet")
+    assert len(index) == 2 and (index["tile"] == "F1").all()
+    assert index["pixel_scale_arcsec"].eq(0.262).all() and index["psf_fwhm_arcsec"].eq(1.2).all()
+    assert (workdir / "results/cache/legacy").is_dir()
+    assert not list((workdir / "results").rglob("*.part"))
+
+
+@pytest.mark.slow
+def test_same_config_and_seed_give_the_same_files(tiny_run, tmp_path):
+    """A second run of the tiny configuration elsewhere reproduces tables and images (contents, not bytes)."""
+    import numpy as np
+    from astropy.io import fits
+
+    first, _ = tiny_run
+    second = copy_workflow(tmp_path)
+    targets = ["results/predictions/he2020.parquet", "results/eval/he2020_metrics.parquet"]
+    snakemake(second, *targets, "--cores", "2", "--configfile", "config/test.yaml")
+    for rel in ("results/survey/tiles/MOCK_0.fits", "results/stamps/MOCK_1.fits", "results/sim/train/shard_001.fits"):
+        np.testing.assert_array_equal(fits.getdata(first / rel), fits.getdata(second / rel), err_msg=rel)
+    for rel in ("results/catalog/catalog.parquet", "results/preselect/flags.parquet",
+                "results/sim/test/shard_000.parquet", *targets):
+        a, b = pd.read_parquet(first / rel), pd.read_parquet(second / rel)
+        pd.testing.assert_frame_equal(a, b, check_exact=True, obj=rel)
