@@ -32,7 +32,9 @@ import numpy as np  # noqa: E402
 
 from lensfinder.learning.datasets import ShardSet, write_toy_shard  # noqa: E402
 from lensfinder.learning.preprocessing import preprocess  # noqa: E402
-from lensfinder.learning.training import _build_compiled, configure_tensorflow, resolve_config, train  # noqa: E402
+from lensfinder.learning.config import resolve_config  # noqa: E402
+from lensfinder.learning.runtime import configure_tensorflow  # noqa: E402
+from lensfinder.learning.training import compile_model, train  # noqa: E402
 
 log = logging.getLogger("benchmarks.train")
 
@@ -59,7 +61,7 @@ def in_memory_images_per_s(shards, config, threads, cpu_per_epoch):
     settings = {"input_shape": [size, size, 1], "preprocess": config.preprocess, "normalization": config.normalization}
     x = preprocess(shards.take(np.arange(len(shards))), settings)
     y = shards.labels.astype(np.int32)
-    model = _build_compiled(keras, config, size)
+    model = compile_model(config, size)
     times = []
 
     class Timer(keras.callbacks.Callback):

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from lensfinder.learning import training
+from lensfinder.learning.config import resolve_config
+from lensfinder.learning.stream import TrainingStream, augment_batch, split_rows
 from lensfinder.learning.datasets import CubeReader, ShardSet, write_toy_shard
 from lensfinder.io import InputError, read_cube, write_cube, write_table
 
@@ -23,7 +25,7 @@ def shard_dir(tmp_path_factory):
 
 def _config(**kw):
     base = dict(epochs=2, batch_size=16, learning_rate=1e-3, val_fraction=0.2, seed=5)
-    return training.resolve_config(None, **{**base, **kw})
+    return resolve_config(None, **{**base, **kw})
 
 
 def _weights(path):
@@ -54,18 +56,18 @@ def test_cube_reader_matches_astropy(tmp_path):
 def test_stream_is_seeded_balanced_and_holds_only_labels(shard_dir):
     shards = ShardSet([shard_dir])
     assert len(shards) == 80 and shards.labels.dtype == bool
-    train_rows, val_rows = training.split_rows(len(shards), 0.2, seed=5)
+    train_rows, val_rows = split_rows(len(shards), 0.2, seed=5)
     assert len(val_rows) == 16 and not set(train_rows) & set(val_rows)
-    stream = training.TrainingStream(shards, train_rows, val_rows, _config(class_balance="balanced"))
+    stream = TrainingStream(shards, train_rows, val_rows, _config(class_balance="balanced"))
     order0, order1 = stream.epoch_order(0), stream.epoch_order(1)
     assert not np.array_equal(order0, order1)
     labels = shards.labels[order0]
     assert labels.sum() == (~labels).sum() == stream.images_per_epoch // 2
     x1, y1, w1 = stream.train_batch(3)
-    x2, y2, w2 = training.TrainingStream(shards, train_rows, val_rows, _config(class_balance="balanced")).train_batch(3)
+    x2, y2, w2 = TrainingStream(shards, train_rows, val_rows, _config(class_balance="balanced")).train_batch(3)
     np.testing.assert_array_equal(x1, x2)  # a batch depends only on the seed and its step
     assert x1.shape == (16, 49, 49, 1) and (w1 == 1).all()
-    weighted = training.TrainingStream(shards, train_rows, val_rows, _config(class_balance="weights"))
+    weighted = TrainingStream(shards, train_rows, val_rows, _config(class_balance="weights"))
     _, y, w = weighted.train_batch(0)
     expected = np.where(y == 1, weighted.class_weight[True], weighted.class_weight[False])
     np.testing.assert_allclose(w, expected, rtol=1e-6)
@@ -73,24 +75,35 @@ def test_stream_is_seeded_balanced_and_holds_only_labels(shard_dir):
 
 def test_augment_batch_is_seeded_and_keeps_flux():
     x = np.random.default_rng(0).random((8, 49, 49)).astype(np.float32)
-    a = training.augment_batch(x, np.random.default_rng(1), max_shift_pix=2, flux_jitter=0.0)
-    b = training.augment_batch(x, np.random.default_rng(1), max_shift_pix=2, flux_jitter=0.0)
+    a = augment_batch(x, np.random.default_rng(1), max_shift_pix=2, flux_jitter=0.0)
+    b = augment_batch(x, np.random.default_rng(1), max_shift_pix=2, flux_jitter=0.0)
     np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(a.sum(axis=(1, 2)), x.sum(axis=(1, 2)), rtol=1e-5)  # rotations, flips, rolls
-    scaled = training.augment_batch(x, np.random.default_rng(1), max_shift_pix=0, flux_jitter=0.1)
+    scaled = augment_batch(x, np.random.default_rng(1), max_shift_pix=0, flux_jitter=0.1)
     ratio = scaled.sum(axis=(1, 2)) / x.sum(axis=(1, 2))
     assert ((ratio >= 0.9 - 1e-6) & (ratio <= 1.1 + 1e-6)).all()
 
 
+def test_cli_defaults_are_the_train_config_defaults(monkeypatch, tmp_path):
+    import lensfinder.cli.learning as cli_learning
+    from lensfinder.cli import main
+    from lensfinder.learning.config import TrainConfig
+
+    seen = {}
+    monkeypatch.setattr(cli_learning, "train", lambda shards, config, *a, **kw: seen.update(config=config))
+    assert main(["train", "--shards", str(tmp_path), "--out", str(tmp_path / "m.keras")]) == 0
+    assert seen["config"] == TrainConfig()
+
+
 def test_presets_and_overrides():
-    case4 = training.resolve_config("case4")
+    case4 = resolve_config("case4")
     assert (case4.learning_rate, case4.batch_size, case4.epochs) == (0.01, 64, 50)
-    assert training.resolve_config("case2", epochs=3).epochs == 3
-    assert training.resolve_config("case0", learning_rate=None).learning_rate == 0.03
+    assert resolve_config("case2", epochs=3).epochs == 3
+    assert resolve_config("case0", learning_rate=None).learning_rate == 0.03
     with pytest.raises(ValueError, match="preset"):
-        training.resolve_config("case9")
+        resolve_config("case9")
     with pytest.raises(ValueError, match="normalization"):
-        training.resolve_config(None, normalization="zscale")
+        resolve_config(None, normalization="zscale")
 
 
 class _Killed(RuntimeError):

@@ -41,10 +41,10 @@ def test_bad_images():
 
 
 def test_table_and_cli(tmp_path):
-    from lensfinder.simulation import simulate
     from lensfinder.cli import main
+    from lensfinder.simulation.shards import simulate_shard
 
-    images, meta = simulate.simulate_shard("skeleton", 8, seed=1, shard=0, set_name="e", progress=False)
+    images, meta = simulate_shard("skeleton", 8, seed=1, shard=0, set_name="e", progress=False)
     write_cube(images, tmp_path / "sim" / "shard_000.fits", 0.2, 30.0)
     write_table(meta, tmp_path / "sim" / "shard_000.parquet")
     rc = main(["entropy", "--shards", str(tmp_path / "sim"), "--out", str(tmp_path / "entropy.parquet")])

@@ -1,11 +1,11 @@
-"""The compiled kernels against numpy/scipy and the numpy reference profiles of lensing.py."""
+"""The compiled kernels (and their float32 functions, fastmath.py) against numpy/scipy and lensing.py."""
 
 import numba
 import numpy as np
 import pytest
 from scipy import stats
 
-from lensfinder.simulation import compiled as kernels, lensing
+from lensfinder.simulation import compiled as kernels, fastmath, lensing
 from lensfinder.simulation.optics import add_noise, pixel_grid
 
 
@@ -22,10 +22,10 @@ def _elementwise(fn):
 
 
 FUNCTIONS = {
-    "log": kernels.log32, "exp2": kernels.exp2_32, "log2": kernels.log2_32,
-    "atan": numba.njit(lambda x: kernels.atan_ratio32(x, np.float32(1.0))),
-    "sin": numba.njit(lambda u: kernels.sincos_2pi32(u)[0]),
-    "cos": numba.njit(lambda u: kernels.sincos_2pi32(u)[1]),
+    "log": fastmath.log32, "exp2": fastmath.exp2_32, "log2": fastmath.log2_32,
+    "atan": numba.njit(lambda x: fastmath.atan_ratio32(x, np.float32(1.0))),
+    "sin": numba.njit(lambda u: fastmath.sincos_2pi32(u)[0]),
+    "cos": numba.njit(lambda u: fastmath.sincos_2pi32(u)[1]),
 }
 
 
@@ -166,7 +166,7 @@ def test_images_are_the_same_bits_at_every_vector_width(tmp_path):
 
     script = (
         "import sys, numpy as np\n"
-        "from lensfinder.simulation import simulate as sim\n"
+        "from lensfinder import simulation as sim\n"
         "a, _ = sim.simulate_shard('he2020', 12, 3, 0, progress=False)\n"
         "b, _ = sim.simulate_shard('skeleton', 12, 3, 0, params={'light_supersampling': 4}, progress=False)\n"
         "np.save(sys.argv[1], np.concatenate([a.reshape(12, -1), b.reshape(12, -1)], axis=1))\n"

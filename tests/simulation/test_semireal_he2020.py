@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lensfinder.simulation import simulate as sim
-from lensfinder.io import InputError, write_cube, write_table
+from lensfinder import simulation as sim
+from lensfinder.io import InputError, read_table, write_cube, write_table
 from lensfinder.simulation.semireal import augment_image, host_flux, host_stamp, sky_sigma
 
 TILE = "MOCK_T"
@@ -152,12 +152,15 @@ def test_epsf_matches_the_tile_seeing(mock_tile):
 
 def test_semireal_arcs_with_tile_epsf(mock_tile, host_dir):
     pytest.importorskip("lenstronomy")
-    from test_simulate import lenstronomy_image
+    from simulation.lenstronomy_reference import lenstronomy_image
+
     d, _ = mock_tile
-    params = {"host_stamps": [str(host_dir)], "psf_tile_dir": str(d / "tiles"),
-              "psf_catalog_dir": str(d / "catalog"), "disk_fraction": 0.0}
+    params = {"host_stamps": [str(host_dir)], "psf_tiles": [str(d / "tiles" / f"{TILE}.fits")],
+              "psf_catalogs": [str(d / "catalog")], "disk_fraction": 0.0}  # a file, or its directory
     images, meta = sim.simulate_shard("he2020_semireal", 4, 5, 0, params=params, progress=False)
     assert (meta["psf_model"] == "epsf").all() and (meta["epsf_n_stars"] >= 10).all()
+    assert (meta["psf_tile_file"] == str(d / "tiles" / f"{TILE}.fits")).all()
+    assert (meta["psf_catalog_file"] == str(d / "catalog" / f"{TILE}.parquet")).all()
     assert meta["psf_kernel_hash"].nunique() == 1
     for i in range(len(meta)):
         np.testing.assert_array_equal(sim.render_from_metadata(meta.iloc[i]), images[i])
@@ -175,7 +178,33 @@ def test_semireal_arcs_with_tile_epsf(mock_tile, host_dir):
     assert (li["psf_model"] == "epsf").all()
     with pytest.raises(InputError, match="not found"):
         sim.simulate_shard("he2020_semireal", 2, 5, 0, progress=False,
-                           params={**params, "psf_tile_dir": str(d / "nowhere")})
+                           params={**params, "psf_tiles": [str(d / "nowhere")]})
+    with pytest.raises(InputError, match=f"psf_tiles: no {TILE}.fits"):
+        sim.simulate_shard("he2020_semireal", 2, 5, 0, progress=False,
+                           params={**params, "psf_tiles": [str(d / "tiles" / "OTHER.fits")]})
+
+
+def test_tile_epsf_files_come_from_the_command_line(mock_tile, host_dir, tmp_path):
+    """The rule passes the tiles and catalogues (--psf-tiles, --psf-catalogs); no default path in the library."""
+    from lensfinder.cli import main
+
+    d, _ = mock_tile
+    base = ["simulate", "--recipe", "he2020_semireal", "--n", "2", "--seed", "5", "--set",
+            f"host_stamps=[{host_dir}]", "--set", "disk_fraction=0"]
+    tiles = ["--psf-tiles", str(d / "tiles" / f"{TILE}.fits"), "--psf-catalogs", str(d / "catalog" / f"{TILE}.parquet")]
+    assert main([*base, "--out", str(tmp_path / "cli"), *tiles]) == 0
+    meta = read_table(tmp_path / "cli" / "shard_000.parquet")
+    # the former --set spelling (directories) gives the same files
+    _, direct = sim.simulate_shard("he2020_semireal", 2, 5, 0, progress=False, params={
+        "host_stamps": [str(host_dir)], "disk_fraction": 0.0, "psf_tile_dir": str(d / "tiles"),
+        "psf_catalog_dir": str(d / "catalog")})
+    pd.testing.assert_frame_equal(meta, direct)
+    with pytest.raises(InputError, match="psf_tiles"):
+        sim.recipe_params("he2020_semireal", {"host_stamps": ["x"], "disk_fraction": 0.0})
+    with pytest.raises(InputError, match="given twice"):
+        sim.recipe_params("he2020_semireal", {"psf_tiles": ["a"], "psf_tile_dir": "b"})
+    assert main([*base, "--out", str(tmp_path / "none")]) == 2  # psf_model=epsf needs the files
+    assert not (tmp_path / "none").exists()
 
 
 # ---------------------------------------------------------------- bad input

@@ -6,60 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lensfinder.simulation import simulate as sim
+from lensfinder import simulation as sim
 from lensfinder.io import InputError, read_cube, read_table
-from lensfinder.simulation.optics import gaussian_kernel_1d, moffat_psf_kernel, snr_he2020
+from lensfinder.simulation.optics import snr_he2020
 
 lenstronomy = pytest.importorskip("lenstronomy")
-from lenstronomy.Data.imaging_data import ImageData  # noqa: E402
-from lenstronomy.Data.psf import PSF  # noqa: E402
-from lenstronomy.ImSim.image_model import ImageModel  # noqa: E402
-from lenstronomy.LensModel.lens_model import LensModel  # noqa: E402
-from lenstronomy.LightModel.light_model import LightModel  # noqa: E402
-
-SERSIC = ("amp", "R_sersic", "n_sersic", "e1", "e2", "center_x", "center_y")
-
-
-def lenstronomy_image(row, supersampled_indexes=None, supersampling_factor=1):
-    """Render one metadata row with lenstronomy, from the row alone."""
-    n, s = int(row["stamp_size"]), float(row["pixel_scale_arcsec"])
-    data = ImageData(image_data=np.zeros((n, n)), ra_at_xy_0=-(n - 1) / 2 * s, dec_at_xy_0=-(n - 1) / 2 * s,
-                     transform_pix2angle=np.array([[s, 0.0], [0.0, s]]))
-    if row.get("psf_model", "gaussian") == "moffat":
-        size = 2 * int(np.ceil(row["psf_radius_arcsec"] / s)) + 1
-        kernel = moffat_psf_kernel(row["psf_fwhm_arcsec"], s, beta=row["psf_beta"], size_pix=size)
-    elif row.get("psf_model", "gaussian") == "epsf":
-        from lensfinder.simulation.epsf import tile_psf_kernel
-
-        kernel = tile_psf_kernel(row["psf_tile_file"], row["psf_catalog_file"], row["epsf_settings"]).kernel
-    else:
-        k = gaussian_kernel_1d(row["psf_fwhm_arcsec"], s, row["psf_truncation_sigma"])
-        kernel = np.outer(k, k)
-    psf = PSF(psf_type="PIXEL", kernel_point_source=kernel)
-    lens_light = [c for c in ("lens_light", "disk", "companion") if np.isfinite(row[f"{c}_amp"])]
-    kw_light = [{k: float(row[f"{c}_{k}"]) for k in SERSIC} for c in lens_light]
-    kw_lens, lens_models, kw_source, source_models = [], [], [], []
-    if row["is_lens"]:
-        lens_models = ["SIE", "SHEAR"]
-        kw_lens = [{k: float(row[k]) for k in ("theta_E", "e1", "e2", "center_x", "center_y")},
-                   {"gamma1": float(row["gamma1"]), "gamma2": float(row["gamma2"])}]
-        for t, x, y in zip(row["subhalo_theta_E"], row["subhalo_center_x"], row["subhalo_center_y"]):
-            lens_models.append("SIS")
-            kw_lens.append({"theta_E": float(t), "center_x": float(x), "center_y": float(y)})
-        source_models = ["SERSIC_ELLIPSE"]
-        kw_source = [{k: float(row[f"source_{k}"]) for k in SERSIC}]
-        for j in range(len(row["clump_amp"])):
-            source_models.append("SERSIC_ELLIPSE")
-            kw_source.append({k: float(row[f"clump_{k}"][j]) for k in ("amp", "R_sersic", "n_sersic", "center_x", "center_y")}
-                             | {"e1": 0.0, "e2": 0.0})
-    numerics = {"supersampling_factor": supersampling_factor, "supersampling_convolution": False}
-    if supersampled_indexes is not None:
-        numerics.update(compute_mode="adaptive", supersampled_indexes=supersampled_indexes)
-    model = ImageModel(data, psf, lens_model_class=LensModel(lens_models) if lens_models else None,
-                       source_model_class=LightModel(source_models) if source_models else None,
-                       lens_light_model_class=LightModel(["SERSIC_ELLIPSE"] * len(lens_light)),
-                       kwargs_numerics=numerics)
-    return model.image(kwargs_lens=kw_lens, kwargs_source=kw_source, kwargs_lens_light=kw_light)
+from simulation.lenstronomy_reference import lenstronomy_image  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -183,8 +135,8 @@ def test_metadata_columns(skeleton_shard):
 
 def test_skeleton_population_ranges_and_mix():
     p = sim.recipe_params("skeleton")
-    rows = [sim.draw_image_params("skeleton", p, 9, 0, i) for i in range(3000)]
-    df = sim._rows_to_frame(rows)
+    rows = [sim.draw_image_params(p, 9, 0, i) for i in range(3000)]
+    df = sim.rows_to_frame(rows)
     assert df["is_lens"].sum() == 1500
     lens = df[df["is_lens"]]
     assert lens["theta_E"].between(1.0, 3.0).all() and lens["lens_q"].between(0.7, 1.0).all()
@@ -192,7 +144,7 @@ def test_skeleton_population_ranges_and_mix():
     assert lens["mag_source"].between(20.5, 23.5).all() and lens["mag_lens"].between(17, 20).all()
     assert df["psf_fwhm_arcsec"].between(0.55, 0.9).all()
     neg = df.loc[~df["is_lens"], "kind"].value_counts(normalize=True)
-    for kind, w in p["negative_mix"].items():
+    for kind, w in p.negative_mix.items():
         assert neg[kind] == pytest.approx(w, abs=0.04)
     pairs = df[df["kind"] == "elliptical_pair"]
     dist = np.hypot(pairs["companion_center_x"] - pairs["lens_light_center_x"],
@@ -203,7 +155,9 @@ def test_skeleton_population_ranges_and_mix():
 
 
 def test_he2020_lens_population_theta_E_histogram():
-    pop = sim._lens_population(sim.recipe_params("he2020"))
+    from lensfinder.simulation.draw import lens_population
+
+    pop = lens_population(sim.recipe_params("he2020"))
     rng = np.random.default_rng(0)
     draws = [pop.draw(rng) for _ in range(4000)]
     theta = np.array([d["theta_E"] for d in draws])
@@ -224,8 +178,8 @@ def sim_pairs():
 
 def test_he2020_rows_follow_the_paper(he2020_noiseless):
     p = sim.recipe_params("he2020")
-    rows = [sim.draw_image_params("he2020", p, 4, 0, i) for i in range(60)]
-    df = sim._rows_to_frame(rows)
+    rows = [sim.draw_image_params(p, 4, 0, i) for i in range(60)]
+    df = sim.rows_to_frame(rows)
     lens = df[df["is_lens"]]
     assert lens["theta_E"].between(1.4, 5.0).all() and lens["lens_q"].between(0.7, 1.0).all()
     assert (lens["gamma1"] == 0).all() and lens["lens_light_n_sersic"].between(2, 5).all()
@@ -246,7 +200,7 @@ def test_he2020_rows_follow_the_paper(he2020_noiseless):
 
 def test_huertas_company_option():
     p = sim.recipe_params("skeleton", {"sersic_n_distribution": "huertas_company", "lens_fraction": 1.0})
-    n = np.array([sim.draw_image_params("skeleton", p, 1, 0, i)["lens_light_n_sersic"] for i in range(400)])
+    n = np.array([sim.draw_image_params(p, 1, 0, i)["lens_light_n_sersic"] for i in range(400)])
     assert n.min() >= 2 and n.max() <= 5 and np.mean(n) > 3.7  # skewed to high n, unlike U(2, 5)
 
 
@@ -271,7 +225,7 @@ def test_bad_parameters_name_the_key(override, key):
 
 def test_fixed_value_for_a_range():
     p = sim.recipe_params("he2020", {"psf_fwhm_arcsec": 0.7})
-    assert p["psf_fwhm_arcsec"] == [0.7, 0.7]
+    assert p.psf_fwhm_arcsec == (0.7, 0.7)
 
 
 def test_cli_writes_shard(tmp_path):

@@ -196,11 +196,13 @@ def test_query_error_not_retried(server, tmp_path):
 
 
 def test_overflow_is_an_error(server):
-    from lensfinder.surveys.kids import run_tap_query
+    from lensfinder.surveys.kids import ESO_MAX_ROWS
+    from lensfinder.surveys.tap import run_tap_query
 
     with pytest.raises(DownloadError, match="OVERFLOW"):
         run_tap_query(f"SELECT ID FROM {DR4_TABLE}", f"{server.url}/tap_cat", maxrec=3, what=f"tile {TILE}")
-    assert len(run_tap_query(f"SELECT ID FROM {DR4_TABLE}", f"{server.url}/tap_cat", mode="async")) == 10
+    assert len(run_tap_query(f"SELECT ID FROM {DR4_TABLE}", f"{server.url}/tap_cat", maxrec=ESO_MAX_ROWS,
+                             mode="async")) == 10
 
 
 def test_cli_download_catalog(server, tmp_path, capsys):
@@ -267,6 +269,13 @@ def test_download_tile_whole_files(server, tmp_path):
     n = server.count(r"/dataPortal/file/")
     assert main(tile_args(server, tmp_path)) == 0
     assert server.count(r"/dataPortal/file/") == n  # cached: nothing downloaded again
+
+
+def test_download_tile_cache_defaults_to_a_folder_beside_the_image(server, tmp_path):
+    args = tile_args(server, tmp_path)
+    at = args.index("--cache-dir")
+    assert main(args[:at] + args[at + 2:]) == 0
+    assert (tmp_path / "tiles" / "cache" / f"{IMAGE_DP}.fits").exists() and not (tmp_path / "cache").exists()
 
 
 def test_truncated_file_is_resumed(server, tmp_path):

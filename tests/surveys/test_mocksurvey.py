@@ -11,18 +11,18 @@ import pytest
 from lensfinder import constants
 from lensfinder.cli import main
 from lensfinder.io import InputError
-from lensfinder.surveys.mock.tiles import (
-    CATALOG_COLUMNS,
-    MASK_HALO,
-    MockSurveyConfig,
-    kids_id,
-    make_tile,
-    parse_overrides,
-    tile_center,
-)
+from lensfinder.cli.options import parse_key_values
+from lensfinder.surveys.mock.catalog import CATALOG_COLUMNS, kids_id
+from lensfinder.surveys.mock.sky import MASK_HALO
+from lensfinder.surveys.mock.tiles import CONFIG_KEYS, MockSurveyConfig, make_tile, mock_survey_config, tile_center
 
 SMALL = ["size_pix=600", "n_lenses=3", "n_bright_stars=1", "n_stars=12"]
 ID_PATTERN = re.compile(r"^KiDSDR4 J\d{6}\.\d{3}[+-]\d{6}\.\d{2}$")
+
+
+def parse_overrides(items):
+    """Settings from ``key=value`` strings, as ``lensfinder mock-survey --set`` reads them."""
+    return mock_survey_config(parse_key_values(items, "--set", valid=CONFIG_KEYS), "--set")
 
 
 def lrg_cut(df: pd.DataFrame) -> np.ndarray:
@@ -200,6 +200,9 @@ def test_bad_overrides_name_the_key():
         parse_overrides(["n_lenses=-1"])
     with pytest.raises(InputError, match="expected key=value"):
         parse_overrides(["size_pix"])
+    with pytest.raises(InputError, match="settings: unknown key 'bogus'"):
+        mock_survey_config({"bogus": 1})
+    assert mock_survey_config({"n_lenses": 2}).n_lenses == 2
 
 
 def test_cli_writes_tile_files(tmp_path, capsys):

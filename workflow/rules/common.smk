@@ -4,11 +4,72 @@
 import json
 import os
 import shlex
+from types import SimpleNamespace
 
 from snakemake.utils import validate
 
 
 validate(config, schema="../schemas/config.schema.yaml")
+
+# Every file the workflow reads or writes, named once (wildcards in braces).
+# Rules, target functions and the experiments use these names; logs and
+# benchmarks are named in their own rule.
+RESULTS = "results"
+P = SimpleNamespace(
+    # survey (mock-survey, download-catalog, download-tile, download-legacy-field, merge-catalog)
+    tile_image=f"{RESULTS}/survey/tiles/{{tile}}.fits",
+    tile_weight=f"{RESULTS}/survey/tiles/{{tile}}.weight.fits",
+    tile_mask=f"{RESULTS}/survey/tiles/{{tile}}.mask.fits",
+    catalog_part=f"{RESULTS}/survey/catalog/{{tile}}.parquet",
+    truth=f"{RESULTS}/survey/truth/{{tile}}.parquet",
+    catalog=f"{RESULTS}/catalog/catalog.parquet",
+    # preselection and stamps
+    flags=f"{RESULTS}/preselect/flags.parquet",
+    cutflow=f"{RESULTS}/preselect/cutflow.parquet",
+    cutflow_csv=f"{RESULTS}/preselect/cutflow.csv",
+    stamp_cube=f"{RESULTS}/stamps/{{tile}}.fits",
+    stamp_index=f"{RESULTS}/stamps/{{tile}}.parquet",
+    # simulated sets
+    sim_cube=f"{RESULTS}/sim/{{simset}}/shard_{{shard}}.fits",
+    sim_meta=f"{RESULTS}/sim/{{simset}}/shard_{{shard}}.parquet",
+    # networks, scores and their evaluation
+    model=f"{RESULTS}/models/{{net}}.keras",
+    model_settings=f"{RESULTS}/models/{{net}}.json",
+    history=f"{RESULTS}/models/{{net}}.history.csv",
+    checkpoints=f"{RESULTS}/models/{{net}}_checkpoints",
+    predictions=f"{RESULTS}/predictions/{{net}}/{{tile}}.parquet",
+    collected=f"{RESULTS}/predictions/{{net}}.parquet",
+    test_predictions=f"{RESULTS}/eval/{{net}}/test_{{shard}}.parquet",
+    metrics=f"{RESULTS}/eval/{{net}}_metrics.parquet",
+    metrics_csv=f"{RESULTS}/eval/{{net}}_metrics.csv",
+    roc=f"{RESULTS}/eval/{{net}}_roc.parquet",
+    completeness=f"{RESULTS}/eval/{{net}}_completeness.parquet",
+    # inspection and the ranked list
+    candidates=f"{RESULTS}/inspect/candidates.parquet",
+    known=f"{RESULTS}/inspect/known.parquet",
+    manifest=f"{RESULTS}/inspect/manifest.parquet",
+    manifest_csv=f"{RESULTS}/inspect/manifest.csv",
+    inspect_png=f"{RESULTS}/inspect/png",
+    mosaic=f"{RESULTS}/inspect/mosaic.png",
+    mock_grades=f"{RESULTS}/inspect/grades.csv",
+    crossmatch=f"{RESULTS}/candidates/crossmatch.parquet",
+    ranked=f"{RESULTS}/candidates/ranked.parquet",
+    ranked_csv=f"{RESULTS}/candidates/ranked.csv",
+    ranked_tex=f"{RESULTS}/candidates/ranked.tex",
+    ranked_inspectors=f"{RESULTS}/candidates/ranked.inspectors.csv",
+    ranked_agreement=f"{RESULTS}/candidates/ranked.agreement.csv",
+    figures=f"{RESULTS}/figures",
+)
+
+
+def figure(name):
+    """A report figure's path."""
+    return f"{P.figures}/{name}.png"
+
+
+def sim_path(pattern, simset):
+    """A simulated-set path pattern with its set filled in (the shard left as a wildcard)."""
+    return pattern.replace("{simset}", simset)
 
 SURVEY = config["survey"]
 NET = config["training"]["model"]
@@ -91,7 +152,7 @@ def sim_seed(wildcards):
 
 
 def sim_files(simset, ext):
-    return expand("results/sim/{simset}/shard_{shard}.{ext}", simset=simset, shard=sim_shards(simset), ext=ext)
+    return expand(P.sim_cube if ext == "fits" else P.sim_meta, simset=simset, shard=sim_shards(simset))
 
 
 def threshold_options(wildcards=None):
@@ -102,11 +163,11 @@ def threshold_options(wildcards=None):
 
 def grades_file(wildcards=None):
     """The user's grades, or the simulated inspectors' on the mock survey."""
-    return config["inspection"]["grades"] or "results/inspect/grades.csv"
+    return config["inspection"]["grades"] or P.mock_grades
 
 
 def truth_files(wildcards=None):
-    return expand("results/survey/truth/{tile}.parquet", tile=TILES)
+    return expand(P.truth, tile=TILES)
 
 
 def has_grades():
@@ -118,23 +179,24 @@ def all_targets():
     targets = [
         # the trained network is a product in its own right: deleting it
         # retrains it and reruns what depends on it
-        f"results/models/{NET}.keras",
-        f"results/eval/{NET}_metrics.csv",
-        f"results/inspect/manifest.csv",
-        "results/preselect/cutflow.csv",
-        "results/figures/roc.png",
-        "results/figures/completeness.png",
-        "results/figures/pcnn_samples.png",
-        "results/figures/cutflow.png",
-        "results/figures/learning_curve.png",
+        P.model.format(net=NET),
+        P.metrics_csv.format(net=NET),
+        P.manifest_csv,
+        P.cutflow_csv,
+        figure("roc"),
+        figure("completeness"),
+        figure("pcnn_samples"),
+        figure("cutflow"),
+        figure("learning_curve"),
     ]
     if has_grades():
         targets += [
-            "results/candidates/ranked.parquet",
-            "results/candidates/ranked.csv",
-            "results/candidates/ranked.tex",
-            "results/figures/pcnn_vs_phuman.png",
-            "results/figures/top_candidates.png",
+            P.ranked,
+            P.ranked_csv,
+            P.ranked_tex,
+            figure("pcnn_vs_phuman"),
+            figure("top_candidates"),
+            figure("score_histogram"),
         ]
     return targets
 
@@ -165,15 +227,15 @@ if RECIPE == "he2020_semireal":
 
 def sim_host_files(ext):
     """Host stamps of the semi-real recipes (none for the fully simulated ones)."""
-    return expand("results/stamps/{tile}.{ext}", tile=TILES, ext=ext) if SEMI_REAL else []
+    return expand(P.stamp_cube if ext == "fits" else P.stamp_index, tile=TILES) if SEMI_REAL else []
 
 
 def sim_psf_files():
     """Tiles and catalogues of the tile ePSFs of he2020_semireal (lensfinder.simulation.epsf)."""
     if RECIPE != "he2020_semireal":
         return []
-    return expand("results/survey/tiles/{tile}.fits", tile=TILES) + expand(
-        "results/survey/catalog/{tile}.parquet", tile=TILES)
+    return expand(P.tile_image, tile=TILES) + expand(
+        P.catalog_part, tile=TILES)
 
 
 def sim_overrides():
@@ -195,7 +257,7 @@ def sim_overrides():
 
 def sim_dir(wildcards):
     """Directory of one simulated set's shards."""
-    return f"results/sim/{wildcards.simset}"
+    return os.path.dirname(sim_path(P.sim_cube, wildcards.simset))
 
 
 def training_options(wildcards=None):

@@ -150,8 +150,8 @@ rule experiment_evaluate:
 
 rule experiment_infer_survey:
     input:
-        cube="results/stamps/{tile}.fits",
-        index="results/stamps/{tile}.parquet",
+        cube=P.stamp_cube,
+        index=P.stamp_index,
         model=f"{EXP_DIR}/{{exp}}/models/{{model}}.keras",
         settings=f"{EXP_DIR}/{{exp}}/models/{{model}}.json",
     output:
@@ -349,7 +349,7 @@ rule volume_test_valsize_figure:
 rule sersic_test_tables:
     input:
         predictions=sersic_predictions(),
-        indexes=expand("results/stamps/{tile}.parquet", tile=TILES),
+        indexes=expand(P.stamp_index, tile=TILES),
         truth=exp_truth(),
     output:
         nets=f"{EXP_DIR}/sersic_test/tables/nets.parquet",
@@ -461,7 +461,7 @@ rule entropy_figure:
 rule net_comparison_tables:
     input:
         predictions=net_predictions(),
-        indexes=expand("results/stamps/{tile}.parquet", tile=TILES),
+        indexes=expand(P.stamp_index, tile=TILES),
         truth=exp_truth(),
     output:
         table3=f"{EXP_DIR}/net_comparison/tables/table3.parquet",
@@ -525,8 +525,8 @@ rule li2020_roc_sample:
     input:
         sim=exp_set_files("li2020_lenses", "fits"),
         sim_meta=exp_set_files("li2020_lenses", "parquet"),
-        cubes=expand("results/stamps/{tile}.fits", tile=TILES),
-        indexes=expand("results/stamps/{tile}.parquet", tile=TILES),
+        cubes=expand(P.stamp_cube, tile=TILES),
+        indexes=expand(P.stamp_index, tile=TILES),
         truth=exp_truth(),
     output:
         cube=f"{EXP_DIR}/sets/li2020_test/shard_000.fits",
@@ -575,7 +575,7 @@ rule li2020_roc_tables:
 rule li2020_survey_counts:
     input:
         predictions=exp_survey_scores("li2020_roc", "li2020"),
-        indexes=expand("results/stamps/{tile}.parquet", tile=TILES),
+        indexes=expand(P.stamp_index, tile=TILES),
         truth=exp_truth(),
     output:
         table=f"{EXP_DIR}/li2020_roc/tables/survey_counts.parquet",

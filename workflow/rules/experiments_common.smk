@@ -8,7 +8,8 @@ import zlib
 
 from snakemake.utils import validate
 
-from lensfinder.learning.training import HE2020_CASES
+from lensfinder.experiments.subsets import subset_pieces
+from lensfinder.learning.config import HE2020_CASES
 
 
 config.setdefault("experiments", {})
@@ -35,7 +36,7 @@ SEMI_REAL_RECIPES = ("li2020",)
 
 
 def _stamp_cubes():
-    return [f"results/stamps/{tile}.fits" for tile in TILES]
+    return expand(P.stamp_cube, tile=TILES)
 
 
 def _simset(spec, params=None, recipe=None):
@@ -51,7 +52,7 @@ def _simset(spec, params=None, recipe=None):
         "seed": spec["seed"],
         "recipe": recipe,
         "params": merged,
-        "n_shards": max(1, math.ceil(spec["n_images"] / EXP_SIM["shard_size"])),
+        "n_shards": subset_pieces(spec["n_images"], EXP_SIM["shard_size"]),
     }
 
 
@@ -160,7 +161,7 @@ def exp_subset_distribution(wildcards):
 
 
 def exp_subset_n_shards(wildcards):
-    return max(1, math.ceil(exp_subset_spec(wildcards)["n"] / EXP_SIM["shard_size"]))
+    return subset_pieces(exp_subset_spec(wildcards)["n"], EXP_SIM["shard_size"])
 
 
 # --- networks ---------------------------------------------------------------

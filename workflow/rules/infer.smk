@@ -3,12 +3,12 @@
 
 rule infer:
     input:
-        cube="results/stamps/{tile}.fits",
-        index="results/stamps/{tile}.parquet",
-        model="results/models/{net}.keras",
-        settings="results/models/{net}.json",
+        cube=P.stamp_cube,
+        index=P.stamp_index,
+        model=P.model,
+        settings=P.model_settings,
     output:
-        "results/predictions/{net}/{tile}.parquet",
+        P.predictions,
     params:
         batch_size=config["inference"]["batch_size"],
     log:
@@ -28,12 +28,12 @@ rule infer:
 
 rule infer_test:
     input:
-        cube="results/sim/test/shard_{shard}.fits",
-        index="results/sim/test/shard_{shard}.parquet",
-        model="results/models/{net}.keras",
-        settings="results/models/{net}.json",
+        cube=sim_path(P.sim_cube, "test"),
+        index=sim_path(P.sim_meta, "test"),
+        model=P.model,
+        settings=P.model_settings,
     output:
-        "results/eval/{net}/test_{shard}.parquet",
+        P.test_predictions,
     params:
         batch_size=config["inference"]["batch_size"],
     log:
@@ -51,17 +51,17 @@ rule infer_test:
 
 rule evaluate:
     input:
-        predictions=expand("results/eval/{{net}}/test_{shard}.parquet", shard=sim_shards("test")),
+        predictions=expand(P.test_predictions, shard=sim_shards("test"), allow_missing=True),
         labels=sim_files("test", "parquet"),
     output:
-        metrics="results/eval/{net}_metrics.parquet",
+        metrics=P.metrics,
         metrics_csv=report(
-            "results/eval/{net}_metrics.csv",
+            P.metrics_csv,
             caption="../report/metrics.rst",
             category="Network performance",
         ),
-        roc="results/eval/{net}_roc.parquet",
-        completeness="results/eval/{net}_completeness.parquet",
+        roc=P.roc,
+        completeness=P.completeness,
     log:
         "results/logs/evaluate/{net}.log",
     conda:
@@ -74,11 +74,11 @@ rule evaluate:
 
 rule collect_predictions:
     input:
-        predictions=expand("results/predictions/{{net}}/{tile}.parquet", tile=TILES),
-        indexes=expand("results/stamps/{tile}.parquet", tile=TILES),
-        catalog="results/catalog/catalog.parquet",
+        predictions=expand(P.predictions, tile=TILES, allow_missing=True),
+        indexes=expand(P.stamp_index, tile=TILES),
+        catalog=P.catalog,
     output:
-        "results/predictions/{net}.parquet",
+        P.collected,
     log:
         "results/logs/collect_predictions/{net}.log",
     conda:

@@ -4,19 +4,19 @@
 
 rule candidates:
     input:
-        predictions=expand("results/predictions/{net}/{tile}.parquet", net=NET, tile=TILES),
-        indexes=expand("results/stamps/{tile}.parquet", tile=TILES),
-        cubes=expand("results/stamps/{tile}.fits", tile=TILES),
-        catalog="results/catalog/catalog.parquet",
+        predictions=expand(P.predictions, net=NET, tile=TILES),
+        indexes=expand(P.stamp_index, tile=TILES),
+        cubes=expand(P.stamp_cube, tile=TILES),
+        catalog=P.catalog,
         sim_cubes=mix_sim_files("fits"),
         sim_meta=mix_sim_files("parquet"),
     output:
-        candidates="results/inspect/candidates.parquet",
-        known="results/inspect/known.parquet",
-        manifest="results/inspect/manifest.parquet",
-        manifest_csv="results/inspect/manifest.csv",
-        png=directory("results/inspect/png"),
-        mosaic="results/inspect/mosaic.png",
+        candidates=P.candidates,
+        known=P.known,
+        manifest=P.manifest,
+        manifest_csv=P.manifest_csv,
+        png=directory(P.inspect_png),
+        mosaic=report(P.mosaic, caption="../report/mosaic.rst", category="Candidates"),
     params:
         thresholds=threshold_options(),
         mix=mix_options,
@@ -39,11 +39,11 @@ if SURVEY == "mock" and not config["inspection"]["grades"]:
     # `inspection.grades` at your own grades file.
     rule mock_grades:
         input:
-            manifest="results/inspect/manifest.parquet",
+            manifest=P.manifest,
             truth=truth_files(),
-            known="results/inspect/known.parquet",
+            known=P.known,
         output:
-            "results/inspect/grades.csv",
+            P.mock_grades,
         params:
             scheme=config["inspection"]["scheme"],
             n_inspectors=config["inspection"]["n_mock_inspectors"],
@@ -60,9 +60,9 @@ if SURVEY == "mock" and not config["inspection"]["grades"]:
 
 rule crossmatch:
     input:
-        "results/inspect/candidates.parquet",
+        P.candidates,
     output:
-        "results/candidates/crossmatch.parquet",
+        P.crossmatch,
     log:
         "results/logs/crossmatch.log",
     conda:
@@ -73,26 +73,26 @@ rule crossmatch:
 
 rule merge_scores:
     input:
-        predictions="results/inspect/candidates.parquet",
+        predictions=P.candidates,
         grades=grades_file(),
-        catalog="results/catalog/catalog.parquet",
-        crossmatch="results/candidates/crossmatch.parquet",
-        known="results/inspect/known.parquet",
-        manifest="results/inspect/manifest.parquet",
+        catalog=P.catalog,
+        crossmatch=P.crossmatch,
+        known=P.known,
+        manifest=P.manifest,
     output:
-        ranked="results/candidates/ranked.parquet",
+        ranked=P.ranked,
         csv=report(
-            "results/candidates/ranked.csv",
+            P.ranked_csv,
             caption="../report/ranked.rst",
             category="Candidates",
         ),
-        tex="results/candidates/ranked.tex",
+        tex=P.ranked_tex,
         inspectors=report(
-            "results/candidates/ranked.inspectors.csv",
+            P.ranked_inspectors,
             caption="../report/inspectors.rst",
             category="Candidates",
         ),
-        agreement="results/candidates/ranked.agreement.csv",
+        agreement=P.ranked_agreement,
     params:
         scheme=config["inspection"]["scheme"],
         golden=config["ranking"]["golden"],

@@ -3,11 +3,11 @@
 
 rule preselect:
     input:
-        "results/catalog/catalog.parquet",
+        P.catalog,
     output:
-        flags="results/preselect/flags.parquet",
-        cutflow="results/preselect/cutflow.parquet",
-        cutflow_csv="results/preselect/cutflow.csv",
+        flags=P.flags,
+        cutflow=P.cutflow,
+        cutflow_csv=P.cutflow_csv,
     params:
         release=RELEASE,
         mask_cut="--mask-cut" if config["preselection"]["mask_cut"] else "",

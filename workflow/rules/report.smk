@@ -4,10 +4,10 @@
 
 rule figure_roc:
     input:
-        roc=f"results/eval/{NET}_roc.parquet",
-        metrics=f"results/eval/{NET}_metrics.parquet",
+        roc=P.roc.format(net=NET),
+        metrics=P.metrics.format(net=NET),
     output:
-        report("results/figures/roc.png", caption="../report/roc.rst", category="Network performance"),
+        report(figure("roc"), caption="../report/roc.rst", category="Network performance"),
     log:
         "results/logs/figures/roc.log",
     conda:
@@ -18,10 +18,10 @@ rule figure_roc:
 
 rule figure_completeness:
     input:
-        f"results/eval/{NET}_completeness.parquet",
+        P.completeness.format(net=NET),
     output:
         report(
-            "results/figures/completeness.png",
+            figure("completeness"),
             caption="../report/completeness.rst",
             category="Network performance",
         ),
@@ -35,10 +35,10 @@ rule figure_completeness:
 
 rule figure_learning_curve:
     input:
-        f"results/models/{NET}.history.csv",
+        P.history.format(net=NET),
     output:
         report(
-            "results/figures/learning_curve.png",
+            figure("learning_curve"),
             caption="../report/learning_curve.rst",
             category="Network performance",
         ),
@@ -52,11 +52,11 @@ rule figure_learning_curve:
 
 rule figure_pcnn_samples:
     input:
-        f"results/predictions/{NET}.parquet",
+        P.collected.format(net=NET),
     params:
         thresholds=threshold_options(),
     output:
-        report("results/figures/pcnn_samples.png", caption="../report/pcnn_samples.rst", category="Search"),
+        report(figure("pcnn_samples"), caption="../report/pcnn_samples.rst", category="Search"),
     log:
         "results/logs/figures/pcnn_samples.log",
     conda:
@@ -67,9 +67,9 @@ rule figure_pcnn_samples:
 
 rule figure_cutflow:
     input:
-        "results/preselect/cutflow.parquet",
+        P.cutflow,
     output:
-        report("results/figures/cutflow.png", caption="../report/cutflow.rst", category="Search"),
+        report(figure("cutflow"), caption="../report/cutflow.rst", category="Search"),
     log:
         "results/logs/figures/cutflow.log",
     conda:
@@ -80,9 +80,9 @@ rule figure_cutflow:
 
 rule figure_pcnn_vs_phuman:
     input:
-        "results/candidates/ranked.parquet",
+        P.ranked,
     output:
-        report("results/figures/pcnn_vs_phuman.png", caption="../report/pcnn_vs_phuman.rst", category="Candidates"),
+        report(figure("pcnn_vs_phuman"), caption="../report/pcnn_vs_phuman.rst", category="Candidates"),
     log:
         "results/logs/figures/pcnn_vs_phuman.log",
     conda:
@@ -91,13 +91,28 @@ rule figure_pcnn_vs_phuman:
         "lensfinder figures --kind pcnn_vs_phuman --inputs {input} --out {output} > {log} 2>&1"
 
 
+rule figure_score_histogram:
+    input:
+        P.ranked,
+    params:
+        scheme=config["inspection"]["scheme"],
+    output:
+        report(figure("score_histogram"), caption="../report/score_histogram.rst", category="Candidates"),
+    log:
+        "results/logs/figures/score_histogram.log",
+    conda:
+        "../../envs/inspect.yaml"
+    shell:
+        "lensfinder figures --kind score_histogram --inputs {input} --scheme {params.scheme} --out {output} > {log} 2>&1"
+
+
 rule figure_top_candidates:
     input:
-        ranked="results/candidates/ranked.parquet",
-        indexes=expand("results/stamps/{tile}.parquet", tile=TILES),
-        cubes=expand("results/stamps/{tile}.fits", tile=TILES),
+        ranked=P.ranked,
+        indexes=expand(P.stamp_index, tile=TILES),
+        cubes=expand(P.stamp_cube, tile=TILES),
     output:
-        report("results/figures/top_candidates.png", caption="../report/top_candidates.rst", category="Candidates"),
+        report(figure("top_candidates"), caption="../report/top_candidates.rst", category="Candidates"),
     log:
         "results/logs/figures/top_candidates.log",
     conda:

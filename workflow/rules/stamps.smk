@@ -3,14 +3,14 @@
 
 rule stamps:
     input:
-        image="results/survey/tiles/{tile}.fits",
-        weight="results/survey/tiles/{tile}.weight.fits",
-        mask="results/survey/tiles/{tile}.mask.fits",
-        catalog="results/catalog/catalog.parquet",
-        flags="results/preselect/flags.parquet",
+        image=P.tile_image,
+        weight=P.tile_weight,
+        mask=P.tile_mask,
+        catalog=P.catalog,
+        flags=P.flags,
     output:
-        cube="results/stamps/{tile}.fits",
-        index="results/stamps/{tile}.parquet",
+        cube=P.stamp_cube,
+        index=P.stamp_index,
     params:
         samples=" ".join(STAMP_SAMPLES),
         size=config["stamps"]["size"],

@@ -4,11 +4,11 @@ if SURVEY == "mock":
 
     rule mock_survey:
         output:
-            image="results/survey/tiles/{tile}.fits",
-            weight="results/survey/tiles/{tile}.weight.fits",
-            mask="results/survey/tiles/{tile}.mask.fits",
-            catalog="results/survey/catalog/{tile}.parquet",
-            truth="results/survey/truth/{tile}.parquet",
+            image=P.tile_image,
+            weight=P.tile_weight,
+            mask=P.tile_mask,
+            catalog=P.catalog_part,
+            truth=P.truth,
         params:
             index=tile_index,
             seed=config["seed"],
@@ -31,10 +31,10 @@ elif SURVEY == "legacy_dr10":
 
     rule download_legacy_field:
         output:
-            image="results/survey/tiles/{tile}.fits",
-            weight="results/survey/tiles/{tile}.weight.fits",
-            mask="results/survey/tiles/{tile}.mask.fits",
-            catalog="results/survey/catalog/{tile}.parquet",
+            image=P.tile_image,
+            weight=P.tile_weight,
+            mask=P.tile_mask,
+            catalog=P.catalog_part,
         params:
             field=legacy_field_options,
             tap_url=config["legacy"]["tap_url"],
@@ -62,7 +62,7 @@ else:
 
     rule download_catalog:
         output:
-            "results/survey/catalog/{tile}.parquet",
+            P.catalog_part,
         params:
             release=RELEASE,
             tap_url=config["kids"]["tap_url"],
@@ -82,9 +82,9 @@ else:
 
     rule download_tile:
         output:
-            image="results/survey/tiles/{tile}.fits",
-            weight="results/survey/tiles/{tile}.weight.fits",
-            mask="results/survey/tiles/{tile}.mask.fits",
+            image=P.tile_image,
+            weight=P.tile_weight,
+            mask=P.tile_mask,
         params:
             obscore_url=config["kids"]["obscore_url"],
             cache_dir=config["kids"]["cache_dir"],
@@ -106,9 +106,9 @@ else:
 
 rule merge_catalog:
     input:
-        expand("results/survey/catalog/{tile}.parquet", tile=TILES),
+        expand(P.catalog_part, tile=TILES),
     output:
-        "results/catalog/catalog.parquet",
+        P.catalog,
     log:
         "results/logs/merge_catalog.log",
     resources:

@@ -6,13 +6,13 @@ rule train:
         cubes=sim_files("train", "fits"),
         meta=sim_files("train", "parquet"),
     output:
-        model="results/models/{net}.keras",
-        settings="results/models/{net}.json",
-        history="results/models/{net}.history.csv",
+        model=P.model,
+        settings=P.model_settings,
+        history=P.history,
     params:
         options=training_options(),
         seed=config["seed"],
-        checkpoints="results/models/{net}_checkpoints",
+        checkpoints=P.checkpoints,
     log:
         "results/logs/train/{net}.log",
     benchmark:

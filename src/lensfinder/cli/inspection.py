@@ -1,7 +1,171 @@
-"""The inspection steps' command line (TEMPORARY re-exports; the code moves here)."""
+"""The inspection steps' command line: candidates, mock-grades, grade, merge-scores, crossmatch."""
 
-from lensfinder.inspection.candidates import add_candidates_arguments, run_candidates  # noqa: F401
-from lensfinder.inspection.candidates import add_mock_grades_arguments, run_mock_grades  # noqa: F401
-from lensfinder.inspection.server import add_grade_arguments, run_grade  # noqa: F401
-from lensfinder.inspection.ranking import add_merge_scores_arguments, run_merge_scores  # noqa: F401
-from lensfinder.inspection.crossmatch import add_crossmatch_arguments, run_crossmatch  # noqa: F401
+from __future__ import annotations
+
+import argparse
+import logging
+
+from lensfinder.inspection.candidates import PROCEDURE_THRESHOLDS, parse_thresholds
+from lensfinder.inspection.crossmatch import crossmatch_file
+from lensfinder.inspection.export import export_inspection_set
+from lensfinder.inspection.grades import SCHEMES
+from lensfinder.inspection.mock_inspectors import MOCK_CUTS, mock_grades_for_manifest, read_truth
+from lensfinder.inspection.ranking import merge_scores_from_files, write_ranked
+from lensfinder.inspection.server import SCHEME_KEYS, serve_grading
+from lensfinder.io import read_table, write_csv
+
+__all__ = [
+    "add_candidates_arguments", "run_candidates",
+    "add_mock_grades_arguments", "run_mock_grades",
+    "add_grade_arguments", "run_grade",
+    "add_merge_scores_arguments", "run_merge_scores",
+    "add_crossmatch_arguments", "run_crossmatch",
+]
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- candidates
+
+
+def add_candidates_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--predictions", nargs="+", required=True, metavar="PARQUET",
+                        help="CNN predictions (object_id, p_cnn, ...), one or more tiles of one model")
+    parser.add_argument("--stamp-index", nargs="+", required=True, metavar="PARQUET",
+                        help="stamp indexes (object_id + sample flags), one per cube, same order as --stamp-cube")
+    parser.add_argument("--stamp-cube", nargs="+", required=True, metavar="FITS",
+                        help="r-band stamp cubes, row k belongs to index row k")
+    parser.add_argument("--stamp-cube-g", nargs="+", default=None, metavar="FITS",
+                        help="g-band cubes (same rows); with --stamp-cube-i gives Lupton g,r,i colour PNGs")
+    parser.add_argument("--stamp-cube-i", nargs="+", default=None, metavar="FITS", help="i-band cubes (same rows)")
+    parser.add_argument("--catalog", default=None, metavar="PARQUET",
+                        help="merged catalogue; fills ra/dec (RAJ2000/DECJ2000) where the index lacks them")
+    parser.add_argument("--threshold", action="append", default=None, metavar="SAMPLE=P",
+                        help="p_cnn threshold per sample flag (repeatable); default from --procedure")
+    parser.add_argument("--procedure", choices=sorted(PROCEDURE_THRESHOLDS), default="li2020",
+                        help="inspection procedure: default thresholds (li2020: lrg 0.75, bg 0.98; "
+                             "he2020: lrg 0.999999)")
+    parser.add_argument("--include", default=None, metavar="CSV",
+                        help="object_id list added whatever their p_cnn (He et al.: known lenses the CNN missed)")
+    parser.add_argument("--exclude", default=None, metavar="CSV",
+                        help="object_id list removed (Li et al.: pre-filtered non-lenses, already known candidates)")
+    parser.add_argument("--mix-simulated", nargs=2, action="append", default=None, metavar=("SIMCUBE", "SIMMETA"),
+                        help="mix known simulated lenses and non-lenses from this shard into the set (repeatable)")
+    parser.add_argument("--n-mix", type=int, default=20,
+                        help="number of simulated objects mixed in (half lenses), default 20")
+    parser.add_argument("--seed", type=int, default=42, help="seed of the mixing draw and the blinded order")
+    parser.add_argument("--mosaic-max", type=int, default=100, help="stamps shown in mosaic.png (default 100)")
+    parser.add_argument("--out-dir", required=True, help="output directory (results/inspect)")
+
+
+def run_candidates(args: argparse.Namespace) -> int:
+    export_inspection_set(
+        args.predictions, args.stamp_index, args.stamp_cube, args.out_dir,
+        parse_thresholds(args.threshold, args.procedure),
+        g_cube_paths=args.stamp_cube_g, i_cube_paths=args.stamp_cube_i, catalog_path=args.catalog,
+        include_path=args.include, exclude_path=args.exclude, simulated=args.mix_simulated or (),
+        n_mix=args.n_mix, seed=args.seed, mosaic_max=args.mosaic_max,
+    )
+    return 0
+
+
+# ---------------------------------------------------------------- mock-grades
+
+
+def add_mock_grades_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--manifest", required=True, help="inspection manifest (results/inspect/manifest.parquet)")
+    parser.add_argument("--truth", nargs="+", required=True, metavar="PARQUET",
+                        help="truth tables: mock-survey truth (ID, is_lens, theta_E) and/or the set's known.parquet "
+                             "(object_id, is_lens, theta_E)")
+    parser.add_argument("--scheme", choices=sorted(MOCK_CUTS), default="li2020", help="grading scheme")
+    parser.add_argument("--n-inspectors", type=int, default=5, help="number of simulated inspectors (Li et al.: 5)")
+    parser.add_argument("--seed", type=int, default=42, help="seed of the simulated inspectors")
+    parser.add_argument("--out", required=True, help="grades CSV (object_id,inspector,grade,time)")
+
+
+def run_mock_grades(args: argparse.Namespace) -> int:
+    manifest = read_table(args.manifest, required=["object_id"])
+    grades = mock_grades_for_manifest(manifest, read_truth(args.truth), scheme=args.scheme,
+                                      n_inspectors=args.n_inspectors, seed=args.seed)
+    write_csv(grades, args.out)
+    log.info("SIMULATED inspectors: %d grades from %d simulated inspectors on %d objects -> %s",
+             len(grades), args.n_inspectors, len(manifest), args.out)
+    return 0
+
+
+# ---------------------------------------------------------------- grade
+
+
+def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--inspection-set", "--set", required=True, dest="set_dir", metavar="DIR",
+                        help="inspection set directory (manifest.parquet + png/), e.g. results/inspect "
+                             "(--set is the old spelling)")
+    parser.add_argument("--inspector", required=True, help="your name, written in every grade row")
+    parser.add_argument("--scheme", choices=sorted(SCHEME_KEYS), default="li2020",
+                        help="li2020: A/B/C/D; he2020: 2/1/0")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port, printed in the log)")
+    parser.add_argument("--grades", default=None, metavar="CSV",
+                        help="grades CSV to append to (default DIR/human_grades.csv, shared by inspectors)")
+
+
+def run_grade(args: argparse.Namespace) -> int:
+    serve_grading(args.set_dir, args.inspector, args.scheme, args.grades, args.port)
+    return 0
+
+
+# ---------------------------------------------------------------- merge-scores
+
+
+def add_merge_scores_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--predictions", nargs="+", required=True, metavar="PARQUET",
+                        help="predictions with object_id, p_cnn (e.g. results/inspect/candidates.parquet)")
+    parser.add_argument("--grades", required=True, help="grades CSV (object_id,inspector,grade[,time])")
+    parser.add_argument("--scheme", choices=sorted(SCHEMES), default="li2020", help="grading scheme")
+    parser.add_argument("--out", required=True, help="ranked list (Parquet)")
+    parser.add_argument("--out-csv", default=None, help="the ranked list as CSV")
+    parser.add_argument("--out-tex", default=None, help="LaTeX table like Li et al. 2020 Table 1")
+    parser.add_argument("--tex-all", action="store_true", help="all ranked rows in the LaTeX table, not only P >= high")
+    parser.add_argument("--out-inspectors", default=None, help="inspector skill table (default <out>.inspectors.csv)")
+    parser.add_argument("--out-agreement", default=None, help="Fleiss' kappa table (default <out>.agreement.csv)")
+    parser.add_argument("--catalog", default=None, help="merged catalogue (ID, RAJ2000, DECJ2000, MAG_AUTO, Z_B)")
+    parser.add_argument("--crossmatch", default=None, help="output of lensfinder crossmatch")
+    parser.add_argument("--known", default=None,
+                        help="known mixed-in objects (object_id, is_lens): results/inspect/known.parquet")
+    parser.add_argument("--manifest", default=None, help="inspection manifest; adds the png column")
+    parser.add_argument("--duplicate-policy", choices=["error", "latest"], default="error",
+                        help="same inspector grading the same object twice: error (default) or keep the latest")
+    parser.add_argument("--keep-ungraded", action="store_true", help="keep predictions without grades (NaN scores)")
+    parser.add_argument("--golden", type=float, default=0.7, help="P threshold of the golden sample (Li et al.: 0.7)")
+    parser.add_argument("--high", type=float, default=0.5, help="P threshold of the high-quality sample (0.5)")
+    parser.add_argument("--skill-prior", type=float, default=0.5, help="prior lens probability of p_lens_skill")
+
+
+def run_merge_scores(args: argparse.Namespace) -> int:
+    ranked, inspectors, agreement = merge_scores_from_files(
+        args.predictions, args.grades, args.scheme, known_path=args.known, catalog_path=args.catalog,
+        crossmatch_path=args.crossmatch, manifest_path=args.manifest, duplicate_policy=args.duplicate_policy,
+        golden=args.golden, high=args.high, keep_ungraded=args.keep_ungraded, skill_prior=args.skill_prior,
+    )
+    write_ranked(ranked, inspectors, agreement, args.out, scheme=args.scheme, out_csv=args.out_csv,
+                 out_tex=args.out_tex, tex_all=args.tex_all, out_inspectors=args.out_inspectors,
+                 out_agreement=args.out_agreement)
+    return 0
+
+
+# ---------------------------------------------------------------- crossmatch
+
+
+def add_crossmatch_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--candidates", required=True, help="Parquet with object_id, ra, dec (deg)")
+    parser.add_argument("--radius-arcsec", type=float, default=2.0, help="match radius in arcsec (default 2)")
+    parser.add_argument("--out", required=True, help="output Parquet")
+    parser.add_argument("--out-csv", default=None, help="the same as CSV")
+    parser.add_argument("--known", default=None,
+                        help="extra reference table (CSV/Parquet: name, ra, dec [deg], optional grading)")
+    parser.add_argument("--no-lenscat", action="store_true", help="match against --known only")
+
+
+def run_crossmatch(args: argparse.Namespace) -> int:
+    crossmatch_file(args.candidates, args.out, radius_arcsec=args.radius_arcsec, known=args.known,
+                    lenscat=not args.no_lenscat, out_csv=args.out_csv)
+    return 0

@@ -1,6 +1,144 @@
-"""The learning steps' command line (TEMPORARY re-exports; the code moves here)."""
+"""The learning steps' command line: ``train``, ``infer``, ``evaluate``, ``collect-predictions``."""
 
-from lensfinder.learning.training import add_train_arguments, run_train  # noqa: F401
-from lensfinder.learning.inference import add_infer_arguments, run_infer  # noqa: F401
-from lensfinder.learning.metrics import add_evaluate_arguments, run_evaluate  # noqa: F401
-from lensfinder.learning.predictions import add_collect_predictions_arguments, run_collect_predictions  # noqa: F401
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+
+from lensfinder.io import InputError
+from lensfinder.learning.config import CLASS_BALANCE, HE2020_CASES, TrainConfig, resolve_config
+from lensfinder.learning.evaluation import COMPLETENESS_COLUMNS, evaluate_files
+from lensfinder.learning.inference import DEFAULT_MAX_NAN_FRACTION, infer_files
+from lensfinder.learning.metrics import DEFAULT_THRESHOLDS
+from lensfinder.learning.models import DEFAULT_INPUT_SIZE, MODEL_NAMES
+from lensfinder.learning.predictions import collect_prediction_files
+from lensfinder.learning.preprocessing import NORMALIZATIONS, PREPROCESS_METHODS
+from lensfinder.learning.training import train
+
+__all__ = [
+    "add_train_arguments", "run_train",
+    "add_infer_arguments", "run_infer",
+    "add_evaluate_arguments", "run_evaluate",
+    "add_collect_predictions_arguments", "run_collect_predictions",
+]
+
+
+def _default_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``lensfinder train``; the defaults are :class:`TrainConfig`'s."""
+    d = TrainConfig()
+    lr = np.format_float_scientific(d.learning_rate, trim="-", exp_digits=1)
+    parser.add_argument("--shards", nargs="+", required=True, metavar="DIR_OR_FILE",
+                        help="shard directories or shard_XXX.fits/.parquet files (label column is_lens)")
+    parser.add_argument("--model", choices=MODEL_NAMES, default=d.model, help=f"network (default {d.model})")
+    parser.add_argument("--out", required=True, help="output model, must end in .keras (settings go to .json beside it)")
+    parser.add_argument("--history", help="learning-curve CSV (default: OUT with .history.csv)")
+    parser.add_argument("--checkpoint-dir", help="per-epoch checkpoints; a killed run resumes from here "
+                        "(default: OUT's directory, OUT's stem + _checkpoints)")
+    parser.add_argument("--preset", choices=sorted(HE2020_CASES), help="He et al. 2020 case (section 5.2); explicit options override it")
+    parser.add_argument("--epochs", type=int, help=f"epochs (default {d.epochs}, or the preset's)")
+    parser.add_argument("--batch-size", type=int, help=f"batch size (default {d.batch_size}, or the preset's)")
+    parser.add_argument("--learning-rate", type=float, help=f"Adam learning rate (default {lr}, or the preset's)")
+    parser.add_argument("--preprocess", choices=PREPROCESS_METHODS, default=d.preprocess,
+                        help=f"stamp -> input resizing (default {d.preprocess})")
+    parser.add_argument("--normalization", choices=NORMALIZATIONS, default=d.normalization,
+                        help=f"per-image normalisation (default {d.normalization})")
+    sizes = ", ".join(f"{size} for {name}" for name, size in DEFAULT_INPUT_SIZE.items())
+    parser.add_argument("--input-size", type=int, help=f"network input in pixels (default: {sizes})")
+    parser.add_argument("--class-balance", choices=CLASS_BALANCE, default=d.class_balance,
+                        help=f"class weights or balanced sampling (default {d.class_balance})")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=d.augment,
+                        help=f"rotations, flips, shifts, flux scale (default {'on' if d.augment else 'off'})")
+    parser.add_argument("--val-fraction", type=float, default=d.val_fraction,
+                        help=f"fraction held out for validation (default {d.val_fraction})")
+    parser.add_argument("--seed", type=int, default=d.seed, help=f"master seed (default {d.seed})")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all available)")
+
+
+def run_train(args) -> int:
+    """Entry point of ``lensfinder train``."""
+    try:
+        config = resolve_config(
+            args.preset, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
+            learning_rate=args.learning_rate, preprocess=args.preprocess, normalization=args.normalization,
+            class_balance=args.class_balance, augment=args.augment, val_fraction=args.val_fraction,
+            seed=args.seed, input_size=args.input_size,
+        )
+    except ValueError as exc:
+        raise InputError(f"train options: {exc}") from exc
+    out = Path(args.out)
+    checkpoint_dir = args.checkpoint_dir or out.with_name(f"{out.stem}_checkpoints")
+    train(args.shards, config, out, args.history, checkpoint_dir, threads=args.threads or _default_threads())
+    return 0
+
+
+def add_infer_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``lensfinder infer``."""
+    parser.add_argument("--stamps", required=True, metavar="CUBE.fits", help="stamp cube (n, ny, nx)")
+    parser.add_argument("--index", required=True, metavar="INDEX.parquet", help="its index: object_id per cube row (is_lens passed through)")
+    parser.add_argument("--model", required=True, metavar="MODEL.keras", help="trained network (settings read from MODEL.json)")
+    parser.add_argument("--ensemble", nargs="+", default=[], metavar="MODEL.keras", help="more networks: p_cnn is the mean over all")
+    parser.add_argument("--out", required=True, metavar="PRED.parquet", help="output table")
+    parser.add_argument("--batch-size", type=int, default=256, help="stamps per batch (default 256)")
+    parser.add_argument("--max-nan-fraction", type=float, default=DEFAULT_MAX_NAN_FRACTION,
+                        help=f"stamps with more NaN pixels get p_cnn NaN (default {DEFAULT_MAX_NAN_FRACTION})")
+    parser.add_argument("--normalization", choices=NORMALIZATIONS, help="expected normalisation (error if the model's differs)")
+    parser.add_argument("--preprocess", choices=PREPROCESS_METHODS, help="expected resizing (error if the model's differs)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all available)")
+
+
+def run_infer(args) -> int:
+    """Entry point of ``lensfinder infer``."""
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size: {args.batch_size}, expected >= 1")
+    infer_files(args.stamps, args.index, [args.model, *args.ensemble], args.out, batch_size=args.batch_size,
+                max_nan_fraction=args.max_nan_fraction, threads=args.threads or _default_threads(),
+                normalization=args.normalization, preprocess=args.preprocess)
+    return 0
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``lensfinder evaluate``."""
+    parser.add_argument("--predictions", nargs="+", required=True, metavar="PRED.parquet", help="tables with object_id, p_cnn")
+    parser.add_argument("--labels", nargs="*", default=[], metavar="META.parquet",
+                        help="tables with object_id, is_lens (+ metadata); default: is_lens in the predictions")
+    parser.add_argument("--out", required=True, metavar="METRICS.parquet", help="metrics, one row per threshold (+ .csv)")
+    parser.add_argument("--roc", required=True, metavar="ROC.parquet", help="ROC curve (+ .csv)")
+    parser.add_argument("--thresholds", nargs="+", type=float, default=list(DEFAULT_THRESHOLDS),
+                        help=f"p_CNN thresholds (default {' '.join(map(str, DEFAULT_THRESHOLDS))})")
+    parser.add_argument("--completeness", metavar="COMPLETENESS.parquet",
+                        help=f"completeness in bins of {', '.join(COMPLETENESS_COLUMNS)} (those present; + .csv)")
+    parser.add_argument("--bins", type=int, default=8, help="bins per completeness curve (default 8)")
+
+
+def run_evaluate(args) -> int:
+    """Entry point of ``lensfinder evaluate``."""
+    for t in args.thresholds:
+        if not 0 <= t <= 1:
+            raise InputError(f"--thresholds: {t} is outside [0, 1]")
+    evaluate_files(args.predictions, args.labels, args.out, args.roc, args.thresholds,
+                   completeness_out=args.completeness, bins=args.bins)
+    return 0
+
+
+def add_collect_predictions_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``lensfinder collect-predictions``."""
+    parser.add_argument("--predictions", nargs="+", required=True, help="per-tile score tables (Parquet)")
+    parser.add_argument("--stamp-index", nargs="+", required=True, help="stamp indexes (Parquet), any order")
+    parser.add_argument("--catalog", required=True, help="merged catalogue (Parquet) with ID and MAG_AUTO")
+    parser.add_argument("--out", required=True, help="output table (Parquet)")
+
+
+def run_collect_predictions(args) -> int:
+    """Entry point of ``lensfinder collect-predictions``."""
+    collect_prediction_files(args.predictions, args.stamp_index, args.catalog, args.out)
+    return 0

@@ -1,4 +1,87 @@
-"""The simulation steps' command line (TEMPORARY re-exports; the code moves here)."""
+"""``lensfinder simulate`` and ``lensfinder entropy``: arguments and hand-off to lensfinder.simulation."""
 
-from lensfinder.simulation.simulate import add_simulate_arguments, run_simulate  # noqa: F401
-from lensfinder.simulation.entropy import add_entropy_arguments, run_entropy  # noqa: F401
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from lensfinder.cli.options import parse_key_values
+from lensfinder.io import InputError
+
+__all__ = ["add_simulate_arguments", "run_simulate", "add_entropy_arguments", "run_entropy"]
+
+log = logging.getLogger(__name__)
+
+
+def add_simulate_arguments(parser) -> None:
+    """Arguments of ``lensfinder simulate``."""
+    from lensfinder.simulation.recipes import RECIPES
+
+    parser.add_argument("--recipe", default="skeleton", choices=sorted(RECIPES), help="simulation recipe")
+    parser.add_argument("--n", type=int, required=True, help="number of images in the shard")
+    parser.add_argument("--seed", type=int, default=1, help="set seed")
+    parser.add_argument("--shard", type=int, default=0, help="shard number (file shard_{shard:03d})")
+    parser.add_argument("--set-name", default="sim", help="set name, prefix of object_id")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--noiseless", action="store_true", help="no noise (validation sets)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a recipe parameter (value parsed as YAML), e.g. psf_fwhm_arcsec=[0.55,0.75]; "
+                             "the parameters are listed in docs/simulation.md")
+    parser.add_argument("--psf-tiles", nargs="*", default=[], metavar="PATH",
+                        help="tile images {tile}.fits of the host stamps' tiles, or their directory "
+                             "(psf_model=epsf: the tile ePSF; same as --set psf_tiles=[...])")
+    parser.add_argument("--psf-catalogs", nargs="*", default=[], metavar="PATH",
+                        help="catalogues {tile}.parquet of those tiles, or their directory (same as --set psf_catalogs=[...])")
+    parser.add_argument("--batch-size", type=int, default=32, help="images rendered per call of the compiled kernels")
+
+
+def run_simulate(args) -> int:
+    """``lensfinder simulate``: write ``shard_{k:03d}.fits`` and ``.parquet`` into ``--out``."""
+    from lensfinder.io import write_cube, write_table
+    from lensfinder.simulation.recipes import recipe_params
+    from lensfinder.simulation.shards import simulate_shard
+
+    overrides = parse_key_values(args.set)
+    for key, paths in (("psf_tiles", args.psf_tiles), ("psf_catalogs", args.psf_catalogs)):
+        if paths:
+            if key in overrides:
+                raise InputError(f"--{key.replace('_', '-')}: also given as --set {key}; give it once")
+            overrides[key] = list(paths)
+    recipe = recipe_params(args.recipe, overrides)
+    if args.n < 0:
+        raise InputError(f"--n: expected a non-negative number of images, got {args.n}")
+    images, meta = simulate_shard(recipe, args.n, args.seed, args.shard, set_name=args.set_name,
+                                  noiseless=args.noiseless, batch_size=args.batch_size)
+    out = Path(args.out)
+    stem = f"shard_{int(args.shard):03d}"
+    cards = {"RECIPE": args.recipe, "SEED": int(args.seed), "SHARD": int(args.shard), "SIMSET": args.set_name,
+             "NOISELES": bool(args.noiseless)}
+    write_cube(images, out / f"{stem}.fits", recipe.pixel_scale_arcsec, recipe.zeropoint_mag, cards,
+               dtype=recipe.cube_dtype)
+    write_table(meta, out / f"{stem}.parquet")
+    log.info("wrote %s/%s.{fits,parquet}", out, stem)
+    return 0
+
+
+def add_entropy_arguments(parser) -> None:
+    """Arguments of ``lensfinder entropy``."""
+    parser.add_argument("--shards", nargs="+", required=True,
+                        help="simulation directories (all shard_*.fits) or cube files (each with its .parquet)")
+    parser.add_argument("--out", required=True, help="output table (Parquet; a .csv copy is written beside it)")
+    parser.add_argument("--max-images", type=int, default=None,
+                        help="use at most this many images per shard (the paper used 50,000 in all)")
+    parser.add_argument("--batch-size", type=int, default=2000, help="images per batch")
+
+
+def run_entropy(args) -> int:
+    """``lensfinder entropy``: per-class entropy statistics of simulated shards."""
+    from lensfinder.io import write_csv, write_table
+    from lensfinder.learning.datasets import resolve_shards
+    from lensfinder.simulation.entropy import shard_entropy_table
+
+    table = shard_entropy_table(resolve_shards(args.shards), args.max_images, args.batch_size)
+    out = Path(args.out)
+    write_table(table, out)
+    write_csv(table, out.with_suffix(".csv"))
+    log.info("entropy: %s", table.to_dict("records"))
+    return 0

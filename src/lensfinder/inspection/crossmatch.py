@@ -1,31 +1,12 @@
-"""Cross-match candidates by position with known lenses and lens candidates.
+"""Cross-match candidates by position with known lenses and lens candidates (lenscat, or a user table).
 
-``lensfinder crossmatch --candidates C.parquet --radius-arcsec 2 --out X.parquet [--known KNOWN.csv]``
-
-The reference list is the catalogue shipped inside the ``lenscat`` package
-(Vujeva et al. 2024; PyPI ``lenscat``), a compilation of confirmed and
-candidate strong lenses from earlier searches, KiDS ones included. It is read
-offline from the CSV the package ships (``lenscat/data/catalog.csv``), located
-with :func:`importlib.util.find_spec` *without* importing ``lenscat`` itself,
-whose ``__init__`` pulls in ligo.skymap, healpy and matplotlib (slow, and
-noisy with deprecation warnings). ``--known`` adds a user table (``name, ra,
-dec`` in deg, optional ``grading``; lenscat's own headers ``RA [deg]``,
-``DEC [deg]`` are accepted), for example a team's earlier candidate list;
-``--no-lenscat`` uses that table alone (when lenscat is not installed).
-
-Output (one row per candidate, in input order)
-----------------------------------------------
-``object_id`` (str), ``known_lens`` (bool: a reference object lies within
-``--radius-arcsec``), ``lenscat_name`` (str, nearest reference object within
-the radius, else empty), ``lenscat_grading`` (str: lenscat's ``confident`` /
-``probable``, or the user table's grading; empty when unmatched),
-``separation_arcsec`` (float, to the nearest reference object, NaN when
-unmatched).
+lenscat's catalogue (Vujeva et al. 2024) is read offline from the CSV the
+package ships, without importing ``lenscat`` (its ``__init__`` is slow and
+noisy). Inputs and output columns are described in docs/inspection.md.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import logging
 from pathlib import Path
@@ -34,8 +15,8 @@ import numpy as np
 
 from lensfinder.io import InputError, read_table, require_columns, write_csv, write_table
 
-__all__ = ["lenscat_catalog_path", "load_lenscat", "load_known_table", "crossmatch_candidates",
-           "add_crossmatch_arguments", "run_crossmatch", "OUTPUT_COLUMNS"]
+__all__ = ["lenscat_catalog_path", "load_lenscat", "load_known_table", "load_reference", "crossmatch_candidates",
+           "crossmatch_file", "OUTPUT_COLUMNS", "REFERENCE_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -155,35 +136,36 @@ def crossmatch_candidates(candidates, reference, radius_arcsec: float = 2.0):
                        "separation_arcsec": float})
 
 
-def add_crossmatch_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--candidates", required=True, help="Parquet with object_id, ra, dec (deg)")
-    parser.add_argument("--radius-arcsec", type=float, default=2.0, help="match radius in arcsec (default 2)")
-    parser.add_argument("--out", required=True, help="output Parquet")
-    parser.add_argument("--out-csv", default=None, help="the same as CSV")
-    parser.add_argument("--known", default=None,
-                        help="extra reference table (CSV/Parquet: name, ra, dec [deg], optional grading)")
-    parser.add_argument("--no-lenscat", action="store_true", help="match against --known only")
-
-
-def run_crossmatch(args: argparse.Namespace) -> int:
+def load_reference(known=None, *, lenscat: bool = True):
+    """The reference list: lenscat's catalogue (unless ``lenscat`` is False), then the table ``known``, if given."""
     import pandas as pd
 
-    candidates = read_table(args.candidates, required=["object_id", "ra", "dec"])
     refs = []
-    if not args.no_lenscat:
+    if lenscat:
         refs.append(load_lenscat())
-    if args.known:
-        refs.append(load_known_table(args.known))
+    if known:
+        refs.append(load_known_table(known))
     if not refs:
         raise InputError("--no-lenscat: no reference left; pass --known TABLE")
-    reference = pd.concat(refs, ignore_index=True)
+    return pd.concat(refs, ignore_index=True)
+
+
+def crossmatch_file(candidates_path, out, *, radius_arcsec: float = 2.0, known=None, lenscat: bool = True,
+                    out_csv=None):
+    """:func:`crossmatch_candidates` of a candidate table against :func:`load_reference`, written atomically.
+
+    ``candidates_path`` holds ``object_id, ra, dec`` (deg); the result goes to
+    ``out`` (Parquet) and, if given, ``out_csv``. Returns the result table.
+    """
+    candidates = read_table(candidates_path, required=["object_id", "ra", "dec"])
+    reference = load_reference(known, lenscat=lenscat)
     try:
-        result = crossmatch_candidates(candidates, reference, args.radius_arcsec)
+        result = crossmatch_candidates(candidates, reference, radius_arcsec)
     except InputError as exc:
-        raise InputError(f"{args.candidates}: {exc}") from exc
-    write_table(result, args.out)
-    if args.out_csv:
-        write_csv(result, args.out_csv)
+        raise InputError(f"{candidates_path}: {exc}") from exc
+    write_table(result, out)
+    if out_csv:
+        write_csv(result, out_csv)
     log.info("%d of %d candidates lie within %g arcsec of %d known lenses/candidates", int(result["known_lens"].sum()),
-             len(result), args.radius_arcsec, len(reference))
-    return 0
+             len(result), radius_arcsec, len(reference))
+    return result

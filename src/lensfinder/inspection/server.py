@@ -1,40 +1,11 @@
-"""A local web page for grading an inspection set, one inspector at a time.
+"""The local grading web page: one inspector grades an inspection set, each grade appended and fsync'ed.
 
-``lensfinder grade --set results/inspect --inspector NAME --scheme li2020 [--port 0] [--grades FILE.csv]``
-
-serves the set's stamps (``manifest.parquet`` and ``png/`` written by
-``lensfinder candidates``) at ``http://127.0.0.1:PORT/``, one at a time and as
-a grid. Keys: A/B/C/D (Li et al. 2020: surely, maybe, maybe not, not a lens)
-or 2/1/0 (He et al. 2020: definite, possible, non-lens); U, Backspace or
-Ctrl+Z undo the last grade; G toggles the grid; arrows move.
-
-Durability
-    Each grade is appended to the grades CSV (``object_id,inspector,grade,time``,
-    time in ISO 8601 UTC) and flushed and fsync'ed before the page hears
-    back, so a crash or a closed tab loses nothing. This file is the one
-    output of the package not written by rename: it is an append-only log.
-Undo
-    Appends a record with grade ``UNDO`` (same object and inspector): it
-    retracts the latest earlier grade of that inspector for that object.
-    History is never rewritten; :func:`lensfinder.inspection.ranking.read_grades` applies
-    these records.
-Resume
-    On start (and on every page load) the file is read back; objects this
-    inspector already graded are skipped. Several inspectors may share one
-    file.
-Security
-    Binds 127.0.0.1 only and answers 403 to any other client address, to a
-    ``Host`` header other than 127.0.0.1/localhost (DNS rebinding) and to a
-    POST whose ``Origin`` is another site (cross-site requests). All text is
-    inserted in the page with ``textContent`` and served as JSON, and a
-    Content-Security-Policy forbids inline scripts, so object ids and names
-    cannot inject markup. Only the standard library's threaded
-    :class:`http.server.ThreadingHTTPServer` is used.
+Serves the set's stamps on 127.0.0.1 only (page in ``web/``); keys, undo,
+resume, durability and security are described in docs/inspection.md.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import logging
@@ -47,9 +18,10 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from lensfinder.inspection.grades import GRADES_COLUMNS, UNDO, read_grades
 from lensfinder.io import InputError, read_table, require_columns
 
-__all__ = ["GradingSession", "make_server", "add_grade_arguments", "run_grade", "SCHEME_KEYS"]
+__all__ = ["GradingSession", "make_server", "serve_grading", "SCHEME_KEYS"]
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +33,6 @@ SCHEME_KEYS = {
     # He et al. 2020, section 4.1.
     "he2020": [("2", "2", "definite lens"), ("1", "1", "possible lens"), ("0", "0", "non-lens")],
 }
-GRADES_HEADER = ["object_id", "inspector", "grade", "time"]
 LOCAL_CLIENTS = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
@@ -126,8 +97,6 @@ class GradingSession:
         return items
 
     def _load_grades(self) -> None:
-        from lensfinder.inspection.ranking import read_grades
-
         if not self.grades_path.exists() or self.grades_path.stat().st_size == 0:
             return
         grades = read_grades(self.grades_path, self.scheme, duplicate_policy="latest")
@@ -141,7 +110,7 @@ class GradingSession:
         with open(self.grades_path, "a", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             if new:
-                writer.writerow(GRADES_HEADER)
+                writer.writerow(GRADES_COLUMNS)
             writer.writerow([object_id, self.inspector, grade,
                              datetime.now(timezone.utc).isoformat(timespec="seconds")])
             fh.flush()
@@ -191,8 +160,6 @@ class GradingSession:
 
     def undo(self) -> dict:
         """Retract this inspector's latest grade (an ``UNDO`` record); returns the new state."""
-        from lensfinder.inspection.ranking import UNDO
-
         with self._lock:
             undone = None
             if self._history:
@@ -309,21 +276,24 @@ def make_server(session: GradingSession, port: int = 0) -> ThreadingHTTPServer:
     return server
 
 
-def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--set", required=True, dest="set_dir", metavar="DIR",
-                        help="inspection set directory (manifest.parquet + png/), e.g. results/inspect")
-    parser.add_argument("--inspector", required=True, help="your name, written in every grade row")
-    parser.add_argument("--scheme", choices=sorted(SCHEME_KEYS), default="li2020",
-                        help="li2020: A/B/C/D; he2020: 2/1/0")
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port, printed in the log)")
-    parser.add_argument("--grades", default=None, metavar="CSV",
-                        help="grades CSV to append to (default DIR/human_grades.csv, shared by inspectors)")
+def serve_grading(set_dir, inspector: str, scheme: str = "li2020", grades_path=None, port: int = 0) -> int:
+    """Serve the grading page of ``set_dir`` for one inspector until Ctrl+C; returns the number graded.
 
-
-def run_grade(args: argparse.Namespace) -> int:
-    grades = Path(args.grades) if args.grades else Path(args.set_dir) / "human_grades.csv"
-    session = GradingSession(args.set_dir, args.inspector, args.scheme, grades)
-    server = make_server(session, args.port)
+    Parameters
+    ----------
+    set_dir : path-like
+        Inspection set directory (``manifest.parquet`` + ``png/``).
+    inspector : str
+        Name written in every grade row.
+    scheme : {"li2020", "he2020"}
+    grades_path : path-like, optional
+        Grades CSV to append to; default ``set_dir/human_grades.csv``.
+    port : int
+        Port on 127.0.0.1; 0 takes any free port (logged).
+    """
+    grades = Path(grades_path) if grades_path else Path(set_dir) / "human_grades.csv"
+    session = GradingSession(set_dir, inspector, scheme, grades)
+    server = make_server(session, port)
     host, port = server.server_address[:2]
     log.info("grading %d objects as %s (%s); grades -> %s", len(session.items), session.inspector, session.scheme,
              grades)
@@ -334,4 +304,4 @@ def run_grade(args: argparse.Namespace) -> int:
         log.info("stopped; %d objects graded by %s", session.state()["n_graded"], session.inspector)
     finally:
         server.server_close()
-    return 0
+    return session.state()["n_graded"]

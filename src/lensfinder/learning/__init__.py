@@ -1,1 +1,29 @@
-"""TODO"""
+"""Learning: the networks, preprocessing, training, scoring and metrics of the lens finders."""
+
+from lensfinder.lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "MODEL_NAMES": "models", "DEFAULT_INPUT_SIZE": "models", "RESNET18_N_PARAMETERS": "models",
+    "build_model": "models", "he2020": "models", "resnet18": "models", "resnet18_n_parameters": "models",
+    "expected_n_parameters": "models", "save_model": "models", "load_model": "models", "file_hash": "models",
+    "import_keras": "models",
+    "PREPROCESS_METHODS": "preprocessing", "NORMALIZATIONS": "preprocessing",
+    "SETTINGS_VERSION": "preprocessing", "resize_stamps": "preprocessing", "normalize": "preprocessing",
+    "fill_nonfinite": "preprocessing", "preprocess": "preprocessing", "prepare_batch": "preprocessing",
+    "sidecar_path": "preprocessing", "write_settings": "preprocessing", "read_settings": "preprocessing",
+    "check_settings": "preprocessing",
+    "CubeReader": "datasets", "ShardSet": "datasets", "resolve_shards": "datasets",
+    "toy_lens_images": "datasets", "write_toy_shard": "datasets",
+    "HE2020_CASES": "config", "CLASS_BALANCE": "config", "TrainConfig": "config", "resolve_config": "config",
+    "augment_batch": "stream", "split_rows": "stream", "TrainingStream": "stream",
+    "set_threads": "runtime", "configure_tensorflow": "runtime",
+    "ADAM_EPSILON": "training", "compile_model": "training", "train": "training",
+    "DEFAULT_MAX_NAN_FRACTION": "inference", "Scorer": "inference", "load_scorer": "inference",
+    "score_cube": "inference", "predict_shard": "inference", "infer_files": "inference",
+    "confusion": "metrics", "threshold_metrics": "metrics", "roc_curve": "metrics", "auroc": "metrics",
+    "tpr_at_fp": "metrics", "tpr0": "metrics", "tpr10": "metrics", "completeness_in_bins": "metrics",
+    "metrics_table": "metrics", "DEFAULT_THRESHOLDS": "metrics",
+    "COMPLETENESS_COLUMNS": "evaluation", "evaluate_files": "evaluation",
+    "collect_predictions": "predictions", "collect_prediction_files": "predictions",
+    "SAMPLE_COLUMNS": "predictions",
+})

@@ -1,20 +1,9 @@
-"""Streaming access to image cubes, training shard sets, and toy data.
+"""Streaming access to image cubes and training shard sets, and toy data (docs/learning.md).
 
-:class:`CubeReader` reads rows of a cube written by
-:func:`lensfinder.io.write_cube` with positioned reads (``os.pread``) from
-the data offset that astropy reports. Reads are batch-sized, so memory
-stays constant in the number of images. We do not keep a memory map open
-over the whole file: the pages a map touches count towards the process's
-resident memory until it is unmapped, so resident memory would grow with the
-shard size even though the kernel could drop those pages.
-
-:class:`ShardSet` joins training shards (``shard_XXX.fits`` + ``.parquet``)
-into one indexable set of ``(image, is_lens)``; only the labels (one byte
-per image) and the row offsets are held in memory.
-
-:func:`toy_lens_images` makes a quick, separable synthetic set (Gaussian
-"galaxies" with or without a ring) for tests and benchmarks that must not
-depend on the simulator.
+:class:`CubeReader` reads cube rows with positioned reads (memory constant in
+the number of images); :class:`ShardSet` joins training shards into one set
+holding only labels and row offsets; :func:`toy_lens_images` is a quick,
+separable fixture for tests and benchmarks.
 """
 
 from __future__ import annotations

@@ -1,58 +1,28 @@
-"""Scoring stamp shards with trained networks (``lensfinder infer``).
+"""Scoring stamp cubes with trained networks, one cube per job (docs/learning.md).
 
-One job scores one cube (a tile's stamps or a simulated test shard), so a
-survey splits across machines. The cube is read in batches with positioned
-reads (:class:`lensfinder.learning.datasets.CubeReader`) through a prefetching
-``tf.data`` pipeline: memory is constant in the number of stamps (the output
-columns excepted, 8 bytes per stamp). Each model is applied with the
-preprocessing stored in its JSON sidecar (:mod:`lensfinder.learning.preprocessing`).
-
-Output table (Parquet), one row per index row, in the index's order
---------------------------------------------------------------------
-``object_id`` (str)
-    From the index.
-``p_cnn`` (float64)
-    Softmax probability of the lens class; the mean over the networks for
-    an ensemble; NaN for a skipped stamp (below).
-``model`` (str)
-    The model file's stem (``he2020`` for ``results/models/he2020.keras``);
-    ensemble members joined with ``+``.
-``model_hash`` (str)
-    First 16 hex digits of the SHA-256 of the ``.keras`` file (of the
-    members' hashes for an ensemble).
-``shard`` (str)
-    The cube's stem (the tile name for survey stamps).
-``is_lens`` (bool)
-    Copied from the index when it has one (simulated test sets).
-
-Bad input
----------
-A cube whose stamps differ from the size the model was trained on, an index
-whose length differs from the cube's, a duplicated ``object_id``, a missing
-or mismatching settings sidecar: :class:`lensfinder.io.InputError` naming the
-file. NaN/inf pixels are set to 0 (sky); a stamp with a larger non-finite
-fraction than ``--max-nan-fraction`` gets ``p_cnn = NaN`` and both counts
-are logged as warnings. An empty shard gives an empty table with the same
-columns (TensorFlow is not even imported).
+A cube is read in batches with positioned reads through a prefetching
+``tf.data`` pipeline (memory constant in the number of stamps); each model
+is applied with the preprocessing of its JSON sidecar. The output table has
+one row per index row: ``object_id, p_cnn, model, model_hash, shard``
+(+ ``is_lens`` when the index has it).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
 from lensfinder.learning.datasets import CubeReader
 from lensfinder.io import InputError, read_table, write_table
-from lensfinder.learning.models import file_hash, import_keras, load_model
-from lensfinder.learning.preprocessing import NORMALIZATIONS, PREPROCESS_METHODS, prepare_batch, read_settings
+from lensfinder.learning.models import file_hash, load_model
+from lensfinder.learning.preprocessing import prepare_batch, read_settings
+from lensfinder.learning.runtime import set_threads
 
-__all__ = ["Scorer", "load_scorer", "score_cube", "predict_shard", "add_infer_arguments", "run_infer"]
+__all__ = ["DEFAULT_MAX_NAN_FRACTION", "Scorer", "load_scorer", "score_cube", "predict_shard", "infer_files"]
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +100,7 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
     fraction = np.zeros(n)
     if n == 0:
         return p_cnn, fraction
-    _set_threads(threads)
+    set_threads(threads)
     import tensorflow as tf
 
     from lensfinder.progress import progress
@@ -187,7 +157,7 @@ def predict_shard(cube_path, index_path, model_paths, batch_size: int = 256,
     Returns
     -------
     pandas.DataFrame
-        The output table of the module docstring.
+        ``object_id, p_cnn, model, model_hash, shard`` (+ ``is_lens``); docs/learning.md.
     """
     import pandas as pd
 
@@ -236,41 +206,14 @@ def predict_shard(cube_path, index_path, model_paths, batch_size: int = 256,
     return table
 
 
-def add_infer_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``lensfinder infer``."""
-    parser.add_argument("--stamps", required=True, metavar="CUBE.fits", help="stamp cube (n, ny, nx)")
-    parser.add_argument("--index", required=True, metavar="INDEX.parquet", help="its index: object_id per cube row (is_lens passed through)")
-    parser.add_argument("--model", required=True, metavar="MODEL.keras", help="trained network (settings read from MODEL.json)")
-    parser.add_argument("--ensemble", nargs="+", default=[], metavar="MODEL.keras", help="more networks: p_cnn is the mean over all")
-    parser.add_argument("--out", required=True, metavar="PRED.parquet", help="output table")
-    parser.add_argument("--batch-size", type=int, default=256, help="stamps per batch (default 256)")
-    parser.add_argument("--max-nan-fraction", type=float, default=DEFAULT_MAX_NAN_FRACTION,
-                        help=f"stamps with more NaN pixels get p_cnn NaN (default {DEFAULT_MAX_NAN_FRACTION})")
-    parser.add_argument("--normalization", choices=NORMALIZATIONS, help="expected normalisation (error if the model's differs)")
-    parser.add_argument("--preprocess", choices=PREPROCESS_METHODS, help="expected resizing (error if the model's differs)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all available)")
+def infer_files(cube_path, index_path, model_paths, out, **options):
+    """Score one cube (:func:`predict_shard`, same ``options``) and write the table to ``out``.
 
-
-def _set_threads(threads: int | None) -> None:
-    import_keras()
-    import tensorflow as tf
-
-    if not threads:
-        return
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, int(threads))))
-    except RuntimeError:
-        log.debug("TensorFlow already initialised: thread counts left unchanged")
-
-
-def run_infer(args) -> int:
-    """Entry point of ``lensfinder infer``."""
-    if args.batch_size < 1:
-        raise InputError(f"--batch-size: {args.batch_size}, expected >= 1")
-    threads = args.threads or len(os.sched_getaffinity(0))
-    table = predict_shard(args.stamps, args.index, [args.model, *args.ensemble], args.batch_size,
-                          args.max_nan_fraction, threads, args.normalization, args.preprocess)
-    write_table(table, args.out)
-    return 0
+    Returns
+    -------
+    pandas.DataFrame
+        The table written.
+    """
+    table = predict_shard(cube_path, index_path, model_paths, **options)
+    write_table(table, out)
+    return table

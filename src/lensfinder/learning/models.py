@@ -1,58 +1,8 @@
-"""The two papers' networks as Keras 3 functional models.
+"""The two papers' networks as Keras 3 functional models, and saving/loading model files.
 
-``he2020``
-    He et al. 2020, section 2 (their Fig. 1): a 49x49x1 input; 5x5
-    convolution, 20 channels, ReLU; 2x2 max pooling, stride 2; 5x5
-    convolution, 50 channels, ReLU; 2x2 max pooling, stride 2; fully
-    connected 4050 -> 500 (ReLU) -> 100 (ReLU) -> 2, then softmax. With
-    "valid" convolutions and floor pooling the feature maps are
-    49 -> 45 -> 22 -> 18 -> 9, so the flatten gives 9 x 9 x 50 = 4050 and the
-    network has 520 + 25,050 + 2,025,500 + 50,100 + 202 = 2,101,372
-    parameters (``constants.HE2020_N_PARAMETERS``).
-
-``resnet18``
-    ResNet-18 as used by Li et al. 2020 (section 2.2) and Petrillo et al.
-    2019: the design of the open-source ``keras-resnet`` package
-    (raghakot/keras-resnet), re-implemented here from its published design,
-    not copied: a 7x7/2 convolution with 64 filters, batch normalisation and
-    ReLU; a 3x3/2 max pooling ("same"); four stages of two *basic* blocks
-    with 64, 128, 256, 512 filters, pre-activation style (BN -> ReLU -> 3x3
-    conv, twice; the very first block starts with a bare convolution because
-    its input was just activated), the first block of stages 2-4 striding by
-    2; the shortcut is the identity, or a 1x1 convolution (with bias) when the
-    shape changes; a final BN -> ReLU, an average pooling over the whole
-    feature map, and a dense softmax layer. Convolutions carry an L2 weight
-    penalty of 1e-4 and ``he_normal`` initialisation, as in that design. For
-    101x101 inputs the maps are 101 -> 51 -> 26 -> 26 -> 13 -> 7 -> 4.
-
-    No paper quotes its parameter count; derived from the design (counts per
-    layer: weights + biases, BN 4 per channel of which 2 non-trainable)::
-
-        conv1 7x7x1x64 + 64                      3,200   (3 bands: 9,472)
-        bn1                                        256
-        stage 1 (64):  block 1 conv + BN/conv   74,112
-                       block 2 2 x (BN + conv)  74,368
-        stage 2 (128): block 1 (+1x1 shortcut) 230,528
-                       block 2                 296,192
-        stage 3 (256): block 1                 919,808
-                       block 2               1,182,208
-        stage 4 (512): block 1               3,674,624
-                       block 2               4,723,712
-        final BN                                 2,048
-        dense 512 x 2 + 2                        1,026
-        total                               11,182,082   (3 bands: 11,188,354)
-
-    of which 7,808 (the BN moving means and variances of 3,904 channels)
-    are non-trainable. :func:`resnet18_n_parameters` repeats this sum in code
-    and ``tests/test_models.py`` checks both against the built model.
-
-Both networks end in a 2-way softmax (``p_cnn`` is the second column), and
-the last dense layer and the softmax are always float32 so that, under mixed
-precision on a GPU, probabilities such as He et al.'s threshold 0.999999
-stay representable (float16 rounds it to 1).
-
-TensorFlow/Keras are imported inside the functions: importing this module is
-cheap.
+``he2020``: He et al. 2020, section 2 (2,101,372 parameters); ``resnet18``:
+the keras-resnet design used by Li et al. 2020, section 2.2. Architectures
+and parameter counts: docs/learning.md. Keras is imported inside the functions.
 """
 
 from __future__ import annotations
@@ -86,7 +36,7 @@ MODEL_NAMES = ("he2020", "resnet18")
 #: Li et al. 2020, section 2.1 (101x101 cutouts).
 DEFAULT_INPUT_SIZE = {"he2020": HE2020_INPUT_SIZE, "resnet18": LI2020_STAMP_SIZE}
 #: ResNet-18 (keras-resnet design) with a 2-way softmax: parameters for 1 and
-#: 3 input bands, derived in the module docstring.
+#: 3 input bands, derived in docs/learning.md.
 RESNET18_N_PARAMETERS = {1: 11_182_082, 3: 11_188_354}
 
 _RESNET_WEIGHT_DECAY = 1e-4  # keras-resnet: l2(1.e-4) on every convolution

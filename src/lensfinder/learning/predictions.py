@@ -1,25 +1,4 @@
-"""Join per-tile CNN scores with their stamp index and catalogue columns.
-
-Output table (one row per scored stamp)
----------------------------------------
-object_id : str
-    Catalogue ``ID``.
-p_cnn : float
-    CNN lens probability.
-model, model_hash : str
-    Network that scored the stamp.
-tile : str
-ra, dec : float
-    Degrees (ICRS).
-psf_fwhm_arcsec : float
-    Seeing of the stamp's tile (arcsec).
-<sample flags> : bool
-    One column per preselected sample (``bg_li2020``, ``lrg_li2020``, ...).
-r_auto : float
-    ``MAG_AUTO`` (r-band Kron magnitude, mag).
-z_phot : float
-    ``Z_B`` (BPZ photometric redshift), NaN when the catalogue has none.
-"""
+"""Per-tile CNN scores joined with their stamp index and catalogue columns (columns: docs/learning.md)."""
 
 from __future__ import annotations
 
@@ -28,7 +7,7 @@ from pathlib import Path
 
 from lensfinder.io import read_table, require_columns, write_table
 
-__all__ = ["collect_predictions", "SAMPLE_COLUMNS"]
+__all__ = ["collect_predictions", "collect_prediction_files", "SAMPLE_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -74,19 +53,30 @@ def collect_predictions(predictions, indexes, catalog):
     return out
 
 
-def add_collect_predictions_arguments(parser):
-    parser.add_argument("--predictions", nargs="+", required=True, help="per-tile score tables (Parquet)")
-    parser.add_argument("--stamp-index", nargs="+", required=True, help="stamp indexes (Parquet), any order")
-    parser.add_argument("--catalog", required=True, help="merged catalogue (Parquet) with ID and MAG_AUTO")
-    parser.add_argument("--out", required=True, help="output table (Parquet)")
+def collect_prediction_files(predictions, stamp_indexes, catalog, out):
+    """:func:`collect_predictions` of score tables, stamp indexes and a catalogue file, written to ``out``.
 
+    Parameters
+    ----------
+    predictions : sequence of path
+        Per-tile score tables (``object_id``, ``p_cnn``).
+    stamp_indexes : sequence of path
+        Stamp indexes (``object_id``), any order.
+    catalog : path
+        Merged catalogue with ``ID`` and ``MAG_AUTO``.
+    out : path
+        Output table (Parquet).
 
-def run_collect_predictions(args) -> int:
-    preds = [read_table(p, required=["object_id", "p_cnn"]) for p in args.predictions]
-    indexes = [read_table(p, required=["object_id"]) for p in args.stamp_index]
-    catalog = read_table(args.catalog)
-    require_columns(catalog, ["ID", "MAG_AUTO"], args.catalog)
-    out = collect_predictions(preds, indexes, catalog)
-    write_table(out, args.out)
-    log.info("collected %d scores from %d tables into %s", len(out), len(preds), Path(args.out))
-    return 0
+    Returns
+    -------
+    pandas.DataFrame
+        The table written.
+    """
+    preds = [read_table(p, required=["object_id", "p_cnn"]) for p in predictions]
+    indexes = [read_table(p, required=["object_id"]) for p in stamp_indexes]
+    cat = read_table(catalog)
+    require_columns(cat, ["ID", "MAG_AUTO"], catalog)
+    table = collect_predictions(preds, indexes, cat)
+    write_table(table, out)
+    log.info("collected %d scores from %d tables into %s", len(table), len(preds), Path(out))
+    return table

@@ -1,49 +1,8 @@
-"""Stamp preprocessing shared by training and inference (pure numpy).
+"""Stamp preprocessing shared by training and inference (pure numpy), and the model's settings sidecar.
 
-The same settings must be used when a network is trained and when it
-scores; they are stored beside the model as a JSON sidecar
-(``MODEL.keras`` -> ``MODEL.json``) and read back by :func:`read_settings`.
-
-Resizing (``preprocess``), applied when the stamp is larger than the input
----------------------------------------------------------------------------
-``bin2`` (default)
-    Central crop to twice the network input (101 -> 98 pixels: one column
-    and row dropped on the low side, two on the high side) and 2x2 mean
-    binning (98 -> 49). Keeps the whole 20" field at 0.4"/px: a central
-    49-pixel crop would cut off Einstein rings of more than ~4.9" radius.
-    He et al.'s 97x97 stamps would need padding (97 < 98) and are refused.
-``crop``
-    Central crop to the input size at full resolution (101 -> 49: pixels
-    26..74), a 9.8" field.
-When the stamp already has the input size (ResNet-18 on 101x101), both are
-the identity.
-
-Normalisation (``normalization``), per image, after resizing
--------------------------------------------------------------
-``minmax``
-    ``(x - min) / (max - min)`` in [0, 1]; a constant image gives 0.
-``li2020``
-    Li et al. 2020 (section 2.2) "normalized all images to the same range of
-    counts, [0, 255]" without saying per image or over the set; we take *per
-    image* (255 x minmax): "all images to the same range" reads as each image
-    filling the range, a global scale would leave faint stamps near 0, and a
-    per-image scale needs no statistics from the training set at inference.
-``asinh``
-    ``arcsinh((x - median) / sigma)`` with ``sigma`` = 1.4826 x the median
-    absolute deviation of the image (the sky noise, as a stamp is mostly
-    sky); linear within the noise, logarithmic for bright cores, so faint
-    arcs stay visible next to a bright lens. ``sigma`` = 0 falls back to 1.
-
-All three are invariant to a positive flux scale of the input, which is why
-the flux-rescale augmentation is applied after normalisation (training.py).
-
-Non-finite pixels
------------------
-Images are background-subtracted, so NaN/inf pixels (masked or off-tile) are
-set to 0, the sky level, by :func:`fill_nonfinite`, which returns each
-image's non-finite fraction. Training logs the count; inference scores a
-stamp whose fraction is at most ``max_nan_fraction`` and writes
-``p_cnn = NaN`` (a skip, counted in the log) for the others.
+Resizing (``bin2``, ``crop``), per-image normalisation (``minmax``,
+``li2020``, ``asinh``) and the filling of non-finite pixels are described in
+docs/learning.md; the settings travel beside the model as ``MODEL.json``.
 """
 
 from __future__ import annotations
@@ -91,7 +50,7 @@ def resize_stamps(images, input_size: int, method: str = "bin2"):
     input_size : int
         Network input size in pixels.
     method : {"bin2", "crop"}
-        See the module docstring.
+        See docs/learning.md.
 
     Returns
     -------
@@ -123,7 +82,7 @@ def resize_stamps(images, input_size: int, method: str = "bin2"):
 
 
 def normalize(images, method: str = "minmax"):
-    """Per-image normalisation of ``(n, ny, nx)`` images (module docstring).
+    """Per-image normalisation of ``(n, ny, nx)`` images (docs/learning.md).
 
     Returns
     -------
@@ -203,7 +162,7 @@ def preprocess(images, settings: dict):
 
 
 def sidecar_path(model_path: str | os.PathLike) -> Path:
-    """``results/models/he2020.keras`` -> ``results/models/he2020.json``."""
+    """``models/he2020.keras`` -> ``models/he2020.json``: the settings sidecar of a model file."""
     return Path(model_path).with_suffix(".json")
 
 

@@ -1,29 +1,25 @@
-"""Report figures, one function per figure, drawn from result tables only.
+"""The report's figures of the search (network performance, preselection, p_CNN per sample).
 
-Figures never recompute results: restyling one never retrains a network.
-Every function takes tables and an output path and writes a PNG atomically.
+Drawn from result tables only, so restyling a figure never retrains a network;
+each function takes tables and an output path and writes a PNG atomically.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-from pathlib import Path
-
-from lensfinder.io import InputError, read_table, require_columns
+from lensfinder.io import require_columns
 from lensfinder.plots.style import pyplot, save_figure
 
 __all__ = [
+    "SAMPLE_LABELS",
+    "COMPLETENESS_LABELS",
     "plot_roc",
     "plot_learning_curve",
     "plot_completeness",
     "plot_pcnn_samples",
     "plot_cutflow",
-    "FIGURES",
 ]
 
-log = logging.getLogger(__name__)
-
+#: preselection sample flag -> legend label
 SAMPLE_LABELS = {
     "bg_li2020": "BG (Li et al. 2020)",
     "lrg_li2020": "LRG (Li et al. 2020)",
@@ -56,6 +52,7 @@ def plot_roc(roc, metrics, path):
     return save_figure(fig, path)
 
 
+#: completeness-table column -> axis label
 COMPLETENESS_LABELS = {
     "theta_E": "Einstein radius theta_E (arcsec)",
     "snr": "S/N",
@@ -140,83 +137,3 @@ def plot_cutflow(cutflow, path):
             ax.text(n, yi, f" {n:,}", va="center", fontsize=7)
         ax.set(title=SAMPLE_LABELS.get(sample, sample), xlabel="objects remaining")
     return save_figure(fig, path)
-
-
-def _roc_figure(inputs, out, args):
-    if len(inputs) != 2:
-        raise InputError("figures --kind roc: expected --inputs ROC.parquet METRICS.parquet")
-    return plot_roc(read_table(inputs[0]), read_table(inputs[1]), out)
-
-
-def _completeness_figure(inputs, out, args):
-    return plot_completeness(read_table(inputs[0]), out)
-
-
-def _learning_curve_figure(inputs, out, args):
-    import pandas as pd
-
-    if not os.path.exists(inputs[0]):
-        raise InputError(f"{inputs[0]}: file not found")
-    return plot_learning_curve(pd.read_csv(inputs[0]), out)
-
-
-def _pcnn_samples_figure(inputs, out, args):
-    thresholds = dict(_parse_threshold(t) for t in (args.threshold or []))
-    return plot_pcnn_samples(read_table(inputs[0]), out, thresholds)
-
-
-def _cutflow_figure(inputs, out, args):
-    return plot_cutflow(read_table(inputs[0]), out)
-
-
-def _pcnn_vs_phuman_figure(inputs, out, args):
-    from lensfinder.inspection.ranking import plot_pcnn_vs_phuman
-
-    return plot_pcnn_vs_phuman(read_table(inputs[0]), out)
-
-
-def _top_candidates_figure(inputs, out, args):
-    """inputs: RANKED.parquet, then the stamp indexes, then their cubes (same order)."""
-    from lensfinder.inspection.candidates import load_stamps
-    from lensfinder.inspection.ranking import plot_ranked_mosaic
-
-    ranked, rest = read_table(inputs[0], required=["object_id"]), inputs[1:]
-    if len(rest) % 2:
-        raise InputError("figures --kind top_candidates: expected --inputs RANKED INDEX... CUBE... (one cube per index)")
-    half = len(rest) // 2
-    top = ranked.head(82)  # Li et al. 2020, Fig. 8 shows the 82 with P >= 0.5
-    stamps = load_stamps(top["object_id"].astype(str), rest[:half], rest[half:])
-    return plot_ranked_mosaic(top, out, stamps=stamps)
-
-
-def _parse_threshold(text):
-    sample, _, value = text.partition("=")
-    try:
-        return sample, float(value)
-    except ValueError:
-        raise InputError(f"--threshold {text!r}: expected SAMPLE=VALUE with a number") from None
-
-
-#: figure kind -> drawing function(inputs, out, args)
-FIGURES = {
-    "roc": _roc_figure,
-    "completeness": _completeness_figure,
-    "learning_curve": _learning_curve_figure,
-    "pcnn_samples": _pcnn_samples_figure,
-    "cutflow": _cutflow_figure,
-    "pcnn_vs_phuman": _pcnn_vs_phuman_figure,
-    "top_candidates": _top_candidates_figure,
-}
-
-
-def add_figures_arguments(parser):
-    parser.add_argument("--kind", required=True, choices=sorted(FIGURES), help="which figure")
-    parser.add_argument("--inputs", nargs="+", required=True, help="the result tables the figure reads")
-    parser.add_argument("--threshold", action="append", help="SAMPLE=VALUE threshold to mark (pcnn_samples)")
-    parser.add_argument("--out", required=True, help="output PNG")
-
-
-def run_figures(args) -> int:
-    path = FIGURES[args.kind](args.inputs, args.out, args)
-    log.info("wrote %s figure %s", args.kind, path)
-    return 0

@@ -1,17 +1,10 @@
-"""Merge per-tile catalogue parts into one table.
+"""Merge per-tile catalogue parts into one table with one set of columns and consistent dtypes.
 
-Every part (``results/survey/catalog/{tile}.parquet``) must have the same
-columns; their order may differ (the first part's order wins). Empty parts (a
-tile with no objects, an empty query result) are allowed and contribute their
-schema only. Dtypes are made consistent: a column that is integer in one part
-and floating (or integer with missing values) in another becomes float64;
-a column that is boolean in one part and anything else elsewhere is an error,
-as is any other mix that pandas cannot promote to one numeric type.
+The rules (empty parts, integer/float promotion, refused mixes) are in docs/selection.md.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 from typing import Sequence
@@ -20,7 +13,7 @@ import pandas as pd
 
 from lensfinder.io import InputError, read_table, write_table
 
-__all__ = ["merge_parts", "add_merge_catalog_arguments", "run_merge_catalog"]
+__all__ = ["merge_parts", "merge_catalog_files"]
 
 log = logging.getLogger(__name__)
 
@@ -100,17 +93,16 @@ def merge_parts(parts: Sequence[pd.DataFrame], names: Sequence[str] | None = Non
     return merged.astype(target) if len(merged) == 0 else merged
 
 
-def add_merge_catalog_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``lensfinder merge-catalog``."""
-    parser.add_argument("--parts", nargs="+", required=True, type=Path, help="per-tile catalogue parts (Parquet)")
-    parser.add_argument("--out", required=True, type=Path, help="merged catalogue (Parquet)")
+def merge_catalog_files(parts: Sequence[str | Path], out: str | Path) -> pd.DataFrame:
+    """:func:`merge_parts` of catalogue part files (Parquet), written to ``out``.
 
-
-def run_merge_catalog(args: argparse.Namespace) -> int:
-    """Run ``lensfinder merge-catalog``."""
-    parts = [read_table(p) for p in args.parts]
-    merged = merge_parts(parts, [str(p) for p in args.parts])
-    write_table(merged, args.out)
-    log.info("merged %d parts, %d rows -> %s", len(parts), len(merged), args.out)
-    return 0
-
+    Returns
+    -------
+    pandas.DataFrame
+        The merged catalogue written.
+    """
+    tables = [read_table(p) for p in parts]
+    merged = merge_parts(tables, [str(p) for p in parts])
+    write_table(merged, out)
+    log.info("merged %d parts, %d rows -> %s", len(tables), len(merged), out)
+    return merged

@@ -1,77 +1,14 @@
 """Preselection of lens-candidate hosts: the papers' samples, cut by cut.
 
-Two releases, two recipes, each a list of named cuts evaluated independently
-on every catalogue row; a sample is the AND of its cuts.
-
-KiDS DR4, Li et al. 2020, section 2.1
-    ``bg_li2020``: ``SG2DPHOT == 0`` and ``r_auto <= 21`` (paper: 3,808,963).
-    ``lrg_li2020``: BG and ``r_auto <= 20`` and ``r_auto < 14 + c_par/0.3`` and
-    ``|c_perp| < 0.2`` (eq. 1; paper: 126,884), GAaP colours
-    ``COLOUR_GAAP_g_r`` and ``COLOUR_GAAP_r_i``.
-KiDS DR3, He et al. 2020, section 4
-    extended sources: ``0.01 <= CLASS_STAR <= 0.03``, ``5 <= FLUX_RADIUS <= 30``
-    *pixels*, detected in u, g, r and i (paper: 818,384); then ``r < 20``,
-    ``|c_perp| < 0.2`` and ``r < 14 + c_par/0.3``: ``lrg_he2020`` (paper:
-    28,815); ``lrg_he2020_refined`` also needs ``FLAG_R == 0`` (paper: 23,067).
-
-with (Petrillo et al. 2017; Li et al. 2020, eq. 1)
-``c_par = 0.7 (g - r) + 1.2 [(r - i) - 0.18]`` and
-``c_perp = (r - i) - (g - r)/4 - 0.18``.
-
-Choices, documented once here
------------------------------
-He et al. print ``r < c_par/0.3``
-    which selects nothing (``c_par/0.3`` is about 3 for red galaxies). They
-    say they use Petrillo et al. (2017)'s criteria, which are Li et al.'s
-    eq. 1: ``r < 14 + c_par/0.3``. We use that.
-``FLUX_RADIUS`` in pixels, not arcsec
-    He et al. write "5 to 30 arcsecs". SExtractor's ``FLUX_RADIUS`` is in
-    pixels (0.213"/px in the KiDS catalogues), and a half-light radius of
-    5-30" would keep only a handful of very nearby giants, not 818,384
-    sources; 5-30 px (1.1"-6.4") is the plausible size window of extended
-    galaxies. So the cut is ``5 <= FLUX_RADIUS <= 30`` in catalogue pixels.
-"Detected" in a band
-    the band's GAaP magnitude and its error are finite, the magnitude is not a
-    KiDS non-detection sentinel (``>= 90``, e.g. 99), and the error is > 0.
-    (The catalogues hold NaN or 99 where a source was not measured.)
-Colours
-    DR4: GAaP (the only multi-band photometry Li et al. could use). DR3:
-    Kron ``MAG_AUTO`` per band, as Petrillo et al. 2017 did (``colours="gaap"``
-    uses ``COLOR_GAAPHOM_*`` instead).
-NaN policy
-    a NaN magnitude or colour fails every cut that uses it (IEEE comparisons
-    with NaN are false); no row is dropped, every input row gets flags.
-Masks
-    Li et al. apply none: the real DR4 fixture's bright masked star passes the
-    BG cut literally. ``mask_cut=True`` adds the ``mask_clean`` cut
-    (``MASK & mask_bits == 0`` and ``IMAFLAGS_ISO == 0``; DR3:
-    ``IMAFLAGS_ISO_R == 0``) to every sample and to the cut flow.
-``DMAG``
-    the per-tile zero-point shift (``r_auto = MAG_AUTO + DMAG_R``, DR3 only) is
-    off by default: neither paper applies it.
-
-Disk galaxies (not in the papers)
-    He et al. 2020 (section 4.2) add 202 disk galaxies, chosen by eye, to the
-    negatives of their semi-real set. ``disk_blue`` is our stand-in: bright
-    extended galaxies in the blue cloud, ``g - r < 0.6`` (late types; the
-    LRGs have ``g - r`` of 1-2 at these redshifts), with the release's galaxy
-    and ``r <= 20`` (DR4) or extended/detected/``r < 20`` (DR3) cuts. It
-    feeds the ``he2020_semireal`` recipe in the workflow; a hand-made list
-    can replace it (``lensfinder simulate --set disk_stamps=...``).
-
-Outputs
--------
-flags table
-    ``ID`` (str) + one bool column per cut (names in :data:`CUT_DESCRIPTIONS`)
-    + one bool per sample, one row per input row, in input order.
-cut flow table
-    ``sample`` (str), ``step`` (int, 0 = whole catalogue), ``cut`` (str),
-    ``n_remaining`` (int): objects left after applying the cuts up to ``step``.
+Each release has a recipe, a list of named cuts evaluated independently on
+every catalogue row; a sample is the AND of its cuts. KiDS DR4: Li et al.
+2020, section 2.1; KiDS DR3: He et al. 2020, section 4. The cuts, the
+choices made where the papers are unclear, and the output tables are
+described in docs/selection.md.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
@@ -88,8 +25,7 @@ __all__ = [
     "required_columns",
     "SAMPLES",
     "CUT_DESCRIPTIONS",
-    "add_preselect_arguments",
-    "run_preselect",
+    "preselect_files",
 ]
 
 log = logging.getLogger(__name__)
@@ -97,12 +33,12 @@ log = logging.getLogger(__name__)
 # Li et al. 2020, section 2.1 (BG) and eq. 1 (LRG); Petrillo et al. 2017.
 LI2020_BG_R_AUTO_MAX_MAG = 21.0
 LI2020_LRG_R_AUTO_MAX_MAG = 20.0
-LRG_C_PAR_ZERO_MAG = 14.0
+LRG_C_PAR_ZERO_MAG = 14.0  # He et al. 2020 print r < c_par/0.3; Petrillo's 14 + c_par/0.3 (docs/selection.md)
 LRG_C_PAR_SLOPE = 0.3
 LRG_C_PERP_MAX = 0.2
 # He et al. 2020, section 4.
 HE2020_CLASS_STAR_RANGE = (0.01, 0.03)
-HE2020_FLUX_RADIUS_RANGE_PIX = (5.0, 30.0)
+HE2020_FLUX_RADIUS_RANGE_PIX = (5.0, 30.0)  # catalogue pixels, not the paper's "arcsecs" (docs/selection.md)
 HE2020_R_AUTO_MAX_MAG = 20.0
 #: disk_blue: g - r below this (blue cloud), our stand-in for He et al.'s hand-picked disks.
 DISK_G_R_MAX = 0.6
@@ -164,7 +100,7 @@ def colour_par_perp(g_r, r_i):
 
 
 def is_detected(mag, mag_err):
-    """True where a band counts as detected (see the module docstring)."""
+    """True where a band counts as detected: finite magnitude below 90 (KiDS writes 99) and error > 0."""
     mag = np.asarray(mag, dtype=float)
     mag_err = np.asarray(mag_err, dtype=float)
     with np.errstate(invalid="ignore"):
@@ -330,33 +266,31 @@ def _read_catalog(path: Path, columns: list[str], release: str) -> pd.DataFrame:
     return pd.read_parquet(path, columns=columns)
 
 
-def add_preselect_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``lensfinder preselect``."""
-    parser.add_argument("--catalog", required=True, type=Path, help="merged catalogue (Parquet)")
-    parser.add_argument("--release", default="dr4", choices=["dr4", "dr4.0", "dr3"],
-                        help="KiDS release: dr4 = Li et al. 2020 samples, dr3 = He et al. 2020 samples")
-    parser.add_argument("--out", required=True, type=Path, help="flags table (Parquet): ID + one bool per cut and sample")
-    parser.add_argument("--cutflow", required=True, type=Path,
-                        help="cut-flow table (Parquet; a CSV copy is written beside it)")
-    parser.add_argument("--mask-cut", action="store_true",
-                        help="add the optional mask cut (MASK, IMAFLAGS_ISO) to every sample (papers: off)")
-    parser.add_argument("--mask-bits", type=int, default=None,
-                        help="MASK bits that count as masked for --mask-cut (default: any bit)")
-    parser.add_argument("--colours", choices=["gaap", "kron"], default=None,
-                        help="LRG colour photometry (default: gaap for dr4, kron for dr3)")
-    parser.add_argument("--apply-dmag", action="store_true",
-                        help="add the per-tile DMAG_R zero-point shift to MAG_AUTO (dr3; papers: off)")
+def preselect_files(catalog, out, cutflow_out, release: str = "dr4", *, mask_cut: bool = False,
+                    colours: str | None = None, apply_dmag: bool = False, mask_bits: int | None = None):
+    """:func:`preselect` a catalogue file (only the needed columns are read); write the flags and cut flow.
 
+    Parameters
+    ----------
+    catalog : path
+        Merged catalogue (Parquet).
+    out : path
+        Flags table (Parquet).
+    cutflow_out : path
+        Cut-flow table (Parquet); a ``.csv`` copy is written beside it.
+    release, mask_cut, colours, apply_dmag, mask_bits
+        As for :func:`preselect`.
 
-def run_preselect(args: argparse.Namespace) -> int:
-    """Run ``lensfinder preselect``."""
-    columns = required_columns(args.release, mask_cut=args.mask_cut, colours=args.colours,
-                               apply_dmag=args.apply_dmag)
-    catalog = _read_catalog(Path(args.catalog), columns, args.release)
-    flags, cutflow = preselect(catalog, args.release, mask_cut=args.mask_cut, colours=args.colours,
-                               apply_dmag=args.apply_dmag, mask_bits=args.mask_bits, source=str(args.catalog))
-    write_table(flags, args.out)
-    write_table(cutflow, args.cutflow)
-    write_csv(cutflow, Path(args.cutflow).with_suffix(".csv"))
-    log.info("wrote %s (%d rows) and %s", args.out, len(flags), args.cutflow)
-    return 0
+    Returns
+    -------
+    flags, cutflow : pandas.DataFrame
+    """
+    columns = required_columns(release, mask_cut=mask_cut, colours=colours, apply_dmag=apply_dmag)
+    table = _read_catalog(Path(catalog), columns, release)
+    flags, cutflow = preselect(table, release, mask_cut=mask_cut, colours=colours, apply_dmag=apply_dmag,
+                               mask_bits=mask_bits, source=str(catalog))
+    write_table(flags, out)
+    write_table(cutflow, cutflow_out)
+    write_csv(cutflow, Path(cutflow_out).with_suffix(".csv"))
+    log.info("wrote %s (%d rows) and %s", out, len(flags), cutflow_out)
+    return flags, cutflow

@@ -1,64 +1,28 @@
 """Stamps: square r-band cutouts of the preselected galaxies of one tile.
 
-The tile is opened once, memory-mapped; every selected object's centre comes
-from its catalogue ``RAJ2000``/``DECJ2000`` through the tile's WCS in one
-vectorised call (never the catalogue's ``Xpos``/``Ypos``, which live on a
-0.213"/px grid), and all stamps are cut in one pass over the tile in row
-order (:func:`cut_stamps`).
-
-Geometry
---------
-A stamp of ``size`` pixels has its centre pixel at index ``size // 2`` on the
-coadd pixel nearest to the object's position (no resampling): stamp pixel
-``(i, j)`` is coadd pixel ``(round(y) - size//2 + i, round(x) - size//2 + j)``.
-
-Edges, masks, NaN
------------------
-- A stamp reaching beyond the tile is padded with ``fill_value`` (0, the
-  background level of background-subtracted coadds) and flagged ``edge``.
-- ``masked_fraction``: fraction of the stamp's pixels with no good data:
-  mask > 0, weight <= 0 (when given) or padding.
-- ``nan_fraction``: fraction of non-finite pixels in the coadd part of the
-  stamp. They are kept as they are in the cube (downstream preprocessing
-  decides how to fill them).
-- Objects whose centre pixel lies outside the tile are skipped; the log says
-  how many.
-
-Outputs
--------
-cube (``results/stamps/{tile}.fits``)
-    float32 ``(n, size, size)``, :func:`lensfinder.io.write_cube` format, extra
-    header ``TILE``, ``PSF_FWHM``.
-index (``results/stamps/{tile}.parquet``), one row per cube row
-    ``object_id`` (str), ``tile`` (str), ``ra``, ``dec`` (deg), ``x_pix``,
-    ``y_pix`` (0-based coadd pixel of the object's position, float; the
-    stamp centre is its rounded value), ``edge`` (bool), ``masked_fraction``,
-    ``nan_fraction`` (0-1), ``psf_fwhm_arcsec``, ``zeropoint_mag``,
-    ``pixel_scale_arcsec``, then one bool column per requested sample.
+Centres come from the catalogue's RA/Dec through the tile's WCS; each stamp
+is centred on the nearest coadd pixel (no resampling), padded and flagged at
+the tile edge, with its masked and NaN fractions. Geometry, the cube and the
+index columns: docs/selection.md and docs/architecture.md.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lensfinder import constants
 from lensfinder.io import InputError, read_table, require_columns, write_cube, write_table
+from lensfinder.selection.tiles import celestial_wcs, open_tile, tile_properties
 
 __all__ = [
     "cut_stamps",
     "stamp_fractions",
     "select_objects",
-    "tile_properties",
     "extract_stamps",
-    "open_tile",
+    "write_tile_stamps",
     "INDEX_COLUMNS",
-    "add_stamps_arguments",
-    "run_stamps",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,11 +34,8 @@ INDEX_COLUMNS = {
     "masked_fraction": "float64", "nan_fraction": "float64",
     "psf_fwhm_arcsec": "float64", "zeropoint_mag": "float64", "pixel_scale_arcsec": "float64",
 }
-#: Header keys that hold the PSF FWHM (arcsec) and the zero point, in order of preference.
-PSF_KEYS = ("PSF_FWHM", "PSFFWHM", "SEEING")
 #: Stamps per chunk when computing masked/NaN fractions (bounds the memory).
 STAMP_CHUNK = 512
-ZEROPOINT_KEYS = ("ZEROPT", "PHOTZP", "MAGZPT", "MAGZERO")
 
 
 def _window_indices(x_pix, y_pix, size: int):
@@ -222,39 +183,6 @@ def select_objects(catalog: pd.DataFrame, flags: pd.DataFrame, tile: str, sample
     return merged.loc[merged[samples].any(axis=1)].reset_index(drop=True)
 
 
-def tile_properties(header, path: str = "tile", psf_fwhm_arcsec=None, zeropoint_mag=None, wcs=None):
-    """PSF FWHM (arcsec), zero point (mag) and pixel scale (arcsec) of a tile.
-
-    Header keys :data:`PSF_KEYS` and :data:`ZEROPOINT_KEYS`, ``PIXSCALE`` (else
-    from the WCS); explicit values override. A missing zero point is an error
-    (simulations must match it); a missing PSF is logged and NaN.
-    """
-    def first(keys):
-        for k in keys:
-            if k in header and header[k] is not None:
-                try:
-                    return float(header[k])
-                except (TypeError, ValueError):
-                    raise InputError(f"{path}: header {k}: expected a number, got {header[k]!r}") from None
-        return None
-
-    psf = psf_fwhm_arcsec if psf_fwhm_arcsec is not None else first(PSF_KEYS)
-    if psf is None:
-        log.warning("%s: no PSF FWHM in the header (%s); psf_fwhm_arcsec is NaN", path, "/".join(PSF_KEYS))
-        psf = np.nan
-    zp = zeropoint_mag if zeropoint_mag is not None else first(ZEROPOINT_KEYS)
-    if zp is None:
-        raise InputError(f"{path}: header: no zero point ({'/'.join(ZEROPOINT_KEYS)}); pass --zeropoint-mag")
-    scale = first(("PIXSCALE",))
-    if scale is None and wcs is not None:
-        from astropy.wcs.utils import proj_plane_pixel_scales
-
-        scale = float(np.mean(proj_plane_pixel_scales(wcs.celestial)) * 3600.0)
-    if scale is None:
-        raise InputError(f"{path}: header: no PIXSCALE and no celestial WCS")
-    return float(psf), float(zp), float(scale)
-
-
 def extract_stamps(image, wcs, selection: pd.DataFrame, samples, tile: str, size: int,
                    psf_fwhm_arcsec: float, zeropoint_mag: float, pixel_scale_arcsec: float,
                    mask=None, weight=None, fill_value: float = 0.0):
@@ -316,119 +244,70 @@ def extract_stamps(image, wcs, selection: pd.DataFrame, samples, tile: str, size
     return stamps, index, n_outside
 
 
-class _OpenTile:
-    """A memory-mapped FITS image and the handles to close after use."""
+def write_tile_stamps(image, catalog, flags, tile: str, samples, size: int, out_cube, out_index, *,
+                      mask=None, weight=None, psf_fwhm_arcsec: float | None = None,
+                      zeropoint_mag: float | None = None) -> pd.DataFrame:
+    """Cut one tile's stamps from its files and write the cube and its index.
 
-    def __init__(self, fileobj, hdul, data, header):
-        self.fileobj, self.hdul, self.data, self.header = fileobj, hdul, data, header
+    Parameters
+    ----------
+    image : path
+        Tile coadd FITS (r band).
+    catalog : path
+        Catalogue Parquet (``ID``, ``KIDS_TILE``, ``RAJ2000``, ``DECJ2000``).
+    flags : path
+        Preselection flags Parquet (``ID`` + sample columns).
+    tile : str
+        Tile name (catalogue ``KIDS_TILE``).
+    samples : sequence of str
+        Sample flag columns; an object is cut when any is true.
+    size : int
+        Stamp side, pixels.
+    out_cube, out_index : path
+        Output FITS cube and Parquet index.
+    mask, weight : path, optional
+        Mask FITS (> 0 masked) and inverse-variance weight FITS (<= 0 masked).
+    psf_fwhm_arcsec, zeropoint_mag : float, optional
+        Override the header's PSF FWHM (arcsec) and zero point (mag).
 
-    def close(self):
-        self.data = None
-        if self.hdul is not None:
-            self.hdul.close()
-        self.fileobj.close()
-
-
-def open_tile(path, what: str = "image") -> _OpenTile:
-    """Open the first 2-D image HDU of a FITS file, memory-mapped.
-
-    A missing, truncated or corrupt file raises :class:`InputError` naming it
-    (astropy's verification warnings about a broken header count as errors).
-    Call ``.close()`` on the result when done.
+    Returns
+    -------
+    pandas.DataFrame
+        The index written.
     """
-    import warnings
-
-    from astropy.io import fits
-    from astropy.io.fits.verify import VerifyWarning
-    from astropy.utils.exceptions import AstropyUserWarning
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found ({what})")
-    fileobj = open(path, "rb")  # noqa: SIM115 - closed by _OpenTile.close or below
-    hdul = None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", VerifyWarning)
-            warnings.simplefilter("error", AstropyUserWarning)
-            hdul = fits.open(fileobj, memmap=True, lazy_load_hdus=False)
-            for hdu in hdul:
-                if hdu.is_image and hdu.header.get("NAXIS", 0) == 2 and hdu.data is not None:
-                    return _OpenTile(fileobj, hdul, hdu.data, hdu.header)
-    except (OSError, ValueError, TypeError, EOFError, VerifyWarning, AstropyUserWarning) as exc:
-        if hdul is not None:
-            hdul.close()
-        fileobj.close()
-        raise InputError(f"{path}: not a readable FITS image ({what}): {exc}") from exc
-    hdul.close()
-    fileobj.close()
-    raise InputError(f"{path}: no 2-D image HDU ({what})")
-
-
-# --------------------------------------------------------------------------- CLI
-
-def add_stamps_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``lensfinder stamps``."""
-    parser.add_argument("--image", required=True, help="tile coadd FITS (r band)")
-    parser.add_argument("--weight", help="inverse-variance weight FITS (weight <= 0 counts as masked)")
-    parser.add_argument("--mask", help="mask FITS (> 0 masked)")
-    parser.add_argument("--catalog", required=True, help="catalogue Parquet (ID, KIDS_TILE, RAJ2000, DECJ2000)")
-    parser.add_argument("--flags", required=True, help="preselection flags Parquet (ID + sample columns)")
-    parser.add_argument("--tile", required=True, help="tile name (catalogue KIDS_TILE)")
-    parser.add_argument("--samples", nargs="+", default=["bg_li2020", "lrg_li2020"],
-                        help="sample flag columns; an object is cut when any is true")
-    parser.add_argument("--size", type=int, default=constants.LI2020_STAMP_SIZE,
-                        help=f"stamp side, pixels (default {constants.LI2020_STAMP_SIZE}, Li et al. 2020)")
-    parser.add_argument("--psf-fwhm-arcsec", type=float, help="override the header's PSF FWHM")
-    parser.add_argument("--zeropoint-mag", type=float, help="override the header's zero point")
-    parser.add_argument("--out-cube", required=True, help="output FITS cube")
-    parser.add_argument("--out-index", required=True, help="output Parquet index")
-
-
-def run_stamps(args: argparse.Namespace) -> int:
-    """Cut one tile's stamps and write the cube and its index."""
-    from astropy.wcs import WCS, FITSFixedWarning
-    import warnings
-
-    if args.size < 1:
-        raise InputError(f"--size: expected a positive number of pixels, got {args.size}")
-    catalog = read_table(args.catalog, required=["ID", "KIDS_TILE", "RAJ2000", "DECJ2000"])
-    flags = read_table(args.flags, required=["ID", *args.samples])
-    selection = select_objects(catalog, flags, args.tile, args.samples,
-                               catalog_source=str(args.catalog), flags_source=str(args.flags))
+    samples = list(samples)
+    catalog_table = read_table(catalog, required=["ID", "KIDS_TILE", "RAJ2000", "DECJ2000"])
+    flags_table = read_table(flags, required=["ID", *samples])
+    selection = select_objects(catalog_table, flags_table, tile, samples,
+                               catalog_source=str(catalog), flags_source=str(flags))
     handles = []
     try:
-        tile = open_tile(args.image, "image")
-        handles.append(tile)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FITSFixedWarning)
-            wcs = WCS(tile.header)
-        if not wcs.has_celestial:
-            raise InputError(f"{args.image}: header: no celestial WCS")
-        psf, zp, scale = tile_properties(tile.header, str(args.image), args.psf_fwhm_arcsec, args.zeropoint_mag,
-                                         wcs)
+        coadd = open_tile(image, "image")
+        handles.append(coadd)
+        wcs = celestial_wcs(coadd.header, image)
+        psf, zp, scale = tile_properties(coadd.header, str(image), psf_fwhm_arcsec, zeropoint_mag, wcs)
         aux = {}
-        for name in ("mask", "weight"):
-            if getattr(args, name):
-                aux[name] = open_tile(getattr(args, name), name)
+        for name, path in (("mask", mask), ("weight", weight)):
+            if path:
+                aux[name] = open_tile(path, name)
                 handles.append(aux[name])
         try:
             stamps, index, n_outside = extract_stamps(
-                tile.data, wcs, selection, args.samples, args.tile, args.size, psf, zp, scale,
+                coadd.data, wcs, selection, samples, tile, size, psf, zp, scale,
                 mask=aux["mask"].data if "mask" in aux else None,
                 weight=aux["weight"].data if "weight" in aux else None)
         except InputError as exc:
-            raise InputError(f"{args.image}: {exc}") from exc
+            raise InputError(f"{image}: {exc}") from exc
     finally:
         for h in handles:
             h.close()
     if n_outside:
-        log.warning("%s: %d selected objects lie outside the tile and were skipped", args.tile, n_outside)
-    log.info("%s: %d stamps of %dx%d (%d selected, %d padded at the edge)", args.tile, len(stamps),
-             args.size, args.size, len(selection), int(index["edge"].sum()))
-    cards = {"TILE": (args.tile, "tile name")}
+        log.warning("%s: %d selected objects lie outside the tile and were skipped", tile, n_outside)
+    log.info("%s: %d stamps of %dx%d (%d selected, %d padded at the edge)", tile, len(stamps),
+             size, size, len(selection), int(index["edge"].sum()))
+    cards = {"TILE": (tile, "tile name")}
     if np.isfinite(psf):
         cards["PSF_FWHM"] = (psf, "PSF FWHM of the tile, arcsec")
-    write_cube(stamps, args.out_cube, scale, zp, header_cards=cards)
-    write_table(index, args.out_index)
-    return 0
+    write_cube(stamps, out_cube, scale, zp, header_cards=cards)
+    write_table(index, out_index)
+    return index

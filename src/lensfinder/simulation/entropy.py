@@ -22,16 +22,13 @@ entropy_std`` (bits).
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from lensfinder.io import InputError
 
-__all__ = ["image_entropy", "rebin_to", "to_uint8", "entropy_table", "add_entropy_arguments", "run_entropy"]
-
-log = logging.getLogger(__name__)
+__all__ = ["image_entropy", "rebin_to", "to_uint8", "entropy_table", "shard_entropy_table"]
 
 #: He et al. 2020, section 2: images compared at 64 x 64 pixels, 8 bits.
 ENTROPY_SIZE = 64
@@ -122,36 +119,35 @@ def entropy_table(entropies, is_lens):
     return pd.DataFrame(rows)
 
 
-def add_entropy_arguments(parser) -> None:
-    """Arguments of ``lensfinder entropy``."""
-    parser.add_argument("--shards", nargs="+", required=True,
-                        help="simulation directories (all shard_*.fits) or cube files (each with its .parquet)")
-    parser.add_argument("--out", required=True, help="output table (Parquet; a .csv copy is written beside it)")
-    parser.add_argument("--max-images", type=int, default=None,
-                        help="use at most this many images per shard (the paper used 50,000 in all)")
-    parser.add_argument("--batch-size", type=int, default=2000, help="images per batch")
+def shard_entropy_table(shards, max_images: int | None = None, batch_size: int = 2000):
+    """:func:`entropy_table` of the images of simulated shards.
 
+    Parameters
+    ----------
+    shards : iterable of (path, path)
+        Image cube and metadata table (with ``is_lens``) of each shard.
+    max_images : int, optional
+        Use at most this many images per shard.
+    batch_size : int
+        Images per :func:`image_entropy` call.
 
-def run_entropy(args) -> int:
-    """``lensfinder entropy``: per-class entropy statistics of simulated shards."""
-    from lensfinder.learning.datasets import resolve_shards
-    from lensfinder.io import read_cube, read_table, write_csv, write_table
+    Raises
+    ------
+    InputError
+        A table whose rows do not match its cube.
+    """
+    from lensfinder.io import read_cube, read_table
     from lensfinder.progress import progress
 
     entropies, labels = [], []
-    for cube_path, meta_path in resolve_shards(args.shards):
+    for cube_path, meta_path in shards:
         meta = read_table(meta_path, columns=["is_lens"], required=["is_lens"])
         images, _ = read_cube(cube_path)
         if len(images) != len(meta):
             raise InputError(f"{meta_path}: {len(meta)} rows but {cube_path} holds {len(images)} images")
-        n = len(images) if args.max_images is None else min(len(images), args.max_images)
-        for start in progress(range(0, n, args.batch_size), desc=cube_path.name, unit="batch"):
-            stop = min(start + args.batch_size, n)
+        n = len(images) if max_images is None else min(len(images), max_images)
+        for start in progress(range(0, n, batch_size), desc=Path(cube_path).name, unit="batch"):
+            stop = min(start + batch_size, n)
             entropies.append(image_entropy(np.asarray(images[start:stop])))
         labels.append(meta["is_lens"].to_numpy(dtype=bool)[:n])
-    table = entropy_table(np.concatenate(entropies) if entropies else [], np.concatenate(labels) if labels else [])
-    out = Path(args.out)
-    write_table(table, out)
-    write_csv(table, out.with_suffix(".csv"))
-    log.info("entropy: %s", table.to_dict("records"))
-    return 0
+    return entropy_table(np.concatenate(entropies) if entropies else [], np.concatenate(labels) if labels else [])

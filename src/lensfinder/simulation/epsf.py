@@ -46,7 +46,7 @@ import numpy as np
 from lensfinder.io import InputError
 
 __all__ = ["EPSF_DEFAULTS", "TilePSF", "settings_with_defaults", "select_psf_stars", "build_epsf_kernel", "build_tile_psf",
-           "tile_psf_kernel", "kernel_hash", "kernel_fwhm_arcsec"]
+           "find_tile_files", "tile_psf_kernel", "kernel_hash", "kernel_fwhm_arcsec"]
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +246,37 @@ def build_tile_psf(image, header, catalog, settings: dict | None = None, source:
     log.info("%s: PSF kernel %s from %d stars, FWHM %.3f\" (header %.3f\")", source, result.method, result.n_stars,
              kernel_fwhm_arcsec(result.kernel, scale), result.fwhm_header_arcsec)
     return result
+
+
+def _find(tile: str, suffix: str, paths, key: str) -> str:
+    """The path of ``{tile}{suffix}`` among ``paths`` (files, or directories: paths not ending in ``suffix``)."""
+    name = f"{tile}{suffix}"
+    files = [str(Path(f)) for f in paths if f.endswith(suffix)]
+    dirs = [Path(d) for d in paths if not d.endswith(suffix)]
+    found = [f for f in files if Path(f).name == name] + [str(d / name) for d in dirs if (d / name).exists()]
+    if found:
+        return found[0]
+    if dirs:  # tile_psf_kernel names the missing file
+        return str(dirs[0] / name)
+    raise InputError(f"{key}: no {name} among the {len(files)} file(s) given")
+
+
+def find_tile_files(tile: str, tiles, catalogs) -> tuple[str, str]:
+    """The image and catalogue files of ``tile``: ``{tile}.fits`` among ``tiles``, ``{tile}.parquet`` among ``catalogs``.
+
+    Parameters
+    ----------
+    tile : str
+        Tile name (the stamp index's ``tile``).
+    tiles, catalogs : sequence of str
+        Files, or directories that hold them (recipe parameters ``psf_tiles``, ``psf_catalogs``).
+
+    Raises
+    ------
+    InputError
+        Files given but none for this tile.
+    """
+    return _find(tile, ".fits", tiles, "psf_tiles"), _find(tile, ".parquet", catalogs, "psf_catalogs")
 
 
 @functools.lru_cache(maxsize=4096)  # a kernel is 5 kB; a KiDS shard may draw hosts from ~1000 tiles

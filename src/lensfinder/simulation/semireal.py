@@ -66,8 +66,8 @@ import numpy as np
 
 from lensfinder.io import InputError
 
-__all__ = ["HostStamps", "load_hosts", "host_stamp", "augment", "augment_image", "sky_sigma", "host_flux",
-           "grf_deflection"]
+__all__ = ["HostStamps", "load_hosts", "draw_host", "host_stamp", "augment", "augment_image", "sky_sigma",
+           "host_flux", "grf_deflection"]
 
 
 class HostStamps:
@@ -136,6 +136,62 @@ class HostStamps:
 def load_hosts(paths: tuple) -> HostStamps:
     """Cached :class:`HostStamps` for a tuple of paths."""
     return HostStamps(list(paths))
+
+
+def _host_pool(recipe, is_lens, disk):
+    """(HostStamps, candidate positions) for a semi-real row."""
+    p = recipe
+    if disk and p.disk_stamps:
+        hosts, flag, key = load_hosts(tuple(p.disk_stamps)), "", "disk_stamps"
+    else:
+        hosts = load_hosts(tuple(p.host_stamps))
+        flag = p.disk_flag if disk else (p.host_flag if is_lens else p.negative_flag)
+        key = "host_stamps"
+        if disk and flag not in hosts.index.columns:
+            raise InputError(f"disk_flag: column {flag!r} not in the index of {', '.join(hosts.files)}")
+    candidates = hosts.select(flag)
+    if not disk and p.disk_flag and p.disk_flag in hosts.index.columns:  # disks only as disks
+        is_disk = hosts.index[p.disk_flag].fillna(False).to_numpy(dtype=bool)
+        candidates = candidates[~is_disk[candidates]]
+    if not len(candidates):
+        raise InputError(f"{key}: no usable stamp (flag {flag!r}, no edge, no NaN) in {', '.join(hosts.files)}")
+    return hosts, candidates
+
+
+def draw_host(rng, recipe, is_lens: bool):
+    """The host stamp of a semi-real row and its first augmentation stage.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The image's generator.
+    recipe : lensfinder.simulation.recipes.Recipe
+        A semi-real recipe (``host_stamps``, flags, ``disk_fraction``, ``aug_rot90_flip``).
+    is_lens : bool
+        Host of an arc (``host_flag``) or a negative (``negative_flag``; a
+        disk galaxy with probability ``disk_fraction``).
+
+    Returns
+    -------
+    host : dict
+        ``host_file, host_row, host_object_id``, ``psf_fwhm_host`` and
+        ``host_tile`` (the index's seeing and tile) and, with
+        ``aug_rot90_flip``, ``aug_rot90, aug_flip``.
+    disk : bool
+        Whether the negative is a disk galaxy.
+    """
+    disk = (not is_lens) and recipe.disk_fraction > 0 and bool(rng.uniform() < recipe.disk_fraction)
+    hosts, candidates = _host_pool(recipe, is_lens, disk)
+    info = hosts.index.iloc[int(candidates[int(rng.integers(len(candidates)))])]
+    host = {"host_file": str(info["host_file"]), "host_row": int(info["row"]), "host_object_id": str(info["object_id"]),
+            "psf_fwhm_host": float(info["psf_fwhm_arcsec"]), "host_tile": str(info.get("tile", ""))}
+    if recipe.aug_rot90_flip:
+        host.update(aug_rot90=int(rng.integers(4)), aug_flip=bool(rng.integers(2)))
+    try:  # bad pixels are an error naming the object, before anything is written
+        host_stamp(host["host_file"], host["host_row"])
+    except InputError as exc:
+        raise InputError(f"{exc} (object {host['host_object_id']})") from None
+    return host, disk
 
 
 def augment(stamp, rot90: int, flip: bool):

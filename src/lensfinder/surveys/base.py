@@ -1,25 +1,9 @@
 """The survey-backend interface and the HTTP plumbing every backend shares.
 
-A backend answers five questions about one survey: which catalogue rows lie
-in a tile or region (:meth:`SurveyBackend.query_catalog`), where a tile's
-images are (:meth:`SurveyBackend.fetch_image`), what a cutout around a
-position looks like (:meth:`SurveyBackend.fetch_cutout`), and the pixel scale,
-zero point and column map. :class:`lensfinder.surveys.kids.KidsBackend` and
-:class:`lensfinder.surveys.legacy.LegacySurveyBackend` implement it.
-
-Network rules
--------------
-- every base URL is a parameter (tests point them at 127.0.0.1);
-- every request has a timeout; timeouts, dropped connections, HTTP 429 and
-  5xx are retried with exponential backoff (:func:`with_retries`); anything
-  else (a bad query, 404) fails at once;
-- downloads stream to ``<dest>.part``, resume with an HTTP ``Range`` request,
-  are checked against the expected size, and are renamed onto ``dest`` only
-  when complete (:func:`download_file`), so a killed job never leaves a file
-  that looks complete and a finished file is never fetched again;
-- credentials, where a service wants any, come only from the environment
-  (``LENSFINDER_ESO_TOKEN``: a bearer token) or from ``~/.netrc``, which
-  requests reads by itself.
+:class:`SurveyBackend` is what the pipeline asks of a survey (catalogue rows,
+tile images, cutouts, pixel scale, zero point, column map); the functions
+make sessions, retry transient failures and download files resumably. The
+network rules are in ``docs/surveys.md``.
 """
 
 from __future__ import annotations
@@ -42,6 +26,7 @@ __all__ = [
     "is_transient",
     "with_retries",
     "download_file",
+    "cache_folder",
     "DEFAULT_TIMEOUT_S",
 ]
 
@@ -269,6 +254,11 @@ def with_retries(func: Callable[[int], T], what: str, retries: int = 4, backoff_
 
 class _TruncatedError(IOError):
     """A stream ended before the announced size."""
+
+
+def cache_folder(cache_dir, out) -> Path:
+    """Where raw downloads are kept: ``cache_dir``, or ``cache/`` beside the output file ``out`` when ``None``."""
+    return Path(cache_dir) if cache_dir is not None else Path(out).parent / "cache"
 
 
 def download_file(url: str, dest, *, session=None, params: dict | None = None, expected_size: int | None = None,

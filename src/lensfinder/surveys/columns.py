@@ -1,31 +1,24 @@
-"""Per-release KiDS catalogue column maps.
+"""Catalogue column maps: which column plays each role per KiDS release, and Legacy Tractor rows in KiDS DR4 terms.
 
 The pipeline speaks in *roles* (``r_auto``, ``colour_g_r_gaap``, ...); a
-:class:`ColumnMap` says which catalogue column plays each role in one data
-release. The preselection looks roles up here, and the catalogue download asks
-the ESO TAP service for exactly :attr:`ColumnMap.download_columns`.
-
-DR4 names were checked against the 306-column header of real DR4.1 rows
-(``tests/data/kids_dr4_sample.csv``, ESO table
-``safcat.KiDS_DR4_1_ugriZYJHKs_cat_fits``; a test keeps them in step). DR3
-names follow the KiDS DR3 multi-band catalogue (de Jong et al. 2017) as
-named in He et al. 2020 and in the project's KiDS issue (``MAG_GAAP_r_CALIB``,
-``COLOR_GAAPHOM_G_R``, per-band ``IMAFLAGS_ISO_R`` and ``FLAG_R``); the
-per-band Kron magnitudes ``MAG_AUTO_{U,G,I}`` and ``DMAG_R`` could not be
-checked against a real DR3 row offline. A release whose table lacks a column
-fails loudly: the TAP service rejects the query, and the preselection raises
-:class:`lensfinder.io.InputError` naming the column and the release.
-
-Units: magnitudes AB (``*_mag`` roles), ``FLUX_RADIUS`` in catalogue pixels
-of 0.213" (:data:`lensfinder.constants.KIDS_CATALOG_PIXEL_SCALE_ARCSEC`),
-positions in degrees (ICRS).
+:class:`ColumnMap` names the column of each role in one KiDS release, and
+:func:`tractor_to_kids` rewrites DESI Legacy Surveys Tractor rows with the
+DR4 names. Provenance of the names and units: ``docs/surveys.md``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
-__all__ = ["ColumnMap", "COLUMN_MAPS", "RELEASES", "TAP_TABLES", "column_map"]
+import numpy as np
+
+from lensfinder.constants import KIDS_CATALOG_PIXEL_SCALE_ARCSEC
+from lensfinder.io import InputError
+
+__all__ = ["ColumnMap", "COLUMN_MAPS", "RELEASES", "TAP_TABLES", "column_map", "LEGACY_TAP_TABLES",
+           "LEGACY_DR10_TRACTOR_COLUMNS", "LEGACY_DR10_COLUMN_MAP", "NANOMAGGY_ZEROPOINT_MAG", "TRACTOR_POINT_TYPES",
+           "tractor_to_kids"]
 
 BANDS = ("u", "g", "r", "i")
 
@@ -57,8 +50,6 @@ class ColumnMap:
     def __getitem__(self, role: str) -> str:
         name = self.roles.get(role)
         if name is None:
-            from lensfinder.io import InputError
-
             raise InputError(f"KiDS {self.release}: no catalogue column for {role!r} in this release")
         return name
 
@@ -152,8 +143,6 @@ def column_map(release: str) -> ColumnMap:
     try:
         return COLUMN_MAPS[release.lower()]
     except KeyError:
-        from lensfinder.io import InputError
-
         raise InputError(f"release: {release!r} is not a KiDS release; expected one of {', '.join(RELEASES)}") from None
 
 
@@ -161,9 +150,16 @@ def column_map(release: str) -> ColumnMap:
 #
 # The Legacy Surveys catalogue is mapped onto the DR4 names above, so the DR4
 # preselection (Li et al. 2020) runs on it unchanged. Every entry is an
-# approximation; lensfinder.surveys.legacy documents each one. Tractor names
+# approximation; docs/surveys.md documents each one. Tractor names
 # follow the DR10 catalogue description (legacysurvey.org/dr10/catalogs) and
 # the Astro Data Lab table ls_dr10.tractor; fluxes are nanomaggies.
+
+#: Tractor fluxes (and Legacy Surveys images) are nanomaggies: mag = 22.5 - 2.5 log10(flux) (Dey et al. 2019).
+NANOMAGGY_ZEROPOINT_MAG = 22.5
+#: Tractor types that are point sources (PSF) or Gaia duplicates (DUP): "stars" for SG2DPHOT.
+TRACTOR_POINT_TYPES = ("PSF", "DUP")
+#: ``2.5 / ln(10)``: magnitude error of a flux with relative error 1.
+_MAG_ERR_FACTOR = 2.5 / math.log(10.0)
 
 #: release -> Astro Data Lab TAP table of the Tractor catalogue.
 LEGACY_TAP_TABLES: dict[str, str] = {"dr10": "ls_dr10.tractor"}
@@ -201,4 +197,101 @@ LEGACY_DR10_COLUMN_MAP: dict[str, str] = {
     "LS_TYPE": "type (kept)",
 }
 
-__all__ += ["LEGACY_TAP_TABLES", "LEGACY_DR10_TRACTOR_COLUMNS", "LEGACY_DR10_COLUMN_MAP"]
+
+def _mags(flux, ivar):
+    """Magnitudes (ZP 22.5) and errors of nanomaggy fluxes; NaN where unmeasured or <= 0."""
+    flux = np.asarray(flux, dtype=float)
+    ivar = np.asarray(ivar, dtype=float) if ivar is not None else np.ones_like(flux)
+    good = np.isfinite(flux) & (flux > 0) & np.isfinite(ivar) & (ivar > 0)
+    safe = np.where(good, flux, 1.0)
+    mag = np.where(good, NANOMAGGY_ZEROPOINT_MAG - 2.5 * np.log10(safe), np.nan)
+    err = np.where(good, _MAG_ERR_FACTOR / (safe * np.sqrt(np.where(good, ivar, 1.0))), np.nan)
+    return mag, err
+
+
+def _iau_names(ra_deg, dec_deg, prefix: str = "LS10 J") -> list[str]:
+    """``JHHMMSS.SS+DDMMSS.S`` names (truncated, IAU style) of positions in degrees."""
+    names = []
+    for ra, dec in zip(np.asarray(ra_deg, dtype=float), np.asarray(dec_deg, dtype=float)):
+        t = int(math.floor(ra / 15.0 * 3600 * 100 + 1e-6))  # hundredths of a second of time
+        h, rest = divmod(t, 3600 * 100)
+        m, rest = divmod(rest, 60 * 100)
+        sign = "-" if dec < 0 else "+"
+        d10 = int(math.floor(abs(dec) * 3600 * 10 + 1e-6))  # tenths of an arcsecond
+        dd, drest = divmod(d10, 3600 * 10)
+        dm, ds10 = divmod(drest, 60 * 10)
+        names.append(f"{prefix}{h:02d}{m:02d}{rest // 100:02d}.{rest % 100:02d}"
+                     f"{sign}{dd:02d}{dm:02d}{ds10 // 10:02d}.{ds10 % 10:d}")
+    return names
+
+
+def tractor_to_kids(tractor, field: str):
+    """Map Tractor rows onto the KiDS DR4 column names (each approximation: ``docs/surveys.md``).
+
+    Parameters
+    ----------
+    tractor : pandas.DataFrame
+        Columns :data:`lensfinder.surveys.columns.LEGACY_DR10_TRACTOR_COLUMNS`
+        (``brick_primary`` optional); fluxes in nanomaggies, ``shape_r`` arcsec.
+    field : str
+        Field name, written to ``KIDS_TILE`` and ``THELI_NAME``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :data:`lensfinder.surveys.columns.LEGACY_DR10_COLUMN_MAP`
+        in that order, one row per input row.
+    """
+    import pandas as pd
+
+    need = [c for c in LEGACY_DR10_TRACTOR_COLUMNS if c != "brick_primary"]
+    missing = [c for c in need if c not in tractor.columns]
+    if missing:
+        raise InputError(f"field {field}: Tractor rows lack column(s) {', '.join(missing)} (ls_dr10.tractor)")
+
+    def num(name):
+        return pd.to_numeric(tractor[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+    n = len(tractor)
+    ra, dec = num("ra"), num("dec")
+    mags = {b: _mags(num(f"flux_{b}"), num(f"flux_ivar_{b}")) for b in "gri"}
+    types = tractor["type"].astype(str).str.strip().str.upper().to_numpy(dtype=object)
+    point = np.isin(types, TRACTOR_POINT_TYPES)
+    ls_id = pd.to_numeric(tractor["ls_id"], errors="coerce").fillna(-1).to_numpy(dtype=np.int64)
+    ids = pd.Series(_iau_names(ra, dec), dtype=object)
+    clash = ids.duplicated(keep=False).to_numpy()
+    if clash.any():
+        ids[clash] = [f"{i}_{k}" for i, k in zip(ids[clash], ls_id[clash])]
+    shape_r = num("shape_r")
+
+    def flags(name):
+        return pd.to_numeric(tractor[name], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
+
+    out = {
+        "THELI_NAME": np.full(n, field, dtype=object),
+        "ID": ids.to_numpy(dtype=object),
+        "KIDS_TILE": np.full(n, field, dtype=object),
+        "RAJ2000": ra,
+        "DECJ2000": dec,
+        "MAG_AUTO": mags["r"][0],
+        "MAGERR_AUTO": mags["r"][1],
+        "SG2DPHOT": point.astype(np.int64),
+        "CLASS_STAR": point.astype(float),
+        "FLUX_RADIUS": shape_r / KIDS_CATALOG_PIXEL_SCALE_ARCSEC,
+        "MASK": flags("maskbits"),
+        "IMAFLAGS_ISO": np.zeros(n, dtype=np.int64),
+        "Flag": flags("fitbits"),
+        "Z_B": np.full(n, np.nan),
+        "COLOUR_GAAP_g_r": mags["g"][0] - mags["r"][0],
+        "COLOUR_GAAP_r_i": mags["r"][0] - mags["i"][0],
+        "MAG_GAAP_u": np.full(n, np.nan),
+        "MAGERR_GAAP_u": np.full(n, np.nan),
+        "LS_ID": ls_id,
+        "LS_TYPE": types,
+    }
+    for b in "gri":
+        out[f"MAG_GAAP_{b}"], out[f"MAGERR_GAAP_{b}"] = mags[b]
+    frame = pd.DataFrame({name: out[name] for name in LEGACY_DR10_COLUMN_MAP})
+    for name in ("THELI_NAME", "ID", "KIDS_TILE", "LS_TYPE"):
+        frame[name] = frame[name].astype(str)
+    return frame

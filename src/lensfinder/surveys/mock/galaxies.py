@@ -1,84 +1,26 @@
-"""The mock survey's sky: a population of galaxies, stars and lens systems, and its light.
+"""The mock survey's objects: galaxies, stars and lens systems of one tile, drawn at random.
 
-:func:`draw_population` draws the objects of one tile (their truth) and the
-light components that make them; :func:`render_components` paints those
-components, before the PSF, onto a tile; :func:`render_stars` adds the stars
-through the PSF. The tile itself (PSF, noise, weight, mask, catalogue) is
-assembled in :mod:`lensfinder.surveys.mock.tiles`.
-
-Object types (``object_type`` in the truth table)
--------------------------------------------------
-``elliptical``
-    red early-type galaxy (Sersic n 3-5.5); its g-r, r-i lie on the Li et al.
-    (2020) LRG colour locus so that most of those with r <= 20 pass the LRG
-    cut (eq. 1; see :func:`lrg_colours`).
-``lens``
-    an LRG-like elliptical with an SIE + external shear mass
-    (:func:`lensfinder.simulation.lensing.sie_deflection`, ``shear_deflection``) lensing
-    a blue Sersic source into arcs or a ring; ``theta_E`` 1.2"-3".
-``spiral``
-    bulge + exponential disk with two logarithmic spiral arms.
-``edge_on``
-    thin (q 0.1-0.22) exponential disk with a small bulge.
-``merger``
-    each member of a close pair (0.8"-3" apart, same ``group_id``); the
-    brighter one carries a curved tidal tail.
-``ring``
-    bulge with a knotty Gaussian ring (1.5"-4" radius): a classic lens
-    impostor.
-``faint``
-    small faint background galaxy (r 22-25.5).
-``star``
-    Moffat PSF (rendered in :mod:`lensfinder.surveys.mock.tiles`'s PSF).
-
-Coordinates: tile pixels ``(x_pix, y_pix)``, 0-based, ``x`` the column; light
-parameters in lenstronomy's names (``R_sersic`` arcsec, ``n_sersic``,
-``e1``, ``e2``). All randomness comes from the generator passed in.
+:func:`draw_tile_objects` draws each kind in turn (lenses, bright stars,
+ellipticals, rings, mergers, edge-on disks, spirals, faint galaxies, stars)
+and returns their truth rows and light components, which
+:mod:`lensfinder.surveys.mock.render` paints. The object types are described
+in ``docs/surveys.md``. All randomness comes from the generator passed in.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from lensfinder.simulation import lensing
-from lensfinder.progress import progress
+from lensfinder.surveys.mock.render import Component
 
-__all__ = [
-    "Component",
-    "PopulationCounts",
-    "draw_population",
-    "render_components",
-    "render_stars",
-    "lrg_colours",
-    "moffat_alpha_arcsec",
-]
+__all__ = ["PopulationCounts", "draw_tile_objects", "lrg_colours"]
 
-#: Oversampling of the pre-PSF light per pixel axis (lensed arcs: 4).
-OVERSAMPLE = 3
-OVERSAMPLE_LENSED = 4
 #: Largest half-size of a rendered component, arcsec.
 MAX_HALF_SIZE_ARCSEC = 32.0
-
-
-@dataclasses.dataclass
-class Component:
-    """One light component, before the PSF.
-
-    ``kind`` is ``sersic``, ``spiral``, ``ring``, ``tail`` or ``lensed``;
-    ``x_pix, y_pix`` its centre on the tile; ``flux`` its total counts
-    (``lensed``: the *unlensed* source counts); ``params`` the shape.
-    """
-
-    kind: str
-    x_pix: float
-    y_pix: float
-    flux: float
-    half_size_arcsec: float
-    params: dict[str, Any]
 
 
 @dataclasses.dataclass
@@ -94,11 +36,6 @@ class PopulationCounts:
     stars: int
     bright_stars: int
     lenses: int
-
-
-def moffat_alpha_arcsec(fwhm_arcsec: float, beta: float) -> float:
-    """Moffat core width ``alpha = FWHM / (2 sqrt(2^(1/beta) - 1))``, arcsec."""
-    return fwhm_arcsec / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0))
 
 
 # --------------------------------------------------------------------------- colours
@@ -137,7 +74,7 @@ def _star_colours(n, rng):
     return g_r, r_i, u_g
 
 
-# --------------------------------------------------------------------------- population
+# --------------------------------------------------------------------------- drawing
 
 def _e1e2(rng, q_low, q_high, n=None):
     q = rng.uniform(q_low, q_high, n)
@@ -210,9 +147,33 @@ def _row(**kw) -> dict:
     return base
 
 
-def draw_population(counts: PopulationCounts, size_pix: int, pixel_scale_arcsec: float,
-                    zeropoint_mag: float, rng: np.random.Generator,
-                    theta_E_range=(1.2, 3.0)) -> tuple[pd.DataFrame, list[Component], list[int]]:
+class _TileObjects:
+    """The objects drawn so far: truth rows, light components and the row each component belongs to."""
+
+    def __init__(self, size_pix: int, pixel_scale_arcsec: float, zeropoint_mag: float, rng: np.random.Generator):
+        self.rng = rng
+        self.pixel_scale_arcsec = pixel_scale_arcsec
+        self.zeropoint_mag = zeropoint_mag
+        self.placer = _Placer(size_pix, pixel_scale_arcsec, rng)
+        self.rows: list[dict] = []
+        self.comps: list[Component] = []
+        self.owner: list[int] = []
+
+    def counts_of(self, mag: float) -> float:
+        """Counts of an r magnitude at the tile's zero point."""
+        return float(10.0 ** (-0.4 * (mag - self.zeropoint_mag)))
+
+    def add(self, row: dict, components=()) -> None:
+        """One object: its truth row and its light components."""
+        self.rows.append(row)
+        for c in components:
+            self.comps.append(c)
+            self.owner.append(len(self.rows) - 1)
+
+
+def draw_tile_objects(counts: PopulationCounts, size_pix: int, pixel_scale_arcsec: float,
+                      zeropoint_mag: float, rng: np.random.Generator,
+                      theta_E_range=(1.2, 3.0)) -> tuple[pd.DataFrame, list[Component], list[int]]:
     """Draw one tile's objects.
 
     Parameters
@@ -226,6 +187,7 @@ def draw_population(counts: PopulationCounts, size_pix: int, pixel_scale_arcsec:
     zeropoint_mag : float
         Photometric zero point of the counts.
     rng : numpy.random.Generator
+        Drawn from in a fixed order (the kinds in the order below), so a seed gives one tile.
     theta_E_range : (float, float)
         Einstein radii of the lenses, arcsec.
 
@@ -238,25 +200,32 @@ def draw_population(counts: PopulationCounts, size_pix: int, pixel_scale_arcsec:
     component_owner : list of int
         ``truth_id`` of each component (the lensed source belongs to its lens).
     """
-    rows: list[dict] = []
-    comps: list[Component] = []
-    owner: list[int] = []
-    placer = _Placer(size_pix, pixel_scale_arcsec, rng)
+    sky = _TileObjects(size_pix, pixel_scale_arcsec, zeropoint_mag, rng)
+    _draw_lenses(sky, counts.lenses, theta_E_range)  # first: isolated, so their stamps are clean
+    _draw_bright_stars(sky, counts.bright_stars)
+    _draw_ellipticals(sky, counts.elliptical)
+    _draw_rings(sky, counts.ring)
+    _draw_mergers(sky, counts.merger_pairs)
+    _draw_edge_on(sky, counts.edge_on)
+    _draw_spirals(sky, counts.spiral)
+    _draw_faint(sky, counts.faint)
+    _draw_stars(sky, counts.stars)
+    truth = pd.DataFrame(sky.rows)
+    if "source_colour_g_r_true" not in truth:
+        truth["source_colour_g_r_true"] = np.nan
+        truth["source_colour_r_i_true"] = np.nan
+    truth.insert(0, "truth_id", np.arange(len(truth), dtype=np.int64))
+    truth["is_lens"] = truth["is_lens"].astype(bool)
+    return truth, sky.comps, sky.owner
 
-    def counts_of(mag):
-        return float(10.0 ** (-0.4 * (mag - zeropoint_mag)))
 
-    def add(row, components=()):
-        rows.append(row)
-        for c in components:
-            comps.append(c)
-            owner.append(len(rows) - 1)
-
-    # lenses first: isolated and away from the edges so their stamps are clean
+def _draw_lenses(sky: _TileObjects, count: int, theta_E_range) -> None:
+    """LRG-like lenses (SIE + shear) and their lensed blue Sersic sources; isolated, away from the edges."""
+    rng = sky.rng
     stamp_margin = 70.0
-    for _ in range(counts.lenses):
+    for _ in range(count):
         theta_E = rng.uniform(*theta_E_range)
-        x, y = placer.place(theta_E + 5.0, margin_pix=stamp_margin)
+        x, y = sky.placer.place(theta_E + 5.0, margin_pix=stamp_margin)
         mag = rng.uniform(17.8, 19.5)
         g_r, r_i, u_g, z = lrg_colours(mag, rng)
         R = float(np.clip(1.3 * 10 ** (-0.12 * (mag - 18.5)) * 10 ** rng.normal(0, 0.1), 0.6, 3.5))
@@ -286,74 +255,86 @@ def draw_population(counts: PopulationCounts, size_pix: int, pixel_scale_arcsec:
                    source_center_x=float(src["center_x"]), source_center_y=float(src["center_y"]),
                    mag_source=mag_src, z_source=z_s,
                    source_colour_g_r_true=float(sg_r[0]), source_colour_r_i_true=float(sr_i[0]))
-        light = Component("sersic", x, y, counts_of(mag), _sersic_half_size(R, n),
+        light = Component("sersic", x, y, sky.counts_of(mag), _sersic_half_size(R, n),
                           dict(R_sersic=R, n_sersic=n, e1=float(le1), e2=float(le2)))
-        lensed = Component("lensed", x, y, counts_of(mag_src), theta_E + 4.0,
+        lensed = Component("lensed", x, y, sky.counts_of(mag_src), theta_E + 4.0,
                            dict(theta_E=theta_E, e1=float(e1), e2=float(e2), gamma1=float(g1),
                                 gamma2=float(g2), source=src))
-        add(row, [light, lensed])
+        sky.add(row, [light, lensed])
 
-    # bright stars (masked haloes)
-    for _ in range(counts.bright_stars):
+
+def _draw_bright_stars(sky: _TileObjects, count: int) -> None:
+    """Bright stars (r 13.5-16; their haloes are masked)."""
+    rng = sky.rng
+    for _ in range(count):
         mag = rng.uniform(13.5, 16.0)
-        x, y = placer.place(8.0)
+        x, y = sky.placer.place(8.0)
         g_r, r_i, u_g = _star_colours(1, rng)
-        add(_row(object_type="star", x_pix=x, y_pix=y, mag_r_true=mag, colour_g_r_true=float(g_r[0]),
-                 colour_r_i_true=float(r_i[0]), colour_u_g_true=float(u_g[0]), z_true=0.0))
+        sky.add(_row(object_type="star", x_pix=x, y_pix=y, mag_r_true=mag, colour_g_r_true=float(g_r[0]),
+                     colour_r_i_true=float(r_i[0]), colour_u_g_true=float(u_g[0]), z_true=0.0))
 
-    # red ellipticals, LRG-like
-    mags = rng.uniform(16.8, 21.0, counts.elliptical)
+
+def _draw_ellipticals(sky: _TileObjects, count: int) -> None:
+    """Red ellipticals on the LRG colour locus."""
+    rng = sky.rng
+    mags = rng.uniform(16.8, 21.0, count)
     for mag in mags:
         g_r, r_i, u_g, z = lrg_colours(mag, rng)
         R = float(np.clip(1.3 * 10 ** (-0.12 * (mag - 18.5)) * 10 ** rng.normal(0, 0.12), 0.4, 4.0))
         n = rng.uniform(3.0, 5.5)
         e1, e2 = _e1e2(rng, 0.55, 0.95)
-        x, y = placer.place(1.5 * R + 1.0)
-        add(_row(object_type="elliptical", x_pix=x, y_pix=y, mag_r_true=mag, colour_g_r_true=float(g_r),
-                 colour_r_i_true=float(r_i), colour_u_g_true=float(u_g), z_true=float(z),
-                 R_sersic=R, n_sersic=n, light_e1=float(e1), light_e2=float(e2)),
-            [Component("sersic", x, y, counts_of(mag), _sersic_half_size(R, n),
-                       dict(R_sersic=R, n_sersic=n, e1=float(e1), e2=float(e2)))])
+        x, y = sky.placer.place(1.5 * R + 1.0)
+        sky.add(_row(object_type="elliptical", x_pix=x, y_pix=y, mag_r_true=mag, colour_g_r_true=float(g_r),
+                     colour_r_i_true=float(r_i), colour_u_g_true=float(u_g), z_true=float(z),
+                     R_sersic=R, n_sersic=n, light_e1=float(e1), light_e2=float(e2)),
+                [Component("sersic", x, y, sky.counts_of(mag), _sersic_half_size(R, n),
+                           dict(R_sersic=R, n_sersic=n, e1=float(e1), e2=float(e2)))])
 
-    # ring galaxies
-    for _ in range(counts.ring):
+
+def _draw_rings(sky: _TileObjects, count: int) -> None:
+    """Ring galaxies: a bulge and a knotty Gaussian ring."""
+    rng = sky.rng
+    for _ in range(count):
         mag = rng.uniform(17.5, 21.0)
         R_ring = rng.uniform(1.5, 4.0)
-        x, y = placer.place(R_ring + 1.5)
+        x, y = sky.placer.place(R_ring + 1.5)
         f_ring = rng.uniform(0.25, 0.5)
         R_b = rng.uniform(0.3, 0.8)
         n_b = rng.uniform(2.0, 4.0)
         e1, e2 = _e1e2(rng, 0.6, 1.0)
         g_r = rng.normal(0.75, 0.15)
         r_i = 0.3 * g_r + 0.15 + rng.normal(0, 0.06)
-        flux = counts_of(mag)
-        add(_row(object_type="ring", x_pix=x, y_pix=y, mag_r_true=mag, colour_g_r_true=g_r,
-                 colour_r_i_true=r_i, colour_u_g_true=1.4 + rng.normal(0, 0.2), z_true=rng.uniform(0.05, 0.4),
-                 R_sersic=R_b, n_sersic=n_b, light_e1=float(e1), light_e2=float(e2)),
-            [Component("sersic", x, y, flux * (1 - f_ring), _sersic_half_size(R_b, n_b),
-                       dict(R_sersic=R_b, n_sersic=n_b, e1=float(e1), e2=float(e2))),
-             Component("ring", x, y, flux * f_ring, R_ring + 2.0,
-                       dict(R_ring=R_ring, width=rng.uniform(0.2, 0.5), e1=float(e1), e2=float(e2),
-                            n_knots=int(rng.integers(3, 8)), knot_amp=rng.uniform(0.3, 0.9),
-                            knot_phase=rng.uniform(0, 2 * np.pi)))])
+        flux = sky.counts_of(mag)
+        sky.add(_row(object_type="ring", x_pix=x, y_pix=y, mag_r_true=mag, colour_g_r_true=g_r,
+                     colour_r_i_true=r_i, colour_u_g_true=1.4 + rng.normal(0, 0.2), z_true=rng.uniform(0.05, 0.4),
+                     R_sersic=R_b, n_sersic=n_b, light_e1=float(e1), light_e2=float(e2)),
+                [Component("sersic", x, y, flux * (1 - f_ring), _sersic_half_size(R_b, n_b),
+                           dict(R_sersic=R_b, n_sersic=n_b, e1=float(e1), e2=float(e2))),
+                 Component("ring", x, y, flux * f_ring, R_ring + 2.0,
+                           dict(R_ring=R_ring, width=rng.uniform(0.2, 0.5), e1=float(e1), e2=float(e2),
+                                n_knots=int(rng.integers(3, 8)), knot_amp=rng.uniform(0.3, 0.9),
+                                knot_phase=rng.uniform(0, 2 * np.pi)))])
 
-    # merging pairs
-    for k in range(counts.merger_pairs):
+
+def _draw_mergers(sky: _TileObjects, count: int) -> None:
+    """Merging pairs; the brighter member carries a tidal tail."""
+    rng = sky.rng
+    for k in range(count):
         mag_pair = rng.uniform(17.5, 21.5)
         sep = rng.uniform(0.8, 3.0)
-        x, y = placer.place(sep + 2.5)
+        x, y = sky.placer.place(sep + 2.5)
         ang = rng.uniform(0, 2 * np.pi)
         ratio = rng.uniform(0.3, 1.0)  # flux of the second over the first
         f_tail = rng.uniform(0.08, 0.2)
-        total = counts_of(mag_pair)
+        total = sky.counts_of(mag_pair)
         f1 = total * (1 - f_tail) / (1 + ratio)
         f2 = f1 * ratio
         g_r = rng.normal(0.9, 0.25)
         r_i = 0.3 * g_r + 0.15 + rng.normal(0, 0.06)
         z = rng.uniform(0.05, 0.6)
         group = 1000 + k
-        members = [(x, y, f1 + total * f_tail), (x + sep / pixel_scale_arcsec * np.cos(ang),
-                                                 y + sep / pixel_scale_arcsec * np.sin(ang), f2)]
+        members = [(x, y, f1 + total * f_tail), (x + sep / sky.pixel_scale_arcsec * np.cos(ang),
+                                                     y + sep / sky.pixel_scale_arcsec * np.sin(ang), f2)]
         for i, (mx, my, mflux) in enumerate(members):
             R = rng.uniform(0.4, 1.2)
             n = rng.uniform(1.0, 4.0)
@@ -366,211 +347,83 @@ def draw_population(counts: PopulationCounts, size_pix: int, pixel_scale_arcsec:
                                          dict(R_arc=R_tail, direction=ang + np.pi + rng.normal(0, 0.6),
                                               span=rng.uniform(1.0, 2.4), width=rng.uniform(0.3, 0.6),
                                               handedness=float(rng.choice([-1.0, 1.0])))))
-            add(_row(object_type="merger", x_pix=mx, y_pix=my, group_id=group,
-                     mag_r_true=-2.5 * np.log10(mflux) + zeropoint_mag,
-                     colour_g_r_true=g_r + rng.normal(0, 0.05), colour_r_i_true=r_i + rng.normal(0, 0.03),
-                     colour_u_g_true=1.5 + rng.normal(0, 0.2), z_true=z, R_sersic=R, n_sersic=n,
-                     light_e1=float(e1), light_e2=float(e2)), comps_i)
+            sky.add(_row(object_type="merger", x_pix=mx, y_pix=my, group_id=group,
+                         mag_r_true=-2.5 * np.log10(mflux) + sky.zeropoint_mag,
+                         colour_g_r_true=g_r + rng.normal(0, 0.05), colour_r_i_true=r_i + rng.normal(0, 0.03),
+                         colour_u_g_true=1.5 + rng.normal(0, 0.2), z_true=z, R_sersic=R, n_sersic=n,
+                         light_e1=float(e1), light_e2=float(e2)), comps_i)
 
-    # edge-on disks
-    for _ in range(counts.edge_on):
+
+def _draw_edge_on(sky: _TileObjects, count: int) -> None:
+    """Edge-on disks with a small bulge."""
+    rng = sky.rng
+    for _ in range(count):
         mag = rng.uniform(18.0, 22.5)
         R = float(np.clip(1.6 * 10 ** (-0.12 * (mag - 19.5)) * 10 ** rng.normal(0, 0.1), 0.6, 4.0))
-        x, y = placer.place(R + 0.5)
+        x, y = sky.placer.place(R + 0.5)
         e1, e2 = _e1e2(rng, 0.1, 0.22)
         be1, be2 = _e1e2(rng, 0.7, 0.9)
         f_b = rng.uniform(0.0, 0.2)
         g_r = rng.normal(0.85, 0.15)
-        flux = counts_of(mag)
-        add(_row(object_type="edge_on", x_pix=x, y_pix=y, mag_r_true=mag, colour_g_r_true=g_r,
-                 colour_r_i_true=0.3 * g_r + 0.15 + rng.normal(0, 0.06), colour_u_g_true=1.4 + rng.normal(0, 0.2),
-                 z_true=float(np.clip(0.05 + 0.1 * (mag - 17.5) + rng.normal(0, 0.05), 0.03, 1.2)),
-                 R_sersic=R, n_sersic=1.0, light_e1=float(e1), light_e2=float(e2)),
-            [Component("sersic", x, y, flux * (1 - f_b), _sersic_half_size(R, 1.0),
-                       dict(R_sersic=R, n_sersic=1.0, e1=float(e1), e2=float(e2))),
-             Component("sersic", x, y, flux * f_b, _sersic_half_size(0.3 * R, 3.0),
-                       dict(R_sersic=0.3 * R, n_sersic=3.0, e1=float(be1), e2=float(be2)))])
+        flux = sky.counts_of(mag)
+        sky.add(_row(object_type="edge_on", x_pix=x, y_pix=y, mag_r_true=mag, colour_g_r_true=g_r,
+                     colour_r_i_true=0.3 * g_r + 0.15 + rng.normal(0, 0.06), colour_u_g_true=1.4 + rng.normal(0, 0.2),
+                     z_true=float(np.clip(0.05 + 0.1 * (mag - 17.5) + rng.normal(0, 0.05), 0.03, 1.2)),
+                     R_sersic=R, n_sersic=1.0, light_e1=float(e1), light_e2=float(e2)),
+                [Component("sersic", x, y, flux * (1 - f_b), _sersic_half_size(R, 1.0),
+                           dict(R_sersic=R, n_sersic=1.0, e1=float(e1), e2=float(e2))),
+                 Component("sersic", x, y, flux * f_b, _sersic_half_size(0.3 * R, 3.0),
+                           dict(R_sersic=0.3 * R, n_sersic=3.0, e1=float(be1), e2=float(be2)))])
 
-    # spirals: bulge + disk with arms
-    mags = _mag_powerlaw(rng, 18.0, 23.5, 0.25, counts.spiral)
+
+def _draw_spirals(sky: _TileObjects, count: int) -> None:
+    """Spirals: bulge and exponential disk with two arms."""
+    rng = sky.rng
+    mags = _mag_powerlaw(rng, 18.0, 23.5, 0.25, count)
     for mag in mags:
         R = float(np.clip(1.5 * 10 ** (-0.12 * (mag - 19.0)) * 10 ** rng.normal(0, 0.12), 0.3, 5.0))
-        x, y = placer.place(R)
+        x, y = sky.placer.place(R)
         cos_i = rng.uniform(0.35, 1.0)
         phi = rng.uniform(0, np.pi)
         e1, e2 = lensing.phi_q_to_e1e2(phi, cos_i)
         f_b = rng.uniform(0.05, 0.4)
         g_r, r_i, u_g = _blue_colours(1, rng)
-        flux = counts_of(mag)
-        add(_row(object_type="spiral", x_pix=x, y_pix=y, mag_r_true=mag, colour_g_r_true=float(g_r[0]),
-                 colour_r_i_true=float(r_i[0]), colour_u_g_true=float(u_g[0]),
-                 z_true=float(np.clip(0.05 + 0.12 * (mag - 17.5) + rng.normal(0, 0.06), 0.02, 1.3)),
-                 R_sersic=R, n_sersic=1.0, light_e1=float(e1), light_e2=float(e2)),
-            [Component("spiral", x, y, flux * (1 - f_b), _sersic_half_size(R, 1.0),
-                       dict(R_sersic=R, e1=float(e1), e2=float(e2), arm_amp=rng.uniform(0.3, 0.8),
-                            pitch=np.radians(rng.uniform(12, 30)), arm_phase=rng.uniform(0, 2 * np.pi),
-                            handedness=float(rng.choice([-1.0, 1.0])))),
-             Component("sersic", x, y, flux * f_b, _sersic_half_size(0.2 * R, 3.0),
-                       dict(R_sersic=max(0.2 * R, 0.1), n_sersic=3.0, e1=float(e1) * 0.3, e2=float(e2) * 0.3))])
+        flux = sky.counts_of(mag)
+        sky.add(_row(object_type="spiral", x_pix=x, y_pix=y, mag_r_true=mag, colour_g_r_true=float(g_r[0]),
+                     colour_r_i_true=float(r_i[0]), colour_u_g_true=float(u_g[0]),
+                     z_true=float(np.clip(0.05 + 0.12 * (mag - 17.5) + rng.normal(0, 0.06), 0.02, 1.3)),
+                     R_sersic=R, n_sersic=1.0, light_e1=float(e1), light_e2=float(e2)),
+                [Component("spiral", x, y, flux * (1 - f_b), _sersic_half_size(R, 1.0),
+                           dict(R_sersic=R, e1=float(e1), e2=float(e2), arm_amp=rng.uniform(0.3, 0.8),
+                                pitch=np.radians(rng.uniform(12, 30)), arm_phase=rng.uniform(0, 2 * np.pi),
+                                handedness=float(rng.choice([-1.0, 1.0])))),
+                 Component("sersic", x, y, flux * f_b, _sersic_half_size(0.2 * R, 3.0),
+                           dict(R_sersic=max(0.2 * R, 0.1), n_sersic=3.0, e1=float(e1) * 0.3, e2=float(e2) * 0.3))])
 
-    # faint background galaxies
-    mags = _mag_powerlaw(rng, 22.0, 25.5, 0.3, counts.faint)
+
+def _draw_faint(sky: _TileObjects, count: int) -> None:
+    """Faint small background galaxies (r 22-25.5)."""
+    rng = sky.rng
+    mags = _mag_powerlaw(rng, 22.0, 25.5, 0.3, count)
     for mag in mags:
         R = float(np.clip(0.5 * 10 ** (-0.1 * (mag - 23.0)) * 10 ** rng.normal(0, 0.12), 0.12, 1.2))
         n = rng.uniform(0.7, 2.5)
         e1, e2 = _e1e2(rng, 0.3, 1.0)
-        x, y = placer.place(0.0)
+        x, y = sky.placer.place(0.0)
         g_r, r_i, u_g = _blue_colours(1, rng, 0.7, 0.3)
-        add(_row(object_type="faint", x_pix=x, y_pix=y, mag_r_true=mag, colour_g_r_true=float(g_r[0]),
-                 colour_r_i_true=float(r_i[0]), colour_u_g_true=float(u_g[0]), z_true=rng.uniform(0.3, 1.5),
-                 R_sersic=R, n_sersic=n, light_e1=float(e1), light_e2=float(e2)),
-            [Component("sersic", x, y, counts_of(mag), _sersic_half_size(R, n),
-                       dict(R_sersic=R, n_sersic=n, e1=float(e1), e2=float(e2)))])
+        sky.add(_row(object_type="faint", x_pix=x, y_pix=y, mag_r_true=mag, colour_g_r_true=float(g_r[0]),
+                     colour_r_i_true=float(r_i[0]), colour_u_g_true=float(u_g[0]), z_true=rng.uniform(0.3, 1.5),
+                     R_sersic=R, n_sersic=n, light_e1=float(e1), light_e2=float(e2)),
+                [Component("sersic", x, y, sky.counts_of(mag), _sersic_half_size(R, n),
+                           dict(R_sersic=R, n_sersic=n, e1=float(e1), e2=float(e2)))])
 
-    # the other stars
-    mags = _mag_powerlaw(rng, 16.0, 23.5, 0.12, counts.stars)
-    g_r, r_i, u_g = _star_colours(counts.stars, rng)
+
+def _draw_stars(sky: _TileObjects, count: int) -> None:
+    """The other stars (r 16-23.5)."""
+    rng = sky.rng
+    mags = _mag_powerlaw(rng, 16.0, 23.5, 0.12, count)
+    g_r, r_i, u_g = _star_colours(count, rng)
     for i, mag in enumerate(mags):
-        x, y = placer.place(0.0)
-        add(_row(object_type="star", x_pix=x, y_pix=y, mag_r_true=mag, colour_g_r_true=float(g_r[i]),
-                 colour_r_i_true=float(r_i[i]), colour_u_g_true=float(u_g[i]), z_true=0.0))
-
-    truth = pd.DataFrame(rows)
-    if "source_colour_g_r_true" not in truth:
-        truth["source_colour_g_r_true"] = np.nan
-        truth["source_colour_r_i_true"] = np.nan
-    truth.insert(0, "truth_id", np.arange(len(truth), dtype=np.int64))
-    truth["is_lens"] = truth["is_lens"].astype(bool)
-    return truth, comps, owner
-
-
-# --------------------------------------------------------------------------- rendering
-
-def _local_grid(comp: Component, pixel_scale_arcsec: float, oversample: int):
-    """Oversampled grid around a component: pixel box and coordinates (arcsec, float32)."""
-    half = int(np.ceil(comp.half_size_arcsec / pixel_scale_arcsec))
-    xc, yc = int(np.rint(comp.x_pix)), int(np.rint(comp.y_pix))
-    n = 2 * half + 1
-    sub = (np.arange(n * oversample) + 0.5) / oversample - 0.5 - half  # pixel units, 0 at xc
-    dx0 = comp.x_pix - xc
-    dy0 = comp.y_pix - yc
-    xs = ((sub - dx0) * pixel_scale_arcsec).astype(np.float32)
-    ys = ((sub - dy0) * pixel_scale_arcsec).astype(np.float32)
-    y, x = np.meshgrid(ys, xs, indexing="ij")
-    return xc - half, yc - half, n, x, y
-
-
-def _bin(fine: np.ndarray, n: int, oversample: int) -> np.ndarray:
-    return fine.reshape(n, oversample, n, oversample).sum(axis=(1, 3))
-
-
-def _disk_frame(x, y, e1, e2):
-    """Deprojected radius and azimuth in the frame of an inclined disk (arcsec, radian)."""
-    phi, q = lensing.e1e2_to_phi_q(e1, e2)
-    c, s = np.float32(np.cos(phi)), np.float32(np.sin(phi))
-    xp = c * x + s * y
-    yp = (-s * x + c * y) / np.float32(q)
-    return np.hypot(xp, yp), np.arctan2(yp, xp)
-
-
-def _profile(comp: Component, x, y):
-    p = comp.params
-    if comp.kind == "sersic":
-        return lensing.sersic(x, y, 1.0, p["R_sersic"], p["n_sersic"], p["e1"], p["e2"])
-    if comp.kind == "spiral":
-        disk = lensing.sersic(x, y, 1.0, p["R_sersic"], 1.0, p["e1"], p["e2"])
-        r, theta = _disk_frame(x, y, p["e1"], p["e2"])
-        rr = np.maximum(r / p["R_sersic"], 1e-3)
-        arms = np.cos(2.0 * (theta - p["handedness"] * np.log(rr) / np.tan(p["pitch"]) - p["arm_phase"]))
-        # arms fade in outside the bulge
-        weight = np.clip((rr - 0.3) / 0.5, 0, 1)
-        return disk * np.maximum(1.0 + p["arm_amp"] * weight * arms, 0.0)
-    if comp.kind == "ring":
-        r, theta = _disk_frame(x, y, p["e1"], p["e2"])
-        ring = np.exp(-0.5 * ((r - p["R_ring"]) / p["width"]) ** 2)
-        knots = 1.0 + p["knot_amp"] * np.cos(p["n_knots"] * theta + p["knot_phase"])
-        return ring * knots
-    if comp.kind == "tail":
-        # an arc of a circle that passes through the galaxy centre
-        d = p["direction"]
-        cx, cy = p["R_arc"] * np.cos(d), p["R_arc"] * np.sin(d)
-        r = np.hypot(x - cx, y - cy)
-        ang = np.arctan2(y - cy, x - cx)
-        start = d + np.pi  # the angle of the galaxy seen from the arc centre
-        t = np.mod(p["handedness"] * (ang - start), 2 * np.pi)
-        along = np.where(t < p["span"], 1.0 - t / p["span"], 0.0)
-        return np.exp(-0.5 * ((r - p["R_arc"]) / p["width"]) ** 2) * along
-    raise ValueError(f"unknown component kind {comp.kind!r}")
-
-
-def _lensed(comp: Component, x, y):
-    """Lensed source surface brightness and its unlensed sum on the same grid."""
-    p = comp.params
-    s = p["source"]
-    ax, ay = lensing.sie_deflection(x, y, p["theta_E"], p["e1"], p["e2"], 0.0, 0.0)
-    gx, gy = lensing.shear_deflection(x, y, p["gamma1"], p["gamma2"])
-    args = (1.0, s["R_sersic"], s["n_sersic"], s["e1"], s["e2"], s["center_x"], s["center_y"])
-    image = lensing.sersic(x - ax - gx, y - ay - gy, *args)
-    unlensed = lensing.sersic(x, y, *args)
-    return image, float(unlensed.sum(dtype=np.float64))
-
-
-def render_components(image: np.ndarray, components: list[Component], pixel_scale_arcsec: float,
-                      oversample: int = OVERSAMPLE) -> np.ndarray:
-    """Add the components' light, in counts per pixel, to ``image`` (in place).
-
-    Each component is evaluated on an oversampled grid around it, normalised
-    to its flux (a lensed source to its unlensed flux, so that its rendered
-    flux is the magnified one) and binned to pixels; parts beyond the tile
-    are cut off.
-
-    Returns
-    -------
-    ndarray
-        The rendered flux of each component, counts (lensed: after magnification).
-    """
-    ny, nx = image.shape
-    rendered = np.zeros(len(components))
-    for i, comp in enumerate(progress(components, desc="rendering galaxies", unit="component")):
-        os_ = OVERSAMPLE_LENSED if comp.kind == "lensed" else oversample
-        x0, y0, n, x, y = _local_grid(comp, pixel_scale_arcsec, os_)
-        if comp.kind == "lensed":
-            fine, norm = _lensed(comp, x, y)
-        else:
-            fine = _profile(comp, x, y)
-            norm = float(fine.sum(dtype=np.float64))
-        if norm <= 0:
-            continue
-        stamp = _bin(fine.astype(np.float64) * (comp.flux / norm), n, os_)
-        rendered[i] = stamp.sum()
-        ys0, xs0 = max(y0, 0), max(x0, 0)
-        ys1, xs1 = min(y0 + n, ny), min(x0 + n, nx)
-        if ys1 <= ys0 or xs1 <= xs0:
-            continue
-        image[ys0:ys1, xs0:xs1] += stamp[ys0 - y0:ys1 - y0, xs0 - x0:xs1 - x0]
-    return rendered
-
-
-def render_stars(image: np.ndarray, x_pix, y_pix, flux, fwhm_arcsec: float, beta: float,
-                 pixel_scale_arcsec: float, oversample: int = OVERSAMPLE) -> None:
-    """Add Moffat point sources (pixel-integrated by oversampling) to ``image`` in place.
-
-    Bright stars get wide stamps so that their wings reach the mask radius.
-    """
-    ny, nx = image.shape
-    alpha = moffat_alpha_arcsec(fwhm_arcsec, beta)
-    for x, y, f in zip(np.atleast_1d(x_pix), np.atleast_1d(y_pix), np.atleast_1d(flux)):
-        mag = 30.0 - 2.5 * np.log10(max(f, 1e-3))  # only sets the stamp size
-        half_arcsec = 30.0 if mag < 16.5 else (12.0 if mag < 19 else 5.0)
-        comp = Component("star", x, y, f, half_arcsec, {})
-        x0, y0, n, gx, gy = _local_grid(comp, pixel_scale_arcsec, oversample)
-        fine = (1.0 + (gx * gx + gy * gy) / np.float32(alpha * alpha)) ** np.float32(-beta)
-        stamp = _bin(fine.astype(np.float64), n, oversample)
-        # normalise to the Moffat's total, not the stamp's: the wings beyond are lost
-        total = np.pi * (alpha / pixel_scale_arcsec) ** 2 / (beta - 1.0) * oversample**2
-        stamp *= f / total
-        ys0, xs0 = max(y0, 0), max(x0, 0)
-        ys1, xs1 = min(y0 + n, ny), min(x0 + n, nx)
-        if ys1 <= ys0 or xs1 <= xs0:
-            continue
-        image[ys0:ys1, xs0:xs1] += stamp[ys0 - y0:ys1 - y0, xs0 - x0:xs1 - x0]
+        x, y = sky.placer.place(0.0)
+        sky.add(_row(object_type="star", x_pix=x, y_pix=y, mag_r_true=mag, colour_g_r_true=float(g_r[i]),
+                     colour_r_i_true=float(r_i[i]), colour_u_g_true=float(u_g[i]), z_true=0.0))

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from lensfinder.inspection import server as grading
-from lensfinder.inspection.candidates import render_stamp_png
+from lensfinder.plots.stamps import render_stamp_png
 from lensfinder.io import InputError, write_table
-from lensfinder.inspection.ranking import read_grades
+from lensfinder.inspection.grades import read_grades
 
 EVIL = "<script>alert('x')</script>&\"q\", KiDS"
 IDS = ["KiDSDR4 J000000.000-280000.0", EVIL, "obj,with,commas", "plain"]
@@ -174,7 +174,11 @@ def test_empty_set(tmp_path):
 def test_cli_arguments():
     import argparse
 
+    from lensfinder.cli.inspection import add_grade_arguments
+
     parser = argparse.ArgumentParser()
-    grading.add_grade_arguments(parser)
-    args = parser.parse_args(["--set", "d", "--inspector", "ann"])
+    add_grade_arguments(parser)
+    args = parser.parse_args(["--inspection-set", "d", "--inspector", "ann"])
     assert (args.set_dir, args.inspector, args.scheme, args.port, args.grades) == ("d", "ann", "li2020", 0, None)
+    # the old spelling stays an alias
+    assert parser.parse_args(["--set", "d", "--inspector", "ann"]).set_dir == "d"

@@ -1,49 +1,25 @@
-"""The papers' experiments: aggregation maths, subsets, CLI steps and the DAG."""
+"""The experiments' aggregations: labels, PSF, volume, Sersic, entropy, Table 3 and ROC tables, and the table step."""
 
 from __future__ import annotations
-
-import re
-import subprocess
-import sys
-from collections import Counter
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from lensfinder.experiments import tables as ex
 from lensfinder.cli import main
-from lensfinder.io import InputError, read_table, write_cube, write_table
+from lensfinder.experiments import tables
+from lensfinder.io import InputError, read_table, write_table
 
 
 def _metrics(rows):
     return pd.DataFrame(rows)
 
 
-# --- reference values -------------------------------------------------------
-
-
-def test_paper_values_live_in_one_place():
-    ref = ex.reference_table()
-    value = ref.set_index(["experiment", "quantity"])["value"]
-    assert value[("volume_test", "table5.case0.accuracy")] == 0.984
-    assert value[("volume_test", "table5.case0.completeness")] == 0.969
-    assert value[("sersic_test", "overlap_machine_pct.flat")] == 78.73
-    assert value[("entropy", "positives.mean")] == 4.24
-    assert value[("li2020_roc", "lrg_candidates")] == 2848
-    assert value[("net_comparison", "survey.s_net_candidates")] == 8143
-
-
-def test_importing_experiments_does_not_import_tensorflow():
-    code = "import sys, lensfinder.experiments.tables; sys.exit('tensorflow' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
-
-
 def test_parse_label():
-    assert ex.parse_label("case=case0,fraction=0.2,repeat=1") == {"case": "case0", "fraction": 0.2, "repeat": 1}
-    assert ex.parse_label("psf_factor=1") == {"psf_factor": 1}
+    assert tables.parse_label("case=case0,fraction=0.2,repeat=1") == {"case": "case0", "fraction": 0.2, "repeat": 1}
+    assert tables.parse_label("psf_factor=1") == {"psf_factor": 1}
     with pytest.raises(InputError, match="key=value"):
-        ex.parse_label("case0")
+        tables.parse_label("case0")
 
 
 # --- psf_test ---------------------------------------------------------------
@@ -54,7 +30,7 @@ def test_psf_table_normalises_to_reference_set():
     for factor, acc, comp in [(0.4, 0.90, 0.80), (1.0, 0.95, 0.90), (2.0, 0.855, 0.72)]:
         for thr, shift in [(0.5, 0.0), (0.8, -0.05)]:
             rows.append({"psf_factor": factor, "threshold": thr, "accuracy": acc + shift, "completeness": comp + shift})
-    table = ex.psf_table(_metrics(rows), reference_fwhm_arcsec=0.65)
+    table = tables.psf_table(_metrics(rows), reference_fwhm_arcsec=0.65)
     ref = table[table["psf_factor"] == 1.0]
     assert np.allclose(ref["accuracy_norm"], 1.0) and np.allclose(ref["completeness_norm"], 1.0)
     row = table[(table["psf_factor"] == 2.0) & (table["threshold"] == 0.5)].iloc[0]
@@ -71,7 +47,7 @@ def test_psf_table_normalises_to_reference_set():
 
 def test_psf_table_needs_the_reference_set():
     with pytest.raises(InputError, match="psf_factor 1.0"):
-        ex.psf_table(_metrics([{"psf_factor": 0.4, "threshold": 0.5, "accuracy": 1, "completeness": 1}]))
+        tables.psf_table(_metrics([{"psf_factor": 0.4, "threshold": 0.5, "accuracy": 1, "completeness": 1}]))
 
 
 # --- volume_test ------------------------------------------------------------
@@ -93,7 +69,7 @@ def _volume_metrics():
 
 def test_volume_points_mean_and_std_over_20_runs():
     metrics = _volume_metrics()
-    points = ex.volume_points(metrics, 0.8, parent_size=1_000_000)
+    points = tables.volume_points(metrics, 0.8, parent_size=1_000_000)
     assert len(points) == 4 and (points["n_runs"] == 20).all()
     sel = metrics[(metrics["case"] == "case0") & (metrics["fraction"] == 0.5) & (metrics["threshold"] == 0.8)]
     row = points[(points["case"] == "case0") & (points["fraction"] == 0.5)].iloc[0]
@@ -104,7 +80,7 @@ def test_volume_points_mean_and_std_over_20_runs():
 
 def test_table5_pools_all_sizes_and_reports_std_and_variance():
     metrics = _volume_metrics()
-    table = ex.volume_table5(metrics, 0.8).set_index("case")
+    table = tables.volume_table5(metrics, 0.8).set_index("case")
     sel = metrics[(metrics["case"] == "case2") & (metrics["threshold"] == 0.8)]
     row = table.loc["case2"]
     assert row["n_runs"] == 40 and row["n_sizes"] == 2
@@ -122,7 +98,7 @@ def test_table5_pools_all_sizes_and_reports_std_and_variance():
 def test_table5_exact_small_case():
     rows = [{"case": "case0", "fraction": f, "repeat": 0, "validation": 1, "threshold": 0.8,
              "accuracy": a, "completeness": 1.0} for f, a in [(0.1, 0.96), (0.2, 0.98), (0.3, 1.0)]]
-    row = ex.volume_table5(pd.DataFrame(rows), 0.8).iloc[0]
+    row = tables.volume_table5(pd.DataFrame(rows), 0.8).iloc[0]
     assert row["accuracy_mean"] == pytest.approx(0.98)
     assert row["accuracy_variance"] == pytest.approx((0.02**2 * 2) / 3)
     assert row["completeness_std"] == 0.0
@@ -131,69 +107,9 @@ def test_table5_exact_small_case():
 def test_volume_valsize_groups_by_size_fraction_threshold():
     rows = [{"validation_size": s, "fraction": 0.5, "repeat": r, "threshold": t, "accuracy": 0.9 + r / 100,
              "completeness": 0.8} for s in (500, 1000) for r in range(3) for t in (0.5, 0.8)]
-    out = ex.volume_valsize(pd.DataFrame(rows))
+    out = tables.volume_valsize(pd.DataFrame(rows))
     assert len(out) == 4 and (out["n_runs"] == 3).all()
     assert out["accuracy_mean"].iloc[0] == pytest.approx(0.91)
-
-
-# --- subsets ----------------------------------------------------------------
-
-
-def test_select_subset_is_deterministic_balanced_and_sorted():
-    labels = np.arange(1000) % 3 == 0
-    a = ex.select_subset(labels, 200, seed=5)
-    b = ex.select_subset(labels, 200, seed=5)
-    c = ex.select_subset(labels, 200, seed=6)
-    assert np.array_equal(a, b) and not np.array_equal(a, c)
-    assert a.size == 200 and np.all(np.diff(a) > 0)
-    assert labels[a].sum() == 100
-    with pytest.raises(InputError, match="eligible lenses"):
-        ex.select_subset(labels, 800, seed=1)
-
-
-def test_sersic_weights_follow_the_huertas_company_distribution():
-    rng = np.random.default_rng(0)
-    n = 40_000
-    meta = pd.DataFrame({"lens_light_n_sersic": rng.uniform(2, 5, n), "is_lens": np.arange(n) % 2 == 0})
-    assert np.all(ex.sersic_weights(meta, "flat", ["lens_light_n_sersic"]) == 1)
-    edges = np.linspace(2, 5, 4)
-    density = (np.array([1.0, 2.0, 4.0]) / 7 / 1.0, edges)  # target pdf rising with n
-    w = ex.sersic_weights(meta, "huertas_company", ["lens_light_n_sersic", "source_n_sersic"], density=density)
-    assert w.max() == pytest.approx(1.0) and w.min() == pytest.approx(0.25)
-    rows = ex.select_subset(meta["is_lens"].to_numpy(), 4000, seed=2, weights=w)
-    counts = np.histogram(meta["lens_light_n_sersic"].to_numpy()[rows], edges)[0]
-    assert counts / counts.sum() == pytest.approx([1 / 7, 2 / 7, 4 / 7], abs=0.03)
-    # the default density comes from the simulator's own sampler
-    dens, edges = ex._huertas_company_density(draws=20_000)
-    assert edges[0] == 2 and edges[-1] == 5 and dens.argmax() > len(dens) // 2
-
-
-def test_experiment_subset_cli_writes_balanced_shards(tmp_path):
-    parent = tmp_path / "parent"
-    for k in range(2):
-        n = 30
-        images = np.arange(n * 4 * 4, dtype=np.float32).reshape(n, 4, 4) + 1000 * k
-        write_cube(images, parent / f"shard_{k:03d}.fits", 0.2, 30.0)
-        write_table(pd.DataFrame({"object_id": [f"p-{k}-{i}" for i in range(n)], "is_lens": np.arange(n) % 2 == 0,
-                                  "lens_light_n_sersic": np.linspace(2, 5, n)}), parent / f"shard_{k:03d}.parquet")
-    out = tmp_path / "subset"
-    args = ["experiment-subset", "--parent", str(parent), "--n", "20", "--seed", "3", "--n-shards", "2",
-            "--name", "f0.3_r0", "--out-dir", str(out)]
-    assert main(args) == 0
-    tables = [read_table(out / f"shard_{k:03d}.parquet") for k in range(2)]
-    table = pd.concat(tables)
-    assert len(table) == 20 and table["is_lens"].sum() == 10 and (table["subset"] == "f0.3_r0").all()
-    from lensfinder.learning.datasets import CubeReader
-
-    reader = CubeReader(out / "shard_000.fits")
-    first = tables[0].iloc[0]
-    expected = np.arange(first["parent_row"] * 16, first["parent_row"] * 16 + 16, dtype=np.float32).reshape(4, 4)
-    expected += 1000 * int(first["parent_shard"][-3:])
-    assert np.array_equal(reader.read(0, 1)[0], expected)
-    reader.close()
-    out2 = tmp_path / "again"
-    assert main(args[:-1] + [str(out2)]) == 0
-    assert read_table(out2 / "shard_000.parquet")["object_id"].tolist() == tables[0]["object_id"].tolist()
 
 
 # --- survey-based tables ----------------------------------------------------
@@ -211,16 +127,16 @@ def _survey_scores():
              pd.DataFrame({"object_id": ids, "p_cnn": flat0, "network": "flat_r0", "distribution": "flat", "repeat": 0}),
              pd.DataFrame({"object_id": ids, "p_cnn": hc0, "network": "huertas_company_r0",
                            "distribution": "huertas_company", "repeat": 0})]
-    return ex._survey_table(pd.concat(parts, ignore_index=True), index, truth)
+    return tables.survey_table(pd.concat(parts, ignore_index=True), index, truth)
 
 
 def test_overlap_pct():
-    assert ex.overlap_pct({1, 2, 3}, {2, 3, 4, 5}) == 50.0
-    assert np.isnan(ex.overlap_pct({1}, set()))
+    assert tables.overlap_pct({1, 2, 3}, {2, 3, 4, 5}) == 50.0
+    assert np.isnan(tables.overlap_pct({1}, set()))
 
 
 def test_sersic_tables_overlaps_with_fiducial():
-    per_net, table4 = ex.sersic_tables(_survey_scores(), threshold=0.9, fiducial_threshold=0.9, sample="lrg_li2020")
+    per_net, table4 = tables.sersic_tables(_survey_scores(), threshold=0.9, fiducial_threshold=0.9, sample="lrg_li2020")
     # fiducial machine candidates within the LRG sample: G0, G1, G2, G6 (G8 is not an LRG); true lenses among them: G0, G1, G6
     flat = per_net[per_net["distribution"] == "flat"].iloc[0]
     assert flat["n_fiducial_machine"] == 4 and flat["n_fiducial_high"] == 3
@@ -237,7 +153,7 @@ def test_net_comparison_counts_and_overlaps():
     table = _survey_scores()
     table = table[table["network"].isin(["fiducial", "flat_r0"])].copy()
     table["network"] = table["network"].map({"fiducial": "s_net", "flat_r0": "r_net"})
-    table3, overlaps = ex.net_comparison_tables(table, "lrg_li2020", "lrg_li2020", 0.0, {"s_net": 0.9, "r_net": 0.5})
+    table3, overlaps = tables.net_comparison_tables(table, "lrg_li2020", "lrg_li2020", 0.0, {"s_net": 0.9, "r_net": 0.5})
     t = table3.set_index("case")
     assert t.loc["a", "n_sample"] == 8 and t.loc["b", "n_sample"] == 6
     assert t.loc["a", "n_candidates"] == 4 and t.loc["b", "n_candidates"] == 3  # G6 is masked
@@ -250,7 +166,7 @@ def test_net_comparison_counts_and_overlaps():
 def test_survey_counts_fraction_and_recovery():
     table = _survey_scores()
     table = table[table["network"] == "fiducial"]
-    out = ex.survey_counts(table, {"lrg_li2020": 0.75}).iloc[0]
+    out = tables.survey_counts(table, {"lrg_li2020": 0.75}).iloc[0]
     assert out["n_sample"] == 8 and out["n_candidates"] == 4 and out["fraction"] == 0.5
     assert out["n_true_lenses"] == 3 and out["recovered_fraction"] == 1.0
     assert out["paper_n_candidates"] == 2848 and out["paper_recovered_fraction"] == pytest.approx(0.9)
@@ -258,18 +174,18 @@ def test_survey_counts_fraction_and_recovery():
 
 def test_missing_sample_flag_is_a_clear_error():
     with pytest.raises(InputError, match="preselection.samples"):
-        ex.sersic_tables(_survey_scores(), 0.9, 0.9, "bg_li2020")
+        tables.sersic_tables(_survey_scores(), 0.9, 0.9, "bg_li2020")
 
 
 def test_entropy_summary_from_per_image_values_and_from_the_step_table():
     ent = pd.DataFrame({"entropy": [4.0, 5.0, 3.0, 3.0], "is_lens": [True, True, False, False]})
-    out = ex.entropy_summary(ent).set_index("class")
+    out = tables.entropy_summary(ent).set_index("class")
     assert out.loc["positives", "entropy_mean"] == 4.5
     assert out.loc["positives", "entropy_std"] == pytest.approx(np.std([4.0, 5.0], ddof=1))
     assert out.loc["negatives", "paper_mean"] == 4.07 and out.loc["positives", "paper_std"] == 1.49
     step = pd.DataFrame({"class": ["positive", "negative", "all"], "n_images": [10, 12, 22],
                          "entropy_mean": [4.1, 3.9, 4.0], "entropy_std": [1.2, 1.1, 1.15]})
-    out = ex.entropy_summary(step).set_index("class")
+    out = tables.entropy_summary(step).set_index("class")
     assert out.loc["negatives", "n"] == 12 and out.loc["negatives", "entropy_mean"] == 3.9
     assert out.loc["imagenet (paper only)", "paper_mean"] == 7.11
 
@@ -277,7 +193,7 @@ def test_entropy_summary_from_per_image_values_and_from_the_step_table():
 def test_roc_tables():
     preds = pd.DataFrame({"p_cnn": [0.9, 0.8, 0.3, 0.1, 0.76, 0.2, 0.1, 0.05],
                           "is_lens": [True, True, True, False, False, False, False, False]})
-    points, hist = ex.roc_tables(preds, [0.25, 0.75], bins=10)
+    points, hist = tables.roc_tables(preds, [0.25, 0.75], bins=10)
     p = points.set_index("threshold")
     assert p.loc[0.75, "tpr"] == pytest.approx(2 / 3) and p.loc[0.75, "fpr"] == pytest.approx(1 / 5)
     assert p.loc[0.75, "contamination_above"] == pytest.approx(1 / 3)
@@ -285,7 +201,9 @@ def test_roc_tables():
     assert hist["n_positives"].sum() == 3 and hist["n_negatives"].sum() == 5
 
 
-def test_table_and_figure_cli(tmp_path):
+
+
+def _psf_metrics(tmp_path):
     paths, labels = [], []
     for factor in (0.4, 1.0, 2.0):
         path = tmp_path / f"m{factor}.parquet"
@@ -293,43 +211,37 @@ def test_table_and_figure_cli(tmp_path):
                                   "completeness": [0.85, 0.7], "fpr": [0.05, 0.01], "auroc": 0.95}), path)
         paths.append(str(path))
         labels.append(f"psf_factor={factor:g}")
+    return paths, labels
+
+
+def test_table_cli_writes_parquet_and_csv(tmp_path):
+    paths, labels = _psf_metrics(tmp_path)
     out = tmp_path / "psf.parquet"
     assert main(["experiment-table", "--kind", "psf_test", "--metrics", *paths, "--labels", *labels,
                  "--out", str(out)]) == 0
     assert (tmp_path / "psf.csv").exists() and len(read_table(out)) == 6
-    png = tmp_path / "fig.png"
-    assert main(["experiment-figure", "--kind", "psf_test", "--tables", str(out), "--out", str(png)]) == 0
-    assert png.read_bytes()[:4] == b"\x89PNG"
-    assert main(["experiment-figure", "--kind", "entropy", "--tables", str(out), str(out), "--out", str(png)]) == 2
+    # one --out per table the kind writes; one label per file
+    assert main(["experiment-table", "--kind", "li2020_roc", "--predictions", *paths, "--out", str(out)]) == 2
+    assert main(["experiment-table", "--kind", "psf_test", "--metrics", *paths, "--labels", labels[0],
+                 "--out", str(out)]) == 2
 
 
-# --- the workflow -----------------------------------------------------------
+def test_survey_counts_cli_reads_sample_thresholds(tmp_path):
+    scores = _survey_scores()
+    write_table(scores[scores["network"] == "fiducial"][["object_id", "p_cnn"]], tmp_path / "p.parquet")
+    write_table(scores[scores["network"] == "fiducial"].drop(columns=["p_cnn", "network", "true_lens", "distribution", "repeat"]),
+                tmp_path / "index.parquet")
+    out = tmp_path / "counts.parquet"
+    assert main(["experiment-table", "--kind", "survey_counts", "--predictions", str(tmp_path / "p.parquet"),
+                 "--labels", "network=fiducial", "--stamp-index", str(tmp_path / "index.parquet"),
+                 "--sample-thresholds", "lrg_li2020=0.75", "--out", str(out)]) == 0
+    row = read_table(out).iloc[0]
+    assert row["sample"] == "lrg_li2020" and row["threshold"] == 0.75 and row["n_candidates"] == 4
+    assert main(["experiment-table", "--kind", "survey_counts", "--predictions", str(tmp_path / "p.parquet"),
+                 "--labels", "network=fiducial", "--sample-thresholds", "lrg_li2020", "--out", str(out)]) == 2
 
 
-def test_dry_run_all_experiments_quick(repo_root, tmp_path):
-    """The DAG of all experiments with the quick preset, and its job counts."""
-    # an empty working directory: the counts do not depend on what results/ holds
-    cmd = [sys.executable, "-m", "snakemake", "-n", "all_experiments", "-s", str(repo_root / "Snakefile"),
-           "-d", str(tmp_path), "--configfile", str(repo_root / "config/config.yaml"),
-           str(repo_root / "config/experiments/quick.yaml")]
-    result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    counts = Counter()
-    for line in (result.stdout + result.stderr).splitlines():
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if m:
-            counts[m.group(1)] = int(m.group(2))
-    # quick preset: 9 PSF sets + 2 fiducial + 2 parent + 2 validation + 2 valsize + 2 r-Net + 2 + 1 Li et al.
-    assert counts["experiment_simulate"] == 22
-    # volume 3 fractions x 2 repeats, Sersic 2 distributions x 2 sets
-    assert counts["experiment_subset"] == 10
-    # s-Net, r-Net, Li et al. + 2 cases x 6 subsets + 4 Sersic networks
-    assert counts["experiment_train"] == 19
-    # PSF 9 + volume 12 networks x 2 validation sets + 6 case-2 networks x 2 sizes + Li et al. test
-    assert counts["experiment_infer"] == 46
-    assert counts["experiment_evaluate"] == 46
-    n_tiles = 4  # config/config.yaml mock.n_tiles
-    assert counts["experiment_infer_survey"] == 7 * n_tiles
-    for rule in ("psf_test_figure", "volume_test_table5", "sersic_test_tables", "entropy_table",
-                 "net_comparison_tables", "li2020_roc_figure", "paper_reference", "all_experiments"):
-        assert counts[rule] == 1, rule
+def test_reference_table_cli(tmp_path):
+    out = tmp_path / "ref.parquet"
+    assert main(["experiment-table", "--kind", "reference", "--out", str(out)]) == 0
+    assert len(read_table(out)) > 50

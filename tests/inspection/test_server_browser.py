@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from lensfinder.inspection import server as grading
-from lensfinder.inspection.candidates import render_stamp_png
+from lensfinder.plots.stamps import render_stamp_png
 from lensfinder.io import write_table
-from lensfinder.inspection.ranking import read_grades
+from lensfinder.inspection.grades import read_grades
 
 pytestmark = pytest.mark.browser
 

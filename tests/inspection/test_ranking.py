@@ -1,4 +1,4 @@
-"""Merging grades with p_CNN (lensfinder merge-scores), skill weights, agreement, figures."""
+"""Grades and their merge with p_CNN (lensfinder merge-scores): scores, skill weights, agreement."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lensfinder.inspection import ranking as scores
+from lensfinder.inspection import grades as human_grades
+from lensfinder.inspection import ranking
 from lensfinder.cli import main
 from lensfinder.io import InputError, write_table
 
@@ -45,9 +46,9 @@ z,eve,D,t
 
 
 def test_li2020_scores_match_hand_calculation(tmp_path):
-    grades = scores.read_grades(_write(tmp_path / "g.csv", LI_GRADES), "li2020", valid_ids={"x", "y", "z"})
+    grades = human_grades.read_grades(_write(tmp_path / "g.csv", LI_GRADES), "li2020", valid_ids={"x", "y", "z"})
     pred = pd.read_parquet(_pred(tmp_path))
-    ranked = scores.merge_li2020(pred, grades).set_index("object_id")
+    ranked = ranking.merge_li2020(pred, grades).set_index("object_id")
     x = ranked.loc["x"]
     values = np.array([10, 7, 3, 0, 10])
     assert x["n_graders"] == 5
@@ -63,7 +64,7 @@ def test_li2020_scores_match_hand_calculation(tmp_path):
     assert ranked.index.tolist() == ["y", "x", "z"]  # sorted by P
     assert ranked["rank"].tolist() == [1, 2, 3]
     # thresholds are configurable
-    strict = scores.merge_li2020(pred, grades, golden=0.97, high=0.95).set_index("object_id")
+    strict = ranking.merge_li2020(pred, grades, golden=0.97, high=0.95).set_index("object_id")
     assert strict.loc["y", "quality"] == "low"
 
 
@@ -71,8 +72,8 @@ def test_he2020_sums_and_final_list(tmp_path):
     text = "object_id,inspector,grade\n" + "".join(
         f"{oid},i{k},{g}\n" for oid, gs in (("x", "221000"), ("y", "111000"), ("z", "100000")) for k, g in
         enumerate(gs))
-    grades = scores.read_grades(_write(tmp_path / "g.csv", text), "he2020", valid_ids={"x", "y", "z"})
-    ranked = scores.merge_he2020(pd.read_parquet(_pred(tmp_path)), grades).set_index("object_id")
+    grades = human_grades.read_grades(_write(tmp_path / "g.csv", text), "he2020", valid_ids={"x", "y", "z"})
+    ranked = ranking.merge_he2020(pd.read_parquet(_pred(tmp_path)), grades).set_index("object_id")
     assert ranked["score_sum"].to_dict() == {"x": 5, "y": 3, "z": 1}
     assert ranked["final_list"].to_dict() == {"x": True, "y": False, "z": False}
     assert ranked["further_vote"].to_dict() == {"x": False, "y": True, "z": False}
@@ -95,24 +96,24 @@ def test_he2020_sums_and_final_list(tmp_path):
 def test_bad_grades_name_the_line(tmp_path, text, match):
     path = _write(tmp_path / "g.csv", text)
     with pytest.raises(InputError, match=match) as info:
-        scores.read_grades(path, "li2020", valid_ids={"x", "y", "z"})
+        human_grades.read_grades(path, "li2020", valid_ids={"x", "y", "z"})
     assert str(path) in str(info.value)
 
 
 def test_he2020_rejects_letters(tmp_path):
     with pytest.raises(InputError, match="line 2: grade 'A' is not in the he2020 scheme"):
-        scores.read_grades(_write(tmp_path / "g.csv", "object_id,inspector,grade\nx,ann,A\n"), "he2020")
+        human_grades.read_grades(_write(tmp_path / "g.csv", "object_id,inspector,grade\nx,ann,A\n"), "he2020")
 
 
 def test_duplicate_policy_latest_and_undo(tmp_path):
     text = "object_id,inspector,grade,time\nx,ann,A,t\ny,ann,B,t\nx,ann,C,t\ny,ann,UNDO,t\ny,ann,D,t\nz,bob,b,t\n"
     path = _write(tmp_path / "g.csv", text)
-    grades = scores.read_grades(path, "li2020", duplicate_policy="latest")
+    grades = human_grades.read_grades(path, "li2020", duplicate_policy="latest")
     got = {(r.object_id, r.inspector): (r.grade, r.line) for r in grades.itertuples()}
     assert got == {("x", "ann"): ("C", 4), ("y", "ann"): ("D", 6), ("z", "bob"): ("B", 7)}
     # undo followed by a new grade is not a duplicate
     path2 = _write(tmp_path / "g2.csv", "object_id,inspector,grade\nx,ann,A\nx,ann,UNDO\nx,ann,B\n")
-    assert scores.read_grades(path2, "li2020")["grade"].tolist() == ["B"]
+    assert human_grades.read_grades(path2, "li2020")["grade"].tolist() == ["B"]
 
 
 def test_fleiss_kappa_textbook_example():
@@ -123,13 +124,13 @@ def test_fleiss_kappa_textbook_example():
     rows = [(f"s{i}", f"r{k}", cats[j]) for i, counts in enumerate(table) for j, c in enumerate(counts)
             for k in range(c)]
     grades = pd.DataFrame(rows, columns=["object_id", "inspector", "grade"])
-    kappa = scores.fleiss_kappa(grades, cats)
+    kappa = human_grades.fleiss_kappa(grades, cats)
     assert kappa.iloc[0]["category"] == "all"
     assert kappa.iloc[0]["kappa"] == pytest.approx(0.210, abs=5e-4)
     assert kappa.iloc[0]["n_objects"] == 10 and kappa.iloc[0]["n_ratings"] == 140
     perfect = pd.DataFrame({"object_id": ["a", "a", "b", "b"], "inspector": ["p", "q", "p", "q"],
                             "grade": ["A", "A", "D", "D"]})
-    assert scores.fleiss_kappa(perfect, list("ABCD")).iloc[0]["kappa"] == pytest.approx(1.0)
+    assert human_grades.fleiss_kappa(perfect, list("ABCD")).iloc[0]["kappa"] == pytest.approx(1.0)
 
 
 def test_skill_weighting_trusts_the_skilled_inspector():
@@ -142,11 +143,11 @@ def test_skill_weighting_trusts_the_skilled_inspector():
     # candidate: expert says lens, guesser says not
     rows += [("cand1", "expert", "A"), ("cand1", "guesser", "D"), ("cand2", "expert", "D"), ("cand2", "guesser", "A")]
     grades = pd.DataFrame(rows, columns=["object_id", "inspector", "grade"])
-    matrices, summary = scores.inspector_confusion(grades, known, "li2020")
+    matrices, summary = human_grades.inspector_confusion(grades, known, "li2020")
     summary = summary.set_index("inspector")
     assert summary.loc["expert", "accuracy_known"] == 1.0
     assert summary.loc["expert", "skill_bits"] > 0.5 > summary.loc["guesser", "skill_bits"]
-    post = scores.skill_posterior(grades[grades["object_id"].str.startswith("cand")], matrices)
+    post = human_grades.skill_posterior(grades[grades["object_id"].str.startswith("cand")], matrices)
     assert post["cand1"] > 0.9 and post["cand2"] < 0.1
 
 
@@ -228,31 +229,3 @@ def test_merge_scores_cli_errors_and_empty(tmp_path, capsys):
         assert main(argv) == 0
         assert len(pd.read_parquet(out)) == 0
         assert "no candidates" in (tmp_path / "r.tex").read_text()
-
-
-def test_figures(tmp_path):
-    pred, known, cat, xm, grades_csv = _cli_inputs(tmp_path)
-    grades = scores.read_grades(grades_csv, "li2020")
-    ranked, _, _ = scores.merge_scores(pd.read_parquet(pred), grades, "li2020", known=pd.read_parquet(known))
-    scores.plot_pcnn_vs_phuman(ranked, tmp_path / "fig5.png")
-    scores.plot_score_histogram(ranked, tmp_path / "hist_li.png", scheme="li2020")
-    scores.plot_pcnn_vs_phuman(ranked.iloc[:0], tmp_path / "fig5_empty.png")
-    he = pd.DataFrame({"rank": [1, 2, 3], "object_id": list("abc"), "score_sum": [5, 3, 1], "P": np.nan})
-    scores.plot_score_histogram(he, tmp_path / "fig6.png", scheme="he2020")
-    from lensfinder.inspection.candidates import render_stamp_png
-
-    render_stamp_png(tmp_path / "png" / "a.png", np.random.default_rng(0).normal(size=(11, 11)), upscale=1)
-    ranked["png"] = ["png/a.png", ""]
-    scores.plot_ranked_mosaic(ranked, tmp_path / "fig8.png", base_dir=tmp_path)
-    # from the stamp cubes directly (no PNGs)
-    from lensfinder.inspection.candidates import load_stamps
-    from lensfinder.io import write_cube
-
-    write_table(pd.DataFrame({"object_id": ["other", "KiDS b", "KiDS_a"]}), tmp_path / "idx.parquet")
-    write_cube(np.random.default_rng(1).normal(size=(3, 11, 11)), tmp_path / "cube.fits", 0.2, 30.0)
-    stamps = load_stamps(ranked["object_id"], [tmp_path / "idx.parquet"], [tmp_path / "cube.fits"])
-    assert sorted(stamps) == ["KiDS b", "KiDS_a"] and stamps["KiDS_a"].shape == (11, 11)
-    scores.plot_ranked_mosaic(ranked.assign(png=""), tmp_path / "fig8b.png", stamps=stamps)
-    for name in ("fig5.png", "hist_li.png", "fig5_empty.png", "fig6.png", "fig8.png", "fig8b.png"):
-        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not list(tmp_path.glob("*.part"))

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from lensfinder.inspection import candidates as inspection
+from lensfinder.inspection import mock_inspectors
 from lensfinder.cli import main
 from lensfinder.io import InputError, write_cube, write_table
 
@@ -175,7 +176,7 @@ def test_candidates_bad_inputs(tmp_path, capsys):
 def test_safe_name():
     assert inspection.safe_name("KiDSDR4 J002018.968-284111.45") == "KiDSDR4_J002018.968-284111.45"
     assert inspection.safe_name("../../etc/passwd") == "etc_passwd"
-    a, b = inspection._unique_names(["a b", "a/b"])
+    a, b = inspection.unique_names(["a b", "a/b"])
     assert a != b
 
 
@@ -184,8 +185,8 @@ def test_mock_inspector_grades_follow_truth():
     is_lens = np.arange(n) % 2 == 0
     theta = np.where(is_lens, 1.5, 0.0)
     ids = [f"o{k}" for k in range(n)]
-    grades = inspection.mock_inspector_grades(ids, is_lens, theta, "li2020", n_inspectors=5, seed=1)
-    again = inspection.mock_inspector_grades(ids, is_lens, theta, "li2020", n_inspectors=5, seed=1)
+    grades = mock_inspectors.mock_inspector_grades(ids, is_lens, theta, "li2020", n_inspectors=5, seed=1)
+    again = mock_inspectors.mock_inspector_grades(ids, is_lens, theta, "li2020", n_inspectors=5, seed=1)
     pd.testing.assert_frame_equal(grades, again)
     assert list(grades.columns) == ["object_id", "inspector", "grade", "time"]
     assert len(grades) == 5 * n
@@ -197,11 +198,12 @@ def test_mock_inspector_grades_follow_truth():
     assert grades.groupby("object_id")["grade"].nunique().max() > 1
     # rings, mergers and spirals fool people more often than plain galaxies
     types = np.where(np.arange(n) % 4 == 1, "ring", "elliptical")
-    typed = inspection.mock_inspector_grades(ids, is_lens, theta, "li2020", n_inspectors=5, seed=1, object_type=types)
+    typed = mock_inspectors.mock_inspector_grades(ids, is_lens, theta, "li2020", n_inspectors=5, seed=1,
+                                                  object_type=types)
     typed_score = typed["grade"].map({"A": 10, "B": 7, "C": 3, "D": 0})
     ring = typed["object_id"].map(dict(zip(ids, types))) == "ring"
     assert typed_score[ring].mean() > typed_score[~ring & ~lens].mean() + 0.5
-    he = inspection.mock_inspector_grades(ids, is_lens, theta, "he2020", n_inspectors=6, seed=1)
+    he = mock_inspectors.mock_inspector_grades(ids, is_lens, theta, "he2020", n_inspectors=6, seed=1)
     assert set(he["grade"]) <= {"0", "1", "2"} and he["inspector"].nunique() == 6
 
 

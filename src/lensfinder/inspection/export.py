@@ -1,0 +1,207 @@
+"""Writing an inspection set: candidates, one PNG per object, the manifest, the unblinding key, a mosaic.
+
+The files and their columns are described in docs/inspection.md. An empty
+candidate set writes all of them with zero rows, so downstream steps still run.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from lensfinder.inspection.candidates import (
+    MANIFEST_COLUMNS,
+    build_manifest,
+    concat_predictions,
+    mix_simulated,
+    select_candidates,
+    unique_names,
+)
+from lensfinder.io import InputError, read_cube, read_table, require_columns, write_csv, write_table
+
+__all__ = ["read_id_list", "export_inspection_set"]
+
+log = logging.getLogger(__name__)
+
+
+def read_id_list(path) -> list[str]:
+    """The ``object_id`` column of a CSV or Parquet table, as strings."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)
+    require_columns(df, ["object_id"], str(path))
+    return df["object_id"].astype(str).tolist()
+
+
+def _read_stamp_indexes(index_paths: Sequence, cube_paths: Sequence, thresholds: dict[str, float], catalog_path):
+    """The stamp indexes as one table, with ``cube_row``, ``stamp_cube``, ``_cube_k`` and, if needed, ra/dec."""
+    import pandas as pd
+
+    index_parts = []
+    for k, path in enumerate(index_paths):
+        part = read_table(path, required=["object_id"])
+        part = part.copy()
+        part["object_id"] = part["object_id"].astype(str)
+        part["cube_row"] = np.arange(len(part), dtype=np.int64)
+        part["stamp_cube"] = str(cube_paths[k])
+        part["_cube_k"] = k
+        for sample in thresholds:
+            if sample not in part.columns:
+                raise InputError(f"{path}: missing sample flag column {sample!r} named by --threshold; "
+                                 f"found: {', '.join(map(str, part.columns))}")
+        index_parts.append(part)
+    stamp_index = pd.concat(index_parts, ignore_index=True)
+    if catalog_path and not {"ra", "dec"} <= set(stamp_index.columns):
+        cat = read_table(catalog_path, columns=["ID", "RAJ2000", "DECJ2000"], required=["ID", "RAJ2000", "DECJ2000"])
+        cat = cat.rename(columns={"ID": "object_id", "RAJ2000": "ra", "DECJ2000": "dec"})
+        stamp_index = stamp_index.merge(cat.astype({"object_id": str}), on="object_id", how="left")
+    return stamp_index
+
+
+def _known_table(mixed):
+    """The unblinding key ``object_id, is_lens, theta_E, source`` of the mixed-in objects (zero rows without)."""
+    import pandas as pd
+
+    known = pd.DataFrame({
+        "object_id": pd.Series([] if mixed is None else mixed["object_id"].astype(str).tolist(), dtype=str),
+        "is_lens": pd.Series([] if mixed is None else mixed["is_lens"].astype(bool).tolist(), dtype=bool),
+        "theta_E": pd.Series([] if mixed is None or "theta_E" not in mixed else
+                             mixed["theta_E"].astype(float).tolist(), dtype=float),
+        "source": pd.Series([] if mixed is None else mixed["source"].tolist(), dtype=str),
+    })
+    if mixed is not None and "theta_E" not in mixed:
+        known["theta_E"] = np.nan
+    return known
+
+
+def export_inspection_set(prediction_paths: Sequence, index_paths: Sequence, cube_paths: Sequence, out_dir,
+                          thresholds: dict[str, float], *, g_cube_paths: Sequence | None = None,
+                          i_cube_paths: Sequence | None = None, catalog_path=None, include_path=None,
+                          exclude_path=None, simulated: Sequence[tuple] = (), n_mix: int = 20, seed: int = 42,
+                          mosaic_max: int = 100):
+    """Select the candidates and write the inspection set into ``out_dir``.
+
+    Parameters
+    ----------
+    prediction_paths : sequence of path-like
+        CNN predictions (``object_id, p_cnn, ...``) of one model.
+    index_paths, cube_paths : sequence of path-like
+        Stamp indexes (``object_id`` + sample flags) and their r-band cubes,
+        one cube per index, in the same order (row k of a cube belongs to
+        row k of its index).
+    out_dir : path-like
+        Output directory (``candidates.parquet``, ``manifest.parquet`` and
+        ``.csv``, ``known.parquet``, ``png/``, ``mosaic.png``).
+    thresholds : dict
+        Sample flag column -> p_cnn threshold (see
+        :func:`~lensfinder.inspection.candidates.parse_thresholds`).
+    g_cube_paths, i_cube_paths : sequence of path-like, optional
+        g- and i-band cubes (same rows), both or neither: Lupton g, r, i PNGs.
+    catalog_path : path-like, optional
+        Merged catalogue; fills ra/dec (RAJ2000/DECJ2000, deg) where the
+        indexes lack them.
+    include_path, exclude_path : path-like, optional
+        ``object_id`` tables added whatever their p_cnn / removed.
+    simulated : sequence of (cube path, metadata path)
+        Simulation shards whose known lenses and non-lenses are mixed in.
+    n_mix : int
+        Number of simulated objects mixed in, in all (half lenses).
+    seed : int
+        Seed of the mixing draw and of the blinded order.
+    mosaic_max : int
+        Stamps shown in ``mosaic.png``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The manifest (:data:`~lensfinder.inspection.candidates.MANIFEST_COLUMNS`).
+    """
+    import pandas as pd
+
+    from lensfinder.plots.stamps import render_stamp_png, write_mosaic
+    from lensfinder.progress import progress
+
+    out_dir = Path(out_dir)
+    simulated = list(simulated or [])
+    if len(index_paths) != len(cube_paths):
+        raise InputError(f"--stamp-index/--stamp-cube: {len(index_paths)} indexes but "
+                         f"{len(cube_paths)} cubes; give one cube per index, in the same order")
+    colour = g_cube_paths is not None or i_cube_paths is not None
+    if colour and not (g_cube_paths and i_cube_paths and len(g_cube_paths) == len(i_cube_paths) == len(cube_paths)):
+        raise InputError("--stamp-cube-g/--stamp-cube-i: give both, one per --stamp-cube, in the same order")
+
+    predictions = concat_predictions([(str(p), read_table(p)) for p in prediction_paths])
+    stamp_index = _read_stamp_indexes(index_paths, cube_paths, thresholds, catalog_path)
+    candidates = select_candidates(
+        predictions, stamp_index, thresholds,
+        include=read_id_list(include_path) if include_path else (),
+        exclude=read_id_list(exclude_path) if exclude_path else (),
+    )
+    cube_k = stamp_index.drop_duplicates("object_id").set_index("object_id")["_cube_k"]
+    candidates_k = cube_k.reindex(candidates["object_id"]).to_numpy()
+    log.info("%d candidates (thresholds %s) from %d scored objects", len(candidates),
+             ", ".join(f"{s}>={t:g}" for s, t in thresholds.items()), len(predictions))
+
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0]))
+    mixed_parts = []
+    for sim_cube, sim_meta in simulated:
+        meta = read_table(sim_meta, required=["object_id", "is_lens"])
+        per_shard = max(0, n_mix // len(simulated))
+        chosen = mix_simulated(meta, per_shard, rng)
+        chosen["stamp_cube"] = str(sim_cube)
+        chosen["source"] = str(sim_meta)
+        mixed_parts.append(chosen)
+    mixed = pd.concat(mixed_parts, ignore_index=True) if mixed_parts else None
+    if mixed is not None and mixed["object_id"].astype(str).isin(set(candidates["object_id"])).any():
+        raise InputError(f"{simulated[0][1]}: object_id: simulated ids collide with candidate ids")
+
+    manifest = build_manifest(candidates, mixed, seed=seed)
+    names = unique_names(manifest["object_id"].tolist())
+    if mixed is not None and len(mixed):
+        names = [f"blind_{k:05d}" for k in range(len(manifest))]  # file names must not unblind either
+    manifest["png"] = [f"png/{n}.png" for n in names]
+    manifest = manifest[MANIFEST_COLUMNS]
+
+    # where each manifest row's stamp lives: (r cube, row, g cube, i cube)
+    where: dict[str, tuple] = {}
+    for oid, cube, row, k in zip(candidates["object_id"], candidates["stamp_cube"], candidates["cube_row"],
+                                 candidates_k):
+        where[oid] = (cube, int(row), g_cube_paths[int(k)] if colour else None,
+                      i_cube_paths[int(k)] if colour else None)
+    if mixed is not None:
+        for oid, cube, row in zip(mixed["object_id"].astype(str), mixed["stamp_cube"], mixed["cube_row"]):
+            where[oid] = (cube, int(row), None, None)
+
+    cubes: dict[str, np.ndarray] = {}
+
+    def cube(path):
+        if path not in cubes:
+            cubes[path] = read_cube(path)[0]
+        return cubes[path]
+
+    for oid, png in progress(list(zip(manifest["object_id"], manifest["png"])), desc="stamps", unit="png"):
+        r_path, row, g_path, i_path = where[oid]
+        r_cube = cube(r_path)
+        if row >= len(r_cube):
+            raise InputError(f"{r_path}: has {len(r_cube)} images but the index needs row {row} ({oid})")
+        g = cube(g_path)[row] if g_path else None
+        i = cube(i_path)[row] if i_path else None
+        render_stamp_png(out_dir / png, r_cube[row], g, i)
+
+    write_table(candidates, out_dir / "candidates.parquet")
+    write_table(manifest, out_dir / "manifest.parquet")
+    write_csv(manifest, out_dir / "manifest.csv")
+    write_table(_known_table(mixed), out_dir / "known.parquet")
+    shown = manifest.iloc[: max(0, mosaic_max)]
+    write_mosaic([out_dir / p for p in shown["png"]], shown["display_name"].tolist(), out_dir / "mosaic.png",
+                 title=f"{len(manifest)} objects to inspect" + (f" (first {len(shown)})" if len(shown) < len(manifest)
+                                                                 else ""))
+    log.info("inspection set: %d objects (%d candidates, %d mixed-in simulations) in %s", len(manifest),
+             len(candidates), 0 if mixed is None else len(mixed), out_dir)
+    return manifest

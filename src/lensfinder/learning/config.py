@@ -1,0 +1,114 @@
+"""Training settings: :class:`TrainConfig`, the one home of their defaults, and He et al.'s cases."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+from lensfinder.learning.models import DEFAULT_INPUT_SIZE, MODEL_NAMES
+from lensfinder.learning.preprocessing import NORMALIZATIONS, PREPROCESS_METHODS
+
+__all__ = ["HE2020_CASES", "CLASS_BALANCE", "TrainConfig", "resolve_config"]
+
+#: He et al. 2020, section 5.2 and Table 5: case 0 (their default) is
+#: learning rate 0.03, batch size 32, 50 epochs; case 1 lr 0.01; case 2 100
+#: epochs; case 3 batch 64; case 4 lr 0.01 and batch 64.
+HE2020_CASES = {
+    "case0": {"learning_rate": 0.03, "batch_size": 32, "epochs": 50},
+    "case1": {"learning_rate": 0.01, "batch_size": 32, "epochs": 50},
+    "case2": {"learning_rate": 0.03, "batch_size": 32, "epochs": 100},
+    "case3": {"learning_rate": 0.03, "batch_size": 64, "epochs": 50},
+    "case4": {"learning_rate": 0.01, "batch_size": 64, "epochs": 50},
+}
+#: Class balance of the training batches (docs/learning.md).
+CLASS_BALANCE = ("none", "weights", "balanced")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Training settings (stored in the model's JSON sidecar).
+
+    The field defaults are the defaults of ``lensfinder train`` too.
+
+    Attributes
+    ----------
+    model : str
+        Network name (``he2020`` or ``resnet18``).
+    epochs, batch_size : int
+    learning_rate : float
+        Adam step size.
+    preprocess, normalization : str
+        See :mod:`lensfinder.learning.preprocessing`.
+    class_balance : str
+        ``none``, ``weights`` or ``balanced``.
+    augment : bool
+        On-the-fly augmentation.
+    val_fraction : float
+        Fraction of images held out for validation (0 for none).
+    seed : int
+        Master seed.
+    input_size : int or None
+        Network input in pixels; None: the network's default (49 / 101).
+    preset : str or None
+        He et al. case the defaults came from.
+    max_shift_pix : int
+        Largest augmentation shift (network-input pixels).
+    flux_jitter : float
+        Half-width of the augmentation flux scale.
+    """
+
+    model: str = "he2020"
+    epochs: int = 5
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    preprocess: str = "bin2"
+    normalization: str = "minmax"
+    class_balance: str = "none"
+    augment: bool = True
+    val_fraction: float = 0.1
+    seed: int = 42
+    input_size: int | None = None
+    preset: str | None = None
+    max_shift_pix: int = 2
+    flux_jitter: float = 0.1
+
+    def __post_init__(self):
+        checks = [
+            (self.model in MODEL_NAMES, f"model {self.model!r}: expected one of {MODEL_NAMES}"),
+            (self.preprocess in PREPROCESS_METHODS, f"preprocess {self.preprocess!r}: expected one of {PREPROCESS_METHODS}"),
+            (self.normalization in NORMALIZATIONS, f"normalization {self.normalization!r}: expected one of {NORMALIZATIONS}"),
+            (self.class_balance in CLASS_BALANCE, f"class_balance {self.class_balance!r}: expected one of {CLASS_BALANCE}"),
+            (self.epochs >= 1, f"epochs: {self.epochs}, expected >= 1"),
+            (self.batch_size >= 1, f"batch_size: {self.batch_size}, expected >= 1"),
+            (self.learning_rate > 0, f"learning_rate: {self.learning_rate}, expected > 0"),
+            (0 <= self.val_fraction < 1, f"val_fraction: {self.val_fraction}, expected 0 <= f < 1"),
+            (self.preset is None or self.preset in HE2020_CASES, f"preset {self.preset!r}: expected one of {tuple(HE2020_CASES)}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    @property
+    def resolved_input_size(self) -> int:
+        return int(self.input_size or DEFAULT_INPUT_SIZE[self.model])
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def resume_key(self) -> str:
+        """Hash of everything but ``epochs`` (a resumed run may train longer)."""
+        record = {k: v for k, v in self.as_dict().items() if k != "epochs"}
+        return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def resolve_config(preset: str | None = None, **options) -> TrainConfig:
+    """A :class:`TrainConfig` from a He et al. preset overridden by explicit options.
+
+    Options that are None are left to the preset, then to the defaults.
+    """
+    if preset and preset not in HE2020_CASES:
+        raise ValueError(f"preset {preset!r}: expected one of {tuple(HE2020_CASES)}")
+    values = dict(HE2020_CASES[preset]) if preset else {}
+    values.update({k: v for k, v in options.items() if v is not None})
+    return TrainConfig(preset=preset, **values)

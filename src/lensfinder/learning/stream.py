@@ -1,0 +1,177 @@
+"""Seeded, augmented training batches streamed from shards into ``tf.data`` (docs/learning.md).
+
+A global step number fixes the epoch and the batch within it; the epoch fixes
+a seeded order of the training rows, ``SeedSequence([seed, 2, epoch, batch])``
+the batch's augmentation, so a resumed run sees exactly the batches it would
+have seen. Memory holds labels and row numbers only (about 25 bytes per image).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+
+from lensfinder.io import InputError
+from lensfinder.learning.config import TrainConfig
+from lensfinder.learning.datasets import ShardSet
+from lensfinder.learning.preprocessing import prepare_batch
+
+__all__ = ["augment_batch", "split_rows", "TrainingStream"]
+
+
+def augment_batch(images, rng, max_shift_pix: int = 2, flux_jitter: float = 0.1):
+    """Rotate by k x 90 degrees, flip, shift and rescale a batch ``(n, ny, nx)``.
+
+    The same random numbers are drawn whatever the options, so a batch's
+    randomness depends only on its generator.
+    """
+    n = len(images)
+    quarter_turns = rng.integers(0, 4, n)
+    flips = rng.random(n) < 0.5
+    shifts = rng.integers(-max_shift_pix, max_shift_pix + 1, (n, 2)) if max_shift_pix > 0 else np.zeros((n, 2), int)
+    scales = rng.uniform(1.0 - flux_jitter, 1.0 + flux_jitter, n).astype(np.float32)
+    out = np.empty_like(images)
+    for k in range(4):
+        sel = quarter_turns == k
+        out[sel] = np.rot90(images[sel], k, axes=(1, 2))
+    out[flips] = out[flips][:, :, ::-1]
+    if shifts.any():
+        # per-image np.roll as one gather: pixel (i, j) comes from (i - dy, j - dx), wrapped
+        ny, nx = out.shape[1:3]
+        rows = (np.arange(ny)[None, :] - shifts[:, :1]) % ny
+        cols = (np.arange(nx)[None, :] - shifts[:, 1:]) % nx
+        out = out[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return out * scales[:, None, None]
+
+
+def split_rows(n: int, val_fraction: float, seed: int):
+    """Seeded split of ``range(n)`` into sorted ``(train_rows, val_rows)``."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0]))
+    order = rng.permutation(n)
+    n_val = int(round(val_fraction * n))
+    if val_fraction > 0 and n > 1:
+        n_val = min(max(n_val, 1), n - 1)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+class TrainingStream:
+    """Seeded batches of preprocessed, augmented images from a :class:`ShardSet`.
+
+    Parameters
+    ----------
+    shards : ShardSet
+    train_rows, val_rows : numpy.ndarray of int
+        Global row numbers of the training and validation images.
+    config : TrainConfig
+    """
+
+    def __init__(self, shards: ShardSet, train_rows, val_rows, config: TrainConfig):
+        self.shards = shards
+        self.config = config
+        self.train_rows = np.asarray(train_rows, dtype=np.int64)
+        self.val_rows = np.asarray(val_rows, dtype=np.int64)
+        labels = shards.labels[self.train_rows]
+        self.positives = self.train_rows[labels]
+        self.negatives = self.train_rows[~labels]
+        if not len(self.positives) or not len(self.negatives):
+            raise InputError(f"{shards.pairs[0][1]}: is_lens: the training rows hold only one class "
+                             f"({len(self.positives)} lenses, {len(self.negatives)} non-lenses)")
+        n = len(self.train_rows)
+        self.class_weight = {
+            False: n / (2.0 * len(self.negatives)), True: n / (2.0 * len(self.positives)),
+        }
+        if config.class_balance == "balanced":
+            self.images_per_epoch = 2 * max(len(self.positives), len(self.negatives))
+        else:
+            self.images_per_epoch = n
+        self.n_batches = math.ceil(self.images_per_epoch / config.batch_size)
+        self.n_val_batches = math.ceil(len(self.val_rows) / config.batch_size)
+        self.input_size = config.resolved_input_size
+        self._settings = {"input_shape": [self.input_size, self.input_size, 1], "preprocess": config.preprocess,
+                          "normalization": config.normalization}
+        self.nonfinite_images = 0
+        self._lock = threading.Lock()
+        self._orders: dict[int, np.ndarray] = {}
+
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """Global rows of one epoch, in training order (seeded by ``seed`` and ``epoch``)."""
+        with self._lock:
+            order = self._orders.get(epoch)
+            if order is None:
+                rng = np.random.default_rng(np.random.SeedSequence([self.config.seed, 1, epoch]))
+                if self.config.class_balance == "balanced":
+                    major, minor = sorted((self.positives, self.negatives), key=len, reverse=True)
+                    extra = rng.choice(minor, len(major) - len(minor), replace=True)
+                    rows = np.concatenate([major, minor, extra])
+                else:
+                    rows = self.train_rows
+                order = rng.permutation(rows)
+                self._orders = {e: o for e, o in self._orders.items() if e >= epoch - 1}
+                self._orders[epoch] = order
+            return order
+
+    def _prepare(self, rows):
+        x, fraction = prepare_batch(self.shards.take(rows), self._settings)
+        bad = int(np.count_nonzero(fraction))
+        if bad:
+            with self._lock:
+                self.nonfinite_images += bad
+        return x[..., 0]
+
+    def train_batch(self, step: int):
+        """Batch number ``step`` counted from epoch 0: ``(x, y, sample_weight)``."""
+        epoch, batch = divmod(int(step), self.n_batches)
+        bs = self.config.batch_size
+        rows = self.epoch_order(epoch)[batch * bs:(batch + 1) * bs]
+        x = self._prepare(rows)
+        rng = np.random.default_rng(np.random.SeedSequence([self.config.seed, 2, epoch, batch]))
+        if self.config.augment:
+            x = augment_batch(x, rng, self.config.max_shift_pix, self.config.flux_jitter)
+        labels = self.shards.labels[rows]
+        if self.config.class_balance == "weights":
+            weights = np.where(labels, self.class_weight[True], self.class_weight[False]).astype(np.float32)
+        else:
+            weights = np.ones(len(rows), dtype=np.float32)
+        return x[..., np.newaxis].astype(np.float32), labels.astype(np.int32), weights
+
+    def val_batch(self, batch: int):
+        """Validation batch ``batch`` (no augmentation): ``(x, y)``."""
+        bs = self.config.batch_size
+        rows = self.val_rows[int(batch) * bs:(int(batch) + 1) * bs]
+        return self._prepare(rows)[..., np.newaxis].astype(np.float32), self.shards.labels[rows].astype(np.int32)
+
+    def datasets(self, initial_epoch: int, epochs: int, threads: int | None = None):
+        """``(train, validation or None)`` ``tf.data`` pipelines for epochs ``initial_epoch..epochs-1``."""
+        import tensorflow as tf
+
+        size = self.input_size
+        options = tf.data.Options()
+        options.deterministic = True
+        if threads:
+            options.threading.private_threadpool_size = max(2, int(threads))
+
+        def load_train(step):
+            x, y, w = tf.numpy_function(self.train_batch, [step], (tf.float32, tf.int32, tf.float32), stateful=False)
+            x.set_shape([None, size, size, 1])
+            y.set_shape([None])
+            w.set_shape([None])
+            return x, y, w
+
+        def load_val(batch):
+            x, y = tf.numpy_function(self.val_batch, [batch], (tf.float32, tf.int32), stateful=False)
+            x.set_shape([None, size, size, 1])
+            y.set_shape([None])
+            return x, y
+
+        parallel = max(1, min(4, int(threads or 2)))
+        train_ds = (tf.data.Dataset.range(initial_epoch * self.n_batches, epochs * self.n_batches)
+                    .map(load_train, num_parallel_calls=parallel, deterministic=True)
+                    .prefetch(4).with_options(options))
+        val_ds = None
+        if self.n_val_batches:
+            val_ds = (tf.data.Dataset.range(self.n_val_batches)
+                      .map(load_val, num_parallel_calls=parallel, deterministic=True)
+                      .prefetch(2).with_options(options))
+        return train_ds, val_ds

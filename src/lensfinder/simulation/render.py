@@ -1,0 +1,302 @@
+"""Rendering: metadata rows -> images, batched onto the compiled kernels.
+
+Rows that share their numerics render together (:mod:`lensfinder.simulation.compiled`
+for the light, lensing, Gaussian PSF and noise; Moffat and tile-ePSF kernels
+by FFT); an image comes out bit for bit the same alone or in any batch.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from lensfinder.io import InputError
+from lensfinder.simulation.lensing import sersic_coefficients, sie_coefficients
+from lensfinder.simulation.metadata import HOST_COLUMNS, LENSED_LIGHT, LIST_COLUMNS, UNLENSED_LIGHT, rows_to_frame
+from lensfinder.simulation.optics import (
+    add_noise,
+    convolve_kernel,
+    fwhm_to_sigma,
+    gaussian_taps,
+    moffat_psf_kernel,
+    noise_arguments,
+    pixel_grid,
+)
+
+__all__ = ["render_images", "render_from_metadata"]
+
+
+def render_images(table, noiseless: bool | None = None, batch_size: int = 32, progress: bool = False,
+                  with_hosts: bool = True, grf_slope: float = 6.0):
+    """Render the images described by a metadata table (or list of row dicts).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame or list of dict
+        Metadata rows (:func:`lensfinder.simulation.shards.simulate_shard` output or a subset of it).
+    noiseless : bool, optional
+        Leave noise out; ``None`` follows each row's ``noiseless`` column.
+    batch_size : int
+        Images rendered together (the kernels work image by image; larger
+        batches only spread the per-batch Python work).
+    with_hosts : bool
+        Add the host stamps of semi-real rows (``False``: the arcs alone).
+    grf_slope : float
+        Power-spectrum slope of the potential perturbation (semi-real rows).
+
+    Returns
+    -------
+    ndarray, float32, shape (n, stamp_size, stamp_size)
+    """
+    import pandas as pd
+
+    df = table if isinstance(table, pd.DataFrame) else rows_to_frame(list(table))
+    if len(df) == 0:
+        return np.zeros((0, 0, 0), dtype=np.float32)
+    sizes = df["stamp_size"].unique()
+    scales = df["pixel_scale_arcsec"].unique()
+    if len(sizes) != 1 or len(scales) != 1:
+        raise InputError("metadata: stamp_size/pixel_scale_arcsec: all rows of one render must share them")
+    n, scale = int(sizes[0]), float(scales[0])
+    x, y = pixel_grid(n, scale)
+    xg, yg = np.ascontiguousarray(x[0]), np.ascontiguousarray(y[:, 0])
+    out = np.empty((len(df), n, n), dtype=np.float32)
+    # rows with the same components and numerics render together, in contiguous slices
+    psf_models = df["psf_model"].to_numpy() if "psf_model" in df else np.full(len(df), "gaussian")
+    # the PSF kernel half-width is shared within a batch: rows render
+    # identically alone or in any batch
+    trunc = df["psf_truncation_sigma"].to_numpy(dtype=float)
+    band = np.ceil(trunc * fwhm_to_sigma(df["psf_fwhm_arcsec"].to_numpy(dtype=float)) / scale).astype(int)
+    keys = list(zip(df["kind"].to_numpy(), df["light_supersampling"].to_numpy(),
+                    df["light_supersampling_radius_pix"].to_numpy(), trunc, psf_models, band))
+    first_seen = {k: i for i, k in reversed(list(enumerate(keys)))}
+    order = np.array(sorted(range(len(keys)), key=lambda i: (first_seen[keys[i]], i)))
+    prep = _permute(_prepare(df, scale), order)
+    bounds = []
+    start = 0
+    for i in range(1, len(order) + 1):
+        if i == len(order) or keys[order[i]] != keys[order[start]] or i - start == batch_size:
+            bounds.append((start, i))
+            start = i
+
+    with _one_blas_thread():
+        _render_chunks(out, prep, order, bounds, xg, yg, scale, noiseless, with_hosts, grf_slope, progress)
+    return out
+
+
+def render_from_metadata(row, noiseless: bool | None = None):
+    """Re-create one image from its metadata row alone.
+
+    Parameters
+    ----------
+    row : mapping or pandas.Series
+        One row of a shard's metadata table.
+    noiseless : bool, optional
+        ``None`` (default) renders as the shard was made; ``True`` drops the
+        noise, ``False`` adds it (from the row's ``image_seed``).
+
+    Returns
+    -------
+    ndarray, float32, shape (stamp_size, stamp_size)
+    """
+    import pandas as pd
+
+    if isinstance(row, pd.Series):
+        df = row.to_frame().T.reset_index(drop=True)
+        df = df.infer_objects()
+    else:
+        df = rows_to_frame([dict(row)]) if "n_subhalo" not in row else pd.DataFrame([dict(row)])
+    return render_images(df, noiseless=noiseless)[0]
+
+
+def _render_chunks(out, prep, order, bounds, xg, yg, scale, noiseless, with_hosts, grf_slope, progress):
+    from lensfinder.progress import progress as _progress
+
+    for lo, hi in _progress(bounds, desc="render", unit="batch", disable=not progress or None):
+        batch = _batch(prep, slice(lo, hi))
+        quiet = batch["noiseless"].astype(bool) if noiseless is None else np.full(hi - lo, bool(noiseless))
+        hosts = np.flatnonzero(batch["host_file"] != "") if with_hosts else np.zeros(0, dtype=int)
+        direct = len(hosts) == 0 and batch["psf_model"][0] not in ("moffat", "epsf")
+        images = _render_batch(batch, xg, yg, scale, ~quiet, grf_slope=grf_slope, out=out if direct else None,
+                               rows=order[lo:hi] if direct else None)
+        if images is None:  # written to out[order[lo:hi]]
+            continue
+        if len(hosts):
+            for i in hosts:
+                from lensfinder.simulation.semireal import augment_image, host_stamp
+
+                images[i] += host_stamp(batch["host_file"][i], int(batch["host_row"][i]), int(batch["aug_rot90"][i]),
+                                        bool(batch["aug_flip"][i]))
+                images[i] = augment_image(
+                    images[i], float(batch["aug_rotation_deg"][i]), int(batch["aug_shift_x_pix"][i]),
+                    int(batch["aug_shift_y_pix"][i]),
+                    tuple(int(batch[f"aug_crop_{e}"][i]) for e in ("left", "right", "bottom", "top")),
+                    float(batch["aug_flux_scale"][i]), int(batch["aug_seed"][i]),
+                    int(batch["aug_interpolation_order"][i]))
+        out[order[lo:hi]] = images
+
+
+def _one_blas_thread():
+    """Limit BLAS to one thread: the PSF matrix products are small, and
+    multi-threaded OpenBLAS spins (up to 8x more CPU time on 2 cores)."""
+    import contextlib
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _prepare(df, pixel_scale):
+    """Render inputs for a whole table, computed once (vectorised).
+
+    Profile constants are float32 rows in the layouts of
+    :func:`lensfinder.simulation.lensing.sersic_coefficients` (``unlensed``: (N, K, 9),
+    ``lensed``: (N, 1, 9)) and :func:`lensfinder.simulation.lensing.sie_coefficients`
+    (``sie``: (N, 12)); absent components get amplitude 0 (and harmless
+    R_sersic = n_sersic = 1), which the kernels skip.
+    """
+    n_rows = len(df)
+
+    def col(name):
+        return np.nan_to_num(df[name].to_numpy(dtype=float), nan=0.0)
+
+    def sersic_rows(prefix):
+        R, n = col(f"{prefix}_R_sersic"), col(f"{prefix}_n_sersic")
+        c = sersic_coefficients(col(f"{prefix}_amp") * pixel_scale**2, np.where(R > 0, R, 1.0),
+                                np.where(n > 0, n, 1.0), col(f"{prefix}_e1"), col(f"{prefix}_e2"),
+                                col(f"{prefix}_center_x"), col(f"{prefix}_center_y"))
+        return np.stack([np.broadcast_to(v, (n_rows,)) for v in c], axis=-1)
+
+    prep = {
+        "unlensed": np.stack([sersic_rows(p) for p in UNLENSED_LIGHT], axis=1),
+        "lensed": np.stack([sersic_rows(p) for p in LENSED_LIGHT], axis=1),
+        "sie": np.stack([np.broadcast_to(v, (n_rows,)) for v in
+                         sie_coefficients(col("theta_E"), col("e1"), col("e2"), col("center_x"), col("center_y"))],
+                        axis=-1),
+        "shear": np.stack([col("gamma1"), col("gamma2")], axis=-1).astype(np.float32),
+    }
+    for c in LIST_COLUMNS:
+        if c in df:
+            prep[c] = df[c].to_numpy()
+        else:  # metadata written before the column existed
+            prep[c] = np.empty(n_rows, dtype=object)
+            for i in range(n_rows):
+                prep[c][i] = []
+    for c, default in HOST_COLUMNS.items():
+        prep[c] = df[c].to_numpy() if c in df else np.full(n_rows, default)
+    for c in ("psf_fwhm_arcsec", "light_supersampling", "light_supersampling_radius_pix", "psf_truncation_sigma",
+              "image_seed", "sky_sigma", "gain", "noiseless"):
+        prep[c] = df[c].to_numpy()
+    for c, default in (("psf_model", "gaussian"), ("psf_beta", np.nan), ("psf_radius_arcsec", np.nan)):
+        prep[c] = df[c].to_numpy() if c in df else np.full(n_rows, default)
+    return prep
+
+
+def _permute(prep, order):
+    """:func:`_prepare` output with its rows in ``order``."""
+    return {key: value[order] for key, value in prep.items()}
+
+
+def _batch(prep, sl):
+    """The rows ``sl`` (a slice: views, no copies) of :func:`_prepare` output."""
+    return {key: value[sl] for key, value in prep.items()}
+
+
+def _padded(lists, columns, n_img):
+    """Per-image lists of equal length per column -> float64 array (n_img, max length, len(columns))."""
+    n_max = max((len(v) for v in lists[columns[0]]), default=0)
+    out = np.zeros((n_img, n_max, len(columns)))
+    if n_max == 0:
+        return out
+    for i in range(n_img):
+        k = len(lists[columns[0]][i])
+        for j, c in enumerate(columns):
+            out[i, :k, j] = lists[c][i]
+    return out
+
+
+def _render_batch(batch, xg, yg, pixel_scale, noisy, grf_slope=6.0, out=None, rows=None):
+    """PSF-convolved images of one batch (from :func:`_batch`), with noise where ``noisy``.
+
+    With ``out`` (N, n, n) and ``rows`` (B,), image ``b`` is written to
+    ``out[rows[b]]`` and ``None`` is returned (Gaussian PSF only).
+
+    ``xg, yg`` are the float32 pixel-centre coordinates of the columns and
+    rows. The light, the lensing, the Gaussian PSF and the noise run in the
+    compiled kernels of :mod:`lensfinder.simulation.compiled` (one image at a time, in
+    cache); Moffat and tile-ePSF kernels are applied by FFT between the light
+    and the noise kernels.
+    """
+    from lensfinder.simulation.compiled import render_batch, render_light
+
+
+    n_img, n = len(batch["psf_fwhm_arcsec"]), len(xg)
+    subhalo = _padded(batch, ("subhalo_theta_E", "subhalo_center_x", "subhalo_center_y"), n_img).astype(np.float32)
+    lensed = batch["lensed"]
+    clumps = _padded(batch, tuple(f"clump_{k}" for k in ("amp", "R_sersic", "n_sersic", "center_x", "center_y")),
+                     n_img)
+    if clumps.shape[1]:  # source substructure, lensed like the source; padding has amplitude 0
+        amp, R, nn, cx, cy = np.moveaxis(clumps, -1, 0)
+        c = sersic_coefficients(amp * pixel_scale**2, np.where(R > 0, R, 1.0), np.where(nn > 0, nn, 1.0), 0.0, 0.0,
+                                cx, cy)
+        lensed = np.concatenate([lensed, np.stack([np.broadcast_to(v, amp.shape) for v in c], axis=-1)], axis=1)
+    rms = np.asarray(batch["grf_deflection_rms_arcsec"], dtype=float)
+    with_grf = np.flatnonzero(rms > 0)
+    extra = np.zeros((len(with_grf), 2, n, n), dtype=np.float32)
+    extra_index = np.full(n_img, -1, dtype=np.int64)
+    for m, i in enumerate(with_grf):  # potential perturbation (semi-real recipe)
+        from lensfinder.simulation.semireal import grf_deflection
+
+        extra[m, 0], extra[m, 1] = grf_deflection(int(batch["grf_seed"][i]), float(rms[i]), n, pixel_scale,
+                                                  float(grf_slope))
+        extra_index[i] = m
+    images = np.empty((n_img, n, n), dtype=np.float32)
+    light_args = (xg, yg, np.ascontiguousarray(batch["unlensed"]), np.ascontiguousarray(batch["sie"]),
+                  np.ascontiguousarray(batch["shear"]), subhalo, np.ascontiguousarray(lensed), extra, extra_index,
+                  float(pixel_scale), int(batch["light_supersampling"][0]),
+                  int(batch["light_supersampling_radius_pix"][0]))
+    noise_args = noise_arguments(n_img, batch["sky_sigma"], batch["gain"].astype(float),
+                                 batch["image_seed"].astype(np.uint64), noisy)
+    psf_model = batch["psf_model"][0]
+    if psf_model not in ("moffat", "epsf"):
+        taps = gaussian_taps(batch["psf_fwhm_arcsec"].astype(float), pixel_scale,
+                             float(batch["psf_truncation_sigma"][0]))
+        if out is not None:
+            render_batch(out, rows, *light_args, taps, *noise_args)
+            return None
+        render_batch(images, np.arange(n_img), *light_args, taps, *noise_args)
+        return images
+    render_light(images, *light_args)
+    for i in range(n_img):
+        if psf_model == "moffat":
+            kernel = _moffat_kernel(float(batch["psf_fwhm_arcsec"][i]), float(batch["psf_beta"][i]),
+                                    float(batch["psf_radius_arcsec"][i]), pixel_scale)
+        else:
+            kernel = _epsf_kernel(batch, i)
+        images[i] = convolve_kernel(images[i:i + 1], kernel)[0]
+    add_noise(images, *noise_args)
+    return images
+
+
+@functools.lru_cache(maxsize=1024)
+def _moffat_kernel(fwhm, beta, radius_arcsec, pixel_scale):
+    """Moffat PSF kernel of half-width ``radius_arcsec`` (cached: FWHM and beta are on 0.001 grids)."""
+    size = 2 * int(math.ceil(radius_arcsec / pixel_scale)) + 1
+    return moffat_psf_kernel(fwhm, pixel_scale, beta=beta, size_pix=size).astype(np.float32)
+
+
+def _epsf_kernel(batch, i):
+    """The tile ePSF kernel of row ``i`` of a batch, checked against the hash in its metadata."""
+    from lensfinder.simulation.epsf import tile_psf_kernel
+
+    psf = tile_psf_kernel(str(batch["psf_tile_file"][i]), str(batch["psf_catalog_file"][i]),
+                          str(batch["epsf_settings"][i]))
+    expected = str(batch["psf_kernel_hash"][i])
+    if expected and psf.hash != expected:
+        raise InputError(f"{batch['psf_tile_file'][i]}: psf_kernel_hash: the tile's ePSF is {psf.hash}, the metadata "
+                         f"expects {expected} (tile, catalogue or photutils changed since the shard was made)")
+    return psf.kernel.astype(np.float32)

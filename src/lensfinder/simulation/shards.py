@@ -1,0 +1,150 @@
+"""Shards of simulated images: draw every row, scale semi-real arcs, render.
+
+:func:`simulate_shard` returns the image cube and its metadata table (one
+row per image, ``docs/simulation.md``); ``lensfinder simulate`` writes them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from lensfinder.io import InputError
+from lensfinder.simulation.draw import draw_image_params
+from lensfinder.simulation.lensing import sersic_total_flux
+from lensfinder.simulation.metadata import empty_frame
+from lensfinder.simulation.recipes import Recipe, recipe_params
+from lensfinder.simulation.render import render_images
+
+__all__ = ["simulate_shard"]
+
+log = logging.getLogger(__name__)
+
+
+def simulate_shard(recipe: str | Recipe, n: int, seed: int, shard: int, params: dict | None = None,
+                   set_name: str = "sim", noiseless: bool = False, batch_size: int = 32, progress: bool = True):
+    """Simulate one shard of ``n`` images.
+
+    Parameters
+    ----------
+    recipe : str or Recipe
+        A key of :data:`lensfinder.simulation.recipes.RECIPES`, or a recipe
+        already made by :func:`lensfinder.simulation.recipes.recipe_params`.
+    n : int
+        Number of images.
+    seed, shard : int
+        Set seed and shard number; image ``i`` uses ``SeedSequence([seed, shard, i])``.
+    params : dict, optional
+        Overrides of the recipe's values (with a recipe name only).
+    set_name : str
+        Prefix of ``object_id`` (``"{set}-{seed}-{shard}-{i}"``).
+    noiseless : bool
+        Skip noise (recorded in the metadata).
+    batch_size : int
+        Images rendered per call of the compiled kernels.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    images : ndarray, float32, shape (n, stamp_size, stamp_size)
+        Counts with zero point ``zeropoint_mag``.
+    metadata : pandas.DataFrame
+        One row per image (see ``docs/simulation.md``).
+    """
+    if int(n) < 0:
+        raise InputError(f"n: expected a non-negative number of images, got {n!r}")
+    if isinstance(recipe, Recipe):
+        if params:
+            raise ValueError("simulate_shard: params apply to a recipe name, not to a Recipe")
+        p = recipe
+    else:
+        p = recipe_params(recipe, params)
+    if p.semi_real:
+        p = with_host_geometry(p)
+    from lensfinder.progress import progress as _progress
+
+    rows = [draw_image_params(p, seed, shard, i, set_name, noiseless)
+            for i in _progress(range(int(n)), desc=f"draw {set_name} shard {shard}", unit="img", disable=not progress or None)]
+    df = empty_frame(rows)
+    if p.semi_real and len(df):
+        _scale_arcs(df, batch_size, p.grf_slope)
+    images = render_images(df, noiseless=None, batch_size=batch_size, progress=progress, grf_slope=p.grf_slope)
+    if len(df) == 0:
+        images = np.zeros((0, p.stamp_size, p.stamp_size), dtype=np.float32)
+    log.info("simulated %d images (%d lenses) with recipe %s, seed %d, shard %d",
+             len(df), int(df["is_lens"].sum()) if len(df) else 0, p.name, seed, shard)
+    return images, df
+
+
+def with_host_geometry(recipe: Recipe) -> Recipe:
+    """A semi-real recipe with the stamp size, pixel scale and zero point of its host stamps.
+
+    Raises
+    ------
+    InputError
+        Disk stamps of another geometry, or crops that would leave nothing of the stamps.
+    """
+    from lensfinder.simulation.semireal import load_hosts
+
+    geometry = load_hosts(tuple(recipe.host_stamps)).geometry()
+    if recipe.disk_stamps and recipe.disk_fraction > 0:
+        disks = load_hosts(tuple(recipe.disk_stamps)).geometry()
+        if disks != geometry:
+            raise InputError(f"disk_stamps: geometry {disks} (size, pixel scale, zero point) differs from the "
+                             f"host stamps' {geometry}")
+    size, scale, zeropoint = geometry
+    if 2 * recipe.aug_crop_pix[1] >= size:
+        raise InputError(f"--set: aug_crop_pix: crops must leave part of the {size}-pixel stamps, "
+                         f"got {list(recipe.aug_crop_pix)}")
+    return recipe.replace(stamp_size=size, pixel_scale_arcsec=scale, zeropoint_mag=zeropoint)
+
+
+def _scale_arcs(df, batch_size, grf_slope):
+    """Set arc amplitudes so that arc peak / host peak = ``arc_peak_ratio`` (Li et al. 2020, section 2.2),
+    or arc flux / host flux = ``arc_flux_ratio`` (He et al. 2020, section 4.2).
+
+    The host peak is the maximum of the central 5 x 5 pixels of the host stamp
+    (after the first augmentation stage); the arc peak that of the noiseless,
+    PSF-convolved arc. The host flux is the stamp's sum within
+    ``host_flux_radius_arcsec`` (recorded in ``host_flux``), the arc flux the
+    noiseless arc's sum over the stamp. Both before the second augmentation
+    stage, which scales host and arc alike. Updates ``source_amp``,
+    ``clump_amp``, ``mag_source`` (and ``host_flux``) in place.
+    """
+    from lensfinder.simulation.semireal import host_flux, host_stamp
+
+    lenses = np.flatnonzero(df["is_lens"].to_numpy())
+    if not len(lenses):
+        return
+    arcs = render_images(df.iloc[lenses], noiseless=True, batch_size=batch_size, with_hosts=False, grf_slope=grf_slope)
+    scale = np.empty(len(lenses))
+    for k, i in enumerate(lenses):
+        row = df.iloc[i]
+        host = host_stamp(row["host_file"], int(row["host_row"]), int(row["aug_rot90"]), bool(row["aug_flip"]))
+        if np.isfinite(row["arc_flux_ratio"]):
+            flux = host_flux(host, float(row["host_flux_radius_arcsec"]), float(row["pixel_scale_arcsec"]))
+            if not flux > 0:
+                raise InputError(f"{row['host_file']}: host row {row['host_row']} ({row['host_object_id']}): "
+                                 f"no positive flux within {row['host_flux_radius_arcsec']}\" to scale the arc to")
+            df.iat[i, df.columns.get_loc("host_flux")] = flux
+            scale[k] = row["arc_flux_ratio"] * flux / float(arcs[k].sum(dtype=np.float64))
+            continue
+        c = host.shape[0] // 2
+        host_peak = float(host[c - 2:c + 3, c - 2:c + 3].max())
+        if not host_peak > 0:
+            raise InputError(f"{row['host_file']}: host row {row['host_row']} ({row['host_object_id']}): "
+                             f"no positive central peak to scale the arc to")
+        scale[k] = row["arc_peak_ratio"] * host_peak / float(arcs[k].max())
+    col = df.columns.get_loc("source_amp")
+    df.iloc[lenses, col] = df["source_amp"].to_numpy()[lenses] * scale
+    clumps = list(df["clump_amp"])
+    for k, i in enumerate(lenses):
+        clumps[i] = [float(a) * scale[k] for a in clumps[i]]
+    df["clump_amp"] = clumps
+    flux = np.array([float(sersic_total_flux(r["source_amp"], r["source_R_sersic"], r["source_n_sersic"]))
+                     + sum(float(sersic_total_flux(a, R, n)) for a, R, n in
+                           zip(r["clump_amp"], r["clump_R_sersic"], r["clump_n_sersic"]))
+                     for _, r in df.iloc[lenses].iterrows()])
+    df.iloc[lenses, df.columns.get_loc("mag_source")] = df["zeropoint_mag"].to_numpy()[lenses] - 2.5 * np.log10(flux)

@@ -1,0 +1,37 @@
+"""The experiments' DAG: every target dry-runs with the quick preset, with the expected job counts."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections import Counter
+
+
+def test_dry_run_all_experiments_quick(repo_root, tmp_path):
+    """The DAG of all experiments with the quick preset, and its job counts."""
+    # an empty working directory: the counts do not depend on what results/ holds
+    cmd = [sys.executable, "-m", "snakemake", "-n", "all_experiments", "-s", str(repo_root / "Snakefile"),
+           "-d", str(tmp_path), "--configfile", str(repo_root / "config/config.yaml"),
+           str(repo_root / "config/experiments/quick.yaml")]
+    result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = Counter()
+    for line in (result.stdout + result.stderr).splitlines():
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if m:
+            counts[m.group(1)] = int(m.group(2))
+    # quick preset: 9 PSF sets + 2 fiducial + 2 parent + 2 validation + 2 valsize + 2 r-Net + 2 + 1 Li et al.
+    assert counts["experiment_simulate"] == 22
+    # volume 3 fractions x 2 repeats, Sersic 2 distributions x 2 sets
+    assert counts["experiment_subset"] == 10
+    # s-Net, r-Net, Li et al. + 2 cases x 6 subsets + 4 Sersic networks
+    assert counts["experiment_train"] == 19
+    # PSF 9 + volume 12 networks x 2 validation sets + 6 case-2 networks x 2 sizes + Li et al. test
+    assert counts["experiment_infer"] == 46
+    assert counts["experiment_evaluate"] == 46
+    n_tiles = 4  # config/config.yaml mock.n_tiles
+    assert counts["experiment_infer_survey"] == 7 * n_tiles
+    for rule in ("psf_test_figure", "volume_test_table5", "sersic_test_tables", "entropy_table",
+                 "net_comparison_tables", "li2020_roc_figure", "paper_reference", "all_experiments"):
+        assert counts[rule] == 1, rule
