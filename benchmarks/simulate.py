@@ -44,7 +44,7 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from lensfinder.simulation import simulate as sim
+    from lensfinder import simulation as sim
 
     params = {"lens_fraction": 1.0, "light_supersampling": 1}
     _, meta = sim.simulate_shard("skeleton", args.n, seed=1, shard=0, params=params, progress=False)

@@ -223,6 +223,25 @@ def test_bad_parameters_name_the_key(override, key):
         sim.recipe_params("skeleton", override)
 
 
+def test_every_parameter_is_documented():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "simulation.md").read_text()
+    missing = [name for name in sim.PARAMS if f"| `{name}` |" not in text]
+    assert not missing, f"docs/simulation.md does not list {missing}"
+
+
+def test_recipe_is_read_only_and_typed():
+    import dataclasses
+
+    p = sim.recipe_params("skeleton", {"source_clumps": [1.0, 3], "psf_fwhm_arcsec": [1, 2]})
+    assert p.source_clumps == (1, 3) and p.psf_fwhm_arcsec == (1.0, 2.0) and p.name == "skeleton"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.stamp_size = 5
+    with pytest.raises(TypeError):
+        p.negative_mix["elliptical"] = 1.0
+
+
 def test_fixed_value_for_a_range():
     p = sim.recipe_params("he2020", {"psf_fwhm_arcsec": 0.7})
     assert p.psf_fwhm_arcsec == (0.7, 0.7)

@@ -230,12 +230,21 @@ def sim_host_files(ext):
     return expand(P.stamp_cube if ext == "fits" else P.stamp_index, tile=TILES) if SEMI_REAL else []
 
 
-def sim_psf_files():
-    """Tiles and catalogues of the tile ePSFs of he2020_semireal (lensfinder.simulation.epsf)."""
-    if RECIPE != "he2020_semireal":
-        return []
-    return expand(P.tile_image, tile=TILES) + expand(
-        P.catalog_part, tile=TILES)
+def sim_psf_tiles():
+    """Tile images for the tile ePSFs of he2020_semireal (lensfinder.simulation.epsf)."""
+    return expand(P.tile_image, tile=TILES) if RECIPE == "he2020_semireal" else []
+
+
+def sim_psf_catalogs():
+    """Tile catalogues that pick the ePSF stars of he2020_semireal."""
+    return expand(P.catalog_part, tile=TILES) if RECIPE == "he2020_semireal" else []
+
+
+def sim_psf_options(wildcards, input):
+    """`--psf-tiles ... --psf-catalogs ...` when the recipe builds tile ePSFs."""
+    if not input.psf_tiles:
+        return ""
+    return f"--psf-tiles {' '.join(input.psf_tiles)} --psf-catalogs {' '.join(input.psf_catalogs)}"
 
 
 def sim_overrides():

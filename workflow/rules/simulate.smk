@@ -5,16 +5,18 @@ rule simulate:
     input:
         hosts=sim_host_files("fits"),
         host_indexes=sim_host_files("parquet"),
-        psf=sim_psf_files(),
+        psf_tiles=sim_psf_tiles(),
+        psf_catalogs=sim_psf_catalogs(),
     output:
-        cube="results/sim/{simset}/shard_{shard}.fits",
-        meta="results/sim/{simset}/shard_{shard}.parquet",
+        cube=P.sim_cube,
+        meta=P.sim_meta,
     params:
         recipe=config["simulation"]["recipe"],
         n=sim_shard_size,
         seed=sim_seed,
         outdir=sim_dir,
         overrides=sim_overrides(),
+        psf=sim_psf_options,
     log:
         "results/logs/simulate/{simset}_{shard}.log",
     benchmark:
@@ -26,4 +28,4 @@ rule simulate:
     shell:
         "lensfinder simulate --recipe {params.recipe} --n {params.n} --seed {params.seed} "
         "--shard {wildcards.shard} --set-name {wildcards.simset} --out {params.outdir} "
-        "{params.overrides} > {log} 2>&1"
+        "{params.overrides} {params.psf} > {log} 2>&1"

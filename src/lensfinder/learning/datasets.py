@@ -247,7 +247,7 @@ def toy_lens_images(n: int, size: int = 101, rng=None, lens_fraction: float = 0.
                     noise: float = 1.0):
     """A quick, separable set: Gaussian galaxies, half of them with an Einstein ring.
 
-    Not physics (see ``lensfinder.simulation.simulate`` for that): a test fixture that a
+    Not physics (see ``lensfinder.simulation`` for that): a test fixture that a
     small network separates in one or two epochs.
 
     Parameters

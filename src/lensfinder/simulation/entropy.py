@@ -1,23 +1,8 @@
 """Shannon entropy of simulated images (He et al. 2020, section 2, eq. 2).
 
-He et al. compare the complexity of their training images with ImageNet:
-each image is brought to 64 x 64 pixels and 8-bit grey levels, and
-``E = -sum_i p_i log2 p_i`` over the 256 grey levels, ``p_i`` the fraction of
-pixels at level ``i``. They find 4.24 +- 1.49 for positives and
-4.07 +- 1.43 for negatives (mean +- standard deviation).
-
-Choices the paper leaves open (documented defaults)
----------------------------------------------------
-- Resampling to 64 x 64: area-weighted rebinning of the whole stamp (each
-  output pixel the mean of the input pixels it covers, fractional at its
-  edges), which keeps every input pixel's weight for any size ratio.
-- 8-bit conversion: linear between each image's minimum and maximum
-  (He et al. converted their uint16 images, themselves min-max scaled), then
-  ``floor(255.999 * (v - min) / (max - min))``. A constant image has entropy 0.
-
-Output table (``lensfinder entropy --out``): one row per class
-(``positive``, ``negative``, ``all``) with ``class, n_images, entropy_mean,
-entropy_std`` (bits).
+Images are rebinned to 64 x 64 pixels and 8-bit grey levels, then
+``E = -sum_i p_i log2 p_i``; the choices and the output table are described
+in ``docs/simulation.md`` (entropy).
 """
 
 from __future__ import annotations

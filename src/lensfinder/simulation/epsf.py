@@ -1,35 +1,8 @@
-"""Effective PSFs (ePSF) of survey tiles, for arcs injected into real stamps.
+"""Effective PSFs (ePSF) of survey tiles, for arcs injected into real stamps (He et al. 2020, section 4.2).
 
-He et al. (2020, section 4.2) match "the specific PSF" of an injected arc to
-the host stamp's; issue 3 asks for a photutils ePSF built from the stars of
-the host's tile, or the tile's seeing when it has too few stars.
-
-:func:`build_tile_psf` selects stars from the tile's catalogue, cuts them
-with :func:`photutils.psf.extract_stars` and stacks them with
-:class:`photutils.psf.EPSFBuilder`; the result, evaluated at the tile's
-pixel centres, is a unit-sum kernel for :func:`lensfinder.simulation.optics.convolve_kernel`
-(an ePSF is already pixel-integrated, so no further pixel convolution).
-:func:`tile_psf_kernel` caches it per (tile, catalogue, settings).
-
-Star selection (all documented defaults of :data:`EPSF_DEFAULTS`)
------------------------------------------------------------------
-- point-like: ``SG2DPHOT == 1`` where the column exists (the KiDS star flag),
-  else ``CLASS_STAR >= class_star_min`` (0.9);
-- ``MAG_AUTO`` in ``mag_range`` = [17, 22]: bright enough for S/N, fainter
-  than KiDS r-band saturation (about 16.5-17 mag);
-- ``Flag == 0`` (not blended, not at the tile edge) and ``IMAFLAGS_ISO == 0``
-  (no masked pixel) where those columns exist;
-- isolated: no other catalogue source within ``isolation_arcsec`` (3");
-- the whole ``size_pix`` cutout inside the tile, and no NaN in it;
-- at most ``max_stars`` (50), the brightest first.
-
-Positions come from ``RAJ2000``/``DECJ2000`` through the tile WCS (KiDS'
-``Xpos``/``Ypos`` are on another grid). With fewer than ``min_stars`` (5)
-stars the kernel is the tile's seeing: a Moffat of header ``PSF_FWHM``
-(arcsec) and ``MOFFBETA`` when the header gives beta, else a Gaussian of
-``PSF_FWHM``. The builder is deterministic (no random numbers), so the same
-files and settings give the same kernel; :func:`kernel_hash` lets metadata
-check that a re-rendering used the same kernel.
+:func:`build_tile_psf` stacks the tile's stars with photutils (the tile's
+seeing when it has too few); :func:`tile_psf_kernel` caches the kernel per
+tile, catalogue and settings. Star selection: ``docs/simulation.md`` (tile ePSF).
 """
 
 from __future__ import annotations
@@ -118,7 +91,7 @@ def kernel_hash(kernel) -> str:
 def select_psf_stars(catalog, image, wcs, settings: dict, pixel_scale_arcsec: float, source: str = "catalogue"):
     """Pixel positions (x, y; 0-based) of the stars used for the ePSF.
 
-    See the module docstring for the criteria.
+    The criteria: ``docs/simulation.md`` (tile ePSF).
     """
     s = settings
     for col in ("RAJ2000", "DECJ2000", "MAG_AUTO"):

@@ -1,26 +1,8 @@
-"""Vectorised lens and light profiles in lenstronomy's conventions.
+"""Vectorised lens and light profiles in lenstronomy's conventions (SIE, shear, SIS, Sersic).
 
-Every function broadcasts: coordinates ``x, y`` (arcsec) may be a pixel grid
-of shape ``(ny, nx)`` and the parameters arrays of shape ``(n, 1, 1)``, so a
-whole batch of images is evaluated in one call. The arithmetic runs in the
-dtype of ``x`` (float32 grids give float32 maps, several times faster);
-angle-dependent constants are computed in float64 first.
-
-Conventions (lenstronomy 1.x, which the tests check against)
-------------------------------------------------------------
-- Ellipticity ``e1 = (1-q)/(1+q) cos 2phi``, ``e2 = (1-q)/(1+q) sin 2phi``,
-  ``phi`` the position angle of the major axis counter-clockwise from +x
-  (radian), ``q`` the minor/major axis ratio.
-- SIE: ``kappa = theta_E / (2 sqrt(q x'^2 + y'^2 / q))`` (He et al. 2020,
-  eq. 9) with ``theta_E`` the product-averaged (circularised) Einstein radius
-  (arcsec). Deflection from Keeton & Kochanek (1998), as lenstronomy's NIE
-  with a vanishing core.
-- External shear: ``alpha = (gamma1 x + gamma2 y, gamma2 x - gamma1 y)``.
-- Sersic: ``I(R) = amp exp(-b_n [(R/R_sersic)^(1/n) - 1])`` (He et al. 2020,
-  eq. 14), ``b_n = 1.9992 n - 0.3271``, ``R = sqrt(q x'^2 + y'^2/q)`` the
-  product-averaged elliptical radius, ``amp`` the surface brightness at
-  ``R_sersic`` (counts per arcsec^2 when multiplied by the pixel area gives
-  counts per pixel; see :func:`sersic_total_flux`).
+Every function broadcasts over a batch of images and computes in the dtype
+of its coordinates; these numpy profiles are the reference of the compiled
+kernels. Conventions: ``docs/simulation.md`` (lensing conventions).
 """
 
 from __future__ import annotations

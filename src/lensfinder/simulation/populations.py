@@ -1,54 +1,9 @@
-"""Physical populations of lenses and sources for the ``he2020`` recipe.
+"""Physical populations of lenses and sources for the ``he2020`` recipe (He et al. 2020, section 3.2).
 
-He et al. 2020, section 3.2, with every choice the paper leaves open made
-explicit here (and exposed as a recipe parameter in :mod:`lensfinder.simulation.simulate`):
-
-Cosmology
-    Flat LCDM, ``h = 0.7``, ``Omega_m = 0.3`` (paper); for the Reed et al. (2007)
-    mass function also ``Omega_b = 0.049``, ``sigma_8 = 0.81``, ``n_s = 0.96``
-    (Planck-like; the paper does not say).
-Halo mass
-    Reed et al. (2007) multiplicity function from colossus (``mdef='fof'``).
-    We identify the FoF mass with M200 of eq. 13 (the difference, ~10%, is
-    well inside the other approximations). Masses on a log grid in
-    ``halo_mass_range_msun`` = [1e11, 1e16] Msun.
-Lensing probability (eq. 11)
-    ``P(M, pair) ∝ p(M | z_d) theta_E^2(M)``. With ``redshift_weighting='none'``
-    (the paper taken literally) ``p`` is normalised over the mass range at
-    each ``z_d`` and the 44 pairs of Table A1 have equal prior weight; then
-    z_d = 0.01 lenses (r ~ 9 mag) are as frequent as z_d = 0.5 ones. The
-    default ``'volume'`` weights each lens redshift by the number of haloes,
-    ``p = dn/dlnM(M, z_d) dV_c/dz(z_d)``, which gives KiDS-like lens
-    magnitudes. The source redshifts of a row keep equal prior weight. The
-    theta_E range (1.4"-5") is enforced by truncating the distribution
-    (equivalent to rejection).
-Velocity dispersion
-    Eq. 13 inverted: ``sigma = (10 G H(z_d) M200)^(1/3)``; theta_E from eq. 10.
-Subhaloes (eq. 12)
-    Xu et al. (2009) projected number density per ln m; masses in
-    [max(0.01 M200, 1e9 Msun), 0.05 M200], 10 log bins, a Poisson number per
-    bin, masses within a bin drawn from ``dN/dm ∝ m^-2``; positions uniform in
-    the projected disk of radius R200 (R200 from M200 = 100 rho_c(z_d) 4/3 pi
-    R200^3); each an SIS with sigma from eq. 13 applied to the subhalo mass.
-Lens light
-    Faber-Jackson ``L ∝ sigma^4`` (eq. 15). Schneider (2014) is not available
-    offline; we normalise to ``M_r = -21.5`` at ``sigma = 200 km/s`` (h = 0.7),
-    the SDSS early-type relation (Bernardi et al. 2003). Apparent r magnitude
-    from the distance modulus plus an elliptical-galaxy r-band K-correction
-    (tabulated below, approximating the Fukugita et al. 1995 E template, no
-    evolution). Effective radius from the theta_E - theta_e relation:
-    Li, Shu & Wang (2018) is not available offline; we use
-    ``log10(theta_e / theta_E) ~ N(0.2, 0.1)`` (theta_E/theta_e ~ 0.6, as
-    in SLACS, Auger et al. 2009).
-Source magnitudes
-    ``p(m | z) ∝ p(z | m) dN/dm`` with Benitez (2000) type-dependent priors
-    ``p(z | T, m)`` and ``p(T | m)`` (his eqs. 20-21 and table 1, I-band
-    coefficients used for r) and number counts ``dN/dm ∝ 10^(0.33 m)``;
-    m within [15, 25].
-Sersic index (option)
-    Huertas-Company et al. (2013) is not available offline; their early-type
-    n distribution is approximated by a normal with mean 4 and sigma 1,
-    truncated to the allowed range.
+Halo masses and redshifts (eq. 11), velocity dispersions and Einstein radii
+(eq. 10, 13), subhaloes (eq. 12), Faber-Jackson lens light and Benitez (2000)
+source magnitudes; the choices the paper leaves open are listed in
+``docs/simulation.md`` (he2020 populations).
 """
 
 from __future__ import annotations
@@ -90,7 +45,7 @@ G_MPC_KMS2_MSUN = 4.30091e-9
 #: Xu et al. (2009) via He et al. 2020, eq. 12: amplitude and pivot mass (h^-1 Msun).
 SUBHALO_AMPLITUDE_PER_H2KPC2 = 0.01
 SUBHALO_PIVOT_MSUN_H = 3e8
-#: Faber-Jackson normalisation (see module docstring).
+#: Faber-Jackson normalisation (``docs/simulation.md``, he2020 populations).
 FJ_M_R_AT_SIGMA_PIVOT = -21.5
 FJ_SIGMA_PIVOT_KM_S = 200.0
 #: Approximate r-band K-correction of an elliptical (Fukugita et al. 1995 E template).
@@ -285,7 +240,7 @@ def k_correction_elliptical_r(z):
 
 @functools.lru_cache(maxsize=64)
 def source_mag_distribution(z_s, mag_range=(15.0, 25.0), n_grid=201):
-    """Tabulated ``p(m | z_s)`` from Benitez (2000) (see module docstring).
+    """Tabulated ``p(m | z_s)`` from Benitez (2000) (``docs/simulation.md``, he2020 populations).
 
     Returns
     -------

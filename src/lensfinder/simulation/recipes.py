@@ -8,15 +8,15 @@ read-only :class:`Recipe`; the recipes and parameters are described in
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
 from lensfinder import constants
 from lensfinder.io import InputError
+from lensfinder.simulation.parameters import AXIS_RATIO, FRACTION, NON_NEGATIVE, POSITIVE, Param, param
 
-__all__ = ["Param", "param", "Recipe", "PARAMS", "RECIPES", "NEGATIVE_KINDS", "recipe_params"]
+__all__ = ["Recipe", "PARAMS", "RECIPES", "NEGATIVE_KINDS", "recipe_params"]
 
 #: Shapes of the fully simulated negatives (He et al. 2020, Table 2).
 NEGATIVE_KINDS = ("elliptical", "elliptical_pair", "elongated", "bulge_disk")
@@ -25,87 +25,11 @@ Range = tuple[float, float]
 IntRange = tuple[int, int]
 Paths = tuple[str, ...]
 
-_KIND_OF_DEFAULT = {bool: "flag", int: "integer", float: "number", str: "text", tuple: "range"}
-
-
-def _interval(text: str):
-    """``"(0, 1]"`` -> (0.0, True, 1.0, False): low, low open, high, high open."""
-    low, high = (s.strip() for s in text[1:-1].split(","))
-    if text[0] not in "([" or text[-1] not in ")]":
-        raise ValueError(f"bounds: expected an interval like '(0, 1]', got {text!r}")
-    return float(low), text[0] == "(", float(high), text[-1] == ")"
-
-
-def _bounds_failure(bounds: str, values) -> str | None:
-    """What ``values`` violate of the interval ``bounds`` (None: nothing)."""
-    low, low_open, high, high_open = _interval(bounds)
-    if all((v > low if low_open else v >= low) and (v < high if high_open else v <= high) for v in values):
-        return None
-    if high == math.inf:
-        if low == 0:
-            return "must be positive" if low_open else "must not be negative"
-        return f"must exceed {low:g}" if low_open else f"must be at least {low:g}"
-    return f"must lie in {bounds}"
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-
-@dataclasses.dataclass(frozen=True)
-class Param:
-    """One declared recipe parameter.
-
-    Parameters
-    ----------
-    default : object
-        Value of every recipe that does not override it.
-    kind : str
-        ``number``, ``integer``, ``flag``, ``text``, ``choice``; ``range``
-        (``[low, high]``, or one number for a fixed value), ``int_range``,
-        ``normal`` (``[mean, sigma]``); ``paths`` (files or directories; one
-        string is a list of one); ``weights`` (a mapping of ``choices`` to
-        weights >= 0); ``settings`` (a mapping that ``check`` validates).
-    doc : str
-        Short description with units (shown in error messages).
-    bounds : str, optional
-        Interval every number must lie in, e.g. ``"(0, 1]"`` or ``"[0, inf)"``
-        (for ranges: both ends).
-    choices : tuple of str
-        Allowed values (``choice``) or keys (``weights``).
-    aliases : tuple of str
-        Former names still accepted in overrides.
-    check : callable, optional
-        ``check(value, where)`` raising :class:`~lensfinder.io.InputError`, for ``settings``.
-    """
-
-    default: Any
-    kind: str
-    doc: str
-    bounds: str | None = None
-    choices: tuple = ()
-    aliases: tuple = ()
-    check: Callable | None = None
-
-    def __post_init__(self):
-        if self.bounds is not None:
-            _interval(self.bounds)  # a typo fails at import
-
-
-def param(default, doc, kind=None, bounds=None, choices=(), aliases=(), check=None):
-    """A :class:`Recipe` field declared by a :class:`Param` (kind inferred from a scalar default; a pair is a range)."""
-    kind = kind or ("choice" if choices and isinstance(default, str) else _KIND_OF_DEFAULT[type(default)])
-    return dataclasses.field(metadata={"param": Param(default, kind, doc, bounds, tuple(choices), aliases, check)})
-
 
 def _epsf_settings(value, where):
     from lensfinder.simulation.epsf import settings_with_defaults
 
     settings_with_defaults(value, where)
-
-
-POSITIVE, NON_NEGATIVE, FRACTION, AXIS_RATIO = "(0, inf)", "[0, inf)", "[0, 1]", "(0, 1]"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,120 +38,120 @@ class Recipe:
 
     name: str
     # geometry and observation
-    stamp_size: int = param(101, "stamp side (pixels)", bounds="[1, inf)")
-    pixel_scale_arcsec: float = param(constants.KIDS_COADD_PIXEL_SCALE_ARCSEC, "pixel scale (arcsec)", bounds=POSITIVE)
-    zeropoint_mag: float = param(constants.MOCK_ZEROPOINT_MAG, "photometric zero point of the counts (mag)")
-    psf_fwhm_arcsec: Range = param((0.55, 0.9), "PSF FWHM (arcsec; the mock survey's seeing range)", bounds=POSITIVE)
-    psf_truncation_sigma: float = param(4.0, "Gaussian PSF kernel half-width (sigma)", bounds=POSITIVE)
-    psf_model: str = param("gaussian", "PSF of the arcs and galaxies (He et al. 2020, eq. 16: gaussian)",
+    stamp_size: int = param(101, "stamp side, pixels", bounds="[1, inf)")
+    pixel_scale_arcsec: float = param(constants.KIDS_COADD_PIXEL_SCALE_ARCSEC, "pixel scale, arcsec", bounds=POSITIVE)
+    zeropoint_mag: float = param(constants.MOCK_ZEROPOINT_MAG, "photometric zero point of the counts, mag")
+    psf_fwhm_arcsec: Range = param((0.55, 0.9), "PSF FWHM, arcsec (the mock survey's seeing range)", bounds=POSITIVE)
+    psf_truncation_sigma: float = param(4.0, "Gaussian PSF kernel half-width, sigma", bounds=POSITIVE)
+    psf_model: str = param("gaussian", "PSF model; gaussian: He et al. 2020, eq. 16; epsf: the host tile's, semi-real",
                            choices=("gaussian", "moffat", "epsf"))
-    psf_moffat_beta: Range = param((2.8, 4.8), "Moffat beta (the mock survey's range)", bounds="(1, inf)")
-    psf_moffat_radius_arcsec: float = param(5.0, "Moffat kernel half-width (arcsec)", bounds=POSITIVE)
+    psf_moffat_beta: Range = param((2.8, 4.8), "Moffat beta, the mock survey's range", bounds="(1, inf)")
+    psf_moffat_radius_arcsec: float = param(5.0, "Moffat kernel half-width, arcsec", bounds=POSITIVE)
     light_supersampling: int = param(8, "sub-pixels per axis at unlensed galaxy centres", bounds="[1, inf)")
-    light_supersampling_radius_pix: int = param(2, "half-width of the supersampled patch (pixels)",
+    light_supersampling_radius_pix: int = param(2, "half-width of the supersampled patch, pixels",
                                                 bounds=NON_NEGATIVE)
     cube_dtype: str = param("float32", "data type of the image cube", choices=("float32", "int16"))
     # classes
-    lens_fraction: float = param(0.5, "fraction of lenses (exact, in index order)", bounds=FRACTION)
+    lens_fraction: float = param(0.5, "fraction of lenses, exact, in index order", bounds=FRACTION)
     negative_mix: Mapping[str, float] = param(
         MappingProxyType({"elliptical": 0.4, "elliptical_pair": 0.4, "elongated": 0.1, "bulge_disk": 0.1}),
         "relative weights of the negative kinds", kind="weights", choices=NEGATIVE_KINDS)
     # lens mass
     lens_model: str = param("uniform", "lens population", choices=("uniform", "he2020"))
-    theta_E_arcsec: Range = param((1.0, 3.0), "Einstein radius (arcsec)", bounds=POSITIVE)
+    theta_E_arcsec: Range = param((1.0, 3.0), "Einstein radius, arcsec", bounds=POSITIVE)
     lens_q: Range = param((0.7, 1.0), "axis ratio of the lens mass and light", bounds=AXIS_RATIO)
-    lens_center_offset_arcsec: float = param(0.1, "largest lens offset from the stamp centre (arcsec)",
+    lens_center_offset_arcsec: float = param(0.1, "largest lens offset from the stamp centre, arcsec",
                                              bounds=NON_NEGATIVE)
     shear_gamma: Range = param((0.0, 0.05), "external shear strength", bounds=NON_NEGATIVE)
-    subhaloes: bool = param(False, "SIS subhaloes (He et al. 2020, eq. 12; lens_model=he2020)")
+    subhaloes: bool = param(False, "SIS subhaloes of He et al. 2020, eq. 12; lens_model=he2020")
     # lens light
-    lens_mag: Range = param((17.0, 20.0), "lens magnitude (lens_model=uniform)")
-    lens_light_R_sersic_arcsec: Range = param((0.5, 2.5), "lens light effective radius (arcsec)", bounds=POSITIVE)
+    lens_mag: Range = param((17.0, 20.0), "lens magnitude, lens_model=uniform")
+    lens_light_R_sersic_arcsec: Range = param((0.5, 2.5), "lens light effective radius, arcsec", bounds=POSITIVE)
     lens_light_n_sersic: Range = param((2.0, 5.0), "lens light Sersic index", bounds=POSITIVE)
     sersic_n_distribution: str = param("uniform", "Sersic index draw of lens and source",
                                        choices=("uniform", "huertas_company"))
     # source
     source_mag_model: str = param("uniform", "source magnitude draw", choices=("uniform", "benitez"))
     source_mag: Range = param((20.5, 23.5), "source magnitude")
-    source_R_sersic_arcsec: Range = param((0.2, 0.7), "source effective radius (arcsec)", bounds=POSITIVE)
+    source_R_sersic_arcsec: Range = param((0.2, 0.7), "source effective radius, arcsec", bounds=POSITIVE)
     source_n_sersic: Range = param((1.0, 4.0), "source Sersic index", bounds=POSITIVE)
     source_q: Range = param((0.5, 1.0), "source axis ratio", bounds=AXIS_RATIO)
     source_position: str = param("disk", "source placement", choices=("disk", "caustic"))
-    source_offset_theta_E: float = param(0.5, "disk placement radius (theta_E)", bounds=FRACTION)
+    source_offset_theta_E: float = param(0.5, "disk placement radius, theta_E", bounds=FRACTION)
     # negatives (He et al. 2020, Table 2 shapes)
     negative_mag_model: str = param("uniform", "central galaxy magnitude of negatives",
                                     choices=("uniform", "lens_population"))
     elliptical_q: Range = param((0.7, 1.0), "elliptical axis ratio", bounds=AXIS_RATIO)
-    elliptical_R_sersic_arcsec: Range = param((0.5, 2.5), "elliptical effective radius (arcsec)", bounds=POSITIVE)
+    elliptical_R_sersic_arcsec: Range = param((0.5, 2.5), "elliptical effective radius, arcsec", bounds=POSITIVE)
     elliptical_n_sersic: Range = param((2.0, 5.0), "elliptical Sersic index", bounds=POSITIVE)
     companion_mag_offset: Range = param((0.0, 2.0), "pair companion: magnitudes fainter", bounds=NON_NEGATIVE)
-    companion_R_sersic_arcsec: Range = param((0.2, 1.5), "pair companion effective radius (arcsec)",
+    companion_R_sersic_arcsec: Range = param((0.2, 1.5), "pair companion effective radius, arcsec",
                                              bounds=POSITIVE)
-    companion_min_distance_arcsec: float = param(1.5, "pair companion: least distance (arcsec)",
+    companion_min_distance_arcsec: float = param(1.5, "pair companion: least distance, arcsec",
                                                  bounds=NON_NEGATIVE)
     elongated_q: Range = param((0.4, 0.5), "elongated galaxy axis ratio", bounds=AXIS_RATIO)
-    elongated_R_sersic_arcsec: Range = param((0.2, 1.7), "elongated galaxy effective radius (arcsec)",
+    elongated_R_sersic_arcsec: Range = param((0.2, 1.7), "elongated galaxy effective radius, arcsec",
                                              bounds=POSITIVE)
     elongated_n_sersic: Range = param((2.0, 5.0), "elongated galaxy Sersic index", bounds=POSITIVE)
     bulge_q: Range = param((0.95, 1.0), "bulge axis ratio", bounds=AXIS_RATIO)
     bulge_n_sersic: Range = param((1.5, 5.0), "bulge Sersic index", bounds=POSITIVE)
     disk_q: Range = param((0.4, 1.0), "disk axis ratio", bounds=AXIS_RATIO)
     disk_n_sersic: Range = param((0.9, 1.1), "disk Sersic index", bounds=POSITIVE)
-    bulge_disk_R_sersic_arcsec: Range = param((0.2, 2.0), "bulge and disk effective radii (arcsec)",
+    bulge_disk_R_sersic_arcsec: Range = param((0.2, 2.0), "bulge and disk effective radii, arcsec",
                                               bounds=POSITIVE)
     bulge_to_disk: Range = param((0.2, 3.0), "bulge to disk luminosity ratio", bounds=NON_NEGATIVE)
     # noise
     noise_model: str = param("depth", "sky noise level", choices=("depth", "snr_he2020"))
-    depth_mag_5sigma: Range = param((24.8, 25.2), "5-sigma point-source depth (mag; noise_model=depth)")
-    snr_scatter: Range = param((0.9, 1.1), "factor on the S/N of eq. 17 (noise_model=snr_he2020)",
+    depth_mag_5sigma: Range = param((24.8, 25.2), "5-sigma point-source depth, mag; noise_model=depth")
+    snr_scatter: Range = param((0.9, 1.1), "factor on the S/N of eq. 17, noise_model=snr_he2020",
                                bounds=NON_NEGATIVE)
-    gain: float = param(30.0, "effective gain (e-/count; the mock survey's)", bounds=POSITIVE)
+    gain: float = param(30.0, "effective gain, e-/count (the mock survey's)", bounds=POSITIVE)
     # he2020 physics (lens_model=he2020)
     cosmo_h: float = param(0.7, "Hubble parameter h", bounds=POSITIVE)
     cosmo_Om0: float = param(0.3, "Omega_m", bounds=POSITIVE)
     cosmo_Ob0: float = param(0.049, "Omega_b", bounds=NON_NEGATIVE)
     cosmo_sigma8: float = param(0.81, "sigma_8", bounds=POSITIVE)
     cosmo_ns: float = param(0.96, "n_s", bounds=POSITIVE)
-    halo_mass_range_msun: Range = param((1e11, 1e16), "halo masses M200 (Msun)", bounds=POSITIVE)
-    redshift_weighting: str = param("volume", "lens redshift weights (eq. 11)", choices=("volume", "none"))
+    halo_mass_range_msun: Range = param((1e11, 1e16), "halo masses M200, Msun", bounds=POSITIVE)
+    redshift_weighting: str = param("volume", "lens redshift weights, eq. 11", choices=("volume", "none"))
     lens_light_log10_Re_over_theta_E: Range = param((0.2, 0.1), "log10(R_e / theta_E): [mean, sigma]",
                                                      kind="normal")
-    subhalo_mass_fraction: Range = param((0.01, 0.05), "subhalo masses (fractions of M200)", bounds="(0, 1)")
-    subhalo_mass_floor_msun: float = param(1e9, "least subhalo mass (Msun)", bounds=POSITIVE)
+    subhalo_mass_fraction: Range = param((0.01, 0.05), "subhalo masses, fractions of M200", bounds="(0, 1)")
+    subhalo_mass_floor_msun: float = param(1e9, "least subhalo mass, Msun", bounds=POSITIVE)
     subhalo_n_bins: int = param(10, "logarithmic subhalo mass bins", bounds="[1, inf)")
     # semi-real images: arcs on survey stamps (lensfinder.simulation.semireal)
     semi_real: bool = param(False, "paint arcs on host stamps")
     host_stamps: Paths = param((), "host stamp cubes (*.fits beside their .parquet index) or directories",
                                kind="paths")
-    host_flag: str = param("lrg_li2020", "index column of the hosts of arcs (empty: all rows)")
-    negative_flag: str = param("", "index column of the negatives (empty: all rows)")
-    theta_E_distribution: str = param("uniform", "theta_E draw (lens_model=uniform)",
+    host_flag: str = param("lrg_li2020", "index column of the hosts of arcs, empty: all rows")
+    negative_flag: str = param("", "index column of the negatives, empty: all rows")
+    theta_E_distribution: str = param("uniform", "theta_E draw, lens_model=uniform",
                                       choices=("uniform", "log_uniform"))
-    arc_peak_ratio: Range = param((0.1, 0.5), "arc peak / host peak (central 5x5 pixels)", bounds=POSITIVE)
+    arc_peak_ratio: Range = param((0.1, 0.5), "arc peak / host peak, central 5x5 pixels", bounds=POSITIVE)
     source_clumps: IntRange = param((0, 4), "Sersic clumps of the source", kind="int_range", bounds=NON_NEGATIVE)
-    clump_R_sersic_arcsec: Range = param((0.05, 0.15), "clump effective radius (arcsec)", bounds=POSITIVE)
+    clump_R_sersic_arcsec: Range = param((0.05, 0.15), "clump effective radius, arcsec", bounds=POSITIVE)
     clump_flux_fraction: Range = param((0.05, 0.2), "each clump's flux / the source's", bounds=POSITIVE)
-    grf_deflection_rms_arcsec: Range = param((0.0, 0.05), "rms deflection of the potential perturbation (arcsec)",
+    grf_deflection_rms_arcsec: Range = param((0.0, 0.05), "rms deflection of the potential perturbation, arcsec",
                                              bounds=NON_NEGATIVE)
     grf_slope: float = param(6.0, "power-spectrum slope of the potential perturbation", bounds=POSITIVE)
-    arc_brightness: str = param("peak_ratio", "arc scaling: Li et al. 2020 (peak) or He et al. 2020 (flux)",
+    arc_brightness: str = param("peak_ratio", "arc scaling: peak as Li et al. 2020, flux as He et al. 2020",
                                 choices=("peak_ratio", "flux_ratio"))
     arc_flux_ratio: Range = param((0.02, 0.12), "arc flux / host flux", bounds=POSITIVE)
-    host_flux_radius_arcsec: float = param(3.0, "aperture of the host flux (arcsec)", bounds=POSITIVE)
+    host_flux_radius_arcsec: float = param(3.0, "aperture of the host flux, arcsec", bounds=POSITIVE)
     aug_rot90_flip: bool = param(True, "first augmentation: k x 90 deg turn and flip of the host")
-    aug_rotation_deg: Range = param((0.0, 0.0), "second augmentation: rotation (deg)")
-    aug_shift_pix: IntRange = param((0, 0), "second augmentation: shift per axis (pixels)", kind="int_range")
-    aug_crop_pix: IntRange = param((0, 0), "second augmentation: crop per edge (pixels)", kind="int_range",
+    aug_rotation_deg: Range = param((0.0, 0.0), "second augmentation: rotation, deg")
+    aug_shift_pix: IntRange = param((0, 0), "second augmentation: shift per axis, pixels", kind="int_range")
+    aug_crop_pix: IntRange = param((0, 0), "second augmentation: crop per edge, pixels", kind="int_range",
                                    bounds=NON_NEGATIVE)
     aug_flux_scale: Range = param((1.0, 1.0), "second augmentation: flux factor", bounds=POSITIVE)
     aug_interpolation_order: int = param(3, "spline order of the rotation", bounds="[0, 5]")
     disk_fraction: float = param(0.0, "fraction of negatives that are disk galaxies", bounds=FRACTION)
-    disk_stamps: Paths = param((), "stamp cubes of disk galaxies (or directories)", kind="paths")
+    disk_stamps: Paths = param((), "stamp cubes of disk galaxies, or directories", kind="paths")
     disk_flag: str = param("", "bool index column of the host stamps marking disks")
     # tile ePSF of semi-real arcs (psf_model=epsf, lensfinder.simulation.epsf)
-    psf_tiles: Paths = param((), "tile images {tile}.fits of the hosts' tiles (or directories)", kind="paths",
+    psf_tiles: Paths = param((), "tile images {tile}.fits of the hosts' tiles, or directories", kind="paths",
                              aliases=("psf_tile_dir",))
-    psf_catalogs: Paths = param((), "catalogues {tile}.parquet of the hosts' tiles (or directories)",
+    psf_catalogs: Paths = param((), "catalogues {tile}.parquet of the hosts' tiles, or directories",
                                 kind="paths", aliases=("psf_catalog_dir",))
     epsf_settings: Mapping[str, Any] = param(MappingProxyType({}), "overrides of epsf.EPSF_DEFAULTS",
                                              kind="settings", check=_epsf_settings)
@@ -330,78 +254,12 @@ def recipe_params(recipe: str, overrides: Mapping | None = None, source: str = "
             raise InputError(f"{source}: {key}: unknown parameter of recipe {recipe!r}; "
                              f"known: {', '.join(sorted(PARAMS))}")
         if name in given:
-            raise InputError(f"{source}: {key}: given twice (also as {name!r} or one of its former names)")
+            raise InputError(f"{source}: {key}: given twice, also as {name!r} or one of its former names")
         given.add(name)
         values[name] = value
-    result = Recipe(name=recipe, **{name: _checked(name, p, values[name], source) for name, p in PARAMS.items()})
+    result = Recipe(name=recipe, **{name: p.checked(name, values[name], source) for name, p in PARAMS.items()})
     _check_together(result, source)
     return result
-
-
-def _checked(name: str, p: Param, value, source: str):
-    """``value`` of parameter ``name`` checked against its declaration ``p``, in its stored form."""
-    def fail(what):
-        raise InputError(f"{source}: {name}: {what} ({p.doc}), got {value!r}")
-
-    kind = p.kind
-    if kind == "flag":
-        if not isinstance(value, bool):
-            fail("expected true or false")
-        return value
-    if kind in ("text", "choice"):
-        if not isinstance(value, str):
-            fail("expected a string")
-        if kind == "choice" and value not in p.choices:
-            fail(f"expected one of {', '.join(p.choices)}")
-        return value
-    if kind == "paths":
-        paths = (value,) if isinstance(value, str) else value
-        if not isinstance(paths, (list, tuple)) or not all(isinstance(v, str) for v in paths):
-            fail("expected a list of paths")
-        return tuple(paths)
-    if kind in ("weights", "settings"):
-        if not isinstance(value, Mapping) or (kind == "weights" and not value):
-            fail("expected a mapping" + (" kind -> weight" if kind == "weights" else ""))
-        for key, w in value.items() if kind == "weights" else ():
-            if key not in p.choices:
-                fail(f"unknown kind {key!r}; expected among {', '.join(p.choices)}")
-            if not _is_number(w) or w < 0:
-                fail(f"weight of {key} must be a number >= 0")
-        if kind == "weights" and sum(value.values()) <= 0:
-            fail("weights must not all be zero")
-        if p.check is not None:
-            p.check(value, f"{source}: {name}")
-        return MappingProxyType(dict(value))
-    if kind == "integer":
-        if not isinstance(value, int) or isinstance(value, bool):
-            fail("expected an integer")
-        numbers = stored = value
-    elif kind == "number":
-        if not _is_number(value):
-            fail("expected a number")
-        numbers = stored = float(value)
-    else:  # range, int_range, normal: two numbers, or one for a fixed value
-        pair = value if isinstance(value, (list, tuple)) else (value, value)
-        if len(pair) != 2 or not all(_is_number(v) for v in pair):
-            fail("expected [mean, sigma] (two numbers)" if kind == "normal"
-                 else "expected [low, high] (two numbers) or one number")
-        if kind == "normal":
-            if pair[1] < 0:
-                fail("expected [mean, sigma] with sigma >= 0")
-            return float(pair[0]), float(pair[1])
-        if pair[0] > pair[1]:
-            fail("lower bound larger than upper bound")
-        if kind == "int_range":
-            if any(v != int(v) for v in pair):
-                fail("expected integers")
-            stored = (int(pair[0]), int(pair[1]))
-        else:
-            stored = (float(pair[0]), float(pair[1]))
-        numbers = stored
-    what = p.bounds and _bounds_failure(p.bounds, numbers if isinstance(numbers, tuple) else (numbers,))
-    if what:
-        fail(what)
-    return stored
 
 
 def _check_together(r: Recipe, source: str) -> None:
@@ -411,7 +269,7 @@ def _check_together(r: Recipe, source: str) -> None:
                          f"got {list(r.aug_crop_pix)}")
     if r.semi_real and not r.host_stamps:
         raise InputError(f"{source}: host_stamps: a semi-real recipe needs stamp cubes (e.g. "
-                         f"--set host_stamps=[results/stamps]), got []")
+                         f"--set host_stamps=[DIR] with the stamps stage's cubes), got []")
     if r.semi_real and r.disk_fraction > 0 and r.lens_fraction < 1 and not (r.disk_stamps or r.disk_flag):
         raise InputError(f"{source}: disk_stamps/disk_flag: disk_fraction={r.disk_fraction} needs disk galaxies: "
                          f"give --set disk_stamps=[DIR] (stamp cubes of disks) or --set disk_flag=COLUMN "
@@ -420,8 +278,8 @@ def _check_together(r: Recipe, source: str) -> None:
     if r.companion_min_distance_arcsec >= half_width - 1.0 and r.negative_mix.get("elliptical_pair", 0) > 0:
         raise InputError(f"{source}: companion_min_distance_arcsec: must be below the stamp half-width minus 1\" "
                          f"({half_width - 1.0:.2f}\"), got {r.companion_min_distance_arcsec!r}")
-    for key, what in (("psf_tiles", "tile images {tile}.fits"), ("psf_catalogs", "catalogues {tile}.parquet")):
+    for key, what in (("psf_tiles", "image {tile}.fits"), ("psf_catalogs", "catalogue {tile}.parquet")):
         if r.semi_real and r.psf_model == "epsf" and not getattr(r, key):
-            raise InputError(f"{source}: {key}: psf_model=epsf builds each host tile's ePSF from the tiles' {what}: "
-                             f"give the files or their directory (lensfinder simulate --{key.replace('_', '-')}, "
+            raise InputError(f"{source}: {key}: psf_model=epsf builds the ePSF of each host's tile from the tile's "
+                             f"{what}: give these files or their directory (--{key.replace('_', '-')} FILE..., "
                              f"or --set {key}=[DIR]), or --set psf_model=gaussian; got []")

@@ -1,60 +1,9 @@
-"""Host stamps for semi-real training images (Li et al. 2020, section 2.2).
+"""Host stamps of the semi-real recipes (Li et al. 2020, section 2.2; He et al. 2020, section 4.2).
 
-Simulated arcs are painted onto real galaxy stamps written by the stamps
-stage (``results/stamps/{tile}.fits`` cube + ``.parquet`` index, see
-``docs/architecture.md``); negatives are the real stamps themselves. This
-module reads and selects the hosts, augments them and makes the Gaussian
-random field that perturbs the lens potential; :mod:`lensfinder.simulation.simulate`
-draws and renders the images (recipes ``li2020`` and ``he2020_semireal``,
-He et al. 2020, section 4.2).
-
-Choices (documented defaults, parameters of the recipe)
--------------------------------------------------------
-- Hosts for arcs: index rows with ``host_flag`` true (``lrg_li2020``; all
-  rows when the column is absent or the flag is empty); negatives: rows
-  with ``negative_flag`` true (empty: all rows; flag known lenses out with
-  a column of your own). Disk negatives (``he2020_semireal``): every usable
-  row of the ``disk_stamps`` cubes, or the rows with the bool column
-  ``disk_flag`` true, which are then left out of the other draws. Rows with ``edge`` set or
-  ``nan_fraction > 0`` are left out; a chosen stamp that still holds NaNs or
-  only zeros is an error naming it.
-- Augmentation, first stage (host stamp only, before an arc is painted on):
-  a rotation by k x 90 deg and an optional flip (``aug_rot90``,
-  ``aug_flip``), which need no interpolation (recipe ``li2020``).
-- Augmentation, second stage (:func:`augment_image`, applied to the whole
-  image, host + arc, of positives and negatives alike, so that no
-  interpolation texture tells the classes apart): a rotation by
-  ``aug_rotation_deg`` about the stamp centre, a shift by
-  (``aug_shift_x_pix``, ``aug_shift_y_pix``) whole pixels, the crop of
-  ``aug_crop_{left,right,bottom,top}`` pixels from the four edges, and a
-  flux rescale by ``aug_flux_scale``. Non-multiples of 90 deg are
-  interpolated with a cubic spline (``aug_interpolation_order`` = 3: it
-  smooths the noise less than bilinear interpolation does). The stamp keeps
-  its size and pixel scale: pixels that the rotation or shift leaves
-  without data and the cropped edges are filled with Gaussian noise of the
-  image's own sky sigma (1.4826 x the median absolute deviation of the
-  pixels that kept data), drawn from ``default_rng(SeedSequence(aug_seed))``.
-  We chose this "crop then pad with a noise-matched border" over "crop then
-  resample back" because resampling would change the galaxy's angular size
-  and the PSF by up to 10% (5 px of 101) and correlate the noise. The He et
-  al. (2020) recipe draws a rotation U(0, 360) deg and each edge's crop
-  U{0..5} px independently; Li et al. (2020) give no values: the ``li2020``
-  recipe shifts by U{-4..4} px per axis (the +-4 px of the Dieleman et al.
-  2015 augmentation that Petrillo et al. adopted) and rescales the flux by
-  U(0.9, 1.1); note that a flux rescale of the whole image is undone by a
-  per-image min-max normalisation.
-- Arc brightness: ``li2020`` scales the arc's peak to ``arc_peak_ratio`` x
-  the host's (central 5 x 5 pixels); ``he2020_semireal`` scales the arc's
-  total flux (noiseless, PSF-convolved, within the stamp) to
-  ``arc_flux_ratio`` x the host's flux ``host_flux``: the sum of the host
-  stamp within ``host_flux_radius_arcsec`` = 3" of the centre (a Kron-like
-  aperture for LRGs of R_e ~ 1"; He et al. 2020 do not say how they measured
-  the LRG's brightness).
-- Potential perturbation: a Gaussian random field with power spectrum
-  ``P(k) ∝ k^-grf_slope`` (``grf_slope = 6``, smooth on the scale of the
-  stamp), scaled so that the rms of its deflection over the stamp is
-  ``grf_deflection_rms_arcsec`` (U(0, 0.05") by default); Petrillo et al.
-  (2019a) values are not at hand.
+Reads and chooses the stamps that arcs are painted on (and that serve as
+negatives), augments them, and makes the Gaussian random field that perturbs
+the lens potential; the choices are listed in ``docs/simulation.md``
+(semi-real images).
 """
 
 from __future__ import annotations
