@@ -26,8 +26,11 @@ include: "workflow/rules/simulate.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/infer.smk"
 include: "workflow/rules/inspect.smk"
+include: "workflow/rules/rounds.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/experiments.smk"
+include: "workflow/rules/domain_shift.smk"
+include: "workflow/rules/bands_test.smk"
 
 
 rule all:

@@ -1,21 +1,31 @@
-"""Images per second: lensfinder's simulator against lenstronomy, same physics, same cores.
+"""Images per second: lensfinder's simulator against lenstronomy (and GalSim for knots), same rows, same cores.
 
-Physics of every image: SIE + external shear lens, Sersic lens light, Sersic
-source, Gaussian PSF (FWHM drawn per image), Poisson (Gaussian approximation,
-as lenstronomy's ``add_poisson``) and Gaussian sky noise, 101 x 101 pixels at
-0.2"/px, no supersampling (``light_supersampling=1``). Parameters come from the
+Rows 1-6 (the physics of every image: SIE + external shear lens, Sersic lens
+light, Sersic source, Gaussian PSF with its FWHM drawn per image, Poisson
+(Gaussian approximation, as lenstronomy's ``add_poisson``) and Gaussian sky
+noise, 101 x 101 pixels at 0.2"/px, no supersampling): parameters from the
 ``skeleton`` recipe with ``lens_fraction=1``; lenstronomy renders the same
-metadata rows.
+metadata rows. ``simulate_shard`` is timed with the per-block draws (the
+default of ``skeleton`` and ``sky``) and with the per-image draws of the
+papers' recipes.
 
-lensfinder renders with the compiled kernels of ``lensfinder.simulation.compiled``
-(compiled, or loaded from numba's cache, before the timing starts).
+Row 7, the richest recipe: ``sky`` (confusers with knots and tidal tails,
+satellites, field galaxies, sources with knots, several sources, lensed
+quasars, three lens-light models, Moffat PSFs, arcs scaled to an S/N,
+half lenses) by ``simulate_shard`` (draw, S/N scaling, render) against
+lenstronomy rendering the same rows from the metadata (one ImageModel per
+row, PIXEL PSF, point sources for quasar images and stars, Gaussian
+blobs sampled at pixel centres: its cheapest setting) plus noise.
+
+Row 8: knots of a clumpy galaxy (GalSim's RandomKnots) through a Gaussian
+PSF: GalSim's ``drawImage`` against lensfinder's kernels for the same knots.
 
 Rates are images per second of process CPU time by default (``--clock cpu``),
 which a busy shared machine disturbs less than elapsed time; with one thread
 that is images per second per core. Both run in this process on ``--threads`` threads (BLAS/OpenMP limits are set
-before numpy is imported). lenstronomy is timed twice: with one ImageModel and
+before numpy is imported). lenstronomy is timed twice on rows 1-6: with one ImageModel and
 a fixed PSF (its fastest use, favourable to it) and with the per-image PSF the
-physics asks for (``update_psf``). The ratio is quoted against the faster.
+physics asks for (``update_psf``). Ratios are quoted against the faster.
 
 Usage::
 
@@ -28,6 +38,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 
 def main(argv=None) -> int:
@@ -42,12 +53,16 @@ def main(argv=None) -> int:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_MAX_THREADS"):
         os.environ[var] = str(args.threads)
 
+    import warnings
+
     import numpy as np
 
     from lensfinder import simulation as sim
 
+    warnings.simplefilter("ignore")
     params = {"lens_fraction": 1.0, "light_supersampling": 1}
     _, meta = sim.simulate_shard("skeleton", args.n, seed=1, shard=0, params=params, progress=False)
+    sim.simulate_shard("sky", 256, seed=9, shard=0, progress=False)  # compile, load the caches
 
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
 
@@ -61,8 +76,13 @@ def main(argv=None) -> int:
 
     ours_render = best(lambda: sim.render_images(meta), len(meta))
     ours_full = best(lambda: sim.simulate_shard("skeleton", args.n, 1, 0, params, progress=False), args.n)
+    ours_per_image = best(lambda: sim.simulate_shard("skeleton", args.n, 1, 0, {**params, "draw_scheme": "per_image"},
+                                                     progress=False), args.n)
     ours_default = best(lambda: sim.simulate_shard("skeleton", args.n, 1, 0, {"lens_fraction": 1.0}, progress=False),
                         args.n)
+    seeds = iter(range(100, 200))  # new rows each repeat: the Moffat kernel caches start as a job's do
+    ours_sky = best(lambda: sim.simulate_shard("sky", args.n, next(seeds), 0, progress=False), args.n)
+    _, sky_meta = sim.simulate_shard("sky", args.n_lenstronomy, 1, 0, progress=False)
 
     from lenstronomy.Data.imaging_data import ImageData
     from lenstronomy.Data.psf import PSF
@@ -108,23 +128,60 @@ def main(argv=None) -> int:
             img = per_image.image(kwargs_lens=kw_lens, kwargs_source=kw_src, kwargs_lens_light=kw_ll)
             img = img + image_util.add_poisson(img, exp_time=gain) + image_util.add_background(img, sigma_bkd=sky)
 
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from simulation.lenstronomy_reference import lenstronomy_image  # the tests' reference renderer
+
+    def lenstronomy_sky():
+        for _, r in sky_meta.iterrows():
+            img = lenstronomy_image(r, gaussian_supersampling=1)
+            img = img + image_util.add_poisson(img, exp_time=r["gain"]) + image_util.add_background(
+                img, sigma_bkd=r["sky_sigma"])
+
     np.random.seed(0)  # lenstronomy's noise uses numpy's global generator
     lens_fixed = best(lenstronomy_fixed_psf, len(kwargs))
     lens_per_image = best(lenstronomy_per_image_psf, len(kwargs))
+    lens_sky = best(lenstronomy_sky, len(sky_meta))
     reference = max(lens_fixed, lens_per_image)
+    galsim_knots, ours_knots = _knots(best, sim)
 
-    print(f"threads: {args.threads}; clock: {args.clock}; 101x101 px, SIE + shear, Sersic lens light + source, Gaussian PSF, noise")
-    print(f"{'renderer':58s} {'images/s':>10s} {'ratio':>8s}")
-    for name, rate in [
-        ("lenstronomy, fixed PSF (favourable)", lens_fixed),
-        ("lenstronomy, per-image PSF (update_psf)", lens_per_image),
-        ("lensfinder render_images (from metadata)", ours_render),
-        ("lensfinder simulate_shard (draw + render)", ours_full),
-        ("lensfinder simulate_shard, default 8x8 central supersampling", ours_default),
+    print(f"threads: {args.threads}; clock: {args.clock}; 101x101 px")
+    print(f"{'renderer (rows 1-6: SIE + shear, Sersic lens + source, Gaussian PSF, noise)':78s} {'images/s':>10s} "
+          f"{'ratio':>8s}")
+    for name, rate, ref in [
+        ("lenstronomy, fixed PSF (favourable)", lens_fixed, reference),
+        ("lenstronomy, per-image PSF (update_psf)", lens_per_image, reference),
+        ("lensfinder render_images (from metadata)", ours_render, reference),
+        ("lensfinder simulate_shard (draw + render), per-block draws", ours_full, reference),
+        ("lensfinder simulate_shard (draw + render), per-image draws (papers' recipes)", ours_per_image, reference),
+        ("lensfinder simulate_shard, per-block, default 8x8 central supersampling", ours_default, reference),
+        ("richest recipe (sky): lenstronomy rendering the same rows + noise", lens_sky, lens_sky),
+        ("richest recipe (sky): lensfinder simulate_shard (draw + S/N scaling + render)", ours_sky, lens_sky),
+        ("knots (40 per galaxy) + Gaussian PSF: GalSim drawImage", galsim_knots, galsim_knots),
+        ("knots (40 per galaxy) + Gaussian PSF: lensfinder render_images", ours_knots, galsim_knots),
     ]:
-        print(f"{name:58s} {rate:10.0f} {rate / reference:8.1f}")
-    print(f"ratio (lensfinder render / faster lenstronomy): {ours_render / reference:.1f}x")
+        print(f"{name:78s} {rate:10.0f} {rate / ref:8.1f}")
+    print(f"ratio (lensfinder draw + render / faster lenstronomy): {ours_full / reference:.1f}x; "
+          f"sky: {ours_sky / lens_sky:.1f}x")
     return 0
+
+
+def _knots(best, sim, n=200):
+    """GalSim and lensfinder rendering the same clumpy galaxies (40 knots each, no smooth part)."""
+    import galsim
+
+    params = {"lens_fraction": 0.0, "negative_mix": {"irregular": 1.0}, "psf_model": "gaussian",
+              "confuser_knots": [40, 40], "confuser_knot_sigma_arcsec": [0.05, 0.15], "field_galaxies": [0, 0],
+              "light_supersampling": 1}
+    _, meta = sim.simulate_shard("sky", n, 5, 0, params=params, progress=False)
+    meta = meta.assign(lens_light_amp=float("nan"))
+
+    def with_galsim():
+        for _, row in meta.iterrows():
+            knots = galsim.Add([galsim.Gaussian(sigma=s, flux=a).shift(x, y) for a, x, y, s in
+                                zip(row["blob_amp"], row["blob_center_x"], row["blob_center_y"], row["blob_sigma"])])
+            galsim.Convolve(knots, galsim.Gaussian(fwhm=row["psf_fwhm_arcsec"])).drawImage(nx=101, ny=101, scale=0.2)
+
+    return best(with_galsim, n), best(lambda: sim.render_images(meta), n)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,10 @@ with augmentation on shows its cost. As wall-clock rates on a shared machine
 are noisy, the process CPU time per image (all threads) is printed too: its
 ratio is what the throughput ratio would be on an idle CPU-bound machine.
 
-    .venv/bin/python benchmarks/train.py [--n-images 4096] [--epochs 2] [--model he2020]
+With ``--bands g r i`` the shards hold three bands (a red galaxy, a blue ring)
+and the network takes three channels: the colour search's throughput.
+
+    .venv/bin/python benchmarks/train.py [--n-images 4096] [--epochs 2] [--model he2020] [--bands g r i]
 """
 
 from __future__ import annotations
@@ -58,10 +61,11 @@ def in_memory_images_per_s(shards, config, threads, cpu_per_epoch):
     configure_tensorflow(config.seed, threads)
     keras = import_keras()
     size = config.resolved_input_size
-    settings = {"input_shape": [size, size, 1], "preprocess": config.preprocess, "normalization": config.normalization}
+    settings = {"input_shape": [size, size, len(shards.bands)], "bands": list(shards.bands),
+                "preprocess": config.preprocess, "normalization": config.normalization}
     x = preprocess(shards.take(np.arange(len(shards))), settings)
     y = shards.labels.astype(np.int32)
-    model = compile_model(config, size)
+    model = compile_model(config, size, len(shards.bands))
     times = []
 
     class Timer(keras.callbacks.Callback):
@@ -84,13 +88,14 @@ def main():
     parser.add_argument("--model", default="he2020")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats; the best is reported")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--bands", nargs="+", default=None, help="bands of the toy shards (default: one, r)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
     with tempfile.TemporaryDirectory(prefix="lensfinder-bench-") as tmp:
         per_shard = args.n_images // 4
         for k in range(4):
-            write_toy_shard(tmp, k, per_shard, seed=0)
+            write_toy_shard(tmp, k, per_shard, seed=0, bands=args.bands)
         shards = ShardSet([tmp])
         def config(augment):
             return resolve_config(None, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
@@ -118,8 +123,8 @@ def main():
         disk, memory, augmented = max(disk), max(memory), max(augmented)
         n = len(shards)
         cpu_disk, cpu_memory = 1000 * min(cpu_disk) / n, 1000 * min(cpu_memory) / n
-    log.info("%s, %d images of 101x101 (%d threads, batch %d), best epoch after the first of %d, best of %d runs:",
-             args.model, len(shards), args.threads, args.batch_size, args.epochs, args.repeats)
+    log.info("%s, %d images of 101x101 in %s (%d threads, batch %d), best epoch after the first of %d, best of %d runs:",
+             args.model, len(shards), ",".join(shards.bands), args.threads, args.batch_size, args.epochs, args.repeats)
     log.info("  streaming from shards : %8.1f images/s", disk)
     log.info("  in memory (%.0f MB)    : %8.1f images/s", nbytes / 1e6, memory)
     log.info("  ratio disk / memory   : %8.3f  (target >= 0.9)", disk / memory)

@@ -6,7 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lensfinder.io import InputError, atomic_path, read_cube, read_table, write_cube, write_table
+from lensfinder.io import (
+    InputError,
+    atomic_path,
+    cube_bands,
+    cube_length,
+    read_cube,
+    read_table,
+    select_bands,
+    with_band_axis,
+    write_cube,
+    write_table,
+)
 
 
 def test_cube_roundtrip_and_header(tmp_path):
@@ -23,6 +34,51 @@ def test_empty_cube_keeps_its_stamp_shape(tmp_path):
     back, header = read_cube(path)
     assert back.shape == (0, 101, 101)
     assert header["NIMAGES"] == 0
+
+
+def test_band_cube_roundtrip_and_band_names(tmp_path):
+    images = np.random.default_rng(2).normal(size=(4, 3, 9, 9)).astype(np.float32)
+    path = write_cube(images, tmp_path / "gri.fits", 0.2, 30.0, bands=("g", "r", "i"))
+    back, header = read_cube(path, memmap=False)
+    np.testing.assert_array_equal(back, images)
+    assert header["BANDS"] == "g,r,i" and cube_bands(header) == ("g", "r", "i")
+    assert cube_length(path) == 4
+    # the network's i, g order: rows of the band axis picked by name
+    np.testing.assert_array_equal(select_bands(back, cube_bands(header), ("i", "g")), images[:, [2, 0]])
+    with pytest.raises(InputError, match=r"holds bands g,r,i, but z,r are needed \(missing: z\)"):
+        select_bands(back, ("g", "r", "i"), ("z", "r"), "x.fits")
+
+
+def test_one_band_cubes_stay_three_dimensional(tmp_path):
+    images = np.random.default_rng(3).normal(size=(2, 5, 5)).astype(np.float32)
+    r = write_cube(images[:, None], tmp_path / "r.fits", 0.2, 30.0, bands=["r"])
+    plain = write_cube(images, tmp_path / "plain.fits", 0.2, 30.0)
+    assert r.read_bytes() == plain.read_bytes()  # today's r-band files, byte for byte
+    back, header = read_cube(r)
+    assert back.ndim == 3 and "BANDS" not in header and cube_bands(header) == ("r",)
+    assert with_band_axis(back).shape == (2, 1, 5, 5)
+    vis, header = read_cube(write_cube(images, tmp_path / "vis.fits", 0.1, 23.9, bands=["VIS"]))
+    assert vis.ndim == 3 and cube_bands(header) == ("VIS",)
+
+
+def test_empty_band_cube_keeps_its_bands(tmp_path):
+    back, header = read_cube(write_cube(np.zeros((0, 2, 7, 7)), tmp_path / "e.fits", 0.2, 30.0, bands=["g", "i"]))
+    assert back.shape == (0, 2, 7, 7) and cube_bands(header) == ("g", "i")
+
+
+def test_band_names_must_match_the_band_axis(tmp_path):
+    with pytest.raises(InputError, match=r"bad\.fits: bands: \['g', 'r'\]: expected 3 distinct band names"):
+        write_cube(np.zeros((1, 3, 4, 4)), tmp_path / "bad.fits", 0.2, 30.0, bands=["g", "r"])
+    with pytest.raises(InputError, match="expected 3 distinct"):
+        write_cube(np.zeros((1, 3, 4, 4)), tmp_path / "bad.fits", 0.2, 30.0)
+    from astropy.io import fits
+
+    path = tmp_path / "lies.fits"
+    hdu = fits.PrimaryHDU(np.zeros((2, 3, 4, 4), np.float32))
+    hdu.header["BANDS"] = "g,r"
+    hdu.writeto(path)
+    with pytest.raises(InputError, match=r"lies\.fits: header BANDS: 'g,r' names 2 band\(s\), but the cube has 3"):
+        read_cube(path)
 
 
 def test_failed_write_leaves_nothing(tmp_path):
@@ -57,3 +113,28 @@ def test_atomic_write_has_normal_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_every_atomic_writer_respects_the_umask(tmp_path):
+    import os
+
+    from lensfinder.io import write_csv, write_text
+    from lensfinder.plots.style import pyplot, save_figure
+
+    old = os.umask(0o027)
+    try:
+        written = [
+            write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.parquet"),
+            write_csv(pd.DataFrame({"a": [1]}), tmp_path / "t.csv"),
+            write_text("x\n", tmp_path / "t.txt"),
+            write_cube(np.zeros((1, 3, 3)), tmp_path / "c.fits", 0.2, 30.0),
+            save_figure(pyplot().figure(), tmp_path / "f.png"),
+        ]
+        with atomic_path(tmp_path / "m.keras", suffix=".part.keras") as tmp:
+            assert tmp.name.endswith(".part.keras")
+            tmp.write_bytes(b"zip")
+        written.append(tmp_path / "m.keras")
+    finally:
+        os.umask(old)
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in written} == {p.name: oct(0o640) for p in written}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)

@@ -128,3 +128,12 @@ def test_module_has_one_concern_and_fits_on_a_few_screens(name):
         assigned = {t.id for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
                     for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)}
         assert "__all__" in assigned, f"{path}: public names but no __all__"
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES - {"lensfinder", "lensfinder.cli"}))
+def test_every_lazily_exported_name_resolves(package):
+    import importlib
+
+    module = importlib.import_module(package)
+    missing = [name for name in module.__all__ if not hasattr(module, name)]
+    assert module.__all__ and not missing, f"{package} exports names it cannot resolve: {missing}"

@@ -4,6 +4,7 @@ Each constant names the equation, table or section it comes from.
 """
 
 __all__ = [
+    "HTTP_TIMEOUT_S",
     "KIDS_COADD_PIXEL_SCALE_ARCSEC",
     "KIDS_CATALOG_PIXEL_SCALE_ARCSEC",
     "HE2020_PIXEL_SCALE_ARCSEC",
@@ -54,3 +55,6 @@ THRESHOLDS = {
 LI2020_GRADE_SCORES = {"A": 10, "B": 7, "C": 3, "D": 0}
 #: He et al. 2020, section 4.1: definite 2, possible 1, non-lens 0.
 HE2020_GRADE_SCORES = {"2": 2, "1": 1, "0": 0}
+
+#: HTTP timeout of every downloading step, seconds (archives answer slowly under load).
+HTTP_TIMEOUT_S = 300.0

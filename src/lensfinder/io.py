@@ -3,8 +3,11 @@
 Formats
 -------
 Image cube (``*.fits``)
-    Primary HDU, float32 array of shape ``(n_images, ny, nx)``; header keys
-    ``PIXSCALE`` (arcsec/px), ``ZEROPT`` (mag zero point of the counts) and
+    Primary HDU, float32 array of shape ``(n_images, n_bands, ny, nx)`` with
+    header ``BANDS = 'g,r,i'``; a cube of one band is stored ``(n_images, ny,
+    nx)``, and a 3-D cube without ``BANDS`` is the r band (today's files and
+    external cubes). Other header keys: ``PIXSCALE`` (arcsec/px), ``ZEROPT``
+    (mag zero point of the counts; per band in the companion table) and
     ``NIMAGES``. Row ``k`` of the cube belongs to row ``k`` of its companion
     Parquet table (index or metadata), which always has an ``object_id``
     (string) column.
@@ -31,9 +34,17 @@ __all__ = [
     "write_cube",
     "read_cube",
     "cube_length",
+    "cube_bands",
+    "with_band_axis",
+    "select_bands",
+    "DEFAULT_BAND",
     "require_columns",
     "InputError",
 ]
+
+
+#: The band of a cube without ``BANDS``: the papers searched the r band alone.
+DEFAULT_BAND = "r"
 
 
 class InputError(ValueError):
@@ -41,14 +52,17 @@ class InputError(ValueError):
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, suffix: str = ".part") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
     On any exception the temporary file is removed and ``path`` is untouched.
+    The result has the permissions a plain ``open()`` would give it (0666
+    less the umask). ``suffix`` ends the temporary name, for writers that
+    insist on an extension (Keras: ``.part.keras``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp creates 0600 files; give the result the permissions of a plain open().
@@ -113,27 +127,51 @@ def read_table(path: str | os.PathLike, columns: Sequence[str] | None = None, re
 
 
 def write_cube(images, path: str | os.PathLike, pixel_scale_arcsec: float, zeropoint_mag: float,
-               header_cards: dict | None = None, dtype="float32") -> Path:
-    """Write an image cube ``(n, ny, nx)`` as a FITS primary HDU, atomically.
+               header_cards: dict | None = None, dtype="float32", bands=None) -> Path:
+    """Write an image cube as a FITS primary HDU, atomically.
 
-    ``dtype`` may be ``"float32"`` or ``"int16"`` (He et al. 2020 stored
-    16-bit images; then BSCALE/BZERO are set by astropy's ``scale``).
+    Parameters
+    ----------
+    images : array_like, shape (n, ny, nx) or (n, n_bands, ny, nx)
+        One band, or several (the band axis second).
+    path : path-like
+    pixel_scale_arcsec, zeropoint_mag : float
+        ``PIXSCALE`` and ``ZEROPT`` (the detection band's, for a cube of several bands).
+    header_cards : dict, optional
+        More header cards.
+    dtype : {"float32", "int16"}
+        He et al. 2020 stored 16-bit images; then BSCALE/BZERO are set by astropy's ``scale``.
+    bands : sequence of str, optional
+        Band names, one per band of ``images`` (default: r for a 3-D cube). A
+        cube of one band is stored 3-D; its ``BANDS`` card is left out for r
+        alone, so r-band cubes stay byte for byte what they were.
     """
     import numpy as np
     from astropy.io import fits
 
     images = np.asarray(images)
-    if images.ndim != 3:
-        raise InputError(f"{path}: a cube needs 3 dimensions (n, ny, nx), got shape {images.shape}")
+    if images.ndim == 4 and images.shape[1] == 1:
+        images = images[:, 0]
+    if images.ndim not in (3, 4):
+        raise InputError(f"{path}: a cube needs 3 (n, ny, nx) or 4 (n, n_bands, ny, nx) dimensions, "
+                         f"got shape {images.shape}")
+    n_bands = 1 if images.ndim == 3 else images.shape[1]
+    bands = (DEFAULT_BAND,) if bands is None and n_bands == 1 else tuple(bands or ())
+    if len(bands) != n_bands or len(set(bands)) != n_bands or not all(
+            isinstance(b, str) and b and "," not in b for b in bands):
+        raise InputError(f"{path}: bands: {list(bands)}: expected {n_bands} distinct band names "
+                         f"for a cube of shape {images.shape}")
     # FITS cannot hold a zero-length axis: an empty cube is a header with no
     # data, its stamp shape kept in STAMPNY/STAMPNX.
     hdu = fits.PrimaryHDU(images.astype(np.float32, copy=False) if len(images) else None)
     hdr = hdu.header
-    hdr["STAMPNY"] = (int(images.shape[1]), "image height in pixels")
-    hdr["STAMPNX"] = (int(images.shape[2]), "image width in pixels")
+    hdr["STAMPNY"] = (int(images.shape[-2]), "image height in pixels")
+    hdr["STAMPNX"] = (int(images.shape[-1]), "image width in pixels")
     hdr["PIXSCALE"] = (float(pixel_scale_arcsec), "arcsec per pixel")
     hdr["ZEROPT"] = (float(zeropoint_mag), "mag = ZEROPT - 2.5 log10(counts)")
     hdr["NIMAGES"] = (int(images.shape[0]), "number of images in the cube")
+    if bands != (DEFAULT_BAND,):
+        hdr["BANDS"] = (",".join(bands), "bands, in the order of the band axis")
     for key, value in (header_cards or {}).items():
         hdr[key] = value
     if dtype == "int16" and len(images):
@@ -145,11 +183,35 @@ def write_cube(images, path: str | os.PathLike, pixel_scale_arcsec: float, zerop
     return Path(path)
 
 
+def cube_bands(header, source: str = "cube") -> tuple:
+    """Band names of a cube from its header: ``BANDS`` split at commas, or r for a cube without it.
+
+    Raises
+    ------
+    InputError
+        ``BANDS`` disagrees with the band axis (``NAXIS3`` of a 4-D cube), or
+        names several bands for a 3-D cube.
+    """
+    text = header.get("BANDS")
+    bands = tuple(b.strip() for b in str(text).split(",")) if text is not None else (DEFAULT_BAND,)
+    if not all(bands) or len(set(bands)) != len(bands):
+        raise InputError(f"{source}: header BANDS: {text!r}: expected distinct comma-separated band names")
+    naxis = int(header.get("NAXIS", 0))
+    axis = int(header["NAXIS3"]) if naxis == 4 else 1 if naxis == 3 else None
+    if axis is not None and axis != len(bands):
+        raise InputError(f"{source}: header BANDS: {text!r} names {len(bands)} band(s), but the cube has "
+                         f"{axis} along its band axis (shape (n, n_bands, ny, nx))")
+    return bands
+
+
 def read_cube(path: str | os.PathLike, memmap: bool = True):
     """Read a cube written by :func:`write_cube`; returns ``(images, header)``.
 
-    With ``memmap=True`` (float32 cubes) the array is memory-mapped and pages
-    in on demand, so a reader can stream a large shard in batches.
+    ``images`` is as stored: ``(n, ny, nx)`` for one band, ``(n, n_bands, ny,
+    nx)`` for several (:func:`cube_bands` names them; :func:`with_band_axis`
+    gives both the 4-D shape). With ``memmap=True`` (float32 cubes) the array
+    is memory-mapped and pages in on demand, so a reader can stream a large
+    shard in batches.
     """
     import numpy as np
     from astropy.io import fits
@@ -162,14 +224,44 @@ def read_cube(path: str | os.PathLike, memmap: bool = True):
             header = hdul[0].header.copy()
             data = hdul[0].data
             if data is None:
-                images = np.zeros((0, header.get("STAMPNY", 0), header.get("STAMPNX", 0)), dtype=np.float32)
+                n_bands = len(cube_bands(header, str(path)))
+                shape = (header.get("STAMPNY", 0), header.get("STAMPNX", 0))
+                images = np.zeros((0, *([n_bands] if n_bands > 1 else []), *shape), dtype=np.float32)
             else:
                 images = data if memmap else np.array(data)
     except OSError as exc:
         raise InputError(f"{path}: not a readable FITS file ({exc})") from exc
-    if images.ndim != 3:
-        raise InputError(f"{path}: expected a 3-D image cube (n, ny, nx), got shape {images.shape}")
+    if images.ndim not in (3, 4):
+        raise InputError(f"{path}: expected an image cube (n, ny, nx) or (n, n_bands, ny, nx), "
+                         f"got shape {images.shape}")
+    cube_bands(header, str(path))
     return images, header
+
+
+def with_band_axis(images):
+    """A cube's images as ``(n, n_bands, ny, nx)``: a view with a band axis of 1 added to a one-band cube."""
+    return images[:, None] if images.ndim == 3 else images
+
+
+def select_bands(images, bands, wanted, source: str = "cube"):
+    """The ``wanted`` bands of ``images`` (``(n, ny, nx)`` or ``(n, n_bands, ny, nx)`` holding ``bands``), in order.
+
+    Returns ``(n, len(wanted), ny, nx)``, or ``images`` itself when the
+    bands already match.
+
+    Raises
+    ------
+    InputError
+        A wanted band is not in the cube, naming both band lists.
+    """
+    bands, wanted = tuple(bands), tuple(wanted)
+    if bands == wanted:
+        return images
+    missing = [b for b in wanted if b not in bands]
+    if missing:
+        raise InputError(f"{source}: holds bands {','.join(bands)}, but {','.join(wanted)} are needed "
+                         f"(missing: {','.join(missing)})")
+    return with_band_axis(images)[:, [bands.index(b) for b in wanted]]
 
 
 def cube_length(path: str | os.PathLike) -> int:
@@ -178,5 +270,5 @@ def cube_length(path: str | os.PathLike) -> int:
 
     with fits.open(path) as hdul:
         hdr = hdul[0].header
-        return int(hdr["NAXIS3"]) if hdr.get("NAXIS", 0) == 3 else 0
-
+        naxis = hdr.get("NAXIS", 0)
+        return int(hdr[f"NAXIS{naxis}"]) if naxis in (3, 4) else 0

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from collections import Counter
 
+import yaml
+
 
 def test_dry_run_all_experiments_quick(repo_root, tmp_path):
     """The DAG of all experiments with the quick preset, and its job counts."""
@@ -30,7 +32,7 @@ def test_dry_run_all_experiments_quick(repo_root, tmp_path):
     # PSF 9 + volume 12 networks x 2 validation sets + 6 case-2 networks x 2 sizes + Li et al. test
     assert counts["experiment_infer"] == 46
     assert counts["experiment_evaluate"] == 46
-    n_tiles = 4  # config/config.yaml mock.n_tiles
+    n_tiles = yaml.safe_load((repo_root / "config/config.yaml").read_text())["mock"]["n_tiles"]
     assert counts["experiment_infer_survey"] == 7 * n_tiles
     for rule in ("psf_test_figure", "volume_test_table5", "sersic_test_tables", "entropy_table",
                  "net_comparison_tables", "li2020_roc_figure", "paper_reference", "all_experiments"):

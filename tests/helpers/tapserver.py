@@ -10,14 +10,21 @@ unmodified against it:
   VOTables written by astropy from the tables registered in
   :attr:`TapServer.tables`, filtered by the query's ``col = 'value'``,
   ``col LIKE 'x%'`` and ``CONTAINS(POINT(...), CIRCLE(...)) = 1``
-  conditions; errors are VOTables with ``QUERY_STATUS = ERROR``, as ESO sends.
+  conditions, and ObsCore's ``CONTAINS(POINT(...), s_region) = 1`` against
+  each row's ``POLYGON J2000`` footprint; errors are VOTables with
+  ``QUERY_STATUS = ERROR``, as ESO sends.
 - Datalink (``/datalink/links?ID=``) with ESO's extra columns
-  (``eso_category``, ``eso_origfile``) and a SODA service descriptor.
+  (``eso_category``, ``eso_origfile``), previews and a SODA service descriptor.
 - Files (``/dataPortal/file/{dp_id}``) with ``Content-Length`` and HTTP
   ``Range``; SODA (``/soda/sync?ID=&CIRCLE=``) cutting the stored FITS files;
-  the Legacy Surveys viewer (``/viewer/fits-cutout``).
+  the Legacy Surveys viewer (``/viewer/fits-cutout``): raw answers from
+  :attr:`TapServer.legacy_image`, or built as the viewer builds them
+  (:func:`viewer_cutout`) from :attr:`TapServer.legacy_sky`.
+- Redirects (:attr:`TapServer.redirects`: path -> absolute URL, HTTP 302).
 - Faults, queued with :meth:`TapServer.add_fault` and consumed in order:
-  ``"timeout"`` (answer after the client gave up), ``"500"``/``"503"``,
+  ``"timeout"`` (answer after the client gave up), ``"500"``/``"503"``/
+  ``"504"``/``"408"``, ``"query_timeout"`` (a sync TAP query stopped by the
+  server's time limit: HTTP 200 and an ERROR VOTable saying so),
   ``"truncate"`` (announce the full length, send half, hang up) and
   ``"corrupt"`` (right size, damaged bytes).
 
@@ -37,7 +44,12 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-__all__ = ["TapServer", "votable_bytes", "synthetic_tile_fits"]
+__all__ = ["TapServer", "votable_bytes", "synthetic_tile_fits", "viewer_cutout", "VIEWER_MAX_SIZE_PIX"]
+
+#: the viewer's ``maxsize`` in ``get_cutout`` (legacysurvey/imagine map/views.py): larger sizes are clipped
+VIEWER_MAX_SIZE_PIX = 3000
+#: the viewer's native pixel scale; invvar and maskbits exist only there ("no scaled invvars or maskbits")
+VIEWER_NATIVE_PIXSCALE = 0.262
 
 
 def votable_bytes(frame, columns=None, status="OK") -> bytes:
@@ -72,8 +84,11 @@ def _error_votable(message: str) -> bytes:
 
 
 def synthetic_tile_fits(ra_deg: float, dec_deg: float, kind: str = "image", size_pix: int = 300,
-                        seed: int = 0) -> bytes:
-    """Small FITS file shaped like a KiDS coadd product (TAN WCS, 0.2"/px, checksums)."""
+                        seed: int = 0, origfile: str | None = None, obj: str | None = None) -> bytes:
+    """Small FITS file shaped like a KiDS coadd product (TAN WCS, 0.2"/px, checksums).
+
+    ``origfile`` and ``obj`` become the ESO Phase 3 cards ``ORIGFILE`` and ``OBJECT``.
+    """
     from astropy.io import fits
     from astropy.wcs import WCS
 
@@ -83,6 +98,10 @@ def synthetic_tile_fits(ra_deg: float, dec_deg: float, kind: str = "image", size
     wcs.wcs.crpix = [size_pix / 2 + 0.5, size_pix / 2 + 0.5]
     wcs.wcs.cdelt = [-0.2 / 3600, 0.2 / 3600]
     header = wcs.to_header()
+    if obj:
+        header["OBJECT"] = obj
+    if origfile:
+        header["ORIGFILE"] = (origfile, "original file name")
     rng = np.random.default_rng(seed)
     if kind == "image":
         data = rng.normal(0.0, 1.0, (size_pix, size_pix)).astype(np.float32)
@@ -103,9 +122,56 @@ def synthetic_tile_fits(ra_deg: float, dec_deg: float, kind: str = "image", size
     return buf.getvalue()
 
 
+def viewer_cutout(params: dict, sky) -> tuple[int, bytes]:
+    """(HTTP status, body) of a fits-cutout request, built as the Legacy Surveys viewer builds it.
+
+    Follows ``get_cutout``/``write_cutout`` of legacysurvey/imagine
+    (``map/views.py``): ``size`` clipped to 3000; the image in the primary
+    HDU, then an inverse-variance HDU if ``invvar`` is in the query and a
+    maskbits HDU if ``maskbits`` is, each marked only by ``IMAGETYP``
+    (``IMAGE``/``INVVAR``/``MASKBITS``) in the same header; no invvar or
+    maskbits off the native pixel scale; no brick touching the field is an
+    unhandled error (HTTP 500). ``sky(ra, dec, size, pixscale)`` returns
+    ``{"image", "invvar", "maskbits"}`` arrays, or ``None`` where no brick is.
+    """
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    ra, dec = float(params["ra"]), float(params["dec"])
+    pixscale = float(params.get("pixscale", VIEWER_NATIVE_PIXSCALE))
+    size = min(int(params.get("size", 256)), VIEWER_MAX_SIZE_PIX)
+    planes = sky(ra, dec, size, pixscale)
+    if planes is None:
+        return 500, b"<h1>Server Error (500)</h1>"
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [ra, dec]
+    wcs.wcs.crpix = [size / 2 + 0.5, size / 2 + 0.5]
+    wcs.wcs.cdelt = [-pixscale / 3600, pixscale / 3600]
+    header = wcs.to_header()
+    header["BANDS"] = params.get("bands", "griz")
+    native = abs(pixscale - VIEWER_NATIVE_PIXSCALE) < 1e-9
+    hdus = [("IMAGE", planes["image"].astype(np.float32))]
+    if "invvar" in params and native:
+        hdus.append(("INVVAR", planes["invvar"].astype(np.float32)))
+    if "maskbits" in params and native:
+        hdus.append(("MASKBITS", planes["maskbits"].astype(np.int32)))
+    out = []
+    for k, (kind, data) in enumerate(hdus):
+        hdr = header.copy()
+        hdr["IMAGETYP"] = kind
+        out.append(fits.PrimaryHDU(data, header=hdr) if k == 0 else fits.ImageHDU(data, header=hdr))
+    buf = io.BytesIO()
+    fits.HDUList(out).writeto(buf)
+    return 200, buf.getvalue()
+
+
 _SELECT_RE = re.compile(r"^\s*SELECT\s+(DISTINCT\s+)?(.*?)\s+FROM\s+(\S+)(?:\s+WHERE\s+(.*))?\s*$", re.S | re.I)
 _EQ_RE = re.compile(r"(\w+)\s*=\s*'([^']*)'")
 _LIKE_RE = re.compile(r"(\w+)\s+LIKE\s+'([^']*)'", re.I)
+_REGION_RE = re.compile(
+    r"CONTAINS\s*\(\s*POINT\s*\(\s*'[^']*'\s*,\s*([-+\d.eE]+)\s*,\s*([-+\d.eE]+)\s*\)\s*,\s*(\w+)\s*\)\s*=\s*1",
+    re.I)
 _CIRCLE_RE = re.compile(
     r"CONTAINS\s*\(\s*POINT\s*\(\s*'[^']*'\s*,\s*(\w+)\s*,\s*(\w+)\s*\)\s*,\s*"
     r"CIRCLE\s*\(\s*'[^']*'\s*,\s*([-+\d.eE]+)\s*,\s*([-+\d.eE]+)\s*,\s*([-+\d.eE]+)\s*\)\s*\)\s*=\s*1", re.I)
@@ -117,6 +183,26 @@ def _separation_deg(ra1, dec1, ra2, dec2):
     return np.degrees(np.arccos(np.clip(cos, -1, 1)))
 
 
+def _in_polygon(region: str, ra_deg: float, dec_deg: float) -> bool:
+    """Whether ``(ra, dec)`` lies inside an ObsCore ``POLYGON J2000 ra1 dec1 ...`` (gnomonic, even-odd rule)."""
+    numbers = [float(v) for v in re.findall(r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?", region.replace("J2000", ""))]
+    if len(numbers) < 6:
+        return False
+    ra, dec = np.radians(numbers[0::2]), np.radians(numbers[1::2])
+    ra0, dec0 = np.radians(ra_deg), np.radians(dec_deg)
+    cos_c = np.sin(dec0) * np.sin(dec) + np.cos(dec0) * np.cos(dec) * np.cos(ra - ra0)
+    if np.any(cos_c <= 0):
+        return False
+    x = np.cos(dec) * np.sin(ra - ra0) / cos_c
+    y = (np.cos(dec0) * np.sin(dec) - np.sin(dec0) * np.cos(dec) * np.cos(ra - ra0)) / cos_c
+    inside = False
+    for k in range(len(x)):
+        x1, y1, x2, y2 = x[k - 1], y[k - 1], x[k], y[k]
+        if (y1 > 0) != (y2 > 0) and 0 < x1 + (0 - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
+
+
 class TapServer:
     """The server; use as a context manager or call :meth:`start` and :meth:`stop`."""
 
@@ -124,7 +210,9 @@ class TapServer:
         self.tables: dict = {}  # "schema.table" -> pandas.DataFrame
         self.files: dict[str, bytes] = {}  # dp_id -> bytes
         self.datalinks: dict[str, list[dict]] = {}  # dp_id of the science image -> products
-        self.legacy_image = None  # callable(ra, dec, size, bands) -> bytes
+        self.legacy_image = None  # callable(params) -> bytes: the raw answer
+        self.legacy_sky = None  # callable(ra, dec, size, pixscale) -> planes or None: see viewer_cutout
+        self.redirects: dict[str, str] = {}  # path -> absolute URL (HTTP 302)
         self.faults: list[tuple[str, str]] = []
         self.requests: list[tuple[str, str, dict, dict]] = []
         self.jobs: dict[str, dict] = {}
@@ -202,21 +290,31 @@ class TapServer:
         columns = [c.strip() for c in select.split(",")]
         if columns == ["*"]:
             columns = list(frame.columns)
-        unknown = [c for c in columns if c not in frame.columns]
+        # ADQL identifiers are case-insensitive; the reply names columns as the table does
+        stored = {str(c).lower(): c for c in frame.columns}
+        unknown = [c for c in columns if c.lower() not in stored]
         if unknown:
             return 400, _error_votable(f"Column '{unknown[0]}' does not exist in {table_name}")
+        columns = [stored[c.lower()] for c in columns]
         keep = np.ones(len(frame), dtype=bool)
         where = where or ""
+        for region in _REGION_RE.finditer(where):
+            ra, dec, column = region.groups()
+            column = stored[column.lower()]
+            keep &= np.array([_in_polygon(str(v), float(ra), float(dec)) for v in frame[column]], dtype=bool)
+        where = _REGION_RE.sub("", where)
         for circle in _CIRCLE_RE.finditer(where):
             ra_col, dec_col, ra, dec, radius = circle.groups()
+            ra_col, dec_col = stored[ra_col.lower()], stored[dec_col.lower()]
             sep = _separation_deg(frame[ra_col].to_numpy(float), frame[dec_col].to_numpy(float), float(ra), float(dec))
             keep &= sep <= float(radius)
         where = _CIRCLE_RE.sub("", where)
         for column, value in _EQ_RE.findall(where):
-            if column in frame.columns:
-                keep &= frame[column].astype(str).to_numpy() == value
+            if column.lower() in stored:
+                keep &= frame[stored[column.lower()]].astype(str).to_numpy() == value
         for column, pattern in _LIKE_RE.findall(where):
-            if column in frame.columns:
+            column = stored.get(column.lower())
+            if column is not None:
                 glob = pattern.replace("%", "*").replace("_", "?")
                 keep &= np.array([fnmatch.fnmatchcase(str(v), glob) for v in frame[column]], dtype=bool)
         result = frame.loc[keep, columns]
@@ -228,22 +326,33 @@ class TapServer:
         return 200, votable_bytes(result.reset_index(drop=True), columns, status=status)
 
     def datalink_xml(self, base: str, dp_id: str) -> bytes:
+        """ESO-style Datalink document of one science product: its files, previews and a SODA descriptor.
+
+        Each product of :attr:`datalinks` is a dict with ``dp_id``,
+        ``semantics``, ``category``, ``origfile`` and optionally
+        ``content_type`` and ``description``.
+        """
+        from xml.sax.saxutils import escape
+
+        def cell(value) -> str:
+            return f"<TD>{escape(str(value))}</TD>" if value not in (None, "") else "<TD/>"
+
         rows = []
         for product in self.datalinks[dp_id]:
-            rows.append(
-                f"<TR><TD>ivo://eso.org/ID?{dp_id}</TD><TD>{base}/dataPortal/file/{product['dp_id']}</TD><TD/>"
-                f"<TD/><TD>{product['semantics']}</TD><TD>application/fits</TD>"
-                f"<TD>{len(self.files[product['dp_id']])}</TD><TD>{product['category']}</TD>"
-                f"<TD>{product['origfile']}</TD></TR>")
+            size = len(self.files[product["dp_id"]]) if product["dp_id"] in self.files else -1
+            rows.append("<TR>" + "".join(cell(v) for v in (
+                f"ivo://eso.org/ID?{dp_id}", f"{base}/dataPortal/file/{product['dp_id']}", "", "",
+                product["semantics"], product.get("description", ""), product.get("content_type", "application/fits"),
+                size, product["category"], product["origfile"])) + "</TR>")
         rows.append(f"<TR><TD>ivo://eso.org/ID?{dp_id}</TD><TD/><TD>soda_sync</TD><TD/><TD>#cutout</TD>"
-                    "<TD>application/fits</TD><TD>-1</TD><TD/><TD/></TR>")
+                    "<TD>SODA sync cutout service</TD><TD>application/fits</TD><TD>-1</TD><TD/><TD/></TR>")
         star = ' arraysize="*"'
         fields = "".join(
             f'<FIELD name="{n}" datatype="{t}"{star if t == "char" else ""}>'
             + ('<VALUES null="-1"/>' if n == "content_length" else "") + "</FIELD>"
             for n, t in [("ID", "char"), ("access_url", "char"), ("service_def", "char"), ("error_message", "char"),
-                         ("semantics", "char"), ("content_type", "char"), ("content_length", "long"),
-                         ("eso_category", "char"), ("eso_origfile", "char")])
+                         ("semantics", "char"), ("description", "char"), ("content_type", "char"),
+                         ("content_length", "long"), ("eso_category", "char"), ("eso_origfile", "char")])
         return (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
             '<VOTABLE version="1.3" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">\n'
@@ -337,16 +446,21 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.tap.take_fault(path)
         if fault == "timeout":
             time.sleep(self.tap.slow_s)
-        elif fault in ("500", "502", "503"):
-            return self._send(int(fault), b"<html>Internal Server Error</html>", "text/html")
+        elif fault in ("408", "500", "502", "503", "504"):
+            return self._send(int(fault), b"<html>Server Error</html>", "text/html")
         try:
             self._route(path, params, fault)
         except (BrokenPipeError, ConnectionResetError):
             pass
 
     def _route(self, path: str, params: dict, fault: str | None):
+        if path in self.tap.redirects:
+            return self._send(302, b"", "text/plain", {"Location": self.tap.redirects[path]})
         m = re.match(r"^/(tap_\w+)/(sync|async)(?:/(\w+))?(?:/(phase|results/result))?$", path)
         if m:
+            if fault == "query_timeout" and m.group(2) == "sync":
+                return self._send(200, _error_votable("Query execution was stopped: the synchronous query "
+                                                      "exceeded the time limit (timeout); use an asynchronous query"))
             return self._tap(m.group(1), m.group(2), m.group(3), m.group(4), params)
         if path == "/datalink/links":
             dp_id = params.get("ID", "").rsplit("?", 1)[-1]
@@ -361,9 +475,14 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = self.tap.soda_cutout(params)
             return self._send(status, body, "application/fits")
         if path == "/viewer/fits-cutout":
-            if self.tap.legacy_image is None:
+            if self.tap.legacy_image is None and self.tap.legacy_sky is None:
                 return self._send(404, b"no legacy image", "text/plain")
-            body = self.tap.legacy_image(params)
+            if self.tap.legacy_image is not None:
+                body = self.tap.legacy_image(params)
+            else:
+                status, body = viewer_cutout(params, self.tap.legacy_sky)
+                if status != 200:
+                    return self._send(status, body, "text/html")
             if fault == "truncate":
                 return self._truncated(body)
             return self._send(200, body, "application/fits")

@@ -182,8 +182,10 @@ def test_merge_scores_cli(tmp_path, caplog):
     with caplog.at_level("INFO"):
         assert main(argv) == 0
     ranked = pd.read_parquet(out)
-    assert ranked.columns[:12].tolist() == ["rank", "object_id", "p_cnn", "n_graders", "score_mean", "score_rms",
-                                            "p_human", "P", "n_zero", "n_top", "quality", "p_lens_skill"]
+    assert ranked.columns[:14].tolist() == ["rank", "name", "object_id", "sample", "p_cnn", "n_graders", "score_mean",
+                                            "score_rms", "p_human", "P", "n_zero", "n_top", "quality", "p_lens_skill"]
+    # without --survey the name is the catalogue id; the sample is labelled from the flags
+    assert ranked["name"].tolist() == ranked["object_id"].tolist() and ranked["sample"].tolist() == ["BG", "LRG"]
     for col in ("ra", "dec", "r_auto_mag", "z_phot", "known_lens", "lenscat_name", "lenscat_grading",
                 "separation_arcsec", "png", "samples"):
         assert col in ranked.columns
@@ -198,7 +200,7 @@ def test_merge_scores_cli(tmp_path, caplog):
     csv = pd.read_csv(tmp_path / "ranked.csv")
     assert csv["object_id"].tolist() == ranked["object_id"].tolist()
     tex = (tmp_path / "ranked.tex").read_text()
-    assert r"\begin{tabular}" in tex and r"KiDS\_a" in tex and "KiDS b" not in tex  # only P >= 0.5 rows
+    assert r"\begin{deluxetable*}" in tex and r"KiDS\_a" in tex and "KiDS b" not in tex  # only P >= 0.5 rows
     assert "No. zero scores" in tex
     insp = pd.read_csv(tmp_path / "ranked.inspectors.csv")
     assert insp["inspector"].tolist() == ["p", "q", "r"]
@@ -228,4 +230,4 @@ def test_merge_scores_cli_errors_and_empty(tmp_path, capsys):
                 "--out", out, "--out-csv", str(tmp_path / "r.csv"), "--out-tex", str(tmp_path / "r.tex")]
         assert main(argv) == 0
         assert len(pd.read_parquet(out)) == 0
-        assert "no candidates" in (tmp_path / "r.tex").read_text()
+        assert "No candidates" in (tmp_path / "r.tex").read_text()

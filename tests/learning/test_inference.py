@@ -134,3 +134,62 @@ def test_train_infer_evaluate_end_to_end(tmp_path):
     assert result["auroc"].iloc[0] >= 0.9, result
     pred = read_table(tmp_path / "pred.parquet")
     assert result["auroc"].iloc[0] == pytest.approx(metrics.auroc(pred["is_lens"], pred["p_cnn"]))
+
+
+def _with_head(directory, name, units, activation):
+    """A he2020-shaped body with another output head, saved with a sidecar."""
+    from lensfinder.learning.models import import_keras, save_model
+
+    keras = import_keras()
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input(shape=(49, 49, 1), name="image")
+    x = keras.layers.Conv2D(4, 5, strides=4, activation="relu")(inputs)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(units, activation=activation, name="head")(x)
+    path = save_model(keras.Model(inputs, outputs), directory / f"{name}.keras")
+    write_settings({"model": "he2020", "input_shape": [49, 49, 1], "stamp_size": 101,
+                    "preprocess": "bin2", "normalization": "minmax"}, path)
+    return path
+
+
+def test_only_probability_heads_are_scored(stamps, tmp_path, capsys):
+    from lensfinder.learning.models import load_model
+
+    cube, images = stamps
+    sigmoid = _with_head(tmp_path, "sigmoid", 1, "sigmoid")
+    table = inference.predict_shard(cube, cube.with_suffix(".parquet"), [sigmoid])
+    expected = load_model(sigmoid).predict(preprocess(images, read_settings(sigmoid)), verbose=0)[:, 0]
+    np.testing.assert_allclose(table["p_cnn"], expected, rtol=1e-5, atol=1e-6)
+    for name, units, activation, said in (("three", 3, "softmax", "'softmax' and output shape (None, 3)"),
+                                          ("logits", 2, None, "'linear' and output shape (None, 2)")):
+        model = _with_head(tmp_path, name, units, activation)
+        assert main(_args(cube, model, tmp_path / f"{name}.parquet")) == 2
+        err = capsys.readouterr().err
+        assert f"{name}.keras: the last layer 'head' (Dense) has activation {said}" in err
+        assert "expected a 2-way softmax or a 1-unit sigmoid" in err
+        assert not (tmp_path / f"{name}.parquet").exists()
+
+
+def test_a_model_swapped_under_its_sidecar_or_corrupt_is_refused(untrained, stamps, tmp_path, capsys):
+    import json
+    import shutil
+
+    from lensfinder.learning.models import file_hash
+
+    cube, _ = stamps
+    assert json.loads(untrained.with_suffix(".json").read_text())["weights_hash"] == file_hash(untrained)
+    other = _with_head(tmp_path, "other", 2, "softmax")
+    swapped = tmp_path / "swapped.keras"
+    shutil.copy(other, swapped)
+    shutil.copy(untrained.with_suffix(".json"), swapped.with_suffix(".json"))
+    assert main(_args(cube, swapped, tmp_path / "p.parquet")) == 2
+    err = capsys.readouterr().err
+    assert f"swapped.keras: weights hash {file_hash(other)}, but its settings {swapped.with_suffix('.json')} " \
+           f"were written for weights {file_hash(untrained)}" in err
+
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(untrained.read_bytes()[:-100])  # truncated: the zip directory is gone
+    shutil.copy(untrained.with_suffix(".json"), corrupt.with_suffix(".json"))
+    assert main(_args(cube, corrupt, tmp_path / "p.parquet")) == 2
+    assert "corrupt.keras: corrupt .keras archive" in capsys.readouterr().err
+    assert not (tmp_path / "p.parquet").exists()

@@ -24,6 +24,18 @@ def test_he2020_matches_the_paper():
     assert models.expected_n_parameters("he2020", (49, 49, 1)) == HE2020_N_PARAMETERS
 
 
+def test_he2020_in_three_bands():
+    model = models.build_model("he2020", (49, 49, 3))
+    assert model.count_params() == models.HE2020_N_PARAMETERS_BY_BANDS[3] == 2_102_372
+    assert model.count_params() == models.he2020_n_parameters((49, 49, 3))
+    assert models.he2020_n_parameters((49, 49, 1)) == HE2020_N_PARAMETERS
+    assert models.expected_n_parameters("he2020", (49, 49, 3)) == 2_102_372
+    assert models.expected_n_parameters("he2020", (51, 51, 3)) is None
+    assert tuple(model.get_layer("conv1").kernel.shape) == (5, 5, 3, 20)  # each filter sees g, r and i
+    with pytest.raises(ValueError, match="at least one band"):
+        models.build_model("he2020", (49, 49, 0))
+
+
 @pytest.mark.parametrize("bands", [1, 3])
 def test_resnet18_parameter_count_is_the_derived_one(bands):
     model = models.build_model("resnet18", (101, 101, bands))
@@ -73,3 +85,57 @@ def test_bad_names_and_files(tmp_path):
     bad.write_text("not a zip")
     with pytest.raises(InputError, match="bad.keras"):
         models.load_model(bad)
+
+
+def _head(keras, units, activation, size=8):
+    inputs = keras.Input(shape=(size, size, 1), name="image")
+    x = keras.layers.Flatten()(inputs)
+    return keras.Model(inputs, keras.layers.Dense(units, activation=activation, name="out")(x))
+
+
+def test_model_files_get_the_permissions_of_a_plain_open(tmp_path):
+    import os
+
+    keras = models.import_keras()
+    model = _head(keras, 2, "softmax")
+    old = os.umask(0o022)
+    try:
+        models.save_model(model, tmp_path / "a.keras")
+        os.umask(0o027)
+        models.save_model(model, tmp_path / "b.keras")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.keras").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "b.keras").stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.keras", "b.keras"]
+
+
+def test_lens_probability_column_accepts_only_probability_heads():
+    keras = models.import_keras()
+    assert models.lens_probability_column(models.build_model("he2020")) == 1
+    assert models.lens_probability_column(_head(keras, 2, "softmax")) == 1
+    assert models.lens_probability_column(_head(keras, 1, "sigmoid")) == 0
+    for units, activation, said in ((3, "softmax", r"'softmax' and output shape \(None, 3\)"),
+                                    (2, None, r"'linear' and output shape \(None, 2\)"),
+                                    (1, "softmax", r"'softmax' and output shape \(None, 1\)"),
+                                    (2, "sigmoid", r"'sigmoid' and output shape \(None, 2\)")):
+        with pytest.raises(InputError, match=rf"net.keras: the last layer 'out' \(Dense\) has activation {said}; "
+                                             "expected a 2-way softmax or a 1-unit sigmoid"):
+            models.lens_probability_column(_head(keras, units, activation), "net.keras")
+
+
+def test_file_hash_of_a_corrupt_archive_names_the_file(tmp_path):
+    import zipfile
+
+    keras = models.import_keras()
+    path = models.save_model(_head(keras, 2, "softmax", size=32), tmp_path / "net.keras")
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(next(n for n in archive.namelist() if n.endswith(".weights.h5")))
+    data = bytearray(path.read_bytes())
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    data[start + info.compress_size // 2] ^= 0xFF  # one flipped byte inside the weights member
+    (tmp_path / "flipped.keras").write_bytes(bytes(data))
+    (tmp_path / "short.keras").write_bytes(bytes(data[: len(data) // 2]))
+    for name in ("flipped.keras", "short.keras"):
+        with pytest.raises(InputError, match=rf"{name}: corrupt .keras archive"):
+            models.file_hash(tmp_path / name)

@@ -109,3 +109,28 @@ def test_bad_sidecars(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps({"model": "he2020"}))
     with pytest.raises(InputError, match="c.json: missing key"):
         pp.read_settings(tmp_path / "c.keras")
+
+
+def test_weights_hash_is_that_of_the_model_file_written(tmp_path):
+    import zipfile
+
+    from lensfinder.learning.models import file_hash
+
+    model = tmp_path / "net.keras"
+
+    def save(weights: bytes):
+        with zipfile.ZipFile(model, "w") as archive:  # the layout of a .keras file
+            archive.writestr("config.json", "{}")
+            archive.writestr("model.weights.h5", weights)
+
+    pp.write_settings({**SETTINGS, "weights_hash": "copied"}, model)  # no model yet: no hash, not a copied one
+    assert "weights_hash" not in pp.read_settings(model)
+    save(b"weights v1")
+    pp.write_settings({**SETTINGS, "weights_hash": "copied"}, model)
+    settings = pp.read_settings(model)
+    assert settings["weights_hash"] == file_hash(model)
+    pp.check_weights_hash(settings, file_hash(model), model)
+    save(b"weights v2")
+    with pytest.raises(InputError, match=r"net.keras: weights hash \w+, but its settings .*net.json were written "
+                                         r"for weights \w+: the model file was replaced"):
+        pp.check_weights_hash(settings, file_hash(model), model)

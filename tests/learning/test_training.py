@@ -13,6 +13,7 @@ from lensfinder.learning.config import resolve_config
 from lensfinder.learning.stream import TrainingStream, augment_batch, split_rows
 from lensfinder.learning.datasets import CubeReader, ShardSet, write_toy_shard
 from lensfinder.io import InputError, read_cube, write_cube, write_table
+from lensfinder.learning.models import file_hash
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +96,26 @@ def test_cli_defaults_are_the_train_config_defaults(monkeypatch, tmp_path):
     assert seen["config"] == TrainConfig()
 
 
+def test_workflow_defaults_are_the_train_config_defaults(repo_root):
+    """One source of defaults: the config schema, config.yaml and ``lensfinder train`` agree."""
+    import dataclasses
+
+    import yaml
+
+    from lensfinder.learning.config import TrainConfig
+
+    schema = yaml.safe_load((repo_root / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    keys = schema["properties"]["training"]["properties"]
+    config = yaml.safe_load((repo_root / "config" / "config.yaml").read_text())["training"]
+    fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    shared = sorted(set(keys) & set(fields))
+    assert {"model", "epochs", "batch_size", "learning_rate", "preprocess", "normalization"} <= set(shared)
+    for key in shared:
+        assert keys[key]["default"] == fields[key], f"config.schema.yaml training.{key}"
+        if key in config:
+            assert config[key] == fields[key], f"config/config.yaml training.{key}"
+
+
 def test_presets_and_overrides():
     case4 = resolve_config("case4")
     assert (case4.learning_rate, case4.batch_size, case4.epochs) == (0.01, 64, 50)
@@ -147,6 +168,14 @@ def test_two_runs_give_the_same_weights_and_a_killed_run_resumes(shard_dir, tmp_
     assert settings["normalization"] == "minmax" and settings["seed"] == 5
     assert settings["training"]["adam_epsilon"] == 1e-8 and len(settings["data_hash"]) == 16
     assert settings["n_parameters"] == 2_101_372
+    assert settings["weights_hash"] == file_hash(tmp_path / "c.keras")
+    # fewer epochs than the checkpoint holds: trained afresh, not the longer model under a shorter sidecar
+    history_e = training.train([shard_dir], _config(epochs=1), tmp_path / "e.keras", checkpoint_dir=ckpt, threads=2)
+    assert list(history_e["epoch"]) == [1]
+    assert json.loads((tmp_path / "e.json").read_text())["training"]["epochs"] == 1
+    assert list(pd.read_csv(tmp_path / "e.history.csv")["epoch"]) == [1]
+    assert sorted(p.name for p in ckpt.iterdir()) == ["epoch_0001.keras", "state.json"]
+    assert any(not np.allclose(we, wc) for we, wc in zip(_weights(tmp_path / "e.keras"), _weights(tmp_path / "c.keras")))
     # other settings with the same checkpoint directory: start afresh, stale checkpoint removed
     history_d = training.train([shard_dir], _config(epochs=1, learning_rate=3e-3), tmp_path / "d.keras",
                                checkpoint_dir=ckpt, threads=2)

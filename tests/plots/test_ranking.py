@@ -7,7 +7,7 @@ import pandas as pd
 
 from lensfinder.inspection import grades as human_grades
 from lensfinder.inspection import ranking
-from lensfinder.inspection.candidates import load_stamps
+from lensfinder.inspection.candidates import load_band_stamps, load_stamps
 from lensfinder.io import write_cube, write_table
 from lensfinder.plots import ranking as ranking_plots
 from lensfinder.plots.stamps import render_stamp_png
@@ -42,6 +42,23 @@ def test_figures(tmp_path):
     stamps = load_stamps(ranked["object_id"], [tmp_path / "idx.parquet"], [tmp_path / "cube.fits"])
     assert sorted(stamps) == ["KiDS b", "KiDS_a"] and stamps["KiDS_a"].shape == (11, 11)
     ranking_plots.plot_ranked_mosaic(ranked.assign(png=""), tmp_path / "fig8b.png", stamps=stamps)
-    for name in ("fig5.png", "hist_li.png", "fig5_empty.png", "fig6.png", "fig8.png", "fig8b.png"):
+    # in colour, from a g, r, i cube
+    write_cube(np.random.default_rng(2).uniform(size=(3, 3, 11, 11)), tmp_path / "gri.fits", 0.2, 30.0,
+               bands=("g", "r", "i"))
+    colour, bands = load_band_stamps(ranked["object_id"], [tmp_path / "idx.parquet"], [tmp_path / "gri.fits"])
+    assert bands == ("g", "r", "i") and colour["KiDS_a"].shape == (3, 11, 11)
+    ranking_plots.plot_ranked_mosaic(ranked.assign(png=""), tmp_path / "fig8c.png", stamps=colour, bands=bands)
+    for name in ("fig5.png", "hist_li.png", "fig5_empty.png", "fig6.png", "fig8.png", "fig8b.png", "fig8c.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_pcnn_vs_phuman_legend_names_grades_and_counts(tmp_path, monkeypatch):
+    from lensfinder.plots.style import save_figure
+
+    kept = []
+    monkeypatch.setattr(ranking_plots, "save_figure", lambda fig, path, **kw: kept.append(fig) or save_figure(fig, path, **kw))
+    ranking_plots.plot_pcnn_vs_phuman(_ranked(tmp_path), tmp_path / "fig5.png")
+    labels = [t.get_text() for t in kept[0].axes[0].get_legend().get_texts()]
+    assert labels == ["graded candidates: 2", "graded D, score 0, by >= 1 inspector: 1",
+                      "graded A, score 10, by >= 1 inspector: 1"]

@@ -79,3 +79,70 @@ def test_input_errors_exit_2(inputs, tmp_path):
     assert main(["figures", "--kind", "learning_curve", "--inputs", str(tmp_path / "none.csv"), "--out", out]) == 2
     assert main(["figures", "--kind", "top_candidates", "--inputs", str(inputs / "ranked.parquet"),
                  str(inputs / "stamps.parquet"), "--out", out]) == 2
+
+
+@pytest.fixture()
+def drawn(monkeypatch):
+    """The figures the drawing functions save, kept for inspection."""
+    import lensfinder.plots.report as report
+    from lensfinder.plots.style import save_figure
+
+    figures = []
+
+    def keep(fig, path, **kw):
+        figures.append(fig)
+        return save_figure(fig, path, **kw)
+
+    monkeypatch.setattr(report, "save_figure", keep)
+    return figures
+
+
+def _extent(artist):
+    """Display box of an artist of a saved (closed) figure, drawn again on Agg."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = artist.figure
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig).draw()
+    return artist.get_window_extent(fig.canvas.get_renderer())
+
+
+def test_learning_curve_epochs_are_the_history_epochs(drawn, tmp_path):
+    from lensfinder.plots.report import plot_learning_curve
+
+    history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [1, 0.5, 0.3], "accuracy": [0.5, 0.7, 0.8],
+                            "val_loss": [1, 0.6, 0.4], "val_accuracy": [0.4, 0.6, 0.7]})
+    plot_learning_curve(history, tmp_path / "lc.png")
+    for ax in drawn[0].axes:
+        assert [list(line.get_xdata()) for line in ax.get_lines()] == [[1, 2, 3], [1, 2, 3]]
+        assert all(float(t).is_integer() for t in ax.get_xticks())
+
+
+def test_completeness_says_whose_snr(drawn, tmp_path):
+    from lensfinder.plots.report import plot_completeness
+
+    rows = pd.DataFrame({"threshold": 0.5, "bin_center": [1.0, 2.0], "completeness": [0.5, 0.7],
+                         "completeness_err": 0.05})
+    table = pd.concat([rows.assign(column=c) for c in ("theta_E", "snr")], ignore_index=True)
+    plot_completeness(table, tmp_path / "c.png")
+    assert [ax.get_xlabel() for ax in drawn[0].axes] == ["Einstein radius theta_E (arcsec)",
+                                                         "lens-galaxy S/N (not the arc's)"]
+    plot_completeness(pd.concat([table, rows.assign(column="arc_snr")], ignore_index=True), tmp_path / "c2.png")
+    assert [ax.get_xlabel() for ax in drawn[1].axes] == ["Einstein radius theta_E (arcsec)", "arc S/N"]
+
+
+def test_cutflow_labels_stay_clear_of_the_bars(drawn, tmp_path):
+    from lensfinder.plots.report import plot_cutflow
+
+    cuts = ["catalogue", "sg2dphot_galaxy", "r_auto_le_21", "r_auto_le_20", "lrg_c_par", "lrg_c_perp"]
+    table = pd.concat([pd.DataFrame({"sample": sample, "step": range(len(cuts)), "cut": cuts,
+                                     "n_remaining": [1611, 1483, 573, 350, 163, 161]})
+                       for sample in ("bg_li2020", "lrg_li2020", "disk_blue")], ignore_index=True)
+    plot_cutflow(table, tmp_path / "cutflow.png")
+    axes = drawn[0].axes
+    for left, right in zip(axes, axes[1:]):
+        left_edge = max(_extent(a).x1 for a in [left.patch, *left.patches, *left.texts])
+        assert left_edge < min(_extent(label).x0 for label in right.get_yticklabels())
+    for ax in axes:
+        box = _extent(ax.patch)
+        assert all(box.x0 <= _extent(t).x0 and _extent(t).x1 <= box.x1 for t in ax.texts)  # counts inside

@@ -44,6 +44,11 @@ def test_real_rows_mask_cut_removes_the_star(real_rows):
     assert flags["mask_clean"].tolist() == [True, True, True, False, True]
 
 
+def _table(rows):
+    """Constructed rows as a catalogue: one ID per row, as KiDS has."""
+    return pd.DataFrame(rows).assign(ID=[f"row{k}" for k in range(len(rows))])
+
+
 def dr4_row(**changes):
     # an LRG that passes every cut: g-r = 1.4, r-i = 0.5 -> c_perp = -0.03, c_par = 1.364, 14 + c_par/0.3 = 18.55
     row = {"ID": "x", "SG2DPHOT": 0, "MAG_AUTO": 18.0, "COLOUR_GAAP_g_r": 1.4, "COLOUR_GAAP_r_i": 0.5,
@@ -83,7 +88,7 @@ def test_dr4_cuts_both_sides(changes, cut, passes):
 
 
 def test_dr4_bg_is_wider_than_lrg():
-    rows = pd.DataFrame([dr4_row(), dr4_row(MAG_AUTO=20.5), dr4_row(COLOUR_GAAP_g_r=0.2), dr4_row(SG2DPHOT=1)])
+    rows = _table([dr4_row(), dr4_row(MAG_AUTO=20.5), dr4_row(COLOUR_GAAP_g_r=0.2), dr4_row(SG2DPHOT=1)])
     flags, cutflow = preselect(rows, "dr4")
     assert flags["bg_li2020"].tolist() == [True, True, True, False]
     assert flags["lrg_li2020"].tolist() == [True, False, False, False]
@@ -91,7 +96,7 @@ def test_dr4_bg_is_wider_than_lrg():
 
 
 def test_disk_blue_takes_bright_blue_galaxies_not_lrgs():
-    rows = pd.DataFrame([dr4_row(), dr4_row(COLOUR_GAAP_g_r=0.59, COLOUR_GAAP_r_i=0.3),
+    rows = _table([dr4_row(), dr4_row(COLOUR_GAAP_g_r=0.59, COLOUR_GAAP_r_i=0.3),
                          dr4_row(COLOUR_GAAP_g_r=0.61, COLOUR_GAAP_r_i=0.3),
                          dr4_row(COLOUR_GAAP_g_r=0.4, MAG_AUTO=20.5), dr4_row(COLOUR_GAAP_g_r=0.4, SG2DPHOT=1),
                          dr4_row(COLOUR_GAAP_g_r=np.nan)])
@@ -102,7 +107,7 @@ def test_disk_blue_takes_bright_blue_galaxies_not_lrgs():
     disk = cutflow[cutflow["sample"] == "disk_blue"]
     assert disk["cut"].tolist() == ["catalogue", "sg2dphot_galaxy", "r_auto_le_21", "r_auto_le_20", "blue_g_r"]
     assert disk["n_remaining"].tolist() == [6, 5, 5, 4, 1]
-    dr3, _ = preselect(pd.DataFrame([dr3_row(), dr3_row(MAG_AUTO_G=18.5)]), "dr3")  # g - r = 1.4, 0.5
+    dr3, _ = preselect(_table([dr3_row(), dr3_row(MAG_AUTO_G=18.5)]), "dr3")  # g - r = 1.4, 0.5
     assert dr3["disk_blue"].tolist() == [False, True]
 
 
@@ -151,7 +156,7 @@ def test_dr3_cuts_both_sides(changes, cut, passes):
 
 
 def test_dr3_cutflow_order_and_refined():
-    rows = pd.DataFrame([dr3_row(), dr3_row(FLAG_R=4), dr3_row(CLASS_STAR=0.5), dr3_row(FLUX_RADIUS=40.0)])
+    rows = _table([dr3_row(), dr3_row(FLAG_R=4), dr3_row(CLASS_STAR=0.5), dr3_row(FLUX_RADIUS=40.0)])
     flags, cutflow = preselect(rows, "dr3")
     assert flags["lrg_he2020"].tolist() == [True, True, False, False]
     assert flags["lrg_he2020_refined"].tolist() == [True, False, False, False]
@@ -218,3 +223,43 @@ def test_cli_real_rows_and_empty_catalogue(real_rows, tmp_path, capsys):
                  "--cutflow", str(cutflow)]) == 2
     err = capsys.readouterr().err
     assert "SG2DPHOT" in err and "dr4" in err and str(cat) in err
+
+
+def test_duplicate_ids_are_refused_naming_them(tmp_path, capsys):
+    rows = _table([dr4_row() for _ in range(9)])
+    rows["ID"] = ["a", "b", "a", "c", "d", "d", "e", "f", "g"]
+    with pytest.raises(InputError, match=r"cat\.parquet: ID: 2 IDs appear more than once \(4 rows\), e\.g\. 'a', 'd'"):
+        preselect(rows, "dr4", source="cat.parquet")
+    many = _table([dr4_row() for _ in range(14)]).assign(ID=[f"G{k % 7}" for k in range(14)])
+    with pytest.raises(InputError, match=r"7 IDs appear more than once \(14 rows\), e\.g\. 'G0', 'G1', 'G2', 'G3', 'G4', \.\.\."):
+        preselect(many, "dr4")
+    many.to_parquet(tmp_path / "cat.parquet")
+    assert main(["preselect", "--catalog", str(tmp_path / "cat.parquet"), "--out", str(tmp_path / "f.parquet")]) == 2
+    assert "cat.parquet: ID: 7 IDs appear more than once" in capsys.readouterr().err
+    assert not (tmp_path / "f.parquet").exists()
+
+
+def test_all_nan_columns_are_refused_and_empty_samples_warned(tmp_path, capsys, caplog):
+    import logging
+
+    rows = _table([dr4_row(MAG_AUTO=18.0 + 0.1 * k) for k in range(12)])
+    with pytest.raises(InputError, match=r"cat: column\(s\) MAG_AUTO, COLOUR_GAAP_r_i: no finite value in 12 rows"):
+        preselect(rows.assign(MAG_AUTO=np.nan, COLOUR_GAAP_r_i="--"), "dr4", source="cat")
+    rows.assign(COLOUR_GAAP_g_r=np.nan).to_parquet(tmp_path / "cat.parquet")
+    assert main(["preselect", "--catalog", str(tmp_path / "cat.parquet"), "--out", str(tmp_path / "f.parquet")]) == 2
+    assert "COLOUR_GAAP_g_r: no finite value in 12 rows" in capsys.readouterr().err
+    # real rows where a sample happens to be empty: kept, but said loudly, naming the cut that emptied it
+    with caplog.at_level(logging.WARNING, logger="lensfinder.selection.preselect"):
+        flags, _ = preselect(rows.assign(SG2DPHOT=1), "dr4", source="cat")
+    assert not flags["bg_li2020"].any()
+    assert "sample bg_li2020 selects NONE of 12 rows (the cut sg2dphot_galaxy leaves nothing)" in caplog.text
+
+
+def test_cutflow_defaults_to_a_file_beside_the_flags(real_rows, tmp_path):
+    cat = tmp_path / "catalog.parquet"
+    real_rows.to_parquet(cat)
+    out = tmp_path / "pre" / "flags.parquet"
+    assert main(["preselect", "--catalog", str(cat), "--out", str(out)]) == 0
+    cutflow = pd.read_parquet(tmp_path / "pre" / "flags.cutflow.parquet")
+    assert set(cutflow["sample"]) == {"bg_li2020", "lrg_li2020", "disk_blue"}
+    assert (tmp_path / "pre" / "flags.cutflow.csv").exists()

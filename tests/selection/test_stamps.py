@@ -144,7 +144,10 @@ def test_select_objects_bad_input_names_the_column():
         select_objects(catalog, flags.assign(bg_li2020=1.0), "T1", ["bg_li2020"])
     with pytest.raises(InputError, match="unique"):
         select_objects(catalog, pd.concat([flags, flags]), "T1", ["bg_li2020"])
-    assert select_objects(catalog, flags, "OTHER_TILE", ["bg_li2020"]).empty
+    two_tiles = pd.concat([catalog, catalog.assign(ID=catalog["ID"] + "b", KIDS_TILE="T0")], ignore_index=True)
+    with pytest.raises(InputError, match=r"cat.parquet: KIDS_TILE: no row of tile 'OTHER_TILE'; "
+                                         r"the catalogue holds 2 tile\(s\): T0, T1"):
+        select_objects(two_tiles, flags, "OTHER_TILE", ["bg_li2020"], catalog_source="cat.parquet")
 
 
 # --------------------------------------------------------------------------- CLI
@@ -193,14 +196,40 @@ def test_cli_writes_cube_and_index(tile_files, tmp_path):
     assert (index.loc[low, "masked_fraction"] > 0).all()
 
 
-def test_cli_empty_selection_gives_valid_empty_outputs(tile_files, tmp_path):
-    assert main(_stamps_argv(tile_files, tmp_path, tile="NO_SUCH_TILE")) == 0
+def test_cli_empty_selection_gives_valid_empty_outputs(tile_files, tmp_path, caplog):
+    flags = pd.read_parquet(tile_files["flags"])
+    flags.assign(bg_li2020=False, lrg_li2020=False).to_parquet(tile_files["flags"])
+    with caplog.at_level(logging.WARNING, logger="lensfinder.selection.stamps"):
+        assert main(_stamps_argv(tile_files, tmp_path)) == 0
+    assert "NONE of the 8 catalogue rows of tile T1 is in the samples bg_li2020, lrg_li2020" in caplog.text
     cube, header = read_cube(tmp_path / "out" / "T1.fits")
     index = pd.read_parquet(tmp_path / "out" / "T1.parquet")
     assert cube.shape == (0, SIZE, SIZE) and header["NIMAGES"] == 0
     assert len(index) == 0
     assert list(index.columns) == [*INDEX_COLUMNS, "bg_li2020", "lrg_li2020"]
     assert index["object_id"].dtype.kind in "OUT" or str(index["object_id"].dtype) == "str"
+
+
+def test_cli_unknown_tile_blank_image_and_wrong_image_fail(tile_files, tmp_path, capsys, caplog):
+    assert main(_stamps_argv(tile_files, tmp_path, tile="NO_SUCH_TILE")) == 2
+    assert "cat.parquet: KIDS_TILE: no row of tile 'NO_SUCH_TILE'; the catalogue holds 1 tile(s): T1" \
+        in capsys.readouterr().err
+    from astropy.io import fits
+
+    with fits.open(tile_files["image"], mode="update") as hdul:
+        hdul[0].data[:] = np.nan
+    assert main(_stamps_argv(tile_files, tmp_path)) == 2
+    assert "T1.fits: all 7 stamps are entirely NaN/inf" in capsys.readouterr().err
+    with fits.open(tile_files["image"], mode="update") as hdul:
+        hdul[0].data[:, 100:] = 1.0  # some stamps still blank: kept and counted
+    with caplog.at_level(logging.WARNING, logger="lensfinder.selection.stamps"):
+        assert main(_stamps_argv(tile_files, tmp_path)) == 0
+    n_blank = int((pd.read_parquet(tmp_path / "out" / "T1.parquet")["nan_fraction"] == 1).sum())
+    assert 0 < n_blank < 7 and f"T1: {n_blank} of 7 stamps are entirely NaN/inf" in caplog.text
+    with fits.open(tile_files["image"], mode="update") as hdul:
+        hdul[0].header["CRVAL1"] = 10.0  # the image of another place
+    assert main(_stamps_argv(tile_files, tmp_path)) == 2
+    assert "T1.fits: none of the 7 selected objects of tile T1" in capsys.readouterr().err
 
 
 def test_cli_corrupt_fits_and_missing_column(tile_files, tmp_path, capsys):

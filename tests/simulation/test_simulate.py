@@ -134,9 +134,12 @@ def test_metadata_columns(skeleton_shard):
 
 
 def test_skeleton_population_ranges_and_mix():
+    from lensfinder.simulation.shards import draw_table
+
     p = sim.recipe_params("skeleton")
-    rows = [sim.draw_image_params(p, 9, 0, i) for i in range(3000)]
-    df = sim.rows_to_frame(rows)
+    df = draw_table(p, 9, 0, np.arange(3000))
+    row = sim.draw_image_params(p, 9, 0, 1235)  # one row: the row of its block
+    assert row["image_seed"] == df["image_seed"][1235] and row["theta_E"] == df["theta_E"][1235]
     assert df["is_lens"].sum() == 1500
     lens = df[df["is_lens"]]
     assert lens["theta_E"].between(1.0, 3.0).all() and lens["lens_q"].between(0.7, 1.0).all()
@@ -199,7 +202,8 @@ def test_he2020_rows_follow_the_paper(he2020_noiseless):
 
 
 def test_huertas_company_option():
-    p = sim.recipe_params("skeleton", {"sersic_n_distribution": "huertas_company", "lens_fraction": 1.0})
+    p = sim.recipe_params("skeleton", {"sersic_n_distribution": "huertas_company", "lens_fraction": 1.0,
+                                       "draw_scheme": "per_image"})
     n = np.array([sim.draw_image_params(p, 1, 0, i)["lens_light_n_sersic"] for i in range(400)])
     assert n.min() >= 2 and n.max() <= 5 and np.mean(n) > 3.7  # skewed to high n, unlike U(2, 5)
 
@@ -213,7 +217,7 @@ def test_huertas_company_option():
     ({"source_R_sersic_arcsec": [-0.1, 0.5]}, "source_R_sersic_arcsec"),
     ({"stamp_size": 0}, "stamp_size"),
     ({"lens_fraction": 1.5}, "lens_fraction"),
-    ({"negative_mix": {"spiral": 1.0}}, "negative_mix"),
+    ({"negative_mix": {"lensed_spiral": 1.0}}, "negative_mix"),
     ({"no_such_key": 1}, "no_such_key"),
     ({"noise_model": "magic"}, "noise_model"),
     ({"theta_E_arcsec": "big"}, "theta_E_arcsec"),

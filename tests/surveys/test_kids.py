@@ -2,13 +2,14 @@
 
 No client is mocked: pyvo and our downloaders talk HTTP to 127.0.0.1, which
 answers TAP sync/async, ObsCore, Datalink, SODA and file downloads like the
-ESO archive, built from the real DR4 fixture rows, and injects faults.
+ESO archive, built from the real DR4 fixture rows and the recorded ObsCore and
+Datalink rows of tests/data (several releases of one tile, previews, ISO
+timestamps), and injects faults.
 """
 
 from __future__ import annotations
 
 import gc
-import urllib.parse
 
 import numpy as np
 import pandas as pd
@@ -19,23 +20,20 @@ from lensfinder.cli import main
 from lensfinder.io import InputError
 from lensfinder.surveys.base import DownloadError, SurveyBackend, make_session
 from lensfinder.surveys.columns import TAP_TABLES, column_map
-from lensfinder.surveys.kids import (
-    KidsBackend,
-    catalog_query,
-    download_catalog,
-    download_tile,
-    find_tile_products,
-    kids_tiles,
-    kids_tiles_in_region,
-    tile_centre,
-)
+from lensfinder.surveys.eso import parse_kids_file, tile_centre
+from lensfinder.surveys.kids import KidsBackend, catalog_query, download_catalog, kids_tiles, kids_tiles_in_region
+from lensfinder.surveys.kids_images import choose_coadd, download_tile, find_tile_products
 
 from helpers.tapserver import TapServer, synthetic_tile_fits
 
 TILE = "KIDS_5.6_-28.2"
 OTHER_TILE = "KIDS_6.6_-28.2"  # constructed: the fixture rows shifted by 1 deg in RA
 DR4_TABLE = TAP_TABLES["dr4"]
+# the images: tile KIDS_13.5_-28.2, whose DR4 r-band products are named in an
+# ESO download manifest (tests/data/ATTRIBUTION.md)
+IMAGE_TILE = "KIDS_13.5_-28.2"
 IMAGE_DP, WEIGHT_DP, MASK_DP = "ADP.2019-02-11T13:02:24.807", "ADP.2019-02-11T13:02:24.808", "ADP.2019-02-11T13:02:24.809"
+DR5_IMAGE_DP, DR3_IMAGE_DP = "ADP.2024-12-13T18:09:02.417", "ADP.2017-01-18T11:58:36.562"
 FAST = dict(retries=3, backoff_s=0.01)
 
 
@@ -52,36 +50,40 @@ def fixture_rows(test_data):
 
 
 @pytest.fixture()
-def server(fixture_rows):
+def server(fixture_rows, test_data):
     srv = TapServer()
     other = fixture_rows.copy()
     other["KIDS_TILE"] = OTHER_TILE
     other["RAJ2000"] = other["RAJ2000"] + 1.0
     other["ID"] = other["ID"].str.replace("KiDSDR4 J00", "KiDSDR4 X00")
     srv.tables[DR4_TABLE] = pd.concat([fixture_rows, other], ignore_index=True)
-    ra, dec = tile_centre(TILE)
     with srv:
-        base = srv.url
-        srv.files = {IMAGE_DP: synthetic_tile_fits(ra, dec, "image"), WEIGHT_DP: synthetic_tile_fits(ra, dec, "weight"),
-                     MASK_DP: synthetic_tile_fits(ra, dec, "mask")}
-        srv.datalinks = {IMAGE_DP: [
-            {"dp_id": IMAGE_DP, "semantics": "#this", "category": "SCIENCE.IMAGE",
-             "origfile": "KiDS_DR4.0_5.6_-28.2_r_sci.fits"},
-            {"dp_id": WEIGHT_DP, "semantics": "#auxiliary", "category": "ANCILLARY.WEIGHTMAP",
-             "origfile": "KiDS_DR4.0_5.6_-28.2_r_wei.fits"},
-            {"dp_id": MASK_DP, "semantics": "#auxiliary", "category": "ANCILLARY.MASK",
-             "origfile": "KiDS_DR4.0_5.6_-28.2_r_msk.fits"},
-        ]}
-        link = f"{base}/datalink/links?ID=" + urllib.parse.quote(f"ivo://eso.org/ID?{IMAGE_DP}", safe="")
-        srv.tables["ivoa.ObsCore"] = pd.DataFrame({
-            "dp_id": [IMAGE_DP, "ADP.2018-12-21T13:00:30.250", "ADP.2017-01-01T00:00:00.000"],
-            "access_url": [link, f"{base}/datalink/links?ID=g", f"{base}/datalink/links?ID=far"],
-            "s_ra": [5.6001, 5.6, 7.5], "s_dec": [-28.2001, -28.2, -28.2],
-            "filter": ["r_SDSS", "g_SDSS", "r_SDSS"],
-            "obs_release_date": ["2019-02-26", "2019-02-26", "2017-01-01"],
-            "obs_collection": ["KIDS", "KIDS", "KIDS"], "dataproduct_type": ["image"] * 3,
-        })
+        serve_recorded_images(srv, test_data)
         yield srv
+
+
+def serve_recorded_images(srv: TapServer, test_data) -> None:
+    """The recorded ObsCore rows and Datalink documents, pointed at ``srv``; small FITS files whose
+    ORIGFILE/OBJECT cards say what the Datalink ``eso_origfile`` says."""
+    obscore = pd.read_csv(test_data / "eso_kids_obscore.csv", dtype=str, keep_default_na=False)
+    obscore = obscore.drop(columns="provenance")
+    obscore["access_url"] = obscore["access_url"].str.replace("https://archive.eso.org", srv.url, regex=False)
+    for name in ("s_ra", "s_dec"):
+        obscore[name] = obscore[name].astype(float)
+    srv.tables["ivoa.ObsCore"] = obscore
+    links = pd.read_csv(test_data / "eso_kids_datalink.csv", dtype=str, keep_default_na=False)
+    kinds = {"sci": "image", "wei": "weight", "msk": "mask"}
+    for k, row in links.iterrows():
+        srv.datalinks.setdefault(row["science_dp_id"], []).append(
+            {"dp_id": row["dp_id"], "semantics": row["semantics"], "category": row["eso_category"],
+             "origfile": row["eso_origfile"], "content_type": row["content_type"], "description": row["description"]})
+        named = parse_kids_file(row["eso_origfile"])
+        if named is None:  # a preview
+            srv.files[row["dp_id"]] = b"\xff\xd8\xff\xe0 not a FITS file: a JPEG preview"
+            continue
+        ra, dec = tile_centre(named.tile)
+        srv.files[row["dp_id"]] = synthetic_tile_fits(ra, dec, kinds[named.product], seed=k,
+                                                      origfile=row["eso_origfile"], obj=named.tile)
 
 
 def urls(server):
@@ -97,8 +99,13 @@ def test_dr4_column_map_matches_real_header(fixture_rows):
                  "MASK", "IMAFLAGS_ISO", "Flag", "Z_B", "MAG_GAAP_u", "MAG_GAAP_i"):
         assert name in cmap.download_columns
     dr3 = column_map("dr3")
-    for name in ("MAG_GAAP_r_CALIB", "COLOR_GAAPHOM_G_R", "COLOR_GAAPHOM_R_I", "IMAFLAGS_ISO_R", "FLAG_R"):
+    for name in ("MAG_GAAP_r_CALIB", "COLOR_GAAPHOM_G_R", "COLOR_GAAPHOM_R_I", "IMAFLAGS_ISO_R"):
         assert name in dr3.download_columns
+    # unverified DR3 names stay out of the default query (a release without them would refuse it)
+    for name in ("MAG_AUTO_G", "MAG_AUTO_I", "FLAG_R", "DMAG_R"):
+        assert name not in dr3.download_columns and name in dr3.roles.values()
+    assert "FLAG_R" not in catalog_query("dr3", tile=TILE)
+    assert "FLAG_R" in catalog_query("dr3", tile=TILE, columns=[*dr3.download_columns, "FLAG_R"])
     with pytest.raises(InputError, match="dr5"):
         column_map("dr5")
 
@@ -167,6 +174,35 @@ def test_timeout_switches_to_async(server, tmp_path):
     assert server.count(r"/tap_cat/async$", "POST") == 1
 
 
+@pytest.mark.parametrize("fault", ["query_timeout", "504", "408"])
+def test_server_side_timeout_switches_to_async(server, tmp_path, fault):
+    """The service, not the client, gives up on the sync query: an ERROR VOTable about its time limit, or 504/408."""
+    server.add_fault(r"/tap_cat/sync$", fault)
+    out = tmp_path / "part.parquet"
+    download_catalog(out, "dr4", tile=TILE, mode="auto", **urls(server), **FAST)
+    assert len(pd.read_parquet(out)) == 5
+    assert server.count(r"/tap_cat/sync$") == 1
+    assert server.count(r"/tap_cat/async$", "POST") == 1
+
+
+def test_other_query_errors_stay_sync_and_fail(server, tmp_path):
+    with pytest.raises(DownloadError, match="not retried.*NO_SUCH_COLUMN"):
+        download_catalog(tmp_path / "x.parquet", "dr4", tile=TILE, mode="auto", columns=["ID", "NO_SUCH_COLUMN"],
+                         **urls(server), **FAST)
+    assert server.count(r"/tap_cat/async$") == 0
+
+
+def test_column_names_compared_case_insensitively(server, tmp_path, fixture_rows):
+    """A service may answer ``kids_tile`` for ``KIDS_TILE`` (ADQL identifiers are case-insensitive)."""
+    server.tables[DR4_TABLE] = fixture_rows.rename(columns=str.lower)
+    out = tmp_path / "part.parquet"
+    download_catalog(out, "dr4", tile=TILE, mode="sync", **urls(server), **FAST)
+    part = pd.read_parquet(out)
+    assert list(part.columns) == column_map("dr4").download_columns and len(part) == 5
+    assert part["ID"].tolist() == fixture_rows["ID"].tolist()
+    assert kids_tiles("dr4", tap_url=f"{server.url}/tap_cat", **FAST) == [TILE]
+
+
 def test_5xx_retried_with_backoff(server, tmp_path):
     server.add_fault(r"/tap_cat/sync$", "500", times=2)
     out = tmp_path / "part.parquet"
@@ -228,47 +264,124 @@ def test_tile_lists(server):
         kids_tiles("dr4", tiles=["not a tile"])
 
 
+def test_list_tiles_step_writes_the_table(server, tmp_path, capsys):
+    from lensfinder.surveys.kids import read_tile_list
+
+    out = tmp_path / "tiles.csv"
+    tap = ["--tap-url", f"{server.url}/tap_cat", "--retries", "1", "--backoff", "0.01"]
+    assert main(["list-tiles", "--all", "--out", str(out), *tap]) == 0
+    assert read_tile_list(out) == [TILE, OTHER_TILE]
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["tile", "ra_deg", "dec_deg"] and table["ra_deg"].tolist() == [5.6, 6.6]
+    assert main(["list-tiles", "--region", "6.2", "-28.69", "0.01", "--out", str(out), *tap]) == 0
+    assert read_tile_list(out) == [TILE]
+    n = len(server.requests)
+    assert main(["list-tiles", "--tiles", OTHER_TILE, TILE, "--out", str(out)]) == 0
+    assert read_tile_list(out) == [TILE, OTHER_TILE] and len(server.requests) == n  # a list asks nothing
+    assert main(["list-tiles", "--region", "100", "10", "0.1", "--out", str(tmp_path / "none.csv"), *tap]) == 2
+    assert "no KiDS tile" in capsys.readouterr().err and not (tmp_path / "none.csv").exists()
+    pd.DataFrame({"tile": ["M31"]}).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(InputError, match="M31"):
+        read_tile_list(tmp_path / "bad.csv")
+
+
 # ---------------------------------------------------------------- tile images
 
 
-def tile_args(server, tmp_path, *extra):
-    return ["download-tile", "--tile", TILE, "--band", "r",
-            "--out-image", str(tmp_path / "tiles" / f"{TILE}.fits"),
-            "--out-weight", str(tmp_path / "tiles" / f"{TILE}.weight.fits"),
-            "--out-mask", str(tmp_path / "tiles" / f"{TILE}.mask.fits"),
+def tile_args(server, tmp_path, *extra, tile=IMAGE_TILE):
+    return ["download-tile", "--tile", tile, "--band", "r",
+            "--out-image", str(tmp_path / "tiles" / f"{tile}.fits"),
+            "--out-weight", str(tmp_path / "tiles" / f"{tile}.weight.fits"),
+            "--out-mask", str(tmp_path / "tiles" / f"{tile}.mask.fits"),
             "--cache-dir", str(tmp_path / "cache"), "--obscore-url", f"{server.url}/tap_obs",
             "--dataportal-url", f"{server.url}/dataPortal/file", "--retries", "2", "--backoff", "0.01", *extra]
 
 
-def test_find_tile_products(server):
-    products = find_tile_products(TILE, "r", obscore_url=f"{server.url}/tap_obs",
-                                  dataportal_url=f"{server.url}/dataPortal/file", **FAST)
+def find(server, tile=IMAGE_TILE, **kwargs):
+    return find_tile_products(tile, "r", obscore_url=f"{server.url}/tap_obs",
+                              dataportal_url=f"{server.url}/dataPortal/file", **FAST, **kwargs)
+
+
+def test_find_tile_products_takes_the_release_asked_for(server):
+    """ObsCore's KIDS collection holds DR3, DR4 and (newer, 2024) DR5 coadds of the tile: DR4 asks for DR4."""
+    products = find(server)
+    assert products["release"] == "DR4.0" and products["obs"]["dp_id"] == IMAGE_DP
     assert products["image"]["dp_id"] == IMAGE_DP
     assert products["weight"]["dp_id"] == WEIGHT_DP and products["mask"]["dp_id"] == MASK_DP
+    assert products["image"]["origfile"] == "KiDS_DR4.0_13.5_-28.2_r_sci.fits"
     assert products["image"]["size"] == len(server.files[IMAGE_DP])
     assert products["soda_url"] == f"{server.url}/soda/sync"
-    with pytest.raises(DownloadError, match="KIDS_50.0_-30.0"):
-        find_tile_products("KIDS_50.0_-30.0", "r", obscore_url=f"{server.url}/tap_obs", **FAST)
+    query = [q["QUERY"] for m, p, q, h in server.requests if p == "/tap_obs/sync"][-1]
+    assert "obs_creator_did" in query and "release_description" in query
+    assert find(server, release="dr3")["image"]["dp_id"] == DR3_IMAGE_DP
+    dr5 = find(server, image_release="DR5.0")  # asked for explicitly; not the detection image beside it
+    assert dr5["image"]["dp_id"] == DR5_IMAGE_DP and dr5["image"]["origfile"].endswith("_r_sci.fits")
+    assert "preview" not in str(dr5) and server.count(r"_preview$") == 0
+    with pytest.raises(DownloadError, match="KIDS_50.0_-30.0.*no r-band KiDS DR4.0 coadd"):
+        find(server, tile="KIDS_50.0_-30.0")
+
+
+def test_release_missing_is_an_error_that_lists_what_there_is(server):
+    obscore = server.tables["ivoa.ObsCore"]
+    server.tables["ivoa.ObsCore"] = obscore[~obscore["obs_creator_did"].str.contains("DR4.0")]
+    with pytest.raises(DownloadError, match=r"no r-band KiDS DR4.0 coadd.*DR5.0 KiDS_DR5.0_13.5_-28.2_r_sci"
+                                            r".*kids.image_release"):
+        find(server)
+
+
+def test_choose_coadd_within_a_release_and_without_file_names():
+    rows = [{"dp_id": "A", "s_ra": "13.5", "s_dec": "-28.2", "obs_release_date": "2019-02-26T10:11:57.883Z",
+             "release_description": "https://www.eso.org/rm/api/v1/public/releaseDescriptions/127"},
+            {"dp_id": "B", "s_ra": "13.5", "s_dec": "-28.2", "obs_release_date": "2019-03-01T00:00:00Z",
+             "release_description": "https://www.eso.org/rm/api/v1/public/releaseDescriptions/127"},
+            {"dp_id": "C", "s_ra": "13.5", "s_dec": "-28.2", "obs_release_date": "2025-01-01T00:00:00Z",
+             "release_description": "https://www.eso.org/rm/api/v1/public/releaseDescriptions/229"},
+            {"dp_id": "D", "s_ra": "14.5", "s_dec": "-28.2", "obs_release_date": "2030-01-01T00:00:00Z",
+             "release_description": "https://www.eso.org/rm/api/v1/public/releaseDescriptions/127"}]
+    # no obs_creator_did: the release comes from release_description; same release: the newest (ISO, Z)
+    chosen = choose_coadd(rows, IMAGE_TILE, "r", ("DR4.0",))
+    assert (chosen["dp_id"], chosen["release"]) == ("B", "DR4.0")
+    assert choose_coadd(rows, IMAGE_TILE, "r", ("DR5.0",))["dp_id"] == "C"
+    with pytest.raises(DownloadError, match="DR3.0"):
+        choose_coadd(rows, IMAGE_TILE, "r", ("DR3.0",))
 
 
 def test_download_tile_whole_files(server, tmp_path):
     assert main(tile_args(server, tmp_path)) == 0
-    image = tmp_path / "tiles" / f"{TILE}.fits"
+    image = tmp_path / "tiles" / f"{IMAGE_TILE}.fits"
     with fits.open(image) as hdul:
         hdr, data = hdul[0].header, hdul[0].data
         assert data.dtype == np.dtype(">f4") and data.shape == (300, 300)
         assert hdr["ZEROPT"] == 30.0 and hdr["PSF_FWHM"] == pytest.approx(0.71)
         assert hdr["PIXSCALE"] == pytest.approx(0.2) and hdr["CTYPE1"] == "RA---TAN"
-    with fits.open(tmp_path / "tiles" / f"{TILE}.mask.fits") as hdul:
+        assert (hdr["KIDSREL"], hdr["ORIGFILE"], hdr["OBJECT"]) == (
+            "DR4.0", "KiDS_DR4.0_13.5_-28.2_r_sci.fits", IMAGE_TILE)
+    with fits.open(tmp_path / "tiles" / f"{IMAGE_TILE}.mask.fits") as hdul:
         mask = hdul[0].data
         assert mask.dtype == np.dtype(">i2") and mask[0, 0] == 32767 and mask[22, 22] == 16 and mask[150, 150] == 0
-    with fits.open(tmp_path / "tiles" / f"{TILE}.weight.fits") as hdul:
+    with fits.open(tmp_path / "tiles" / f"{IMAGE_TILE}.weight.fits") as hdul:
         assert hdul[0].data.dtype == np.dtype(">f4") and float(hdul[0].data.mean()) == 4.0
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(
         f"{d}.fits" for d in (IMAGE_DP, WEIGHT_DP, MASK_DP))
     n = server.count(r"/dataPortal/file/")
     assert main(tile_args(server, tmp_path)) == 0
     assert server.count(r"/dataPortal/file/") == n  # cached: nothing downloaded again
+
+
+def test_downloaded_header_must_name_the_tile_and_release(server, tmp_path, capsys):
+    # the archive's metadata say DR4, the file says DR5: refused, naming the file and the card
+    server.files[IMAGE_DP] = synthetic_tile_fits(13.5, -28.2, "image", origfile="KiDS_DR5.0_13.5_-28.2_r_sci.fits",
+                                                 obj=IMAGE_TILE)
+    server.datalinks[IMAGE_DP][0]["origfile"] = ""  # Datalink names no file: only the header can tell
+    assert main(tile_args(server, tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert IMAGE_DP in err and "ORIGFILE = 'KiDS_DR5.0_13.5_-28.2_r_sci.fits'" in err and "DR4.0" in err
+    assert not (tmp_path / "tiles" / f"{IMAGE_TILE}.fits").exists()
+    # no ORIGFILE card: OBJECT must name the tile
+    server.files[IMAGE_DP] = synthetic_tile_fits(13.5, -28.2, "image", obj="KIDS_14.5_-28.2")
+    (tmp_path / "cache" / f"{IMAGE_DP}.fits").unlink()
+    assert main(tile_args(server, tmp_path)) == 2
+    assert "OBJECT = 'KIDS_14.5_-28.2'; asked for tile KIDS_13.5_-28.2" in capsys.readouterr().err
 
 
 def test_download_tile_cache_defaults_to_a_folder_beside_the_image(server, tmp_path):
@@ -297,22 +410,23 @@ def test_persistently_truncated_file_fails_cleanly(server, tmp_path, capsys):
     server.add_fault(rf"/dataPortal/file/{MASK_DP}$", "truncate", times=20)
     assert main(tile_args(server, tmp_path)) == 2
     err = capsys.readouterr().err
-    assert MASK_DP in err and TILE in err
-    assert not (tmp_path / "tiles" / f"{TILE}.fits").exists()
+    assert MASK_DP in err and IMAGE_TILE in err
+    assert not (tmp_path / "tiles" / f"{IMAGE_TILE}.fits").exists()
     assert (tmp_path / "cache" / f"{IMAGE_DP}.fits").exists()  # finished downloads are kept
     assert not (tmp_path / "cache" / f"{MASK_DP}.fits").exists()
 
 
 def test_soda_cutout(server, tmp_path):
-    ra, dec = tile_centre(TILE)
+    ra, dec = tile_centre(IMAGE_TILE)
     assert main(tile_args(server, tmp_path, "--cutout", str(ra), str(dec), "6")) == 0
-    with fits.open(tmp_path / "tiles" / f"{TILE}.fits") as hdul:
+    with fits.open(tmp_path / "tiles" / f"{IMAGE_TILE}.fits") as hdul:
         assert hdul[0].data.shape == (30, 30) and hdul[0].header["ZEROPT"] == 30.0
         assert float(hdul[0].data.max()) == 1000.0  # the bright centre pixel is inside
-    with fits.open(tmp_path / "tiles" / f"{TILE}.mask.fits") as hdul:
+        assert hdul[0].header["KIDSREL"] == "DR4.0"
+    with fits.open(tmp_path / "tiles" / f"{IMAGE_TILE}.mask.fits") as hdul:
         assert hdul[0].data.shape == (30, 30)
-    soda = [p for m, p, q, h in server.requests if p == "/soda/sync"]
-    assert len(soda) == 3
+    soda = [q["ID"] for m, p, q, h in server.requests if p == "/soda/sync"]
+    assert soda == [f"ivo://eso.org/ID?{d}" for d in (IMAGE_DP, WEIGHT_DP, MASK_DP)]
     assert server.count(r"/dataPortal/file/") == 0
 
 
@@ -327,13 +441,18 @@ def _check_backend(backend, tmp_path):
     assert backend.pixel_scale_arcsec == 0.2 and backend.column_map()["r_auto"] == "MAG_AUTO"
     assert len(backend.query_catalog(tile=TILE)) == 5
     assert backend.zeropoint_mag(fits.Header({"PHOTZP": 30.0})) == 30.0
-    image, weight, mask = backend.fetch_image(TILE, "r", tmp_path / "t.fits")
+    image, weight, mask = backend.fetch_image(IMAGE_TILE, "r", tmp_path / "t.fits")
     assert weight.name == "t.weight.fits" and mask.exists()
+    assert fits.getheader(image)["KIDSREL"] == "DR4.0"
+    assert backend.list_tiles(region=(6.2, -28.69, 0.01)) == [TILE]
 
 
 def test_download_tile_library_rejects_bad_tile(tmp_path):
     with pytest.raises(InputError, match="tile"):
         download_tile("M31", "r", tmp_path / "a", tmp_path / "b", tmp_path / "c", obscore_url="http://127.0.0.1:9")
+    with pytest.raises(InputError, match="image release"):
+        download_tile(IMAGE_TILE, "r", tmp_path / "a", tmp_path / "b", tmp_path / "c", image_release="DR 5",
+                      obscore_url="http://127.0.0.1:9")
 
 
 # ---------------------------------------------------------------- merge-catalog
@@ -366,3 +485,16 @@ def test_merge_catalog_dtypes_and_errors(tmp_path):
     assert main(["merge-catalog", "--parts", str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet"),
                  "--out", str(tmp_path / "m.parquet")]) == 2
     assert not (tmp_path / "m.parquet").exists()
+
+
+def test_each_band_finds_its_own_coadd(server):
+    """The recorded ObsCore rows hold the tile's g and r coadds: band g asks for the g coadd's links, not r's."""
+    g_dp = "ADP.2018-12-21T13:00:30.250"
+    with pytest.raises(DownloadError, match="Datalink"):  # the g coadd's Datalink document is not recorded
+        find_tile_products(IMAGE_TILE, "g", obscore_url=f"{server.url}/tap_obs",
+                           dataportal_url=f"{server.url}/dataPortal/file", **FAST)
+    linked = [str(q) for m, p, q, h in server.requests if "datalink" in p]
+    assert linked and all(g_dp in q and IMAGE_DP not in q for q in linked)
+    with pytest.raises(DownloadError, match="no i-band KiDS DR4.0 coadd"):
+        find_tile_products(IMAGE_TILE, "i", obscore_url=f"{server.url}/tap_obs",
+                           dataportal_url=f"{server.url}/dataPortal/file", **FAST)

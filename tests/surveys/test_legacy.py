@@ -1,5 +1,6 @@
 """Legacy Surveys backend (Tractor catalogue through TAP, viewer cutouts) against the local
-HTTP server (tests/helpers/tapserver.py)."""
+HTTP server (tests/helpers/tapserver.py), whose fits-cutout answers are built as the viewer's
+source builds them (image, INVVAR and MASKBITS HDUs told apart by IMAGETYP)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from lensfinder.io import InputError
 from lensfinder.selection.preselect import preselect
 from lensfinder.surveys.base import DownloadError, SurveyBackend
 from lensfinder.surveys.columns import LEGACY_DR10_COLUMN_MAP, column_map
-from lensfinder.surveys.legacy import (LEGACY_ZEROPOINT_MAG, LegacySurveyBackend, check_field, cutout_params,
-                                       download_field_image, download_legacy_field, fetch_cutout, query_tractor,
-                                       sky_weight, tractor_to_kids)
+from lensfinder.surveys.columns import tractor_to_kids
+from lensfinder.surveys.legacy import LegacySurveyBackend, download_legacy_field, query_tractor
+from lensfinder.surveys.legacy_images import (LEGACY_MASK_BITS, LEGACY_ZEROPOINT_MAG, NO_DATA_BIT, check_field,
+                                              cutout_params, download_field_image, fetch_cutout, legacy_mask_bits,
+                                              sky_weight)
 
-from helpers.tapserver import TapServer
+from helpers.tapserver import VIEWER_MAX_SIZE_PIX, TapServer
 
 
 def legacy_fits(params: dict, cube: bool = True) -> bytes:
@@ -50,13 +53,22 @@ def server():
     gc.collect()
 
 
+def flat_sky(ra, dec, size, pixscale):
+    """A covered patch: 0.5 nmgy, a bright pixel, one NaN; inverse variance 100; no maskbits."""
+    image = np.full((size, size), 0.5, dtype=np.float32)
+    image[size // 2, size // 2] = 10.0
+    image[0, 0] = np.nan
+    return {"image": image, "invvar": np.full((size, size), 100.0), "maskbits": np.zeros((size, size), np.int32)}
+
+
 def test_cutout_as_tile(server, tmp_path):
+    server.legacy_image, server.legacy_sky = None, flat_sky
     image, weight, mask = fetch_cutout(150.1, 2.2, 26.2, tmp_path / "cut.fits", band="r",
                                        base_url=f"{server.url}/viewer/fits-cutout", cache_dir=tmp_path / "cache",
                                        backoff_s=0.01)
     method, path, params, _ = server.requests[-1]
     assert params == {"ra": "150.1000000", "dec": "2.2000000", "layer": "ls-dr10", "pixscale": "0.262",
-                      "bands": "r", "size": "100"}
+                      "bands": "r", "size": "100", "invvar": "", "maskbits": ""}
     with fits.open(image) as hdul:
         hdr, data = hdul[0].header, hdul[0].data
         assert data.shape == (100, 100) and hdr["NAXIS"] == 2
@@ -65,9 +77,10 @@ def test_cutout_as_tile(server, tmp_path):
         ra, dec = WCS(hdr).pixel_to_world_values(49.5, 49.5)
         assert (ra, dec) == pytest.approx((150.1, 2.2), abs=1e-6)
     with fits.open(mask) as hdul:
-        assert hdul[0].data.dtype == np.dtype(">i2") and hdul[0].data[0, 0] == 1 and hdul[0].data.sum() == 1
+        assert hdul[0].data.dtype == np.dtype(">i2") and hdul[0].data[0, 0] == NO_DATA_BIT
+        assert hdul[0].data.sum() == NO_DATA_BIT
     with fits.open(weight) as hdul:
-        assert hdul[0].data[0, 0] == 0 and hdul[0].data[1, 1] == 1
+        assert hdul[0].data[0, 0] == 0 and hdul[0].data[1, 1] == 100.0
     n = len(server.requests)
     fetch_cutout(150.1, 2.2, 26.2, tmp_path / "again.fits", base_url=f"{server.url}/viewer/fits-cutout",
                  cache_dir=tmp_path / "cache")
@@ -85,7 +98,7 @@ def test_two_dimensional_answer_and_truncation(server, tmp_path):
 
 def test_errors(server, tmp_path):
     with pytest.raises(InputError, match="size"):
-        cutout_params(10.0, 0.0, 5000)
+        cutout_params(10.0, 0.0, VIEWER_MAX_SIZE_PIX + 1)  # the service would clip it, silently
     with pytest.raises(InputError, match="bands"):
         cutout_params(10.0, 0.0, 10, bands="x")
     with pytest.raises(InputError, match="position"):
@@ -98,6 +111,7 @@ def test_errors(server, tmp_path):
 
 
 def test_backend_interface(server, tmp_path):
+    server.legacy_image, server.legacy_sky = None, flat_sky
     with LegacySurveyBackend(base_url=f"{server.url}/viewer/fits-cutout", cache_dir=tmp_path / "cache",
                              backoff_s=0.01) as backend:
         assert isinstance(backend, SurveyBackend)
@@ -151,24 +165,48 @@ def tractor_rows() -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+SKY_SIGMA = 0.01  # nanomaggies per pixel, as the inverse variance says
+
+
+def field_planes(ra, dec, size, pixscale):
+    """What the viewer has for a field: sky noise, galaxies, an uncovered (zero) strip, per-pixel
+    inverse variance (deeper to the east) and DR10 maskbits."""
+    scale = pixscale / 3600
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [ra, dec]
+    wcs.wcs.crpix = [size / 2 + 0.5, size / 2 + 0.5]
+    wcs.wcs.cdelt = [-scale, scale]
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[:size, :size]
+    depth = 1.0 + xx / size  # inverse variance grows along x
+    invvar = (depth / SKY_SIGMA**2).astype(np.float32)
+    data = (rng.normal(0.0, 1.0, (size, size)) / np.sqrt(invvar)).astype(np.float32)
+    for _, row in tractor_rows().iterrows():
+        x, y = wcs.all_world2pix(row["ra"], row["dec"], 0)
+        data += (row["flux_r"] / (2 * np.pi * 4.0) * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / 8.0)).astype(np.float32)
+    data[:, :5] = 0.0  # outside the footprint: the viewer sends zeros, inverse variance 0
+    invvar[:, :5] = 0.0
+    maskbits = np.zeros((size, size), np.int32)
+    maskbits[:, size // 2:] |= 1 << 0  # NPRIMARY: a brick edge, not a defect
+    maskbits[10:20, 150:160] |= 1 << 1  # BRIGHT star
+    maskbits[30, 30] |= 1 << 3  # SATUR_R
+    maskbits[40:45, 40:45] |= 1 << 8  # WISEM1: infrared only
+    maskbits[60:62, 60:62] |= 1 << 16  # SUB_BLOB: beyond int16, not a defect
+    return {"image": data, "invvar": invvar, "maskbits": maskbits}
+
+
 def field_fits(params: dict) -> bytes:
-    """A viewer answer for a field: sky noise (sigma 0.01 nmgy), galaxies, an uncovered (zero) strip."""
-    size = int(params["size"])
-    scale = float(params["pixscale"]) / 3600
+    """An answer with the image alone (no INVVAR HDU), as the viewer sends off its native pixel scale."""
+    planes = field_planes(float(params["ra"]), float(params["dec"]), int(params["size"]), float(params["pixscale"]))
+    size, scale = int(params["size"]), float(params["pixscale"]) / 3600
     wcs = WCS(naxis=2)
     wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
     wcs.wcs.crval = [float(params["ra"]), float(params["dec"])]
     wcs.wcs.crpix = [size / 2 + 0.5, size / 2 + 0.5]
     wcs.wcs.cdelt = [-scale, scale]
-    rng = np.random.default_rng(7)
-    data = rng.normal(0.0, 0.01, (size, size)).astype(np.float32)
-    yy, xx = np.mgrid[:size, :size]
-    for _, row in tractor_rows().iterrows():
-        x, y = wcs.all_world2pix(row["ra"], row["dec"], 0)
-        data += (row["flux_r"] / (2 * np.pi * 4.0) * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / 8.0)).astype(np.float32)
-    data[:, :5] = 0.0  # outside the footprint: the viewer sends zeros
     buf = io.BytesIO()
-    fits.PrimaryHDU(data, header=wcs.to_header()).writeto(buf)
+    fits.PrimaryHDU(planes["image"], header=wcs.to_header()).writeto(buf)
     return buf.getvalue()
 
 
@@ -176,7 +214,7 @@ def field_fits(params: dict) -> bytes:
 def field_server():
     srv = TapServer()
     srv.tables["ls_dr10.tractor"] = tractor_rows()
-    srv.legacy_image = field_fits
+    srv.legacy_sky = field_planes
     with srv:
         yield srv
     gc.collect()
@@ -238,6 +276,7 @@ def test_download_legacy_field_cli_then_stamps(field_server, tmp_path):
     assert main(argv) == 0
     params = [r[2] for r in field_server.requests if r[1] == "/viewer/fits-cutout"][-1]
     assert params["bands"] == "r" and params["size"] == "200" and params["pixscale"] == "0.262"
+    assert params["invvar"] == "" and params["maskbits"] == ""  # the flags the service looks for
     with fits.open(out["image"]) as hdul:
         hdr, data = hdul[0].header, hdul[0].data
         assert data.shape == (200, 200) and data.dtype.kind == "f"
@@ -245,9 +284,16 @@ def test_download_legacy_field_cli_then_stamps(field_server, tmp_path):
         ra, dec = WCS(hdr).pixel_to_world_values(99.5, 99.5)
         assert (ra, dec) == pytest.approx((FIELD_RA, FIELD_DEC), abs=1e-6)
     weight, mask = fits.getdata(out["weight"]), fits.getdata(out["mask"])
-    assert mask.dtype == np.dtype(">i2") and mask[:, :5].all() and not mask[:, 5:].any()
-    assert (weight[:, :5] == 0).all()
-    assert 1 / np.sqrt(weight[0, 100]) == pytest.approx(0.01, rel=0.1)  # robust sky sigma
+    expected = field_planes(FIELD_RA, FIELD_DEC, FIELD_SIZE, 0.262)
+    # the weight is the service's per-pixel inverse variance (it doubles across the field), not one sky value
+    np.testing.assert_array_equal(weight, expected["invvar"])
+    assert weight[0, 190] / weight[0, 10] == pytest.approx((1 + 190 / FIELD_SIZE) / (1 + 10 / FIELD_SIZE))
+    assert fits.getheader(out["weight"])["WEIGHT"] == "INVVAR HDU of the service"
+    # the mask: no data (bit 0) in the uncovered strip; BRIGHT and SATUR_R kept; NPRIMARY, WISEM1, SUB_BLOB not
+    assert mask.dtype == np.dtype(">i2") and (mask[:, :5] == NO_DATA_BIT).all()
+    assert (mask[10:20, 150:160] == 2).all() and mask[30, 30] == 8
+    assert set(np.unique(mask[:, 5:])) == {0, 2, 8}
+    assert fits.getheader(out["mask"])["MASKBITS"] == LEGACY_MASK_BITS
     cat = pd.read_parquet(catalog)
     assert cat["LS_ID"].tolist() == [9001, 9002, 9003] and (cat["KIDS_TILE"] == "F1").all()
     # the same run is deterministic: the cached cutout and the same answers give the same files
@@ -302,21 +348,48 @@ def test_field_errors_name_the_field(field_server, tmp_path, capsys):
     assert not list(tmp_path.glob("*.fits")) and not (tmp_path / "c.parquet").exists()
 
 
-def test_service_inverse_variance_is_used_when_sent(field_server, tmp_path):
-    def with_invvar(params):
-        with fits.open(io.BytesIO(field_fits(params))) as hdul:
-            ivar = fits.ImageHDU(np.full(hdul[0].data.shape, 2500.0, dtype=np.float32), name="INVVAR")
-            buf = io.BytesIO()
-            fits.HDUList([hdul[0].copy(), ivar]).writeto(buf)
-        return buf.getvalue()
-
-    field_server.legacy_image = with_invvar
-    _, weight, _ = download_field_image("F1", FIELD_RA, FIELD_DEC, FIELD_SIZE, tmp_path / "F1.fits",
-                                        tmp_path / "F1.weight.fits", tmp_path / "F1.mask.fits",
-                                        base_url=f"{field_server.url}/viewer/fits-cutout",
-                                        cache_dir=tmp_path / "cache", backoff_s=0.01)
+def test_without_inverse_variance_a_robust_sky_weight_with_a_warning(field_server, tmp_path, caplog):
+    """Off the native pixel scale the viewer sends the image alone: one MAD sky weight, said loudly."""
+    field_server.legacy_sky, field_server.legacy_image = None, field_fits
+    _, weight, mask = download_field_image("F1", FIELD_RA, FIELD_DEC, FIELD_SIZE, tmp_path / "F1.fits",
+                                           tmp_path / "F1.weight.fits", tmp_path / "F1.mask.fits",
+                                           base_url=f"{field_server.url}/viewer/fits-cutout",
+                                           cache_dir=tmp_path / "cache", backoff_s=0.01)
     data = fits.getdata(weight)
-    assert data[0, 100] == 2500.0 and (data[:, :5] == 0).all()
+    assert (data[:, :5] == 0).all() and len(np.unique(data[:, 5:])) == 1
+    assert 1 / np.sqrt(data[0, 100]) == pytest.approx(SKY_SIGMA * 0.8, rel=0.15)  # robust sky sigma of the field
+    assert "no inverse variance" in caplog.text
+    assert (fits.getdata(mask)[:, :5] == NO_DATA_BIT).all() and not fits.getdata(mask)[:, 5:].any()
+
+
+def test_field_outside_the_footprint_is_a_clear_error(field_server, tmp_path, capsys):
+    argv = ["download-legacy-field", "--field", "FAR", "--ra", "300.0", "--dec", "-80.0", "--size-pix", "100",
+            "--out-image", str(tmp_path / "i.fits"), "--out-weight", str(tmp_path / "w.fits"),
+            "--out-mask", str(tmp_path / "m.fits"), "--out-catalog", str(tmp_path / "c.parquet"),
+            "--tap-url", f"{field_server.url}/tap_dl", "--cutout-url", f"{field_server.url}/viewer/fits-cutout",
+            "--retries", "3", "--backoff", "0.01"]
+    assert main(argv) == 2
+    assert "outside the Legacy Surveys DR10 footprint" in capsys.readouterr().err
+    assert field_server.count(r"/tap_dl/sync$") == 1 and field_server.count(r"/viewer/fits-cutout$") == 0
+    assert not list(tmp_path.glob("*.fits")) and not (tmp_path / "c.parquet").exists()
+
+
+def test_blank_or_failing_cutout_outside_the_footprint(field_server, tmp_path):
+    def blank(ra, dec, size, pixscale):  # bricks touch the field, none covers it: all zero
+        zeros = np.zeros((size, size), np.float32)
+        return {"image": zeros, "invvar": zeros, "maskbits": np.zeros((size, size), np.int32)}
+
+    field_server.legacy_sky = blank
+    kw = dict(base_url=f"{field_server.url}/viewer/fits-cutout", cache_dir=tmp_path / "cache", retries=3,
+              backoff_s=0.01)
+    with pytest.raises(DownloadError, match="field F1: no covered pixel.*outside the ls-dr10 footprint"):
+        download_field_image("F1", FIELD_RA, FIELD_DEC, 50, tmp_path / "F1.fits", tmp_path / "F1.w.fits",
+                             tmp_path / "F1.m.fits", **kw)
+    assert field_server.count(r"/viewer/fits-cutout$") == 1 and not (tmp_path / "F1.fits").exists()
+    field_server.legacy_sky = lambda ra, dec, size, pixscale: None  # no brick at all: the viewer fails (500)
+    with pytest.raises(DownloadError, match="HTTP 500 for a position that no ls-dr10 brick touches"):
+        download_field_image("F2", FIELD_RA, FIELD_DEC, 50, tmp_path / "F2.fits", tmp_path / "F2.w.fits",
+                             tmp_path / "F2.m.fits", **kw)
 
 
 def test_sky_weight():
@@ -342,3 +415,33 @@ def test_field_from_a_band_cube_answer(server, tmp_path):
                              tmp_path / "F2.m.fits", base_url=f"{server.url}/viewer/fits-cutout",
                              cache_dir=tmp_path / "cache", backoff_s=0.01)
     assert not (tmp_path / "F2.fits").exists() and not list((tmp_path / "cache").glob("*_30_*"))
+
+
+def test_field_in_g_r_z_one_request_and_one_tile_per_band(field_server, tmp_path, capsys):
+    bands = ["g", "r", "z"]
+    out = {k: [str(tmp_path / f"tiles/F1.{b}{s}") for b in bands]
+           for k, s in (("image", ".fits"), ("weight", ".weight.fits"), ("mask", ".mask.fits"))}
+    argv = ["download-legacy-field", "--field", "F1", "--ra", str(FIELD_RA), "--dec", str(FIELD_DEC),
+            "--size-pix", str(FIELD_SIZE), "--bands", *bands, "--out-image", *out["image"],
+            "--out-weight", *out["weight"], "--out-mask", *out["mask"], "--out-catalog", str(tmp_path / "F1.parquet"),
+            "--tap-url", f"{field_server.url}/tap_dl", "--cutout-url", f"{field_server.url}/viewer/fits-cutout",
+            "--cache-dir", str(tmp_path / "cache"), "--retries", "1", "--backoff", "0.01"]
+    assert main(argv) == 0
+    asked = [r[2]["bands"] for r in field_server.requests if r[1] == "/viewer/fits-cutout"]
+    assert sorted(asked) == bands
+    headers = [fits.getheader(p) for p in out["image"]]
+    assert [h["BAND"] for h in headers] == bands
+    # r keeps the configured seeing; g and z the preset's medians (Dey et al. 2019)
+    assert [h["PSF_FWHM"] for h in headers] == [1.29, 1.2, 1.11]
+    wcs = [WCS(h) for h in headers]
+    assert all(np.allclose(w.wcs.crval, wcs[1].wcs.crval) and np.allclose(w.wcs.cdelt, wcs[1].wcs.cdelt) for w in wcs)
+    masks = {b: fits.getdata(p) for b, p in zip(bands, out["mask"])}
+    # SATUR_R (bit 3) masks the r band only; BRIGHT (bit 1) every band
+    assert masks["r"][30, 30] == 8 and masks["g"][30, 30] == 0 and masks["z"][30, 30] == 0
+    assert all((m[10:20, 150:160] == 2).all() for m in masks.values())
+    assert [fits.getheader(p)["MASKBITS"] for p in out["mask"]] == [legacy_mask_bits(b) for b in bands]
+    assert legacy_mask_bits("r") == LEGACY_MASK_BITS
+    argv[argv.index("--out-mask") + 1:argv.index("--out-catalog")] = out["mask"][:2]
+    assert main(argv) == 2 and "--out-mask: expected 3 path(s)" in capsys.readouterr().err
+    with pytest.raises(InputError, match="band 'u'"):
+        legacy_mask_bits("u")

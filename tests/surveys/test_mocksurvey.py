@@ -12,12 +12,14 @@ from lensfinder import constants
 from lensfinder.cli import main
 from lensfinder.io import InputError
 from lensfinder.cli.options import parse_key_values
-from lensfinder.surveys.mock.catalog import CATALOG_COLUMNS, kids_id
+from lensfinder.surveys.designation import DESIGNATIONS, iau_names
+from lensfinder.surveys.mock.catalog import CATALOG_COLUMNS
 from lensfinder.surveys.mock.sky import MASK_HALO
 from lensfinder.surveys.mock.tiles import CONFIG_KEYS, MockSurveyConfig, make_tile, mock_survey_config, tile_center
 
 SMALL = ["size_pix=600", "n_lenses=3", "n_bright_stars=1", "n_stars=12"]
-ID_PATTERN = re.compile(r"^KiDSDR4 J\d{6}\.\d{3}[+-]\d{6}\.\d{2}$")
+# KiDS DR4 precision with the mock survey's own prefix: a mock object never claims to be a KiDS source
+ID_PATTERN = re.compile(r"^(KiDSDR4|MOCK) J\d{6}\.\d{3}[+-]\d{6}\.\d{2}$")
 
 
 def parse_overrides(items):
@@ -110,7 +112,7 @@ def test_catalog_has_kids_dr4_columns_and_dtypes(tile, fixture_rows):
     assert not missing
     for col in cat.columns:
         assert cat[col].dtype.kind == fixture_rows[col].dtype.kind, col
-    assert cat["ID"].map(lambda s: bool(ID_PATTERN.match(s))).all()
+    assert cat["ID"].map(lambda s: bool(ID_PATTERN.match(s))).all() and cat["ID"].str.startswith("MOCK J").all()
     assert fixture_rows["ID"].map(lambda s: bool(ID_PATTERN.match(s))).all()
     assert cat["ID"].is_unique
     assert (cat["KIDS_TILE"] == "MOCK_3").all()
@@ -121,24 +123,11 @@ def test_catalog_has_kids_dr4_columns_and_dtypes(tile, fixture_rows):
     assert len(cat) > 30
 
 
-def _id_to_units(identifier: str) -> tuple[int, int]:
-    """(RA in ms of time, Dec in centi-arcsec) of a KiDS ID."""
-    m = re.match(r"KiDSDR4 J(\d\d)(\d\d)(\d\d)\.(\d{3})([+-])(\d\d)(\d\d)(\d\d)\.(\d\d)$", identifier)
-    h, mi, s, ms, sign, d, dm, ds, cs = m.groups()
-    ra = ((int(h) * 60 + int(mi)) * 60 + int(s)) * 1000 + int(ms)
-    dec = ((int(d) * 60 + int(dm)) * 60 + int(ds)) * 100 + int(cs)
-    return ra, -dec if sign == "-" else dec
-
-
-def test_kids_id_reproduces_real_identifiers(fixture_rows):
-    ids = kids_id(fixture_rows["RAJ2000"], fixture_rows["DECJ2000"])
-    assert sum(a == b for a, b in zip(ids, fixture_rows["ID"])) >= 4
-    # the fixture's RA/Dec are rounded to 1e-6 deg, so the last digit may differ by one
-    for ours, real in zip(ids, fixture_rows["ID"]):
-        (ra1, dec1), (ra2, dec2) = _id_to_units(ours), _id_to_units(real)
-        assert abs(ra1 - ra2) <= 1 and abs(dec1 - dec2) <= 1, (ours, real)
-    assert kids_id([0.0], [0.0]) == ["KiDSDR4 J000000.000+000000.00"]
-    assert kids_id([359.99999999], [-0.5])[0].startswith("KiDSDR4 J235959.999-003000.00")
+def test_mock_ids_are_the_designations_of_the_measured_positions(tile):
+    # the real-KiDS check of the same function is tests/inspection/test_catalogue_names.py
+    cat = tile.catalog
+    assert cat["ID"].tolist() == iau_names(cat["RAJ2000"], cat["DECJ2000"], DESIGNATIONS["mock"])
+    assert not cat["ID"].str.contains("KiDS").any()
 
 
 def test_measured_positions_and_magnitudes_agree_with_truth(matched):
@@ -229,3 +218,31 @@ def test_cli_writes_tile_files(tmp_path, capsys):
                "--out-catalog", str(out["catalog"]), "--out-truth", str(out["truth"]), "--set", "bogus=1"])
     assert rc == 2
     assert "bogus" in capsys.readouterr().err
+
+
+def test_tiles_hold_the_confusers_a_search_meets():
+    """Satellites and chance companions near the ellipticals, clumpy irregulars (issue 13)."""
+    from lensfinder.surveys.mock.galaxies import PopulationCounts, draw_tile_objects
+
+    counts = PopulationCounts(elliptical=30, spiral=12, edge_on=0, merger_pairs=0, ring=0, faint=0, stars=0,
+                              bright_stars=0, lenses=0)
+    truth, comps, owner = draw_tile_objects(counts, 2000, 0.2, 30.0, np.random.default_rng(5))
+    sats = truth[truth["object_type"] == "satellite"]
+    centrals = truth[(truth["object_type"] == "elliptical") & (truth["group_id"] >= 0)]
+    assert len(sats) and len(centrals) == sats["group_id"].nunique()
+    merged = sats.merge(centrals, on="group_id", suffixes=("", "_c"))
+    dist = np.hypot(merged["x_pix"] - merged["x_pix_c"], merged["y_pix"] - merged["y_pix_c"]) * 0.2
+    assert dist.between(0.5, 5.0).all()
+    assert (merged["mag_r_true"] - merged["mag_r_true_c"]).between(1.0, 6.0).all()
+    assert (merged["colour_g_r_true"] < 0.9).any() and (merged["colour_g_r_true"] > 1.2).any()  # blue and red
+    irregular = truth.index[truth["object_type"] == "irregular"]
+    assert len(irregular) == 4  # a third of the spirals
+    knots = [c for c, o in zip(comps, owner) if o in set(irregular) and c.kind == "knots"]
+    assert len(knots) == 4 and all(15 <= len(k.params["dx"]) <= 60 for k in knots)
+    from lensfinder.surveys.mock.render import render_components
+
+    image = np.zeros((300, 300))
+    knot = knots[0]
+    knot.x_pix = knot.y_pix = 150.0
+    rendered = render_components(image, [knot], 0.2)
+    assert rendered[0] == pytest.approx(knot.flux) and image.sum() == pytest.approx(knot.flux)

@@ -102,6 +102,7 @@ simulation:
   sets:
     train: {n_images: 240, n_shards: 1, seed: 11}
     test: {n_images: 40, n_shards: 1, seed: 12}
+learning: {rounds: 0}
 """
 
 
@@ -113,7 +114,7 @@ def test_he2020_semireal_recipe_plans_lrg_hosts_disks_and_tile_psfs(workdir):
     blocks = [b for b in plan.split("\n\n") if "rule simulate:" in b]
     assert blocks, "no simulate jobs planned"
     for block in blocks:
-        for path in ("results/stamps/MOCK_1.parquet", "results/survey/tiles/MOCK_0.fits",
+        for path in ("results/stamps/MOCK_1.parquet", "results/survey/tiles/MOCK_0.r.fits",
                      "results/survey/catalog/MOCK_1.parquet"):
             assert path in block, path
         assert "--recipe he2020_semireal" in block
@@ -157,7 +158,8 @@ def test_truth_is_read_only_by_evaluation_and_mock_grades(workdir):
             rule = stripped.split()[1].rstrip(":")
         elif stripped.startswith("input:") and "survey/truth/" in stripped:
             readers.add(rule)
-    assert readers == {"mock_grades"}, readers
+    # the simulated inspectors of every round, and the evaluation of the retraining rounds
+    assert readers == {"mock_grades", "round_mock_grades", "evaluate_rounds"}, readers
 
 
 @pytest.fixture(scope="module")
@@ -175,12 +177,18 @@ def test_tiny_run_leaves_every_output(tiny_run):
     for rel in ("candidates/ranked.parquet", "candidates/ranked.csv", "candidates/ranked.tex",
                 "figures/roc.png", "figures/pcnn_samples.png", "figures/cutflow.png",
                 "figures/learning_curve.png", "figures/pcnn_vs_phuman.png", "figures/top_candidates.png",
-                "preselect/cutflow.csv", "inspect/manifest.csv", "models/he2020.keras"):
+                "figures/score_histogram.png", "candidates/ranked.fits", "candidates/ranked.ecsv",
+                "candidates/ranked.vot", "candidates/summary/index.html",
+                "preselect/cutflow.csv", "inspect/manifest.csv", "models/he2020.keras",
+                "eval/calibration.csv", "figures/reliability.png", "rounds/1/models/he2020.keras",
+                "rounds/1/inspect/manifest.csv", "eval/rounds.csv", "figures/rounds.png"):
         assert (results / rel).is_file(), rel
     ranked = pd.read_parquet(results / "candidates/ranked.parquet")
     for column in ("object_id", "p_cnn", "p_human", "P", "quality"):
         assert column in ranked.columns
     assert (ranked["P"].diff().dropna() <= 0).all(), "ranked by P, highest first"
+    # a mock object must not claim to be a KiDS source
+    assert (ranked["name"] == ranked["object_id"]).all() and ranked["name"].str.startswith("MOCK J").all()
     assert not list(results.rglob("*.part")), "no temporary files left behind"
 
 
@@ -236,7 +244,7 @@ def test_legacy_field_runs_to_stamps_against_local_services(workdir):
     """download_legacy_field -> merge_catalog -> preselect -> stamps, with the services on 127.0.0.1."""
     import yaml
     from helpers.tapserver import TapServer
-    from test_legacy import FIELD_DEC, FIELD_RA, FIELD_SIZE, field_fits, tractor_rows
+    from surveys.test_legacy import FIELD_DEC, FIELD_RA, FIELD_SIZE, field_fits, tractor_rows
 
     with TapServer() as server:
         server.tables["ls_dr10.tractor"] = tractor_rows()
@@ -246,8 +254,8 @@ def test_legacy_field_runs_to_stamps_against_local_services(workdir):
             "legacy": {"fields": [{"name": "F1", "ra": FIELD_RA, "dec": FIELD_DEC, "size_pix": FIELD_SIZE}],
                        "tap_url": f"{server.url}/tap_dl", "cutout_url": f"{server.url}/viewer/fits-cutout",
                        "retries": 1},
-            "stamps": {"size": 77},
-            "simulation": {"params": {"pixel_scale_arcsec": 0.262, "stamp_size": 77}},
+            "stamps": {"size": 101},
+            "simulation": {"params": {"pixel_scale_arcsec": 0.262, "stamp_size": 101}},
         }
         (workdir / "legacy.yaml").write_text(yaml.safe_dump(config))
         snakemake(workdir, "results/stamps/F1.parquet", "--cores", "2", "--configfile", "legacy.yaml", timeout=300)
@@ -255,6 +263,9 @@ def test_legacy_field_runs_to_stamps_against_local_services(workdir):
     assert len(index) == 2 and (index["tile"] == "F1").all()
     assert index["pixel_scale_arcsec"].eq(0.262).all() and index["psf_fwhm_arcsec"].eq(1.2).all()
     assert (workdir / "results/cache/legacy").is_dir()
+    for band in ("g", "r", "z"):  # one cutout request and one tile file per band of the Legacy preset
+        assert (workdir / f"results/survey/tiles/F1.{band}.fits").is_file(), band
+    assert {r[2]["bands"] for r in server.requests if r[1] == "/viewer/fits-cutout"} == {"g", "r", "z"}
     assert not list((workdir / "results").rglob("*.part"))
 
 
@@ -268,7 +279,7 @@ def test_same_config_and_seed_give_the_same_files(tiny_run, tmp_path):
     second = copy_workflow(tmp_path)
     targets = ["results/predictions/he2020.parquet", "results/eval/he2020_metrics.parquet"]
     snakemake(second, *targets, "--cores", "2", "--configfile", "config/test.yaml")
-    for rel in ("results/survey/tiles/MOCK_0.fits", "results/stamps/MOCK_1.fits", "results/sim/train/shard_001.fits"):
+    for rel in ("results/survey/tiles/MOCK_0.r.fits", "results/stamps/MOCK_1.fits", "results/sim/train/shard_001.fits"):
         np.testing.assert_array_equal(fits.getdata(first / rel), fits.getdata(second / rel), err_msg=rel)
     for rel in ("results/catalog/catalog.parquet", "results/preselect/flags.parquet",
                 "results/sim/test/shard_000.parquet", *targets):

@@ -4,6 +4,7 @@
 import json
 import os
 import shlex
+import sys
 from types import SimpleNamespace
 
 from snakemake.utils import validate
@@ -11,16 +12,54 @@ from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml")
 
+
+# Bands (docs/architecture.md): the survey preset (lensfinder.surveys.presets), the bands its
+# tiles provide, the bands the networks see (config `bands`), the detection band of the
+# catalogue positions and stamp centres, and the stamp size in pixels.
+def _bands():
+    from lensfinder.io import InputError
+    from lensfinder.surveys.presets import stamp_size_pix, survey_preset
+
+    try:
+        preset = survey_preset(config["survey"], config["mock"]["preset"])
+        wanted = preset.check_bands(config["bands"], "config: bands") if config["bands"] else None
+    except InputError as exc:
+        raise ValueError(str(exc)) from None
+    # the mock survey renders all of its preset's bands, and the extra ones asked for (Euclid's NISP);
+    # until the survey rules write a file per band (PER_BAND_TILES), the tiles hold the r band only
+    provided = [*preset.bands, *(b for b in wanted or () if b in preset.extra_bands)] if PER_BAND_TILES else ["r"]
+    # null: the survey's bands, once the simulated training sets render them; until then
+    # (MULTIBAND_SIMULATION) the detection band alone, so that the default run trains
+    default = [b for b in preset.bands if b in provided] if MULTIBAND_SIMULATION else [preset.detection_band]
+    bands = list(wanted or default or provided)
+    if set(bands) - set(provided):
+        raise ValueError(f"config: bands: {bands}: survey '{config['survey']}' provides {provided}; "
+                         "expected some of them")
+    size = config["stamps"]["size"] or stamp_size_pix(preset)
+    return preset, provided, bands, size
+
+
+#: True once the survey rules write one image, weight and mask per band (P.tile_* with {band})
+PER_BAND_TILES = True
+#: True once the simulation recipes render every band of the preset (issue 14; today: one band)
+MULTIBAND_SIMULATION = False
+PRESET, SURVEY_BANDS, BANDS, STAMP_SIZE = _bands()
+DETECTION_BAND = PRESET.detection_band if PER_BAND_TILES else "r"
+#: the band the stamps are centred on and the inspection set's first cube: the detection band, else the first
+REFERENCE_BAND = DETECTION_BAND if DETECTION_BAND in BANDS else BANDS[0]
+config["stamps"]["size"] = STAMP_SIZE  # null: the preset's stamp size in arcsec over its pixel scale
+
 # Every file the workflow reads or writes, named once (wildcards in braces).
 # Rules, target functions and the experiments use these names; logs and
 # benchmarks are named in their own rule.
 RESULTS = "results"
 P = SimpleNamespace(
     # survey (mock-survey, download-catalog, download-tile, download-legacy-field, merge-catalog)
-    tile_image=f"{RESULTS}/survey/tiles/{{tile}}.fits",
-    tile_weight=f"{RESULTS}/survey/tiles/{{tile}}.weight.fits",
-    tile_mask=f"{RESULTS}/survey/tiles/{{tile}}.mask.fits",
+    tile_image=f"{RESULTS}/survey/tiles/{{tile}}.{{band}}.fits",
+    tile_weight=f"{RESULTS}/survey/tiles/{{tile}}.{{band}}.weight.fits",
+    tile_mask=f"{RESULTS}/survey/tiles/{{tile}}.{{band}}.mask.fits",
     catalog_part=f"{RESULTS}/survey/catalog/{{tile}}.parquet",
+    tile_list=f"{RESULTS}/survey/tiles.csv",
     truth=f"{RESULTS}/survey/truth/{{tile}}.parquet",
     catalog=f"{RESULTS}/catalog/catalog.parquet",
     # preselection and stamps
@@ -39,6 +78,20 @@ P = SimpleNamespace(
     checkpoints=f"{RESULTS}/models/{{net}}_checkpoints",
     predictions=f"{RESULTS}/predictions/{{net}}/{{tile}}.parquet",
     collected=f"{RESULTS}/predictions/{{net}}.parquet",
+    # ensembles and calibration: each member's raw scores; predictions (net = NET)
+    # holds their combined calibrated p_cnn (docs/learning.md)
+    member_predictions=f"{RESULTS}/predictions/members/{{net}}/{{tile}}.parquet",
+    calibration=f"{RESULTS}/models/calibration.json",
+    calibration_summary=f"{RESULTS}/eval/calibration.parquet",
+    calibration_csv=f"{RESULTS}/eval/calibration.csv",
+    reliability=f"{RESULTS}/eval/reliability.parquet",
+    reliability_csv=f"{RESULTS}/eval/reliability.csv",
+    # retraining rounds: round k >= 1 mirrors the layout of round 0 under
+    # results/rounds/{k}/ (round_path); its fine-tuning set, and all rounds' evaluation
+    finetune_cube=f"{RESULTS}/rounds/{{round}}/train/shard_000.fits",
+    finetune_table=f"{RESULTS}/rounds/{{round}}/train/shard_000.parquet",
+    rounds=f"{RESULTS}/eval/rounds.parquet",
+    rounds_csv=f"{RESULTS}/eval/rounds.csv",
     test_predictions=f"{RESULTS}/eval/{{net}}/test_{{shard}}.parquet",
     metrics=f"{RESULTS}/eval/{{net}}_metrics.parquet",
     metrics_csv=f"{RESULTS}/eval/{{net}}_metrics.csv",
@@ -50,12 +103,18 @@ P = SimpleNamespace(
     manifest=f"{RESULTS}/inspect/manifest.parquet",
     manifest_csv=f"{RESULTS}/inspect/manifest.csv",
     inspect_png=f"{RESULTS}/inspect/png",
+    inspect_stamps=f"{RESULTS}/inspect/stamps_{REFERENCE_BAND}.fits",
+    inspect_band_stamps=f"{RESULTS}/inspect/stamps_{{band}}.fits",
     mosaic=f"{RESULTS}/inspect/mosaic.png",
     mock_grades=f"{RESULTS}/inspect/grades.csv",
     crossmatch=f"{RESULTS}/candidates/crossmatch.parquet",
     ranked=f"{RESULTS}/candidates/ranked.parquet",
     ranked_csv=f"{RESULTS}/candidates/ranked.csv",
     ranked_tex=f"{RESULTS}/candidates/ranked.tex",
+    ranked_fits=f"{RESULTS}/candidates/ranked.fits",
+    ranked_ecsv=f"{RESULTS}/candidates/ranked.ecsv",
+    ranked_vot=f"{RESULTS}/candidates/ranked.vot",
+    ranked_summary=f"{RESULTS}/candidates/summary/index.html",
     ranked_inspectors=f"{RESULTS}/candidates/ranked.inspectors.csv",
     ranked_agreement=f"{RESULTS}/candidates/ranked.agreement.csv",
     figures=f"{RESULTS}/figures",
@@ -72,7 +131,16 @@ def sim_path(pattern, simset):
     return pattern.replace("{simset}", simset)
 
 SURVEY = config["survey"]
-NET = config["training"]["model"]
+TILES_FROM_ARCHIVE = False
+from lensfinder.learning.ensemble import ensemble_members
+
+try:  # inference.ensemble: networks (model, seed) trained and scored side by side
+    MEMBERS = {m.name: m for m in ensemble_members(
+        config["inference"]["ensemble"], config["training"]["model"], config["seed"])}
+except ValueError as exc:
+    raise ValueError(str(exc)) from None
+#: the first member keeps the single network's name and paths; it names the ensemble
+NET = next(iter(MEMBERS))
 SIM_SETS = config["simulation"]["sets"]
 
 if SURVEY == "mock":
@@ -97,12 +165,66 @@ elif SURVEY == "legacy_dr10":
             "legacy: {fields: [{name: F1, ra: 150.1, dec: 2.2, size_pix: 2000}]}"
         )
 else:
-    TILES = list(config["kids"]["tiles"])
-    if not TILES:
+    from lensfinder.surveys.kids import read_tile_list
+
+    # kids.tiles: all, or kids.region: the list_tiles checkpoint asks the archive when
+    # the run starts (survey.smk); parsing and dry runs ask no server
+    TILES_FROM_ARCHIVE = config["kids"]["tiles"] == "all" or config["kids"]["region"] is not None
+    if config["kids"]["region"] is not None and config["kids"]["tiles"] not in ([], "all"):
+        raise ValueError("config: kids.region and a kids.tiles list exclude each other; give one of them")
+    if TILES_FROM_ARCHIVE:  # the last list, for rules that expand tiles at parse time
+        TILES = read_tile_list(P.tile_list) if os.path.isfile(P.tile_list) else []
+    else:
+        TILES = list(config["kids"]["tiles"])
+    if not TILES and not TILES_FROM_ARCHIVE:
         raise ValueError(
             f"config: kids.tiles is empty; survey '{SURVEY}' needs a list of KiDS tile "
-            "names, e.g. kids: {tiles: [KIDS_5.6_-28.2]}"
+            "names, e.g. kids: {tiles: [KIDS_5.6_-28.2]}, tiles: all, or kids.region"
         )
+
+
+def survey_tiles():
+    """The survey's tiles; with kids.tiles: all or kids.region, those the list_tiles checkpoint wrote."""
+    if not TILES_FROM_ARCHIVE:
+        return TILES
+    return read_tile_list(checkpoints.list_tiles.get().output[0])
+
+
+def tile_files(pattern, **fixed):
+    """Input function: ``pattern`` over every survey tile (known after list_tiles when the archive lists them);
+    other placeholders from ``fixed``, else from the rule's wildcards (e.g. ``{net}``)."""
+
+    def files(wildcards):
+        values = {k: v for k, v in wildcards.items() if k != "tile"}
+        return expand(pattern, tile=survey_tiles(), **{**values, **fixed})
+
+    return files
+
+
+def tile_selection_options():
+    """`lensfinder list-tiles` options of kids.tiles: all / kids.region (numbers checked here, before any job)."""
+    from lensfinder.io import InputError
+    from lensfinder.surveys.tap import check_region
+
+    region = config["kids"]["region"]
+    if region is None:
+        return "--all"
+    try:
+        return "--region {!r} {!r} {!r}".format(*check_region((region["ra"], region["dec"], region["radius_deg"])))
+    except InputError as exc:
+        raise ValueError(f"config: kids.region: {exc}") from None
+
+
+def catalog_columns_option():
+    """`--columns` of download-catalog: the release's default columns plus the optional ones the
+    preselection needs (DR3's unverified Kron and FLAG_R columns), or nothing when it needs none."""
+    from lensfinder.selection.preselect import required_columns
+    from lensfinder.surveys.columns import column_map
+
+    default = column_map(RELEASE).download_columns
+    needed = required_columns(RELEASE, mask_cut=config["preselection"]["mask_cut"])
+    extra = [c for c in needed if c not in default]
+    return f"--columns {','.join(default + extra)}" if extra else ""
 
 RELEASE = {"mock": "dr4", "kids_dr4": "dr4", "kids_dr3": "dr3", "legacy_dr10": "dr4"}[SURVEY]
 if config["preselection"]["release"] != RELEASE:
@@ -120,11 +242,31 @@ if _foreign:
         f"expected some of {sorted(RELEASE_SAMPLES[RELEASE])}"
     )
 
+# A grades file without a producer would let an old ranked list stand ("Nothing to be done"): stop here.
+if config["inspection"]["grades"] and not os.path.isfile(config["inspection"]["grades"]):
+    raise ValueError(
+        f"config: inspection.grades: {config['inspection']['grades']}: file not found (relative paths are from "
+        f"the working directory {os.getcwd()}); expected your grades CSV (object_id,inspector,grade)"
+    )
+
 wildcard_constraints:
-    tile="|".join(TILES) if TILES else "NO_TILES",
+    tile=r"KIDS_\d{1,3}(?:\.\d+)?_-?\d{1,2}(?:\.\d+)?" if TILES_FROM_ARCHIVE else ("|".join(TILES) or "NO_TILES"),
     simset="|".join(SIM_SETS),
     shard=r"\d{3}",
-    net="he2020|resnet18",
+    net="|".join(MEMBERS),
+    round=r"[1-9]\d*",
+    band="|".join(SURVEY_BANDS),
+
+
+def band_options(wildcards=None):
+    """`--bands ... --detection-band B` of `lensfinder stamps`."""
+    return f"--bands {' '.join(BANDS)} --detection-band {DETECTION_BAND}"
+
+
+def band_tile_files(pattern):
+    """Input function's list: a tile file (P.tile_*) in every band of BANDS, the tile left a wildcard;
+    tiles without {band} in their path are the r band alone."""
+    return expand(pattern, band=BANDS, allow_missing=True) if "{band}" in pattern else [pattern]
 
 
 def set_options(overrides):
@@ -166,6 +308,19 @@ def grades_file(wildcards=None):
     return config["inspection"]["grades"] or P.mock_grades
 
 
+def notes_files(wildcards=None):
+    """The grading page's flags and comments beside the grades file, when there are any."""
+    from lensfinder.inspection.grades import notes_path
+
+    notes = notes_path(grades_file())
+    return [str(notes)] if notes.exists() else []
+
+
+def notes_option(wildcards, input):
+    """`--notes CSV` for merge-scores' summary page (nothing without notes)."""
+    return f"--notes {shlex.quote(input.notes[0])}" if input.notes else ""
+
+
 def truth_files(wildcards=None):
     return expand(P.truth, tile=TILES)
 
@@ -176,6 +331,13 @@ def has_grades():
 
 def all_targets():
     """Everything a default run leaves in results/."""
+    if TILES_FROM_ARCHIVE and not TILES:
+        # a first run with kids.tiles: all / kids.region lists the tiles (checkpoint), then
+        # fetches and preselects their catalogue; the per-tile stages expand their tile lists
+        # when the workflow is parsed, so they run in the next invocation (docs/surveys.md)
+        sys.stderr.write("lensfinder: the tile list is made first; run snakemake again afterwards "
+                         "to search the listed tiles\n")
+        return [P.tile_list, P.cutflow_csv]
     targets = [
         # the trained network is a product in its own right: deleting it
         # retrains it and reruns what depends on it
@@ -194,11 +356,15 @@ def all_targets():
             P.ranked,
             P.ranked_csv,
             P.ranked_tex,
+            P.ranked_fits,
+            P.ranked_ecsv,
+            P.ranked_vot,
+            P.ranked_summary,
             figure("pcnn_vs_phuman"),
             figure("top_candidates"),
             figure("score_histogram"),
         ]
-    return targets
+    return targets + learning_targets()
 
 
 def legacy_field_options(wildcards):
@@ -213,16 +379,66 @@ def tile_index(wildcards):
 
 
 RECIPE = config["simulation"]["recipe"]
+#: simulation.mix (recipe -> weight), when set, replaces simulation.recipe; its members
+SIM_MIX = {name: w for name, w in config["simulation"]["mix"].items() if w > 0}
+SIM_MEMBERS = list(SIM_MIX) or [RECIPE]
+if config["simulation"]["mix"] and not SIM_MIX:
+    raise ValueError(f"config: simulation.mix: weights must not all be zero, got {config['simulation']['mix']}")
+if len({spec["seed"] for spec in SIM_SETS.values()}) != len(SIM_SETS):
+    # the papers' recipes draw image i of shard k from SeedSequence([seed, k, i]): one seed, one stream
+    raise ValueError("config: simulation.sets: every set needs its own seed (train and test would share random "
+                     f"streams), got { {name: spec['seed'] for name, spec in SIM_SETS.items()} }")
 #: recipes that paint arcs on the survey's own stamps (Li et al. 2020, section 2.2; He et al. 2020, section 4.2)
-SEMI_REAL = RECIPE in ("li2020", "he2020_semireal")
+SEMI_REAL = any(r in ("li2020", "he2020_semireal") for r in SIM_MEMBERS)
+HE_SEMI_REAL = "he2020_semireal" in SIM_MEMBERS
+#: the survey's pixel grid: fully simulated sets are rendered on it, at stamps.size (he2020's own 97 x 97
+#: at 0.21"/px would not fit the search's stamps)
+SIM_GEOMETRY = {"stamp_size": config["stamps"]["size"], "pixel_scale_arcsec": PRESET.pixel_scale_arcsec}
+SIM_PARAMS = {**({} if SEMI_REAL else SIM_GEOMETRY), **config["simulation"]["params"]}
 #: the LRG sample of the release: the hosts (and negatives) of the semi-real recipes
 HOST_SAMPLE = next((s for s in config["preselection"]["samples"] if s.startswith("lrg_")),
                    {"dr4": "lrg_li2020", "dr3": "lrg_he2020"}[RELEASE])
 #: samples whose galaxies get stamps: the configured ones, plus the LRG hosts and the
 #: disk stand-in (preselect's disk_blue) that he2020_semireal draws its negatives from
 STAMP_SAMPLES = list(config["preselection"]["samples"])
-if RECIPE == "he2020_semireal":
+if HE_SEMI_REAL:
     STAMP_SAMPLES += [s for s in (HOST_SAMPLE, "disk_blue") if s not in STAMP_SAMPLES]
+
+if not SEMI_REAL:  # semi-real sets take the size of the survey stamps they are painted on
+    from lensfinder.io import InputError
+    from lensfinder.simulation.recipes import recipe_params
+
+    try:
+        _sim_size = max(recipe_params(r, SIM_PARAMS, source="config: simulation.params").stamp_size
+                        for r in SIM_MEMBERS)
+    except InputError as exc:
+        raise ValueError(str(exc)) from None
+    if _sim_size != config["stamps"]["size"]:
+        # the network trains on the simulations and scores the survey stamps: the sizes must agree
+        raise ValueError(
+            f"config: stamps.size is {config['stamps']['size']}, but simulation.recipe '{RECIPE}' renders "
+            f"{_sim_size}x{_sim_size} stamps (simulation.params.stamp_size); set one to the other, e.g. "
+            f"stamps: {{size: {_sim_size}}}"
+        )
+
+
+def _check_network_input():
+    """stamps.size must reach the network's input through training.preprocess (else `train` fails late)."""
+    import numpy as np
+
+    from lensfinder.learning.models import DEFAULT_INPUT_SIZE
+    from lensfinder.learning.preprocessing import resize_stamps
+
+    size, preprocess = config["stamps"]["size"], config["training"]["preprocess"]
+    for model in dict.fromkeys(m.model for m in MEMBERS.values()):
+        try:
+            resize_stamps(np.zeros((0, size, size), np.float32), DEFAULT_INPUT_SIZE[model], preprocess)
+        except ValueError as exc:
+            raise ValueError(f"config: stamps.size {size}, training.preprocess {preprocess}, model {model}: "
+                             f"{exc}; set training.preprocess: crop or a larger stamps.size") from None
+
+
+_check_network_input()
 
 
 def sim_host_files(ext):
@@ -231,13 +447,20 @@ def sim_host_files(ext):
 
 
 def sim_psf_tiles():
-    """Tile images for the tile ePSFs of he2020_semireal (lensfinder.simulation.epsf)."""
-    return expand(P.tile_image, tile=TILES) if RECIPE == "he2020_semireal" else []
+    """Detection-band tile images for the tile ePSFs of he2020_semireal (lensfinder.simulation.epsf)."""
+    return expand(P.tile_image, tile=TILES, band=DETECTION_BAND) if HE_SEMI_REAL else []
 
 
 def sim_psf_catalogs():
     """Tile catalogues that pick the ePSF stars of he2020_semireal."""
-    return expand(P.catalog_part, tile=TILES) if RECIPE == "he2020_semireal" else []
+    return expand(P.catalog_part, tile=TILES) if HE_SEMI_REAL else []
+
+
+def sim_recipe_options(wildcards=None):
+    """`--recipe NAME`, or `--mix NAME=WEIGHT ...` for simulation.mix."""
+    if SIM_MIX:
+        return "--mix " + " ".join(f"{name}={weight}" for name, weight in SIM_MIX.items())
+    return f"--recipe {RECIPE}"
 
 
 def sim_psf_options(wildcards, input):
@@ -247,18 +470,23 @@ def sim_psf_options(wildcards, input):
     return f"--psf-tiles {' '.join(input.psf_tiles)} --psf-catalogs {' '.join(input.psf_catalogs)}"
 
 
-def sim_overrides():
-    """Recipe overrides from config; semi-real recipes also get the survey's stamp cubes as hosts.
+def sim_overrides(wildcards):
+    """Recipe overrides from config, on the survey's pixel grid; semi-real recipes also get the
+    survey's stamp cubes as hosts, the `train` set one side of the host split and the other sets
+    the held-out side (simulation.host_holdout), so no test set shares a host with training.
 
     he2020_semireal: arcs on the release's LRGs, negatives from the LRGs (He et
     al.: 3,037 LRGs, irregular ones included) and, for ``disk_fraction`` of
     them, from the disk_blue galaxies.
     """
-    params = dict(config["simulation"]["params"])
+    params = dict(SIM_PARAMS)
     if SEMI_REAL:
         params.setdefault("host_stamps", sim_host_files("fits"))
         params.setdefault("host_flag", HOST_SAMPLE)
-    if RECIPE == "he2020_semireal":
+        if config["simulation"]["host_holdout"] > 0:
+            params.setdefault("host_holdout", config["simulation"]["host_holdout"])
+            params.setdefault("host_split", "train" if wildcards.simset == "train" else "test")
+    if HE_SEMI_REAL:
         params.setdefault("negative_flag", HOST_SAMPLE)
         params.setdefault("disk_flag", "disk_blue")
     return set_options(params)
@@ -275,7 +503,8 @@ def training_options(wildcards=None):
     return (
         f"--epochs {t['epochs']} --batch-size {t['batch_size']} --learning-rate {t['learning_rate']} "
         f"--preprocess {t['preprocess']} --normalization {t['normalization']} "
-        f"--class-balance {t['class_balance']} {'--augment' if t['augment'] else '--no-augment'}"
+        f"--class-balance {t['class_balance']} {'--augment' if t['augment'] else '--no-augment'} "
+        f"--bands {' '.join(BANDS)}"
     )
 
 
@@ -295,3 +524,140 @@ def mix_options(wildcards, input):
         return ""
     pairs = " ".join(f"--mix-simulated {c} {m}" for c, m in zip(input.sim_cubes, input.sim_meta))
     return f"{pairs} --n-mix {config['inspection']['n_mix_simulated']}"
+
+
+# ---------------------------------------------------------------- learning from the graders
+# Ensembles, calibration and retraining rounds (docs/learning.md; rules in
+# infer.smk and rounds.smk). Round 0 is the search above; retraining round
+# k >= 1 fine-tunes round k-1's networks on the grades so far and keeps
+# round 0's layout under results/rounds/{k}/.
+
+LEARNING = config["learning"]
+#: the mock survey's simulated inspectors grade every round's inspection set
+SIMULATED_INSPECTORS = SURVEY == "mock" and not config["inspection"]["grades"]
+
+
+def graded_rounds():
+    """How many rounds' inspection sets have grades: all with simulated inspectors, else the files given."""
+    if SIMULATED_INSPECTORS:
+        return LEARNING["rounds"] + 1
+    if not config["inspection"]["grades"]:
+        if LEARNING["grades"]:
+            raise ValueError("config: learning.grades lists the grades of later rounds, but inspection.grades "
+                             "(round 0's) is null; set inspection.grades first")
+        return 0
+    return 1 + len(LEARNING["grades"])
+
+
+#: retraining rounds that run: round k trains on the grades of rounds 0 .. k-1
+ROUNDS = min(LEARNING["rounds"], graded_rounds())
+if ROUNDS < LEARNING["rounds"]:
+    from snakemake.logging import logger
+
+    logger.warning(f"learning.rounds is {LEARNING['rounds']}, but {graded_rounds()} round(s) have grades "
+                   f"(inspection.grades, learning.grades): running {ROUNDS} retraining round(s)")
+#: the round whose inspection set and grades make the ranked list: the last one with grades
+RANKED_ROUND = ROUNDS if SIMULATED_INSPECTORS else max(0, min(ROUNDS, graded_rounds() - 1))
+#: mock survey: the last learning.eval_tiles tiles are never trained on, only evaluated
+EVAL_TILES = TILES[len(TILES) - LEARNING["eval_tiles"]:] if SURVEY == "mock" and ROUNDS and LEARNING["eval_tiles"] else []
+if EVAL_TILES and len(EVAL_TILES) >= len(TILES):
+    raise ValueError(f"config: learning.eval_tiles is {LEARNING['eval_tiles']}, which leaves none of the "
+                     f"{len(TILES)} mock tiles to search and train on; set it below mock.n_tiles")
+SEARCH_TILES = [t for t in TILES if t not in EVAL_TILES]
+
+
+def round_path(path, k):
+    """Round ``k``'s file of a round-0 path: results/X -> results/rounds/{k}/X (``k`` may be "{round}")."""
+    return path if str(k) == "0" else path.replace(f"{RESULTS}/", f"{RESULTS}/rounds/{k}/", 1)
+
+
+def round_grades(k):
+    """The grades of round ``k``'s inspection set."""
+    if k == 0:
+        return grades_file()
+    return round_path(P.mock_grades, k) if SIMULATED_INSPECTORS else LEARNING["grades"][k - 1]
+
+
+def member_model(wildcards):
+    """Network of an ensemble member (`lensfinder train --model`)."""
+    return MEMBERS[wildcards.net].model
+
+
+def member_seed(wildcards):
+    """Training seed of an ensemble member."""
+    return MEMBERS[wildcards.net].seed
+
+
+def parent_model(wildcards):
+    """The network a round fine-tunes: the member's model of the round before."""
+    k = int(wildcards.round) - 1
+    return {"parent": round_path(P.model, k).format(net=wildcards.net),
+            "parent_settings": round_path(P.model_settings, k).format(net=wildcards.net)}
+
+
+def member_test_predictions(k):
+    """Every member's scores of the simulated test set in round ``k`` (``k`` may be "{round}")."""
+    return expand(round_path(P.test_predictions, k), net=list(MEMBERS), shard=sim_shards("test"), allow_missing=True)
+
+
+def member_tile_predictions(k):
+    """Every member's scores of one tile (left as a wildcard) in round ``k``."""
+    return expand(round_path(P.member_predictions, k), net=list(MEMBERS), allow_missing=True)
+
+
+def finetune_inputs(wildcards):
+    """Grades and inspection sets of the rounds before, the search tiles' stamps, simulations to mix in."""
+    k = int(wildcards.round)
+    return {
+        "grades": [round_grades(j) for j in range(k)],
+        "known": [round_path(P.known, j) for j in range(k)],
+        "indexes": expand(P.stamp_index, tile=SEARCH_TILES),
+        "cubes": expand(P.stamp_cube, tile=SEARCH_TILES),
+        "sim_cubes": sim_files("train", "fits") if LEARNING["sim_ratio"] > 0 else [],
+        "sim_meta": sim_files("train", "parquet") if LEARNING["sim_ratio"] > 0 else [],
+    }
+
+
+def finetune_set_options(wildcards):
+    """`lensfinder finetune-set` options from config (seeded per round)."""
+    return (f"--scheme {config['inspection']['scheme']} --n-random-negatives {LEARNING['n_random_negatives']} "
+            f"--graded-copies {LEARNING['graded_copies']} --sim-ratio {LEARNING['sim_ratio']} "
+            f"--seed {config['seed'] + int(wildcards.round)}")
+
+
+def finetune_options(wildcards):
+    """`lensfinder finetune` options from config; the member's seed, moved on per round."""
+    return (f"--epochs {LEARNING['epochs']} --learning-rate {LEARNING['learning_rate']} "
+            f"{'--freeze-features' if LEARNING['freeze_features'] else '--no-freeze-features'} "
+            f"--batch-size {config['training']['batch_size']} "
+            f"{'--augment' if config['training']['augment'] else '--no-augment'} "
+            f"--seed {member_seed(wildcards) + int(wildcards.round)}")
+
+
+def rounds_evaluation_inputs(wildcards=None):
+    """Each round's combined scores of the evaluation tiles, their stamps and truth, the fine-tuning sets."""
+    inputs = {f"round_{k}": expand(round_path(P.predictions, k), net=NET, tile=EVAL_TILES) for k in range(ROUNDS + 1)}
+    inputs.update(indexes=expand(P.stamp_index, tile=EVAL_TILES), truth=expand(P.truth, tile=EVAL_TILES),
+                  sets=[P.finetune_table.format(round=k) for k in range(1, ROUNDS + 1)])
+    return inputs
+
+
+def rounds_prediction_options(wildcards, input):
+    """`--predictions ...` once per round, round 0 first."""
+    return " ".join(f"--predictions {' '.join(input[f'round_{k}'])}" for k in range(ROUNDS + 1))
+
+
+def reliability_tables(wildcards=None):
+    """Reliability and calibration-summary tables of every round, in pairs."""
+    return [path for k in range(ROUNDS + 1)
+            for path in (round_path(P.reliability, k), round_path(P.calibration_summary, k))]
+
+
+def learning_targets():
+    """Calibration, the last round's inspection set and, on the mock survey, the rounds' evaluation."""
+    targets = [P.calibration_csv, figure("reliability")]
+    if ROUNDS:
+        targets.append(round_path(P.manifest_csv, ROUNDS))
+    if ROUNDS and EVAL_TILES:
+        targets += [P.rounds_csv, figure("rounds")]
+    return targets

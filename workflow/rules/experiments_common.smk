@@ -415,6 +415,8 @@ def experiment_targets(name):
             f"{d}/li2020_roc/tables/survey_counts.csv",
             f"{d}/li2020_roc/figures/fig2_roc.png",
         ],
+        # independent validation: paths named in domain_shift_common.smk (DSP)
+        "domain_shift": [f"{d}/domain_shift/tables/summary.csv", f"{d}/domain_shift/figures/domain_shift.png"],
     }
     if name == "all":
         return [f for files in targets.values() for f in files] + [f"{d}/paper_reference.csv"]

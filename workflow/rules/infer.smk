@@ -1,4 +1,6 @@
-# Stage 6: score every stamp (one job per tile) and the simulated test set.
+# Stage 6: score every stamp (one job per tile and network) and the simulated
+# test set; calibrate each network on half of the test set, and combine the
+# networks' calibrated probabilities into the search's p_CNN.
 
 
 rule infer:
@@ -8,7 +10,7 @@ rule infer:
         model=P.model,
         settings=P.model_settings,
     output:
-        P.predictions,
+        P.member_predictions,
     params:
         batch_size=config["inference"]["batch_size"],
     log:
@@ -72,6 +74,46 @@ rule evaluate:
         "--thresholds 0.5 0.75 0.98 > {log} 2>&1"
 
 
+rule calibrate:
+    input:
+        predictions=member_test_predictions(0),
+        labels=sim_files("test", "parquet"),
+    output:
+        calibration=P.calibration,
+        summary=P.calibration_summary,
+        summary_csv=report(P.calibration_csv, caption="../report/calibration.rst", category="Network performance"),
+        reliability=P.reliability,
+        reliability_csv=P.reliability_csv,
+    params:
+        method=config["inference"]["calibration"],
+        seed=config["seed"],
+    log:
+        "results/logs/calibrate.log",
+    conda:
+        "../../envs/learn.yaml"
+    shell:
+        "lensfinder calibrate --predictions {input.predictions} --labels {input.labels} --method {params.method} "
+        "--seed {params.seed} --out {output.calibration} --summary {output.summary} "
+        "--reliability {output.reliability} > {log} 2>&1"
+
+
+rule combine_scores:
+    input:
+        predictions=member_tile_predictions(0),
+        calibration=P.calibration,
+    output:
+        P.predictions,
+    wildcard_constraints:
+        net=NET,
+    log:
+        "results/logs/combine_scores/{net}_{tile}.log",
+    conda:
+        "../../envs/learn.yaml"
+    shell:
+        "lensfinder combine-scores --predictions {input.predictions} --calibration {input.calibration} "
+        "--out {output} > {log} 2>&1"
+
+
 rule collect_predictions:
     input:
         predictions=expand(P.predictions, tile=TILES, allow_missing=True),
@@ -82,7 +124,7 @@ rule collect_predictions:
     log:
         "results/logs/collect_predictions/{net}.log",
     conda:
-        "../../envs/survey.yaml"
+        "../../envs/learn.yaml"
     shell:
         "lensfinder collect-predictions --predictions {input.predictions} --stamp-index {input.indexes} "
         "--catalog {input.catalog} --out {output} > {log} 2>&1"

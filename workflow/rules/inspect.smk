@@ -16,6 +16,7 @@ rule candidates:
         manifest=P.manifest,
         manifest_csv=P.manifest_csv,
         png=directory(P.inspect_png),
+        stamps=expand(P.inspect_band_stamps, band=BANDS),
         mosaic=report(P.mosaic, caption="../report/mosaic.rst", category="Candidates"),
     params:
         thresholds=threshold_options(),
@@ -79,6 +80,8 @@ rule merge_scores:
         crossmatch=P.crossmatch,
         known=P.known,
         manifest=P.manifest,
+        png=P.inspect_png,
+        notes=notes_files(),
     output:
         ranked=P.ranked,
         csv=report(
@@ -87,6 +90,14 @@ rule merge_scores:
             category="Candidates",
         ),
         tex=P.ranked_tex,
+        fits=P.ranked_fits,
+        ecsv=P.ranked_ecsv,
+        vot=P.ranked_vot,
+        summary=report(
+            P.ranked_summary,
+            caption="../report/summary.rst",
+            category="Candidates",
+        ),
         inspectors=report(
             P.ranked_inspectors,
             caption="../report/inspectors.rst",
@@ -97,6 +108,8 @@ rule merge_scores:
         scheme=config["inspection"]["scheme"],
         golden=config["ranking"]["golden"],
         high=config["ranking"]["high"],
+        survey=SURVEY,
+        notes=notes_option,
     log:
         "results/logs/merge_scores.log",
     conda:
@@ -104,7 +117,9 @@ rule merge_scores:
     shell:
         "lensfinder merge-scores --predictions {input.predictions} --grades {input.grades} "
         "--scheme {params.scheme} --catalog {input.catalog} --crossmatch {input.crossmatch} "
-        "--known {input.known} --manifest {input.manifest} "
+        "--known {input.known} --manifest {input.manifest} {params.notes} --survey {params.survey} "
         "--golden {params.golden} --high {params.high} "
         "--out {output.ranked} --out-csv {output.csv} --out-tex {output.tex} "
+        "--out-fits {output.fits} --out-ecsv {output.ecsv} --out-votable {output.vot} "
+        "--out-summary {output.summary} "
         "--out-inspectors {output.inspectors} --out-agreement {output.agreement} > {log} 2>&1"

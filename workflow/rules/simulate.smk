@@ -11,11 +11,11 @@ rule simulate:
         cube=P.sim_cube,
         meta=P.sim_meta,
     params:
-        recipe=config["simulation"]["recipe"],
+        recipe=sim_recipe_options,
         n=sim_shard_size,
         seed=sim_seed,
         outdir=sim_dir,
-        overrides=sim_overrides(),
+        overrides=sim_overrides,
         psf=sim_psf_options,
     log:
         "results/logs/simulate/{simset}_{shard}.log",
@@ -26,6 +26,6 @@ rule simulate:
     conda:
         "../../envs/survey.yaml"
     shell:
-        "lensfinder simulate --recipe {params.recipe} --n {params.n} --seed {params.seed} "
+        "lensfinder simulate {params.recipe} --n {params.n} --seed {params.seed} "
         "--shard {wildcards.shard} --set-name {wildcards.simset} --out {params.outdir} "
         "{params.overrides} {params.psf} > {log} 2>&1"

@@ -1,11 +1,12 @@
-# Stage 3: 101x101 r-band stamps of the preselected galaxies, one job per tile.
+# Stage 3: stamps of the preselected galaxies in every band the networks see (BANDS), aligned on
+# the detection band; one cube (n, n_bands, ny, nx) per tile (docs/architecture.md).
 
 
 rule stamps:
     input:
-        image=P.tile_image,
-        weight=P.tile_weight,
-        mask=P.tile_mask,
+        images=band_tile_files(P.tile_image),
+        weights=band_tile_files(P.tile_weight),
+        masks=band_tile_files(P.tile_mask),
         catalog=P.catalog,
         flags=P.flags,
     output:
@@ -14,6 +15,7 @@ rule stamps:
     params:
         samples=" ".join(STAMP_SAMPLES),
         size=config["stamps"]["size"],
+        bands=band_options,
     log:
         "results/logs/stamps/{tile}.log",
     benchmark:
@@ -23,7 +25,8 @@ rule stamps:
     conda:
         "../../envs/survey.yaml"
     shell:
-        "lensfinder stamps --image {input.image} --weight {input.weight} --mask {input.mask} "
+        "lensfinder stamps --image {input.images} {params.bands} "
+        "--weight {input.weights} --mask {input.masks} "
         "--catalog {input.catalog} --flags {input.flags} --tile {wildcards.tile} "
         "--samples {params.samples} --size {params.size} "
         "--out-cube {output.cube} --out-index {output.index} > {log} 2>&1"

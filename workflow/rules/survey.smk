@@ -1,18 +1,20 @@
-# Stage 1: the survey: tiles (r-band coadd, weight, mask) and catalogue parts.
+# Stage 1: the survey: tiles (coadd, weight, mask per band of SURVEY_BANDS) and catalogue parts.
 
 if SURVEY == "mock":
 
+    # every band of the preset in one run: the bands share the objects, and the catalogue's colours
     rule mock_survey:
         output:
-            image=P.tile_image,
-            weight=P.tile_weight,
-            mask=P.tile_mask,
+            images=expand(P.tile_image, band=SURVEY_BANDS, allow_missing=True),
+            weights=expand(P.tile_weight, band=SURVEY_BANDS, allow_missing=True),
+            masks=expand(P.tile_mask, band=SURVEY_BANDS, allow_missing=True),
             catalog=P.catalog_part,
             truth=P.truth,
         params:
             index=tile_index,
             seed=config["seed"],
-            overrides=set_options(config["mock"]["params"]),
+            bands=" ".join(SURVEY_BANDS),
+            overrides=set_options({**config["mock"]["params"], "preset": config["mock"]["preset"]}),
         log:
             "results/logs/mock_survey/{tile}.log",
         benchmark:
@@ -24,19 +26,22 @@ if SURVEY == "mock":
             "../../envs/survey.yaml"
         shell:
             "lensfinder mock-survey --tile {wildcards.tile} --index {params.index} --seed {params.seed} "
-            "--out-image {output.image} --out-weight {output.weight} --out-mask {output.mask} "
+            "--bands {params.bands} --out-image {output.images} --out-weight {output.weights} "
+            "--out-mask {output.masks} "
             "--out-catalog {output.catalog} --out-truth {output.truth} {params.overrides} > {log} 2>&1"
 
 elif SURVEY == "legacy_dr10":
 
+    # one cutout request per band of SURVEY_BANDS (g, r, z), the catalogue once
     rule download_legacy_field:
         output:
-            image=P.tile_image,
-            weight=P.tile_weight,
-            mask=P.tile_mask,
+            images=expand(P.tile_image, band=SURVEY_BANDS, allow_missing=True),
+            weights=expand(P.tile_weight, band=SURVEY_BANDS, allow_missing=True),
+            masks=expand(P.tile_mask, band=SURVEY_BANDS, allow_missing=True),
             catalog=P.catalog_part,
         params:
             field=legacy_field_options,
+            bands=" ".join(SURVEY_BANDS),
             tap_url=config["legacy"]["tap_url"],
             cutout_url=config["legacy"]["cutout_url"],
             psf_fwhm=config["legacy"]["psf_fwhm_arcsec"],
@@ -54,11 +59,36 @@ elif SURVEY == "legacy_dr10":
         shell:
             "lensfinder download-legacy-field --field {wildcards.tile} {params.field} "
             "--tap-url {params.tap_url} --cutout-url {params.cutout_url} --psf-fwhm-arcsec {params.psf_fwhm} "
-            "--cache-dir {params.cache_dir} --retries {params.retries} "
-            "--out-image {output.image} --out-weight {output.weight} --out-mask {output.mask} "
+            "--cache-dir {params.cache_dir} --retries {params.retries} --bands {params.bands} "
+            "--out-image {output.images} --out-weight {output.weights} --out-mask {output.masks} "
             "--out-catalog {output.catalog} > {log} 2>&1"
 
 else:
+
+    if TILES_FROM_ARCHIVE:
+
+        # kids.tiles: all / kids.region: the tile list is made when the run starts,
+        # and the rules that need every tile ask for it (common.smk: tile_files)
+        checkpoint list_tiles:
+            output:
+                P.tile_list,
+            params:
+                release=RELEASE,
+                selection=tile_selection_options(),
+                tap_url=config["kids"]["tap_url"],
+                retries=config["kids"]["retries"],
+            log:
+                "results/logs/list_tiles.log",
+            resources:
+                mem_mb=1000,
+                runtime=360,
+                tap_connections=1,
+            retries: 2
+            conda:
+                "../../envs/survey.yaml"
+            shell:
+                "lensfinder list-tiles --release {params.release} {params.selection} --tap-url {params.tap_url} "
+                "--retries {params.retries} --out {output} > {log} 2>&1"
 
     rule download_catalog:
         output:
@@ -67,6 +97,7 @@ else:
             release=RELEASE,
             tap_url=config["kids"]["tap_url"],
             retries=config["kids"]["retries"],
+            columns=catalog_columns_option(),
         log:
             "results/logs/download_catalog/{tile}.log",
         resources:
@@ -77,7 +108,7 @@ else:
         conda:
             "../../envs/survey.yaml"
         shell:
-            "lensfinder download-catalog --release {params.release} --tile {wildcards.tile} "
+            "lensfinder download-catalog --release {params.release} --tile {wildcards.tile} {params.columns} "
             "--tap-url {params.tap_url} --retries {params.retries} --out {output} > {log} 2>&1"
 
     rule download_tile:
@@ -86,11 +117,13 @@ else:
             weight=P.tile_weight,
             mask=P.tile_mask,
         params:
+            release=RELEASE,
+            image_release=config["kids"]["image_release"],
             obscore_url=config["kids"]["obscore_url"],
             cache_dir=config["kids"]["cache_dir"],
             retries=config["kids"]["retries"],
         log:
-            "results/logs/download_tile/{tile}.log",
+            "results/logs/download_tile/{tile}.{band}.log",
         resources:
             mem_mb=2000,
             runtime=240,
@@ -99,14 +132,15 @@ else:
         conda:
             "../../envs/survey.yaml"
         shell:
-            "lensfinder download-tile --tile {wildcards.tile} --band r --obscore-url {params.obscore_url} "
+            "lensfinder download-tile --tile {wildcards.tile} --band {wildcards.band} --release {params.release} "
+            "--image-release {params.image_release} --obscore-url {params.obscore_url} "
             "--cache-dir {params.cache_dir} --retries {params.retries} "
             "--out-image {output.image} --out-weight {output.weight} --out-mask {output.mask} > {log} 2>&1"
 
 
 rule merge_catalog:
     input:
-        expand(P.catalog_part, tile=TILES),
+        tile_files(P.catalog_part),
     output:
         P.catalog,
     log:

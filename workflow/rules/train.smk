@@ -1,4 +1,5 @@
-# Stage 5: train the CNN on the simulated training set.
+# Stage 5: train the CNN on the simulated training set (each member of an
+# ensemble, inference.ensemble, with its own network and seed).
 
 
 rule train:
@@ -11,7 +12,8 @@ rule train:
         history=P.history,
     params:
         options=training_options(),
-        seed=config["seed"],
+        model=member_model,
+        seed=member_seed,
         checkpoints=P.checkpoints,
     log:
         "results/logs/train/{net}.log",
@@ -25,6 +27,6 @@ rule train:
     conda:
         "../../envs/learn.yaml"
     shell:
-        "lensfinder train --shards {input.cubes} --model {wildcards.net} --out {output.model} "
+        "lensfinder train --shards {input.cubes} --model {params.model} --out {output.model} "
         "--history {output.history} --checkpoint-dir {params.checkpoints} {params.options} "
         "--seed {params.seed} --threads {threads} > {log} 2>&1"

@@ -24,13 +24,14 @@ __all__ = ["main", "STEPS"]
 STEPS: dict[str, tuple[str, str, str]] = {
     # survey access
     "mock-survey": ("lensfinder.cli.survey", "mock_survey", "generate one tile of the built-in mock KiDS-like survey"),
+    "list-tiles": ("lensfinder.cli.survey", "list_tiles", "list the KiDS tiles of a release, a sky region or a list, as a table"),
     "download-catalog": ("lensfinder.cli.survey", "download_catalog", "download one KiDS tile's catalogue through TAP"),
     "download-tile": ("lensfinder.cli.survey", "download_tile", "download one KiDS r-band coadd (or cutouts) through ObsCore/SODA"),
     "download-legacy-field": ("lensfinder.cli.survey", "download_legacy_field", "download one DESI Legacy Surveys DR10 field: Tractor catalogue (TAP) and r-band image (cutout service)"),
     "merge-catalog": ("lensfinder.cli.selection", "merge_catalog", "concatenate per-tile catalogue parts into one table"),
     # selection and stamps
     "preselect": ("lensfinder.cli.selection", "preselect", "LRG and bright-galaxy preselection with per-cut flags and cut flow"),
-    "stamps": ("lensfinder.cli.selection", "stamps", "cut 101x101 stamps of the selected galaxies from one tile"),
+    "stamps": ("lensfinder.cli.selection", "stamps", "cut stamps of the selected galaxies from one tile, in every band"),
     # training data
     "simulate": ("lensfinder.cli.simulation", "simulate", "simulate one shard of lenses and non-lenses"),
     "entropy": ("lensfinder.cli.simulation", "entropy", "Shannon entropy of simulated images (He et al. 2020, eq. 2)"),
@@ -39,6 +40,14 @@ STEPS: dict[str, tuple[str, str, str]] = {
     "infer": ("lensfinder.cli.learning", "infer", "score one stamp shard with a trained CNN"),
     "evaluate": ("lensfinder.cli.learning", "evaluate", "ROC, AUROC, TPR0/TPR10 of predictions against labels"),
     "collect-predictions": ("lensfinder.cli.learning", "collect_predictions", "join per-tile scores with stamp flags and catalogue columns"),
+    # learning from the graders: calibration, ensembles, retraining rounds
+    "calibrate": ("lensfinder.cli.rounds", "calibrate", "calibrate each network on held-out simulations; reliability and ECE"),
+    "combine-scores": ("lensfinder.cli.rounds", "combine_scores", "combined p_CNN of an ensemble: mean of calibrated probabilities"),
+    "finetune-set": ("lensfinder.cli.rounds", "finetune_set", "a round's fine-tuning set: graded lenses, hard negatives, survey stamps, simulations"),
+    "finetune": ("lensfinder.cli.rounds", "finetune", "train a network further on a fine-tuning set"),
+    "rescore": ("lensfinder.cli.rounds", "rescore", "score many stamp cubes with one network in one process (a round's rescoring)"),
+    "evaluate-rounds": ("lensfinder.cli.rounds", "evaluate_rounds", "R-precision, completeness and false positives per round (mock survey)"),
+    "learning-figures": ("lensfinder.cli.rounds", "learning_figures", "reliability diagram and retraining-rounds figure"),
     # human inspection and ranking
     "candidates": ("lensfinder.cli.inspection", "candidates", "select candidates above threshold and export an inspection set"),
     "mock-grades": ("lensfinder.cli.inspection", "mock_grades", "grades from simulated inspectors (mock survey only)"),
@@ -52,6 +61,13 @@ STEPS: dict[str, tuple[str, str, str]] = {
     "experiment-table": ("lensfinder.cli.experiments", "experiment_table", "aggregate an experiment's metrics into its table, beside the papers' values"),
     "experiment-figure": ("lensfinder.cli.experiments", "experiment_figure", "draw an experiment's figure from its tables"),
     "experiment-roc-sample": ("lensfinder.cli.experiments", "experiment_roc_sample", "Li et al. 2020 test sample: mock lenses plus survey LRGs"),
+    # independent validation (domain_shift)
+    "domain-shift-render": ("lensfinder.cli.domain_shift", "domain_shift_render", "render one shard of an independent test set with lenstronomy and GalSim"),
+    "domain-shift-table": ("lensfinder.cli.domain_shift", "domain_shift_table", "own-test vs independent metrics, per-kind rates and completeness of networks"),
+    "domain-shift-figure": ("lensfinder.cli.domain_shift", "domain_shift_figure", "draw the domain_shift figure from its tables"),
+    # one band against several (bands_test)
+    "bands-test-table": ("lensfinder.cli.bands", "bands_test_table", "AUROC, TPR0, TPR10 of one-band and colour networks per survey preset"),
+    "bands-test-figure": ("lensfinder.cli.bands", "bands_test_figure", "draw the bands_test figure from its metrics table"),
 }
 
 

@@ -10,9 +10,13 @@ from lensfinder.inspection.crossmatch import crossmatch_file
 from lensfinder.inspection.export import export_inspection_set
 from lensfinder.inspection.grades import SCHEMES
 from lensfinder.inspection.mock_inspectors import MOCK_CUTS, mock_grades_for_manifest, read_truth
+from lensfinder.inspection.pixels import SURVEY_VIEWERS
 from lensfinder.inspection.ranking import merge_scores_from_files, write_ranked
 from lensfinder.inspection.server import SCHEME_KEYS, serve_grading
+from lensfinder.inspection.session import DEFAULT_FLAGS
+from lensfinder.inspection.summary import write_summary
 from lensfinder.io import read_table, write_csv
+from lensfinder.surveys.designation import DESIGNATIONS
 
 __all__ = [
     "add_candidates_arguments", "run_candidates",
@@ -34,9 +38,9 @@ def add_candidates_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stamp-index", nargs="+", required=True, metavar="PARQUET",
                         help="stamp indexes (object_id + sample flags), one per cube, same order as --stamp-cube")
     parser.add_argument("--stamp-cube", nargs="+", required=True, metavar="FITS",
-                        help="r-band stamp cubes, row k belongs to index row k")
+                        help="stamp cubes (any bands, the same for all), row k belongs to index row k")
     parser.add_argument("--stamp-cube-g", nargs="+", default=None, metavar="FITS",
-                        help="g-band cubes (same rows); with --stamp-cube-i gives Lupton g,r,i colour PNGs")
+                        help="g-band cubes (same rows) beside r-band --stamp-cube; with --stamp-cube-i a g,r,i set")
     parser.add_argument("--stamp-cube-i", nargs="+", default=None, metavar="FITS", help="i-band cubes (same rows)")
     parser.add_argument("--catalog", default=None, metavar="PARQUET",
                         help="merged catalogue; fills ra/dec (RAJ2000/DECJ2000) where the index lacks them")
@@ -105,11 +109,27 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
                         help="li2020: A/B/C/D; he2020: 2/1/0")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port, printed in the log)")
     parser.add_argument("--grades", default=None, metavar="CSV",
-                        help="grades CSV to append to (default DIR/human_grades.csv, shared by inspectors)")
+                        help="grades CSV to append to (default DIR/human_grades.csv, shared by inspectors); "
+                             "notes go to the .notes.csv beside it")
+    parser.add_argument("--unblind", action="store_true",
+                        help="allow the unblinded view: object ids, p_CNN, positions, the truth of mixed-in "
+                             "simulations and the other inspectors' grades (default: blind)")
+    parser.add_argument("--feedback", action="store_true",
+                        help="Space Warps-style feedback: after grading a mixed-in simulation, say what it was")
+    parser.add_argument("--tile-dir", default=None, metavar="DIR",
+                        help="survey tile images DIR/{tile}.fits (e.g. results/survey/tiles): wider field around "
+                             "candidates")
+    parser.add_argument("--field-arcsec", type=float, default=60.0, help="side of the wider field (arcsec, default 60)")
+    parser.add_argument("--survey", choices=sorted(SURVEY_VIEWERS), default=None,
+                        help="survey of the set, for links to its own viewer (none for mock)")
+    parser.add_argument("--flag", action="append", default=None, metavar="NAME",
+                        help=f"a flag inspectors can set (repeatable; default: {', '.join(DEFAULT_FLAGS)})")
 
 
 def run_grade(args: argparse.Namespace) -> int:
-    serve_grading(args.set_dir, args.inspector, args.scheme, args.grades, args.port)
+    serve_grading(args.set_dir, args.inspector, args.scheme, args.grades, args.port, unblind=args.unblind,
+                  feedback=args.feedback, tile_dir=args.tile_dir, survey=args.survey, field_arcsec=args.field_arcsec,
+                  flags=args.flag or DEFAULT_FLAGS)
     return 0
 
 
@@ -122,16 +142,27 @@ def add_merge_scores_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grades", required=True, help="grades CSV (object_id,inspector,grade[,time])")
     parser.add_argument("--scheme", choices=sorted(SCHEMES), default="li2020", help="grading scheme")
     parser.add_argument("--out", required=True, help="ranked list (Parquet)")
-    parser.add_argument("--out-csv", default=None, help="the ranked list as CSV")
-    parser.add_argument("--out-tex", default=None, help="LaTeX table like Li et al. 2020 Table 1")
+    parser.add_argument("--out-csv", default=None, help="the ranked list as CSV, rounded per column")
+    parser.add_argument("--out-tex", default=None, help="AASTeX deluxetable like Li et al. 2020 Table 1")
     parser.add_argument("--tex-all", action="store_true", help="all ranked rows in the LaTeX table, not only P >= high")
+    parser.add_argument("--out-fits", default=None, help="the ranked list as a FITS table with units and descriptions")
+    parser.add_argument("--out-ecsv", default=None, help="the same as ECSV")
+    parser.add_argument("--out-votable", default=None, help="the same as VOTable")
+    parser.add_argument("--out-summary", default=None, metavar="HTML",
+                        help="one static page with every candidate's stamps, scores, grades, notes and cross-match")
+    parser.add_argument("--notes", default=None, metavar="CSV",
+                        help="the grading page's flags and comments for --out-summary (default: the .notes.csv "
+                             "beside --grades, when it exists)")
+    parser.add_argument("--survey", choices=sorted(DESIGNATIONS), default=None,
+                        help="survey whose IAU-style designations name the objects (name column; default: object_id)")
     parser.add_argument("--out-inspectors", default=None, help="inspector skill table (default <out>.inspectors.csv)")
     parser.add_argument("--out-agreement", default=None, help="Fleiss' kappa table (default <out>.agreement.csv)")
     parser.add_argument("--catalog", default=None, help="merged catalogue (ID, RAJ2000, DECJ2000, MAG_AUTO, Z_B)")
     parser.add_argument("--crossmatch", default=None, help="output of lensfinder crossmatch")
     parser.add_argument("--known", default=None,
                         help="known mixed-in objects (object_id, is_lens): results/inspect/known.parquet")
-    parser.add_argument("--manifest", default=None, help="inspection manifest; adds the png column")
+    parser.add_argument("--manifest", default=None,
+                        help="inspection manifest; adds the png column (and the stamps of --out-summary)")
     parser.add_argument("--duplicate-policy", choices=["error", "latest"], default="error",
                         help="same inspector grading the same object twice: error (default) or keep the latest")
     parser.add_argument("--keep-ungraded", action="store_true", help="keep predictions without grades (NaN scores)")
@@ -145,10 +176,16 @@ def run_merge_scores(args: argparse.Namespace) -> int:
         args.predictions, args.grades, args.scheme, known_path=args.known, catalog_path=args.catalog,
         crossmatch_path=args.crossmatch, manifest_path=args.manifest, duplicate_policy=args.duplicate_policy,
         golden=args.golden, high=args.high, keep_ungraded=args.keep_ungraded, skill_prior=args.skill_prior,
+        survey=args.survey,
     )
-    write_ranked(ranked, inspectors, agreement, args.out, scheme=args.scheme, out_csv=args.out_csv,
-                 out_tex=args.out_tex, tex_all=args.tex_all, out_inspectors=args.out_inspectors,
+    write_ranked(ranked, inspectors, agreement, args.out, scheme=args.scheme, survey=args.survey,
+                 out_csv=args.out_csv, out_tex=args.out_tex, tex_all=args.tex_all, out_fits=args.out_fits,
+                 out_ecsv=args.out_ecsv, out_votable=args.out_votable, out_inspectors=args.out_inspectors,
                  out_agreement=args.out_agreement)
+    if args.out_summary:
+        write_summary(ranked, args.out_summary, grades_path=args.grades, scheme=args.scheme,
+                      manifest_path=args.manifest, notes_path=args.notes, survey=args.survey,
+                      duplicate_policy=args.duplicate_policy)
     return 0
 
 

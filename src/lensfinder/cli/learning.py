@@ -61,6 +61,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-fraction", type=float, default=d.val_fraction,
                         help=f"fraction held out for validation (default {d.val_fraction})")
     parser.add_argument("--seed", type=int, default=d.seed, help=f"master seed (default {d.seed})")
+    parser.add_argument("--bands", nargs="+", default=None,
+                        help="bands the network sees, in channel order, picked from the shards' BANDS "
+                        "(default: all of the shards' bands)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all available)")
 
 
@@ -77,13 +80,16 @@ def run_train(args) -> int:
         raise InputError(f"train options: {exc}") from exc
     out = Path(args.out)
     checkpoint_dir = args.checkpoint_dir or out.with_name(f"{out.stem}_checkpoints")
-    train(args.shards, config, out, args.history, checkpoint_dir, threads=args.threads or _default_threads())
+    if args.bands is not None and len(set(args.bands)) != len(args.bands):
+        raise InputError(f"--bands: {' '.join(args.bands)}: expected distinct band names")
+    train(args.shards, config, out, args.history, checkpoint_dir, threads=args.threads or _default_threads(),
+          bands=args.bands)
     return 0
 
 
 def add_infer_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``lensfinder infer``."""
-    parser.add_argument("--stamps", required=True, metavar="CUBE.fits", help="stamp cube (n, ny, nx)")
+    parser.add_argument("--stamps", required=True, metavar="CUBE.fits", help="stamp cube (n, ny, nx) or (n, n_bands, ny, nx) holding the model's bands")
     parser.add_argument("--index", required=True, metavar="INDEX.parquet", help="its index: object_id per cube row (is_lens passed through)")
     parser.add_argument("--model", required=True, metavar="MODEL.keras", help="trained network (settings read from MODEL.json)")
     parser.add_argument("--ensemble", nargs="+", default=[], metavar="MODEL.keras", help="more networks: p_cnn is the mean over all")

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+from lensfinder.constants import HTTP_TIMEOUT_S
 from lensfinder.io import InputError
 
 __all__ = ["add_retry_arguments", "parse_key_values"]
 
 def add_retry_arguments(parser, retried: str = "timeouts and 5xx") -> None:
     """``--retries``, ``--backoff`` and ``--timeout`` of every downloading step."""
-    from lensfinder.surveys.base import DEFAULT_TIMEOUT_S
-
     parser.add_argument("--retries", type=int, default=4, help=f"retries on {retried}")
     parser.add_argument("--backoff", type=float, default=2.0, help="first retry wait in seconds (doubles)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="HTTP timeout in seconds")
+    parser.add_argument("--timeout", type=float, default=HTTP_TIMEOUT_S, help="HTTP timeout in seconds")
 
 
 def parse_key_values(items, source: str = "--set", valid=None) -> dict:

@@ -58,15 +58,15 @@ def _score_histogram_figure(inputs, out, args):
 
 def _top_candidates_figure(inputs, out, args):
     """inputs: RANKED.parquet, then the stamp indexes, then their cubes (same order)."""
-    from lensfinder.inspection.candidates import load_stamps
+    from lensfinder.inspection.candidates import load_band_stamps
 
     ranked, rest = read_table(inputs[0], required=["object_id"]), inputs[1:]
     if len(rest) % 2:
         raise InputError("figures --kind top_candidates: expected --inputs RANKED INDEX... CUBE... (one cube per index)")
     half = len(rest) // 2
     top = ranked.head(TOP_CANDIDATES)
-    stamps = load_stamps(top["object_id"].astype(str), rest[:half], rest[half:])
-    return plot_ranked_mosaic(top, out, stamps=stamps)
+    stamps, bands = load_band_stamps(top["object_id"].astype(str), rest[:half], rest[half:])
+    return plot_ranked_mosaic(top, out, stamps=stamps, bands=bands)
 
 
 def _parse_threshold(text):

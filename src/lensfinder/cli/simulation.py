@@ -18,6 +18,9 @@ def add_simulate_arguments(parser) -> None:
     from lensfinder.simulation.recipes import RECIPES
 
     parser.add_argument("--recipe", default="skeleton", choices=sorted(RECIPES), help="simulation recipe")
+    parser.add_argument("--mix", nargs="+", default=None, metavar="RECIPE=WEIGHT",
+                        help="several recipes in one shard, e.g. --mix li2020=0.5 sky=0.5 (weights normalised; "
+                             "replaces --recipe; --set applies to every member)")
     parser.add_argument("--n", type=int, required=True, help="number of images in the shard")
     parser.add_argument("--seed", type=int, default=1, help="set seed")
     parser.add_argument("--shard", type=int, default=0, help="shard number (file shard_{shard:03d})")
@@ -47,20 +50,47 @@ def run_simulate(args) -> int:
             if key in overrides:
                 raise InputError(f"--{key.replace('_', '-')}: also given as --set {key}; give it once")
             overrides[key] = list(paths)
-    recipe = recipe_params(args.recipe, overrides)
     if args.n < 0:
         raise InputError(f"--n: expected a non-negative number of images, got {args.n}")
-    images, meta = simulate_shard(recipe, args.n, args.seed, args.shard, set_name=args.set_name,
-                                  noiseless=args.noiseless, batch_size=args.batch_size)
+    if args.mix:
+        from lensfinder.simulation.mix import member_recipes, simulate_mix_shard
+
+        mix = _parse_mix(args.mix)
+        recipe = next(iter(member_recipes(mix, overrides).values()))
+        images, meta = simulate_mix_shard(mix, args.n, args.seed, args.shard, overrides, set_name=args.set_name,
+                                          noiseless=args.noiseless, batch_size=args.batch_size)
+        name = "mix:" + ",".join(f"{k}={v:g}" for k, v in mix.items())
+    else:
+        recipe = recipe_params(args.recipe, overrides)
+        images, meta = simulate_shard(recipe, args.n, args.seed, args.shard, set_name=args.set_name,
+                                      noiseless=args.noiseless, batch_size=args.batch_size)
+        name = args.recipe
     out = Path(args.out)
     stem = f"shard_{int(args.shard):03d}"
-    cards = {"RECIPE": args.recipe, "SEED": int(args.seed), "SHARD": int(args.shard), "SIMSET": args.set_name,
+    cards = {"RECIPE": name[:68], "SEED": int(args.seed), "SHARD": int(args.shard), "SIMSET": args.set_name,
              "NOISELES": bool(args.noiseless)}
     write_cube(images, out / f"{stem}.fits", recipe.pixel_scale_arcsec, recipe.zeropoint_mag, cards,
                dtype=recipe.cube_dtype)
     write_table(meta, out / f"{stem}.parquet")
     log.info("wrote %s/%s.{fits,parquet}", out, stem)
     return 0
+
+
+def _parse_mix(items) -> dict:
+    """``["li2020=0.5", "sky=0.5"]`` -> {"li2020": 0.5, "sky": 0.5}, checked by lensfinder.simulation.mix."""
+    from lensfinder.simulation.mix import mix_weights
+
+    mix = {}
+    for item in items:
+        name, sep, weight = item.partition("=")
+        try:
+            mix[name] = float(weight)
+        except ValueError:
+            raise InputError(f"--mix: {item}: expected RECIPE=WEIGHT with a number") from None
+        if not sep:
+            raise InputError(f"--mix: {item}: expected RECIPE=WEIGHT")
+    mix_weights(mix, "--mix")
+    return mix
 
 
 def add_entropy_arguments(parser) -> None:

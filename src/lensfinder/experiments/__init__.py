@@ -34,4 +34,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "net_comparison_tables": "tables",
     "roc_tables": "tables",
     "survey_counts": "tables",
+    # one band against several (bands_test)
+    "bands_metrics": "bands",
+    "colour_gain": "bands",
 })

@@ -17,25 +17,47 @@ from typing import Sequence
 import numpy as np
 
 from lensfinder import constants
-from lensfinder.io import InputError, read_cube, read_table, require_columns
+from lensfinder.io import InputError, cube_bands, read_cube, read_table, require_columns
 
 __all__ = [
     "PROCEDURE_THRESHOLDS",
     "MANIFEST_COLUMNS",
+    "SET_CUBE",
     "parse_thresholds",
     "concat_predictions",
     "select_candidates",
     "safe_name",
     "unique_names",
     "load_stamps",
+    "load_band_stamps",
+    "manifest_columns",
     "mix_simulated",
     "build_manifest",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Columns of the inspection manifest, one row per stamp in grading order.
-MANIFEST_COLUMNS = ["object_id", "display_name", "png", "samples", "p_cnn", "order"]
+#: The set's own stamp cube of one band (path relative to the set): row ``stamps_row`` of the manifest.
+SET_CUBE = "stamps_{band}.fits"
+#: A single band's PNG of a set of several bands (path relative to the set), beside the composite ``png``.
+BAND_PNG = "png/{band}/{name}.png"
+
+
+def manifest_columns(bands=("r",)) -> list[str]:
+    """Columns of the inspection manifest of a set in ``bands``, one row per stamp in grading order.
+
+    ``png`` is the grey stamp of a one-band set, the Lupton composite of a
+    set of several, whose single bands are ``png_<band>``; ``stamps_<band>``
+    names each band's cube (:data:`SET_CUBE`).
+    """
+    bands = list(bands)
+    singles = [f"png_{b}" for b in bands] if len(bands) > 1 else []
+    return ["object_id", "display_name", "png", *singles, "samples", "p_cnn", "order", "stamps_row",
+            *(f"stamps_{b}" for b in bands)]
+
+
+#: Columns of the inspection manifest of an r-band set.
+MANIFEST_COLUMNS = manifest_columns()
 
 #: Default thresholds per procedure (sample flag -> p_cnn threshold).
 PROCEDURE_THRESHOLDS = {
@@ -199,23 +221,39 @@ def unique_names(object_ids: Sequence[str]) -> list[str]:
     return names
 
 
-def load_stamps(object_ids: Sequence[str], index_paths: Sequence, cube_paths: Sequence) -> dict:
-    """r-band stamps of ``object_ids`` from stamp indexes and their cubes (same order).
+def load_band_stamps(object_ids: Sequence[str], index_paths: Sequence, cube_paths: Sequence):
+    """Stamps of ``object_ids`` from stamp indexes and their cubes (same order), and the cubes' bands.
 
-    Returns ``{object_id: 2-D array}``; ids without a stamp are left out.
+    Returns
+    -------
+    stamps : dict
+        ``{object_id: array}``, ``(ny, nx)`` for one band, ``(n_bands, ny, nx)``
+        for several; ids without a stamp are left out.
+    bands : tuple of str
+        The bands (every cube must have the same).
     """
     wanted = set(map(str, object_ids))
     stamps: dict = {}
+    bands = None
     if len(index_paths) != len(cube_paths):
         raise InputError(f"stamps: {len(index_paths)} indexes but {len(cube_paths)} cubes; expected one cube per index")
     for index_path, cube_path in zip(index_paths, cube_paths):
         ids = read_table(index_path, columns=["object_id"], required=["object_id"])["object_id"].astype(str)
         rows = [(oid, k) for k, oid in enumerate(ids) if oid in wanted and oid not in stamps]
         if rows:
-            cube = read_cube(cube_path)[0]
+            cube, header = read_cube(cube_path)
+            these = cube_bands(header, str(cube_path))
+            if bands is not None and these != bands:
+                raise InputError(f"{cube_path}: bands {','.join(these)}, but other cubes have {','.join(bands)}")
+            bands = these
             for oid, k in rows:
                 stamps[oid] = np.array(cube[k], dtype=float)
-    return stamps
+    return stamps, bands or ("r",)
+
+
+def load_stamps(object_ids: Sequence[str], index_paths: Sequence, cube_paths: Sequence) -> dict:
+    """:func:`load_band_stamps` without the bands: ``{object_id: array}``."""
+    return load_band_stamps(object_ids, index_paths, cube_paths)[0]
 
 
 # ---------------------------------------------------------------- mixing and manifest

@@ -1,7 +1,11 @@
-"""Writing an inspection set: candidates, one PNG per object, the manifest, the unblinding key, a mosaic.
+"""Writing an inspection set: candidates, PNGs per object, the manifest, the unblinding key, a mosaic.
 
-The files and their columns are described in docs/inspection.md. An empty
-candidate set writes all of them with zero rows, so downstream steps still run.
+A set in several bands gets a Lupton colour composite per object (the
+manifest's ``png``), each band's PNG beside it (``png_<band>``) and one stamp
+cube per band (``stamps_<band>.fits``); a set of one band, the grey PNG and
+its cube, as before colour. The files and their columns are described in
+docs/inspection.md. An empty candidate set writes all of them with zero
+rows, so downstream steps still run.
 """
 
 from __future__ import annotations
@@ -13,14 +17,27 @@ from typing import Sequence
 import numpy as np
 
 from lensfinder.inspection.candidates import (
-    MANIFEST_COLUMNS,
+    BAND_PNG,
+    SET_CUBE,
     build_manifest,
     concat_predictions,
+    manifest_columns,
     mix_simulated,
     select_candidates,
     unique_names,
 )
-from lensfinder.io import InputError, read_cube, read_table, require_columns, write_csv, write_table
+from lensfinder.io import (
+    InputError,
+    cube_bands,
+    read_cube,
+    read_table,
+    require_columns,
+    select_bands,
+    with_band_axis,
+    write_csv,
+    write_cube,
+    write_table,
+)
 
 __all__ = ["read_id_list", "export_inspection_set"]
 
@@ -64,6 +81,42 @@ def _read_stamp_indexes(index_paths: Sequence, cube_paths: Sequence, thresholds:
     return stamp_index
 
 
+class _BandStamps:
+    """Stamps in the set's bands from cubes read once: a cube of any bands, or one cube per band."""
+
+    def __init__(self, named: dict | None = None):
+        self._cubes: dict[str, tuple] = {}
+        self._named = named or {}  # path -> band of a one-band cube named by its option (--stamp-cube-g)
+
+    def cube(self, path) -> tuple:
+        """``(images (n, n_bands, ny, nx), bands)`` of a cube, read on first use."""
+        if path not in self._cubes:
+            images, header = read_cube(path)
+            bands = cube_bands(header, str(path))
+            if path in self._named and "BANDS" not in header:
+                bands = (self._named[path],)
+            self._cubes[path] = (with_band_axis(images), bands)
+        return self._cubes[path]
+
+    def stamp(self, parts, row: int, bands, what: str) -> np.ndarray:
+        """Row ``row`` in ``bands`` from ``parts`` (cube paths whose bands together hold them), ``(n_bands, ny, nx)``."""
+        images, names = [], []
+        for path in parts:
+            cube, cube_names = self.cube(path)
+            if row >= len(cube):
+                raise InputError(f"{path}: has {len(cube)} images but the index needs row {row} ({what})")
+            images.append(cube[row])
+            names += cube_names
+        return np.asarray(select_bands(np.concatenate(images)[None], names, bands, f"{parts[0]} ({what})")[0],
+                          dtype=np.float32)
+
+
+def _zeropoints(row, bands):
+    """Per-band zero points of an index or metadata row (``zeropoint_mag_<band>``), or None without them."""
+    values = [row.get(f"zeropoint_mag_{b}") for b in bands]
+    return None if any(v is None or not np.isfinite(v) for v in values) else [float(v) for v in values]
+
+
 def _known_table(mixed):
     """The unblinding key ``object_id, is_lens, theta_E, source`` of the mixed-in objects (zero rows without)."""
     import pandas as pd
@@ -92,24 +145,26 @@ def export_inspection_set(prediction_paths: Sequence, index_paths: Sequence, cub
     prediction_paths : sequence of path-like
         CNN predictions (``object_id, p_cnn, ...``) of one model.
     index_paths, cube_paths : sequence of path-like
-        Stamp indexes (``object_id`` + sample flags) and their r-band cubes,
-        one cube per index, in the same order (row k of a cube belongs to
-        row k of its index).
+        Stamp indexes (``object_id`` + sample flags) and their cubes (any
+        bands, the same for all), one cube per index, in the same order (row
+        k of a cube belongs to row k of its index).
     out_dir : path-like
         Output directory (``candidates.parquet``, ``manifest.parquet`` and
-        ``.csv``, ``known.parquet``, ``png/``, ``mosaic.png``).
+        ``.csv``, ``known.parquet``, ``png/``, ``stamps_<band>.fits``, ``mosaic.png``).
     thresholds : dict
         Sample flag column -> p_cnn threshold (see
         :func:`~lensfinder.inspection.candidates.parse_thresholds`).
     g_cube_paths, i_cube_paths : sequence of path-like, optional
-        g- and i-band cubes (same rows), both or neither: Lupton g, r, i PNGs.
+        g- and i-band cubes (same rows) beside r-band ``cube_paths``, both or
+        neither: a g, r, i set from one cube per band.
     catalog_path : path-like, optional
         Merged catalogue; fills ra/dec (RAJ2000/DECJ2000, deg) where the
         indexes lack them.
     include_path, exclude_path : path-like, optional
         ``object_id`` tables added whatever their p_cnn / removed.
     simulated : sequence of (cube path, metadata path)
-        Simulation shards whose known lenses and non-lenses are mixed in.
+        Simulation shards whose known lenses and non-lenses are mixed in
+        (they must hold the set's bands; others are left out).
     n_mix : int
         Number of simulated objects mixed in, in all (half lenses).
     seed : int
@@ -120,11 +175,11 @@ def export_inspection_set(prediction_paths: Sequence, index_paths: Sequence, cub
     Returns
     -------
     pandas.DataFrame
-        The manifest (:data:`~lensfinder.inspection.candidates.MANIFEST_COLUMNS`).
+        The manifest (:func:`~lensfinder.inspection.candidates.manifest_columns` of the set's bands).
     """
     import pandas as pd
 
-    from lensfinder.plots.stamps import render_stamp_png, write_mosaic
+    from lensfinder.plots.stamps import render_band_png, render_stamp_png, write_mosaic
     from lensfinder.progress import progress
 
     out_dir = Path(out_dir)
@@ -135,6 +190,16 @@ def export_inspection_set(prediction_paths: Sequence, index_paths: Sequence, cub
     colour = g_cube_paths is not None or i_cube_paths is not None
     if colour and not (g_cube_paths and i_cube_paths and len(g_cube_paths) == len(i_cube_paths) == len(cube_paths)):
         raise InputError("--stamp-cube-g/--stamp-cube-i: give both, one per --stamp-cube, in the same order")
+    # each survey cube as the files that hold its bands: one cube of any bands, or g, r, i cubes
+    parts = [[g, r, i] for g, r, i in zip(g_cube_paths, cube_paths, i_cube_paths)] if colour else \
+        [[c] for c in cube_paths]
+    reader = _BandStamps({**{p: "g" for p in g_cube_paths or ()}, **{p: "i" for p in i_cube_paths or ()}})
+    bands = tuple(b for path in parts[0] for b in reader.cube(path)[1])
+    for k, files in enumerate(parts[1:], 1):
+        these = tuple(b for path in files for b in reader.cube(path)[1])
+        if these != bands:
+            raise InputError(f"{files[0]}: stamps in {','.join(these)}, but {parts[0][0]} has {','.join(bands)}; "
+                             "every stamp cube of a set needs the same bands")
 
     predictions = concat_predictions([(str(p), read_table(p)) for p in prediction_paths])
     stamp_index = _read_stamp_indexes(index_paths, cube_paths, thresholds, catalog_path)
@@ -166,33 +231,42 @@ def export_inspection_set(prediction_paths: Sequence, index_paths: Sequence, cub
     if mixed is not None and len(mixed):
         names = [f"blind_{k:05d}" for k in range(len(manifest))]  # file names must not unblind either
     manifest["png"] = [f"png/{n}.png" for n in names]
-    manifest = manifest[MANIFEST_COLUMNS]
+    if len(bands) > 1:
+        for b in bands:
+            manifest[f"png_{b}"] = [BAND_PNG.format(band=b, name=n) for n in names]
+    manifest["stamps_row"] = np.arange(len(manifest), dtype=np.int64)  # the set's own cubes: pixels for the page
+    for b in bands:
+        manifest[f"stamps_{b}"] = SET_CUBE.format(band=b)
+    manifest = manifest[manifest_columns(bands)]
 
-    # where each manifest row's stamp lives: (r cube, row, g cube, i cube)
+    # where each manifest row's stamp lives: (cube files, row, zero points per band)
     where: dict[str, tuple] = {}
-    for oid, cube, row, k in zip(candidates["object_id"], candidates["stamp_cube"], candidates["cube_row"],
-                                 candidates_k):
-        where[oid] = (cube, int(row), g_cube_paths[int(k)] if colour else None,
-                      i_cube_paths[int(k)] if colour else None)
+    for row, k in zip(candidates.to_dict("records"), candidates_k):
+        where[row["object_id"]] = (parts[int(k)], int(row["cube_row"]), _zeropoints(row, bands))
     if mixed is not None:
-        for oid, cube, row in zip(mixed["object_id"].astype(str), mixed["stamp_cube"], mixed["cube_row"]):
-            where[oid] = (cube, int(row), None, None)
+        for row in mixed.to_dict("records"):
+            where[str(row["object_id"])] = ([row["stamp_cube"]], int(row["cube_row"]), _zeropoints(row, bands))
 
-    cubes: dict[str, np.ndarray] = {}
-
-    def cube(path):
-        if path not in cubes:
-            cubes[path] = read_cube(path)[0]
-        return cubes[path]
-
-    for oid, png in progress(list(zip(manifest["object_id"], manifest["png"])), desc="stamps", unit="png"):
-        r_path, row, g_path, i_path = where[oid]
-        r_cube = cube(r_path)
-        if row >= len(r_cube):
-            raise InputError(f"{r_path}: has {len(r_cube)} images but the index needs row {row} ({oid})")
-        g = cube(g_path)[row] if g_path else None
-        i = cube(i_path)[row] if i_path else None
-        render_stamp_png(out_dir / png, r_cube[row], g, i)
+    set_stamps = []
+    for k, (oid, png) in enumerate(progress(list(zip(manifest["object_id"], manifest["png"])), desc="stamps",
+                                            unit="png")):
+        files, row, zeropoints = where[oid]
+        stamp = reader.stamp(files, row, bands, oid)
+        if set_stamps and stamp.shape != set_stamps[0].shape:
+            raise InputError(f"{files[0]}: stamps of {stamp.shape[1:]} px, but other stamps of this set have "
+                             f"{set_stamps[0].shape[1:]}; mixed-in simulations must match the survey stamps")
+        render_band_png(out_dir / png, stamp, bands, zeropoints=zeropoints)
+        if len(bands) > 1:
+            for b, image in zip(bands, stamp):
+                render_stamp_png(out_dir / manifest[f"png_{b}"].iloc[k], image)
+        set_stamps.append(stamp)
+    first = reader.cube(parts[0][0])[0]
+    header = read_cube(parts[0][0])[1]
+    cube = np.stack(set_stamps) if set_stamps else np.zeros((0, len(bands), *first.shape[2:]), np.float32)
+    for k, b in enumerate(bands):
+        write_cube(cube[:, k], out_dir / SET_CUBE.format(band=b), header.get("PIXSCALE", 0.0),
+                   header.get("ZEROPT", 0.0), header_cards={"BAND": (b, "stamps in manifest order (stamps_row)")},
+                   bands=(b,))
 
     write_table(candidates, out_dir / "candidates.parquet")
     write_table(manifest, out_dir / "manifest.parquet")
@@ -202,6 +276,6 @@ def export_inspection_set(prediction_paths: Sequence, index_paths: Sequence, cub
     write_mosaic([out_dir / p for p in shown["png"]], shown["display_name"].tolist(), out_dir / "mosaic.png",
                  title=f"{len(manifest)} objects to inspect" + (f" (first {len(shown)})" if len(shown) < len(manifest)
                                                                  else ""))
-    log.info("inspection set: %d objects (%d candidates, %d mixed-in simulations) in %s", len(manifest),
-             len(candidates), 0 if mixed is None else len(mixed), out_dir)
+    log.info("inspection set: %d objects (%d candidates, %d mixed-in simulations) in %s, bands %s", len(manifest),
+             len(candidates), 0 if mixed is None else len(mixed), out_dir, ",".join(bands))
     return manifest

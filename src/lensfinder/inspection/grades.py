@@ -7,6 +7,7 @@ docs/inspection.md.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import math
 from pathlib import Path
@@ -24,6 +25,9 @@ __all__ = [
     "GRADES_COLUMNS",
     "normalize_grade",
     "read_grades",
+    "NOTES_COLUMNS",
+    "notes_path",
+    "read_notes",
     "per_object_scores",
     "inspector_confusion",
     "skill_posterior",
@@ -43,6 +47,8 @@ LENS_VOTES = {"li2020": {"A", "B"}, "he2020": {"2", "1"}}
 UNDO = "UNDO"
 #: Columns of a grades CSV as written by the grading page and the simulated inspectors.
 GRADES_COLUMNS = ["object_id", "inspector", "grade", "time"]
+#: Columns of the notes CSV the grading page writes beside a grades CSV (:func:`notes_path`).
+NOTES_COLUMNS = ["object_id", "inspector", "flags", "comment", "time"]
 
 
 def normalize_grade(raw: str, scheme: str) -> str | None:
@@ -53,6 +59,19 @@ def normalize_grade(raw: str, scheme: str) -> str | None:
     if scheme == "li2020":
         text = text.upper()
     return text if text in SCHEMES[scheme] else None
+
+
+def _utf8_text(path: Path) -> str:
+    """The whole file as text; a byte that is not UTF-8 is an error naming its line."""
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")  # -sig: spreadsheet exports start with a byte-order mark
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"{path}: line {line}: byte 0x{raw[exc.start]:02x} is not UTF-8 text; "
+                         f"save the file as UTF-8 (e.g. from a spreadsheet: CSV UTF-8)") from None
 
 
 def read_grades(path, scheme: str, *, valid_ids: set[str] | None = None, duplicate_policy: str = "error"):
@@ -89,10 +108,8 @@ def read_grades(path, scheme: str, *, valid_ids: set[str] | None = None, duplica
     if duplicate_policy not in ("error", "latest"):
         raise InputError(f"--duplicate-policy: {duplicate_policy!r}: expected 'error' or 'latest'")
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: spreadsheet exports
-        reader = csv.DictReader(fh)
+    reader = csv.DictReader(io.StringIO(_utf8_text(path), newline=""))
+    try:
         if not reader.fieldnames:
             raise InputError(f"{path}: line 1: empty file; expected a header object_id,inspector,grade")
         missing = [c for c in ("object_id", "inspector", "grade") if c not in reader.fieldnames]
@@ -128,6 +145,8 @@ def read_grades(path, scheme: str, *, valid_ids: set[str] | None = None, duplica
                 n_replaced += 1
             stack.append((grade, line))
             order.append((oid, inspector, line))
+    except csv.Error as exc:  # e.g. a field over csv's size limit: raised before line_num counts the line
+        raise InputError(f"{path}: line {reader.line_num + 1}: not a readable CSV line ({exc})") from None
     if n_replaced:
         log.warning("%s: %d repeated grades replaced by the later one (--duplicate-policy latest)", path, n_replaced)
     rows = []
@@ -137,6 +156,46 @@ def read_grades(path, scheme: str, *, valid_ids: set[str] | None = None, duplica
             rows.append((oid, inspector, stack[-1][0], SCHEMES[scheme][stack[-1][0]], line))
     df = pd.DataFrame(rows, columns=["object_id", "inspector", "grade", "score", "line"])
     return df.astype({"object_id": str, "inspector": str, "grade": str, "score": float, "line": np.int64})
+
+
+def notes_path(grades_path) -> Path:
+    """The notes CSV beside a grades CSV: ``human_grades.csv`` -> ``human_grades.notes.csv``."""
+    grades_path = Path(grades_path)
+    return grades_path.with_name(f"{grades_path.stem}.notes.csv")
+
+
+def read_notes(path):
+    """Each inspector's latest flags and comment per object from a notes CSV (:data:`NOTES_COLUMNS`).
+
+    The file is an append-only log; the last line for an (object, inspector)
+    wins, and an empty note (no flags, no comment) clears it. A missing file
+    reads as no notes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``object_id, inspector, flags, comment, time``; ``flags`` is
+        ``;``-separated.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    latest: dict[tuple[str, str], dict] = {}
+    if path.exists():
+        reader = csv.DictReader(io.StringIO(_utf8_text(path), newline=""))
+        try:
+            missing = [c for c in ("object_id", "inspector", "flags", "comment") if c not in (reader.fieldnames or [])]
+            if missing:
+                raise InputError(f"{path}: line 1: missing column(s) {', '.join(missing)}; expected a header "
+                                 f"{','.join(NOTES_COLUMNS)}")
+            for row in reader:
+                key = ((row["object_id"] or "").strip(), (row["inspector"] or "").strip())
+                latest.pop(key, None)  # keep file order of the latest notes
+                if (row["flags"] or "").strip() or (row["comment"] or "").strip():
+                    latest[key] = {c: row.get(c) or "" for c in NOTES_COLUMNS}
+        except csv.Error as exc:
+            raise InputError(f"{path}: line {reader.line_num + 1}: not a readable CSV line ({exc})") from None
+    return pd.DataFrame(list(latest.values()), columns=NOTES_COLUMNS).astype(str)
 
 
 # ---------------------------------------------------------------- per-object scores

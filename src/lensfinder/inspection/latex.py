@@ -1,84 +1,112 @@
-"""LaTeX tables of the ranked candidate list, laid out like the papers' tables."""
+"""The ranked candidate list as an AASTeX ``deluxetable``, laid out like the papers' tables.
+
+Cells are formatted here (decimals, ``$-$`` minus signs, escaped names);
+astropy's ``ascii.aastex`` writer lays out the ``deluxetable*``,
+``\\tablehead`` with a units row, ``\\startdata``...``\\enddata`` and the
+``\\tablecomments``.
+"""
 
 from __future__ import annotations
 
+import io
+import re
+
 import numpy as np
 
-__all__ = ["ranked_latex"]
+__all__ = ["ranked_latex", "tex_escape"]
+
+_SPECIAL = {**{ch: "\\" + ch for ch in "&%$#_{}"}, "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+            "\\": r"\textbackslash{}"}
+#: the sign between the two halves of a designation (J002018.968-284111.45)
+_DESIGNATION_MINUS = re.compile(r"(J[0-9.]+)-([0-9])")
 
 
-def _tex_escape(text: str) -> str:
+def tex_escape(text) -> str:
     """``text`` with LaTeX's special characters escaped."""
-    out = []
-    for ch in str(text):
-        if ch in "&%$#_{}":
-            out.append("\\" + ch)
-        elif ch == "~":
-            out.append(r"\textasciitilde{}")
-        elif ch == "^":
-            out.append(r"\textasciicircum{}")
-        elif ch == "\\":
-            out.append(r"\textbackslash{}")
-        else:
-            out.append(ch)
-    return "".join(out)
+    return "".join(_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def _name(text) -> str:
+    """An object's name for the table: escaped, with a true minus in a designation."""
+    return _DESIGNATION_MINUS.sub(r"\1$-$\2", tex_escape(text))
 
 
 def _fmt(value, spec: str) -> str:
-    """``value`` formatted by ``spec``; ``--`` for None, NaN or a value that does not format."""
+    """``value`` formatted by ``spec``, negative numbers with ``$-$``; ``\\nodata`` for None or NaN."""
     try:
-        if value is None or (isinstance(value, float) and not np.isfinite(value)):
-            return "--"
-        return format(value, spec)
+        if value is None or (isinstance(value, (float, np.floating)) and not np.isfinite(value)):
+            return r"\nodata"
+        text = format(value, spec)
     except (TypeError, ValueError):
-        return "--"
+        return r"\nodata"
+    return "$-$" + text[1:] if text.startswith("-") else text
+
+
+def _optional(rows, column: str) -> bool:
+    """Whether ``column`` has a value in any row (columns without any are left out)."""
+    return column in rows.columns and bool(np.isfinite(rows[column].to_numpy(dtype=float)).any())
 
 
 def ranked_latex(ranked, scheme: str = "li2020", *, all_rows: bool = False) -> str:
-    """A LaTeX table laid out like Li et al. (2020) Table 1.
+    """An AASTeX ``deluxetable*`` of the best candidates, laid out like Li et al. (2020) Table 1.
 
-    li2020 columns: ID (rank), KiDS name, R.A., Decl. (deg), r_auto, z_phot,
-    s_ave, rms, p_CNN, P, number of zero scores; rows with quality golden or
-    high (all rows with ``all_rows``). he2020: ID, name, R.A., Decl., score
-    sum, p_CNN, final/vote; rows on the final list or to a further vote.
+    li2020 columns: ID (rank), Name, Sample, R.A., Decl. (deg), r_auto (mag),
+    z_phot, s_ave, rms, p_CNN, P, number of zero scores; rows with quality
+    golden or high (all rows with ``all_rows``). he2020: ID, Name, Sample,
+    R.A., Decl., score sum, p_CNN, final/vote; rows on the final list or to
+    a further vote. Name is the ``name`` column (the survey's designation)
+    or else the ``object_id``; r_auto and z_phot are left out when no row has
+    them, Sample when no row has a sample.
     """
+    from astropy.table import Table
+
     if scheme == "li2020":
         rows = ranked if all_rows else ranked[ranked["quality"].isin(["golden", "high"])]
-        head = (r"ID & KiDS name & R.A. J2000 & Decl. J2000 & $r_\mathrm{auto}$ & $z_\mathrm{phot}$ & "
-                r"$s_\mathrm{ave}$ & rms & $p_\mathrm{CNN}$ & $P$ & No. zero scores \\")
-        spec = "rlrrrrrrrrr"
-        caption = "Properties of the best lens candidates, ranked by $P = p_\\mathrm{CNN} \\times p_\\mathrm{hum}$"
-        body = [
-            f"{int(r.rank)} & {_tex_escape(r.object_id)} & {_fmt(r.ra, '.5f')} & {_fmt(r.dec, '.5f')} & "
-            f"{_fmt(r.r_auto_mag, '.2f')} & {_fmt(r.z_phot, '.2f')} & {_fmt(r.score_mean, '.2f')} & "
-            f"{_fmt(r.score_rms, '.2f')} & {_fmt(r.p_cnn, '.3f')} & {_fmt(r.P, '.3f')} & "
-            f"{_fmt(r.n_zero, '.0f')} \\\\"
-            for r in rows.itertuples(index=False)
+        caption = (f"The {len(rows) or 'no'} best lens candidates, ranked by "
+                   r"$P = p_\mathrm{CNN} \times p_\mathrm{hum}$")
+        comments = (r"$s_\mathrm{ave}$: mean inspector score (A, B, C, D = 10, 7, 3, 0), rms its scatter; "
+                    r"$P$: $p_\mathrm{CNN}$ times $s_\mathrm{ave}/10$ (Li et al. 2020, eq. 3); "
+                    "the last column counts D grades.")
+        scores = [
+            (r"$s_\mathrm{ave}$", "", [_fmt(v, ".2f") for v in rows["score_mean"]]),
+            ("rms", "", [_fmt(v, ".2f") for v in rows["score_rms"]]),
+            (r"$p_\mathrm{CNN}$", "", [_fmt(v, ".3f") for v in rows["p_cnn"]]),
+            ("$P$", "", [_fmt(v, ".3f") for v in rows["P"]]),
+            ("No. zero scores", "", [_fmt(v, ".0f") for v in rows["n_zero"]]),
         ]
     else:
         rows = ranked if all_rows else ranked[ranked["final_list"] | ranked["further_vote"]]
-        head = r"ID & KiDS name & R.A. J2000 & Decl. J2000 & Score & $p_\mathrm{CNN}$ & Status \\"
-        spec = "rlrrrrl"
-        caption = "Lens candidates by summed inspector score (He et al. 2020, section 4.1)"
-        body = [
-            f"{int(r.rank)} & {_tex_escape(r.object_id)} & {_fmt(r.ra, '.5f')} & {_fmt(r.dec, '.5f')} & "
-            f"{_fmt(r.score_sum, '.0f')} & {_fmt(r.p_cnn, '.6f')} & "
-            f"{'final' if r.final_list else ('vote' if r.further_vote else '')} \\\\"
-            for r in rows.itertuples(index=False)
+        caption = f"The {len(rows) or 'no'} lens candidates by summed inspector score (He et al. 2020, section 4.1)"
+        comments = "Score: sum of the inspector grades (2, 1, 0); final: score $\\geq 4$; vote: score 3."
+        scores = [
+            ("Score", "", [_fmt(v, ".0f") for v in rows["score_sum"]]),
+            (r"$p_\mathrm{CNN}$", "", [_fmt(v, ".6f") for v in rows["p_cnn"]]),
+            ("Status", "", ["final" if f else ("vote" if v else "") for f, v in
+                            zip(rows["final_list"], rows["further_vote"])]),
         ]
-    if not body:
-        body = [f"\\multicolumn{{{len(spec)}}}{{c}}{{no candidates}} \\\\"]
-    return "\n".join([
-        r"\begin{table*}",
-        r"\centering",
-        f"\\caption{{{caption}}}",
-        f"\\begin{{tabular}}{{{spec}}}",
-        r"\hline",
-        head,
-        r"\hline",
-        *body,
-        r"\hline",
-        r"\end{tabular}",
-        r"\end{table*}",
-        "",
-    ])
+    names = rows["name"] if "name" in rows.columns else rows["object_id"]
+    columns = [("ID", "", [str(int(r)) for r in rows["rank"]]), ("Name", "", [_name(n) for n in names])]
+    if "sample" in rows.columns and (rows["sample"].astype(str) != "").any():
+        columns.append(("Sample", "", [tex_escape(s) for s in rows["sample"]]))
+    columns += [("R.A.", "(deg)", [_fmt(v, ".5f") for v in rows["ra"]]),
+                ("Decl.", "(deg)", [_fmt(v, ".5f") for v in rows["dec"]])]
+    if scheme == "li2020":
+        if _optional(rows, "r_auto_mag"):
+            columns.append((r"$r_\mathrm{auto}$", "(mag)", [_fmt(v, ".2f") for v in rows["r_auto_mag"]]))
+        if _optional(rows, "z_phot"):
+            columns.append((r"$z_\mathrm{phot}$", "", [_fmt(v, ".2f") for v in rows["z_phot"]]))
+    columns += scores
+    if not len(rows):
+        comments = "No candidates passed the cut. " + comments
+    table = Table([cells for _, _, cells in columns], names=[head for head, _, _ in columns],
+                  dtype=[str] * len(columns))
+    align = "".join("l" if head in ("Name", "Sample", "Status") else "r" for head, _, _ in columns)
+    out = io.StringIO()
+    table.write(out, format="ascii.aastex", latexdict={
+        "tabletype": "deluxetable*",
+        "caption": caption + r" \label{tab:candidates}",
+        "col_align": align,
+        "units": {head: unit for head, unit, _ in columns},
+        "tablefoot": f"\\tablecomments{{{comments}}}",
+    })
+    return out.getvalue()

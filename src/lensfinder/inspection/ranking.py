@@ -20,6 +20,7 @@ from lensfinder.inspection.grades import (
     read_grades,
     skill_posterior,
 )
+from lensfinder.inspection.catalogue import add_catalogue_columns, catalogue_table, rounded, write_catalogue
 from lensfinder.inspection.latex import ranked_latex
 from lensfinder.io import InputError, read_table, require_columns, write_csv, write_table, write_text
 
@@ -99,7 +100,8 @@ def _finish(df):
 
 
 def merge_scores(predictions, grades, scheme: str, *, known=None, catalog=None, crossmatch=None, manifest=None,
-                 golden: float = 0.7, high: float = 0.5, keep_ungraded: bool = False, skill_prior: float = 0.5):
+                 golden: float = 0.7, high: float = 0.5, keep_ungraded: bool = False, skill_prior: float = 0.5,
+                 survey: str | None = None):
     """Ranked list, inspector table and agreement table from predictions and effective grades.
 
     ``grades`` are effective grades (see
@@ -109,7 +111,9 @@ def merge_scores(predictions, grades, scheme: str, *, known=None, catalog=None, 
     ``lensfinder crossmatch``, ``manifest`` the inspection manifest (with
     ``png`` already resolved to a usable path). Grades of ``known`` objects
     measure the inspectors (``p_lens_skill``, the inspector table) and are not
-    ranked.
+    ranked. ``survey`` (a key of
+    :data:`lensfinder.surveys.designation.DESIGNATIONS`) names the objects
+    (``name``, see :func:`~lensfinder.inspection.catalogue.add_catalogue_columns`).
 
     Returns
     -------
@@ -183,7 +187,7 @@ def merge_scores(predictions, grades, scheme: str, *, known=None, catalog=None, 
     if extra:
         ranked = ranked.merge(predictions[["object_id", *extra]].drop_duplicates("object_id"), on="object_id",
                               how="left")
-    return ranked, inspectors, agreement
+    return add_catalogue_columns(ranked, survey), inspectors, agreement
 
 
 # ---------------------------------------------------------------- files
@@ -192,7 +196,7 @@ def merge_scores(predictions, grades, scheme: str, *, known=None, catalog=None, 
 def merge_scores_from_files(prediction_paths, grades_path, scheme: str = "li2020", *, known_path=None,
                             catalog_path=None, crossmatch_path=None, manifest_path=None,
                             duplicate_policy: str = "error", golden: float = 0.7, high: float = 0.5,
-                            keep_ungraded: bool = False, skill_prior: float = 0.5):
+                            keep_ungraded: bool = False, skill_prior: float = 0.5, survey: str | None = None):
     """:func:`merge_scores` on files: read, check and merge; logs the agreement, skill and sample sizes.
 
     Parameters
@@ -214,6 +218,8 @@ def merge_scores_from_files(prediction_paths, grades_path, scheme: str = "li2020
         Keep predictions without grades, at the end with NaN scores.
     skill_prior : float
         Prior lens probability of ``p_lens_skill``.
+    survey : str, optional
+        Survey whose designations name the objects (``mock``, ``kids_dr4``, ...).
 
     Returns
     -------
@@ -251,7 +257,7 @@ def merge_scores_from_files(prediction_paths, grades_path, scheme: str = "li2020
         catalog=read_table(catalog_path) if catalog_path else None,
         crossmatch=read_table(crossmatch_path) if crossmatch_path else None,
         manifest=manifest,
-        golden=golden, high=high, keep_ungraded=keep_ungraded, skill_prior=skill_prior,
+        golden=golden, high=high, keep_ungraded=keep_ungraded, skill_prior=skill_prior, survey=survey,
     )
     overall = agreement.iloc[0]
     log.info("Fleiss' kappa over %d candidates (%d grades): %.3f", overall["n_objects"], overall["n_ratings"],
@@ -274,22 +280,32 @@ def _sibling(out: Path, suffix: str) -> Path:
     return out.with_name(stem + suffix)
 
 
-def write_ranked(ranked, inspectors, agreement, out, *, scheme: str = "li2020", out_csv=None, out_tex=None,
-                 tex_all: bool = False, out_inspectors=None, out_agreement=None) -> Path:
+def write_ranked(ranked, inspectors, agreement, out, *, scheme: str = "li2020", survey: str | None = None,
+                 out_csv=None, out_tex=None, tex_all: bool = False, out_fits=None, out_ecsv=None, out_votable=None,
+                 out_inspectors=None, out_agreement=None) -> Path:
     """Write the ranked list (Parquet) and its companions, each atomically.
 
-    ``out_csv``: the list as CSV; ``out_tex``: the LaTeX table of
-    :func:`~lensfinder.inspection.latex.ranked_latex` (every row with
-    ``tex_all``); the inspector table and the agreement table go to
-    ``out_inspectors`` and ``out_agreement``, by default ``<out>.inspectors.csv``
-    and ``<out>.agreement.csv`` beside ``out``. Returns ``out``.
+    ``out_csv``: the list as CSV, rounded
+    (:func:`~lensfinder.inspection.catalogue.rounded`); ``out_tex``: the
+    AASTeX table of :func:`~lensfinder.inspection.latex.ranked_latex` (every
+    row with ``tex_all``); ``out_fits``, ``out_ecsv``, ``out_votable``: the
+    catalogue with units and descriptions
+    (:func:`~lensfinder.inspection.catalogue.catalogue_table`); the inspector
+    table and the agreement table go to ``out_inspectors`` and
+    ``out_agreement``, by default ``<out>.inspectors.csv`` and
+    ``<out>.agreement.csv`` beside ``out``. Returns ``out``.
     """
     out = Path(out)
     write_table(ranked, out)
     if out_csv:
-        write_csv(ranked, out_csv)
+        write_csv(rounded(ranked), out_csv)
     if out_tex:
         write_text(ranked_latex(ranked, scheme, all_rows=tex_all), out_tex)
+    targets = [path for path in (out_fits, out_ecsv, out_votable) if path]
+    if targets:
+        table = catalogue_table(ranked, survey=survey, scheme=scheme)
+        for path in targets:
+            write_catalogue(table, path)
     write_csv(inspectors, out_inspectors or _sibling(out, ".inspectors.csv"))
     write_csv(agreement, out_agreement or _sibling(out, ".agreement.csv"))
     return out

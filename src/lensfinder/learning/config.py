@@ -29,7 +29,9 @@ CLASS_BALANCE = ("none", "weights", "balanced")
 class TrainConfig:
     """Training settings (stored in the model's JSON sidecar).
 
-    The field defaults are the defaults of ``lensfinder train`` too.
+    The field defaults are the defaults of ``lensfinder train`` and of the
+    workflow's ``training`` keys (workflow/schemas/config.schema.yaml; a test
+    keeps them equal).
 
     Attributes
     ----------
@@ -59,8 +61,8 @@ class TrainConfig:
     """
 
     model: str = "he2020"
-    epochs: int = 5
-    batch_size: int = 32
+    epochs: int = 8
+    batch_size: int = 64
     learning_rate: float = 1e-3
     preprocess: str = "bin2"
     normalization: str = "minmax"

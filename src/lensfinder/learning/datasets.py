@@ -17,15 +17,15 @@ from typing import Sequence
 
 import numpy as np
 
-from lensfinder.io import InputError
+from lensfinder.io import InputError, cube_bands
 
-__all__ = ["CubeReader", "ShardSet", "resolve_shards", "toy_lens_images", "write_toy_shard"]
+__all__ = ["CubeReader", "ShardSet", "resolve_shards", "toy_lens_images", "write_toy_shard", "TOY_COLOURS"]
 
 _BITPIX_DTYPE = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 
 
 class CubeReader:
-    """Row access to a FITS image cube ``(n, ny, nx)`` without loading it.
+    """Row access to a FITS image cube ``(n, ny, nx)`` or ``(n, n_bands, ny, nx)`` without loading it.
 
     Parameters
     ----------
@@ -40,6 +40,11 @@ class CubeReader:
         Number of images.
     shape : tuple of int
         ``(ny, nx)`` of each image in pixels.
+    bands : tuple of str
+        The cube's bands (:func:`lensfinder.io.cube_bands`).
+    image_shape : tuple of int
+        Shape of one row as stored and read: ``(ny, nx)`` for one band,
+        ``(n_bands, ny, nx)`` for several.
     header : astropy.io.fits.Header
         The primary header.
     """
@@ -62,21 +67,25 @@ class CubeReader:
             raise InputError(f"{self.path}: not a readable FITS file ({exc})") from exc
         hdr = self.header
         naxis = int(hdr.get("NAXIS", 0))
+        self.bands = cube_bands(hdr, str(self.path))
         if naxis == 0:
             self.n = 0
             self.shape = (int(hdr.get("STAMPNY", 0)), int(hdr.get("STAMPNX", 0)))
-        elif naxis == 3:
-            self.n = int(hdr["NAXIS3"])
+        elif naxis in (3, 4):
+            self.n = int(hdr[f"NAXIS{naxis}"])
             self.shape = (int(hdr["NAXIS2"]), int(hdr["NAXIS1"]))
         else:
-            raise InputError(f"{self.path}: NAXIS: expected a 3-D image cube (n, ny, nx), got {naxis} axes")
+            raise InputError(f"{self.path}: NAXIS: expected an image cube (n, ny, nx) or (n, n_bands, ny, nx), "
+                             f"got {naxis} axes")
+        self.image_shape = self.shape if len(self.bands) == 1 else (len(self.bands), *self.shape)
         bitpix = int(hdr["BITPIX"])
         if bitpix not in _BITPIX_DTYPE:
             raise InputError(f"{self.path}: BITPIX: unsupported value {bitpix}")
         self._dtype = np.dtype(_BITPIX_DTYPE[bitpix])
         self._bscale = float(hdr.get("BSCALE", 1.0))
         self._bzero = float(hdr.get("BZERO", 0.0))
-        self._row_bytes = self._dtype.itemsize * self.shape[0] * self.shape[1]
+        self._row_pixels = int(np.prod(self.image_shape))
+        self._row_bytes = self._dtype.itemsize * self._row_pixels
         self._offset = data_offset
         if self.n:
             needed = data_offset + self.n * self._row_bytes
@@ -105,18 +114,18 @@ class CubeReader:
     def _convert(self, raw: np.ndarray, count: int) -> np.ndarray:
         if raw.dtype == np.dtype(">f4"):
             # swap the bytes in place: no second copy of the batch
-            out = raw.byteswap(inplace=True).view(np.float32).reshape(count, *self.shape)
+            out = raw.byteswap(inplace=True).view(np.float32).reshape(count, *self.image_shape)
         else:
-            out = raw.reshape(count, *self.shape).astype(np.float32)
+            out = raw.reshape(count, *self.image_shape).astype(np.float32)
         if self._bscale != 1.0 or self._bzero != 0.0:
             out = out * np.float32(self._bscale) + np.float32(self._bzero)
         return out
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        """Rows ``start:stop`` as float32 ``(stop - start, ny, nx)`` in physical units (a new, writable array)."""
+        """Rows ``start:stop`` as float32 ``(stop - start, *image_shape)`` in physical units (a new, writable array)."""
         start, stop = max(0, int(start)), min(self.n, int(stop))
         count = max(0, stop - start)
-        raw = np.empty(count * self.shape[0] * self.shape[1], dtype=self._dtype)
+        raw = np.empty(count * self._row_pixels, dtype=self._dtype)
         if count:
             got = os.preadv(self._fd, [raw], self._offset + start * self._row_bytes)
             if got != raw.nbytes:
@@ -124,11 +133,11 @@ class CubeReader:
         return self._convert(raw, count)
 
     def take(self, rows: Sequence[int]) -> np.ndarray:
-        """Rows in the given order, as float32 ``(len(rows), ny, nx)``."""
+        """Rows in the given order, as float32 ``(len(rows), *image_shape)``."""
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= self.n):
             raise IndexError(f"{self.path}: rows outside 0..{self.n - 1}")
-        raw = np.empty(rows.size * self.shape[0] * self.shape[1], dtype=self._dtype)
+        raw = np.empty(rows.size * self._row_pixels, dtype=self._dtype)
         view = raw.view(np.uint8)
         for i, row in enumerate(rows):
             chunk = view[i * self._row_bytes:(i + 1) * self._row_bytes]
@@ -190,6 +199,13 @@ class ShardSet:
         Directories or shard files (:func:`resolve_shards`).
     label_column : str
         Boolean metadata column holding the label (``is_lens``).
+
+    Attributes
+    ----------
+    bands : tuple of str
+        The shards' bands (every shard must have the same).
+    shape : tuple of int
+        ``(ny, nx)`` of the images.
     """
 
     def __init__(self, items, label_column: str = "is_lens"):
@@ -203,6 +219,9 @@ class ShardSet:
                 raise InputError(f"{meta}: {len(table)} rows, but the cube {cube.name} holds {reader.n} images")
             if reader.n and self.readers and reader.shape != self.readers[0].shape:
                 raise InputError(f"{cube}: images of {reader.shape}, other shards have {self.readers[0].shape}")
+            if self.readers and reader.bands != self.readers[0].bands:
+                raise InputError(f"{cube}: bands {','.join(reader.bands)}, but {self.pairs[0][0].name} has "
+                                 f"{','.join(self.readers[0].bands)}; every training shard needs the same bands")
             values = table[label_column]
             if values.isna().any():
                 raise InputError(f"{meta}: {label_column}: missing values; expected booleans")
@@ -212,6 +231,8 @@ class ShardSet:
         if not non_empty:
             raise InputError(f"{self.pairs[0][0].parent}: all training shards are empty")
         self.shape = non_empty[0].shape
+        self.bands = non_empty[0].bands
+        self.image_shape = non_empty[0].image_shape
         self.pixel_scale_arcsec = float(non_empty[0].header.get("PIXSCALE", float("nan")))
         self.labels = np.concatenate(labels)
         self.offsets = np.concatenate([[0], np.cumsum([r.n for r in self.readers])])
@@ -222,9 +243,9 @@ class ShardSet:
         return self.n
 
     def take(self, indices) -> np.ndarray:
-        """Images for global indices, in the given order: float32 ``(k, ny, nx)``."""
+        """Images for global indices, in the given order: float32 ``(k, *image_shape)``."""
         indices = np.asarray(indices, dtype=np.int64)
-        out = np.empty((indices.size, *self.shape), dtype=np.float32)
+        out = np.empty((indices.size, *self.image_shape), dtype=np.float32)
         shard = np.searchsorted(self.offsets, indices, side="right") - 1
         for s in np.unique(shard):
             sel = np.flatnonzero(shard == s)
@@ -243,8 +264,13 @@ class ShardSet:
         return digest.hexdigest()[:length]
 
 
+#: Toy colours: flux of the galaxy (and companion) and of the ring per band, relative to r.
+#: A red galaxy and a blue ring, the cue a colour network can use; other bands are grey (1, 1).
+TOY_COLOURS = {"g": (0.4, 1.4), "r": (1.0, 1.0), "i": (1.5, 0.7), "z": (1.8, 0.5)}
+
+
 def toy_lens_images(n: int, size: int = 101, rng=None, lens_fraction: float = 0.5,
-                    noise: float = 1.0):
+                    noise: float = 1.0, bands=None):
     """A quick, separable set: Gaussian galaxies, half of them with an Einstein ring.
 
     Not physics (see ``lensfinder.simulation`` for that): a test fixture that a
@@ -262,49 +288,60 @@ def toy_lens_images(n: int, size: int = 101, rng=None, lens_fraction: float = 0.
         Probability that an image gets a ring.
     noise : float
         Gaussian noise sigma in counts.
+    bands : sequence of str, optional
+        Several bands: a red galaxy and a blue ring (:data:`TOY_COLOURS`),
+        independent noise per band. None: one band, as before bands existed.
 
     Returns
     -------
-    images : numpy.ndarray, float32, shape (n, size, size)
+    images : numpy.ndarray, float32, shape (n, size, size), or (n, n_bands, size, size) with ``bands``
     is_lens : numpy.ndarray of bool, shape (n,)
     theta_E : numpy.ndarray, ring radius in pixels (0 for non-lenses)
     """
     rng = np.random.default_rng(0) if rng is None else rng
+    colours = [TOY_COLOURS.get(b, (1.0, 1.0)) for b in bands] if bands is not None else None
     yy, xx = np.mgrid[:size, :size].astype(np.float32) - (size - 1) / 2
     is_lens = rng.random(n) < lens_fraction
-    images = np.empty((n, size, size), dtype=np.float32)
+    images = np.empty((n, size, size) if colours is None else (n, len(colours), size, size), dtype=np.float32)
     theta_e = np.where(is_lens, rng.uniform(0.12, 0.3, n) * size, 0.0)
     for i in range(n):
         dx, dy = rng.normal(0, 1.0, 2)
         r2 = (xx - dx) ** 2 + (yy - dy) ** 2
         galaxy = 40.0 * np.exp(-r2 / (2 * (0.04 * size) ** 2))
+        extra = 0.0
         if is_lens[i]:
             ring = 12.0 * np.exp(-((np.sqrt(r2) - theta_e[i]) ** 2) / (2 * 1.5 ** 2))
-            galaxy = galaxy + ring
         else:
             # a companion blob so that non-lenses are not simply "one blob"
             ox, oy = rng.uniform(-0.3, 0.3, 2) * size
-            galaxy = galaxy + 15.0 * np.exp(-((xx - ox) ** 2 + (yy - oy) ** 2) / (2 * 2.0 ** 2))
-        images[i] = galaxy + rng.normal(0, noise, (size, size))
+            extra = 15.0 * np.exp(-((xx - ox) ** 2 + (yy - oy) ** 2) / (2 * 2.0 ** 2))
+        if colours is None:
+            galaxy = galaxy + ring if is_lens[i] else galaxy + extra
+            images[i] = galaxy + rng.normal(0, noise, (size, size))
+            continue
+        for k, (red, blue) in enumerate(colours):
+            light = red * (galaxy + extra) + (blue * ring if is_lens[i] else 0.0)
+            images[i, k] = light + rng.normal(0, noise, (size, size))
     return images, is_lens, theta_e
 
 
 def write_toy_shard(directory, shard: int, n: int, size: int = 101, seed: int = 0,
-                    lens_fraction: float = 0.5):
+                    lens_fraction: float = 0.5, bands=None):
     """Write ``shard_XXX.fits`` + ``.parquet`` of :func:`toy_lens_images` into ``directory``.
 
     Returns the cube path. The table has ``object_id``, ``is_lens``,
-    ``theta_E`` (arcsec at 0.2"/px), ``snr`` and ``shard``.
+    ``theta_E`` (arcsec at 0.2"/px), ``snr`` and ``shard``. ``bands``: a cube
+    of several bands (``BANDS`` in its header).
     """
     import pandas as pd
 
     from lensfinder.io import write_cube, write_table
 
     rng = np.random.default_rng(np.random.SeedSequence([seed, shard]))
-    images, is_lens, theta_e_pix = toy_lens_images(n, size, rng, lens_fraction)
+    images, is_lens, theta_e_pix = toy_lens_images(n, size, rng, lens_fraction, bands=bands)
     directory = Path(directory)
     cube = directory / f"shard_{shard:03d}.fits"
-    write_cube(images, cube, pixel_scale_arcsec=0.2, zeropoint_mag=30.0)
+    write_cube(images, cube, pixel_scale_arcsec=0.2, zeropoint_mag=30.0, bands=bands)
     table = pd.DataFrame({
         "object_id": [f"toy-{seed}-{shard}-{i}" for i in range(n)],
         "is_lens": is_lens,

@@ -19,7 +19,7 @@ __all__ = ["COMPLETENESS_COLUMNS", "evaluate_files"]
 log = logging.getLogger(__name__)
 
 #: Simulation metadata columns for completeness curves (architecture.md).
-COMPLETENESS_COLUMNS = ("theta_E", "snr", "psf_fwhm_arcsec", "mag_lens")
+COMPLETENESS_COLUMNS = ("theta_E", "arc_snr", "snr", "psf_fwhm_arcsec", "mag_lens")
 
 
 def _read_all(paths, required):

@@ -2,9 +2,10 @@
 
 A cube is read in batches with positioned reads through a prefetching
 ``tf.data`` pipeline (memory constant in the number of stamps); each model
-is applied with the preprocessing of its JSON sidecar. The output table has
-one row per index row: ``object_id, p_cnn, model, model_hash, shard``
-(+ ``is_lens`` when the index has it).
+is applied with the preprocessing of its JSON sidecar, to the cube's bands
+the model was trained on (a cube lacking one of them is refused, naming
+both band lists). The output table has one row per index row:
+``object_id, p_cnn, model, model_hash, shard`` (+ ``is_lens`` when the index has it).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from lensfinder.learning.datasets import CubeReader
-from lensfinder.io import InputError, read_table, write_table
-from lensfinder.learning.models import file_hash, load_model
-from lensfinder.learning.preprocessing import prepare_batch, read_settings
+from lensfinder.io import InputError, read_table, select_bands, write_table
+from lensfinder.learning.models import file_hash, lens_probability_column, load_model
+from lensfinder.learning.preprocessing import check_weights_hash, prepare_batch, read_settings, settings_bands
 from lensfinder.learning.runtime import set_threads
 
 __all__ = ["DEFAULT_MAX_NAN_FRACTION", "Scorer", "load_scorer", "score_cube", "predict_shard", "infer_files"]
@@ -49,11 +50,26 @@ class Scorer:
                                       input_size=input_size)
         self.name = self.path.stem
         self.hash = file_hash(self.path)
+        check_weights_hash(self.settings, self.hash, self.path)
         self._model = None
+        self.lens_column = None
 
     @property
     def stamp_size(self) -> int:
         return int(self.settings["stamp_size"])
+
+    @property
+    def bands(self) -> tuple:
+        """The bands the network takes, in channel order."""
+        return settings_bands(self.settings)
+
+    def check_bands(self, reader: CubeReader) -> None:
+        """Refuse a cube that lacks one of the model's bands, naming both band lists."""
+        missing = [b for b in self.bands if b not in reader.bands]
+        if missing:
+            raise InputError(f"{reader.path}: stamps in band(s) {','.join(reader.bands)}, but {self.path.name} was "
+                             f"trained on {','.join(self.bands)} (missing: {','.join(missing)}); cut stamps in the "
+                             "model's bands or train a model on the cube's")
 
     @property
     def model(self):
@@ -63,10 +79,15 @@ class Scorer:
             if shape != tuple(self.settings["input_shape"]):
                 raise InputError(f"{self.path}: the network takes {shape}, its settings say "
                                  f"{tuple(self.settings['input_shape'])}")
+            self.lens_column = lens_probability_column(self._model, str(self.path))
         return self._model
 
-    def prepare(self, stamps):
-        """Counts ``(n, ny, nx)`` -> network input; returns ``(x, nonfinite_fraction)``."""
+    def prepare(self, stamps, bands=None):
+        """Counts ``(n, ny, nx)`` or ``(n, n_bands, ny, nx)`` in ``bands`` (default the model's) -> network input.
+
+        Returns ``(x, nonfinite_fraction)``; the model's bands are picked from ``bands`` first.
+        """
+        stamps = select_bands(stamps, bands or self.bands, self.bands, str(self.path))
         return prepare_batch(stamps, self.settings)
 
 
@@ -95,6 +116,7 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
     if reader.shape != (scorer.stamp_size, scorer.stamp_size):
         raise InputError(f"{reader.path}: stamps of {reader.shape[0]}x{reader.shape[1]} pixels, but "
                          f"{scorer.path.name} was trained on {scorer.stamp_size}x{scorer.stamp_size}")
+    scorer.check_bands(reader)
     n = reader.n
     p_cnn = np.full(n, np.nan)
     fraction = np.zeros(n)
@@ -106,18 +128,21 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
     from lensfinder.progress import progress
 
     model = scorer.model
-    size = int(scorer.settings["input_shape"][0])
+    size, n_bands = int(scorer.settings["input_shape"][0]), len(scorer.bands)
     n_batches = math.ceil(n / batch_size)
+    if reader.bands != scorer.bands:
+        log.info("%s: bands %s; %s takes %s", reader.path, ",".join(reader.bands), scorer.path.name,
+                 ",".join(scorer.bands))
 
     def load(batch):
         start = int(batch) * batch_size
-        x, frac = scorer.prepare(reader.read(start, start + batch_size))
+        x, frac = scorer.prepare(reader.read(start, start + batch_size), reader.bands)
         fraction[start:start + len(frac)] = frac
         return x.astype(np.float32)
 
     def load_tf(batch):
         x = tf.numpy_function(load, [batch], tf.float32, stateful=False)
-        x.set_shape([None, size, size, 1])
+        x.set_shape([None, size, size, n_bands])
         return batch, x
 
     options = tf.data.Options()
@@ -131,7 +156,7 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
     for batch, x in progress(dataset, total=n_batches, desc=f"score {reader.path.name}", unit="batch"):
         start = int(batch) * batch_size
         probs = np.asarray(forward(x), dtype=np.float64)
-        p_cnn[start:start + len(probs)] = probs[:, 1]
+        p_cnn[start:start + len(probs)] = probs[:, scorer.lens_column]
     return p_cnn, fraction
 
 

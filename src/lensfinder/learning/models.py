@@ -1,32 +1,36 @@
 """The two papers' networks as Keras 3 functional models, and saving/loading model files.
 
 ``he2020``: He et al. 2020, section 2 (2,101,372 parameters); ``resnet18``:
-the keras-resnet design used by Li et al. 2020, section 2.2. Architectures
-and parameter counts: docs/learning.md. Keras is imported inside the functions.
+the keras-resnet design used by Li et al. 2020, section 2.2. Both take
+``(ny, nx, n_bands)`` images, channels last: the papers' one band (r) or
+several (g, r, i). Architectures and parameter counts: docs/learning.md.
+Keras is imported inside the functions.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 from lensfinder.constants import HE2020_INPUT_SIZE, HE2020_N_PARAMETERS, LI2020_STAMP_SIZE
+from lensfinder.io import InputError, atomic_path
 
 __all__ = [
     "MODEL_NAMES",
     "DEFAULT_INPUT_SIZE",
     "RESNET18_N_PARAMETERS",
+    "HE2020_N_PARAMETERS_BY_BANDS",
     "build_model",
     "he2020",
     "resnet18",
+    "he2020_n_parameters",
     "resnet18_n_parameters",
     "expected_n_parameters",
     "save_model",
     "load_model",
     "file_hash",
+    "lens_probability_column",
     "import_keras",
 ]
 
@@ -38,6 +42,9 @@ DEFAULT_INPUT_SIZE = {"he2020": HE2020_INPUT_SIZE, "resnet18": LI2020_STAMP_SIZE
 #: ResNet-18 (keras-resnet design) with a 2-way softmax: parameters for 1 and
 #: 3 input bands, derived in docs/learning.md.
 RESNET18_N_PARAMETERS = {1: 11_182_082, 3: 11_188_354}
+#: He et al. 2020's network on 49x49 inputs: the paper's count for 1 band (section 2), and
+#: for 3 bands 500 more (the first 5x5 convolution's 20 filters see 2 more channels).
+HE2020_N_PARAMETERS_BY_BANDS = {1: HE2020_N_PARAMETERS, 3: HE2020_N_PARAMETERS + 2 * 5 * 5 * 20}
 
 _RESNET_WEIGHT_DECAY = 1e-4  # keras-resnet: l2(1.e-4) on every convolution
 _RESNET_STAGE_FILTERS = (64, 128, 256, 512)
@@ -65,8 +72,9 @@ def he2020(input_shape=(HE2020_INPUT_SIZE, HE2020_INPUT_SIZE, 1), n_classes: int
     Parameters
     ----------
     input_shape : tuple of int
-        ``(ny, nx, bands)`` in pixels; the paper's is ``(49, 49, 1)``, which
-        gives exactly ``constants.HE2020_N_PARAMETERS`` parameters.
+        ``(ny, nx, n_bands)`` in pixels; the paper's is ``(49, 49, 1)``, which
+        gives exactly ``constants.HE2020_N_PARAMETERS`` parameters
+        (:func:`he2020_n_parameters` for other shapes).
     n_classes : int
         Output classes (2: non-lens, lens).
 
@@ -120,8 +128,8 @@ def resnet18(input_shape=(LI2020_STAMP_SIZE, LI2020_STAMP_SIZE, 1), n_classes: i
     Parameters
     ----------
     input_shape : tuple of int
-        ``(ny, nx, bands)``; Li et al. use 101x101 r-band cutouts (1 band);
-        3 bands are supported by the network (not yet by our shards).
+        ``(ny, nx, n_bands)``; Li et al. use 101x101 r-band cutouts (1 band);
+        the colour search g, r, i (3 bands).
     n_classes : int
         Output classes (2: non-lens, lens).
 
@@ -181,13 +189,28 @@ def resnet18_n_parameters(bands: int = 1, n_classes: int = 2) -> int:
     return total + bn(c_in) + c_in * n_classes + n_classes
 
 
+def he2020_n_parameters(input_shape=(HE2020_INPUT_SIZE, HE2020_INPUT_SIZE, 1), n_classes: int = 2) -> int:
+    """Parameter count of :func:`he2020`, summed from the design (no Keras).
+
+    Two valid 5x5 convolutions (20 and 50 filters), each followed by a 2x2
+    max pooling, then dense layers of 500, 100 and ``n_classes`` units.
+    """
+    ny, nx, bands = (int(v) for v in input_shape)
+    side_y, side_x = ((ny - 4) // 2 - 4) // 2, ((nx - 4) // 2 - 4) // 2
+    convolutions = (5 * 5 * bands * 20 + 20) + (5 * 5 * 20 * 50 + 50)
+    dense = (side_y * side_x * 50 * 500 + 500) + (500 * 100 + 100) + (100 * n_classes + n_classes)
+    return convolutions + dense
+
+
 def expected_n_parameters(name: str, input_shape) -> int | None:
     """The documented parameter count of a network, or None where none is fixed.
 
-    ``he2020`` has its paper count only for the paper's 49x49x1 input.
+    ``he2020`` has its documented counts (:data:`HE2020_N_PARAMETERS_BY_BANDS`)
+    only for 49x49 inputs.
     """
     if name == "he2020":
-        return HE2020_N_PARAMETERS if tuple(input_shape) == (HE2020_INPUT_SIZE, HE2020_INPUT_SIZE, 1) else None
+        size_ok = tuple(input_shape[:2]) == (HE2020_INPUT_SIZE, HE2020_INPUT_SIZE)
+        return HE2020_N_PARAMETERS_BY_BANDS.get(int(input_shape[-1])) if size_ok else None
     if name == "resnet18":
         return resnet18_n_parameters(int(input_shape[-1]))
     return None
@@ -204,7 +227,7 @@ def build_model(name: str, input_shape=None):
     name : str
         One of :data:`MODEL_NAMES`.
     input_shape : tuple of int, optional
-        ``(ny, nx, bands)``; default ``(DEFAULT_INPUT_SIZE[name],) * 2 + (1,)``.
+        ``(ny, nx, n_bands)``; default ``(DEFAULT_INPUT_SIZE[name],) * 2 + (1,)``.
 
     Returns
     -------
@@ -222,40 +245,30 @@ def build_model(name: str, input_shape=None):
         input_shape = (size, size, 1)
     input_shape = tuple(int(v) for v in input_shape)
     if len(input_shape) != 3:
-        raise ValueError(f"{name}: input_shape must be (ny, nx, bands), got {input_shape}")
+        raise ValueError(f"{name}: input_shape must be (ny, nx, n_bands), got {input_shape}")
+    if input_shape[2] < 1:
+        raise ValueError(f"{name}: input_shape {input_shape}: expected at least one band")
     if name == "he2020" and min(input_shape[:2]) < 16:
         raise ValueError(f"he2020: input {input_shape} too small for two 5x5 convolutions and poolings")
     return _BUILDERS[name](input_shape)
 
 
 def save_model(model, path: str | os.PathLike) -> Path:
-    """Save a model as ``.keras`` atomically.
+    """Save a model as ``.keras`` atomically (:func:`lensfinder.io.atomic_path`).
 
     Keras insists on the ``.keras`` suffix, so the temporary file beside
-    ``path`` ends in ``.keras`` too; it is renamed onto ``path`` on success
-    and removed on failure.
+    ``path`` ends in ``.keras`` too.
     """
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"{path}: a model file must end in .keras")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part.keras", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        model.save(tmp_path, overwrite=True)
-        os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
-        raise
+    with atomic_path(path, suffix=".part.keras") as tmp:
+        model.save(tmp, overwrite=True)
     return path
 
 
 def load_model(path: str | os.PathLike, compile: bool = False):
     """Load a ``.keras`` model; a missing or unreadable file raises ``InputError``."""
-    from lensfinder.io import InputError
-
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: model file not found")
@@ -272,19 +285,67 @@ def file_hash(path: str | os.PathLike, length: int = 16) -> str:
     For a ``.keras`` archive only its weights member is hashed: the archive
     also holds a save time and Python object ids, so two identical trainings
     would otherwise get different hashes. Any other file is hashed whole.
+
+    Raises
+    ------
+    lensfinder.io.InputError
+        A missing file, or a ``.keras`` file that is not a readable zip archive.
     """
     import zipfile
+    import zlib
 
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: model file not found")
     digest = hashlib.sha256()
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            names = [n for n in archive.namelist() if n.endswith(".weights.h5")]
-            if names:
-                with archive.open(names[0]) as fh:
-                    for chunk in iter(lambda: fh.read(1 << 20), b""):
-                        digest.update(chunk)
-                return digest.hexdigest()[:length]
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = [n for n in archive.namelist() if n.endswith(".weights.h5")]
+                if names:
+                    with archive.open(names[0]) as fh:
+                        for chunk in iter(lambda: fh.read(1 << 20), b""):
+                            digest.update(chunk)
+                    return digest.hexdigest()[:length]
+        elif path.suffix == ".keras":
+            raise zipfile.BadZipFile("not a zip archive")
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise InputError(f"{path}: corrupt .keras archive ({exc}); expected the zip file written by "
+                         "`lensfinder train`") from exc
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()[:length]
+
+
+def lens_probability_column(model, source: str = "model") -> int:
+    """Column of the network's output that holds the lens probability.
+
+    Accepted heads: a 2-way softmax (column 1 is the lens class, as our
+    networks are trained) or a single sigmoid unit (column 0). Anything else
+    (more classes, logits, several outputs) cannot be read as p_CNN.
+
+    Parameters
+    ----------
+    model : keras.Model
+    source : str
+        The model file, named in the error.
+
+    Raises
+    ------
+    lensfinder.io.InputError
+        Naming the last layer, its activation and its number of units.
+    """
+    expected = "expected a 2-way softmax or a 1-unit sigmoid giving the lens probability"
+    outputs = model.outputs if isinstance(model.outputs, (list, tuple)) else [model.outputs]
+    if len(outputs) != 1:
+        raise InputError(f"{source}: the network has {len(outputs)} outputs; {expected}")
+    shape = tuple(outputs[0].shape)
+    layer = model.layers[-1]
+    activation = getattr(layer, "activation", None)
+    name = getattr(activation, "__name__", None) or type(layer).__name__.lower()
+    units = shape[-1] if len(shape) == 2 else None
+    if (name, units) in (("softmax", 2), ("sigmoid", 1)):
+        return 1 if units == 2 else 0
+    raise InputError(f"{source}: the last layer {layer.name!r} ({type(layer).__name__}) has activation "
+                     f"{name!r} and output shape {shape}; {expected}")

@@ -1,8 +1,11 @@
 """Stamp preprocessing shared by training and inference (pure numpy), and the model's settings sidecar.
 
-Resizing (``bin2``, ``crop``), per-image normalisation (``minmax``,
-``li2020``, ``asinh``) and the filling of non-finite pixels are described in
-docs/learning.md; the settings travel beside the model as ``MODEL.json``.
+Resizing (``bin2``, ``crop``), normalisation of each image in each band
+(``minmax``, ``li2020``, ``asinh``) and the filling of non-finite pixels are
+described in docs/learning.md; the settings, the bands among them, travel
+beside the model as ``MODEL.json``. Stamps come as ``(n, ny, nx)`` (one
+band) or ``(n, n_bands, ny, nx)``; the network input is channels last,
+``(n, size, size, n_bands)``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lensfinder.io import InputError, write_text
+from lensfinder.io import DEFAULT_BAND, InputError, write_text
 
 __all__ = [
     "PREPROCESS_METHODS",
@@ -29,6 +32,8 @@ __all__ = [
     "write_settings",
     "read_settings",
     "check_settings",
+    "check_weights_hash",
+    "settings_bands",
 ]
 
 log = logging.getLogger(__name__)
@@ -41,11 +46,11 @@ _MAD_TO_SIGMA = 1.4826  # Gaussian sigma = 1.4826 * MAD
 
 
 def resize_stamps(images, input_size: int, method: str = "bin2"):
-    """Bring ``(n, ny, nx)`` stamps to ``(n, input_size, input_size)``.
+    """Bring ``(..., ny, nx)`` stamps to ``(..., input_size, input_size)``.
 
     Parameters
     ----------
-    images : array_like, shape (n, ny, nx)
+    images : array_like, shape (n, ny, nx) or (n, n_bands, ny, nx)
         Square stamps in counts.
     input_size : int
         Network input size in pixels.
@@ -59,7 +64,7 @@ def resize_stamps(images, input_size: int, method: str = "bin2"):
     images = np.asarray(images, dtype=np.float32)
     if method not in PREPROCESS_METHODS:
         raise ValueError(f"preprocess {method!r}: expected one of {', '.join(PREPROCESS_METHODS)}")
-    n, ny, nx = images.shape
+    ny, nx = images.shape[-2:]
     if ny != nx:
         raise ValueError(f"stamps must be square, got {ny}x{nx}")
     if ny == input_size:
@@ -68,21 +73,25 @@ def resize_stamps(images, input_size: int, method: str = "bin2"):
         raise ValueError(f"stamps of {ny}x{nx} are smaller than the network input {input_size}x{input_size}")
     if method == "crop":
         lo = (ny - input_size) // 2
-        return images[:, lo:lo + input_size, lo:lo + input_size]
+        return images[..., lo:lo + input_size, lo:lo + input_size]
     size = 2 * input_size
     if ny < size:
         raise ValueError(f"bin2 needs stamps of at least {size}x{size} for a {input_size}x{input_size} input, got {ny}x{nx}")
     lo = (ny - size) // 2
-    crop = images[:, lo:lo + size, lo:lo + size]
+    crop = images[..., lo:lo + size, lo:lo + size]
     # pairs of rows, then pairs of columns: ~10x faster than reshape(...).mean(axis=(2, 4))
-    rows = crop[:, 0::2, :] + crop[:, 1::2, :]
-    total = rows[:, :, 0::2] + rows[:, :, 1::2]
+    rows = crop[..., 0::2, :] + crop[..., 1::2, :]
+    total = rows[..., 0::2] + rows[..., 1::2]
     total *= np.float32(0.25)
     return total
 
 
 def normalize(images, method: str = "minmax"):
-    """Per-image normalisation of ``(n, ny, nx)`` images (docs/learning.md).
+    """Normalisation of each image, and of each band of it, over its pixels (docs/learning.md).
+
+    ``images`` is ``(n, ny, nx)`` or ``(n, n_bands, ny, nx)``: the statistics
+    are those of one band of one image (the last two axes), so a faint g band
+    is stretched like a bright i band.
 
     Returns
     -------
@@ -94,15 +103,15 @@ def normalize(images, method: str = "minmax"):
     if x.shape[0] == 0:
         return x.copy()
     if method in ("minmax", "li2020"):
-        lo = x.min(axis=(1, 2), keepdims=True)
-        span = x.max(axis=(1, 2), keepdims=True) - lo
+        lo = x.min(axis=(-2, -1), keepdims=True)
+        span = x.max(axis=(-2, -1), keepdims=True) - lo
         top = np.float32(255.0 if method == "li2020" else 1.0)
         scale = np.divide(top, span, out=np.zeros_like(span), where=span > 0)
         out = x - lo
         out *= scale
         return out
-    median = np.median(x, axis=(1, 2), keepdims=True)
-    mad = np.median(np.abs(x - median), axis=(1, 2), keepdims=True)
+    median = np.median(x, axis=(-2, -1), keepdims=True)
+    mad = np.median(np.abs(x - median), axis=(-2, -1), keepdims=True)
     sigma = np.float32(_MAD_TO_SIGMA) * mad
     sigma = np.where(sigma > 0, sigma, np.float32(1.0))
     return np.arcsinh((x - median) / sigma).astype(np.float32)
@@ -116,7 +125,7 @@ def fill_nonfinite(images):
     images : numpy.ndarray, float32
         A copy when anything was replaced, otherwise the input as float32.
     fraction : numpy.ndarray, shape (n,)
-        Fraction of non-finite pixels per image.
+        Fraction of non-finite pixels per image (all its bands together).
     """
     x = np.asarray(images, dtype=np.float32)
     bad = ~np.isfinite(x)
@@ -126,39 +135,57 @@ def fill_nonfinite(images):
     return x, fraction
 
 
-def prepare_batch(stamps, settings: dict):
-    """Stamps in counts -> ``(network input (n, size, size, 1), non-finite fraction (n,))``.
-
-    The fast path resizes first (NaN/inf propagate into the resized pixels)
-    and checks only the small images; the rare stamps with non-finite
-    pixels in the network's field are then filled (:func:`fill_nonfinite`)
-    and resized again. Their fraction counts the whole stamp; pixels that
-    ``crop`` discards do not make a stamp count.
-    """
+def _band_cube(stamps, settings: dict):
+    """Stamps as float32 ``(n, n_bands, ny, nx)``, their band count checked against the settings."""
     stamps = np.asarray(stamps, dtype=np.float32)
+    cube = stamps[:, np.newaxis] if stamps.ndim == 3 else stamps
+    n_bands = int(settings["input_shape"][2])
+    if cube.ndim != 4 or cube.shape[1] != n_bands:
+        raise ValueError(f"stamps of shape {stamps.shape}: the network takes {n_bands} band(s) "
+                         f"({','.join(settings_bands(settings))})")
+    return cube
+
+
+def _channels_last(x):
+    """``(n, n_bands, size, size)`` -> the network's ``(n, size, size, n_bands)``, contiguous."""
+    return np.ascontiguousarray(np.moveaxis(x, 1, -1))
+
+
+def prepare_batch(stamps, settings: dict):
+    """Stamps in counts -> ``(network input (n, size, size, n_bands), non-finite fraction (n,))``.
+
+    ``stamps`` is ``(n, ny, nx)`` for one band or ``(n, n_bands, ny, nx)``,
+    in the bands of the settings (:func:`lensfinder.io.select_bands` picks
+    them from a cube). The fast path resizes first (NaN/inf propagate into
+    the resized pixels) and checks only the small images; the rare stamps
+    with non-finite pixels in the network's field are then filled
+    (:func:`fill_nonfinite`) and resized again. Their fraction counts the
+    whole stamp, every band; pixels that ``crop`` discards do not make a
+    stamp count.
+    """
+    stamps = _band_cube(stamps, settings)
     size = int(settings["input_shape"][0])
     x = resize_stamps(stamps, size, settings["preprocess"])
     if np.may_share_memory(x, stamps):
         x = x.copy()
     fraction = np.zeros(len(stamps))
-    bad = ~np.isfinite(x).all(axis=(1, 2)) if len(x) else np.zeros(0, bool)
+    bad = ~np.isfinite(x).all(axis=(1, 2, 3)) if len(x) else np.zeros(0, bool)
     if bad.any():
         filled, fraction[bad] = fill_nonfinite(stamps[bad])
         x[bad] = resize_stamps(filled, size, settings["preprocess"])
-    return normalize(x, settings["normalization"])[..., np.newaxis], fraction
+    return _channels_last(normalize(x, settings["normalization"])), fraction
 
 
 def preprocess(images, settings: dict):
-    """Stamps in counts -> network input ``(n, size, size, 1)`` float32.
+    """Stamps in counts -> network input ``(n, size, size, n_bands)`` float32.
 
     Non-finite pixels are set to 0 first (:func:`fill_nonfinite`); callers
     that must count them call that function themselves.
     """
-    x, _ = fill_nonfinite(images)
+    x, _ = fill_nonfinite(_band_cube(images, settings))
     size = int(settings["input_shape"][0])
     x = resize_stamps(x, size, settings["preprocess"])
-    x = normalize(x, settings["normalization"])
-    return x[..., np.newaxis]
+    return _channels_last(normalize(x, settings["normalization"]))
 
 
 def sidecar_path(model_path: str | os.PathLike) -> Path:
@@ -172,13 +199,23 @@ _REQUIRED_KEYS = ("model", "input_shape", "stamp_size", "preprocess", "normaliza
 def write_settings(settings: dict, model_path: str | os.PathLike) -> Path:
     """Write the preprocessing and training settings beside a model (atomic JSON).
 
-    ``settings`` holds at least ``model``, ``input_shape`` ([ny, nx, bands]),
+    ``settings`` holds at least ``model``, ``input_shape`` ([ny, nx, n_bands]),
     ``stamp_size`` (pixels of the stamps it was trained on), ``preprocess``
-    and ``normalization``; training adds ``training`` (hyper-parameters),
-    ``seed`` and ``data_hash``.
+    and ``normalization``, and ``bands`` (names, one per channel; r when
+    absent, as in sidecars written before it existed); training adds ``training`` (hyper-parameters),
+    ``seed`` and ``data_hash``. ``weights_hash`` is always the hash of the
+    model file as it is now (:func:`~lensfinder.learning.models.file_hash`;
+    absent when it does not exist yet: write the model first), never one
+    copied from another sidecar, so that inference can tell a model swapped
+    under its sidecar.
     """
+    from lensfinder.learning.models import file_hash
+
     check_settings(settings, str(sidecar_path(model_path)))
     record = {"settings_version": SETTINGS_VERSION, **settings}
+    record.pop("weights_hash", None)
+    if Path(model_path).exists():
+        record["weights_hash"] = file_hash(model_path)
     return write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", sidecar_path(model_path))
 
 
@@ -193,8 +230,20 @@ def check_settings(settings: dict, source: str) -> dict:
         raise InputError(f"{source}: normalization: {settings['normalization']!r}, expected one of {NORMALIZATIONS}")
     shape = settings["input_shape"]
     if len(shape) != 3 or shape[0] != shape[1]:
-        raise InputError(f"{source}: input_shape: {shape}, expected [size, size, bands]")
+        raise InputError(f"{source}: input_shape: {shape}, expected [size, size, n_bands]")
+    bands = settings.get("bands")
+    if bands is None and int(shape[2]) != 1:
+        raise InputError(f"{source}: bands: missing, but input_shape {shape} has {shape[2]} bands; "
+                         "expected the band names, e.g. [g, r, i]")
+    if bands is not None and (not isinstance(bands, (list, tuple)) or len(bands) != int(shape[2])
+                              or len(set(bands)) != len(bands)):
+        raise InputError(f"{source}: bands: {bands!r}, expected {shape[2]} distinct band names (input_shape {shape})")
     return settings
+
+
+def settings_bands(settings: dict) -> tuple:
+    """The bands a model takes, in channel order (r for a sidecar written before bands were recorded)."""
+    return tuple(settings.get("bands") or (DEFAULT_BAND,))
 
 
 def read_settings(model_path: str | os.PathLike, *, normalization: str | None = None,
@@ -226,3 +275,29 @@ def read_settings(model_path: str | os.PathLike, *, normalization: str | None = 
     if input_size is not None and int(settings["input_shape"][0]) != int(input_size):
         raise InputError(f"{path}: input_shape: the model takes {settings['input_shape'][0]} pixels, but {input_size} was asked for")
     return settings
+
+
+def check_weights_hash(settings: dict, weights_hash: str, model_path: str | os.PathLike) -> None:
+    """Check that the sidecar of ``model_path`` was written for these weights.
+
+    Parameters
+    ----------
+    settings : dict
+        The sidecar (:func:`read_settings`).
+    weights_hash : str
+        :func:`~lensfinder.learning.models.file_hash` of the model file.
+    model_path : path
+
+    Raises
+    ------
+    InputError
+        The sidecar records other weights (the model file was replaced), naming both files.
+    """
+    sidecar = sidecar_path(model_path)
+    recorded = settings.get("weights_hash")
+    if recorded is None:
+        log.warning("%s: no weights_hash (written before it was recorded): cannot check that it belongs to %s",
+                    sidecar, model_path)
+    elif recorded != weights_hash:
+        raise InputError(f"{model_path}: weights hash {weights_hash}, but its settings {sidecar} were written for "
+                         f"weights {recorded}: the model file was replaced; retrain it or restore the matching pair")

@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from lensfinder.io import InputError
+from lensfinder.io import InputError, select_bands
 from lensfinder.learning.config import TrainConfig
 from lensfinder.learning.datasets import ShardSet
 from lensfinder.learning.preprocessing import prepare_batch
@@ -22,10 +22,11 @@ __all__ = ["augment_batch", "split_rows", "TrainingStream"]
 
 
 def augment_batch(images, rng, max_shift_pix: int = 2, flux_jitter: float = 0.1):
-    """Rotate by k x 90 degrees, flip, shift and rescale a batch ``(n, ny, nx)``.
+    """Rotate by k x 90 degrees, flip, shift and rescale a batch ``(n, ny, nx)`` or ``(n, ny, nx, n_bands)``.
 
-    The same random numbers are drawn whatever the options, so a batch's
-    randomness depends only on its generator.
+    Every band of an image is turned, shifted and rescaled alike, so its
+    colours stay. The same random numbers are drawn whatever the options, so
+    a batch's randomness depends only on its generator.
     """
     n = len(images)
     quarter_turns = rng.integers(0, 4, n)
@@ -43,7 +44,7 @@ def augment_batch(images, rng, max_shift_pix: int = 2, flux_jitter: float = 0.1)
         rows = (np.arange(ny)[None, :] - shifts[:, :1]) % ny
         cols = (np.arange(nx)[None, :] - shifts[:, 1:]) % nx
         out = out[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
-    return out * scales[:, None, None]
+    return out * scales.reshape((n,) + (1,) * (out.ndim - 1))
 
 
 def split_rows(n: int, val_fraction: float, seed: int):
@@ -65,11 +66,16 @@ class TrainingStream:
     train_rows, val_rows : numpy.ndarray of int
         Global row numbers of the training and validation images.
     config : TrainConfig
+    bands : sequence of str, optional
+        The bands the network sees, in channel order (default: all the shards' bands).
     """
 
-    def __init__(self, shards: ShardSet, train_rows, val_rows, config: TrainConfig):
+    def __init__(self, shards: ShardSet, train_rows, val_rows, config: TrainConfig, bands=None):
         self.shards = shards
         self.config = config
+        self.bands = tuple(bands or shards.bands)
+        select_bands(np.zeros((0, len(shards.bands), 1, 1)), shards.bands, self.bands,
+                     f"{shards.pairs[0][0]} (training shards)")
         self.train_rows = np.asarray(train_rows, dtype=np.int64)
         self.val_rows = np.asarray(val_rows, dtype=np.int64)
         labels = shards.labels[self.train_rows]
@@ -89,7 +95,8 @@ class TrainingStream:
         self.n_batches = math.ceil(self.images_per_epoch / config.batch_size)
         self.n_val_batches = math.ceil(len(self.val_rows) / config.batch_size)
         self.input_size = config.resolved_input_size
-        self._settings = {"input_shape": [self.input_size, self.input_size, 1], "preprocess": config.preprocess,
+        self._settings = {"input_shape": [self.input_size, self.input_size, len(self.bands)],
+                          "bands": list(self.bands), "preprocess": config.preprocess,
                           "normalization": config.normalization}
         self.nonfinite_images = 0
         self._lock = threading.Lock()
@@ -113,12 +120,14 @@ class TrainingStream:
             return order
 
     def _prepare(self, rows):
-        x, fraction = prepare_batch(self.shards.take(rows), self._settings)
+        """Network input ``(n, size, size, n_bands)`` of global rows."""
+        images = select_bands(self.shards.take(rows), self.shards.bands, self.bands)
+        x, fraction = prepare_batch(images, self._settings)
         bad = int(np.count_nonzero(fraction))
         if bad:
             with self._lock:
                 self.nonfinite_images += bad
-        return x[..., 0]
+        return x
 
     def train_batch(self, step: int):
         """Batch number ``step`` counted from epoch 0: ``(x, y, sample_weight)``."""
@@ -134,19 +143,19 @@ class TrainingStream:
             weights = np.where(labels, self.class_weight[True], self.class_weight[False]).astype(np.float32)
         else:
             weights = np.ones(len(rows), dtype=np.float32)
-        return x[..., np.newaxis].astype(np.float32), labels.astype(np.int32), weights
+        return x.astype(np.float32, copy=False), labels.astype(np.int32), weights
 
     def val_batch(self, batch: int):
         """Validation batch ``batch`` (no augmentation): ``(x, y)``."""
         bs = self.config.batch_size
         rows = self.val_rows[int(batch) * bs:(int(batch) + 1) * bs]
-        return self._prepare(rows)[..., np.newaxis].astype(np.float32), self.shards.labels[rows].astype(np.int32)
+        return self._prepare(rows).astype(np.float32, copy=False), self.shards.labels[rows].astype(np.int32)
 
     def datasets(self, initial_epoch: int, epochs: int, threads: int | None = None):
         """``(train, validation or None)`` ``tf.data`` pipelines for epochs ``initial_epoch..epochs-1``."""
         import tensorflow as tf
 
-        size = self.input_size
+        size, n_bands = self.input_size, len(self.bands)
         options = tf.data.Options()
         options.deterministic = True
         if threads:
@@ -154,14 +163,14 @@ class TrainingStream:
 
         def load_train(step):
             x, y, w = tf.numpy_function(self.train_batch, [step], (tf.float32, tf.int32, tf.float32), stateful=False)
-            x.set_shape([None, size, size, 1])
+            x.set_shape([None, size, size, n_bands])
             y.set_shape([None])
             w.set_shape([None])
             return x, y, w
 
         def load_val(batch):
             x, y = tf.numpy_function(self.val_batch, [batch], (tf.float32, tf.int32), stateful=False)
-            x.set_shape([None, size, size, 1])
+            x.set_shape([None, size, size, n_bands])
             y.set_shape([None])
             return x, y
 

@@ -34,15 +34,15 @@ ADAM_EPSILON = 1e-8
 _CHECKPOINT_STATE = "state.json"
 
 
-def compile_model(config: TrainConfig, size: int):
-    """``config.model`` for ``(size, size, 1)`` inputs, compiled with Adam on the cross-entropy.
+def compile_model(config: TrainConfig, size: int, n_bands: int = 1):
+    """``config.model`` for ``(size, size, n_bands)`` inputs, compiled with Adam on the cross-entropy.
 
     Adam with epsilon :data:`ADAM_EPSILON` (He et al. 2020, eq. 7) on the
     negative log-likelihood of the 2-way softmax (sparse categorical
     cross-entropy), reporting accuracy.
     """
     keras = import_keras()
-    model = build_model(config.model, (size, size, 1))
+    model = build_model(config.model, (size, size, n_bands))
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=ADAM_EPSILON),
         loss=keras.losses.SparseCategoricalCrossentropy(),
@@ -85,8 +85,12 @@ def _epoch_callbacks(keras, stream, state, checkpoint_dir, resume_key, data_hash
     return [EpochRecorder()]
 
 
-def _load_checkpoint(checkpoint_dir, resume_key, data_hash):
-    """The saved state of an interrupted run with the same settings and data, or None."""
+def _load_checkpoint(checkpoint_dir, resume_key, data_hash, epochs):
+    """The saved state of an interrupted run with the same settings and data, or None.
+
+    A checkpoint past ``epochs`` (a run asked for more) is not used: its
+    weights have seen more epochs than the model would claim.
+    """
     state_path = checkpoint_dir / _CHECKPOINT_STATE
     if not state_path.exists():
         return None
@@ -101,11 +105,15 @@ def _load_checkpoint(checkpoint_dir, resume_key, data_hash):
     if not (checkpoint_dir / state.get("checkpoint", "")).is_file():
         log.warning("%s: checkpoint file %s missing; starting afresh", state_path, state.get("checkpoint"))
         return None
+    if int(state.get("epoch", 0)) > epochs:
+        log.warning("%s: the checkpoint has %d epochs, more than the %d asked for; training afresh",
+                    state_path, int(state["epoch"]), epochs)
+        return None
     return state
 
 
 def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=None,
-          threads: int | None = None, callbacks=()):
+          threads: int | None = None, callbacks=(), bands=None):
     """Train ``config.model`` on shards and write the model, its settings and history.
 
     Parameters
@@ -123,6 +131,9 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
         CPU threads for TensorFlow and the input pipeline.
     callbacks : sequence of keras.callbacks.Callback
         Extra callbacks, run after the checkpointing one.
+    bands : sequence of str, optional
+        The bands the network sees, in channel order, picked from the
+        shards' (their ``BANDS``); default all of them.
 
     Returns
     -------
@@ -145,27 +156,28 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
 
     data_hash = shard_set.data_hash()
     train_rows, val_rows = split_rows(len(shard_set), config.val_fraction, config.seed)
-    stream = TrainingStream(shard_set, train_rows, val_rows, config)
-    log.info("%d training images (%d lenses), %d for validation; %d images and %d batches per epoch",
-             len(train_rows), len(stream.positives), len(val_rows), stream.images_per_epoch, stream.n_batches)
+    stream = TrainingStream(shard_set, train_rows, val_rows, config, bands=bands)
+    log.info("%d training images (%d lenses), %d for validation; %d images and %d batches per epoch; bands %s",
+             len(train_rows), len(stream.positives), len(val_rows), stream.images_per_epoch, stream.n_batches,
+             ",".join(stream.bands))
 
     gpu = configure_tensorflow(config.seed, threads)
     keras = import_keras()
-    resume_key = config.resume_key()
+    resume_key = f"{config.resume_key()}:{','.join(stream.bands)}"
     state = {"history": []}
     initial_epoch = 0
     ckpt = Path(checkpoint_dir) if checkpoint_dir else None
-    saved = _load_checkpoint(ckpt, resume_key, data_hash) if ckpt else None
+    saved = _load_checkpoint(ckpt, resume_key, data_hash, config.epochs) if ckpt else None
     if saved:
         model = load_model(ckpt / saved["checkpoint"], compile=True)
         initial_epoch = int(saved["epoch"])
         state = saved
         log.info("resuming from %s after epoch %d", ckpt / saved["checkpoint"], initial_epoch)
     else:
-        model = compile_model(config, size)
+        model = compile_model(config, size, len(stream.bands))
     if ckpt:
         ckpt.mkdir(parents=True, exist_ok=True)
-        if not saved:  # stale checkpoints of other settings or data
+        if not saved:  # stale checkpoints of other settings or data, or of a longer run
             for stale in ckpt.glob("epoch_*.keras"):
                 stale.unlink()
 
@@ -185,7 +197,8 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
     history = pd.DataFrame(state["history"])
     settings = {
         "model": config.model,
-        "input_shape": [size, size, 1],
+        "input_shape": [size, size, len(stream.bands)],
+        "bands": list(stream.bands),
         "stamp_size": int(ny),
         "preprocess": config.preprocess,
         "normalization": config.normalization,
@@ -199,9 +212,9 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
         "n_parameters": int(model.count_params()),
         "lensfinder_version": __version__,
     }
-    write_settings(settings, out)
-    write_csv(history, history_path)
     save_model(model, out)
+    write_settings(settings, out)  # after the model: it records the hash of its weights
+    write_csv(history, history_path)
     log.info("wrote %s, %s, %s", out, out.with_suffix(".json"), history_path)
     return history
 

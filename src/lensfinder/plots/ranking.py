@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lensfinder.plots.stamps import write_mosaic
+from lensfinder.plots.stamps import stamp_composite, write_mosaic
 from lensfinder.plots.style import pyplot, save_figure
 
 __all__ = ["plot_pcnn_vs_phuman", "plot_score_histogram", "plot_ranked_mosaic"]
@@ -29,12 +29,13 @@ def plot_pcnn_vs_phuman(ranked_df, path, *, golden: float = 0.7, high: float = 0
     plt = pyplot()
     df = ranked_df[ranked_df["n_graders"] > 0] if len(ranked_df) else ranked_df
     fig, ax = plt.subplots(figsize=(5, 4.5))
-    ax.scatter(df["p_human"], df["p_cnn"], s=12, c="0.4", label=f"candidates ({len(df)})")
+    ax.scatter(df["p_human"], df["p_cnn"], s=12, c="0.4", label=f"graded candidates: {len(df)}")
     top, zero = df[df["n_top"] > 0], df[df["n_zero"] > 0]
     # D marks first, A marks larger on top, so a point with both shows both
-    ax.scatter(zero["p_human"], zero["p_cnn"], marker="+", s=35, c="tab:red", label=">= 1 grade D (0)")
+    ax.scatter(zero["p_human"], zero["p_cnn"], marker="+", s=35, c="tab:red",
+               label=f"graded D, score 0, by >= 1 inspector: {len(zero)}")
     ax.scatter(top["p_human"], top["p_cnn"], marker="+", s=110, linewidths=0.9, c="tab:blue",
-               label=">= 1 grade A (10)")
+               label=f"graded A, score 10, by >= 1 inspector: {len(top)}")
     x = np.linspace(0.01, 1, 200)
     for level in (high, golden):
         ax.plot(x, np.where(level / x <= 1.0, level / x, np.nan), "--", lw=0.8, c="0.6")
@@ -77,11 +78,12 @@ def plot_score_histogram(ranked_df, path, *, scheme: str = "he2020", min_score: 
 
 
 def plot_ranked_mosaic(ranked_df, path, *, base_dir=None, manifest=None, stamps: dict | None = None,
-                       max_n: int = 82, ncols: int = 10, scheme: str = "li2020") -> Path:
+                       bands=None, max_n: int = 82, ncols: int = 10, scheme: str = "li2020") -> Path:
     """Stamps of the best candidates ranked by P (Li et al. 2020, Fig. 8), written atomically.
 
-    Images come from ``stamps`` (``{object_id: 2-D array}``, e.g. from
-    :func:`lensfinder.inspection.candidates.load_stamps`) where given, else from the PNG
+    Images come from ``stamps`` (``{object_id: array}``, ``(ny, nx)`` or
+    ``(n_bands, ny, nx)`` in ``bands`` order, drawn as Lupton composites;
+    e.g. from :func:`lensfinder.inspection.candidates.load_band_stamps`) where given, else from the PNG
     paths in ``ranked_df['png']`` or, where empty, ``manifest`` (``object_id,
     png``); relative paths are taken from ``base_dir``. Candidates without an
     image are skipped (logged). Rows are drawn in ``ranked_df`` order.
@@ -96,7 +98,8 @@ def plot_ranked_mosaic(ranked_df, path, *, base_dir=None, manifest=None, stamps:
         if len(paths) >= max_n:
             break
         if stamps is not None and row.object_id in stamps:
-            paths.append(stamps[row.object_id])
+            image = np.asarray(stamps[row.object_id])
+            paths.append(stamp_composite(image, bands) if image.ndim == 3 and len(image) > 1 else image.squeeze())
         elif not png:
             continue
         else:

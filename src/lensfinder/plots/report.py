@@ -52,21 +52,29 @@ def plot_roc(roc, metrics, path):
     return save_figure(fig, path)
 
 
-#: completeness-table column -> axis label
+#: completeness-table column -> axis label. The simulations' ``snr`` is the
+#: lens (foreground) galaxy's S/N in an aperture (He et al. 2020, eq. 17),
+#: not the arc's; ``arc_snr``, where the table has it, replaces it.
 COMPLETENESS_LABELS = {
     "theta_E": "Einstein radius theta_E (arcsec)",
-    "snr": "S/N",
+    "snr": "lens-galaxy S/N (not the arc's)",
+    "arc_snr": "arc S/N",
     "psf_fwhm_arcsec": "PSF FWHM (arcsec)",
     "mag_lens": "lens magnitude r (mag)",
 }
 
 
 def plot_completeness(completeness, path):
-    """Completeness of the simulated test lenses against their parameters, one panel each."""
+    """Completeness of the simulated test lenses against their parameters, one panel each.
+
+    With an ``arc_snr`` panel the lens galaxy's ``snr`` is left out.
+    """
     require_columns(completeness, ["column", "threshold", "bin_center", "completeness", "completeness_err"],
                     "completeness table")
     plt = pyplot()
     columns = list(dict.fromkeys(completeness["column"]))
+    if "arc_snr" in columns and "snr" in columns:
+        columns.remove("snr")
     n = max(len(columns), 1)
     fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.2), squeeze=False, sharey=True)
     for ax, column in zip(axes[0], columns):
@@ -85,14 +93,18 @@ def plot_learning_curve(history, path):
     require_columns(history, ["epoch", "loss"], "history table")
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
-    epoch = history["epoch"] + 1
+    from matplotlib.ticker import MaxNLocator
+
+    epoch = history["epoch"]  # 1-based already (lensfinder.learning.training)
     for ax, key in zip(axes, ["loss", "accuracy"]):
         for prefix, style in (("", "-"), ("val_", "--")):
             if prefix + key in history.columns:
                 ax.plot(epoch, history[prefix + key], style, marker="o", ms=3,
                         label="validation" if prefix else "training")
         ax.set(xlabel="epoch", ylabel=key)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
+    fig.tight_layout()
     return save_figure(fig, path)
 
 
@@ -125,7 +137,9 @@ def plot_cutflow(cutflow, path):
     require_columns(cutflow, ["sample", "step", "cut", "n_remaining"], "cut-flow table")
     plt = pyplot()
     samples = list(dict.fromkeys(cutflow["sample"]))
-    fig, axes = plt.subplots(1, max(len(samples), 1), figsize=(4.2 * max(len(samples), 1), 3.4), squeeze=False)
+    n = max(len(samples), 1)
+    # constrained layout leaves each panel room for its own cut names
+    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.4), squeeze=False, layout="constrained")
     for ax, sample in zip(axes[0], samples):
         rows = cutflow[cutflow["sample"] == sample].sort_values("step")
         y = range(len(rows))
@@ -133,7 +147,9 @@ def plot_cutflow(cutflow, path):
         ax.set_yticks(list(y), rows["cut"], fontsize=7)
         ax.invert_yaxis()
         ax.set_xscale("symlog")
-        for yi, n in zip(y, rows["n_remaining"]):
-            ax.text(n, yi, f" {n:,}", va="center", fontsize=7)
+        # a decade of room right of the longest bar for its count
+        ax.set_xlim(0, 10 * max(int(rows["n_remaining"].max()), 1))
+        for yi, count in zip(y, rows["n_remaining"]):
+            ax.text(count, yi, f" {count:,}", va="center", fontsize=7)
         ax.set(title=SAMPLE_LABELS.get(sample, sample), xlabel="objects remaining")
     return save_figure(fig, path)

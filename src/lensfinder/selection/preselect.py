@@ -44,6 +44,9 @@ HE2020_R_AUTO_MAX_MAG = 20.0
 DISK_G_R_MAX = 0.6
 #: KiDS writes 99 (or larger) for a magnitude it could not measure.
 NON_DETECTION_MAG = 90.0
+#: A needed column without one finite value in this many rows is a failed query or a wrong
+#: column, not data (KiDS measures them for nearly every source): preselect refuses it.
+ALL_NAN_MIN_ROWS = 10
 
 #: cut column -> what it keeps
 CUT_DESCRIPTIONS: dict[str, str] = {
@@ -191,6 +194,8 @@ def preselect(catalog: pd.DataFrame, release: str = "dr4", *, mask_cut: bool = F
     def col(role: str) -> np.ndarray:
         return pd.to_numeric(catalog[cmap[role]], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
+    _check_rows(catalog, cmap["id"], [c for c in needed if c != cmap["id"]], source)
+
     r_auto = col("r_auto")
     if apply_dmag:
         r_auto = r_auto + col("dmag")
@@ -246,9 +251,35 @@ def preselect(catalog: pd.DataFrame, release: str = "dr4", *, mask_cut: bool = F
             rows.append((sample, k, name, int(keep.sum())))
         flags[sample] = keep
         log.info("%s: %d of %d rows", sample, int(keep.sum()), len(catalog))
+        if len(catalog) and not keep.any():
+            lost = next(cut for _, _, cut, n in rows[-len(steps):] if n == 0)
+            log.warning("%s: sample %s selects NONE of %d rows (the cut %s leaves nothing)",
+                        source, sample, len(catalog), lost)
+    if not len(catalog):
+        log.warning("%s: the catalogue is empty: every sample is empty", source)
     cutflow = pd.DataFrame(rows, columns=["sample", "step", "cut", "n_remaining"])
     cutflow = cutflow.astype({"sample": str, "step": "int64", "cut": str, "n_remaining": "int64"})
     return flags, cutflow
+
+
+def _check_rows(catalog: pd.DataFrame, id_column: str, value_columns: list[str], source: str) -> None:
+    """Refuse duplicated IDs and columns without a single finite value (the cuts would keep nothing)."""
+    ids = catalog[id_column].astype(str)
+    repeated = ids[ids.duplicated(keep=False)]
+    if len(repeated):
+        names = list(dict.fromkeys(repeated))
+        shown = ", ".join(repr(v) for v in names[:5]) + (", ..." if len(names) > 5 else "")
+        raise InputError(f"{source}: {id_column}: {len(names)} IDs appear more than once ({len(repeated)} rows), "
+                         f"e.g. {shown}; expected one row per object (a catalogue part merged twice?)")
+    empty = [c for c in value_columns
+             if not np.isfinite(pd.to_numeric(catalog[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)).any()]
+    if not empty or not len(catalog):
+        return
+    message = (f"{source}: column(s) {', '.join(empty)}: no finite value in {len(catalog)} rows (all NaN or not "
+               f"numbers); expected measured values: every cut on them is false")
+    if len(catalog) >= ALL_NAN_MIN_ROWS:
+        raise InputError(message)
+    log.warning("%s", message)
 
 
 def _read_catalog(path: Path, columns: list[str], release: str) -> pd.DataFrame:

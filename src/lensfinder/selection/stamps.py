@@ -1,9 +1,11 @@
-"""Stamps: square r-band cutouts of the preselected galaxies of one tile.
+"""Stamps: square cutouts of the preselected galaxies of one tile, in every band.
 
-Centres come from the catalogue's RA/Dec through the tile's WCS; each stamp
-is centred on the nearest coadd pixel (no resampling), padded and flagged at
-the tile edge, with its masked and NaN fractions. Geometry, the cube and the
-index columns: docs/selection.md and docs/architecture.md.
+Centres come from the catalogue's RA/Dec through the detection band's WCS;
+each stamp is centred on the nearest coadd pixel (no resampling), the other
+bands aligned on it (:mod:`lensfinder.selection.bands`), padded and flagged
+at the tile edge, with its masked and NaN fractions over all bands.
+Geometry, the cube and the index columns: docs/selection.md and
+docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ import logging
 import numpy as np
 import pandas as pd
 
-from lensfinder.io import InputError, read_table, require_columns, write_cube, write_table
-from lensfinder.selection.tiles import celestial_wcs, open_tile, tile_properties
+from lensfinder.io import DEFAULT_BAND, InputError, read_table, require_columns, write_cube, write_table
+from lensfinder.selection.bands import BandImage, band_positions, open_band_images, reference_band
 
 __all__ = [
     "cut_stamps",
     "stamp_fractions",
+    "band_fractions",
     "select_objects",
     "extract_stamps",
+    "extract_band_stamps",
+    "band_columns",
     "write_tile_stamps",
     "INDEX_COLUMNS",
 ]
@@ -45,7 +50,7 @@ def _window_indices(x_pix, y_pix, size: int):
     return xc - half, yc - half
 
 
-def cut_stamps(image, x_pix, y_pix, size: int, fill_value: float = 0.0, dtype=np.float32):
+def cut_stamps(image, x_pix, y_pix, size: int, fill_value: float = 0.0, dtype=np.float32, out=None):
     """Cut square stamps centred on pixel positions, padding at the edges.
 
     Parameters
@@ -61,6 +66,8 @@ def cut_stamps(image, x_pix, y_pix, size: int, fill_value: float = 0.0, dtype=np
         Value of pixels beyond the image.
     dtype : numpy dtype
         Output dtype (native byte order).
+    out : ndarray, shape (n, size, size), optional
+        Where to write the stamps (e.g. one band of a band cube); ``dtype`` is then its dtype.
 
     Returns
     -------
@@ -86,7 +93,9 @@ def cut_stamps(image, x_pix, y_pix, size: int, fill_value: float = 0.0, dtype=np
     ny, nx = image.shape
     x0, y0 = _window_indices(x_pix, y_pix, size)
     n = len(x0)
-    stamps = np.empty((n, size, size), dtype=dtype)
+    stamps = np.empty((n, size, size), dtype=dtype) if out is None else out
+    if stamps.shape != (n, size, size):
+        raise ValueError(f"out has shape {stamps.shape}, expected {(n, size, size)}")
     # overlap of each window with the image, in image and in stamp coordinates
     ya, yb = np.clip(y0, 0, ny), np.clip(y0 + size, 0, ny)
     xa, xb = np.clip(x0, 0, nx), np.clip(x0 + size, 0, nx)
@@ -105,7 +114,7 @@ def cut_stamps(image, x_pix, y_pix, size: int, fill_value: float = 0.0, dtype=np
 
 
 def stamp_fractions(stamps, x_pix, y_pix, image_shape, size: int, mask=None, weight=None):
-    """Masked and NaN fractions of each stamp.
+    """Masked and NaN fractions of each stamp of one band.
 
     Parameters
     ----------
@@ -125,29 +134,52 @@ def stamp_fractions(stamps, x_pix, y_pix, image_shape, size: int, mask=None, wei
         Pixels masked, without weight or padded; non-finite pixels of the
         coadd part (padding excluded from both numerator and denominator).
     """
-    n = len(stamps)
+    return band_fractions([(stamps, x_pix, y_pix, image_shape, mask, weight)], size)
+
+
+def band_fractions(bands, size: int):
+    """Masked and NaN fractions of each stamp over several bands.
+
+    Parameters
+    ----------
+    bands : sequence of tuple
+        Per band ``(stamps (n, size, size), x_pix, y_pix, image_shape, mask,
+        weight)``, as for :func:`stamp_fractions`.
+    size : int
+
+    Returns
+    -------
+    masked_fraction, nan_fraction : ndarray, shape (n,)
+        A pixel counts as masked when it is masked, without weight or padded
+        in any band; the NaN fraction counts the non-finite coadd pixels of
+        all bands together.
+    """
+    n = len(bands[0][0])
     masked_fraction = np.zeros(n)
     nan_fraction = np.zeros(n)
-    ny, nx = image_shape
-    x_pix = np.asarray(x_pix, dtype=float)
-    y_pix = np.asarray(y_pix, dtype=float)
     offsets = np.arange(size)
     # chunks bound the memory of the boolean masks (a KiDS tile has ~4000 BG objects)
     for lo in range(0, n, STAMP_CHUNK):
         sl = slice(lo, min(lo + STAMP_CHUNK, n))
-        x0, y0 = _window_indices(x_pix[sl], y_pix[sl], size)
-        rows_ok = (y0[:, None] + offsets >= 0) & (y0[:, None] + offsets < ny)
-        cols_ok = (x0[:, None] + offsets >= 0) & (x0[:, None] + offsets < nx)
-        inside = rows_ok[:, :, None] & cols_ok[:, None, :]
-        bad = ~inside
-        if mask is not None:
-            native = mask.dtype.newbyteorder("=")
-            bad |= cut_stamps(mask, x_pix[sl], y_pix[sl], size, fill_value=0, dtype=native)[0] > 0
-        if weight is not None:
-            bad |= cut_stamps(weight, x_pix[sl], y_pix[sl], size, fill_value=1.0, dtype=np.float32)[0] <= 0
-        nonfinite = ~np.isfinite(stamps[sl]) & inside
-        masked_fraction[sl] = bad.mean(axis=(1, 2))
-        nan_fraction[sl] = nonfinite.sum(axis=(1, 2)) / np.maximum(inside.sum(axis=(1, 2)), 1)
+        bad_any, n_nonfinite, n_inside = None, 0, 0
+        for stamps, x_pix, y_pix, (ny, nx), mask, weight in bands:
+            x_pix = np.asarray(x_pix, dtype=float)[sl]
+            y_pix = np.asarray(y_pix, dtype=float)[sl]
+            x0, y0 = _window_indices(x_pix, y_pix, size)
+            rows_ok = (y0[:, None] + offsets >= 0) & (y0[:, None] + offsets < ny)
+            cols_ok = (x0[:, None] + offsets >= 0) & (x0[:, None] + offsets < nx)
+            inside = rows_ok[:, :, None] & cols_ok[:, None, :]
+            bad = ~inside
+            if mask is not None:
+                native = mask.dtype.newbyteorder("=")
+                bad |= cut_stamps(mask, x_pix, y_pix, size, fill_value=0, dtype=native)[0] > 0
+            if weight is not None:
+                bad |= cut_stamps(weight, x_pix, y_pix, size, fill_value=1.0, dtype=np.float32)[0] <= 0
+            bad_any = bad if bad_any is None else bad_any | bad
+            n_nonfinite = n_nonfinite + (~np.isfinite(stamps[sl]) & inside).sum(axis=(1, 2))
+            n_inside = n_inside + inside.sum(axis=(1, 2))
+        masked_fraction[sl] = bad_any.mean(axis=(1, 2))
+        nan_fraction[sl] = n_nonfinite / np.maximum(n_inside, 1)
     return masked_fraction, nan_fraction
 
 
@@ -169,7 +201,13 @@ def select_objects(catalog: pd.DataFrame, flags: pd.DataFrame, tile: str, sample
     for s in samples:
         if not pd.api.types.is_bool_dtype(flags[s]):
             raise InputError(f"{flags_source}: {s}: expected a bool sample flag column, got dtype {flags[s].dtype}")
-    rows = catalog.loc[catalog["KIDS_TILE"].astype(str) == tile, ["ID", "RAJ2000", "DECJ2000"]]
+    tiles = catalog["KIDS_TILE"].astype(str)
+    rows = catalog.loc[tiles == tile, ["ID", "RAJ2000", "DECJ2000"]]
+    if rows.empty:
+        present = sorted(tiles.unique())
+        shown = ", ".join(present[:10]) + (", ..." if len(present) > 10 else "")
+        raise InputError(f"{catalog_source}: KIDS_TILE: no row of tile {tile!r}; the catalogue holds "
+                         f"{len(present)} tile(s): {shown or 'none'}")
     if flags["ID"].duplicated().any():
         dup = flags.loc[flags["ID"].duplicated(), "ID"].iloc[0]
         raise InputError(f"{flags_source}: ID: expected unique IDs, {dup!r} appears more than once")
@@ -180,13 +218,24 @@ def select_objects(catalog: pd.DataFrame, flags: pd.DataFrame, tile: str, sample
                     catalog_source, n_unflagged, tile, flags_source)
     for s in samples:
         merged[s] = merged[s].fillna(False).astype(bool)
-    return merged.loc[merged[samples].any(axis=1)].reset_index(drop=True)
+    selected = merged.loc[merged[samples].any(axis=1)].reset_index(drop=True)
+    if selected.empty:
+        log.warning("%s: NONE of the %d catalogue rows of tile %s is in the samples %s: no stamps",
+                    flags_source, len(merged), tile, ", ".join(samples))
+    return selected
+
+
+def band_columns(bands) -> list[str]:
+    """Per-band index columns of a cube of ``bands``: none for today's r-band layout (one band, r)."""
+    if tuple(bands) == (DEFAULT_BAND,):
+        return []
+    return [f"{quantity}_{b}" for b in bands for quantity in ("psf_fwhm_arcsec", "zeropoint_mag")]
 
 
 def extract_stamps(image, wcs, selection: pd.DataFrame, samples, tile: str, size: int,
                    psf_fwhm_arcsec: float, zeropoint_mag: float, pixel_scale_arcsec: float,
                    mask=None, weight=None, fill_value: float = 0.0):
-    """Stamps and index of the selected objects of one tile.
+    """Stamps and index of the selected objects of one tile in one band (the r band).
 
     Parameters
     ----------
@@ -212,14 +261,46 @@ def extract_stamps(image, wcs, selection: pd.DataFrame, samples, tile: str, size
     n_outside : int
         Selected objects skipped because their centre is off the tile.
     """
-    ny, nx = image.shape
-    for name, arr in (("mask", mask), ("weight", weight)):
-        if arr is not None and arr.shape != image.shape:
-            raise InputError(f"{name}: shape {arr.shape} differs from the image's {image.shape}")
+    band = BandImage(DEFAULT_BAND, image, wcs, psf_fwhm_arcsec, zeropoint_mag, pixel_scale_arcsec,
+                     mask=mask, weight=weight)
+    return extract_band_stamps([band], selection, samples, tile, size, fill_value=fill_value)
+
+
+def extract_band_stamps(images, selection: pd.DataFrame, samples, tile: str, size: int,
+                        detection_band: str = DEFAULT_BAND, fill_value: float = 0.0):
+    """Stamps in every band and the index of the selected objects of one tile.
+
+    Parameters
+    ----------
+    images : sequence of BandImage
+        The tile's bands, in the cube's band order.
+    selection : pandas.DataFrame
+        ``ID``, ``RAJ2000``, ``DECJ2000`` and the sample flags (:func:`select_objects`).
+    samples : sequence of str
+    tile : str
+    size : int
+    detection_band : str
+        The band the stamps are centred on (the first band when ``images`` lacks it).
+    fill_value : float
+        Pixels beyond the tile.
+
+    Returns
+    -------
+    stamps : ndarray, float32, shape (n, size, size) for one band, (n, n_bands, size, size) for several
+    index : pandas.DataFrame
+        :data:`INDEX_COLUMNS` (``psf_fwhm_arcsec``, ``zeropoint_mag`` and
+        ``pixel_scale_arcsec`` of the reference band), :func:`band_columns`,
+        then the samples; one row per stamp.
+    n_outside : int
+        Selected objects skipped because their centre is off the tile.
+    """
+    images = list(images)
+    ref = images[reference_band(images, detection_band)]
+    ny, nx = ref.data.shape
     ra = selection["RAJ2000"].to_numpy(dtype=float)
     dec = selection["DECJ2000"].to_numpy(dtype=float)
     if len(selection):
-        x, y = wcs.celestial.all_world2pix(ra, dec, 0)
+        x, y = ref.wcs.celestial.all_world2pix(ra, dec, 0)
     else:
         x = y = np.zeros(0)
     xi, yi = np.rint(x), np.rint(y)
@@ -227,32 +308,42 @@ def extract_stamps(image, wcs, selection: pd.DataFrame, samples, tile: str, size
     n_outside = int((~on_tile).sum())
     sel = selection.loc[on_tile].reset_index(drop=True)
     x, y = x[on_tile], y[on_tile]
-    stamps, edge = cut_stamps(image, x, y, size, fill_value=fill_value)
-    masked_fraction, nan_fraction = stamp_fractions(stamps, x, y, image.shape, size, mask=mask, weight=weight)
+    positions = band_positions(images, images.index(ref), x, y)
+    stamps = np.empty((len(sel), len(images), size, size), dtype=np.float32)
+    edge = np.zeros(len(sel), dtype=bool)
+    for k, (im, (bx, by)) in enumerate(zip(images, positions)):
+        edge |= cut_stamps(im.data, bx, by, size, fill_value=fill_value, out=stamps[:, k])[1]
+    masked_fraction, nan_fraction = band_fractions(
+        [(stamps[:, k], bx, by, im.data.shape, im.mask, im.weight)
+         for k, (im, (bx, by)) in enumerate(zip(images, positions))], size)
     index = pd.DataFrame({
         "object_id": sel["ID"].astype(str).to_numpy(),
         "tile": tile,
         "ra": ra[on_tile], "dec": dec[on_tile],
         "x_pix": x, "y_pix": y, "edge": edge,
         "masked_fraction": masked_fraction, "nan_fraction": nan_fraction,
-        "psf_fwhm_arcsec": psf_fwhm_arcsec, "zeropoint_mag": zeropoint_mag,
-        "pixel_scale_arcsec": pixel_scale_arcsec,
+        "psf_fwhm_arcsec": ref.psf_fwhm_arcsec, "zeropoint_mag": ref.zeropoint_mag,
+        "pixel_scale_arcsec": ref.pixel_scale_arcsec,
     })
     index = index.astype(INDEX_COLUMNS)
+    if band_columns([im.band for im in images]):
+        for im in images:
+            index[f"psf_fwhm_arcsec_{im.band}"] = float(im.psf_fwhm_arcsec)
+            index[f"zeropoint_mag_{im.band}"] = float(im.zeropoint_mag)
     for s in samples:
         index[s] = sel[s].to_numpy(dtype=bool)
-    return stamps, index, n_outside
+    return (stamps[:, 0] if len(images) == 1 else stamps), index, n_outside
 
 
 def write_tile_stamps(image, catalog, flags, tile: str, samples, size: int, out_cube, out_index, *,
-                      mask=None, weight=None, psf_fwhm_arcsec: float | None = None,
-                      zeropoint_mag: float | None = None) -> pd.DataFrame:
-    """Cut one tile's stamps from its files and write the cube and its index.
+                      bands=(DEFAULT_BAND,), detection_band: str = DEFAULT_BAND, mask=None, weight=None,
+                      psf_fwhm_arcsec=None, zeropoint_mag=None) -> pd.DataFrame:
+    """Cut one tile's stamps in every band from its files and write the cube and its index.
 
     Parameters
     ----------
-    image : path
-        Tile coadd FITS (r band).
+    image : path or sequence of path
+        Tile coadd FITS, one per band in ``bands`` order.
     catalog : path
         Catalogue Parquet (``ID``, ``KIDS_TILE``, ``RAJ2000``, ``DECJ2000``).
     flags : path
@@ -264,50 +355,51 @@ def write_tile_stamps(image, catalog, flags, tile: str, samples, size: int, out_
     size : int
         Stamp side, pixels.
     out_cube, out_index : path
-        Output FITS cube and Parquet index.
-    mask, weight : path, optional
-        Mask FITS (> 0 masked) and inverse-variance weight FITS (<= 0 masked).
-    psf_fwhm_arcsec, zeropoint_mag : float, optional
-        Override the header's PSF FWHM (arcsec) and zero point (mag).
+        Output FITS cube (:func:`lensfinder.io.write_cube`, ``BANDS`` in the
+        header) and Parquet index.
+    bands : sequence of str
+        Band names, one per image.
+    detection_band : str
+        The band of the catalogue positions: the stamps are centred on its pixels.
+    mask, weight : path or sequence of path, optional
+        Mask FITS (> 0 masked) and inverse-variance weight FITS (<= 0 masked), one per band.
+    psf_fwhm_arcsec, zeropoint_mag : float or sequence of float, optional
+        Override the headers' PSF FWHM (arcsec) and zero point (mag), one per band.
 
     Returns
     -------
     pandas.DataFrame
         The index written.
     """
-    samples = list(samples)
+    samples, bands = list(samples), tuple(bands)
     catalog_table = read_table(catalog, required=["ID", "KIDS_TILE", "RAJ2000", "DECJ2000"])
     flags_table = read_table(flags, required=["ID", *samples])
     selection = select_objects(catalog_table, flags_table, tile, samples,
                                catalog_source=str(catalog), flags_source=str(flags))
-    handles = []
-    try:
-        coadd = open_tile(image, "image")
-        handles.append(coadd)
-        wcs = celestial_wcs(coadd.header, image)
-        psf, zp, scale = tile_properties(coadd.header, str(image), psf_fwhm_arcsec, zeropoint_mag, wcs)
-        aux = {}
-        for name, path in (("mask", mask), ("weight", weight)):
-            if path:
-                aux[name] = open_tile(path, name)
-                handles.append(aux[name])
+    with open_band_images(image, bands, masks=mask, weights=weight, psf_fwhm_arcsec=psf_fwhm_arcsec,
+                          zeropoint_mag=zeropoint_mag) as images:
+        ref = images[reference_band(images, detection_band)]
         try:
-            stamps, index, n_outside = extract_stamps(
-                coadd.data, wcs, selection, samples, tile, size, psf, zp, scale,
-                mask=aux["mask"].data if "mask" in aux else None,
-                weight=aux["weight"].data if "weight" in aux else None)
+            stamps, index, n_outside = extract_band_stamps(images, selection, samples, tile, size, detection_band)
         except InputError as exc:
-            raise InputError(f"{image}: {exc}") from exc
-    finally:
-        for h in handles:
-            h.close()
+            raise InputError(f"{ref.source}: {exc}") from exc
+    if n_outside and n_outside == len(selection):
+        raise InputError(f"{ref.source}: none of the {n_outside} selected objects of tile {tile} in {catalog} falls on "
+                         "this image (WCS); expected the coadd of the same tile")
     if n_outside:
         log.warning("%s: %d selected objects lie outside the tile and were skipped", tile, n_outside)
-    log.info("%s: %d stamps of %dx%d (%d selected, %d padded at the edge)", tile, len(stamps),
-             size, size, len(selection), int(index["edge"].sum()))
+    blank = index["nan_fraction"].to_numpy() >= 1.0
+    if len(index) and blank.all():
+        raise InputError(f"{ref.source}: all {len(index)} stamps are entirely NaN/inf: the coadd has no data where "
+                         f"the catalogue's objects of tile {tile} are (a blank or wrong image?)")
+    if blank.any():
+        log.warning("%s: %d of %d stamps are entirely NaN/inf (they will get p_cnn = NaN)",
+                    tile, int(blank.sum()), len(index))
+    log.info("%s: %d stamps of %dx%d in %s (%d selected, %d padded at the edge)", tile, len(stamps),
+             size, size, ",".join(bands), len(selection), int(index["edge"].sum()))
     cards = {"TILE": (tile, "tile name")}
-    if np.isfinite(psf):
-        cards["PSF_FWHM"] = (psf, "PSF FWHM of the tile, arcsec")
-    write_cube(stamps, out_cube, scale, zp, header_cards=cards)
+    if np.isfinite(ref.psf_fwhm_arcsec):
+        cards["PSF_FWHM"] = (ref.psf_fwhm_arcsec, "PSF FWHM of the tile, arcsec")  # the reference band's
+    write_cube(stamps, out_cube, ref.pixel_scale_arcsec, ref.zeropoint_mag, header_cards=cards, bands=bands)
     write_table(index, out_index)
     return index

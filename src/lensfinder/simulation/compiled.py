@@ -1,11 +1,12 @@
 """Compiled float32 kernels of the simulator's hot path (numba): light, lensing, PSF, noise.
 
 One pass per image computes the unlensed light, the deflection (SIE + shear
-+ SIS subhaloes + an optional precomputed field) and the lensed light, in
-the conventions of :mod:`lensfinder.simulation.lensing` (the float64
-reference the tests compare with); a separable pass convolves with the
-Gaussian PSF; a last pass adds noise from a counter-based stream keyed by
-``image_seed``. Design and reproducibility: ``docs/simulation.md``. This
++ SIS subhaloes + an optional precomputed field), the lensed light and
+point-like blobs (knots, stars, lensed quasar images), in the conventions of
+:mod:`lensfinder.simulation.lensing` (the float64 reference the tests compare
+with); the separable Gaussian PSF, the noise (a counter-based stream keyed
+by ``image_seed``) and the arc S/N come from
+:mod:`lensfinder.simulation.compiled_optics`. Design and reproducibility: ``docs/simulation.md``. This
 module imports numba; only the rendering functions import it.
 """
 
@@ -16,47 +17,29 @@ import math
 import numpy as np
 from numba import njit
 
-from lensfinder.simulation.fastmath import atan_ratio32, exp2_32, fma, log2_32, log32, sincos_2pi32
+from lensfinder.simulation.compiled_optics import (
+    add_noise,
+    arc_snr_one,
+    convolve_buffers,
+    convolve_one,
+    convolve_separable,
+    noise_one,
+    solve_arc_scale,
+    standard_normals,
+)
+from lensfinder.simulation.fastmath import atan_ratio32, exp2_32, fma, log2_32, log32
 
-__all__ = ["render_light", "render_batch", "convolve_separable", "add_noise", "standard_normals"]
+__all__ = ["render_light", "render_light_parts", "render_batch", "arc_scales", "convolve_separable", "add_noise",
+           "standard_normals"]
 
 _F = np.float32
 _ZERO, _ONE, _HALF = _F(0.0), _F(1.0), _F(0.5)
-# float32 elements per block of the PSF passes (8 KiB: stays in L1)
-_CHUNK = 2048
-
 _LOG2E = _F(1.4426950408889634)
-
-# SplitMix64 (Steele, Lea & Flood 2014)
-_GAMMA = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_U16, _U27, _U30, _U31, _U40 = (np.uint64(s) for s in (16, 27, 30, 31, 40))
-_MASK24 = np.uint64(0xFFFFFF)
-_ULP24 = _F(2.0**-24)
-_MINUS_TWO = _F(-2.0)
 
 # The Sersic profile is held at e^-40 (4e-18) of its central value below
 # that: images stay clear of float32 denormals (~100x slower in the PSF
 # products). lensing.SERSIC_MIN_EXPONENT (-80) is the float64 reference's.
 _SERSIC_MIN_EXPONENT2 = _F(-40.0 / np.log(2.0))  # base 2
-
-
-@njit(inline="always", error_model="numpy")
-def _splitmix(z):
-    z = (z ^ (z >> _U30)) * _M1
-    z = (z ^ (z >> _U27)) * _M2
-    return z ^ (z >> _U31)
-
-
-@njit(inline="always", error_model="numpy")
-def _pair(base, j):
-    """Two uniforms from output ``j`` of the stream ``base``: ``u1`` in (0, 1], ``u2`` in [0, 1)."""
-    z = _splitmix(base + np.uint64(j + 1) * _GAMMA)
-    # 24-bit integers, converted from 32-bit lanes (cheap on every vector ISA)
-    u1 = (_F(np.int32(z >> _U40)) + _ONE) * _ULP24
-    u2 = _F(np.int32((z >> _U16) & _MASK24)) * _ULP24
-    return u1, u2
 
 
 @njit(inline="always", error_model="numpy")
@@ -129,11 +112,78 @@ def _supersample(img, xg, yg, c, scale, factor, radius):
         coarse = _sersic(xg[ix] - c[0], yg[iy] - c[1], cxx, cyy, cxy, r2_floor, inv_2n, mb, amp)
         img[iy, ix] += _F(acc * inv - coarse)
 
+@njit(inline="always", error_model="numpy")
+def _add_sersic_lensed(img, lensed_light, px, py, c):
+    """:func:`_add_sersic` that also adds the light to ``lensed_light``
+    (the same float32 values: ``img`` gets the bits it would get alone)."""
+    cx, cy = c[0], c[1]
+    cxx, cyy, cxy, r2_floor, inv_2n, mb, amp = _sersic_args(c)
+    for i in range(img.shape[0]):
+        v = _sersic(px[i] - cx, py[i] - cy, cxx, cyy, cxy, r2_floor, inv_2n, mb, amp)
+        img[i] += v
+        lensed_light[i] += v
+
+
+@njit(inline="always", error_model="numpy")
+def _axis_weights(w, lo, c, sigma, scale, n):
+    """Fractions of a unit Gaussian (centre ``c``, ``sigma``, arcsec) in the pixels
+    ``lo .. lo + len(w) - 1`` of an axis whose pixel 0 is centred at 0 (offsets
+    from the grid origin): ``sigma > 0`` integrates over each pixel (erf);
+    ``sigma = 0`` shares a point linearly between its two nearest pixel centres
+    (lenstronomy's point sources, interpolation order 1)."""
+    for k in range(w.shape[0]):
+        w[k] = 0.0
+    if sigma > 0.0:
+        inv = 1.0 / (math.sqrt(2.0) * sigma)
+        prev = math.erf(((lo - 0.5) * scale - c) * inv)
+        for k in range(w.shape[0]):
+            nxt = math.erf(((lo + k + 0.5) * scale - c) * inv)
+            w[k] = 0.5 * (nxt - prev)
+            prev = nxt
+    else:
+        f = c / scale
+        i0 = int(math.floor(f))
+        d = f - i0
+        if 0 <= i0 - lo < w.shape[0]:
+            w[i0 - lo] = 1.0 - d
+        if 0 <= i0 + 1 - lo < w.shape[0]:
+            w[i0 + 1 - lo] = d
+    for k in range(w.shape[0]):  # pixels beyond the stamp take nothing
+        if lo + k < 0 or lo + k >= n:
+            w[k] = 0.0
+
+
+@njit(inline="always", error_model="numpy")
+def _add_blob(img, lensed_light, record, n, x0, scale, b, wx, wy):
+    """Add one blob ``b = (amp counts, center_x, center_y, sigma arcsec, lensed)``
+    to the flat ``img`` (n x n; ``x0``: the arcsec offset of pixel 0), on a window of
+    +-(5 sigma + 2) pixels; lensed blobs also go to ``lensed_light`` when ``record``."""
+    amp, sigma = np.float64(b[0]), np.float64(b[3])
+    cx, cy = np.float64(b[1]) - x0, np.float64(b[2]) - x0
+    half = int(math.ceil(5.0 * sigma / scale)) + 2
+    ix = int(math.floor(cx / scale + 0.5)) - half
+    iy = int(math.floor(cy / scale + 0.5)) - half
+    w = 2 * half + 1
+    _axis_weights(wx[:w], ix, cx, sigma, scale, n)
+    _axis_weights(wy[:w], iy, cy, sigma, scale, n)
+    both = record and b[4] != _ZERO
+    for j in range(w):
+        if wy[j] == 0.0:
+            continue
+        for k in range(w):
+            if wx[k] == 0.0:
+                continue
+            v = _F(amp * wy[j] * wx[k])
+            p = (iy + j) * n + ix + k
+            img[p] += v
+            if both:
+                lensed_light[p] += v
+
 
 @njit(cache=True, error_model="numpy")
 def render_light(out, xg, yg, unlensed, sie, shear, subhalo, lensed, extra_deflection, extra_index, scale,
                  ss_factor, ss_radius):
-    """Noiseless, unconvolved images of a batch, written into ``out``.
+    """Noiseless, unconvolved images of a batch, written into ``out`` (Sersic light only).
 
     Parameters
     ----------
@@ -161,39 +211,97 @@ def render_light(out, xg, yg, unlensed, sie, shear, subhalo, lensed, extra_defle
     ss_factor, ss_radius : int
         Central supersampling of the unlensed components (factor 1: off).
     """
-    n_img = out.shape[0]
-    gx, gy, ax, ay = _light_buffers(xg, yg)
-    for b in range(n_img):
-        _light_one(out[b], gx, gy, xg, yg, unlensed[b], sie[b], shear[b], subhalo[b], lensed[b], extra_deflection,
-                   extra_index[b], scale, ss_factor, ss_radius, ax, ay)
+    blobs = np.zeros((out.shape[0], 0, 5), dtype=np.float32)
+    render_light_parts(out, out[:0], xg, yg, unlensed, sie, shear, subhalo, lensed, blobs, extra_deflection,
+                       extra_index, scale, ss_factor, ss_radius)
 
 
 @njit(cache=True, error_model="numpy")
-def render_batch(out, rows, xg, yg, unlensed, sie, shear, subhalo, lensed, extra_deflection, extra_index, scale,
-                 ss_factor, ss_radius, taps, sky_sigma, inv_gain, seeds, noisy):
-    """:func:`render_light`, :func:`convolve_separable` and :func:`add_noise`
-    image by image, while each image is in the cache: ``out[rows[b]]`` (``out``
-    of shape (N, n, n)) gets image ``b``, convolved and, where ``noisy``,
-    with noise. The other arguments are those of the three kernels, per image.
+def render_light_parts(out, lensed_out, xg, yg, unlensed, sie, shear, subhalo, lensed, blobs, extra_deflection,
+                       extra_index, scale, ss_factor, ss_radius):
+    """:func:`render_light` with blobs, and the lensed light alone in ``lensed_out``.
+
+    ``blobs``: float32 (B, M, 5), rows ``(amp counts, center_x, center_y,
+    sigma arcsec, lensed)`` (amplitude 0 skips one; sigma 0: a point);
+    ``lensed_out``: float32 (B, n, n), or of length 0 to skip it. Returns
+    a bool (B,): whether each image has lensed light.
+    """
+    n_img = out.shape[0]
+    record = lensed_out.shape[0] == n_img
+    buffers = _light_buffers(xg, yg)
+    scratch = np.empty(out.shape[1] * out.shape[2], dtype=np.float32)
+    has = np.zeros(n_img, dtype=np.bool_)
+    for b in range(n_img):
+        lensed_light = lensed_out[b].reshape(-1) if record else scratch
+        has[b] = _light_one(out[b], lensed_light, record, buffers, xg, yg, unlensed[b], sie[b], shear[b],
+                            subhalo[b], lensed[b], blobs[b], extra_deflection, extra_index[b], scale, ss_factor,
+                            ss_radius)
+    return has
+
+
+@njit(cache=True, error_model="numpy")
+def render_batch(out, rows, xg, yg, unlensed, sie, shear, subhalo, lensed, blobs, extra_deflection, extra_index,
+                 scale, ss_factor, ss_radius, taps, sky_sigma, inv_gain, seeds, noisy, snr_sky, arc_snr):
+    """:func:`render_light_parts`, the Gaussian PSF and the noise image by
+    image, while each image is in the cache: ``out[rows[b]]`` (``out`` of
+    shape (N, n, n)) gets image ``b``, convolved and, where ``noisy``, with
+    noise; ``arc_snr[b]`` (float64) the S/N of its lensed light against the
+    sky ``snr_sky[b]`` and its own Poisson noise (NaN without lensed light;
+    ``arc_snr`` of length 0: not computed, which saves a convolution per lens).
+    The other arguments are those of the light, PSF and noise kernels, per image.
     """
     n_img, n = rows.shape[0], out.shape[1]
     npix = n * n
-    gx, gy, ax, ay = _light_buffers(xg, yg)
+    buffers = _light_buffers(xg, yg)
     light = np.empty((n, n), dtype=np.float32)
-    src, cols, acc = _convolve_buffers(n, n, (taps.shape[1] - 1) // 2)
+    lensed_light = np.empty(npix, dtype=np.float32)
+    scratch = np.empty((2, npix + 8), dtype=np.float32)
+    src, cols, acc = convolve_buffers(n, n, (taps.shape[1] - 1) // 2)
     normals = np.empty(npix + 1, dtype=np.float32)
     for b in range(n_img):
-        _light_one(light, gx, gy, xg, yg, unlensed[b], sie[b], shear[b], subhalo[b], lensed[b], extra_deflection,
-                   extra_index[b], scale, ss_factor, ss_radius, ax, ay)
+        has = _light_one(light, lensed_light, arc_snr.shape[0] == n_img, buffers, xg, yg, unlensed[b], sie[b],
+                         shear[b], subhalo[b], lensed[b], blobs[b], extra_deflection, extra_index[b], scale,
+                         ss_factor, ss_radius)
         img = out[rows[b]].reshape(npix)
-        _convolve_one(light.reshape(npix), taps[b], img, n, n, src, cols, acc)
+        convolve_one(light.reshape(npix), taps[b], img, n, n, src, cols, acc)
+        arc_snr[b] = np.nan
+        if has and arc_snr.shape[0] == n_img:
+            convolve_one(lensed_light, taps[b], scratch[0, :npix], n, n, src, cols, acc)
+            arc_snr[b] = arc_snr_one(scratch[0, :npix], img, snr_sky[b], inv_gain[b], scratch[1])
         if noisy[b]:
-            _noise_one(img, sky_sigma[b], inv_gain[b], seeds[b], normals)
+            noise_one(img, sky_sigma[b], inv_gain[b], seeds[b], normals)
+
+
+@njit(cache=True, error_model="numpy")
+def arc_scales(scales, xg, yg, unlensed, sie, shear, subhalo, lensed, blobs, extra_deflection, extra_index, scale,
+               ss_factor, ss_radius, taps, snr_sky, inv_gain, target):
+    """``scales[b]``: the factor on the lensed light of image ``b`` (all its
+    lensed components and blobs) that gives it the integrated S/N ``target[b]``
+    over its unlensed light (:func:`lensfinder.simulation.compiled_optics.solve_arc_scale`),
+    Gaussian PSF ``taps[b]``; NaN where it has no lensed light. Arguments as :func:`render_batch`."""
+    n_img, n = scales.shape[0], xg.shape[0]
+    npix = n * n
+    buffers = _light_buffers(xg, yg)
+    light = np.empty((n, n), dtype=np.float32)
+    lensed_light = np.empty(npix, dtype=np.float32)
+    total = np.empty(npix, dtype=np.float32)
+    arc = np.empty(npix, dtype=np.float32)
+    src, cols, acc = convolve_buffers(n, n, (taps.shape[1] - 1) // 2)
+    for b in range(n_img):
+        scales[b] = np.nan
+        if not _light_one(light, lensed_light, True, buffers, xg, yg, unlensed[b], sie[b], shear[b], subhalo[b],
+                          lensed[b], blobs[b], extra_deflection, extra_index[b], scale, ss_factor, ss_radius):
+            continue
+        convolve_one(light.reshape(npix), taps[b], total, n, n, src, cols, acc)
+        convolve_one(lensed_light, taps[b], arc, n, n, src, cols, acc)
+        for i in range(npix):
+            total[i] -= arc[i]
+        scales[b] = solve_arc_scale(arc, total, snr_sky[b], inv_gain[b], target[b])
 
 
 @njit(cache=True, error_model="numpy")
 def _light_buffers(xg, yg):
-    """The flat pixel grid and two deflection buffers."""
+    """The flat pixel grid, two deflection buffers and two blob-weight buffers."""
     n = xg.shape[0]
     npix = n * n
     gx = np.empty(npix, dtype=np.float32)
@@ -202,17 +310,23 @@ def _light_buffers(xg, yg):
         for ix in range(n):
             gx[iy * n + ix] = xg[ix]
             gy[iy * n + ix] = yg[iy]
-    return gx, gy, np.empty(npix, dtype=np.float32), np.empty(npix, dtype=np.float32)
+    return (gx, gy, np.empty(npix, dtype=np.float32), np.empty(npix, dtype=np.float32),
+            np.empty(2 * n + 8, dtype=np.float64), np.empty(2 * n + 8, dtype=np.float64))
 
 
 @njit(cache=True, error_model="numpy")
-def _light_one(out, gx, gy, xg, yg, unlensed, s, shear, subhalo, lensed, extra_deflection, m, scale, ss_factor,
-               ss_radius, ax, ay):
-    """One image of :func:`render_light` into ``out`` (n, n); ``ax, ay`` scratch."""
+def _light_one(out, lensed_light, record, buffers, xg, yg, unlensed, s, shear, subhalo, lensed, blobs,
+               extra_deflection, m, scale, ss_factor, ss_radius):
+    """One image of :func:`render_light_parts` into ``out`` (n, n) and, when
+    ``record``, its lensed light into the flat ``lensed_light``; returns
+    whether it has lensed light. ``buffers``: :func:`_light_buffers`."""
+    gx, gy, ax, ay, wx, wy = buffers
     n = out.shape[0]
     npix = n * n
     img = out.reshape(npix)
     img[:] = _ZERO
+    if record:
+        lensed_light[:] = _ZERO
     for k in range(unlensed.shape[0]):
         c = unlensed[k]
         if c[8] != _ZERO:
@@ -222,8 +336,24 @@ def _light_one(out, gx, gy, xg, yg, unlensed, s, shear, subhalo, lensed, extra_d
     lensed_any = False
     for k in range(lensed.shape[0]):
         lensed_any |= lensed[k, 8] != _ZERO
-    if not lensed_any:
-        return
+    if lensed_any:
+        _lensed_light(img, lensed_light, record, gx, gy, ax, ay, s, shear, subhalo, lensed, extra_deflection, m)
+    x0 = np.float64(xg[0])
+    half_width = 0.5 * (n - 1) * scale
+    for k in range(blobs.shape[0]):
+        bl = blobs[k]
+        if bl[0] == _ZERO or abs(bl[1]) > half_width + 10.0 * bl[3] + scale or \
+                abs(bl[2]) > half_width + 10.0 * bl[3] + scale:
+            continue
+        _add_blob(img, lensed_light, record, n, x0, scale, bl, wx, wy)
+        lensed_any |= bl[4] != _ZERO
+    return lensed_any
+
+
+@njit(cache=True, error_model="numpy")
+def _lensed_light(img, lensed_light, record, gx, gy, ax, ay, s, shear, subhalo, lensed, extra_deflection, m):
+    """Add the lensed Sersic components to the flat ``img`` (and to ``lensed_light`` when ``record``)."""
+    npix = img.shape[0]
     cx, cy, ce, se, cos, sin, q_over_eps, s1, s2, eps, cs, ss = (
         s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11])
     g1, g2 = shear[0], shear[1]
@@ -266,146 +396,7 @@ def _light_one(out, gx, gy, xg, yg, unlensed, s, shear, subhalo, lensed, extra_d
         ay[i] = gy[i] - ay[i]
     for k in range(lensed.shape[0]):
         if lensed[k, 8] != _ZERO:
-            _add_sersic(img, ax, ay, lensed[k])
-
-
-@njit(cache=True, error_model="numpy")
-def convolve_separable(images, taps, out, ny, nx):
-    """Convolve each image with the separable kernel ``taps[b] (x) taps[b]``,
-    zero outside the image ('same' size), into ``out``.
-
-    ``images``, ``out``: float32 (B, ny nx), the images flattened (C order);
-    ``taps``: float32 (B, T), T odd, symmetric (``taps[:, t] == taps[:, T-1-t]``:
-    the rows of :func:`lensfinder.simulation.optics.gaussian_taps` are; only half are read).
-
-    Both passes run over the image as one flat array with zero margins (r
-    rows above and below, r columns left and right, r = (T - 1) / 2), so the
-    vector loops are long and need no bounds: along columns the taps are
-    shifts by whole padded rows, along rows shifts by pixels. Symmetric taps
-    are added in pairs, three pairs per sweep of a block that stays in L1.
-    """
-    src, cols, acc = _convolve_buffers(ny, nx, (taps.shape[1] - 1) // 2)
-    for b in range(images.shape[0]):
-        _convolve_one(images[b], taps[b], out[b], ny, nx, src, cols, acc)
-
-
-@njit(cache=True, error_model="numpy")
-def _convolve_buffers(ny, nx, r):
-    """Scratch of :func:`_convolve_one`; the zero margins of the first two stay zero."""
-    width = nx + 2 * r
-    body = ny * width  # the padded rows that hold the image
-    return (np.zeros((ny + 2 * r) * width, dtype=np.float32), np.zeros(body + 2 * r, dtype=np.float32),
-            np.empty(body, dtype=np.float32))
-
-
-@njit(cache=True, error_model="numpy")
-def _convolve_one(img, k, dst, ny, nx, src, cols, acc):
-    """One image of :func:`convolve_separable` (flat ``img`` -> flat ``dst``)."""
-    r = (k.shape[0] - 1) // 2
-    width = nx + 2 * r
-    body = ny * width
-    for y in range(ny):  # explicit loops: numba's slice assignment costs ~0.1 us a call
-        base = (y + r) * width + r
-        for x in range(nx):
-            src[base + x] = img[y * nx + x]
-    _symmetric_pass(cols[r:r + body], src, r * width, width, k, r)
-    _symmetric_pass(acc, cols, r, 1, k, r)
-    for y in range(ny):
-        base = y * width + r
-        for x in range(nx):
-            dst[y * nx + x] = acc[base + x]
-
-
-@njit(inline="always", error_model="numpy")
-def _symmetric_pass(dst, src, start, step, k, r):
-    """``dst[j] = k[r] src[start + j] + sum_t k[t] (src[start + j - (r - t) step] + src[start + j + (r - t) step])``."""
-    n = dst.shape[0]
-    for c0 in range(0, n, _CHUNK):
-        c1 = min(c0 + _CHUNK, n)
-        s0 = start + c0
-        s1 = start + c1
-        _scale(dst[c0:c1], src[s0:s1], k[r])
-        t = 0
-        while t + 3 <= r:
-            o0, o1, o2 = (r - t) * step, (r - t - 1) * step, (r - t - 2) * step
-            _pairs3(dst[c0:c1], src[s0 - o0:s1 - o0], src[s0 + o0:s1 + o0], src[s0 - o1:s1 - o1],
-                    src[s0 + o1:s1 + o1], src[s0 - o2:s1 - o2], src[s0 + o2:s1 + o2], k[t], k[t + 1], k[t + 2])
-            t += 3
-        for t in range(t, r):
-            o = (r - t) * step
-            _pairs1(dst[c0:c1], src[s0 - o:s1 - o], src[s0 + o:s1 + o], k[t])
-
-
-@njit(inline="always", error_model="numpy")
-def _scale(dst, src, w):
-    for i in range(dst.shape[0]):
-        dst[i] = w * src[i]
-
-
-@njit(inline="always", error_model="numpy")
-def _pairs1(dst, a, b, w):
-    for i in range(dst.shape[0]):
-        dst[i] = fma(w, a[i] + b[i], dst[i])
-
-
-@njit(inline="always", error_model="numpy")
-def _pairs3(dst, a0, b0, a1, b1, a2, b2, w0, w1, w2):
-    for i in range(dst.shape[0]):
-        dst[i] = fma(w0, a0[i] + b0[i], fma(w1, a1[i] + b1[i], fma(w2, a2[i] + b2[i], dst[i])))
-
-
-@njit(cache=True, error_model="numpy")
-def add_noise(images, sky_sigma, inv_gain, seeds, noisy):
-    """Add Gaussian sky/read-out noise and Poisson noise (Gaussian
-    approximation) in place: ``image += sqrt(sky^2 + max(image, 0) inv_gain) N(0, 1)``.
-
-    ``images``: float32 (B, npix), the images flattened; ``sky_sigma``,
-    ``inv_gain``: float32 (B,); ``seeds``: uint64 (B,) (each image's
-    ``image_seed``); ``noisy``: bool (B,), False leaves an image noiseless.
-    """
-    normals = np.empty(images.shape[1] + 1, dtype=np.float32)
-    for b in range(images.shape[0]):
-        if noisy[b]:
-            _noise_one(images[b], sky_sigma[b], inv_gain[b], seeds[b], normals)
-
-
-@njit(cache=True, error_model="numpy")
-def _noise_one(img, sky, ig, seed, normals):
-    """One image of :func:`add_noise`; ``normals`` scratch of at least npix + 1."""
-    npix = img.shape[0]
-    h = (npix + 1) // 2
-    _normals(normals, _splitmix(seed), h)
-    var0 = sky * sky
-    for i in range(npix):
-        p = img[i]
-        img[i] = p + math.sqrt(var0 + max(p, _ZERO) * ig) * normals[i]
-
-
-@njit(inline="always", error_model="numpy")
-def _normals(out, base, h):
-    """Output ``j`` of the stream ``base`` gives the normals ``j`` and ``j + h``
-    of ``out`` (length ``2 h``) by Box-Muller.
-
-    Two loops, the integer hashing and then the float transform: fused, the
-    64-bit and 32-bit lanes halve the vector width of the float part."""
-    lo = out[:h]
-    hi = out[h:]
-    for j in range(h):
-        u1, u2 = _pair(base, j)
-        lo[j] = u1
-        hi[j] = u2
-    for j in range(h):
-        rad = math.sqrt(_MINUS_TWO * log32(lo[j]))
-        s, c = sincos_2pi32(hi[j])
-        lo[j] = rad * c
-        hi[j] = rad * s
-
-
-@njit(cache=True, error_model="numpy")
-def standard_normals(seed, n):
-    """The first ``n`` normals of the noise stream of ``seed`` (what :func:`add_noise`
-    multiplies an image of ``n`` pixels by), float32."""
-    h = (n + 1) // 2
-    out = np.empty(2 * h, dtype=np.float32)
-    _normals(out, _splitmix(np.uint64(seed)), h)
-    return out[:n]
+            if record:
+                _add_sersic_lensed(img, lensed_light, ax, ay, lensed[k])
+            else:
+                _add_sersic(img, ax, ay, lensed[k])

@@ -231,16 +231,24 @@ def _draw_negative(rng, p: Recipe, kind):
         row.update(_sersic_component("disk", counts / (1 + bd), uniform(rng, p.bulge_disk_R_sersic_arcsec),
                                      uniform(rng, p.disk_n_sersic), de1, de2, cx, cy))
         row["bulge_to_disk"] = bd
-    else:  # pragma: no cover - validated
-        raise InputError(f"negative_mix: unknown kind {kind!r}")
+    else:  # the sky's confusers (opt-in for the papers' recipes): the per-block drawer, one image
+        from lensfinder.simulation.components import Group
+        from lensfinder.simulation.confusers import draw_negatives
+
+        g = Group(1)
+        draw_negatives(rng, p, kind, g, np.array([counts]), np.array([cx]), np.array([cy]))
+        row.update({k: (v[0].item() if hasattr(v[0], "item") else v[0]) for k, v in g.columns.items()})
+        row.update({k: v[0] for k, v in g.lists.lists().items()})
     return row
 
 
-def _aperture_snr_inputs(row, pixel_scale):
+def _aperture_snr_inputs(row, pixel_scale, zeropoint_mag):
     """Foreground-galaxy counts inside the S/N aperture and its pixel count (analytic)."""
     from scipy.special import gammainc
 
     comps = [c for c in ("lens_light", "disk") if np.isfinite(row.get(f"{c}_amp", np.nan))]
+    if not comps:  # a star: its counts, in 1"
+        return float(mag_to_counts(row["mag_lens"], zeropoint_mag)), math.pi / pixel_scale**2
     r_ap = max(2.0 * max(row[f"{c}_R_sersic"] for c in comps), 1.0)
     flux = 0.0
     for c in comps:
@@ -252,7 +260,7 @@ def _aperture_snr_inputs(row, pixel_scale):
 
 def _noise_level(rng, p: Recipe, row):
     """Sky sigma (counts per pixel) and the foreground galaxy's S/N."""
-    flux_ap, n_ap = _aperture_snr_inputs(row, p.pixel_scale_arcsec)
+    flux_ap, n_ap = _aperture_snr_inputs(row, p.pixel_scale_arcsec, p.zeropoint_mag)
     gain = p.gain
     if p.noise_model == "snr_he2020":
         snr = float(snr_he2020(row["mag_lens"]) * uniform(rng, p.snr_scatter))  # He et al. 2020, eq. 17
@@ -294,6 +302,9 @@ def _draw_semireal(rng, p: Recipe, is_lens):
     if p.arc_brightness == "flux_ratio":
         row["arc_flux_ratio"] = uniform(rng, p.arc_flux_ratio)
         row["host_flux_radius_arcsec"] = float(p.host_flux_radius_arcsec)
+    elif p.arc_brightness == "arc_snr":
+        lo, hi = p.arc_snr
+        row["arc_snr_target"] = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
     else:
         row["arc_peak_ratio"] = uniform(rng, p.arc_peak_ratio)
     return row
@@ -338,9 +349,12 @@ def draw_image_params(recipe: Recipe, seed: int, shard: int, index: int, set_nam
         From :func:`lensfinder.simulation.recipes.recipe_params` (semi-real:
         with the host stamps' geometry, see :func:`lensfinder.simulation.shards.simulate_shard`).
     seed, shard, index : int
-        The image's generator is ``default_rng(SeedSequence([seed, shard, index]))``;
-        its noise comes from the counter-based stream of ``image_seed``
-        (recorded; :mod:`lensfinder.simulation.compiled`).
+        ``draw_scheme=per_image``: the image's generator is
+        ``default_rng(SeedSequence([seed, shard, index]))``; ``per_block``: the
+        row of its block (:func:`lensfinder.simulation.batch.draw_block`, one
+        block drawn per call: use :func:`lensfinder.simulation.shards.draw_table`
+        for many). The noise comes from the counter-based stream of
+        ``image_seed`` (recorded; :mod:`lensfinder.simulation.compiled`).
     set_name : str
         Prefix of ``object_id``.
     noiseless : bool
@@ -352,6 +366,10 @@ def draw_image_params(recipe: Recipe, seed: int, shard: int, index: int, set_nam
         Column -> value (:func:`lensfinder.simulation.metadata.rows_to_frame` makes the table).
     """
     p = recipe
+    if p.draw_scheme == "per_block":  # the row of its block (lensfinder.simulation.batch)
+        from lensfinder.simulation.batch import draw_block
+
+        return {k: v for k, v in draw_block(p, seed, shard, [index], set_name, noiseless).iloc[0].items()}
     ss = np.random.SeedSequence([int(seed), int(shard), int(index)])
     rng = np.random.default_rng(ss)
     image_seed = int(ss.generate_state(1, dtype=np.uint64)[0])
@@ -377,6 +395,9 @@ def draw_image_params(recipe: Recipe, seed: int, shard: int, index: int, set_nam
         sky, snr = _noise_level(rng, p, row)
     moffat = p.psf_model == "moffat" and not p.semi_real
     beta = round(uniform(rng, p.psf_moffat_beta), 3) if moffat else float("nan")
+    if is_lens and not p.semi_real and p.source_brightness == "arc_snr":
+        lo, hi = p.arc_snr
+        row["arc_snr_target"] = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
     psf_model = "moffat" if moffat else ("epsf" if p.semi_real and p.psf_model == "epsf" else "gaussian")
     row.update({
         "object_id": f"{set_name}-{seed}-{shard}-{index}", "recipe": p.name, "seed": int(seed), "shard": int(shard),

@@ -221,21 +221,22 @@ def build_tile_psf(image, header, catalog, settings: dict | None = None, source:
     return result
 
 
-def _find(tile: str, suffix: str, paths, key: str) -> str:
-    """The path of ``{tile}{suffix}`` among ``paths`` (files, or directories: paths not ending in ``suffix``)."""
-    name = f"{tile}{suffix}"
+def _find(names, suffix: str, paths, key: str) -> str:
+    """The path of the first of ``names`` among ``paths`` (files, or directories: paths not ending in ``suffix``)."""
     files = [str(Path(f)) for f in paths if f.endswith(suffix)]
     dirs = [Path(d) for d in paths if not d.endswith(suffix)]
-    found = [f for f in files if Path(f).name == name] + [str(d / name) for d in dirs if (d / name).exists()]
-    if found:
-        return found[0]
+    for name in names:
+        found = [f for f in files if Path(f).name == name] + [str(d / name) for d in dirs if (d / name).exists()]
+        if found:
+            return found[0]
     if dirs:  # tile_psf_kernel names the missing file
-        return str(dirs[0] / name)
-    raise InputError(f"{key}: no {name} among the {len(files)} file(s) given")
+        return str(dirs[0] / names[0])
+    raise InputError(f"{key}: no {' or '.join(names)} among the {len(files)} file(s) given")
 
 
-def find_tile_files(tile: str, tiles, catalogs) -> tuple[str, str]:
-    """The image and catalogue files of ``tile``: ``{tile}.fits`` among ``tiles``, ``{tile}.parquet`` among ``catalogs``.
+def find_tile_files(tile: str, tiles, catalogs, band: str = "r") -> tuple[str, str]:
+    """The image and catalogue files of ``tile``: ``{tile}.fits`` or ``{tile}.{band}.fits`` (the detection
+    band's image of a multi-band survey) among ``tiles``, ``{tile}.parquet`` among ``catalogs``.
 
     Parameters
     ----------
@@ -243,13 +244,16 @@ def find_tile_files(tile: str, tiles, catalogs) -> tuple[str, str]:
         Tile name (the stamp index's ``tile``).
     tiles, catalogs : sequence of str
         Files, or directories that hold them (recipe parameters ``psf_tiles``, ``psf_catalogs``).
+    band : str
+        The band the arcs are painted in.
 
     Raises
     ------
     InputError
         Files given but none for this tile.
     """
-    return _find(tile, ".fits", tiles, "psf_tiles"), _find(tile, ".parquet", catalogs, "psf_catalogs")
+    return (_find([f"{tile}.fits", f"{tile}.{band}.fits"], ".fits", tiles, "psf_tiles"),
+            _find([f"{tile}.parquet"], ".parquet", catalogs, "psf_catalogs"))
 
 
 @functools.lru_cache(maxsize=4096)  # a kernel is 5 kB; a KiDS shard may draw hosts from ~1000 tiles

@@ -16,10 +16,16 @@ from lensfinder import constants
 from lensfinder.io import InputError
 from lensfinder.simulation.parameters import AXIS_RATIO, FRACTION, NON_NEGATIVE, POSITIVE, Param, param
 
-__all__ = ["Recipe", "PARAMS", "RECIPES", "NEGATIVE_KINDS", "recipe_params"]
+__all__ = ["Recipe", "PARAMS", "RECIPES", "PAPER_RECIPES", "NEGATIVE_KINDS", "LENS_LIGHT_MODELS", "SOURCE_MODELS",
+           "recipe_params"]
 
-#: Shapes of the fully simulated negatives (He et al. 2020, Table 2).
-NEGATIVE_KINDS = ("elliptical", "elliptical_pair", "elongated", "bulge_disk")
+#: Shapes of the fully simulated negatives: He et al. 2020, Table 2, then the sky's confusers
+#: (``lensfinder.simulation.confusers``, sources in ``docs/simulation.md``).
+NEGATIVE_KINDS = ("elliptical", "elliptical_pair", "elongated", "bulge_disk", "satellites", "irregular", "spiral",
+                  "ring", "merger", "edge_on", "group", "star", "star_blend")
+#: Light models of lens galaxies (and of the central galaxies of negatives), and of lensed sources.
+LENS_LIGHT_MODELS = ("sersic", "bulge_disk", "double_sersic")
+SOURCE_MODELS = ("sersic", "knots", "irregular", "multiple", "quasar")
 
 Range = tuple[float, float]
 IntRange = tuple[int, int]
@@ -37,6 +43,9 @@ class Recipe:
     """A validated, read-only recipe (from :func:`recipe_params`): parameters as attributes."""
 
     name: str
+    draw_scheme: str = param("per_block", "random streams: per_block (vectorised, one generator per block of 256 "
+                             "images) or per_image (one per image, the papers' recipes)",
+                             choices=("per_block", "per_image"))
     # geometry and observation
     stamp_size: int = param(101, "stamp side, pixels", bounds="[1, inf)")
     pixel_scale_arcsec: float = param(constants.KIDS_COADD_PIXEL_SCALE_ARCSEC, "pixel scale, arcsec", bounds=POSITIVE)
@@ -45,7 +54,7 @@ class Recipe:
     psf_truncation_sigma: float = param(4.0, "Gaussian PSF kernel half-width, sigma", bounds=POSITIVE)
     psf_model: str = param("gaussian", "PSF model; gaussian: He et al. 2020, eq. 16; epsf: the host tile's, semi-real",
                            choices=("gaussian", "moffat", "epsf"))
-    psf_moffat_beta: Range = param((2.8, 4.8), "Moffat beta, the mock survey's range", bounds="(1, inf)")
+    psf_moffat_beta: Range = param((2.8, 4.8), "Moffat beta (the mock survey's range; sky: 2.5-5)", bounds="(1, inf)")
     psf_moffat_radius_arcsec: float = param(5.0, "Moffat kernel half-width, arcsec", bounds=POSITIVE)
     light_supersampling: int = param(8, "sub-pixels per axis at unlensed galaxy centres", bounds="[1, inf)")
     light_supersampling_radius_pix: int = param(2, "half-width of the supersampled patch, pixels",
@@ -70,6 +79,18 @@ class Recipe:
     lens_light_n_sersic: Range = param((2.0, 5.0), "lens light Sersic index", bounds=POSITIVE)
     sersic_n_distribution: str = param("uniform", "Sersic index draw of lens and source",
                                        choices=("uniform", "huertas_company"))
+    lens_light_mix: Mapping[str, float] = param(MappingProxyType({"sersic": 1.0}),
+                                                "light models of lenses and central galaxies; per_block",
+                                                kind="weights", choices=LENS_LIGHT_MODELS)
+    second_light_fraction: Range = param((0.2, 0.6), "flux fraction of the second light component",
+                                         bounds=FRACTION)
+    second_light_R_factor: Range = param((1.5, 3.0), "second component's R_sersic / the first's", bounds=POSITIVE)
+    envelope_n_sersic: Range = param((1.0, 2.5), "Sersic index of the double_sersic envelope", bounds=POSITIVE)
+    lens_satellite_fraction: float = param(0.0, "fraction of lenses with satellites (as the satellites kind)",
+                                           bounds=FRACTION)
+    field_galaxies: IntRange = param((0, 0), "faint field galaxies in every stamp", kind="int_range",
+                                     bounds=NON_NEGATIVE)
+    field_mag: Range = param((22.0, 25.0), "field galaxy magnitude")
     # source
     source_mag_model: str = param("uniform", "source magnitude draw", choices=("uniform", "benitez"))
     source_mag: Range = param((20.5, 23.5), "source magnitude")
@@ -78,6 +99,21 @@ class Recipe:
     source_q: Range = param((0.5, 1.0), "source axis ratio", bounds=AXIS_RATIO)
     source_position: str = param("disk", "source placement", choices=("disk", "caustic"))
     source_offset_theta_E: float = param(0.5, "disk placement radius, theta_E", bounds=FRACTION)
+    source_mix: Mapping[str, float] = param(MappingProxyType({"sersic": 1.0}), "lensed source models; per_block",
+                                            kind="weights", choices=SOURCE_MODELS)
+    source_knots: IntRange = param((10, 40), "knots of a knots/irregular source", kind="int_range",
+                                   bounds=NON_NEGATIVE)
+    knot_flux_fraction: Range = param((0.2, 0.6), "flux fraction in knots; knots source", bounds=FRACTION)
+    irregular_knot_fraction: Range = param((0.6, 0.95), "flux fraction in knots; irregular source and confuser",
+                                           bounds=FRACTION)
+    knot_sigma_arcsec: Range = param((0.05, 0.1), "Gaussian sigma of a lensed knot, arcsec", bounds=POSITIVE)
+    multiple_sources: IntRange = param((2, 3), "sources of a multiple source", kind="int_range",
+                                       bounds="[1, inf)")
+    quasar_host_fraction: Range = param((0.2, 0.6), "host galaxy flux / quasar flux", bounds=NON_NEGATIVE)
+    source_brightness: str = param("mag", "source brightness: from source_mag, or scaled to an arc S/N",
+                                   choices=("mag", "arc_snr"))
+    arc_snr: Range = param((8.0, 1500.0), "integrated arc S/N, log-uniform; source_brightness=arc_snr",
+                           bounds=POSITIVE)
     # negatives (He et al. 2020, Table 2 shapes)
     negative_mag_model: str = param("uniform", "central galaxy magnitude of negatives",
                                     choices=("uniform", "lens_population"))
@@ -100,6 +136,33 @@ class Recipe:
     bulge_disk_R_sersic_arcsec: Range = param((0.2, 2.0), "bulge and disk effective radii, arcsec",
                                               bounds=POSITIVE)
     bulge_to_disk: Range = param((0.2, 3.0), "bulge to disk luminosity ratio", bounds=NON_NEGATIVE)
+    # the sky's confusers (lensfinder.simulation.confusers)
+    satellite_count: IntRange = param((1, 3), "satellites and companions of a central galaxy", kind="int_range",
+                                      bounds="[1, inf)")
+    satellite_distance_arcsec: Range = param((0.5, 5.0), "satellite distance from the centre, arcsec",
+                                             bounds=NON_NEGATIVE)
+    satellite_mag_offset: Range = param((1.0, 6.0), "satellite: magnitudes fainter than the central",
+                                        bounds=NON_NEGATIVE)
+    satellite_R_sersic_arcsec: Range = param((0.1, 1.0), "satellite effective radius, arcsec", bounds=POSITIVE)
+    satellite_n_sersic: Range = param((0.5, 4.0), "satellite Sersic index", bounds=POSITIVE)
+    satellite_blue_fraction: float = param(0.5, "fraction of blue (star-forming) satellites", bounds=FRACTION)
+    irregular_R_arcsec: Range = param((0.5, 2.5), "irregular and spiral galaxy half-light radius, arcsec",
+                                      bounds=POSITIVE)
+    confuser_knots: IntRange = param((15, 60), "knots of an irregular galaxy, spiral arms or ring",
+                                     kind="int_range", bounds="[1, inf)")
+    confuser_knot_sigma_arcsec: Range = param((0.0, 0.15), "Gaussian sigma of a confuser's knots, arcsec",
+                                              bounds=NON_NEGATIVE)
+    ring_R_arcsec: Range = param((1.0, 3.5), "ring radius, arcsec", bounds=POSITIVE)
+    merger_separation_arcsec: Range = param((0.8, 3.0), "merger: separation of the two galaxies, arcsec",
+                                            bounds=POSITIVE)
+    tail_flux_fraction: Range = param((0.05, 0.25), "merger: flux fraction in the tidal tail", bounds=FRACTION)
+    edge_on_q: Range = param((0.1, 0.25), "edge-on disk axis ratio", bounds=AXIS_RATIO)
+    group_members: IntRange = param((2, 4), "other members of a small group", kind="int_range", bounds="[1, inf)")
+    group_radius_arcsec: Range = param((2.0, 7.0), "group members' distance from the centre, arcsec",
+                                       bounds=POSITIVE)
+    star_mag: Range = param((16.0, 22.0), "star magnitude (star, star_blend)")
+    star_distance_arcsec: Range = param((0.5, 4.0), "star_blend: star distance from the galaxy, arcsec",
+                                        bounds=NON_NEGATIVE)
     # noise
     noise_model: str = param("depth", "sky noise level", choices=("depth", "snr_he2020"))
     depth_mag_5sigma: Range = param((24.8, 25.2), "5-sigma point-source depth, mag; noise_model=depth")
@@ -134,8 +197,8 @@ class Recipe:
     grf_deflection_rms_arcsec: Range = param((0.0, 0.05), "rms deflection of the potential perturbation, arcsec",
                                              bounds=NON_NEGATIVE)
     grf_slope: float = param(6.0, "power-spectrum slope of the potential perturbation", bounds=POSITIVE)
-    arc_brightness: str = param("peak_ratio", "arc scaling: peak as Li et al. 2020, flux as He et al. 2020",
-                                choices=("peak_ratio", "flux_ratio"))
+    arc_brightness: str = param("peak_ratio", "semi-real arc scaling: peak as Li et al. 2020, flux as He et al. "
+                                "2020, or an arc S/N (arc_snr)", choices=("peak_ratio", "flux_ratio", "arc_snr"))
     arc_flux_ratio: Range = param((0.02, 0.12), "arc flux / host flux", bounds=POSITIVE)
     host_flux_radius_arcsec: float = param(3.0, "aperture of the host flux, arcsec", bounds=POSITIVE)
     aug_rot90_flip: bool = param(True, "first augmentation: k x 90 deg turn and flip of the host")
@@ -148,6 +211,12 @@ class Recipe:
     disk_fraction: float = param(0.0, "fraction of negatives that are disk galaxies", bounds=FRACTION)
     disk_stamps: Paths = param((), "stamp cubes of disk galaxies, or directories", kind="paths")
     disk_flag: str = param("", "bool index column of the host stamps marking disks")
+    host_holdout: float = param(0.0, "fraction of the host stamps held out for test sets (0: no split)",
+                                bounds=FRACTION)
+    host_split: str = param("all", "hosts this set draws from: all, or the train or test side of host_holdout",
+                            choices=("all", "train", "test"))
+    host_split_by: str = param("object", "unit of the host split: object (object_id) or tile",
+                               choices=("object", "tile"))
     # tile ePSF of semi-real arcs (psf_model=epsf, lensfinder.simulation.epsf)
     psf_tiles: Paths = param((), "tile images {tile}.fits of the hosts' tiles, or directories", kind="paths",
                              aliases=("psf_tile_dir",))
@@ -169,6 +238,7 @@ _ALIASES = MappingProxyType({alias: name for name, p in PARAMS.items() for alias
 #: recipe name -> its values that differ from the declared defaults
 RECIPES: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     "li2020": MappingProxyType({
+        "draw_scheme": "per_image",
         "semi_real": True,
         "aug_shift_pix": (-4, 4),  # Li et al. 2020: "rotation, shifting, flipping, and rescale"
         "aug_flux_scale": (0.9, 1.1),
@@ -179,7 +249,37 @@ RECIPES: Mapping[str, Mapping[str, Any]] = MappingProxyType({
         "light_supersampling": 1,
     }),
     "skeleton": MappingProxyType({}),
+    "sky": MappingProxyType({  # the sky's confusers, faint arcs, Moffat PSFs: docs/simulation.md (sky)
+        "psf_model": "moffat",
+        "psf_moffat_beta": (2.5, 5.0),
+        "lens_model": "uniform",
+        "theta_E_arcsec": (0.5, 5.0),
+        "lens_q": (0.5, 1.0),
+        "shear_gamma": (0.0, 0.1),
+        "lens_mag": (17.0, 20.5),
+        "lens_light_R_sersic_arcsec": (0.3, 3.0),
+        "lens_light_n_sersic": (1.0, 6.0),
+        "lens_light_mix": MappingProxyType({"sersic": 0.5, "bulge_disk": 0.25, "double_sersic": 0.25}),
+        "lens_satellite_fraction": 0.3,
+        "field_galaxies": (0, 3),
+        "elliptical_q": (0.5, 1.0),
+        "elliptical_R_sersic_arcsec": (0.3, 3.0),
+        "elliptical_n_sersic": (1.0, 6.0),
+        "source_mix": MappingProxyType({"sersic": 0.3, "knots": 0.25, "irregular": 0.15, "multiple": 0.15,
+                                        "quasar": 0.15}),
+        "source_R_sersic_arcsec": (0.1, 0.8),
+        "source_n_sersic": (0.5, 4.0),
+        "source_knots": (5, 20),
+        "source_q": (0.4, 1.0),
+        "source_offset_theta_E": 0.6,
+        "source_brightness": "arc_snr",
+        "negative_mix": MappingProxyType({  # 3/4 around the lenses' kind of galaxy, 1/4 other confusers
+            "elliptical": 0.3, "satellites": 0.3, "group": 0.08, "star_blend": 0.05, "irregular": 0.06,
+            "spiral": 0.06, "ring": 0.04, "merger": 0.05, "edge_on": 0.03, "star": 0.01, "elongated": 0.01,
+            "bulge_disk": 0.01}),
+    }),
     "he2020_semireal": MappingProxyType({
+        "draw_scheme": "per_image",
         "semi_real": True,
         "lens_model": "he2020",  # Table 1 ranges and eq. 12 subhaloes, as the he2020 recipe
         "theta_E_arcsec": (1.4, 5.0),
@@ -203,6 +303,7 @@ RECIPES: Mapping[str, Mapping[str, Any]] = MappingProxyType({
         "psf_model": "epsf",
     }),
     "he2020": MappingProxyType({
+        "draw_scheme": "per_image",
         "stamp_size": constants.HE2020_STAMP_SIZE,
         "pixel_scale_arcsec": constants.HE2020_PIXEL_SCALE_ARCSEC,
         "psf_fwhm_arcsec": (0.55, 0.75),  # He et al. 2020, section 3.4
@@ -224,6 +325,10 @@ RECIPES: Mapping[str, Mapping[str, Any]] = MappingProxyType({
         "noise_model": "snr_he2020",
     }),
 })
+
+
+#: The papers' recipes: per-image streams, their own PSF and negatives unless a parameter opts in.
+PAPER_RECIPES = ("he2020", "li2020", "he2020_semireal")
 
 
 def recipe_params(recipe: str, overrides: Mapping | None = None, source: str = "--set") -> Recipe:
@@ -262,8 +367,26 @@ def recipe_params(recipe: str, overrides: Mapping | None = None, source: str = "
     return result
 
 
+#: Settings only the per-image draws have (the papers' populations and semi-real hosts).
+_PER_IMAGE_ONLY = (("semi_real", True), ("lens_model", "he2020"), ("source_position", "caustic"),
+                   ("source_mag_model", "benitez"), ("sersic_n_distribution", "huertas_company"),
+                   ("negative_mag_model", "lens_population"))
+#: Settings only the per-block draws have, and their "off" values.
+_PER_BLOCK_ONLY = (("lens_light_mix", {"sersic": 1.0}), ("source_mix", {"sersic": 1.0}),
+                   ("lens_satellite_fraction", 0.0), ("field_galaxies", (0, 0)))
+
+
 def _check_together(r: Recipe, source: str) -> None:
     """The rules that tie parameters together."""
+    for key, value in _PER_IMAGE_ONLY:
+        if r.draw_scheme == "per_block" and getattr(r, key) == value:
+            raise InputError(f"{source}: draw_scheme: per_block does not draw {key}={value!r} (the papers' "
+                             f"populations and hosts); set draw_scheme=per_image")
+    for key, off in _PER_BLOCK_ONLY:
+        value = getattr(r, key)
+        if r.draw_scheme == "per_image" and (dict(value) if key.endswith("mix") else value) != off:
+            raise InputError(f"{source}: {key}: drawn by draw_scheme=per_block only (recipe {r.name!r} draws "
+                             f"per image); leave it at {off!r} or set draw_scheme=per_block")
     if 2 * r.aug_crop_pix[1] >= r.stamp_size:
         raise InputError(f"{source}: aug_crop_pix: crops must leave part of the {r.stamp_size}-pixel stamp, "
                          f"got {list(r.aug_crop_pix)}")

@@ -7,29 +7,38 @@ by FFT); an image comes out bit for bit the same alone or in any batch.
 
 from __future__ import annotations
 
-import functools
-import math
 
 import numpy as np
 
 from lensfinder.io import InputError
+from lensfinder.simulation.components import DETECTION_BAND
 from lensfinder.simulation.lensing import sersic_coefficients, sie_coefficients
-from lensfinder.simulation.metadata import HOST_COLUMNS, LENSED_LIGHT, LIST_COLUMNS, UNLENSED_LIGHT, rows_to_frame
+from lensfinder.simulation.metadata import (
+    BLOB_COLUMNS,
+    CLUMP_COLUMNS,
+    EXTRA_COLUMNS,
+    HOST_COLUMNS,
+    LENSED_LIGHT,
+    LIST_COLUMNS,
+    POINT_COLUMNS,
+    UNLENSED_LIGHT,
+    rows_to_frame,
+)
 from lensfinder.simulation.optics import (
     add_noise,
     convolve_kernel,
+    convolve_moffat,
     fwhm_to_sigma,
     gaussian_taps,
-    moffat_psf_kernel,
     noise_arguments,
     pixel_grid,
 )
 
-__all__ = ["render_images", "render_from_metadata"]
+__all__ = ["render_images", "render_from_metadata", "arc_scales"]
 
 
 def render_images(table, noiseless: bool | None = None, batch_size: int = 32, progress: bool = False,
-                  with_hosts: bool = True, grf_slope: float = 6.0):
+                  with_hosts: bool = True, grf_slope: float = 6.0, with_arc_snr: bool = False, band: str | None = None):
     """Render the images described by a metadata table (or list of row dicts).
 
     Parameters
@@ -45,16 +54,30 @@ def render_images(table, noiseless: bool | None = None, batch_size: int = 32, pr
         Add the host stamps of semi-real rows (``False``: the arcs alone).
     grf_slope : float
         Power-spectrum slope of the potential perturbation (semi-real rows).
+    with_arc_snr : bool
+        Also return each image's ``arc_snr``: the integrated S/N of its
+        lensed light (``docs/simulation.md``, arc S/N); NaN without one.
+    band : str, optional
+        Render this band from its ``*_amp_{band}`` columns (drawn with
+        ``bands``, ``docs/simulation.md``, bands); None: the detection band.
 
     Returns
     -------
     ndarray, float32, shape (n, stamp_size, stamp_size)
+        And, with ``with_arc_snr``, an ndarray (n,) of float.
     """
     import pandas as pd
 
     df = table if isinstance(table, pd.DataFrame) else rows_to_frame(list(table))
+    if band is not None and band != DETECTION_BAND:
+        suffix = f"_amp_{band}"
+        columns = {c: c[:-len(suffix)] + "_amp" for c in df.columns if c.endswith(suffix)}
+        if not columns:
+            raise InputError(f"metadata: *{suffix}: no amplitudes of band {band!r} (drawn with bands=('r',) only)")
+        df = df.drop(columns=list(columns.values()), errors="ignore").rename(columns=columns)
     if len(df) == 0:
-        return np.zeros((0, 0, 0), dtype=np.float32)
+        empty = np.zeros((0, 0, 0), dtype=np.float32)
+        return (empty, np.zeros(0)) if with_arc_snr else empty
     sizes = df["stamp_size"].unique()
     scales = df["pixel_scale_arcsec"].unique()
     if len(sizes) != 1 or len(scales) != 1:
@@ -63,6 +86,7 @@ def render_images(table, noiseless: bool | None = None, batch_size: int = 32, pr
     x, y = pixel_grid(n, scale)
     xg, yg = np.ascontiguousarray(x[0]), np.ascontiguousarray(y[:, 0])
     out = np.empty((len(df), n, n), dtype=np.float32)
+    arc_snr = np.full(len(df), np.nan)
     # rows with the same components and numerics render together, in contiguous slices
     psf_models = df["psf_model"].to_numpy() if "psf_model" in df else np.full(len(df), "gaussian")
     # the PSF kernel half-width is shared within a batch: rows render
@@ -82,8 +106,9 @@ def render_images(table, noiseless: bool | None = None, batch_size: int = 32, pr
             start = i
 
     with _one_blas_thread():
-        _render_chunks(out, prep, order, bounds, xg, yg, scale, noiseless, with_hosts, grf_slope, progress)
-    return out
+        _render_chunks(out, arc_snr if with_arc_snr else None, prep, order, bounds, xg, yg, scale, noiseless,
+                       with_hosts, grf_slope, progress)
+    return (out, arc_snr) if with_arc_snr else out
 
 
 def render_from_metadata(row, noiseless: bool | None = None):
@@ -111,22 +136,25 @@ def render_from_metadata(row, noiseless: bool | None = None):
     return render_images(df, noiseless=noiseless)[0]
 
 
-def _render_chunks(out, prep, order, bounds, xg, yg, scale, noiseless, with_hosts, grf_slope, progress):
+def _render_chunks(out, arc_snr, prep, order, bounds, xg, yg, scale, noiseless, with_hosts, grf_slope, progress):
     from lensfinder.progress import progress as _progress
+    from lensfinder.simulation.semireal import augment_image, host_stamp, sky_sigma
 
     for lo, hi in _progress(bounds, desc="render", unit="batch", disable=not progress or None):
         batch = _batch(prep, slice(lo, hi))
         quiet = batch["noiseless"].astype(bool) if noiseless is None else np.full(hi - lo, bool(noiseless))
         hosts = np.flatnonzero(batch["host_file"] != "") if with_hosts else np.zeros(0, dtype=int)
+        for i in hosts[batch["lensed"][hosts, 0, 8] != 0] if arc_snr is not None else ():  # S/N on the host's sky
+            batch["snr_sky"][i] = sky_sigma(host_stamp(batch["host_file"][i], int(batch["host_row"][i])))
         direct = len(hosts) == 0 and batch["psf_model"][0] not in ("moffat", "epsf")
-        images = _render_batch(batch, xg, yg, scale, ~quiet, grf_slope=grf_slope, out=out if direct else None,
-                               rows=order[lo:hi] if direct else None)
+        images, snr = _render_batch(batch, xg, yg, scale, ~quiet, grf_slope=grf_slope, out=out if direct else None,
+                                    rows=order[lo:hi] if direct else None, with_arc_snr=arc_snr is not None)
+        if arc_snr is not None:
+            arc_snr[order[lo:hi]] = snr
         if images is None:  # written to out[order[lo:hi]]
             continue
         if len(hosts):
             for i in hosts:
-                from lensfinder.simulation.semireal import augment_image, host_stamp
-
                 images[i] += host_stamp(batch["host_file"][i], int(batch["host_row"][i]), int(batch["aug_rot90"][i]),
                                         bool(batch["aug_flip"][i]))
                 images[i] = augment_image(
@@ -182,10 +210,10 @@ def _prepare(df, pixel_scale):
     for c in LIST_COLUMNS:
         if c in df:
             prep[c] = df[c].to_numpy()
-        else:  # metadata written before the column existed
+        else:  # metadata written before the column existed (clump e1, e2: round clumps)
             prep[c] = np.empty(n_rows, dtype=object)
             for i in range(n_rows):
-                prep[c][i] = []
+                prep[c][i] = [] if c not in ("clump_e1", "clump_e2") else [0.0] * len(df["clump_amp"].iloc[i])
     for c, default in HOST_COLUMNS.items():
         prep[c] = df[c].to_numpy() if c in df else np.full(n_rows, default)
     for c in ("psf_fwhm_arcsec", "light_supersampling", "light_supersampling_radius_pix", "psf_truncation_sigma",
@@ -193,6 +221,7 @@ def _prepare(df, pixel_scale):
         prep[c] = df[c].to_numpy()
     for c, default in (("psf_model", "gaussian"), ("psf_beta", np.nan), ("psf_radius_arcsec", np.nan)):
         prep[c] = df[c].to_numpy() if c in df else np.full(n_rows, default)
+    prep["snr_sky"] = df["sky_sigma"].to_numpy(dtype=np.float32).copy()
     return prep
 
 
@@ -219,11 +248,12 @@ def _padded(lists, columns, n_img):
     return out
 
 
-def _render_batch(batch, xg, yg, pixel_scale, noisy, grf_slope=6.0, out=None, rows=None):
-    """PSF-convolved images of one batch (from :func:`_batch`), with noise where ``noisy``.
+def _render_batch(batch, xg, yg, pixel_scale, noisy, grf_slope=6.0, out=None, rows=None, with_arc_snr=True):
+    """PSF-convolved images of one batch (from :func:`_batch`), with noise where ``noisy``, and their arc S/N.
 
     With ``out`` (N, n, n) and ``rows`` (B,), image ``b`` is written to
-    ``out[rows[b]]`` and ``None`` is returned (Gaussian PSF only).
+    ``out[rows[b]]`` and ``None`` is returned in place of the images
+    (Gaussian PSF only).
 
     ``xg, yg`` are the float32 pixel-centre coordinates of the columns and
     rows. The light, the lensing, the Gaussian PSF and the noise run in the
@@ -231,19 +261,101 @@ def _render_batch(batch, xg, yg, pixel_scale, noisy, grf_slope=6.0, out=None, ro
     cache); Moffat and tile-ePSF kernels are applied by FFT between the light
     and the noise kernels.
     """
-    from lensfinder.simulation.compiled import render_batch, render_light
-
+    from lensfinder.simulation.compiled import render_batch, render_light_parts
+    from lensfinder.simulation.compiled_optics import arc_snr_one
 
     n_img, n = len(batch["psf_fwhm_arcsec"]), len(xg)
+    light_args = _light_arguments(batch, xg, yg, pixel_scale, grf_slope)
+    noise_args = noise_arguments(n_img, batch["sky_sigma"], batch["gain"].astype(float),
+                                 batch["image_seed"].astype(np.uint64), noisy)
+    arc_snr = np.full(n_img, np.nan)
+    if batch["psf_model"][0] not in ("moffat", "epsf"):
+        taps = gaussian_taps(batch["psf_fwhm_arcsec"].astype(float), pixel_scale,
+                             float(batch["psf_truncation_sigma"][0]))
+        images = out if out is not None else np.empty((n_img, n, n), dtype=np.float32)
+        render_batch(images, rows if out is not None else np.arange(n_img), *light_args, taps, *noise_args,
+                     batch["snr_sky"], arc_snr if with_arc_snr else arc_snr[:0])
+        return (None if out is not None else images), arc_snr
+    images = np.empty((n_img, n, n), dtype=np.float32)
+    lensed = np.empty((n_img, n, n), dtype=np.float32)
+    has = render_light_parts(images, lensed, *light_args)
+    for i in range(n_img):
+        if has[i] and with_arc_snr:
+            images[i], arc = _convolve(np.stack([images[i], lensed[i]]), batch, i, pixel_scale)
+            arc_snr[i] = arc_snr_one(arc.reshape(-1), images[i].reshape(-1), batch["snr_sky"][i], noise_args[1][i],
+                                     np.empty(arc.size + 8, dtype=np.float32))
+        else:
+            images[i] = _convolve(images[i:i + 1], batch, i, pixel_scale)[0]
+    add_noise(images, *noise_args)
+    return images, arc_snr
+
+
+def arc_scales(table, target, grf_slope: float = 6.0):
+    """Factors on each row's lensed light (source, clumps, lensed point images) that give it the
+    integrated S/N ``target`` (``docs/simulation.md``, arc S/N), rendered as the row says.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Metadata rows, one geometry (no host stamps: fully simulated rows).
+    target : array_like (n,)
+        Wanted ``arc_snr`` per row.
+
+    Returns
+    -------
+    ndarray (n,) of float: NaN for a row without lensed light.
+    """
+    from lensfinder.simulation.compiled import arc_scales as _arc_scales
+    from lensfinder.simulation.compiled import render_light_parts
+    from lensfinder.simulation.compiled_optics import solve_arc_scale
+
+    df = table.reset_index(drop=True)
+    n, scale = int(df["stamp_size"].iloc[0]), float(df["pixel_scale_arcsec"].iloc[0])
+    x, y = pixel_grid(n, scale)
+    xg, yg = np.ascontiguousarray(x[0]), np.ascontiguousarray(y[:, 0])
+    prep = _prepare(df, scale)
+    target = np.asarray(target, dtype=np.float64)
+    out = np.full(len(df), np.nan)
+    keys = list(zip(df["light_supersampling"], df["light_supersampling_radius_pix"], df["psf_truncation_sigma"],
+                    prep["psf_model"]))
+    for key in dict.fromkeys(keys):
+        rows = np.flatnonzero([k == key for k in keys])
+        batch = _batch(_permute(prep, rows), slice(None))
+        light_args = _light_arguments(batch, xg, yg, scale, grf_slope)
+        inv_gain = noise_arguments(len(rows), batch["sky_sigma"], batch["gain"].astype(float), 0)[1]
+        scales = np.full(len(rows), np.nan)
+        if key[3] not in ("moffat", "epsf"):
+            taps = gaussian_taps(batch["psf_fwhm_arcsec"].astype(float), scale, float(key[2]))
+            _arc_scales(scales, *light_args, taps, batch["snr_sky"], inv_gain, target[rows])
+        else:
+            images = np.empty((len(rows), n, n), dtype=np.float32)
+            lensed = np.empty_like(images)
+            has = render_light_parts(images, lensed, *light_args)
+            for i in np.flatnonzero(has):
+                total, arc = _convolve(np.stack([images[i], lensed[i]]), batch, i, scale).reshape(2, -1)
+                rest = total - arc
+                scales[i] = solve_arc_scale(arc, rest, batch["snr_sky"][i], inv_gain[i], target[rows[i]])
+        out[rows] = scales
+    return out
+
+
+def _light_arguments(batch, xg, yg, pixel_scale, grf_slope):
+    """The light arguments of the compiled kernels (from ``unlensed`` to the supersampling) for one batch."""
+    n_img, n = len(batch["psf_fwhm_arcsec"]), len(xg)
     subhalo = _padded(batch, ("subhalo_theta_E", "subhalo_center_x", "subhalo_center_y"), n_img).astype(np.float32)
+    unlensed = batch["unlensed"]
+    extras = _padded(batch, EXTRA_COLUMNS, n_img)
+    if extras.shape[1]:  # satellites, group members, field galaxies; padding has amplitude 0
+        unlensed = np.concatenate([unlensed, _sersic_rows(extras, pixel_scale)], axis=1)
     lensed = batch["lensed"]
-    clumps = _padded(batch, tuple(f"clump_{k}" for k in ("amp", "R_sersic", "n_sersic", "center_x", "center_y")),
-                     n_img)
-    if clumps.shape[1]:  # source substructure, lensed like the source; padding has amplitude 0
-        amp, R, nn, cx, cy = np.moveaxis(clumps, -1, 0)
-        c = sersic_coefficients(amp * pixel_scale**2, np.where(R > 0, R, 1.0), np.where(nn > 0, nn, 1.0), 0.0, 0.0,
-                                cx, cy)
-        lensed = np.concatenate([lensed, np.stack([np.broadcast_to(v, amp.shape) for v in c], axis=-1)], axis=1)
+    clumps = _padded(batch, CLUMP_COLUMNS, n_img)
+    if clumps.shape[1]:  # source substructure and more sources, lensed like the source
+        lensed = np.concatenate([lensed, _sersic_rows(clumps, pixel_scale)], axis=1)
+    unlensed_blobs, points = _padded(batch, BLOB_COLUMNS, n_img), _padded(batch, POINT_COLUMNS, n_img)
+    blobs = np.zeros((n_img, unlensed_blobs.shape[1] + points.shape[1], 5))
+    blobs[:, :unlensed_blobs.shape[1], :4] = unlensed_blobs
+    blobs[:, unlensed_blobs.shape[1]:, :3] = points  # lensed point images: sigma 0, flagged lensed
+    blobs[:, unlensed_blobs.shape[1]:, 4] = 1.0
     rms = np.asarray(batch["grf_deflection_rms_arcsec"], dtype=float)
     with_grf = np.flatnonzero(rms > 0)
     extra = np.zeros((len(with_grf), 2, n, n), dtype=np.float32)
@@ -254,39 +366,27 @@ def _render_batch(batch, xg, yg, pixel_scale, noisy, grf_slope=6.0, out=None, ro
         extra[m, 0], extra[m, 1] = grf_deflection(int(batch["grf_seed"][i]), float(rms[i]), n, pixel_scale,
                                                   float(grf_slope))
         extra_index[i] = m
-    images = np.empty((n_img, n, n), dtype=np.float32)
-    light_args = (xg, yg, np.ascontiguousarray(batch["unlensed"]), np.ascontiguousarray(batch["sie"]),
-                  np.ascontiguousarray(batch["shear"]), subhalo, np.ascontiguousarray(lensed), extra, extra_index,
-                  float(pixel_scale), int(batch["light_supersampling"][0]),
-                  int(batch["light_supersampling_radius_pix"][0]))
-    noise_args = noise_arguments(n_img, batch["sky_sigma"], batch["gain"].astype(float),
-                                 batch["image_seed"].astype(np.uint64), noisy)
-    psf_model = batch["psf_model"][0]
-    if psf_model not in ("moffat", "epsf"):
-        taps = gaussian_taps(batch["psf_fwhm_arcsec"].astype(float), pixel_scale,
-                             float(batch["psf_truncation_sigma"][0]))
-        if out is not None:
-            render_batch(out, rows, *light_args, taps, *noise_args)
-            return None
-        render_batch(images, np.arange(n_img), *light_args, taps, *noise_args)
-        return images
-    render_light(images, *light_args)
-    for i in range(n_img):
-        if psf_model == "moffat":
-            kernel = _moffat_kernel(float(batch["psf_fwhm_arcsec"][i]), float(batch["psf_beta"][i]),
-                                    float(batch["psf_radius_arcsec"][i]), pixel_scale)
-        else:
-            kernel = _epsf_kernel(batch, i)
-        images[i] = convolve_kernel(images[i:i + 1], kernel)[0]
-    add_noise(images, *noise_args)
-    return images
+    return (xg, yg, np.ascontiguousarray(unlensed), np.ascontiguousarray(batch["sie"]),
+            np.ascontiguousarray(batch["shear"]), subhalo, np.ascontiguousarray(lensed),
+            np.ascontiguousarray(blobs, dtype=np.float32), extra, extra_index, float(pixel_scale),
+            int(batch["light_supersampling"][0]), int(batch["light_supersampling_radius_pix"][0]))
 
 
-@functools.lru_cache(maxsize=1024)
-def _moffat_kernel(fwhm, beta, radius_arcsec, pixel_scale):
-    """Moffat PSF kernel of half-width ``radius_arcsec`` (cached: FWHM and beta are on 0.001 grids)."""
-    size = 2 * int(math.ceil(radius_arcsec / pixel_scale)) + 1
-    return moffat_psf_kernel(fwhm, pixel_scale, beta=beta, size_pix=size).astype(np.float32)
+def _sersic_rows(values, pixel_scale):
+    """Sersic coefficient rows (..., 9) from (..., 7) arrays of SERSIC_KEYS values (padding: amplitude 0)."""
+    amp, R, nn, e1, e2, cx, cy = np.moveaxis(values, -1, 0)
+    c = sersic_coefficients(amp * pixel_scale**2, np.where(R > 0, R, 1.0), np.where(nn > 0, nn, 1.0), e1, e2, cx, cy)
+    return np.stack([np.broadcast_to(v, amp.shape) for v in c], axis=-1)
+
+
+def _convolve(images, batch, i, pixel_scale):
+    """``images`` (k, n, n) convolved with the PSF of row ``i`` of a batch: a Moffat by FFT of the
+    kernel cached per (FWHM, beta, :func:`lensfinder.simulation.optics.convolve_moffat`); a tile ePSF by
+    :func:`lensfinder.simulation.optics.convolve_kernel`."""
+    if batch["psf_model"][i] != "moffat":
+        return convolve_kernel(images, _epsf_kernel(batch, i))
+    return convolve_moffat(images, float(batch["psf_fwhm_arcsec"][i]), float(batch["psf_beta"][i]),
+                           float(batch["psf_radius_arcsec"][i]), pixel_scale)
 
 
 def _epsf_kernel(batch, i):

@@ -16,7 +16,7 @@ import numpy as np
 from lensfinder.io import InputError
 
 __all__ = ["HostStamps", "load_hosts", "draw_host", "host_stamp", "augment", "augment_image", "sky_sigma",
-           "host_flux", "grf_deflection"]
+           "host_flux", "grf_deflection", "holdout_fraction_of"]
 
 
 class HostStamps:
@@ -70,6 +70,18 @@ class HostStamps:
             ok &= self.index["nan_fraction"].fillna(0).to_numpy(dtype=float) <= 0
         return np.flatnonzero(ok)
 
+    def held_out(self, holdout: float, by: str = "object"):
+        """Bool per index row: on the test side of a split holding out ``holdout`` of the hosts
+        (:func:`holdout_fraction_of` of the ``object_id``, or of the ``tile`` with ``by="tile"``)."""
+        key = ("held_out", by)
+        if key not in self._selected:
+            column = "tile" if by == "tile" else "object_id"
+            if column not in self.index.columns:
+                raise InputError(f"host_split_by: {by}: the host index of {', '.join(self.files)} has no "
+                                 f"column {column!r}")
+            self._selected[key] = holdout_fraction_of(self.index[column].astype(str))
+        return self._selected[key] < holdout
+
     def geometry(self):
         """(stamp size, pixel scale arcsec, zero point mag) shared by all cubes; error if they differ."""
         sizes = {int(_cube(f).shape[-1]) for f in self.files}
@@ -87,6 +99,15 @@ def load_hosts(paths: tuple) -> HostStamps:
     return HostStamps(list(paths))
 
 
+def holdout_fraction_of(names):
+    """A number in [0, 1) per name, fixed by the name alone (BLAKE2b): names below ``host_holdout``
+    are the test side of the host split, whatever the seed, set or recipe."""
+    import hashlib
+
+    return np.array([int.from_bytes(hashlib.blake2b(str(v).encode(), digest_size=8).digest(), "big") / 2.0**64
+                     for v in names])
+
+
 def _host_pool(recipe, is_lens, disk):
     """(HostStamps, candidate positions) for a semi-real row."""
     p = recipe
@@ -102,8 +123,13 @@ def _host_pool(recipe, is_lens, disk):
     if not disk and p.disk_flag and p.disk_flag in hosts.index.columns:  # disks only as disks
         is_disk = hosts.index[p.disk_flag].fillna(False).to_numpy(dtype=bool)
         candidates = candidates[~is_disk[candidates]]
+    split = ""
+    if p.host_holdout > 0 and p.host_split != "all":  # train and test sets draw from disjoint hosts
+        test = hosts.held_out(p.host_holdout, p.host_split_by)[candidates]
+        candidates = candidates[test if p.host_split == "test" else ~test]
+        split = f", {p.host_split} side of host_holdout={p.host_holdout}"
     if not len(candidates):
-        raise InputError(f"{key}: no usable stamp (flag {flag!r}, no edge, no NaN) in {', '.join(hosts.files)}")
+        raise InputError(f"{key}: no usable stamp (flag {flag!r}, no edge, no NaN{split}) in {', '.join(hosts.files)}")
     return hosts, candidates
 
 
@@ -134,6 +160,8 @@ def draw_host(rng, recipe, is_lens: bool):
     info = hosts.index.iloc[int(candidates[int(rng.integers(len(candidates)))])]
     host = {"host_file": str(info["host_file"]), "host_row": int(info["row"]), "host_object_id": str(info["object_id"]),
             "psf_fwhm_host": float(info["psf_fwhm_arcsec"]), "host_tile": str(info.get("tile", ""))}
+    if recipe.host_holdout > 0 and recipe.host_split != "all":
+        host["host_split"] = recipe.host_split
     if recipe.aug_rot90_flip:
         host.update(aug_rot90=int(rng.integers(4)), aug_flip=bool(rng.integers(2)))
     try:  # bad pixels are an error naming the object, before anything is written
@@ -178,11 +206,14 @@ def grf_deflection(seed: int, rms_arcsec: float, size: int, pixel_scale_arcsec: 
 
 
 @functools.lru_cache(maxsize=64)
-def _cube(host_file: str):
-    from lensfinder.io import read_cube
+def _cube(host_file: str, band: str = "r"):
+    """The host cube's images in ``band`` (the detection band, where the arcs are painted)."""
+    from lensfinder.io import cube_bands, read_cube, select_bands
 
-    images, _ = read_cube(host_file)
-    return images
+    images, header = read_cube(host_file)
+    if images.ndim == 3:
+        return images
+    return select_bands(images, cube_bands(header, host_file), (band,), host_file)[:, 0]
 
 
 def host_stamp(host_file: str, row: int, rot90: int = 0, flip: bool = False):

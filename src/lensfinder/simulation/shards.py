@@ -15,9 +15,9 @@ from lensfinder.simulation.draw import draw_image_params
 from lensfinder.simulation.lensing import sersic_total_flux
 from lensfinder.simulation.metadata import empty_frame
 from lensfinder.simulation.recipes import Recipe, recipe_params
-from lensfinder.simulation.render import render_images
+from lensfinder.simulation.render import arc_scales, render_images
 
-__all__ = ["simulate_shard"]
+__all__ = ["simulate_shard", "draw_table", "render_table", "with_host_geometry"]
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +63,71 @@ def simulate_shard(recipe: str | Recipe, n: int, seed: int, shard: int, params: 
         p = recipe_params(recipe, params)
     if p.semi_real:
         p = with_host_geometry(p)
-    from lensfinder.progress import progress as _progress
-
-    rows = [draw_image_params(p, seed, shard, i, set_name, noiseless)
-            for i in _progress(range(int(n)), desc=f"draw {set_name} shard {shard}", unit="img", disable=not progress or None)]
-    df = empty_frame(rows)
-    if p.semi_real and len(df):
-        _scale_arcs(df, batch_size, p.grf_slope)
-    images = render_images(df, noiseless=None, batch_size=batch_size, progress=progress, grf_slope=p.grf_slope)
-    if len(df) == 0:
-        images = np.zeros((0, p.stamp_size, p.stamp_size), dtype=np.float32)
+    df = draw_table(p, seed, shard, np.arange(int(n)), set_name, noiseless, progress)
+    images, df = render_table(df, p.stamp_size, batch_size, progress, p.grf_slope)
     log.info("simulated %d images (%d lenses) with recipe %s, seed %d, shard %d",
              len(df), int(df["is_lens"].sum()) if len(df) else 0, p.name, seed, shard)
     return images, df
+
+
+def draw_table(p: Recipe, seed: int, shard: int, indices, set_name: str = "sim", noiseless: bool = False,
+               progress: bool = False):
+    """The metadata rows of images ``indices`` (ascending) of a shard, drawn by the recipe's ``draw_scheme``.
+
+    ``per_image``: image ``i`` from ``default_rng(SeedSequence([seed, shard, i]))``
+    (:func:`lensfinder.simulation.draw.draw_image_params`); ``per_block``: block
+    by block (:func:`lensfinder.simulation.batch.draw_block`).
+    """
+    if p.draw_scheme == "per_block":
+        from lensfinder.simulation.batch import draw_block
+
+        return draw_block(p, seed, shard, indices, set_name, noiseless) if len(indices) else empty_frame([])
+    from lensfinder.progress import progress as _progress
+
+    rows = [draw_image_params(p, seed, shard, int(i), set_name, noiseless)
+            for i in _progress(indices, desc=f"draw {set_name} shard {shard}", unit="img", disable=not progress or None)]
+    return empty_frame(rows)
+
+
+def render_table(df, stamp_size: int, batch_size: int = 32, progress: bool = False, grf_slope: float = 6.0):
+    """Images of drawn rows: semi-real arcs scaled to their hosts, arcs scaled to their S/N targets
+    (``arc_snr_target``), then rendered; the rows get the images' ``arc_snr``.
+
+    Returns
+    -------
+    images : ndarray, float32 (n, stamp_size, stamp_size)
+    df : pandas.DataFrame
+        The rows, amplitudes updated, with ``arc_snr``.
+    """
+    if len(df) == 0:
+        return np.zeros((0, stamp_size, stamp_size), dtype=np.float32), df
+    df = df.reset_index(drop=True)
+    semi = df["host_file"].to_numpy() != ""
+    if semi.any():
+        _scale_arcs(df, batch_size, grf_slope)
+    target = df["arc_snr_target"].to_numpy(dtype=float)
+    todo = np.flatnonzero(np.isfinite(target) & ~semi & df["is_lens"].to_numpy())
+    if len(todo):
+        _apply_arc_scale(df, todo, arc_scales(df.iloc[todo], target[todo], grf_slope))
+    images, arc_snr = render_images(df, noiseless=None, batch_size=batch_size, progress=progress, grf_slope=grf_slope,
+                                    with_arc_snr=True)
+    df["arc_snr"] = arc_snr
+    return images, df
+
+
+def _apply_arc_scale(df, rows, scale):
+    """Multiply the lensed light of ``rows`` (source, clumps, lensed point images, in every band) by ``scale``."""
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    for col in df.columns:
+        base = col.rsplit("_amp", 1)[0] if "_amp" in col else ""
+        if base not in ("source", "point_source", "clump", "point"):
+            continue
+        values = df[col].to_numpy().copy() if df[col].dtype == object else df[col].to_numpy(dtype=float).copy()
+        for k, i in enumerate(rows):
+            values[i] = [float(a) * scale[k] for a in values[i]] if isinstance(values[i], (list, np.ndarray)) \
+                else values[i] * scale[k]
+        df[col] = values
+    df.loc[rows, "mag_source"] = df["mag_source"].to_numpy()[rows] - 2.5 * np.log10(scale)
 
 
 def with_host_geometry(recipe: Recipe) -> Recipe:
@@ -113,9 +165,10 @@ def _scale_arcs(df, batch_size, grf_slope):
     stage, which scales host and arc alike. Updates ``source_amp``,
     ``clump_amp``, ``mag_source`` (and ``host_flux``) in place.
     """
-    from lensfinder.simulation.semireal import host_flux, host_stamp
+    from lensfinder.simulation.compiled_optics import solve_arc_scale
+    from lensfinder.simulation.semireal import host_flux, host_stamp, sky_sigma
 
-    lenses = np.flatnonzero(df["is_lens"].to_numpy())
+    lenses = np.flatnonzero(df["is_lens"].to_numpy() & (df["host_file"].to_numpy() != ""))
     if not len(lenses):
         return
     arcs = render_images(df.iloc[lenses], noiseless=True, batch_size=batch_size, with_hosts=False, grf_slope=grf_slope)
@@ -123,6 +176,11 @@ def _scale_arcs(df, batch_size, grf_slope):
     for k, i in enumerate(lenses):
         row = df.iloc[i]
         host = host_stamp(row["host_file"], int(row["host_row"]), int(row["aug_rot90"]), bool(row["aug_flip"]))
+        if np.isfinite(row["arc_snr_target"]):  # S/N against the host's sky (render.py's arc_snr)
+            arc = arcs[k].reshape(-1)
+            scale[k] = solve_arc_scale(arc, np.zeros_like(arc), np.float32(sky_sigma(host)),
+                                       np.float32(1.0 / float(row["gain"])), float(row["arc_snr_target"]))
+            continue
         if np.isfinite(row["arc_flux_ratio"]):
             flux = host_flux(host, float(row["host_flux_radius_arcsec"]), float(row["pixel_scale_arcsec"]))
             if not flux > 0:

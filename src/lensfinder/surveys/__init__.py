@@ -15,7 +15,10 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "tractor_to_kids": "columns",
     "KidsBackend": "kids",
     "download_catalog": "kids",
-    "download_tile": "kids",
+    "kids_tiles": "kids",
+    "download_tile": "kids_images",
+    "find_tile_products": "kids_images",
     "LegacySurveyBackend": "legacy",
     "download_legacy_field": "legacy",
+    "download_field_image": "legacy_images",
 })

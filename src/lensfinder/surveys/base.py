@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from lensfinder.constants import HTTP_TIMEOUT_S
 from lensfinder.io import InputError
 
 __all__ = [
@@ -27,7 +28,9 @@ __all__ = [
     "with_retries",
     "download_file",
     "cache_folder",
+    "token_allowed",
     "DEFAULT_TIMEOUT_S",
+    "ESO_TOKEN_HOSTS",
 ]
 
 log = logging.getLogger(__name__)
@@ -35,7 +38,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: seconds to wait for a server's first byte (and between bytes of a stream)
-DEFAULT_TIMEOUT_S = 300.0
+DEFAULT_TIMEOUT_S = HTTP_TIMEOUT_S
+#: hosts that ``LENSFINDER_ESO_TOKEN`` belongs to: the ESO archive's TAP,
+#: Datalink and SODA services and its data portal (file downloads)
+ESO_TOKEN_HOSTS = ("archive.eso.org", "dataportal.eso.org")
 _CHUNK_BYTES = 1 << 16
 
 
@@ -101,20 +107,33 @@ class SurveyBackend(abc.ABC):
         self.close()
 
 
-def make_session(timeout_s: float = DEFAULT_TIMEOUT_S, token_env: str = "LENSFINDER_ESO_TOKEN"):
-    """A ``requests.Session`` with a default timeout and optional bearer token.
+def make_session(timeout_s: float = DEFAULT_TIMEOUT_S, token_env: str | None = "LENSFINDER_ESO_TOKEN",
+                 token_hosts=None):
+    """A ``requests.Session`` with a default timeout and a bearer token kept to its own hosts.
 
     Parameters
     ----------
     timeout_s : float
         Timeout (s) of every request that does not pass its own.
-    token_env : str
-        Environment variable that may hold a bearer token. Without it,
-        requests falls back to ``~/.netrc`` for hosts listed there.
+    token_env : str or None
+        Environment variable that may hold a bearer token; ``None``: no token.
+        Without one, requests falls back to ``~/.netrc`` for hosts listed there.
+    token_hosts : iterable of str, optional
+        Hosts (``"host"`` or ``"host:port"``) the token belongs to; default
+        :data:`ESO_TOKEN_HOSTS`, or the comma-separated list in the
+        environment variable ``<token_env>_HOSTS``. The token is put on a
+        request, and on a redirect, only when its URL's host is one of them
+        (:func:`token_allowed`); anywhere else the header is removed.
     """
     import requests
 
     from lensfinder import __version__
+
+    token = os.environ.get(token_env) if token_env else None
+    if token_hosts is None:
+        listed = os.environ.get(f"{token_env}_HOSTS", "") if token_env else ""
+        token_hosts = [h.strip() for h in listed.split(",") if h.strip()] or ESO_TOKEN_HOSTS
+    hosts = frozenset(h.lower() for h in token_hosts)
 
     class _TimeoutSession(requests.Session):
         # pyvo reads streamed replies (UWS job documents, VOTables) with an XML
@@ -133,6 +152,17 @@ def make_session(timeout_s: float = DEFAULT_TIMEOUT_S, token_env: str = "LENSFIN
                     self._streamed = [r for r in streamed if not r.raw.closed] + [response]
             return response
 
+        def prepare_request(self, request):
+            prepared = super().prepare_request(request)
+            _scope_token(prepared, token, hosts)
+            return prepared
+
+        def rebuild_auth(self, prepared_request, response):
+            # requests strips Authorization across hosts in some versions only
+            # (and keeps it across ports of one host in older ones): decide here
+            super().rebuild_auth(prepared_request, response)
+            _scope_token(prepared_request, token, hosts)
+
         def close(self):
             for response in getattr(self, "_streamed", []):
                 response.close()
@@ -141,10 +171,31 @@ def make_session(timeout_s: float = DEFAULT_TIMEOUT_S, token_env: str = "LENSFIN
 
     session = _TimeoutSession()
     session.headers["User-Agent"] = f"lensfinder/{__version__} (+pyvo)"
-    token = os.environ.get(token_env)
-    if token:
-        session.headers["Authorization"] = f"Bearer {token}"
     return session
+
+
+def token_allowed(url: str, hosts) -> bool:
+    """True when ``url``'s host (or ``host:port``) is one of ``hosts`` (lower case), over HTTPS or to a local host."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host:
+        return False
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    local = host in ("127.0.0.1", "localhost", "::1")
+    return (host in hosts or netloc in hosts) and (parts.scheme == "https" or local)
+
+
+def _scope_token(prepared, token, hosts) -> None:
+    """Put the bearer token on a request to one of ``hosts``; take it off a request anywhere else."""
+    if not token:
+        return
+    bearer = f"Bearer {token}"
+    if token_allowed(prepared.url, hosts):
+        prepared.headers.setdefault("Authorization", bearer)
+    elif prepared.headers.get("Authorization") == bearer:
+        del prepared.headers["Authorization"]
 
 
 def _buffer_error_body(response) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 
 from lensfinder.constants import KIDS_CATALOG_PIXEL_SCALE_ARCSEC
 from lensfinder.io import InputError
+from lensfinder.surveys.designation import DESIGNATIONS, iau_names
 
 __all__ = ["ColumnMap", "COLUMN_MAPS", "RELEASES", "TAP_TABLES", "column_map", "LEGACY_TAP_TABLES",
            "LEGACY_DR10_TRACTOR_COLUMNS", "LEGACY_DR10_COLUMN_MAP", "NANOMAGGY_ZEROPOINT_MAG", "TRACTOR_POINT_TYPES",
@@ -36,8 +37,11 @@ class ColumnMap:
     extra : tuple of str
         Further columns downloaded for downstream steps.
     optional : tuple of str
-        Roles left out of :attr:`download_columns` (``dmag``: off by default,
-        and ``DMAG_R`` is unverified against a real DR3 row).
+        Roles left out of :attr:`download_columns` and asked for only when a
+        step needs them (``download-catalog --columns``): ``dmag`` is off by
+        default, and DR3's ``DMAG_R``, ``MAG_AUTO_G``, ``MAG_AUTO_I`` and
+        ``FLAG_R`` could not be checked against a real DR3 row or its column
+        list, so a default query must not depend on them.
     """
 
     release: str
@@ -123,6 +127,8 @@ _DR3 = ColumnMap(
         **{f"gaap_{b}": f"MAG_GAAP_{b}_CALIB" for b in BANDS},
         **{f"gaap_err_{b}": f"MAGERR_GAAP_{b.upper()}" for b in BANDS},
     },
+    # unverified names (docs/surveys.md): not in the default query
+    optional=("dmag", "kron_g", "kron_i", "flag_r"),
 )
 
 #: release -> column map ("dr4" covers DR4.0 and DR4.1: same names).
@@ -209,22 +215,6 @@ def _mags(flux, ivar):
     return mag, err
 
 
-def _iau_names(ra_deg, dec_deg, prefix: str = "LS10 J") -> list[str]:
-    """``JHHMMSS.SS+DDMMSS.S`` names (truncated, IAU style) of positions in degrees."""
-    names = []
-    for ra, dec in zip(np.asarray(ra_deg, dtype=float), np.asarray(dec_deg, dtype=float)):
-        t = int(math.floor(ra / 15.0 * 3600 * 100 + 1e-6))  # hundredths of a second of time
-        h, rest = divmod(t, 3600 * 100)
-        m, rest = divmod(rest, 60 * 100)
-        sign = "-" if dec < 0 else "+"
-        d10 = int(math.floor(abs(dec) * 3600 * 10 + 1e-6))  # tenths of an arcsecond
-        dd, drest = divmod(d10, 3600 * 10)
-        dm, ds10 = divmod(drest, 60 * 10)
-        names.append(f"{prefix}{h:02d}{m:02d}{rest // 100:02d}.{rest % 100:02d}"
-                     f"{sign}{dd:02d}{dm:02d}{ds10 // 10:02d}.{ds10 % 10:d}")
-    return names
-
-
 def tractor_to_kids(tractor, field: str):
     """Map Tractor rows onto the KiDS DR4 column names (each approximation: ``docs/surveys.md``).
 
@@ -258,7 +248,7 @@ def tractor_to_kids(tractor, field: str):
     types = tractor["type"].astype(str).str.strip().str.upper().to_numpy(dtype=object)
     point = np.isin(types, TRACTOR_POINT_TYPES)
     ls_id = pd.to_numeric(tractor["ls_id"], errors="coerce").fillna(-1).to_numpy(dtype=np.int64)
-    ids = pd.Series(_iau_names(ra, dec), dtype=object)
+    ids = pd.Series(iau_names(ra, dec, DESIGNATIONS["legacy_dr10"]), dtype=object)
     clash = ids.duplicated(keep=False).to_numpy()
     if clash.any():
         ids[clash] = [f"{i}_{k}" for i, k in zip(ids[clash], ls_id[clash])]

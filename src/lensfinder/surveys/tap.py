@@ -7,6 +7,7 @@ Astro Data Lab) downloads alike.
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 
 import numpy as np
@@ -14,9 +15,18 @@ import numpy as np
 from lensfinder.io import InputError
 from lensfinder.surveys.base import DownloadError, own_session, with_retries
 
-__all__ = ["run_tap_query", "query_with_retries", "table_to_frame", "check_region", "adql_circle", "as_text"]
+__all__ = ["run_tap_query", "query_with_retries", "SyncTimeoutError", "is_timeout", "table_to_frame", "column_of",
+           "check_region", "adql_circle", "as_text"]
 
 log = logging.getLogger(__name__)
+
+#: a sync query the service stopped for its own time limit: an ERROR VOTable
+#: saying so (the wording is the service's; these cover the usual ones)
+_SERVER_TIMEOUT_RE = re.compile(r"time[\s_-]?out|timed out|time limit|execution time|exceed", re.I)
+
+
+class SyncTimeoutError(TimeoutError):
+    """A synchronous TAP query timed out (client or server side); the retry runs it as an async job."""
 
 
 def run_tap_query(query: str, tap_url: str, *, maxrec: int, mode: str = "sync", session=None,
@@ -76,32 +86,80 @@ def run_tap_query(query: str, tap_url: str, *, maxrec: int, mode: str = "sync", 
     return result.to_table()
 
 
+def is_timeout(exc: BaseException) -> bool:
+    """True for a query that ran out of time: a client timeout, HTTP 408/504, or an ERROR VOTable saying so."""
+    import requests
+    from pyvo.dal.exceptions import DALQueryError, DALServiceError
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (requests.Timeout, TimeoutError)):
+            return True
+        if isinstance(exc, requests.HTTPError) and exc.response is not None and exc.response.status_code in (408, 504):
+            return True
+        if isinstance(exc, DALServiceError) and exc.code in (408, 504):
+            return True
+        if isinstance(exc, DALQueryError) and _SERVER_TIMEOUT_RE.search(str(exc)):
+            return True
+        nxt = getattr(exc, "cause", None)
+        exc = nxt if isinstance(nxt, BaseException) else (exc.__cause__ or exc.__context__)
+    return False
+
+
 def query_with_retries(query: str, tap_url: str, *, what: str, retries: int, backoff_s: float, session=None,
-                       **kwargs):
+                       mode: str = "sync", **kwargs):
     """:func:`run_tap_query` with transient failures retried (:func:`lensfinder.surveys.base.with_retries`).
 
-    Keyword arguments (``maxrec``, ``mode``, ...) go to :func:`run_tap_query`.
+    ``mode="auto"`` runs the query synchronously and, once it times out (on
+    the client, or on the server: HTTP 408/504 or an ERROR VOTable about a
+    time limit), retries it as an async UWS job, which has no HTTP time limit.
+    Keyword arguments (``maxrec``, ``job_timeout_s``) go to :func:`run_tap_query`.
     """
+    state = {"mode": "sync" if mode == "auto" else mode}
+
+    def attempt(k: int):
+        log.info("%s: TAP %s query (attempt %d)", what, state["mode"], k + 1)
+        try:
+            return run_tap_query(query, tap_url, session=session, what=what, mode=state["mode"], **kwargs)
+        except Exception as exc:
+            if mode != "auto" or state["mode"] != "sync" or not is_timeout(exc):
+                raise
+            state["mode"] = "async"
+            raise SyncTimeoutError(f"sync query timed out ({type(exc).__name__}: {exc}); "
+                                   "running it as an async job") from exc
+
     with own_session(session) as session:
-        return with_retries(lambda k: run_tap_query(query, tap_url, session=session, what=what, **kwargs),
-                            what, retries=retries, backoff_s=backoff_s)
+        return with_retries(attempt, what, retries=retries, backoff_s=backoff_s)
+
+
+def column_of(table, name: str) -> str:
+    """The column of ``table`` called ``name``, compared case-insensitively as ADQL does; ``""`` if none."""
+    if name in table.colnames:
+        return name
+    lowered = {c.lower(): c for c in table.colnames}
+    return lowered.get(name.lower(), "")
 
 
 def table_to_frame(table, columns: list[str], what: str):
     """astropy Table -> DataFrame with NaN for masked floats and the requested column order.
 
     Strings become ``str`` (masked: ``""``), masked integers float64 with NaN,
-    other integers int64, booleans bool (masked: ``False``). A requested
-    column the service did not return raises :class:`~lensfinder.surveys.base.DownloadError`.
+    other integers int64, booleans bool (masked: ``False``). Column names
+    are matched case-insensitively (ADQL identifiers are; a service may
+    return ``kids_tile`` for ``KIDS_TILE``) and come out as requested. A
+    requested column the service did not return raises
+    :class:`~lensfinder.surveys.base.DownloadError`.
     """
     import pandas as pd
 
-    missing = [c for c in columns if c not in table.colnames]
+    found = {name: column_of(table, name) for name in columns}
+    missing = [name for name, col in found.items() if not col]
     if missing:
         raise DownloadError(f"{what}: the service returned no column(s) {', '.join(missing)}")
     data = {}
     for name in columns:
-        col = table[name]
+        col = table[found[name]]
         values = np.ma.asarray(col)
         kind = values.dtype.kind
         if kind in "SUO":

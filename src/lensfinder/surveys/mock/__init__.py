@@ -1,4 +1,4 @@
-"""The built-in mock KiDS-like survey: objects, rendering, observing conditions, catalogue, tiles."""
+"""The built-in mock survey (KiDS-like by default): objects, rendering per band, observing conditions, catalogue, tiles."""
 
 from lensfinder.lazy import lazy_exports
 
@@ -12,8 +12,10 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "tile_wcs": "tiles",
     "build_catalog": "catalog",
     "measure_catalog": "catalog",
-    "kids_id": "catalog",
     "CATALOG_COLUMNS": "catalog",
+    "matched_aperture_magnitudes": "photometry",
+    "band_magnitude_offsets": "bands",
+    "render_band": "bands",
     "draw_tile_objects": "galaxies",
     "PopulationCounts": "galaxies",
     "Component": "render",

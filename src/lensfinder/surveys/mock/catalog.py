@@ -1,8 +1,10 @@
 """The mock survey's catalogue: photutils detection and measurement, truth matching, synthetic KiDS columns.
 
-:func:`build_catalog` turns one tile's image into a catalogue with real KiDS
+:func:`build_catalog` turns one tile's images into a catalogue with real KiDS
 DR4 column names, units and dtypes (:data:`CATALOG_COLUMNS`): measured
-columns from photutils, the rest (colours, GAaP magnitudes, photo-z,
+columns from photutils on the detection band; the GAaP magnitudes and
+colours of the bands rendered measured in PSF-matched apertures
+(:mod:`lensfinder.surveys.mock.photometry`); the rest (u band, photo-z,
 ``SG2DPHOT``) drawn from the matched truth object. The columns are described
 in ``docs/surveys.md``.
 """
@@ -15,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from lensfinder import constants
+from lensfinder.surveys.designation import DESIGNATIONS, iau_names
 from lensfinder.surveys.mock.render import render_stars
 
-__all__ = ["CATALOG_COLUMNS", "KIDS_DR4_DEPTH_MAG", "build_catalog", "measure_catalog", "kids_id"]
+__all__ = ["CATALOG_COLUMNS", "KIDS_DR4_DEPTH_MAG", "build_catalog", "measure_catalog"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ CATALOG_COLUMNS = {
 def build_catalog(image, weight, mask, wcs, truth: pd.DataFrame, flux_true, *, psf_fwhm_arcsec: float,
                   psf_beta: float, gain: float, cfg, tile: str, rng: np.random.Generator,
                   pixel_scale_arcsec: float = constants.KIDS_COADD_PIXEL_SCALE_ARCSEC,
-                  zeropoint_mag: float = constants.MOCK_ZEROPOINT_MAG):
+                  zeropoint_mag: float = constants.MOCK_ZEROPOINT_MAG, band_images: dict | None = None):
     """The tile's catalogue, and the truth table linked to it.
 
     Parameters
@@ -62,6 +65,12 @@ def build_catalog(image, weight, mask, wcs, truth: pd.DataFrame, flux_true, *, p
         See :func:`measure_catalog`.
     rng : numpy.random.Generator
         The synthetic columns' stream.
+    band_images : dict, optional
+        ``{band: (image, weight, zeropoint_mag, psf_fwhm_arcsec, moffat_beta)}`` of every band
+        rendered (the detection band included): their ``MAG_GAAP_*``, ``MAGERR_GAAP_*`` and the
+        colours between them are measured
+        (:func:`~lensfinder.surveys.mock.photometry.matched_aperture_magnitudes`);
+        without it, or for the bands left out, they are synthetic.
 
     Returns
     -------
@@ -90,6 +99,8 @@ def build_catalog(image, weight, mask, wcs, truth: pd.DataFrame, flux_true, *, p
             source.iat[row, source.columns.get_loc(col)] = truth[col].iat[i]
     truth.insert(1, "ID", pd.array(ids, dtype="str"))
     synthetic = _synthetic_columns(measured, source, rng) if len(measured) else pd.DataFrame()
+    if band_images and len(measured):
+        _replace_measured_photometry(synthetic, measured, band_images, pixel_scale_arcsec)
     catalog = pd.concat([measured, synthetic], axis=1)
     catalog = _finalise_catalog(catalog, tile)
     n_dup = int(catalog["ID"].duplicated().sum())
@@ -174,7 +185,7 @@ def measure_catalog(image, weight, mask, wcs, psf_fwhm_arcsec, psf_beta, gain, c
     theta = np.asarray(cat.orientation.value, dtype=float)  # deg, counter-clockwise from +x
     fwhm_pix = np.asarray(cat.fwhm.value, dtype=float)
     measured = pd.DataFrame({
-        "ID": kids_id(ra, dec),
+        "ID": iau_names(ra, dec, DESIGNATIONS["mock"]),  # MOCK J...: not a KiDS source
         "KIDS_TILE": tile,
         "THELI_NAME": tile.replace(".", "p").replace("-", "m"),
         "SeqNr": labels.astype(np.int64),
@@ -297,6 +308,29 @@ def _synthetic_columns(measured: pd.DataFrame, source: pd.DataFrame, rng: np.ran
     }, index=measured.index)
 
 
+def _replace_measured_photometry(synthetic: pd.DataFrame, measured: pd.DataFrame, band_images: dict,
+                                 pixel_scale_arcsec: float) -> None:
+    """Put the matched-aperture magnitudes of the rendered bands, and the colours they give, in ``synthetic``."""
+    from lensfinder.surveys.mock.photometry import matched_aperture_magnitudes
+
+    deg_per_pix = pixel_scale_arcsec / 3600.0
+    mags = matched_aperture_magnitudes(
+        band_images, measured["x_pix"], measured["y_pix"],
+        measured["A_WORLD"].to_numpy(dtype=float) / deg_per_pix, measured["B_WORLD"].to_numpy(dtype=float) / deg_per_pix,
+        measured["THETA_J2000"].to_numpy(dtype=float) + 90.0, pixel_scale_arcsec)
+    mags.index = synthetic.index
+    if "g" in band_images and "u" not in band_images:
+        # u is not rendered: keep its synthetic colour u - g on the measured g
+        synthetic["MAG_GAAP_u"] = mags["MAG_GAAP_g"] + (synthetic["MAG_GAAP_u"] - synthetic["MAG_GAAP_g"])
+    for col in mags.columns:
+        if col in synthetic:
+            synthetic[col] = mags[col]
+    if {"g", "r"} <= set(band_images):
+        synthetic["COLOUR_GAAP_g_r"] = mags["MAG_GAAP_g"] - mags["MAG_GAAP_r"]
+    if {"r", "i"} <= set(band_images):
+        synthetic["COLOUR_GAAP_r_i"] = mags["MAG_GAAP_r"] - mags["MAG_GAAP_i"]
+
+
 def _finalise_catalog(catalog: pd.DataFrame, tile: str) -> pd.DataFrame:
     out = pd.DataFrame(index=catalog.index)
     for col, dtype in CATALOG_COLUMNS.items():
@@ -306,22 +340,3 @@ def _finalise_catalog(catalog: pd.DataFrame, tile: str) -> pd.DataFrame:
             out[col] = pd.Series(dtype=dtype)
     return out.reset_index(drop=True)
 
-
-def kids_id(ra_deg, dec_deg, prefix: str = "KiDSDR4") -> list[str]:
-    """KiDS-style identifiers ``KiDSDR4 Jhhmmss.sss+ddmmss.ss`` (truncated, as IAU names)."""
-    ra = np.mod(np.asarray(ra_deg, dtype=float), 360.0)
-    dec = np.asarray(dec_deg, dtype=float)
-    # integer milli-seconds of time and centi-arcsec, truncated; tiny epsilon against 0.xxx999
-    ra_ms = np.floor(ra / 15.0 * 3600.0 * 1000.0 + 1e-6).astype(np.int64)
-    dec_cas = np.floor(np.abs(dec) * 3600.0 * 100.0 + 1e-6).astype(np.int64)
-    out = []
-    for r, d, s in zip(ra_ms, dec_cas, dec):
-        h, rem = divmod(int(r), 3600 * 1000)
-        m, rem = divmod(rem, 60 * 1000)
-        sec, ms = divmod(rem, 1000)
-        dd, rem = divmod(int(d), 3600 * 100)
-        dm, rem = divmod(rem, 60 * 100)
-        ds, cs = divmod(rem, 100)
-        sign = "-" if s < 0 else "+"
-        out.append(f"{prefix} J{h:02d}{m:02d}{sec:02d}.{ms:03d}{sign}{dd:02d}{dm:02d}{ds:02d}.{cs:02d}")
-    return out

@@ -1,7 +1,7 @@
 """Light components of the mock survey's objects and their rendering onto a tile, before and through the PSF.
 
 A :class:`Component` is one piece of light (Sersic, spiral disk, ring, tidal
-tail, lensed source); :func:`render_components` paints components on an
+tail, star-forming knots, lensed source); :func:`render_components` paints components on an
 oversampled grid, :func:`render_stars` adds Moffat point sources. Positions are
 tile pixels ``(x_pix, y_pix)``, 0-based, ``x`` the column; shapes use
 lenstronomy's names (``R_sersic`` arcsec, ``n_sersic``, ``e1``, ``e2``).
@@ -28,7 +28,8 @@ OVERSAMPLE_LENSED = 4
 class Component:
     """One light component, before the PSF.
 
-    ``kind`` is ``sersic``, ``spiral``, ``ring``, ``tail`` or ``lensed``;
+    ``kind`` is ``sersic``, ``spiral``, ``ring``, ``tail``, ``knots`` (``params``:
+    offsets ``dx``, ``dy`` in arcsec of equal-flux points) or ``lensed``;
     ``x_pix, y_pix`` its centre on the tile; ``flux`` its total counts
     (``lensed``: the *unlensed* source counts); ``params`` the shape.
     """
@@ -86,6 +87,15 @@ def _disk_frame(x, y, e1, e2):
 
 def _profile(comp: Component, x, y):
     p = comp.params
+    if comp.kind == "knots":  # point-like knots (GalSim's RandomKnots): equal weights at the nearest sub-pixels
+        out = np.zeros(x.shape)
+        xs, ys = x[0], y[:, 0]
+        step = float(xs[1] - xs[0])
+        ix = np.rint((np.asarray(p["dx"]) - xs[0]) / step).astype(int)
+        iy = np.rint((np.asarray(p["dy"]) - ys[0]) / step).astype(int)
+        ok = (ix >= 0) & (ix < x.shape[1]) & (iy >= 0) & (iy < x.shape[0])
+        np.add.at(out, (iy[ok], ix[ok]), 1.0)
+        return out
     if comp.kind == "sersic":
         return lensing.sersic(x, y, 1.0, p["R_sersic"], p["n_sersic"], p["e1"], p["e2"])
     if comp.kind == "spiral":

@@ -1,0 +1,172 @@
+"""The ``domain_shift`` experiment's tables: each network on its own test set and on the independent set.
+
+Inputs are score tables of ``lensfinder infer`` (``object_id, p_cnn``), each
+tagged ``model=...,test_set=...`` (own | independent), the metadata of the
+scored sets (``object_id, is_lens``, ``kind`` when known and, where present, ``theta_E``,
+``arc_snr``, ``psf_fwhm_arcsec``, ``host_object_id``) and the training sets'
+metadata tagged ``model=...`` (for the host counts). Every builder is a pure
+function of tables; the columns are listed in docs/experiments.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from lensfinder.io import InputError, require_columns
+from lensfinder.learning.metrics import auroc, completeness_in_bins, roc_curve, tpr0, tpr10
+
+__all__ = [
+    "COMPLETENESS_BINS",
+    "tpr_at_fpr",
+    "join_scores",
+    "host_counts",
+    "metrics_long",
+    "side_by_side",
+    "kind_rates",
+    "completeness_table",
+    "roc_table",
+]
+
+#: bin edges of the completeness curves, shared by every set so that the curves compare
+COMPLETENESS_BINS = {
+    "theta_E": [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0],                   # arcsec
+    "arc_snr": [3.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 1000.0, 1e5],    # matched-filter S/N
+    "psf_fwhm_arcsec": [0.4, 0.55, 0.7, 0.85, 1.0, 1.2],                    # arcsec
+}
+#: the summary metrics, in table order
+METRICS = ("auroc", "tpr0", "tpr10", "tpr_fpr1")
+
+
+def tpr_at_fpr(y_true, scores, max_fpr: float = 0.01) -> float:
+    """Highest TPR at a false-positive rate of at most ``max_fpr`` (NaN when a class is absent)."""
+    fpr, tpr, *_ = roc_curve(y_true, scores)
+    if np.isnan(fpr).any() or np.isnan(tpr).any():
+        return float("nan")
+    return float(tpr[fpr <= max_fpr + 1e-12].max())
+
+
+def join_scores(scores: pd.DataFrame, metadata: pd.DataFrame) -> pd.DataFrame:
+    """Scores (``model, test_set, object_id, p_cnn``) with their images' metadata; NaN scores dropped."""
+    require_columns(scores, ["model", "test_set", "object_id", "p_cnn"], "--scores")
+    require_columns(metadata, ["object_id", "is_lens"], "--metadata")
+    meta = metadata.drop_duplicates("object_id").copy()
+    if "kind" not in meta.columns:  # sets without kinds: the class is the kind
+        meta["kind"] = np.where(meta["is_lens"].astype(bool), "lens", "nonlens")
+    meta["kind"] = meta["kind"].fillna("unknown").astype(str)
+    keep = [c for c in ("object_id", "is_lens", "kind", *COMPLETENESS_BINS, "host_object_id") if c in meta.columns]
+    joined = scores.drop(columns=[c for c in ("is_lens", "kind") if c in scores.columns]).merge(
+        meta[keep], on="object_id", how="left", indicator=True)
+    missing = joined["_merge"] != "both"
+    if missing.any():
+        raise InputError(f"--metadata: object_id: no metadata for {int(missing.sum())} scored images, "
+                         f"e.g. {joined['object_id'][missing].iloc[0]!r}")
+    joined = joined.drop(columns="_merge")
+    for column in (*COMPLETENESS_BINS, "host_object_id"):
+        if column not in joined.columns:
+            joined[column] = np.nan
+    finite = np.isfinite(joined["p_cnn"].to_numpy(dtype=np.float64))
+    joined["is_lens"] = joined["is_lens"].astype(bool)
+    return joined[finite].reset_index(drop=True)
+
+
+def _hosts(table: pd.DataFrame | None) -> set:
+    if table is None or "host_object_id" not in table.columns:
+        return set()
+    ids = table["host_object_id"].dropna().astype(str)
+    return set(ids[ids != ""])
+
+
+def host_counts(joined: pd.DataFrame, train: pd.DataFrame | None) -> pd.DataFrame:
+    """Per (model, test_set): survey hosts in the test set, in the model's training set, and shared."""
+    rows = []
+    for (model, test_set), part in joined.groupby(["model", "test_set"], sort=False):
+        test_hosts = _hosts(part)
+        train_hosts = _hosts(None if train is None else train[train["model"] == model])
+        rows.append({"model": model, "test_set": test_set, "n_hosts_test": len(test_hosts),
+                     "n_hosts_train": len(train_hosts), "n_hosts_shared": len(test_hosts & train_hosts)})
+    return pd.DataFrame(rows)
+
+
+def metrics_long(joined: pd.DataFrame, threshold: float, train: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per (model, test_set): sizes, ``auroc, tpr0, tpr10, tpr_fpr1``, rates at ``threshold``, hosts."""
+    rows = []
+    for (model, test_set), part in joined.groupby(["model", "test_set"], sort=False):
+        y, s = part["is_lens"].to_numpy(), part["p_cnn"].to_numpy(dtype=np.float64)
+        called = s >= threshold
+        rows.append({
+            "model": model, "test_set": test_set, "n": len(part), "n_lenses": int(y.sum()),
+            "auroc": auroc(y, s), "tpr0": tpr0(y, s), "tpr10": tpr10(y, s), "tpr_fpr1": tpr_at_fpr(y, s, 0.01),
+            "threshold": threshold,
+            "completeness": float(called[y].mean()) if y.any() else np.nan,
+            "fpr": float(called[~y].mean()) if (~y).any() else np.nan,
+        })
+    return pd.DataFrame(rows).merge(host_counts(joined, train), on=["model", "test_set"], how="left")
+
+
+def side_by_side(long: pd.DataFrame) -> pd.DataFrame:
+    """One row per model: own-test and independent metrics and host counts beside each other.
+
+    Columns ``{own,independent}_{n,n_lenses,auroc,tpr0,tpr10,tpr_fpr1,fpr,completeness,n_hosts_test,
+    n_hosts_shared}``, ``n_hosts_train`` and ``delta_auroc`` (own minus independent).
+    """
+    require_columns(long, ["model", "test_set", *METRICS], "metrics table")
+    values = ["n", "n_lenses", *METRICS, "fpr", "completeness", "n_hosts_test", "n_hosts_shared"]
+    wide = long.pivot(index="model", columns="test_set", values=values)
+    wide.columns = [f"{test_set}_{name}" for name, test_set in wide.columns]
+    wide = wide.reset_index()
+    for name in values:
+        for test_set in ("own", "independent"):
+            if f"{test_set}_{name}" not in wide.columns:
+                wide[f"{test_set}_{name}"] = np.nan
+    order = pd.Index(long["model"].drop_duplicates())
+    wide = wide.set_index("model").loc[order].reset_index()
+    wide["n_hosts_train"] = long.groupby("model", sort=False)["n_hosts_train"].max().loc[order].to_numpy()
+    wide["delta_auroc"] = wide["own_auroc"] - wide["independent_auroc"]
+    columns = ["model", *(f"{t}_{v}" for t in ("own", "independent") for v in values), "n_hosts_train", "delta_auroc"]
+    return wide[columns]
+
+
+def kind_rates(joined: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Per (model, test_set, kind): images, fraction called a lens at ``threshold`` (FPR of a negative
+    kind, completeness of a lens kind) and its binomial error, and the median ``p_cnn``."""
+    rows = []
+    for (model, test_set, kind), part in joined.groupby(["model", "test_set", "kind"], sort=False):
+        called = part["p_cnn"].to_numpy(dtype=np.float64) >= threshold
+        rate = float(called.mean())
+        rows.append({"model": model, "test_set": test_set, "kind": kind, "is_lens": bool(part["is_lens"].iloc[0]),
+                     "n": len(part), "threshold": threshold, "called_lens_fraction": rate,
+                     "called_lens_fraction_err": float(np.sqrt(rate * (1 - rate) / len(part))),
+                     "median_p_cnn": float(part["p_cnn"].median())})
+    return pd.DataFrame(rows)
+
+
+def completeness_table(joined: pd.DataFrame, threshold: float, bins: dict | None = None) -> pd.DataFrame:
+    """Completeness of the lenses in bins of ``theta_E``, ``arc_snr`` and ``psf_fwhm_arcsec``
+    per (model, test_set) (rows where a set lacks the column are left out)."""
+    parts = []
+    for (model, test_set), part in joined.groupby(["model", "test_set"], sort=False):
+        for column, edges in (bins or COMPLETENESS_BINS).items():
+            values = part[column].to_numpy(dtype=np.float64)
+            if not np.isfinite(values[part["is_lens"].to_numpy()]).any():
+                continue
+            curve = completeness_in_bins(values, part["is_lens"], part["p_cnn"], threshold, edges)
+            curve.insert(0, "column", column)
+            curve.insert(0, "test_set", test_set)
+            curve.insert(0, "model", model)
+            curve["threshold"] = threshold
+            parts.append(curve)
+    if not parts:
+        return pd.DataFrame(columns=["model", "test_set", "column", "bin_lo", "bin_hi", "bin_center", "n_lenses",
+                                     "n_found", "completeness", "completeness_err", "threshold"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def roc_table(joined: pd.DataFrame, max_points: int = 400) -> pd.DataFrame:
+    """ROC curves per (model, test_set), thinned to at most ``max_points`` points each (for the figure)."""
+    parts = []
+    for (model, test_set), part in joined.groupby(["model", "test_set"], sort=False):
+        fpr, tpr, *_ = roc_curve(part["is_lens"], part["p_cnn"])
+        keep = np.unique(np.linspace(0, len(fpr) - 1, min(max_points, len(fpr))).astype(int))
+        parts.append(pd.DataFrame({"model": model, "test_set": test_set, "fpr": fpr[keep], "tpr": tpr[keep]}))
+    return pd.concat(parts, ignore_index=True)

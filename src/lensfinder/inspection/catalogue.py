@@ -1,0 +1,220 @@
+"""The ranked list as a catalogue to publish: names, units, descriptions; FITS, ECSV, VOTable and a rounded CSV.
+
+:data:`CATALOGUE_COLUMNS` is the one place where the ranked list's columns get
+their unit, description and the decimals of the CSV; the tables are
+astropy :class:`~astropy.table.Table` objects written by astropy's own
+writers. The columns are described in docs/inspection.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lensfinder.io import InputError, atomic_path
+from lensfinder.surveys.designation import designation_for, iau_names, sexagesimal
+
+__all__ = [
+    "ColumnSpec",
+    "CATALOGUE_COLUMNS",
+    "LOCAL_COLUMNS",
+    "CATALOGUE_FORMATS",
+    "column_spec",
+    "sample_labels",
+    "add_catalogue_columns",
+    "rounded",
+    "catalogue_table",
+    "write_catalogue",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """Unit (astropy unit string, None when dimensionless), description, CSV decimals and IVOA UCD of one column."""
+
+    unit: str | None
+    description: str
+    decimals: int | None = None
+    ucd: str | None = None
+
+
+#: ranked-list column -> unit, description, decimals in the rounded CSV.
+CATALOGUE_COLUMNS: dict[str, ColumnSpec] = {
+    "rank": ColumnSpec(None, "Rank in the list, 1 = most likely lens"),
+    "name": ColumnSpec(None, "IAU-style designation: survey prefix and truncated J2000 sexagesimal position",
+                       ucd="meta.id;meta.main"),
+    "object_id": ColumnSpec(None, "Identifier in the survey catalogue", ucd="meta.id"),
+    "sample": ColumnSpec(None, "Preselected sample(s): LRG (luminous red galaxies), BG (bright galaxies)"),
+    "p_cnn": ColumnSpec(None, "CNN lens probability", 6),  # 6: He et al. 2020 cut at 0.999999
+    "n_graders": ColumnSpec(None, "Number of inspectors who graded the object"),
+    "score_mean": ColumnSpec(None, "Mean inspector score (li2020: A, B, C, D = 10, 7, 3, 0; he2020: 2, 1, 0)", 2),
+    "score_rms": ColumnSpec(None, "Standard deviation of the inspector scores", 2),
+    "score_sum": ColumnSpec(None, "Sum of the inspector scores (He et al. 2020: 2, 1, 0)", 0),
+    "p_human": ColumnSpec(None, "Human lens probability, mean score / 10 (Li et al. 2020)", 3),
+    "P": ColumnSpec(None, "Combined probability P = p_cnn * p_human (Li et al. 2020, eq. 3)", 3),
+    "n_zero": ColumnSpec(None, "Number of lowest grades (D, or 0)", 0),
+    "n_top": ColumnSpec(None, "Number of top grades (A, or 2)", 0),
+    "quality": ColumnSpec(None, "golden (P >= 0.7), high (P >= 0.5), low, or ungraded"),
+    "final_list": ColumnSpec(None, "Summed score >= 4: on the final list (He et al. 2020)"),
+    "further_vote": ColumnSpec(None, "Summed score == 3: sent to a further vote (He et al. 2020)"),
+    "p_lens_skill": ColumnSpec(None, "Lens probability weighted by each inspector's measured skill", 3),
+    "ra": ColumnSpec("deg", "Right ascension (J2000)", 6, "pos.eq.ra;meta.main"),
+    "dec": ColumnSpec("deg", "Declination (J2000)", 6, "pos.eq.dec;meta.main"),
+    "ra_hms": ColumnSpec(None, "Right ascension (J2000), hh:mm:ss.sss"),
+    "dec_dms": ColumnSpec(None, "Declination (J2000), +dd:mm:ss.ss"),
+    "r_auto_mag": ColumnSpec("mag", "r-band MAG_AUTO of the survey catalogue", 3, "phot.mag;em.opt.R"),
+    "z_phot": ColumnSpec(None, "Photometric redshift Z_B of the survey catalogue", 2, "src.redshift.phot"),
+    "known_lens": ColumnSpec(None, "A known lens or candidate lies within the match radius"),
+    "lenscat_name": ColumnSpec(None, "Name of the nearest known lens within the match radius"),
+    "lenscat_grading": ColumnSpec(None, "Grading of that known lens (lenscat: confident, probable)"),
+    "separation_arcsec": ColumnSpec("arcsec", "Separation to that known lens", 2),
+    "samples": ColumnSpec(None, "Sample flags whose p_cnn threshold the object passed (;-separated)"),
+    "tile": ColumnSpec(None, "Survey tile or field"),
+    "model": ColumnSpec(None, "Network that gave p_cnn"),
+    "model_hash": ColumnSpec(None, "Hash of the network's weights"),
+}
+
+#: Columns that point into this machine's results/ folder: kept in the Parquet and CSV, not in a catalogue.
+LOCAL_COLUMNS = ("png", "stamp_cube", "cube_row", "shard")
+
+#: file suffix -> astropy writer.
+CATALOGUE_FORMATS = {".fits": "fits", ".ecsv": "ascii.ecsv", ".vot": "votable", ".xml": "votable"}
+
+#: sample flag prefix -> label in the ``sample`` column.
+_SAMPLE_PREFIXES = (("lrg", "LRG"), ("bg", "BG"), ("disk", "disk"), ("include", "added"))
+
+
+def column_spec(column: str) -> ColumnSpec | None:
+    """The :class:`ColumnSpec` of a ranked-list column; ``p_cnn_<x>`` (per model or round) as ``p_cnn``."""
+    if column in CATALOGUE_COLUMNS:
+        return CATALOGUE_COLUMNS[column]
+    if column.startswith("p_cnn_"):
+        return ColumnSpec(None, f"CNN lens probability ({column[len('p_cnn_'):]})", 6)
+    return None
+
+
+def sample_labels(samples) -> list[str]:
+    """``LRG``, ``BG``, ``LRG+BG``... from ``;``-separated sample flags (``lrg_li2020;bg_li2020``)."""
+    out = []
+    for text in samples:
+        labels: list[str] = []
+        for flag in str(text or "").split(";"):
+            flag = flag.strip()
+            if not flag or flag.lower() in ("nan", "none"):
+                continue
+            label = next((lab for prefix, lab in _SAMPLE_PREFIXES if flag.lower().startswith(prefix)), flag)
+            if label not in labels:
+                labels.append(label)
+        out.append("+".join(sorted(labels, key=lambda lab: (lab != "LRG", lab != "BG", lab))))
+    return out
+
+
+def add_catalogue_columns(ranked, survey: str | None = None):
+    """``ranked`` with ``name`` (after ``rank``), ``sample`` (after ``object_id``), ``ra_hms`` and ``dec_dms``.
+
+    ``name`` is the IAU-style designation of ``survey``
+    (:data:`lensfinder.surveys.designation.DESIGNATIONS`) made from ``ra``,
+    ``dec``; without a survey it is the ``object_id``. ``sample`` labels the
+    ``samples`` flags (empty without them).
+    """
+    df = ranked.drop(columns=[c for c in ("name", "sample", "ra_hms", "dec_dms") if c in ranked.columns])
+    ra = df["ra"].to_numpy(dtype=float) if "ra" in df else np.full(len(df), np.nan)
+    dec = df["dec"].to_numpy(dtype=float) if "dec" in df else np.full(len(df), np.nan)
+    if survey is None:
+        names = df["object_id"].astype(str).tolist()
+    else:
+        names = iau_names(ra, dec, designation_for(survey))
+        n_missing = sum(not n for n in names)
+        if n_missing:
+            log.warning("%d ranked objects have no ra/dec, so no %s name", n_missing, survey)
+    df.insert(1 if "rank" in df.columns else 0, "name", names)
+    df.insert(df.columns.get_loc("object_id") + 1, "sample",
+              sample_labels(df["samples"]) if "samples" in df else [""] * len(df))
+    ra_hms, dec_dms = sexagesimal(ra, dec)
+    at = df.columns.get_loc("dec") + 1 if "dec" in df else len(df.columns)
+    df.insert(at, "ra_hms", ra_hms.astype(str))
+    df.insert(at + 1, "dec_dms", dec_dms.astype(str))
+    return df
+
+
+def rounded(ranked):
+    """A copy of ``ranked`` with each float column rounded to its :data:`CATALOGUE_COLUMNS` decimals.
+
+    Counts (0 decimals) become nullable integers, so the CSV reads ``3``, not ``3.0``.
+    """
+    specs = {col: column_spec(col) for col in ranked.columns if ranked[col].dtype.kind == "f"}
+    decimals = {col: spec.decimals for col, spec in specs.items() if spec and spec.decimals is not None}
+    out = ranked.round(decimals)
+    counts = [col for col, n in decimals.items() if n == 0]
+    return out.astype(dict.fromkeys(counts, "Int64")) if counts else out
+
+
+def catalogue_table(ranked, *, survey: str | None = None, scheme: str | None = None):
+    """The ranked list as an astropy Table with units and descriptions, without :data:`LOCAL_COLUMNS`.
+
+    NaN floats and missing values become masked entries. ``survey`` and
+    ``scheme`` go to the table's ``meta``.
+    """
+    import astropy.units as u
+    from astropy.table import Table
+
+    df = ranked.drop(columns=[c for c in LOCAL_COLUMNS if c in ranked.columns])
+    table = Table.from_pandas(df)
+    for col in table.colnames:
+        spec = column_spec(col)
+        if spec is None:
+            continue
+        table[col].description = spec.description
+        if spec.unit:
+            table[col].unit = u.Unit(spec.unit)
+        if spec.ucd:  # VOTable FIELD ucd: TOPCAT and Aladin find the positions by it
+            table[col].meta["ucd"] = spec.ucd
+    table.meta["survey"] = survey or "unknown"
+    if scheme:
+        table.meta["scheme"] = scheme
+    table.meta["description"] = "Lens candidates ranked by CNN probability and human grades (lensfinder merge-scores)"
+    return table
+
+
+def _fits_hdu(table):
+    """A BinTableHDU of ``table``; a boolean column with missing values becomes int16 (1, 0, null)."""
+    from astropy.io import fits
+    from astropy.table import MaskedColumn
+
+    table = table.copy(copy_data=False)
+    description = table.meta.pop("description", "")  # FITS keywords have 8 characters: a COMMENT card instead
+    for col in table.colnames:
+        column = table[col]
+        if column.dtype.kind == "b" and isinstance(column, MaskedColumn) and column.mask.any():
+            # FITS logicals have a null value, but astropy writes a masked bool as True
+            table[col] = MaskedColumn(column.data.astype(np.int16), mask=column.mask, unit=column.unit,
+                                      description=f"{column.description} (1 yes, 0 no, null unknown)")
+    hdu = fits.table_to_hdu(table)
+    hdu.name = "RANKED"
+    if description:
+        hdu.header["COMMENT"] = description
+    for k, col in enumerate(table.colnames, start=1):
+        if table[col].description:  # TCOMMn: the column comment convention of HEASARC and Vizier
+            hdu.header[f"TCOMM{k}"] = table[col].description[:68]
+    return hdu
+
+
+def write_catalogue(table, path) -> Path:
+    """Write ``table`` atomically in the format of ``path``'s suffix (:data:`CATALOGUE_FORMATS`)."""
+    from astropy.io import fits
+
+    path = Path(path)
+    fmt = CATALOGUE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise InputError(f"{path}: unknown catalogue suffix; expected one of {', '.join(CATALOGUE_FORMATS)}")
+    with atomic_path(path) as tmp:
+        if fmt == "fits":
+            fits.HDUList([fits.PrimaryHDU(), _fits_hdu(table)]).writeto(tmp, overwrite=True, checksum=True)
+        else:
+            table.write(tmp, format=fmt, overwrite=True)
+    return path

@@ -1,0 +1,174 @@
+"""Ensembles of networks: their names, and one combined score from their calibrated probabilities.
+
+An ensemble is a list of networks (``model`` and ``seed``), each trained and
+scored on its own; the combined ``p_cnn`` of an object is the mean of the
+members' calibrated probabilities, itself calibrated by one more map
+(:mod:`lensfinder.learning.calibration`). The first member is named after
+its network (``he2020``: today's ``results/models/he2020.keras``), later
+ones after network and seed (``he2020_s7``). Pure numpy/pandas.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from typing import Sequence
+
+import numpy as np
+
+from lensfinder.io import InputError
+from lensfinder.learning.calibration import apply_calibration
+from lensfinder.learning.models import MODEL_NAMES
+
+__all__ = ["EnsembleMember", "ensemble_members", "combine_scores", "combine_files"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class EnsembleMember:
+    """One network of an ensemble: its file name stem, architecture and training seed."""
+
+    name: str
+    model: str
+    seed: int
+
+
+def ensemble_members(entries: Sequence[dict] | None, default_model: str, default_seed: int) -> list[EnsembleMember]:
+    """The members of an ensemble from its config entries (``{model, seed}``).
+
+    Parameters
+    ----------
+    entries : sequence of dict, or None
+        ``inference.ensemble``; empty or None: one member, ``default_model``
+        with ``default_seed`` (a single network, as without ensembles).
+        An entry without ``model`` takes ``default_model``; without
+        ``seed``, ``default_seed``.
+    default_model : str
+    default_seed : int
+
+    Returns
+    -------
+    list of EnsembleMember
+        Named ``model`` for the first member, ``model_s{seed}`` after it.
+
+    Raises
+    ------
+    InputError
+        An unknown network, or the same network and seed twice.
+    """
+    entries = list(entries or []) or [{"model": default_model, "seed": default_seed}]
+    members: list[EnsembleMember] = []
+    for k, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise InputError(f"config: inference.ensemble[{k}]: expected {{model: he2020, seed: 1}}, got {entry!r}")
+        model = str(entry.get("model", default_model))
+        if model not in MODEL_NAMES:
+            raise InputError(f"config: inference.ensemble[{k}].model: {model!r}, expected one of {MODEL_NAMES}")
+        try:
+            seed = int(entry.get("seed", default_seed))
+        except (TypeError, ValueError):
+            raise InputError(f"config: inference.ensemble[{k}].seed: {entry.get('seed')!r}, expected an integer") from None
+        name = model if not members else f"{model}_s{seed}"
+        if any(m.name == name or (m.model, m.seed) == (model, seed) for m in members):
+            raise InputError(f"config: inference.ensemble[{k}]: {model} with seed {seed} is already a member")
+        members.append(EnsembleMember(name, model, seed))
+    return members
+
+
+def combine_scores(tables: dict, calibration: dict, *, shard: str = ""):
+    """Mean of the members' calibrated probabilities, one row per object.
+
+    Parameters
+    ----------
+    tables : dict
+        Member name -> ``lensfinder infer`` table (``object_id, p_cnn``,
+        optionally ``model_hash``, ``is_lens``) of the same objects.
+    calibration : dict
+        Member name -> calibration map ``{a, b, c}`` (every member needs one;
+        :func:`lensfinder.learning.calibration.apply_calibration`), and for
+        several members the ``ensemble`` map applied to their mean.
+    shard : str
+        Value of the ``shard`` column (e.g. the tile).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``object_id, p_cnn`` (the combined probability: the ``ensemble``
+        map of the mean of the calibrated probabilities),
+        ``p_cnn_raw`` (mean of the raw scores), ``n_members``, ``model``
+        (members joined by ``+``), ``model_hash``, ``shard`` (+ ``is_lens``),
+        in the first member's row order. An object that a member skipped
+        (``p_cnn`` NaN) is NaN.
+    """
+    import pandas as pd
+
+    if not tables:
+        raise InputError("combine: no member scores given")
+    missing = [name for name in tables if name not in calibration]
+    if missing:
+        raise InputError(f"calibration: no map for member {missing[0]!r}; calibrate every member "
+                         f"(have {', '.join(sorted(calibration)) or 'none'})")
+    names = list(tables)
+    first = tables[names[0]]
+    ids = first["object_id"].astype(str)
+    raw, calibrated, hashes = [], [], []
+    for name in names:
+        table = tables[name]
+        series = table.assign(object_id=table["object_id"].astype(str)).drop_duplicates("object_id")
+        series = series.set_index("object_id")["p_cnn"].astype(float)
+        absent = ~ids.isin(series.index)
+        if absent.any() or len(series) != len(ids):
+            raise InputError(f"member {name!r}: scores other objects than member {names[0]!r} "
+                             f"(e.g. {ids[absent].iloc[0] if absent.any() else 'extra rows'})")
+        p = series.reindex(ids).to_numpy(dtype=np.float64)
+        raw.append(p)
+        calibrated.append(apply_calibration(p, calibration[name]))
+        hashes.append(str(table["model_hash"].iloc[0]) if "model_hash" in table.columns and len(table) else name)
+    model_hash = hashes[0] if len(names) == 1 else hashlib.sha256("".join(hashes).encode()).hexdigest()[:16]
+    p_cnn = np.mean(calibrated, axis=0)
+    if len(names) > 1 and "ensemble" in calibration:
+        p_cnn = apply_calibration(p_cnn, calibration["ensemble"])
+    out = pd.DataFrame({
+        "object_id": ids.to_numpy(dtype=object),
+        "p_cnn": p_cnn,
+        "p_cnn_raw": np.mean(raw, axis=0),
+        "n_members": np.full(len(ids), len(names), dtype=np.int64),
+        "model": pd.Series(["+".join(names)] * len(ids), dtype=object),
+        "model_hash": pd.Series([model_hash] * len(ids), dtype=object),
+        "shard": pd.Series([shard] * len(ids), dtype=object),
+    })
+    if "is_lens" in first.columns:
+        out["is_lens"] = first["is_lens"].astype(bool).to_numpy()
+    return out
+
+
+def combine_files(prediction_paths, calibration_path, out, *, shard: str | None = None):
+    """:func:`combine_scores` of members' score files (one table each) with a calibration file.
+
+    The member of a table is its ``model`` column (the model file's stem).
+    ``shard`` defaults to the first table's ``shard`` value. Returns the
+    table written to ``out``.
+    """
+    from lensfinder.io import read_table, write_table
+    from lensfinder.learning.calibration import read_calibration
+
+    tables = {}
+    for path in prediction_paths:
+        table = read_table(path, required=["object_id", "p_cnn", "model"])
+        names = table["model"].astype(str).unique()
+        if len(names) != 1:
+            raise InputError(f"{path}: model: expected one network's scores, got {len(names)} ({', '.join(names[:3])})")
+        if names[0] in tables:
+            raise InputError(f"{path}: member {names[0]!r} given twice")
+        tables[names[0]] = table
+    if not tables:
+        raise InputError("--predictions: no score tables given")
+    if shard is None:
+        first = next(iter(tables.values()))
+        shard = str(first["shard"].iloc[0]) if "shard" in first.columns and len(first) else ""
+    combined = combine_scores(tables, read_calibration(calibration_path), shard=shard)
+    write_table(combined, out)
+    log.info("%s: combined %d members for %d objects -> %s", shard, len(tables), len(combined), out)
+    return combined

@@ -1,0 +1,404 @@
+"""Retraining on what people graded: the fine-tuning set of a round, and fine-tuning a trained network.
+
+Round ``k + 1`` of a search (docs/learning.md, "Retraining rounds") starts
+from round ``k``'s network and trains it further on
+
+- graded lenses: objects whose mean grade reaches B (``p_human = mean score /
+  best score >= 0.7``: Li et al. 2020 scheme A 10, B 7, C 3, D 0);
+- hard negatives: graded objects whose mean score is below C (``p_human <
+  0.3``), the false positives people rejected;
+  both in their eight 90-degree rotations and flips (``graded_copies``);
+- random survey stamps as negatives (lenses are rare), never graded ones of
+  another label;
+- simulated images of the training set, ``sim_ratio`` per survey image, so
+  the network keeps what the simulations taught it.
+
+Objects graded in several rounds keep their latest round's mean score;
+graded objects with ``0.3 <= p_human < 0.7`` are left out. Blind-mixed
+simulations and objects outside the search tiles (the evaluation tiles of
+the mock survey) are never used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from lensfinder.io import InputError
+
+__all__ = [
+    "POSITIVE_MIN_P_HUMAN",
+    "HARD_NEGATIVE_MAX_P_HUMAN",
+    "SOURCES",
+    "graded_labels",
+    "select_training_objects",
+    "dihedral_copies",
+    "finetune_set",
+    "finetune_set_files",
+    "finetune",
+]
+
+log = logging.getLogger(__name__)
+
+#: Mean grade at or above B (7 of 10 in Li et al. 2020's scheme): a lens for training.
+POSITIVE_MIN_P_HUMAN = 0.7
+#: Mean grade below C (3 of 10): a hard negative.
+HARD_NEGATIVE_MAX_P_HUMAN = 0.3
+#: ``source`` values of a fine-tuning set's rows.
+SOURCES = ("graded_lens", "graded_nonlens", "random_survey", "simulated")
+
+
+def graded_labels(rounds_of_grades: Sequence, scheme: str = "li2020"):
+    """Training labels from the effective grades of one or more rounds.
+
+    Parameters
+    ----------
+    rounds_of_grades : sequence of pandas.DataFrame
+        Effective grades per round, oldest first
+        (:func:`lensfinder.inspection.grades.read_grades`).
+    scheme : {"li2020", "he2020"}
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``object_id``: ``round`` (the latest round that graded
+        it), ``n_graders``, ``score_mean``, ``p_human`` (mean score / best
+        score) and ``label``: ``lens``, ``nonlens`` or ``""`` (in between).
+    """
+    import pandas as pd
+
+    from lensfinder.inspection.grades import SCHEMES, per_object_scores
+
+    if scheme not in SCHEMES:
+        raise InputError(f"--scheme: {scheme!r}: expected one of {', '.join(SCHEMES)}")
+    best = max(SCHEMES[scheme].values())
+    parts = []
+    for k, grades in enumerate(rounds_of_grades):
+        per = per_object_scores(grades, scheme)[["n_graders", "score_mean"]].astype(float)
+        parts.append(per.assign(round=k))
+    columns = ["round", "n_graders", "score_mean", "p_human", "label"]
+    if not parts:
+        return pd.DataFrame(columns=columns, index=pd.Index([], name="object_id"))
+    table = pd.concat(parts)
+    table = table[~table.index.duplicated(keep="last")].sort_index()
+    table.index.name = "object_id"
+    table["p_human"] = table["score_mean"] / best
+    table["label"] = np.where(table["p_human"] >= POSITIVE_MIN_P_HUMAN, "lens",
+                              np.where(table["p_human"] < HARD_NEGATIVE_MAX_P_HUMAN, "nonlens", ""))
+    table["round"] = table["round"].astype(np.int64)
+    table["n_graders"] = table["n_graders"].astype(np.int64)
+    return table[columns]
+
+
+def select_training_objects(labels, survey_ids: Sequence[str], rng: np.random.Generator,
+                            n_random_negatives: int, exclude: Sequence[str] = ()):
+    """Which survey objects a round trains on, and as what.
+
+    Parameters
+    ----------
+    labels : pandas.DataFrame
+        From :func:`graded_labels`.
+    survey_ids : sequence of str
+        Objects of the search tiles that have stamps; graded objects outside
+        them (evaluation tiles, mixed-in simulations) are dropped.
+    rng : numpy.random.Generator
+        Draws the random negatives.
+    n_random_negatives : int
+        Ungraded survey stamps drawn as negatives (fewer when fewer exist).
+    exclude : sequence of str
+        Object ids never used (e.g. the blind-mixed simulations).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``object_id, is_lens, source`` (``graded_lens``, ``graded_nonlens``,
+        ``random_survey``), ``p_human`` (NaN for random stamps), sorted by
+        source then object id.
+    """
+    import pandas as pd
+
+    survey = pd.Index(pd.unique(np.asarray(list(map(str, survey_ids)), dtype=object)))
+    excluded = set(map(str, exclude))
+    graded = labels[labels.index.isin(survey) & ~labels.index.isin(excluded)]
+    n_outside = int((~labels.index.isin(survey)).sum())
+    if n_outside:
+        log.info("%d graded objects are outside the search tiles (evaluation tiles or mixed-in simulations): "
+                 "not trained on", n_outside)
+    lenses = graded.index[graded["label"] == "lens"]
+    nonlenses = graded.index[graded["label"] == "nonlens"]
+    pool = np.asarray(sorted(set(survey) - set(labels.index) - excluded), dtype=object)
+    n_random = min(int(n_random_negatives), len(pool))
+    random_ids = np.sort(rng.choice(pool, n_random, replace=False)) if n_random else np.zeros(0, dtype=object)
+    parts = [
+        pd.DataFrame({"object_id": np.asarray(lenses, dtype=object), "is_lens": True, "source": "graded_lens",
+                      "p_human": graded.loc[lenses, "p_human"].to_numpy(dtype=float)}),
+        pd.DataFrame({"object_id": np.asarray(nonlenses, dtype=object), "is_lens": False,
+                      "source": "graded_nonlens", "p_human": graded.loc[nonlenses, "p_human"].to_numpy(dtype=float)}),
+        pd.DataFrame({"object_id": random_ids, "is_lens": False, "source": "random_survey", "p_human": np.nan}),
+    ]
+    table = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else parts[0]
+    table["is_lens"] = table["is_lens"].astype(bool)
+    log.info("training objects: %d graded lenses, %d graded non-lenses, %d random survey stamps "
+             "(%d graded objects in between left out)", len(lenses), len(nonlenses), n_random,
+             int((graded["label"] == "").sum()))
+    return table
+
+
+def dihedral_copies(images, n_copies: int = 8):
+    """``n_copies`` of each square image: its eight rotations by 90 degrees and flips, then again.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n * n_copies, ...)
+        Copies of image ``i`` at rows ``i * n_copies ... (i + 1) * n_copies - 1``;
+        copy ``c`` is ``rot90(image, c % 4)``, flipped left-right when ``c % 8 >= 4``.
+    """
+    images = np.asarray(images)
+    if int(n_copies) < 1:
+        raise ValueError(f"n_copies: {n_copies}, expected >= 1")
+    if images.shape[-1] != images.shape[-2]:
+        raise ValueError(f"images of {images.shape[-2]}x{images.shape[-1]} pixels: rotations need square images")
+    axes = (images.ndim - 2, images.ndim - 1)  # the image plane is the last two axes
+    copies = []
+    for c in range(int(n_copies)):
+        turned = np.rot90(images, c % 4, axes=axes)
+        copies.append(np.flip(turned, axis=axes[1]) if c % 8 >= 4 else turned)
+    return np.stack(copies, axis=1).reshape(-1, *images.shape[1:]).astype(images.dtype, copy=False)
+
+
+def finetune_set(selection, survey_stamps, simulated, *, graded_copies: int = 8, sim_ratio: float = 0.5,
+                 rng: np.random.Generator):
+    """Images and metadata of a fine-tuning set.
+
+    Parameters
+    ----------
+    selection : pandas.DataFrame
+        From :func:`select_training_objects`.
+    survey_stamps : callable
+        ``survey_stamps(object_ids) -> images`` in the same order.
+    simulated : lensfinder.learning.datasets.ShardSet or None
+        The simulated training set; ``round(sim_ratio * n_survey)`` of its
+        images are drawn (without replacement, at most all of them).
+    graded_copies : int
+        Copies of each graded object (:func:`dihedral_copies`): the few
+        objects people graded weigh more than the many random stamps. Each
+        graded lens gets more copies where needed, so that the survey's
+        lenses weigh as much as its non-lenses: otherwise the network learns
+        that a survey stamp (not a simulation) is rarely a lens.
+    sim_ratio : float
+        Simulated images per survey image.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    images : numpy.ndarray, float32
+    table : pandas.DataFrame
+        ``object_id`` (unique per row: ``<id>#<copy>`` for copies),
+        ``source_id``, ``is_lens``, ``source``, ``p_human``, ``copy``.
+    """
+    import pandas as pd
+
+    if sim_ratio < 0:
+        raise InputError(f"--sim-ratio: {sim_ratio}, expected >= 0")
+    ids = selection["object_id"].astype(str).to_numpy()
+    stamps = np.asarray(survey_stamps(list(ids)), dtype=np.float32)
+    if len(stamps) != len(ids):
+        raise InputError(f"stamps: {len(stamps)} images for {len(ids)} training objects")
+    source = selection["source"].to_numpy(dtype=object)
+    # lenses are rare: each graded lens is repeated until the survey's lenses weigh as much as its non-lenses
+    n_negative = graded_copies * int((source == "graded_nonlens").sum()) + int((source == "random_survey").sum())
+    n_lens = int((source == "graded_lens").sum())
+    copies_of = {"graded_lens": max(int(graded_copies), -(-n_negative // n_lens) if n_lens else 0),
+                 "graded_nonlens": int(graded_copies), "random_survey": 1}
+    images, tables = [], []
+    for kind, n in copies_of.items():
+        rows = np.flatnonzero(source == kind)
+        if not len(rows):
+            continue
+        images.append(dihedral_copies(stamps[rows], n))
+        source_ids = np.repeat(ids[rows], n)
+        copy = np.tile(np.arange(n), len(rows))
+        tables.append(pd.DataFrame({
+            "object_id": source_ids if kind == "random_survey" else [f"{s}#{c}" for s, c in zip(source_ids, copy)],
+            "source_id": source_ids, "is_lens": kind == "graded_lens", "source": kind,
+            "p_human": np.repeat(selection["p_human"].to_numpy(dtype=float)[rows], n), "copy": copy}))
+    n_survey = sum(len(t) for t in tables)
+    n_sim = min(int(round(sim_ratio * n_survey)), len(simulated) if simulated is not None else 0)
+    if n_sim:
+        sim_rows = np.sort(rng.choice(len(simulated), n_sim, replace=False))
+        images.append(simulated.take(sim_rows))
+        sim_ids = _shard_object_ids(simulated, sim_rows)
+        tables.append(pd.DataFrame({"object_id": sim_ids, "source_id": sim_ids, "is_lens": simulated.labels[sim_rows],
+                                    "source": "simulated", "p_human": np.nan, "copy": 0}))
+    if not tables:
+        raise InputError("fine-tuning set: no graded object, survey stamp or simulation to train on")
+    table = pd.concat(tables, ignore_index=True)
+    table["is_lens"] = table["is_lens"].astype(bool)
+    table["copy"] = table["copy"].astype(np.int64)
+    if not len(table) or not table["is_lens"].any() or table["is_lens"].all():
+        raise InputError(f"fine-tuning set: {int(table['is_lens'].sum())} lenses among {len(table)} images; "
+                         "a round needs graded lenses (or simulations) and negatives")
+    log.info("fine-tuning set: %d images (%d graded lenses x %d, %d hard negatives x %d, %d random survey stamps, "
+             "%d simulated)", len(table), n_lens, copies_of["graded_lens"], int((source == "graded_nonlens").sum()),
+             graded_copies, int((source == "random_survey").sum()), n_sim)
+    return np.concatenate(images).astype(np.float32, copy=False), table
+
+
+def _shard_object_ids(shards, rows):
+    """``object_id`` of global rows of a :class:`~lensfinder.learning.datasets.ShardSet`."""
+    from lensfinder.io import read_table
+
+    shard = np.searchsorted(shards.offsets, rows, side="right") - 1
+    ids = np.empty(len(rows), dtype=object)
+    for s in np.unique(shard):
+        table = read_table(shards.pairs[s][1], columns=["object_id"])
+        sel = np.flatnonzero(shard == s)
+        ids[sel] = table["object_id"].astype(str).to_numpy()[rows[sel] - shards.offsets[s]]
+    return ids
+
+
+def finetune_set_files(grades_paths, known_paths, stamp_indexes, stamp_cubes, sim_shards, out, *,
+                       scheme: str = "li2020", n_random_negatives: int = 300, graded_copies: int = 8,
+                       sim_ratio: float = 0.5, seed: int = 42):
+    """Assemble a round's fine-tuning set from files and write it as a shard (cube + table).
+
+    Parameters
+    ----------
+    grades_paths : sequence of path
+        Grades CSVs of the earlier rounds, oldest first.
+    known_paths : sequence of path
+        The inspection sets' ``known.parquet`` (blind-mixed simulations, never trained on).
+    stamp_indexes, stamp_cubes : sequence of path
+        Stamps of the search tiles (index k belongs to cube k).
+    sim_shards : sequence of path
+        Simulated training shards mixed in (may be empty).
+    out : path
+        Output cube ``shard_000.fits``; its table goes beside it (``.parquet``).
+    scheme, n_random_negatives, graded_copies, sim_ratio, seed
+        See :func:`graded_labels`, :func:`select_training_objects` and :func:`finetune_set`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table written.
+    """
+    import pandas as pd
+
+    from lensfinder.inspection.candidates import load_band_stamps
+    from lensfinder.inspection.grades import read_grades
+    from lensfinder.io import read_cube, read_table, write_cube, write_table
+    from lensfinder.learning.datasets import ShardSet
+
+    if len(stamp_indexes) != len(stamp_cubes):
+        raise InputError(f"--stamp-index: {len(stamp_indexes)} indexes but {len(stamp_cubes)} cubes; expected one cube each")
+    labels = graded_labels([read_grades(p, scheme, duplicate_policy="latest") for p in grades_paths], scheme)
+    known = set()
+    for path in known_paths:
+        known |= set(read_table(path, columns=["object_id"], required=["object_id"])["object_id"].astype(str))
+    survey_ids = pd.unique(pd.concat([read_table(p, columns=["object_id"], required=["object_id"])["object_id"]
+                                      for p in stamp_indexes]).astype(str))
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 16]))
+    selection = select_training_objects(labels, survey_ids, rng, n_random_negatives, exclude=known)
+    if not len(selection):
+        raise InputError(f"{grades_paths[0] if grades_paths else '--grades'}: no graded or survey object to train on")
+    stamps, bands = load_band_stamps(selection["object_id"], stamp_indexes, stamp_cubes)
+    simulated = ShardSet(sim_shards) if len(sim_shards) and sim_ratio > 0 else None
+    images, table = finetune_set(selection, lambda ids: np.stack([stamps[i] for i in ids]), simulated,
+                                 graded_copies=graded_copies, sim_ratio=sim_ratio, rng=rng)
+    header = read_cube(stamp_cubes[0])[1]
+    write_cube(images, out, pixel_scale_arcsec=float(header.get("PIXSCALE", float("nan"))),
+               zeropoint_mag=float(header.get("ZEROPT", float("nan"))), bands=bands)
+    write_table(table, Path(out).with_suffix(".parquet"))
+    return table
+
+
+def finetune(parent_model, shards, out, *, epochs: int = 5, learning_rate: float = 1e-3, batch_size: int = 64,
+             seed: int = 42, val_fraction: float = 0.1, augment: bool = True, class_balance: str = "weights",
+             freeze_features: bool = True, threads: int | None = None, history_path=None):
+    """Train an existing network further on fine-tuning shards; write the new model, settings and history.
+
+    The parent's preprocessing (input size, resizing, normalisation) is
+    kept; the optimiser is a fresh Adam (He et al. 2020's epsilon) at
+    ``learning_rate``; batches are streamed, seeded and augmented as in
+    :func:`lensfinder.learning.training.train`. ``class_balance``
+    (:data:`lensfinder.learning.config.CLASS_BALANCE`) defaults to class
+    weights: a fine-tuning set holds more negatives than lenses, and the
+    network should keep the balanced view of the simulations it was
+    trained and calibrated on. With ``freeze_features`` the convolutional
+    (and batch-normalisation) layers keep the parent's weights and only the
+    fully connected head learns: on the mock survey this keeps more of the
+    lenses (docs/learning.md).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The history, one row per epoch.
+    """
+    import pandas as pd
+
+    from lensfinder import __version__
+    from lensfinder.io import write_csv
+    from lensfinder.learning.config import TrainConfig
+    from lensfinder.learning.datasets import ShardSet
+    from lensfinder.learning.models import file_hash, import_keras, load_model, save_model
+    from lensfinder.learning.preprocessing import read_settings, write_settings
+    from lensfinder.learning.runtime import configure_tensorflow
+    from lensfinder.learning.stream import TrainingStream, split_rows
+    from lensfinder.learning.training import ADAM_EPSILON
+
+    out = Path(out)
+    if out.suffix != ".keras":
+        raise InputError(f"{out}: the model file must end in .keras")
+    settings = read_settings(parent_model)
+    try:
+        config = TrainConfig(model=settings["model"], epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                             preprocess=settings["preprocess"], normalization=settings["normalization"],
+                             augment=augment, val_fraction=val_fraction, seed=seed, class_balance=class_balance,
+                             input_size=int(settings["input_shape"][0]))
+    except ValueError as exc:
+        raise InputError(f"finetune options: {exc}") from exc
+    shard_set = shards if isinstance(shards, ShardSet) else ShardSet(shards)
+    if shard_set.shape[-1] != int(settings["stamp_size"]):
+        raise InputError(f"{shard_set.pairs[0][0]}: images of {shard_set.shape}, but {Path(parent_model).name} "
+                         f"was trained on {settings['stamp_size']}-pixel stamps")
+    train_rows, val_rows = split_rows(len(shard_set), config.val_fraction, config.seed)
+    stream = TrainingStream(shard_set, train_rows, val_rows, config)
+    log.info("fine-tuning %s on %d images (%d lenses), %d for validation", parent_model, len(train_rows),
+             len(stream.positives), len(val_rows))
+    gpu = configure_tensorflow(config.seed, threads)
+    keras = import_keras()
+    model = load_model(parent_model)
+    if freeze_features:  # only the fully connected head learns
+        for layer in model.layers:
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.BatchNormalization)):
+                layer.trainable = False
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=ADAM_EPSILON),
+                  loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+    train_ds, val_ds = stream.datasets(0, config.epochs, threads)
+    fit = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=stream.n_batches, validation_data=val_ds,
+                    verbose=0, shuffle=False)
+    history = pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in fit.history.items()})
+    history.insert(0, "epoch", np.arange(1, len(history) + 1))
+    for row in history.itertuples(index=False):
+        log.info("epoch %d: %s", row.epoch, ", ".join(f"{k} {getattr(row, k):.4g}" for k in history.columns[1:]))
+    # the parent's own records (its weights) are not the new model's
+    record = {key: value for key, value in settings.items() if key not in ("settings_version", "weights_hash")}
+    record.update({
+        "training": {**config.as_dict(), "optimizer": "adam", "adam_epsilon": ADAM_EPSILON,
+                     "loss": "sparse_categorical_crossentropy", "mixed_precision": gpu,
+                     "n_train": int(len(train_rows)), "n_val": int(len(val_rows)),
+                     "finetuned_from": str(parent_model), "parent_hash": file_hash(parent_model),
+                     "freeze_features": bool(freeze_features),
+                     "parent_training": settings.get("training", {})},
+        "seed": config.seed, "data_hash": shard_set.data_hash(),
+        "shards": [os.path.relpath(c) for c, _ in shard_set.pairs], "lensfinder_version": __version__,
+    })
+    save_model(model, out)
+    write_settings(record, out)  # after the model: it records the hash of the new weights
+    write_csv(history, history_path or out.with_suffix(".history.csv"))
+    log.info("wrote %s", out)
+    return history

@@ -1,0 +1,269 @@
+"""The negatives the sky has: what a lens finder must learn to reject, drawn ``n`` at a time.
+
+:func:`draw_negatives` draws the images of one negative kind
+(:data:`lensfinder.simulation.recipes.NEGATIVE_KINDS`): the Table 2 shapes of
+He et al. (2020) and the confusers of real searches — ellipticals with
+satellites and chance companions, clumpy irregular galaxies (GalSim's
+``RandomKnots``), spirals with arms, rings, mergers with tidal tails, edge-on
+disks, small groups, stars and star-galaxy blends. :func:`central_galaxy`,
+:func:`add_satellites` and :func:`add_field_galaxies` are shared with the
+lenses, so that no component tells the classes apart. Each choice and its
+source: ``docs/simulation.md`` (the sky's confusers).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lensfinder.simulation.components import (
+    Group,
+    disk_offsets,
+    ellipse,
+    integers,
+    random_knots,
+    sersic_columns,
+    uniform,
+)
+from lensfinder.simulation.optics import mag_to_counts
+
+__all__ = ["draw_negatives", "central_galaxy", "add_satellites", "add_field_galaxies"]
+
+#: Colour class by a boolean "blue" (0: red, 1: blue).
+_RED_BLUE = np.array(["red", "blue"], dtype=object)
+
+
+def _choice(rng, weights, n):
+    """Indices into ``weights`` (a mapping) for ``n`` draws, and the keys."""
+    keys = list(weights)
+    w = np.array([weights[k] for k in keys], dtype=float)
+    return rng.choice(len(keys), size=n, p=w / w.sum()), keys
+
+
+def central_galaxy(rng, p, g: Group, counts, cx, cy, R_range, n_range, q_range=None, e12=None, colour="red"):
+    """The light of a lens or of a negative's central galaxy: one of ``lens_light_mix``.
+
+    ``sersic`` is one profile; ``bulge_disk`` adds an exponential-like disk (``disk_n_sersic``,
+    own axis ratio ``disk_q``); ``double_sersic`` an envelope of the same shape (``envelope_n_sersic``);
+    the second component holds ``second_light_fraction`` of the flux with ``second_light_R_factor``
+    times the radius. Columns ``lens_light_*``, ``disk_*`` and ``lens_light_model``; ``e12``:
+    the (e1, e2) to use (a lens's light follows its mass), else drawn from ``q_range``.
+    """
+    n = g.n
+    model_index, models = _choice(rng, p.lens_light_mix, n)
+    R = uniform(rng, R_range, n)
+    n_sersic = uniform(rng, n_range, n)
+    e1, e2 = e12 if e12 is not None else ellipse(rng, q_range, n)[2:]
+    fraction = uniform(rng, p.second_light_fraction, n)
+    R2 = R * uniform(rng, p.second_light_R_factor, n)
+    n_disk = uniform(rng, p.disk_n_sersic, n)
+    n_env = uniform(rng, p.envelope_n_sersic, n)
+    _, _, de1, de2 = ellipse(rng, p.disk_q, n)
+    model = np.asarray(models, dtype=object)[model_index]
+    second = model != "sersic"
+    disk = model == "bulge_disk"
+    first = np.where(second, 1.0 - fraction, 1.0) * counts
+    g.update(sersic_columns("lens_light", first, R, n_sersic, e1, e2, cx, cy, colour, g.bands))
+    g.update(sersic_columns("disk", np.where(second, fraction * counts, np.nan), R2, np.where(disk, n_disk, n_env),
+                            np.where(disk, de1, e1), np.where(disk, de2, e2), cx, cy, colour, g.bands))
+    g.update({"lens_light_model": model})
+
+
+def add_satellites(rng, p, g: Group, where, central_mag, cx, cy):
+    """Satellites and chance companions of the galaxies at positions ``where``: ``satellite_count``
+    of them, ``satellite_distance_arcsec`` from the centre, ``satellite_mag_offset`` fainter, red or
+    blue (``satellite_blue_fraction``), compact to extended (unlensed ``extra_*`` components)."""
+    where = np.asarray(where, dtype=np.int64)
+    count = integers(rng, p.satellite_count, len(where))
+    owner = np.repeat(where, count)
+    m = len(owner)
+    dx, dy = disk_offsets(rng, p.satellite_distance_arcsec, m)
+    mag = np.asarray(central_mag)[owner] + uniform(rng, p.satellite_mag_offset, m)
+    R = uniform(rng, p.satellite_R_sersic_arcsec, m)
+    n = uniform(rng, p.satellite_n_sersic, m)
+    _, _, e1, e2 = ellipse(rng, (0.4, 1.0), m)
+    blue = rng.uniform(size=m) < p.satellite_blue_fraction
+    g.extras(owner, mag_to_counts(mag, p.zeropoint_mag), R, n, e1, e2, np.asarray(cx)[owner] + dx,
+             np.asarray(cy)[owner] + dy, _RED_BLUE[blue.astype(int)])
+
+
+def add_field_galaxies(rng, p, g: Group):
+    """``field_galaxies`` faint galaxies (``field_mag``) anywhere in each stamp, lenses and negatives
+    alike: 70% blue, half-light radii 0.1-0.6", Sersic 0.5-2.5 (``extra_*`` components)."""
+    count = integers(rng, p.field_galaxies, g.n)
+    owner = np.repeat(np.arange(g.n), count)
+    m = len(owner)
+    half = (p.stamp_size - 1) / 2 * p.pixel_scale_arcsec - 0.5
+    x, y = rng.uniform(-half, half, (2, m))
+    mag = uniform(rng, p.field_mag, m)
+    R = uniform(rng, (0.1, 0.6), m)
+    n = uniform(rng, (0.5, 2.5), m)
+    _, _, e1, e2 = ellipse(rng, (0.3, 1.0), m)
+    blue = rng.uniform(size=m) < 0.7
+    g.extras(owner, mag_to_counts(mag, p.zeropoint_mag), R, n, e1, e2, x, y, _RED_BLUE[blue.astype(int)])
+
+
+def _knots(rng, p, g: Group, owner, counts, hlr, q, phi, cx, cy, colour, count_range):
+    """GalSim ``RandomKnots``: ``count_range`` equal-flux knots with ``counts`` in all, Gaussian
+    of half-light radius ``hlr`` sheared to ``q``/``phi``, each a blob of ``confuser_knot_sigma_arcsec``."""
+    count = integers(rng, count_range, len(owner))
+    k_owner, dx, dy = random_knots(rng, count, hlr, q, phi)
+    sigma = uniform(rng, p.confuser_knot_sigma_arcsec, len(k_owner))
+    g.blobs(np.asarray(owner)[k_owner], (counts / count)[k_owner], cx[k_owner] + dx, cy[k_owner] + dy, sigma,
+            colour)
+
+
+def _projected(r, theta, q, phi):
+    """Disk-plane polar coordinates -> sky offsets of a disk with axis ratio ``q`` at angle ``phi``."""
+    u, v = r * np.cos(theta), r * np.sin(theta) * q
+    return u * np.cos(phi) - v * np.sin(phi), u * np.sin(phi) + v * np.cos(phi)
+
+
+def draw_negatives(rng, p, kind: str, g: Group, counts, cx, cy):
+    """Draw the ``g.n`` images of negative kind ``kind`` into ``g``.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The kind's generator (drawn from in a fixed order).
+    p : lensfinder.simulation.recipes.Recipe
+    kind : str
+        A negative kind.
+    g : lensfinder.simulation.components.Group
+        Columns of the images (``g.n`` of them).
+    counts, cx, cy : ndarray (g.n,)
+        Detection-band counts of the main galaxy (or star), and its centre, arcsec.
+    """
+    n = g.n
+    mag = p.zeropoint_mag - 2.5 * np.log10(counts)
+    g.update({"mag_lens": mag})
+    if kind in ("elliptical", "satellites", "group", "star_blend", "elliptical_pair"):
+        central_galaxy(rng, p, g, counts, cx, cy, p.elliptical_R_sersic_arcsec, p.elliptical_n_sersic, p.elliptical_q)
+    if kind == "satellites":
+        add_satellites(rng, p, g, np.arange(n), mag, cx, cy)
+    elif kind == "elliptical_pair":  # He et al. 2020, Table 2: a second elliptical anywhere in the stamp
+        half = (p.stamp_size - 1) / 2 * p.pixel_scale_arcsec - 1.0
+        px, py = rng.uniform(-half, half, (2, n))
+        for _ in range(100):  # redraw those too close
+            near = np.hypot(px - cx, py - cy) < p.companion_min_distance_arcsec
+            if not near.any():
+                break
+            px[near], py[near] = rng.uniform(-half, half, (2, int(near.sum())))
+        mag2 = mag + uniform(rng, p.companion_mag_offset, n)
+        _, _, e1, e2 = ellipse(rng, p.elliptical_q, n)
+        g.update(sersic_columns("companion", mag_to_counts(mag2, p.zeropoint_mag),
+                                uniform(rng, p.companion_R_sersic_arcsec, n), uniform(rng, p.elliptical_n_sersic, n),
+                                e1, e2, px, py, "red", g.bands))
+        g.update({"mag_companion": mag2})
+    elif kind == "group":  # 2-4 more members, up to 2.5 mag fainter, red
+        m_count = integers(rng, p.group_members, n)
+        owner = np.repeat(np.arange(n), m_count)
+        m = len(owner)
+        dx, dy = disk_offsets(rng, p.group_radius_arcsec, m)
+        mag_m = mag[owner] + uniform(rng, (0.0, 2.5), m)
+        _, _, e1, e2 = ellipse(rng, p.elliptical_q, m)
+        g.extras(owner, mag_to_counts(mag_m, p.zeropoint_mag), uniform(rng, (0.3, 1.5), m),
+                 uniform(rng, p.elliptical_n_sersic, m), e1, e2, cx[owner] + dx, cy[owner] + dy, "red")
+    elif kind in ("star", "star_blend"):
+        smag = uniform(rng, p.star_mag, n)
+        dx, dy = disk_offsets(rng, p.star_distance_arcsec, n) if kind == "star_blend" else (0.0, 0.0)
+        g.blobs(np.arange(n), mag_to_counts(smag, p.zeropoint_mag), cx + dx, cy + dy, 0.0, "red")
+        g.update({"mag_companion": smag} if kind == "star_blend" else {"mag_lens": smag})
+    elif kind == "elongated":  # He et al. 2020, Table 2
+        _, _, e1, e2 = ellipse(rng, p.elongated_q, n)
+        g.update(sersic_columns("lens_light", counts, uniform(rng, p.elongated_R_sersic_arcsec, n),
+                                uniform(rng, p.elongated_n_sersic, n), e1, e2, cx, cy, "red", g.bands))
+    elif kind == "bulge_disk":  # He et al. 2020, Table 2
+        bd = uniform(rng, p.bulge_to_disk, n)
+        _, _, e1, e2 = ellipse(rng, p.bulge_q, n)
+        _, _, de1, de2 = ellipse(rng, p.disk_q, n)
+        g.update(sersic_columns("lens_light", counts * bd / (1 + bd), uniform(rng, p.bulge_disk_R_sersic_arcsec, n),
+                                uniform(rng, p.bulge_n_sersic, n), e1, e2, cx, cy, "red", g.bands))
+        g.update(sersic_columns("disk", counts / (1 + bd), uniform(rng, p.bulge_disk_R_sersic_arcsec, n),
+                                uniform(rng, p.disk_n_sersic, n), de1, de2, cx, cy, "blue", g.bands))
+        g.update({"bulge_to_disk": bd})
+    elif kind in ("irregular", "spiral", "ring", "edge_on"):
+        _disk_galaxy(rng, p, kind, g, counts, cx, cy)
+    elif kind == "merger":
+        _merger(rng, p, g, counts, cx, cy)
+    if kind in ("elongated", "bulge_disk", "star"):
+        model = {"elongated": "sersic", "bulge_disk": "bulge_disk", "star": ""}[kind]
+        g.update({"lens_light_model": np.full(n, model, dtype=object)})
+
+
+def _disk_galaxy(rng, p, kind, g: Group, counts, cx, cy):
+    """Star-forming disks: clumpy irregulars, spirals with two arms of knots, rings, edge-on disks."""
+    n = g.n
+    R = uniform(rng, p.irregular_R_arcsec, n)
+    q, phi, e1, e2 = ellipse(rng, p.edge_on_q if kind == "edge_on" else (0.3, 1.0), n)
+    ar = np.arange(n)
+    if kind == "irregular":  # an exponential disk + RandomKnots (GalSim's recipe for knots of star formation)
+        f = uniform(rng, p.irregular_knot_fraction, n)
+        g.update(sersic_columns("lens_light", (1 - f) * counts, R, np.ones(n), e1, e2, cx, cy, "blue", g.bands))
+        _knots(rng, p, g, ar, f * counts, R, q, phi, cx, cy, "blue", p.confuser_knots)
+    elif kind == "spiral":  # bulge + exponential disk + knots along two logarithmic arms
+        f_bulge, f_arms = uniform(rng, (0.05, 0.4), n), uniform(rng, (0.2, 0.5), n)
+        g.update(sersic_columns("lens_light", f_bulge * counts, 0.2 * R, uniform(rng, (2.0, 4.0), n),
+                                0.3 * e1, 0.3 * e2, cx, cy, "red", g.bands))
+        g.update(sersic_columns("disk", (1 - f_bulge - f_arms) * counts, R, np.ones(n), e1, e2, cx, cy, "blue",
+                                g.bands))
+        count = integers(rng, p.confuser_knots, n)
+        owner = np.repeat(ar, count)
+        m = len(owner)
+        pitch = np.radians(uniform(rng, (10.0, 30.0), n))[owner]  # Sa-Sc pitch angles (Kennicutt 1981)
+        r = R[owner] * uniform(rng, (0.3, 2.5), m)
+        theta = (uniform(rng, (0.0, 2 * np.pi), n)[owner] + np.pi * rng.integers(0, 2, m)
+                 + np.log(r / R[owner]) / np.tan(pitch) + rng.normal(0.0, 0.15, m))
+        dx, dy = _projected(r, theta, q[owner], phi[owner])
+        g.blobs(owner, (f_arms * counts / count)[owner], cx[owner] + dx, cy[owner] + dy,
+                uniform(rng, p.confuser_knot_sigma_arcsec, m), "blue")
+    elif kind == "ring":  # a bulge inside a knotty star-forming ring
+        f_ring = uniform(rng, (0.25, 0.6), n)
+        R_ring = uniform(rng, p.ring_R_arcsec, n)
+        g.update(sersic_columns("lens_light", (1 - f_ring) * counts, uniform(rng, (0.3, 0.8), n),
+                                uniform(rng, (2.0, 4.0), n), e1, e2, cx, cy, "red", g.bands))
+        count = integers(rng, p.confuser_knots, n)
+        owner = np.repeat(ar, count)
+        m = len(owner)
+        r = R_ring[owner] * (1.0 + 0.08 * rng.standard_normal(m))
+        dx, dy = _projected(r, rng.uniform(0.0, 2 * np.pi, m), q[owner], phi[owner])
+        g.blobs(owner, (f_ring * counts / count)[owner], cx[owner] + dx, cy[owner] + dy,
+                uniform(rng, p.confuser_knot_sigma_arcsec, m), "blue")
+    else:  # edge-on disk with a small bulge
+        f_bulge = uniform(rng, (0.0, 0.2), n)
+        g.update(sersic_columns("lens_light", (1 - f_bulge) * counts, R, np.ones(n), e1, e2, cx, cy, "blue", g.bands))
+        _, _, be1, be2 = ellipse(rng, (0.6, 0.9), n)
+        g.update(sersic_columns("disk", f_bulge * counts, 0.3 * R, np.full(n, 3.0), be1, be2, cx, cy, "red",
+                                g.bands))
+    g.update({"lens_light_model": np.full(n, kind, dtype=object)})
+
+
+def _merger(rng, p, g: Group, counts, cx, cy):
+    """Two galaxies ``merger_separation_arcsec`` apart (flux ratio 0.3-1) and a tidal tail of
+    diffuse blobs along a circle through the brighter one (``tail_flux_fraction``)."""
+    n = g.n
+    f_tail = uniform(rng, p.tail_flux_fraction, n)
+    ratio = uniform(rng, (0.3, 1.0), n)
+    f1 = (1 - f_tail) / (1 + ratio) * counts
+    dx, dy = disk_offsets(rng, p.merger_separation_arcsec, n)
+    blue = rng.uniform(size=n) < 0.5
+    colour = _RED_BLUE[blue.astype(int)]
+    for prefix, flux, x, y in (("lens_light", f1, cx, cy), ("companion", f1 * ratio, cx + dx, cy + dy)):
+        _, _, e1, e2 = ellipse(rng, (0.4, 0.95), n)
+        g.update(sersic_columns(prefix, flux, uniform(rng, (0.3, 1.2), n), uniform(rng, (1.0, 4.0), n), e1, e2, x, y,
+                                colour, g.bands))
+    R_arc = uniform(rng, (1.5, 4.0), n)
+    direction = np.arctan2(-dy, -dx) + rng.normal(0.0, 0.6, n)  # away from the partner
+    span = uniform(rng, (1.0, 2.4), n)
+    hand = np.where(rng.uniform(size=n) < 0.5, -1.0, 1.0)
+    count = integers(rng, (15, 30), n)
+    owner = np.repeat(np.arange(n), count)
+    t = rng.uniform(0.0, 1.0, len(owner))
+    arc_cx, arc_cy = cx + R_arc * np.cos(direction), cy + R_arc * np.sin(direction)
+    ang = direction[owner] + np.pi + hand[owner] * span[owner] * t
+    weight = 1.0 - 0.7 * t  # fading along the tail
+    flux = weight / np.bincount(owner, weights=weight, minlength=n)[owner] * (f_tail * counts)[owner]
+    g.blobs(owner, flux, arc_cx[owner] + R_arc[owner] * np.cos(ang), arc_cy[owner] + R_arc[owner] * np.sin(ang),
+            uniform(rng, (0.15, 0.4), len(owner)), colour[owner])
+    g.update({"mag_companion": p.zeropoint_mag - 2.5 * np.log10(f1 * ratio),
+              "lens_light_model": np.full(n, "merger", dtype=object)})
+

@@ -1,0 +1,117 @@
+"""Mixed sets: several recipes in one shard, in given proportions (``simulation.mix``).
+
+:func:`simulate_mix_shard` gives each image of a shard to one member recipe
+(random, with the normalised weights, from a generator keyed by set, seed,
+shard and block of images, so an image's member does not depend on the
+shard's size), lets every member draw its own images with its own scheme
+(the papers' recipes from their per-image streams), and renders them
+together. Every member renders at one geometry: the host stamps' when a
+member is semi-real, else the ``stamp_size``/``pixel_scale_arcsec``/
+``zeropoint_mag`` of ``params`` or their declared defaults (the survey's);
+``params`` apply to every member. Each row's ``recipe`` names its member.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import zlib
+from collections.abc import Mapping
+
+import numpy as np
+
+from lensfinder.io import InputError
+from lensfinder.simulation.recipes import PARAMS, RECIPES, Recipe, recipe_params
+
+__all__ = ["mix_weights", "member_recipes", "assign_members", "simulate_mix_shard"]
+
+log = logging.getLogger(__name__)
+
+#: Images per block of the member assignment (as lensfinder.simulation.batch).
+_BLOCK = 256
+#: spawn-key tag of the assignment stream, apart from the per-block draws' keys
+_MIX_TAG = 0x4D4958
+
+
+def mix_weights(mix: Mapping, source: str = "simulation.mix") -> dict:
+    """The mix as recipe -> weight, normalised to sum 1 (members of weight 0 dropped).
+
+    Raises
+    ------
+    InputError
+        An unknown recipe, a weight that is not a number >= 0, or no positive weight.
+    """
+    if not isinstance(mix, Mapping) or not mix:
+        raise InputError(f"{source}: expected a mapping recipe -> weight, e.g. {{li2020: 0.5, sky: 0.5}}, got {mix!r}")
+    for name, w in mix.items():
+        if name not in RECIPES:
+            raise InputError(f"{source}: {name}: unknown recipe; expected among {', '.join(RECIPES)}")
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+            raise InputError(f"{source}: {name}: weight must be a number >= 0, got {w!r}")
+    total = float(sum(mix.values()))
+    if total <= 0:
+        raise InputError(f"{source}: weights must not all be zero, got {dict(mix)!r}")
+    return {name: float(w) / total for name, w in mix.items() if w > 0}
+
+
+def member_recipes(mix: Mapping, params: Mapping | None = None, source: str = "--set") -> dict[str, Recipe]:
+    """Each member's validated recipe, ``params`` applied, at the mix's one geometry."""
+    from lensfinder.simulation.shards import with_host_geometry
+
+    params = dict(params or {})
+    members = {name: recipe_params(name, params, source) for name in mix_weights(mix)}
+    semi = [p for p in members.values() if p.semi_real]
+    if semi:
+        ref = with_host_geometry(semi[0])
+        geometry = (ref.stamp_size, ref.pixel_scale_arcsec, ref.zeropoint_mag)
+    else:
+        geometry = tuple(params.get(k, PARAMS[k].default) for k in ("stamp_size", "pixel_scale_arcsec", "zeropoint_mag"))
+    return {name: p.replace(stamp_size=int(geometry[0]), pixel_scale_arcsec=float(geometry[1]),
+                            zeropoint_mag=float(geometry[2])) for name, p in members.items()}
+
+
+def assign_members(weights: Mapping, seed: int, shard: int, indices, set_name: str = "sim"):
+    """Index into ``list(weights)`` of each image ``indices`` of a shard (block by block)."""
+    names = list(weights)
+    w = np.array([weights[k] for k in names], dtype=float)
+    indices = np.asarray(indices, dtype=np.int64)
+    out = np.empty(len(indices), dtype=np.int64)
+    key = zlib.crc32(set_name.encode())
+    for block in np.unique(indices // _BLOCK):
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(shard)], spawn_key=(_MIX_TAG, key, int(block))))
+        member = rng.choice(len(w), size=_BLOCK, p=w / w.sum())
+        sel = indices // _BLOCK == block
+        out[sel] = member[indices[sel] - block * _BLOCK]
+    return out
+
+
+def simulate_mix_shard(mix: Mapping, n: int, seed: int, shard: int, params: Mapping | None = None,
+                       set_name: str = "sim", noiseless: bool = False, batch_size: int = 32, progress: bool = True):
+    """Simulate one shard of ``n`` images from the recipes of ``mix`` (see the module docstring).
+
+    Returns
+    -------
+    images : ndarray, float32 (n, stamp_size, stamp_size)
+    metadata : pandas.DataFrame
+        One row per image, in index order; ``recipe`` names each row's member.
+    """
+    import pandas as pd
+
+    from lensfinder.simulation.shards import draw_table, render_table
+
+    if int(n) < 0:
+        raise InputError(f"n: expected a non-negative number of images, got {n!r}")
+    weights = mix_weights(mix)
+    members = member_recipes(weights, params)
+    indices = np.arange(int(n))
+    member = assign_members(weights, seed, shard, indices, set_name)
+    frames = [draw_table(p, seed, shard, indices[member == k], set_name, noiseless, progress)
+              for k, p in enumerate(members.values()) if (member == k).any()]
+    first = next(iter(members.values()))
+    if not frames:
+        return np.zeros((0, first.stamp_size, first.stamp_size), dtype=np.float32), draw_table(first, seed, shard, [])
+    df = pd.concat(frames, ignore_index=True).sort_values("index", kind="stable").reset_index(drop=True)
+    images, df = render_table(df, first.stamp_size, batch_size, progress, first.grf_slope)
+    log.info("simulated %d images (%d lenses) from the mix %s, seed %d, shard %d: %s", len(df),
+             int(df["is_lens"].sum()), weights, seed, shard, df["recipe"].value_counts().to_dict())
+    return images, df

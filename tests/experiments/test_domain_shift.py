@@ -1,0 +1,267 @@
+"""The domain_shift experiment: the independent renderer, its streams and hosts, the tables, a tiny run."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from lensfinder.cli import main
+from lensfinder.experiments import domain_shift as ds
+from lensfinder.experiments.independent import (
+    KIDS_BANDS,
+    NEGATIVE_KINDS,
+    draw_row,
+    image_generator,
+    independent_spec,
+)
+from lensfinder.experiments.independent_render import HostPool, render_from_metadata
+from lensfinder.io import InputError, read_cube, read_table, write_cube, write_table
+from lensfinder.learning.metrics import roc_curve
+
+
+def _host_stamps(directory, tile, n=6, seed=0):
+    """A tiny stamp cube of round galaxies with sky noise, and its index (row 1 flagged, row 2 a true lens)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:101, :101] - 50.0
+    images = np.stack([4000 * np.exp(-0.5 * (x**2 + y**2) / rng.uniform(4, 9) ** 2) + rng.normal(0, 5, (101, 101))
+                       for _ in range(n)]).astype(np.float32)
+    cube = write_cube(images, directory / f"{tile}.fits", 0.2, 30.0)
+    ids = [f"{tile}-{i}" for i in range(n)]
+    flag = np.ones(n, bool)
+    flag[1] = False
+    write_table(pd.DataFrame({"object_id": ids, "tile": tile, "psf_fwhm_arcsec": 0.7, "zeropoint_mag": 30.0,
+                              "lrg_li2020": flag, "edge": False, "nan_fraction": 0.0}), directory / f"{tile}.parquet")
+    truth = write_table(pd.DataFrame({"ID": ids, "is_lens": [i == 2 for i in range(n)]}),
+                        directory / f"{tile}.truth.parquet")
+    return cube, truth
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """32 independent images on held-out hosts, rendered by the step (small PSF bank, 2x supersampling)."""
+    directory = tmp_path_factory.mktemp("independent")
+    cube, truth = _host_stamps(directory, "HELD_OUT")
+    assert main(["domain-shift-render", "--n", "32", "--seed", "5", "--hosts", str(cube), "--truth", str(truth),
+                 "--set", "psf_bank_size=2", "--set", "supersampling=2", "--set", "min_arc_snr=8",
+                 "--out-dir", str(directory / "ind")]) == 0
+    hosts = HostPool([cube], truth=[truth])
+    spec = independent_spec({"psf_bank_size": 2, "supersampling": 2, "min_arc_snr": 8.0})
+    images = read_cube(directory / "ind" / "shard_000.fits")[0]
+    return spec, hosts, {"r": np.asarray(images)}, read_table(directory / "ind" / "shard_000.parquet"), directory
+
+
+def test_independent_set_holds_what_it_says(rendered):
+    spec, hosts, cubes, table, _ = rendered
+    # the flag and the truth leave out two of the six stamps
+    assert len(hosts) == 4 and not {"HELD_OUT-1", "HELD_OUT-2"} & set(hosts.table["host_object_id"])
+    assert cubes["r"].shape == (32, 101, 101) and np.isfinite(cubes["r"]).all()
+    assert table["is_lens"].sum() == 16 and list(table["is_lens"][:4]) == [False, True, False, True]
+    assert set(table["kind"]) <= {"lens_rendered", "lens_host", *NEGATIVE_KINDS}
+    lenses = table[table["is_lens"]]
+    assert (lenses["arc_snr"] >= 8.0).all() and table.loc[~table["is_lens"], "arc_snr"].isna().all()
+    assert lenses["theta_E"].between(*spec.theta_E_arcsec_log).all()
+    on_hosts = table["kind"].isin(["lens_host", "survey_host"])
+    assert set(table.loc[on_hosts, "host_object_id"]) <= set(hosts.table["host_object_id"])
+    assert table.loc[~on_hosts, "host_object_id"].isna().all()
+    # PSFs of the host kinds take the host's seeing; all are drawn families no recipe uses
+    assert np.allclose(table.loc[on_hosts, "psf_fwhm_arcsec"], 0.7, atol=0.02)
+    assert set(table["psf_family"]) <= {"kolmogorov_optical", "double_gaussian"}
+    assert set(lenses["source_morphology"]) <= {"shapelets", "clumpy"}
+
+
+def test_every_image_recreates_from_its_row(rendered):
+    _, hosts, cubes, table, _ = rendered
+    for i in (1, int(np.flatnonzero(table["kind"].isin(["lens_host", "survey_host"]))[0])):
+        again = render_from_metadata(table.iloc[i])
+        np.testing.assert_array_equal(again["r"], cubes["r"][i])
+
+
+def test_a_lens_differs_from_its_own_image_without_the_arc(rendered):
+    spec, hosts, cubes, table, _ = rendered
+    i = int(np.flatnonzero(table["kind"] == "lens_host")[0]) if (table["kind"] == "lens_host").any() else None
+    if i is None:
+        pytest.skip("no lens on a host in this draw")
+    host = hosts.image(table["host_file"][i], table["host_row"][i])
+    p = __import__("json").loads(table["params_json"][i])
+    host = np.rot90(host, p["aug_rot90"])[:, ::-1] if p["aug_flip"] else np.rot90(host, p["aug_rot90"])
+    arc = cubes["r"][i] - host
+    # the painted light is the arc of its row: arc_mag is its magnitude in the stamp (zero point 30)
+    expected = 10 ** (-0.4 * (table["arc_mag"][i] - 30.0))
+    assert arc.sum() == pytest.approx(expected, rel=0.05) and (arc != 0).mean() < 0.9
+
+
+def test_provenance_says_nothing_of_the_class():
+    """As many survey stamps among the negatives as among the lenses: rendered-or-survey is no shortcut."""
+    spec = independent_spec()
+    kinds = pd.Series([draw_row(spec, 3, 0, i, 600, n_hosts=5)["kind"] for i in range(600)])
+    on_survey = kinds.isin(["lens_host", "survey_host"])
+    lens = kinds.str.startswith("lens")
+    assert abs(on_survey[lens].mean() - on_survey[~lens].mean()) < 0.08
+    assert 0.2 < on_survey.mean() < 0.4 and set(kinds[~lens & ~on_survey]) <= set(spec.negative_mix)
+
+
+def test_streams_are_apart_from_the_simulations():
+    """Item 6: at equal seeds, shard and index the independent images draw from other streams."""
+    for seed, shard, index in ((0, 0, 0), (1, 0, 5), (42, 3, 17)):
+        mine = image_generator(seed, shard, index).integers(0, 2**63, 4)
+        training = np.random.default_rng(np.random.SeedSequence([seed, shard, index])).integers(0, 2**63, 4)
+        assert not np.intersect1d(mine, training).size
+
+
+def test_kids_like_r_band_reaches_the_kids_depth():
+    """The lenstronomy noise of the r band: 5-sigma in a 2" aperture near KiDS DR4's r = 25.0."""
+    from lenstronomy.SimulationAPI.sim_api import SimAPI
+
+    band = KIDS_BANDS["r"]
+    depths = []
+    for sky in band["sky_brightness"]:
+        sim = SimAPI(11, {"pixel_scale": 0.2, "exposure_time": band["exposure_time"],
+                          "num_exposures": band["num_exposures"], "magnitude_zero_point": band["magnitude_zero_point"],
+                          "read_noise": band["read_noise"], "sky_brightness": sky}, {})
+        n_pix = np.pi * 1.0**2 / 0.2**2
+        depths.append(band["magnitude_zero_point"] - 2.5 * np.log10(5 * sim.background_noise * np.sqrt(n_pix)))
+    assert 24.85 < np.mean(depths) < 25.15 and depths[0] < depths[1]  # a brighter sky, a shallower image
+
+
+def test_bad_settings_name_the_key():
+    with pytest.raises(InputError, match="unknown key 'arc_magnitude'"):
+        independent_spec({"arc_magnitude": [20, 24]})
+    with pytest.raises(InputError, match="negative_mix"):
+        independent_spec({"negative_mix": {"spiral": 1, "blob": 1}})
+    with pytest.raises(InputError, match="theta_E_arcsec_log"):
+        independent_spec({"theta_E_arcsec_log": [3, 1]})
+    with pytest.raises(InputError, match="bands"):
+        independent_spec({"bands": ["z"]})
+
+
+def test_tpr_at_fpr_is_the_best_tpr_within_the_fpr():
+    rng = np.random.default_rng(1)
+    y = rng.uniform(size=500) < 0.5
+    s = np.round(rng.normal(y * 1.5, 1.0), 2)  # ties included
+    fpr, tpr, thresholds, *_ = roc_curve(y, s)
+    brute = max(np.mean(s[y] >= t) for t in thresholds if np.mean(s[~y] >= t) <= 0.01)
+    assert ds.tpr_at_fpr(y, s, 0.01) == pytest.approx(brute)
+    assert ds.tpr_at_fpr(y, np.where(y, 1.0, 0.0)) == 1.0
+
+
+def test_tables_put_own_and_independent_side_by_side():
+    rng = np.random.default_rng(2)
+    parts, meta = [], []
+    for test_set, shift in (("own", 3.0), ("independent", 0.5)):
+        n = 200
+        ids = [f"{test_set}-{i}" for i in range(n)]
+        is_lens = np.arange(n) % 2 == 0
+        kind = np.where(is_lens, "lens", np.where(np.arange(n) % 4 == 1, "ring", "elliptical"))
+        score = 1 / (1 + np.exp(-(rng.normal(0, 1, n) + shift * (is_lens - 0.5))))
+        hosts = [f"H{i % 7}" if test_set == "independent" else None for i in range(n)]
+        meta.append(pd.DataFrame({"object_id": ids, "is_lens": is_lens, "kind": kind,
+                                  "theta_E": np.where(is_lens, rng.uniform(0.6, 4.5, n), np.nan),
+                                  "host_object_id": hosts}))
+        parts.append(pd.DataFrame({"model": "net", "test_set": test_set, "object_id": ids, "p_cnn": score}))
+    train = pd.DataFrame({"model": "net", "object_id": ["t1", "t2", "t3"], "host_object_id": ["H1", "H2", "X"]})
+    joined = ds.join_scores(pd.concat(parts, ignore_index=True), pd.concat(meta, ignore_index=True))
+    long = ds.metrics_long(joined, 0.5, train)
+    wide = ds.side_by_side(long)
+    assert len(wide) == 1 and wide["own_auroc"][0] > wide["independent_auroc"][0] > 0.5
+    assert wide["delta_auroc"][0] == pytest.approx(wide["own_auroc"][0] - wide["independent_auroc"][0])
+    assert (wide["independent_n_hosts_test"][0], wide["n_hosts_train"][0], wide["independent_n_hosts_shared"][0]) \
+        == (7, 3, 2)
+    assert wide["own_n_hosts_test"][0] == 0
+    kinds = ds.kind_rates(joined, 0.5)
+    rings = kinds[(kinds["test_set"] == "own") & (kinds["kind"] == "ring")].iloc[0]
+    own = joined[(joined["test_set"] == "own") & (joined["kind"] == "ring")]
+    assert rings["called_lens_fraction"] == pytest.approx((own["p_cnn"] >= 0.5).mean()) and rings["n"] == 50
+    comp = ds.completeness_table(joined, 0.5)
+    assert set(comp["column"]) == {"theta_E"} and comp.groupby("test_set")["n_lenses"].sum().to_dict() == {
+        "own": 100, "independent": 100}
+    with pytest.raises(InputError, match="no metadata for 200"):
+        ds.join_scores(pd.concat(parts, ignore_index=True), meta[0])
+
+
+def test_tiny_domain_shift_run(rendered, tmp_path):
+    """The independent images and an own test set scored by a tiny model made here, to the tables and figure."""
+    from lensfinder.learning.datasets import write_toy_shard
+    from lensfinder.learning.models import build_model, import_keras, save_model
+    from lensfinder.learning.preprocessing import write_settings
+
+    ind_dir = rendered[4] / "ind"
+    write_toy_shard(tmp_path / "own", 0, 40, seed=2)
+    keras = import_keras()
+    keras.utils.set_random_seed(3)
+    model = save_model(build_model("he2020"), tmp_path / "tiny.keras")
+    write_settings({"model": "he2020", "input_shape": [49, 49, 1], "stamp_size": 101, "preprocess": "bin2",
+                    "normalization": "minmax"}, model)
+    scores = []
+    for name, directory in (("own", tmp_path / "own"), ("ind", ind_dir)):
+        out = tmp_path / f"{name}_scores.parquet"
+        assert main(["infer", "--stamps", str(directory / "shard_000.fits"), "--index",
+                     str(directory / "shard_000.parquet"), "--model", str(model), "--out", str(out)]) == 0
+        scores.append(str(out))
+    tables = [str(tmp_path / f"{t}.parquet") for t in ("summary", "metrics", "kinds", "completeness", "roc")]
+    assert main(["domain-shift-table", "--scores", *scores, "--score-labels", "model=tiny,test_set=own",
+                 "model=tiny,test_set=independent", "--metadata", str(tmp_path / "own" / "shard_000.parquet"),
+                 str(ind_dir / "shard_000.parquet"), "--out", *tables]) == 0
+    summary = read_table(tables[0])
+    ind = read_table(ind_dir / "shard_000.parquet")
+    scored = read_table(scores[1]).merge(ind[["object_id", "is_lens"]], on="object_id", suffixes=("_s", ""))
+    from lensfinder.learning.metrics import auroc
+
+    assert summary["independent_auroc"][0] == pytest.approx(auroc(scored["is_lens"], scored["p_cnn"]))
+    assert summary["independent_n"][0] == 32 and summary["own_n"][0] == 40
+    assert summary["independent_n_hosts_test"][0] == ind["host_object_id"].nunique()
+    kinds = read_table(tables[2])
+    assert set(kinds.loc[kinds["test_set"] == "independent", "kind"]) == set(ind["kind"])
+    assert main(["domain-shift-figure", "--tables", tables[0], tables[4], tables[2], tables[3],
+                 "--out", str(tmp_path / "fig.png")]) == 0
+    assert (tmp_path / "fig.png").stat().st_size > 20_000
+
+
+def test_workflow_keeps_the_hosts_of_each_side_apart(repo_root, tmp_path):
+    """Dry run of `domain_shift` (quick preset): semi-real training sets read only the first tiles, their
+    own tests the next one, the independent set only the last (held-out) tile."""
+    cmd = [sys.executable, "-m", "snakemake", "-n", "-p", "domain_shift", "-s", str(repo_root / "Snakefile"),
+           "-d", str(tmp_path), "--configfile", str(repo_root / "config/config.yaml"),
+           str(repo_root / "config/experiments/quick.yaml")]
+    result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    commands = [m.group(1) for line in result.stdout.splitlines() if (m := re.search(r"(lensfinder [a-z-]+ .*)", line))]
+
+    def tiles(pattern):
+        return {tuple(sorted(set(re.findall(r"stamps/(MOCK_\d+)\.fits", c)))) for c in commands if re.search(pattern, c)}
+
+    n_tiles = yaml.safe_load((repo_root / "config/config.yaml").read_text())["mock"]["n_tiles"]
+    names = [f"MOCK_{i}" for i in range(n_tiles)]  # quick preset: 1 held-out tile, 1 for the own tests
+    assert tiles(r"--set-name li2020_train ") == {tuple(names[:-2])}
+    assert tiles(r"--set-name he2020_semireal_train ") == {tuple(names[:-2])}
+    assert tiles(r"--set-name li2020_test ") == {(names[-2],)}
+    assert tiles(r"domain-shift-render ") == {(names[-1],)}
+    assert tiles(r"--set-name skeleton_train ") == {()}
+    assert any("--model he2020" in c and "domain_shift/models/li2020.keras" in c for c in commands)
+
+
+def test_table_step_refuses_unknown_test_sets(tmp_path, capsys):
+    scores = write_table(pd.DataFrame({"object_id": ["a", "b"], "p_cnn": [0.1, 0.9]}), tmp_path / "s.parquet")
+    meta = write_table(pd.DataFrame({"object_id": ["a", "b"], "is_lens": [False, True]}), tmp_path / "m.parquet")
+    out = [str(tmp_path / f"{t}.parquet") for t in ("summary", "metrics", "kinds", "completeness", "roc")]
+    assert main(["domain-shift-table", "--scores", str(scores), "--score-labels", "model=x,test_set=train",
+                 "--metadata", str(meta), "--out", *out]) == 2
+    assert "test_set=own|independent" in capsys.readouterr().err and not (tmp_path / "summary.parquet").exists()
+
+
+def test_a_band_list_renders_every_band_with_its_colours():
+    from lensfinder.experiments.independent_render import render_independent
+
+    spec = independent_spec({"bands": ["g", "r", "i"], "psf_bank_size": 1, "supersampling": 1,
+                             "negative_mix": {"elliptical": 1.0}})
+    cubes, table = render_independent(spec, 2, 0, 2, None)
+    assert set(cubes) == {"g", "r", "i"} and all(np.isfinite(c).all() for c in cubes.values())
+    # the elliptical (row 0) is red: g - r = 1.2-1.8 mag, so its g counts are 3-5 times fainter
+    centre = np.s_[0, 40:61, 40:61]
+    ratio = cubes["r"][centre].sum() / cubes["g"][centre].sum()
+    assert 2.5 < ratio < 6.0 and table["kind"][0] == "elliptical"

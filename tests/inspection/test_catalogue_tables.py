@@ -1,0 +1,214 @@
+"""The ranked list as catalogues (merge-scores --out-fits/--out-ecsv/--out-votable/--out-csv/--out-tex).
+
+Round trips through astropy's readers against the Parquet list, the rounded
+CSV, and the AASTeX table's structure.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.io import fits
+from astropy.io.votable import parse_single_table
+from astropy.table import Table
+
+from lensfinder.cli import main
+from lensfinder.inspection.catalogue import CATALOGUE_COLUMNS, LOCAL_COLUMNS, rounded
+from lensfinder.io import write_table
+from lensfinder.surveys.designation import DESIGNATIONS, iau_names
+
+FORMATS = {"fits": "fits", "ecsv": "ascii.ecsv", "vot": "votable"}
+
+
+def _inputs(tmp_path: Path, test_data: Path, *, crossmatch: bool = True):
+    """Five real KiDS DR4 objects as predictions, catalogue, cross-match and grades (li2020 and he2020)."""
+    real = pd.read_csv(test_data / "kids_dr4_sample.csv", usecols=["ID", "RAJ2000", "DECJ2000", "MAG_AUTO", "Z_B"])
+    ids = real["ID"].tolist()
+    write_table(real, tmp_path / "cat.parquet")
+    write_table(pd.DataFrame({"object_id": ids, "p_cnn": [0.999, 0.98, 0.9, 0.8, 0.7],
+                              "samples": ["lrg_li2020;bg_li2020", "bg_li2020", "lrg_li2020", "bg_li2020", "include"],
+                              "tile": "KIDS_5.6_-28.2", "png": "png/x.png", "model": "he2020"}),
+                tmp_path / "pred.parquet")
+    if crossmatch:
+        write_table(pd.DataFrame({"object_id": ids, "known_lens": [True, False, False, False, False],
+                                  "lenscat_name": ["J0020-2841", "", "", "", ""],
+                                  "lenscat_grading": ["confident", "", "", "", ""],
+                                  "separation_arcsec": [0.41, np.nan, np.nan, np.nan, np.nan]}), tmp_path / "xm.parquet")
+    li = {ids[0]: "AAA", ids[1]: "ABA", ids[2]: "BBC", ids[3]: "CDD", ids[4]: "DDD"}
+    he = {ids[0]: "222", ids[1]: "211", ids[2]: "111", ids[3]: "100", ids[4]: "000"}
+    for scheme, table in (("li2020", li), ("he2020", he)):
+        (tmp_path / f"{scheme}.csv").write_text("object_id,inspector,grade\n" + "".join(
+            f"{oid},{who},{g}\n" for oid, gs in table.items() for who, g in zip(("ann", "bob", "cy"), gs)))
+    return ids
+
+
+def _merge(tmp_path: Path, scheme: str, survey: str, *, crossmatch: bool = True) -> Path:
+    out = tmp_path / scheme
+    argv = ["merge-scores", "--predictions", str(tmp_path / "pred.parquet"), "--grades", str(tmp_path / f"{scheme}.csv"),
+            "--scheme", scheme, "--catalog", str(tmp_path / "cat.parquet"), "--survey", survey,
+            "--out", str(out / "ranked.parquet"), "--out-csv", str(out / "ranked.csv"), "--out-tex",
+            str(out / "ranked.tex"), "--tex-all", "--out-fits", str(out / "ranked.fits"), "--out-ecsv",
+            str(out / "ranked.ecsv"), "--out-votable", str(out / "ranked.vot")]
+    if crossmatch:
+        argv += ["--crossmatch", str(tmp_path / "xm.parquet")]
+    assert main(argv) == 0
+    assert not [p.name for p in out.iterdir() if ".part" in p.name], "no temporary files left behind"
+    return out
+
+
+def _read(path: Path) -> Table:
+    if path.suffix == ".fits":
+        return Table.read(path, hdu="RANKED", character_as_bytes=False)
+    return Table.read(path, format=FORMATS[path.suffix[1:]])
+
+
+def _values(column) -> list:
+    """A table column as plain values: masked -> None (or NaN for floats)."""
+    data = np.ma.asarray(column)
+    out = []
+    for value, masked in zip(data.data, np.ma.getmaskarray(data)):
+        if data.dtype.kind == "f":
+            out.append(np.nan if masked else float(value))
+        else:
+            out.append(None if masked else (value.item() if hasattr(value, "item") else value))
+    return out
+
+
+def _assert_round_trip(path: Path, ranked: pd.DataFrame) -> None:
+    table = _read(path)
+    expected = [c for c in ranked.columns if c not in LOCAL_COLUMNS]
+    assert table.colnames == expected, path
+    assert len(table) == len(ranked)
+    for col in expected:
+        got, want = _values(table[col]), ranked[col]
+        if want.dtype.kind == "f":
+            np.testing.assert_allclose(np.array(got, dtype=float), want.to_numpy(dtype=float), rtol=1e-12,
+                                       equal_nan=True, err_msg=f"{path.name}: {col}")
+        elif col == "known_lens":
+            want_values = [None if pd.isna(v) else bool(v) for v in want]
+            assert [None if g is None else bool(g) for g in got] == want_values, (path.name, col)
+        elif want.dtype.kind in "iub":
+            assert got == want.tolist(), (path.name, col)
+        else:  # strings: an empty string may come back masked
+            assert [g or "" for g in got] == want.astype(str).tolist(), (path.name, col)
+        spec = CATALOGUE_COLUMNS.get(col)
+        if spec and spec.unit:
+            assert str(table[col].unit) == spec.unit, (path.name, col)
+
+
+def test_kids_catalogues_round_trip_and_name_the_objects(tmp_path, test_data):
+    ids = _inputs(tmp_path, test_data)
+    out = _merge(tmp_path, "li2020", "kids_dr4")
+    ranked = pd.read_parquet(out / "ranked.parquet")
+    assert ranked.columns[:4].tolist() == ["rank", "name", "object_id", "sample"]
+    # the name is the designation of the catalogue position; for KiDS DR4 it is the catalogue's own ID
+    assert ranked["name"].tolist() == iau_names(ranked["ra"], ranked["dec"], DESIGNATIONS["kids_dr4"])
+    same = ranked["name"] == ranked["object_id"]
+    assert same.sum() == 4 and ranked.loc[~same, "object_id"].tolist() == [ids[2]]  # the boundary row, see names test
+    assert dict(zip(ranked["object_id"], ranked["sample"])) == {ids[0]: "LRG+BG", ids[1]: "BG", ids[2]: "LRG",
+                                                                ids[3]: "BG", ids[4]: "added"}
+    assert ranked["ra_hms"].iloc[0].count(":") == 2 and ranked["dec_dms"].str.startswith("-").all()
+    for suffix in FORMATS:
+        _assert_round_trip(out / f"ranked.{suffix}", ranked)
+    # descriptions, UCDs and survey travel with the tables
+    ecsv = Table.read(out / "ranked.ecsv", format="ascii.ecsv")
+    assert ecsv["P"].description == CATALOGUE_COLUMNS["P"].description and ecsv.meta["survey"] == "kids_dr4"
+    vot = parse_single_table(out / "ranked.vot")
+    assert vot.get_field_by_id("ra").ucd == "pos.eq.ra;meta.main"
+    assert " ".join(vot.get_field_by_id("name").description.split()) == CATALOGUE_COLUMNS["name"].description
+    with fits.open(out / "ranked.fits") as hdul:
+        header = hdul["RANKED"].header
+        assert hdul["RANKED"].verify_checksum() == 1
+        k = hdul["RANKED"].columns.names.index("separation_arcsec") + 1
+    assert header[f"TTYPE{k}"] == "separation_arcsec" and header[f"TUNIT{k}"] == "arcsec"
+    assert header[f"TCOMM{k}"] == CATALOGUE_COLUMNS["separation_arcsec"].description
+    assert header["SURVEY"] == "kids_dr4" and header["SCHEME"] == "li2020"
+
+
+def test_rounded_csv(tmp_path, test_data):
+    _inputs(tmp_path, test_data)
+    out = _merge(tmp_path, "li2020", "kids_dr4")
+    text = pd.read_csv(out / "ranked.csv", dtype=str, keep_default_na=False)
+    full = pd.read_parquet(out / "ranked.parquet")
+
+    def decimals(col):
+        return max(len(v.partition(".")[2]) for v in text[col] if v)
+
+    assert decimals("ra") <= 6 and decimals("dec") <= 6 and decimals("P") <= 3 and decimals("p_human") <= 3
+    assert decimals("p_cnn") <= 6 and decimals("r_auto_mag") <= 3 and decimals("separation_arcsec") <= 2
+    assert decimals("P") == 3 and decimals("ra") == 6  # the full-precision values need them all
+    assert all(re.fullmatch(r"\d+", v) for v in text["n_zero"])  # counts as integers
+    np.testing.assert_allclose(text["ra"].astype(float), full["ra"], atol=5e-7)
+    np.testing.assert_allclose(text["P"].astype(float), full["P"], atol=5e-4)
+    assert text["name"].tolist() == full["name"].tolist() and text.columns.tolist() == full.columns.tolist()
+    # a score per model or round (p_cnn_<x>) is rounded like p_cnn; unknown columns are left alone
+    more = rounded(pd.DataFrame({"p_cnn_round1": [0.123456789], "n_zero": [2.0], "other": [0.123456789]}))
+    assert more.iloc[0].tolist() == [0.123457, 2, 0.123456789] and str(more["n_zero"].dtype) == "Int64"
+
+
+def _tex_rows(tex: str) -> list[str]:
+    body = tex.split(r"\startdata", 1)[1].split(r"\enddata", 1)[0]
+    return [line for line in body.strip().splitlines() if line.strip()]
+
+
+def _assert_tex_structure(tex: str, n_rows: int, n_columns: int) -> None:
+    depth = 0
+    for ch in tex.replace(r"\{", "").replace(r"\}", ""):
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        assert depth >= 0
+    assert depth == 0, "balanced braces"
+    assert tex.count(r"\begin{deluxetable*}") == tex.count(r"\end{deluxetable*}") == 1
+    assert re.search(r"\\begin\{deluxetable\*\}\{[lrc]{%d}\}" % n_columns, tex)
+    for command in (r"\tablecaption{", r"\tablehead{", r"\startdata", r"\enddata", r"\tablecomments{"):
+        assert tex.count(command) == 1, command
+    head = tex.split(r"\tablehead{", 1)[1].split(r"\startdata", 1)[0]
+    assert head.count(r"\colhead") == 2 * n_columns  # names, then units
+    rows = _tex_rows(tex)
+    assert len(rows) == n_rows
+    for k, row in enumerate(rows):
+        assert row.count("&") == n_columns - 1, row
+        assert row.rstrip().endswith("\\\\") == (k < n_rows - 1), row  # AASTeX: no \\ after the last row
+
+
+def test_aastex_tables(tmp_path, test_data):
+    ids = _inputs(tmp_path, test_data)
+    li = (_merge(tmp_path, "li2020", "kids_dr4") / "ranked.tex").read_text()
+    # ID, Name, Sample, R.A., Decl., r_auto, z_phot, s_ave, rms, p_CNN, P, No. zero scores
+    _assert_tex_structure(li, n_rows=5, n_columns=12)
+    assert r"\colhead{Name}" in li and "KiDS name" not in li and r"\colhead{Sample}" in li
+    assert r"\colhead{(deg)}" in li and r"\colhead{(mag)}" in li
+    first = _tex_rows(li)[0]
+    assert first.startswith("1 & KiDSDR4 J002018.968$-$284111.45 & LRG+BG & 5.07904 & $-$28.68651 & ")
+    assert set(ids[:2]) <= {re.sub(r"\$-\$", "-", r.split(" & ")[1]) for r in _tex_rows(li)}
+
+    # He et al.: final list and further vote only; no catalogue magnitude columns in that layout
+    he = (_merge(tmp_path, "he2020", "kids_dr4") / "ranked.tex").read_text()
+    _assert_tex_structure(he, n_rows=5, n_columns=8)
+    statuses = [r.rstrip(" \\").split("&")[-1].strip() for r in _tex_rows(he)]
+    assert statuses == ["final", "final", "vote", "", ""]
+
+
+def test_other_surveys_have_their_own_names_and_no_kids_header(tmp_path, test_data):
+    _inputs(tmp_path, test_data, crossmatch=False)
+    out = _merge(tmp_path, "li2020", "legacy_dr10", crossmatch=False)
+    ranked = pd.read_parquet(out / "ranked.parquet")
+    assert ranked["name"].str.fullmatch(r"LS10 J\d{6}\.\d\d[+-]\d{6}\.\d").all()
+    tex = (out / "ranked.tex").read_text()
+    assert "KiDS" not in tex  # the names are the survey's own, and the header says Name
+    assert "LS10 J" in tex and r"\colhead{Name}" in tex
+    # not cross-matched: known_lens is unknown (masked), and FITS keeps it unknown rather than True
+    assert ranked["known_lens"].isna().all()
+    for suffix in FORMATS:
+        _assert_round_trip(out / f"ranked.{suffix}", ranked)
+    with fits.open(out / "ranked.fits") as hdul:
+        column = hdul["RANKED"].columns["known_lens"]
+        assert column.format == "I" and column.null is not None
+
+    mock = _merge(tmp_path, "he2020", "mock", crossmatch=False)
+    names = pd.read_parquet(mock / "ranked.parquet")["name"]
+    assert names.str.startswith("MOCK J").all()
+    assert "MOCK J" in (mock / "ranked.tex").read_text()

@@ -1,0 +1,59 @@
+"""Reading grades and notes files as people hand them in: encodings, extra columns, broken lines."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from lensfinder.cli import main
+from lensfinder.inspection.grades import notes_path, read_grades, read_notes
+from lensfinder.io import InputError, write_table
+
+
+def test_non_utf8_byte_is_an_error_naming_file_and_line(tmp_path):
+    path = tmp_path / "grades.csv"
+    # Latin-1 "e acute" in an inspector's name on line 3 (a spreadsheet saved as Windows-1252)
+    path.write_bytes(b"object_id,inspector,grade\nx,ann,A\ny,Ren\xe9e,B\n")
+    with pytest.raises(InputError, match=r"grades\.csv: line 3: byte 0xe9 is not UTF-8"):
+        read_grades(path, "li2020")
+
+
+def test_merge_scores_reports_the_line_not_a_traceback(tmp_path, capsys):
+    pred = tmp_path / "pred.parquet"
+    write_table(pd.DataFrame({"object_id": ["x", "y"], "p_cnn": [0.9, 0.8]}), pred)
+    grades = tmp_path / "grades.csv"
+    grades.write_bytes(b"object_id,inspector,grade\nx,ann,A\ny,ann,B\n\xff\xfe,ann,C\n")
+    argv = ["merge-scores", "--predictions", str(pred), "--grades", str(grades), "--out", str(tmp_path / "r.parquet")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{grades}: line 4: byte 0xff is not UTF-8" in err and "Traceback" not in err
+
+
+def test_bom_extra_columns_and_broken_lines(tmp_path):
+    path = tmp_path / "g.csv"
+    # a spreadsheet export: byte-order mark, CRLF, an extra column (the grading page's, or a user's)
+    path.write_bytes("\ufeffobject_id,inspector,grade,time,comment\r\nx,ann,a,t,nice arc\r\ny,bob,D,t,\r\n"
+                     .encode("utf-8"))
+    grades = read_grades(path, "li2020")
+    assert grades[["object_id", "inspector", "grade"]].values.tolist() == [["x", "ann", "A"], ["y", "bob", "D"]]
+    path.write_bytes(b"object_id,inspector,grade\nx,ann,A\ny,bob," + b"B" * 200_000 + b"\n")  # over csv's limit
+    with pytest.raises(InputError, match=r"g\.csv: line 3: not a readable CSV line"):
+        read_grades(path, "li2020")
+
+
+def test_notes_latest_wins_and_empty_clears(tmp_path):
+    path = notes_path(tmp_path / "human_grades.csv")
+    assert path.name == "human_grades.notes.csv"
+    assert read_notes(path).empty  # no notes yet
+    path.write_text("object_id,inspector,flags,comment,time\n"
+                    "x,ann,artefact,,t1\n"
+                    "y,ann,,ring?,t2\n"
+                    "x,ann,artefact;interesting non-lens,ghost,t3\n"
+                    "y,ann,,,t4\n"
+                    "y,bob,artefact,,t5\n")
+    notes = read_notes(path)
+    assert notes[["object_id", "inspector", "flags", "comment"]].values.tolist() == [
+        ["x", "ann", "artefact;interesting non-lens", "ghost"], ["y", "bob", "artefact", ""]]
+    path.write_text("object_id,grade\nx,A\n")
+    with pytest.raises(InputError, match="missing column"):
+        read_notes(path)

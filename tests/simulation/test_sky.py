@@ -1,0 +1,274 @@
+"""The sky recipe (issue 13): confusers, sources, arc S/N, mixes, disjoint train/test streams and hosts, bands."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lensfinder import simulation as sim
+from lensfinder.io import InputError, write_cube, write_table
+from lensfinder.simulation.batch import BLOCK_SIZE
+from lensfinder.simulation.mix import simulate_mix_shard
+from lensfinder.simulation.recipes import NEGATIVE_KINDS, recipe_params
+from lensfinder.simulation.render import render_images
+from lensfinder.simulation.shards import draw_table
+
+lenstronomy = pytest.importorskip("lenstronomy")
+from simulation.lenstronomy_reference import lenstronomy_image  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sky_shard():
+    return sim.simulate_shard("sky", 200, seed=3, shard=1, set_name="train", progress=False)
+
+
+@pytest.fixture(scope="module")
+def host_dir(tmp_path_factory):
+    """A stamps-stage cube + index of 30 ellipticals on two tiles, all LRGs."""
+    images, meta = sim.simulate_shard("skeleton", 30, 7, 0, params={"lens_fraction": 0.0,
+                                      "negative_mix": {"elliptical": 1.0}}, progress=False)
+    index = pd.DataFrame({
+        "object_id": [f"KiDS-{i}" for i in range(30)], "tile": ["A"] * 15 + ["B"] * 15, "edge": False,
+        "nan_fraction": 0.0, "psf_fwhm_arcsec": meta["psf_fwhm_arcsec"], "zeropoint_mag": 30.0,
+        "pixel_scale_arcsec": 0.2, "lrg_li2020": True})
+    path = tmp_path_factory.mktemp("stamps")
+    write_cube(images, path / "t.fits", 0.2, 30.0)
+    write_table(index, path / "t.parquet")
+    return path
+
+
+def test_sky_shard_has_the_confusers_faint_arcs_and_rerenders_from_parquet(sky_shard, tmp_path):
+    images, meta = sky_shard
+    assert meta["is_lens"].sum() == 100 and set(meta["kind"]) >= {"satellites", "irregular", "spiral", "merger"}
+    lenses = meta[meta["is_lens"]]
+    assert set(lenses["source_model"]) == {"sersic", "knots", "irregular", "multiple", "quasar"}
+    assert set(meta["lens_light_model"]) >= {"sersic", "bulge_disk", "double_sersic"}
+    assert lenses["theta_E"].between(0.5, 5.0).all() and (meta["psf_model"] == "moffat").all()
+    assert meta["psf_beta"].between(2.5, 5.0).all()
+    # arcs down to the detection limit, at the drawn S/N
+    np.testing.assert_allclose(lenses["arc_snr"], lenses["arc_snr_target"], rtol=1e-4)
+    assert lenses["arc_snr"].min() < 12 and lenses["arc_snr"].max() > 60
+    assert meta.loc[~meta["is_lens"], "arc_snr"].isna().all()
+    sat = meta[meta["kind"] == "satellites"]
+    dist = [np.hypot(np.array(x) - cx, np.array(y) - cy) for x, y, cx, cy in
+            zip(sat["extra_center_x"], sat["extra_center_y"], sat["lens_light_center_x"], sat["lens_light_center_y"])]
+    assert any(((d >= 0.5) & (d <= 5.0)).any() for d in dist)
+    meta.to_parquet(tmp_path / "m.parquet", index=False)
+    back = pd.read_parquet(tmp_path / "m.parquet")
+    for kind in ["lens", *[k for k in NEGATIVE_KINDS if k in set(meta["kind"])]]:
+        i = int(np.flatnonzero(meta["kind"] == kind)[0])
+        np.testing.assert_array_equal(sim.render_from_metadata(back.iloc[i]), images[i], err_msg=kind)
+    for model in ("knots", "quasar", "multiple"):
+        i = int(np.flatnonzero(meta["source_model"] == model)[0])
+        np.testing.assert_array_equal(sim.render_from_metadata(back.iloc[i]), images[i], err_msg=model)
+
+
+def test_images_do_not_depend_on_the_shard_size_and_streams_on_the_set_name(sky_shard):
+    images, meta = sky_shard
+    again, meta2 = sim.simulate_shard("sky", 30, seed=3, shard=1, set_name="train", progress=False)
+    np.testing.assert_array_equal(again, images[:30])
+    other, _ = sim.simulate_shard("sky", 30, seed=3, shard=1, set_name="test", progress=False)
+    assert not np.array_equal(other, again)
+
+
+@pytest.mark.parametrize("psf_model, knot_sigma", [("gaussian", [0.08, 0.15]), ("moffat", [0.0, 0.0])])
+def test_sky_images_match_lenstronomy(psf_model, knot_sigma):
+    """Every component (Sersics, extras, lensed knots and sources, quasar images, points and Gaussian
+    blobs) against lenstronomy rendering the same rows (Gaussian blobs: GAUSSIAN profiles
+    integrated over the pixels; points: lenstronomy's point sources)."""
+    params = {"light_supersampling": 1, "psf_model": psf_model, "confuser_knot_sigma_arcsec": knot_sigma,
+              "confuser_knots": [4, 10]}
+    images, meta = sim.simulate_shard("sky", 32, 11, 0, params=params, noiseless=True, progress=False)
+    assert (meta["point_amp"].map(len) > 0).any() and (meta["blob_amp"].map(len) > 0).any()
+    for i in range(len(meta)):
+        ref = lenstronomy_image(meta.iloc[i])
+        assert np.max(np.abs(images[i] - ref)) < 1e-3 * ref.max(), (meta["kind"][i], meta["source_model"][i])
+
+
+def test_knots_follow_galsim_random_knots():
+    """Knot positions have GalSim's RandomKnots distribution, and a knotty galaxy renders as GalSim draws it."""
+    galsim = pytest.importorskip("galsim")
+    from scipy import stats
+
+    from lensfinder.simulation.components import random_knots
+
+    hlr, n = 0.8, 40
+    _, dx, dy = random_knots(np.random.default_rng(2), np.full(100, n), np.full(100, hlr))
+    theirs = np.concatenate([galsim.RandomKnots(n, half_light_radius=hlr, rng=galsim.BaseDeviate(s)).points
+                             for s in range(1, 101)])
+    assert stats.ks_2samp(np.hypot(dx, dy), np.hypot(*theirs.T)).pvalue > 1e-3
+    params = {"lens_fraction": 0.0, "negative_mix": {"irregular": 1.0}, "psf_model": "gaussian",
+              "confuser_knot_sigma_arcsec": [0.05, 0.15], "field_galaxies": [0, 0], "light_supersampling": 1}
+    _, meta = sim.simulate_shard("sky", 3, 5, 0, params=params, noiseless=True, progress=False)
+    for i in range(3):
+        row = meta.iloc[i].copy()
+        row["lens_light_amp"] = np.nan  # the knots alone
+        ours = sim.render_from_metadata(row, noiseless=True)
+        knots = galsim.Add([galsim.Gaussian(sigma=s, flux=a).shift(x, y) for a, x, y, s in
+                            zip(row["blob_amp"], row["blob_center_x"], row["blob_center_y"], row["blob_sigma"])])
+        ref = galsim.Convolve(knots, galsim.Gaussian(fwhm=row["psf_fwhm_arcsec"])).drawImage(
+            nx=101, ny=101, scale=0.2).array
+        # the difference is the PSF sampled at pixel centres (as every image here and lenstronomy do)
+        assert np.abs(ours - ref).max() < 0.03 * ref.max()
+        assert ours.sum() == pytest.approx(ref.sum(), rel=1e-5)
+
+
+def test_quasar_images_match_lenstronomys_lens_equation_solver():
+    from lenstronomy.LensModel.lens_model import LensModel
+    from lenstronomy.LensModel.Solver.lens_equation_solver import LensEquationSolver
+
+    from lensfinder.simulation.lensequation import point_images
+
+    model = LensModel(["SIE", "SHEAR"])
+    solver = LensEquationSolver(model)
+    rng = np.random.default_rng(4)
+    counts = []
+    for _ in range(12):
+        lens = dict(theta_E=rng.uniform(0.5, 3), e1=rng.uniform(-0.2, 0.2), e2=rng.uniform(-0.2, 0.2),
+                    center_x=rng.uniform(-0.1, 0.1), center_y=rng.uniform(-0.1, 0.1),
+                    gamma1=rng.uniform(-0.05, 0.05), gamma2=rng.uniform(-0.05, 0.05))
+        bx, by = (lens[c] + rng.uniform(-0.15, 0.15) * lens["theta_E"] for c in ("center_x", "center_y"))
+        x, y, mu = point_images(bx, by, lens)
+        kw = [{k: lens[k] for k in ("theta_E", "e1", "e2", "center_x", "center_y")},
+              {"gamma1": lens["gamma1"], "gamma2": lens["gamma2"]}]
+        xr, yr = solver.image_position_from_source(bx, by, kw, min_distance=0.01, search_window=4 * lens["theta_E"],
+                                                   precision_limit=1e-10, num_iter_max=100)
+        order = np.argsort(-np.abs(model.magnification(xr, yr, kw)))
+        assert len(x) == len(xr)
+        np.testing.assert_allclose(np.c_[x, y], np.c_[xr, yr][order], atol=1e-5)
+        np.testing.assert_allclose(mu, model.magnification(xr, yr, kw)[order], rtol=1e-4)
+        counts.append(len(x))
+    assert {2, 4} <= set(counts)
+
+
+def test_mix_members_share_one_geometry_and_stay_the_images_they_draw_alone(host_dir):
+    mix = {"li2020": 0.4, "he2020": 0.3, "sky": 0.3}
+    params = {"host_stamps": [str(host_dir)]}
+    images, meta = simulate_mix_shard(mix, 60, 1, 0, params, set_name="train", progress=False)
+    assert images.shape == (60, 101, 101) and set(meta["recipe"]) == set(mix)
+    assert (meta["pixel_scale_arcsec"] == 0.2).all() and meta["is_lens"].sum() == 30
+    assert (meta.loc[meta["recipe"] == "li2020", "host_file"] != "").all()
+    assert (meta.groupby("recipe")["is_lens"].sum() > 0).all()  # every member gives lenses and non-lenses
+    assert meta.loc[meta["is_lens"], "arc_snr"].notna().all()
+    for recipe in mix:
+        i = int(np.flatnonzero(meta["recipe"] == recipe)[0])
+        np.testing.assert_array_equal(sim.render_from_metadata(meta.iloc[i]), images[i])
+    alone, _ = sim.simulate_shard("he2020", 60, 1, 0, {"stamp_size": 101, "pixel_scale_arcsec": 0.2}, progress=False)
+    he = (meta["recipe"] == "he2020").to_numpy()
+    np.testing.assert_array_equal(images[he], alone[he])
+    with pytest.raises(InputError, match="nonsense"):
+        simulate_mix_shard({"nonsense": 1.0}, 2, 1, 0, progress=False)
+
+
+def test_cli_mix(tmp_path):
+    from lensfinder.cli import main
+    from lensfinder.io import read_table
+
+    assert main(["simulate", "--mix", "sky=1", "skeleton=1", "--n", "8", "--out", str(tmp_path)]) == 0
+    assert set(read_table(tmp_path / "shard_000.parquet")["recipe"]) <= {"sky", "skeleton"}
+    assert main(["simulate", "--mix", "sky", "--n", "2", "--out", str(tmp_path / "bad")]) == 2
+
+
+def test_train_and_test_sets_share_no_stream_image_or_host(host_dir):
+    """The default sets (train seed 1 in 2 shards, test seed 2) draw disjoint images; semi-real
+    sets on the two sides of host_holdout draw disjoint hosts."""
+    for recipe in ("sky", "he2020"):
+        p = recipe_params(recipe)
+        train = pd.concat([draw_table(p, 1, shard, np.arange(100), "train") for shard in (0, 1)])
+        test = draw_table(p, 2, 0, np.arange(100), "test")
+        assert not set(train["image_seed"]) & set(test["image_seed"]), recipe
+        assert train["image_seed"].nunique() == len(train)
+        assert not set(train["source_center_x"].dropna()) & set(test["source_center_x"].dropna())
+    params = {"host_stamps": [str(host_dir)], "host_holdout": 0.4}
+    sides = {}
+    for split in ("train", "test"):
+        _, meta = sim.simulate_shard("li2020", 40, 1 if split == "train" else 2, 0,
+                                     params={**params, "host_split": split}, progress=False)
+        assert (meta["host_split"] == split).all()
+        sides[split] = set(meta["host_object_id"])
+    assert sides["train"] and sides["test"] and not sides["train"] & sides["test"]
+    _, by_tile = sim.simulate_shard("li2020", 20, 3, 0, progress=False,
+                                    params={**params, "host_holdout": 0.5, "host_split": "test", "host_split_by": "tile"})
+    assert by_tile["host_object_id"].map(lambda s: int(s.split("-")[1]) // 15).nunique() == 1
+    with pytest.raises(InputError, match="no usable stamp"):
+        sim.simulate_shard("li2020", 4, 1, 0, params={**params, "host_holdout": 1e-9, "host_split": "test"},
+                           progress=False)
+
+
+def test_papers_recipes_take_the_new_parts_only_when_asked():
+    _, plain = sim.simulate_shard("he2020", 40, 3, 0, progress=False)
+    assert (plain["psf_model"] == "gaussian").all() and set(plain["kind"]) <= {"lens", "elliptical",
+                                                                                "elliptical_pair", "elongated",
+                                                                                "bulge_disk"}
+    assert not plain["extra_amp"].map(len).any() and not plain["blob_amp"].map(len).any()
+    assert plain.loc[plain["is_lens"], "arc_snr"].gt(0).all() and plain.loc[~plain["is_lens"], "arc_snr"].isna().all()
+    images, opted = sim.simulate_shard("he2020", 40, 3, 0, progress=False, params={
+        "negative_mix": {"satellites": 1, "irregular": 1, "star": 1}, "psf_model": "moffat",
+        "source_brightness": "arc_snr"})
+    assert set(opted.loc[~opted["is_lens"], "kind"]) == {"satellites", "irregular", "star"}
+    assert (opted["psf_model"] == "moffat").all()
+    lenses = opted[opted["is_lens"]]
+    np.testing.assert_allclose(lenses["arc_snr"], lenses["arc_snr_target"], rtol=1e-4)
+    i = int(np.flatnonzero(opted["kind"] == "satellites")[0])
+    np.testing.assert_array_equal(sim.render_from_metadata(opted.iloc[i]), images[i])
+    with pytest.raises(InputError, match="source_mix"):
+        recipe_params("he2020", {"source_mix": {"quasar": 1.0}})
+    with pytest.raises(InputError, match="draw_scheme"):
+        recipe_params("sky", {"lens_model": "he2020"})
+
+
+def test_semireal_arcs_scaled_to_an_arc_snr(host_dir):
+    params = {"host_stamps": [str(host_dir)], "arc_brightness": "arc_snr", "arc_snr": [8.0, 50.0]}
+    images, meta = sim.simulate_shard("li2020", 12, 2, 0, params=params, progress=False)
+    lenses = meta[meta["is_lens"]]
+    np.testing.assert_allclose(lenses["arc_snr"], lenses["arc_snr_target"], rtol=1e-3)
+    i = int(lenses.index[0])
+    np.testing.assert_array_equal(sim.render_from_metadata(meta.iloc[i]), images[i])
+
+
+def test_arc_snr_is_the_matched_filter_snr_of_the_lensed_light():
+    _, meta = sim.simulate_shard("he2020", 6, 5, 0, params={"light_supersampling": 1}, progress=False)
+    row = meta[meta["is_lens"]].iloc[[0]]
+    total = render_images(row, noiseless=True)[0].astype(float)
+    arc = total - render_images(row.assign(source_amp=0.0), noiseless=True)[0]
+    var = row["sky_sigma"].iloc[0] ** 2 + np.maximum(total, 0) / row["gain"].iloc[0]
+    assert row["arc_snr"].iloc[0] == pytest.approx(np.sqrt((arc**2 / var).sum()), rel=1e-4)
+
+
+def test_components_are_band_aware():
+    from lensfinder.simulation.batch import draw_block
+    from lensfinder.simulation.components import BAND_OFFSETS
+
+    p = recipe_params("sky", {"lens_fraction": 0.0, "negative_mix": {"elliptical": 1.0, "irregular": 1.0},
+                              "lens_light_mix": {"sersic": 1.0}, "field_galaxies": [0, 0]})
+    meta = draw_block(p, 1, 0, np.arange(BLOCK_SIZE), bands=("g", "r", "i"))
+    ell = meta[meta["kind"] == "elliptical"]
+    np.testing.assert_allclose(ell["lens_light_amp_g"] / ell["lens_light_amp"],
+                               10 ** (-0.4 * BAND_OFFSETS["red"]["g"]))
+    irr = meta[meta["kind"] == "irregular"].iloc[0]
+    np.testing.assert_allclose(np.array(irr["blob_amp_i"]) / np.array(irr["blob_amp"]),
+                               10 ** (-0.4 * BAND_OFFSETS["blue"]["i"]))
+    rows = ell.iloc[:3].assign(noiseless=True)
+    r_band = render_images(rows)
+    np.testing.assert_allclose(render_images(rows, band="g"), r_band * 10 ** (-0.52), rtol=0, atol=1e-5 * r_band.max())
+    with pytest.raises(InputError, match="band"):
+        render_images(rows, band="z")
+
+
+def test_semireal_hosts_from_cubes_of_several_bands(host_dir, tmp_path):
+    """Arcs are painted on the detection band (r) of multi-band stamp cubes; tile images may be {tile}.r.fits."""
+    from lensfinder.io import read_cube
+    from lensfinder.simulation.epsf import find_tile_files
+    from lensfinder.simulation.semireal import host_stamp
+
+    r_band, _ = read_cube(host_dir / "t.fits", memmap=False)
+    cube = np.stack([0.5 * r_band, r_band, 1.5 * r_band], axis=1)
+    write_cube(cube, tmp_path / "t.fits", 0.2, 30.0, bands=("g", "r", "i"))
+    write_table(pd.read_parquet(host_dir / "t.parquet"), tmp_path / "t.parquet")
+    np.testing.assert_array_equal(host_stamp(str(tmp_path / "t.fits"), 3), r_band[3])
+    _, meta = sim.simulate_shard("li2020", 6, 1, 0, params={"host_stamps": [str(tmp_path)]}, progress=False)
+    assert meta["is_lens"].sum() == 3 and meta.loc[meta["is_lens"], "arc_snr"].gt(0).all()
+    (tmp_path / "T1.r.fits").touch()
+    (tmp_path / "T1.parquet").touch()
+    assert find_tile_files("T1", [str(tmp_path / "T1.r.fits")], [str(tmp_path)])[0].endswith("T1.r.fits")

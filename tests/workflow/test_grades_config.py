@@ -1,0 +1,34 @@
+"""`inspection.grades` in the workflow: a missing file stops the run when the workflow is parsed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def snakemake(workdir, *args, check=True):
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    result = subprocess.run([str(BIN / "snakemake"), *args], cwd=workdir, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert not check or result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def test_missing_grades_file_stops_naming_key_and_path(tmp_path):
+    workdir = tmp_path
+    for name in ("Snakefile", "workflow", "config"):
+        (shutil.copytree if (REPO / name).is_dir() else shutil.copy2)(REPO / name, workdir / name)
+    result = snakemake(workdir, "-n", "--config", "inspection={'grades': 'my/grades.csv'}", check=False)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "inspection.grades: my/grades.csv: file not found" in out
+    (workdir / "my").mkdir()
+    (workdir / "my" / "grades.csv").write_text("object_id,inspector,grade\n")
+    plan = snakemake(workdir, "-n", "--config", "inspection={'grades': 'my/grades.csv'}").stdout
+    assert "merge_scores" in plan and "mock_grades" not in plan

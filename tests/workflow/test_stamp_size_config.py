@@ -1,0 +1,31 @@
+"""`stamps.size` against the simulation's stamp size: a mismatch stops the run when the workflow is parsed.
+
+Without the check the run simulated and trained, then `infer` refused the
+survey stamps (the network is trained on the simulations' size).
+"""
+
+from __future__ import annotations
+
+from tests.workflow.test_workflow import copy_workflow, snakemake
+
+
+def test_stamp_size_must_match_the_simulations(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    config = workdir / "config" / "sizes.yaml"
+    config.write_text("simulation: {recipe: he2020, params: {stamp_size: 97}}\n")  # He et al. 2020's 97x97
+    result = snakemake(workdir, "-n", "--configfile", "config/sizes.yaml", check=False)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "stamps.size is 101, but simulation.recipe 'he2020' renders 97x97 stamps" in out
+    assert "simulation.params.stamp_size" in out
+    config.write_text("simulation: {recipe: he2020}\nstamps: {size: 97}\n")  # bin2 needs 98 for he2020's 49
+    result = snakemake(workdir, "-n", "--configfile", "config/sizes.yaml", check=False)
+    assert result.returncode != 0
+    assert ("stamps.size 97, training.preprocess bin2, model he2020: bin2 needs stamps of at least 98x98"
+            in result.stdout + result.stderr)
+    config.write_text("simulation: {recipe: he2020}\nstamps: {size: 97}\ntraining: {preprocess: crop}\n")
+    assert "rule train" in snakemake(workdir, "-n", "--configfile", "config/sizes.yaml").stdout
+    config.write_text("simulation: {recipe: skeleton, params: {stamp_sise: 121}}\n")
+    result = snakemake(workdir, "-n", "--configfile", "config/sizes.yaml", check=False)
+    assert result.returncode != 0
+    assert "config: simulation.params: stamp_sise: unknown parameter of recipe 'skeleton'" in result.stdout + result.stderr

@@ -1,0 +1,215 @@
+# The domain_shift experiment (independent validation): its paths, the host
+# tiles of each side, and the helpers that turn `experiments.domain_shift`
+# into image sets, networks and table inputs. Helpers only; the rules are in
+# domain_shift.smk (which includes this file, after experiments_common.smk).
+
+DS = EXP["domain_shift"]
+DS_DIR = f"{EXP_DIR}/domain_shift"
+#: every path of the experiment, named once (wildcards: dsset, dsnet, shard)
+DSP = SimpleNamespace(
+    cube=f"{DS_DIR}/sets/{{dsset}}/shard_{{shard}}.fits",
+    meta=f"{DS_DIR}/sets/{{dsset}}/shard_{{shard}}.parquet",
+    model=f"{DS_DIR}/models/{{dsnet}}.keras",
+    settings=f"{DS_DIR}/models/{{dsnet}}.json",
+    history=f"{DS_DIR}/models/{{dsnet}}.history.csv",
+    checkpoints=f"{DS_DIR}/models/{{dsnet}}_checkpoints",
+    scores=f"{DS_DIR}/scores/{{dsnet}}/{{dsset}}/shard_{{shard}}.parquet",
+    tables={name: f"{DS_DIR}/tables/{name}.parquet" for name in ("summary", "metrics", "kinds", "completeness", "roc")},
+    summary_csv=f"{DS_DIR}/tables/summary.csv",
+    figure=f"{DS_DIR}/figures/domain_shift.png",
+    logs=f"{DS_DIR}/logs",
+    benchmarks=f"{DS_DIR}/benchmarks",
+)
+#: the workflow's own network (results/models/{net}.keras), scored beside the experiment's
+DS_DEFAULT = "default"
+DS_NETS = list(DS["training_sets"])
+DS_RECIPES_SEMI_REAL = ("li2020", "he2020_semireal")
+
+
+def ds_tiles(side):
+    """Tiles of one side: the last `held_out_tiles` host the independent set, the `own_test_tiles`
+    before them the semi-real own test sets, the rest the semi-real training sets (no host is shared)."""
+    n_ind, n_own = DS["held_out_tiles"], DS["own_test_tiles"]
+    if side == "train" and len(TILES) <= n_ind + n_own:
+        raise ValueError(f"config: experiments.domain_shift: held_out_tiles ({n_ind}) + own_test_tiles ({n_own}) "
+                         f"leave none of the survey's {len(TILES)} tiles for semi-real training sets; "
+                         "lower them or add tiles (mock.n_tiles)")
+    return {"independent": TILES[len(TILES) - n_ind:], "own": TILES[len(TILES) - n_ind - n_own:len(TILES) - n_ind],
+            "train": TILES[:len(TILES) - n_ind - n_own]}[side]
+
+
+def _ds_members(spec):
+    """Recipes of a training set: its mix's members, or its one recipe."""
+    return [name for name, weight in spec.get("mix", {}).items() if weight > 0] or [spec["recipe"]]
+
+
+def _ds_sets():
+    """Simulated sets: {net}_train and {net}_test per training set, with recipe(s), size, seed and shards."""
+    sets = {}
+    for k, (name, spec) in enumerate(DS["training_sets"].items()):
+        if bool(spec.get("recipe")) == bool(spec.get("mix")):
+            raise ValueError(f"config: experiments.domain_shift.training_sets.{name}: give a recipe or a mix, "
+                             f"not {'both' if spec.get('recipe') else 'neither'}")
+        for split, size in (("train", DS["train"]), ("test", DS["test"])):
+            sets[f"{name}_{split}"] = {"net": name, "split": split, "recipe": spec.get("recipe"),
+                                       "mix": spec.get("mix", {}), "members": _ds_members(spec),
+                                       "params": spec.get("params", {}), "n_images": size["n_images"],
+                                       "seed": size["seed"] + k,
+                                       "n_shards": subset_pieces(size["n_images"], EXP_SIM["shard_size"])}
+    ind = DS["independent"]
+    sets["independent"] = {"net": None, "split": "independent", "recipe": "independent", "mix": {},
+                           "members": [], "params": ind["params"], "n_images": ind["n_images"],
+                           "seed": ind["seed"], "n_shards": ind["n_shards"]}
+    return sets
+
+
+DS_SETS = _ds_sets()
+DS_SIM_SETS = [name for name, spec in DS_SETS.items() if spec["split"] != "independent"]
+
+
+def ds_shards(dsset):
+    return [f"{k:03d}" for k in range(DS_SETS[dsset]["n_shards"])]
+
+
+def ds_set_files(dsset, ext):
+    return expand(DSP.cube if ext == "fits" else DSP.meta, dsset=dsset, shard=ds_shards(dsset))
+
+
+def ds_shard_size(wildcards):
+    spec = DS_SETS[wildcards.dsset]
+    n, k, shard = spec["n_images"], spec["n_shards"], int(wildcards.shard)
+    return n // k + (1 if shard < n % k else 0)
+
+
+def ds_seed(wildcards):
+    return DS_SETS[wildcards.dsset]["seed"]
+
+
+def ds_recipe_options(wildcards):
+    """`--recipe NAME`, or `--mix NAME=WEIGHT ...`."""
+    spec = DS_SETS[wildcards.dsset]
+    if spec["mix"]:
+        return "--mix " + " ".join(f"{name}={weight}" for name, weight in spec["mix"].items())
+    return f"--recipe {spec['recipe']}"
+
+
+def ds_set_dir(wildcards):
+    return os.path.dirname(DSP.cube.format(dsset=wildcards.dsset, shard="000"))
+
+
+def _ds_host_tiles(dsset):
+    spec = DS_SETS[dsset]
+    if not set(spec["members"]) & set(DS_RECIPES_SEMI_REAL):
+        return []
+    return ds_tiles("train" if spec["split"] == "train" else "own")
+
+
+def ds_sim_input(wildcards):
+    """Host stamps (and, for he2020_semireal, tile images and catalogues for the ePSFs) of a semi-real set."""
+    tiles = _ds_host_tiles(wildcards.dsset)
+    inputs = {"hosts": expand(P.stamp_cube, tile=tiles), "host_indexes": expand(P.stamp_index, tile=tiles),
+              "psf_tiles": [], "psf_catalogs": []}
+    if "he2020_semireal" in DS_SETS[wildcards.dsset]["members"]:
+        inputs.update(psf_tiles=expand(P.tile_image, tile=tiles, band=DETECTION_BAND),
+                      psf_catalogs=expand(P.catalog_part, tile=tiles))
+    return inputs
+
+
+def ds_sim_options(wildcards, input):
+    """`--set` overrides of a set: the survey's grid, and the hosts of its side for semi-real members
+    (ePSF tiles for he2020_semireal)."""
+    spec = DS_SETS[wildcards.dsset]
+    semi_real = bool(set(spec["members"]) & set(DS_RECIPES_SEMI_REAL))
+    params = {} if semi_real else {"stamp_size": config["stamps"]["size"], "pixel_scale_arcsec": PRESET.pixel_scale_arcsec}
+    if semi_real:
+        params.update(host_stamps=list(input.hosts), host_flag=HOST_SAMPLE)
+    if "he2020_semireal" in spec["members"]:
+        params["negative_flag"] = HOST_SAMPLE
+        # disks need the disk_blue stamps, cut only when the workflow itself trains on he2020_semireal
+        params.update({"disk_flag": "disk_blue"} if "disk_blue" in STAMP_SAMPLES else {"disk_fraction": 0.0})
+    options = set_options({**params, **spec["params"]})
+    if input.psf_tiles:
+        options += f" --psf-tiles {' '.join(input.psf_tiles)} --psf-catalogs {' '.join(input.psf_catalogs)}"
+    return options
+
+
+def ds_independent_input(wildcards=None):
+    """Stamps of the held-out tiles (hosts of the independent set) and the mock truth (no true lens hosts)."""
+    if not DS["independent"]["on_survey_hosts"]:
+        return {"hosts": [], "host_indexes": [], "truth": []}
+    tiles = ds_tiles("independent")
+    return {"hosts": expand(P.stamp_cube, tile=tiles), "host_indexes": expand(P.stamp_index, tile=tiles),
+            "truth": expand(P.truth, tile=tiles) if SURVEY == "mock" else []}
+
+
+def ds_independent_options(wildcards, input):
+    """IndependentSpec overrides (the search's bands unless set), the held-out hosts and the truth."""
+    options = set_options({"bands": list(BANDS), **DS["independent"]["params"]})
+    if input.hosts:
+        options += f" --hosts {' '.join(input.hosts)} --host-flag {HOST_SAMPLE}"
+    if input.truth:
+        options += f" --truth {' '.join(input.truth)}"
+    return options
+
+
+def ds_train_input(wildcards):
+    return ds_set_files(f"{wildcards.dsnet}_train", "fits")
+
+
+def ds_train_options(wildcards=None):
+    """`lensfinder train` options: the workflow's training settings, epochs from domain_shift.epochs if set."""
+    epochs = f" --epochs {DS['epochs']}" if DS["epochs"] else ""
+    return f"--model {DS['model']} {training_options()}{epochs}"
+
+
+def ds_train_seed(wildcards):
+    return _stable_seed(f"domain_shift/model/{wildcards.dsnet}")
+
+
+def ds_model_input(wildcards):
+    """The scored network: the workflow's own for `default`, else the experiment's."""
+    if wildcards.dsnet == DS_DEFAULT:
+        return {"model": P.model.format(net=NET), "settings": P.model_settings.format(net=NET)}
+    return {"model": DSP.model.format(dsnet=wildcards.dsnet), "settings": DSP.settings.format(dsnet=wildcards.dsnet)}
+
+
+def ds_scored_nets():
+    return ([DS_DEFAULT] if DS["default_model"] else []) + DS_NETS
+
+
+def _ds_scores(net, dsset):
+    return expand(DSP.scores, dsnet=net, dsset=dsset, shard=ds_shards(dsset))
+
+
+def ds_table_inputs(wildcards=None):
+    """Scores (own test and independent per network), every scored set's metadata, training metadata."""
+    scores, labels, metadata, train, train_labels = [], [], [], [], []
+    for net in ds_scored_nets():
+        if net == DS_DEFAULT:
+            own = expand(P.test_predictions, net=NET, shard=sim_shards("test"))
+            own_meta, net_train = sim_files("test", "parquet"), sim_files("train", "parquet")
+        else:
+            own = _ds_scores(net, f"{net}_test")
+            own_meta, net_train = ds_set_files(f"{net}_test", "parquet"), ds_set_files(f"{net}_train", "parquet")
+        independent = _ds_scores(net, "independent")
+        scores += own + independent
+        labels += [f"model={net},test_set=own"] * len(own) + [f"model={net},test_set=independent"] * len(independent)
+        metadata += own_meta
+        train += net_train
+        train_labels += [f"model={net}"] * len(net_train)
+    metadata += ds_set_files("independent", "parquet")
+    return {"scores": scores, "metadata": metadata, "train": train,
+            "labels": " ".join(labels), "train_labels": " ".join(train_labels)}
+
+
+def ds_table_files(wildcards=None):
+    """Input files of the tables step, by kind."""
+    return {k: v for k, v in ds_table_inputs().items() if k in ("scores", "metadata", "train")}
+
+
+def ds_table_labels(wildcards=None):
+    return ds_table_inputs()["labels"]
+
+
+def ds_train_labels(wildcards=None):
+    return ds_table_inputs()["train_labels"]
