@@ -19,7 +19,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 keep=0
 [[ ${1:-} == --keep ]] && keep=1
-run_timeout=${SLURM_TEST_TIMEOUT:-420}
+run_timeout=${SLURM_TEST_TIMEOUT:-600}
 
 log() { printf '[slurm_test %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "FAIL: $*"; exit 1; }
@@ -81,7 +81,7 @@ mkdir -p "$work"
 # envs/ too: Snakemake records the rules' conda: files in its metadata.
 cp -r "$repo/Snakefile" "$repo/workflow" "$repo/config" "$repo/envs" "$work/"
 # GPUs: none on this node; the number comes from config (training.gpus).
-printf 'training:\n  gpus: 0\n' >"$state/no_gpus.yaml"
+printf 'training:\n  gpus: 0\nlearning:\n  rounds: 0\n' >"$state/no_gpus.yaml"  # the profile, not the retraining rounds (tested by the tiny run)
 # Memory requests capped at this node's (the real profile asks up to 32 GB).
 node_mem=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
 "$python" "$here/fit_profile.py" "$repo/workflow/profiles/slurm" "$state/profile" "$node_mem"

@@ -16,7 +16,7 @@ rule figure_reliability:
     log:
         "results/logs/figures/reliability.log",
     conda:
-        "../../envs/inspect.yaml"
+        "../../envs/learn.yaml"
     shell:
         "lensfinder learning-figures --kind reliability --inputs {input} --out {output} > {log} 2>&1"
 
@@ -192,7 +192,7 @@ if ROUNDS and EVAL_TILES:
         log:
             "results/logs/evaluate_rounds.log",
         conda:
-            "../../envs/inspect.yaml"
+            "../../envs/learn.yaml"
         shell:
             "lensfinder evaluate-rounds {params.predictions} --stamp-index {input.indexes} --truth {input.truth} "
             "--training-sets {input.sets} {params.thresholds} --out {output.table} > {log} 2>&1"
@@ -205,6 +205,6 @@ if ROUNDS and EVAL_TILES:
         log:
             "results/logs/figures/rounds.log",
         conda:
-            "../../envs/inspect.yaml"
+            "../../envs/learn.yaml"
         shell:
             "lensfinder learning-figures --kind rounds --inputs {input} --out {output} > {log} 2>&1"

@@ -87,7 +87,8 @@ def add_finetune_set_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-random-negatives", type=int, default=300,
                         help="ungraded survey stamps drawn as negatives (default 300)")
     parser.add_argument("--graded-copies", type=int, default=8,
-                        help="rotated/flipped copies of each graded lens and hard negative, 1-8 (default 8)")
+                        help="rotated/flipped copies of each graded lens and hard negative, 1-8 (default 8); "
+                             "lenses get more to weigh as much as the survey's non-lenses")
     parser.add_argument("--sim-ratio", type=float, default=0.5, help="simulated images per survey image (default 0.5)")
     parser.add_argument("--seed", type=int, default=42, help="seed of the random draws")
     parser.add_argument("--out", required=True, metavar="shard_000.fits", help="output cube (table beside it)")
@@ -116,7 +117,7 @@ def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fine-tuning shards (`lensfinder finetune-set`)")
     parser.add_argument("--out", required=True, metavar="MODEL.keras", help="the fine-tuned network (+ .json)")
     parser.add_argument("--history", help="learning-curve CSV (default: OUT with .history.csv)")
-    parser.add_argument("--epochs", type=int, default=5, help="epochs (default 5)")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs (default 10)")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     parser.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,

@@ -316,7 +316,7 @@ def finetune_set_files(grades_paths, known_paths, stamp_indexes, stamp_cubes, si
     return table
 
 
-def finetune(parent_model, shards, out, *, epochs: int = 5, learning_rate: float = 1e-3, batch_size: int = 64,
+def finetune(parent_model, shards, out, *, epochs: int = 10, learning_rate: float = 1e-3, batch_size: int = 64,
              seed: int = 42, val_fraction: float = 0.1, augment: bool = True, class_balance: str = "weights",
              freeze_features: bool = True, threads: int | None = None, history_path=None):
     """Train an existing network further on fine-tuning shards; write the new model, settings and history.
