@@ -99,7 +99,7 @@ def test_a_lens_differs_from_its_own_image_without_the_arc(rendered):
 def test_provenance_says_nothing_of_the_class():
     """As many survey stamps among the negatives as among the lenses: rendered-or-survey is no shortcut."""
     spec = independent_spec()
-    kinds = pd.Series([draw_row(spec, 3, 0, i, 600, n_hosts=5)["kind"] for i in range(600)])
+    kinds = pd.Series([draw_row(spec, 3, 0, i, n_hosts=5)["kind"] for i in range(600)])
     on_survey = kinds.isin(["lens_host", "survey_host"])
     lens = kinds.str.startswith("lens")
     assert abs(on_survey[lens].mean() - on_survey[~lens].mean()) < 0.08

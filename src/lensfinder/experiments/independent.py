@@ -291,11 +291,11 @@ def _lens_geometry(rng, spec: IndependentSpec) -> dict:
     }
 
 
-def draw_row(spec: IndependentSpec, seed: int, shard: int, index: int, n: int, n_hosts: int, attempt: int = 0) -> dict:
+def draw_row(spec: IndependentSpec, seed: int, shard: int, index: int, n_hosts: int, attempt: int = 0) -> dict:
     """Parameters of one image (``attempt`` > 0 redraws a lens whose arc was too faint).
 
-    ``n`` is the shard's image count (lenses are the exact ``lens_fraction`` in
-    index order) and ``n_hosts`` the number of survey hosts (0: no host kinds).
+    Lenses are the exact ``lens_fraction`` in index order; ``n_hosts`` is the
+    number of survey hosts (0: no host kinds).
     """
     rng = image_generator(seed, shard, index)
     for _ in range(attempt):  # a redraw continues the image's own stream

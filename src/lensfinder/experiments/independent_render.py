@@ -190,7 +190,7 @@ def render_params(p: dict, hosts: HostPool | None = None):
         band -> ``(stamp_size, stamp_size)`` float32.
     derived : dict
         ``arc_snr`` (detection band; NaN for negatives) and ``psf_fwhm_arcsec``
-        (of the drawn PSF kernel, with the pixel).
+        (detection band, GalSim's FWHM of the PSF before the pixel).
     """
     from lenstronomy.SimulationAPI.sim_api import SimAPI
 
@@ -293,7 +293,7 @@ def render_independent(spec: IndependentSpec, seed: int, shard: int, n: int, hos
     rows = []
     for index in progress(range(n), desc=f"independent shard {shard}", unit="image"):
         for attempt in range(50):
-            p = _complete(draw_row(spec, seed, shard, index, n, n_hosts, attempt), spec, bank, hosts)
+            p = _complete(draw_row(spec, seed, shard, index, n_hosts, attempt), spec, bank, hosts)
             images, derived = render_params(p, hosts)
             if not p["is_lens"] or derived["arc_snr"] >= spec.min_arc_snr:
                 break
