@@ -29,8 +29,9 @@ def _scores(rng, n=200):
 def test_metrics_and_gain_per_preset_band_set_and_test_set():
     rng = np.random.default_rng(0)
     ids, single, colour, labels = _scores(rng)
-    scores = pd.concat([
-        pd.DataFrame({"object_id": ids, "p_cnn": single, "preset": "kids", "bands": "r", "test_set": "own"}),
+    scores = pd.concat([  # infer's scores of simulated shards carry a (wrong here) is_lens: the labels win
+        pd.DataFrame({"object_id": ids, "p_cnn": single, "preset": "kids", "bands": "r", "test_set": "own",
+                      "is_lens": False}),
         pd.DataFrame({"object_id": ids, "p_cnn": colour, "preset": "kids", "bands": band_label("gri"),
                       "test_set": "own"}),
         pd.DataFrame({"object_id": ids[:50], "p_cnn": colour[:50], "preset": "euclid", "bands": "VIS",

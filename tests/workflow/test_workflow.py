@@ -3,42 +3,16 @@ end-to-end run of every stage on the mock survey (config/test.yaml)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.workflow_run import copy_workflow, snakemake
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 #: AUROC the tiny test configuration (1,600 training images, 3 epochs) must
 #: reach on its simulated test set; the default run must reach 0.95.
 TINY_AUROC_BAR = 0.85
-
-
-def snakemake(workdir, *args, check=True, timeout=900):
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run(
-        [str(BIN / "snakemake"), *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
-    return result
-
-
-def copy_workflow(dest: Path) -> Path:
-    for name in ("Snakefile", "workflow", "config", "envs"):
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name)
-        elif src.exists():
-            shutil.copy2(src, dest / name)
-    return dest
 
 
 @pytest.fixture

@@ -41,8 +41,8 @@ def _bands():
 
 #: True once the survey rules write one image, weight and mask per band (P.tile_* with {band})
 PER_BAND_TILES = True
-#: True once the simulation recipes render every band of the preset (issue 14; today: one band)
-MULTIBAND_SIMULATION = False
+#: True: the simulation recipes render every band of the preset (lensfinder.simulation.colours)
+MULTIBAND_SIMULATION = True
 PRESET, SURVEY_BANDS, BANDS, STAMP_SIZE = _bands()
 DETECTION_BAND = PRESET.detection_band if PER_BAND_TILES else "r"
 #: the band the stamps are centred on and the inspection set's first cube: the detection band, else the first
@@ -394,7 +394,10 @@ HE_SEMI_REAL = "he2020_semireal" in SIM_MEMBERS
 #: the survey's pixel grid: fully simulated sets are rendered on it, at stamps.size (he2020's own 97 x 97
 #: at 0.21"/px would not fit the search's stamps)
 SIM_GEOMETRY = {"stamp_size": config["stamps"]["size"], "pixel_scale_arcsec": PRESET.pixel_scale_arcsec}
-SIM_PARAMS = {**({} if SEMI_REAL else SIM_GEOMETRY), **config["simulation"]["params"]}
+#: the bands the training sets render (recipe parameters preset and bands): the networks' bands; none
+#: (a 3-D cube, the papers) when the networks see the detection band alone
+SIM_BANDS = {"preset": PRESET.name, "bands": list(BANDS)} if BANDS != [DETECTION_BAND] else {}
+SIM_PARAMS = {**({} if SEMI_REAL else SIM_GEOMETRY), **SIM_BANDS, **config["simulation"]["params"]}
 #: the LRG sample of the release: the hosts (and negatives) of the semi-real recipes
 HOST_SAMPLE = next((s for s in config["preselection"]["samples"] if s.startswith("lrg_")),
                    {"dr4": "lrg_li2020", "dr3": "lrg_he2020"}[RELEASE])
@@ -447,8 +450,8 @@ def sim_host_files(ext):
 
 
 def sim_psf_tiles():
-    """Detection-band tile images for the tile ePSFs of he2020_semireal (lensfinder.simulation.epsf)."""
-    return expand(P.tile_image, tile=TILES, band=DETECTION_BAND) if HE_SEMI_REAL else []
+    """Tile images (every simulated band) for the tile ePSFs of he2020_semireal (lensfinder.simulation.epsf)."""
+    return expand(P.tile_image, tile=TILES, band=BANDS if SIM_BANDS else DETECTION_BAND) if HE_SEMI_REAL else []
 
 
 def sim_psf_catalogs():

@@ -110,7 +110,7 @@ def ds_sim_input(wildcards):
     inputs = {"hosts": expand(P.stamp_cube, tile=tiles), "host_indexes": expand(P.stamp_index, tile=tiles),
               "psf_tiles": [], "psf_catalogs": []}
     if "he2020_semireal" in DS_SETS[wildcards.dsset]["members"]:
-        inputs.update(psf_tiles=expand(P.tile_image, tile=tiles, band=DETECTION_BAND),
+        inputs.update(psf_tiles=expand(P.tile_image, tile=tiles, band=BANDS if SIM_BANDS else DETECTION_BAND),
                       psf_catalogs=expand(P.catalog_part, tile=tiles))
     return inputs
 
@@ -120,7 +120,7 @@ def ds_sim_options(wildcards, input):
     (ePSF tiles for he2020_semireal)."""
     spec = DS_SETS[wildcards.dsset]
     semi_real = bool(set(spec["members"]) & set(DS_RECIPES_SEMI_REAL))
-    params = {} if semi_real else {"stamp_size": config["stamps"]["size"], "pixel_scale_arcsec": PRESET.pixel_scale_arcsec}
+    params = dict(SIM_BANDS) if semi_real else {**SIM_GEOMETRY, **SIM_BANDS}
     if semi_real:
         params.update(host_stamps=list(input.hosts), host_flag=HOST_SAMPLE)
     if "he2020_semireal" in spec["members"]:

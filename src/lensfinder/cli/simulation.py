@@ -70,7 +70,7 @@ def run_simulate(args) -> int:
     cards = {"RECIPE": name[:68], "SEED": int(args.seed), "SHARD": int(args.shard), "SIMSET": args.set_name,
              "NOISELES": bool(args.noiseless)}
     write_cube(images, out / f"{stem}.fits", recipe.pixel_scale_arcsec, recipe.zeropoint_mag, cards,
-               dtype=recipe.cube_dtype)
+               dtype=recipe.cube_dtype, bands=recipe.bands or None)
     write_table(meta, out / f"{stem}.parquet")
     log.info("wrote %s/%s.{fits,parquet}", out, stem)
     return 0

@@ -55,7 +55,9 @@ def bands_metrics(scores: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     require_columns(scores, ["object_id", "p_cnn", *_KEYS], "scores", "bands_test score labels")
     require_columns(labels, ["object_id", "is_lens"], "labels")
     truth = labels.drop_duplicates("object_id").astype({"object_id": str})
-    joined = scores.astype({"object_id": str}).merge(truth[["object_id", "is_lens"]], on="object_id", how="left")
+    # the labels are the truth: a scores table may carry its own copy (infer on simulated shards)
+    joined = scores.drop(columns=["is_lens"], errors="ignore").astype({"object_id": str}).merge(
+        truth[["object_id", "is_lens"]], on="object_id", how="left")
     if joined["is_lens"].isna().any():
         missing = joined.loc[joined["is_lens"].isna(), "object_id"].iloc[0]
         raise InputError(f"labels: object_id: no is_lens for scored image {missing!r} "

@@ -2,10 +2,9 @@
 
 Every function draws ``n`` values at once from the generator it is given
 (one call per parameter, in a fixed order), and returns arrays or the
-columns of :mod:`lensfinder.simulation.metadata`. Components are band-aware:
-an amplitude is written for each band of ``bands`` from the detection-band
-counts and the component's colour class (:func:`band_amplitudes`);
-``docs/simulation.md`` (bands) says how the colour issue extends it.
+columns of :mod:`lensfinder.simulation.metadata`. Amplitudes are drawn in the
+detection band; :mod:`lensfinder.simulation.colours` adds the other bands
+after the draw (SED colours per component, ``docs/simulation.md``, bands).
 """
 
 from __future__ import annotations
@@ -17,17 +16,12 @@ import numpy as np
 from lensfinder.simulation.lensing import phi_q_to_e1e2, sersic_total_flux
 from lensfinder.simulation.metadata import SERSIC_KEYS
 
-__all__ = ["DETECTION_BAND", "BAND_OFFSETS", "uniform", "log_uniform", "integers", "ellipse", "disk_offsets",
+__all__ = ["DETECTION_BAND", "uniform", "log_uniform", "integers", "ellipse", "disk_offsets",
            "sersic_amp", "band_amplitudes", "sersic_columns", "Ragged", "Group", "random_knots",
            "gaussian_sigma_for_hlr"]
 
 #: The band every recipe renders today; its amplitudes are the ``*_amp`` columns.
 DETECTION_BAND = "r"
-#: Magnitude offsets m_band - m_r of the colour classes (red: passive galaxies and stars of
-#: K type; blue: star-forming galaxies and lensed sources at z ~ 1-2). Rough SDSS-band
-#: colours of the two sequences (Strateva et al. 2001, AJ 122, 1861: g - r ~ 0.7-1.0 red,
-#: 0.2-0.6 blue at z < 0.3; redder at the redshifts of lenses); refined by the colour issue.
-BAND_OFFSETS = {"red": {"g": 1.3, "r": 0.0, "i": -0.5}, "blue": {"g": 0.45, "r": 0.0, "i": -0.2}}
 
 
 def uniform(rng, lo_hi, n):
@@ -69,7 +63,7 @@ def sersic_amp(counts, R_sersic, n_sersic):
 
 
 def band_amplitudes(prefix, amp, colour, bands, key="amp"):
-    """Columns ``{prefix}_{key}`` (detection band) and ``{prefix}_{key}_{band}`` (the others).
+    """Column ``{prefix}_{key}``: the detection-band amplitudes.
 
     Parameters
     ----------
@@ -78,19 +72,16 @@ def band_amplitudes(prefix, amp, colour, bands, key="amp"):
     amp : ndarray
         Amplitudes in the detection band.
     colour : str or ndarray of str
-        Colour class (``red``/``blue``, :data:`BAND_OFFSETS`) of each component.
+        Colour class (``red``/``blue``) of each component, as the drawer sees it; the
+        other bands' amplitudes come after the draw, from
+        :func:`lensfinder.simulation.colours.add_band_columns`.
     bands : sequence of str
-        Bands to write.
+        The detection band alone.
     """
-    out = {}
-    colour = np.broadcast_to(np.asarray(colour), np.shape(amp))
-    for band in bands:
-        offset = np.zeros(np.shape(amp))
-        for name, table in BAND_OFFSETS.items():
-            offset = np.where(colour == name, table[band], offset)
-        column = f"{prefix}_{key}" if band == DETECTION_BAND else f"{prefix}_{key}_{band}"
-        out[column] = np.asarray(amp, dtype=float) * 10.0 ** (-0.4 * offset)
-    return out
+    if tuple(bands) != (DETECTION_BAND,):
+        raise ValueError(f"band_amplitudes: drawers write the detection band {DETECTION_BAND} alone, got {bands}; "
+                         "lensfinder.simulation.colours adds the others")
+    return {f"{prefix}_{key}": np.asarray(amp, dtype=float)}
 
 
 class Ragged:

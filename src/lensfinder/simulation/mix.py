@@ -109,9 +109,11 @@ def simulate_mix_shard(mix: Mapping, n: int, seed: int, shard: int, params: Mapp
               for k, p in enumerate(members.values()) if (member == k).any()]
     first = next(iter(members.values()))
     if not frames:
-        return np.zeros((0, first.stamp_size, first.stamp_size), dtype=np.float32), draw_table(first, seed, shard, [])
+        shape = (0, len(first.bands), first.stamp_size, first.stamp_size) if first.bands else \
+            (0, first.stamp_size, first.stamp_size)
+        return np.zeros(shape, dtype=np.float32), draw_table(first, seed, shard, [])
     df = pd.concat(frames, ignore_index=True).sort_values("index", kind="stable").reset_index(drop=True)
-    images, df = render_table(df, first.stamp_size, batch_size, progress, first.grf_slope)
+    images, df = render_table(df, first.stamp_size, batch_size, progress, first.grf_slope, first.bands, first.preset)
     log.info("simulated %d images (%d lenses) from the mix %s, seed %d, shard %d: %s", len(df),
              int(df["is_lens"].sum()), weights, seed, shard, df["recipe"].value_counts().to_dict())
     return images, df

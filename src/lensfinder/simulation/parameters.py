@@ -59,7 +59,7 @@ class Param:
         ``number``, ``integer``, ``flag``, ``text``, ``choice``; ``range``
         (``[low, high]``, or one number for a fixed value), ``int_range``,
         ``normal`` (``[mean, sigma]``); ``paths`` (files or directories; one
-        string is a list of one); ``weights`` (a mapping of ``choices`` to
+        string is a list of one), ``names`` (likewise, band names); ``weights`` (a mapping of ``choices`` to
         weights >= 0); ``settings`` (a mapping that ``check`` validates).
     doc : str
         Short description with units (shown in error messages).
@@ -108,10 +108,10 @@ class Param:
             if kind == "choice" and value not in self.choices:
                 fail(f"expected one of {', '.join(self.choices)}")
             return value
-        if kind == "paths":
+        if kind in ("paths", "names"):
             paths = (value,) if isinstance(value, str) else value
             if not isinstance(paths, (list, tuple)) or not all(isinstance(v, str) for v in paths):
-                fail("expected a list of paths")
+                fail("expected a list of " + ("paths" if kind == "paths" else "names"))
             return tuple(paths)
         if kind in ("weights", "settings"):
             if not isinstance(value, Mapping) or (kind == "weights" and not value):

@@ -14,6 +14,7 @@ from typing import Any
 
 from lensfinder import constants
 from lensfinder.io import InputError
+from lensfinder.surveys.presets.registry import PRESET_NAMES
 from lensfinder.simulation.parameters import AXIS_RATIO, FRACTION, NON_NEGATIVE, POSITIVE, Param, param
 
 __all__ = ["Recipe", "PARAMS", "RECIPES", "PAPER_RECIPES", "NEGATIVE_KINDS", "LENS_LIGHT_MODELS", "SOURCE_MODELS",
@@ -60,6 +61,11 @@ class Recipe:
     light_supersampling_radius_pix: int = param(2, "half-width of the supersampled patch, pixels",
                                                 bounds=NON_NEGATIVE)
     cube_dtype: str = param("float32", "data type of the image cube", choices=("float32", "int16"))
+    # bands (lensfinder.simulation.colours): empty renders the detection band alone, a 3-D cube
+    preset: str = param("kids", "survey preset of the bands' filter curves, seeing and depth",
+                        choices=PRESET_NAMES)
+    bands: tuple = param((), "bands to render, the preset's detection band among them; [] the detection "
+                         "band alone (the papers)", kind="names")
     # classes
     lens_fraction: float = param(0.5, "fraction of lenses, exact, in index order", bounds=FRACTION)
     negative_mix: Mapping[str, float] = param(
@@ -387,6 +393,14 @@ def _check_together(r: Recipe, source: str) -> None:
         if r.draw_scheme == "per_image" and (dict(value) if key.endswith("mix") else value) != off:
             raise InputError(f"{source}: {key}: drawn by draw_scheme=per_block only (recipe {r.name!r} draws "
                              f"per image); leave it at {off!r} or set draw_scheme=per_block")
+    if r.bands:
+        from lensfinder.surveys.presets import get_preset
+
+        preset = get_preset(r.preset)
+        preset.check_bands(r.bands, f"{source}: bands")
+        if preset.detection_band not in r.bands:
+            raise InputError(f"{source}: bands: {list(r.bands)}: the detection band {preset.detection_band} of "
+                             f"preset {r.preset} must be among them (the amplitudes are drawn in it)")
     if 2 * r.aug_crop_pix[1] >= r.stamp_size:
         raise InputError(f"{source}: aug_crop_pix: crops must leave part of the {r.stamp_size}-pixel stamp, "
                          f"got {list(r.aug_crop_pix)}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from lensfinder.io import InputError
-from lensfinder.simulation.components import DETECTION_BAND
+from lensfinder.simulation.colours import band_view
 from lensfinder.simulation.lensing import sersic_coefficients, sie_coefficients
 from lensfinder.simulation.metadata import (
     BLOB_COLUMNS,
@@ -58,8 +58,9 @@ def render_images(table, noiseless: bool | None = None, batch_size: int = 32, pr
         Also return each image's ``arc_snr``: the integrated S/N of its
         lensed light (``docs/simulation.md``, arc S/N); NaN without one.
     band : str, optional
-        Render this band from its ``*_amp_{band}`` columns (drawn with
-        ``bands``, ``docs/simulation.md``, bands); None: the detection band.
+        Render this band from its ``*_{band}`` columns (amplitudes, PSF,
+        noise: :func:`lensfinder.simulation.colours.add_band_columns`); None:
+        the detection band.
 
     Returns
     -------
@@ -69,12 +70,8 @@ def render_images(table, noiseless: bool | None = None, batch_size: int = 32, pr
     import pandas as pd
 
     df = table if isinstance(table, pd.DataFrame) else rows_to_frame(list(table))
-    if band is not None and band != DETECTION_BAND:
-        suffix = f"_amp_{band}"
-        columns = {c: c[:-len(suffix)] + "_amp" for c in df.columns if c.endswith(suffix)}
-        if not columns:
-            raise InputError(f"metadata: *{suffix}: no amplitudes of band {band!r} (drawn with bands=('r',) only)")
-        df = df.drop(columns=list(columns.values()), errors="ignore").rename(columns=columns)
+    if band is not None:
+        df = band_view(df, band)
     if len(df) == 0:
         empty = np.zeros((0, 0, 0), dtype=np.float32)
         return (empty, np.zeros(0)) if with_arc_snr else empty
@@ -111,7 +108,7 @@ def render_images(table, noiseless: bool | None = None, batch_size: int = 32, pr
     return (out, arc_snr) if with_arc_snr else out
 
 
-def render_from_metadata(row, noiseless: bool | None = None):
+def render_from_metadata(row, noiseless: bool | None = None, band: str | None = None):
     """Re-create one image from its metadata row alone.
 
     Parameters
@@ -121,6 +118,8 @@ def render_from_metadata(row, noiseless: bool | None = None):
     noiseless : bool, optional
         ``None`` (default) renders as the shard was made; ``True`` drops the
         noise, ``False`` adds it (from the row's ``image_seed``).
+    band : str, optional
+        The band to render (None: the detection band).
 
     Returns
     -------
@@ -133,7 +132,7 @@ def render_from_metadata(row, noiseless: bool | None = None):
         df = df.infer_objects()
     else:
         df = rows_to_frame([dict(row)]) if "n_subhalo" not in row else pd.DataFrame([dict(row)])
-    return render_images(df, noiseless=noiseless)[0]
+    return render_images(df, noiseless=noiseless, band=band)[0]
 
 
 def _render_chunks(out, arc_snr, prep, order, bounds, xg, yg, scale, noiseless, with_hosts, grf_slope, progress):
@@ -145,7 +144,8 @@ def _render_chunks(out, arc_snr, prep, order, bounds, xg, yg, scale, noiseless, 
         quiet = batch["noiseless"].astype(bool) if noiseless is None else np.full(hi - lo, bool(noiseless))
         hosts = np.flatnonzero(batch["host_file"] != "") if with_hosts else np.zeros(0, dtype=int)
         for i in hosts[batch["lensed"][hosts, 0, 8] != 0] if arc_snr is not None else ():  # S/N on the host's sky
-            batch["snr_sky"][i] = sky_sigma(host_stamp(batch["host_file"][i], int(batch["host_row"][i])))
+            batch["snr_sky"][i] = sky_sigma(host_stamp(batch["host_file"][i], int(batch["host_row"][i]),
+                                                       band=batch["host_band"][i] or "r"))
         direct = len(hosts) == 0 and batch["psf_model"][0] not in ("moffat", "epsf")
         images, snr = _render_batch(batch, xg, yg, scale, ~quiet, grf_slope=grf_slope, out=out if direct else None,
                                     rows=order[lo:hi] if direct else None, with_arc_snr=arc_snr is not None)
@@ -156,7 +156,7 @@ def _render_chunks(out, arc_snr, prep, order, bounds, xg, yg, scale, noiseless, 
         if len(hosts):
             for i in hosts:
                 images[i] += host_stamp(batch["host_file"][i], int(batch["host_row"][i]), int(batch["aug_rot90"][i]),
-                                        bool(batch["aug_flip"][i]))
+                                        bool(batch["aug_flip"][i]), band=batch["host_band"][i] or "r")
                 images[i] = augment_image(
                     images[i], float(batch["aug_rotation_deg"][i]), int(batch["aug_shift_x_pix"][i]),
                     int(batch["aug_shift_y_pix"][i]),
@@ -216,6 +216,7 @@ def _prepare(df, pixel_scale):
                 prep[c][i] = [] if c not in ("clump_e1", "clump_e2") else [0.0] * len(df["clump_amp"].iloc[i])
     for c, default in HOST_COLUMNS.items():
         prep[c] = df[c].to_numpy() if c in df else np.full(n_rows, default)
+    prep["host_band"] = df["host_band"].to_numpy() if "host_band" in df else np.full(n_rows, "")
     for c in ("psf_fwhm_arcsec", "light_supersampling", "light_supersampling_radius_pix", "psf_truncation_sigma",
               "image_seed", "sky_sigma", "gain", "noiseless"):
         prep[c] = df[c].to_numpy()

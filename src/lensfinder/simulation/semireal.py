@@ -211,20 +211,23 @@ def _cube(host_file: str, band: str = "r"):
     from lensfinder.io import cube_bands, read_cube, select_bands
 
     images, header = read_cube(host_file)
-    if images.ndim == 3:
+    if images.ndim == 3 and "BANDS" not in header:
+        if band != "r":
+            raise InputError(f"{host_file}: band {band!r}: the host stamps hold the r band alone (a 3-D cube "
+                             "without BANDS); cut them in every band of the simulation's bands")
         return images
     return select_bands(images, cube_bands(header, host_file), (band,), host_file)[:, 0]
 
 
-def host_stamp(host_file: str, row: int, rot90: int = 0, flip: bool = False):
-    """One host stamp by file and row, checked and augmented (float32).
+def host_stamp(host_file: str, row: int, rot90: int = 0, flip: bool = False, band: str = "r"):
+    """One host stamp by file, row and band, checked and augmented (float32).
 
     Raises
     ------
     InputError
         Missing file, row outside the cube, NaN/infinite pixels or an all-zero stamp.
     """
-    images = _cube(str(host_file))
+    images = _cube(str(host_file), band)
     if not 0 <= int(row) < len(images):
         raise InputError(f"{host_file}: host row {row} outside the cube ({len(images)} stamps)")
     stamp = np.asarray(images[int(row)], dtype=np.float32)

@@ -48,8 +48,9 @@ def simulate_shard(recipe: str | Recipe, n: int, seed: int, shard: int, params: 
 
     Returns
     -------
-    images : ndarray, float32, shape (n, stamp_size, stamp_size)
-        Counts with zero point ``zeropoint_mag``.
+    images : ndarray, float32, shape (n, stamp_size, stamp_size), or (n, n_bands, stamp_size, stamp_size)
+        Counts with zero point ``zeropoint_mag``; with the recipe's ``bands``,
+        one image per band, in their order.
     metadata : pandas.DataFrame
         One row per image (see ``docs/simulation.md``).
     """
@@ -64,7 +65,7 @@ def simulate_shard(recipe: str | Recipe, n: int, seed: int, shard: int, params: 
     if p.semi_real:
         p = with_host_geometry(p)
     df = draw_table(p, seed, shard, np.arange(int(n)), set_name, noiseless, progress)
-    images, df = render_table(df, p.stamp_size, batch_size, progress, p.grf_slope)
+    images, df = render_table(df, p.stamp_size, batch_size, progress, p.grf_slope, p.bands, p.preset)
     log.info("simulated %d images (%d lenses) with recipe %s, seed %d, shard %d",
              len(df), int(df["is_lens"].sum()) if len(df) else 0, p.name, seed, shard)
     return images, df
@@ -89,18 +90,21 @@ def draw_table(p: Recipe, seed: int, shard: int, indices, set_name: str = "sim",
     return empty_frame(rows)
 
 
-def render_table(df, stamp_size: int, batch_size: int = 32, progress: bool = False, grf_slope: float = 6.0):
+def render_table(df, stamp_size: int, batch_size: int = 32, progress: bool = False, grf_slope: float = 6.0,
+                 bands=(), preset: str = "kids"):
     """Images of drawn rows: semi-real arcs scaled to their hosts, arcs scaled to their S/N targets
-    (``arc_snr_target``), then rendered; the rows get the images' ``arc_snr``.
+    (``arc_snr_target``), the other ``bands``' columns added (:mod:`lensfinder.simulation.colours`),
+    then rendered; the rows get the images' ``arc_snr`` (detection band).
 
     Returns
     -------
-    images : ndarray, float32 (n, stamp_size, stamp_size)
+    images : ndarray, float32 (n, stamp_size, stamp_size), or (n, len(bands), stamp_size, stamp_size)
     df : pandas.DataFrame
         The rows, amplitudes updated, with ``arc_snr``.
     """
     if len(df) == 0:
-        return np.zeros((0, stamp_size, stamp_size), dtype=np.float32), df
+        shape = (0, len(bands), stamp_size, stamp_size) if bands else (0, stamp_size, stamp_size)
+        return np.zeros(shape, dtype=np.float32), df
     df = df.reset_index(drop=True)
     semi = df["host_file"].to_numpy() != ""
     if semi.any():
@@ -109,10 +113,22 @@ def render_table(df, stamp_size: int, batch_size: int = 32, progress: bool = Fal
     todo = np.flatnonzero(np.isfinite(target) & ~semi & df["is_lens"].to_numpy())
     if len(todo):
         _apply_arc_scale(df, todo, arc_scales(df.iloc[todo], target[todo], grf_slope))
+    if bands:
+        from lensfinder.simulation.colours import add_band_columns
+        from lensfinder.surveys.presets import get_preset
+
+        df = add_band_columns(df, bands, get_preset(preset))
     images, arc_snr = render_images(df, noiseless=None, batch_size=batch_size, progress=progress, grf_slope=grf_slope,
                                     with_arc_snr=True)
     df["arc_snr"] = arc_snr
-    return images, df
+    if not bands:
+        return images, df
+    cube = np.empty((len(df), len(bands), *images.shape[1:]), dtype=np.float32)
+    det = str(df["detection_band"].iat[0])
+    for k, band in enumerate(bands):
+        cube[:, k] = images if band == det else render_images(df, noiseless=None, batch_size=batch_size,
+                                                               progress=progress, grf_slope=grf_slope, band=band)
+    return cube, df
 
 
 def _apply_arc_scale(df, rows, scale):

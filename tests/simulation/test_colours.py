@@ -1,0 +1,150 @@
+"""Simulations in several bands: SED colours through filter curves, per-band PSF and noise, re-creation."""
+
+import numpy as np
+import pytest
+
+from lensfinder.io import InputError, cube_bands, read_cube, read_table
+from lensfinder.simulation.colours import HERBEL_BLUE, HERBEL_RED, sed_colours, template_fluxes
+from lensfinder.simulation.recipes import recipe_params
+from lensfinder.simulation.render import render_from_metadata
+from lensfinder.simulation.shards import simulate_shard
+from lensfinder.surveys.presets import get_preset
+
+pytest.importorskip("skypy", reason="the colour simulation needs SkyPy's kcorrect templates")
+
+GRI = ["g", "r", "i"]
+
+
+def _colour(df, comp, blue, red):
+    return -2.5 * np.log10(df[f"{comp}_amp_{blue}" if blue != "r" else f"{comp}_amp"].to_numpy(float)
+                           / df[f"{comp}_amp_{red}" if red != "r" else f"{comp}_amp"].to_numpy(float))
+
+
+@pytest.fixture(scope="module")
+def skeleton_gri():
+    return simulate_shard("skeleton", 48, 7, 0, params={"bands": GRI}, progress=False)
+
+
+def test_detection_band_is_bit_identical_to_a_one_band_shard(skeleton_gri):
+    images, df = skeleton_gri
+    r_only, _ = simulate_shard("skeleton", 48, 7, 0, progress=False)
+    assert images.shape == (48, 3, 101, 101) and images.dtype == np.float32
+    np.testing.assert_array_equal(images[:, 1], r_only)
+    assert not np.array_equal(images[:, 0], images[:, 1])
+
+
+def test_every_band_recreates_from_its_metadata_row(skeleton_gri):
+    images, df = skeleton_gri
+    for i in (0, 3, 17):
+        for k, band in enumerate(GRI):
+            np.testing.assert_array_equal(render_from_metadata(df.iloc[i], band=band), images[i, k])
+
+
+def test_lenses_are_red_and_arcs_blue(skeleton_gri):
+    """Lens galaxies near LRG colours (g-r ~ 1.2-1.9 at z 0.15-0.65), lensed sources blue."""
+    _, df = skeleton_gri
+    lens_gr = np.nanmedian(_colour(df, "lens_light", "g", "r"))
+    source_gr = np.nanmedian(_colour(df[df.is_lens], "source", "g", "r"))
+    assert 1.0 < lens_gr < 2.0
+    assert -0.2 < source_gr < 0.7
+    assert lens_gr - source_gr > 0.6
+    # the parts of a source (knots, several sources) share its SED
+    _, df = simulate_shard("sky", 64, 7, 0, params={"bands": GRI}, progress=False)
+    lens = df[df.is_lens & (df.n_clump > 0)].iloc[0]
+    ratio = np.array(lens["clump_amp_g"]) / np.array(lens["clump_amp"])
+    np.testing.assert_allclose(ratio, lens["source_amp_g"] / lens["source_amp"], rtol=1e-12)
+
+
+def test_per_band_psf_and_noise_follow_the_preset(skeleton_gri):
+    _, df = skeleton_gri
+    kids = get_preset("kids")
+    g, r, i = (kids.band(b) for b in GRI)
+    ratio = df["sky_sigma_i"] / df["sky_sigma"]
+    np.testing.assert_allclose(ratio, 10 ** (0.4 * (r.depth_mag_5sigma - i.depth_mag_5sigma)))
+    fwhm_g = df["psf_fwhm_arcsec_g"] / df["psf_fwhm_arcsec"] / (g.psf_fwhm_arcsec / r.psf_fwhm_arcsec)
+    assert fwhm_g.between(0.92, 1.08).all() and fwhm_g.std() > 0
+    assert (df["image_seed_g"] != df["image_seed"]).all() and (df["image_seed_g"] != df["image_seed_i"]).all()
+    # the i band is shallower: its noise is larger in the image corners
+    images, _ = skeleton_gri
+    corner = images[:, :, :10, :10].std(axis=(2, 3))
+    assert np.median(corner[:, 2] / corner[:, 1]) > 2.0
+
+
+def test_sed_colours_against_skypy_directly():
+    """The interpolated template grid gives SkyPy's magnitudes to < 0.01 mag."""
+    import warnings
+
+    from astropy.cosmology import Planck18
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from skypy.galaxies.spectrum import dirichlet_coefficients, kcorrect
+
+    filters = ("sdss2010-r", "sdss2010-g", "sdss2010-i")
+    assert template_fluxes(filters).shape[1:] == (5, 3)
+    for population, z in ((HERBEL_RED, 0.4), (HERBEL_BLUE, 1.5)):
+        c = dirichlet_coefficients(np.full(3, z), population[0], population[1], weight=population[2])
+        c = c / c.sum(axis=1, keepdims=True)
+        mags = kcorrect.apparent_magnitudes(c, np.full(3, z), list(filters), Planck18)
+        for k in range(3):
+            np.testing.assert_allclose(sed_colours(c[k], z, filters, 0), mags[k] - mags[k, 0], atol=0.01)
+
+
+def test_paper_recipes_and_semireal_arcs_in_every_band(tmp_path):
+    """he2020 (per image) renders g, r, i; a semi-real arc is painted in every band of a g, r, i host."""
+    from lensfinder.io import write_cube, write_table
+
+    images, df = simulate_shard("he2020", 6, 2, 0, params={"bands": ["r", "i"]}, progress=False)
+    assert images.shape[:2] == (6, 2)
+    hosts, meta = simulate_shard("skeleton", 4, 9, 0, params={"lens_fraction": 0.0, "bands": GRI,
+                                 "negative_mix": {"elliptical": 1.0}}, progress=False)
+    write_cube(hosts, tmp_path / "T1.fits", 0.2, 30.0, bands=GRI)
+    write_table(_index(meta), tmp_path / "T1.parquet")
+    params = {"host_stamps": [str(tmp_path / "T1.fits")], "bands": GRI, "lens_fraction": 1.0}
+    images, df = simulate_shard("li2020", 4, 1, 0, params=params, progress=False)
+    assert images.shape == (4, 3, 101, 101)
+    for k, band in enumerate(GRI):
+        host = hosts[df["host_row"].to_numpy()][:, k]
+        arc = images[:, k] - np.stack([np.rot90(h, r)[:, ::-1] if f else np.rot90(h, r) for h, r, f in
+                                       zip(host, df["aug_rot90"], df["aug_flip"])])
+        assert (arc.sum(axis=(1, 2)) > 0).all()
+        np.testing.assert_array_equal(render_from_metadata(df.iloc[1], band=band), images[1, k])
+    # a blue arc: more light in g than in i relative to the r band's arc
+    assert np.median(df["source_amp_g"] / df["source_amp_i"]) > 0.7
+
+
+def _index(meta):
+    import pandas as pd
+
+    return pd.DataFrame({"object_id": [f"o{k}" for k in range(len(meta))], "psf_fwhm_arcsec": meta["psf_fwhm_arcsec"],
+                         "pixel_scale_arcsec": 0.2, "zeropoint_mag": 30.0, "lrg_li2020": True})
+
+
+def test_bands_are_validated_against_the_preset():
+    with pytest.raises(InputError, match="bands.*kids"):
+        recipe_params("skeleton", {"bands": ["g", "z"]})
+    with pytest.raises(InputError, match="detection band r"):
+        recipe_params("skeleton", {"bands": ["g", "i"]})
+    assert recipe_params("skeleton", {"bands": ["VIS", "Y"], "preset": "euclid"}).bands == ("VIS", "Y")
+
+
+def test_an_r_band_host_cube_refuses_other_bands(tmp_path):
+    from lensfinder.io import write_cube
+
+    hosts, meta = simulate_shard("skeleton", 2, 9, 0, params={"lens_fraction": 0.0}, progress=False)
+    write_cube(hosts, tmp_path / "T.fits", 0.2, 30.0)
+    _index(meta).to_parquet(tmp_path / "T.parquet")
+    with pytest.raises(InputError, match="T.fits: band 'g'"):
+        simulate_shard("li2020", 2, 1, 0, params={"host_stamps": [str(tmp_path / "T.fits")], "bands": GRI,
+                                                  "lens_fraction": 1.0}, progress=False)
+
+
+def test_cli_writes_a_cube_with_its_bands(tmp_path):
+    from lensfinder.cli import main
+
+    assert main(["simulate", "--recipe", "sky", "--n", "8", "--out", str(tmp_path), "--set", "bands=[g,r,i]",
+                 "--set", "preset=kids"]) == 0
+    images, header = read_cube(tmp_path / "shard_000.fits")
+    assert images.shape == (8, 3, 101, 101) and cube_bands(header) == ("g", "r", "i")
+    meta = read_table(tmp_path / "shard_000.parquet")
+    np.testing.assert_array_equal(render_from_metadata(meta.iloc[5], band="i"), images[5, 2])
