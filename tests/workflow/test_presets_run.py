@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lensfinder.io import cube_bands, read_cube
+from lensfinder.io import cube_bands, read_cube, with_band_axis
 from lensfinder.surveys.presets import get_preset, stamp_size_pix
 
 from helpers.workflow_run import copy_workflow, snakemake
@@ -32,12 +32,13 @@ def test_tiny_run_of_every_preset(tmp_path, name):
     workdir = copy_workflow(tmp_path)
     # tiles of ~2.5' whatever the pixel scale
     (workdir / "tiny.yaml").write_text(TINY.format(preset=name, size_pix=int(150 / preset.pixel_scale_arcsec)))
-    snakemake(workdir, "--cores", "2", "--configfile", "config/config.yaml", "tiny.yaml",
-              "results/predictions/he2020/MOCK_0.parquet", "results/eval/he2020_metrics.csv")
+    snakemake(workdir, "results/predictions/he2020/MOCK_0.parquet", "results/eval/he2020_metrics.csv",
+              "--cores", "2", "--configfile", "config/config.yaml", "tiny.yaml")
     results = workdir / "results"
     size = stamp_size_pix(preset)
     for path in (results / "stamps/MOCK_0.fits", results / "sim/train/shard_000.fits"):
         images, header = read_cube(path, memmap=False)
+        images = with_band_axis(images)  # one band (Euclid VIS) is stored 3-D with its BANDS card
         assert cube_bands(header, str(path)) == preset.bands, path
         assert images.shape[1:] == (len(preset.bands), size, size), path
         assert np.isfinite(images).all()

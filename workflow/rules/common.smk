@@ -395,8 +395,8 @@ HE_SEMI_REAL = "he2020_semireal" in SIM_MEMBERS
 #: at 0.21"/px would not fit the search's stamps)
 SIM_GEOMETRY = {"stamp_size": config["stamps"]["size"], "pixel_scale_arcsec": PRESET.pixel_scale_arcsec}
 #: the bands the training sets render (recipe parameters preset and bands): the networks' bands; none
-#: (a 3-D cube, the papers) when the networks see the detection band alone
-SIM_BANDS = {"preset": PRESET.name, "bands": list(BANDS)} if BANDS != [DETECTION_BAND] else {}
+#: (a 3-D cube, read as r: the papers) when the networks see r alone
+SIM_BANDS = {"preset": PRESET.name, "bands": list(BANDS)} if BANDS != ["r"] else {}
 SIM_PARAMS = {**({} if SEMI_REAL else SIM_GEOMETRY), **SIM_BANDS, **config["simulation"]["params"]}
 #: the LRG sample of the release: the hosts (and negatives) of the semi-real recipes
 HOST_SAMPLE = next((s for s in config["preselection"]["samples"] if s.startswith("lrg_")),
