@@ -265,3 +265,16 @@ def test_a_band_list_renders_every_band_with_its_colours():
     centre = np.s_[0, 40:61, 40:61]
     ratio = cubes["r"][centre].sum() / cubes["g"][centre].sum()
     assert 2.5 < ratio < 6.0 and table["kind"][0] == "elliptical"
+
+
+def test_lenses_are_visible_and_hosts_are_not_overused(rendered):
+    """Lenses whose arc never outshines the lens light are redrawn; few hosts lower the host fraction."""
+    spec, _, _, table, _ = rendered
+    lenses = table[table["is_lens"]]
+    assert (lenses["arc_visible_snr"] >= spec.min_visible_arc_snr).all()
+    assert (lenses["arc_visible_snr"] <= lenses["arc_snr"] + 1e-6).all()
+    assert table.loc[~table["is_lens"], "arc_visible_snr"].isna().all()
+    kinds = pd.Series([draw_row(spec, 3, 0, i, n_hosts=5, host_probability=0.05)["kind"] for i in range(600)])
+    assert kinds.isin(["lens_host", "survey_host"]).mean() < 0.09
+    with pytest.raises(InputError, match="max_host_copies"):
+        independent_spec({"max_host_copies": 0})

@@ -58,6 +58,17 @@ def test_normalisations_are_per_image_and_flux_scale_invariant(stamps):
     np.testing.assert_allclose(np.median(asinh, axis=(1, 2)), 0, atol=1e-6)
 
 
+def test_sky_normalisation_is_in_units_of_the_border_noise():
+    rng = np.random.default_rng(3)
+    images = rng.normal(5.0, 2.0, (2, 50, 50)).astype(np.float32)
+    images[:, 20:30, 20:30] += np.float32(1000.0)  # a bright core does not set the scale
+    images[:, 24, 10] += np.float32(20.0)          # a 10-sigma pixel
+    out = pp.normalize(images, "sky")
+    np.testing.assert_allclose(out[:, 24, 10] * pp.SKY_CLIP[1], (images[:, 24, 10] - 5.0) / 2.0, atol=0.5)
+    assert out.max() == 1.0 and out.min() >= pp.SKY_CLIP[0] / pp.SKY_CLIP[1]
+    np.testing.assert_allclose(np.median(out[:, :5], axis=(1, 2)), 0, atol=0.02)
+
+
 def test_constant_and_empty_images():
     flat = np.full((2, 10, 10), 7.0, dtype=np.float32)
     for method in pp.NORMALIZATIONS:

@@ -274,3 +274,17 @@ def test_semireal_hosts_from_cubes_of_several_bands(host_dir, tmp_path):
     (tmp_path / "T1.r.fits").touch()
     (tmp_path / "T1.parquet").touch()
     assert find_tile_files("T1", [str(tmp_path / "T1.r.fits")], [str(tmp_path)])[0].endswith("T1.r.fits")
+
+
+def test_broad_recipe_draws_what_it_declares():
+    """The default recipe: theta_E 0.8-3.5", sources up to theta_E off centre with knots, its confusers."""
+    from lensfinder.simulation.shards import draw_table
+
+    p = recipe_params("broad")
+    meta = draw_table(p, 4, 0, np.arange(512))
+    lenses = meta[meta["is_lens"]]
+    assert lenses["theta_E"].between(0.8, 3.5).all()
+    offset = np.hypot(lenses["source_center_x"] - lenses["center_x"], lenses["source_center_y"] - lenses["center_y"])
+    assert (offset / lenses["theta_E"]).max() > 0.7 and (offset <= lenses["theta_E"] + 1e-9).all()
+    assert set(lenses["source_model"]) == {"sersic", "knots", "irregular"}
+    assert set(meta.loc[~meta["is_lens"], "kind"]) == set(p.negative_mix)

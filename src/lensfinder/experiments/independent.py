@@ -93,6 +93,9 @@ class IndependentSpec:
     # lenses painted on held-out survey stamps (needs hosts), and as many negatives that are those stamps
     # alone, so that an image's provenance (rendered or survey) says nothing of its class
     host_fraction: float = 0.3
+    # ... at most about this many images per host stamp and shard (the fraction shrinks when the held-out
+    # tiles have few hosts: one blended host seen ten times would fill the 1% false-positive budget alone)
+    max_host_copies: float = 2.0
     negative_mix: dict = dataclasses.field(default_factory=lambda: {
         "elliptical": 0.2, "elliptical_companion": 0.2, "irregular": 0.15, "spiral": 0.1, "ring": 0.1,
         "edge_on": 0.1})
@@ -110,6 +113,7 @@ class IndependentSpec:
     lens_R_e_arcsec: tuple = (0.6, 2.5)
     arc_mag: tuple = (19.5, 24.0)              # total lensed r magnitude of the arcs in the stamp
     min_arc_snr: float = 10.0                  # lenses are redrawn below this arc S/N (the detection limit)
+    min_visible_arc_snr: float = 10.0          # ... and below this S/N of the arc pixels brighter than the lens
     source_offset_theta_E: float = 1.0         # source position: in a disk of this radius (theta_E) ...
     magnification_cap: float = 15.0            # ... kept with odds min(mu, cap) / cap (0: uniform)
     companion_distance_arcsec: tuple = (1.0, 4.0)
@@ -131,6 +135,8 @@ class IndependentSpec:
         for name in ("lens_fraction", "host_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f"independent set: {name}: {getattr(self, name)!r}: expected a number in [0, 1]")
+        if not self.max_host_copies > 0:
+            raise InputError(f"independent set: max_host_copies: {self.max_host_copies!r}: expected a number > 0")
         if self.stamp_size < 9 or self.psf_kernel_pix % 2 == 0 or self.psf_bank_size < 1:
             raise InputError("independent set: stamp_size >= 9, an odd psf_kernel_pix and psf_bank_size >= 1 expected")
 
@@ -291,7 +297,8 @@ def _lens_geometry(rng, spec: IndependentSpec) -> dict:
     }
 
 
-def draw_row(spec: IndependentSpec, seed: int, shard: int, index: int, n_hosts: int, attempt: int = 0) -> dict:
+def draw_row(spec: IndependentSpec, seed: int, shard: int, index: int, n_hosts: int, attempt: int = 0,
+             host_probability: float | None = None) -> dict:
     """Parameters of one image (``attempt`` > 0 redraws a lens whose arc was too faint).
 
     Lenses are the exact ``lens_fraction`` in index order; ``n_hosts`` is the
@@ -301,7 +308,7 @@ def draw_row(spec: IndependentSpec, seed: int, shard: int, index: int, n_hosts: 
     for _ in range(attempt):  # a redraw continues the image's own stream
         rng = np.random.default_rng(rng.integers(0, 2**63))
     is_lens = math.floor((index + 1) * spec.lens_fraction) > math.floor(index * spec.lens_fraction)
-    on_host = bool(n_hosts) and rng.uniform() < spec.host_fraction
+    on_host = bool(n_hosts) and rng.uniform() < (spec.host_fraction if host_probability is None else host_probability)
     if is_lens:
         kind = "lens_host" if on_host else "lens_rendered"
     else:

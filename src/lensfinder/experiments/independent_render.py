@@ -13,6 +13,11 @@ counts at ``zeropoint_mag`` (30, as every simulated and mock-survey image).
 band, ``sqrt(sum(arc**2 / variance))`` over the stamp, with the variance of
 the noise the image received (sky, read-out, Poisson of all light): for an
 arc of uniform brightness it is the aperture S/N over the arc's pixels.
+``arc_visible_snr`` is the same sum over the pixels where the arc is brighter
+than the light of the other galaxies (the host stamp smoothed by a 1-pixel
+Gaussian): an arc buried in its lens's light has a high ``arc_snr`` and none
+of it here; no single-band search finds it (issue 13: a quarter of the lenses
+above ``min_arc_snr`` 10 had ``arc_visible_snr`` 0).
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ log = logging.getLogger(__name__)
 #: flat metadata columns (the rest of each image's parameters is in ``params_json``)
 METADATA_COLUMNS = (
     "object_id", "is_lens", "kind", "recipe", "seed", "shard", "index", "attempt", "theta_E", "e1", "e2",
-    "gamma1", "gamma2", "magnification", "source_morphology", "source_size_arcsec", "arc_mag", "arc_snr", "mag_lens",
+    "gamma1", "gamma2", "magnification", "source_morphology", "source_size_arcsec", "arc_mag", "arc_snr", "arc_visible_snr",
+    "mag_lens",
     "lens_light_profile", "galaxy_morphology", "companion_distance_arcsec", "companion_mag", "psf_family",
     "psf_fwhm_arcsec", "host_file", "host_row", "host_object_id", "host_tile", "stamp_size", "pixel_scale_arcsec",
     "zeropoint_mag", "params_json",
@@ -181,6 +187,12 @@ def _sky_sigma(image: np.ndarray) -> float:
     return float(sigma_clipped_stats(border[np.isfinite(border)], sigma=3.0)[2])
 
 
+def _visible_snr(arc: np.ndarray, light: np.ndarray, variance: np.ndarray) -> float:
+    """Matched-filter S/N of the arc over the pixels where it outshines the other light."""
+    brighter = arc > light
+    return float(np.sqrt(np.sum(arc[brighter] ** 2 / variance[brighter])))
+
+
 def render_params(p: dict, hosts: HostPool | None = None):
     """Images of one parameter set, one per band, in counts.
 
@@ -189,14 +201,15 @@ def render_params(p: dict, hosts: HostPool | None = None):
     images : dict
         band -> ``(stamp_size, stamp_size)`` float32.
     derived : dict
-        ``arc_snr`` (detection band; NaN for negatives) and ``psf_fwhm_arcsec``
+        ``arc_snr`` and ``arc_visible_snr`` (detection band; NaN for negatives) and ``psf_fwhm_arcsec``
         (detection band, GalSim's FWHM of the PSF before the pixel).
     """
     from lenstronomy.SimulationAPI.sim_api import SimAPI
+    from scipy.ndimage import gaussian_filter
 
     r = p["render"]
     n_pix, scale, bands = r["stamp_size"], r["pixel_scale_arcsec"], r["bands"]
-    images, derived = {}, {"arc_snr": float("nan")}
+    images, derived = {}, {"arc_snr": float("nan"), "arc_visible_snr": float("nan")}
     on_host = p["kind"] in ("lens_host", "survey_host")
     for k, band in enumerate(bands):
         if on_host:
@@ -222,6 +235,8 @@ def render_params(p: dict, hosts: HostPool | None = None):
                     electrons_per_count = sim.flux_iid(1.0) / to_counts
                     variance = _sky_sigma(host) ** 2 + (np.maximum(host, 0) + signal) / electrons_per_count
                     derived["arc_snr"] = float(np.sqrt(np.sum(signal**2 / variance)))
+                    light = np.maximum(gaussian_filter(host, 1.0), 0.0)
+                    derived["arc_visible_snr"] = _visible_snr(signal, light, variance)
         else:
             profiles, kwargs = _unlensed(p, SimAPI(n_pix, band_kwargs, {}), band)
             sim = SimAPI(n_pix, band_kwargs, {"lens_light_model_list": profiles})
@@ -235,7 +250,9 @@ def render_params(p: dict, hosts: HostPool | None = None):
             total = model + arc
             image = (total + sim.noise_for_model(total, seed=p["noise_seed"] + k)) * to_counts
             if k == 0 and p["is_lens"]:
-                derived["arc_snr"] = float(np.sqrt(np.sum(arc**2 / sim.estimate_noise(total) ** 2)))
+                variance = sim.estimate_noise(total) ** 2
+                derived["arc_snr"] = float(np.sqrt(np.sum(arc**2 / variance)))
+                derived["arc_visible_snr"] = _visible_snr(arc, model, variance)
         images[band] = image.astype(np.float32)
     return images, derived
 
@@ -269,6 +286,7 @@ def _flat(p: dict, derived: dict) -> dict:
     row.update({k: lens.get(k, np.nan) for k in ("theta_E", "e1", "e2", "gamma1", "gamma2", "magnification",
                                                   "source_size_arcsec", "arc_mag")})
     row.update(source_morphology=lens.get("source_morphology"), arc_snr=derived["arc_snr"],
+               arc_visible_snr=derived["arc_visible_snr"],
                lens_light_profile=p.get("lens_light", {}).get("profile"),
                companion_distance_arcsec=comp.get("distance_arcsec", np.nan), companion_mag=comp.get("mag", np.nan),
                psf_family=p["psf"]["psf_family"], psf_fwhm_arcsec=derived["psf_fwhm_arcsec"],
@@ -279,7 +297,9 @@ def _flat(p: dict, derived: dict) -> dict:
 
 
 def render_independent(spec: IndependentSpec, seed: int, shard: int, n: int, hosts: HostPool | None = None):
-    """``n`` images of one shard: ``({band: cube}, metadata table)``; lenses redrawn below ``min_arc_snr``."""
+    """``n`` images of one shard: ``({band: cube}, metadata table)``; lenses redrawn below ``min_arc_snr`` or
+    ``min_visible_arc_snr``; host stamps used for ``host_fraction`` of the images, at most about
+    ``max_host_copies`` times each."""
     import pandas as pd
 
     n_hosts = len(hosts) if hosts is not None else 0
@@ -288,17 +308,20 @@ def render_independent(spec: IndependentSpec, seed: int, shard: int, n: int, hos
         if missing:
             raise InputError(f"{host_file}: the host stamps lack band(s) {', '.join(missing)} of the set's bands "
                              f"{', '.join(spec.bands)}")
+    host_probability = min(spec.host_fraction, spec.max_host_copies * n_hosts / max(n, 1))
     bank = draw_psf_bank(spec, seed, shard)
     cubes = {b: np.zeros((n, spec.stamp_size, spec.stamp_size), np.float32) for b in spec.bands}
     rows = []
     for index in progress(range(n), desc=f"independent shard {shard}", unit="image"):
         for attempt in range(50):
-            p = _complete(draw_row(spec, seed, shard, index, n_hosts, attempt), spec, bank, hosts)
+            p = _complete(draw_row(spec, seed, shard, index, n_hosts, attempt, host_probability), spec, bank, hosts)
             images, derived = render_params(p, hosts)
-            if not p["is_lens"] or derived["arc_snr"] >= spec.min_arc_snr:
+            if not p["is_lens"] or (derived["arc_snr"] >= spec.min_arc_snr
+                                    and derived["arc_visible_snr"] >= spec.min_visible_arc_snr):
                 break
         else:
-            raise InputError(f"independent set: image {index}: no arc reached min_arc_snr {spec.min_arc_snr} in 50 draws")
+            raise InputError(f"independent set: image {index}: no arc reached min_arc_snr {spec.min_arc_snr} "
+                             f"and min_visible_arc_snr {spec.min_visible_arc_snr} in 50 draws")
         for band, image in images.items():
             cubes[band][index] = image
         rows.append(_flat(p, derived))

@@ -61,11 +61,11 @@ class TrainConfig:
     """
 
     model: str = "he2020"
-    epochs: int = 8
+    epochs: int = 12
     batch_size: int = 64
     learning_rate: float = 1e-3
     preprocess: str = "bin2"
-    normalization: str = "minmax"
+    normalization: str = "sky"
     class_balance: str = "none"
     augment: bool = True
     val_fraction: float = 0.1

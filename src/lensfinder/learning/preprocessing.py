@@ -1,7 +1,7 @@
 """Stamp preprocessing shared by training and inference (pure numpy), and the model's settings sidecar.
 
 Resizing (``bin2``, ``crop``), normalisation of each image in each band
-(``minmax``, ``li2020``, ``asinh``) and the filling of non-finite pixels are
+(``minmax``, ``li2020``, ``asinh``, ``sky``) and the filling of non-finite pixels are
 described in docs/learning.md; the settings, the bands among them, travel
 beside the model as ``MODEL.json``. Stamps come as ``(n, ny, nx)`` (one
 band) or ``(n, n_bands, ny, nx)``; the network input is channels last,
@@ -39,10 +39,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PREPROCESS_METHODS = ("bin2", "crop")
-NORMALIZATIONS = ("minmax", "li2020", "asinh")
+NORMALIZATIONS = ("minmax", "li2020", "asinh", "sky")
 #: Bump when the meaning of a stored setting changes.
 SETTINGS_VERSION = 1
 _MAD_TO_SIGMA = 1.4826  # Gaussian sigma = 1.4826 * MAD
+#: ``sky``: S/N units clipped to this range, then divided by its top (docs/learning.md)
+SKY_CLIP = (-3.0, 30.0)
+#: ``sky``: width of the border whose pixels give the sky level and noise, as a fraction of the side
+SKY_BORDER_FRACTION = 0.1
 
 
 def resize_stamps(images, input_size: int, method: str = "bin2"):
@@ -102,6 +106,10 @@ def normalize(images, method: str = "minmax"):
         raise ValueError(f"normalization {method!r}: expected one of {', '.join(NORMALIZATIONS)}")
     if x.shape[0] == 0:
         return x.copy()
+    if method == "sky":
+        median, sigma = _border_sky(x)
+        z = (x - median) / sigma
+        return (np.clip(z, *SKY_CLIP) / np.float32(SKY_CLIP[1])).astype(np.float32)
     if method in ("minmax", "li2020"):
         lo = x.min(axis=(-2, -1), keepdims=True)
         span = x.max(axis=(-2, -1), keepdims=True) - lo
@@ -115,6 +123,20 @@ def normalize(images, method: str = "minmax"):
     sigma = np.float32(_MAD_TO_SIGMA) * mad
     sigma = np.where(sigma > 0, sigma, np.float32(1.0))
     return np.arcsinh((x - median) / sigma).astype(np.float32)
+
+
+def _border_sky(x):
+    """Median and MAD-sigma of the border pixels of each image (and band): the sky and its noise,
+    away from the central galaxy; sigma 0 (a constant image) gives 1."""
+    ny, nx = x.shape[-2:]
+    w = max(1, int(round(SKY_BORDER_FRACTION * min(ny, nx))))
+    mask = np.ones((ny, nx), bool)
+    mask[w:ny - w, w:nx - w] = False
+    border = x[..., mask]
+    median = np.median(border, axis=-1)[..., None, None]
+    mad = np.median(np.abs(border - median[..., 0]), axis=-1)[..., None, None]
+    sigma = np.float32(_MAD_TO_SIGMA) * mad
+    return median, np.where(sigma > 0, sigma, np.float32(1.0)).astype(np.float32)
 
 
 def fill_nonfinite(images):

@@ -21,8 +21,8 @@ red and blue galaxy populations; the parameters of SkyPy's SDSS example),
 redshifted and integrated over the preset's filter curves (speclite) by SkyPy
 (``skypy.galaxies.spectrum.kcorrect``). Lens galaxies and passive companions
 are red at the lens redshift; lensed sources (smooth, knots, clumps, quasar
-images) blue at the source redshift; disks, spirals, irregulars and rings
-blue; companions and group members red or blue with equal odds. Redshifts
+images) blue at the source redshift; disks, spirals, irregulars and mergers
+blue; rings, companions and group members red or blue with equal odds. Redshifts
 are the row's ``z_d``/``z_s`` where the recipe draws them, else uniform in
 :data:`LENS_REDSHIFT` / :data:`SOURCE_REDSHIFT`. Stars take the red template
 at z = 0 (K-star-like colours). KiDS has no OmegaCAM curves in speclite: the
@@ -65,8 +65,10 @@ BAND_COLUMNS = ("psf_fwhm_arcsec", "sky_sigma", "image_seed", "host_band", "psf_
 _Z_GRID = np.linspace(0.0, 4.0, 81)
 _SCALAR = ("lens_light", "disk", "companion", "source", "point_source")
 _LISTS = ("extra", "clump", "blob", "point")
-#: kinds whose central galaxy (``lens_light``) is star-forming
-_BLUE_CENTRAL = {"irregular", "spiral", "ring", "edge_on", "merger"}
+#: kinds whose central galaxy (``lens_light``) is star-forming; rings are red or blue (resonance rings of
+#: S0 galaxies are old and red, collisional rings blue: Buta & Combes 1996, Fund. Cosmic Phys. 17, 95)
+_BLUE_CENTRAL = {"irregular", "spiral", "edge_on", "merger"}
+_RANDOM_CENTRAL = {"ring"}
 
 
 @functools.lru_cache(maxsize=8)
@@ -113,7 +115,8 @@ def sed_colours(coefficients, z, filters: tuple, reference: int) -> np.ndarray:
 
 def component_classes(kind: str) -> dict:
     """Colour class (``red``, ``blue``, ``star``, ``random``) of each component of a row of ``kind``."""
-    central = "star" if kind == "star" else "blue" if kind in _BLUE_CENTRAL else "red"
+    central = ("star" if kind == "star" else "blue" if kind in _BLUE_CENTRAL else
+               "random" if kind in _RANDOM_CENTRAL else "red")
     return {"lens_light": central, "disk": "blue", "companion": "random", "source": "source",
             "point_source": "source", "extra": "random", "clump": "source", "blob": "blue" if kind != "star_blend"
             else "star", "point": "source"}

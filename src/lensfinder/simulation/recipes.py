@@ -255,6 +255,13 @@ RECIPES: Mapping[str, Mapping[str, Any]] = MappingProxyType({
         "light_supersampling": 1,
     }),
     "skeleton": MappingProxyType({}),
+    "broad": MappingProxyType({  # the default: skeleton broadened toward the sky (docs/simulation.md, recipes)
+        "theta_E_arcsec": (0.8, 3.5),
+        "source_offset_theta_E": 1.0,
+        "source_mix": MappingProxyType({"sersic": 0.4, "knots": 0.3, "irregular": 0.3}),
+        "negative_mix": MappingProxyType({"elliptical": 0.25, "elliptical_pair": 0.15, "satellites": 0.25,
+                                          "irregular": 0.1, "spiral": 0.1, "ring": 0.15}),
+    }),
     "sky": MappingProxyType({  # the sky's confusers, faint arcs, Moffat PSFs: docs/simulation.md (sky)
         "psf_model": "moffat",
         "psf_moffat_beta": (2.5, 5.0),
