@@ -81,7 +81,8 @@ mkdir -p "$work"
 # envs/ too: Snakemake records the rules' conda: files in its metadata.
 cp -r "$repo/Snakefile" "$repo/workflow" "$repo/config" "$repo/envs" "$work/"
 # GPUs: none on this node; the number comes from config (training.gpus).
-printf 'training:\n  gpus: 0\nlearning:\n  rounds: 0\n' >"$state/no_gpus.yaml"  # the profile, not the retraining rounds (tested by the tiny run)
+# the profile, not the science: no retraining rounds (tested by the tiny run), small sets, one epoch
+printf 'training:\n  gpus: 0\n  epochs: 1\nlearning:\n  rounds: 0\nsimulation:\n  sets:\n    train: {n_images: 400, n_shards: 2, seed: 11}\n    test: {n_images: 200, n_shards: 1, seed: 12}\n' >"$state/no_gpus.yaml"
 # Memory requests capped at this node's (the real profile asks up to 32 GB).
 node_mem=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
 "$python" "$here/fit_profile.py" "$repo/workflow/profiles/slurm" "$state/profile" "$node_mem"

@@ -119,7 +119,11 @@ def test_he2020_semireal_shards_from_the_mock_survey(workdir):
 
     with fits.open(cube) as hdul:
         data = hdul[0].data if hdul[0].data is not None else hdul[1].data
-        assert data.shape == (240, 101, 101) and np.isfinite(data).all()
+        # the search's bands (g, r, i): arcs painted in every band of the host, each with its tile's ePSF
+        assert data.shape == (240, 3, 101, 101) and np.isfinite(data).all() and hdul[0].header["BANDS"] == "g,r,i"
+    assert meta["psf_tile_file_g"].str.endswith(".g.fits").all() and meta["psf_tile_file"].str.endswith(".r.fits").all()
+    arcs = lenses["source_amp_g"] / lenses["source_amp"]  # blue sources: g - r ~ 0-1 mag
+    assert (arcs > 0).all() and 0.4 < arcs.median() < 1.2
 
 
 def test_truth_is_read_only_by_evaluation_and_mock_grades(workdir):
