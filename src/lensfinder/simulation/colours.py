@@ -164,6 +164,7 @@ def add_band_columns(df, bands, preset):
     seeds = np.empty((n, len(others)), dtype=np.uint64)
     z_d = df["z_d"].to_numpy(dtype=float) if "z_d" in df else np.full(n, np.nan)
     z_s = df["z_s"].to_numpy(dtype=float) if "z_s" in df else np.full(n, np.nan)
+    image_seeds = df["image_seed"].to_numpy(dtype=np.uint64) if "image_seed" in df else np.zeros(n, np.uint64)
     keys = zip(df["seed"].to_numpy(), df["shard"].to_numpy(), df["index"].to_numpy(), df["kind"].to_numpy())
     for i, (seed, shard, index, kind) in enumerate(keys):
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(shard), int(index)],
@@ -196,7 +197,7 @@ def add_band_columns(df, bands, preset):
             for k, b in enumerate(others):
                 out_lists[(p, b)][i] = [float(a) * f[k] for a, f in zip(values, factors)]
         fwhm_scatter[i] = rng.uniform(0.92, 1.08, len(others))
-        seeds[i] = np.random.SeedSequence([int(df["image_seed"].iat[i]) if "image_seed" in df else 0],
+        seeds[i] = np.random.SeedSequence([int(image_seeds[i])],
                                           spawn_key=(COLOUR_STREAM, 1)).generate_state(len(others), np.uint64)
     for (p, b), values in out_scalar.items():
         df[f"{p}_amp_{b}"] = values
