@@ -19,10 +19,10 @@ from numba import njit
 
 from lensfinder.simulation.compiled_optics import (
     add_noise,
-    arc_snr_one,
     convolve_buffers,
     convolve_one,
     convolve_separable,
+    convolved_arc_snr,
     noise_one,
     solve_arc_scale,
     standard_normals,
@@ -255,7 +255,7 @@ def render_batch(out, rows, xg, yg, unlensed, sie, shear, subhalo, lensed, blobs
     buffers = _light_buffers(xg, yg)
     light = np.empty((n, n), dtype=np.float32)
     lensed_light = np.empty(npix, dtype=np.float32)
-    scratch = np.empty((2, npix + 8), dtype=np.float32)
+    terms = np.empty(npix + 8, dtype=np.float32)
     src, cols, acc = convolve_buffers(n, n, (taps.shape[1] - 1) // 2)
     normals = np.empty(npix + 1, dtype=np.float32)
     for b in range(n_img):
@@ -265,9 +265,9 @@ def render_batch(out, rows, xg, yg, unlensed, sie, shear, subhalo, lensed, blobs
         img = out[rows[b]].reshape(npix)
         convolve_one(light.reshape(npix), taps[b], img, n, n, src, cols, acc)
         arc_snr[b] = np.nan
-        if has and arc_snr.shape[0] == n_img:
-            convolve_one(lensed_light, taps[b], scratch[0, :npix], n, n, src, cols, acc)
-            arc_snr[b] = arc_snr_one(scratch[0, :npix], img, snr_sky[b], inv_gain[b], scratch[1])
+        if has and arc_snr.shape[0] == n_img:  # the lensed light's S/N straight from its convolution
+            arc_snr[b] = convolved_arc_snr(lensed_light, taps[b], img, n, n, snr_sky[b], inv_gain[b], src, cols, acc,
+                                           terms)
         if noisy[b]:
             noise_one(img, sky_sigma[b], inv_gain[b], seeds[b], normals)
 
