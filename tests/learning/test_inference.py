@@ -193,3 +193,20 @@ def test_a_model_swapped_under_its_sidecar_or_corrupt_is_refused(untrained, stam
     assert main(_args(cube, corrupt, tmp_path / "p.parquet")) == 2
     assert "corrupt.keras: corrupt .keras archive" in capsys.readouterr().err
     assert not (tmp_path / "p.parquet").exists()
+
+
+def test_dihedral_tta_is_the_mean_over_the_eight_orientations(untrained, stamps, tmp_path):
+    from lensfinder.learning.models import load_model
+
+    cube, images = stamps
+    assert main(_args(cube, untrained, tmp_path / "tta.parquet", "--tta", "dihedral", "--batch-size", "7")) == 0
+    table = read_table(tmp_path / "tta.parquet")
+    x = preprocess(images, read_settings(untrained))
+    model = load_model(untrained)
+    views = [np.rot90(x[:, :, ::-1] if flip else x, k, axes=(1, 2)) for flip in (False, True) for k in range(4)]
+    per_view = np.array([model.predict(np.ascontiguousarray(v), verbose=0)[:, 1] for v in views])
+    np.testing.assert_allclose(table["p_cnn"], per_view.mean(axis=0), rtol=1e-5, atol=1e-6)
+    plain = inference.predict_shard(cube, cube.with_suffix(".parquet"), [untrained])
+    assert np.abs(plain["p_cnn"].to_numpy() - table["p_cnn"].to_numpy()).max() > 1e-4  # the views differ
+    with pytest.raises(InputError, match="tta: 'mirror'"):
+        inference.predict_shard(cube, cube.with_suffix(".parquet"), [untrained], tta="mirror")

@@ -111,6 +111,7 @@ rule domain_shift_infer:
         DSP.scores,
     params:
         batch_size=EXP_TRAIN["batch_size_inference"],
+        tta=config["inference"]["tta"],
     log:
         f"{DSP.logs}/infer/{{dsnet}}_{{dsset}}_{{shard}}.log",
     threads: EXP_TRAIN["threads_inference"]
@@ -121,7 +122,7 @@ rule domain_shift_infer:
         "../../envs/learn.yaml"
     shell:
         "lensfinder infer --stamps {input.cube} --index {input.index} --model {input.model} "
-        "--batch-size {params.batch_size} --threads {threads} --out {output} > {log} 2>&1"
+        "--batch-size {params.batch_size} --tta {params.tta} --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule domain_shift_tables:

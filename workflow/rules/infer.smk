@@ -13,6 +13,7 @@ rule infer:
         P.member_predictions,
     params:
         batch_size=config["inference"]["batch_size"],
+        tta=config["inference"]["tta"],
     log:
         "results/logs/infer/{net}_{tile}.log",
     benchmark:
@@ -25,7 +26,7 @@ rule infer:
         "../../envs/learn.yaml"
     shell:
         "lensfinder infer --stamps {input.cube} --index {input.index} --model {input.model} "
-        "--batch-size {params.batch_size} --threads {threads} --out {output} > {log} 2>&1"
+        "--batch-size {params.batch_size} --tta {params.tta} --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule infer_test:
@@ -38,6 +39,7 @@ rule infer_test:
         P.test_predictions,
     params:
         batch_size=config["inference"]["batch_size"],
+        tta=config["inference"]["tta"],
     log:
         "results/logs/infer_test/{net}_{shard}.log",
     threads: config["training"]["threads"]
@@ -48,7 +50,7 @@ rule infer_test:
         "../../envs/learn.yaml"
     shell:
         "lensfinder infer --stamps {input.cube} --index {input.index} --model {input.model} "
-        "--batch-size {params.batch_size} --threads {threads} --out {output} > {log} 2>&1"
+        "--batch-size {params.batch_size} --tta {params.tta} --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule evaluate:

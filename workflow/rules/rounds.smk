@@ -80,6 +80,7 @@ if ROUNDS:
             test=expand(round_path(P.test_predictions, "{round}"), shard=sim_shards("test"), allow_missing=True),
         params:
             batch_size=config["inference"]["batch_size"],
+            tta=config["inference"]["tta"],
         log:
             "results/logs/rounds/{round}/rescore/{net}.log",
         benchmark:
@@ -93,7 +94,7 @@ if ROUNDS:
         shell:
             "lensfinder rescore --model {input.model} --stamps {input.cubes} {input.test_cubes} "
             "--index {input.indexes} {input.test_meta} --out {output.tiles} {output.test} "
-            "--batch-size {params.batch_size} --threads {threads} > {log} 2>&1"
+            "--batch-size {params.batch_size} --tta {params.tta} --threads {threads} > {log} 2>&1"
 
     use rule calibrate as round_calibrate with:
         input:

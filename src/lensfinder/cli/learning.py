@@ -11,7 +11,7 @@ import numpy as np
 from lensfinder.io import InputError
 from lensfinder.learning.config import CLASS_BALANCE, HE2020_CASES, TrainConfig, resolve_config
 from lensfinder.learning.evaluation import COMPLETENESS_COLUMNS, evaluate_files
-from lensfinder.learning.inference import DEFAULT_MAX_NAN_FRACTION, infer_files
+from lensfinder.learning.inference import DEFAULT_MAX_NAN_FRACTION, TTA_MODES, infer_files
 from lensfinder.learning.metrics import DEFAULT_THRESHOLDS
 from lensfinder.learning.models import DEFAULT_INPUT_SIZE, MODEL_NAMES
 from lensfinder.learning.predictions import collect_prediction_files
@@ -100,6 +100,9 @@ def add_infer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--normalization", choices=NORMALIZATIONS, help="expected normalisation (error if the model's differs)")
     parser.add_argument("--preprocess", choices=PREPROCESS_METHODS, help="expected resizing (error if the model's differs)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all available)")
+    parser.add_argument("--tta", choices=TTA_MODES, default="none",
+                        help="test-time augmentation: dihedral averages p_cnn over the stamp's 8 rotations and "
+                             "flips (the workflow's inference.tta); default none")
 
 
 def run_infer(args) -> int:
@@ -108,7 +111,7 @@ def run_infer(args) -> int:
         raise InputError(f"--batch-size: {args.batch_size}, expected >= 1")
     infer_files(args.stamps, args.index, [args.model, *args.ensemble], args.out, batch_size=args.batch_size,
                 max_nan_fraction=args.max_nan_fraction, threads=args.threads or _default_threads(),
-                normalization=args.normalization, preprocess=args.preprocess)
+                normalization=args.normalization, preprocess=args.preprocess, tta=args.tta)
     return 0
 
 

@@ -7,6 +7,7 @@ import argparse
 import logging
 
 from lensfinder.io import InputError
+from lensfinder.learning.inference import TTA_MODES
 
 __all__ = [
     "add_calibrate_arguments", "run_calibrate",
@@ -149,6 +150,8 @@ def add_rescore_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", nargs="+", required=True, metavar="PRED.parquet", help="one score table per cube")
     parser.add_argument("--batch-size", type=int, default=256, help="stamps per batch (default 256)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all available)")
+    parser.add_argument("--tta", choices=TTA_MODES, default="none",
+                        help="test-time augmentation, as lensfinder infer --tta (default none)")
 
 
 def run_rescore(args) -> int:
@@ -161,7 +164,7 @@ def run_rescore(args) -> int:
     if args.batch_size < 1:
         raise InputError(f"--batch-size: {args.batch_size}, expected >= 1")
     for cube, index, out in zip(args.stamps, args.index, args.out):
-        infer_files(cube, index, [args.model], out, batch_size=args.batch_size, threads=args.threads)
+        infer_files(cube, index, [args.model], out, batch_size=args.batch_size, threads=args.threads, tta=args.tta)
     return 0
 
 

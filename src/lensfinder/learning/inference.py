@@ -23,12 +23,29 @@ from lensfinder.learning.models import file_hash, lens_probability_column, load_
 from lensfinder.learning.preprocessing import check_weights_hash, prepare_batch, read_settings, settings_bands
 from lensfinder.learning.runtime import set_threads
 
-__all__ = ["DEFAULT_MAX_NAN_FRACTION", "Scorer", "load_scorer", "score_cube", "predict_shard", "infer_files"]
+__all__ = ["DEFAULT_MAX_NAN_FRACTION", "TTA_MODES", "Scorer", "load_scorer", "score_cube", "predict_shard", "infer_files"]
 
 log = logging.getLogger(__name__)
 
 #: Default largest fraction of NaN/inf pixels a stamp may have and still be scored.
 DEFAULT_MAX_NAN_FRACTION = 0.05
+#: Test-time augmentation: ``none``, or ``dihedral``: ``p_cnn`` is the mean over the stamp's eight
+#: rotations by 90 degrees and flips (a lens is a lens in any orientation; docs/learning.md)
+TTA_MODES = ("none", "dihedral")
+
+
+def _dihedral_forward(model, tf):
+    """A function of a batch: the model's probabilities averaged over the 8 rotations and flips."""
+
+    def forward(x):
+        total = 0.0
+        for flip in (False, True):
+            y = tf.reverse(x, axis=[2]) if flip else x
+            for k in range(4):
+                total += model(tf.image.rot90(y, k=k), training=False)
+        return total / 8.0
+
+    return forward
 
 
 class Scorer:
@@ -96,7 +113,8 @@ def load_scorer(path, **expected) -> Scorer:
     return Scorer(path, **expected)
 
 
-def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, threads: int | None = None):
+def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, threads: int | None = None,
+               tta: str = "none"):
     """Probabilities of the lens class for every stamp of a cube, streamed.
 
     Parameters
@@ -107,6 +125,8 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
         Stamps per batch.
     threads : int, optional
         Threads of the input pipeline.
+    tta : {"none", "dihedral"}
+        Test-time augmentation (:data:`TTA_MODES`); ``dihedral`` costs eight forward passes.
 
     Returns
     -------
@@ -117,6 +137,8 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
         raise InputError(f"{reader.path}: stamps of {reader.shape[0]}x{reader.shape[1]} pixels, but "
                          f"{scorer.path.name} was trained on {scorer.stamp_size}x{scorer.stamp_size}")
     scorer.check_bands(reader)
+    if tta not in TTA_MODES:
+        raise InputError(f"tta: {tta!r}: expected one of {', '.join(TTA_MODES)}")
     n = reader.n
     p_cnn = np.full(n, np.nan)
     fraction = np.zeros(n)
@@ -152,7 +174,8 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
     dataset = (tf.data.Dataset.range(n_batches)
                .map(load_tf, num_parallel_calls=max(1, min(4, int(threads or 2))), deterministic=True)
                .prefetch(2).with_options(options))
-    forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    forward = tf.function(_dihedral_forward(model, tf) if tta == "dihedral" else lambda x: model(x, training=False),
+                          reduce_retracing=True)
     for batch, x in progress(dataset, total=n_batches, desc=f"score {reader.path.name}", unit="batch"):
         start = int(batch) * batch_size
         probs = np.asarray(forward(x), dtype=np.float64)
@@ -162,7 +185,7 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
 
 def predict_shard(cube_path, index_path, model_paths, batch_size: int = 256,
                   max_nan_fraction: float = DEFAULT_MAX_NAN_FRACTION, threads: int | None = None,
-                  normalization=None, preprocess=None):
+                  normalization=None, preprocess=None, tta: str = "none"):
     """Score one cube with one model or the mean of an ensemble.
 
     Parameters
@@ -178,6 +201,8 @@ def predict_shard(cube_path, index_path, model_paths, batch_size: int = 256,
     threads : int, optional
     normalization, preprocess : str, optional
         Expected settings of every model (checked against the sidecars).
+    tta : {"none", "dihedral"}
+        Test-time augmentation of every model (:func:`score_cube`).
 
     Returns
     -------
@@ -200,7 +225,7 @@ def predict_shard(cube_path, index_path, model_paths, batch_size: int = 256,
                          f"e.g. {index['object_id'][duplicated].iloc[0]!r}")
     p_members, fraction = [], np.zeros(reader.n)
     for scorer in scorers:
-        p, fraction = score_cube(reader, scorer, batch_size, threads)
+        p, fraction = score_cube(reader, scorer, batch_size, threads, tta)
         p_members.append(p)
     reader.close()
     p_cnn = np.mean(p_members, axis=0) if reader.n else np.zeros(0)
@@ -227,7 +252,8 @@ def predict_shard(cube_path, index_path, model_paths, batch_size: int = 256,
     })
     if "is_lens" in index.columns:
         table["is_lens"] = index["is_lens"].astype(bool).to_numpy()
-    log.info("%s: scored %d stamps with %s (%d skipped)", cube_path, reader.n, name, int(skipped.sum()))
+    log.info("%s: scored %d stamps with %s (%d skipped; test-time augmentation: %s)", cube_path, reader.n, name,
+             int(skipped.sum()), tta)
     return table
 
 
