@@ -70,6 +70,55 @@ def test_per_band_psf_and_noise_follow_the_preset(skeleton_gri):
     assert np.median(corner[:, 2] / corner[:, 1]) > 2.0
 
 
+def test_band_depths_scatter_per_image_on_their_own_stream(skeleton_gri):
+    images, plain = skeleton_gri
+    scattered_images, df = simulate_shard("skeleton", 48, 7, 0, params={"bands": GRI, "band_depth_scatter_mag": 0.5},
+                                          progress=False)
+    kids = get_preset("kids")
+    r, i = kids.band("r"), kids.band("i")
+    offset = 2.5 * np.log10(df["sky_sigma_i"] / df["sky_sigma"]) - (r.depth_mag_5sigma - i.depth_mag_5sigma)
+    assert offset.between(-0.5, 0.5).all() and offset.std() > 0.2  # uniform in +-0.5: rms 0.29
+    g_offset = 2.5 * np.log10(df["sky_sigma_g"] / df["sky_sigma"])
+    assert not np.allclose(g_offset, g_offset.iloc[0]) and not np.allclose(g_offset, offset)  # per band
+    # the colours, the seeds and the detection band do not move; only the other bands' noise does
+    amp_columns = [c for c in plain.columns if "_amp" in c or c.startswith("image_seed")]
+    assert df[amp_columns].equals(plain[amp_columns])
+    np.testing.assert_array_equal(scattered_images[:, 1], images[:, 1])
+    assert not np.array_equal(scattered_images[:, 2], images[:, 2])
+    for k, band in enumerate(GRI):
+        np.testing.assert_array_equal(render_from_metadata(df.iloc[5], band=band), scattered_images[5, k])
+
+
+def test_broad_default_scatters_depths_and_paper_recipes_do_not():
+    assert recipe_params("broad").band_depth_scatter_mag == 0.5
+    from lensfinder.simulation.recipes import RECIPES
+
+    assert all("band_depth_scatter_mag" not in RECIPES[name] for name in RECIPES if name != "broad")
+    assert recipe_params("skeleton").band_depth_scatter_mag == 0 == recipe_params("sky").band_depth_scatter_mag
+
+
+def test_passive_rings_are_smooth_and_red_star_forming_rings_knotty_and_blue():
+    images, df = simulate_shard("broad", 40, 5, 0, params={"bands": GRI, "lens_fraction": 0.0,
+                                "negative_mix": {"ring": 0.5, "passive_ring": 0.5}}, progress=False)
+    assert set(df["kind"]) == {"ring", "passive_ring"}
+
+    def blob_g_r(row):
+        return -2.5 * np.log10(np.sum(row["blob_amp_g"]) / np.sum(row["blob_amp"]))
+
+    for _, row in df.iterrows():
+        bulge = -2.5 * np.log10(row["lens_light_amp_g"] / row["lens_light_amp"])
+        if row["kind"] == "passive_ring":  # many overlapping wide blobs, as red as an early-type bulge
+            assert len(row["blob_amp"]) >= 80 and np.min(row["blob_sigma"]) >= 0.12
+            assert blob_g_r(row) > 1.1 and abs(blob_g_r(row) - bulge) < 0.6
+        else:
+            assert len(row["blob_amp"]) <= 60 and blob_g_r(row) < 1.0
+    g_r = df.apply(blob_g_r, axis=1).groupby(df["kind"]).median()
+    assert g_r["passive_ring"] - g_r["ring"] > 0.4
+    for i in (0, 1, 2):
+        for k, band in enumerate(GRI):
+            np.testing.assert_array_equal(render_from_metadata(df.iloc[i], band=band), images[i, k])
+
+
 def test_sed_colours_against_skypy_directly():
     """The interpolated template grid gives SkyPy's magnitudes to < 0.01 mag."""
     import warnings

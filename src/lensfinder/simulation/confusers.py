@@ -28,6 +28,12 @@ from lensfinder.simulation.optics import mag_to_counts
 
 __all__ = ["draw_negatives", "central_galaxy", "add_satellites", "add_field_galaxies"]
 
+#: A passive ring: this many overlapping blobs of this Gaussian sigma (arcsec) make a smooth annulus
+#: 0.3-0.8" wide (Buta & Combes 1996, Fund. Cosmic Phys. 17, 95: resonance rings of S0s are smooth)
+PASSIVE_RING_BLOBS = (80, 160)
+PASSIVE_RING_SIGMA_ARCSEC = (0.12, 0.3)
+#: ... lopsided: blob fluxes 1 + a cos(theta - theta_0), a in this range (rings are rarely uniform)
+PASSIVE_RING_LOPSIDEDNESS = (0.0, 0.8)
 #: Colour class by a boolean "blue" (0: red, 1: blue).
 _RED_BLUE = np.array(["red", "blue"], dtype=object)
 
@@ -181,7 +187,7 @@ def draw_negatives(rng, p, kind: str, g: Group, counts, cx, cy):
         g.update(sersic_columns("disk", counts / (1 + bd), uniform(rng, p.bulge_disk_R_sersic_arcsec, n),
                                 uniform(rng, p.disk_n_sersic, n), de1, de2, cx, cy, "blue", g.bands))
         g.update({"bulge_to_disk": bd})
-    elif kind in ("irregular", "spiral", "ring", "edge_on"):
+    elif kind in ("irregular", "spiral", "ring", "passive_ring", "edge_on"):
         _disk_galaxy(rng, p, kind, g, counts, cx, cy)
     elif kind == "merger":
         _merger(rng, p, g, counts, cx, cy)
@@ -216,18 +222,27 @@ def _disk_galaxy(rng, p, kind, g: Group, counts, cx, cy):
         dx, dy = _projected(r, theta, q[owner], phi[owner])
         g.blobs(owner, (f_arms * counts / count)[owner], cx[owner] + dx, cy[owner] + dy,
                 uniform(rng, p.confuser_knot_sigma_arcsec, m), "blue")
-    elif kind == "ring":  # a bulge inside a knotty star-forming ring
-        f_ring = uniform(rng, (0.25, 0.6), n)
+    elif kind in ("ring", "passive_ring"):
+        # ring: a bulge inside a knotty star-forming ring (blue knots); passive_ring: a smooth ring of old
+        # stars, the bulge's colour (the outer and inner resonance rings of S0 and early spirals)
+        passive = kind == "passive_ring"
+        f_ring = uniform(rng, (0.15, 0.45) if passive else (0.25, 0.6), n)
         R_ring = uniform(rng, p.ring_R_arcsec, n)
         g.update(sersic_columns("lens_light", (1 - f_ring) * counts, uniform(rng, (0.3, 0.8), n),
                                 uniform(rng, (2.0, 4.0), n), e1, e2, cx, cy, "red", g.bands))
-        count = integers(rng, p.confuser_knots, n)
+        count = integers(rng, PASSIVE_RING_BLOBS if passive else p.confuser_knots, n)
         owner = np.repeat(ar, count)
         m = len(owner)
-        r = R_ring[owner] * (1.0 + 0.08 * rng.standard_normal(m))
-        dx, dy = _projected(r, rng.uniform(0.0, 2 * np.pi, m), q[owner], phi[owner])
-        g.blobs(owner, (f_ring * counts / count)[owner], cx[owner] + dx, cy[owner] + dy,
-                uniform(rng, p.confuser_knot_sigma_arcsec, m), "blue")
+        r = R_ring[owner] * (1.0 + (0.04 if passive else 0.08) * rng.standard_normal(m))
+        theta = rng.uniform(0.0, 2 * np.pi, m)
+        dx, dy = _projected(r, theta, q[owner], phi[owner])
+        sigma = uniform(rng, PASSIVE_RING_SIGMA_ARCSEC if passive else p.confuser_knot_sigma_arcsec, m)
+        flux = (f_ring * counts / count)[owner]
+        if passive:  # lopsided: brighter on one side, 1 + a cos(theta - theta_0), a up to 0.8 (an arc-like ring)
+            a, theta0 = uniform(rng, PASSIVE_RING_LOPSIDEDNESS, n), uniform(rng, (0.0, 2 * np.pi), n)
+            weight = 1.0 + a[owner] * np.cos(theta - theta0[owner])
+            flux = weight / np.bincount(owner, weights=weight, minlength=n)[owner] * (f_ring * counts)[owner]
+        g.blobs(owner, flux, cx[owner] + dx, cy[owner] + dy, sigma, "red" if passive else "blue")
     else:  # edge-on disk with a small bulge
         f_bulge = uniform(rng, (0.0, 0.2), n)
         g.update(sersic_columns("lens_light", (1 - f_bulge) * counts, R, np.ones(n), e1, e2, cx, cy, "blue", g.bands))

@@ -113,7 +113,9 @@ def simulate_mix_shard(mix: Mapping, n: int, seed: int, shard: int, params: Mapp
             (0, first.stamp_size, first.stamp_size)
         return np.zeros(shape, dtype=np.float32), draw_table(first, seed, shard, [])
     df = pd.concat(frames, ignore_index=True).sort_values("index", kind="stable").reset_index(drop=True)
-    images, df = render_table(df, first.stamp_size, batch_size, progress, first.grf_slope, first.bands, first.preset)
+    scatter = df["recipe"].map({name: p.band_depth_scatter_mag for name, p in members.items()}).to_numpy(float)
+    images, df = render_table(df, first.stamp_size, batch_size, progress, first.grf_slope, first.bands, first.preset,
+                              scatter)
     log.info("simulated %d images (%d lenses) from the mix %s, seed %d, shard %d: %s", len(df),
              int(df["is_lens"].sum()), weights, seed, shard, df["recipe"].value_counts().to_dict())
     return images, df

@@ -23,7 +23,7 @@ __all__ = ["Recipe", "PARAMS", "RECIPES", "PAPER_RECIPES", "NEGATIVE_KINDS", "LE
 #: Shapes of the fully simulated negatives: He et al. 2020, Table 2, then the sky's confusers
 #: (``lensfinder.simulation.confusers``, sources in ``docs/simulation.md``).
 NEGATIVE_KINDS = ("elliptical", "elliptical_pair", "elongated", "bulge_disk", "satellites", "irregular", "spiral",
-                  "ring", "merger", "edge_on", "group", "star", "star_blend")
+                  "ring", "passive_ring", "merger", "edge_on", "group", "star", "star_blend")
 #: Light models of lens galaxies (and of the central galaxies of negatives), and of lensed sources.
 LENS_LIGHT_MODELS = ("sersic", "bulge_disk", "double_sersic")
 SOURCE_MODELS = ("sersic", "knots", "irregular", "multiple", "quasar")
@@ -66,6 +66,9 @@ class Recipe:
                         choices=PRESET_NAMES)
     bands: tuple = param((), "bands to render, the preset's detection band among them; [] the detection "
                          "band alone (the papers)", kind="names")
+    band_depth_scatter_mag: float = param(0.0, "each other band's depth against the detection band's: uniform "
+                                          "scatter of this half-width, mag, per image (tile-to-tile depths)",
+                                          bounds=NON_NEGATIVE)
     # classes
     lens_fraction: float = param(0.5, "fraction of lenses, exact, in index order", bounds=FRACTION)
     negative_mix: Mapping[str, float] = param(
@@ -260,7 +263,10 @@ RECIPES: Mapping[str, Mapping[str, Any]] = MappingProxyType({
         "source_offset_theta_E": 1.0,
         "source_mix": MappingProxyType({"sersic": 0.4, "knots": 0.3, "irregular": 0.3}),
         "negative_mix": MappingProxyType({"elliptical": 0.25, "elliptical_pair": 0.15, "satellites": 0.25,
-                                          "irregular": 0.1, "spiral": 0.1, "ring": 0.15}),
+                                          "irregular": 0.1, "spiral": 0.1, "ring": 0.08, "passive_ring": 0.07}),
+        # KiDS DR4 5-sigma depths scatter by 0.13 (r), 0.14 (g) and 0.27 mag (i) from tile to tile
+        # (Kuijken et al. 2019, A&A 625, A2): +-0.5 mag uniform (rms 0.29) covers the i - r spread
+        "band_depth_scatter_mag": 0.5,
     }),
     "sky": MappingProxyType({  # the sky's confusers, faint arcs, Moffat PSFs: docs/simulation.md (sky)
         "psf_model": "moffat",
