@@ -70,8 +70,20 @@ source "$state/env.sh"
 log "cluster up in $((SECONDS - t0)) s"
 
 # --- a trivial job first: is the cluster itself sane? -------------------------
-out=$(sbatch --wait --parsable -o "$state/smoke-%j.out" --wrap 'echo smoke on $(hostname -s)') \
+# (Polled here every 0.2 s: `sbatch --wait` polls at growing intervals, ~10 s.)
+out=$(sbatch --parsable -o "$state/smoke-%j.out" --wrap 'echo smoke on $(hostname -s)') \
     || die "sbatch --wrap smoke job failed"
+smoke_state=
+for _ in $(seq 1 300); do
+    smoke_state=$(squeue --states=all --noheader --jobs="$out" --format=%T 2>/dev/null | head -n1 || true)
+    case $smoke_state in
+        COMPLETED) break ;;
+        BOOT_FAIL | CANCELLED | DEADLINE | FAILED | NODE_FAIL | OUT_OF_MEMORY | PREEMPTED | TIMEOUT)
+            die "smoke job $out ended $smoke_state" ;;
+    esac
+    sleep 0.2
+done
+[[ $smoke_state == COMPLETED ]] || die "smoke job $out not completed after 60 s (state: ${smoke_state:-none})"
 grep -q "smoke on $(hostname -s)" "$state/smoke-$out.out" || die "smoke job wrote nothing"
 log "smoke job $out completed"
 
@@ -90,8 +102,11 @@ node_mem=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
 cd "$work"
 log "snakemake through the slurm profile (timeout ${run_timeout}s)"
 t1=$SECONDS
+# snakemake_quick_poll.py: snakemake itself, with the plugin's waits between
+# status queries capped at 2 s (they grow by 10 s per query in which no job
+# finished, which on this small cluster would be most of the run).
 set +e
-timeout --kill-after=20 "$run_timeout" snakemake \
+timeout --kill-after=20 "$run_timeout" "$python" "$here/snakemake_quick_poll.py" \
     --profile "$state/profile" \
     --executor slurm \
     --slurm-status-command squeue \

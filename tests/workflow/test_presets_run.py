@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,9 +14,14 @@ from lensfinder.surveys.presets import get_preset, stamp_size_pix
 
 from helpers.workflow_run import copy_workflow, snakemake
 
+PRESETS = ["hsc", "lsst", "euclid", "des"]
+#: preset runs at once, each on one core: one run's chain of short jobs
+#: leaves the second core idle much of the time, two runs keep both busy
+PARALLEL_RUNS = 2
+
 TINY = """
 seed: 3
-mock: {{preset: {preset}, n_tiles: 2, params: {{size_pix: {size_pix}}}}}
+mock: {{preset: {preset}, n_tiles: 1, params: {{size_pix: {size_pix}}}}}
 simulation:
   recipe: skeleton
   sets:
@@ -23,17 +30,36 @@ simulation:
 training: {{epochs: 1, batch_size: 32}}
 learning: {{rounds: 0, eval_tiles: 1}}
 """
+TARGETS = ("results/predictions/he2020/MOCK_0.parquet", "results/eval/he2020_metrics.csv")
+
+
+def _tiny_run(name: str, workdir):
+    preset = get_preset(name)
+    # tiles of ~2.5' whatever the pixel scale
+    (workdir / "tiny.yaml").write_text(TINY.format(preset=name, size_pix=int(150 / preset.pixel_scale_arcsec)))
+    snakemake(workdir, *TARGETS, "--cores", "1", "--configfile", "config/config.yaml", "tiny.yaml")
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def preset_runs(request, tmp_path_factory):
+    """The tiny run of each preset this session tests, PARALLEL_RUNS at a time, in the background:
+    preset name -> future of its work directory (its result raises if the run failed)."""
+    selected = [item.callspec.params["name"] for item in request.session.items
+                if getattr(item, "originalname", None) == "test_tiny_run_of_every_preset"]
+    with ThreadPoolExecutor(max_workers=PARALLEL_RUNS) as pool:
+        futures = {name: pool.submit(_tiny_run, name, copy_workflow(tmp_path_factory.mktemp(name)))
+                   for name in dict.fromkeys(selected)}
+        yield futures
+        for future in futures.values():
+            future.cancel()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["hsc", "lsst", "euclid", "des"])
-def test_tiny_run_of_every_preset(tmp_path, name):
+@pytest.mark.parametrize("name", PRESETS)
+def test_tiny_run_of_every_preset(preset_runs, name):
     preset = get_preset(name)
-    workdir = copy_workflow(tmp_path)
-    # tiles of ~2.5' whatever the pixel scale
-    (workdir / "tiny.yaml").write_text(TINY.format(preset=name, size_pix=int(150 / preset.pixel_scale_arcsec)))
-    snakemake(workdir, "results/predictions/he2020/MOCK_0.parquet", "results/eval/he2020_metrics.csv",
-              "--cores", "2", "--configfile", "config/config.yaml", "tiny.yaml")
+    workdir = preset_runs[name].result()
     results = workdir / "results"
     size = stamp_size_pix(preset)
     for path in (results / "stamps/MOCK_0.fits", results / "sim/train/shard_000.fits"):

@@ -29,7 +29,19 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-CONFIG = ["--configfile", "config/test.yaml"]
+#: config/test.yaml, smaller: this test needs every stage's jobs (and a
+#: training that runs for a while to be killed in), not a network that
+#: separates lenses (test_workflow.py's tiny run checks that)
+SMALLER = """\
+mock: {params: {size_pix: 600}}
+simulation:
+  sets:
+    train: {n_images: 400, n_shards: 2, seed: 11}
+    test: {n_images: 100, n_shards: 1, seed: 12}
+training: {epochs: 2}
+learning: {epochs: 2}
+"""
+CONFIG = ["--configfile", "config/test.yaml", "resume.yaml"]
 #: rule whose start we wait for before killing (the longest job of the run)
 KILL_DURING = "train"
 #: seconds into that job at which to kill
@@ -70,6 +82,7 @@ def _copy_workflow(dest: Path) -> None:
     # envs/: Snakemake records each rule's conda: file in its metadata.
     for name in ("workflow", "config", "envs"):
         shutil.copytree(REPO / name, dest / name)
+    (dest / "resume.yaml").write_text(SMALLER)
 
 
 def _env() -> dict[str, str]:
