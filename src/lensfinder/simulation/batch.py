@@ -77,11 +77,17 @@ def _aperture_snr(p: Recipe, columns, sky):
 
 def _observation(rng, p: Recipe, g: Group):
     """PSF, sky noise and the central galaxy's S/N. FWHMs are drawn on a 0.001" grid (Gaussian
-    taps are cached) or, for Moffat PSFs, on 0.01" with beta on 0.05 (kernels are cached)."""
+    taps are cached) or, for Moffat PSFs, on 0.01" with beta on 0.05 (kernels are cached);
+    ``psf_moffat_fraction`` > 0 with Gaussian PSFs makes that fraction of the images Moffat."""
     n = g.n
-    moffat = p.psf_model == "moffat"
-    psf = np.round(uniform(rng, p.psf_fwhm_arcsec, n), 2 if moffat else 3)
-    beta = np.round(uniform(rng, p.psf_moffat_beta, n) * 20) / 20 if moffat else np.full(n, np.nan)
+    if p.psf_model == "gaussian" and p.psf_moffat_fraction > 0:  # a mix: Moffat with odds psf_moffat_fraction
+        moffat = rng.uniform(size=n) < p.psf_moffat_fraction
+    else:
+        moffat = np.full(n, p.psf_model == "moffat")
+    psf = uniform(rng, p.psf_fwhm_arcsec, n)
+    psf = np.where(moffat, np.round(psf, 2), np.round(psf, 3))
+    beta = np.where(moffat, np.round(uniform(rng, p.psf_moffat_beta, n) * 20) / 20, np.nan) if moffat.any() else \
+        np.full(n, np.nan)
     if p.noise_model == "snr_he2020":  # He et al. 2020, eq. 17
         _, flux, n_ap = _aperture_snr(p, g.columns, np.zeros(n))
         mag = np.nan_to_num(g.columns["mag_lens"], nan=25.0)
@@ -91,8 +97,8 @@ def _observation(rng, p: Recipe, g: Group):
         sky = sky_sigma_for_depth(uniform(rng, p.depth_mag_5sigma, n), p.zeropoint_mag, p.pixel_scale_arcsec)
     g.update({"psf_fwhm_arcsec": psf, "psf_beta": beta, "sky_sigma": np.asarray(sky, dtype=float),
               "snr": _aperture_snr(p, g.columns, sky)[0],
-              "psf_model": np.full(n, "moffat" if moffat else "gaussian", dtype=object),
-              "psf_radius_arcsec": np.full(n, p.psf_moffat_radius_arcsec if moffat else np.nan)})
+              "psf_model": np.where(moffat, "moffat", "gaussian").astype(object),
+              "psf_radius_arcsec": np.where(moffat, p.psf_moffat_radius_arcsec, np.nan)})
 
 
 def draw_block_columns(p: Recipe, seed: int, shard: int, block: int, set_name: str = "sim", noiseless: bool = False,
