@@ -86,8 +86,9 @@ def _observation(rng, p: Recipe, g: Group):
         moffat = np.full(n, p.psf_model == "moffat")
     psf = uniform(rng, p.psf_fwhm_arcsec, n)
     psf = np.where(moffat, np.round(psf, 2), np.round(psf, 3))
-    beta = np.where(moffat, np.round(uniform(rng, p.psf_moffat_beta, n) * 20) / 20, np.nan) if moffat.any() else \
-        np.full(n, np.nan)
+    beta = np.full(n, np.nan)
+    if moffat.any():  # drawn only then: the streams of Gaussian-only blocks are as they were
+        beta = np.where(moffat, np.round(uniform(rng, p.psf_moffat_beta, n) * 20) / 20, np.nan)
     if p.noise_model == "snr_he2020":  # He et al. 2020, eq. 17
         _, flux, n_ap = _aperture_snr(p, g.columns, np.zeros(n))
         mag = np.nan_to_num(g.columns["mag_lens"], nan=25.0)

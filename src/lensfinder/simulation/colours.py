@@ -102,33 +102,30 @@ def template_fluxes(filters: tuple) -> np.ndarray:
     return (10.0 ** (-0.4 * mags)).reshape(len(z), 5, len(filters))
 
 
-def _dirichlet(rng, z, population):
-    """kcorrect template weights of one galaxy at redshift ``z`` (Herbel et al. 2017, eq. 3)."""
-    alpha0, alpha1, weight = (np.asarray(v, dtype=float) for v in population)
-    alpha = alpha0 ** (1.0 - z) * alpha1 ** z
-    c = rng.dirichlet(alpha) * weight
-    return c / c.sum()
-
-
 def sed_colours(coefficients, z, filters: tuple, reference: int) -> np.ndarray:
-    """``m_b - m_reference`` per filter of SEDs with template ``coefficients`` (5,) at redshift ``z``."""
+    """``m_b - m_reference`` per filter of SEDs with template ``coefficients``, (5,) or (m, 5), at
+    redshift ``z`` (a number, or (m,)): the template grid interpolated linearly in redshift."""
+    c = np.asarray(coefficients, dtype=float)
+    single = c.ndim == 1
+    c = c.reshape(-1, 5)
     grid = template_fluxes(tuple(filters))
-    zz = float(np.clip(z, _Z_GRID[0], _Z_GRID[-1]))
-    k = min(int(np.searchsorted(_Z_GRID, zz, side="right")) - 1, len(_Z_GRID) - 2)
+    zz = np.clip(np.broadcast_to(np.asarray(z, dtype=float), (len(c),)), _Z_GRID[0], _Z_GRID[-1])
+    k = np.minimum(np.searchsorted(_Z_GRID, zz, side="right") - 1, len(_Z_GRID) - 2)
     t = (zz - _Z_GRID[k]) / (_Z_GRID[k + 1] - _Z_GRID[k])
-    flux = np.asarray(coefficients, dtype=float) @ ((1 - t) * grid[k] + t * grid[k + 1])
-    return -2.5 * np.log10(flux / flux[reference])
+    flux = (c[:, None, :] @ ((1 - t)[:, None, None] * grid[k] + t[:, None, None] * grid[k + 1]))[:, 0, :]
+    colours = -2.5 * np.log10(flux / flux[:, reference:reference + 1])
+    return colours[0] if single else colours
 
 
 def _band_factors(draws, raw, population, z, filters: tuple) -> np.ndarray:
     """``10**(-0.4 (m_b - m_det))`` for every non-detection filter of many SEDs at once, shape (m, n_filters - 1).
 
-    ``draws`` (m, 5) are the Dirichlet draws of :func:`_dirichlet` (before its weights) or, where
-    ``raw`` (m,), the gamma variates that ``Generator.dirichlet`` normalises; ``population`` (m,)
-    0 (red) or 1 (blue), ``z`` (m,) the redshifts. The same operations as :func:`_dirichlet`
-    then :func:`sed_colours` row by row, on arrays: the factors are bit for bit theirs
-    (element-wise arithmetic; the stacked matrix product calls BLAS once per SED with the
-    same strides), ~100x faster than a Python call per component.
+    ``draws`` (m, 5) are the Dirichlet draws of the template weights (Herbel et al. 2017, eq. 3:
+    ``Generator.dirichlet`` of ``alpha0**(1 - z) * alpha1**z``) or, where ``raw`` (m,), the gamma
+    variates that ``Generator.dirichlet`` normalises; ``population`` (m,) 0 (red) or 1 (blue),
+    ``z`` (m,) the redshifts. The draws are weighted by the population's template weights and
+    normalised, then :func:`sed_colours` gives every SED's colours at once (~100x faster than a
+    Python call per component).
     """
     draws = np.array(draws, dtype=float).reshape(-1, 5)
     raw = np.asarray(raw, dtype=bool)
@@ -140,13 +137,7 @@ def _band_factors(draws, raw, population, z, filters: tuple) -> np.ndarray:
         draws[raw] = g * (1.0 / acc)[:, None]
     c = draws * _WEIGHTS[population]
     c = c / c.sum(axis=1, keepdims=True)
-    grid = template_fluxes(tuple(filters))
-    zz = np.clip(z, _Z_GRID[0], _Z_GRID[-1])
-    k = np.minimum(np.searchsorted(_Z_GRID, zz, side="right") - 1, len(_Z_GRID) - 2)
-    t = (zz - _Z_GRID[k]) / (_Z_GRID[k + 1] - _Z_GRID[k])
-    flux = (c[:, None, :] @ ((1 - t)[:, None, None] * grid[k] + t[:, None, None] * grid[k + 1]))[:, 0, :]
-    colours = -2.5 * np.log10(flux / flux[:, :1])
-    return 10.0 ** (-0.4 * colours[:, 1:])
+    return 10.0 ** (-0.4 * sed_colours(c, z, filters, 0)[:, 1:])
 
 
 def component_classes(kind: str) -> dict:
