@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from helpers.workflow_run import copy_workflow
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -74,15 +75,6 @@ def parse_jobs(log: str) -> tuple[dict[int, Job], set[int]]:
             current = None
     finished = {int(m) for m in re.findall(r"^Finished jobid: (\d+)", log, re.MULTILINE)}
     return started, finished
-
-
-def _copy_workflow(dest: Path) -> None:
-    dest.mkdir()
-    shutil.copy2(REPO / "Snakefile", dest / "Snakefile")
-    # envs/: Snakemake records each rule's conda: file in its metadata.
-    for name in ("workflow", "config", "envs"):
-        shutil.copytree(REPO / name, dest / name)
-    (dest / "resume.yaml").write_text(SMALLER)
 
 
 def _env() -> dict[str, str]:
@@ -171,7 +163,9 @@ def _check_readable(path: Path) -> None:
 
 def test_rerun_incomplete_redoes_only_unfinished_jobs(tmp_path: Path) -> None:
     work = tmp_path / "work"
-    _copy_workflow(work)
+    work.mkdir()
+    copy_workflow(work)  # envs/ too: Snakemake records each rule's conda: file in its metadata
+    (work / "resume.yaml").write_text(SMALLER)
 
     # 1. Kill the run in the middle.
     log1 = _run_and_kill(work, tmp_path / "run1.log")
