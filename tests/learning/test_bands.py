@@ -51,7 +51,7 @@ def test_augmentation_moves_every_band_alike():
 def test_sidecar_bands_are_checked():
     base = {"model": "he2020", "stamp_size": 101, "preprocess": "bin2", "normalization": "minmax"}
     assert settings_bands({**base, "input_shape": [49, 49, 1]}) == ("r",)  # sidecars from before bands
-    with pytest.raises(InputError, match=r"m\.json: bands: missing, but input_shape \[49, 49, 3\] has 3 bands"):
+    with pytest.raises(InputError, match=r"m\.json: bands: missing, but input_shape \[49, 49, 3\] has 3 channels"):
         check_settings({**base, "input_shape": [49, 49, 3]}, "m.json")
     with pytest.raises(InputError, match=r"bands: \['g', 'r'\], expected 3 distinct band names"):
         check_settings({**base, "input_shape": [49, 49, 3], "bands": ["g", "r"]}, "m.json")
@@ -72,12 +72,12 @@ def test_shard_sets_need_one_set_of_bands(tmp_path):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A 3-band and an r-band he2020 trained on the same 3-band toy shards (one epoch each)."""
+    """A 3-band he2020 (the default two-scale input) and an r-band one (He et al.'s bin2) trained on the same 3-band toy shards (one epoch each)."""
     root = tmp_path_factory.mktemp("bands")
     for k in range(2):
         write_toy_shard(root / "train", k, 64, seed=4, bands=GRI)
     models = {}
-    for name, extra in (("gri", []), ("r", ["--bands", "r"])):
+    for name, extra in (("gri", []), ("r", ["--bands", "r", "--preprocess", "bin2"])):
         models[name] = root / f"{name}.keras"
         assert main(["train", "--shards", str(root / "train"), "--out", str(models[name]), "--epochs", "1",
                      "--batch-size", "32", "--seed", "3", "--threads", "2", *extra]) == 0
@@ -88,7 +88,9 @@ def test_networks_train_on_the_bands_asked_for(trained):
     _, models = trained
     gri = json.loads(models["gri"].with_suffix(".json").read_text())
     r = json.loads(models["r"].with_suffix(".json").read_text())
-    assert gri["bands"] == list(GRI) and gri["input_shape"] == [49, 49, 3] and gri["n_parameters"] == 2_102_372
+    # the default bin2_crop takes each band at two scales: 6 channels, 20 x 5 x 5 weights more per channel
+    assert gri["bands"] == list(GRI) and gri["input_shape"] == [49, 49, 6] and gri["preprocess"] == "bin2_crop"
+    assert gri["n_parameters"] == 2_101_372 + 5 * 5 * 20 * 5
     assert r["bands"] == ["r"] and r["input_shape"] == [49, 49, 1] and r["n_parameters"] == 2_101_372
 
 

@@ -210,3 +210,27 @@ def test_dihedral_tta_is_the_mean_over_the_eight_orientations(untrained, stamps,
     assert np.abs(plain["p_cnn"].to_numpy() - table["p_cnn"].to_numpy()).max() > 1e-4  # the views differ
     with pytest.raises(InputError, match="tta: 'mirror'"):
         inference.predict_shard(cube, cube.with_suffix(".parquet"), [untrained], tta="mirror")
+
+
+def test_two_scale_input_trains_and_scores(tmp_path):
+    """``--preprocess bin2_crop``: one band enters twice (binned field, full-resolution centre); the
+    sidecar records 2 channels, and streamed scoring equals predicting the preprocessed stamps."""
+    from lensfinder.learning.models import load_model
+
+    write_toy_shard(tmp_path / "train", 0, 128, seed=1)
+    write_toy_shard(tmp_path / "test", 0, 40, seed=2)
+    model = tmp_path / "two_scale.keras"
+    assert main(["train", "--shards", str(tmp_path / "train"), "--out", str(model), "--epochs", "2",
+                 "--batch-size", "32", "--seed", "3", "--threads", "2", "--preprocess", "bin2_crop"]) == 0
+    settings = read_settings(model)
+    assert settings["input_shape"] == [49, 49, 2] and settings["preprocess"] == "bin2_crop"
+    assert settings["n_parameters"] == 2_101_372 + 5 * 5 * 20  # the first convolution sees 2 channels
+    cube = tmp_path / "test" / "shard_000.fits"
+    assert main(_args(cube, model, tmp_path / "p.parquet")) == 0
+    table = read_table(tmp_path / "p.parquet")
+    from astropy.io import fits
+
+    images = fits.getdata(cube).astype(np.float32)
+    expected = load_model(model).predict(preprocess(images, settings), verbose=0)[:, 1]
+    np.testing.assert_allclose(table["p_cnn"], expected, rtol=1e-5, atol=1e-6)
+    assert metrics.auroc(table["is_lens"], table["p_cnn"]) >= 0.8

@@ -145,3 +145,33 @@ def test_weights_hash_is_that_of_the_model_file_written(tmp_path):
     with pytest.raises(InputError, match=r"net.keras: weights hash \w+, but its settings .*net.json were written "
                                          r"for weights \w+: the model file was replaced"):
         pp.check_weights_hash(settings, file_hash(model), model)
+
+
+def test_bin2_crop_gives_each_band_at_both_scales():
+    """bin2_crop: the binned field's bands, then the centre's at full resolution, the centre normalised
+    by the whole stamp's border (its own border would lie on the galaxy)."""
+    rng = np.random.default_rng(4)
+    cube = rng.normal(0.0, 1.0, (2, 3, 101, 101)).astype(np.float32) * np.float32([1, 2, 4])[:, None, None]
+    cube[:, :, 30:71, 30:71] += np.float32(500.0)  # a galaxy wider than the crop's border
+    settings = {"input_shape": [49, 49, 6], "bands": ["g", "r", "i"], "preprocess": "bin2_crop",
+                "normalization": "sky", "model": "he2020", "stamp_size": 101}
+    x, fraction = pp.prepare_batch(cube, settings)
+    assert x.shape == (2, 49, 49, 6) and x.dtype == np.float32 and (fraction == 0).all()
+    binned = pp.normalize(pp.resize_stamps(cube, 49, "bin2"), "sky")
+    np.testing.assert_array_equal(x[..., :3], np.moveaxis(binned, 1, -1))
+    np.testing.assert_array_equal(x[..., 3:], np.moveaxis(pp.normalize(cube, "sky")[..., 26:75, 26:75], 1, -1))
+    assert (x[:, 24, 24, 3:] == 1.0).all()  # the galaxy is far above the whole stamp's sky
+    np.testing.assert_array_equal(pp.preprocess(cube, settings), x)
+    both = pp.resize_stamps(cube[:, 1], 49, "bin2_crop")
+    assert both.shape == (2, 2, 49, 49) and both[0, 1, 24, 24] == cube[0, 1, 50, 50]
+    assert pp.input_channels(3, "bin2_crop") == 6 and pp.input_channels(3, "bin2") == 3
+    assert pp.resize_stamps(cube, 101, "bin2_crop").shape == (2, 6, 101, 101)  # ResNet-18 input: twice
+    with pytest.raises(ValueError, match="at least 98x98"):
+        pp.resize_stamps(cube[:, :, :97, :97], 49, "bin2_crop")
+    bad = cube.copy()
+    bad[1, 2, 0, :] = np.nan  # outside the crop, inside the stamp: counted and filled
+    x_bad, fraction = pp.prepare_batch(bad, settings)
+    assert np.isfinite(x_bad).all() and fraction[0] == 0 and fraction[1] == pytest.approx(101 / (3 * 101**2))
+    pp.check_settings(settings, "m.json")
+    with pytest.raises(InputError, match=r"m.json: bands: .* expected 1 distinct band names .*bin2_crop"):
+        pp.check_settings({**settings, "input_shape": [49, 49, 3]}, "m.json")

@@ -25,7 +25,7 @@ def shard_dir(tmp_path_factory):
 
 
 def _config(**kw):
-    base = dict(epochs=2, batch_size=16, learning_rate=1e-3, val_fraction=0.2, seed=5)
+    base = dict(epochs=2, batch_size=16, learning_rate=1e-3, val_fraction=0.2, seed=5, preprocess="bin2")
     return resolve_config(None, **{**base, **kw})
 
 

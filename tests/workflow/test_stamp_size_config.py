@@ -21,7 +21,7 @@ def test_stamp_size_must_match_the_simulations(tmp_path):
     config.write_text("simulation: {recipe: he2020}\nstamps: {size: 97}\n")  # bin2 needs 98 for he2020's 49
     result = snakemake(workdir, "-n", "--configfile", "config/sizes.yaml", check=False)
     assert result.returncode != 0
-    assert ("stamps.size 97, training.preprocess bin2, model he2020: bin2 needs stamps of at least 98x98"
+    assert ("stamps.size 97, training.preprocess bin2_crop, model he2020: bin2 needs stamps of at least 98x98"
             in result.stdout + result.stderr)
     config.write_text("simulation: {recipe: he2020}\nstamps: {size: 97}\ntraining: {preprocess: crop}\n")
     assert "rule train" in snakemake(workdir, "-n", "--configfile", "config/sizes.yaml").stdout

@@ -64,7 +64,7 @@ class TrainConfig:
     epochs: int = 12
     batch_size: int = 64
     learning_rate: float = 1e-3
-    preprocess: str = "bin2"
+    preprocess: str = "bin2_crop"
     normalization: str = "sky"
     class_balance: str = "none"
     augment: bool = True

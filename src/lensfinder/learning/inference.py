@@ -150,7 +150,7 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
     from lensfinder.progress import progress
 
     model = scorer.model
-    size, n_bands = int(scorer.settings["input_shape"][0]), len(scorer.bands)
+    size, n_bands = int(scorer.settings["input_shape"][0]), int(scorer.settings["input_shape"][2])
     n_batches = math.ceil(n / batch_size)
     if reader.bands != scorer.bands:
         log.info("%s: bands %s; %s takes %s", reader.path, ",".join(reader.bands), scorer.path.name,

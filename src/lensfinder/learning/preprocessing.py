@@ -1,11 +1,13 @@
 """Stamp preprocessing shared by training and inference (pure numpy), and the model's settings sidecar.
 
-Resizing (``bin2``, ``crop``), normalisation of each image in each band
+Resizing (``bin2``, ``crop``, both at once: ``bin2_crop``), normalisation of each image in each band
 (``minmax``, ``li2020``, ``asinh``, ``sky``) and the filling of non-finite pixels are
 described in docs/learning.md; the settings, the bands among them, travel
 beside the model as ``MODEL.json``. Stamps come as ``(n, ny, nx)`` (one
 band) or ``(n, n_bands, ny, nx)``; the network input is channels last,
-``(n, size, size, n_bands)``.
+``(n, size, size, n_channels)``: the bands, or with ``bin2_crop`` the bands
+of the binned field followed by the bands of the central crop
+(:func:`input_channels`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from lensfinder.io import DEFAULT_BAND, InputError, write_text
 
 __all__ = [
     "PREPROCESS_METHODS",
+    "input_channels",
     "NORMALIZATIONS",
     "SETTINGS_VERSION",
     "resize_stamps",
@@ -38,7 +41,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PREPROCESS_METHODS = ("bin2", "crop")
+PREPROCESS_METHODS = ("bin2", "crop", "bin2_crop")
+#: Input scales per band of each resizing: ``bin2_crop`` gives the network every band twice,
+#: the whole stamp binned 2x2 and its centre at full resolution (docs/learning.md).
+_SCALES = {"bin2": 1, "crop": 1, "bin2_crop": 2}
 NORMALIZATIONS = ("minmax", "li2020", "asinh", "sky")
 #: Bump when the meaning of a stored setting changes.
 SETTINGS_VERSION = 1
@@ -49,8 +55,19 @@ SKY_CLIP = (-3.0, 30.0)
 SKY_BORDER_FRACTION = 0.1
 
 
+def input_channels(n_bands: int, method: str) -> int:
+    """Network input channels for ``n_bands`` bands resized by ``method``."""
+    if method not in PREPROCESS_METHODS:
+        raise ValueError(f"preprocess {method!r}: expected one of {', '.join(PREPROCESS_METHODS)}")
+    return int(n_bands) * _SCALES[method]
+
+
 def resize_stamps(images, input_size: int, method: str = "bin2"):
     """Bring ``(..., ny, nx)`` stamps to ``(..., input_size, input_size)``.
+
+    ``bin2_crop`` returns both scales along the band axis: ``(n, 2, size, size)``
+    for ``(n, ny, nx)`` stamps, ``(n, 2 * n_bands, size, size)`` for
+    ``(n, n_bands, ny, nx)``, the binned bands first.
 
     Parameters
     ----------
@@ -58,7 +75,7 @@ def resize_stamps(images, input_size: int, method: str = "bin2"):
         Square stamps in counts.
     input_size : int
         Network input size in pixels.
-    method : {"bin2", "crop"}
+    method : {"bin2", "crop", "bin2_crop"}
         See docs/learning.md.
 
     Returns
@@ -71,6 +88,10 @@ def resize_stamps(images, input_size: int, method: str = "bin2"):
     ny, nx = images.shape[-2:]
     if ny != nx:
         raise ValueError(f"stamps must be square, got {ny}x{nx}")
+    if method == "bin2_crop":
+        cube = images[:, np.newaxis] if images.ndim == 3 else images
+        return np.concatenate([resize_stamps(cube, input_size, "bin2"), resize_stamps(cube, input_size, "crop")],
+                              axis=-3)
     if ny == input_size:
         return images
     if ny < input_size:
@@ -161,7 +182,7 @@ def _band_cube(stamps, settings: dict):
     """Stamps as float32 ``(n, n_bands, ny, nx)``, their band count checked against the settings."""
     stamps = np.asarray(stamps, dtype=np.float32)
     cube = stamps[:, np.newaxis] if stamps.ndim == 3 else stamps
-    n_bands = int(settings["input_shape"][2])
+    n_bands = len(settings_bands(settings))
     if cube.ndim != 4 or cube.shape[1] != n_bands:
         raise ValueError(f"stamps of shape {stamps.shape}: the network takes {n_bands} band(s) "
                          f"({','.join(settings_bands(settings))})")
@@ -171,6 +192,20 @@ def _band_cube(stamps, settings: dict):
 def _channels_last(x):
     """``(n, n_bands, size, size)`` -> the network's ``(n, size, size, n_bands)``, contiguous."""
     return np.ascontiguousarray(np.moveaxis(x, 1, -1))
+
+
+def _to_input(stamps, settings: dict):
+    """Resize and normalise ``(n, n_bands, ny, nx)`` stamps -> ``(n, n_channels, size, size)``.
+
+    ``bin2_crop``: the binned field is normalised by itself, as ``bin2``; the
+    central crop is normalised over the whole full-resolution stamp (its own
+    border would lie on the galaxy), then cut out.
+    """
+    size, method, norm = int(settings["input_shape"][0]), settings["preprocess"], settings["normalization"]
+    if method != "bin2_crop":
+        return normalize(resize_stamps(stamps, size, method), norm)
+    binned = normalize(resize_stamps(stamps, size, "bin2"), norm)
+    return np.concatenate([binned, resize_stamps(normalize(stamps, norm), size, "crop")], axis=1)
 
 
 def prepare_batch(stamps, settings: dict):
@@ -186,15 +221,18 @@ def prepare_batch(stamps, settings: dict):
     stamp count.
     """
     stamps = _band_cube(stamps, settings)
-    size = int(settings["input_shape"][0])
-    x = resize_stamps(stamps, size, settings["preprocess"])
+    size, method = int(settings["input_shape"][0]), settings["preprocess"]
+    if method == "bin2_crop":  # the crop's normalisation reads the whole stamp: fill first
+        x, fraction = fill_nonfinite(stamps)
+        return _channels_last(_to_input(x, settings)), fraction
+    x = resize_stamps(stamps, size, method)
     if np.may_share_memory(x, stamps):
         x = x.copy()
     fraction = np.zeros(len(stamps))
     bad = ~np.isfinite(x).all(axis=(1, 2, 3)) if len(x) else np.zeros(0, bool)
     if bad.any():
         filled, fraction[bad] = fill_nonfinite(stamps[bad])
-        x[bad] = resize_stamps(filled, size, settings["preprocess"])
+        x[bad] = resize_stamps(filled, size, method)
     return _channels_last(normalize(x, settings["normalization"])), fraction
 
 
@@ -205,9 +243,7 @@ def preprocess(images, settings: dict):
     that must count them call that function themselves.
     """
     x, _ = fill_nonfinite(_band_cube(images, settings))
-    size = int(settings["input_shape"][0])
-    x = resize_stamps(x, size, settings["preprocess"])
-    return _channels_last(normalize(x, settings["normalization"]))
+    return _channels_last(_to_input(x, settings))
 
 
 def sidecar_path(model_path: str | os.PathLike) -> Path:
@@ -252,14 +288,16 @@ def check_settings(settings: dict, source: str) -> dict:
         raise InputError(f"{source}: normalization: {settings['normalization']!r}, expected one of {NORMALIZATIONS}")
     shape = settings["input_shape"]
     if len(shape) != 3 or shape[0] != shape[1]:
-        raise InputError(f"{source}: input_shape: {shape}, expected [size, size, n_bands]")
+        raise InputError(f"{source}: input_shape: {shape}, expected [size, size, n_channels]")
+    scales = _SCALES[settings["preprocess"]]
     bands = settings.get("bands")
-    if bands is None and int(shape[2]) != 1:
-        raise InputError(f"{source}: bands: missing, but input_shape {shape} has {shape[2]} bands; "
+    if bands is None and int(shape[2]) != scales:
+        raise InputError(f"{source}: bands: missing, but input_shape {shape} has {shape[2]} channels; "
                          "expected the band names, e.g. [g, r, i]")
-    if bands is not None and (not isinstance(bands, (list, tuple)) or len(bands) != int(shape[2])
+    if bands is not None and (not isinstance(bands, (list, tuple)) or len(bands) * scales != int(shape[2])
                               or len(set(bands)) != len(bands)):
-        raise InputError(f"{source}: bands: {bands!r}, expected {shape[2]} distinct band names (input_shape {shape})")
+        raise InputError(f"{source}: bands: {bands!r}, expected {int(shape[2]) // scales} distinct band names "
+                         f"(input_shape {shape}, preprocess {settings['preprocess']})")
     return settings
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from lensfinder.io import InputError, select_bands
 from lensfinder.learning.config import TrainConfig
 from lensfinder.learning.datasets import ShardSet
-from lensfinder.learning.preprocessing import prepare_batch
+from lensfinder.learning.preprocessing import input_channels, prepare_batch
 
 __all__ = ["augment_batch", "split_rows", "TrainingStream"]
 
@@ -95,12 +95,18 @@ class TrainingStream:
         self.n_batches = math.ceil(self.images_per_epoch / config.batch_size)
         self.n_val_batches = math.ceil(len(self.val_rows) / config.batch_size)
         self.input_size = config.resolved_input_size
-        self._settings = {"input_shape": [self.input_size, self.input_size, len(self.bands)],
+        channels = input_channels(len(self.bands), config.preprocess)
+        self._settings = {"input_shape": [self.input_size, self.input_size, channels],
                           "bands": list(self.bands), "preprocess": config.preprocess,
                           "normalization": config.normalization}
         self.nonfinite_images = 0
         self._lock = threading.Lock()
         self._orders: dict[int, np.ndarray] = {}
+
+    @property
+    def input_shape(self) -> tuple:
+        """The network input ``(size, size, channels)`` of these batches."""
+        return tuple(self._settings["input_shape"])
 
     def epoch_order(self, epoch: int) -> np.ndarray:
         """Global rows of one epoch, in training order (seeded by ``seed`` and ``epoch``)."""
@@ -155,7 +161,7 @@ class TrainingStream:
         """``(train, validation or None)`` ``tf.data`` pipelines for epochs ``initial_epoch..epochs-1``."""
         import tensorflow as tf
 
-        size, n_bands = self.input_size, len(self.bands)
+        size, n_bands = self.input_size, self._settings["input_shape"][2]
         options = tf.data.Options()
         options.deterministic = True
         if threads:

@@ -174,7 +174,7 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
         state = saved
         log.info("resuming from %s after epoch %d", ckpt / saved["checkpoint"], initial_epoch)
     else:
-        model = compile_model(config, size, len(stream.bands))
+        model = compile_model(config, size, stream.input_shape[2])
     if ckpt:
         ckpt.mkdir(parents=True, exist_ok=True)
         if not saved:  # stale checkpoints of other settings or data, or of a longer run
@@ -197,7 +197,7 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
     history = pd.DataFrame(state["history"])
     settings = {
         "model": config.model,
-        "input_shape": [size, size, len(stream.bands)],
+        "input_shape": list(stream.input_shape),
         "bands": list(stream.bands),
         "stamp_size": int(ny),
         "preprocess": config.preprocess,
