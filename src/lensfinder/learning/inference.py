@@ -150,7 +150,7 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
     from lensfinder.progress import progress
 
     model = scorer.model
-    size, n_bands = int(scorer.settings["input_shape"][0]), int(scorer.settings["input_shape"][2])
+    shape = [None, *(int(v) for v in scorer.settings["input_shape"])]
     n_batches = math.ceil(n / batch_size)
     if reader.bands != scorer.bands:
         log.info("%s: bands %s; %s takes %s", reader.path, ",".join(reader.bands), scorer.path.name,
@@ -164,7 +164,7 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
 
     def load_tf(batch):
         x = tf.numpy_function(load, [batch], tf.float32, stateful=False)
-        x.set_shape([None, size, size, n_bands])
+        x.set_shape(shape)
         return batch, x
 
     options = tf.data.Options()

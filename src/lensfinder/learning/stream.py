@@ -126,7 +126,7 @@ class TrainingStream:
             return order
 
     def _prepare(self, rows):
-        """Network input ``(n, size, size, n_bands)`` of global rows."""
+        """Network input ``(n, size, size, n_channels)`` of global rows."""
         images = select_bands(self.shards.take(rows), self.shards.bands, self.bands)
         x, fraction = prepare_batch(images, self._settings)
         bad = int(np.count_nonzero(fraction))
@@ -161,7 +161,7 @@ class TrainingStream:
         """``(train, validation or None)`` ``tf.data`` pipelines for epochs ``initial_epoch..epochs-1``."""
         import tensorflow as tf
 
-        size, n_bands = self.input_size, self._settings["input_shape"][2]
+        shape = [None, *self.input_shape]
         options = tf.data.Options()
         options.deterministic = True
         if threads:
@@ -169,14 +169,14 @@ class TrainingStream:
 
         def load_train(step):
             x, y, w = tf.numpy_function(self.train_batch, [step], (tf.float32, tf.int32, tf.float32), stateful=False)
-            x.set_shape([None, size, size, n_bands])
+            x.set_shape(shape)
             y.set_shape([None])
             w.set_shape([None])
             return x, y, w
 
         def load_val(batch):
             x, y = tf.numpy_function(self.val_batch, [batch], (tf.float32, tf.int32), stateful=False)
-            x.set_shape([None, size, size, n_bands])
+            x.set_shape(shape)
             y.set_shape([None])
             return x, y
 
