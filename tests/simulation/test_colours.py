@@ -89,6 +89,27 @@ def test_band_depths_scatter_per_image_on_their_own_stream(skeleton_gri):
         np.testing.assert_array_equal(render_from_metadata(df.iloc[5], band=band), scattered_images[5, k])
 
 
+def test_colours_scatter_per_component_on_their_own_stream(skeleton_gri):
+    """`colour_scatter_mag`: every component's colours move by a Gaussian offset (the parts of a source
+    together), the detection band, the noise and the rest of the colour draws stay, rows re-create."""
+    images, plain = skeleton_gri
+    scattered_images, df = simulate_shard("skeleton", 48, 7, 0, params={"bands": GRI, "colour_scatter_mag": 0.2},
+                                          progress=False)
+    np.testing.assert_array_equal(scattered_images[:, 1], images[:, 1])
+    assert df["sky_sigma_i"].equals(plain["sky_sigma_i"]) and df["image_seed_g"].equals(plain["image_seed_g"])
+    moved = []
+    for comp in ("lens_light", "source"):
+        for band, ref in (("g", "r"), ("r", "i")):
+            shift = _colour(df, comp, band, ref) - _colour(plain, comp, band, ref)
+            moved.append(shift[np.isfinite(shift)])
+    moved = np.concatenate(moved)
+    assert 0.12 < moved.std() < 0.3 and abs(moved.mean()) < 0.06 and (np.abs(moved) > 1e-6).all()
+    for k, band in enumerate(GRI):
+        np.testing.assert_array_equal(render_from_metadata(df.iloc[5], band=band), scattered_images[5, k])
+    again, _ = simulate_shard("skeleton", 48, 7, 0, params={"bands": GRI, "colour_scatter_mag": 0.2}, progress=False)
+    np.testing.assert_array_equal(again, scattered_images)
+
+
 def test_broad_default_scatters_depths_and_paper_recipes_do_not():
     assert recipe_params("broad").band_depth_scatter_mag == 0.5
     from lensfinder.simulation.recipes import RECIPES

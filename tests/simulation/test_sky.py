@@ -288,3 +288,27 @@ def test_broad_recipe_draws_what_it_declares():
     assert (offset / lenses["theta_E"]).max() > 0.7 and (offset <= lenses["theta_E"] + 1e-9).all()
     assert set(lenses["source_model"]) == {"sersic", "knots", "irregular"}
     assert set(meta.loc[~meta["is_lens"], "kind"]) == set(p.negative_mix)
+
+
+def test_field_galaxies_keep_their_distance_and_sizes():
+    """Neighbours in every stamp (`field_*`): at least `field_min_distance_arcsec` from the centre,
+    inside the stamp, with the radii asked; a distance the stamp cannot hold names the key."""
+    from lensfinder.simulation.shards import draw_table
+
+    params = {"field_galaxies": [1, 3], "field_mag": [17.0, 23.0], "field_R_sersic_arcsec": [0.2, 1.5],
+              "field_min_distance_arcsec": 3.0}
+    meta = draw_table(recipe_params("broad", params), 4, 0, np.arange(256))
+    lenses = meta[meta["is_lens"]]  # broad lenses have no satellites: their extras are the field galaxies
+    x = np.concatenate(lenses["extra_center_x"].to_numpy())
+    y = np.concatenate(lenses["extra_center_y"].to_numpy())
+    R = np.concatenate(lenses["extra_R_sersic"].to_numpy())
+    counts = lenses["extra_center_x"].map(len)
+    assert counts.between(1, 3).all() and set(counts) == {1, 2, 3}
+    assert np.hypot(x, y).min() >= 3.0 and np.abs(np.concatenate([x, y])).max() <= 50 * 0.2 - 0.5
+    assert R.min() >= 0.2 and R.max() <= 1.5 and R.max() > 1.0
+    near = draw_table(recipe_params("broad", {**params, "field_min_distance_arcsec": 0.0}), 4, 0, np.arange(256))
+    lx = np.concatenate(near.loc[near["is_lens"], "extra_center_x"].to_numpy())
+    ly = np.concatenate(near.loc[near["is_lens"], "extra_center_y"].to_numpy())
+    assert np.hypot(lx, ly).min() < 3.0  # without the limit they fall anywhere
+    with pytest.raises(InputError, match="field_min_distance_arcsec"):
+        draw_table(recipe_params("broad", {**params, "field_min_distance_arcsec": 12.0}), 4, 0, np.arange(8))

@@ -65,6 +65,11 @@ def test_semi_real_recipe_paints_arcs_on_the_survey_stamps(workdir):
     assert blocks, "no simulate jobs planned"
     for block in blocks:
         assert "results/stamps/MOCK_0.fits" in block and "results/stamps/MOCK_3.parquet" in block
+    # the evaluation tiles (learning.eval_tiles: MOCK_4, MOCK_5) are never trained on
+    lines = plan.splitlines()
+    inputs = [lines[k + 1] for k, line in enumerate(lines) if line.strip() == "rule simulate:"]
+    assert inputs and all("input:" in line and "results/stamps/MOCK_3.fits" in line for line in inputs)
+    assert not any("MOCK_4" in line or "MOCK_5" in line for line in inputs)
 
 
 HE2020_SEMIREAL = """seed: 7

@@ -445,18 +445,22 @@ _check_network_input()
 
 
 def sim_host_files(ext):
-    """Host stamps of the semi-real recipes (none for the fully simulated ones)."""
-    return expand(P.stamp_cube if ext == "fits" else P.stamp_index, tile=TILES) if SEMI_REAL else []
+    """Host stamps of the semi-real recipes (none for the fully simulated ones): the stamps of the
+    searched tiles, never those of the mock survey's evaluation tiles (EVAL_TILES, which also hold
+    the domain_shift experiment's held-out tile), so that no evaluation shares a host with training."""
+    return expand(P.stamp_cube if ext == "fits" else P.stamp_index, tile=SEARCH_TILES) if SEMI_REAL else []
 
 
 def sim_psf_tiles():
     """Tile images (every simulated band) for the tile ePSFs of he2020_semireal (lensfinder.simulation.epsf)."""
-    return expand(P.tile_image, tile=TILES, band=BANDS if SIM_BANDS else DETECTION_BAND) if HE_SEMI_REAL else []
+    if not HE_SEMI_REAL:
+        return []
+    return expand(P.tile_image, tile=SEARCH_TILES, band=BANDS if SIM_BANDS else DETECTION_BAND)
 
 
 def sim_psf_catalogs():
     """Tile catalogues that pick the ePSF stars of he2020_semireal."""
-    return expand(P.catalog_part, tile=TILES) if HE_SEMI_REAL else []
+    return expand(P.catalog_part, tile=SEARCH_TILES) if HE_SEMI_REAL else []
 
 
 def sim_recipe_options(wildcards=None):

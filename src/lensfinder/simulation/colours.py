@@ -48,7 +48,7 @@ import numpy as np
 from lensfinder.io import InputError
 
 __all__ = ["COLOUR_STREAM", "LENS_REDSHIFT", "SOURCE_REDSHIFT", "HERBEL_RED", "HERBEL_BLUE", "BAND_COLUMNS",
-           "template_fluxes", "sed_colours", "add_band_columns", "depth_offsets", "band_view", "component_classes"]
+           "template_fluxes", "sed_colours", "add_band_columns", "depth_offsets", "colour_offsets", "band_view", "component_classes"]
 
 #: spawn key of the colour stream (``"colr"``)
 COLOUR_STREAM = 0x636F6C72
@@ -149,7 +149,7 @@ def component_classes(kind: str) -> dict:
             "blob": "star" if kind == "star_blend" else "red" if kind == "passive_ring" else "blue", "point": "source"}
 
 
-def add_band_columns(df, bands, preset, depth_scatter_mag: float = 0.0):
+def add_band_columns(df, bands, preset, depth_scatter_mag: float = 0.0, colour_scatter_mag: float = 0.0):
     """``df`` (metadata rows of one recipe, detection band drawn) with the columns of the other ``bands``.
 
     Parameters
@@ -163,6 +163,9 @@ def add_band_columns(df, bands, preset, depth_scatter_mag: float = 0.0):
         Half-width (mag) of the uniform scatter of each other band's depth against the detection
         band's, per rendered row and band, from the row's own stream (:func:`depth_offsets`);
         0 (the default) keeps the preset's depth ratios. Semi-real rows keep their host's noise.
+    colour_scatter_mag : float or array of float (one per row)
+        Gaussian sigma (mag) of an offset of every SED's colours, per SED and other band, from the
+        row's own stream (:func:`colour_offsets`); 0 (the default) keeps the templates' colours.
 
     Returns
     -------
@@ -192,6 +195,10 @@ def add_band_columns(df, bands, preset, depth_scatter_mag: float = 0.0):
     sed, fwhm_scatter, seeds = _draw_seds(df, amp_scalar, amp_lists, len(others))
     factors = _band_factors(sed.draws, sed.raw, np.array(sed.population, dtype=np.int64),
                             np.array(sed.z, dtype=float), filters)
+    colour_scatter = np.broadcast_to(np.asarray(colour_scatter_mag, dtype=float), (n,))
+    if (colour_scatter > 0).any():
+        factors = factors * 10.0 ** (-0.4 * colour_offsets(df, np.array(sed.row, dtype=np.int64), len(others),
+                                                            colour_scatter))
     for p, amp in amp_scalar.items():
         which = np.array(sed.scalar[p], dtype=np.int64)
         has = which >= 0
@@ -233,7 +240,7 @@ class _SEDs:
     normalised), population (0 red, 1 blue) and redshift; per component the index of its SED (-1: none)."""
 
     def __init__(self, n, scalar, lists):
-        self.draws, self.raw, self.population, self.z = [], [], [], []
+        self.draws, self.raw, self.population, self.z, self.row = [], [], [], [], []
         self.scalar = {p: [-1] * n for p in scalar}
         self.lists = {p: [] for p in lists}
 
@@ -293,6 +300,7 @@ def _draw_seds(df, amp_scalar, amp_lists, n_others):
             raw.append(isinstance(alpha, list))
             population.append(pop)
             redshift.append(z)
+            sed.row.append(i)
             if cls == "source":
                 source = len(draws) - 1
             return len(draws) - 1
@@ -321,6 +329,23 @@ def depth_offsets(df, n_others: int, scatter_mag) -> np.ndarray:
                                        spawn_key=(COLOUR_STREAM, 2)).generate_state(n_others, np.uint64)
         out[i] = (state >> np.uint64(11)) * 2.0**-53  # 53-bit uniforms in [0, 1), as numpy's doubles
     return scatter_mag * (2.0 * out - 1.0)
+
+
+def colour_offsets(df, sed_rows, n_others: int, sigma_mag) -> np.ndarray:
+    """``(len(sed_rows), n_others)`` colour offsets (mag) of the SEDs of ``df``'s rows (``sed_rows``: the
+    row of each SED, ascending), Gaussian of the row's ``sigma_mag``: row ``i`` of shard ``s`` of set
+    seed ``k`` draws those of its SEDs, in order, from ``SeedSequence([k, s, i], spawn_key=(COLOUR_STREAM,
+    3))``, a stream of its own (the rest of the colours do not change with the scatter)."""
+    out = np.zeros((len(sed_rows), n_others))
+    bounds = np.searchsorted(sed_rows, np.arange(len(df) + 1))
+    keys = zip(df["seed"].to_numpy(), df["shard"].to_numpy(), df["index"].to_numpy(), sigma_mag)
+    for i, (seed, shard, index, sigma) in enumerate(keys):
+        lo, hi = bounds[i], bounds[i + 1]
+        if sigma > 0 and hi > lo:
+            rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(shard), int(index)],
+                                                               spawn_key=(COLOUR_STREAM, 3)))
+            out[lo:hi] = rng.normal(0.0, sigma, (hi - lo, n_others))
+    return out
 
 
 def _band_file(path: str, det: str, band: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lensfinder.io import InputError
 from lensfinder.simulation.components import (
     Group,
     disk_offsets,
@@ -93,15 +94,25 @@ def add_satellites(rng, p, g: Group, where, central_mag, cx, cy):
 
 
 def add_field_galaxies(rng, p, g: Group):
-    """``field_galaxies`` faint galaxies (``field_mag``) anywhere in each stamp, lenses and negatives
-    alike: 70% blue, half-light radii 0.1-0.6", Sersic 0.5-2.5 (``extra_*`` components)."""
+    """``field_galaxies`` galaxies (``field_mag``) anywhere in each stamp at least
+    ``field_min_distance_arcsec`` from its centre, lenses and negatives alike: half-light radii
+    ``field_R_sersic_arcsec``, Sersic 0.5-2.5 (``extra_*`` components, red or blue at random in the
+    colour stage, :mod:`lensfinder.simulation.colours`)."""
     count = integers(rng, p.field_galaxies, g.n)
     owner = np.repeat(np.arange(g.n), count)
     m = len(owner)
     half = (p.stamp_size - 1) / 2 * p.pixel_scale_arcsec - 0.5
     x, y = rng.uniform(-half, half, (2, m))
+    if p.field_min_distance_arcsec > 0:
+        if p.field_min_distance_arcsec >= half:
+            raise InputError(f"field_min_distance_arcsec: {p.field_min_distance_arcsec}: expected less than the "
+                             f"stamp's half side less 0.5\" ({half:.2f}\")")
+        inside = np.hypot(x, y) < p.field_min_distance_arcsec
+        while inside.any():  # redrawn uniformly over the square outside the disk
+            x[inside], y[inside] = rng.uniform(-half, half, (2, int(inside.sum())))
+            inside = np.hypot(x, y) < p.field_min_distance_arcsec
     mag = uniform(rng, p.field_mag, m)
-    R = uniform(rng, (0.1, 0.6), m)
+    R = uniform(rng, p.field_R_sersic_arcsec, m)
     n = uniform(rng, (0.5, 2.5), m)
     _, _, e1, e2 = ellipse(rng, (0.3, 1.0), m)
     blue = rng.uniform(size=m) < 0.7

@@ -114,8 +114,9 @@ def simulate_mix_shard(mix: Mapping, n: int, seed: int, shard: int, params: Mapp
         return np.zeros(shape, dtype=np.float32), draw_table(first, seed, shard, [])
     df = pd.concat(frames, ignore_index=True).sort_values("index", kind="stable").reset_index(drop=True)
     scatter = df["recipe"].map({name: p.band_depth_scatter_mag for name, p in members.items()}).to_numpy(float)
+    colour_scatter = df["recipe"].map({name: p.colour_scatter_mag for name, p in members.items()}).to_numpy(float)
     images, df = render_table(df, first.stamp_size, batch_size, progress, first.grf_slope, first.bands, first.preset,
-                              scatter)
+                              scatter, colour_scatter)
     log.info("simulated %d images (%d lenses) from the mix %s, seed %d, shard %d: %s", len(df),
              int(df["is_lens"].sum()), weights, seed, shard, df["recipe"].value_counts().to_dict())
     return images, df

@@ -73,6 +73,9 @@ class Recipe:
     band_depth_scatter_mag: float = param(0.0, "each other band's depth against the detection band's: uniform "
                                           "scatter of this half-width, mag, per image (tile-to-tile depths)",
                                           bounds=NON_NEGATIVE)
+    colour_scatter_mag: float = param(0.0, "each light component's colours (every other band against the "
+                                      "detection band): Gaussian scatter of this sigma, mag, on its template's",
+                                      bounds=NON_NEGATIVE)
     # classes
     lens_fraction: float = param(0.5, "fraction of lenses, exact, in index order", bounds=FRACTION)
     negative_mix: Mapping[str, float] = param(
@@ -104,6 +107,9 @@ class Recipe:
     field_galaxies: IntRange = param((0, 0), "faint field galaxies in every stamp", kind="int_range",
                                      bounds=NON_NEGATIVE)
     field_mag: Range = param((22.0, 25.0), "field galaxy magnitude")
+    field_R_sersic_arcsec: Range = param((0.1, 0.6), "field galaxy effective radius, arcsec", bounds=POSITIVE)
+    field_min_distance_arcsec: float = param(0.0, "field galaxies at least this far from the stamp centre, arcsec",
+                                             bounds=NON_NEGATIVE)
     # source
     source_mag_model: str = param("uniform", "source magnitude draw", choices=("uniform", "benitez"))
     source_mag: Range = param((20.5, 23.5), "source magnitude")

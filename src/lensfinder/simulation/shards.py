@@ -66,7 +66,7 @@ def simulate_shard(recipe: str | Recipe, n: int, seed: int, shard: int, params: 
         p = with_host_geometry(p)
     df = draw_table(p, seed, shard, np.arange(int(n)), set_name, noiseless, progress)
     images, df = render_table(df, p.stamp_size, batch_size, progress, p.grf_slope, p.bands, p.preset,
-                              p.band_depth_scatter_mag)
+                              p.band_depth_scatter_mag, p.colour_scatter_mag)
     log.info("simulated %d images (%d lenses) with recipe %s, seed %d, shard %d",
              len(df), int(df["is_lens"].sum()) if len(df) else 0, p.name, seed, shard)
     return images, df
@@ -92,12 +92,12 @@ def draw_table(p: Recipe, seed: int, shard: int, indices, set_name: str = "sim",
 
 
 def render_table(df, stamp_size: int, batch_size: int = 32, progress: bool = False, grf_slope: float = 6.0,
-                 bands=(), preset: str = "kids", depth_scatter_mag: float = 0.0):
+                 bands=(), preset: str = "kids", depth_scatter_mag: float = 0.0, colour_scatter_mag: float = 0.0):
     """Images of drawn rows: semi-real arcs scaled to their hosts, arcs scaled to their S/N targets
     (``arc_snr_target``), the other ``bands``' columns added (:mod:`lensfinder.simulation.colours`),
     then rendered; the rows get the images' ``arc_snr`` (detection band). ``depth_scatter_mag``
-    (a number, or one per row): the recipe's ``band_depth_scatter_mag``
-    (:func:`lensfinder.simulation.colours.add_band_columns`).
+    and ``colour_scatter_mag`` (each a number, or one per row): the recipe's ``band_depth_scatter_mag``
+    and ``colour_scatter_mag`` (:func:`lensfinder.simulation.colours.add_band_columns`).
 
     Returns
     -------
@@ -120,7 +120,7 @@ def render_table(df, stamp_size: int, batch_size: int = 32, progress: bool = Fal
         from lensfinder.simulation.colours import add_band_columns
         from lensfinder.surveys.presets import get_preset
 
-        df = add_band_columns(df, bands, get_preset(preset), depth_scatter_mag)
+        df = add_band_columns(df, bands, get_preset(preset), depth_scatter_mag, colour_scatter_mag)
     images, arc_snr = render_images(df, noiseless=None, batch_size=batch_size, progress=progress, grf_slope=grf_slope,
                                     with_arc_snr=True)
     df["arc_snr"] = arc_snr
