@@ -110,6 +110,29 @@ def test_colours_scatter_per_component_on_their_own_stream(skeleton_gri):
     np.testing.assert_array_equal(again, scattered_images)
 
 
+def test_field_galaxies_take_the_colours_they_are_drawn_with():
+    """`field_blue_fraction`: the drawer's red or blue choice of each field galaxy reaches its SED."""
+    medians = {}
+    for fraction in (0.0, 1.0):
+        _, df = simulate_shard("broad", 24, 7, 0, params={"bands": GRI, "field_galaxies": [2, 2],
+                                                           "field_blue_fraction": fraction}, progress=False)
+        lenses = df[df.is_lens]  # broad lenses have no satellites: their extras are the field galaxies
+        assert (np.concatenate(lenses["extra_blue"].to_numpy()) == fraction).all()
+        g, r = (np.concatenate(lenses[c].to_numpy()) for c in ("extra_amp_g", "extra_amp"))
+        medians[fraction] = np.median(-2.5 * np.log10(g / r))
+    assert medians[0.0] > 1.1 and medians[0.0] - medians[1.0] > 0.3
+    # satellites too (`satellite_blue_fraction`), and group members are red
+    _, df = simulate_shard("sky", 40, 7, 0, params={"bands": GRI, "lens_fraction": 0.0, "field_galaxies": [0, 0],
+                                                     "negative_mix": {"satellites": 0.5, "group": 0.5},
+                                                     "satellite_blue_fraction": 1.0}, progress=False)
+    for kind, blue in (("satellites", 1.0), ("group", 0.0)):
+        rows = df[df.kind == kind]
+        assert len(rows) and (np.concatenate(rows["extra_blue"].to_numpy()) == blue).all()
+        g, r = (np.concatenate(rows[c].to_numpy()) for c in ("extra_amp_g", "extra_amp"))
+        gr = np.median(-2.5 * np.log10(g / r))
+        assert gr < 1.0 if blue else gr > 1.1
+
+
 def test_broad_default_scatters_depths_and_paper_recipes_do_not():
     assert recipe_params("broad").band_depth_scatter_mag == 0.5
     from lensfinder.simulation.recipes import RECIPES

@@ -25,7 +25,9 @@ redshifted and integrated over the preset's filter curves (speclite) by SkyPy
 (``skypy.galaxies.spectrum.kcorrect``). Lens galaxies and passive companions
 are red at the lens redshift; lensed sources (smooth, knots, clumps, quasar
 images) blue at the source redshift; disks, spirals, irregulars and mergers
-blue; rings, companions and group members red or blue with equal odds, with blue
+blue; rings and companions red or blue with equal odds, satellites and field galaxies
+as their drawer chose (``satellite_blue_fraction``, ``field_blue_fraction``; column
+``extra_blue``), group members red, with blue
 star-forming knots (``ring``) or a red ring of old stars (``passive_ring``). Redshifts
 are the row's ``z_d``/``z_s`` where the recipe draws them, else uniform in
 :data:`LENS_REDSHIFT` / :data:`SOURCE_REDSHIFT`. Stars take the red template
@@ -272,6 +274,8 @@ def _draw_seds(df, amp_scalar, amp_lists, n_others):
     z_s = df["z_s"].to_numpy(dtype=float) if "z_s" in df else np.full(n, np.nan)
     image_seeds = df["image_seed"].to_numpy(dtype=np.uint64) if "image_seed" in df else np.zeros(n, np.uint64)
     finite = {p: (np.isfinite(amp) & (amp != 0)).tolist() for p, amp in amp_scalar.items()}
+    # the drawers' own red/blue choices of list components (``{p}_blue``, NaN: at random)
+    blue_lists = {p: list(df[f"{p}_blue"]) for p in amp_lists if f"{p}_blue" in df}
     keys = zip(df["seed"].to_numpy(), df["shard"].to_numpy(), df["index"].to_numpy(), df["kind"].to_numpy())
     for i, (seed, shard, index, kind) in enumerate(keys):
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(shard), int(index)],
@@ -280,11 +284,14 @@ def _draw_seds(df, amp_scalar, amp_lists, n_others):
         zs = z_s[i] if np.isfinite(z_s[i]) else rng.uniform(*SOURCE_REDSHIFT)
         alphas, source, gamma = {}, -1, rng.standard_gamma
 
-        def colour(cls):
-            """Index of the SED of a component of colour class ``cls`` (drawn now, or the source's)."""
+        def colour(cls, blue=np.nan):
+            """Index of the SED of a component of colour class ``cls`` (drawn now, or the source's); a
+            ``random`` class with a finite ``blue`` (the drawer's choice) takes it, its coin still tossed."""
             nonlocal source
             if cls == "random":
                 cls = "red" if rng.random() < 0.5 else "blue"
+                if blue == blue:
+                    cls = "blue" if blue else "red"
             if cls == "source" and source >= 0:
                 return source
             pop = 1 if cls in ("blue", "source") else 0
@@ -310,7 +317,11 @@ def _draw_seds(df, amp_scalar, amp_lists, n_others):
             if finite[p][i]:
                 sed.scalar[p][i] = colour(classes[p])
         for p, lists in amp_lists.items():
-            sed.lists[p].extend(colour(classes[p]) for _ in lists[i])
+            fixed = blue_lists[p][i] if p in blue_lists else None
+            if isinstance(fixed, (list, np.ndarray)) and len(fixed) == len(lists[i]):
+                sed.lists[p].extend(colour(classes[p], b) for b in fixed)
+            else:
+                sed.lists[p].extend(colour(classes[p]) for _ in lists[i])
         fwhm_scatter[i] = rng.uniform(0.92, 1.08, n_others)
         seeds[i] = np.random.SeedSequence([int(image_seeds[i])],
                                           spawn_key=(COLOUR_STREAM, 1)).generate_state(n_others, np.uint64)

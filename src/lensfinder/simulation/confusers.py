@@ -90,14 +90,14 @@ def add_satellites(rng, p, g: Group, where, central_mag, cx, cy):
     _, _, e1, e2 = ellipse(rng, (0.4, 1.0), m)
     blue = rng.uniform(size=m) < p.satellite_blue_fraction
     g.extras(owner, mag_to_counts(mag, p.zeropoint_mag), R, n, e1, e2, np.asarray(cx)[owner] + dx,
-             np.asarray(cy)[owner] + dy, _RED_BLUE[blue.astype(int)])
+             np.asarray(cy)[owner] + dy, _RED_BLUE[blue.astype(int)], fixed_colour=True)
 
 
 def add_field_galaxies(rng, p, g: Group):
     """``field_galaxies`` galaxies (``field_mag``) anywhere in each stamp at least
     ``field_min_distance_arcsec`` from its centre, lenses and negatives alike: half-light radii
-    ``field_R_sersic_arcsec``, Sersic 0.5-2.5 (``extra_*`` components, red or blue at random in the
-    colour stage, :mod:`lensfinder.simulation.colours`)."""
+    ``field_R_sersic_arcsec``, Sersic 0.5-2.5, ``field_blue_fraction`` of them blue and the others red
+    (``extra_*`` components)."""
     count = integers(rng, p.field_galaxies, g.n)
     owner = np.repeat(np.arange(g.n), count)
     m = len(owner)
@@ -115,8 +115,9 @@ def add_field_galaxies(rng, p, g: Group):
     R = uniform(rng, p.field_R_sersic_arcsec, m)
     n = uniform(rng, (0.5, 2.5), m)
     _, _, e1, e2 = ellipse(rng, (0.3, 1.0), m)
-    blue = rng.uniform(size=m) < 0.7
-    g.extras(owner, mag_to_counts(mag, p.zeropoint_mag), R, n, e1, e2, x, y, _RED_BLUE[blue.astype(int)])
+    blue = rng.uniform(size=m) < p.field_blue_fraction
+    g.extras(owner, mag_to_counts(mag, p.zeropoint_mag), R, n, e1, e2, x, y, _RED_BLUE[blue.astype(int)],
+             fixed_colour=True)
 
 
 def _knots(rng, p, g: Group, owner, counts, hlr, q, phi, cx, cy, colour, count_range):
@@ -179,7 +180,8 @@ def draw_negatives(rng, p, kind: str, g: Group, counts, cx, cy):
         mag_m = mag[owner] + uniform(rng, (0.0, 2.5), m)
         _, _, e1, e2 = ellipse(rng, p.elliptical_q, m)
         g.extras(owner, mag_to_counts(mag_m, p.zeropoint_mag), uniform(rng, (0.3, 1.5), m),
-                 uniform(rng, p.elliptical_n_sersic, m), e1, e2, cx[owner] + dx, cy[owner] + dy, "red")
+                 uniform(rng, p.elliptical_n_sersic, m), e1, e2, cx[owner] + dx, cy[owner] + dy,
+                 np.full(m, "red", dtype=object), fixed_colour=True)
     elif kind in ("star", "star_blend"):
         smag = uniform(rng, p.star_mag, n)
         dx, dy = disk_offsets(rng, p.star_distance_arcsec, n) if kind == "star_blend" else (0.0, 0.0)

@@ -108,6 +108,8 @@ class Recipe:
                                      bounds=NON_NEGATIVE)
     field_mag: Range = param((22.0, 25.0), "field galaxy magnitude")
     field_R_sersic_arcsec: Range = param((0.1, 0.6), "field galaxy effective radius, arcsec", bounds=POSITIVE)
+    field_blue_fraction: float = param(0.7, "fraction of the field galaxies that are blue (the others red)",
+                                       bounds=FRACTION)
     field_min_distance_arcsec: float = param(0.0, "field galaxies at least this far from the stamp centre, arcsec",
                                              bounds=NON_NEGATIVE)
     # source
