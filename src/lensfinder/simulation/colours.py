@@ -50,7 +50,8 @@ import numpy as np
 from lensfinder.io import InputError
 
 __all__ = ["COLOUR_STREAM", "LENS_REDSHIFT", "SOURCE_REDSHIFT", "HERBEL_RED", "HERBEL_BLUE", "BAND_COLUMNS",
-           "template_fluxes", "sed_colours", "add_band_columns", "depth_offsets", "colour_offsets", "band_view", "component_classes"]
+           "template_fluxes", "sed_colours", "add_band_columns", "depth_offsets", "colour_offsets", "band_view",
+           "component_classes"]
 
 #: spawn key of the colour stream (``"colr"``)
 COLOUR_STREAM = 0x636F6C72
@@ -274,7 +275,7 @@ def _draw_seds(df, amp_scalar, amp_lists, n_others):
     z_s = df["z_s"].to_numpy(dtype=float) if "z_s" in df else np.full(n, np.nan)
     image_seeds = df["image_seed"].to_numpy(dtype=np.uint64) if "image_seed" in df else np.zeros(n, np.uint64)
     finite = {p: (np.isfinite(amp) & (amp != 0)).tolist() for p, amp in amp_scalar.items()}
-    # the drawers' own red/blue choices of list components (``{p}_blue``, NaN: at random)
+    # the drawers' own red/blue choices of list components (``{p}_blue``; rows without it: at random)
     blue_lists = {p: list(df[f"{p}_blue"]) for p in amp_lists if f"{p}_blue" in df}
     keys = zip(df["seed"].to_numpy(), df["shard"].to_numpy(), df["index"].to_numpy(), df["kind"].to_numpy())
     for i, (seed, shard, index, kind) in enumerate(keys):
@@ -290,7 +291,7 @@ def _draw_seds(df, amp_scalar, amp_lists, n_others):
             nonlocal source
             if cls == "random":
                 cls = "red" if rng.random() < 0.5 else "blue"
-                if blue == blue:
+                if not np.isnan(blue):
                     cls = "blue" if blue else "red"
             if cls == "source" and source >= 0:
                 return source

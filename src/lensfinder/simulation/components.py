@@ -171,10 +171,9 @@ class Group:
         self.lists.add(owner, {**band_amplitudes("blob", counts, colour, self.bands),
                                "blob_center_x": x, "blob_center_y": y, "blob_sigma": sigma})
 
-    def extras(self, owner, counts, R, n, e1, e2, x, y, colour, fixed_colour: bool = False) -> None:
-        """Unlensed Sersic components (satellites, group members, field galaxies). Their colour class
-        is red or blue at random in the colour stage, or ``colour`` itself with ``fixed_colour``
-        (column ``extra_blue``: 1 blue, 0 red, NaN at random)."""
-        blue = (np.asarray(colour) == "blue").astype(float) if fixed_colour else np.nan
+    def extras(self, owner, counts, R, n, e1, e2, x, y, colour) -> None:
+        """Unlensed Sersic components (satellites, group members, field galaxies), with their colour
+        class ``colour`` (red or blue) in column ``extra_blue`` (1 blue, 0 red) for the colour stage."""
+        blue = (np.asarray(colour) == "blue").astype(float)
         self.lists.add(owner, {**sersic_columns("extra", counts, R, n, e1, e2, x, y, colour, self.bands),
                                "extra_blue": blue})

@@ -90,7 +90,7 @@ def add_satellites(rng, p, g: Group, where, central_mag, cx, cy):
     _, _, e1, e2 = ellipse(rng, (0.4, 1.0), m)
     blue = rng.uniform(size=m) < p.satellite_blue_fraction
     g.extras(owner, mag_to_counts(mag, p.zeropoint_mag), R, n, e1, e2, np.asarray(cx)[owner] + dx,
-             np.asarray(cy)[owner] + dy, _RED_BLUE[blue.astype(int)], fixed_colour=True)
+             np.asarray(cy)[owner] + dy, _RED_BLUE[blue.astype(int)])
 
 
 def add_field_galaxies(rng, p, g: Group):
@@ -116,8 +116,7 @@ def add_field_galaxies(rng, p, g: Group):
     n = uniform(rng, (0.5, 2.5), m)
     _, _, e1, e2 = ellipse(rng, (0.3, 1.0), m)
     blue = rng.uniform(size=m) < p.field_blue_fraction
-    g.extras(owner, mag_to_counts(mag, p.zeropoint_mag), R, n, e1, e2, x, y, _RED_BLUE[blue.astype(int)],
-             fixed_colour=True)
+    g.extras(owner, mag_to_counts(mag, p.zeropoint_mag), R, n, e1, e2, x, y, _RED_BLUE[blue.astype(int)])
 
 
 def _knots(rng, p, g: Group, owner, counts, hlr, q, phi, cx, cy, colour, count_range):
@@ -180,8 +179,7 @@ def draw_negatives(rng, p, kind: str, g: Group, counts, cx, cy):
         mag_m = mag[owner] + uniform(rng, (0.0, 2.5), m)
         _, _, e1, e2 = ellipse(rng, p.elliptical_q, m)
         g.extras(owner, mag_to_counts(mag_m, p.zeropoint_mag), uniform(rng, (0.3, 1.5), m),
-                 uniform(rng, p.elliptical_n_sersic, m), e1, e2, cx[owner] + dx, cy[owner] + dy,
-                 np.full(m, "red", dtype=object), fixed_colour=True)
+                 uniform(rng, p.elliptical_n_sersic, m), e1, e2, cx[owner] + dx, cy[owner] + dy, "red")
     elif kind in ("star", "star_blend"):
         smag = uniform(rng, p.star_mag, n)
         dx, dy = disk_offsets(rng, p.star_distance_arcsec, n) if kind == "star_blend" else (0.0, 0.0)
