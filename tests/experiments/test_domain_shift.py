@@ -177,6 +177,13 @@ def test_tables_put_own_and_independent_side_by_side():
     rings = kinds[(kinds["test_set"] == "own") & (kinds["kind"] == "ring")].iloc[0]
     own = joined[(joined["test_set"] == "own") & (joined["kind"] == "ring")]
     assert rings["called_lens_fraction"] == pytest.approx((own["p_cnn"] >= 0.5).mean()) and rings["n"] == 50
+    # threshold-free: each negative kind against all the lenses, each lens kind against all the negatives
+    own_set = joined[joined["test_set"] == "own"]
+    pair = own_set[own_set["is_lens"] | (own_set["kind"] == "ring")]
+    assert rings["auroc"] == pytest.approx(ds.auroc(pair["is_lens"], pair["p_cnn"]))
+    lens_row = kinds[(kinds["test_set"] == "own") & (kinds["kind"] == "lens")].iloc[0]
+    assert lens_row["auroc"] == pytest.approx(ds.auroc(own_set["is_lens"], own_set["p_cnn"]))
+    assert np.isnan(ds.kind_rates(joined[joined["is_lens"]], 0.5)["auroc"]).all()  # no negatives to rank against
     comp = ds.completeness_table(joined, 0.5)
     assert set(comp["column"]) == {"theta_E"} and comp.groupby("test_set")["n_lenses"].sum().to_dict() == {
         "own": 100, "independent": 100}

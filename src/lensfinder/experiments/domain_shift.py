@@ -129,15 +129,24 @@ def side_by_side(long: pd.DataFrame) -> pd.DataFrame:
 
 def kind_rates(joined: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """Per (model, test_set, kind): images, fraction called a lens at ``threshold`` (FPR of a negative
-    kind, completeness of a lens kind) and its binomial error, and the median ``p_cnn``."""
+    kind, completeness of a lens kind) and its binomial error, the median ``p_cnn``, and ``auroc``:
+    the kind against the whole other class of its test set (a negative kind against all the lenses, a
+    lens kind against all the negatives; NaN when that class is empty), which ranks the kinds without
+    a threshold."""
     rows = []
-    for (model, test_set, kind), part in joined.groupby(["model", "test_set", "kind"], sort=False):
-        called = part["p_cnn"].to_numpy(dtype=np.float64) >= threshold
-        rate = float(called.mean())
-        rows.append({"model": model, "test_set": test_set, "kind": kind, "is_lens": bool(part["is_lens"].iloc[0]),
-                     "n": len(part), "threshold": threshold, "called_lens_fraction": rate,
-                     "called_lens_fraction_err": float(np.sqrt(rate * (1 - rate) / len(part))),
-                     "median_p_cnn": float(part["p_cnn"].median())})
+    for (model, test_set), group in joined.groupby(["model", "test_set"], sort=False):
+        lens = group["is_lens"].to_numpy(dtype=bool)
+        scores = group["p_cnn"].to_numpy(dtype=np.float64)
+        for kind, part in group.groupby("kind", sort=False):
+            called = part["p_cnn"].to_numpy(dtype=np.float64) >= threshold
+            rate = float(called.mean())
+            is_lens = bool(part["is_lens"].iloc[0])
+            pair = (group["kind"] == kind).to_numpy() | (lens != is_lens)
+            rows.append({"model": model, "test_set": test_set, "kind": kind, "is_lens": is_lens,
+                         "n": len(part), "threshold": threshold, "called_lens_fraction": rate,
+                         "called_lens_fraction_err": float(np.sqrt(rate * (1 - rate) / len(part))),
+                         "median_p_cnn": float(part["p_cnn"].median()),
+                         "auroc": auroc(lens[pair], scores[pair])})
     return pd.DataFrame(rows)
 
 
