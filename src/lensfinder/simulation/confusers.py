@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from lensfinder.io import InputError
 from lensfinder.simulation.components import (
     Group,
     disk_offsets,
@@ -103,10 +102,7 @@ def add_field_galaxies(rng, p, g: Group):
     m = len(owner)
     half = (p.stamp_size - 1) / 2 * p.pixel_scale_arcsec - 0.5
     x, y = rng.uniform(-half, half, (2, m))
-    if p.field_min_distance_arcsec > 0:
-        if p.field_min_distance_arcsec >= half:
-            raise InputError(f"field_min_distance_arcsec: {p.field_min_distance_arcsec}: expected less than the "
-                             f"stamp's half side less 0.5\" ({half:.2f}\")")
+    if p.field_min_distance_arcsec > 0:  # below half: recipes._check_together
         inside = np.hypot(x, y) < p.field_min_distance_arcsec
         while inside.any():  # redrawn uniformly over the square outside the disk
             x[inside], y[inside] = rng.uniform(-half, half, (2, int(inside.sum())))

@@ -334,6 +334,9 @@ def _check_together(r: Recipe, source: str) -> None:
     if r.companion_min_distance_arcsec >= half_width - 1.0 and r.negative_mix.get("elliptical_pair", 0) > 0:
         raise InputError(f"{source}: companion_min_distance_arcsec: must be below the stamp half-width minus 1\" "
                          f"({half_width - 1.0:.2f}\"), got {r.companion_min_distance_arcsec!r}")
+    if r.field_min_distance_arcsec > 0 and r.field_min_distance_arcsec >= half_width - 0.5:
+        raise InputError(f"{source}: field_min_distance_arcsec: {r.field_min_distance_arcsec}: expected less than "
+                         f"the stamp's half side less 0.5\" ({half_width - 0.5:.2f}\")")
     for key, what in (("psf_tiles", "image {tile}.fits"), ("psf_catalogs", "catalogue {tile}.parquet")):
         if r.semi_real and r.psf_model == "epsf" and not getattr(r, key):
             raise InputError(f"{source}: {key}: psf_model=epsf builds the ePSF of each host's tile from the tile's "
