@@ -212,3 +212,29 @@ def test_train_cli_and_bad_shards(shard_dir, tmp_path, capsys):
     assert "nowhere.fits: file not found" in capsys.readouterr().err
     assert main(["train", "--shards", str(shard_dir), "--out", str(tmp_path / "x.h5")]) == 2
     assert not (tmp_path / "x.keras").exists()
+
+
+def test_lenses_with_buried_arcs_are_left_out_of_training(tmp_path, caplog):
+    """`min_arc_visible_snr`: lenses whose arcs never outshine the rest of their light (metadata
+    `arc_visible_snr` below it) leave training and validation; rows without the value stay."""
+    for shard, seed in ((0, 3), (1, 4)):
+        write_toy_shard(tmp_path, shard, 40, seed=seed)
+    table = pd.read_parquet(tmp_path / "shard_000.parquet")
+    lens = table["is_lens"].to_numpy()
+    visible = np.where(lens, np.where(np.arange(40) % 2 == 0, 0.0, 50.0), np.nan)
+    write_table(table.assign(arc_visible_snr=visible), tmp_path / "shard_000.parquet")  # shard 1: no column
+    shards = ShardSet([tmp_path])
+    column = shards.column("arc_visible_snr")
+    np.testing.assert_array_equal(column[:40], visible)
+    assert np.isnan(column[40:]).all()
+    buried = np.zeros(80, dtype=bool)
+    buried[:40] = lens & (visible < 10)
+    train_rows, val_rows = split_rows(80, 0.2, seed=5)
+    with caplog.at_level("INFO", logger="lensfinder.learning.training"):
+        training.train([tmp_path], _config(epochs=1), tmp_path / "m.keras", threads=1)
+    assert f"left out {buried.sum()} of {shards.labels.sum()} lenses with arc_visible_snr < 10" in caplog.text
+    kept_train, kept_val = (~buried[train_rows]).sum(), (~buried[val_rows]).sum()
+    lenses = (shards.labels[train_rows] & ~buried[train_rows]).sum()
+    assert f"{kept_train} training images ({lenses} lenses), {kept_val} for validation" in caplog.text
+    with pytest.raises(ValueError, match="min_arc_visible_snr"):
+        _config(min_arc_visible_snr=-1)

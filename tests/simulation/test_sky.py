@@ -236,6 +236,28 @@ def test_arc_snr_is_the_matched_filter_snr_of_the_lensed_light():
     assert row["arc_snr"].iloc[0] == pytest.approx(np.sqrt((arc**2 / var).sum()), rel=1e-4)
 
 
+@pytest.mark.parametrize("moffat", [0.0, 1.0])
+def test_arc_visible_snr_counts_the_pixels_where_the_arc_outshines_the_rest(moffat):
+    """`arc_visible_snr`: the arc S/N summed where the lensed light is brighter than everything else
+    (Gaussian PSFs in the compiled kernel, Moffat by FFT); 0 for an arc buried in its lens; NaN for
+    negatives."""
+    params = {"light_supersampling": 1, "psf_moffat_fraction": moffat, "lens_fraction": 0.7}
+    _, meta = sim.simulate_shard("skeleton", 40, 5, 0, params=params, progress=False)
+    lenses = meta[meta["is_lens"]].reset_index(drop=True)
+    assert meta.loc[~meta["is_lens"], "arc_visible_snr"].isna().all()
+    assert (lenses["psf_model"] == ("moffat" if moffat else "gaussian")).all()
+    total = render_images(lenses, noiseless=True).astype(float)
+    rest = render_images(lenses.assign(source_amp=0.0), noiseless=True).astype(float)
+    arc = total - rest
+    var = (lenses["sky_sigma"].to_numpy() ** 2)[:, None, None] + np.maximum(total, 0) / lenses["gain"].to_numpy()[:, None, None]
+    expected = np.sqrt(np.where(arc > rest, arc**2 / var, 0.0).sum(axis=(1, 2)))
+    np.testing.assert_allclose(lenses["arc_visible_snr"], expected, rtol=1e-3, atol=1e-3)
+    assert (lenses["arc_visible_snr"] <= lenses["arc_snr"] * (1 + 1e-6)).all()
+    buried = lenses.assign(source_amp=lenses["source_amp"] * 1e-4, arc_snr_target=np.nan).iloc[[0]]
+    _, _, visible = render_images(buried, noiseless=True, with_arc_snr=True)
+    assert visible[0] == 0.0
+
+
 def test_confusers_take_the_colours_of_their_kind():
     """Ellipticals red, irregulars and their knots blue (lensfinder.simulation.colours); bands rendered apart."""
     from lensfinder.simulation.batch import draw_block
@@ -288,6 +310,53 @@ def test_broad_recipe_draws_what_it_declares():
     assert (offset / lenses["theta_E"]).max() > 0.7 and (offset <= lenses["theta_E"] + 1e-9).all()
     assert set(lenses["source_model"]) == {"sersic", "knots", "irregular"}
     assert set(meta.loc[~meta["is_lens"], "kind"]) == set(p.negative_mix)
+
+
+@pytest.mark.parametrize("recipe", ["broad", "skeleton"])
+def test_source_offsets_follow_their_weighting(recipe):
+    """`source_offset_weighting`: area puts the sources uniformly over the placement disk (offset^2
+    uniform), magnification uniformly in radius (the SIS magnification bias), in the vectorised
+    source mix (broad) and the per-image draw (skeleton) alike; anything else names the key."""
+    from scipy.stats import kstest
+
+    from lensfinder.simulation.shards import draw_table
+
+    fractions = {}
+    for weighting in ("area", "magnification"):
+        p = recipe_params(recipe, {"source_offset_weighting": weighting, "lens_fraction": 1.0})
+        lenses = draw_table(p, 5, 0, np.arange(600))
+        offset = np.hypot(lenses["source_center_x"] - lenses["center_x"],
+                          lenses["source_center_y"] - lenses["center_y"])
+        fractions[weighting] = (offset / (p.source_offset_theta_E * lenses["theta_E"])).to_numpy()
+    assert kstest(fractions["area"] ** 2, "uniform").pvalue > 1e-3
+    assert kstest(fractions["magnification"], "uniform").pvalue > 1e-3
+    assert kstest(fractions["area"], "uniform").pvalue < 1e-6  # the two are told apart
+    assert np.median(fractions["magnification"]) < np.median(fractions["area"]) - 0.1
+    with pytest.raises(InputError, match="source_offset_weighting"):
+        recipe_params(recipe, {"source_offset_weighting": "volume"})
+
+
+def test_knotty_satellites_are_blue_with_knots_around_them():
+    """`satellite_knot_fraction`: blue satellites get knots of star formation (as the knotty lensed
+    sources do), around themselves; red ones never; off, the satellites have none."""
+    from lensfinder.simulation.shards import draw_table
+
+    params = {"lens_fraction": 0.0, "negative_mix": {"satellites": 1.0}, "satellite_knot_fraction": 1.0}
+    knotty = draw_table(recipe_params("broad", params), 6, 0, np.arange(300))
+    n_blobs, n_blue = knotty["blob_amp"].map(len), knotty["extra_blue"].map(np.sum)
+    assert (n_blobs[n_blue == 0] == 0).all() and (n_blobs[n_blue > 0] >= 10).all() and (n_blue == 0).any()
+    p = recipe_params("broad", params)
+    for _, row in knotty[n_blue > 0].head(40).iterrows():
+        col = {key: np.asarray(row[key], dtype=float) for key in ("extra_blue", "extra_center_x", "extra_center_y",
+                                                                   "extra_R_sersic", "blob_center_x", "blob_center_y",
+                                                                   "blob_sigma")}
+        blue = col["extra_blue"] > 0
+        sx, sy, R = col["extra_center_x"][blue], col["extra_center_y"][blue], col["extra_R_sersic"][blue]
+        d = np.hypot(col["blob_center_x"][:, None] - sx, col["blob_center_y"][:, None] - sy) / R
+        assert d.min(axis=1).max() < 6.0  # every knot within a few half-light radii of a blue satellite
+        assert p.knot_sigma_arcsec[0] <= col["blob_sigma"].min() <= col["blob_sigma"].max() <= p.knot_sigma_arcsec[1]
+    plain = draw_table(recipe_params("broad", {**params, "satellite_knot_fraction": 0.0}), 6, 0, np.arange(300))
+    assert (plain["blob_amp"].map(len) == 0).all()
 
 
 def test_field_galaxies_keep_their_distance_and_sizes():

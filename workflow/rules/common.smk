@@ -511,6 +511,7 @@ def training_options(wildcards=None):
         f"--epochs {t['epochs']} --batch-size {t['batch_size']} --learning-rate {t['learning_rate']} "
         f"--preprocess {t['preprocess']} --normalization {t['normalization']} "
         f"--class-balance {t['class_balance']} {'--augment' if t['augment'] else '--no-augment'} "
+        f"--min-arc-visible-snr {t['min_arc_visible_snr']} "
         f"--bands {' '.join(BANDS)}"
     )
 

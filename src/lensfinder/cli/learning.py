@@ -60,6 +60,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"rotations, flips, shifts, flux scale (default {'on' if d.augment else 'off'})")
     parser.add_argument("--val-fraction", type=float, default=d.val_fraction,
                         help=f"fraction held out for validation (default {d.val_fraction})")
+    parser.add_argument("--min-arc-visible-snr", type=float, default=d.min_arc_visible_snr,
+                        help="leave out lenses whose arc_visible_snr (the arc S/N where it outshines the rest of "
+                        f"the light) is below this (default {d.min_arc_visible_snr:g}: every lens)")
     parser.add_argument("--seed", type=int, default=d.seed, help=f"master seed (default {d.seed})")
     parser.add_argument("--bands", nargs="+", default=None,
                         help="bands the network sees, in channel order, picked from the shards' BANDS "
@@ -74,7 +77,7 @@ def run_train(args) -> int:
             args.preset, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
             learning_rate=args.learning_rate, preprocess=args.preprocess, normalization=args.normalization,
             class_balance=args.class_balance, augment=args.augment, val_fraction=args.val_fraction,
-            seed=args.seed, input_size=args.input_size,
+            seed=args.seed, input_size=args.input_size, min_arc_visible_snr=args.min_arc_visible_snr,
         )
     except ValueError as exc:
         raise InputError(f"train options: {exc}") from exc

@@ -242,6 +242,21 @@ class ShardSet:
     def __len__(self) -> int:
         return self.n
 
+    def column(self, name: str) -> np.ndarray:
+        """A float metadata column over all shards, in global index order; NaN for the rows of a
+        shard whose table lacks it."""
+        import pyarrow.parquet as pq
+
+        from lensfinder.io import read_table
+
+        parts = []
+        for (_, meta), reader in zip(self.pairs, self.readers):
+            if name in pq.read_schema(meta).names:
+                parts.append(read_table(meta, columns=[name])[name].to_numpy(dtype=float))
+            else:
+                parts.append(np.full(reader.n, np.nan))
+        return np.concatenate(parts) if parts else np.zeros(0)
+
     def take(self, indices) -> np.ndarray:
         """Images for global indices, in the given order: float32 ``(k, *image_shape)``."""
         indices = np.asarray(indices, dtype=np.int64)

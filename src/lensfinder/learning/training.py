@@ -156,6 +156,11 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
 
     data_hash = shard_set.data_hash()
     train_rows, val_rows = split_rows(len(shard_set), config.val_fraction, config.seed)
+    if config.min_arc_visible_snr > 0:  # lenses whose arcs no search can see: out of training and validation
+        buried = shard_set.labels & (shard_set.column("arc_visible_snr") < config.min_arc_visible_snr)
+        train_rows, val_rows = train_rows[~buried[train_rows]], val_rows[~buried[val_rows]]
+        log.info("left out %d of %d lenses with arc_visible_snr < %g", int(buried.sum()), int(shard_set.labels.sum()),
+                 config.min_arc_visible_snr)
     stream = TrainingStream(shard_set, train_rows, val_rows, config, bands=bands)
     log.info("%d training images (%d lenses), %d for validation; %d images and %d batches per epoch; bands %s",
              len(train_rows), len(stream.positives), len(val_rows), stream.images_per_epoch, stream.n_batches,

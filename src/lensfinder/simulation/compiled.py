@@ -245,8 +245,9 @@ def render_batch(out, rows, xg, yg, unlensed, sie, shear, subhalo, lensed, blobs
     """:func:`render_light_parts`, the Gaussian PSF and the noise image by
     image, while each image is in the cache: ``out[rows[b]]`` (``out`` of
     shape (N, n, n)) gets image ``b``, convolved and, where ``noisy``, with
-    noise; ``arc_snr[b]`` (float64) the S/N of its lensed light against the
-    sky ``snr_sky[b]`` and its own Poisson noise (NaN without lensed light;
+    noise; ``arc_snr[b, 0]`` (float64, shape (N, 2)) the S/N of its lensed light against the
+    sky ``snr_sky[b]`` and its own Poisson noise, ``arc_snr[b, 1]`` the part of it where the
+    lensed light outshines the rest (``arc_visible_snr``; both NaN without lensed light;
     ``arc_snr`` of length 0: not computed, which saves a convolution per lens).
     The other arguments are those of the light, PSF and noise kernels, per image.
     """
@@ -255,7 +256,7 @@ def render_batch(out, rows, xg, yg, unlensed, sie, shear, subhalo, lensed, blobs
     buffers = _light_buffers(xg, yg)
     light = np.empty((n, n), dtype=np.float32)
     lensed_light = np.empty(npix, dtype=np.float32)
-    terms = np.empty(npix + 8, dtype=np.float32)
+    terms = np.empty((2, npix + 8), dtype=np.float32)
     src, cols, acc = convolve_buffers(n, n, (taps.shape[1] - 1) // 2)
     normals = np.empty(npix + 1, dtype=np.float32)
     for b in range(n_img):
@@ -264,10 +265,14 @@ def render_batch(out, rows, xg, yg, unlensed, sie, shear, subhalo, lensed, blobs
                          ss_factor, ss_radius)
         img = out[rows[b]].reshape(npix)
         convolve_one(light.reshape(npix), taps[b], img, n, n, src, cols, acc)
-        arc_snr[b] = np.nan
+        if arc_snr.shape[0] == n_img:
+            arc_snr[b, 0] = np.nan
+            arc_snr[b, 1] = np.nan
         if has and arc_snr.shape[0] == n_img:  # the lensed light's S/N straight from its convolution
-            arc_snr[b] = convolved_arc_snr(lensed_light, taps[b], img, n, n, snr_sky[b], inv_gain[b], src, cols, acc,
-                                           terms)
+            snr, visible = convolved_arc_snr(lensed_light, taps[b], img, n, n, snr_sky[b], inv_gain[b], src, cols,
+                                             acc, terms)
+            arc_snr[b, 0] = snr
+            arc_snr[b, 1] = visible
         if noisy[b]:
             noise_one(img, sky_sigma[b], inv_gain[b], seeds[b], normals)
 

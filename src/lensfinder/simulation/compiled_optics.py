@@ -241,20 +241,27 @@ def arc_snr_one(arc, total, sky, inv_gain, terms):
     ``var = sky^2 + max(total, 0) inv_gain`` per pixel (``arc``, ``total``: the
     noiseless, PSF-convolved lensed light and whole image, flat float32;
     ``total >= arc >= 0``, so ``var > 0`` wherever there is lensed light unless
-    there is no noise at all: then infinite). ``terms``: float32 scratch of
-    at least ``len(arc) + 8``.
+    there is no noise at all: then infinite), and its visible part
+    (``arc_visible_snr``): the same sum over the pixels where the lensed light
+    outshines the rest, ``arc > total - arc``. ``terms``: float32 scratch of
+    shape (2, at least ``len(arc) + 8``).
 
     The float32 terms come from one vector loop; they are summed in float64
     by eight accumulators in a fixed order (no reassociation): :func:`_sum8`."""
     var0 = np.float32(sky) * np.float32(sky)
     ig = np.float32(inv_gain)
     if var0 <= _ZERO and ig <= _ZERO:
-        return np.inf
+        return np.inf, np.inf
     n = arc.shape[0]
-    blocks = _blocks8(terms, n)
+    blocks = _blocks8(terms[0], n)
+    visible = _blocks8(terms[1], n)
     for i in range(n):
-        terms[i] = _snr_term(arc[i], total[i], var0, ig)
-    return _sqrt_total(_sum8(blocks, 0, blocks.shape[0], (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)))
+        t = _snr_term(arc[i], total[i], var0, ig)
+        terms[0, i] = t
+        terms[1, i] = t if arc[i] + arc[i] > total[i] else _ZERO
+    zero = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    return (_sqrt_total(_sum8(blocks, 0, blocks.shape[0], zero)),
+            _sqrt_total(_sum8(visible, 0, visible.shape[0], zero)))
 
 
 @njit(cache=True, error_model="numpy")
@@ -262,30 +269,38 @@ def convolved_arc_snr(lensed, k, total, ny, nx, sky, inv_gain, src, cols, acc, t
     """``arc_snr_one(convolve_one(lensed, k, ...), total, sky, inv_gain, terms)``,
     the same bits, without writing out the convolved lensed light: its S/N
     terms come straight from the convolution's last pass, a row at a time,
-    and the sum (a chain of dependent float64 additions) takes each row's
+    and the sums (chains of dependent float64 additions) take each row's
     complete blocks of eight terms as they come, so that the CPU overlaps
-    it with the next row's terms. Scratch: ``src, cols, acc`` of
-    :func:`convolve_buffers`, ``terms`` float32 of at least ``ny nx + 8``."""
+    them with the next row's terms. Scratch: ``src, cols, acc`` of
+    :func:`convolve_buffers`, ``terms`` float32 (2, at least ``ny nx + 8``).
+    Returns ``(arc_snr, arc_visible_snr)``."""
     var0 = np.float32(sky) * np.float32(sky)
     ig = np.float32(inv_gain)
     if var0 <= _ZERO and ig <= _ZERO:
-        return np.inf
+        return np.inf, np.inf
     _convolve_padded(lensed, k, ny, nx, src, cols, acc)
     r = (k.shape[0] - 1) // 2
     width = _padded_width(nx, r)
-    blocks = _blocks8(terms, ny * nx)
+    blocks = _blocks8(terms[0], ny * nx)
+    visible = _blocks8(terms[1], ny * nx)
     sums = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    vsums = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     done = 0  # blocks summed
     for y in range(ny):
         arc = acc[y * width + r:y * width + r + nx]
         tot = total[y * nx:(y + 1) * nx]
-        out = terms[y * nx:(y + 1) * nx]
+        out = terms[0, y * nx:(y + 1) * nx]
+        vis = terms[1, y * nx:(y + 1) * nx]
         for x in range(nx):
-            out[x] = _snr_term(arc[x], tot[x], var0, ig)
+            t = _snr_term(arc[x], tot[x], var0, ig)
+            out[x] = t
+            vis[x] = t if arc[x] + arc[x] > tot[x] else _ZERO
         ready = (y + 1) * nx // 8
         sums = _sum8(blocks, done, ready, sums)
+        vsums = _sum8(visible, done, ready, vsums)
         done = ready
-    return _sqrt_total(_sum8(blocks, done, blocks.shape[0], sums))
+    return (_sqrt_total(_sum8(blocks, done, blocks.shape[0], sums)),
+            _sqrt_total(_sum8(visible, done, visible.shape[0], vsums)))
 
 
 @njit(inline="always", error_model="numpy")

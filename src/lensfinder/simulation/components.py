@@ -18,7 +18,7 @@ from lensfinder.simulation.metadata import SERSIC_KEYS
 
 __all__ = ["DETECTION_BAND", "uniform", "log_uniform", "integers", "ellipse", "disk_offsets",
            "sersic_amp", "band_amplitudes", "sersic_columns", "Ragged", "Group", "random_knots",
-           "gaussian_sigma_for_hlr"]
+           "gaussian_sigma_for_hlr", "source_offset_fraction"]
 
 #: The band every recipe renders today; its amplitudes are the ``*_amp`` columns.
 DETECTION_BAND = "r"
@@ -28,6 +28,24 @@ def uniform(rng, lo_hi, n):
     """``n`` uniform draws in ``[low, high)``; ``low`` itself (no draw) when ``low == high``."""
     lo, hi = (float(v) for v in lo_hi)
     return np.full(n, lo) if lo == hi else rng.uniform(lo, hi, n)
+
+
+def source_offset_fraction(rng, weighting: str, n=None):
+    """Source offsets from the lens centre in units of the placement disk's radius (``n`` of them, or
+    one float when ``n`` is None), one uniform draw each.
+
+    ``area``: uniform over the disk (``sqrt(u)``). ``magnification``: uniform in radius (``u``), the
+    disk's area weighted by the magnification ``2 theta_E / beta`` of a singular isothermal sphere,
+    as a flux-limited survey sees sources whose counts go as ``N(>S) ~ S^-1`` (magnification bias:
+    Turner, Ostriker & Gott 1984): arcs, rings and quads from sources near the caustic, fewer lone
+    images of sources far from it.
+    """
+    u = rng.uniform(size=n)
+    if weighting == "area":
+        return np.sqrt(u)
+    if weighting == "magnification":
+        return u
+    raise ValueError(f"source_offset_weighting: {weighting!r}: expected area or magnification")
 
 
 def log_uniform(rng, lo_hi, n):

@@ -77,7 +77,9 @@ def central_galaxy(rng, p, g: Group, counts, cx, cy, R_range, n_range, q_range=N
 def add_satellites(rng, p, g: Group, where, central_mag, cx, cy):
     """Satellites and chance companions of the galaxies at positions ``where``: ``satellite_count``
     of them, ``satellite_distance_arcsec`` from the centre, ``satellite_mag_offset`` fainter, red or
-    blue (``satellite_blue_fraction``), compact to extended (unlensed ``extra_*`` components)."""
+    blue (``satellite_blue_fraction``), compact to extended (unlensed ``extra_*`` components);
+    ``satellite_knot_fraction`` of the blue ones put ``knot_flux_fraction`` of their light in
+    ``source_knots`` knots (``blob_*``), as the knotty lensed sources do."""
     where = np.asarray(where, dtype=np.int64)
     count = integers(rng, p.satellite_count, len(where))
     owner = np.repeat(where, count)
@@ -86,10 +88,21 @@ def add_satellites(rng, p, g: Group, where, central_mag, cx, cy):
     mag = np.asarray(central_mag)[owner] + uniform(rng, p.satellite_mag_offset, m)
     R = uniform(rng, p.satellite_R_sersic_arcsec, m)
     n = uniform(rng, p.satellite_n_sersic, m)
-    _, _, e1, e2 = ellipse(rng, (0.4, 1.0), m)
+    q, phi, e1, e2 = ellipse(rng, (0.4, 1.0), m)
     blue = rng.uniform(size=m) < p.satellite_blue_fraction
-    g.extras(owner, mag_to_counts(mag, p.zeropoint_mag), R, n, e1, e2, np.asarray(cx)[owner] + dx,
-             np.asarray(cy)[owner] + dy, _RED_BLUE[blue.astype(int)])
+    counts = mag_to_counts(mag, p.zeropoint_mag)
+    x, y = np.asarray(cx)[owner] + dx, np.asarray(cy)[owner] + dy
+    if p.satellite_knot_fraction > 0:  # star-forming satellites: a share of the light in knots, as a source's
+        knotty = np.flatnonzero(blue & (rng.uniform(size=m) < p.satellite_knot_fraction))
+        f = uniform(rng, p.knot_flux_fraction, len(knotty))
+        k_owner, kx, ky = random_knots(rng, integers(rng, p.source_knots, len(knotty)), R[knotty], q[knotty],
+                                       phi[knotty])
+        per_knot = f * counts[knotty] / np.bincount(k_owner, minlength=len(knotty)).clip(1)
+        g.blobs(owner[knotty][k_owner], per_knot[k_owner], x[knotty][k_owner] + kx, y[knotty][k_owner] + ky,
+                uniform(rng, p.knot_sigma_arcsec, len(k_owner)), "blue")
+        counts = counts.copy()
+        counts[knotty] *= 1 - f
+    g.extras(owner, counts, R, n, e1, e2, x, y, _RED_BLUE[blue.astype(int)])
 
 
 def add_field_galaxies(rng, p, g: Group):

@@ -25,6 +25,7 @@ from lensfinder.simulation.lensing import (
     tangential_caustic,
 )
 from lensfinder.simulation.optics import mag_to_counts, sky_sigma_for_depth, sky_sigma_for_snr, snr_he2020
+from lensfinder.simulation.components import source_offset_fraction
 from lensfinder.simulation.metadata import SERSIC_KEYS
 from lensfinder.simulation.recipes import Recipe
 
@@ -188,7 +189,8 @@ def draw_lens(rng, p: Recipe) -> dict:
             r, t = R_src * math.sqrt(rng.uniform()), rng.uniform(0, 2 * np.pi)
             sx, sy = float(caustic_x[k] + r * math.cos(t)), float(caustic_y[k] + r * math.sin(t))
     if sx is None:  # disk placement (or no caustic found)
-        r, t = p.source_offset_theta_E * theta_E * math.sqrt(rng.uniform()), rng.uniform(0, 2 * np.pi)
+        r = p.source_offset_theta_E * theta_E * float(source_offset_fraction(rng, p.source_offset_weighting))
+        t = rng.uniform(0, 2 * np.pi)
         sx, sy = cx + r * math.cos(t), cy + r * math.sin(t)
     row.update(_sersic_component("source", float(mag_to_counts(mag_src, zp)), R_src, n_src, se1, se2, sx, sy))
     row["mag_source"] = mag_src

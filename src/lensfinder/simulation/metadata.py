@@ -33,7 +33,7 @@ FLOAT_COLUMNS = (
      "z_d", "z_s", "m200_msun", "sigma_km_s"]
     + [f"{c}_{k}" for c in ("lens_light", "source", "companion", "disk") for k in SERSIC_KEYS]
     + ["mag_lens", "mag_source", "mag_companion", "bulge_to_disk", "point_source_x", "point_source_y",
-       "point_source_amp", "arc_snr_target", "arc_snr"]
+       "point_source_amp", "arc_snr_target", "arc_snr", "arc_visible_snr"]
 )
 LIST_COLUMNS = (("subhalo_theta_E", "subhalo_center_x", "subhalo_center_y", "subhalo_mass_msun")
                 + CLUMP_COLUMNS[:3] + CLUMP_COLUMNS[5:] + CLUMP_COLUMNS[3:5] + EXTRA_COLUMNS + BLOB_COLUMNS

@@ -120,6 +120,10 @@ class Recipe:
     source_q: Range = param((0.5, 1.0), "source axis ratio", bounds=AXIS_RATIO)
     source_position: str = param("disk", "source placement", choices=("disk", "caustic"))
     source_offset_theta_E: float = param(0.5, "disk placement radius, theta_E", bounds=FRACTION)
+    source_offset_weighting: str = param(
+        "area", "disk placement: area - uniform over the disk; magnification - uniform in radius, the odds of an "
+        "SIS-lensed source (magnification 2 theta_E / beta) in counts N(>S) ~ S^-1 (magnification bias, Turner, "
+        "Ostriker & Gott 1984)", choices=("area", "magnification"))
     source_mix: Mapping[str, float] = param(MappingProxyType({"sersic": 1.0}), "lensed source models; per_block",
                                             kind="weights", choices=SOURCE_MODELS)
     source_knots: IntRange = param((10, 40), "knots of a knots/irregular source", kind="int_range",
@@ -167,6 +171,10 @@ class Recipe:
     satellite_R_sersic_arcsec: Range = param((0.1, 1.0), "satellite effective radius, arcsec", bounds=POSITIVE)
     satellite_n_sersic: Range = param((0.5, 4.0), "satellite Sersic index", bounds=POSITIVE)
     satellite_blue_fraction: float = param(0.5, "fraction of blue (star-forming) satellites", bounds=FRACTION)
+    satellite_knot_fraction: float = param(
+        0.0, "fraction of the blue satellites with knots of star formation drawn as the lensed sources' "
+        "(source_knots, knot_flux_fraction, knot_sigma_arcsec; GalSim RandomKnots), so that knots do not say lensed",
+        bounds=FRACTION)
     irregular_R_arcsec: Range = param((0.5, 2.5), "irregular and spiral galaxy half-light radius, arcsec",
                                       bounds=POSITIVE)
     confuser_knots: IntRange = param((15, 60), "knots of an irregular galaxy, spiral arms or ring",

@@ -56,7 +56,11 @@ def render_images(table, noiseless: bool | None = None, batch_size: int = 32, pr
         Power-spectrum slope of the potential perturbation (semi-real rows).
     with_arc_snr : bool
         Also return each image's ``arc_snr``: the integrated S/N of its
-        lensed light (``docs/simulation.md``, arc S/N); NaN without one.
+        lensed light (``docs/simulation.md``, arc S/N), and its
+        ``arc_visible_snr``: the same sum over the pixels where the lensed
+        light outshines the rest of the image's light; NaN without lensed
+        light (and the visible part NaN on survey hosts, whose light the
+        render does not know).
     band : str, optional
         Render this band from its ``*_{band}`` columns (amplitudes, PSF,
         noise: :func:`lensfinder.simulation.colours.add_band_columns`); None:
@@ -65,7 +69,7 @@ def render_images(table, noiseless: bool | None = None, batch_size: int = 32, pr
     Returns
     -------
     ndarray, float32, shape (n, stamp_size, stamp_size)
-        And, with ``with_arc_snr``, an ndarray (n,) of float.
+        And, with ``with_arc_snr``, two ndarrays (n,) of float: ``arc_snr`` and ``arc_visible_snr``.
     """
     import pandas as pd
 
@@ -74,7 +78,7 @@ def render_images(table, noiseless: bool | None = None, batch_size: int = 32, pr
         df = band_view(df, band)
     if len(df) == 0:
         empty = np.zeros((0, 0, 0), dtype=np.float32)
-        return (empty, np.zeros(0)) if with_arc_snr else empty
+        return (empty, np.zeros(0), np.zeros(0)) if with_arc_snr else empty
     sizes = df["stamp_size"].unique()
     scales = df["pixel_scale_arcsec"].unique()
     if len(sizes) != 1 or len(scales) != 1:
@@ -83,7 +87,7 @@ def render_images(table, noiseless: bool | None = None, batch_size: int = 32, pr
     x, y = pixel_grid(n, scale)
     xg, yg = np.ascontiguousarray(x[0]), np.ascontiguousarray(y[:, 0])
     out = np.empty((len(df), n, n), dtype=np.float32)
-    arc_snr = np.full(len(df), np.nan)
+    arc_snr = np.full((len(df), 2), np.nan)  # arc_snr, arc_visible_snr
     # rows with the same components and numerics render together, in contiguous slices
     psf_models = df["psf_model"].to_numpy() if "psf_model" in df else np.full(len(df), "gaussian")
     # the PSF kernel half-width is shared within a batch: rows render
@@ -105,7 +109,7 @@ def render_images(table, noiseless: bool | None = None, batch_size: int = 32, pr
     with _one_blas_thread():
         _render_chunks(out, arc_snr if with_arc_snr else None, prep, order, bounds, xg, yg, scale, noiseless,
                        with_hosts, grf_slope, progress)
-    return (out, arc_snr) if with_arc_snr else out
+    return (out, arc_snr[:, 0].copy(), arc_snr[:, 1].copy()) if with_arc_snr else out
 
 
 def render_from_metadata(row, noiseless: bool | None = None, band: str | None = None):
@@ -150,6 +154,7 @@ def _render_chunks(out, arc_snr, prep, order, bounds, xg, yg, scale, noiseless, 
         images, snr = _render_batch(batch, xg, yg, scale, ~quiet, grf_slope=grf_slope, out=out if direct else None,
                                     rows=order[lo:hi] if direct else None, with_arc_snr=arc_snr is not None)
         if arc_snr is not None:
+            snr[hosts, 1] = np.nan  # the arc against the host's light: not rendered here
             arc_snr[order[lo:hi]] = snr
         if images is None:  # written to out[order[lo:hi]]
             continue
@@ -269,7 +274,7 @@ def _render_batch(batch, xg, yg, pixel_scale, noisy, grf_slope=6.0, out=None, ro
     light_args = _light_arguments(batch, xg, yg, pixel_scale, grf_slope)
     noise_args = noise_arguments(n_img, batch["sky_sigma"], batch["gain"].astype(float),
                                  batch["image_seed"].astype(np.uint64), noisy)
-    arc_snr = np.full(n_img, np.nan)
+    arc_snr = np.full((n_img, 2), np.nan)  # arc_snr, arc_visible_snr
     if batch["psf_model"][0] not in ("moffat", "epsf"):
         taps = gaussian_taps(batch["psf_fwhm_arcsec"].astype(float), pixel_scale,
                              float(batch["psf_truncation_sigma"][0]))
@@ -284,7 +289,7 @@ def _render_batch(batch, xg, yg, pixel_scale, noisy, grf_slope=6.0, out=None, ro
         if has[i] and with_arc_snr:
             images[i], arc = _convolve(np.stack([images[i], lensed[i]]), batch, i, pixel_scale)
             arc_snr[i] = arc_snr_one(arc.reshape(-1), images[i].reshape(-1), batch["snr_sky"][i], noise_args[1][i],
-                                     np.empty(arc.size + 8, dtype=np.float32))
+                                     np.empty((2, arc.size + 8), dtype=np.float32))
         else:
             images[i] = _convolve(images[i:i + 1], batch, i, pixel_scale)[0]
     add_noise(images, *noise_args)

@@ -121,9 +121,10 @@ def render_table(df, stamp_size: int, batch_size: int = 32, progress: bool = Fal
         from lensfinder.surveys.presets import get_preset
 
         df = add_band_columns(df, bands, get_preset(preset), depth_scatter_mag, colour_scatter_mag)
-    images, arc_snr = render_images(df, noiseless=None, batch_size=batch_size, progress=progress, grf_slope=grf_slope,
-                                    with_arc_snr=True)
+    images, arc_snr, visible = render_images(df, noiseless=None, batch_size=batch_size, progress=progress,
+                                             grf_slope=grf_slope, with_arc_snr=True)
     df["arc_snr"] = arc_snr
+    df["arc_visible_snr"] = visible
     if not bands:
         return images, df
     cube = np.empty((len(df), len(bands), *images.shape[1:]), dtype=np.float32)

@@ -25,6 +25,7 @@ from lensfinder.simulation.components import (
     integers,
     random_knots,
     sersic_columns,
+    source_offset_fraction,
     uniform,
 )
 from lensfinder.simulation.lensequation import point_images
@@ -61,7 +62,7 @@ def draw_sources(rng, p, g: Group, counts, lens: dict) -> None:
     R = uniform(rng, p.source_R_sersic_arcsec, n)
     n_sersic = uniform(rng, p.source_n_sersic, n)
     q, phi, e1, e2 = ellipse(rng, p.source_q, n)
-    r = p.source_offset_theta_E * lens["theta_E"] * np.sqrt(rng.uniform(size=n))
+    r = p.source_offset_theta_E * lens["theta_E"] * source_offset_fraction(rng, p.source_offset_weighting, n)
     t = rng.uniform(0.0, 2.0 * np.pi, n)
     sx, sy = lens["center_x"] + r * np.cos(t), lens["center_y"] + r * np.sin(t)
     f_knots = np.where(model == "irregular", uniform(rng, p.irregular_knot_fraction, n),
