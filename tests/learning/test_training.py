@@ -231,7 +231,7 @@ def test_lenses_with_buried_arcs_are_left_out_of_training(tmp_path, caplog):
     buried[:40] = lens & (visible < 10)
     train_rows, val_rows = split_rows(80, 0.2, seed=5)
     with caplog.at_level("INFO", logger="lensfinder.learning.training"):
-        training.train([tmp_path], _config(epochs=1), tmp_path / "m.keras", threads=1)
+        training.train([tmp_path], _config(epochs=1, min_arc_visible_snr=10), tmp_path / "m.keras", threads=1)
     assert f"left out {buried.sum()} of {shards.labels.sum()} lenses with arc_visible_snr < 10" in caplog.text
     kept_train, kept_val = (~buried[train_rows]).sum(), (~buried[val_rows]).sum()
     lenses = (shards.labels[train_rows] & ~buried[train_rows]).sum()

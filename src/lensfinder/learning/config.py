@@ -61,8 +61,8 @@ class TrainConfig:
     min_arc_visible_snr : float
         Lenses whose metadata ``arc_visible_snr`` (the arc S/N where it outshines the rest of the
         light) is below this are left out of training and validation: arcs buried in their lens
-        galaxy teach that a plain galaxy is a lens. 0: every lens (the papers' experiments); rows
-        without the value (survey hosts, older shards) are kept.
+        galaxy look like a plain galaxy labelled lens. 0 (the default): every lens; rows without
+        the value (survey hosts, older shards) are kept.
     """
 
     model: str = "he2020"
@@ -79,7 +79,7 @@ class TrainConfig:
     preset: str | None = None
     max_shift_pix: int = 2
     flux_jitter: float = 0.1
-    min_arc_visible_snr: float = 10.0
+    min_arc_visible_snr: float = 0.0
 
     def __post_init__(self):
         checks = [
