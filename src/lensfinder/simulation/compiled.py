@@ -247,8 +247,8 @@ def render_batch(out, rows, xg, yg, unlensed, sie, shear, subhalo, lensed, blobs
     shape (N, n, n)) gets image ``b``, convolved and, where ``noisy``, with
     noise; ``arc_snr[b, 0]`` (float64, shape (N, 2)) the S/N of its lensed light against the
     sky ``snr_sky[b]`` and its own Poisson noise, ``arc_snr[b, 1]`` the part of it where the
-    lensed light outshines the rest (``arc_visible_snr``; both NaN without lensed light;
-    ``arc_snr`` of length 0: not computed, which saves a convolution per lens).
+    lensed light outshines the rest (``arc_visible_snr``; left as they are, NaN from the caller,
+    without lensed light; ``arc_snr`` of length 0: not computed, which saves a convolution per lens).
     The other arguments are those of the light, PSF and noise kernels, per image.
     """
     n_img, n = rows.shape[0], out.shape[1]
@@ -265,9 +265,6 @@ def render_batch(out, rows, xg, yg, unlensed, sie, shear, subhalo, lensed, blobs
                          ss_factor, ss_radius)
         img = out[rows[b]].reshape(npix)
         convolve_one(light.reshape(npix), taps[b], img, n, n, src, cols, acc)
-        if arc_snr.shape[0] == n_img:
-            arc_snr[b, 0] = np.nan
-            arc_snr[b, 1] = np.nan
         if has and arc_snr.shape[0] == n_img:  # the lensed light's S/N straight from its convolution
             snr, visible = convolved_arc_snr(lensed_light, taps[b], img, n, n, snr_sky[b], inv_gain[b], src, cols,
                                              acc, terms)

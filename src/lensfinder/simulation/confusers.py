@@ -95,11 +95,8 @@ def add_satellites(rng, p, g: Group, where, central_mag, cx, cy):
     if p.satellite_knot_fraction > 0:  # star-forming satellites: a share of the light in knots, as a source's
         knotty = np.flatnonzero(blue & (rng.uniform(size=m) < p.satellite_knot_fraction))
         f = uniform(rng, p.knot_flux_fraction, len(knotty))
-        k_owner, kx, ky = random_knots(rng, integers(rng, p.source_knots, len(knotty)), R[knotty], q[knotty],
-                                       phi[knotty])
-        per_knot = f * counts[knotty] / np.bincount(k_owner, minlength=len(knotty)).clip(1)
-        g.blobs(owner[knotty][k_owner], per_knot[k_owner], x[knotty][k_owner] + kx, y[knotty][k_owner] + ky,
-                uniform(rng, p.knot_sigma_arcsec, len(k_owner)), "blue")
+        _knots(rng, p, g, owner[knotty], f * counts[knotty], R[knotty], q[knotty], phi[knotty], x[knotty], y[knotty],
+               "blue", p.source_knots, p.knot_sigma_arcsec)
         counts = counts.copy()
         counts[knotty] *= 1 - f
     g.extras(owner, counts, R, n, e1, e2, x, y, _RED_BLUE[blue.astype(int)])
@@ -128,12 +125,13 @@ def add_field_galaxies(rng, p, g: Group):
     g.extras(owner, mag_to_counts(mag, p.zeropoint_mag), R, n, e1, e2, x, y, _RED_BLUE[blue.astype(int)])
 
 
-def _knots(rng, p, g: Group, owner, counts, hlr, q, phi, cx, cy, colour, count_range):
+def _knots(rng, p, g: Group, owner, counts, hlr, q, phi, cx, cy, colour, count_range, sigma_range=None):
     """GalSim ``RandomKnots``: ``count_range`` equal-flux knots with ``counts`` in all, Gaussian
-    of half-light radius ``hlr`` sheared to ``q``/``phi``, each a blob of ``confuser_knot_sigma_arcsec``."""
+    of half-light radius ``hlr`` sheared to ``q``/``phi``, each a blob of ``sigma_range``
+    (default ``confuser_knot_sigma_arcsec``)."""
     count = integers(rng, count_range, len(owner))
     k_owner, dx, dy = random_knots(rng, count, hlr, q, phi)
-    sigma = uniform(rng, p.confuser_knot_sigma_arcsec, len(k_owner))
+    sigma = uniform(rng, p.confuser_knot_sigma_arcsec if sigma_range is None else sigma_range, len(k_owner))
     g.blobs(np.asarray(owner)[k_owner], (counts / count)[k_owner], cx[k_owner] + dx, cy[k_owner] + dy, sigma,
             colour)
 

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from lensfinder.io import InputError
+from lensfinder.simulation.components import source_offset_fraction
 from lensfinder.simulation.lensing import (
     phi_q_to_e1e2,
     sersic_b_n,
@@ -25,7 +26,6 @@ from lensfinder.simulation.lensing import (
     tangential_caustic,
 )
 from lensfinder.simulation.optics import mag_to_counts, sky_sigma_for_depth, sky_sigma_for_snr, snr_he2020
-from lensfinder.simulation.components import source_offset_fraction
 from lensfinder.simulation.metadata import SERSIC_KEYS
 from lensfinder.simulation.recipes import Recipe
 
