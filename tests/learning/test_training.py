@@ -238,3 +238,72 @@ def test_lenses_with_buried_arcs_are_left_out_of_training(tmp_path, caplog):
     assert f"{kept_train} training images ({lenses} lenses), {kept_val} for validation" in caplog.text
     with pytest.raises(ValueError, match="min_arc_visible_snr"):
         _config(min_arc_visible_snr=-1)
+
+
+def test_cosine_schedule_decays_to_zero_and_its_length_is_in_the_resume_key(shard_dir, tmp_path):
+    """`lr_schedule: cosine`: after epoch e of E the step is lr * (1 + cos(pi e / E)) / 2 (0 at the
+    end); a resumed cosine run must have the same number of epochs, a constant one need not."""
+    history = training.train([shard_dir], _config(epochs=3, lr_schedule="cosine"), tmp_path / "c.keras", threads=1)
+    expected = 1e-3 * (1 + np.cos(np.pi * np.arange(1, 4) / 3)) / 2
+    np.testing.assert_allclose(history["learning_rate"], expected, rtol=1e-5, atol=1e-9)
+    constant = training.train([shard_dir], _config(epochs=1), tmp_path / "k.keras", threads=1)
+    assert constant["learning_rate"].tolist() == pytest.approx([1e-3])
+    assert _config(epochs=2).resume_key() == _config(epochs=5).resume_key()
+    assert _config(epochs=2, lr_schedule="cosine").resume_key() != _config(epochs=5, lr_schedule="cosine").resume_key()
+    assert json.loads((tmp_path / "c.json").read_text())["training"]["lr_schedule"] == "cosine"
+    with pytest.raises(ValueError, match="lr_schedule 'step'"):
+        _config(lr_schedule="step")
+
+
+def test_weight_averaging_saves_the_moving_average_of_the_trajectory(shard_dir, tmp_path):
+    """`ema_momentum`: the saved weights are the exponential moving average of the weights after
+    every step (the first step's weights, then m * average + (1 - m) * weights), recomputed here
+    from a run without averaging, whose trajectory is the same."""
+    from lensfinder.learning.models import import_keras
+
+    keras = import_keras()
+    trajectory = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            trajectory.append([np.array(w) for w in self.model.get_weights()])
+
+    training.train([shard_dir], _config(epochs=2), tmp_path / "plain.keras", threads=1, callbacks=[Record()])
+    m = 0.9
+    average = trajectory[0]
+    for step in trajectory[1:]:
+        average = [m * a + (1 - m) * w for a, w in zip(average, step)]
+    training.train([shard_dir], _config(epochs=2, ema_momentum=m), tmp_path / "ema.keras", threads=1)
+    saved = _weights(tmp_path / "ema.keras")
+    assert len(trajectory) > 4
+    for a, w in zip(average, saved):
+        np.testing.assert_allclose(w, a, rtol=1e-4, atol=1e-6)
+    assert any(not np.allclose(w, t) for w, t in zip(saved, trajectory[-1]))  # not the last weights
+    with pytest.raises(ValueError, match="ema_momentum"):
+        _config(ema_momentum=1.0)
+
+
+@pytest.mark.parametrize("preprocess", ["bin2_crop", "bin2"])
+def test_kept_sky_levels_give_the_same_batches(tmp_path, preprocess):
+    """The stream measures each image's border sky once and reuses it: every batch, first read or
+    not, equals one prepared from scratch (three bands, a non-finite pixel included)."""
+    from lensfinder.learning.preprocessing import prepare_batch
+
+    for k in range(2):
+        write_toy_shard(tmp_path, k, 24, seed=3, bands=["g", "r", "i"])
+    train_rows, val_rows = split_rows(48, 0.25, seed=1)
+    cube, _ = read_cube(tmp_path / "shard_000.fits", memmap=False)
+    cube[train_rows[0], 1, 50, 50] = np.nan
+    write_cube(cube, tmp_path / "shard_000.fits", 0.2, 30.0, bands=["g", "r", "i"])
+    shards = ShardSet([tmp_path])
+    config = _config(preprocess=preprocess, batch_size=8, augment=False)
+    stream = TrainingStream(shards, train_rows, val_rows, config)
+    assert not stream._sky_known.any()
+    for step in range(2 * stream.n_batches):  # two epochs: measured, then kept
+        x, _, _ = stream.train_batch(step)
+        rows = stream.epoch_order(step // stream.n_batches)[(step % stream.n_batches) * 8:][:8]
+        fresh, _ = prepare_batch(shards.take(rows), stream._settings)
+        np.testing.assert_array_equal(x, fresh)
+    assert stream._sky_known[train_rows].all() and not stream._sky_known[val_rows].any()
+    assert stream.nonfinite_images == 2
+    np.testing.assert_array_equal(stream.val_batch(0)[0], prepare_batch(shards.take(val_rows[:8]), stream._settings)[0])

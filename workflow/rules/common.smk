@@ -512,6 +512,7 @@ def training_options(wildcards=None):
         f"--preprocess {t['preprocess']} --normalization {t['normalization']} "
         f"--class-balance {t['class_balance']} {'--augment' if t['augment'] else '--no-augment'} "
         f"--min-arc-visible-snr {t['min_arc_visible_snr']} "
+        f"--lr-schedule {t['lr_schedule']} --ema-momentum {t['ema_momentum']} "
         f"--bands {' '.join(BANDS)}"
     )
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from lensfinder.io import InputError
-from lensfinder.learning.config import CLASS_BALANCE, HE2020_CASES, TrainConfig, resolve_config
+from lensfinder.learning.config import CLASS_BALANCE, HE2020_CASES, LR_SCHEDULES, TrainConfig, resolve_config
 from lensfinder.learning.evaluation import COMPLETENESS_COLUMNS, evaluate_files
 from lensfinder.learning.inference import DEFAULT_MAX_NAN_FRACTION, TTA_MODES, infer_files
 from lensfinder.learning.metrics import DEFAULT_THRESHOLDS
@@ -63,6 +63,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-arc-visible-snr", type=float, default=d.min_arc_visible_snr,
                         help="leave out lenses whose arc_visible_snr (the arc S/N where it outshines the rest of "
                         f"the light) is below this (default {d.min_arc_visible_snr:g}: every lens)")
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=d.lr_schedule,
+                        help=f"learning-rate schedule: constant, or cosine decay to 0 over the run (default {d.lr_schedule})")
+    parser.add_argument("--ema-momentum", type=float, default=d.ema_momentum,
+                        help="keep a moving average of the weights with this momentum and save it "
+                        f"(default {d.ema_momentum:g}: the last weights)")
     parser.add_argument("--seed", type=int, default=d.seed, help=f"master seed (default {d.seed})")
     parser.add_argument("--bands", nargs="+", default=None,
                         help="bands the network sees, in channel order, picked from the shards' BANDS "
@@ -78,6 +83,7 @@ def run_train(args) -> int:
             learning_rate=args.learning_rate, preprocess=args.preprocess, normalization=args.normalization,
             class_balance=args.class_balance, augment=args.augment, val_fraction=args.val_fraction,
             seed=args.seed, input_size=args.input_size, min_arc_visible_snr=args.min_arc_visible_snr,
+            lr_schedule=args.lr_schedule, ema_momentum=args.ema_momentum,
         )
     except ValueError as exc:
         raise InputError(f"train options: {exc}") from exc

@@ -9,7 +9,7 @@ import json
 from lensfinder.learning.models import DEFAULT_INPUT_SIZE, MODEL_NAMES
 from lensfinder.learning.preprocessing import NORMALIZATIONS, PREPROCESS_METHODS
 
-__all__ = ["HE2020_CASES", "CLASS_BALANCE", "TrainConfig", "resolve_config"]
+__all__ = ["HE2020_CASES", "CLASS_BALANCE", "LR_SCHEDULES", "TrainConfig", "resolve_config"]
 
 #: He et al. 2020, section 5.2 and Table 5: case 0 (their default) is
 #: learning rate 0.03, batch size 32, 50 epochs; case 1 lr 0.01; case 2 100
@@ -23,6 +23,10 @@ HE2020_CASES = {
 }
 #: Class balance of the training batches (docs/learning.md).
 CLASS_BALANCE = ("none", "weights", "balanced")
+#: Learning-rate schedules: ``constant`` (He et al. 2020's fixed step) or
+#: ``cosine`` (half-cosine decay to 0 over the run, no restarts; Loshchilov &
+#: Hutter 2017, SGDR, as their single-cycle case).
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +67,13 @@ class TrainConfig:
         light) is below this are left out of training and validation: arcs buried in their lens
         galaxy look like a plain galaxy labelled lens. 0 (the default): every lens; rows without
         the value (survey hosts, older shards) are kept.
+    lr_schedule : str
+        ``constant`` or ``cosine`` (:data:`LR_SCHEDULES`): the step decays from
+        ``learning_rate`` to 0 along half a cosine over all ``epochs``.
+    ema_momentum : float
+        0 (the default): the model keeps its last weights. Above 0: Adam keeps an exponential
+        moving average of the weights with this momentum (e.g. 0.99, about the last 100 steps;
+        Polyak & Juditsky 1992) and the saved model holds the average.
     """
 
     model: str = "he2020"
@@ -80,6 +91,8 @@ class TrainConfig:
     max_shift_pix: int = 2
     flux_jitter: float = 0.1
     min_arc_visible_snr: float = 0.0
+    lr_schedule: str = "constant"
+    ema_momentum: float = 0.0
 
     def __post_init__(self):
         checks = [
@@ -91,6 +104,8 @@ class TrainConfig:
             (self.batch_size >= 1, f"batch_size: {self.batch_size}, expected >= 1"),
             (self.learning_rate > 0, f"learning_rate: {self.learning_rate}, expected > 0"),
             (0 <= self.val_fraction < 1, f"val_fraction: {self.val_fraction}, expected 0 <= f < 1"),
+            (self.lr_schedule in LR_SCHEDULES, f"lr_schedule {self.lr_schedule!r}: expected one of {LR_SCHEDULES}"),
+            (0 <= self.ema_momentum < 1, f"ema_momentum: {self.ema_momentum}, expected 0 <= m < 1"),
             (self.min_arc_visible_snr >= 0, f"min_arc_visible_snr: {self.min_arc_visible_snr}, expected >= 0"),
             (self.preset is None or self.preset in HE2020_CASES, f"preset {self.preset!r}: expected one of {tuple(HE2020_CASES)}"),
         ]
@@ -106,8 +121,11 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def resume_key(self) -> str:
-        """Hash of everything but ``epochs`` (a resumed run may train longer)."""
-        record = {k: v for k, v in self.as_dict().items() if k != "epochs"}
+        """Hash of everything but ``epochs`` (a resumed run may train longer).
+
+        With the cosine schedule ``epochs`` is in the hash: it sets the decay.
+        """
+        record = {k: v for k, v in self.as_dict().items() if k != "epochs" or self.lr_schedule != "constant"}
         return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
 
 

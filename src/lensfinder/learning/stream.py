@@ -3,7 +3,9 @@
 A global step number fixes the epoch and the batch within it; the epoch fixes
 a seeded order of the training rows, ``SeedSequence([seed, 2, epoch, batch])``
 the batch's augmentation, so a resumed run sees exactly the batches it would
-have seen. Memory holds labels and row numbers only (about 25 bytes per image).
+have seen. Memory holds labels, row numbers and, for ``sky`` normalisation,
+each image's border sky level and noise once read (16 bytes per image and
+band), so later epochs skip their medians.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 from lensfinder.io import InputError, select_bands
 from lensfinder.learning.config import TrainConfig
 from lensfinder.learning.datasets import ShardSet
-from lensfinder.learning.preprocessing import input_channels, prepare_batch
+from lensfinder.learning.preprocessing import input_channels, prepare_batch, sky_statistics
 
 __all__ = ["augment_batch", "split_rows", "TrainingStream"]
 
@@ -68,9 +70,13 @@ class TrainingStream:
     config : TrainConfig
     bands : sequence of str, optional
         The bands the network sees, in channel order (default: all the shards' bands).
+    keep_sky : bool
+        ``sky`` normalisation: keep each image's border sky level and noise
+        once measured (the default; the batches are the same either way).
     """
 
-    def __init__(self, shards: ShardSet, train_rows, val_rows, config: TrainConfig, bands=None):
+    def __init__(self, shards: ShardSet, train_rows, val_rows, config: TrainConfig, bands=None,
+                 keep_sky: bool = True):
         self.shards = shards
         self.config = config
         self.bands = tuple(bands or shards.bands)
@@ -102,6 +108,11 @@ class TrainingStream:
         self.nonfinite_images = 0
         self._lock = threading.Lock()
         self._orders: dict[int, np.ndarray] = {}
+        # per global row: known?, and (scale, median|sigma, band) of its border sky (sky normalisation)
+        keep = keep_sky and config.normalization == "sky"
+        self._sky_known = np.zeros(len(shards), bool) if keep else None
+        self._sky = np.zeros((len(shards), input_channels(1, config.preprocess), 2, len(self.bands)), np.float32) \
+            if keep else None
 
     @property
     def input_shape(self) -> tuple:
@@ -125,10 +136,21 @@ class TrainingStream:
                 self._orders[epoch] = order
             return order
 
+    def _sky_of(self, rows, images):
+        """:func:`sky_statistics` of these rows' images, measured once per row and kept."""
+        new = ~self._sky_known[rows]
+        if new.any():
+            stats = sky_statistics(images[new], self._settings)
+            self._sky[rows[new]] = np.stack([np.stack([m[..., 0, 0], s[..., 0, 0]], axis=1) for m, s in stats], axis=1)
+            self._sky_known[rows[new]] = True  # after the values: a concurrent batch reads them whole or measures again
+        kept = self._sky[rows]
+        return tuple((kept[:, k, 0, :, None, None], kept[:, k, 1, :, None, None]) for k in range(kept.shape[1]))
+
     def _prepare(self, rows):
         """Network input ``(n, size, size, n_channels)`` of global rows."""
         images = select_bands(self.shards.take(rows), self.shards.bands, self.bands)
-        x, fraction = prepare_batch(images, self._settings)
+        sky = self._sky_of(np.asarray(rows), images) if self._sky is not None else None
+        x, fraction = prepare_batch(images, self._settings, sky=sky)
         bad = int(np.count_nonzero(fraction))
         if bad:
             with self._lock:

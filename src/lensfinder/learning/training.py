@@ -34,17 +34,25 @@ ADAM_EPSILON = 1e-8
 _CHECKPOINT_STATE = "state.json"
 
 
-def compile_model(config: TrainConfig, size: int, n_bands: int = 1):
+def compile_model(config: TrainConfig, size: int, n_bands: int = 1, steps_per_epoch: int = 1):
     """``config.model`` for ``(size, size, n_bands)`` inputs, compiled with Adam on the cross-entropy.
 
     Adam with epsilon :data:`ADAM_EPSILON` (He et al. 2020, eq. 7) on the
     negative log-likelihood of the 2-way softmax (sparse categorical
-    cross-entropy), reporting accuracy.
+    cross-entropy), reporting accuracy. ``config.lr_schedule`` ``cosine``
+    decays the step to 0 over ``config.epochs * steps_per_epoch`` steps;
+    ``config.ema_momentum`` > 0 keeps a moving average of the weights, which
+    Keras writes into the model when ``fit`` ends.
     """
     keras = import_keras()
     model = build_model(config.model, (size, size, n_bands))
+    learning_rate = config.learning_rate
+    if config.lr_schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            config.learning_rate, decay_steps=max(1, config.epochs * steps_per_epoch), alpha=0.0)
+    ema = {"use_ema": True, "ema_momentum": config.ema_momentum} if config.ema_momentum > 0 else {}
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=ADAM_EPSILON),
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, epsilon=ADAM_EPSILON, **ema),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
     )
@@ -179,7 +187,7 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
         state = saved
         log.info("resuming from %s after epoch %d", ckpt / saved["checkpoint"], initial_epoch)
     else:
-        model = compile_model(config, size, stream.input_shape[2])
+        model = compile_model(config, size, stream.input_shape[2], stream.n_batches)
     if ckpt:
         ckpt.mkdir(parents=True, exist_ok=True)
         if not saved:  # stale checkpoints of other settings or data, or of a longer run
