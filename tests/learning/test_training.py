@@ -243,11 +243,8 @@ def test_lenses_with_buried_arcs_are_left_out_of_training(tmp_path, caplog):
 def test_cosine_schedule_decays_to_zero_and_its_length_is_in_the_resume_key(shard_dir, tmp_path):
     """`lr_schedule: cosine`: after epoch e of E the step is lr * (1 + cos(pi e / E)) / 2 (0 at the
     end); a resumed cosine run must have the same number of epochs, a constant one need not."""
-    history = training.train([shard_dir], _config(epochs=3, lr_schedule="cosine"), tmp_path / "c.keras", threads=1)
-    expected = 1e-3 * (1 + np.cos(np.pi * np.arange(1, 4) / 3)) / 2
-    np.testing.assert_allclose(history["learning_rate"], expected, rtol=1e-5, atol=1e-9)
-    constant = training.train([shard_dir], _config(epochs=1), tmp_path / "k.keras", threads=1)
-    assert constant["learning_rate"].tolist() == pytest.approx([1e-3])
+    history = training.train([shard_dir], _config(epochs=2, lr_schedule="cosine"), tmp_path / "c.keras", threads=1)
+    np.testing.assert_allclose(history["learning_rate"], [0.5e-3, 0.0], rtol=1e-5, atol=1e-9)  # cos(pi/2), cos(pi)
     assert _config(epochs=2).resume_key() == _config(epochs=5).resume_key()
     assert _config(epochs=2, lr_schedule="cosine").resume_key() != _config(epochs=5, lr_schedule="cosine").resume_key()
     assert json.loads((tmp_path / "c.json").read_text())["training"]["lr_schedule"] == "cosine"
