@@ -117,9 +117,9 @@ def normalize(images, method: str = "minmax", sky=None):
 
     ``images`` is ``(n, ny, nx)`` or ``(n, n_bands, ny, nx)``: the statistics
     are those of one band of one image (the last two axes), so a faint g band
-    is stretched like a bright i band. ``sky``, for the ``sky`` method only:
-    ``(median, sigma)`` already measured (:func:`sky_statistics`), each
-    ``images.shape[:-2] + (1, 1)``; by default measured on ``images``.
+    is stretched like a bright i band. ``sky``: ``(median, sigma)`` already
+    measured (:func:`sky_statistics`), each ``images.shape[:-2] + (1, 1)``;
+    by default measured on ``images``. The other methods ignore it.
 
     Returns
     -------
@@ -206,7 +206,6 @@ def _to_input(stamps, settings: dict, sky=None):
     :func:`sky_statistics` of these stamps, if already known.
     """
     size, method, norm = int(settings["input_shape"][0]), settings["preprocess"], settings["normalization"]
-    sky = sky if norm == "sky" else None
     if method != "bin2_crop":
         return normalize(resize_stamps(stamps, size, method), norm, sky and sky[0])
     binned = normalize(resize_stamps(stamps, size, "bin2"), norm, sky and sky[0])
@@ -262,7 +261,6 @@ def prepare_batch(stamps, settings: dict, sky=None):
     if bad.any():
         filled, fraction[bad] = fill_nonfinite(stamps[bad])
         x[bad] = resize_stamps(filled, size, method)
-    sky = sky if settings["normalization"] == "sky" else None
     return _channels_last(normalize(x, settings["normalization"], sky and sky[0])), fraction
 
 
