@@ -160,9 +160,14 @@ squeue --states=all --noheader --name="$run_id" --format='%i|%T|%k' >"$state/squ
 n_jobs=$(wc -l <"$state/squeue.txt")
 n_done=$(grep -c '|COMPLETED|' "$state/squeue.txt" || true)
 ((n_jobs > 0 && n_jobs == n_done)) || die "slurm jobs: $n_done of $n_jobs completed (see $state/squeue.txt)"
-# Every rule job of the run was a Slurm job (only `localrule all` ran here).
+# Every rule job of the run was a Slurm job (the `localrule` ones ran here).
 n_rule_jobs=$(grep -c '^rule [A-Za-z0-9_]*:$' "$state/snakemake.log" || true)
 ((n_jobs == n_rule_jobs)) || die "$n_rule_jobs rule jobs in the log but $n_jobs Slurm jobs"
+# The workflow's localrules (figures, grades, the ranked list) ran beside
+# Snakemake, not in the queue.
+for rule in figure_roc mock_grades merge_scores; do
+    grep -q "^localrule $rule:$" "$state/snakemake.log" || die "rule $rule did not run as a local rule"
+done
 # No job asked for a GPU: config training.gpus is 0 here.
 if scontrol -o show job | grep -q 'TresPerJob=[^ ]*gpu\|TresPerNode=[^ ]*gpu'; then
     die "a job asked for GPUs although training.gpus is 0"

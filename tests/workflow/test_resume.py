@@ -30,9 +30,10 @@ from helpers.workflow_run import copy_workflow
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-#: config/test.yaml, smaller: this test needs every stage's jobs (and a
+#: config/test.yaml, smaller: this test needs the search's stages (and a
 #: training that runs for a while to be killed in), not a network that
-#: separates lenses (test_workflow.py's tiny run checks that)
+#: separates lenses, nor the retraining rounds, which resume as any other
+#: job (test_workflow.py's tiny run checks both)
 SMALLER = """\
 mock: {params: {size_pix: 600}}
 simulation:
@@ -40,7 +41,7 @@ simulation:
     train: {n_images: 400, n_shards: 2, seed: 11}
     test: {n_images: 100, n_shards: 1, seed: 12}
 training: {epochs: 2}
-learning: {epochs: 2}
+learning: {rounds: 0}
 """
 CONFIG = ["--configfile", "config/test.yaml", "resume.yaml"]
 #: rule whose start we wait for before killing (the longest job of the run)
