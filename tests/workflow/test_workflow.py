@@ -3,6 +3,7 @@ end-to-end run of every stage on the mock survey (config/test.yaml)."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -25,6 +26,33 @@ def test_dry_run_shows_every_stage(workdir):
     for rule in ("mock_survey", "merge_catalog", "preselect", "stamps", "simulate", "train", "infer",
                  "infer_test", "evaluate", "candidates", "mock_grades", "merge_scores", "figure_roc"):
         assert f"{rule} " in out, rule
+
+
+def _threads_of(plan: str) -> dict[str, set[int]]:
+    """``--threads`` of the planned scoring and training commands: tile scoring, test-set scoring, training."""
+    found: dict[str, set[int]] = {"tiles": set(), "test": set(), "train": set()}
+    for line in plan.splitlines():
+        line = line.strip().removeprefix("Shell command: ")
+        threads = re.search(r"--threads (\d+)", line)
+        if not threads:
+            continue
+        if line.startswith("lensfinder infer ") and "--stamps results/stamps/" in line:
+            found["tiles"].add(int(threads.group(1)))
+        elif line.startswith("lensfinder infer ") and "results/sim/test/" in line:
+            found["test"].add(int(threads.group(1)))
+        elif line.startswith("lensfinder train "):
+            found["train"].add(int(threads.group(1)))
+    return found
+
+
+def test_tiles_are_scored_on_inference_threads(workdir):
+    """Each tile's scoring job takes inference.threads (several run side by side); training and the
+    test set's scoring take training.threads; inference.threads null falls back to training.threads."""
+    plan = snakemake(workdir, "-n", "-p", "--cores", "4").stdout
+    assert _threads_of(plan) == {"tiles": {1}, "test": {2}, "train": {2}}
+    (workdir / "threads.yaml").write_text("training: {threads: 3}\ninference: {threads: null}\n")
+    plan = snakemake(workdir, "-n", "-p", "--cores", "4", "--configfile", "threads.yaml").stdout
+    assert _threads_of(plan) == {"tiles": {3}, "test": {3}, "train": {3}}
 
 
 def test_lint_is_clean(workdir):

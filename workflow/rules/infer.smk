@@ -18,7 +18,7 @@ rule infer:
         "results/logs/infer/{net}_{tile}.log",
     benchmark:
         "results/benchmarks/infer/{net}_{tile}.tsv"
-    threads: config["training"]["threads"]
+    threads: config["inference"]["threads"] or config["training"]["threads"]
     resources:
         mem_mb=4000,
         gpu=config["training"]["gpus"],
