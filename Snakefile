@@ -33,29 +33,6 @@ include: "workflow/rules/domain_shift.smk"
 include: "workflow/rules/bands_test.smk"
 
 
-# Seconds of work on small tables (figures, simulated grades, the known-lens
-# cross-match, the ranked list): on a cluster they run beside Snakemake on
-# the login node instead of each waiting in the queue as a job of its own
-# (docs/cluster.md). Elsewhere this changes nothing.
-localrules:
-    figure_roc,
-    figure_completeness,
-    figure_learning_curve,
-    figure_pcnn_samples,
-    figure_cutflow,
-    figure_pcnn_vs_phuman,
-    figure_score_histogram,
-    figure_top_candidates,
-    figure_reliability,
-    figure_rounds,
-    mock_grades,
-    round_mock_grades,
-    crossmatch,
-    round_crossmatch,
-    merge_scores,
-    round_merge_scores,
-
-
 rule all:
     input:
         all_targets(),

@@ -39,6 +39,7 @@ if SURVEY == "mock" and not config["inspection"]["grades"]:
     # mock survey's truth tables. Replace them by pointing
     # `inspection.grades` at your own grades file.
     rule mock_grades:
+        localrule: True
         input:
             manifest=P.manifest,
             truth=truth_files(),
@@ -60,6 +61,7 @@ if SURVEY == "mock" and not config["inspection"]["grades"]:
 
 
 rule crossmatch:
+    localrule: True
     input:
         P.candidates,
     output:
@@ -73,6 +75,7 @@ rule crossmatch:
 
 
 rule merge_scores:
+    localrule: True
     input:
         predictions=P.candidates,
         grades=grades_file(),

@@ -1,8 +1,11 @@
 # Stage 9: figures, one rule per figure; they read result tables only, so a
-# figure can be restyled without retraining anything.
+# figure can be restyled without retraining anything. Seconds of work each:
+# `localrule: True` runs them beside Snakemake, not as cluster jobs
+# (docs/cluster.md), here and for the grades, cross-match and ranked list.
 
 
 rule figure_roc:
+    localrule: True
     input:
         roc=P.roc.format(net=NET),
         metrics=P.metrics.format(net=NET),
@@ -17,6 +20,7 @@ rule figure_roc:
 
 
 rule figure_completeness:
+    localrule: True
     input:
         P.completeness.format(net=NET),
     output:
@@ -34,6 +38,7 @@ rule figure_completeness:
 
 
 rule figure_learning_curve:
+    localrule: True
     input:
         P.history.format(net=NET),
     output:
@@ -51,6 +56,7 @@ rule figure_learning_curve:
 
 
 rule figure_pcnn_samples:
+    localrule: True
     input:
         P.collected.format(net=NET),
     params:
@@ -66,6 +72,7 @@ rule figure_pcnn_samples:
 
 
 rule figure_cutflow:
+    localrule: True
     input:
         P.cutflow,
     output:
@@ -79,6 +86,7 @@ rule figure_cutflow:
 
 
 rule figure_pcnn_vs_phuman:
+    localrule: True
     input:
         P.ranked,
     output:
@@ -92,6 +100,7 @@ rule figure_pcnn_vs_phuman:
 
 
 rule figure_score_histogram:
+    localrule: True
     input:
         P.ranked,
     params:
@@ -107,6 +116,7 @@ rule figure_score_histogram:
 
 
 rule figure_top_candidates:
+    localrule: True
     input:
         ranked=P.ranked,
         indexes=expand(P.stamp_index, tile=TILES),

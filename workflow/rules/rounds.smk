@@ -9,6 +9,7 @@
 
 
 rule figure_reliability:
+    localrule: True
     input:
         reliability_tables(),
     output:
@@ -141,6 +142,7 @@ if ROUNDS:
 
         # The simulated inspectors of inspect.smk, grading round k's set.
         use rule mock_grades as round_mock_grades with:
+            localrule: True
             input:
                 manifest=round_path(P.manifest, "{round}"),
                 truth=truth_files(),
@@ -154,6 +156,7 @@ if ROUNDS:
 if RANKED_ROUND:
 
     use rule crossmatch as round_crossmatch with:
+        localrule: True
         input:
             round_path(P.candidates, "{round}"),
         output:
@@ -163,6 +166,7 @@ if RANKED_ROUND:
 
     # The ranked list of the last graded round replaces round 0's.
     use rule merge_scores as round_merge_scores with:
+        localrule: True
         input:
             predictions=round_path(P.candidates, RANKED_ROUND),
             grades=round_grades(RANKED_ROUND),
@@ -199,6 +203,7 @@ if ROUNDS and EVAL_TILES:
             "--training-sets {input.sets} {params.thresholds} --out {output.table} > {log} 2>&1"
 
     rule figure_rounds:
+        localrule: True
         input:
             P.rounds,
         output:
