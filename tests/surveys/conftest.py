@@ -1,6 +1,6 @@
-"""The archive clients' tests: each test's garbage is collected at its end (the servers' fixtures
-call ``gc.collect()``), so that a socket or file a test leaks fails that test (``ResourceWarning``
-under ``filterwarnings = error``), not a later one."""
+"""The archive clients' tests: each test's garbage is collected at its end, after its servers
+have stopped, so that a socket or file a test leaks fails that test (``ResourceWarning`` under
+``filterwarnings = error``), not a later one."""
 
 from __future__ import annotations
 
@@ -21,3 +21,10 @@ def _frozen_session_heap():
     gc.freeze()
     yield
     gc.unfreeze()
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage():
+    """Collect after the test; autouse, so torn down after the test's own fixtures (its servers)."""
+    yield
+    gc.collect()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 
 import pandas as pd
 import pytest
@@ -29,7 +28,6 @@ def servers(monkeypatch):
         monkeypatch.setenv("LENSFINDER_ESO_TOKEN", TOKEN)
         monkeypatch.setenv("LENSFINDER_ESO_TOKEN_HOSTS", eso.url.removeprefix("http://"))
         yield eso, other
-    gc.collect()
 
 
 def authorizations(server):

@@ -9,7 +9,6 @@ timestamps), and injects faults.
 
 from __future__ import annotations
 
-import gc
 
 import numpy as np
 import pandas as pd
@@ -35,13 +34,6 @@ IMAGE_TILE = "KIDS_13.5_-28.2"
 IMAGE_DP, WEIGHT_DP, MASK_DP = "ADP.2019-02-11T13:02:24.807", "ADP.2019-02-11T13:02:24.808", "ADP.2019-02-11T13:02:24.809"
 DR5_IMAGE_DP, DR3_IMAGE_DP = "ADP.2024-12-13T18:09:02.417", "ADP.2017-01-18T11:58:36.562"
 FAST = dict(retries=3, backoff_s=0.01)
-
-
-@pytest.fixture(autouse=True)
-def _collect_garbage():
-    # surface a leaked socket or file in the test that leaked it
-    yield
-    gc.collect()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ source builds them (image, INVVAR and MASKBITS HDUs told apart by IMAGETYP)."""
 
 from __future__ import annotations
 
-import gc
 import io
 
 import numpy as np
@@ -50,7 +49,6 @@ def server():
     srv.legacy_image = legacy_fits
     with srv:
         yield srv
-    gc.collect()
 
 
 def flat_sky(ra, dec, size, pixscale):
@@ -217,7 +215,6 @@ def field_server():
     srv.legacy_sky = field_planes
     with srv:
         yield srv
-    gc.collect()
 
 
 def test_tractor_rows_map_onto_dr4_columns():

@@ -3,7 +3,6 @@ lists the tiles on a local recorded-response TAP server, then downloads and merg
 
 from __future__ import annotations
 
-import gc
 import os
 import shutil
 import subprocess
@@ -40,7 +39,6 @@ def server(test_data):
     srv.tables[TAP_TABLES["dr4"]] = pd.concat([rows, other], ignore_index=True)
     with srv:
         yield srv
-    gc.collect()
 
 
 @pytest.fixture()
