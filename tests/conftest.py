@@ -9,7 +9,6 @@ import pytest
 
 # Tests run offline: no IERS downloads, no TensorFlow chatter.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 from astropy.utils import iers  # noqa: E402
 

@@ -1,7 +1,9 @@
 """The papers' networks: layer shapes, parameter counts, precision, save/load."""
 
 from __future__ import annotations
-
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -22,6 +24,24 @@ def test_he2020_matches_the_paper():
     assert shapes["flatten"] == (4050,)
     assert [shapes[n] for n in ("fc1", "fc2", "logits", "p")] == [(500,), (100,), (2,), (2,)]
     assert models.expected_n_parameters("he2020", (49, 49, 1)) == HE2020_N_PARAMETERS
+
+
+_TF_START = ("from lensfinder.learning.models import import_keras; import_keras(); "
+             "import tensorflow as tf; print(float(tf.constant(1.0) + 1))")
+
+
+@pytest.mark.parametrize("setting, on", [(None, True), ("0", False)])
+def test_tensorflow_starts_with_onednn_unless_the_environment_says_no(setting, on):
+    # TensorFlow turns oneDNN on by itself only on AVX-512 VNNI/BF16/AMX CPUs; on AVX2 CPUs
+    # its own kernels train he2020 at about half the rate (benchmarks/onednn.py).
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "0"  # TensorFlow logs whether its oneDNN operations are on
+    if setting is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = setting
+    run = subprocess.run([sys.executable, "-c", _TF_START], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == "2.0"
+    assert ("oneDNN custom operations are on" in run.stderr) is on
 
 
 def test_he2020_in_three_bands():
