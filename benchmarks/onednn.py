@@ -32,6 +32,7 @@ def child(n_images: int, epochs: int, threads: int) -> dict:
     from lensfinder.learning.models import import_keras
     from lensfinder.learning.runtime import configure_tensorflow
     from lensfinder.learning.training import compile_model
+    from train import epoch_timer  # benchmarks/train.py, beside this script
 
     config = resolve_config(None, model="he2020", epochs=epochs, batch_size=64, preprocess="bin2_crop")
     configure_tensorflow(config.seed, threads)
@@ -44,15 +45,7 @@ def child(n_images: int, epochs: int, threads: int) -> dict:
     model = compile_model(config, 49, 6)
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(config.batch_size).cache().prefetch(2)
     times = []
-
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.t0)
-
-    model.fit(data, epochs=epochs, verbose=0, callbacks=[Timer()])
+    model.fit(data, epochs=epochs, verbose=0, callbacks=[epoch_timer(keras, times)])
     model.predict(x[:256], batch_size=256, verbose=0)
     start = time.perf_counter()
     model.predict(x, batch_size=256, verbose=0)

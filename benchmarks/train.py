@@ -61,6 +61,19 @@ def cpu_timer(keras, cpu_per_epoch):
     return CpuTimer()
 
 
+def epoch_timer(keras, seconds_per_epoch):
+    """A callback recording wall-clock seconds per epoch."""
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds_per_epoch.append(time.perf_counter() - self.t0)
+
+    return EpochTimer()
+
+
 def in_memory_images_per_s(shards, config, threads, cpu_per_epoch):
     from lensfinder.learning.models import import_keras
 
@@ -74,16 +87,8 @@ def in_memory_images_per_s(shards, config, threads, cpu_per_epoch):
     y = shards.labels.astype(np.int32)
     model = compile_model(config, size, channels)
     times = []
-
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.t0)
-
     model.fit(x, y, batch_size=config.batch_size, epochs=config.epochs, shuffle=True, verbose=0,
-              callbacks=[Timer(), cpu_timer(keras, cpu_per_epoch)])
+              callbacks=[epoch_timer(keras, times), cpu_timer(keras, cpu_per_epoch)])
     return len(x) / min(times[1:] or times), x.nbytes
 
 

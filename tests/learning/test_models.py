@@ -33,7 +33,7 @@ _TF_START = ("from lensfinder.learning.models import import_keras; import_keras(
 @pytest.mark.parametrize("setting, on", [(None, True), ("0", False)])
 def test_tensorflow_starts_with_onednn_unless_the_environment_says_no(setting, on):
     # TensorFlow turns oneDNN on by itself only on AVX-512 VNNI/BF16/AMX CPUs; on AVX2 CPUs
-    # its own kernels train he2020 at about half the rate (benchmarks/onednn.py).
+    # its own kernels train he2020 1.5-2 times slower (benchmarks/onednn.py).
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "0"  # TensorFlow logs whether its oneDNN operations are on
     if setting is not None:
