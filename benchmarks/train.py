@@ -48,28 +48,16 @@ from lensfinder.learning.training import compile_model, train  # noqa: E402
 log = logging.getLogger("benchmarks.train")
 
 
-def cpu_timer(keras, cpu_per_epoch):
-    """A callback recording process CPU seconds (all threads) per epoch."""
-
-    class CpuTimer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = time.process_time()
-
-        def on_epoch_end(self, epoch, logs=None):
-            cpu_per_epoch.append(time.process_time() - self.t0)
-
-    return CpuTimer()
-
-
-def epoch_timer(keras, seconds_per_epoch):
-    """A callback recording wall-clock seconds per epoch."""
+def epoch_timer(keras, seconds_per_epoch, clock=time.perf_counter):
+    """A callback recording seconds per epoch on ``clock``: wall clock, or
+    ``time.process_time`` for the process CPU seconds (all threads)."""
 
     class EpochTimer(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = time.perf_counter()
+            self.t0 = clock()
 
         def on_epoch_end(self, epoch, logs=None):
-            seconds_per_epoch.append(time.perf_counter() - self.t0)
+            seconds_per_epoch.append(clock() - self.t0)
 
     return EpochTimer()
 
@@ -88,7 +76,7 @@ def in_memory_images_per_s(shards, config, threads, cpu_per_epoch):
     model = compile_model(config, size, channels)
     times = []
     model.fit(x, y, batch_size=config.batch_size, epochs=config.epochs, shuffle=True, verbose=0,
-              callbacks=[epoch_timer(keras, times), cpu_timer(keras, cpu_per_epoch)])
+              callbacks=[epoch_timer(keras, times), epoch_timer(keras, cpu_per_epoch, time.process_time)])
     return len(x) / min(times[1:] or times), x.nbytes
 
 
@@ -141,7 +129,7 @@ def main():
         for _ in range(args.repeats):  # interleaved: the machine is shared
             cpu = []
             disk.append(best_epoch(train(shards, config(False), os.path.join(tmp, "disk.keras"), threads=args.threads,
-                                         callbacks=[cpu_timer(keras, cpu)])))
+                                         callbacks=[epoch_timer(keras, cpu, time.process_time)])))
             cpu_disk.append(min(cpu[1:] or cpu))
             cpu = []
             rate, nbytes = in_memory_images_per_s(shards, config(False), args.threads, cpu)

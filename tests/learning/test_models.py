@@ -1,6 +1,7 @@
 """The papers' networks: layer shapes, parameter counts, precision, save/load."""
 
 from __future__ import annotations
+
 import os
 import subprocess
 import sys

@@ -9,7 +9,6 @@ timestamps), and injects faults.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
