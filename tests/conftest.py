@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import early_runs
+
 # Tests run offline: no IERS downloads, no TensorFlow chatter.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -26,3 +28,11 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def test_data() -> Path:
     return TEST_DATA
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _early_runs(request, tmp_path_factory):
+    """Start the long end-to-end runs the selected tests take, in the background, as the session starts."""
+    early_runs.start(early_runs.wanted(request.session.items), tmp_path_factory)
+    yield
+    early_runs.stop()

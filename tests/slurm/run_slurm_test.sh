@@ -93,8 +93,10 @@ mkdir -p "$work"
 # envs/ too: Snakemake records the rules' conda: files in its metadata.
 cp -r "$repo/Snakefile" "$repo/workflow" "$repo/config" "$repo/envs" "$work/"
 # GPUs: none on this node; the number comes from config (training.gpus).
-# the profile, not the science: no retraining rounds (tested by the tiny run), small sets, one epoch
-printf 'training:\n  gpus: 0\n  epochs: 1\nlearning:\n  rounds: 0\nsimulation:\n  sets:\n    train: {n_images: 400, n_shards: 2, seed: 11}\n    test: {n_images: 200, n_shards: 1, seed: 12}\n' >"$state/no_gpus.yaml"
+# the profile, not the science: one tile, no retraining rounds (tested by the
+# tiny run), small sets, one epoch; every step of the search still runs as a
+# Slurm job (each job starts Snakemake twice, so every job counts)
+printf 'mock:\n  n_tiles: 1\ntraining:\n  gpus: 0\n  epochs: 1\nlearning:\n  rounds: 0\nsimulation:\n  sets:\n    train: {n_images: 400, n_shards: 1, seed: 11}\n    test: {n_images: 200, n_shards: 1, seed: 12}\n' >"$state/no_gpus.yaml"
 # Memory requests capped at this node's (the real profile asks up to 32 GB).
 node_mem=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
 "$python" "$here/fit_profile.py" "$repo/workflow/profiles/slurm" "$state/profile" "$node_mem"

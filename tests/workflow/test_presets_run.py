@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -12,12 +12,12 @@ import pytest
 from lensfinder.io import cube_bands, read_cube, with_band_axis
 from lensfinder.surveys.presets import get_preset, stamp_size_pix
 
+from helpers.early_runs import early_run, result
 from helpers.workflow_run import copy_workflow, snakemake
 
 PRESETS = ["hsc", "lsst", "euclid", "des"]
-#: preset runs at once, each on one core: one run's chain of short jobs
-#: leaves the second core idle much of the time, two runs keep both busy
-PARALLEL_RUNS = 2
+#: a preset's tiny run: its usual wall time (s), on one core
+EXPECTED_S = 80
 
 TINY = """
 seed: 3
@@ -34,6 +34,7 @@ TARGETS = ("results/predictions/he2020/MOCK_0.parquet", "results/eval/he2020_met
 
 
 def _tiny_run(name: str, workdir):
+    copy_workflow(workdir)
     preset = get_preset(name)
     # tiles of ~2.5' whatever the pixel scale
     (workdir / "tiny.yaml").write_text(TINY.format(preset=name, size_pix=int(150 / preset.pixel_scale_arcsec)))
@@ -41,25 +42,16 @@ def _tiny_run(name: str, workdir):
     return workdir
 
 
-@pytest.fixture(scope="module")
-def preset_runs(request, tmp_path_factory):
-    """The tiny run of each preset this session tests, PARALLEL_RUNS at a time, in the background:
-    preset name -> future of its work directory (its result raises if the run failed)."""
-    selected = [item.callspec.params["name"] for item in request.session.items
-                if getattr(item, "originalname", None) == "test_tiny_run_of_every_preset"]
-    with ThreadPoolExecutor(max_workers=PARALLEL_RUNS) as pool:
-        futures = {name: pool.submit(_tiny_run, name, copy_workflow(tmp_path_factory.mktemp(name)))
-                   for name in dict.fromkeys(selected)}
-        yield futures
-        for future in futures.values():
-            future.cancel()
+# One early run per preset (tests/helpers/early_runs.py): started with the session, beside the other runs.
+for _name in PRESETS:
+    early_run(f"preset_{_name}", EXPECTED_S)(partial(_tiny_run, _name))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", PRESETS)
-def test_tiny_run_of_every_preset(preset_runs, name):
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.early_run(f"preset_{name}")) for name in PRESETS])
+def test_tiny_run_of_every_preset(name):
     preset = get_preset(name)
-    workdir = preset_runs[name].result()
+    workdir = result(f"preset_{name}")
     results = workdir / "results"
     size = stamp_size_pix(preset)
     for path in (results / "stamps/MOCK_0.fits", results / "sim/train/shard_000.fits"):

@@ -7,7 +7,7 @@ is under way, then reruns with `--rerun-incomplete` and checks that
 - every job that had finished is not run again (its outputs keep their
   modification times),
 - every job that was running is run again (after `--unlock`: a killed
-  Snakemake leaves its lock behind),
+  Snakemake leaves its lock behind; the rerun asks for their outputs),
 - no half-written file is ever taken for a complete output: Snakemake
   refuses the outputs of the killed jobs without `--rerun-incomplete`, and
   every output of the finished run reads back (FITS, Parquet, CSV, PNG).
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.early_runs import early_run, result
 from helpers.workflow_run import copy_workflow
 
 REPO = Path(__file__).resolve().parents[2]
@@ -162,7 +163,9 @@ def _check_readable(path: Path) -> None:
         assert path.stat().st_size > 0, f"{path}: empty"
 
 
-def test_rerun_incomplete_redoes_only_unfinished_jobs(tmp_path: Path) -> None:
+@early_run("resume", expected_s=160)
+def _kill_and_resume(tmp_path: Path) -> None:
+    """The whole test, started with the session (tests/helpers/early_runs.py); raises what it finds."""
     work = tmp_path / "work"
     work.mkdir()
     copy_workflow(work)  # envs/ too: Snakemake records each rule's conda: file in its metadata
@@ -196,10 +199,13 @@ def test_rerun_incomplete_redoes_only_unfinished_jobs(tmp_path: Path) -> None:
         assert dry.returncode == 0, dry.stdout[-3000:]
 
     # 3. Resume: a killed Snakemake leaves its lock behind (as after a power
-    #    loss); --unlock removes it, then --rerun-incomplete redoes the rest.
+    #    loss); --unlock removes it, then --rerun-incomplete redoes the killed
+    #    jobs (their outputs are the targets: the jobs that had not started
+    #    yet are the tiny run's business, test_workflow.py).
     unlock = _snakemake(work, "--unlock")
     assert unlock.returncode == 0, unlock.stdout[-3000:]
-    rerun = _snakemake(work, "--cores", "2", "--rerun-incomplete")
+    targets = sorted({out for job in killed.values() for out in job.outputs})
+    rerun = _snakemake(work, *targets, "--cores", "2", "--rerun-incomplete")
     (tmp_path / "run2.log").write_text(rerun.stdout)
     assert rerun.returncode == 0, f"rerun failed:\n{rerun.stdout[-4000:]}"
     restarted, refinished = parse_jobs(rerun.stdout)
@@ -217,7 +223,12 @@ def test_rerun_incomplete_redoes_only_unfinished_jobs(tmp_path: Path) -> None:
     assert set(restarted) == refinished, "some jobs of the rerun did not finish"
 
     # 4. Nothing left to do, and every output reads back whole.
-    final = _snakemake(work, "-n")
+    final = _snakemake(work, *targets, "-n")
     assert final.returncode == 0 and "Nothing to be done" in final.stdout, final.stdout[-3000:]
     for out in sorted(done_outputs | rerun_outputs):
         _check_readable(work / out)
+
+
+@pytest.mark.early_run("resume")
+def test_rerun_incomplete_redoes_only_unfinished_jobs() -> None:
+    result("resume")

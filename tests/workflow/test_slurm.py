@@ -4,7 +4,9 @@ Runs tests/slurm/run_slurm_test.sh: installs Debian's Slurm and munge when
 missing, starts munged, slurmctld and slurmd on this host, runs the tiny
 test configuration through workflow/profiles/slurm with the Slurm executor,
 checks every output and stops the daemons. Needs root and apt (or the
-packages already installed); otherwise skipped with the reason.
+packages already installed); otherwise skipped with the reason. The script
+starts with the session (tests/helpers/early_runs.py): its run is mostly
+waiting on the queue, which the quick tests fill.
 """
 
 from __future__ import annotations
@@ -17,16 +19,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.early_runs import early_run, result
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "tests" / "slurm" / "run_slurm_test.sh"
 #: exit status of the script when Slurm cannot be had here
 SKIPPED = 77
 #: the whole test: install (first time), cluster start, workflow, checks
-TIMEOUT_S = 900
+TIMEOUT_S = 1200
 #: the Snakemake run inside it (the rest is waiting for another test's lock,
-#: starting and stopping the cluster)
-RUN_TIMEOUT_S = 420
+#: starting and stopping the cluster); it shares two cores with the session's
+#: other tests
+RUN_TIMEOUT_S = 600
 
 SLURM_BINARIES = ("slurmctld", "slurmd", "sbatch", "munged")
 
@@ -78,15 +82,22 @@ def _run(env: dict[str, str]) -> tuple[int, str]:
         pytest.fail(f"{SCRIPT.name} ran over {TIMEOUT_S} s:\n{output[-4000:]}")
 
 
-@pytest.mark.slurm
-@pytest.mark.slow
-def test_workflow_runs_through_the_slurm_profile_on_a_real_slurm() -> None:
+@early_run("slurm", expected_s=300)
+def _slurm_run(_workdir: Path) -> tuple[int, str]:
+    """The script's exit status and output (it keeps its own state directory)."""
     reason = _why_no_slurm()
     if reason:
         pytest.skip(reason)
     # The script bounds the Snakemake run itself, well inside our timeout.
     env = dict(os.environ, SLURM_TEST_TIMEOUT=str(RUN_TIMEOUT_S), SLURM_TEST_LOCK_WAIT="300")
-    returncode, output = _run(env)
+    return _run(env)
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+@pytest.mark.early_run("slurm")
+def test_workflow_runs_through_the_slurm_profile_on_a_real_slurm() -> None:
+    returncode, output = result("slurm")
     if returncode == SKIPPED:
         pytest.skip(f"Slurm cannot be had here: {output.strip().splitlines()[-1]}")
     assert returncode == 0, f"{SCRIPT.name} exited {returncode}:\n{output[-6000:]}"

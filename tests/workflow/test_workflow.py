@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.early_runs import early_run, result
 from helpers.workflow_run import copy_workflow, snakemake
 
 #: AUROC the tiny test configuration (1,600 training images, 3 epochs) must
@@ -173,15 +174,34 @@ def test_truth_is_read_only_by_evaluation_and_mock_grades(workdir):
     assert readers == {"mock_grades", "round_mock_grades", "evaluate_rounds"}, readers
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    workdir = copy_workflow(tmp_path_factory.mktemp("tiny"))
+#: what the reproducibility twin of the tiny run makes and compares
+TWIN_TARGETS = ("results/predictions/he2020.parquet", "results/eval/he2020_metrics.parquet")
+
+
+@early_run("tiny", expected_s=180)
+def _tiny_run(workdir):
+    copy_workflow(workdir)
     start = time.monotonic()
     snakemake(workdir, "--cores", "2", "--configfile", "config/test.yaml")
     return workdir, time.monotonic() - start
 
 
+@early_run("tiny_twin", expected_s=95)
+def _tiny_twin(workdir):
+    """The tiny run again, in another directory, as far as TWIN_TARGETS."""
+    copy_workflow(workdir)
+    snakemake(workdir, *TWIN_TARGETS, "--cores", "2", "--configfile", "config/test.yaml")
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+    """The tiny run (started with the session; tests/helpers/early_runs.py): its directory and wall time."""
+    return result("tiny")
+
+
 @pytest.mark.slow
+@pytest.mark.early_run("tiny")
 def test_tiny_run_leaves_every_output(tiny_run):
     workdir, _ = tiny_run
     results = workdir / "results"
@@ -204,6 +224,7 @@ def test_tiny_run_leaves_every_output(tiny_run):
 
 
 @pytest.mark.slow
+@pytest.mark.early_run("tiny")
 def test_tiny_run_network_separates_test_set(tiny_run):
     workdir, _ = tiny_run
     metrics = pd.read_csv(workdir / "results/eval/he2020_metrics.csv")
@@ -211,6 +232,7 @@ def test_tiny_run_network_separates_test_set(tiny_run):
 
 
 @pytest.mark.slow
+@pytest.mark.early_run("tiny")
 def test_rerun_does_nothing_and_deleting_model_reruns_only_downstream(tiny_run):
     workdir, _ = tiny_run
     start = time.monotonic()
@@ -225,6 +247,7 @@ def test_rerun_does_nothing_and_deleting_model_reruns_only_downstream(tiny_run):
 
 
 @pytest.mark.slow
+@pytest.mark.early_run("tiny")
 def test_report_builds(tiny_run):
     workdir, _ = tiny_run
     snakemake(workdir, "--report", "results/report.html", "--configfile", "config/test.yaml")
@@ -281,18 +304,17 @@ def test_legacy_field_runs_to_stamps_against_local_services(workdir):
 
 
 @pytest.mark.slow
-def test_same_config_and_seed_give_the_same_files(tiny_run, tmp_path):
+@pytest.mark.early_run("tiny")
+@pytest.mark.early_run("tiny_twin")
+def test_same_config_and_seed_give_the_same_files(tiny_run):
     """A second run of the tiny configuration elsewhere reproduces tables and images (contents, not bytes)."""
-    import numpy as np
     from astropy.io import fits
 
     first, _ = tiny_run
-    second = copy_workflow(tmp_path)
-    targets = ["results/predictions/he2020.parquet", "results/eval/he2020_metrics.parquet"]
-    snakemake(second, *targets, "--cores", "2", "--configfile", "config/test.yaml")
+    second = result("tiny_twin")
     for rel in ("results/survey/tiles/MOCK_0.r.fits", "results/stamps/MOCK_1.fits", "results/sim/train/shard_001.fits"):
         np.testing.assert_array_equal(fits.getdata(first / rel), fits.getdata(second / rel), err_msg=rel)
     for rel in ("results/catalog/catalog.parquet", "results/preselect/flags.parquet",
-                "results/sim/test/shard_000.parquet", *targets):
+                "results/sim/test/shard_000.parquet", *TWIN_TARGETS):
         a, b = pd.read_parquet(first / rel), pd.read_parquet(second / rel)
         pd.testing.assert_frame_equal(a, b, check_exact=True, obj=rel)
