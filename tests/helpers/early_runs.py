@@ -13,7 +13,7 @@ its value with ``result("name")``. When the session starts
 (tests/conftest.py), the runs of the selected tests start in the
 background, at most ``MAX_AT_ONCE`` at a time, longest first (so that the
 last to end is a short one); a run no selected test needs never starts, and
-``result`` runs one that was not started in the foreground. Exceptions,
+``result`` refuses a test that does not carry the marker. Exceptions,
 ``pytest.skip`` and ``pytest.fail`` raised by a run (its assertions too)
 reach the test that takes its result.
 """
@@ -38,7 +38,7 @@ MAX_AT_ONCE = 2
 _REGISTERED: dict[str, Callable[[Path], Any]] = {}
 _EXPECTED_S: dict[str, float] = {}
 _STARTED: dict[str, Future] = {}
-_state: dict[str, Any] = {"pool": None, "tmp_path_factory": None}
+_state: dict[str, Any] = {"pool": None}
 
 
 def early_run(name: str, expected_s: float) -> Callable[[Callable[[Path], Any]], Callable[[Path], Any]]:
@@ -61,7 +61,6 @@ def wanted(items: list[pytest.Item]) -> list[str]:
 
 def start(names: list[str], tmp_path_factory: pytest.TempPathFactory) -> None:
     """Start the registered runs among ``names`` in the background, longest first (each in a new directory)."""
-    _state["tmp_path_factory"] = tmp_path_factory
     unknown = sorted(set(names) - set(_REGISTERED))
     if unknown:
         raise KeyError(f"no early run {unknown} is registered (known: {sorted(_REGISTERED)})")
@@ -75,18 +74,10 @@ def start(names: list[str], tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 def result(name: str) -> Any:
-    """The value of the early run ``name``, waiting for it; run now if it was not started."""
-    future = _STARTED.get(name)
-    if future is None:
-        factory = _state["tmp_path_factory"]
-        if name not in _REGISTERED or factory is None:
-            raise KeyError(f"early run {name!r}: not registered, or the session did not start early runs")
-        _STARTED[name] = future = Future()
-        try:
-            future.set_result(_REGISTERED[name](factory.mktemp(name)))
-        except BaseException as exc:
-            future.set_exception(exc)
-    return future.result()
+    """The value of the early run ``name``, waiting for it."""
+    if name not in _STARTED:
+        raise KeyError(f"early run {name!r} was not started: mark the test @pytest.mark.{MARKER}({name!r})")
+    return _STARTED[name].result()
 
 
 def stop() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -178,32 +179,28 @@ def test_truth_is_read_only_by_evaluation_and_mock_grades(workdir):
 TWIN_TARGETS = ("results/predictions/he2020.parquet", "results/eval/he2020_metrics.parquet")
 
 
-@early_run("tiny", expected_s=180)
-def _tiny_run(workdir):
+def _tiny_run(workdir, targets=()):
+    """The tiny configuration in a copy of the workflow in ``workdir`` (returned), as far as ``targets``."""
     copy_workflow(workdir)
-    start = time.monotonic()
-    snakemake(workdir, "--cores", "2", "--configfile", "config/test.yaml")
-    return workdir, time.monotonic() - start
-
-
-@early_run("tiny_twin", expected_s=95)
-def _tiny_twin(workdir):
-    """The tiny run again, in another directory, as far as TWIN_TARGETS."""
-    copy_workflow(workdir)
-    snakemake(workdir, *TWIN_TARGETS, "--cores", "2", "--configfile", "config/test.yaml")
+    snakemake(workdir, *targets, "--cores", "2", "--configfile", "config/test.yaml")
     return workdir
+
+
+early_run("tiny", expected_s=180)(_tiny_run)
+# the reproducibility twin: the tiny run again, in another directory
+early_run("tiny_twin", expected_s=95)(partial(_tiny_run, targets=TWIN_TARGETS))
 
 
 @pytest.fixture(scope="module")
 def tiny_run():
-    """The tiny run (started with the session; tests/helpers/early_runs.py): its directory and wall time."""
+    """The tiny run's directory (the run starts with the session; tests/helpers/early_runs.py)."""
     return result("tiny")
 
 
 @pytest.mark.slow
 @pytest.mark.early_run("tiny")
 def test_tiny_run_leaves_every_output(tiny_run):
-    workdir, _ = tiny_run
+    workdir = tiny_run
     results = workdir / "results"
     for rel in ("candidates/ranked.parquet", "candidates/ranked.csv", "candidates/ranked.tex",
                 "figures/roc.png", "figures/pcnn_samples.png", "figures/cutflow.png",
@@ -226,7 +223,7 @@ def test_tiny_run_leaves_every_output(tiny_run):
 @pytest.mark.slow
 @pytest.mark.early_run("tiny")
 def test_tiny_run_network_separates_test_set(tiny_run):
-    workdir, _ = tiny_run
+    workdir = tiny_run
     metrics = pd.read_csv(workdir / "results/eval/he2020_metrics.csv")
     assert metrics["auroc"].iloc[0] >= TINY_AUROC_BAR
 
@@ -234,7 +231,7 @@ def test_tiny_run_network_separates_test_set(tiny_run):
 @pytest.mark.slow
 @pytest.mark.early_run("tiny")
 def test_rerun_does_nothing_and_deleting_model_reruns_only_downstream(tiny_run):
-    workdir, _ = tiny_run
+    workdir = tiny_run
     start = time.monotonic()
     result = snakemake(workdir, "--cores", "2", "--configfile", "config/test.yaml")
     assert time.monotonic() - start < 10
@@ -249,7 +246,7 @@ def test_rerun_does_nothing_and_deleting_model_reruns_only_downstream(tiny_run):
 @pytest.mark.slow
 @pytest.mark.early_run("tiny")
 def test_report_builds(tiny_run):
-    workdir, _ = tiny_run
+    workdir = tiny_run
     snakemake(workdir, "--report", "results/report.html", "--configfile", "config/test.yaml")
     assert (workdir / "results/report.html").stat().st_size > 10_000
 
@@ -310,7 +307,7 @@ def test_same_config_and_seed_give_the_same_files(tiny_run):
     """A second run of the tiny configuration elsewhere reproduces tables and images (contents, not bytes)."""
     from astropy.io import fits
 
-    first, _ = tiny_run
+    first = tiny_run
     second = result("tiny_twin")
     for rel in ("results/survey/tiles/MOCK_0.r.fits", "results/stamps/MOCK_1.fits", "results/sim/train/shard_001.fits"):
         np.testing.assert_array_equal(fits.getdata(first / rel), fits.getdata(second / rel), err_msg=rel)
