@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lensfinder.io import InputError, write_table
+from lensfinder.cli import main
+from lensfinder.io import InputError, read_table, write_table
 from lensfinder.learning.calibration import (
     LOGIT_LIMIT,
     apply_calibration,
@@ -197,3 +198,32 @@ def test_combined_score_is_the_mean_of_calibrated_probabilities(tmp_path):
                             tmp_path / "out.parquet")
     pd.testing.assert_frame_equal(written, pd.read_parquet(tmp_path / "out.parquet"), check_dtype=False)
     assert written["shard"].iloc[0] == "MOCK_0"
+
+
+def test_one_tile_is_picked_from_tables_of_several(tmp_path):
+    """`combine-scores --shard TILE`: a scoring job's table holds several tiles; each tile's combined
+    scores are those of its own rows, in each member's order, exactly as from one table per tile."""
+    maps = {"n1": {"a": 0.5, "b": 0.5, "c": 0.0}, "n2": {"a": 2.0, "b": 2.0, "c": 0.0}}
+    (tmp_path / "cal.json").write_text(json.dumps({"params": maps}))
+    tiles = {"MOCK_0": ["a", "b", "c"], "MOCK_1": ["d", "e"]}
+    rng = np.random.default_rng(5)
+    for name in maps:
+        parts = [pd.DataFrame({"object_id": ids, "p_cnn": rng.uniform(size=len(ids)), "model": name,
+                               "model_hash": f"h_{name}", "shard": tile}) for tile, ids in tiles.items()]
+        write_table(pd.concat(parts, ignore_index=True), tmp_path / f"{name}_chunk.parquet")
+        for tile, part in zip(tiles, parts):
+            write_table(part, tmp_path / f"{name}_{tile}.parquet")
+    for tile in tiles:
+        picked = combine_files([tmp_path / f"{n}_chunk.parquet" for n in maps], tmp_path / "cal.json",
+                               tmp_path / f"{tile}.parquet", shard=tile)
+        alone = combine_files([tmp_path / f"{n}_{tile}.parquet" for n in maps], tmp_path / "cal.json",
+                              tmp_path / f"{tile}_alone.parquet")
+        assert picked["object_id"].tolist() == tiles[tile] and set(picked["shard"]) == {tile}
+        pd.testing.assert_frame_equal(picked, alone)
+    assert main(["combine-scores", "--predictions", str(tmp_path / "n1_chunk.parquet"), "--calibration",
+                 str(tmp_path / "cal.json"), "--shard", "MOCK_1", "--out", str(tmp_path / "cli.parquet")]) == 0
+    assert read_table(tmp_path / "cli.parquet")["object_id"].tolist() == ["d", "e"]
+
+    write_table(pd.DataFrame({"object_id": ["a"], "p_cnn": [0.5], "model": "n1"}), tmp_path / "bare.parquet")
+    with pytest.raises(InputError, match="bare.parquet: no shard column"):
+        combine_files([tmp_path / "bare.parquet"], tmp_path / "cal.json", tmp_path / "x.parquet", shard="MOCK_0")

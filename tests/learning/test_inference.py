@@ -95,6 +95,61 @@ def test_empty_shard_gives_an_empty_table(untrained, tmp_path):
     assert len(table) == 0 and list(table.columns) == ["object_id", "p_cnn", "model", "model_hash", "shard"]
 
 
+def test_several_cubes_are_scored_in_one_process_into_one_table(untrained, stamps, tmp_path, monkeypatch):
+    """A scoring job of several tiles: one table, each cube's rows in order under its shard name, the same
+    scores as one job per cube, the network loaded once; `rescore` writes the same rows one file per cube."""
+    cube, _ = stamps
+    images, is_lens, _ = toy_lens_images(7, 101, np.random.default_rng(4))
+    other = write_cube(images, tmp_path / "TILE_B.fits", 0.2, 30.0)
+    write_table(pd.DataFrame({"object_id": [f"B{i}" for i in range(7)], "is_lens": is_lens}),
+                other.with_suffix(".parquet"))
+    empty = write_cube(np.zeros((0, 101, 101)), tmp_path / "TILE_C.fits", 0.2, 30.0)
+    write_table(pd.DataFrame({"object_id": pd.Series([], dtype=str), "is_lens": pd.Series([], dtype=bool)}),
+                empty.with_suffix(".parquet"))
+    cubes = [cube, other, empty]
+    loads = []
+    real_load = inference.load_model
+    monkeypatch.setattr(inference, "load_model", lambda path: loads.append(path) or real_load(path))
+
+    args = ["infer", "--stamps", *map(str, cubes), "--index", *(str(c.with_suffix(".parquet")) for c in cubes),
+            "--model", str(untrained), "--out", str(tmp_path / "chunk.parquet"), "--tta", "dihedral"]
+    assert main(args) == 0
+    assert len(loads) == 1
+    table = read_table(tmp_path / "chunk.parquet")
+    assert list(table["shard"]) == ["TILE_A"] * 23 + ["TILE_B"] * 7
+    assert list(table["object_id"][23:]) == [f"B{i}" for i in range(7)]
+    for c in (cube, other):
+        alone = inference.predict_shard(c, c.with_suffix(".parquet"), [untrained], tta="dihedral")
+        rows = table[table["shard"] == c.stem].reset_index(drop=True)
+        np.testing.assert_allclose(rows["p_cnn"], alone["p_cnn"], rtol=1e-5, atol=1e-6)
+        assert list(rows["is_lens"]) == list(alone["is_lens"])
+
+    outs = [tmp_path / f"r_{c.stem}.parquet" for c in cubes]
+    assert main(["rescore", "--model", str(untrained), "--stamps", *map(str, cubes),
+                 "--index", *(str(c.with_suffix(".parquet")) for c in cubes), "--out", *map(str, outs),
+                 "--tta", "dihedral"]) == 0
+    for c, out in zip(cubes, outs):
+        rows = table[table["shard"] == c.stem].reset_index(drop=True)
+        np.testing.assert_allclose(read_table(out)["p_cnn"], rows["p_cnn"], rtol=1e-6)
+
+
+def test_several_cubes_are_checked_before_any_is_scored(untrained, stamps, tmp_path, capsys):
+    cube, _ = stamps
+    index = str(cube.with_suffix(".parquet"))
+    twin = tmp_path / "TILE_A.fits"  # another directory, the same name: the shard column could not tell them apart
+    twin.write_bytes(cube.read_bytes())
+    out = tmp_path / "chunk.parquet"
+    cases = [
+        (["--stamps", str(cube), str(twin), "--index", index, index], "TILE_A.fits: its name 'TILE_A' is also"),
+        (["--stamps", str(cube), str(cube), "--index", index], "2 stamp cubes but 1 indexes"),
+        (["--stamps", str(cube), str(tmp_path / "gone.fits"), "--index", index, index], "gone.fits: file not found"),
+    ]
+    for files, message in cases:
+        assert main(["infer", *files, "--model", str(untrained), "--out", str(out)]) == 2
+        assert message in capsys.readouterr().err
+        assert not out.exists()
+
+
 def test_bad_inputs_name_the_file(untrained, stamps, tmp_path, capsys):
     cube, images = stamps
     small = write_cube(images[:3, :97, :97], tmp_path / "small.fits", 0.2, 30.0)

@@ -30,31 +30,48 @@ def test_dry_run_shows_every_stage(workdir):
         assert f"{rule} " in out, rule
 
 
-def _threads_of(plan: str) -> dict[str, set[int]]:
-    """``--threads`` of the planned scoring and training commands: tile scoring, test-set scoring, training."""
-    found: dict[str, set[int]] = {"tiles": set(), "test": set(), "train": set()}
+def _scoring_jobs(plan: str) -> dict[str, list]:
+    """The planned scoring and training commands: ``(threads, tiles)`` of each survey scoring job, the
+    threads of the test set's scoring and of training, and the ``--shard`` and input of each round-0 combination."""
+    found: dict[str, list] = {"tiles": [], "test": [], "train": [], "combine": []}
     for line in plan.splitlines():
         line = line.strip().removeprefix("Shell command: ")
+        if line.startswith("lensfinder combine-scores ") and "results/rounds/" not in line:
+            shard = re.search(r"--shard (\S+)", line).group(1)
+            found["combine"].append((shard, re.search(r"--predictions (\S+)", line).group(1)))
+            continue
         threads = re.search(r"--threads (\d+)", line)
         if not threads:
             continue
         if line.startswith("lensfinder infer ") and "--stamps results/stamps/" in line:
-            found["tiles"].add(int(threads.group(1)))
+            tiles = re.findall(r"results/stamps/(MOCK_\d+)\.fits", line)
+            found["tiles"].append((int(threads.group(1)), tuple(tiles)))
         elif line.startswith("lensfinder infer ") and "results/sim/test/" in line:
-            found["test"].add(int(threads.group(1)))
+            found["test"].append(int(threads.group(1)))
         elif line.startswith("lensfinder train "):
-            found["train"].add(int(threads.group(1)))
+            found["train"].append(int(threads.group(1)))
     return found
 
 
-def test_tiles_are_scored_on_inference_threads(workdir):
-    """Each tile's scoring job takes inference.threads (several run side by side); training and the
-    test set's scoring take training.threads; inference.threads null falls back to training.threads."""
-    plan = snakemake(workdir, "-n", "-p", "--cores", "4").stdout
-    assert _threads_of(plan) == {"tiles": {1}, "test": {2}, "train": {2}}
-    (workdir / "threads.yaml").write_text("training: {threads: 3}\ninference: {threads: null}\n")
-    plan = snakemake(workdir, "-n", "-p", "--cores", "4", "--configfile", "threads.yaml").stdout
-    assert _threads_of(plan) == {"tiles": {3}, "test": {3}, "train": {3}}
+def test_tiles_are_scored_in_jobs_of_tiles_per_job(workdir):
+    """Round 0 scores inference.tiles_per_job tiles per job (TensorFlow starts once per job) on
+    inference.threads (null: training.threads, as the test set's scoring and training take); each tile's
+    combination picks its own rows (--shard) from the job's table that holds them."""
+    mock = "mock: {n_tiles: 5}\nlearning: {rounds: 0}\n"
+    (workdir / "five.yaml").write_text(mock)
+    plan = _scoring_jobs(snakemake(workdir, "-n", "-p", "--cores", "4", "--configfile", "five.yaml").stdout)
+    assert plan["tiles"] == [(2, ("MOCK_0", "MOCK_1", "MOCK_2", "MOCK_3", "MOCK_4"))]
+    assert plan["test"] == [2] and plan["train"] == [2]
+    assert sorted(plan["combine"]) == [(f"MOCK_{i}", "results/predictions/members/he2020/chunks/000.parquet")
+                                       for i in range(5)]
+
+    (workdir / "chunks.yaml").write_text(mock + "training: {threads: 3}\ninference: {tiles_per_job: 2, threads: 1}\n")
+    plan = _scoring_jobs(snakemake(workdir, "-n", "-p", "--cores", "4", "--configfile", "chunks.yaml").stdout)
+    assert sorted(plan["tiles"]) == [(1, ("MOCK_0", "MOCK_1")), (1, ("MOCK_2", "MOCK_3")), (1, ("MOCK_4",))]
+    assert plan["test"] == [3] and plan["train"] == [3]
+    chunk_of = dict(plan["combine"])
+    assert [chunk_of[f"MOCK_{i}"].rsplit("/", 1)[1] for i in range(5)] == [
+        "000.parquet", "000.parquet", "001.parquet", "001.parquet", "002.parquet"]
 
 
 def test_lint_is_clean(workdir):

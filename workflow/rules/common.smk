@@ -81,6 +81,9 @@ P = SimpleNamespace(
     # ensembles and calibration: each member's raw scores; predictions (net = NET)
     # holds their combined calibrated p_cnn (docs/learning.md)
     member_predictions=f"{RESULTS}/predictions/members/{{net}}/{{tile}}.parquet",
+    # round 0 scores inference.tiles_per_job tiles per job (INFER_CHUNKS): one table, its
+    # shard column naming each row's tile
+    member_chunk=f"{RESULTS}/predictions/members/{{net}}/chunks/{{chunk}}.parquet",
     calibration=f"{RESULTS}/models/calibration.json",
     calibration_summary=f"{RESULTS}/eval/calibration.parquet",
     calibration_csv=f"{RESULTS}/eval/calibration.csv",
@@ -183,6 +186,27 @@ else:
         )
 
 
+#: round 0's scoring jobs (the infer rule), inference.tiles_per_job tiles each, in tile order, so that
+#: TensorFlow starts and the networks load once per job rather than once per tile
+INFER_CHUNKS = {f"{k:03d}": TILES[i:i + config["inference"]["tiles_per_job"]]
+                for k, i in enumerate(range(0, len(TILES), config["inference"]["tiles_per_job"]))}
+CHUNK_OF = {tile: chunk for chunk, tiles in INFER_CHUNKS.items() for tile in tiles}
+
+
+def chunk_files(pattern):
+    """Input function: ``pattern`` over the tiles of the job's ``{chunk}`` (the infer rule)."""
+    return lambda wildcards: expand(pattern, tile=INFER_CHUNKS[wildcards.chunk])
+
+
+def tile_chunk(wildcards) -> str:
+    """The scoring job (chunk) whose table holds the tile's scores."""
+    try:
+        return CHUNK_OF[wildcards.tile]
+    except KeyError:
+        raise ValueError(f"tile {wildcards.tile}: not among the {len(TILES)} tiles this run scores; "
+                         "with kids.tiles: all or kids.region, run snakemake again after the tile list is made") from None
+
+
 def survey_tiles():
     """The survey's tiles; with kids.tiles: all or kids.region, those the list_tiles checkpoint wrote."""
     if not TILES_FROM_ARCHIVE:
@@ -253,6 +277,7 @@ wildcard_constraints:
     tile=r"KIDS_\d{1,3}(?:\.\d+)?_-?\d{1,2}(?:\.\d+)?" if TILES_FROM_ARCHIVE else ("|".join(TILES) or "NO_TILES"),
     simset="|".join(SIM_SETS),
     shard=r"\d{3}",
+    chunk=r"\d\d\d+",
     net="|".join(MEMBERS),
     round=r"[1-9]\d*",
     band="|".join(SURVEY_BANDS),
@@ -610,8 +635,13 @@ def member_test_predictions(k):
 
 
 def member_tile_predictions(k):
-    """Every member's scores of one tile (left as a wildcard) in round ``k``."""
+    """Every member's scores of one tile (left as a wildcard) in round ``k`` >= 1 (one file per tile)."""
     return expand(round_path(P.member_predictions, k), net=list(MEMBERS), allow_missing=True)
+
+
+def member_chunk_predictions(wildcards):
+    """Round 0: every member's table of the scoring job that holds the tile (pick it with --shard)."""
+    return expand(P.member_chunk, net=list(MEMBERS), chunk=tile_chunk(wildcards))
 
 
 def finetune_inputs(wildcards):

@@ -1,23 +1,24 @@
-# Stage 6: score every stamp (one job per tile and network) and the simulated
-# test set; calibrate each network on half of the test set, and combine the
-# networks' calibrated probabilities into the search's p_CNN.
+# Stage 6: score every stamp (one job per network and inference.tiles_per_job
+# tiles: INFER_CHUNKS) and the simulated test set; calibrate each network on
+# half of the test set, and combine the networks' calibrated probabilities
+# into the search's p_CNN, tile by tile.
 
 
 rule infer:
     input:
-        cube=P.stamp_cube,
-        index=P.stamp_index,
+        cubes=chunk_files(P.stamp_cube),
+        indexes=chunk_files(P.stamp_index),
         model=P.model,
         settings=P.model_settings,
     output:
-        P.member_predictions,
+        P.member_chunk,
     params:
         batch_size=config["inference"]["batch_size"],
         tta=config["inference"]["tta"],
     log:
-        "results/logs/infer/{net}_{tile}.log",
+        "results/logs/infer/{net}_{chunk}.log",
     benchmark:
-        "results/benchmarks/infer/{net}_{tile}.tsv"
+        "results/benchmarks/infer/{net}_{chunk}.tsv"
     threads: config["inference"]["threads"] or config["training"]["threads"]
     resources:
         mem_mb=4000,
@@ -25,7 +26,7 @@ rule infer:
     conda:
         "../../envs/learn.yaml"
     shell:
-        "lensfinder infer --stamps {input.cube} --index {input.index} --model {input.model} "
+        "lensfinder infer --stamps {input.cubes} --index {input.indexes} --model {input.model} "
         "--batch-size {params.batch_size} --tta {params.tta} --threads {threads} --out {output} > {log} 2>&1"
 
 
@@ -101,7 +102,7 @@ rule calibrate:
 
 rule combine_scores:
     input:
-        predictions=member_tile_predictions(0),
+        predictions=member_chunk_predictions,
         calibration=P.calibration,
     output:
         P.predictions,
@@ -113,7 +114,7 @@ rule combine_scores:
         "../../envs/learn.yaml"
     shell:
         "lensfinder combine-scores --predictions {input.predictions} --calibration {input.calibration} "
-        "--out {output} > {log} 2>&1"
+        "--shard {wildcards.tile} --out {output} > {log} 2>&1"
 
 
 rule collect_predictions:

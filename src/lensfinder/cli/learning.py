@@ -98,11 +98,14 @@ def run_train(args) -> int:
 
 def add_infer_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``lensfinder infer``."""
-    parser.add_argument("--stamps", required=True, metavar="CUBE.fits", help="stamp cube (n, ny, nx) or (n, n_bands, ny, nx) holding the model's bands")
-    parser.add_argument("--index", required=True, metavar="INDEX.parquet", help="its index: object_id per cube row (is_lens passed through)")
+    parser.add_argument("--stamps", nargs="+", required=True, metavar="CUBE.fits",
+                        help="stamp cube(s) (n, ny, nx) or (n, n_bands, ny, nx) holding the model's bands; several "
+                             "are scored in one process, into one table (column shard: the cube's name)")
+    parser.add_argument("--index", nargs="+", required=True, metavar="INDEX.parquet",
+                        help="their indexes, same order: object_id per cube row (is_lens passed through)")
     parser.add_argument("--model", required=True, metavar="MODEL.keras", help="trained network (settings read from MODEL.json)")
     parser.add_argument("--ensemble", nargs="+", default=[], metavar="MODEL.keras", help="more networks: p_cnn is the mean over all")
-    parser.add_argument("--out", required=True, metavar="PRED.parquet", help="output table")
+    parser.add_argument("--out", required=True, metavar="PRED.parquet", help="output table (every cube's rows)")
     parser.add_argument("--batch-size", type=int, default=256, help="stamps per batch (default 256)")
     parser.add_argument("--max-nan-fraction", type=float, default=DEFAULT_MAX_NAN_FRACTION,
                         help=f"stamps with more NaN pixels get p_cnn NaN (default {DEFAULT_MAX_NAN_FRACTION})")

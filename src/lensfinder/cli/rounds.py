@@ -61,13 +61,16 @@ def add_combine_scores_arguments(parser: argparse.ArgumentParser) -> None:
                         help="calibration maps written by `lensfinder calibrate`")
     parser.add_argument("--out", required=True, metavar="PRED.parquet",
                         help="combined table: p_cnn = mean of calibrated probabilities (p_cnn_raw: mean of raw)")
+    parser.add_argument("--shard", metavar="NAME",
+                        help="combine only the rows of this shard (a tile), from tables that score several; "
+                             "default every row")
 
 
 def run_combine_scores(args) -> int:
     """Entry point of ``lensfinder combine-scores``."""
     from lensfinder.learning.ensemble import combine_files
 
-    combine_files(args.predictions, args.calibration, args.out)
+    combine_files(args.predictions, args.calibration, args.out, shard=args.shard)
     return 0
 
 
@@ -156,15 +159,18 @@ def add_rescore_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_rescore(args) -> int:
     """Entry point of ``lensfinder rescore``: ``lensfinder infer`` of many cubes in one process."""
-    from lensfinder.learning.inference import infer_files
+    from lensfinder.io import write_table
+    from lensfinder.learning.inference import predict_shards
 
     if not len(args.stamps) == len(args.index) == len(args.out):
         raise InputError(f"--stamps, --index, --out: {len(args.stamps)}, {len(args.index)} and {len(args.out)} "
                          "files; expected one index and one output per cube")
     if args.batch_size < 1:
         raise InputError(f"--batch-size: {args.batch_size}, expected >= 1")
-    for cube, index, out in zip(args.stamps, args.index, args.out):
-        infer_files(cube, index, [args.model], out, batch_size=args.batch_size, threads=args.threads, tta=args.tta)
+    tables = predict_shards(args.stamps, args.index, [args.model], batch_size=args.batch_size, threads=args.threads,
+                            tta=args.tta)
+    for out, (_, table) in zip(args.out, tables):
+        write_table(table, out)
     return 0
 
 

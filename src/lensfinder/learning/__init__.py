@@ -20,7 +20,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "set_threads": "runtime", "configure_tensorflow": "runtime",
     "ADAM_EPSILON": "training", "compile_model": "training", "train": "training",
     "DEFAULT_MAX_NAN_FRACTION": "inference", "Scorer": "inference", "load_scorer": "inference",
-    "score_cube": "inference", "predict_shard": "inference", "infer_files": "inference",
+    "score_cube": "inference", "predict_shard": "inference", "predict_shards": "inference", "infer_files": "inference",
     "confusion": "metrics", "threshold_metrics": "metrics", "roc_curve": "metrics", "auroc": "metrics",
     "tpr_at_fp": "metrics", "tpr0": "metrics", "tpr10": "metrics", "completeness_in_bins": "metrics",
     "metrics_table": "metrics", "DEFAULT_THRESHOLDS": "metrics",

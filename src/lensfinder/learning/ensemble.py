@@ -148,8 +148,10 @@ def combine_files(prediction_paths, calibration_path, out, *, shard: str | None 
     """:func:`combine_scores` of members' score files (one table each) with a calibration file.
 
     The member of a table is its ``model`` column (the model file's stem).
-    ``shard`` defaults to the first table's ``shard`` value. Returns the
-    table written to ``out``.
+    ``shard`` picks one cube's rows from tables that hold several (their
+    ``shard`` column, e.g. one tile from a scoring job's several tiles); by
+    default every row is kept and the output's ``shard`` is the first
+    table's. Returns the table written to ``out``.
     """
     from lensfinder.io import read_table, write_table
     from lensfinder.learning.calibration import read_calibration
@@ -162,6 +164,14 @@ def combine_files(prediction_paths, calibration_path, out, *, shard: str | None 
             raise InputError(f"{path}: model: expected one network's scores, got {len(names)} ({', '.join(names[:3])})")
         if names[0] in tables:
             raise InputError(f"{path}: member {names[0]!r} given twice")
+        if shard is not None:
+            if "shard" not in table.columns:
+                raise InputError(f"{path}: no shard column, so the rows of shard {shard!r} cannot be picked")
+            picked = table[table["shard"].astype(str) == shard].reset_index(drop=True)
+            if picked.empty and not table.empty:
+                log.warning("%s: no rows of shard %r (it holds %s)", path, shard,
+                            ", ".join(map(str, table["shard"].astype(str).unique()[:5])))
+            table = picked
         tables[names[0]] = table
     if not tables:
         raise InputError("--predictions: no score tables given")

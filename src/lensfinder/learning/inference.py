@@ -1,4 +1,7 @@
-"""Scoring stamp cubes with trained networks, one cube per job (docs/learning.md).
+"""Scoring stamp cubes with trained networks (docs/learning.md).
+
+One process may score many cubes (:func:`predict_shards`): the networks load,
+and TensorFlow starts, once for all of them.
 
 A cube is read in batches with positioned reads through a prefetching
 ``tf.data`` pipeline (memory constant in the number of stamps); each model
@@ -23,7 +26,8 @@ from lensfinder.learning.models import file_hash, lens_probability_column, load_
 from lensfinder.learning.preprocessing import check_weights_hash, prepare_batch, read_settings, settings_bands
 from lensfinder.learning.runtime import set_threads
 
-__all__ = ["DEFAULT_MAX_NAN_FRACTION", "TTA_MODES", "Scorer", "load_scorer", "score_cube", "predict_shard", "infer_files"]
+__all__ = ["DEFAULT_MAX_NAN_FRACTION", "TTA_MODES", "Scorer", "load_scorer", "score_cube", "predict_shard", "predict_shards",
+           "infer_files"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,7 @@ class Scorer:
         self.hash = file_hash(self.path)
         check_weights_hash(self.settings, self.hash, self.path)
         self._model = None
+        self._forward = {}
         self.lens_column = None
 
     @property
@@ -98,6 +103,17 @@ class Scorer:
                                  f"{tuple(self.settings['input_shape'])}")
             self.lens_column = lens_probability_column(self._model, str(self.path))
         return self._model
+
+    def forward(self, tta: str = "none"):
+        """The network as a ``tf.function`` of a batch (with ``tta``), traced once per scorer and mode."""
+        if tta not in self._forward:
+            import tensorflow as tf
+
+            model = self.model
+            self._forward[tta] = tf.function(
+                _dihedral_forward(model, tf) if tta == "dihedral" else lambda x: model(x, training=False),
+                reduce_retracing=True)
+        return self._forward[tta]
 
     def prepare(self, stamps, bands=None):
         """Counts ``(n, ny, nx)`` or ``(n, n_bands, ny, nx)`` in ``bands`` (default the model's) -> network input.
@@ -174,8 +190,7 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
     dataset = (tf.data.Dataset.range(n_batches)
                .map(load_tf, num_parallel_calls=max(1, min(4, int(threads or 2))), deterministic=True)
                .prefetch(2).with_options(options))
-    forward = tf.function(_dihedral_forward(model, tf) if tta == "dihedral" else lambda x: model(x, training=False),
-                          reduce_retracing=True)
+    forward = scorer.forward(tta)
     for batch, x in progress(dataset, total=n_batches, desc=f"score {reader.path.name}", unit="batch"):
         start = int(batch) * batch_size
         probs = np.asarray(forward(x), dtype=np.float64)
@@ -209,12 +224,48 @@ def predict_shard(cube_path, index_path, model_paths, batch_size: int = 256,
     pandas.DataFrame
         ``object_id, p_cnn, model, model_hash, shard`` (+ ``is_lens``); docs/learning.md.
     """
-    import pandas as pd
+    scorers = _scorers(model_paths, normalization, preprocess)
+    return _score_table(cube_path, index_path, scorers, batch_size, max_nan_fraction, threads, tta)
 
-    cube_path, index_path = Path(cube_path), Path(index_path)
+
+def predict_shards(cube_paths, index_paths, model_paths, **options):
+    """:func:`predict_shard` of many cubes with networks loaded once; yields ``(cube_path, table)`` in order.
+
+    ``options`` as :func:`predict_shard`'s. Before the first cube is scored,
+    every cube must have its index, both files must exist, and the cubes'
+    names must differ (the ``shard`` column tells their rows apart).
+    """
+    cube_paths, index_paths = [Path(p) for p in cube_paths], [Path(p) for p in index_paths]
+    if len(cube_paths) != len(index_paths):
+        raise InputError(f"{len(cube_paths)} stamp cubes but {len(index_paths)} indexes; expected one index per "
+                         "cube, in the same order")
+    seen = {}
+    for cube in cube_paths:
+        if cube.stem in seen:
+            raise InputError(f"{cube}: its name {cube.stem!r} is also {seen[cube.stem]}'s; the cubes scored "
+                             "together need distinct names (the shard column)")
+        seen[cube.stem] = cube
+    for path in (*cube_paths, *index_paths):
+        if not path.is_file():
+            raise InputError(f"{path}: file not found")
+    scorers = _scorers(model_paths, options.pop("normalization", None), options.pop("preprocess", None))
+    for cube, index in zip(cube_paths, index_paths):
+        yield cube, _score_table(cube, index, scorers, **options)
+
+
+def _scorers(model_paths, normalization, preprocess) -> list:
     scorers = [Scorer(p, normalization=normalization, preprocess=preprocess) for p in model_paths]
     if not scorers:
         raise InputError("no model given")
+    return scorers
+
+
+def _score_table(cube_path, index_path, scorers, batch_size: int = 256,
+                 max_nan_fraction: float = DEFAULT_MAX_NAN_FRACTION, threads: int | None = None,
+                 tta: str = "none"):
+    import pandas as pd
+
+    cube_path, index_path = Path(cube_path), Path(index_path)
     index = read_table(index_path, required=["object_id"])
     reader = CubeReader(cube_path)
     if len(index) != reader.n:
@@ -257,14 +308,26 @@ def predict_shard(cube_path, index_path, model_paths, batch_size: int = 256,
     return table
 
 
-def infer_files(cube_path, index_path, model_paths, out, **options):
-    """Score one cube (:func:`predict_shard`, same ``options``) and write the table to ``out``.
+def infer_files(cube_paths, index_paths, model_paths, out, **options):
+    """Score one cube, or several in one table, and write it to ``out``.
+
+    ``cube_paths`` and ``index_paths`` are a path each or sequences of
+    paths in the same order (:func:`predict_shards`, same ``options``); the
+    table holds every cube's rows in that order, its ``shard`` column
+    naming each row's cube.
 
     Returns
     -------
     pandas.DataFrame
         The table written.
     """
-    table = predict_shard(cube_path, index_path, model_paths, **options)
+    import pandas as pd
+
+    if isinstance(cube_paths, (str, Path)):
+        cube_paths = [cube_paths]
+    if isinstance(index_paths, (str, Path)):
+        index_paths = [index_paths]
+    tables = [table for _, table in predict_shards(cube_paths, index_paths, model_paths, **options)]
+    table = tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)
     write_table(table, out)
     return table
