@@ -16,9 +16,17 @@
    5,000 vs 50,000 (2 GB of cube) to fit a shared 2-core machine: the
    mechanism (batch-sized reads, no memory map) is the same.
 
+3. Tiles per job: ``--tiles`` cubes of ``--tile-stamps`` stamps (the mock
+   survey's tiles hold 170-200) scored with dihedral TTA by one ``lensfinder
+   infer`` process (the workflow's job of ``inference.tiles_per_job`` tiles)
+   and, as the baseline, by one process per cube, one after another (a job
+   per tile, as before). Wall and CPU time (the children's user + system)
+   of each, and their ratio: on the mock survey most of a one-tile job is
+   TensorFlow's start-up.
+
 Weights do not change the speed, so the network is untrained.
 
-    .venv/bin/python benchmarks/infer.py [--n-images 8192] [--memory-sizes 5000 50000]
+    .venv/bin/python benchmarks/infer.py [--n-images 8192] [--memory-sizes 5000 50000] [--tiles 6]
 """
 
 from __future__ import annotations
@@ -119,6 +127,38 @@ def child_peak_memory(cube: Path, model: Path, batch_size: int, threads: int) ->
     return record["maxrss_mb"], record["rss_mb"]
 
 
+def _cli_seconds(args: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system of the child) of one ``lensfinder`` command."""
+    before = os.times()
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "lensfinder", *args], check=True, capture_output=True)
+    wall = time.perf_counter() - t0
+    after = os.times()
+    return wall, (after.children_user - before.children_user) + (after.children_system - before.children_system)
+
+
+def tiles_per_job(directory: Path, n_tiles: int, n_stamps: int, threads: int) -> dict[str, tuple[float, float]]:
+    """``lensfinder infer`` of ``n_tiles`` cubes in one process against one process per cube."""
+    import pandas as pd
+
+    model = directory / "he2020.keras"
+    if not model.exists():
+        write_model(directory)
+    cubes = [write_noise_cube(directory / f"TILE_{k}.fits", n_stamps) for k in range(n_tiles)]
+    common = ["--model", str(model), "--tta", "dihedral", "--threads", str(threads)]
+    one = _cli_seconds(["infer", "--stamps", *map(str, cubes), "--index", *(str(c.with_suffix(".parquet")) for c in cubes),
+                        "--out", str(directory / "chunk.parquet"), *common])
+    each = [0.0, 0.0]
+    for k, cube in enumerate(cubes):
+        wall, cpu = _cli_seconds(["infer", "--stamps", str(cube), "--index", str(cube.with_suffix(".parquet")),
+                                  "--out", str(directory / f"tile_{k}.parquet"), *common])
+        each = [each[0] + wall, each[1] + cpu]
+    together = pd.read_parquet(directory / "chunk.parquet")
+    alone = pd.concat([pd.read_parquet(directory / f"tile_{k}.parquet") for k in range(n_tiles)], ignore_index=True)
+    assert np.array_equal(together["p_cnn"].to_numpy(), alone["p_cnn"].to_numpy()), "scores differ"
+    return {"one job": one, "a job per tile": tuple(each)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-images", type=int, default=8192)
@@ -128,6 +168,8 @@ def main():
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--tiles", type=int, default=6, help="cubes scored in one job against a job each (0: skip)")
+    parser.add_argument("--tile-stamps", type=int, default=185, help="stamps per cube of the tiles-per-job part")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
@@ -142,6 +184,14 @@ def main():
                  max(disk) / max(memory), np.median(disk) / np.median(memory))
         log.info("  CPU s per 1000 images            : %.3f from disk, %.3f in memory: ratio %.3f",
                  cpu["disk"], cpu["memory"], cpu["memory"] / cpu["disk"])
+        if args.tiles:
+            times = tiles_per_job(tmp, args.tiles, args.tile_stamps, args.threads)
+            log.info("%d tiles of %d stamps, dihedral TTA, %d threads, lensfinder infer (start-up included):",
+                     args.tiles, args.tile_stamps, args.threads)
+            for name, (wall, cpu) in times.items():
+                log.info("  %-15s: %6.1f s wall, %6.1f s CPU", name, wall, cpu)
+            (w1, c1), (wn, cn) = times["one job"], times["a job per tile"]
+            log.info("  ratio a job per tile / one job : %.2f wall, %.2f CPU (same scores)", wn / w1, cn / c1)
         if args.skip_memory:
             return
         model = tmp / f"{args.model}.keras"
