@@ -80,9 +80,8 @@ P = SimpleNamespace(
     collected=f"{RESULTS}/predictions/{{net}}.parquet",
     # ensembles and calibration: each member's raw scores; predictions (net = NET)
     # holds their combined calibrated p_cnn (docs/learning.md)
-    member_predictions=f"{RESULTS}/predictions/members/{{net}}/{{tile}}.parquet",
-    # round 0 scores inference.tiles_per_job tiles per job (INFER_CHUNKS): one table, its
-    # shard column naming each row's tile
+    # every round scores inference.tiles_per_job tiles per job (INFER_CHUNKS): one table,
+    # its shard column naming each row's tile
     member_chunk=f"{RESULTS}/predictions/members/{{net}}/chunks/{{chunk}}.parquet",
     calibration=f"{RESULTS}/models/calibration.json",
     calibration_summary=f"{RESULTS}/eval/calibration.parquet",
@@ -634,14 +633,15 @@ def member_test_predictions(k):
     return expand(round_path(P.test_predictions, k), net=list(MEMBERS), shard=sim_shards("test"), allow_missing=True)
 
 
-def member_tile_predictions(k):
-    """Every member's scores of one tile (left as a wildcard) in round ``k`` >= 1 (one file per tile)."""
-    return expand(round_path(P.member_predictions, k), net=list(MEMBERS), allow_missing=True)
+def member_chunk_predictions(k):
+    """Input function: every member's table, in round ``k`` (may be "{round}"), of the scoring job that
+    holds the tile (combine-scores picks its rows with --shard)."""
 
+    def tables(wildcards):
+        k_ = wildcards.round if str(k) == "{round}" else k
+        return expand(round_path(P.member_chunk, k_), net=list(MEMBERS), chunk=tile_chunk(wildcards))
 
-def member_chunk_predictions(wildcards):
-    """Round 0: every member's table of the scoring job that holds the tile (pick it with --shard)."""
-    return expand(P.member_chunk, net=list(MEMBERS), chunk=tile_chunk(wildcards))
+    return tables
 
 
 def finetune_inputs(wildcards):

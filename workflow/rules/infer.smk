@@ -102,7 +102,7 @@ rule calibrate:
 
 rule combine_scores:
     input:
-        predictions=member_chunk_predictions,
+        predictions=member_chunk_predictions(0),
         calibration=P.calibration,
     output:
         P.predictions,

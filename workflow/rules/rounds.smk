@@ -1,7 +1,7 @@
 # Learning from the graders: retraining rounds (learning.rounds) and the
 # calibration and rounds figures. Round k >= 1 fine-tunes every member of
 # round k-1 on the grades so far (finetune_set, finetune), rescores the
-# survey and the simulated test set (rescore), recalibrates, and writes and
+# survey (rescore) and the simulated test set (round_infer_test), recalibrates, and writes and
 # grades its inspection set, all under results/rounds/{k}/ with round 0's
 # layout (the round_* rules are round 0's rules with round k's files). The ranked
 # list comes from the last graded round; on the mock survey evaluate_rounds
@@ -66,36 +66,31 @@ if ROUNDS:
             "lensfinder finetune --model {input.parent} --shards {input.cube} --out {output.model} "
             "--history {output.history} {params.options} --threads {threads} > {log} 2>&1"
 
-    # One job per network and round scores every tile and the simulated test set
-    # (TensorFlow starts once, not once per tile).
-    rule rescore:
+    # Round k's network scores the survey as round 0's does: inference.tiles_per_job
+    # tiles per job (INFER_CHUNKS), and the simulated test set shard by shard.
+    use rule infer as rescore with:
         input:
-            cubes=expand(P.stamp_cube, tile=TILES),
-            indexes=expand(P.stamp_index, tile=TILES),
-            test_cubes=sim_files("test", "fits"),
-            test_meta=sim_files("test", "parquet"),
+            cubes=chunk_files(P.stamp_cube),
+            indexes=chunk_files(P.stamp_index),
             model=round_path(P.model, "{round}"),
             settings=round_path(P.model_settings, "{round}"),
         output:
-            tiles=expand(round_path(P.member_predictions, "{round}"), tile=TILES, allow_missing=True),
-            test=expand(round_path(P.test_predictions, "{round}"), shard=sim_shards("test"), allow_missing=True),
-        params:
-            batch_size=config["inference"]["batch_size"],
-            tta=config["inference"]["tta"],
+            round_path(P.member_chunk, "{round}"),
         log:
-            "results/logs/rounds/{round}/rescore/{net}.log",
+            "results/logs/rounds/{round}/rescore/{net}_{chunk}.log",
         benchmark:
-            "results/benchmarks/rounds/{round}/rescore/{net}.tsv"
-        threads: config["training"]["threads"]
-        resources:
-            mem_mb=4000,
-            gpu=config["training"]["gpus"],
-        conda:
-            "../../envs/learn.yaml"
-        shell:
-            "lensfinder rescore --model {input.model} --stamps {input.cubes} {input.test_cubes} "
-            "--index {input.indexes} {input.test_meta} --out {output.tiles} {output.test} "
-            "--batch-size {params.batch_size} --tta {params.tta} --threads {threads} > {log} 2>&1"
+            "results/benchmarks/rounds/{round}/rescore/{net}_{chunk}.tsv"
+
+    use rule infer_test as round_infer_test with:
+        input:
+            cube=sim_path(P.sim_cube, "test"),
+            index=sim_path(P.sim_meta, "test"),
+            model=round_path(P.model, "{round}"),
+            settings=round_path(P.model_settings, "{round}"),
+        output:
+            round_path(P.test_predictions, "{round}"),
+        log:
+            "results/logs/rounds/{round}/infer_test/{net}_{shard}.log",
 
     use rule calibrate as round_calibrate with:
         input:
@@ -112,7 +107,7 @@ if ROUNDS:
 
     use rule combine_scores as round_combine_scores with:
         input:
-            predictions=member_tile_predictions("{round}"),
+            predictions=member_chunk_predictions("{round}"),
             calibration=round_path(P.calibration, "{round}"),
         output:
             round_path(P.predictions, "{round}"),
