@@ -54,20 +54,20 @@ def _scoring_jobs(plan: str) -> dict[str, list]:
 
 
 def test_tiles_are_scored_in_jobs_of_tiles_per_job(workdir):
-    """Round 0 scores inference.tiles_per_job tiles per job (TensorFlow starts once per job) on
-    inference.threads (null: training.threads, as the test set's scoring and training take); each tile's
-    combination picks its own rows (--shard) from the job's table that holds them."""
+    """Round 0 scores inference.tiles_per_job tiles per job (TensorFlow starts once per job); the tiles'
+    and the test set's scoring take inference.threads (null: training.threads, which training takes); each
+    tile's combination picks its own rows (--shard) from the job's table that holds them."""
     mock = "mock: {n_tiles: 5}\nlearning: {rounds: 0}\n"
     (workdir / "five.yaml").write_text(mock)
     plan = _scoring_jobs(snakemake(workdir, "-n", "-p", "--cores", "4", "--configfile", "five.yaml").stdout)
-    assert plan["tiles"] == [(2, ("MOCK_0", "MOCK_1", "MOCK_2", "MOCK_3", "MOCK_4"))]
-    assert plan["test"] == [2] and plan["train"] == [2]
+    assert plan["tiles"] == [(1, ("MOCK_0", "MOCK_1", "MOCK_2", "MOCK_3", "MOCK_4"))]
+    assert plan["test"] == [1] and plan["train"] == [2]
     assert sorted(plan["combine"]) == [(f"MOCK_{i}", "results/predictions/members/he2020/chunks/000.parquet")
                                        for i in range(5)]
 
-    (workdir / "chunks.yaml").write_text(mock + "training: {threads: 3}\ninference: {tiles_per_job: 2, threads: 1}\n")
+    (workdir / "chunks.yaml").write_text(mock + "training: {threads: 3}\ninference: {tiles_per_job: 2, threads: null}\n")
     plan = _scoring_jobs(snakemake(workdir, "-n", "-p", "--cores", "4", "--configfile", "chunks.yaml").stdout)
-    assert sorted(plan["tiles"]) == [(1, ("MOCK_0", "MOCK_1")), (1, ("MOCK_2", "MOCK_3")), (1, ("MOCK_4",))]
+    assert sorted(plan["tiles"]) == [(3, ("MOCK_0", "MOCK_1")), (3, ("MOCK_2", "MOCK_3")), (3, ("MOCK_4",))]
     assert plan["test"] == [3] and plan["train"] == [3]
     chunk_of = dict(plan["combine"])
     assert [chunk_of[f"MOCK_{i}"].rsplit("/", 1)[1] for i in range(5)] == [

@@ -43,7 +43,7 @@ rule infer_test:
         tta=config["inference"]["tta"],
     log:
         "results/logs/infer_test/{net}_{shard}.log",
-    threads: config["training"]["threads"]
+    threads: config["inference"]["threads"] or config["training"]["threads"]
     resources:
         mem_mb=4000,
         gpu=config["training"]["gpus"],
