@@ -185,8 +185,9 @@ else:
         )
 
 
-#: round 0's scoring jobs (the infer rule), inference.tiles_per_job tiles each, in tile order, so that
-#: TensorFlow starts and the networks load once per job rather than once per tile
+#: the survey's scoring jobs of every round (the infer and rescore rules), inference.tiles_per_job tiles
+#: each, in tile order, so that TensorFlow starts and the networks load once per job rather than once per
+#: tile; tiles appended to kids.tiles leave the earlier full jobs as they were
 INFER_CHUNKS = {f"{k:03d}": TILES[i:i + config["inference"]["tiles_per_job"]]
                 for k, i in enumerate(range(0, len(TILES), config["inference"]["tiles_per_job"]))}
 CHUNK_OF = {tile: chunk for chunk, tiles in INFER_CHUNKS.items() for tile in tiles}
