@@ -194,7 +194,7 @@ CHUNK_OF = {tile: chunk for chunk, tiles in INFER_CHUNKS.items() for tile in til
 
 
 def chunk_files(pattern):
-    """Input function: ``pattern`` over the tiles of the job's ``{chunk}`` (the infer rule)."""
+    """Input function: ``pattern`` over the tiles of the job's ``{chunk}`` (the infer and rescore rules)."""
     return lambda wildcards: expand(pattern, tile=INFER_CHUNKS[wildcards.chunk])
 
 

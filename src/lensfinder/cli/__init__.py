@@ -45,7 +45,7 @@ STEPS: dict[str, tuple[str, str, str]] = {
     "combine-scores": ("lensfinder.cli.rounds", "combine_scores", "combined p_CNN of an ensemble: mean of calibrated probabilities"),
     "finetune-set": ("lensfinder.cli.rounds", "finetune_set", "a round's fine-tuning set: graded lenses, hard negatives, survey stamps, simulations"),
     "finetune": ("lensfinder.cli.rounds", "finetune", "train a network further on a fine-tuning set"),
-    "rescore": ("lensfinder.cli.rounds", "rescore", "score many stamp cubes with one network in one process (a round's rescoring)"),
+    "rescore": ("lensfinder.cli.rounds", "rescore", "score many stamp cubes with one network in one process, a table per cube (infer: one table of all)"),
     "evaluate-rounds": ("lensfinder.cli.rounds", "evaluate_rounds", "R-precision, completeness and false positives per round (mock survey)"),
     "learning-figures": ("lensfinder.cli.rounds", "learning_figures", "reliability diagram and retraining-rounds figure"),
     # human inspection and ranking

@@ -158,7 +158,8 @@ def add_rescore_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_rescore(args) -> int:
-    """Entry point of ``lensfinder rescore``: ``lensfinder infer`` of many cubes in one process."""
+    """Entry point of ``lensfinder rescore``: ``lensfinder infer`` of many cubes in one process, one output per cube
+    (the workflow's rounds now rescore with ``lensfinder infer``, as round 0)."""
     from lensfinder.io import write_table
     from lensfinder.learning.inference import predict_shards
 
