@@ -48,7 +48,7 @@ def test_streamed_scores_equal_in_memory_predict(untrained, stamps, tmp_path):
     from lensfinder.learning.models import load_model
 
     cube, images = stamps
-    assert main(_args(cube, untrained, tmp_path / "p.parquet", "--batch-size", "5", "--threads", "2")) == 0
+    assert main(_args(cube, untrained, tmp_path / "p.parquet", "--batch-size", "5", "--threads", "2", "--tta", "none")) == 0
     table = read_table(tmp_path / "p.parquet")
     assert list(table.columns) == ["object_id", "p_cnn", "model", "model_hash", "shard", "is_lens"]
     assert list(table["object_id"]) == [f"KiDS J{i:04d}" for i in range(23)]  # index order
@@ -56,7 +56,7 @@ def test_streamed_scores_equal_in_memory_predict(untrained, stamps, tmp_path):
     settings = read_settings(untrained)
     expected = load_model(untrained).predict(preprocess(images, settings), verbose=0)[:, 1]
     np.testing.assert_allclose(table["p_cnn"], expected, rtol=1e-5, atol=1e-6)
-    other = inference.predict_shard(cube, cube.with_suffix(".parquet"), [untrained], batch_size=256)
+    other = inference.predict_shard(cube, cube.with_suffix(".parquet"), [untrained], batch_size=256, tta="none")
     np.testing.assert_allclose(other["p_cnn"], table["p_cnn"], rtol=1e-5, atol=1e-6)  # batch size does not matter
 
 
@@ -212,7 +212,7 @@ def test_only_probability_heads_are_scored(stamps, tmp_path, capsys):
 
     cube, images = stamps
     sigmoid = _with_head(tmp_path, "sigmoid", 1, "sigmoid")
-    table = inference.predict_shard(cube, cube.with_suffix(".parquet"), [sigmoid])
+    table = inference.predict_shard(cube, cube.with_suffix(".parquet"), [sigmoid], tta="none")
     expected = load_model(sigmoid).predict(preprocess(images, read_settings(sigmoid)), verbose=0)[:, 0]
     np.testing.assert_allclose(table["p_cnn"], expected, rtol=1e-5, atol=1e-6)
     for name, units, activation, said in (("three", 3, "softmax", "'softmax' and output shape (None, 3)"),
@@ -251,17 +251,23 @@ def test_a_model_swapped_under_its_sidecar_or_corrupt_is_refused(untrained, stam
 
 
 def test_dihedral_tta_is_the_mean_over_the_eight_orientations(untrained, stamps, tmp_path):
+    """... and the default of ``lensfinder infer`` and of the Python functions, as the workflow's
+    ``inference.tta``: a model scored with no options gets the workflow's scores."""
     from lensfinder.learning.models import load_model
 
     cube, images = stamps
-    assert main(_args(cube, untrained, tmp_path / "tta.parquet", "--tta", "dihedral", "--batch-size", "7")) == 0
+    assert main(_args(cube, untrained, tmp_path / "tta.parquet", "--batch-size", "7")) == 0  # no --tta
     table = read_table(tmp_path / "tta.parquet")
     x = preprocess(images, read_settings(untrained))
     model = load_model(untrained)
     views = [np.rot90(x[:, :, ::-1] if flip else x, k, axes=(1, 2)) for flip in (False, True) for k in range(4)]
     per_view = np.array([model.predict(np.ascontiguousarray(v), verbose=0)[:, 1] for v in views])
     np.testing.assert_allclose(table["p_cnn"], per_view.mean(axis=0), rtol=1e-5, atol=1e-6)
-    plain = inference.predict_shard(cube, cube.with_suffix(".parquet"), [untrained])
+    default = inference.predict_shard(cube, cube.with_suffix(".parquet"), [untrained])
+    np.testing.assert_allclose(default["p_cnn"], table["p_cnn"], rtol=1e-5, atol=1e-6)
+    assert main(_args(cube, untrained, tmp_path / "plain.parquet", "--tta", "none")) == 0
+    plain = read_table(tmp_path / "plain.parquet")
+    np.testing.assert_allclose(plain["p_cnn"], model.predict(x, verbose=0)[:, 1], rtol=1e-5, atol=1e-6)
     assert np.abs(plain["p_cnn"].to_numpy() - table["p_cnn"].to_numpy()).max() > 1e-4  # the views differ
     with pytest.raises(InputError, match="tta: 'mirror'"):
         inference.predict_shard(cube, cube.with_suffix(".parquet"), [untrained], tta="mirror")
@@ -281,7 +287,7 @@ def test_two_scale_input_trains_and_scores(tmp_path):
     assert settings["input_shape"] == [49, 49, 2] and settings["preprocess"] == "bin2_crop"
     assert settings["n_parameters"] == 2_101_372 + 5 * 5 * 20  # the first convolution sees 2 channels
     cube = tmp_path / "test" / "shard_000.fits"
-    assert main(_args(cube, model, tmp_path / "p.parquet")) == 0
+    assert main(_args(cube, model, tmp_path / "p.parquet", "--tta", "none")) == 0
     table = read_table(tmp_path / "p.parquet")
     from astropy.io import fits
 
@@ -289,3 +295,27 @@ def test_two_scale_input_trains_and_scores(tmp_path):
     expected = load_model(model).predict(preprocess(images, settings), verbose=0)[:, 1]
     np.testing.assert_allclose(table["p_cnn"], expected, rtol=1e-5, atol=1e-6)
     assert metrics.auroc(table["is_lens"], table["p_cnn"]) >= 0.8
+
+
+def test_scoring_default_tta_is_the_workflow_default(repo_root):
+    """``lensfinder infer``, ``lensfinder rescore`` and the Python functions default to the
+    workflow's ``inference.tta`` (schema and config/config.yaml), so a model scored outside the
+    workflow with no options gets the scores the workflow gave it."""
+    import argparse
+    import inspect
+
+    import yaml
+
+    from lensfinder.cli.learning import add_infer_arguments
+    from lensfinder.cli.rounds import add_rescore_arguments
+
+    schema = yaml.safe_load((repo_root / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    config = yaml.safe_load((repo_root / "config" / "config.yaml").read_text())
+    assert schema["properties"]["inference"]["properties"]["tta"]["default"] == inference.DEFAULT_TTA
+    assert config["inference"]["tta"] == inference.DEFAULT_TTA
+    for add in (add_infer_arguments, add_rescore_arguments):
+        parser = argparse.ArgumentParser()
+        add(parser)
+        assert parser.get_default("tta") == inference.DEFAULT_TTA, add.__name__
+    for function in (inference.score_cube, inference.predict_shard):
+        assert inspect.signature(function).parameters["tta"].default == inference.DEFAULT_TTA, function.__name__

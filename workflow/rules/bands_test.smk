@@ -91,7 +91,7 @@ rule bands_test_infer:
         "../../envs/learn.yaml"
     shell:
         "lensfinder infer --stamps {input.cube} --index {input.index} --model {input.model} "
-        "--batch-size {params.batch_size} --threads {threads} --out {output} > {log} 2>&1"
+        "--batch-size {params.batch_size} --tta none --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule bands_test_table:

@@ -127,7 +127,7 @@ rule experiment_infer:
         "../../envs/learn.yaml"
     shell:
         "lensfinder infer --stamps {input.cube} --index {input.index} --model {input.model} "
-        "--batch-size {params.batch_size} --threads {threads} --out {output} > {log} 2>&1"
+        "--batch-size {params.batch_size} --tta none --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule experiment_evaluate:
@@ -170,7 +170,7 @@ rule experiment_infer_survey:
         "../../envs/learn.yaml"
     shell:
         "lensfinder infer --stamps {input.cube} --index {input.index} --model {input.model} "
-        "--batch-size {params.batch_size} --threads {threads} --out {output} > {log} 2>&1"
+        "--batch-size {params.batch_size} --tta none --threads {threads} --out {output} > {log} 2>&1"
 
 
 # --- psf_test: He et al. section 5.1, Fig. 10 --------------------------------

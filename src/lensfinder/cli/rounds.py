@@ -7,7 +7,7 @@ import argparse
 import logging
 
 from lensfinder.io import InputError
-from lensfinder.learning.inference import TTA_MODES
+from lensfinder.learning.inference import DEFAULT_TTA, TTA_MODES
 
 __all__ = [
     "add_calibrate_arguments", "run_calibrate",
@@ -153,8 +153,8 @@ def add_rescore_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", nargs="+", required=True, metavar="PRED.parquet", help="one score table per cube")
     parser.add_argument("--batch-size", type=int, default=256, help="stamps per batch (default 256)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all available)")
-    parser.add_argument("--tta", choices=TTA_MODES, default="none",
-                        help="test-time augmentation, as lensfinder infer --tta (default none)")
+    parser.add_argument("--tta", choices=TTA_MODES, default=DEFAULT_TTA,
+                        help=f"test-time augmentation, as lensfinder infer --tta (default {DEFAULT_TTA})")
 
 
 def run_rescore(args) -> int:

@@ -26,7 +26,7 @@ from lensfinder.learning.models import file_hash, lens_probability_column, load_
 from lensfinder.learning.preprocessing import check_weights_hash, prepare_batch, read_settings, settings_bands
 from lensfinder.learning.runtime import set_threads
 
-__all__ = ["DEFAULT_MAX_NAN_FRACTION", "TTA_MODES", "Scorer", "load_scorer", "score_cube", "predict_shard", "predict_shards",
+__all__ = ["DEFAULT_MAX_NAN_FRACTION", "DEFAULT_TTA", "TTA_MODES", "Scorer", "load_scorer", "score_cube", "predict_shard", "predict_shards",
            "infer_files"]
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,11 @@ DEFAULT_MAX_NAN_FRACTION = 0.05
 #: Test-time augmentation: ``none``, or ``dihedral``: ``p_cnn`` is the mean over the stamp's eight
 #: rotations by 90 degrees and flips (a lens is a lens in any orientation; docs/learning.md)
 TTA_MODES = ("none", "dihedral")
+#: The test-time augmentation of every scoring entry point unless told otherwise: the workflow's
+#: ``inference.tta`` default, so ``lensfinder infer --model MODEL.keras`` with no options scores a
+#: network as the workflow does (dihedral adds 0.01-0.03 of AUROC to every network measured,
+#: docs/experiments.md, for 8 forward passes per stamp).
+DEFAULT_TTA = "dihedral"
 
 
 def _dihedral_forward(model, tf):
@@ -104,7 +109,7 @@ class Scorer:
             self.lens_column = lens_probability_column(self._model, str(self.path))
         return self._model
 
-    def forward(self, tta: str = "none"):
+    def forward(self, tta: str = DEFAULT_TTA):
         """The network as a ``tf.function`` of a batch (with ``tta``), traced once per scorer and mode."""
         if tta not in self._forward:
             import tensorflow as tf
@@ -130,7 +135,7 @@ def load_scorer(path, **expected) -> Scorer:
 
 
 def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, threads: int | None = None,
-               tta: str = "none"):
+               tta: str = DEFAULT_TTA):
     """Probabilities of the lens class for every stamp of a cube, streamed.
 
     Parameters
@@ -142,7 +147,8 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
     threads : int, optional
         Threads of the input pipeline.
     tta : {"none", "dihedral"}
-        Test-time augmentation (:data:`TTA_MODES`); ``dihedral`` costs eight forward passes.
+        Test-time augmentation (:data:`TTA_MODES`; default :data:`DEFAULT_TTA`); ``dihedral``
+        costs eight forward passes.
 
     Returns
     -------
@@ -200,7 +206,7 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
 
 def predict_shard(cube_path, index_path, model_paths, batch_size: int = 256,
                   max_nan_fraction: float = DEFAULT_MAX_NAN_FRACTION, threads: int | None = None,
-                  normalization=None, preprocess=None, tta: str = "none"):
+                  normalization=None, preprocess=None, tta: str = DEFAULT_TTA):
     """Score one cube with one model or the mean of an ensemble.
 
     Parameters
@@ -217,7 +223,7 @@ def predict_shard(cube_path, index_path, model_paths, batch_size: int = 256,
     normalization, preprocess : str, optional
         Expected settings of every model (checked against the sidecars).
     tta : {"none", "dihedral"}
-        Test-time augmentation of every model (:func:`score_cube`).
+        Test-time augmentation of every model (:func:`score_cube`; default :data:`DEFAULT_TTA`).
 
     Returns
     -------
@@ -262,7 +268,7 @@ def _scorers(model_paths, normalization, preprocess) -> list:
 
 def _score_table(cube_path, index_path, scorers, batch_size: int = 256,
                  max_nan_fraction: float = DEFAULT_MAX_NAN_FRACTION, threads: int | None = None,
-                 tta: str = "none"):
+                 tta: str = DEFAULT_TTA):
     import pandas as pd
 
     cube_path, index_path = Path(cube_path), Path(index_path)
