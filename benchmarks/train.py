@@ -5,7 +5,9 @@ temporary directory, then trains the same network twice with the same
 settings (no augmentation, no validation, so both do the same work):
 
 1. ``lensfinder.learning.training.train`` streaming the shards through its tf.data
-   pipeline (positioned reads, bin2 + normalisation in numpy, prefetch);
+   pipeline (positioned reads, bin2 + normalisation in numpy, prefetch), with
+   each image's prepared input kept after its first epoch (the default
+   ``--cache-mb``), and again with ``cache_mb=0`` (read and prepared every epoch);
 2. ``model.fit`` on the preprocessed images held in a numpy array.
 
 Images/s are the best epoch after the first (which includes tracing): the
@@ -17,8 +19,9 @@ ratio is what the throughput ratio would be on an idle CPU-bound machine.
 
 The input pipeline alone (reading, resizing, ``sky`` normalisation and
 augmentation of one epoch's batches, no network) is timed with each image's
-border sky measured every time it is read (the baseline) and kept after its
-first read (what training does): later epochs skip the medians.
+border sky measured every time it is read (the baseline), kept after its
+first read (later epochs skip the medians), and with the prepared inputs kept
+(what training does: later epochs skip reading and preprocessing).
 
 With ``--bands g r i`` the shards hold three bands (a red galaxy, a blue ring)
 and the network takes three channels: the colour search's throughput.
@@ -42,7 +45,7 @@ from lensfinder.learning.datasets import ShardSet, write_toy_shard  # noqa: E402
 from lensfinder.learning.preprocessing import input_channels, preprocess  # noqa: E402
 from lensfinder.learning.config import resolve_config  # noqa: E402
 from lensfinder.learning.runtime import configure_tensorflow  # noqa: E402
-from lensfinder.learning.stream import TrainingStream  # noqa: E402
+from lensfinder.learning.stream import DEFAULT_CACHE_MB, TrainingStream  # noqa: E402
 from lensfinder.learning.training import compile_model, train  # noqa: E402
 
 log = logging.getLogger("benchmarks.train")
@@ -80,10 +83,10 @@ def in_memory_images_per_s(shards, config, threads, cpu_per_epoch):
     return len(x) / min(times[1:] or times), x.nbytes
 
 
-def input_images_per_s(shards, config, keep_sky: bool) -> float:
-    """Images/s of the input pipeline alone over the second epoch's batches (the first fills the kept skies)."""
+def input_images_per_s(shards, config, keep_sky: bool, cache_mb: float = 0) -> float:
+    """Images/s of the input pipeline alone over the second epoch's batches (the first fills what is kept)."""
     rows = np.arange(len(shards))
-    stream = TrainingStream(shards, rows, rows[:0], config, keep_sky=keep_sky)
+    stream = TrainingStream(shards, rows, rows[:0], config, keep_sky=keep_sky, cache_mb=cache_mb)
     for step in range(stream.n_batches):
         stream.train_batch(step)
     start = time.perf_counter()
@@ -120,33 +123,39 @@ def main():
         from lensfinder.learning.models import import_keras
 
         keras = import_keras()
-        measured, kept = [], []
+        measured, kept, cached = [], [], []
         for _ in range(args.repeats):
             measured.append(input_images_per_s(shards, config(True), keep_sky=False))
             kept.append(input_images_per_s(shards, config(True), keep_sky=True))
-        disk, memory, augmented = [], [], []
+            cached.append(input_images_per_s(shards, config(True), keep_sky=True, cache_mb=DEFAULT_CACHE_MB))
+        disk, uncached, memory, augmented = [], [], [], []
         cpu_disk, cpu_memory = [], []
         for _ in range(args.repeats):  # interleaved: the machine is shared
             cpu = []
             disk.append(best_epoch(train(shards, config(False), os.path.join(tmp, "disk.keras"), threads=args.threads,
                                          callbacks=[epoch_timer(keras, cpu, time.process_time)])))
             cpu_disk.append(min(cpu[1:] or cpu))
+            uncached.append(best_epoch(train(shards, config(False), os.path.join(tmp, "uncached.keras"),
+                                             threads=args.threads, cache_mb=0)))
             cpu = []
             rate, nbytes = in_memory_images_per_s(shards, config(False), args.threads, cpu)
             memory.append(rate)
             cpu_memory.append(min(cpu[1:] or cpu))
             augmented.append(best_epoch(train(shards, config(True), os.path.join(tmp, "aug.keras"), threads=args.threads)))
-        disk, memory, augmented = max(disk), max(memory), max(augmented)
+        disk, uncached, memory, augmented = max(disk), max(uncached), max(memory), max(augmented)
         n = len(shards)
         cpu_disk, cpu_memory = 1000 * min(cpu_disk) / n, 1000 * min(cpu_memory) / n
     log.info("%s, %d images of 101x101 in %s (%d threads, batch %d), best epoch after the first of %d, best of %d runs:",
              args.model, len(shards), ",".join(shards.bands), args.threads, args.batch_size, args.epochs, args.repeats)
-    log.info("  streaming from shards : %8.1f images/s", disk)
+    log.info("  streaming from shards : %8.1f images/s (inputs kept after the first epoch)", disk)
+    log.info("  ... prepared each time: %8.1f images/s (cache_mb 0): ratio kept / not %.3f", uncached, disk / uncached)
     log.info("  in memory (%.0f MB)    : %8.1f images/s", nbytes / 1e6, memory)
     log.info("  ratio disk / memory   : %8.3f  (target >= 0.9)", disk / memory)
     log.info("  streaming + augment   : %8.1f images/s (ratio %.3f)", augmented, augmented / memory)
     log.info("  input pipeline alone  : %8.1f images/s with the sky measured at every read, %.1f kept: ratio %.2f",
              max(measured), max(kept), max(kept) / max(measured))
+    log.info("  ... inputs kept       : %8.1f images/s: ratio %.2f against the kept sky, %.2f against measuring it",
+             max(cached), max(cached) / max(kept), max(cached) / max(measured))
     log.info("  CPU s per 1000 images : %.2f streaming, %.2f in memory: ratio memory / streaming %.3f",
              cpu_disk, cpu_memory, cpu_memory / cpu_disk)
 

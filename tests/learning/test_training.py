@@ -137,7 +137,7 @@ def test_two_runs_give_the_same_weights_and_a_killed_run_resumes(shard_dir, tmp_
     keras = import_keras()
     config = _config()
     history_a = training.train([shard_dir], config, tmp_path / "a.keras", threads=2)
-    training.train([shard_dir], config, tmp_path / "b.keras", threads=2)
+    training.train([shard_dir], config, tmp_path / "b.keras", threads=2, cache_mb=0)  # inputs prepared every epoch
     weights_a = _weights(tmp_path / "a.keras")
     for wa, wb in zip(weights_a, _weights(tmp_path / "b.keras")):
         np.testing.assert_array_equal(wa, wb)
@@ -304,3 +304,38 @@ def test_kept_sky_levels_give_the_same_batches(tmp_path, preprocess):
     assert stream._sky_known[train_rows].all() and not stream._sky_known[val_rows].any()
     assert stream.nonfinite_images == 2
     np.testing.assert_array_equal(stream.val_batch(0)[0], prepare_batch(shards.take(val_rows[:8]), stream._settings)[0])
+
+
+def test_cached_inputs_give_the_same_batches_and_skip_the_reads(tmp_path, monkeypatch):
+    """Prepared inputs kept between epochs (all of them, some, none): the same batches bit for bit,
+    non-finite images counted at every read as before, and a fully cached epoch reads no shard."""
+    for k in range(2):
+        write_toy_shard(tmp_path, k, 24, seed=3, bands=["g", "r", "i"])
+    train_rows, val_rows = split_rows(48, 0.25, seed=1)
+    cube, _ = read_cube(tmp_path / "shard_000.fits", memmap=False)
+    cube[train_rows[0], 1, 50, 50] = np.nan
+    write_cube(cube, tmp_path / "shard_000.fits", 0.2, 30.0, bands=["g", "r", "i"])
+    config = _config(batch_size=8, preprocess="bin2_crop")  # augmented: the cache holds inputs before augmentation
+    per_image_mb = 4 * 49 * 49 * 6 / 2**20  # float32, 49 x 49, 3 bands at two scales
+    runs = {}
+    for label, cache_mb in (("none", 0), ("ten", 10.5 * per_image_mb), ("all", 1000)):
+        shards = ShardSet([tmp_path])
+        reads = []
+        take = shards.take
+        monkeypatch.setattr(shards, "take", lambda rows, take=take, reads=reads: reads.append(len(rows)) or take(rows))
+        stream = TrainingStream(shards, train_rows, val_rows, config, cache_mb=cache_mb)
+        batches = [stream.train_batch(step) for step in range(2 * stream.n_batches)]
+        batches += [stream.val_batch(0), stream.val_batch(0)]
+        runs[label] = (stream, batches, reads)
+    assert [runs[k][0].cached_images for k in ("none", "ten", "all")] == [0, 10, 48]
+    for label in ("ten", "all"):
+        for a, b in zip(runs["none"][1], runs[label][1]):
+            for part_a, part_b in zip(a, b):
+                np.testing.assert_array_equal(part_a, part_b)
+        assert runs[label][0].nonfinite_images == runs["none"][0].nonfinite_images == 2
+    n_train = len(train_rows)
+    assert sum(runs["none"][2]) == 2 * n_train + 16  # every image, every epoch, and both validation batches
+    assert sum(runs["all"][2]) == n_train + 8  # each image once
+    assert n_train + 8 < sum(runs["ten"][2]) < 2 * n_train + 16
+    with pytest.raises(InputError, match="cache_mb: -1"):
+        TrainingStream(ShardSet([tmp_path]), train_rows, val_rows, config, cache_mb=-1)

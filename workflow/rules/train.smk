@@ -1,5 +1,7 @@
 # Stage 5: train the CNN on the simulated training set (each member of an
-# ensemble, inference.ensemble, with its own network and seed).
+# ensemble, inference.ensemble, with its own network and seed). Half the job's
+# memory (resources mem_mb, which a cluster profile may raise) keeps the images'
+# prepared network inputs between epochs (lensfinder train --cache-mb).
 
 
 rule train:
@@ -29,4 +31,4 @@ rule train:
     shell:
         "lensfinder train --shards {input.cubes} --model {params.model} --out {output.model} "
         "--history {output.history} --checkpoint-dir {params.checkpoints} {params.options} "
-        "--seed {params.seed} --threads {threads} > {log} 2>&1"
+        "--seed {params.seed} --threads {threads} --cache-mb $(({resources.mem_mb} / 2)) > {log} 2>&1"

@@ -12,6 +12,7 @@ from lensfinder.io import InputError
 from lensfinder.learning.config import CLASS_BALANCE, HE2020_CASES, LR_SCHEDULES, TrainConfig, resolve_config
 from lensfinder.learning.evaluation import COMPLETENESS_COLUMNS, evaluate_files
 from lensfinder.learning.inference import DEFAULT_MAX_NAN_FRACTION, DEFAULT_TTA, TTA_MODES, infer_files
+from lensfinder.learning.stream import DEFAULT_CACHE_MB
 from lensfinder.learning.metrics import DEFAULT_THRESHOLDS
 from lensfinder.learning.models import DEFAULT_INPUT_SIZE, MODEL_NAMES
 from lensfinder.learning.predictions import collect_prediction_files
@@ -73,6 +74,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bands the network sees, in channel order, picked from the shards' BANDS "
                         "(default: all of the shards' bands)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all available)")
+    parser.add_argument("--cache-mb", type=float, default=DEFAULT_CACHE_MB,
+                        help="memory (MB) for keeping each image's prepared network input between epochs: later "
+                             "epochs skip reading and preprocessing it, with the same batches; 0 prepares every "
+                             f"image every epoch (default {DEFAULT_CACHE_MB}; 12,000 g, r, i two-scale images take 691)")
 
 
 def run_train(args) -> int:
@@ -92,7 +97,7 @@ def run_train(args) -> int:
     if args.bands is not None and len(set(args.bands)) != len(args.bands):
         raise InputError(f"--bands: {' '.join(args.bands)}: expected distinct band names")
     train(args.shards, config, out, args.history, checkpoint_dir, threads=args.threads or _default_threads(),
-          bands=args.bands)
+          bands=args.bands, cache_mb=args.cache_mb)
     return 0
 
 

@@ -23,7 +23,7 @@ from lensfinder.learning.datasets import ShardSet
 from lensfinder.learning.models import build_model, import_keras, load_model, save_model
 from lensfinder.learning.preprocessing import resize_stamps, write_settings
 from lensfinder.learning.runtime import configure_tensorflow
-from lensfinder.learning.stream import TrainingStream, split_rows
+from lensfinder.learning.stream import DEFAULT_CACHE_MB, TrainingStream, split_rows
 
 __all__ = ["ADAM_EPSILON", "compile_model", "train"]
 
@@ -121,7 +121,7 @@ def _load_checkpoint(checkpoint_dir, resume_key, data_hash, epochs):
 
 
 def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=None,
-          threads: int | None = None, callbacks=(), bands=None):
+          threads: int | None = None, callbacks=(), bands=None, cache_mb: float = DEFAULT_CACHE_MB):
     """Train ``config.model`` on shards and write the model, its settings and history.
 
     Parameters
@@ -142,6 +142,9 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
     bands : sequence of str, optional
         The bands the network sees, in channel order, picked from the
         shards' (their ``BANDS``); default all of them.
+    cache_mb : float
+        Memory for prepared network inputs kept between epochs
+        (:class:`~lensfinder.learning.stream.TrainingStream`); the model is the same whatever it is.
 
     Returns
     -------
@@ -169,10 +172,11 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
         train_rows, val_rows = train_rows[~buried[train_rows]], val_rows[~buried[val_rows]]
         log.info("left out %d of %d lenses with arc_visible_snr < %g", int(buried.sum()), int(shard_set.labels.sum()),
                  config.min_arc_visible_snr)
-    stream = TrainingStream(shard_set, train_rows, val_rows, config, bands=bands)
-    log.info("%d training images (%d lenses), %d for validation; %d images and %d batches per epoch; bands %s",
+    stream = TrainingStream(shard_set, train_rows, val_rows, config, bands=bands, cache_mb=cache_mb)
+    log.info("%d training images (%d lenses), %d for validation; %d images and %d batches per epoch; bands %s; "
+             "prepared inputs of %d of them kept after their first epoch (cache_mb %g)",
              len(train_rows), len(stream.positives), len(val_rows), stream.images_per_epoch, stream.n_batches,
-             ",".join(stream.bands))
+             ",".join(stream.bands), stream.cached_images, cache_mb)
 
     gpu = configure_tensorflow(config.seed, threads)
     keras = import_keras()
