@@ -189,6 +189,20 @@ def test_tables_put_own_and_independent_side_by_side():
         "own": 100, "independent": 100}
     with pytest.raises(InputError, match="no metadata for 200"):
         ds.join_scores(pd.concat(parts, ignore_index=True), meta[0])
+    # subsets name the independent renderer's kinds; a typo or a class mix-up is refused
+    assert ds.parse_subset(ds.HELD_BACK_LIKE) == (
+        "held_back_like", ("lens_rendered",), ("elliptical", "elliptical_companion", "irregular"))
+    for bad, said in (("x:lens_rendered", "expected NAME:LENS_KIND"), ("x::ring", "expected NAME:LENS_KIND")):
+        with pytest.raises(InputError, match=said):
+            ds.parse_subset(bad)
+    for subset, said in ((("x", ("lens",), ("ring",)), "lens kind\\(s\\) lens: expected among"),
+                         (("x", ("lens_rendered",), ("lens_host",)), "negative kind\\(s\\) lens_host")):
+        with pytest.raises(InputError, match=said):
+            ds.metrics_long(joined, 0.5, train, [subset])
+    rings = ds.metrics_long(joined, 0.5, train, [("rings", ("lens_rendered",), ("ring",))])
+    row = rings[rings["test_set"] == "independent:rings"].iloc[0]
+    assert row["n"] == 50 and np.isnan(row["auroc"])  # the synthetic set has no lens_rendered kind: rings alone
+    assert "rings_auroc" in ds.side_by_side(rings).columns
 
 
 def test_tiny_domain_shift_run(rendered, tmp_path):
@@ -224,6 +238,16 @@ def test_tiny_domain_shift_run(rendered, tmp_path):
     assert summary["independent_n_hosts_test"][0] == ind["host_object_id"].nunique()
     kinds = read_table(tables[2])
     assert set(kinds.loc[kinds["test_set"] == "independent", "kind"]) == set(ind["kind"])
+    # the held-back set's kinds alone (the default --subset): a row of the metrics, columns of the summary
+    held_back = ["lens_rendered", "elliptical", "elliptical_companion", "irregular"]
+    part = read_table(scores[1]).drop(columns="is_lens", errors="ignore").merge(
+        ind[["object_id", "is_lens", "kind"]], on="object_id")
+    part = part[part["kind"].isin(held_back)]
+    assert 0 < part["is_lens"].sum() < len(part) < len(ind)
+    row = read_table(tables[1]).set_index("test_set").loc["independent:held_back_like"]
+    assert row["n"] == len(part) and row["auroc"] == pytest.approx(auroc(part["is_lens"], part["p_cnn"]))
+    assert summary["held_back_like_auroc"][0] == pytest.approx(row["auroc"])
+    assert summary["held_back_like_n"][0] == len(part)
     assert main(["domain-shift-figure", "--tables", tables[0], tables[4], tables[2], tables[3],
                  "--out", str(tmp_path / "fig.png")]) == 0
     assert (tmp_path / "fig.png").stat().st_size > 20_000

@@ -140,6 +140,7 @@ rule domain_shift_tables:
         labels=ds_table_labels(),
         train_labels=ds_train_labels(),
         threshold=DS["threshold"],
+        subsets=ds_subset_options(),
     log:
         f"{DSP.logs}/tables.log",
     conda:
@@ -147,7 +148,7 @@ rule domain_shift_tables:
     shell:
         "lensfinder domain-shift-table --scores {input.scores} --score-labels {params.labels} "
         "--metadata {input.metadata} --train-metadata {input.train} --train-labels {params.train_labels} "
-        "--threshold {params.threshold} --out {output.summary} {output.metrics} {output.kinds} "
+        "--threshold {params.threshold} {params.subsets} --out {output.summary} {output.metrics} {output.kinds} "
         "{output.completeness} {output.roc} > {log} 2>&1"
 
 

@@ -213,3 +213,12 @@ def ds_table_labels(wildcards=None):
 
 def ds_train_labels(wildcards=None):
     return ds_table_inputs()["train_labels"]
+
+
+def ds_subset_options():
+    """`--subset NAME:LENSES:NEGATIVES` per `subsets` entry (`--subset none` when there are none)."""
+    subsets = DS["subsets"]
+    if not subsets:
+        return "--subset none"
+    return " ".join(f"--subset {name}:{','.join(s['lenses'])}:{','.join(s['negatives'])}"
+                    for name, s in subsets.items())

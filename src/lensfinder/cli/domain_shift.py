@@ -72,6 +72,10 @@ def add_domain_shift_table_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-metadata", nargs="*", default=[], help="training sets' metadata (host counts)")
     parser.add_argument("--train-labels", nargs="*", default=[], help="one model=NAME label per --train-metadata file")
     parser.add_argument("--threshold", type=float, default=0.5, help="p_CNN threshold of the rates (default 0.5)")
+    parser.add_argument("--subset", action="append", default=None, metavar="NAME:LENS_KINDS:NEGATIVE_KINDS",
+                        help="also the metrics on the independent set's images of these kinds alone (comma-separated), "
+                             "test_set independent:NAME in the metrics table; repeatable (default: "
+                             "the held-back set's kinds, held_back_like; 'none' for no subset)")
     parser.add_argument("--out", nargs=len(TABLE_NAMES), required=True, metavar="PARQUET",
                         help=f"the {', '.join(TABLE_NAMES)} tables (a CSV is written beside each)")
 
@@ -93,7 +97,9 @@ def run_domain_shift_table(args) -> int:
     if args.train_metadata:
         train = read_labelled(args.train_metadata, args.train_labels, "--train-metadata", required=["object_id"])
     joined = ds.join_scores(scores, metadata)
-    long = ds.metrics_long(joined, args.threshold, train)
+    texts = [ds.HELD_BACK_LIKE] if args.subset is None else [t for t in args.subset if t != "none"]
+    subsets = [ds.parse_subset(t) for t in texts]
+    long = ds.metrics_long(joined, args.threshold, train, subsets)
     tables = (ds.side_by_side(long), long, ds.kind_rates(joined, args.threshold),
               ds.completeness_table(joined, args.threshold), ds.roc_table(joined))
     for table, path in zip(tables, args.out):
@@ -103,6 +109,9 @@ def run_domain_shift_table(args) -> int:
         log.info("%s: own AUROC %.3f TPR0 %.2f TPR@1%% %.2f | independent AUROC %.3f TPR0 %.2f TPR@1%% %.2f",
                  row.model, row.own_auroc, row.own_tpr0, row.own_tpr_fpr1, row.independent_auroc,
                  row.independent_tpr0, row.independent_tpr_fpr1)
+    for row in long[long["test_set"].str.startswith("independent:")].itertuples():
+        log.info("%s on %s (%d images): AUROC %.3f TPR0 %.2f TPR@1%% %.2f", row.model, row.test_set, row.n,
+                 row.auroc, row.tpr0, row.tpr_fpr1)
     return 0
 
 

@@ -18,7 +18,10 @@ from lensfinder.learning.metrics import auroc, completeness_in_bins, roc_curve, 
 
 __all__ = [
     "COMPLETENESS_BINS",
+    "HELD_BACK_LIKE",
     "tpr_at_fpr",
+    "parse_subset",
+    "subset_metrics",
     "join_scores",
     "host_counts",
     "metrics_long",
@@ -36,6 +39,10 @@ COMPLETENESS_BINS = {
 }
 #: the summary metrics, in table order
 METRICS = ("auroc", "tpr0", "tpr10", "tpr_fpr1")
+#: the kinds of the maintainers' held-back set (issue 13: lenses rendered whole, and ellipticals
+#: alone, with a small nearby galaxy, and large irregular galaxies; no survey hosts), as a subset of
+#: the independent set: ``name:lens kinds:negative kinds``
+HELD_BACK_LIKE = "held_back_like:lens_rendered:elliptical,elliptical_companion,irregular"
 
 
 def tpr_at_fpr(y_true, scores, max_fpr: float = 0.01) -> float:
@@ -88,27 +95,77 @@ def host_counts(joined: pd.DataFrame, train: pd.DataFrame | None) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def metrics_long(joined: pd.DataFrame, threshold: float, train: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per (model, test_set): sizes, ``auroc, tpr0, tpr10, tpr_fpr1``, rates at ``threshold``, hosts."""
+def _metric_row(model, test_set, part: pd.DataFrame, threshold: float) -> dict:
+    y, s = part["is_lens"].to_numpy(), part["p_cnn"].to_numpy(dtype=np.float64)
+    called = s >= threshold
+    return {
+        "model": model, "test_set": test_set, "n": len(part), "n_lenses": int(y.sum()),
+        "auroc": auroc(y, s), "tpr0": tpr0(y, s), "tpr10": tpr10(y, s), "tpr_fpr1": tpr_at_fpr(y, s, 0.01),
+        "threshold": threshold,
+        "completeness": float(called[y].mean()) if y.any() else np.nan,
+        "fpr": float(called[~y].mean()) if (~y).any() else np.nan,
+    }
+
+
+def metrics_long(joined: pd.DataFrame, threshold: float, train: pd.DataFrame | None = None,
+                 subsets=()) -> pd.DataFrame:
+    """One row per (model, test_set): sizes, ``auroc, tpr0, tpr10, tpr_fpr1``, rates at ``threshold``, hosts.
+
+    ``subsets``: :func:`parse_subset` triples; each adds a row per model for the independent
+    set's images of those kinds alone, ``test_set`` ``independent:NAME`` (:func:`subset_metrics`).
+    """
+    rows = [_metric_row(model, test_set, part, threshold)
+            for (model, test_set), part in joined.groupby(["model", "test_set"], sort=False)]
+    long = pd.DataFrame(rows).merge(host_counts(joined, train), on=["model", "test_set"], how="left")
+    if subsets:
+        long = pd.concat([long, subset_metrics(joined, threshold, subsets)], ignore_index=True)
+    return long
+
+
+def parse_subset(text: str) -> tuple:
+    """``NAME:LENS_KIND[,...]:NEGATIVE_KIND[,...]`` -> ``(name, lens kinds, negative kinds)``."""
+    parts = str(text).split(":")
+    if len(parts) != 3 or not all(p.strip() for p in parts):
+        raise InputError(f"--subset {text!r}: expected NAME:LENS_KIND[,...]:NEGATIVE_KIND[,...], e.g. {HELD_BACK_LIKE}")
+    name, lenses, negatives = parts
+    return name.strip(), tuple(k.strip() for k in lenses.split(",")), tuple(k.strip() for k in negatives.split(","))
+
+
+def subset_metrics(joined: pd.DataFrame, threshold: float, subsets) -> pd.DataFrame:
+    """Metrics of each model on the independent set's images of some kinds alone.
+
+    Each subset ``(name, lens kinds, negative kinds)`` gives one row per model with ``test_set``
+    ``independent:NAME``, as :func:`metrics_long`'s (host counts are the survey hosts among those
+    images). A kind that the independent renderer does not make (:data:`~lensfinder.experiments.
+    independent.POSITIVE_KINDS`, ``NEGATIVE_KINDS``), or a lens kind given as a negative or the
+    reverse, raises :class:`InputError` naming it and the kinds there are; a small set may lack
+    some of its kinds, and the row is then of those it has.
+    """
+    from lensfinder.experiments.independent import NEGATIVE_KINDS, POSITIVE_KINDS
+
+    independent = joined[joined["test_set"] == "independent"]
     rows = []
-    for (model, test_set), part in joined.groupby(["model", "test_set"], sort=False):
-        y, s = part["is_lens"].to_numpy(), part["p_cnn"].to_numpy(dtype=np.float64)
-        called = s >= threshold
-        rows.append({
-            "model": model, "test_set": test_set, "n": len(part), "n_lenses": int(y.sum()),
-            "auroc": auroc(y, s), "tpr0": tpr0(y, s), "tpr10": tpr10(y, s), "tpr_fpr1": tpr_at_fpr(y, s, 0.01),
-            "threshold": threshold,
-            "completeness": float(called[y].mean()) if y.any() else np.nan,
-            "fpr": float(called[~y].mean()) if (~y).any() else np.nan,
-        })
-    return pd.DataFrame(rows).merge(host_counts(joined, train), on=["model", "test_set"], how="left")
+    for name, lenses, negatives in subsets:
+        for kinds, known, what in ((lenses, POSITIVE_KINDS, "lens"), (negatives, NEGATIVE_KINDS, "negative")):
+            unknown = sorted(set(kinds) - set(known))
+            if unknown:
+                raise InputError(f"--subset {name}: {what} kind(s) {', '.join(unknown)}: expected among the "
+                                 f"independent set's {what} kinds ({', '.join(known)})")
+        part = independent[independent["kind"].isin([*lenses, *negatives])]
+        for model, scored in part.groupby("model", sort=False):
+            row = _metric_row(model, f"independent:{name}", scored, threshold)
+            row.update(n_hosts_test=len(_hosts(scored)), n_hosts_train=np.nan, n_hosts_shared=np.nan)
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def side_by_side(long: pd.DataFrame) -> pd.DataFrame:
     """One row per model: own-test and independent metrics and host counts beside each other.
 
     Columns ``{own,independent}_{n,n_lenses,auroc,tpr0,tpr10,tpr_fpr1,fpr,completeness,n_hosts_test,
-    n_hosts_shared}``, ``n_hosts_train`` and ``delta_auroc`` (own minus independent).
+    n_hosts_shared}``, ``n_hosts_train`` and ``delta_auroc`` (own minus independent); then, for each
+    subset of the independent set in ``long`` (``test_set`` ``independent:NAME``),
+    ``NAME_{n,auroc,tpr0,tpr10,tpr_fpr1}``.
     """
     require_columns(long, ["model", "test_set", *METRICS], "metrics table")
     values = ["n", "n_lenses", *METRICS, "fpr", "completeness", "n_hosts_test", "n_hosts_shared"]
@@ -124,6 +181,12 @@ def side_by_side(long: pd.DataFrame) -> pd.DataFrame:
     wide["n_hosts_train"] = long.groupby("model", sort=False)["n_hosts_train"].max().loc[order].to_numpy()
     wide["delta_auroc"] = wide["own_auroc"] - wide["independent_auroc"]
     columns = ["model", *(f"{t}_{v}" for t in ("own", "independent") for v in values), "n_hosts_train", "delta_auroc"]
+    for test_set in long["test_set"].drop_duplicates():
+        if str(test_set).startswith("independent:"):
+            name = str(test_set).split(":", 1)[1]
+            for value in ("n", *METRICS):
+                wide[f"{name}_{value}"] = wide.get(f"{test_set}_{value}", np.nan)
+                columns.append(f"{name}_{value}")
     return wide[columns]
 
 
