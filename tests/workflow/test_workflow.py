@@ -239,6 +239,24 @@ def test_tiny_run_leaves_every_output(tiny_run):
 
 @pytest.mark.slow
 @pytest.mark.early_run("tiny")
+def test_the_model_scored_with_no_options_gets_the_workflows_scores(tiny_run, tmp_path):
+    """``lensfinder infer --model results/models/he2020.keras`` and nothing else (as the maintainers'
+    held-back validation scores the default model) gives the test set the workflow's scores."""
+    from lensfinder.cli import main
+
+    results = tiny_run / "results"
+    for cube in sorted((results / "sim/test").glob("shard_*.fits")):
+        out = tmp_path / f"{cube.stem}.parquet"
+        assert main(["infer", "--model", str(results / "models/he2020.keras"), "--stamps", str(cube),
+                     "--index", str(cube.with_suffix(".parquet")), "--out", str(out)]) == 0
+        workflow = pd.read_parquet(results / f"eval/he2020/test_{cube.stem.split('_')[1]}.parquet")
+        mine = pd.read_parquet(out)
+        assert list(mine["object_id"]) == list(workflow["object_id"])
+        np.testing.assert_allclose(mine["p_cnn"], workflow["p_cnn"], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.early_run("tiny")
 def test_tiny_run_network_separates_test_set(tiny_run):
     workdir = tiny_run
     metrics = pd.read_csv(workdir / "results/eval/he2020_metrics.csv")
