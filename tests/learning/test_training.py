@@ -280,18 +280,25 @@ def test_weight_averaging_saves_the_moving_average_of_the_trajectory(shard_dir, 
         _config(ema_momentum=1.0)
 
 
+def _three_band_shards_with_a_nan(directory):
+    """Two g, r, i toy shards of 24 images in ``directory``, one training image with a NaN pixel;
+    returns the ``(train_rows, val_rows)`` split of their 48 rows."""
+    for k in range(2):
+        write_toy_shard(directory, k, 24, seed=3, bands=["g", "r", "i"])
+    train_rows, val_rows = split_rows(48, 0.25, seed=1)
+    cube, _ = read_cube(directory / "shard_000.fits", memmap=False)
+    cube[train_rows[0], 1, 50, 50] = np.nan
+    write_cube(cube, directory / "shard_000.fits", 0.2, 30.0, bands=["g", "r", "i"])
+    return train_rows, val_rows
+
+
 @pytest.mark.parametrize("preprocess", ["bin2_crop", "bin2"])
 def test_kept_sky_levels_give_the_same_batches(tmp_path, preprocess):
     """The stream measures each image's border sky once and reuses it: every batch, first read or
     not, equals one prepared from scratch (three bands, a non-finite pixel included)."""
     from lensfinder.learning.preprocessing import prepare_batch
 
-    for k in range(2):
-        write_toy_shard(tmp_path, k, 24, seed=3, bands=["g", "r", "i"])
-    train_rows, val_rows = split_rows(48, 0.25, seed=1)
-    cube, _ = read_cube(tmp_path / "shard_000.fits", memmap=False)
-    cube[train_rows[0], 1, 50, 50] = np.nan
-    write_cube(cube, tmp_path / "shard_000.fits", 0.2, 30.0, bands=["g", "r", "i"])
+    train_rows, val_rows = _three_band_shards_with_a_nan(tmp_path)
     shards = ShardSet([tmp_path])
     config = _config(preprocess=preprocess, batch_size=8, augment=False)
     stream = TrainingStream(shards, train_rows, val_rows, config)
@@ -309,12 +316,7 @@ def test_kept_sky_levels_give_the_same_batches(tmp_path, preprocess):
 def test_cached_inputs_give_the_same_batches_and_skip_the_reads(tmp_path, monkeypatch):
     """Prepared inputs kept between epochs (all of them, some, none): the same batches bit for bit,
     non-finite images counted at every read as before, and a fully cached epoch reads no shard."""
-    for k in range(2):
-        write_toy_shard(tmp_path, k, 24, seed=3, bands=["g", "r", "i"])
-    train_rows, val_rows = split_rows(48, 0.25, seed=1)
-    cube, _ = read_cube(tmp_path / "shard_000.fits", memmap=False)
-    cube[train_rows[0], 1, 50, 50] = np.nan
-    write_cube(cube, tmp_path / "shard_000.fits", 0.2, 30.0, bands=["g", "r", "i"])
+    train_rows, val_rows = _three_band_shards_with_a_nan(tmp_path)
     config = _config(batch_size=8, preprocess="bin2_crop")  # augmented: the cache holds inputs before augmentation
     per_image_mb = 4 * 49 * 49 * 6 / 2**20  # float32, 49 x 49, 3 bands at two scales
     runs = {}

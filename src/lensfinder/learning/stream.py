@@ -24,8 +24,9 @@ from lensfinder.learning.preprocessing import input_channels, prepare_batch, sky
 
 __all__ = ["DEFAULT_CACHE_MB", "augment_batch", "split_rows", "TrainingStream"]
 
-#: Memory for prepared network inputs kept between epochs (``lensfinder train --cache-mb``, the
-#: workflow's ``training.cache_mb``): the default run's 12,000 two-scale g, r, i inputs take 691 MB.
+#: Memory (MB) for prepared network inputs kept between epochs (``lensfinder train --cache-mb``; the
+#: workflow's ``train`` job passes half its ``resources: mem_mb``): the default run's 12,000
+#: two-scale g, r, i inputs take 691 MB.
 DEFAULT_CACHE_MB = 2048
 
 
