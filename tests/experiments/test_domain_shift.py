@@ -309,3 +309,12 @@ def test_lenses_are_visible_and_hosts_are_not_overused(rendered):
     assert kinds.isin(["lens_host", "survey_host"]).mean() < 0.09
     with pytest.raises(InputError, match="max_host_copies"):
         independent_spec({"max_host_copies": 0})
+
+
+def test_table_steps_default_subset_is_the_workflows(repo_root):
+    """`domain-shift-table` without --subset and the workflow's `domain_shift.subsets` default
+    compute the same held-back-like subset."""
+    schema = yaml.safe_load((repo_root / "workflow/schemas/experiments.schema.yaml").read_text())
+    default = schema["properties"]["domain_shift"]["properties"]["subsets"]["default"]
+    assert [(name, tuple(s["lenses"]), tuple(s["negatives"])) for name, s in default.items()] == [
+        ds.parse_subset(ds.HELD_BACK_LIKE)]

@@ -182,15 +182,18 @@ class TrainingStream:
         self._count_nonfinite(int(np.count_nonzero(self._nonfinite[slots[known]])))
         if known.all():
             return self._cache[slots]
+        missing = ~known
+        read, bad = self._read(rows[missing])
+        missing_slots = slots[missing]
+        fresh = missing_slots >= 0
+        self._cache[missing_slots[fresh]] = read[fresh]
+        self._nonfinite[missing_slots[fresh]] = bad[fresh]
+        self._cached[missing_slots[fresh]] = True  # after the values: a concurrent batch reads them whole or prepares again
+        if not known.any():  # nothing cached yet (or no cache): the rows as read, without a copy
+            return read
         x = np.empty((len(rows),) + self.input_shape, np.float32)
         x[known] = self._cache[slots[known]]
-        read, bad = self._read(rows[~known])
-        x[~known] = read
-        fresh = slots[~known] >= 0
-        fresh_slots = slots[~known][fresh]
-        self._cache[fresh_slots] = read[fresh]
-        self._nonfinite[fresh_slots] = bad[fresh]
-        self._cached[fresh_slots] = True  # after the values: a concurrent batch reads them whole or prepares again
+        x[missing] = read
         return x
 
     def _count_nonfinite(self, n: int) -> None:
