@@ -214,21 +214,31 @@ def test_tiny_domain_shift_run(rendered, tmp_path):
     ind_dir = rendered[4] / "ind"
     write_toy_shard(tmp_path / "own", 0, 40, seed=2)
     keras = import_keras()
-    keras.utils.set_random_seed(3)
-    model = save_model(build_model("he2020"), tmp_path / "tiny.keras")
-    write_settings({"model": "he2020", "input_shape": [49, 49, 1], "stamp_size": 101, "preprocess": "bin2",
-                    "normalization": "minmax"}, model)
-    scores = []
-    for name, directory in (("own", tmp_path / "own"), ("ind", ind_dir)):
-        out = tmp_path / f"{name}_scores.parquet"
-        assert main(["infer", "--stamps", str(directory / "shard_000.fits"), "--index",
-                     str(directory / "shard_000.parquet"), "--model", str(model), "--out", str(out)]) == 0
-        scores.append(str(out))
-    tables = [str(tmp_path / f"{t}.parquet") for t in ("summary", "metrics", "kinds", "completeness", "roc")]
-    assert main(["domain-shift-table", "--scores", *scores, "--score-labels", "model=tiny,test_set=own",
-                 "model=tiny,test_set=independent", "--metadata", str(tmp_path / "own" / "shard_000.parquet"),
+    scores, labels = [], []
+    for net, seed in (("tiny", 3), ("tiny.seed2", 4)):  # two networks of one training set, other seeds
+        keras.utils.set_random_seed(seed)
+        model = save_model(build_model("he2020"), tmp_path / f"{net}.keras")
+        write_settings({"model": "he2020", "input_shape": [49, 49, 1], "stamp_size": 101, "preprocess": "bin2",
+                        "normalization": "minmax"}, model)
+        for name, directory in (("own", tmp_path / "own"), ("independent", ind_dir)):
+            out = tmp_path / f"{net}_{name}_scores.parquet"
+            assert main(["infer", "--stamps", str(directory / "shard_000.fits"), "--index",
+                         str(directory / "shard_000.parquet"), "--model", str(model), "--out", str(out)]) == 0
+            scores.append(str(out))
+            labels.append(f"model={net},training_set=tiny,test_set={name}")
+    tables = [str(tmp_path / f"{t}.parquet") for t in ("summary", "metrics", "kinds", "completeness", "roc", "seeds")]
+    assert main(["domain-shift-table", "--scores", *scores, "--score-labels", *labels,
+                 "--metadata", str(tmp_path / "own" / "shard_000.parquet"),
                  str(ind_dir / "shard_000.parquet"), "--out", *tables]) == 0
     summary = read_table(tables[0])
+    assert list(summary["model"]) == ["tiny", "tiny.seed2"] and set(summary["training_set"]) == {"tiny"}
+    # the seeds table: both networks' independent AUROC, their mean and spread
+    spread = read_table(tables[5]).set_index("metric").loc["independent_auroc"]
+    values = summary["independent_auroc"].to_numpy()
+    assert values[0] != values[1] and spread["n_networks"] == 2 and spread["models"] == "tiny,tiny.seed2"
+    assert (spread["mean"], spread["std"], spread["min"], spread["max"]) == pytest.approx(
+        (values.mean(), values.std(ddof=1), values.min(), values.max()))
+    scores = scores[:2]
     ind = read_table(ind_dir / "shard_000.parquet")
     scored = read_table(scores[1]).merge(ind[["object_id", "is_lens"]], on="object_id", suffixes=("_s", ""))
     from lensfinder.learning.metrics import auroc
@@ -244,7 +254,8 @@ def test_tiny_domain_shift_run(rendered, tmp_path):
         ind[["object_id", "is_lens", "kind"]], on="object_id")
     part = part[part["kind"].isin(held_back)]
     assert 0 < part["is_lens"].sum() < len(part) < len(ind)
-    row = read_table(tables[1]).set_index("test_set").loc["independent:held_back_like"]
+    metrics = read_table(tables[1])
+    row = metrics[metrics["model"] == "tiny"].set_index("test_set").loc["independent:held_back_like"]
     assert row["n"] == len(part) and row["auroc"] == pytest.approx(auroc(part["is_lens"], part["p_cnn"]))
     assert summary["held_back_like_auroc"][0] == pytest.approx(row["auroc"])
     assert summary["held_back_like_n"][0] == len(part)
@@ -276,13 +287,71 @@ def test_workflow_keeps_the_hosts_of_each_side_apart(repo_root, tmp_path):
     assert any("--model he2020" in c and "domain_shift/models/li2020.keras" in c for c in commands)
 
 
+def test_seed_spread_summarises_the_networks_of_each_training_set():
+    rng = np.random.default_rng(4)
+    summary = pd.DataFrame({"model": ["a", "a.seed2", "a.seed3", "b", "default"],
+                            "training_set": ["a", "a", "a", "b", "default"]})
+    for column in ("own_auroc", "own_tpr0", "independent_auroc", "independent_tpr_fpr1", "rings_auroc",
+                   "delta_auroc", "own_n"):
+        summary[column] = rng.uniform(0.5, 1.0, len(summary))
+    summary.loc[2, "rings_auroc"] = np.nan  # a subset without images for one network
+    spread = ds.seed_spread(summary)
+    a = spread[spread["training_set"] == "a"].set_index("metric")
+    assert list(spread["training_set"].drop_duplicates()) == ["a", "b", "default"]
+    # headline metrics only (not sizes); subsets found by their _auroc column
+    assert set(a.index) == {"own_auroc", "own_tpr0", "independent_auroc", "independent_tpr_fpr1", "rings_auroc",
+                            "delta_auroc"}
+    values = summary.loc[:2, "independent_auroc"].to_numpy()
+    row = a.loc["independent_auroc"]
+    assert row["n_networks"] == 3 and row["models"] == "a,a.seed2,a.seed3"
+    assert (row["mean"], row["std"], row["min"], row["max"]) == pytest.approx(
+        (values.mean(), values.std(ddof=1), values.min(), values.max()))
+    assert a.loc["rings_auroc", "n_networks"] == 2  # NaN left out
+    b = spread[spread["training_set"] == "b"].set_index("metric").loc["own_auroc"]
+    assert b["n_networks"] == 1 and np.isnan(b["std"]) and b["min"] == b["max"] == b["mean"]
+    with pytest.raises(InputError, match="training_set"):
+        ds.seed_spread(summary.drop(columns="training_set"))
+
+
+def test_workflow_trains_each_set_from_every_seed(repo_root, tmp_path):
+    """`domain_shift.training_seeds: 2`: two networks per training set, on the same images from other seeds,
+    each scored on its set's own test and the independent set, labelled with the set for the seeds table."""
+    extra = tmp_path / "seeds.yaml"
+    extra.write_text("experiments:\n  domain_shift:\n    training_seeds: 2\n")
+    cmd = [sys.executable, "-m", "snakemake", "-n", "-p", "domain_shift", "-s", str(repo_root / "Snakefile"),
+           "-d", str(tmp_path), "--configfile", str(repo_root / "config/config.yaml"),
+           str(repo_root / "config/experiments/quick.yaml"), str(extra)]
+    result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    commands = [m.group(1) for line in result.stdout.splitlines() if (m := re.search(r"(lensfinder [a-z-]+ .*)", line))]
+    trains = {re.search(r"models/(\S+)\.keras", c).group(1): (re.search(r"--shards (\S+)", c).group(1),
+                                                             re.search(r"--seed (\d+)", c).group(1))
+              for c in commands if c.startswith("lensfinder train") and "domain_shift" in c}
+    sets = yaml.safe_load((repo_root / "workflow/schemas/experiments.schema.yaml").read_text())[
+        "properties"]["domain_shift"]["properties"]["training_sets"]["default"]
+    assert set(trains) == {*sets, *(f"{name}.seed2" for name in sets)}
+    for name in sets:
+        assert trains[name][0] == trains[f"{name}.seed2"][0] and f"sets/{name}_train/" in trains[name][0]
+        assert trains[name][1] != trains[f"{name}.seed2"][1]
+    infer = [c for c in commands if c.startswith("lensfinder infer") and "models/li2020.seed2.keras" in c]
+    assert {re.search(r"sets/(\S+)/shard", c).group(1) for c in infer} == {"li2020_test", "independent"}
+    table = next(c for c in commands if c.startswith("lensfinder domain-shift-table"))
+    assert "model=li2020.seed2,training_set=li2020,test_set=own" in table
+    assert "model=default,training_set=default,test_set=own" in table and "tables/seeds.parquet" in table
+
+
 def test_table_step_refuses_unknown_test_sets(tmp_path, capsys):
     scores = write_table(pd.DataFrame({"object_id": ["a", "b"], "p_cnn": [0.1, 0.9]}), tmp_path / "s.parquet")
     meta = write_table(pd.DataFrame({"object_id": ["a", "b"], "is_lens": [False, True]}), tmp_path / "m.parquet")
-    out = [str(tmp_path / f"{t}.parquet") for t in ("summary", "metrics", "kinds", "completeness", "roc")]
+    out = [str(tmp_path / f"{t}.parquet") for t in ("summary", "metrics", "kinds", "completeness", "roc", "seeds")]
     assert main(["domain-shift-table", "--scores", str(scores), "--score-labels", "model=x,test_set=train",
                  "--metadata", str(meta), "--out", *out]) == 2
     assert "test_set=own|independent" in capsys.readouterr().err and not (tmp_path / "summary.parquet").exists()
+    assert main(["domain-shift-table", "--scores", str(scores), str(scores), "--score-labels",
+                 "model=x,training_set=a,test_set=own", "model=x,training_set=b,test_set=independent",
+                 "--metadata", str(meta), "--out", *out]) == 2
+    assert "model=x is labelled with training sets ['a', 'b']" in capsys.readouterr().err
+    assert not (tmp_path / "summary.parquet").exists()
 
 
 def test_a_band_list_renders_every_band_with_its_colours():

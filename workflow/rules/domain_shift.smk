@@ -7,9 +7,9 @@
 #
 # Layout (results/experiments/domain_shift/):
 #   sets/{dsset}/shard_NNN.{fits,parquet}      {net}_train, {net}_test, independent
-#   models/{dsnet}.keras                       one network per training set
+#   models/{dsnet}.keras                       `training_seeds` networks per training set (NAME, NAME.seed2, ...)
 #   scores/{dsnet}/{dsset}/shard_NNN.parquet   dsnet `default` = results/models/{net}.keras
-#   tables/{summary,metrics,kinds,completeness,roc}.parquet + .csv, figures/domain_shift.png
+#   tables/{summary,metrics,kinds,completeness,roc,seeds}.parquet + .csv, figures/domain_shift.png
 
 
 include: "domain_shift_common.smk"
@@ -136,6 +136,12 @@ rule domain_shift_tables:
             category="Experiments",
             subcategory="Independent validation (domain_shift)",
         ),
+        seeds_csv=report(
+            DSP.seeds_csv,
+            caption="../report/domain_shift_seeds.rst",
+            category="Experiments",
+            subcategory="Independent validation (domain_shift)",
+        ),
     params:
         labels=ds_table_labels(),
         train_labels=ds_train_labels(),
@@ -149,7 +155,7 @@ rule domain_shift_tables:
         "lensfinder domain-shift-table --scores {input.scores} --score-labels {params.labels} "
         "--metadata {input.metadata} --train-metadata {input.train} --train-labels {params.train_labels} "
         "--threshold {params.threshold} {params.subsets} --out {output.summary} {output.metrics} {output.kinds} "
-        "{output.completeness} {output.roc} > {log} 2>&1"
+        "{output.completeness} {output.roc} {output.seeds} > {log} 2>&1"
 
 
 rule domain_shift_figure:

@@ -14,15 +14,20 @@ DSP = SimpleNamespace(
     history=f"{DS_DIR}/models/{{dsnet}}.history.csv",
     checkpoints=f"{DS_DIR}/models/{{dsnet}}_checkpoints",
     scores=f"{DS_DIR}/scores/{{dsnet}}/{{dsset}}/shard_{{shard}}.parquet",
-    tables={name: f"{DS_DIR}/tables/{name}.parquet" for name in ("summary", "metrics", "kinds", "completeness", "roc")},
+    tables={name: f"{DS_DIR}/tables/{name}.parquet"
+            for name in ("summary", "metrics", "kinds", "completeness", "roc", "seeds")},
     summary_csv=f"{DS_DIR}/tables/summary.csv",
+    seeds_csv=f"{DS_DIR}/tables/seeds.csv",
     figure=f"{DS_DIR}/figures/domain_shift.png",
     logs=f"{DS_DIR}/logs",
     benchmarks=f"{DS_DIR}/benchmarks",
 )
 #: the workflow's own network (results/models/{net}.keras), scored beside the experiment's
 DS_DEFAULT = "default"
-DS_NETS = list(DS["training_sets"])
+#: network -> the training set it learns from: `training_seeds` networks per set, NAME, NAME.seed2, ...
+DS_NET_SET = {name if k == 1 else f"{name}.seed{k}": name
+              for name in DS["training_sets"] for k in range(1, DS["training_seeds"] + 1)}
+DS_NETS = list(DS_NET_SET)
 DS_RECIPES_SEMI_REAL = ("li2020", "he2020_semireal")
 
 
@@ -153,7 +158,7 @@ def ds_independent_options(wildcards, input):
 
 
 def ds_train_input(wildcards):
-    return ds_set_files(f"{wildcards.dsnet}_train", "fits")
+    return ds_set_files(f"{DS_NET_SET[wildcards.dsnet]}_train", "fits")
 
 
 def ds_train_options(wildcards=None):
@@ -186,15 +191,19 @@ def ds_table_inputs(wildcards=None):
     scores, labels, metadata, train, train_labels = [], [], [], [], []
     for net in ds_scored_nets():
         if net == DS_DEFAULT:
+            training_set = DS_DEFAULT
             own = expand(P.test_predictions, net=NET, shard=sim_shards("test"))
             own_meta, net_train = sim_files("test", "parquet"), sim_files("train", "parquet")
         else:
-            own = _ds_scores(net, f"{net}_test")
-            own_meta, net_train = ds_set_files(f"{net}_test", "parquet"), ds_set_files(f"{net}_train", "parquet")
+            training_set = DS_NET_SET[net]
+            own = _ds_scores(net, f"{training_set}_test")
+            own_meta = ds_set_files(f"{training_set}_test", "parquet")
+            net_train = ds_set_files(f"{training_set}_train", "parquet")
         independent = _ds_scores(net, "independent")
         scores += own + independent
-        labels += [f"model={net},test_set=own"] * len(own) + [f"model={net},test_set=independent"] * len(independent)
-        metadata += own_meta
+        tag = f"model={net},training_set={training_set}"
+        labels += [f"{tag},test_set=own"] * len(own) + [f"{tag},test_set=independent"] * len(independent)
+        metadata += [path for path in own_meta if path not in metadata]
         train += net_train
         train_labels += [f"model={net}"] * len(net_train)
     metadata += ds_set_files("independent", "parquet")

@@ -27,7 +27,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: tables of ``domain-shift-table``, in ``--out`` order
-TABLE_NAMES = ("summary", "metrics", "kinds", "completeness", "roc")
+TABLE_NAMES = ("summary", "metrics", "kinds", "completeness", "roc", "seeds")
 
 
 def add_domain_shift_render_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +67,9 @@ def run_domain_shift_render(args) -> int:
 def add_domain_shift_table_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scores", nargs="+", required=True, help="score tables of `lensfinder infer`")
     parser.add_argument("--score-labels", nargs="+", required=True,
-                        help="one model=NAME,test_set=own|independent label per --scores file")
+                        help="one model=NAME,test_set=own|independent label per --scores file, optionally "
+                             "with ,training_set=SET: the networks of one set trained from different seeds "
+                             "(the seeds table gives their spread; default: each model its own set)")
     parser.add_argument("--metadata", nargs="+", required=True, help="metadata tables of every scored set")
     parser.add_argument("--train-metadata", nargs="*", default=[], help="training sets' metadata (host counts)")
     parser.add_argument("--train-labels", nargs="*", default=[], help="one model=NAME label per --train-metadata file")
@@ -100,8 +102,17 @@ def run_domain_shift_table(args) -> int:
     texts = [ds.HELD_BACK_LIKE] if args.subset is None else [t for t in args.subset if t != "none"]
     subsets = [ds.parse_subset(t) for t in texts]
     long = ds.metrics_long(joined, args.threshold, train, subsets)
-    tables = (ds.side_by_side(long), long, ds.kind_rates(joined, args.threshold),
-              ds.completeness_table(joined, args.threshold), ds.roc_table(joined))
+    training_sets = {}
+    if "training_set" in scores:
+        for model, sets in scores.groupby("model", sort=False)["training_set"]:
+            names = sorted(set(sets.dropna().astype(str)))
+            if len(names) > 1:
+                raise InputError(f"--score-labels: model={model} is labelled with training sets {names}; "
+                                 "expected one training_set per model")
+            training_sets.update({model: names[0]} if names else {})
+    summary = ds.side_by_side(long, training_sets)
+    tables = (summary, long, ds.kind_rates(joined, args.threshold),
+              ds.completeness_table(joined, args.threshold), ds.roc_table(joined), ds.seed_spread(summary))
     for table, path in zip(tables, args.out):
         write_table(table, path)
         write_csv(table, Path(path).with_suffix(".csv"))
@@ -112,6 +123,10 @@ def run_domain_shift_table(args) -> int:
     for row in long[long["test_set"].str.startswith("independent:")].itertuples():
         log.info("%s on %s (%d images): AUROC %.3f TPR0 %.2f TPR@1%% %.2f", row.model, row.test_set, row.n,
                  row.auroc, row.tpr0, row.tpr_fpr1)
+    spread = tables[-1]
+    for row in spread[(spread["n_networks"] > 1) & spread["metric"].str.endswith("_auroc")].itertuples():
+        log.info("%s, %d networks: %s mean %.3f, %.3f-%.3f", row.training_set, row.n_networks, row.metric,
+                 row.mean, row.min, row.max)
     return 0
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "host_counts",
     "metrics_long",
     "side_by_side",
+    "seed_spread",
     "kind_rates",
     "completeness_table",
     "roc_table",
@@ -159,10 +160,12 @@ def subset_metrics(joined: pd.DataFrame, threshold: float, subsets) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def side_by_side(long: pd.DataFrame) -> pd.DataFrame:
+def side_by_side(long: pd.DataFrame, training_sets: dict | None = None) -> pd.DataFrame:
     """One row per model: own-test and independent metrics and host counts beside each other.
 
-    Columns ``{own,independent}_{n,n_lenses,auroc,tpr0,tpr10,tpr_fpr1,fpr,completeness,n_hosts_test,
+    Columns ``model``, ``training_set`` (``training_sets[model]``: the set a network was trained on,
+    shared by the networks of one set trained from other seeds; the model's own name when not
+    given), ``{own,independent}_{n,n_lenses,auroc,tpr0,tpr10,tpr_fpr1,fpr,completeness,n_hosts_test,
     n_hosts_shared}``, ``n_hosts_train`` and ``delta_auroc`` (own minus independent); then, for each
     subset of the independent set in ``long`` (``test_set`` ``independent:NAME``),
     ``NAME_{n,auroc,tpr0,tpr10,tpr_fpr1}``.
@@ -180,7 +183,9 @@ def side_by_side(long: pd.DataFrame) -> pd.DataFrame:
     wide = wide.set_index("model").loc[order].reset_index()
     wide["n_hosts_train"] = long.groupby("model", sort=False)["n_hosts_train"].max().loc[order].to_numpy()
     wide["delta_auroc"] = wide["own_auroc"] - wide["independent_auroc"]
-    columns = ["model", *(f"{t}_{v}" for t in ("own", "independent") for v in values), "n_hosts_train", "delta_auroc"]
+    wide["training_set"] = [str((training_sets or {}).get(model, model)) for model in wide["model"]]
+    columns = ["model", "training_set", *(f"{t}_{v}" for t in ("own", "independent") for v in values),
+               "n_hosts_train", "delta_auroc"]
     for test_set in long["test_set"].drop_duplicates():
         if str(test_set).startswith("independent:"):
             name = str(test_set).split(":", 1)[1]
@@ -188,6 +193,33 @@ def side_by_side(long: pd.DataFrame) -> pd.DataFrame:
                 wide[f"{name}_{value}"] = wide.get(f"{test_set}_{value}", np.nan)
                 columns.append(f"{name}_{value}")
     return wide[columns]
+
+
+def seed_spread(summary: pd.DataFrame) -> pd.DataFrame:
+    """How far the networks of one training set, trained from different seeds, differ.
+
+    One row per ``training_set`` of :func:`side_by_side`'s ``summary`` and headline metric (own and
+    independent ``auroc, tpr0, tpr10, tpr_fpr1``, ``delta_auroc``, and each subset's four): the
+    number of networks with a value, and their mean, standard deviation (ddof 1; NaN for one
+    network), min and max. At the default's size the training seed alone moves the independent
+    AUROC by 0.01-0.02 (docs/experiments.md): a recipe change is worth as much as it clears this.
+    """
+    require_columns(summary, ["model", "training_set"], "summary table")
+    subsets = [c[: -len("_auroc")] for c in summary.columns
+               if c.endswith("_auroc") and c not in ("own_auroc", "independent_auroc", "delta_auroc")]
+    metrics = [f"{side}_{m}" for side in ("own", "independent", *subsets) for m in METRICS] + ["delta_auroc"]
+    rows = []
+    for training_set, group in summary.groupby("training_set", sort=False):
+        for metric in (m for m in metrics if m in group.columns):
+            values = group[metric].to_numpy(dtype=np.float64)
+            values = values[np.isfinite(values)]
+            rows.append({"training_set": training_set, "metric": metric, "n_networks": len(values),
+                         "models": ",".join(map(str, group["model"])),
+                         "mean": float(values.mean()) if len(values) else np.nan,
+                         "std": float(values.std(ddof=1)) if len(values) > 1 else np.nan,
+                         "min": float(values.min()) if len(values) else np.nan,
+                         "max": float(values.max()) if len(values) else np.nan})
+    return pd.DataFrame(rows, columns=["training_set", "metric", "n_networks", "models", "mean", "std", "min", "max"])
 
 
 def kind_rates(joined: pd.DataFrame, threshold: float) -> pd.DataFrame:
