@@ -340,6 +340,32 @@ def test_workflow_trains_each_set_from_every_seed(repo_root, tmp_path):
     assert "model=default,training_set=default,test_set=own" in table and "tables/seeds.parquet" in table
 
 
+def test_figure_draws_each_training_set_once_with_its_seed_range(tmp_path):
+    from lensfinder.plots.domain_shift import figure_domain_shift, set_means
+
+    summary = pd.DataFrame({"model": ["default", "a", "a.seed2", "a.seed3"],
+                            "training_set": ["default", "a", "a", "a"],
+                            "own_auroc": [0.99, 0.97, 0.98, 0.96], "independent_auroc": [0.9, 0.8, 0.86, 0.83]})
+    means = set_means(summary, ["independent_auroc"])
+    assert list(means["training_set"]) == ["default", "a"] and list(means["n_networks"]) == [1, 3]
+    assert means.loc[1, ["independent_auroc_mean", "independent_auroc_min", "independent_auroc_max"]].tolist() == \
+        pytest.approx([0.83, 0.8, 0.86])
+    # tables without the training_set column (before training_seeds): each model its own set
+    assert list(set_means(summary.drop(columns="training_set"), ["own_auroc"])["n_networks"]) == [1, 1, 1, 1]
+    for metric in ("tpr0", "tpr_fpr1"):
+        summary[f"own_{metric}"] = summary[f"independent_{metric}"] = 0.5
+    roc = pd.DataFrame([{"model": m, "test_set": t, "fpr": f, "tpr": f} for m in summary["model"]
+                        for t in ("own", "independent") for f in (0.0, 0.5, 1.0)])
+    kinds = pd.DataFrame([{"model": m, "test_set": "independent", "kind": k, "is_lens": False, "threshold": 0.5,
+                           "called_lens_fraction": r, "called_lens_fraction_err": 0.05}
+                          for m, r in zip(summary["model"], (0.1, 0.2, 0.4, 0.3)) for k in ("ring", "spiral")])
+    completeness = pd.DataFrame([{"model": m, "test_set": "independent", "column": c, "bin_lo": 1.0,
+                                  "bin_hi": 2.0, "bin_center": 1.5, "n_lenses": 10, "completeness": 0.8,
+                                  "completeness_err": 0.1} for m in summary["model"] for c in ds.COMPLETENESS_BINS])
+    fig_path = figure_domain_shift([summary, roc, kinds, completeness], tmp_path / "f.png")
+    assert fig_path.stat().st_size > 20_000
+
+
 def test_table_step_refuses_unknown_test_sets(tmp_path, capsys):
     scores = write_table(pd.DataFrame({"object_id": ["a", "b"], "p_cnn": [0.1, 0.9]}), tmp_path / "s.parquet")
     meta = write_table(pd.DataFrame({"object_id": ["a", "b"], "is_lens": [False, True]}), tmp_path / "m.parquet")

@@ -1,9 +1,12 @@
 """The ``domain_shift`` experiment's figure, drawn from its tables only.
 
 One PNG, six panels: AUROC / TPR0 / TPR at FPR 1 % on the own and the
-independent test set per network; ROC curves; the fraction of each negative
-kind called a lens; completeness against theta_E, arc S/N and PSF FWHM
-(independent set solid, own test set dashed).
+independent test set per training set; ROC curves; the fraction of each
+negative kind called a lens; completeness against theta_E, arc S/N and PSF
+FWHM (independent set solid, own test set dashed). The networks of one
+training set trained from several seeds (``domain_shift.training_seeds``, the
+summary's ``training_set`` column) share a colour and a legend entry; the
+bars are their mean, with whiskers from their min to their max.
 """
 
 from __future__ import annotations
@@ -13,63 +16,104 @@ import numpy as np
 from lensfinder.io import require_columns
 from lensfinder.plots.style import pyplot, save_figure
 
-__all__ = ["figure_domain_shift"]
+__all__ = ["figure_domain_shift", "set_means"]
 
 _LABELS = {"theta_E": "theta_E [arcsec]", "arc_snr": "arc S/N (matched filter)", "psf_fwhm_arcsec": "PSF FWHM [arcsec]"}
 
 
+def _training_sets(summary):
+    """model -> (training set, colour index, whether it is the first network of its set)."""
+    sets = summary["training_set"] if "training_set" in summary else summary["model"]
+    order = list(dict.fromkeys(sets))
+    seen, out = set(), {}
+    for model, name in zip(summary["model"], sets):
+        out[model] = (name, order.index(name), name not in seen)
+        seen.add(name)
+    return out
+
+
+def set_means(summary, columns):
+    """Per training set (the summary's ``training_set``, else each model its own): ``n_networks`` and
+    each of ``columns``' mean, min and max over its networks, in the summary's order."""
+    sets = summary["training_set"] if "training_set" in summary else summary["model"]
+    grouped = summary.assign(training_set=sets).groupby("training_set", sort=False)
+    out = grouped.size().rename("n_networks").to_frame()
+    for column in columns:
+        out[f"{column}_mean"] = grouped[column].mean()
+        out[f"{column}_min"] = grouped[column].min()
+        out[f"{column}_max"] = grouped[column].max()
+    return out.reset_index()
+
+
 def _bars(ax, summary):
     metrics = (("auroc", "AUROC"), ("tpr0", "TPR0"), ("tpr_fpr1", "TPR@FPR1%"))
-    models = list(summary["model"])
-    x = np.arange(len(models))
+    means = set_means(summary, [f"{t}_{m}" for m, _ in metrics for t in ("own", "independent")])
+    x = np.arange(len(means))
     width = 0.8 / (2 * len(metrics))
     for j, (name, label) in enumerate(metrics):
         for k, test_set in enumerate(("own", "independent")):
             offset = (2 * j + k - len(metrics) + 0.5) * width
-            ax.bar(x + offset, summary[f"{test_set}_{name}"], width, color=f"C{j}", alpha=0.45 if k == 0 else 1.0,
-                   hatch="//" if k == 0 else None, label=f"{label} {test_set}")
-    ax.set_xticks(x, models, rotation=20, fontsize=7)
-    ax.set(ylim=(0, 1.05), title="own test (hatched) vs independent")
+            column = f"{test_set}_{name}"
+            mean = means[f"{column}_mean"].to_numpy(dtype=float)
+            spread = np.array([mean - means[f"{column}_min"], means[f"{column}_max"] - mean])
+            ax.bar(x + offset, mean, width, color=f"C{j}", alpha=0.45 if k == 0 else 1.0,
+                   hatch="//" if k == 0 else None, label=f"{label} {test_set}",
+                   yerr=spread if (means["n_networks"] > 1).any() else None, capsize=1.5, error_kw={"lw": 0.8})
+    names = [f"{n} ({k})" if k > 1 else str(n) for n, k in zip(means["training_set"], means["n_networks"])]
+    ax.set_xticks(x, names, rotation=20, fontsize=7)
+    title = "own test (hatched) vs independent"
+    if (means["n_networks"] > 1).any():
+        title += "\n(networks per set in brackets: mean, min-max)"
+    ax.set(ylim=(0, 1.05), title=title)
     ax.legend(fontsize=6, ncol=3)
 
 
-def _roc(ax, roc):
-    for i, (model, part) in enumerate(roc.groupby("model", sort=False)):
+def _roc(ax, roc, sets):
+    for model, part in roc.groupby("model", sort=False):
+        name, colour, first = sets.get(model, (model, 0, True))
         for test_set, style in (("own", "--"), ("independent", "-")):
             curve = part[part["test_set"] == test_set]
             if len(curve):
-                ax.plot(np.maximum(curve["fpr"], 1e-4), curve["tpr"], style, color=f"C{i}",
-                        label=model if test_set == "independent" else None)
+                ax.plot(np.maximum(curve["fpr"], 1e-4), curve["tpr"], style, color=f"C{colour}",
+                        label=name if test_set == "independent" and first else None)
     ax.axvline(0.01, color="grey", lw=0.8, ls=":")
     ax.set(xscale="log", xlim=(1e-4, 1), ylim=(0, 1.02), xlabel="FPR", ylabel="TPR", title="ROC (- - own)")
     ax.legend(fontsize=6)
 
 
-def _kinds(ax, kinds):
+def _kinds(ax, kinds, sets):
     neg = kinds[(kinds["test_set"] == "independent") & ~kinds["is_lens"].astype(bool)]
     names = list(dict.fromkeys(neg["kind"]))
-    models = list(dict.fromkeys(neg["model"]))
-    width = 0.8 / max(1, len(models))
-    for i, model in enumerate(models):
-        part = neg[neg["model"] == model].set_index("kind").reindex(names)
-        ax.bar(np.arange(len(names)) + (i - (len(models) - 1) / 2) * width, part["called_lens_fraction"], width,
-               yerr=part["called_lens_fraction_err"], color=f"C{i}", label=model)
+    neg = neg.assign(training_set=[sets.get(m, (m, 0, True))[0] for m in neg["model"]])
+    groups = list(neg.groupby("training_set", sort=False))
+    width = 0.8 / max(1, len(groups))
+    for i, (name, group) in enumerate(groups):
+        # one network: its binomial error; several: their mean, whiskers from min to max
+        rates = group.groupby("kind")["called_lens_fraction"].agg(["mean", "min", "max", "size"]).reindex(names)
+        err = group.groupby("kind")["called_lens_fraction_err"].mean().reindex(names)
+        several = rates["size"] > 1
+        yerr = np.where(several, [rates["mean"] - rates["min"], rates["max"] - rates["mean"]], [err, err])
+        colour = sets[group["model"].iloc[0]][1] if group["model"].iloc[0] in sets else i
+        ax.bar(np.arange(len(names)) + (i - (len(groups) - 1) / 2) * width, rates["mean"], width,
+               yerr=yerr, color=f"C{colour}", label=name)
     threshold = float(neg["threshold"].iloc[0]) if len(neg) else 0.5
     ax.set_xticks(np.arange(len(names)), names, rotation=30, fontsize=7)
     ax.set(ylim=(0, 1), ylabel=f"called lens (p >= {threshold:g})", title="independent negatives")
     ax.legend(fontsize=6)
 
 
-def _completeness(ax, completeness, column):
+def _completeness(ax, completeness, column, sets):
     part = completeness[completeness["column"] == column]
-    for i, model in enumerate(dict.fromkeys(completeness["model"])):
+    for model in dict.fromkeys(completeness["model"]):
+        name, colour, first = sets.get(model, (model, 0, True))
         for test_set, style in (("own", "s--"), ("independent", "o-")):
             curve = part[(part["model"] == model) & (part["test_set"] == test_set) & (part["n_lenses"] > 0)]
             if len(curve):
                 # log axis for the S/N: a bin's geometric centre
                 x = np.sqrt(curve["bin_lo"] * curve["bin_hi"]) if column == "arc_snr" else curve["bin_center"]
                 ax.errorbar(x, curve["completeness"], yerr=curve["completeness_err"], fmt=style,
-                            color=f"C{i}", ms=3, capsize=2, label=model if test_set == "independent" else None)
+                            color=f"C{colour}", ms=3, capsize=2,
+                            label=name if test_set == "independent" and first else None)
     if column == "arc_snr":
         ax.set_xscale("log")
     ax.set(ylim=(0, 1.02), xlabel=_LABELS.get(column, column), ylabel="completeness")
@@ -86,10 +130,11 @@ def figure_domain_shift(tables, path):
                     "completeness table")
     plt = pyplot()
     fig, axes = plt.subplots(2, 3, figsize=(14, 8))
+    sets = _training_sets(summary)
     _bars(axes[0, 0], summary)
-    _roc(axes[0, 1], roc)
-    _kinds(axes[0, 2], kinds)
+    _roc(axes[0, 1], roc, sets)
+    _kinds(axes[0, 2], kinds, sets)
     for ax, column in zip(axes[1], ("theta_E", "arc_snr", "psf_fwhm_arcsec")):
-        _completeness(ax, completeness, column)
+        _completeness(ax, completeness, column, sets)
     fig.tight_layout()
     return save_figure(fig, path)
