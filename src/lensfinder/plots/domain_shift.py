@@ -55,7 +55,8 @@ def _bars(ax, summary):
             offset = (2 * j + k - len(metrics) + 0.5) * width
             column = f"{test_set}_{name}"
             mean = means[f"{column}_mean"].to_numpy(dtype=float)
-            spread = np.array([mean - means[f"{column}_min"], means[f"{column}_max"] - mean])
+            several = means["n_networks"].to_numpy() > 1  # no whisker for a set of one network
+            spread = np.where(several, [mean - means[f"{column}_min"], means[f"{column}_max"] - mean], np.nan)
             ax.bar(x + offset, mean, width, color=f"C{j}", alpha=0.45 if k == 0 else 1.0,
                    hatch="//" if k == 0 else None, label=f"{label} {test_set}",
                    yerr=spread if (means["n_networks"] > 1).any() else None, capsize=1.5, error_kw={"lw": 0.8})
