@@ -21,9 +21,15 @@ __all__ = ["figure_domain_shift", "set_means"]
 _LABELS = {"theta_E": "theta_E [arcsec]", "arc_snr": "arc S/N (matched filter)", "psf_fwhm_arcsec": "PSF FWHM [arcsec]"}
 
 
+def _set_names(summary):
+    """Each network's training set: the summary's ``training_set``, else (tables from before
+    ``training_seeds``) each model its own."""
+    return summary["training_set"] if "training_set" in summary else summary["model"]
+
+
 def _training_sets(summary):
     """model -> (training set, colour index, whether it is the first network of its set)."""
-    sets = summary["training_set"] if "training_set" in summary else summary["model"]
+    sets = _set_names(summary)
     order = list(dict.fromkeys(sets))
     seen, out = set(), {}
     for model, name in zip(summary["model"], sets):
@@ -33,10 +39,9 @@ def _training_sets(summary):
 
 
 def set_means(summary, columns):
-    """Per training set (the summary's ``training_set``, else each model its own): ``n_networks`` and
-    each of ``columns``' mean, min and max over its networks, in the summary's order."""
-    sets = summary["training_set"] if "training_set" in summary else summary["model"]
-    grouped = summary.assign(training_set=sets).groupby("training_set", sort=False)
+    """Per training set (:func:`_set_names`): ``n_networks`` and each of ``columns``' mean, min and
+    max over its networks, in the summary's order."""
+    grouped = summary.assign(training_set=_set_names(summary)).groupby("training_set", sort=False)
     out = grouped.size().rename("n_networks").to_frame()
     for column in columns:
         out[f"{column}_mean"] = grouped[column].mean()
@@ -50,20 +55,20 @@ def _bars(ax, summary):
     means = set_means(summary, [f"{t}_{m}" for m, _ in metrics for t in ("own", "independent")])
     x = np.arange(len(means))
     width = 0.8 / (2 * len(metrics))
+    several = means["n_networks"].to_numpy() > 1  # no whisker for a set of one network
     for j, (name, label) in enumerate(metrics):
         for k, test_set in enumerate(("own", "independent")):
             offset = (2 * j + k - len(metrics) + 0.5) * width
             column = f"{test_set}_{name}"
             mean = means[f"{column}_mean"].to_numpy(dtype=float)
-            several = means["n_networks"].to_numpy() > 1  # no whisker for a set of one network
             spread = np.where(several, [mean - means[f"{column}_min"], means[f"{column}_max"] - mean], np.nan)
             ax.bar(x + offset, mean, width, color=f"C{j}", alpha=0.45 if k == 0 else 1.0,
                    hatch="//" if k == 0 else None, label=f"{label} {test_set}",
-                   yerr=spread if (means["n_networks"] > 1).any() else None, capsize=1.5, error_kw={"lw": 0.8})
+                   yerr=spread if several.any() else None, capsize=1.5, error_kw={"lw": 0.8})
     names = [f"{n} ({k})" if k > 1 else str(n) for n, k in zip(means["training_set"], means["n_networks"])]
     ax.set_xticks(x, names, rotation=20, fontsize=7)
     title = "own test (hatched) vs independent"
-    if (means["n_networks"] > 1).any():
+    if several.any():
         title += "\n(networks per set in brackets: mean, min-max)"
     ax.set(ylim=(0, 1.05), title=title)
     ax.legend(fontsize=6, ncol=3)
@@ -86,6 +91,7 @@ def _kinds(ax, kinds, sets):
     neg = kinds[(kinds["test_set"] == "independent") & ~kinds["is_lens"].astype(bool)]
     names = list(dict.fromkeys(neg["kind"]))
     neg = neg.assign(training_set=[sets.get(m, (m, 0, True))[0] for m in neg["model"]])
+    colours = {name: colour for name, colour, _ in sets.values()}
     groups = list(neg.groupby("training_set", sort=False))
     width = 0.8 / max(1, len(groups))
     for i, (name, group) in enumerate(groups):
@@ -94,9 +100,8 @@ def _kinds(ax, kinds, sets):
         err = group.groupby("kind")["called_lens_fraction_err"].mean().reindex(names)
         several = rates["size"] > 1
         yerr = np.where(several, [rates["mean"] - rates["min"], rates["max"] - rates["mean"]], [err, err])
-        colour = sets[group["model"].iloc[0]][1] if group["model"].iloc[0] in sets else i
         ax.bar(np.arange(len(names)) + (i - (len(groups) - 1) / 2) * width, rates["mean"], width,
-               yerr=yerr, color=f"C{colour}", label=name)
+               yerr=yerr, color=f"C{colours.get(name, i)}", label=name)
     threshold = float(neg["threshold"].iloc[0]) if len(neg) else 0.5
     ax.set_xticks(np.arange(len(names)), names, rotation=30, fontsize=7)
     ax.set(ylim=(0, 1), ylabel=f"called lens (p >= {threshold:g})", title="independent negatives")
