@@ -341,17 +341,19 @@ def test_workflow_trains_each_set_from_every_seed(repo_root, tmp_path):
 
 
 def test_figure_draws_each_training_set_once_with_its_seed_range(tmp_path):
-    from lensfinder.plots.domain_shift import figure_domain_shift, set_means
+    from lensfinder.plots.domain_shift import bar_stats, figure_domain_shift
 
     summary = pd.DataFrame({"model": ["default", "a", "a.seed2", "a.seed3"],
                             "training_set": ["default", "a", "a", "a"],
                             "own_auroc": [0.99, 0.97, 0.98, 0.96], "independent_auroc": [0.9, 0.8, 0.86, 0.83]})
-    means = set_means(summary, ["independent_auroc"])
-    assert list(means["training_set"]) == ["default", "a"] and list(means["n_networks"]) == [1, 3]
-    assert means.loc[1, ["independent_auroc_mean", "independent_auroc_min", "independent_auroc_max"]].tolist() == \
-        pytest.approx([0.83, 0.8, 0.86])
+    stats = bar_stats(summary)
+    assert list(stats.index) == ["default", "a"] and list(stats["n_networks"]["own_auroc"]) == [1, 3]
+    assert [stats[s]["independent_auroc"]["a"] for s in ("mean", "min", "max")] == pytest.approx([0.83, 0.8, 0.86])
+    # the bars are the seeds table's figures
+    seeds = ds.seed_spread(summary).set_index(["training_set", "metric"])
+    assert stats["max"]["own_auroc"]["a"] == seeds.loc[("a", "own_auroc"), "max"]
     # tables without the training_set column (before training_seeds): each model its own set
-    assert list(set_means(summary.drop(columns="training_set"), ["own_auroc"])["n_networks"]) == [1, 1, 1, 1]
+    assert list(bar_stats(summary.drop(columns="training_set"))["n_networks"]["own_auroc"]) == [1, 1, 1, 1]
     for metric in ("tpr0", "tpr_fpr1"):
         summary[f"own_{metric}"] = summary[f"independent_{metric}"] = 0.5
     roc = pd.DataFrame([{"model": m, "test_set": t, "fpr": f, "tpr": f} for m in summary["model"]

@@ -171,12 +171,16 @@ def test_images_are_the_same_bits_at_every_vector_width(tmp_path):
         "b, _ = sim.simulate_shard('skeleton', 12, 3, 0, params={'light_supersampling': 4}, progress=False)\n"
         "np.save(sys.argv[1], np.concatenate([a.reshape(12, -1), b.reshape(12, -1)], axis=1))\n"
     )
-    outputs = []
+    # the two widths compile side by side (each process compiles its own kernels, ~20 s)
+    runs = []
     for name, extra in (("default", {}), ("avx2-width", {"LENSFINDER_PREFER_256_BIT": "1"})):
         env = {k: v for k, v in os.environ.items() if k != "LENSFINDER_PREFER_256_BIT"}
         env.update(extra)
         path = tmp_path / f"{name}.npy"
-        subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=True, timeout=300)
+        runs.append((subprocess.Popen([sys.executable, "-c", script, str(path)], env=env), path))
+    outputs = []
+    for process, path in runs:
+        assert process.wait(timeout=300) == 0, f"{path.stem}: exit status {process.returncode}"
         outputs.append(np.load(path))
     assert np.isfinite(outputs[0]).all() and outputs[0].std() > 0
     np.testing.assert_array_equal(outputs[0], outputs[1])

@@ -6,17 +6,19 @@ negative kind called a lens; completeness against theta_E, arc S/N and PSF
 FWHM (independent set solid, own test set dashed). The networks of one
 training set trained from several seeds (``domain_shift.training_seeds``, the
 summary's ``training_set`` column) share a colour and a legend entry; the
-bars are their mean, with whiskers from their min to their max.
+bars are their mean, with whiskers from their min to their max: the seeds table's
+figures (``seed_spread``), derived from the summary.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from lensfinder.experiments.domain_shift import seed_spread
 from lensfinder.io import require_columns
 from lensfinder.plots.style import pyplot, save_figure
 
-__all__ = ["figure_domain_shift", "set_means"]
+__all__ = ["figure_domain_shift", "bar_stats"]
 
 _LABELS = {"theta_E": "theta_E [arcsec]", "arc_snr": "arc S/N (matched filter)", "psf_fwhm_arcsec": "PSF FWHM [arcsec]"}
 
@@ -38,34 +40,33 @@ def _training_sets(summary):
     return out
 
 
-def set_means(summary, columns):
-    """Per training set (:func:`_set_names`): ``n_networks`` and each of ``columns``' mean, min and
-    max over its networks, in the summary's order."""
-    grouped = summary.assign(training_set=_set_names(summary)).groupby("training_set", sort=False)
-    out = grouped.size().rename("n_networks").to_frame()
-    for column in columns:
-        out[f"{column}_mean"] = grouped[column].mean()
-        out[f"{column}_min"] = grouped[column].min()
-        out[f"{column}_max"] = grouped[column].max()
-    return out.reset_index()
+def bar_stats(summary):
+    """The bars' figures: the seeds table (:func:`~lensfinder.experiments.domain_shift.seed_spread`)
+    of the summary, one row per training set (:func:`_set_names`) in the summary's order, columns
+    ``(statistic, metric)`` for ``n_networks, mean, min, max``."""
+    names = _set_names(summary)
+    spread = seed_spread(summary.assign(training_set=names))
+    return (spread.pivot(index="training_set", columns="metric", values=["n_networks", "mean", "min", "max"])
+            .reindex(list(dict.fromkeys(names))))
 
 
 def _bars(ax, summary):
     metrics = (("auroc", "AUROC"), ("tpr0", "TPR0"), ("tpr_fpr1", "TPR@FPR1%"))
-    means = set_means(summary, [f"{t}_{m}" for m, _ in metrics for t in ("own", "independent")])
-    x = np.arange(len(means))
+    stats = bar_stats(summary)
+    x = np.arange(len(stats))
     width = 0.8 / (2 * len(metrics))
-    several = means["n_networks"].to_numpy() > 1  # no whisker for a set of one network
+    counts = stats["n_networks"].max(axis=1).astype(int).to_numpy()
+    several = counts > 1  # no whisker for a set of one network
     for j, (name, label) in enumerate(metrics):
         for k, test_set in enumerate(("own", "independent")):
             offset = (2 * j + k - len(metrics) + 0.5) * width
             column = f"{test_set}_{name}"
-            mean = means[f"{column}_mean"].to_numpy(dtype=float)
-            spread = np.where(several, [mean - means[f"{column}_min"], means[f"{column}_max"] - mean], np.nan)
+            mean = stats["mean"][column].to_numpy(dtype=float)
+            spread = np.where(several, [mean - stats["min"][column], stats["max"][column] - mean], np.nan)
             ax.bar(x + offset, mean, width, color=f"C{j}", alpha=0.45 if k == 0 else 1.0,
                    hatch="//" if k == 0 else None, label=f"{label} {test_set}",
                    yerr=spread if several.any() else None, capsize=1.5, error_kw={"lw": 0.8})
-    names = [f"{n} ({k})" if k > 1 else str(n) for n, k in zip(means["training_set"], means["n_networks"])]
+    names = [f"{n} ({k})" if k > 1 else str(n) for n, k in zip(stats.index, counts)]
     ax.set_xticks(x, names, rotation=20, fontsize=7)
     title = "own test (hatched) vs independent"
     if several.any():
