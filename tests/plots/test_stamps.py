@@ -90,6 +90,14 @@ def test_mosaic_title_clears_the_stamp_labels(tmp_path, monkeypatch):
         canvas.draw()
         renderer = canvas.get_renderer()
         title = fig._suptitle.get_window_extent(renderer)
-        top_row = [ax.title.get_window_extent(renderer) for ax in fig.axes if ax.get_title()]
-        assert title.y0 > max(box.y1 for box in top_row)
+        labels = [text for ax in fig.axes for text in ax.texts]
+        assert [text.get_text() for text in labels] == [f"obj-{k:04d}" for k in range(len(labels))]
+        boxes = [text.get_window_extent(renderer) for text in labels]
+        assert title.y0 > max(box.y1 for box in boxes)
         assert title.y1 <= fig.bbox.y1
+        # each label sits above its own stamp, clear of the stamp and of the next row's label
+        images = [image.get_window_extent(renderer) for ax in fig.axes for image in ax.images]
+        assert len(images) == len(labels)
+        for box, image in zip(boxes, images):
+            assert image.y1 < box.y0 and image.x0 < (box.x0 + box.x1) / 2 < image.x1
+        assert min(box.y0 for box in boxes) > 0 and max(box.x1 for box in boxes) <= fig.bbox.x1 + 1

@@ -19,12 +19,14 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path, dpi: int = 110, bbox_inches: str | None = "tight") -> Path:
-    """Write a figure atomically (format from the suffix, PNG without one) and close it."""
+def save_figure(fig, path, dpi: int = 110, bbox_inches: str | None = "tight", **savefig_kwargs) -> Path:
+    """Write a figure atomically (format from the suffix, PNG without one) and close it; ``savefig_kwargs``
+    go to ``Figure.savefig`` (e.g. ``pil_kwargs``)."""
     plt = pyplot()
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=dpi, bbox_inches=bbox_inches)
+            fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=dpi, bbox_inches=bbox_inches,
+                        **savefig_kwargs)
     finally:
         plt.close(fig)
     return Path(path)
