@@ -22,7 +22,8 @@ mixture of the five kcorrect templates (Blanton & Roweis 2007, AJ 133, 734)
 with Dirichlet-distributed weights (Herbel et al. 2017, JCAP 08, 035:
 red and blue galaxy populations; the parameters of SkyPy's SDSS example),
 redshifted and integrated over the preset's filter curves (speclite) by SkyPy
-(``skypy.galaxies.spectrum.kcorrect``). Lens galaxies and passive companions
+(``skypy.galaxies.spectrum.kcorrect``; every preset filter's template fluxes
+ship tabulated, :mod:`lensfinder.simulation.templates`). Lens galaxies and passive companions
 are red at the lens redshift; lensed sources (smooth, knots, clumps, quasar
 images) blue at the source redshift; disks, spirals, irregulars and mergers
 blue; rings and companions red or blue with equal odds, satellites and field galaxies
@@ -43,11 +44,11 @@ so the row alone re-creates every band.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from lensfinder.io import InputError
+from lensfinder.simulation.templates import Z_GRID as _Z_GRID
+from lensfinder.simulation.templates import template_fluxes
 
 __all__ = ["COLOUR_STREAM", "LENS_REDSHIFT", "SOURCE_REDSHIFT", "HERBEL_RED", "HERBEL_BLUE", "BAND_COLUMNS",
            "template_fluxes", "sed_colours", "add_band_columns", "depth_offsets", "colour_offsets", "band_view",
@@ -68,8 +69,6 @@ HERBEL_BLUE = ((2.079, 3.524, 1.917, 1.992, 2.536), (2.265, 3.862, 1.921, 1.685,
                (3.47e+09, 3.31e+06, 2.13e+09, 1.64e+10, 1.01e+09))
 #: Observation columns with a value per band (``{column}_{band}`` for the non-detection bands).
 BAND_COLUMNS = ("psf_fwhm_arcsec", "sky_sigma", "image_seed", "host_band", "psf_tile_file", "psf_kernel_hash")
-#: Redshift grid of the template fluxes (linear interpolation between nodes).
-_Z_GRID = np.linspace(0.0, 4.0, 81)
 _SCALAR = ("lens_light", "disk", "companion", "source", "point_source")
 _LISTS = ("extra", "clump", "blob", "point")
 #: kinds whose central galaxy (``lens_light``) is star-forming; rings are red or blue (resonance rings of
@@ -79,30 +78,6 @@ _RANDOM_CENTRAL = {"ring"}
 #: (alpha0, alpha1) and template weights of :data:`HERBEL_RED` (0) and :data:`HERBEL_BLUE` (1), as arrays
 _ALPHAS = tuple(tuple(np.asarray(v, dtype=float) for v in pop[:2]) for pop in (HERBEL_RED, HERBEL_BLUE))
 _WEIGHTS = np.array([HERBEL_RED[2], HERBEL_BLUE[2]], dtype=float)
-
-
-@functools.lru_cache(maxsize=8)
-def template_fluxes(filters: tuple) -> np.ndarray:
-    """Fluxes (arbitrary common units) of the five kcorrect templates, shape (len(_Z_GRID), 5, n_filters).
-
-    SkyPy's ``kcorrect.apparent_magnitudes`` of each template alone at every
-    grid redshift (the template's own normalisation; z = 0 is taken at 0.005).
-    """
-    import warnings
-
-    from astropy.cosmology import Planck18
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from skypy.galaxies.spectrum import kcorrect
-
-    z = np.maximum(_Z_GRID, 0.005)
-    coefficients = np.tile(np.eye(5), (len(z), 1))
-    try:
-        mags = kcorrect.apparent_magnitudes(coefficients, np.repeat(z, 5), list(filters), Planck18)
-    except ValueError as exc:
-        raise InputError(f"filter curves {list(filters)}: {exc}") from None
-    return (10.0 ** (-0.4 * mags)).reshape(len(z), 5, len(filters))
 
 
 def sed_colours(coefficients, z, filters: tuple, reference: int) -> np.ndarray:

@@ -116,8 +116,13 @@ def moffat_psf_kernel(fwhm_arcsec, pixel_scale_arcsec, beta=4.765, size_pix=None
         size_pix = 2 * int(np.ceil(3.0 * fwhm_arcsec / pixel_scale_arcsec)) + 1
     n = size_pix * supersample
     offsets = (np.arange(n) - (n - 1) / 2.0) * pixel_scale_arcsec / supersample
-    r2 = offsets[:, None] ** 2 + offsets[None, :] ** 2
-    fine = (1.0 + r2 / alpha**2) ** (-beta)
+    # The offsets are symmetric bit for bit (integers or half-integers times one factor), so the
+    # profile is evaluated on one quadrant and mirrored: the same numbers for a quarter of the powers
+    # (a simulation draws a kernel per Moffat image and band).
+    half = offsets[n // 2:] ** 2
+    index = np.arange(n)
+    mirror = np.maximum(index, n - 1 - index) - n // 2
+    fine = ((1.0 + (half[:, None] + half[None, :]) / alpha**2) ** (-beta)).take(mirror, 0).take(mirror, 1)
     kernel = fine.reshape(size_pix, supersample, size_pix, supersample).sum(axis=(1, 3))
     return kernel / kernel.sum()
 
