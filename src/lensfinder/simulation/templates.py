@@ -15,7 +15,8 @@ the redshift grid, and the SkyPy and speclite versions that made them).
 :func:`template_fluxes` takes a filter from the table when it is there and
 asks SkyPy for any other filter (a user's own curves). The table holds
 SkyPy's own numbers, bit for bit (``tests/simulation/test_templates.py``
-recomputes every one of them), so images are the same with and without it.
+checks that every preset filter is there and recomputes one of each family),
+so images are the same with and without it.
 After a SkyPy or speclite update, or a new preset band, rewrite it with::
 
     python -m lensfinder.simulation.templates
@@ -48,7 +49,7 @@ def skypy_template_fluxes(filters) -> np.ndarray:
     ``10**(-0.4 m)`` of ``kcorrect.apparent_magnitudes`` of each template (its own normalisation)
     with Planck18; ``filters`` are speclite names. The templates start in the far ultraviolet
     (about 600 A), so SkyPy refuses a filter whose blue edge, shifted to the rest frame, lies below
-    that (u bands and Euclid's VIS above z ~ 3.8): at those grid nodes a filter keeps its fluxes of
+    that (SDSS u above z = 3.85, Euclid's VIS at z = 4): at those grid nodes a filter keeps its fluxes of
     the highest redshift SkyPy computes (the recipes draw sources at z <= 3.5).
     """
     filters = list(filters)
