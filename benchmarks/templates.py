@@ -36,22 +36,24 @@ print(time.perf_counter() - t0, hashlib.sha256(grid.tobytes()).hexdigest())
 """
 
 
+def _env(table: bool) -> dict:
+    return {**os.environ, "LENSFINDER_TEMPLATE_TABLE": "1" if table else "0"}
+
+
 def _probe(filters, table: bool):
-    env = {**os.environ, "LENSFINDER_TEMPLATE_TABLE": "1" if table else "0"}
-    out = subprocess.run([sys.executable, "-c", _PROBE, *filters], env=env, check=True, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", _PROBE, *filters], env=_env(table), check=True, capture_output=True,
                          text=True).stdout.split()
     return float(out[0]), out[1]
 
 
 def _simulate_cpu(table: bool, n: int) -> float:
     """CPU seconds (user + system) of one ``lensfinder simulate`` process."""
-    env = {**os.environ, "LENSFINDER_TEMPLATE_TABLE": "1" if table else "0"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([sys.executable, "-m", "lensfinder", "simulate", "--recipe", "broad", "--n", str(n),
                         "--seed", "2", "--shard", "000", "--set-name", "test", "--out", tmp,
                         "--set", "stamp_size=101", "--set", "pixel_scale_arcsec=0.2", "--set", 'preset="kids"',
-                        "--set", 'bands=["g", "r", "i"]'], env=env, check=True, capture_output=True)
+                        "--set", 'bands=["g", "r", "i"]'], env=_env(table), check=True, capture_output=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 

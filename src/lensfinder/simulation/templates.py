@@ -59,25 +59,32 @@ def skypy_template_fluxes(filters) -> np.ndarray:
         pass
     columns = []
     for f in filters:
-        try:
-            columns.append(_skypy_fluxes([f], Z_GRID)[..., 0])
-            continue
-        except ValueError:
-            pass
-        lo, hi = 0, len(Z_GRID)  # the longest prefix of the grid SkyPy computes (bluer rest frame as z rises)
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            try:
-                _skypy_fluxes([f], Z_GRID[:mid + 1])
-                lo = mid
-            except ValueError:
-                hi = mid
-        try:
-            flux = _skypy_fluxes([f], Z_GRID[:lo + 1])[..., 0]
-        except ValueError as exc:
-            raise InputError(f"filter curve {f!r}: {exc}") from None
+        flux = _covered_fluxes(f)
         columns.append(np.concatenate([flux, np.repeat(flux[-1:], len(Z_GRID) - len(flux), axis=0)]))
     return np.stack(columns, axis=-1)
+
+
+def _covered_fluxes(name: str) -> np.ndarray:
+    """SkyPy's fluxes of filter ``name`` on the longest prefix of :data:`Z_GRID` it covers, (m, 5);
+    the rest frame gets bluer as z rises, so the prefix is found by bisection."""
+    try:
+        return _skypy_fluxes([name], Z_GRID)[..., 0]
+    except ValueError:
+        pass
+    lo, hi, flux = 0, len(Z_GRID), None  # nodes [0, lo] computed (as ``flux``), [0, hi] refused
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            flux = _skypy_fluxes([name], Z_GRID[:mid + 1])[..., 0]
+            lo = mid
+        except ValueError:
+            hi = mid
+    if flux is None:  # nothing beyond the first node: that node alone, or SkyPy's reason why not
+        try:
+            flux = _skypy_fluxes([name], Z_GRID[:1])[..., 0]
+        except ValueError as exc:
+            raise InputError(f"filter curve {name!r}: {exc}") from None
+    return flux
 
 
 def _skypy_fluxes(filters: list, z_grid) -> np.ndarray:
@@ -148,8 +155,7 @@ def write_table(path=TABLE_PATH, filters=None) -> Path:
     fluxes = skypy_template_fluxes(filters)
     arrays = {f: np.ascontiguousarray(fluxes[..., k]) for k, f in enumerate(filters)}
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:  # creates the folder
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, z_grid=Z_GRID, skypy_version=np.array(skypy.__version__),
                                 speclite_version=np.array(speclite.__version__), **arrays)
