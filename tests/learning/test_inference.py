@@ -273,6 +273,21 @@ def test_dihedral_tta_is_the_mean_over_the_eight_orientations(untrained, stamps,
         inference.predict_shard(cube, cube.with_suffix(".parquet"), [untrained], tta="mirror")
 
 
+def test_rotations_of_the_dihedral_scores_are_tf_image_rot90s():
+    """The scorer's quarter turns (plain transposes and reversals, cheap to trace) are the pixels of
+    ``tf.image.rot90`` and of ``np.rot90`` for every k, on a non-square batch of several bands."""
+    from lensfinder.learning.models import import_keras
+
+    import_keras()
+    import tensorflow as tf
+
+    x = np.random.default_rng(5).normal(size=(3, 5, 7, 2)).astype(np.float32)
+    for k in range(-1, 6):
+        turned = inference._rot90(tf, tf.constant(x), k).numpy()
+        np.testing.assert_array_equal(turned, tf.image.rot90(x, k=k % 4).numpy(), err_msg=f"k={k}")
+        np.testing.assert_array_equal(turned, np.rot90(x, k, axes=(1, 2)), err_msg=f"k={k}")
+
+
 def test_two_scale_input_trains_and_scores(tmp_path):
     """``--preprocess bin2_crop``: one band enters twice (binned field, full-resolution centre); the
     sidecar records 2 channels, and streamed scoring equals predicting the preprocessed stamps."""

@@ -31,18 +31,22 @@ _TF_START = ("from lensfinder.learning.models import import_keras; import_keras(
              "import tensorflow as tf; print(float(tf.constant(1.0) + 1))")
 
 
-@pytest.mark.parametrize("setting, on", [(None, True), ("0", False)])
-def test_tensorflow_starts_with_onednn_unless_the_environment_says_no(setting, on):
+def test_tensorflow_starts_with_onednn_unless_the_environment_says_no():
     # TensorFlow turns oneDNN on by itself only on AVX-512 VNNI/BF16/AMX CPUs; on AVX2 CPUs
-    # its own kernels train he2020 1.5-2 times slower (benchmarks/onednn.py).
-    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "0"  # TensorFlow logs whether its oneDNN operations are on
-    if setting is not None:
-        env["TF_ENABLE_ONEDNN_OPTS"] = setting
-    run = subprocess.run([sys.executable, "-c", _TF_START], env=env, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout.strip().splitlines()[-1] == "2.0"
-    assert ("oneDNN custom operations are on" in run.stderr) is on
+    # its own kernels train he2020 1.5-2 times slower (benchmarks/onednn.py). Both processes
+    # start at once: each spends its time importing TensorFlow.
+    base = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    base["TF_CPP_MIN_LOG_LEVEL"] = "0"  # TensorFlow logs whether its oneDNN operations are on
+    cases = {None: True, "0": False}
+    envs = {None: base, "0": {**base, "TF_ENABLE_ONEDNN_OPTS": "0"}}
+    runs = {setting: subprocess.Popen([sys.executable, "-c", _TF_START], env=env, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for setting, env in envs.items()}
+    for setting, on in cases.items():
+        stdout, stderr = runs[setting].communicate(timeout=300)
+        assert runs[setting].returncode == 0, (setting, stderr[-2000:])
+        assert stdout.strip().splitlines()[-1] == "2.0"
+        assert ("oneDNN custom operations are on" in stderr) is on, setting
 
 
 def test_he2020_in_three_bands():
