@@ -47,7 +47,8 @@ def _rot90(tf, images, k: int):
     """``tf.image.rot90(images, k)`` of a batch ``(n, ny, nx, c)`` for a Python ``k``: transposes and reversals.
 
     The same pixels as ``tf.image.rot90`` (a test compares them), without the four-way
-    ``tf.case`` it builds for every call, whose tracing cost each scorer 1.5-3 s.
+    ``tf.case`` it builds for every call: a scorer's graph traces in half the time, and
+    scores the same bits (``benchmarks/scorer_start.py``).
     """
     k %= 4
     if k == 1:
