@@ -7,7 +7,7 @@ network on each, and their mean (``lensfinder.learning.inference``). Timed in
 fresh processes, best of ``--repeat``: the first call (the trace and one
 batch), then the best of five more calls of the same batch (the graph alone):
 
-- ours: ``inference._dihedral_forward`` as the scorer builds it (quarter turns
+- ours: the function the scorer builds (``inference._forward_function``; quarter turns
   as transposes and reversals, no AutoGraph);
 - baseline: the same loop with ``tf.image.rot90``, which builds a four-way
   ``tf.case`` for every turn, traced through AutoGraph, as every scorer did
@@ -49,7 +49,7 @@ def former(x):
 
 
 if sys.argv[1] == "ours":
-    forward = tf.function(inference._dihedral_forward(model, tf), reduce_retracing=True, autograph=False)
+    forward = inference._forward_function(model, "dihedral", tf)  # as the scorer builds it
 else:
     forward = tf.function(former, reduce_retracing=True)
 t0 = time.perf_counter()

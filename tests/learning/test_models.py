@@ -37,12 +37,11 @@ def test_tensorflow_starts_with_onednn_unless_the_environment_says_no():
     # start at once: each spends its time importing TensorFlow.
     base = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     base["TF_CPP_MIN_LOG_LEVEL"] = "0"  # TensorFlow logs whether its oneDNN operations are on
-    cases = {None: True, "0": False}
-    envs = {None: base, "0": {**base, "TF_ENABLE_ONEDNN_OPTS": "0"}}
+    cases = {None: (base, True), "0": ({**base, "TF_ENABLE_ONEDNN_OPTS": "0"}, False)}  # setting: env, oneDNN on
     runs = {setting: subprocess.Popen([sys.executable, "-c", _TF_START], env=env, text=True,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            for setting, env in envs.items()}
-    for setting, on in cases.items():
+            for setting, (env, _) in cases.items()}
+    for setting, (_, on) in cases.items():
         stdout, stderr = runs[setting].communicate(timeout=300)
         assert runs[setting].returncode == 0, (setting, stderr[-2000:])
         assert stdout.strip().splitlines()[-1] == "2.0"

@@ -74,6 +74,15 @@ def _dihedral_forward(model, tf):
     return forward
 
 
+def _forward_function(model, tta: str, tf):
+    """The network as a ``tf.function`` of a batch, with test-time augmentation ``tta``.
+
+    Its loops are over Python constants, so it is traced without AutoGraph.
+    """
+    return tf.function(_dihedral_forward(model, tf) if tta == "dihedral" else lambda x: model(x, training=False),
+                       reduce_retracing=True, autograph=False)
+
+
 class Scorer:
     """A model file with its stored settings and hash; the network loads on first use.
 
@@ -131,10 +140,7 @@ class Scorer:
         if tta not in self._forward:
             import tensorflow as tf
 
-            model = self.model
-            self._forward[tta] = tf.function(
-                _dihedral_forward(model, tf) if tta == "dihedral" else lambda x: model(x, training=False),
-                reduce_retracing=True, autograph=False)
+            self._forward[tta] = _forward_function(self.model, tta, tf)
         return self._forward[tta]
 
     def prepare(self, stamps, bands=None):
