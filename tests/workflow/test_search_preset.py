@@ -57,7 +57,8 @@ def _check(preset, shards, trainings):
     train_set = preset["simulation"]["sets"]["train"]
     assert len(shards) == train_set["n_shards"]
     assert sum(n for n, _, _ in shards.values()) == train_set["n_images"]
-    for _, sets, _ in shards.values():
+    for _, sets, command in shards.values():
+        assert f"--recipe {preset['simulation']['recipe']} " in command
         for key, value in preset["simulation"]["params"].items():
             assert yaml.safe_load(sets[key]) == value, key
     (train,) = trainings
@@ -88,7 +89,6 @@ def test_search_preset_layered_over_kids_dr4(workdir, preset):
     shards, trainings = _planned(workdir, "--configfile", "config/kids_dr4.yaml", "config/search.yaml", "--",
                                  "results/models/he2020.keras")
     _check(preset, shards, trainings)
-    assert "--model resnet18" not in trainings[0]
     plan = snakemake(workdir, "-n", "-p", "--cores", "1", "--configfile", "config/kids_dr4.yaml",
                      "config/search.yaml").stdout
     assert re.search(r"^list_tiles\s+1$", plan, re.M), plan[-2000:]
