@@ -28,4 +28,21 @@ def test_stamp_size_must_match_the_simulations(tmp_path):
     config.write_text("simulation: {recipe: skeleton, params: {stamp_sise: 121}}\n")
     result = snakemake(workdir, "-n", "--configfile", "config/sizes.yaml", check=False)
     assert result.returncode != 0
-    assert "config: simulation.params: stamp_sise: unknown parameter of recipe 'skeleton'" in result.stdout + result.stderr
+    assert ("config: simulation.params (recipe skeleton, set train): stamp_sise: unknown parameter of recipe "
+            "'skeleton'" in result.stdout + result.stderr)
+
+
+def test_every_mix_member_takes_the_params_before_the_survey(tmp_path):
+    """simulation.params apply to every member of simulation.mix, semi-real ones too: a key one
+    member cannot draw stops the dry run, naming the member and the key (it used to pass the dry
+    run and fail in the first simulate job, after the survey and its stamps)."""
+    workdir = copy_workflow(tmp_path)
+    config = workdir / "config" / "mix.yaml"
+    config.write_text("simulation: {mix: {broad: 0.8, li2020: 0.2}, params: {field_galaxies: [0, 2]}}\n")
+    result = snakemake(workdir, "-n", "--configfile", "config/mix.yaml", check=False)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "config: simulation.params (recipe li2020, set train): field_galaxies: drawn by draw_scheme=per_block" in out
+    config.write_text("simulation: {mix: {broad: 0.8, li2020: 0.1, he2020_semireal: 0.1}}\n")
+    out = snakemake(workdir, "-n", "--configfile", "config/mix.yaml").stdout
+    assert "rule simulate" in out and "rule train" in out

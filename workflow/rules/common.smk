@@ -432,15 +432,50 @@ STAMP_SAMPLES = list(config["preselection"]["samples"])
 if HE_SEMI_REAL:
     STAMP_SAMPLES += [s for s in (HOST_SAMPLE, "disk_blue") if s not in STAMP_SAMPLES]
 
-if not SEMI_REAL:  # semi-real sets take the size of the survey stamps they are painted on
-    from lensfinder.io import InputError
-    from lensfinder.simulation.recipes import recipe_params
+from lensfinder.io import InputError
+from lensfinder.simulation.recipes import recipe_params
 
+
+def sim_params(simset, host_stamps):
+    """Recipe overrides from config, on the survey's pixel grid; semi-real recipes also get the
+    survey's stamp cubes ``host_stamps`` as hosts, the `train` set one side of the host split and
+    the other sets the held-out side (simulation.host_holdout), so no test set shares a host with
+    training.
+
+    he2020_semireal: arcs on the release's LRGs, negatives from the LRGs (He et
+    al.: 3,037 LRGs, irregular ones included) and, for ``disk_fraction`` of
+    them, from the disk_blue galaxies.
+    """
+    params = dict(SIM_PARAMS)
+    if SEMI_REAL:
+        params.setdefault("host_stamps", host_stamps)
+        params.setdefault("host_flag", HOST_SAMPLE)
+        if config["simulation"]["host_holdout"] > 0:
+            params.setdefault("host_holdout", config["simulation"]["host_holdout"])
+            params.setdefault("host_split", "train" if simset == "train" else "test")
+    if HE_SEMI_REAL:
+        params.setdefault("negative_flag", HOST_SAMPLE)
+        params.setdefault("disk_flag", "disk_blue")
+    return params
+
+
+def _checked_recipes():
+    """Every member's recipe with the overrides its `simulate` jobs get, checked when the workflow
+    is parsed: a dry run names a key a member cannot take (e.g. field_galaxies beside li2020) before
+    the survey is fetched, not a simulate job after it. The host stamps and tiles are not there
+    yet: their directories stand in for them."""
+    later = {"psf_tiles": ["results/survey/tiles"], "psf_catalogs": ["results/survey/catalog"]} if HE_SEMI_REAL else {}
     try:
-        _sim_size = max(recipe_params(r, SIM_PARAMS, source="config: simulation.params").stamp_size
-                        for r in SIM_MEMBERS)
+        return [recipe_params(r, {**later, **sim_params(simset, ["results/stamps"])},
+                              source=f"config: simulation.params (recipe {r}, set {simset})")
+                for r in SIM_MEMBERS for simset in SIM_SETS]
     except InputError as exc:
         raise ValueError(str(exc)) from None
+
+
+_SIM_RECIPES = _checked_recipes()
+if not SEMI_REAL:  # semi-real sets take the size of the survey stamps they are painted on
+    _sim_size = max(r.stamp_size for r in _SIM_RECIPES)
     if _sim_size != config["stamps"]["size"]:
         # the network trains on the simulations and scores the survey stamps: the sizes must agree
         raise ValueError(
@@ -503,25 +538,8 @@ def sim_psf_options(wildcards, input):
 
 
 def sim_overrides(wildcards):
-    """Recipe overrides from config, on the survey's pixel grid; semi-real recipes also get the
-    survey's stamp cubes as hosts, the `train` set one side of the host split and the other sets
-    the held-out side (simulation.host_holdout), so no test set shares a host with training.
-
-    he2020_semireal: arcs on the release's LRGs, negatives from the LRGs (He et
-    al.: 3,037 LRGs, irregular ones included) and, for ``disk_fraction`` of
-    them, from the disk_blue galaxies.
-    """
-    params = dict(SIM_PARAMS)
-    if SEMI_REAL:
-        params.setdefault("host_stamps", sim_host_files("fits"))
-        params.setdefault("host_flag", HOST_SAMPLE)
-        if config["simulation"]["host_holdout"] > 0:
-            params.setdefault("host_holdout", config["simulation"]["host_holdout"])
-            params.setdefault("host_split", "train" if wildcards.simset == "train" else "test")
-    if HE_SEMI_REAL:
-        params.setdefault("negative_flag", HOST_SAMPLE)
-        params.setdefault("disk_flag", "disk_blue")
-    return set_options(params)
+    """Recipe overrides from config as `--set` options (:func:`sim_params`)."""
+    return set_options(sim_params(wildcards.simset, sim_host_files("fits")))
 
 
 def sim_dir(wildcards):
