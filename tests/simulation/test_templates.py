@@ -17,15 +17,25 @@ SAMPLE = ("sdss2010-g", "sdss2010-r", "sdss2010-i", "Euclid-H", "lsst2023-z", "d
 CLAMPED = {"sdss2010-u": 3.85, "Euclid-VIS": 3.95}
 
 
-def test_the_table_holds_every_preset_filter_and_skypys_fluxes_bit_for_bit():
+#: how far SkyPy's own fluxes may differ from the table's: the table holds the numbers of the machine
+#: that wrote it, and SkyPy on a CPU with other vector units (AVX-512 against AVX2) sums in another
+#: order and differs in the last bits (8e-15 measured); a wrong filter or grid differs by far more
+RTOL = 1e-12
+
+
+def test_the_table_holds_every_preset_filter_and_skypys_fluxes():
     assert set(templates.preset_filters()) <= set(templates.tabulated_filters())
     assert set(SAMPLE) | set(CLAMPED) <= set(templates.preset_filters())
-    np.testing.assert_array_equal(templates.template_fluxes(SAMPLE), templates.skypy_template_fluxes(SAMPLE))
+    np.testing.assert_allclose(templates.template_fluxes(SAMPLE), templates.skypy_template_fluxes(SAMPLE),
+                               rtol=RTOL, atol=0)
     assert templates.template_fluxes(SAMPLE).shape == (len(templates.Z_GRID), 5, len(SAMPLE))
     for name, z_max in CLAMPED.items():
         n = int(np.sum(templates.Z_GRID <= z_max + 1e-9))
-        np.testing.assert_array_equal(templates.template_fluxes((name,))[:n, :, 0],
-                                      templates._skypy_fluxes([name], templates.Z_GRID[:n])[..., 0])
+        np.testing.assert_allclose(templates.template_fluxes((name,))[:n, :, 0],
+                                   templates._skypy_fluxes([name], templates.Z_GRID[:n])[..., 0], rtol=RTOL, atol=0)
+    # one band's fluxes are not another's: the tolerance tells filters apart
+    assert not np.allclose(templates.template_fluxes(("sdss2010-g",)), templates.template_fluxes(("sdss2010-r",)),
+                           rtol=1e-3, atol=0)
 
 
 def test_a_fresh_process_reads_the_table_without_importing_skypy_or_a_cosmology():
@@ -40,11 +50,13 @@ def test_filters_outside_the_table_are_computed_by_skypy_in_order(monkeypatch):
     assert "bessell-V" not in templates.tabulated_filters()
     templates.template_fluxes.cache_clear()
     mixed = templates.template_fluxes(("sdss2010-r", "bessell-V", "sdss2010-g"))
-    np.testing.assert_array_equal(mixed, templates.skypy_template_fluxes(("sdss2010-r", "bessell-V", "sdss2010-g")))
+    computed = templates.skypy_template_fluxes(("sdss2010-r", "bessell-V", "sdss2010-g"))
+    np.testing.assert_array_equal(mixed[..., 1], computed[..., 1])  # computed here, as SkyPy computes it
+    np.testing.assert_allclose(mixed, computed, rtol=RTOL, atol=0)  # the table's, in their places
     monkeypatch.setenv("LENSFINDER_TEMPLATE_TABLE", "0")
     templates.template_fluxes.cache_clear()
     try:
-        np.testing.assert_array_equal(templates.template_fluxes(("sdss2010-r",)), mixed[..., :1])
+        np.testing.assert_array_equal(templates.template_fluxes(("sdss2010-r",)), computed[..., :1])
         with pytest.raises(ValueError, match="read-only"):
             templates.template_fluxes(("sdss2010-r",))[0, 0, 0] = 1.0
     finally:

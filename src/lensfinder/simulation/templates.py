@@ -14,9 +14,12 @@ So the fluxes of every preset's filters ship with the package
 the redshift grid, and the SkyPy and speclite versions that made them).
 :func:`template_fluxes` takes a filter from the table when it is there and
 asks SkyPy for any other filter (a user's own curves). The table holds
-SkyPy's own numbers, bit for bit (``tests/simulation/test_templates.py``
-checks that every preset filter is there and recomputes one of each family),
-so images are the same with and without it.
+SkyPy's own numbers as computed where it was written; SkyPy on a CPU with
+other vector units (AVX-512 against AVX2) differs from them in the last
+bits, 8e-15 relative (``tests/simulation/test_templates.py`` checks that
+every preset filter is there and recomputes one of each family to 1e-12),
+and the simulated images are the same with and without the table
+(``benchmarks/templates.py`` compares them).
 After a SkyPy or speclite update, or a new preset band, rewrite it with::
 
     python -m lensfinder.simulation.templates
