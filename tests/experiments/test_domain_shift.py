@@ -415,3 +415,29 @@ def test_table_steps_default_subset_is_the_workflows(repo_root):
     default = schema["properties"]["domain_shift"]["properties"]["subsets"]["default"]
     assert [(name, tuple(s["lenses"]), tuple(s["negatives"])) for name, s in default.items()] == [
         ds.parse_subset(ds.HELD_BACK_LIKE)]
+
+
+def test_a_training_set_gives_one_member_its_own_params(repo_root, tmp_path):
+    """`training_sets.NAME.member_params`: the neighbours reach the broad member of the mix alone, in
+    its train and own-test sets; a recipe the set does not simulate stops the dry run, naming it."""
+    extra = tmp_path / "members.yaml"
+
+    def dry_run(member_params):
+        extra.write_text(yaml.safe_dump({"experiments": {"domain_shift": {"training_sets": {"nb_li": {
+            "mix": {"broad": 0.8, "li2020": 0.2}, "member_params": member_params}}}}}))
+        cmd = [sys.executable, "-m", "snakemake", "-n", "-p", "domain_shift", "-s", str(repo_root / "Snakefile"),
+               "-d", str(tmp_path), "--configfile", str(repo_root / "config/config.yaml"),
+               str(repo_root / "config/experiments/quick.yaml"), str(extra)]
+        return subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=180)
+
+    result = dry_run({"broad": {"field_galaxies": [0, 2]}})
+    assert result.returncode == 0, result.stderr[-3000:]
+    sims = [line for line in result.stdout.splitlines() if "lensfinder simulate " in line and "--set-name nb_li_" in line]
+    assert {re.search(r"--set-name (\S+)", c).group(1) for c in sims} == {"nb_li_train", "nb_li_test"}
+    assert all("--mix broad=0.8 li2020=0.2 --member-set 'broad:field_galaxies=[0, 2]'" in c for c in sims)
+    others = [line for line in result.stdout.splitlines() if "lensfinder simulate " in line and "nb_li_" not in line]
+    assert others and not any("--member-set" in c for c in others)
+    result = dry_run({"sky": {"field_galaxies": [0, 2]}})
+    assert result.returncode != 0
+    assert ("experiments.domain_shift.training_sets.nb_li.member_params: sky: not simulated here"
+            in result.stdout + result.stderr)

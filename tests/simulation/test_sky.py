@@ -161,6 +161,41 @@ def test_mix_members_share_one_geometry_and_stay_the_images_they_draw_alone(host
         simulate_mix_shard({"nonsense": 1.0}, 2, 1, 0, progress=False)
 
 
+def test_member_params_reach_their_member_alone(host_dir):
+    """simulation.member_params: neighbours for `broad` beside li2020, which cannot draw them. Every
+    broad image gets them, the li2020 images stay those of the mix without them, and each image
+    re-creates from its row; a key one member lacks, or one the mix shares, names the member and key."""
+    mix = {"li2020": 0.5, "broad": 0.5}
+    params = {"host_stamps": [str(host_dir)]}
+    far = {"field_galaxies": [2, 2], "field_min_distance_arcsec": 6.0}
+    plain, plain_meta = simulate_mix_shard(mix, 40, 1, 0, params, set_name="train", progress=False)
+    images, meta = simulate_mix_shard(mix, 40, 1, 0, params, set_name="train", progress=False,
+                                      member_params={"broad": far})
+    assert meta["recipe"].tolist() == plain_meta["recipe"].tolist()
+    broad, li = (meta["recipe"] == "broad").to_numpy(), (meta["recipe"] == "li2020").to_numpy()
+    assert broad.sum() > 5 and li.sum() > 5
+
+    def far_extras(m):
+        return np.array([int((np.hypot(np.asarray(x, float), np.asarray(y, float)) >= 6.0).sum())
+                         for x, y in zip(m["extra_center_x"], m["extra_center_y"])])
+
+    assert (far_extras(meta[broad]) >= 2).all() and (far_extras(plain_meta[broad]) < 2).any()
+    np.testing.assert_array_equal(images[li], plain[li])
+    assert (far_extras(meta[li]) == 0).all()
+    for i in (int(np.flatnonzero(broad)[0]), int(np.flatnonzero(li)[0])):
+        np.testing.assert_array_equal(sim.render_from_metadata(meta.iloc[i]), images[i])
+
+    with pytest.raises(InputError, match="field_galaxies"):  # in params it reaches li2020 too
+        simulate_mix_shard(mix, 4, 1, 0, {**params, **far}, progress=False)
+    with pytest.raises(InputError, match="sky: not simulated here"):
+        simulate_mix_shard(mix, 4, 1, 0, params, progress=False, member_params={"sky": far})
+    with pytest.raises(InputError, match="broad: stamp_size"):
+        simulate_mix_shard(mix, 4, 1, 0, params, progress=False, member_params={"broad": {"stamp_size": 61}})
+    with pytest.raises(InputError, match="bands: every member"):
+        simulate_mix_shard({"broad": 1, "skeleton": 1}, 4, 1, 0, progress=False,
+                           member_params={"broad": {"bands": ["g", "r", "i"]}})
+
+
 def test_cli_mix(tmp_path):
     from lensfinder.cli import main
     from lensfinder.io import read_table
@@ -168,6 +203,17 @@ def test_cli_mix(tmp_path):
     assert main(["simulate", "--mix", "sky=1", "skeleton=1", "--n", "8", "--out", str(tmp_path)]) == 0
     assert set(read_table(tmp_path / "shard_000.parquet")["recipe"]) <= {"sky", "skeleton"}
     assert main(["simulate", "--mix", "sky", "--n", "2", "--out", str(tmp_path / "bad")]) == 2
+    assert main(["simulate", "--mix", "sky=1", "skeleton=1", "--n", "8", "--out", str(tmp_path / "own"),
+                 "--member-set", "skeleton:lens_fraction=1", "--member-set", "sky:lens_fraction=0"]) == 0
+    own = read_table(tmp_path / "own" / "shard_000.parquet")
+    assert own.groupby("recipe")["is_lens"].all().to_dict() == {"skeleton": True, "sky": False}
+    assert main(["simulate", "--recipe", "skeleton", "--n", "4", "--out", str(tmp_path / "one"), "--set",
+                 "lens_fraction=0", "--member-set", "skeleton:lens_fraction=1"]) == 0  # over --set
+    assert read_table(tmp_path / "one" / "shard_000.parquet")["is_lens"].all()
+    for bad in (["--member-set", "sky:lens_fraction=1"],  # not --recipe (skeleton)
+                ["--mix", "sky=1", "--member-set", "lens_fraction=1"],  # no member named
+                ["--mix", "sky=1", "--member-set", "skeleton:lens_fraction=1"]):  # not in the mix
+        assert main(["simulate", "--n", "2", "--out", str(tmp_path / "bad"), *bad]) == 2
 
 
 def test_train_and_test_sets_share_no_stream_image_or_host(host_dir):

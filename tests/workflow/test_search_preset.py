@@ -25,14 +25,16 @@ def workdir(tmp_path_factory):
 
 
 def _planned(workdir, *args) -> tuple[dict, list[str]]:
-    """``--n``, ``--set key=value`` options and the command of every planned training-set simulation (by
-    shard), and the training commands, from a dry run."""
+    """``--n``, ``--set key=value`` and ``--member-set recipe:key=value`` options (as ``recipe:key``) and
+    the command of every planned training-set simulation (by shard), and the training commands, from a
+    dry run."""
     plan = snakemake(workdir, "-n", "-p", "--cores", "1", *args).stdout
     shards, trainings = {}, []
     for line in plan.splitlines():
         line = line.strip().removeprefix("Shell command: ")
         if line.startswith("lensfinder simulate ") and "--set-name train " in line:
             sets = dict(re.findall(r"--set '?(\w+)=(.*?)'?(?= --| >)", line))
+            sets.update(re.findall(r"--member-set '?(\w+:\w+)=(.*?)'?(?= --| >)", line))
             n = int(re.search(r"--n (\d+)", line).group(1))
             shards[re.search(r"--shard (\d+)", line).group(1)] = (n, sets, line)
         elif line.startswith("lensfinder train "):
@@ -57,10 +59,11 @@ def _check(preset, shards, trainings):
     train_set = preset["simulation"]["sets"]["train"]
     assert len(shards) == train_set["n_shards"]
     assert sum(n for n, _, _ in shards.values()) == train_set["n_images"]
+    recipe = preset["simulation"]["recipe"]
     for _, sets, command in shards.values():
-        assert f"--recipe {preset['simulation']['recipe']} " in command
-        for key, value in preset["simulation"]["params"].items():
-            assert yaml.safe_load(sets[key]) == value, key
+        assert f"--recipe {recipe} " in command
+        for key, value in preset["simulation"]["member_params"][recipe].items():
+            assert yaml.safe_load(sets[f"{recipe}:{key}"]) == value, key
     (train,) = trainings
     assert len(re.search(r"--shards (.*?) --", train).group(1).split()) == train_set["n_shards"]
     for key in ("model", "preprocess", "normalization", "epochs"):
@@ -73,14 +76,34 @@ def test_search_preset_on_the_mock_survey(workdir, preset, tmp_path):
     shards, trainings = _planned(workdir, "--configfile", "config/search.yaml")
     _check(preset, shards, trainings)
     default_shards, _ = _planned(workdir)
-    assert all("field_galaxies" not in sets for _, sets, _ in default_shards.values())
+    assert all(not any("field_galaxies" in key for key in sets) for _, sets, _ in default_shards.values())
 
     ours = _lens_extras(workdir, shards["000"][2], tmp_path / "search")
     theirs = _lens_extras(workdir, default_shards["000"][2], tmp_path / "default")
     assert sum(len(d) for d in theirs) == 0
-    low, high = preset["simulation"]["params"]["field_galaxies"]
+    neighbours = preset["simulation"]["member_params"]["broad"]
+    low, high = neighbours["field_galaxies"]
     assert all(low <= len(d) <= high for d in ours) and sum(len(d) for d in ours) > len(ours) / 2
-    assert min(d.min() for d in ours if len(d)) >= preset["simulation"]["params"]["field_min_distance_arcsec"]
+    assert min(d.min() for d in ours if len(d)) >= neighbours["field_min_distance_arcsec"]
+
+
+def test_a_mix_layered_over_the_search_preset_keeps_the_neighbours_on_broad(workdir, preset):
+    """The mix config/search.yaml's comment gives (Li et al.'s painted lenses beside the preset's): the
+    dry run passes, every training shard mixes the two with the neighbours set for broad alone, at the
+    size the comment names. (With the neighbours in simulation.params, li2020 would refuse them.)"""
+    match = re.search(r"^#\s+(simulation: \{mix: .*)$", (workdir / "config" / "search.yaml").read_text(), re.M)
+    layered = yaml.safe_load(match.group(1))
+    (workdir / "config" / "with_li2020.yaml").write_text(yaml.safe_dump(layered))
+    shards, trainings = _planned(workdir, "--configfile", "config/search.yaml", "config/with_li2020.yaml")
+    train = layered["simulation"]["sets"]["train"]
+    assert len(shards) == train["n_shards"] and sum(n for n, _, _ in shards.values()) == train["n_images"]
+    mix = " ".join(f"{name}={weight}" for name, weight in layered["simulation"]["mix"].items())
+    for _, sets, command in shards.values():
+        assert f"--mix {mix} " in command and "--recipe" not in command
+        assert {key for key in sets if "field" in key} == {f"broad:{key}" for key in
+                                                           preset["simulation"]["member_params"]["broad"]}
+    (trained,) = trainings
+    assert len(re.search(r"--shards (.*?) --", trained).group(1).split()) == train["n_shards"]
 
 
 def test_search_preset_layered_over_kids_dr4(workdir, preset):

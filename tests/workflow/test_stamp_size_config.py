@@ -46,3 +46,27 @@ def test_every_mix_member_takes_the_params_before_the_survey(tmp_path):
     config.write_text("simulation: {mix: {broad: 0.8, li2020: 0.1, he2020_semireal: 0.1}}\n")
     out = snakemake(workdir, "-n", "--configfile", "config/mix.yaml").stdout
     assert "rule simulate" in out and "rule train" in out
+
+
+def test_member_params_are_checked_before_the_survey(tmp_path):
+    """simulation.member_params (one recipe's overrides) stop the dry run naming the recipe and the key:
+    a recipe not simulated, a key the recipe lacks, the pixel grid set for one member; a mix whose
+    fully simulated member takes the neighbours li2020 cannot draw plans both."""
+    workdir = copy_workflow(tmp_path)
+    config = workdir / "config" / "members.yaml"
+    for text, error in (
+            ("{recipe: broad, member_params: {li2020: {arc_snr: [5, 50]}}}",
+             "config: simulation.member_params: li2020: not simulated here (recipes: broad)"),
+            ("{mix: {broad: 0.8, li2020: 0.2}, member_params: {broad: {field_galaxy: [0, 2]}}}",
+             "config: simulation.member_params (recipe broad, set train): field_galaxy: unknown parameter"),
+            ("{mix: {broad: 0.8, skeleton: 0.2}, member_params: {broad: {stamp_size: 61}}}",
+             "config: simulation.member_params: broad: stamp_size: every member renders on the mix's one pixel grid")):
+        config.write_text(f"simulation: {text}\n")
+        result = snakemake(workdir, "-n", "--configfile", "config/members.yaml", check=False)
+        assert result.returncode != 0, text
+        assert error in result.stdout + result.stderr, (text, (result.stdout + result.stderr)[-1500:])
+    config.write_text("simulation: {mix: {broad: 0.8, li2020: 0.2}, member_params: {broad: {field_galaxies: [0, 2]}}}\n")
+    plan = snakemake(workdir, "-n", "-p", "--configfile", "config/members.yaml").stdout
+    commands = [line for line in plan.splitlines() if "lensfinder simulate " in line and "--set-name train " in line]
+    assert commands and all("--mix broad=0.8 li2020=0.2 --member-set 'broad:field_galaxies=[0, 2]'" in c
+                            for c in commands)

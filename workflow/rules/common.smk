@@ -409,6 +409,9 @@ SIM_MIX = {name: w for name, w in config["simulation"]["mix"].items() if w > 0}
 SIM_MEMBERS = list(SIM_MIX) or [RECIPE]
 if config["simulation"]["mix"] and not SIM_MIX:
     raise ValueError(f"config: simulation.mix: weights must not all be zero, got {config['simulation']['mix']}")
+#: simulation.member_params: overrides of one recipe alone, a member of the mix or simulation.recipe
+#: (checked in _checked_recipes)
+SIM_MEMBER_PARAMS = config["simulation"]["member_params"]
 if len({spec["seed"] for spec in SIM_SETS.values()}) != len(SIM_SETS):
     # the papers' recipes draw image i of shard k from SeedSequence([seed, k, i]): one seed, one stream
     raise ValueError("config: simulation.sets: every set needs its own seed (train and test would share random "
@@ -433,7 +436,8 @@ if HE_SEMI_REAL:
     STAMP_SAMPLES += [s for s in (HOST_SAMPLE, "disk_blue") if s not in STAMP_SAMPLES]
 
 from lensfinder.io import InputError
-from lensfinder.simulation.recipes import recipe_params
+from lensfinder.simulation.mix import check_shared, checked_member_params
+from lensfinder.simulation.recipes import layered_overrides, recipe_params
 
 
 def sim_params(simset, host_stamps):
@@ -463,14 +467,23 @@ def _checked_recipes():
     """Every member's recipe with the overrides its `simulate` jobs get, checked when the workflow
     is parsed: a dry run names a key a member cannot take (e.g. field_galaxies beside li2020) before
     the survey is fetched, not a simulate job after it. The host stamps and tiles are not there
-    yet: their directories stand in for them."""
+    yet: their directories stand in for them. simulation.member_params are laid over each one's."""
     later = {"psf_tiles": ["results/survey/tiles"], "psf_catalogs": ["results/survey/catalog"]} if HE_SEMI_REAL else {}
+    recipes = []
     try:
-        return [recipe_params(r, {**later, **sim_params(simset, ["results/stamps"])},
-                              source=f"config: simulation.params (recipe {r}, set {simset})")
-                for r in SIM_MEMBERS for simset in SIM_SETS]
+        own = checked_member_params(SIM_MEMBER_PARAMS, config["simulation"]["mix"] or {RECIPE: 1},
+                                    "config: simulation.member_params")
+        for simset in SIM_SETS:
+            members = {r: recipe_params(r, layered_overrides({**later, **sim_params(simset, ["results/stamps"])},
+                                                             own.get(r)),
+                                        source=f"config: simulation.{'member_params' if r in own else 'params'} "
+                                               f"(recipe {r}, set {simset})")
+                       for r in SIM_MEMBERS}
+            check_shared(members, "config: simulation.member_params")
+            recipes += members.values()
     except InputError as exc:
         raise ValueError(str(exc)) from None
+    return recipes
 
 
 _SIM_RECIPES = _checked_recipes()
@@ -523,11 +536,18 @@ def sim_psf_catalogs():
     return expand(P.catalog_part, tile=SEARCH_TILES) if HE_SEMI_REAL else []
 
 
+def recipe_options(recipe, mix, member_params):
+    """`--recipe NAME`, or `--mix NAME=WEIGHT ...`; and `--member-set NAME:KEY=VALUE` (values JSON) per
+    override of one recipe (member_params)."""
+    options = ["--mix", *(f"{name}={weight}" for name, weight in mix.items())] if mix else ["--recipe", recipe]
+    options += [f"--member-set {shlex.quote(f'{name}:{key}={json.dumps(value)}')}"
+                for name, overrides in member_params.items() for key, value in overrides.items()]
+    return " ".join(options)
+
+
 def sim_recipe_options(wildcards=None):
-    """`--recipe NAME`, or `--mix NAME=WEIGHT ...` for simulation.mix."""
-    if SIM_MIX:
-        return "--mix " + " ".join(f"{name}={weight}" for name, weight in SIM_MIX.items())
-    return f"--recipe {RECIPE}"
+    """`--recipe NAME`, or `--mix NAME=WEIGHT ...` for simulation.mix, and simulation.member_params."""
+    return recipe_options(RECIPE, SIM_MIX, SIM_MEMBER_PARAMS)
 
 
 def sim_psf_options(wildcards, input):

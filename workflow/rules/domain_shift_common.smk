@@ -55,14 +55,20 @@ def _ds_sets():
         if bool(spec.get("recipe")) == bool(spec.get("mix")):
             raise ValueError(f"config: experiments.domain_shift.training_sets.{name}: give a recipe or a mix, "
                              f"not {'both' if spec.get('recipe') else 'neither'}")
+        try:
+            checked_member_params(spec.get("member_params", {}), spec.get("mix") or {spec["recipe"]: 1},
+                                  f"config: experiments.domain_shift.training_sets.{name}.member_params")
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
         for split, size in (("train", DS["train"]), ("test", DS["test"])):
             sets[f"{name}_{split}"] = {"net": name, "split": split, "recipe": spec.get("recipe"),
                                        "mix": spec.get("mix", {}), "members": _ds_members(spec),
+                                       "member_params": spec.get("member_params", {}),
                                        "params": spec.get("params", {}), "n_images": size["n_images"],
                                        "seed": size["seed"] + k,
                                        "n_shards": subset_pieces(size["n_images"], EXP_SIM["shard_size"])}
     ind = DS["independent"]
-    sets["independent"] = {"net": None, "split": "independent", "recipe": "independent", "mix": {},
+    sets["independent"] = {"net": None, "split": "independent", "recipe": "independent", "mix": {}, "member_params": {},
                            "members": [], "params": ind["params"], "n_images": ind["n_images"],
                            "seed": ind["seed"], "n_shards": ind["n_shards"]}
     return sets
@@ -91,11 +97,9 @@ def ds_seed(wildcards):
 
 
 def ds_recipe_options(wildcards):
-    """`--recipe NAME`, or `--mix NAME=WEIGHT ...`."""
+    """`--recipe NAME`, or `--mix NAME=WEIGHT ...`, and `--member-set` per member override."""
     spec = DS_SETS[wildcards.dsset]
-    if spec["mix"]:
-        return "--mix " + " ".join(f"{name}={weight}" for name, weight in spec["mix"].items())
-    return f"--recipe {spec['recipe']}"
+    return recipe_options(spec["recipe"], spec["mix"], spec["member_params"])
 
 
 def ds_set_dir(wildcards):

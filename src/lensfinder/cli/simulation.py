@@ -20,7 +20,10 @@ def add_simulate_arguments(parser) -> None:
     parser.add_argument("--recipe", default="skeleton", choices=sorted(RECIPES), help="simulation recipe")
     parser.add_argument("--mix", nargs="+", default=None, metavar="RECIPE=WEIGHT",
                         help="several recipes in one shard, e.g. --mix li2020=0.5 sky=0.5 (weights normalised; "
-                             "replaces --recipe; --set applies to every member)")
+                             "replaces --recipe; --set applies to every member, --member-set to one)")
+    parser.add_argument("--member-set", action="append", default=[], metavar="RECIPE:KEY=VALUE",
+                        help="override a parameter of one recipe alone (a member of --mix, or --recipe), over --set, "
+                             "e.g. --member-set broad:field_galaxies=[0,2] beside li2020 (which cannot draw neighbours)")
     parser.add_argument("--n", type=int, required=True, help="number of images in the shard")
     parser.add_argument("--seed", type=int, default=1, help="set seed")
     parser.add_argument("--shard", type=int, default=0, help="shard number (file shard_{shard:03d})")
@@ -52,16 +55,22 @@ def run_simulate(args) -> int:
             overrides[key] = list(paths)
     if args.n < 0:
         raise InputError(f"--n: expected a non-negative number of images, got {args.n}")
+    member_params = _parse_member_sets(args.member_set)
     if args.mix:
         from lensfinder.simulation.mix import member_recipes, simulate_mix_shard
 
         mix = _parse_mix(args.mix)
-        recipe = next(iter(member_recipes(mix, overrides).values()))
+        recipe = next(iter(member_recipes(mix, overrides, member_params=member_params).values()))
         images, meta = simulate_mix_shard(mix, args.n, args.seed, args.shard, overrides, set_name=args.set_name,
-                                          noiseless=args.noiseless, batch_size=args.batch_size)
+                                          noiseless=args.noiseless, batch_size=args.batch_size,
+                                          member_params=member_params)
         name = "mix:" + ",".join(f"{k}={v:g}" for k, v in mix.items())
     else:
-        recipe = recipe_params(args.recipe, overrides)
+        from lensfinder.simulation.mix import checked_member_params
+        from lensfinder.simulation.recipes import layered_overrides
+
+        own = checked_member_params(member_params, {args.recipe: 1.0}).get(args.recipe)
+        recipe = recipe_params(args.recipe, layered_overrides(overrides, own), "--member-set" if own else "--set")
         images, meta = simulate_shard(recipe, args.n, args.seed, args.shard, set_name=args.set_name,
                                       noiseless=args.noiseless, batch_size=args.batch_size)
         name = args.recipe
@@ -91,6 +100,20 @@ def _parse_mix(items) -> dict:
             raise InputError(f"--mix: {item}: expected RECIPE=WEIGHT")
     mix_weights(mix, "--mix")
     return mix
+
+
+def _parse_member_sets(items) -> dict:
+    """``["broad:field_galaxies=[0,2]", ...]`` -> {"broad": {"field_galaxies": [0, 2]}} (values as YAML)."""
+    out: dict = {}
+    for item in items:
+        name, sep, key_value = item.partition(":")
+        if not sep or "=" not in key_value or "=" in name:
+            raise InputError(f"--member-set: {item!r}: expected RECIPE:KEY=VALUE, e.g. broad:field_galaxies=[0,2]")
+        for key, value in parse_key_values([key_value], f"--member-set {name}").items():
+            if key in out.setdefault(name, {}):
+                raise InputError(f"--member-set: {name}:{key}: given twice")
+            out[name][key] = value
+    return out
 
 
 def add_entropy_arguments(parser) -> None:

@@ -8,7 +8,11 @@ shard's size), lets every member draw its own images with its own scheme
 together. Every member renders at one geometry: the host stamps' when a
 member is semi-real, else the ``stamp_size``/``pixel_scale_arcsec``/
 ``zeropoint_mag`` of ``params`` or their declared defaults (the survey's);
-``params`` apply to every member. Each row's ``recipe`` names its member.
+``params`` apply to every member, and ``member_params`` (recipe -> overrides)
+to one member alone, over ``params`` (e.g. bright neighbours for a fully
+simulated member beside ``li2020``, which cannot draw them). Settings every
+image of a shard renders with (:data:`SHARED`) must agree across members.
+Each row's ``recipe`` names its member.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from collections.abc import Mapping
 import numpy as np
 
 from lensfinder.io import InputError
-from lensfinder.simulation.recipes import PARAMS, RECIPES, Recipe, recipe_params
+from lensfinder.simulation.recipes import PARAMS, RECIPES, Recipe, layered_overrides, recipe_params
 
-__all__ = ["mix_weights", "member_recipes", "assign_members", "simulate_mix_shard"]
+__all__ = ["mix_weights", "member_recipes", "checked_member_params", "check_shared", "assign_members",
+           "simulate_mix_shard", "GEOMETRY", "SHARED"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,10 @@ log = logging.getLogger(__name__)
 _BLOCK = 256
 #: spawn-key tag of the assignment stream, apart from the per-block draws' keys
 _MIX_TAG = 0x4D4958
+#: The mix's one pixel grid: from ``params`` or the host stamps, never per member.
+GEOMETRY = ("stamp_size", "pixel_scale_arcsec", "zeropoint_mag")
+#: Settings the shard's rows render and are written with together: every member must have the same.
+SHARED = ("bands", "preset", "grf_slope", "cube_dtype")
 
 
 def mix_weights(mix: Mapping, source: str = "simulation.mix") -> dict:
@@ -54,20 +63,68 @@ def mix_weights(mix: Mapping, source: str = "simulation.mix") -> dict:
     return {name: float(w) / total for name, w in mix.items() if w > 0}
 
 
-def member_recipes(mix: Mapping, params: Mapping | None = None, source: str = "--set") -> dict[str, Recipe]:
-    """Each member's validated recipe, ``params`` applied, at the mix's one geometry."""
+def member_recipes(mix: Mapping, params: Mapping | None = None, source: str = "--set",
+                   member_params: Mapping | None = None, member_source: str = "--member-set") -> dict[str, Recipe]:
+    """Each member's validated recipe, ``params`` and its ``member_params`` applied, at the mix's one geometry.
+
+    Raises
+    ------
+    InputError
+        Besides the recipes' own checks: ``member_params`` for a recipe not in the mix or not a
+        mapping, a geometry key (:data:`GEOMETRY`) set per member, or members that differ in a
+        :data:`SHARED` setting; each names the member and the key.
+    """
     from lensfinder.simulation.shards import with_host_geometry
 
     params = dict(params or {})
-    members = {name: recipe_params(name, params, source) for name in mix_weights(mix)}
+    weights = mix_weights(mix)
+    own = checked_member_params(member_params, mix, member_source)
+    members = {name: recipe_params(name, layered_overrides(params, own.get(name)),
+                                   f"{member_source} {name}" if own.get(name) else source)
+               for name in weights}
     semi = [p for p in members.values() if p.semi_real]
     if semi:
         ref = with_host_geometry(semi[0])
         geometry = (ref.stamp_size, ref.pixel_scale_arcsec, ref.zeropoint_mag)
     else:
-        geometry = tuple(params.get(k, PARAMS[k].default) for k in ("stamp_size", "pixel_scale_arcsec", "zeropoint_mag"))
+        geometry = tuple(params.get(k, PARAMS[k].default) for k in GEOMETRY)
+    check_shared(members, member_source)
     return {name: p.replace(stamp_size=int(geometry[0]), pixel_scale_arcsec=float(geometry[1]),
                             zeropoint_mag=float(geometry[2])) for name, p in members.items()}
+
+
+def check_shared(members: Mapping[str, Recipe], source: str = "--member-set") -> None:
+    """Raise an :class:`InputError` unless the members' recipes agree on every :data:`SHARED` setting."""
+    for key in SHARED:
+        values = {name: getattr(p, key) for name, p in members.items()}
+        if len(set(values.values())) > 1:
+            raise InputError(f"{source}: {key}: every member of a mix renders with one {key}, got "
+                             f"{', '.join(f'{k}: {v!r}' for k, v in values.items())}; set it for all (--set, "
+                             "simulation.params), not per member")
+
+
+def checked_member_params(member_params, mix: Mapping, source: str = "--member-set") -> dict:
+    """``member_params`` as recipe -> dict of overrides, each recipe a member of ``mix`` (of any
+    weight; a single recipe is the mix ``{recipe: 1}``) and no key of the mix's one pixel grid
+    (:data:`GEOMETRY`) among them."""
+    if member_params is None:
+        return {}
+    if not isinstance(member_params, Mapping):
+        raise InputError(f"{source}: expected a mapping recipe -> overrides, e.g. {{broad: {{field_galaxies: [0, 2]}}}}, "
+                         f"got {member_params!r}")
+    out = {}
+    for name, overrides in member_params.items():
+        if name not in mix:
+            raise InputError(f"{source}: {name}: not simulated here (recipes: {', '.join(mix) or 'none'}); "
+                             "member parameters apply to the recipe or to the members of the mix")
+        if not isinstance(overrides, Mapping):
+            raise InputError(f"{source}: {name}: expected a mapping key -> value, got {overrides!r}")
+        geometry = [k for k in overrides if k in GEOMETRY]
+        if geometry:
+            raise InputError(f"{source}: {name}: {geometry[0]}: every member renders on the mix's one pixel grid; "
+                             "set it for all (--set, simulation.params), not per member")
+        out[name] = dict(overrides)
+    return out
 
 
 def assign_members(weights: Mapping, seed: int, shard: int, indices, set_name: str = "sim"):
@@ -86,8 +143,10 @@ def assign_members(weights: Mapping, seed: int, shard: int, indices, set_name: s
 
 
 def simulate_mix_shard(mix: Mapping, n: int, seed: int, shard: int, params: Mapping | None = None,
-                       set_name: str = "sim", noiseless: bool = False, batch_size: int = 32, progress: bool = True):
-    """Simulate one shard of ``n`` images from the recipes of ``mix`` (see the module docstring).
+                       set_name: str = "sim", noiseless: bool = False, batch_size: int = 32, progress: bool = True,
+                       member_params: Mapping | None = None):
+    """Simulate one shard of ``n`` images from the recipes of ``mix`` (see the module docstring);
+    ``member_params``: recipe -> overrides of that member alone, over ``params``.
 
     Returns
     -------
@@ -102,7 +161,7 @@ def simulate_mix_shard(mix: Mapping, n: int, seed: int, shard: int, params: Mapp
     if int(n) < 0:
         raise InputError(f"n: expected a non-negative number of images, got {n!r}")
     weights = mix_weights(mix)
-    members = member_recipes(weights, params)
+    members = member_recipes(mix, params, member_params=member_params)
     indices = np.arange(int(n))
     member = assign_members(weights, seed, shard, indices, set_name)
     frames = [draw_table(p, seed, shard, indices[member == k], set_name, noiseless, progress)

@@ -20,7 +20,7 @@ from lensfinder.simulation.parameters import AXIS_RATIO, FRACTION, NON_NEGATIVE,
 from lensfinder.simulation.recipe_table import PAPER_RECIPES, RECIPES
 
 __all__ = ["Recipe", "PARAMS", "RECIPES", "PAPER_RECIPES", "NEGATIVE_KINDS", "LENS_LIGHT_MODELS", "SOURCE_MODELS",
-           "recipe_params"]
+           "recipe_params", "layered_overrides"]
 
 #: Shapes of the fully simulated negatives: He et al. 2020, Table 2, then the sky's confusers
 #: (``lensfinder.simulation.confusers``, sources in ``docs/simulation.md``).
@@ -298,6 +298,14 @@ def recipe_params(recipe: str, overrides: Mapping | None = None, source: str = "
     result = Recipe(name=recipe, **{name: p.checked(name, values[name], source) for name, p in PARAMS.items()})
     _check_together(result, source)
     return result
+
+
+def layered_overrides(base: Mapping | None, top: Mapping | None) -> dict:
+    """``base`` with ``top`` laid over it: a key of ``top`` replaces the same parameter in ``base``
+    under any of its names (a former name in one, the current name in the other)."""
+    top = dict(top or {})
+    replaced = {_ALIASES.get(key, key) for key in top}
+    return {**{k: v for k, v in (base or {}).items() if _ALIASES.get(k, k) not in replaced}, **top}
 
 
 #: Settings only the per-image draws have (the papers' populations and semi-real hosts).
