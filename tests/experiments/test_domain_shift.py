@@ -315,9 +315,11 @@ def test_seed_spread_summarises_the_networks_of_each_training_set():
 
 def test_workflow_trains_each_set_from_every_seed(repo_root, tmp_path):
     """`domain_shift.training_seeds: 2`: two networks per training set, on the same images from other seeds,
-    each scored on its set's own test and the independent set, labelled with the set for the seeds table."""
+    each scored on its set's own test and the independent set, labelled with the set for the seeds table.
+    A set's member_params reach its one member alone, in its train and own-test sets."""
     extra = tmp_path / "seeds.yaml"
-    extra.write_text("experiments:\n  domain_shift:\n    training_seeds: 2\n")
+    extra.write_text(yaml.safe_dump({"experiments": {"domain_shift": {"training_seeds": 2, "training_sets": {"nb_li": {
+        "mix": {"broad": 0.8, "li2020": 0.2}, "member_params": {"broad": {"field_galaxies": [0, 2]}}}}}}}))
     cmd = [sys.executable, "-m", "snakemake", "-n", "-p", "domain_shift", "-s", str(repo_root / "Snakefile"),
            "-d", str(tmp_path), "--configfile", str(repo_root / "config/config.yaml"),
            str(repo_root / "config/experiments/quick.yaml"), str(extra)]
@@ -327,8 +329,8 @@ def test_workflow_trains_each_set_from_every_seed(repo_root, tmp_path):
     trains = {re.search(r"models/(\S+)\.keras", c).group(1): (re.search(r"--shards (\S+)", c).group(1),
                                                              re.search(r"--seed (\d+)", c).group(1))
               for c in commands if c.startswith("lensfinder train") and "domain_shift" in c}
-    sets = yaml.safe_load((repo_root / "workflow/schemas/experiments.schema.yaml").read_text())[
-        "properties"]["domain_shift"]["properties"]["training_sets"]["default"]
+    sets = [*yaml.safe_load((repo_root / "workflow/schemas/experiments.schema.yaml").read_text())[
+        "properties"]["domain_shift"]["properties"]["training_sets"]["default"], "nb_li"]
     assert set(trains) == {*sets, *(f"{name}.seed2" for name in sets)}
     for name in sets:
         assert trains[name][0] == trains[f"{name}.seed2"][0] and f"sets/{name}_train/" in trains[name][0]
@@ -338,6 +340,11 @@ def test_workflow_trains_each_set_from_every_seed(repo_root, tmp_path):
     table = next(c for c in commands if c.startswith("lensfinder domain-shift-table"))
     assert "model=li2020.seed2,training_set=li2020,test_set=own" in table
     assert "model=default,training_set=default,test_set=own" in table and "tables/seeds.parquet" in table
+    sims = [c for c in commands if c.startswith("lensfinder simulate ") and "/domain_shift/" in c]
+    ours = [c for c in sims if "--set-name nb_li_" in c]
+    assert {re.search(r"--set-name (\S+)", c).group(1) for c in ours} == {"nb_li_train", "nb_li_test"}
+    assert all("--mix broad=0.8 li2020=0.2 --member-set 'broad:field_galaxies=[0, 2]'" in c for c in ours)
+    assert len(sims) > len(ours) and not any("--member-set" in c for c in sims if c not in ours)
 
 
 def test_figure_draws_each_training_set_once_with_its_seed_range(tmp_path):
@@ -417,27 +424,16 @@ def test_table_steps_default_subset_is_the_workflows(repo_root):
         ds.parse_subset(ds.HELD_BACK_LIKE)]
 
 
-def test_a_training_set_gives_one_member_its_own_params(repo_root, tmp_path):
-    """`training_sets.NAME.member_params`: the neighbours reach the broad member of the mix alone, in
-    its train and own-test sets; a recipe the set does not simulate stops the dry run, naming it."""
+def test_a_training_set_names_only_its_own_recipes_in_member_params(repo_root, tmp_path):
+    """`training_sets.NAME.member_params` for a recipe the set does not simulate stops the dry run, naming
+    it (the overrides reaching their member: test_workflow_trains_each_set_from_every_seed)."""
     extra = tmp_path / "members.yaml"
-
-    def dry_run(member_params):
-        extra.write_text(yaml.safe_dump({"experiments": {"domain_shift": {"training_sets": {"nb_li": {
-            "mix": {"broad": 0.8, "li2020": 0.2}, "member_params": member_params}}}}}))
-        cmd = [sys.executable, "-m", "snakemake", "-n", "-p", "domain_shift", "-s", str(repo_root / "Snakefile"),
-               "-d", str(tmp_path), "--configfile", str(repo_root / "config/config.yaml"),
-               str(repo_root / "config/experiments/quick.yaml"), str(extra)]
-        return subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=180)
-
-    result = dry_run({"broad": {"field_galaxies": [0, 2]}})
-    assert result.returncode == 0, result.stderr[-3000:]
-    sims = [line for line in result.stdout.splitlines() if "lensfinder simulate " in line and "--set-name nb_li_" in line]
-    assert {re.search(r"--set-name (\S+)", c).group(1) for c in sims} == {"nb_li_train", "nb_li_test"}
-    assert all("--mix broad=0.8 li2020=0.2 --member-set 'broad:field_galaxies=[0, 2]'" in c for c in sims)
-    others = [line for line in result.stdout.splitlines() if "lensfinder simulate " in line and "nb_li_" not in line]
-    assert others and not any("--member-set" in c for c in others)
-    result = dry_run({"sky": {"field_galaxies": [0, 2]}})
+    extra.write_text(yaml.safe_dump({"experiments": {"domain_shift": {"training_sets": {"nb_li": {
+        "mix": {"broad": 0.8, "li2020": 0.2}, "member_params": {"sky": {"field_galaxies": [0, 2]}}}}}}}))
+    cmd = [sys.executable, "-m", "snakemake", "-n", "domain_shift", "-s", str(repo_root / "Snakefile"),
+           "-d", str(tmp_path), "--configfile", str(repo_root / "config/config.yaml"),
+           str(repo_root / "config/experiments/quick.yaml"), str(extra)]
+    result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=180)
     assert result.returncode != 0
     assert ("experiments.domain_shift.training_sets.nb_li.member_params: sky: not simulated here"
             in result.stdout + result.stderr)

@@ -58,15 +58,18 @@ def test_member_params_are_checked_before_the_survey(tmp_path):
             ("{recipe: broad, member_params: {li2020: {arc_snr: [5, 50]}}}",
              "config: simulation.member_params: li2020: not simulated here (recipes: broad)"),
             ("{mix: {broad: 0.8, li2020: 0.2}, member_params: {broad: {field_galaxy: [0, 2]}}}",
-             "config: simulation.member_params (recipe broad, set train): field_galaxy: unknown parameter"),
+             "config: simulation.params and member_params.broad (recipe broad, set train): field_galaxy: unknown "
+             "parameter"),
             ("{mix: {broad: 0.8, skeleton: 0.2}, member_params: {broad: {stamp_size: 61}}}",
              "config: simulation.member_params: broad: stamp_size: every member renders on the mix's one pixel grid")):
         config.write_text(f"simulation: {text}\n")
         result = snakemake(workdir, "-n", "--configfile", "config/members.yaml", check=False)
         assert result.returncode != 0, text
         assert error in result.stdout + result.stderr, (text, (result.stdout + result.stderr)[-1500:])
-    config.write_text("simulation: {mix: {broad: 0.8, li2020: 0.2}, member_params: {broad: {field_galaxies: [0, 2]}}}\n")
+    config.write_text("simulation: {mix: {broad: 0.8, li2020: 0.2, sky: 0}, member_params: "
+                      "{broad: {field_galaxies: [0, 2]}, sky: {lens_fraction: 1}}}\n")
     plan = snakemake(workdir, "-n", "-p", "--configfile", "config/members.yaml").stdout
     commands = [line for line in plan.splitlines() if "lensfinder simulate " in line and "--set-name train " in line]
-    assert commands and all("--mix broad=0.8 li2020=0.2 --member-set 'broad:field_galaxies=[0, 2]'" in c
+    assert commands and all("--mix broad=0.8 li2020=0.2 --member-set 'broad:field_galaxies=[0, 2]' " in c
                             for c in commands)
+    assert not any("sky:" in c for c in commands)  # a member of weight 0 is left out, with its overrides

@@ -476,7 +476,7 @@ def _checked_recipes():
         for simset in SIM_SETS:
             members = {r: recipe_params(r, layered_overrides({**later, **sim_params(simset, ["results/stamps"])},
                                                              own.get(r)),
-                                        source=f"config: simulation.{'member_params' if r in own else 'params'} "
+                                        source=f"config: simulation.params{f' and member_params.{r}' if r in own else ''} "
                                                f"(recipe {r}, set {simset})")
                        for r in SIM_MEMBERS}
             check_shared(members, "config: simulation.member_params")
@@ -541,7 +541,8 @@ def recipe_options(recipe, mix, member_params):
     override of one recipe (member_params)."""
     options = ["--mix", *(f"{name}={weight}" for name, weight in mix.items())] if mix else ["--recipe", recipe]
     options += [f"--member-set {shlex.quote(f'{name}:{key}={json.dumps(value)}')}"
-                for name, overrides in member_params.items() for key, value in overrides.items()]
+                for name, overrides in member_params.items() if (name in mix if mix else name == recipe)
+                for key, value in overrides.items()]  # not those of members of weight 0, which the jobs drop
     return " ".join(options)
 
 

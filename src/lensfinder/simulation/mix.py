@@ -80,7 +80,7 @@ def member_recipes(mix: Mapping, params: Mapping | None = None, source: str = "-
     weights = mix_weights(mix)
     own = checked_member_params(member_params, mix, member_source)
     members = {name: recipe_params(name, layered_overrides(params, own.get(name)),
-                                   f"{member_source} {name}" if own.get(name) else source)
+                                   f"{source} and {member_source} {name}" if own.get(name) else source)
                for name in weights}
     semi = [p for p in members.values() if p.semi_real]
     if semi:
