@@ -68,6 +68,27 @@ def test_experiment_subset_cli_writes_balanced_shards(tmp_path):
     assert read_table(out2 / "shard_000.parquet")["object_id"].tolist() == tables[0]["object_id"].tolist()
 
 
+def test_experiment_subset_keeps_the_bands_of_a_multiband_parent(tmp_path):
+    """A g, r, i parent gives g, r, i subset shards, each image with its bands in order."""
+    from lensfinder.io import cube_bands
+    from lensfinder.learning.datasets import CubeReader
+
+    parent = tmp_path / "parent"
+    n = 12
+    images = np.arange(n * 3 * 4 * 4, dtype=np.float32).reshape(n, 3, 4, 4)
+    write_cube(images, parent / "shard_000.fits", 0.2, 30.0, bands=("g", "r", "i"))
+    write_table(pd.DataFrame({"object_id": [f"p-{i}" for i in range(n)], "is_lens": np.arange(n) % 2 == 0,
+                              "lens_light_n_sersic": np.linspace(2, 5, n)}), parent / "shard_000.parquet")
+    out = tmp_path / "subset"
+    assert main(["experiment-subset", "--parent", str(parent), "--n", "6", "--seed", "1", "--name", "gri",
+                 "--out-dir", str(out)]) == 0
+    table = read_table(out / "shard_000.parquet")
+    reader = CubeReader(out / "shard_000.fits")
+    assert cube_bands(reader.header) == ("g", "r", "i") and len(table) == 6
+    assert np.array_equal(reader.read(0, 6), images[table["parent_row"].to_numpy()])
+    reader.close()
+
+
 
 
 def test_roc_sample_rows_and_step(tmp_path):

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from lensfinder.experiments.tables import in_sample, read_tables
-from lensfinder.io import InputError, read_table, write_cube, write_table
+from lensfinder.io import InputError, cube_bands, read_table, write_cube, write_table
 
 __all__ = [
     "SERSIC_COLUMNS",
@@ -150,6 +150,7 @@ def write_subset_shards(pairs, positions: np.ndarray, out_dir: Path, n_pieces: i
         offsets.append(offsets[-1] + reader.n)
     offsets = np.asarray(offsets)
     header = readers[0].header
+    bands = cube_bands(header, str(pairs[0][0]))
     for k, chunk in enumerate(np.array_split(positions, n_pieces)):
         images, rows = [], []
         shard_of = np.searchsorted(offsets, chunk, side="right") - 1
@@ -163,7 +164,8 @@ def write_subset_shards(pairs, positions: np.ndarray, out_dir: Path, n_pieces: i
         cube = np.concatenate(images) if images else np.zeros((0, *readers[0].shape), np.float32)
         table = pd.concat(rows, ignore_index=True) if rows else metas[0].iloc[:0]
         table["subset"] = subset_name
-        write_cube(cube, out_dir / f"shard_{k:03d}.fits", header.get("PIXSCALE", 0.2), header.get("ZEROPT", 30.0))
+        write_cube(cube, out_dir / f"shard_{k:03d}.fits", header.get("PIXSCALE", 0.2), header.get("ZEROPT", 30.0),
+                   bands=bands)
         write_table(table, out_dir / f"shard_{k:03d}.parquet")
         log.info("subset %s: shard %d of %d with %d images", subset_name, k + 1, n_pieces, len(table))
     for r in readers:
