@@ -118,3 +118,30 @@ def test_roc_sample_rows_and_step(tmp_path):
     assert main(args[:12] + ["4"] + args[13:]) == 2  # only 3 eligible negatives
     with pytest.raises(InputError, match="lenses, need"):
         subsets.roc_sample_rows(pd.DataFrame({"is_lens": [True, False]}), pd.DataFrame(index=range(5)), 2, 1, 0)
+
+
+def test_roc_sample_of_multiband_stamps_keeps_their_bands_and_refuses_a_mismatch(tmp_path):
+    """g, r, i simulations and survey stamps give a g, r, i sample; stamps in other bands are refused by name."""
+    from lensfinder.io import cube_bands
+    from lensfinder.learning.datasets import CubeReader
+
+    sim = tmp_path / "sim"
+    write_cube(np.zeros((4, 3, 4, 4), np.float32), sim / "shard_000.fits", 0.2, 30.0, bands=("g", "r", "i"))
+    write_table(pd.DataFrame({"object_id": [f"s{i}" for i in range(4)], "is_lens": [True, False] * 2}),
+                sim / "shard_000.parquet")
+    survey = np.arange(3 * 3 * 16, dtype=np.float32).reshape(3, 3, 4, 4)
+    write_cube(survey, tmp_path / "stamps.fits", 0.2, 30.0, bands=("g", "r", "i"))
+    write_cube(survey, tmp_path / "stamps_irg.fits", 0.2, 30.0, bands=("i", "r", "g"))
+    write_table(pd.DataFrame({"object_id": ["G0", "G1", "G2"], "lrg_li2020": True}), tmp_path / "index.parquet")
+    args = ["experiment-roc-sample", "--sim", str(sim), "--stamp-cubes", str(tmp_path / "stamps.fits"),
+            "--stamp-index", str(tmp_path / "index.parquet"), "--n-positives", "2", "--n-negatives", "3",
+            "--seed", "1", "--out-cube", str(tmp_path / "roc.fits"), "--out-index", str(tmp_path / "roc.parquet")]
+    assert main(args) == 0
+    reader = CubeReader(tmp_path / "roc.fits")
+    assert cube_bands(reader.header) == ("g", "r", "i")
+    assert np.array_equal(reader.read(2, 5), survey)  # the three survey stamps, bands in order
+    reader.close()
+    with pytest.raises(InputError, match=r"stamps_irg.fits: bands \['i', 'r', 'g'\].*same bands"):
+        subsets.write_roc_sample([str(sim)], [str(tmp_path / "stamps_irg.fits")], [str(tmp_path / "index.parquet")],
+                                 tmp_path / "x.fits", tmp_path / "x.parquet", sample="lrg_li2020", n_positives=2,
+                                 n_negatives=3, seed=1)

@@ -255,7 +255,12 @@ def write_roc_sample(sim: Sequence[str], stamp_cubes: Sequence[str], stamp_index
     if len(shapes) > 1:
         raise InputError(f"simulated and survey stamps differ in shape: {sorted(shapes)}; simulate at the survey's stamp size")
     header = sim_readers[0].header
-    write_cube(np.concatenate(images), out_cube, header.get("PIXSCALE", 0.2), header.get("ZEROPT", 30.0))
+    bands = cube_bands(header, pairs[0][0])
+    for path, reader in [(c, r) for (c, _), r in zip(pairs, sim_readers)] + list(zip(stamp_cubes, stamp_readers)):
+        if cube_bands(reader.header, str(path)) != bands:
+            raise InputError(f"{path}: bands {list(cube_bands(reader.header, str(path)))}, but {pairs[0][0]} has "
+                             f"{list(bands)}: the simulations and the survey stamps need the same bands, in order")
+    write_cube(np.concatenate(images), out_cube, header.get("PIXSCALE", 0.2), header.get("ZEROPT", 30.0), bands=bands)
     write_table(pd.concat(rows, ignore_index=True), out_index)
     for r in sim_readers + stamp_readers:
         r.close()
