@@ -120,28 +120,44 @@ def test_roc_sample_rows_and_step(tmp_path):
         subsets.roc_sample_rows(pd.DataFrame({"is_lens": [True, False]}), pd.DataFrame(index=range(5)), 2, 1, 0)
 
 
-def test_roc_sample_of_multiband_stamps_keeps_their_bands_and_refuses_a_mismatch(tmp_path):
-    """g, r, i simulations and survey stamps give a g, r, i sample; stamps in other bands are refused by name."""
+def test_roc_sample_takes_the_simulations_bands_from_the_survey_stamps(tmp_path):
+    """The sample has the simulations' bands: g, r, i stamps in another order are reordered, r-band
+    simulations take their r plane, and stamps without a simulated band are refused by name."""
     from lensfinder.io import cube_bands
     from lensfinder.learning.datasets import CubeReader
 
-    sim = tmp_path / "sim"
-    write_cube(np.zeros((4, 3, 4, 4), np.float32), sim / "shard_000.fits", 0.2, 30.0, bands=("g", "r", "i"))
-    write_table(pd.DataFrame({"object_id": [f"s{i}" for i in range(4)], "is_lens": [True, False] * 2}),
-                sim / "shard_000.parquet")
-    survey = np.arange(3 * 3 * 16, dtype=np.float32).reshape(3, 3, 4, 4)
+    survey = np.arange(3 * 3 * 16, dtype=np.float32).reshape(3, 3, 4, 4)  # g, r, i
     write_cube(survey, tmp_path / "stamps.fits", 0.2, 30.0, bands=("g", "r", "i"))
-    write_cube(survey, tmp_path / "stamps_irg.fits", 0.2, 30.0, bands=("i", "r", "g"))
+    write_cube(survey[:, ::-1], tmp_path / "stamps_irg.fits", 0.2, 30.0, bands=("i", "r", "g"))
+    write_cube(survey[:, 1], tmp_path / "stamps_r.fits", 0.2, 30.0)
     write_table(pd.DataFrame({"object_id": ["G0", "G1", "G2"], "lrg_li2020": True}), tmp_path / "index.parquet")
-    args = ["experiment-roc-sample", "--sim", str(sim), "--stamp-cubes", str(tmp_path / "stamps.fits"),
-            "--stamp-index", str(tmp_path / "index.parquet"), "--n-positives", "2", "--n-negatives", "3",
-            "--seed", "1", "--out-cube", str(tmp_path / "roc.fits"), "--out-index", str(tmp_path / "roc.parquet")]
-    assert main(args) == 0
-    reader = CubeReader(tmp_path / "roc.fits")
-    assert cube_bands(reader.header) == ("g", "r", "i")
-    assert np.array_equal(reader.read(2, 5), survey)  # the three survey stamps, bands in order
-    reader.close()
-    with pytest.raises(InputError, match=r"stamps_irg.fits: bands \['i', 'r', 'g'\].*same bands"):
-        subsets.write_roc_sample([str(sim)], [str(tmp_path / "stamps_irg.fits")], [str(tmp_path / "index.parquet")],
+
+    def sample(sim_bands, stamps):
+        sim = tmp_path / f"sim_{''.join(sim_bands)}"
+        shape = (4, len(sim_bands), 4, 4) if len(sim_bands) > 1 else (4, 4, 4)
+        write_cube(np.full(shape, -1, np.float32), sim / "shard_000.fits", 0.2, 30.0, bands=sim_bands)
+        write_table(pd.DataFrame({"object_id": [f"s{i}" for i in range(4)], "is_lens": [True, False] * 2}),
+                    sim / "shard_000.parquet")
+        out = tmp_path / f"roc_{''.join(sim_bands)}_{stamps}"
+        args = ["experiment-roc-sample", "--sim", str(sim), "--stamp-cubes", str(tmp_path / f"{stamps}.fits"),
+                "--stamp-index", str(tmp_path / "index.parquet"), "--n-positives", "2", "--n-negatives", "3",
+                "--seed", "1", "--out-cube", str(out) + ".fits", "--out-index", str(out) + ".parquet"]
+        if main(args) != 0:
+            return None, None
+        reader = CubeReader(str(out) + ".fits")
+        bands, images = cube_bands(reader.header), reader.read(0, 5)
+        reader.close()
+        assert (images[:2] == -1).all()  # the two simulated lenses first
+        return bands, images[2:]
+
+    for stamps in ("stamps", "stamps_irg"):
+        bands, negatives = sample(("g", "r", "i"), stamps)
+        assert bands == ("g", "r", "i") and np.array_equal(negatives, survey)
+    bands, negatives = sample(("r",), "stamps")
+    assert bands == ("r",) and np.array_equal(negatives, survey[:, 1])
+    assert sample(("g", "r", "i"), "stamps_r") == (None, None)
+    sim = tmp_path / "sim_gri"
+    with pytest.raises(InputError, match=r"stamps_r.fits: bands \['r'\], but the simulations .* have \['g', 'r', 'i'\]"):
+        subsets.write_roc_sample([str(sim)], [str(tmp_path / "stamps_r.fits")], [str(tmp_path / "index.parquet")],
                                  tmp_path / "x.fits", tmp_path / "x.parquet", sample="lrg_li2020", n_positives=2,
                                  n_negatives=3, seed=1)

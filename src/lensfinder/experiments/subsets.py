@@ -218,6 +218,8 @@ def write_roc_sample(sim: Sequence[str], stamp_cubes: Sequence[str], stamp_index
         Simulated shards (files or directories); the lenses are drawn from them.
     stamp_cubes, stamp_index : list of str
         The survey's stamp cubes and their index tables, one index per cube.
+        The sample takes the simulations' bands, in their order, from each
+        cube (r-band simulations take the r plane of g, r, i stamps).
     truth : list of str
         Mock-survey truth tables (``ID``, ``is_lens``): true lenses are left out of the negatives.
     sample : str or None
@@ -244,10 +246,26 @@ def write_roc_sample(sim: Sequence[str], stamp_cubes: Sequence[str], stamp_index
     pos, neg = roc_sample_rows(sim_meta, survey, n_positives, n_negatives, seed)
     sim_readers = [CubeReader(c) for c, _ in pairs]
     stamp_readers = [CubeReader(c) for c in stamp_cubes]
+    bands = cube_bands(sim_readers[0].header, pairs[0][0])
+    planes = {}  # survey cube -> its planes of the simulations' bands, in their order
+    for (path, _), reader in zip(pairs, sim_readers):
+        if cube_bands(reader.header, path) != bands:
+            raise InputError(f"{path}: bands {list(cube_bands(reader.header, path))}, but {pairs[0][0]} has "
+                             f"{list(bands)}: the simulated shards need the same bands, in order")
+    for k, (path, reader) in enumerate(zip(stamp_cubes, stamp_readers)):
+        have = cube_bands(reader.header, str(path))
+        if not set(bands) <= set(have):
+            raise InputError(f"{path}: bands {list(have)}, but the simulations ({pairs[0][0]}) have {list(bands)}: "
+                             f"the survey stamps need every band of the simulations")
+        planes[k] = None if have == bands else [have.index(b) for b in bands]
     images, rows = [], []
     for src, readers, key in ((sim_meta.iloc[pos], sim_readers, "_shard"), (survey.iloc[neg], stamp_readers, "_cube")):
         for k, part in src.groupby(key, sort=True):
-            images.append(readers[k].take(part["_row"].to_numpy()))
+            part_images = readers[k].take(part["_row"].to_numpy())
+            if key == "_cube" and planes[k] is not None:  # e.g. r-band simulations, g, r, i stamps: their r
+                part_images = part_images[:, planes[k]]
+                part_images = part_images[:, 0] if len(bands) == 1 else part_images
+            images.append(part_images)
             rows.append(pd.DataFrame({"object_id": part["object_id"].astype(str).to_numpy(),
                                       "is_lens": key == "_shard",
                                       "source": "simulation" if key == "_shard" else "survey"}))
@@ -255,11 +273,6 @@ def write_roc_sample(sim: Sequence[str], stamp_cubes: Sequence[str], stamp_index
     if len(shapes) > 1:
         raise InputError(f"simulated and survey stamps differ in shape: {sorted(shapes)}; simulate at the survey's stamp size")
     header = sim_readers[0].header
-    bands = cube_bands(header, pairs[0][0])
-    for path, reader in [(c, r) for (c, _), r in zip(pairs, sim_readers)] + list(zip(stamp_cubes, stamp_readers)):
-        if cube_bands(reader.header, str(path)) != bands:
-            raise InputError(f"{path}: bands {list(cube_bands(reader.header, str(path)))}, but {pairs[0][0]} has "
-                             f"{list(bands)}: the simulations and the survey stamps need the same bands, in order")
     write_cube(np.concatenate(images), out_cube, header.get("PIXSCALE", 0.2), header.get("ZEROPT", 30.0), bands=bands)
     write_table(pd.concat(rows, ignore_index=True), out_index)
     for r in sim_readers + stamp_readers:
