@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from lensfinder.experiments.tables import in_sample, read_tables
-from lensfinder.io import InputError, cube_bands, read_table, write_cube, write_table
+from lensfinder.io import InputError, cube_bands, read_table, select_bands, write_cube, write_table
 
 __all__ = [
     "SERSIC_COLUMNS",
@@ -247,24 +247,18 @@ def write_roc_sample(sim: Sequence[str], stamp_cubes: Sequence[str], stamp_index
     sim_readers = [CubeReader(c) for c, _ in pairs]
     stamp_readers = [CubeReader(c) for c in stamp_cubes]
     bands = cube_bands(sim_readers[0].header, pairs[0][0])
-    planes = {}  # survey cube -> its planes of the simulations' bands, in their order
     for (path, _), reader in zip(pairs, sim_readers):
-        if cube_bands(reader.header, path) != bands:
-            raise InputError(f"{path}: bands {list(cube_bands(reader.header, path))}, but {pairs[0][0]} has "
-                             f"{list(bands)}: the simulated shards need the same bands, in order")
-    for k, (path, reader) in enumerate(zip(stamp_cubes, stamp_readers)):
-        have = cube_bands(reader.header, str(path))
-        if not set(bands) <= set(have):
-            raise InputError(f"{path}: bands {list(have)}, but the simulations ({pairs[0][0]}) have {list(bands)}: "
-                             f"the survey stamps need every band of the simulations")
-        planes[k] = None if have == bands else [have.index(b) for b in bands]
+        if (have := cube_bands(reader.header, path)) != bands:
+            raise InputError(f"{path}: bands {list(have)}, but {pairs[0][0]} has {list(bands)}: "
+                             f"the simulated shards need the same bands, in order")
+    stamp_bands = [cube_bands(reader.header, str(path)) for path, reader in zip(stamp_cubes, stamp_readers)]
     images, rows = [], []
     for src, readers, key in ((sim_meta.iloc[pos], sim_readers, "_shard"), (survey.iloc[neg], stamp_readers, "_cube")):
         for k, part in src.groupby(key, sort=True):
             part_images = readers[k].take(part["_row"].to_numpy())
-            if key == "_cube" and planes[k] is not None:  # e.g. r-band simulations, g, r, i stamps: their r
-                part_images = part_images[:, planes[k]]
-                part_images = part_images[:, 0] if len(bands) == 1 else part_images
+            if key == "_cube":  # the simulations' bands, e.g. the r plane of g, r, i stamps
+                part_images = select_bands(part_images, stamp_bands[k], bands, str(stamp_cubes[k]))
+                part_images = part_images[:, 0] if len(bands) == 1 and part_images.ndim == 4 else part_images
             images.append(part_images)
             rows.append(pd.DataFrame({"object_id": part["object_id"].astype(str).to_numpy(),
                                       "is_lens": key == "_shard",
