@@ -115,3 +115,15 @@ def test_search_preset_layered_over_kids_dr4(workdir, preset):
     plan = snakemake(workdir, "-n", "-p", "--cores", "1", "--configfile", "config/kids_dr4.yaml",
                      "config/search.yaml").stdout
     assert re.search(r"^list_tiles\s+1$", plan, re.M), plan[-2000:]
+
+
+def test_search_large_layered_over_the_preset_trains_on_96000_images_with_its_neighbours(workdir, preset, repo_root):
+    """config/search_large.yaml after config/search.yaml: the preset's recipe, neighbours, network and
+    epochs, at the larger set's size and shards (and the default's simulation seed), in one training."""
+    large = yaml.safe_load((repo_root / "config" / "search_large.yaml").read_text())
+    shards, trainings = _planned(workdir, "--configfile", "config/search.yaml", "config/search_large.yaml")
+    merged = {**preset, "simulation": {**preset["simulation"], "sets": {
+        "train": {**preset["simulation"]["sets"]["train"], **large["simulation"]["sets"]["train"]}}}}
+    assert merged["simulation"]["sets"]["train"]["n_images"] > preset["simulation"]["sets"]["train"]["n_images"]
+    _check(merged, shards, trainings)
+    assert {re.search(r"--seed (\d+)", command).group(1) for _, _, command in shards.values()} == {"1"}
