@@ -341,3 +341,97 @@ def test_cached_inputs_give_the_same_batches_and_skip_the_reads(tmp_path, monkey
     assert n_train + 8 < sum(runs["ten"][2]) < 2 * n_train + 16
     with pytest.raises(InputError, match="cache_mb: -1"):
         TrainingStream(ShardSet([tmp_path]), train_rows, val_rows, config, cache_mb=-1)
+
+
+def test_init_weights_start_the_training_and_are_checked(shard_dir, tmp_path, capsys):
+    """`--init-weights`: the run starts from that network (a near-zero step keeps its weights, while
+    the same seed from scratch does not), records it, does not resume a scratch run's checkpoint;
+    epochs 0 keeps it as it is; a network for other inputs is refused, naming the file and key."""
+    from lensfinder.cli import main
+
+    base = tmp_path / "base.keras"
+    training.train([shard_dir], _config(epochs=1, seed=1), base, threads=1)
+    start = _weights(base)
+
+    scratch = tmp_path / "scratch.keras"
+    slow = _config(epochs=1, seed=2, learning_rate=1e-9)
+    training.train([shard_dir], slow, scratch, checkpoint_dir=tmp_path / "ck", threads=1)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(_weights(scratch), start)) > 1e-3
+
+    tuned = tmp_path / "tuned.keras"  # same seed, settings and checkpoint directory: only the init differs
+    training.train([shard_dir], slow, tuned, checkpoint_dir=tmp_path / "ck", threads=1, init_weights=base)
+    for a, b in zip(_weights(tuned), start):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    init = json.loads(tuned.with_suffix(".json").read_text())["init"]
+    assert init["weights_hash"] == file_hash(base) and init["path"].endswith("base.keras")
+    assert json.loads(scratch.with_suffix(".json").read_text())["init"] is None
+
+    curve = pd.read_csv(tuned.with_suffix(".history.csv"))  # the init's epoch, then this run's, numbered on
+    assert curve["epoch"].tolist() == [1, 2] and curve["stage"].tolist() == ["init", "this run"]
+
+    kept = tmp_path / "kept.keras"
+    history = training.train([shard_dir], _config(epochs=0, seed=3), kept, threads=1, init_weights=base)
+    assert history.empty
+    for a, b in zip(_weights(kept), start):
+        np.testing.assert_array_equal(a, b)
+    curve = pd.read_csv(kept.with_suffix(".history.csv"))
+    assert curve["stage"].tolist() == ["init"] and curve["loss"].tolist() == pd.read_csv(
+        base.with_suffix(".history.csv"))["loss"].tolist()
+    assert main(["figures", "--kind", "learning_curve", "--inputs", str(kept.with_suffix(".history.csv")),
+                 "--out", str(tmp_path / "curve.png")]) == 0
+    base.with_suffix(".history.csv").unlink()  # an init without a learning curve: this run's epochs alone
+    alone = tmp_path / "alone.keras"
+    training.train([shard_dir], _config(epochs=0, seed=3), alone, threads=1, init_weights=base)
+    assert main(["figures", "--kind", "learning_curve", "--inputs", str(alone.with_suffix(".history.csv")),
+                 "--out", str(tmp_path / "alone.png")]) == 0
+    assert (tmp_path / "curve.png").stat().st_size > 0 and (tmp_path / "alone.png").stat().st_size > 0
+    with pytest.raises(InputError, match="epochs 0: nothing to train"):
+        training.train([shard_dir], _config(epochs=0), tmp_path / "none.keras", threads=1)
+
+    args = ["train", "--shards", str(shard_dir), "--out", str(tmp_path / "x.keras"), "--epochs", "1",
+            "--preprocess", "bin2", "--init-weights", str(base)]
+    assert main(args[:-2] + ["--normalization", "minmax", "--init-weights", str(base)]) == 2
+    err = capsys.readouterr().err
+    assert "base.keras: init weights: normalization 'sky', but this training's is 'minmax'" in err
+    assert main(args[:-1] + [str(tmp_path / "missing.keras")]) == 2
+    assert "missing.keras: init weights: expected a .keras network" in capsys.readouterr().err
+    base.with_suffix(".json").write_text(json.dumps({**json.loads(base.with_suffix(".json").read_text()),
+                                                     "weights_hash": "0" * 16}))
+    assert main(args) == 2
+    assert "the model file was replaced" in capsys.readouterr().err
+    assert not (tmp_path / "x.keras").exists()
+
+
+def test_export_network_leaves_the_optimiser_out_and_starts_a_run(shard_dir, tmp_path, capsys):
+    """`lensfinder export-network`: the same weights in a smaller file, the sidecar (with provenance) and
+    learning curve beside it, and a network that `--init-weights` accepts; bad paths name the file."""
+    from lensfinder.cli import main
+
+    trained = tmp_path / "trained.keras"
+    training.train([shard_dir], _config(epochs=1, seed=1), trained, threads=1)
+    (tmp_path / "prov.json").write_text(json.dumps({"recipe": "test"}))
+    shipped = tmp_path / "ship" / "net.keras"
+    assert main(["export-network", "--model", str(trained), "--out", str(shipped),
+                 "--provenance", str(tmp_path / "prov.json")]) == 0
+    assert shipped.stat().st_size < 0.6 * trained.stat().st_size  # Adam's two moments per weight left out
+    for a, b in zip(_weights(shipped), _weights(trained), strict=True):
+        np.testing.assert_array_equal(a, b)
+    settings = json.loads(shipped.with_suffix(".json").read_text())
+    assert settings["provenance"] == {"recipe": "test"} and settings["weights_hash"] == file_hash(shipped)
+    assert settings["data_hash"] == json.loads(trained.with_suffix(".json").read_text())["data_hash"]
+    assert shipped.with_suffix(".history.csv").read_text() == trained.with_suffix(".history.csv").read_text()
+    kept = tmp_path / "kept.keras"
+    training.train([shard_dir], _config(epochs=0), kept, threads=1, init_weights=shipped)
+    for a, b in zip(_weights(kept), _weights(trained), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    assert main(["export-network", "--model", str(trained), "--out", str(tmp_path / "x.h5")]) == 2
+    assert "x.h5: the exported network's file must end in .keras" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    assert main(["export-network", "--model", str(trained), "--out", str(tmp_path / "y.keras"),
+                 "--provenance", str(tmp_path / "bad.json")]) == 2
+    assert "bad.json: expected a JSON object" in capsys.readouterr().err
+    trained.with_suffix(".json").unlink()
+    assert main(["export-network", "--model", str(trained), "--out", str(tmp_path / "z.keras")]) == 2
+    assert "trained.json: settings file not found" in capsys.readouterr().err
+    assert not (tmp_path / "x.h5").exists() and not (tmp_path / "y.keras").exists()

@@ -517,6 +517,37 @@ def _check_network_input():
 _check_network_input()
 
 
+def _check_init_weights():
+    """training.epochs 0 needs training.init_weights; a network to start from must have the search's network,
+    bands, preprocess and normalization (its sidecar, read here, so a dry run names what differs)."""
+    t = config["training"]
+    path = t.get("init_weights")
+    if not path:
+        if t["epochs"] == 0:
+            raise ValueError("config: training.epochs 0 keeps the network given as training.init_weights, "
+                             "but init_weights is null; set it or give epochs >= 1")
+        return
+    sidecar = os.path.splitext(path)[0] + ".json"
+    if not os.path.exists(sidecar):
+        return  # the missing input is reported by the plan, naming the file
+    try:
+        with open(sidecar) as handle:
+            theirs = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"config: training.init_weights: {sidecar}: not readable JSON ({exc})") from None
+    ours = [("training.preprocess", "preprocess", t["preprocess"]),
+            ("training.normalization", "normalization", t["normalization"]), ("bands", "bands", list(BANDS))]
+    ours += [(f"training.model (network {name})", "model", m.model) for name, m in MEMBERS.items()]
+    for where, key, value in ours:
+        if key in theirs and theirs[key] != value:
+            raise ValueError(f"config: training.init_weights: {path} holds a network with {key} {theirs[key]!r}, "
+                             f"but this run's {where} is {value!r}; start from a network with the run's "
+                             "settings, or set training.init_weights: null")
+
+
+_check_init_weights()
+
+
 def sim_host_files(ext):
     """Host stamps of the semi-real recipes (none for the fully simulated ones): the stamps of the
     searched tiles, never those of the mock survey's evaluation tiles (EVAL_TILES, which also hold
@@ -579,6 +610,18 @@ def training_options(wildcards=None):
         f"--lr-schedule {t['lr_schedule']} --ema-momentum {t['ema_momentum']} "
         f"--bands {' '.join(BANDS)}"
     )
+
+
+def init_weights_files(wildcards=None):
+    """The network the search's training starts from (training.init_weights) and its sidecar; [] from scratch.
+
+    The experiments' own networks (domain_shift, PSF, volume) always start from scratch."""
+    path = config["training"].get("init_weights")
+    return [path, os.path.splitext(path)[0] + ".json"] if path else []
+
+
+def init_weights_option(wildcards, input):
+    return f"--init-weights {input.init[0]}" if input.init else ""
 
 
 def output_dir(wildcards, output):

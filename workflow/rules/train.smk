@@ -8,12 +8,14 @@ rule train:
     input:
         cubes=sim_files("train", "fits"),
         meta=sim_files("train", "parquet"),
+        init=init_weights_files,
     output:
         model=P.model,
         settings=P.model_settings,
         history=P.history,
     params:
         options=training_options(),
+        init=init_weights_option,
         model=member_model,
         seed=member_seed,
         checkpoints=P.checkpoints,
@@ -30,5 +32,5 @@ rule train:
         "../../envs/learn.yaml"
     shell:
         "lensfinder train --shards {input.cubes} --model {params.model} --out {output.model} "
-        "--history {output.history} --checkpoint-dir {params.checkpoints} {params.options} "
+        "--history {output.history} --checkpoint-dir {params.checkpoints} {params.options} {params.init} "
         "--seed {params.seed} --threads {threads} --cache-mb $(({resources.mem_mb} / 2)) > {log} 2>&1"

@@ -37,6 +37,7 @@ STEPS: dict[str, tuple[str, str, str]] = {
     "entropy": ("lensfinder.cli.simulation", "entropy", "Shannon entropy of simulated images (He et al. 2020, eq. 2)"),
     # learning
     "train": ("lensfinder.cli.learning", "train", "train a CNN on simulated shards"),
+    "export-network": ("lensfinder.cli.learning", "export_network", "a trained network without its optimiser's state, for other runs to start from"),
     "infer": ("lensfinder.cli.learning", "infer", "score one stamp shard with a trained CNN"),
     "evaluate": ("lensfinder.cli.learning", "evaluate", "ROC, AUROC, TPR0/TPR10 of predictions against labels"),
     "collect-predictions": ("lensfinder.cli.learning", "collect_predictions", "join per-tile scores with stamp flags and catalogue columns"),

@@ -17,7 +17,7 @@ from lensfinder.learning.metrics import DEFAULT_THRESHOLDS
 from lensfinder.learning.models import DEFAULT_INPUT_SIZE, MODEL_NAMES
 from lensfinder.learning.predictions import collect_prediction_files
 from lensfinder.learning.preprocessing import NORMALIZATIONS, PREPROCESS_METHODS
-from lensfinder.learning.training import train
+from lensfinder.learning.training import export_network, train
 
 __all__ = [
     "add_train_arguments", "run_train",
@@ -46,7 +46,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-dir", help="per-epoch checkpoints; a killed run resumes from here "
                         "(default: OUT's directory, OUT's stem + _checkpoints)")
     parser.add_argument("--preset", choices=sorted(HE2020_CASES), help="He et al. 2020 case (section 5.2); explicit options override it")
-    parser.add_argument("--epochs", type=int, help=f"epochs (default {d.epochs}, or the preset's)")
+    parser.add_argument("--epochs", type=int, help=f"epochs (default {d.epochs}, or the preset's; "
+                        "0 with --init-weights: that network as it is)")
     parser.add_argument("--batch-size", type=int, help=f"batch size (default {d.batch_size}, or the preset's)")
     parser.add_argument("--learning-rate", type=float, help=f"Adam learning rate (default {lr}, or the preset's)")
     parser.add_argument("--preprocess", choices=PREPROCESS_METHODS, default=d.preprocess,
@@ -69,6 +70,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ema-momentum", type=float, default=d.ema_momentum,
                         help="keep a moving average of the weights with this momentum and save it "
                         f"(default {d.ema_momentum:g}: the last weights)")
+    parser.add_argument("--init-weights", metavar="MODEL.keras",
+                        help="start from this trained network's weights (its MODEL.json must match the network, "
+                             "input, bands, preprocess and normalization) instead of random ones")
     parser.add_argument("--seed", type=int, default=d.seed, help=f"master seed (default {d.seed})")
     parser.add_argument("--bands", nargs="+", default=None,
                         help="bands the network sees, in channel order, picked from the shards' BANDS "
@@ -97,7 +101,7 @@ def run_train(args) -> int:
     if args.bands is not None and len(set(args.bands)) != len(args.bands):
         raise InputError(f"--bands: {' '.join(args.bands)}: expected distinct band names")
     train(args.shards, config, out, args.history, checkpoint_dir, threads=args.threads or _default_threads(),
-          bands=args.bands, cache_mb=args.cache_mb)
+          bands=args.bands, cache_mb=args.cache_mb, init_weights=args.init_weights)
     return 0
 
 
@@ -168,4 +172,29 @@ def add_collect_predictions_arguments(parser: argparse.ArgumentParser) -> None:
 def run_collect_predictions(args) -> int:
     """Entry point of ``lensfinder collect-predictions``."""
     collect_prediction_files(args.predictions, args.stamp_index, args.catalog, args.out)
+    return 0
+
+
+def add_export_network_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``lensfinder export-network``."""
+    parser.add_argument("--model", required=True, metavar="MODEL.keras", help="a network `lensfinder train` wrote")
+    parser.add_argument("--out", required=True, metavar="OUT.keras",
+                        help="the network without its optimiser's state (its sidecar and learning curve beside it)")
+    parser.add_argument("--provenance", metavar="FILE.json",
+                        help="a JSON object stored as the sidecar's `provenance`: how it was made, what it scored")
+
+
+def run_export_network(args) -> int:
+    """Entry point of ``lensfinder export-network``."""
+    import json
+
+    provenance = None
+    if args.provenance:
+        try:
+            provenance = json.loads(Path(args.provenance).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{args.provenance}: not readable JSON ({exc})") from exc
+        if not isinstance(provenance, dict):
+            raise InputError(f"{args.provenance}: expected a JSON object")
+    export_network(args.model, args.out, provenance)
     return 0

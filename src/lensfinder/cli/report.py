@@ -36,7 +36,12 @@ def _learning_curve_figure(inputs, out, args):
 
     if not os.path.exists(inputs[0]):
         raise InputError(f"{inputs[0]}: file not found")
-    return plot_learning_curve(pd.read_csv(inputs[0]), out)
+    try:
+        history = pd.read_csv(inputs[0])
+    except pd.errors.EmptyDataError as exc:
+        raise InputError(f"{inputs[0]}: empty; expected the history CSV of `lensfinder train` "
+                         "(epoch, loss, ...)") from exc
+    return plot_learning_curve(history, out)
 
 
 def _pcnn_samples_figure(inputs, out, args):

@@ -100,7 +100,7 @@ class TrainConfig:
             (self.preprocess in PREPROCESS_METHODS, f"preprocess {self.preprocess!r}: expected one of {PREPROCESS_METHODS}"),
             (self.normalization in NORMALIZATIONS, f"normalization {self.normalization!r}: expected one of {NORMALIZATIONS}"),
             (self.class_balance in CLASS_BALANCE, f"class_balance {self.class_balance!r}: expected one of {CLASS_BALANCE}"),
-            (self.epochs >= 1, f"epochs: {self.epochs}, expected >= 1"),
+            (self.epochs >= 0, f"epochs: {self.epochs}, expected >= 0 (0: keep the init weights as they are)"),
             (self.batch_size >= 1, f"batch_size: {self.batch_size}, expected >= 1"),
             (self.learning_rate > 0, f"learning_rate: {self.learning_rate}, expected > 0"),
             (0 <= self.val_fraction < 1, f"val_fraction: {self.val_fraction}, expected 0 <= f < 1"),

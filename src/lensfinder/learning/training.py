@@ -25,7 +25,7 @@ from lensfinder.learning.preprocessing import resize_stamps, write_settings
 from lensfinder.learning.runtime import configure_tensorflow
 from lensfinder.learning.stream import DEFAULT_CACHE_MB, TrainingStream, split_rows
 
-__all__ = ["ADAM_EPSILON", "compile_model", "train"]
+__all__ = ["ADAM_EPSILON", "compile_model", "export_network", "initial_weights", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,108 @@ def compile_model(config: TrainConfig, size: int, n_bands: int = 1, steps_per_ep
         metrics=["accuracy"],
     )
     return model
+
+
+def initial_weights(path, model: str, input_shape, bands, preprocess: str, normalization: str,
+                    pixel_scale_arcsec: float | None = None) -> dict:
+    """Check that a trained network can start this training; its sidecar record and weights hash.
+
+    ``path`` is a ``.keras`` network written by ``lensfinder train`` (its
+    JSON sidecar beside it). Its network, input shape, bands (in channel
+    order), resizing and normalisation must be this training's: otherwise
+    its weights would mean something else. Another pixel scale is allowed
+    (a network moved to another survey) and logged.
+
+    Raises
+    ------
+    InputError
+        Naming the file, the setting and both values.
+    """
+    from lensfinder.learning.models import file_hash
+    from lensfinder.learning.preprocessing import check_weights_hash, read_settings, settings_bands
+
+    path = Path(path)
+    if path.suffix != ".keras" or not path.is_file():
+        raise InputError(f"{path}: init weights: expected a .keras network written by `lensfinder train`"
+                         f"{'' if path.is_file() else ' (file not found)'}")
+    settings = read_settings(path)
+    weights_hash = file_hash(path)
+    check_weights_hash(settings, weights_hash, path)
+    theirs = {"model": settings["model"], "input_shape": [int(v) for v in settings["input_shape"]],
+              "bands": list(settings_bands(settings)), "preprocess": settings["preprocess"],
+              "normalization": settings["normalization"]}
+    ours = {"model": model, "input_shape": [int(v) for v in input_shape], "bands": list(bands),
+            "preprocess": preprocess, "normalization": normalization}
+    for key, value in ours.items():
+        if theirs[key] != value:
+            raise InputError(f"{path}: init weights: {key} {theirs[key]!r}, but this training's is {value!r}; "
+                             "start from a network trained with the same network, input, bands, preprocess "
+                             "and normalization, or train from scratch (no --init-weights)")
+    scale = settings.get("pixel_scale_arcsec")
+    if scale and pixel_scale_arcsec and abs(float(scale) / float(pixel_scale_arcsec) - 1) > 0.01:
+        log.warning("%s: trained at %.4g arcsec/pixel, these shards are %.4g: the network starts on another scale",
+                    path, float(scale), float(pixel_scale_arcsec))
+    return {"path": os.path.relpath(path), "weights_hash": weights_hash, "data_hash": settings.get("data_hash"),
+            "seed": settings.get("seed"), "n_train": settings.get("training", {}).get("n_train")}
+
+
+def export_network(model_path, out, provenance: dict | None = None) -> Path:
+    """Write a trained network for other runs to start from (``training.init_weights``).
+
+    The weights without the optimiser's state (a third of the file), the
+    sidecar with ``provenance`` (how it was made, what it scored) added, and
+    the learning curve (``.history.csv``) when there is one. The model is
+    written first, so a killed export leaves no sidecar that claims it.
+
+    Raises
+    ------
+    InputError
+        ``out`` not a ``.keras`` path, or a model without its matching sidecar.
+    """
+    from lensfinder.learning.models import file_hash
+    from lensfinder.learning.preprocessing import check_weights_hash, read_settings
+
+    model_path, out = Path(model_path), Path(out)
+    if out.suffix != ".keras":
+        raise InputError(f"{out}: the exported network's file must end in .keras")
+    if out.resolve() == model_path.resolve():
+        raise InputError(f"{out}: the export would overwrite the network it reads; give another path")
+    settings = read_settings(model_path)
+    check_weights_hash(settings, file_hash(model_path), model_path)
+    save_model(load_model(model_path, compile=False), out)
+    record = {k: v for k, v in settings.items() if k not in ("settings_version", "weights_hash")}
+    if provenance:
+        record["provenance"] = provenance
+    write_settings(record, out)
+    history = model_path.with_suffix(".history.csv")
+    if history.is_file():
+        write_text(history.read_text(), out.with_suffix(".history.csv"))
+    log.info("wrote %s (%s), its sidecar and learning curve", out, file_hash(out))
+    return out
+
+
+def _with_init_history(history, init_weights):
+    """The learning curve to write after starting from ``init_weights``: that network's own epochs
+    (its ``.history.csv`` beside it, when there is one) then this run's, numbered on, with a
+    ``stage`` column (``init`` or ``this run``)."""
+    import pandas as pd
+
+    earlier_path = Path(init_weights).with_suffix(".history.csv")
+    if not earlier_path.is_file():
+        return history.assign(stage="this run")
+    try:
+        earlier = pd.read_csv(earlier_path)
+    except (OSError, ValueError) as exc:
+        log.warning("%s: unreadable (%s); the learning curve holds this run's epochs alone", earlier_path, exc)
+        return history.assign(stage="this run")
+    if "epoch" not in earlier.columns:
+        log.warning("%s: no epoch column; the learning curve holds this run's epochs alone", earlier_path)
+        return history.assign(stage="this run")
+    offset = int(earlier["epoch"].max()) if len(earlier) else 0
+    ours = history.assign(stage="this run")
+    if len(ours):
+        ours["epoch"] = ours["epoch"] + offset
+    return pd.concat([earlier.assign(stage="init"), ours], ignore_index=True)
 
 
 def _epoch_callbacks(keras, stream, state, checkpoint_dir, resume_key, data_hash):
@@ -121,7 +223,8 @@ def _load_checkpoint(checkpoint_dir, resume_key, data_hash, epochs):
 
 
 def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=None,
-          threads: int | None = None, callbacks=(), bands=None, cache_mb: float = DEFAULT_CACHE_MB):
+          threads: int | None = None, callbacks=(), bands=None, cache_mb: float = DEFAULT_CACHE_MB,
+          init_weights=None):
     """Train ``config.model`` on shards and write the model, its settings and history.
 
     Parameters
@@ -145,6 +248,11 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
     cache_mb : float
         Memory for prepared network inputs kept between epochs
         (:class:`~lensfinder.learning.stream.TrainingStream`); the model is the same whatever it is.
+    init_weights : path, optional
+        A trained network (``.keras`` with its sidecar) whose weights the
+        training starts from instead of random ones (:func:`initial_weights`
+        checks it fits), with a fresh optimiser; recorded in the sidecar as
+        ``init``. With ``config.epochs`` 0 the model is that network as it is.
 
     Returns
     -------
@@ -165,6 +273,8 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
     except ValueError as exc:
         raise InputError(f"{shard_set.pairs[0][0]}: {exc}") from exc
 
+    if config.epochs == 0 and init_weights is None:
+        raise InputError("epochs 0: nothing to train; 0 epochs only keep the network given as init weights")
     data_hash = shard_set.data_hash()
     train_rows, val_rows = split_rows(len(shard_set), config.val_fraction, config.seed)
     if config.min_arc_visible_snr > 0:  # lenses whose arcs no search can see: out of training and validation
@@ -178,9 +288,13 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
              len(train_rows), len(stream.positives), len(val_rows), stream.images_per_epoch, stream.n_batches,
              ",".join(stream.bands), stream.cached_images, cache_mb)
 
+    init = None
+    if init_weights is not None:
+        init = initial_weights(init_weights, config.model, stream.input_shape, stream.bands, config.preprocess,
+                               config.normalization, shard_set.pixel_scale_arcsec)
     gpu = configure_tensorflow(config.seed, threads)
     keras = import_keras()
-    resume_key = f"{config.resume_key()}:{','.join(stream.bands)}"
+    resume_key = f"{config.resume_key()}:{','.join(stream.bands)}:{init['weights_hash'] if init else ''}"
     state = {"history": []}
     initial_epoch = 0
     ckpt = Path(checkpoint_dir) if checkpoint_dir else None
@@ -192,6 +306,9 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
         log.info("resuming from %s after epoch %d", ckpt / saved["checkpoint"], initial_epoch)
     else:
         model = compile_model(config, size, stream.input_shape[2], stream.n_batches)
+        if init:
+            model.set_weights(load_model(init_weights).get_weights())
+            log.info("starting from the weights of %s (%s)", init_weights, init["weights_hash"])
     if ckpt:
         ckpt.mkdir(parents=True, exist_ok=True)
         if not saved:  # stale checkpoints of other settings or data, or of a longer run
@@ -205,6 +322,8 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
             validation_data=val_ds, verbose=0, shuffle=False,
             callbacks=_epoch_callbacks(keras, stream, state, ckpt, resume_key, data_hash) + list(callbacks),
         )
+    elif config.epochs == 0:
+        log.info("epochs 0: the model is %s as it is", init_weights)
     else:
         log.info("the checkpoint already has %d epochs: nothing to train", initial_epoch)
     if stream.nonfinite_images:
@@ -212,6 +331,9 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
                     stream.nonfinite_images)
 
     history = pd.DataFrame(state["history"])
+    if history.empty:  # epochs 0: the columns a learning curve reads, no rows
+        history = pd.DataFrame(columns=["epoch", "accuracy", "loss", "val_accuracy", "val_loss"])
+    written = _with_init_history(history, init_weights) if init else history
     settings = {
         "model": config.model,
         "input_shape": list(stream.input_shape),
@@ -225,13 +347,14 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
                      "n_train": int(len(train_rows)), "n_val": int(len(val_rows))},
         "seed": config.seed,
         "data_hash": data_hash,
+        "init": init,
         "shards": [os.path.relpath(c) for c, _ in shard_set.pairs],
         "n_parameters": int(model.count_params()),
         "lensfinder_version": __version__,
     }
     save_model(model, out)
     write_settings(settings, out)  # after the model: it records the hash of its weights
-    write_csv(history, history_path)
+    write_csv(written, history_path)
     log.info("wrote %s, %s, %s", out, out.with_suffix(".json"), history_path)
     return history
 

@@ -89,21 +89,33 @@ def plot_completeness(completeness, path):
 
 
 def plot_learning_curve(history, path):
-    """Loss and accuracy per epoch from the Keras history CSV."""
+    """Loss and accuracy per epoch from the Keras history CSV.
+
+    A network that started from another (``stage`` ``init``: that network's
+    epochs, then ``this run``'s) gets a dotted line where this run began;
+    one kept as it was (no rows of this run) says so in the title.
+    """
     require_columns(history, ["epoch", "loss"], "history table")
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
     from matplotlib.ticker import MaxNLocator
 
     epoch = history["epoch"]  # 1-based already (lensfinder.learning.training)
+    stage = history["stage"] if "stage" in history.columns else None
     for ax, key in zip(axes, ["loss", "accuracy"]):
         for prefix, style in (("", "-"), ("val_", "--")):
             if prefix + key in history.columns:
                 ax.plot(epoch, history[prefix + key], style, marker="o", ms=3,
                         label="validation" if prefix else "training")
+        if stage is not None and (stage == "init").any() and (stage == "this run").any():
+            ax.axvline(epoch[stage == "init"].max() + 0.5, color="0.5", ls=":", lw=1, label="this run starts")
         ax.set(xlabel="epoch", ylabel=key)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
+    if stage is not None and not (stage == "this run").any():
+        fig.suptitle("a trained network kept as it was: its own training's epochs", fontsize=9)
+    elif history.empty:
+        fig.suptitle("no epochs", fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)
 
