@@ -76,8 +76,8 @@ def test_pretrained_config_plans_no_training_and_the_default_plans_one(tmp_path,
     for name in ("he2020_kids_gri.keras", "he2020_kids_gri.json"):
         shutil.copy2(SHIPPED.parent / name, networks / name)
 
-    def trainings(*args):
-        plan = snakemake(workdir, "-n", "-p", "--cores", "1", *args, "--", "results/models/he2020.keras").stdout
+    def trainings(*args, target="results/models/he2020.keras"):
+        plan = snakemake(workdir, "-n", "-p", "--cores", "1", *args, "--", target).stdout
         return [line.strip().removeprefix("Shell command: ") for line in plan.splitlines()
                 if "lensfinder train " in line]
 
@@ -91,6 +91,11 @@ def test_pretrained_config_plans_no_training_and_the_default_plans_one(tmp_path,
     for key in ("model", "preprocess", "normalization", "epochs"):
         assert f"--{key} {pretrained['training'][key]} " in dr4, key
     assert f"--init-weights {pretrained['training']['init_weights']} " in dr4
+    # domain_shift scores the kept network beside networks of its own, trained from scratch for the default epochs
+    experiment = trainings("--configfile", "config/pretrained.yaml", target="domain_shift")
+    kept = [command for command in experiment if "--init-weights" in command]
+    assert len(kept) == 1 and "--epochs 0 " in kept[0] and len(experiment) > 1
+    assert all("--epochs 12 " in command for command in experiment if command not in kept)
 
     for layered, message in (({"bands": ["r"]}, "holds a network with bands ['g', 'r', 'i'], but this run's bands "
                                                 "is ['r']"),

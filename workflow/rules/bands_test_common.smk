@@ -100,7 +100,7 @@ def bt_train_options(wildcards):
     """`lensfinder train` options: the workflow's training settings, the experiment's network, epochs and bands."""
     preset, bands = BT_NETS[wildcards.btnet]
     t = config["training"]
-    return (f"--model {BT['model']} --epochs {BT['epochs'] or t['epochs']} --batch-size {t['batch_size']} "
+    return (f"--model {BT['model']} --epochs {BT['epochs'] or scratch_epochs()} --batch-size {t['batch_size']} "
             f"--learning-rate {t['learning_rate']} --preprocess {BT_PRESETS[preset]['preprocess']} "
             f"--normalization {t['normalization']} --class-balance {t['class_balance']} "
             f"{'--augment' if t['augment'] else '--no-augment'} --bands {' '.join(bands)}")

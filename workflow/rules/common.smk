@@ -599,11 +599,20 @@ def sim_dir(wildcards):
     return os.path.dirname(sim_path(P.sim_cube, wildcards.simset))
 
 
-def training_options(wildcards=None):
-    """Training hyper-parameters from config as `lensfinder train` options."""
+def scratch_epochs():
+    """Epochs of a network the experiments train from scratch: training.epochs, or, when that is 0 (the search
+    keeps training.init_weights as it is), `lensfinder train`'s default."""
+    from lensfinder.learning.config import TrainConfig
+
+    return config["training"]["epochs"] or TrainConfig.epochs
+
+
+def training_options(wildcards=None, scratch=False):
+    """Training hyper-parameters from config as `lensfinder train` options (`scratch`: an experiment's own
+    network, which never starts from training.init_weights, so never takes its 0 epochs)."""
     t = config["training"]
     return (
-        f"--epochs {t['epochs']} --batch-size {t['batch_size']} --learning-rate {t['learning_rate']} "
+        f"--epochs {scratch_epochs() if scratch else t['epochs']} --batch-size {t['batch_size']} --learning-rate {t['learning_rate']} "
         f"--preprocess {t['preprocess']} --normalization {t['normalization']} "
         f"--class-balance {t['class_balance']} {'--augment' if t['augment'] else '--no-augment'} "
         f"--min-arc-visible-snr {t['min_arc_visible_snr']} "

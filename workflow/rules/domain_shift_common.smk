@@ -168,7 +168,7 @@ def ds_train_input(wildcards):
 def ds_train_options(wildcards=None):
     """`lensfinder train` options: the workflow's training settings, epochs from domain_shift.epochs if set."""
     epochs = f" --epochs {DS['epochs']}" if DS["epochs"] else ""
-    return f"--model {DS['model']} {training_options()}{epochs}"
+    return f"--model {DS['model']} {training_options(scratch=True)}{epochs}"
 
 
 def ds_train_seed(wildcards):

@@ -24,6 +24,7 @@ __all__ = [
     "add_infer_arguments", "run_infer",
     "add_evaluate_arguments", "run_evaluate",
     "add_collect_predictions_arguments", "run_collect_predictions",
+    "add_export_network_arguments", "run_export_network",
 ]
 
 
