@@ -535,12 +535,15 @@ def _check_init_weights():
             theirs = json.load(handle)
     except (OSError, ValueError) as exc:
         raise ValueError(f"config: training.init_weights: {sidecar}: not readable JSON ({exc})") from None
-    ours = [("training.preprocess", "preprocess", t["preprocess"]),
-            ("training.normalization", "normalization", t["normalization"]), ("bands", "bands", list(BANDS))]
-    ours += [(f"training.model (network {name})", "model", m.model) for name, m in MEMBERS.items()]
-    for where, key, value in ours:
-        if key in theirs and theirs[key] != value:
-            raise ValueError(f"config: training.init_weights: {path} holds a network with {key} {theirs[key]!r}, "
+    from lensfinder.learning.preprocessing import settings_mismatch
+
+    for name, member in MEMBERS.items():
+        mismatch = settings_mismatch(theirs, model=member.model, bands=BANDS, preprocess=t["preprocess"],
+                                     normalization=t["normalization"])
+        if mismatch:
+            key, stored, value = mismatch
+            where = {"model": f"training.model (network {name})", "bands": "bands"}.get(key, f"training.{key}")
+            raise ValueError(f"config: training.init_weights: {path} holds a network with {key} {stored!r}, "
                              f"but this run's {where} is {value!r}; start from a network with the run's "
                              "settings, or set training.init_weights: null")
 

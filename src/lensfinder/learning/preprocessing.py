@@ -38,6 +38,7 @@ __all__ = [
     "check_settings",
     "check_weights_hash",
     "settings_bands",
+    "settings_mismatch",
 ]
 
 log = logging.getLogger(__name__)
@@ -332,6 +333,24 @@ def check_settings(settings: dict, source: str) -> dict:
 def settings_bands(settings: dict) -> tuple:
     """The bands a model takes, in channel order (r for a sidecar written before bands were recorded)."""
     return tuple(settings.get("bands") or (DEFAULT_BAND,))
+
+
+def settings_mismatch(settings: dict, **expected):
+    """The first setting of a network that differs from ``expected`` (e.g. ``model``, ``input_shape``,
+    ``bands``, ``preprocess``, ``normalization``), as ``(key, stored, expected)``; None when all agree.
+
+    Bands are compared as :func:`settings_bands` reads them, shapes as lists of ints.
+    """
+    for key, value in expected.items():
+        if key == "bands":
+            stored, value = list(settings_bands(settings)), list(value)
+        elif key == "input_shape":
+            stored, value = [int(v) for v in settings.get(key, ())], [int(v) for v in value]
+        else:
+            stored = settings.get(key)
+        if stored != value:
+            return key, stored, value
+    return None
 
 
 def read_settings(model_path: str | os.PathLike, *, normalization: str | None = None,

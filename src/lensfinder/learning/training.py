@@ -75,7 +75,7 @@ def initial_weights(path, model: str, input_shape, bands, preprocess: str, norma
         Naming the file, the setting and both values.
     """
     from lensfinder.learning.models import file_hash
-    from lensfinder.learning.preprocessing import check_weights_hash, read_settings, settings_bands
+    from lensfinder.learning.preprocessing import check_weights_hash, read_settings, settings_mismatch
 
     path = Path(path)
     if path.suffix != ".keras" or not path.is_file():
@@ -84,16 +84,13 @@ def initial_weights(path, model: str, input_shape, bands, preprocess: str, norma
     settings = read_settings(path)
     weights_hash = file_hash(path)
     check_weights_hash(settings, weights_hash, path)
-    theirs = {"model": settings["model"], "input_shape": [int(v) for v in settings["input_shape"]],
-              "bands": list(settings_bands(settings)), "preprocess": settings["preprocess"],
-              "normalization": settings["normalization"]}
-    ours = {"model": model, "input_shape": [int(v) for v in input_shape], "bands": list(bands),
-            "preprocess": preprocess, "normalization": normalization}
-    for key, value in ours.items():
-        if theirs[key] != value:
-            raise InputError(f"{path}: init weights: {key} {theirs[key]!r}, but this training's is {value!r}; "
-                             "start from a network trained with the same network, input, bands, preprocess "
-                             "and normalization, or train from scratch (no --init-weights)")
+    mismatch = settings_mismatch(settings, model=model, input_shape=input_shape, bands=bands,
+                                 preprocess=preprocess, normalization=normalization)
+    if mismatch:
+        key, stored, value = mismatch
+        raise InputError(f"{path}: init weights: {key} {stored!r}, but this training's is {value!r}; "
+                         "start from a network trained with the same network, input, bands, preprocess "
+                         "and normalization, or train from scratch (no --init-weights)")
     scale = settings.get("pixel_scale_arcsec")
     if scale and pixel_scale_arcsec and abs(float(scale) / float(pixel_scale_arcsec) - 1) > 0.01:
         log.warning("%s: trained at %.4g arcsec/pixel, these shards are %.4g: the network starts on another scale",
