@@ -431,7 +431,14 @@ def test_export_network_leaves_the_optimiser_out_and_starts_a_run(shard_dir, tmp
     assert main(["export-network", "--model", str(trained), "--out", str(tmp_path / "y.keras"),
                  "--provenance", str(tmp_path / "bad.json")]) == 2
     assert "bad.json: expected a JSON object" in capsys.readouterr().err
+    # the object given as text (what `snakemake export_network` passes)
+    assert main(["export-network", "--model", str(trained), "--out", str(tmp_path / "w.keras"),
+                 "--provenance-json", '{"recipe": "text"}']) == 0
+    assert json.loads((tmp_path / "w.json").read_text())["provenance"] == {"recipe": "text"}
+    assert main(["export-network", "--model", str(trained), "--out", str(tmp_path / "v.keras"),
+                 "--provenance-json", "{recipe"]) == 2
+    assert "--provenance-json: not readable JSON" in capsys.readouterr().err
     trained.with_suffix(".json").unlink()
     assert main(["export-network", "--model", str(trained), "--out", str(tmp_path / "z.keras")]) == 2
     assert "trained.json: settings file not found" in capsys.readouterr().err
-    assert not (tmp_path / "x.h5").exists() and not (tmp_path / "y.keras").exists()
+    assert not any((tmp_path / name).exists() for name in ("x.h5", "y.keras", "v.keras"))

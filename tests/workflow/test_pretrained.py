@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 
 import pytest
 import yaml
@@ -23,8 +24,23 @@ def test_pretrained_config_plans_no_training_and_the_default_plans_one(tmp_path,
     input, so replacing it reruns the job), over the smaller training set; the default's has no init
     weights. Other bands than the network's, or epochs 0 without a network, stop the dry run naming the
     key; without the network's sidecar the plan stops, naming it. A dry run reads only the sidecar (the
-    settings `lensfinder train` writes for search_large's network), so the weights file is a stand-in."""
+    settings `lensfinder train` writes for search_large's network), so the weights file is a stand-in.
+    `export_network` with search_large's files plans to write the network where config/pretrained.yaml
+    reads it, with the config files and simulation in its provenance."""
     workdir = copy_workflow(tmp_path)
+    # the network it keeps is exported by a target of the run that trains it, to the path it names
+    # (planned before the stand-in below is there)
+    plan = snakemake(workdir, "-n", "-p", "--cores", "1", "--configfile", "config/search.yaml",
+                     "config/search_large.yaml", "--", "export_network").stdout
+    (export,) = [shlex.split(line.strip().removeprefix("Shell command: ")) for line in plan.splitlines()
+                 if "lensfinder export-network " in line]
+    assert export[export.index("--out") + 1] == pretrained["training"]["init_weights"]
+    assert export[export.index("--model") + 1] == "results/models/he2020.keras"
+    provenance = json.loads(export[export.index("--provenance-json") + 1])
+    assert provenance["configfiles"] == ["config/search.yaml", "config/search_large.yaml"]
+    assert provenance["simulation"]["train"]["n_images"] == 96000
+    assert provenance["simulation"]["member_params"]["broad"]["field_galaxies"] == [0, 2]
+
     network = workdir / pretrained["training"]["init_weights"]
     network.parent.mkdir(parents=True)
     network.write_bytes(b"stand-in: a dry run does not load it")

@@ -257,6 +257,42 @@ def test_the_model_scored_with_no_options_gets_the_workflows_scores(tiny_run, tm
 
 @pytest.mark.slow
 @pytest.mark.early_run("tiny")
+def test_export_network_exports_the_runs_network_for_another_run_to_keep(tiny_run):
+    """`snakemake export_network` after a run: the run's network, its weights unchanged, under
+    results/networks/ with a sidecar that records the config files and simulation that made it; a run
+    that names it as training.init_weights plans to start from it. (Before the rerun test below, which
+    deletes the model.)"""
+    import json
+
+    from lensfinder.learning.models import file_hash, load_model
+
+    workdir = tiny_run
+    model = workdir / "results/models/he2020.keras"
+    before = file_hash(model)
+    snakemake(workdir, "--cores", "2", "--configfile", "config/test.yaml", "--", "export_network")
+    (exported,) = (workdir / "results/networks").glob("*.keras")
+    assert exported.name == "he2020_kids_gri.keras" and file_hash(model) == before
+    for a, b in zip(load_model(exported).get_weights(), load_model(model).get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    settings = json.loads(exported.with_suffix(".json").read_text())
+    provenance = settings["provenance"]
+    assert provenance["configfiles"] == ["config/test.yaml"] and provenance["bands"] == ["g", "r", "i"]
+    assert provenance["simulation"]["recipe"] == "skeleton"
+    assert provenance["simulation"]["train"] == {"n_images": 1600, "n_shards": 2, "seed": 11}
+    assert settings["weights_hash"] == file_hash(exported) and settings["seed"] == 7
+    assert exported.with_suffix(".history.csv").read_text() == model.with_suffix(".history.csv").read_text()
+
+    (workdir / "keep.yaml").write_text(f"training: {{init_weights: {exported.relative_to(workdir)}, epochs: 0}}\n")
+    plan = snakemake(workdir, "-n", "-p", "--configfile", "config/test.yaml", "keep.yaml", "--",
+                     "results/models/he2020.keras").stdout
+    assert f"--init-weights {exported.relative_to(workdir)} " in plan and "--epochs 0 " in plan
+    result = snakemake(workdir, "-n", "--configfile", "config/test.yaml", "keep.yaml", "--", "export_network",
+                       check=False)
+    assert result.returncode != 0 and "the file the export would write" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.early_run("tiny")
 def test_tiny_run_network_separates_test_set(tiny_run):
     workdir = tiny_run
     metrics = pd.read_csv(workdir / "results/eval/he2020_metrics.csv")

@@ -76,6 +76,8 @@ P = SimpleNamespace(
     model_settings=f"{RESULTS}/models/{{net}}.json",
     history=f"{RESULTS}/models/{{net}}.history.csv",
     checkpoints=f"{RESULTS}/models/{{net}}_checkpoints",
+    # a trained network exported for other runs to start from (training.init_weights): export_network
+    network=f"{RESULTS}/networks/{{net}}_{PRESET.name}_{''.join(BANDS)}.keras",
     predictions=f"{RESULTS}/predictions/{{net}}/{{tile}}.parquet",
     collected=f"{RESULTS}/predictions/{{net}}.parquet",
     # ensembles and calibration: each member's raw scores; predictions (net = NET)
@@ -634,6 +636,39 @@ def init_weights_files(wildcards=None):
 
 def init_weights_option(wildcards, input):
     return f"--init-weights {input.init[0]}" if input.init else ""
+
+
+def _export_clash():
+    """training.init_weights when it is a file the export would write (the run keeps or fine-tunes the network
+    it would export over), else None."""
+    init = config["training"].get("init_weights")
+    exported = {os.path.normpath(path) for path in expand(P.network, net=list(MEMBERS))}
+    return init if init and os.path.normpath(init) in exported else None
+
+
+EXPORT_CLASH = _export_clash()
+
+
+def exported_networks(wildcards=None):
+    """Every network of the search, exported (the target export_network)."""
+    if EXPORT_CLASH:
+        raise ValueError(f"export_network: training.init_weights is {EXPORT_CLASH}, the file the export would "
+                         "write; export a network this run keeps or fine-tunes elsewhere: `lensfinder "
+                         "export-network --model results/models/NET.keras --out OTHER.keras`")
+    return expand(P.network, net=list(MEMBERS))
+
+
+def network_provenance(wildcards):
+    """The `provenance` of an exported network: what made it beyond the training settings its sidecar holds
+    (the config files layered over config/config.yaml, the survey, and the training set's simulation)."""
+    sim = config["simulation"]
+    return json.dumps({
+        "exported_by": "snakemake export_network",
+        "configfiles": [os.path.relpath(path) for path in workflow.overwrite_configfiles],
+        "survey": SURVEY, "preset": PRESET.name, "bands": list(BANDS), "stamp_size": STAMP_SIZE,
+        "simulation": {**{key: sim[key] for key in ("recipe", "mix", "params", "member_params")},
+                       "train": SIM_SETS["train"]},
+    }, sort_keys=True)
 
 
 def output_dir(wildcards, output):

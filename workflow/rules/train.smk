@@ -34,3 +34,39 @@ rule train:
         "lensfinder train --shards {input.cubes} --model {params.model} --out {output.model} "
         "--history {output.history} --checkpoint-dir {params.checkpoints} {params.options} {params.init} "
         "--seed {params.seed} --threads {threads} --cache-mb $(({resources.mem_mb} / 2)) > {log} 2>&1"
+
+
+# Export the search's networks for other runs to start from (training.init_weights;
+# config/pretrained.yaml): results/networks/{net}_{preset}_{bands}.keras, the
+# weights without the optimiser's state, the sidecar with a `provenance` object
+# (the config files and simulation that made it), the learning curve:
+#   snakemake --cores all --configfile config/search.yaml config/search_large.yaml -- export_network
+
+
+rule export_network:
+    input:
+        exported_networks,
+
+
+if not EXPORT_CLASH:  # else the network the run starts from would be an output of its own training
+
+    rule export_member:
+        input:
+            model=P.model,
+            settings=P.model_settings,
+            history=P.history,
+        output:
+            model=P.network,
+            settings=P.network.removesuffix(".keras") + ".json",
+            history=P.network.removesuffix(".keras") + ".history.csv",
+        params:
+            provenance=network_provenance,
+        log:
+            "results/logs/export_network/{net}.log",
+        resources:
+            mem_mb=2000,
+        conda:
+            "../../envs/learn.yaml"
+        shell:
+            "lensfinder export-network --model {input.model} --out {output.model} "
+            "--provenance-json {params.provenance:q} > {log} 2>&1"

@@ -181,21 +181,28 @@ def add_export_network_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="MODEL.keras", help="a network `lensfinder train` wrote")
     parser.add_argument("--out", required=True, metavar="OUT.keras",
                         help="the network without its optimiser's state (its sidecar and learning curve beside it)")
-    parser.add_argument("--provenance", metavar="FILE.json",
-                        help="a JSON object stored as the sidecar's `provenance`: how it was made, what it scored")
+    given = parser.add_mutually_exclusive_group()
+    given.add_argument("--provenance", metavar="FILE.json",
+                       help="a JSON object stored as the sidecar's `provenance`: how it was made, what it scored")
+    given.add_argument("--provenance-json", metavar="JSON",
+                       help="the same object given as text (`snakemake export_network` passes the run's settings)")
 
 
 def run_export_network(args) -> int:
     """Entry point of ``lensfinder export-network``."""
     import json
 
-    provenance = None
-    if args.provenance:
-        try:
+    provenance, where = None, None
+    try:
+        if args.provenance:
+            where = args.provenance
             provenance = json.loads(Path(args.provenance).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"{args.provenance}: not readable JSON ({exc})") from exc
-        if not isinstance(provenance, dict):
-            raise InputError(f"{args.provenance}: expected a JSON object")
+        elif args.provenance_json is not None:
+            where = "--provenance-json"
+            provenance = json.loads(args.provenance_json)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{where}: not readable JSON ({exc})") from exc
+    if where and not isinstance(provenance, dict):
+        raise InputError(f"{where}: expected a JSON object")
     export_network(args.model, args.out, provenance)
     return 0
