@@ -78,6 +78,12 @@ def test_pretrained_config_plans_no_training_and_the_default_plans_one(tmp_path,
                            "config/other.yaml", check=False)
         assert result.returncode != 0 and message in result.stdout + result.stderr, message
 
+    # the run that keeps the network cannot export over it, however the path is written
+    (workdir / "config" / "other.yaml").write_text(yaml.safe_dump({"training": {"init_weights": str(network)}}))
+    result = snakemake(workdir, "-n", "--cores", "1", "--configfile", "config/pretrained.yaml", "config/other.yaml",
+                       "--", "export_network", check=False)
+    assert result.returncode != 0 and "the file the export would write" in result.stdout + result.stderr
+
     sidecar.unlink()
     result = snakemake(workdir, "-n", "--cores", "1", "--configfile", "config/pretrained.yaml", check=False)
     assert result.returncode != 0 and sidecar.name in result.stdout + result.stderr

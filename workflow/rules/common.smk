@@ -642,8 +642,8 @@ def _export_clash():
     """training.init_weights when it is a file the export would write (the run keeps or fine-tunes the network
     it would export over), else None."""
     init = config["training"].get("init_weights")
-    exported = {os.path.normpath(path) for path in expand(P.network, net=list(MEMBERS))}
-    return init if init and os.path.normpath(init) in exported else None
+    exported = {os.path.abspath(path) for path in expand(P.network, net=list(MEMBERS))}
+    return init if init and os.path.abspath(init) in exported else None
 
 
 EXPORT_CLASH = _export_clash()
