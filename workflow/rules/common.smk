@@ -78,6 +78,8 @@ P = SimpleNamespace(
     checkpoints=f"{RESULTS}/models/{{net}}_checkpoints",
     # a trained network exported for other runs to start from (training.init_weights): export_network
     network=f"{RESULTS}/networks/{{net}}_{PRESET.name}_{''.join(BANDS)}.keras",
+    network_settings=f"{RESULTS}/networks/{{net}}_{PRESET.name}_{''.join(BANDS)}.json",
+    network_history=f"{RESULTS}/networks/{{net}}_{PRESET.name}_{''.join(BANDS)}.history.csv",
     predictions=f"{RESULTS}/predictions/{{net}}/{{tile}}.parquet",
     collected=f"{RESULTS}/predictions/{{net}}.parquet",
     # ensembles and calibration: each member's raw scores; predictions (net = NET)
@@ -529,7 +531,9 @@ def _check_init_weights():
             raise ValueError("config: training.epochs 0 keeps the network given as training.init_weights, "
                              "but init_weights is null; set it or give epochs >= 1")
         return
-    sidecar = os.path.splitext(path)[0] + ".json"
+    from lensfinder.learning.preprocessing import settings_mismatch, sidecar_path
+
+    sidecar = sidecar_path(path)
     if not os.path.exists(sidecar):
         return  # the missing input is reported by the plan, naming the file
     try:
@@ -537,8 +541,6 @@ def _check_init_weights():
             theirs = json.load(handle)
     except (OSError, ValueError) as exc:
         raise ValueError(f"config: training.init_weights: {sidecar}: not readable JSON ({exc})") from None
-    from lensfinder.learning.preprocessing import settings_mismatch
-
     for name, member in MEMBERS.items():
         mismatch = settings_mismatch(theirs, model=member.model, bands=BANDS, preprocess=t["preprocess"],
                                      normalization=t["normalization"])
@@ -616,8 +618,9 @@ def training_options(wildcards=None, scratch=False):
     """Training hyper-parameters from config as `lensfinder train` options (`scratch`: an experiment's own
     network, which never starts from training.init_weights, so never takes its 0 epochs)."""
     t = config["training"]
+    epochs = scratch_epochs() if scratch else t["epochs"]
     return (
-        f"--epochs {scratch_epochs() if scratch else t['epochs']} --batch-size {t['batch_size']} --learning-rate {t['learning_rate']} "
+        f"--epochs {epochs} --batch-size {t['batch_size']} --learning-rate {t['learning_rate']} "
         f"--preprocess {t['preprocess']} --normalization {t['normalization']} "
         f"--class-balance {t['class_balance']} {'--augment' if t['augment'] else '--no-augment'} "
         f"--min-arc-visible-snr {t['min_arc_visible_snr']} "
@@ -630,19 +633,25 @@ def init_weights_files(wildcards=None):
     """The network the search's training starts from (training.init_weights) and its sidecar; [] from scratch.
 
     The experiments' own networks (domain_shift, PSF, volume) always start from scratch."""
+    from lensfinder.learning.preprocessing import sidecar_path
+
     path = config["training"].get("init_weights")
-    return [path, os.path.splitext(path)[0] + ".json"] if path else []
+    return [path, str(sidecar_path(path))] if path else []
 
 
 def init_weights_option(wildcards, input):
     return f"--init-weights {input.init[0]}" if input.init else ""
 
 
+#: every network of the search, exported (the target export_network)
+EXPORTED_NETWORKS = expand(P.network, net=list(MEMBERS))
+
+
 def _export_clash():
-    """training.init_weights when it is a file the export would write (the run keeps or fine-tunes the network
-    it would export over), else None."""
+    """training.init_weights when it is one of EXPORTED_NETWORKS (the run keeps or fine-tunes the network it
+    would export over), else None."""
     init = config["training"].get("init_weights")
-    exported = {os.path.abspath(path) for path in expand(P.network, net=list(MEMBERS))}
+    exported = {os.path.abspath(path) for path in EXPORTED_NETWORKS}
     return init if init and os.path.abspath(init) in exported else None
 
 
@@ -650,12 +659,12 @@ EXPORT_CLASH = _export_clash()
 
 
 def exported_networks(wildcards=None):
-    """Every network of the search, exported (the target export_network)."""
+    """EXPORTED_NETWORKS, or an error when the export would write over training.init_weights."""
     if EXPORT_CLASH:
         raise ValueError(f"export_network: training.init_weights is {EXPORT_CLASH}, the file the export would "
                          "write; export a network this run keeps or fine-tunes elsewhere: `lensfinder "
                          "export-network --model results/models/NET.keras --out OTHER.keras`")
-    return expand(P.network, net=list(MEMBERS))
+    return EXPORTED_NETWORKS
 
 
 def network_provenance(wildcards):

@@ -57,8 +57,8 @@ if not EXPORT_CLASH:  # else the network the run starts from would be an output 
             history=P.history,
         output:
             model=P.network,
-            settings=P.network.removesuffix(".keras") + ".json",
-            history=P.network.removesuffix(".keras") + ".history.csv",
+            settings=P.network_settings,
+            history=P.network_history,
         params:
             provenance=network_provenance,
         log:
