@@ -1,4 +1,4 @@
-"""Shared test settings: offline astropy, repository paths, tiny helpers."""
+"""Shared test settings: offline astropy, repository paths, tiny helpers, and a frugal use of disk."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import early_runs
+# the early runs' session fixture and hook, and the removal of each module's directories
+from helpers.early_runs import early_runs_session, pytest_runtest_protocol  # noqa: F401
+from helpers.tmp_dirs import module_tmp_dirs  # noqa: F401
 
 # Tests run offline: no IERS downloads, no TensorFlow chatter.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -28,11 +30,3 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def test_data() -> Path:
     return TEST_DATA
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _early_runs(request, tmp_path_factory):
-    """Start the long end-to-end runs the selected tests take, in the background, as the session starts."""
-    early_runs.start(early_runs.wanted(request.session.items), tmp_path_factory)
-    yield
-    early_runs.stop()

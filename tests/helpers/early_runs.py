@@ -15,7 +15,13 @@ background, at most ``MAX_AT_ONCE`` at a time, longest first (so that the
 last to end is a short one); a run no selected test needs never starts, and
 ``result`` refuses a test that does not carry the marker. Exceptions,
 ``pytest.skip`` and ``pytest.fail`` raised by a run (its assertions too)
-reach the test that takes its result.
+reach the test that takes its result. tests/conftest.py takes the session
+fixture and the hook below from here (``-p helpers.early_runs`` does too).
+
+A run's directory is removed as soon as the last selected test that takes
+it has run, unless one of them failed (then it is kept for a look, as
+pytest keeps a failed test's ``tmp_path``): the runs are the session's
+largest files, and CI machines have little disk to spare.
 """
 
 from __future__ import annotations
@@ -23,11 +29,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from shutil import rmtree
 from typing import Any
 
 import pytest
 
-__all__ = ["MARKER", "MAX_AT_ONCE", "early_run", "result", "start", "stop"]
+__all__ = ["MARKER", "MAX_AT_ONCE", "early_run", "early_runs_session", "finished", "pytest_runtest_protocol",
+           "result", "start", "stop"]
 
 #: the marker that says which early run a test takes
 MARKER = "early_run"
@@ -38,6 +46,10 @@ MAX_AT_ONCE = 2
 _REGISTERED: dict[str, Callable[[Path], Any]] = {}
 _EXPECTED_S: dict[str, float] = {}
 _STARTED: dict[str, Future] = {}
+_WORKDIR: dict[str, Path] = {}
+#: selected tests yet to run, per run; and the runs a failed test took
+_PENDING: dict[str, int] = {}
+_KEEP: set[str] = set()
 _state: dict[str, Any] = {"pool": None}
 
 
@@ -59,8 +71,16 @@ def wanted(items: list[pytest.Item]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def start(names: list[str], tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Start the registered runs among ``names`` in the background, longest first (each in a new directory)."""
+def _names(item: pytest.Item) -> list[str]:
+    return list(dict.fromkeys(marker.args[0] for marker in item.iter_markers(MARKER)))
+
+
+def start(items: list[pytest.Item], tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Start the registered runs the selected ``items`` take in the background, longest first (each in a new directory)."""
+    names = wanted(items)
+    for item in items:
+        for name in _names(item):
+            _PENDING[name] = _PENDING.get(name, 0) + 1
     unknown = sorted(set(names) - set(_REGISTERED))
     if unknown:
         raise KeyError(f"no early run {unknown} is registered (known: {sorted(_REGISTERED)})")
@@ -69,7 +89,7 @@ def start(names: list[str], tmp_path_factory: pytest.TempPathFactory) -> None:
             continue
         if _state["pool"] is None:
             _state["pool"] = ThreadPoolExecutor(max_workers=MAX_AT_ONCE, thread_name_prefix="early-run")
-        workdir = tmp_path_factory.mktemp(name)  # made here: mktemp is not for threads
+        workdir = _WORKDIR[name] = tmp_path_factory.mktemp(name)  # made here: mktemp is not for threads
         _STARTED[name] = _state["pool"].submit(_REGISTERED[name], workdir)
 
 
@@ -77,7 +97,26 @@ def result(name: str) -> Any:
     """The value of the early run ``name``, waiting for it."""
     if name not in _STARTED:
         raise KeyError(f"early run {name!r} was not started: mark the test @pytest.mark.{MARKER}({name!r})")
+    if not _WORKDIR[name].exists():
+        raise KeyError(f"early run {name!r} was removed after the last test marked for it: "
+                       f"mark this test @pytest.mark.{MARKER}({name!r})")
     return _STARTED[name].result()
+
+
+def finished(item: pytest.Item, failed: bool) -> None:
+    """``item`` has run: remove the directory of each run it took that no test still needs and no test failed on."""
+    for name in _names(item):
+        if name not in _PENDING:
+            continue
+        _PENDING[name] -= 1
+        if failed:
+            _KEEP.add(name)
+        future = _STARTED.get(name)
+        if _PENDING[name] == 0 and name not in _KEEP and future is not None:
+            if not future.done():  # its tests skipped without waiting for it
+                future.cancel()
+            if future.done():  # a run still going is ended by stop(); pytest removes the rest
+                rmtree(_WORKDIR[name], ignore_errors=True)
 
 
 def stop() -> None:
@@ -96,5 +135,23 @@ def stop() -> None:
         _, alive = psutil.wait_procs(children, timeout=60)
         for child in alive:
             child.kill()
-    _STARTED.clear()
+    for registry in (_STARTED, _WORKDIR, _PENDING, _KEEP):
+        registry.clear()
     _state["pool"] = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def early_runs_session(request, tmp_path_factory):
+    """Start the long end-to-end runs the selected tests take, in the background, as the session starts."""
+    start(request.session.items, tmp_path_factory)
+    yield
+    stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """After each test, let go of the early runs no later test takes."""
+    failed_before = item.session.testsfailed
+    outcome = yield
+    finished(item, failed=item.session.testsfailed > failed_before)
+    return outcome

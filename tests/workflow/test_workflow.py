@@ -192,20 +192,31 @@ def test_truth_is_read_only_by_evaluation_and_mock_grades(workdir):
     assert readers == {"mock_grades", "round_mock_grades", "evaluate_rounds"}, readers
 
 
-#: what the reproducibility twin of the tiny run makes and compares
+#: what the reproducibility twin of the tiny run makes, and the images and tables it compares
 TWIN_TARGETS = ("results/predictions/he2020.parquet", "results/eval/he2020_metrics.parquet")
+TWIN_IMAGES = ("results/survey/tiles/MOCK_0.r.fits", "results/stamps/MOCK_1.fits", "results/sim/train/shard_001.fits")
+TWIN_TABLES = ("results/catalog/catalog.parquet", "results/preselect/flags.parquet",
+               "results/sim/test/shard_000.parquet", *TWIN_TARGETS)
 
 
-def _tiny_run(workdir, targets=()):
-    """The tiny configuration in a copy of the workflow in ``workdir`` (returned), as far as ``targets``."""
+def _tiny_run(workdir, targets=(), keep=None):
+    """The tiny configuration in a copy of the workflow in ``workdir`` (returned), as far as ``targets``.
+
+    ``keep``: the only result files to keep once the run ends (the others
+    go, as no test reads them: disk).
+    """
     copy_workflow(workdir)
     snakemake(workdir, *targets, "--cores", "2", "--configfile", "config/test.yaml")
+    if keep is not None:
+        for path in (workdir / "results").rglob("*"):
+            if path.is_file() and path.relative_to(workdir).as_posix() not in keep:
+                path.unlink()
     return workdir
 
 
 early_run("tiny", expected_s=180)(_tiny_run)
 # the reproducibility twin: the tiny run again, in another directory
-early_run("tiny_twin", expected_s=95)(partial(_tiny_run, targets=TWIN_TARGETS))
+early_run("tiny_twin", expected_s=95)(partial(_tiny_run, targets=TWIN_TARGETS, keep=TWIN_IMAGES + TWIN_TABLES))
 
 
 @pytest.fixture(scope="module")
@@ -380,9 +391,8 @@ def test_same_config_and_seed_give_the_same_files(tiny_run):
 
     first = tiny_run
     second = result("tiny_twin")
-    for rel in ("results/survey/tiles/MOCK_0.r.fits", "results/stamps/MOCK_1.fits", "results/sim/train/shard_001.fits"):
+    for rel in TWIN_IMAGES:
         np.testing.assert_array_equal(fits.getdata(first / rel), fits.getdata(second / rel), err_msg=rel)
-    for rel in ("results/catalog/catalog.parquet", "results/preselect/flags.parquet",
-                "results/sim/test/shard_000.parquet", *TWIN_TARGETS):
+    for rel in TWIN_TABLES:
         a, b = pd.read_parquet(first / rel), pd.read_parquet(second / rel)
         pd.testing.assert_frame_equal(a, b, check_exact=True, obj=rel)

@@ -1,0 +1,149 @@
+"""The test session's own use of disk: what the early runs and the modules leave behind, and when.
+
+CI machines have little disk to spare (a run of the suite once stopped at
+"No space left on device"), and the session's runs, shards and networks
+come to gigabytes if nothing is removed before the session ends. This runs
+a small pytest session in a subprocess with the two plugins the suite uses
+(tests/helpers/early_runs.py, tests/helpers/tmp_dirs.py) and checks which
+directories it removes, and that it keeps those a failed test used.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+INNER_RUNS = '''
+import os
+from pathlib import Path
+
+import pytest
+
+from helpers.early_runs import early_run, result
+
+NOTES = Path(os.environ["NOTES"])
+
+
+@early_run("shared", expected_s=2)
+def shared(workdir):
+    (workdir / "output").write_text("made")
+    return workdir
+
+
+@early_run("failing", expected_s=1)
+def failing(workdir):
+    return workdir
+
+
+@early_run("unselected", expected_s=1)
+def unselected(workdir):
+    raise AssertionError("a run no selected test takes must not start")
+
+
+@pytest.mark.early_run("shared")
+def test_first_of_two():
+    (NOTES / "shared").write_text(str(result("shared")))
+    assert (result("shared") / "output").read_text() == "made"
+
+
+def test_the_run_stays_while_a_test_still_takes_it():
+    assert Path((NOTES / "shared").read_text(), "output").exists()
+
+
+@pytest.mark.early_run("shared")
+def test_last_of_two():
+    assert (result("shared") / "output").exists()
+
+
+def test_the_run_goes_after_its_last_test():
+    assert not Path((NOTES / "shared").read_text()).exists()
+
+
+@pytest.mark.early_run("failing")
+def test_fails():
+    (NOTES / "failing").write_text(str(result("failing")))
+    assert False, "meant to fail"
+
+
+def test_a_run_a_failed_test_took_is_kept():
+    assert Path((NOTES / "failing").read_text()).is_dir()
+
+
+@pytest.mark.early_run("unselected")
+def test_deselected():
+    result("unselected")
+'''
+
+INNER_MODULE = '''
+import os
+from pathlib import Path
+
+import pytest
+
+NOTES = Path(os.environ["NOTES"])
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("{name}")
+    (directory / "data").write_text("x")
+    (NOTES / "{name}").write_text(str(directory))
+    return directory
+
+
+def test_uses_it(made):
+    assert (made / "data").exists(){fail}
+'''
+
+INNER_AFTER = '''
+import os
+from pathlib import Path
+
+NOTES = Path(os.environ["NOTES"])
+
+
+def test_a_passing_modules_directory_is_gone():
+    assert not Path((NOTES / "passing").read_text()).exists()
+
+
+def test_a_failing_modules_directory_is_kept():
+    assert Path((NOTES / "failing_module").read_text(), "data").exists()
+'''
+
+
+def test_early_runs_and_module_directories_are_removed_once_no_test_needs_them(tmp_path, repo_root):
+    (tmp_path / "test_a_runs.py").write_text(INNER_RUNS)
+    (tmp_path / "test_b_module.py").write_text(INNER_MODULE.format(name="passing", fail=""))
+    failing = INNER_MODULE.format(name="failing_module", fail='\n    assert False, "meant to fail"')
+    (tmp_path / "test_c_module.py").write_text(failing)
+    (tmp_path / "test_d_after.py").write_text(INNER_AFTER)
+    (tmp_path / "pytest.ini").write_text(textwrap.dedent("""\
+        [pytest]
+        markers =
+            early_run(name): takes an early run
+        """))
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    env = {**os.environ, "NOTES": str(notes), "PYTHONPATH": str(repo_root / "tests")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", "-p", "helpers.early_runs",
+         "-p", "helpers.tmp_dirs", "--basetemp", str(tmp_path / "base"), "-k", "not deselected"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    outcomes = {}
+    for line in proc.stdout.splitlines():
+        word, _, rest = line.partition(" ")
+        if word in ("PASSED", "FAILED", "ERROR"):
+            outcomes[rest.split(" - ")[0]] = word
+    expected = {f"test_a_runs.py::{name}": "PASSED" for name in (
+        "test_first_of_two", "test_the_run_stays_while_a_test_still_takes_it", "test_last_of_two",
+        "test_the_run_goes_after_its_last_test", "test_a_run_a_failed_test_took_is_kept")}
+    expected |= {"test_a_runs.py::test_fails": "FAILED", "test_b_module.py::test_uses_it": "PASSED",
+                 "test_c_module.py::test_uses_it": "FAILED",
+                 "test_d_after.py::test_a_passing_modules_directory_is_gone": "PASSED",
+                 "test_d_after.py::test_a_failing_modules_directory_is_kept": "PASSED"}
+    assert outcomes == expected, proc.stdout[-4000:] + proc.stderr[-2000:]
+    # the session ended: what failed tests used is still there to look at
+    assert (tmp_path / "base").is_dir() and os.path.isdir((notes / "failing").read_text())
