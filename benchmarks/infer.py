@@ -50,7 +50,7 @@ log = logging.getLogger("benchmarks.infer")
 
 def write_model(directory: Path, name: str = "he2020") -> Path:
     from lensfinder.learning.models import build_model, import_keras, save_model
-    from lensfinder.learning.preprocessing import write_settings
+    from lensfinder.learning.sidecar import write_settings
 
     import_keras().utils.set_random_seed(0)
     size = 49 if name == "he2020" else 101

@@ -209,7 +209,7 @@ def test_tiny_domain_shift_run(rendered, tmp_path):
     """The independent images and an own test set scored by a tiny model made here, to the tables and figure."""
     from lensfinder.learning.datasets import write_toy_shard
     from lensfinder.learning.models import build_model, import_keras, save_model
-    from lensfinder.learning.preprocessing import write_settings
+    from lensfinder.learning.sidecar import write_settings
 
     ind_dir = rendered[4] / "ind"
     write_toy_shard(tmp_path / "own", 0, 40, seed=2)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from astropy.io import fits
 from astropy.io.votable import parse_single_table
 from astropy.table import Table

@@ -11,7 +11,8 @@ import pytest
 from lensfinder.cli import main
 from lensfinder.io import InputError, read_cube, read_table, write_cube, write_table
 from lensfinder.learning.datasets import CubeReader, ShardSet, toy_lens_images, write_toy_shard
-from lensfinder.learning.preprocessing import check_settings, normalize, prepare_batch, settings_bands
+from lensfinder.learning.preprocessing import normalize, prepare_batch, settings_bands
+from lensfinder.learning.sidecar import check_settings
 from lensfinder.learning.stream import augment_batch
 
 GRI = ("g", "r", "i")

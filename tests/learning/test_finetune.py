@@ -143,7 +143,7 @@ def _tiny_survey(directory, n=24, size=49, seed=5):
 def test_set_files_and_finetuning_a_trained_network(tmp_path):
     from lensfinder.learning.inference import predict_shard
     from lensfinder.learning.models import build_model, file_hash, save_model
-    from lensfinder.learning.preprocessing import write_settings
+    from lensfinder.learning.sidecar import write_settings
 
     cubes, indexes = _tiny_survey(tmp_path)
     grades = _write_grades(tmp_path / "g.csv", {"T0_1": "AAAAA", "T0_2": "AABBB", "T0_3": "DDDDD",

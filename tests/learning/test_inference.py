@@ -12,7 +12,8 @@ from lensfinder.learning import inference, metrics
 from lensfinder.cli import main
 from lensfinder.learning.datasets import toy_lens_images, write_toy_shard
 from lensfinder.io import InputError, read_table, write_cube, write_table
-from lensfinder.learning.preprocessing import preprocess, read_settings, write_settings
+from lensfinder.learning.preprocessing import preprocess
+from lensfinder.learning.sidecar import read_settings, write_settings
 
 
 @pytest.fixture(scope="module")

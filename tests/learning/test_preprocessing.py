@@ -1,13 +1,12 @@
-"""Stamp resizing, normalisation, NaN handling and the settings sidecar (numpy only)."""
+"""Stamp resizing, normalisation and NaN handling (numpy only); the sidecar's check of the bands of bin2_crop."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 
 from lensfinder.learning import preprocessing as pp
+from lensfinder.learning.sidecar import check_settings
 from lensfinder.io import InputError
 
 
@@ -90,63 +89,6 @@ def test_fill_nonfinite_counts(stamps):
     assert x.shape == (3, 49, 49, 1) and np.isfinite(x).all()
 
 
-SETTINGS = {"model": "he2020", "input_shape": [49, 49, 1], "stamp_size": 101, "preprocess": "bin2",
-            "normalization": "minmax", "seed": 1}
-
-
-def test_settings_round_trip_and_mismatch(tmp_path):
-    model = tmp_path / "he2020.keras"
-    path = pp.write_settings(SETTINGS, model)
-    assert path == tmp_path / "he2020.json"
-    got = pp.read_settings(model, normalization="minmax", preprocess="bin2", input_size=49)
-    assert got["normalization"] == "minmax" and got["settings_version"] == pp.SETTINGS_VERSION
-    with pytest.raises(InputError, match=r"he2020.json: normalization: .*'minmax'.*'asinh'"):
-        pp.read_settings(model, normalization="asinh")
-    with pytest.raises(InputError, match="input_shape"):
-        pp.read_settings(model, input_size=101)
-    with pytest.raises(InputError, match="preprocess"):
-        pp.read_settings(model, preprocess="crop")
-
-
-def test_bad_sidecars(tmp_path):
-    with pytest.raises(InputError, match="settings file not found"):
-        pp.read_settings(tmp_path / "none.keras")
-    (tmp_path / "a.json").write_text("{not json")
-    with pytest.raises(InputError, match="a.json: not readable JSON"):
-        pp.read_settings(tmp_path / "a.keras")
-    (tmp_path / "b.json").write_text(json.dumps({**SETTINGS, "normalization": "zscale"}))
-    with pytest.raises(InputError, match="b.json: normalization"):
-        pp.read_settings(tmp_path / "b.keras")
-    (tmp_path / "c.json").write_text(json.dumps({"model": "he2020"}))
-    with pytest.raises(InputError, match="c.json: missing key"):
-        pp.read_settings(tmp_path / "c.keras")
-
-
-def test_weights_hash_is_that_of_the_model_file_written(tmp_path):
-    import zipfile
-
-    from lensfinder.learning.models import file_hash
-
-    model = tmp_path / "net.keras"
-
-    def save(weights: bytes):
-        with zipfile.ZipFile(model, "w") as archive:  # the layout of a .keras file
-            archive.writestr("config.json", "{}")
-            archive.writestr("model.weights.h5", weights)
-
-    pp.write_settings({**SETTINGS, "weights_hash": "copied"}, model)  # no model yet: no hash, not a copied one
-    assert "weights_hash" not in pp.read_settings(model)
-    save(b"weights v1")
-    pp.write_settings({**SETTINGS, "weights_hash": "copied"}, model)
-    settings = pp.read_settings(model)
-    assert settings["weights_hash"] == file_hash(model)
-    pp.check_weights_hash(settings, file_hash(model), model)
-    save(b"weights v2")
-    with pytest.raises(InputError, match=r"net.keras: weights hash \w+, but its settings .*net.json were written "
-                                         r"for weights \w+: the model file was replaced"):
-        pp.check_weights_hash(settings, file_hash(model), model)
-
-
 def test_bin2_crop_gives_each_band_at_both_scales():
     """bin2_crop: the binned field's bands, then the centre's at full resolution, the centre normalised
     by the whole stamp's border (its own border would lie on the galaxy)."""
@@ -172,6 +114,6 @@ def test_bin2_crop_gives_each_band_at_both_scales():
     bad[1, 2, 0, :] = np.nan  # outside the crop, inside the stamp: counted and filled
     x_bad, fraction = pp.prepare_batch(bad, settings)
     assert np.isfinite(x_bad).all() and fraction[0] == 0 and fraction[1] == pytest.approx(101 / (3 * 101**2))
-    pp.check_settings(settings, "m.json")
+    check_settings(settings, "m.json")
     with pytest.raises(InputError, match=r"m.json: bands: .* expected 1 distinct band names .*bin2_crop"):
-        pp.check_settings({**settings, "input_shape": [49, 49, 3]}, "m.json")
+        check_settings({**settings, "input_shape": [49, 49, 3]}, "m.json")

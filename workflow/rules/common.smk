@@ -531,7 +531,7 @@ def _check_init_weights():
             raise ValueError("config: training.epochs 0 keeps the network given as training.init_weights, "
                              "but init_weights is null; set it or give epochs >= 1")
         return
-    from lensfinder.learning.preprocessing import settings_mismatch, sidecar_path
+    from lensfinder.learning.sidecar import settings_mismatch, sidecar_path
 
     sidecar = sidecar_path(path)
     if not os.path.exists(sidecar):
@@ -633,7 +633,7 @@ def init_weights_files(wildcards=None):
     """The network the search's training starts from (training.init_weights) and its sidecar; [] from scratch.
 
     The experiments' own networks (domain_shift, PSF, volume) always start from scratch."""
-    from lensfinder.learning.preprocessing import sidecar_path
+    from lensfinder.learning.sidecar import sidecar_path
 
     path = config["training"].get("init_weights")
     return [path, str(sidecar_path(path))] if path else []

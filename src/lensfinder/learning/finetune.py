@@ -345,7 +345,7 @@ def finetune(parent_model, shards, out, *, epochs: int = 10, learning_rate: floa
     from lensfinder.learning.config import TrainConfig
     from lensfinder.learning.datasets import ShardSet
     from lensfinder.learning.models import file_hash, import_keras, load_model, save_model
-    from lensfinder.learning.preprocessing import read_settings, write_settings
+    from lensfinder.learning.sidecar import read_settings, write_settings
     from lensfinder.learning.runtime import configure_tensorflow
     from lensfinder.learning.stream import TrainingStream, split_rows
     from lensfinder.learning.training import ADAM_EPSILON

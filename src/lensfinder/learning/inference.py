@@ -23,7 +23,8 @@ import numpy as np
 from lensfinder.learning.datasets import CubeReader
 from lensfinder.io import InputError, read_table, select_bands, write_table
 from lensfinder.learning.models import file_hash, lens_probability_column, load_model
-from lensfinder.learning.preprocessing import check_weights_hash, prepare_batch, read_settings, settings_bands
+from lensfinder.learning.preprocessing import prepare_batch, settings_bands
+from lensfinder.learning.sidecar import check_weights_hash, read_settings
 from lensfinder.learning.runtime import set_threads
 
 __all__ = ["DEFAULT_MAX_NAN_FRACTION", "DEFAULT_TTA", "TTA_MODES", "Scorer", "load_scorer", "score_cube", "predict_shard", "predict_shards",
@@ -194,7 +195,7 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
 
     from lensfinder.progress import progress
 
-    model = scorer.model
+    scorer.model  # noqa: B018 -- loads the network (a bad file fails here) before the input pipeline starts
     shape = [None, *(int(v) for v in scorer.settings["input_shape"])]
     n_batches = math.ceil(n / batch_size)
     if reader.bands != scorer.bands:

@@ -21,7 +21,8 @@ from lensfinder.io import InputError, write_csv, write_text
 from lensfinder.learning.config import TrainConfig
 from lensfinder.learning.datasets import ShardSet
 from lensfinder.learning.models import build_model, import_keras, load_model, save_model
-from lensfinder.learning.preprocessing import resize_stamps, write_settings
+from lensfinder.learning.preprocessing import resize_stamps
+from lensfinder.learning.sidecar import write_settings
 from lensfinder.learning.runtime import configure_tensorflow
 from lensfinder.learning.stream import DEFAULT_CACHE_MB, TrainingStream, split_rows
 
@@ -75,7 +76,7 @@ def initial_weights(path, model: str, input_shape, bands, preprocess: str, norma
         Naming the file, the setting and both values.
     """
     from lensfinder.learning.models import file_hash
-    from lensfinder.learning.preprocessing import check_weights_hash, read_settings, settings_mismatch
+    from lensfinder.learning.sidecar import check_weights_hash, read_settings, settings_mismatch
 
     path = Path(path)
     if path.suffix != ".keras" or not path.is_file():
@@ -113,7 +114,7 @@ def export_network(model_path, out, provenance: dict | None = None) -> Path:
         ``out`` not a ``.keras`` path, or a model without its matching sidecar.
     """
     from lensfinder.learning.models import file_hash
-    from lensfinder.learning.preprocessing import check_weights_hash, read_settings
+    from lensfinder.learning.sidecar import check_weights_hash, read_settings
 
     model_path, out = Path(model_path), Path(out)
     if out.suffix != ".keras":

@@ -20,7 +20,7 @@ import numpy as np
 from lensfinder.io import InputError, write_table
 from lensfinder.surveys.base import DEFAULT_TIMEOUT_S, DownloadError, SurveyBackend, make_session, own_session
 from lensfinder.surveys.columns import LEGACY_DR10_TRACTOR_COLUMNS, LEGACY_TAP_TABLES, tractor_to_kids
-from lensfinder.surveys.legacy_images import (LEGACY_CUTOUT_URL, LEGACY_DR10_R_PSF_FWHM_ARCSEC, LEGACY_MASK_BITS,
+from lensfinder.surveys.legacy_images import (LEGACY_CUTOUT_URL, LEGACY_DR10_R_PSF_FWHM_ARCSEC,
                                               LEGACY_PIXEL_SCALE_ARCSEC, LEGACY_ZEROPOINT_MAG, check_field,
                                               download_field_image, fetch_cutout, legacy_mask_bits)
 from lensfinder.surveys.tap import adql_circle, check_region, query_with_retries, table_to_frame
