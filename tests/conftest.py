@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 # the early runs' session fixture and hook, and the removal of each module's directories
-from helpers.early_runs import early_runs_session, pytest_runtest_protocol  # noqa: F401
+from helpers.early_runs import early_runs_session, pytest_runtest_makereport, pytest_runtest_teardown  # noqa: F401
 from helpers.tmp_dirs import module_tmp_dirs  # noqa: F401
 
 # Tests run offline: no IERS downloads, no TensorFlow chatter.

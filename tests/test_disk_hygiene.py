@@ -113,12 +113,35 @@ def test_a_failing_modules_directory_is_kept():
 '''
 
 
+INNER_LAST = '''
+import os
+from pathlib import Path
+
+import pytest
+
+from helpers.early_runs import early_run, result
+
+NOTES = Path(os.environ["NOTES"])
+
+
+@early_run("last", expected_s=1)
+def last(workdir):
+    return workdir
+
+
+@pytest.mark.early_run("last")
+def test_the_sessions_last_test_takes_a_run():
+    (NOTES / "last").write_text(str(result("last")))
+'''
+
+
 def test_early_runs_and_module_directories_are_removed_once_no_test_needs_them(tmp_path, repo_root):
     (tmp_path / "test_a_runs.py").write_text(INNER_RUNS)
     (tmp_path / "test_b_module.py").write_text(INNER_MODULE.format(name="passing", fail=""))
     failing = INNER_MODULE.format(name="failing_module", fail='\n    assert False, "meant to fail"')
     (tmp_path / "test_c_module.py").write_text(failing)
     (tmp_path / "test_d_after.py").write_text(INNER_AFTER)
+    (tmp_path / "test_e_last.py").write_text(INNER_LAST)
     (tmp_path / "pytest.ini").write_text(textwrap.dedent("""\
         [pytest]
         markers =
@@ -143,7 +166,9 @@ def test_early_runs_and_module_directories_are_removed_once_no_test_needs_them(t
     expected |= {"test_a_runs.py::test_fails": "FAILED", "test_b_module.py::test_uses_it": "PASSED",
                  "test_c_module.py::test_uses_it": "FAILED",
                  "test_d_after.py::test_a_passing_modules_directory_is_gone": "PASSED",
-                 "test_d_after.py::test_a_failing_modules_directory_is_kept": "PASSED"}
+                 "test_d_after.py::test_a_failing_modules_directory_is_kept": "PASSED",
+                 "test_e_last.py::test_the_sessions_last_test_takes_a_run": "PASSED"}
     assert outcomes == expected, proc.stdout[-4000:] + proc.stderr[-2000:]
-    # the session ended: what failed tests used is still there to look at
+    # the session ended: what failed tests used is still there to look at; the last test's run is gone
     assert (tmp_path / "base").is_dir() and os.path.isdir((notes / "failing").read_text())
+    assert not os.path.exists((notes / "last").read_text())

@@ -34,8 +34,8 @@ from typing import Any
 
 import pytest
 
-__all__ = ["MARKER", "MAX_AT_ONCE", "early_run", "early_runs_session", "finished", "pytest_runtest_protocol",
-           "result", "start", "stop"]
+__all__ = ["MARKER", "MAX_AT_ONCE", "early_run", "early_runs_session", "finished", "pytest_runtest_makereport",
+           "pytest_runtest_teardown", "result", "start", "stop"]
 
 #: the marker that says which early run a test takes
 MARKER = "early_run"
@@ -148,10 +148,23 @@ def early_runs_session(request, tmp_path_factory):
     stop()
 
 
+_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(item, nextitem):
-    """After each test, let go of the early runs no later test takes."""
-    failed_before = item.session.testsfailed
-    outcome = yield
-    finished(item, failed=item.session.testsfailed > failed_before)
-    return outcome
+def pytest_runtest_makereport(item, call):
+    """Note a test whose setup or call failed: the runs it took are kept for a look."""
+    report = yield
+    if report.failed:
+        item.stash[_FAILED] = True
+    return report
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item, nextitem):
+    """As each test's teardown starts, let go of the early runs no later test takes.
+
+    Here rather than after the test: the last test's teardown ends the
+    session's fixtures, :func:`stop` among them.
+    """
+    finished(item, failed=item.stash.get(_FAILED, False))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 from functools import partial
 
 import numpy as np
@@ -39,6 +40,7 @@ def _tiny_run(name: str, workdir):
     # tiles of ~2.5' whatever the pixel scale
     (workdir / "tiny.yaml").write_text(TINY.format(preset=name, size_pix=int(150 / preset.pixel_scale_arcsec)))
     snakemake(workdir, *TARGETS, "--cores", "1", "--configfile", "config/config.yaml", "tiny.yaml")
+    shutil.rmtree(workdir / "results" / "models")  # the network and its checkpoints: no test reads them (disk)
     return workdir
 
 

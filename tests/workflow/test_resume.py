@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -227,6 +228,8 @@ def _kill_and_resume(tmp_path: Path) -> None:
     assert final.returncode == 0 and "Nothing to be done" in final.stdout, final.stdout[-3000:]
     for out in sorted(done_outputs | rerun_outputs):
         _check_readable(work / out)
+    # Passed: its files go now, not at the end of the session (disk; a failure above keeps them).
+    shutil.rmtree(work)
 
 
 @pytest.mark.early_run("resume")
