@@ -9,7 +9,7 @@ import pytest
 
 # the early runs' session fixture and hook, and the removal of each module's directories
 from helpers.early_runs import early_runs_session, pytest_runtest_makereport, pytest_runtest_teardown  # noqa: F401
-from helpers.tmp_dirs import module_tmp_dirs  # noqa: F401
+from helpers.tmp_dirs import module_tmp_dirs, pytest_report_header, pytest_sessionstart  # noqa: F401
 
 # Tests run offline: no IERS downloads, no TensorFlow chatter.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

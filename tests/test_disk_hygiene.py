@@ -169,6 +169,7 @@ def test_early_runs_and_module_directories_are_removed_once_no_test_needs_them(t
                  "test_d_after.py::test_a_failing_modules_directory_is_kept": "PASSED",
                  "test_e_last.py::test_the_sessions_last_test_takes_a_run": "PASSED"}
     assert outcomes == expected, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert f"GB free under {tmp_path}" in proc.stdout  # the header says how much disk there is
     # the session ended: what failed tests used is still there to look at; the last test's run is gone
     assert (tmp_path / "base").is_dir() and os.path.isdir((notes / "failing").read_text())
     assert not os.path.exists((notes / "last").read_text())
