@@ -65,22 +65,17 @@ def early_run(name: str, expected_s: float) -> Callable[[Callable[[Path], Any]],
     return register
 
 
-def wanted(items: list[pytest.Item]) -> list[str]:
-    """The early runs the selected ``items`` take."""
-    names = [marker.args[0] for item in items for marker in item.iter_markers(MARKER)]
-    return list(dict.fromkeys(names))
-
-
 def _names(item: pytest.Item) -> list[str]:
+    """The early runs ``item`` takes."""
     return list(dict.fromkeys(marker.args[0] for marker in item.iter_markers(MARKER)))
 
 
 def start(items: list[pytest.Item], tmp_path_factory: pytest.TempPathFactory) -> None:
     """Start the registered runs the selected ``items`` take in the background, longest first (each in a new directory)."""
-    names = wanted(items)
     for item in items:
         for name in _names(item):
             _PENDING[name] = _PENDING.get(name, 0) + 1
+    names = list(_PENDING)  # the runs the selected items take, in their order
     unknown = sorted(set(names) - set(_REGISTERED))
     if unknown:
         raise KeyError(f"no early run {unknown} is registered (known: {sorted(_REGISTERED)})")

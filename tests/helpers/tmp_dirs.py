@@ -12,7 +12,8 @@ session header's line on free disk.
 from __future__ import annotations
 
 import os
-from shutil import rmtree
+import shutil
+import tempfile
 
 import pytest
 
@@ -28,7 +29,7 @@ def module_tmp_dirs(request, tmp_path_factory):
     if request.session.testsfailed == failed_before:
         for path in set(base.iterdir()) - before:
             if path.is_dir() and not path.is_symlink():
-                rmtree(path, ignore_errors=True)
+                shutil.rmtree(path, ignore_errors=True)
 
 
 #: below this much free disk the session says so even with ``-q`` (the suite needs about 1 GB)
@@ -36,9 +37,6 @@ LOW_DISK_BYTES = 3e9
 
 
 def _free_disk(config) -> tuple[str, int]:
-    import shutil
-    import tempfile
-
     base = str(config.option.basetemp or tempfile.gettempdir())
     while not os.path.exists(base):
         base = os.path.dirname(base)

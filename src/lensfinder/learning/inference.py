@@ -195,7 +195,6 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
 
     from lensfinder.progress import progress
 
-    scorer.model  # noqa: B018 -- loads the network (a bad file fails here) before the input pipeline starts
     shape = [None, *(int(v) for v in scorer.settings["input_shape"])]
     n_batches = math.ceil(n / batch_size)
     if reader.bands != scorer.bands:
