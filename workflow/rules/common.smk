@@ -7,10 +7,28 @@ import shlex
 import sys
 from types import SimpleNamespace
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 
-validate(config, schema="../schemas/config.schema.yaml")
+def validate_config(block, schema, prefix=()):
+    """The schema's check and defaults for ``block`` (at ``prefix`` in the config; ``schema`` in
+    workflow/schemas/): a failing block stops the run with one line naming the key and its file."""
+    try:
+        validate(block, schema=os.path.join(workflow.basedir, "workflow", "schemas", schema))
+    except WorkflowError:
+        from lensfinder.configcheck import schema_problem
+
+        cli_files = [os.path.abspath(path) for path in workflow.config_settings.configfiles]
+        files = [path for path in workflow.configfiles if os.path.abspath(path) not in cli_files] + cli_files
+        problem = schema_problem(block, os.path.join(workflow.basedir, "workflow", "schemas", schema),
+                                 files, dict(workflow.config_settings.config), prefix)
+        if problem is None:
+            raise
+        raise ValueError(problem) from None
+
+
+validate_config(config, "config.schema.yaml")
 
 
 # Bands (docs/architecture.md): the survey preset (lensfinder.surveys.presets), the bands its

@@ -6,14 +6,12 @@ import math
 import re
 import zlib
 
-from snakemake.utils import validate
-
 from lensfinder.experiments.subsets import subset_pieces
 from lensfinder.learning.config import HE2020_CASES
 
 
 config.setdefault("experiments", {})
-validate(config["experiments"], schema="../schemas/experiments.schema.yaml")
+validate_config(config["experiments"], "experiments.schema.yaml", ["experiments"])
 
 EXP = config["experiments"]
 EXP_SIM = EXP["simulation"]
