@@ -17,9 +17,19 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["schema_problem", "setting_source"]
+__all__ = ["nearest_hint", "schema_problem", "setting_source"]
 
 _MISSING = object()
+
+
+def nearest_hint(key, choices) -> str:
+    """`` (did you mean 'X'?)`` for the choice nearest to a misspelt ``key``, or ``""`` when none is near.
+
+    ``difflib``'s ratio of at least 0.6 over the names, so ``learnin_rate`` finds
+    ``learning_rate`` and ``zzz`` finds nothing.
+    """
+    near = difflib.get_close_matches(str(key), [str(choice) for choice in choices], n=1)
+    return f" (did you mean {near[0]!r}?)" if near else ""
 
 
 def _lookup(mapping, path: Sequence[str | int]):
@@ -107,7 +117,7 @@ def schema_problem(config: Mapping, schema_path: str | os.PathLike, files: Seque
 
     Examples
     --------
-    A misspelt top-level key: ``config: trainig: unknown key (did you mean 'training'?);
+    A misspelt top-level key: ``config: trainig: unknown key 'trainig' (did you mean 'training'?);
     the keys here: bands, experiments, ... (set in my.yaml; every key: config/README.md)``.
     """
     import jsonschema
@@ -124,16 +134,11 @@ def schema_problem(config: Mapping, schema_path: str | os.PathLike, files: Seque
         unknown = sorted(str(key) for key in error.instance if key not in known)
         key = unknown[0] if unknown else "?"
         path.append(key)
-        what = f"unknown key '{key}'"
-        near = difflib.get_close_matches(key, known, n=1)
-        if near:
-            what += f" (did you mean '{near[0]}'?)"
-        what += "; the keys here: " + ", ".join(known)
+        what = f"unknown key '{key}'{nearest_hint(key, known)}; the keys here: " + ", ".join(known)
     else:
         what = error.message
-        expected = _expected(error.schema, values=error.validator != "enum") if error.validator in ("type", "enum", "minimum", "maximum",
-                                                                  "exclusiveMinimum", "exclusiveMaximum",
-                                                                  "const") else ""
+        shown = ("type", "enum", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+        expected = _expected(error.schema, values=error.validator != "enum") if error.validator in shown else ""
         if expected:
             what += f"; {expected}"
     source = setting_source(path, files, overrides)

@@ -227,6 +227,15 @@ def test_bad_parameters_name_the_key(override, key):
         sim.recipe_params("skeleton", override)
 
 
+def test_a_misspelt_parameter_gets_the_nearest_real_name():
+    with pytest.raises(InputError, match=r"theta_E_arcsecc: unknown parameter of recipe 'broad' "
+                                         r"\(did you mean 'theta_E_arcsec'\?\); known: "):
+        sim.recipe_params("broad", {"theta_E_arcsecc": 1.0})
+    with pytest.raises(InputError) as far:
+        sim.recipe_params("broad", {"no_such_key": 1})
+    assert "did you mean" not in str(far.value)
+
+
 def test_every_parameter_is_documented():
     from pathlib import Path
 

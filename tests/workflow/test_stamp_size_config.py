@@ -29,7 +29,7 @@ def test_stamp_size_must_match_the_simulations(tmp_path):
     result = snakemake(workdir, "-n", "--configfile", "config/sizes.yaml", check=False)
     assert result.returncode != 0
     assert ("config: simulation.params (recipe skeleton, set train): stamp_sise: unknown parameter of recipe "
-            "'skeleton'" in result.stdout + result.stderr)
+            "'skeleton' (did you mean 'stamp_size'?); known: " in result.stdout + result.stderr)
 
 
 def test_every_mix_member_takes_the_params_before_the_survey(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lensfinder.constants import HTTP_TIMEOUT_S
+from lensfinder.configcheck import nearest_hint
 from lensfinder.io import InputError
 
 __all__ = ["add_retry_arguments", "parse_key_values"]
@@ -35,7 +36,8 @@ def parse_key_values(items, source: str = "--set", valid=None) -> dict:
         key, text = item.split("=", 1)
         key = key.strip()
         if valid is not None and key not in valid:
-            raise InputError(f"{source}: unknown key {key!r}; valid keys: {', '.join(sorted(valid))}")
+            raise InputError(f"{source}: unknown key {key!r}{nearest_hint(key, valid)}; "
+                             f"valid keys: {', '.join(sorted(valid))}")
         try:
             out[key] = yaml.safe_load(text)
         except yaml.YAMLError as exc:

@@ -26,6 +26,7 @@ import zlib
 
 import numpy as np
 
+from lensfinder.configcheck import nearest_hint
 from lensfinder.io import InputError
 
 __all__ = [
@@ -147,7 +148,8 @@ def independent_spec(overrides: dict | None = None) -> IndependentSpec:
     values = {}
     for key, value in (overrides or {}).items():
         if key not in fields:
-            raise InputError(f"independent set: unknown key {key!r}; valid keys: {', '.join(sorted(fields))}")
+            raise InputError(f"independent set: unknown key {key!r}{nearest_hint(key, fields)}; "
+                             f"valid keys: {', '.join(sorted(fields))}")
         default = fields[key].default if fields[key].default is not dataclasses.MISSING else None
         if isinstance(default, tuple) and key != "bands":
             if not (isinstance(value, (list, tuple)) and len(value) == 2 and value[0] <= value[1]):

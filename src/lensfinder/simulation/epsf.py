@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lensfinder.configcheck import nearest_hint
 from lensfinder.io import InputError
 
 __all__ = ["EPSF_DEFAULTS", "TilePSF", "settings_with_defaults", "select_psf_stars", "build_epsf_kernel", "build_tile_psf",
@@ -67,7 +68,8 @@ def settings_with_defaults(settings: dict | None = None, source: str = "epsf_set
     out = {**EPSF_DEFAULTS, **(settings or {})}
     unknown = set(out) - set(EPSF_DEFAULTS)
     if unknown:
-        raise InputError(f"{source}: unknown key(s) {sorted(unknown)}; known: {', '.join(EPSF_DEFAULTS)}")
+        raise InputError(f"{source}: unknown key(s) {sorted(unknown)}{nearest_hint(min(unknown), EPSF_DEFAULTS)}; "
+                         f"known: {', '.join(EPSF_DEFAULTS)}")
     for key in ("size_pix", "oversampling", "maxiters", "min_stars", "max_stars"):
         v = out[key]
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from lensfinder.configcheck import nearest_hint
 from lensfinder.io import InputError
 from lensfinder.simulation.recipes import PARAMS, RECIPES, Recipe, layered_overrides, recipe_params
 
@@ -54,7 +55,8 @@ def mix_weights(mix: Mapping, source: str = "simulation.mix") -> dict:
         raise InputError(f"{source}: expected a mapping recipe -> weight, e.g. {{li2020: 0.5, sky: 0.5}}, got {mix!r}")
     for name, w in mix.items():
         if name not in RECIPES:
-            raise InputError(f"{source}: {name}: unknown recipe; expected among {', '.join(RECIPES)}")
+            raise InputError(f"{source}: {name}: unknown recipe{nearest_hint(name, RECIPES)}; "
+                             f"expected among {', '.join(RECIPES)}")
         if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
             raise InputError(f"{source}: {name}: weight must be a number >= 0, got {w!r}")
     total = float(sum(mix.values()))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from lensfinder.configcheck import nearest_hint
 from lensfinder.io import InputError
 
 __all__ = ["Param", "param", "POSITIVE", "NON_NEGATIVE", "FRACTION", "AXIS_RATIO"]
@@ -118,7 +119,8 @@ class Param:
                 fail("expected a mapping" + (" kind -> weight" if kind == "weights" else ""))
             for key, w in value.items() if kind == "weights" else ():
                 if key not in self.choices:
-                    fail(f"unknown kind {key!r}; expected among {', '.join(self.choices)}")
+                    fail(f"unknown kind {key!r}{nearest_hint(key, self.choices)}; "
+                         f"expected among {', '.join(self.choices)}")
                 if not _is_number(w) or w < 0:
                     fail(f"weight of {key} must be a number >= 0")
             if kind == "weights" and sum(value.values()) <= 0:

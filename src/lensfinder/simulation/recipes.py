@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from lensfinder import constants
+from lensfinder.configcheck import nearest_hint
 from lensfinder.io import InputError
 from lensfinder.surveys.presets.registry import PRESET_NAMES
 from lensfinder.simulation.parameters import AXIS_RATIO, FRACTION, NON_NEGATIVE, POSITIVE, Param, param
@@ -289,7 +290,7 @@ def recipe_params(recipe: str, overrides: Mapping | None = None, source: str = "
     for key, value in (overrides or {}).items():
         name = _ALIASES.get(key, key)
         if name not in PARAMS:
-            raise InputError(f"{source}: {key}: unknown parameter of recipe {recipe!r}; "
+            raise InputError(f"{source}: {key}: unknown parameter of recipe {recipe!r}{nearest_hint(key, PARAMS)}; "
                              f"known: {', '.join(sorted(PARAMS))}")
         if name in given:
             raise InputError(f"{source}: {key}: given twice, also as {name!r} or one of its former names")

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from lensfinder import constants
+from lensfinder.configcheck import nearest_hint
 from lensfinder.io import InputError, atomic_path, write_table
 from lensfinder.surveys.mock.bands import component_band_fluxes, render_band
 from lensfinder.surveys.mock.catalog import build_catalog
@@ -168,7 +169,8 @@ def mock_survey_config(values: dict, source: str = "mock survey settings") -> Mo
     """
     unknown = [key for key in values if key not in CONFIG_KEYS]
     if unknown:
-        raise InputError(f"{source}: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(CONFIG_KEYS))}")
+        raise InputError(f"{source}: unknown key {unknown[0]!r}{nearest_hint(unknown[0], CONFIG_KEYS)}; "
+                         f"valid keys: {', '.join(sorted(CONFIG_KEYS))}")
     cfg = MockSurveyConfig(**values)
     check_config(cfg, source)
     return cfg
