@@ -66,6 +66,14 @@ def test_a_value_out_of_range_or_not_allowed(schema_path, default_config):
     assert "the default: 'dihedral'" in problem
 
 
+def test_alternatives_and_null_defaults_are_written_as_in_the_files(schema_path, default_config):
+    problem = schema_problem(_with(default_config, "kids.tiles", "some"), schema_path)
+    assert problem.startswith("config: kids.tiles: 'some' is not valid under any of the given schemas; "
+                              "expected array or 'all'; the default: []")
+    problem = schema_problem({**default_config, "bands": "g"}, schema_path)
+    assert "expected array or null; the default: null" in problem
+
+
 def test_a_list_item_is_named_by_its_index(schema_path, default_config):
     problem = schema_problem(_with(default_config, "kids.tiles", ["KIDS_1.0_-31.2", "FOO"]), schema_path)
     assert problem.startswith("config: kids.tiles[1]: 'FOO' does not match '^KIDS_'")

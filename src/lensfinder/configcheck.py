@@ -83,24 +83,38 @@ def setting_source(path: Sequence[str | int], files: Sequence[str | os.PathLike]
     return None
 
 
+def _value(value) -> str:
+    """A value as the configuration files write it: ``null``, ``true``, ``'dihedral'``, ``[0, 2]``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value)
+
+
+def _kinds(schema: Mapping, values: bool = True) -> list[str]:
+    """The kinds of value a (sub)schema takes: its values (unless ``values`` is false), const, types or branches."""
+    if "enum" in schema:
+        return ["one of " + ", ".join(_value(v) for v in schema["enum"])] if values else []
+    if "const" in schema:
+        return [_value(schema["const"])]
+    if "type" in schema:
+        return [" or ".join(schema["type"] if isinstance(schema["type"], list) else [schema["type"]])]
+    for key in ("oneOf", "anyOf"):
+        if key in schema:
+            return [" or ".join(kind for branch in schema[key] for kind in _kinds(branch))]
+    return []
+
+
 def _expected(schema: Mapping, values: bool = True) -> str:
-    """What a (sub)schema asks for, from its type, values (unless ``values`` is false), bounds and default."""
-    parts = []
-    if "enum" in schema and not values:
-        pass
-    elif "enum" in schema:
-        parts.append("one of " + ", ".join(repr(v) for v in schema["enum"]))
-    elif "const" in schema:
-        parts.append(f"{schema['const']!r}")
-    elif "type" in schema:
-        kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-        parts.append(" or ".join(kinds))
+    """What a (sub)schema asks for: its kinds of value, bounds and default."""
+    parts = _kinds(schema, values)
     for key, words in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
         if key in schema:
             parts.append(f"{words} {schema[key]}")
     expected = "expected " + ", ".join(parts) if parts else ""
     if "default" in schema:
-        expected += ("; " if expected else "") + f"the default: {schema['default']!r}"
+        expected += ("; " if expected else "") + f"the default: {_value(schema['default'])}"
     return expected
 
 
@@ -137,7 +151,8 @@ def schema_problem(config: Mapping, schema_path: str | os.PathLike, files: Seque
         what = f"unknown key '{key}'{nearest_hint(key, known)}; the keys here: " + ", ".join(known)
     else:
         what = error.message
-        shown = ("type", "enum", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+        shown = ("type", "enum", "const", "oneOf", "anyOf", "minimum", "maximum", "exclusiveMinimum",
+                 "exclusiveMaximum")
         expected = _expected(error.schema, values=error.validator != "enum") if error.validator in shown else ""
         if expected:
             what += f"; {expected}"
