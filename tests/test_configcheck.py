@@ -4,7 +4,7 @@ import yaml
 import pytest
 from snakemake.utils import update_config
 
-from lensfinder.configcheck import nearest_hint, schema_problem, setting_source
+from lensfinder.configcheck import schema_problem, setting_source
 
 
 @pytest.fixture(scope="module")
@@ -104,15 +104,3 @@ def test_a_block_with_its_own_schema_is_named_from_the_top(tmp_path, repo_root):
     assert problem.startswith("config: experiments.psf_test.factorz: unknown key 'factorz' (did you mean 'factors'?)")
     assert f"(set in {mine};" in problem and "experiments.schema.yaml" in problem
 
-
-def test_the_nearest_name_is_offered_wherever_a_name_is_unknown():
-    from lensfinder.io import InputError
-    from lensfinder.simulation.mix import mix_weights
-    from lensfinder.surveys.mock.tiles import mock_survey_config
-
-    assert nearest_hint("learnin_rate", ["epochs", "learning_rate"]) == " (did you mean 'learning_rate'?)"
-    assert nearest_hint("zzz", ["epochs", "learning_rate"]) == ""
-    with pytest.raises(InputError, match=r"brod: unknown recipe \(did you mean 'broad'\?\)"):
-        mix_weights({"brod": 1.0})
-    with pytest.raises(InputError, match=r"unknown key 'n_galaxys' \(did you mean 'n_galaxies'\?\)"):
-        mock_survey_config({"n_galaxys": 2})

@@ -11,6 +11,7 @@ from lensfinder.io import (
     atomic_path,
     cube_bands,
     cube_length,
+    nearest_hint,
     read_cube,
     read_table,
     select_bands,
@@ -138,3 +139,15 @@ def test_every_atomic_writer_respects_the_umask(tmp_path):
         os.umask(old)
     assert {p.name: oct(p.stat().st_mode & 0o777) for p in written} == {p.name: oct(0o640) for p in written}
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
+
+
+def test_the_nearest_name_is_offered_wherever_a_name_is_unknown():
+    from lensfinder.simulation.mix import mix_weights
+    from lensfinder.surveys.mock.tiles import mock_survey_config
+
+    assert nearest_hint("learnin_rate", ["epochs", "learning_rate"]) == " (did you mean 'learning_rate'?)"
+    assert nearest_hint("zzz", ["epochs", "learning_rate"]) == ""
+    with pytest.raises(InputError, match=r"brod: unknown recipe \(did you mean 'broad'\?\)"):
+        mix_weights({"brod": 1.0})
+    with pytest.raises(InputError, match=r"unknown key 'n_galaxys' \(did you mean 'n_galaxies'\?\)"):
+        mock_survey_config({"n_galaxys": 2})

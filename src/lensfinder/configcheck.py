@@ -12,24 +12,15 @@ the configuration file (or ``--config``) that set it.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["nearest_hint", "schema_problem", "setting_source"]
+from lensfinder.io import nearest_hint
+
+__all__ = ["schema_problem", "setting_source"]
 
 _MISSING = object()
-
-
-def nearest_hint(key, choices) -> str:
-    """`` (did you mean 'X'?)`` for the choice nearest to a misspelt ``key``, or ``""`` when none is near.
-
-    ``difflib``'s ratio of at least 0.6 over the names, so ``learnin_rate`` finds
-    ``learning_rate`` and ``zzz`` finds nothing.
-    """
-    near = difflib.get_close_matches(str(key), [str(choice) for choice in choices], n=1)
-    return f" (did you mean {near[0]!r}?)" if near else ""
 
 
 def _lookup(mapping, path: Sequence[str | int]):

@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_BAND",
     "require_columns",
     "InputError",
+    "nearest_hint",
 ]
 
 
@@ -49,6 +50,18 @@ DEFAULT_BAND = "r"
 
 class InputError(ValueError):
     """Bad input: the message names the file, the key or column, and what was expected."""
+
+
+def nearest_hint(name, choices) -> str:
+    """`` (did you mean 'X'?)`` for the choice nearest to a misspelt ``name``, or ``""`` when none is near.
+
+    For :class:`InputError` messages that refuse a name: ``difflib``'s ratio of
+    at least 0.6, so ``learnin_rate`` finds ``learning_rate`` and ``zzz`` nothing.
+    """
+    import difflib
+
+    near = difflib.get_close_matches(str(name), [str(choice) for choice in choices], n=1)
+    return f" (did you mean {near[0]!r}?)" if near else ""
 
 
 @contextlib.contextmanager

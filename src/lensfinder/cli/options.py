@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from lensfinder.constants import HTTP_TIMEOUT_S
-from lensfinder.configcheck import nearest_hint
-from lensfinder.io import InputError
+from lensfinder.io import InputError, nearest_hint
 
 __all__ = ["add_retry_arguments", "parse_key_values"]
 

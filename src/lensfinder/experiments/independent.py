@@ -26,8 +26,7 @@ import zlib
 
 import numpy as np
 
-from lensfinder.configcheck import nearest_hint
-from lensfinder.io import InputError
+from lensfinder.io import InputError, nearest_hint
 
 __all__ = [
     "INDEPENDENT_STREAM",

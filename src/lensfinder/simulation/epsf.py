@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lensfinder.configcheck import nearest_hint
-from lensfinder.io import InputError
+from lensfinder.io import InputError, nearest_hint
 
 __all__ = ["EPSF_DEFAULTS", "TilePSF", "settings_with_defaults", "select_psf_stars", "build_epsf_kernel", "build_tile_psf",
            "find_tile_files", "tile_psf_kernel", "kernel_hash", "kernel_fwhm_arcsec"]

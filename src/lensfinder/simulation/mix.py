@@ -24,8 +24,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from lensfinder.configcheck import nearest_hint
-from lensfinder.io import InputError
+from lensfinder.io import InputError, nearest_hint
 from lensfinder.simulation.recipes import PARAMS, RECIPES, Recipe, layered_overrides, recipe_params
 
 __all__ = ["mix_weights", "member_recipes", "checked_member_params", "check_shared", "assign_members",

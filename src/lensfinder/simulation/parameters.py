@@ -13,8 +13,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from lensfinder.configcheck import nearest_hint
-from lensfinder.io import InputError
+from lensfinder.io import InputError, nearest_hint
 
 __all__ = ["Param", "param", "POSITIVE", "NON_NEGATIVE", "FRACTION", "AXIS_RATIO"]
 

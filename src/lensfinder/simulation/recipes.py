@@ -14,8 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from lensfinder import constants
-from lensfinder.configcheck import nearest_hint
-from lensfinder.io import InputError
+from lensfinder.io import InputError, nearest_hint
 from lensfinder.surveys.presets.registry import PRESET_NAMES
 from lensfinder.simulation.parameters import AXIS_RATIO, FRACTION, NON_NEGATIVE, POSITIVE, Param, param
 from lensfinder.simulation.recipe_table import PAPER_RECIPES, RECIPES

@@ -21,8 +21,7 @@ import numpy as np
 import pandas as pd
 
 from lensfinder import constants
-from lensfinder.configcheck import nearest_hint
-from lensfinder.io import InputError, atomic_path, write_table
+from lensfinder.io import InputError, atomic_path, nearest_hint, write_table
 from lensfinder.surveys.mock.bands import component_band_fluxes, render_band
 from lensfinder.surveys.mock.catalog import build_catalog
 from lensfinder.surveys.mock.galaxies import PopulationCounts, draw_tile_objects
