@@ -32,6 +32,7 @@ dryrun: setup
 	snakemake -n
 
 lint: setup
+	$(BIN)/python -m ruff check src tests benchmarks
 	snakemake --lint
 
 # Debian packages the tests drive for real: Chromium (grading page) and
