@@ -49,6 +49,17 @@ def test_no_module_imports_tensorflow_and_only_the_kernels_import_numba():
     assert bad == ""
 
 
+def test_bad_input_is_reported_once_naming_the_step(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "lensfinder", "simulate", "--recipe", "broad", "--n", "4",
+                             "--set", "theta_E_arcsecc=1", "--out", str(tmp_path / "s")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if "theta_E_arcsecc" in line]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("lensfinder simulate: error: --set: theta_E_arcsecc: unknown parameter")
+    assert not list(tmp_path.iterdir())
+
+
 def test_bad_input_exits_2_naming_the_file(tmp_path, capsys):
     missing = tmp_path / "nope.parquet"
     code = main(["preselect", "--catalog", str(missing), "--release", "dr4",

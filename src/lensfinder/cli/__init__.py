@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except InputError as exc:
-        logging.getLogger("lensfinder").error("%s", exc)
+        # once, as argparse reports a bad option; the workflow's rules send stderr to their logs
         print(f"lensfinder {args.step}: error: {exc}", file=sys.stderr)
         return 2
 
