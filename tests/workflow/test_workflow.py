@@ -95,6 +95,20 @@ def test_bad_config_stops_the_run_naming_the_key(workdir, override, named):
     assert len(output.splitlines()) < 30, output[-3000:]
 
 
+def test_bad_mock_survey_settings_stop_the_dry_run(workdir):
+    # mock.params reach the mock_survey jobs as --set; they are checked when the config is read
+    result = snakemake(workdir, "-n", "--config", "mock={'params': {'n_galaxys': 5}}", check=False)
+    assert result.returncode != 0
+    assert ("config: mock.params: unknown key 'n_galaxys' (did you mean 'n_galaxies'?)"
+            in result.stdout + result.stderr)
+    (workdir / "small.yaml").write_text("mock: {params: {size_pix: 100}}\n")
+    result = snakemake(workdir, "-n", "--configfile", "small.yaml", check=False)
+    assert result.returncode != 0
+    assert "config: mock.params: size_pix: expected an integer >= 200, got 100" in result.stdout + result.stderr
+    (workdir / "small.yaml").write_text("mock: {params: {size_pix: 1000}}\n")
+    assert "rule mock_survey" in snakemake(workdir, "-n", "--configfile", "small.yaml").stdout
+
+
 def test_real_kids_survey_plans_downloads_per_tile(workdir):
     tiles = "kids={'tiles': ['KIDS_5.6_-28.2', 'KIDS_6.5_-28.2']}"
     out = snakemake(workdir, "-n", "--config", "survey=kids_dr4", tiles).stdout

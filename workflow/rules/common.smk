@@ -169,6 +169,13 @@ SIM_SETS = config["simulation"]["sets"]
 
 if SURVEY == "mock":
     TILES = [f"MOCK_{i}" for i in range(config["mock"]["n_tiles"])]
+    from lensfinder.io import InputError
+    from lensfinder.surveys.mock.settings import mock_survey_config
+
+    try:  # mock.params as the mock_survey jobs take them (--set), checked here, before any job
+        mock_survey_config({**config["mock"]["params"], "preset": config["mock"]["preset"]}, "config: mock.params")
+    except InputError as exc:
+        raise ValueError(str(exc)) from None
 elif SURVEY == "legacy_dr10":
     from lensfinder.io import InputError
     from lensfinder.surveys.legacy import check_field

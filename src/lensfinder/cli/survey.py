@@ -31,7 +31,7 @@ _CACHE_HELP = "(kept: a rerun fetches nothing; default: cache/ beside --out-imag
 
 def add_mock_survey_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``lensfinder mock-survey``."""
-    from lensfinder.surveys.mock.tiles import CONFIG_KEYS
+    from lensfinder.surveys.mock.settings import CONFIG_KEYS
 
     parser.add_argument("--tile", required=True, help="tile name, e.g. MOCK_0 (the catalogue's KIDS_TILE)")
     parser.add_argument("--index", type=int, required=True, help="tile index: sky position and random stream")
@@ -52,7 +52,8 @@ def add_mock_survey_arguments(parser: argparse.ArgumentParser) -> None:
 def run_mock_survey(args: argparse.Namespace) -> int:
     """Generate one tile and write its files."""
     from lensfinder.io import InputError
-    from lensfinder.surveys.mock.tiles import CONFIG_KEYS, make_tile, mock_survey_config, write_tile
+    from lensfinder.surveys.mock.settings import CONFIG_KEYS, mock_survey_config
+    from lensfinder.surveys.mock.tiles import make_tile, write_tile
     from lensfinder.surveys.presets import get_preset
 
     if args.index < 0:

@@ -3,9 +3,9 @@
 from lensfinder.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    "MockSurveyConfig": "tiles",
+    "MockSurveyConfig": "settings",
     "MockTile": "tiles",
-    "mock_survey_config": "tiles",
+    "mock_survey_config": "settings",
     "make_tile": "tiles",
     "write_tile": "tiles",
     "tile_center": "tiles",
