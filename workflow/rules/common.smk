@@ -14,15 +14,15 @@ from snakemake.utils import validate
 def validate_config(block, schema, prefix=()):
     """The schema's check and defaults for ``block`` (at ``prefix`` in the config; ``schema`` in
     workflow/schemas/): a failing block stops the run with one line naming the key and its file."""
+    schema_path = os.path.join(workflow.basedir, "workflow", "schemas", schema)
     try:
-        validate(block, schema=os.path.join(workflow.basedir, "workflow", "schemas", schema))
+        validate(block, schema=schema_path)
     except WorkflowError:
         from lensfinder.configcheck import schema_problem
 
         cli_files = [os.path.abspath(path) for path in workflow.config_settings.configfiles]
         files = [path for path in workflow.configfiles if os.path.abspath(path) not in cli_files] + cli_files
-        problem = schema_problem(block, os.path.join(workflow.basedir, "workflow", "schemas", schema),
-                                 files, dict(workflow.config_settings.config), prefix)
+        problem = schema_problem(block, schema_path, files, dict(workflow.config_settings.config), prefix)
         if problem is None:
             raise
         raise ValueError(problem) from None
@@ -169,11 +169,13 @@ SIM_SETS = config["simulation"]["sets"]
 
 if SURVEY == "mock":
     TILES = [f"MOCK_{i}" for i in range(config["mock"]["n_tiles"])]
+    #: the mock_survey jobs' settings (--set): mock.params and the preset
+    MOCK_SETTINGS = {**config["mock"]["params"], "preset": config["mock"]["preset"]}
     from lensfinder.io import InputError
     from lensfinder.surveys.mock.settings import mock_survey_config
 
-    try:  # mock.params as the mock_survey jobs take them (--set), checked here, before any job
-        mock_survey_config({**config["mock"]["params"], "preset": config["mock"]["preset"]}, "config: mock.params")
+    try:  # checked here, before any job
+        mock_survey_config(MOCK_SETTINGS, "config: mock.params")
     except InputError as exc:
         raise ValueError(str(exc)) from None
 elif SURVEY == "legacy_dr10":

@@ -14,7 +14,7 @@ if SURVEY == "mock":
             index=tile_index,
             seed=config["seed"],
             bands=" ".join(SURVEY_BANDS),
-            overrides=set_options({**config["mock"]["params"], "preset": config["mock"]["preset"]}),
+            overrides=set_options(MOCK_SETTINGS),
         log:
             "results/logs/mock_survey/{tile}.log",
         benchmark:
