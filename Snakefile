@@ -18,7 +18,13 @@ configfile: "config/config.yaml"
 report: "workflow/report/workflow.rst"
 
 
+# helpers (no rules): config, bands, paths and tiles; the simulated sets; training and
+# exported networks; learning from the graders
 include: "workflow/rules/common.smk"
+include: "workflow/rules/simulation_common.smk"
+include: "workflow/rules/training_common.smk"
+include: "workflow/rules/rounds_common.smk"
+# rules, stage by stage
 include: "workflow/rules/survey.smk"
 include: "workflow/rules/preselect.smk"
 include: "workflow/rules/stamps.smk"

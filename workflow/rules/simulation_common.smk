@@ -1,0 +1,150 @@
+# Helpers of the simulated training and test sets (docs/simulation.md; rules in simulate.smk):
+# simulation.recipe / mix / params / member_params, checked when the workflow is parsed, and the
+# `lensfinder simulate` options they become. Included by the Snakefile after common.smk, whose
+# names (config, P, BANDS, PRESET, MEMBERS, ...) it uses.
+
+
+RECIPE = config["simulation"]["recipe"]
+#: simulation.mix (recipe -> weight), when set, replaces simulation.recipe; its members
+SIM_MIX = {name: w for name, w in config["simulation"]["mix"].items() if w > 0}
+SIM_MEMBERS = list(SIM_MIX) or [RECIPE]
+if config["simulation"]["mix"] and not SIM_MIX:
+    raise ValueError(f"config: simulation.mix: weights must not all be zero, got {config['simulation']['mix']}")
+#: simulation.member_params: overrides of one recipe alone, a member of the mix or simulation.recipe
+#: (checked in _checked_recipes)
+SIM_MEMBER_PARAMS = config["simulation"]["member_params"]
+if len({spec["seed"] for spec in SIM_SETS.values()}) != len(SIM_SETS):
+    # the papers' recipes draw image i of shard k from SeedSequence([seed, k, i]): one seed, one stream
+    raise ValueError("config: simulation.sets: every set needs its own seed (train and test would share random "
+                     f"streams), got { {name: spec['seed'] for name, spec in SIM_SETS.items()} }")
+#: recipes that paint arcs on the survey's own stamps (Li et al. 2020, section 2.2; He et al. 2020, section 4.2)
+SEMI_REAL = any(r in ("li2020", "he2020_semireal") for r in SIM_MEMBERS)
+HE_SEMI_REAL = "he2020_semireal" in SIM_MEMBERS
+#: the survey's pixel grid: fully simulated sets are rendered on it, at stamps.size (he2020's own 97 x 97
+#: at 0.21"/px would not fit the search's stamps)
+SIM_GEOMETRY = {"stamp_size": config["stamps"]["size"], "pixel_scale_arcsec": PRESET.pixel_scale_arcsec}
+#: the bands the training sets render (recipe parameters preset and bands): the networks' bands; none
+#: (a 3-D cube, read as r: the papers) when the networks see r alone
+SIM_BANDS = {"preset": PRESET.name, "bands": list(BANDS)} if BANDS != ["r"] else {}
+SIM_PARAMS = {**({} if SEMI_REAL else SIM_GEOMETRY), **SIM_BANDS, **config["simulation"]["params"]}
+#: the LRG sample of the release: the hosts (and negatives) of the semi-real recipes
+HOST_SAMPLE = next((s for s in config["preselection"]["samples"] if s.startswith("lrg_")),
+                   {"dr4": "lrg_li2020", "dr3": "lrg_he2020"}[RELEASE])
+#: samples whose galaxies get stamps: the configured ones, plus the LRG hosts and the
+#: disk stand-in (preselect's disk_blue) that he2020_semireal draws its negatives from
+STAMP_SAMPLES = list(config["preselection"]["samples"])
+if HE_SEMI_REAL:
+    STAMP_SAMPLES += [s for s in (HOST_SAMPLE, "disk_blue") if s not in STAMP_SAMPLES]
+
+from lensfinder.io import InputError
+from lensfinder.simulation.mix import check_shared, checked_member_params
+from lensfinder.simulation.recipes import layered_overrides, recipe_params
+
+
+def sim_params(simset, host_stamps):
+    """Recipe overrides from config, on the survey's pixel grid; semi-real recipes also get the
+    survey's stamp cubes ``host_stamps`` as hosts, the `train` set one side of the host split and
+    the other sets the held-out side (simulation.host_holdout), so no test set shares a host with
+    training.
+
+    he2020_semireal: arcs on the release's LRGs, negatives from the LRGs (He et
+    al.: 3,037 LRGs, irregular ones included) and, for ``disk_fraction`` of
+    them, from the disk_blue galaxies.
+    """
+    params = dict(SIM_PARAMS)
+    if SEMI_REAL:
+        params.setdefault("host_stamps", host_stamps)
+        params.setdefault("host_flag", HOST_SAMPLE)
+        if config["simulation"]["host_holdout"] > 0:
+            params.setdefault("host_holdout", config["simulation"]["host_holdout"])
+            params.setdefault("host_split", "train" if simset == "train" else "test")
+    if HE_SEMI_REAL:
+        params.setdefault("negative_flag", HOST_SAMPLE)
+        params.setdefault("disk_flag", "disk_blue")
+    return params
+
+
+def _checked_recipes():
+    """Every member's recipe with the overrides its `simulate` jobs get, checked when the workflow
+    is parsed: a dry run names a key a member cannot take (e.g. field_galaxies beside li2020) before
+    the survey is fetched, not a simulate job after it. The host stamps and tiles are not there
+    yet: their directories stand in for them. simulation.member_params are laid over each one's."""
+    later = {"psf_tiles": ["results/survey/tiles"], "psf_catalogs": ["results/survey/catalog"]} if HE_SEMI_REAL else {}
+    recipes = []
+    try:
+        own = checked_member_params(SIM_MEMBER_PARAMS, config["simulation"]["mix"] or {RECIPE: 1},
+                                    "config: simulation.member_params")
+        for simset in SIM_SETS:
+            members = {r: recipe_params(r, layered_overrides({**later, **sim_params(simset, ["results/stamps"])},
+                                                             own.get(r)),
+                                        source=f"config: simulation.params{f' and member_params.{r}' if r in own else ''} "
+                                               f"(recipe {r}, set {simset})")
+                       for r in SIM_MEMBERS}
+            check_shared(members, "config: simulation.member_params")
+            recipes += members.values()
+    except InputError as exc:
+        raise ValueError(str(exc)) from None
+    return recipes
+
+
+_SIM_RECIPES = _checked_recipes()
+if not SEMI_REAL:  # semi-real sets take the size of the survey stamps they are painted on
+    _sim_size = max(r.stamp_size for r in _SIM_RECIPES)
+    if _sim_size != config["stamps"]["size"]:
+        # the network trains on the simulations and scores the survey stamps: the sizes must agree
+        raise ValueError(
+            f"config: stamps.size is {config['stamps']['size']}, but simulation.recipe '{RECIPE}' renders "
+            f"{_sim_size}x{_sim_size} stamps (simulation.params.stamp_size); set one to the other, e.g. "
+            f"stamps: {{size: {_sim_size}}}"
+        )
+
+
+def sim_host_files(ext):
+    """Host stamps of the semi-real recipes (none for the fully simulated ones): the stamps of the
+    searched tiles, never those of the mock survey's evaluation tiles (EVAL_TILES, which also hold
+    the domain_shift experiment's held-out tile), so that no evaluation shares a host with training."""
+    return expand(P.stamp_cube if ext == "fits" else P.stamp_index, tile=SEARCH_TILES) if SEMI_REAL else []
+
+
+def sim_psf_tiles():
+    """Tile images (every simulated band) for the tile ePSFs of he2020_semireal (lensfinder.simulation.epsf)."""
+    if not HE_SEMI_REAL:
+        return []
+    return expand(P.tile_image, tile=SEARCH_TILES, band=BANDS if SIM_BANDS else DETECTION_BAND)
+
+
+def sim_psf_catalogs():
+    """Tile catalogues that pick the ePSF stars of he2020_semireal."""
+    return expand(P.catalog_part, tile=SEARCH_TILES) if HE_SEMI_REAL else []
+
+
+def recipe_options(recipe, mix, member_params):
+    """`--recipe NAME`, or `--mix NAME=WEIGHT ...`; and `--member-set NAME:KEY=VALUE` (values JSON) per
+    override of one recipe (member_params)."""
+    options = ["--mix", *(f"{name}={weight}" for name, weight in mix.items())] if mix else ["--recipe", recipe]
+    options += [f"--member-set {shlex.quote(f'{name}:{key}={json.dumps(value)}')}"
+                for name, overrides in member_params.items() if (name in mix if mix else name == recipe)
+                for key, value in overrides.items()]  # not those of members of weight 0, which the jobs drop
+    return " ".join(options)
+
+
+def sim_recipe_options(wildcards=None):
+    """`--recipe NAME`, or `--mix NAME=WEIGHT ...` for simulation.mix, and simulation.member_params."""
+    return recipe_options(RECIPE, SIM_MIX, SIM_MEMBER_PARAMS)
+
+
+def sim_psf_options(wildcards, input):
+    """`--psf-tiles ... --psf-catalogs ...` when the recipe builds tile ePSFs."""
+    if not input.psf_tiles:
+        return ""
+    return f"--psf-tiles {' '.join(input.psf_tiles)} --psf-catalogs {' '.join(input.psf_catalogs)}"
+
+
+def sim_overrides(wildcards):
+    """Recipe overrides from config as `--set` options (:func:`sim_params`)."""
+    return set_options(sim_params(wildcards.simset, sim_host_files("fits")))
+
+
+def sim_dir(wildcards):
+    """Directory of one simulated set's shards."""
+    return os.path.dirname(sim_path(P.sim_cube, wildcards.simset))

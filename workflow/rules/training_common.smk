@@ -1,0 +1,131 @@
+# Helpers of the search's training (docs/learning.md; rules in train.smk): the checks of the
+# network's input and of training.init_weights when the workflow is parsed, `lensfinder train`'s
+# options, and the exported networks (the target export_network). Included by the Snakefile
+# after simulation_common.smk.
+
+
+def _check_network_input():
+    """stamps.size must reach the network's input through training.preprocess (else `train` fails late)."""
+    import numpy as np
+
+    from lensfinder.learning.models import DEFAULT_INPUT_SIZE
+    from lensfinder.learning.preprocessing import resize_stamps
+
+    size, preprocess = config["stamps"]["size"], config["training"]["preprocess"]
+    for model in dict.fromkeys(m.model for m in MEMBERS.values()):
+        try:
+            resize_stamps(np.zeros((0, size, size), np.float32), DEFAULT_INPUT_SIZE[model], preprocess)
+        except ValueError as exc:
+            raise ValueError(f"config: stamps.size {size}, training.preprocess {preprocess}, model {model}: "
+                             f"{exc}; set training.preprocess: crop or a larger stamps.size") from None
+
+
+_check_network_input()
+
+
+def _check_init_weights():
+    """training.epochs 0 needs training.init_weights; a network to start from must have the search's network,
+    bands, preprocess and normalization (its sidecar, read here, so a dry run names what differs)."""
+    t = config["training"]
+    path = t.get("init_weights")
+    if not path:
+        if t["epochs"] == 0:
+            raise ValueError("config: training.epochs 0 keeps the network given as training.init_weights, "
+                             "but init_weights is null; set it or give epochs >= 1")
+        return
+    from lensfinder.learning.sidecar import settings_mismatch, sidecar_path
+
+    sidecar = sidecar_path(path)
+    if not os.path.exists(sidecar):
+        return  # the missing input is reported by the plan, naming the file
+    try:
+        with open(sidecar) as handle:
+            theirs = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"config: training.init_weights: {sidecar}: not readable JSON ({exc})") from None
+    for name, member in MEMBERS.items():
+        mismatch = settings_mismatch(theirs, model=member.model, bands=BANDS, preprocess=t["preprocess"],
+                                     normalization=t["normalization"])
+        if mismatch:
+            key, stored, value = mismatch
+            where = {"model": f"training.model (network {name})", "bands": "bands"}.get(key, f"training.{key}")
+            raise ValueError(f"config: training.init_weights: {path} holds a network with {key} {stored!r}, "
+                             f"but this run's {where} is {value!r}; start from a network with the run's "
+                             "settings, or set training.init_weights: null")
+
+
+_check_init_weights()
+
+
+def scratch_epochs():
+    """Epochs of a network the experiments train from scratch: training.epochs, or, when that is 0 (the search
+    keeps training.init_weights as it is), `lensfinder train`'s default."""
+    from lensfinder.learning.config import TrainConfig
+
+    return config["training"]["epochs"] or TrainConfig.epochs
+
+
+def training_options(wildcards=None, scratch=False):
+    """Training hyper-parameters from config as `lensfinder train` options (`scratch`: an experiment's own
+    network, which never starts from training.init_weights, so never takes its 0 epochs)."""
+    t = config["training"]
+    epochs = scratch_epochs() if scratch else t["epochs"]
+    return (
+        f"--epochs {epochs} --batch-size {t['batch_size']} --learning-rate {t['learning_rate']} "
+        f"--preprocess {t['preprocess']} --normalization {t['normalization']} "
+        f"--class-balance {t['class_balance']} {'--augment' if t['augment'] else '--no-augment'} "
+        f"--min-arc-visible-snr {t['min_arc_visible_snr']} "
+        f"--lr-schedule {t['lr_schedule']} --ema-momentum {t['ema_momentum']} "
+        f"--bands {' '.join(BANDS)}"
+    )
+
+
+def init_weights_files(wildcards=None):
+    """The network the search's training starts from (training.init_weights) and its sidecar; [] from scratch.
+
+    The experiments' own networks (domain_shift, PSF, volume) always start from scratch."""
+    from lensfinder.learning.sidecar import sidecar_path
+
+    path = config["training"].get("init_weights")
+    return [path, str(sidecar_path(path))] if path else []
+
+
+def init_weights_option(wildcards, input):
+    return f"--init-weights {input.init[0]}" if input.init else ""
+
+
+#: every network of the search, exported (the target export_network)
+EXPORTED_NETWORKS = expand(P.network, net=list(MEMBERS))
+
+
+def _export_clash():
+    """training.init_weights when it is one of EXPORTED_NETWORKS (the run keeps or fine-tunes the network it
+    would export over), else None."""
+    init = config["training"].get("init_weights")
+    exported = {os.path.abspath(path) for path in EXPORTED_NETWORKS}
+    return init if init and os.path.abspath(init) in exported else None
+
+
+EXPORT_CLASH = _export_clash()
+
+
+def exported_networks(wildcards=None):
+    """EXPORTED_NETWORKS, or an error when the export would write over training.init_weights."""
+    if EXPORT_CLASH:
+        raise ValueError(f"export_network: training.init_weights is {EXPORT_CLASH}, the file the export would "
+                         "write; export a network this run keeps or fine-tunes elsewhere: `lensfinder "
+                         "export-network --model results/models/NET.keras --out OTHER.keras`")
+    return EXPORTED_NETWORKS
+
+
+def network_provenance(wildcards):
+    """The `provenance` of an exported network: what made it beyond the training settings its sidecar holds
+    (the config files layered over config/config.yaml, the survey, and the training set's simulation)."""
+    sim = config["simulation"]
+    return json.dumps({
+        "exported_by": "snakemake export_network",
+        "configfiles": [os.path.relpath(path) for path in workflow.overwrite_configfiles],
+        "survey": SURVEY, "preset": PRESET.name, "bands": list(BANDS), "stamp_size": STAMP_SIZE,
+        "simulation": {**{key: sim[key] for key in ("recipe", "mix", "params", "member_params")},
+                       "train": SIM_SETS["train"]},
+    }, sort_keys=True)
