@@ -12,6 +12,7 @@ __all__ = [
     "LI2020_STAMP_SIZE",
     "HE2020_INPUT_SIZE",
     "HE2020_N_PARAMETERS",
+    "ADAM_EPSILON",
     "MOCK_ZEROPOINT_MAG",
     "KIDS_MEDIAN_PSF_FWHM_ARCSEC",
     "THRESHOLDS",
@@ -34,6 +35,8 @@ LI2020_STAMP_SIZE = 101
 HE2020_INPUT_SIZE = 49
 #: He et al. 2020, section 2: number of trainable parameters.
 HE2020_N_PARAMETERS = 2_101_372
+#: He et al. 2020, eq. 7 (Kingma & Ba 2015): Adam's epsilon, not Keras's 1e-7.
+ADAM_EPSILON = 1e-8
 #: Photometric zero point of the mock survey and of simulated images:
 #: counts = 10**(-0.4 * (mag - MOCK_ZEROPOINT_MAG)).
 MOCK_ZEROPOINT_MAG = 30.0

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from lensfinder import __version__
+from lensfinder.constants import ADAM_EPSILON
 from lensfinder.io import InputError, write_csv, write_text
 from lensfinder.learning.config import TrainConfig
 from lensfinder.learning.datasets import ShardSet
@@ -30,8 +31,6 @@ __all__ = ["ADAM_EPSILON", "compile_model", "export_network", "initial_weights",
 
 log = logging.getLogger(__name__)
 
-#: Adam's epsilon: He et al. 2020, eq. 7 (Kingma & Ba 2015), not Keras's 1e-7.
-ADAM_EPSILON = 1e-8
 _CHECKPOINT_STATE = "state.json"
 
 

@@ -1,0 +1,51 @@
+"""benchmarks/gpu.py, the script a session with a GPU runs: it must work where it is rarely run.
+
+Its speeds are not asserted (benchmarks print ratios; tests never time). What is: it builds and
+trains the networks it names at the papers' sizes, and on a machine without a GPU it says so and
+measures the CPU alone, instead of training the GPU's 100,000 images on the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from lensfinder.constants import HE2020_N_PARAMETERS
+from lensfinder.learning.config import HE2020_CASES
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_gpu_benchmark_measures_the_cpu_and_names_a_missing_gpu(tmp_path):
+    out = tmp_path / "gpu.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "gpu.py"), "--cases", "he2020_paper", "--cpu-images", "256",
+         "--epochs", "2", "--repeats", "1", "--json", str(out)],
+        capture_output=True, text=True, timeout=600, env={"CUDA_VISIBLE_DEVICES": "-1", **_env()},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "no GPU visible to Keras's tensorflow backend: CPU figures only" in result.stdout
+    (record,) = json.loads(out.read_text())
+    # He et al. 2020: their network (section 2) at their batch (Table 5, case 0), float32 on the CPU
+    assert record["device"] == "cpu" and record["policy"] == "float32"
+    assert record["model"] == "he2020" and record["input_shape"] == [49, 49, 1]
+    assert record["n_parameters"] == HE2020_N_PARAMETERS == 2_101_372
+    assert record["batch_size"] == HE2020_CASES["case0"]["batch_size"] == 32
+    assert record["n_images"] == 256 and record["epochs"] == 2
+    assert record["train_images_per_s"] > 0 and record["score_images_per_s"] > 0
+    assert "he2020_paper on the cpu (tensorflow, float32)" in result.stdout
+
+
+def test_gpu_benchmark_refuses_fewer_images_than_a_scoring_batch(tmp_path):
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu.py"), "--cpu-images", "100"],
+                            capture_output=True, text=True, timeout=120, env=_env())
+    assert result.returncode == 2
+    assert "--cpu-images 100: expected at least --batch-inference (256)" in result.stderr
+
+
+def _env() -> dict:
+    """This environment without KERAS_BACKEND: the pipeline's backend, TensorFlow."""
+    return {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
