@@ -49,7 +49,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-#: name -> network, bands, preprocess, He et al. preset (batch and learning rate), or the batch size
+#: case -> network, bands, input resizing (lensfinder.learning.preprocessing), and He et al.'s training preset
+#: (its batch and learning rate) or a batch size (the learning rate then lensfinder train's default)
 CASES = {
     "default": {"model": "he2020", "bands": 3, "preprocess": "bin2_crop", "preset": None, "batch_size": 64},
     "he2020_paper": {"model": "he2020", "bands": 1, "preprocess": "bin2", "preset": "case0", "batch_size": None},
