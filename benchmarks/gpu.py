@@ -12,8 +12,8 @@ Three cases, each a network at its input and batch size as the pipeline runs it:
 Each case runs in a child process per device, on images held in memory (a
 network's speed does not depend on its pixel values, and the pipeline's input
 stream is timed by benchmarks/train.py): the network is built by
-``lensfinder.learning.models.build_model`` and compiled as ``lensfinder train``
-compiles it (Adam with He et al.'s epsilon, the 2-way cross-entropy), trained
+``lensfinder.learning.models.compile_model``, as ``lensfinder train`` builds
+and compiles it (Adam with He et al.'s epsilon, the 2-way cross-entropy), trained
 for ``--epochs`` epochs (images/s of the best epoch after the first, which
 traces), then scores the images with ``model.predict`` (best of ``--repeats``
 after a warm-up). On the GPU the networks run in mixed precision
@@ -49,8 +49,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-#: case -> network, bands, input resizing (lensfinder.learning.preprocessing), and He et al.'s training preset
-#: (its batch and learning rate) or a batch size (the learning rate then lensfinder train's default)
+#: case -> network, bands, input resizing (lensfinder.learning.preprocessing: with the network, the input's
+#: size and channels, as training derives them), and He et al.'s training preset (its batch and learning
+#: rate) or a batch size (the learning rate then lensfinder train's default)
 CASES = {
     "default": {"model": "he2020", "bands": 3, "preprocess": "bin2_crop", "preset": None, "batch_size": 64},
     "he2020_paper": {"model": "he2020", "bands": 1, "preprocess": "bin2", "preset": "case0", "batch_size": None},
@@ -78,10 +79,10 @@ def child(case: str, n_images: int, epochs: int, repeats: int, policy: str, batc
     """One case on the device this process sees: the record of its rates."""
     import numpy as np
 
-    from lensfinder.constants import ADAM_EPSILON, LI2020_STAMP_SIZE
     from lensfinder.learning.config import resolve_config
-    from lensfinder.learning.models import build_model, import_keras
+    from lensfinder.learning.models import compile_model, import_keras
     from lensfinder.learning.preprocessing import input_channels
+    from timing import epoch_timer  # benchmarks/timing.py, beside this script
 
     spec = CASES[case]
     config = resolve_config(spec["preset"], model=spec["model"], batch_size=spec["batch_size"],
@@ -90,25 +91,14 @@ def child(case: str, n_images: int, epochs: int, repeats: int, policy: str, batc
     device = _device(keras)
     keras.mixed_precision.set_global_policy(policy if device == "gpu" else "float32")
     keras.utils.set_random_seed(0)
-    size = config.resolved_input_size if spec["model"] == "he2020" else LI2020_STAMP_SIZE
-    channels = input_channels(spec["bands"], config.preprocess) if spec["model"] == "he2020" else spec["bands"]
+    size, channels = config.resolved_input_size, input_channels(spec["bands"], config.preprocess)  # as training's
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n_images, size, size, channels)).astype(np.float32)
     y = rng.integers(0, 2, n_images).astype(np.int32)
-    model = build_model(spec["model"], (size, size, channels))
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=ADAM_EPSILON),
-                  loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
-
+    model = compile_model(config, size, channels)
     seconds = []
-
-    class EpochTimer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds.append(time.perf_counter() - self.start)
-
-    model.fit(x, y, batch_size=config.batch_size, epochs=epochs, shuffle=True, verbose=0, callbacks=[EpochTimer()])
+    model.fit(x, y, batch_size=config.batch_size, epochs=epochs, shuffle=True, verbose=0,
+              callbacks=[epoch_timer(keras, seconds)])
     model.predict(x[:batch_inference], batch_size=batch_inference, verbose=0)  # warm-up: tracing
     scoring = []
     for _ in range(repeats):

@@ -5,7 +5,7 @@ AVX-512 VNNI, BF16 or AMX; ``lensfinder.learning.models.import_keras`` sets
 ``TF_ENABLE_ONEDNN_OPTS=1`` unless the environment says otherwise. This
 script measures what that buys on this machine: the workflow's default
 network (he2020 on the two-scale input, ``bin2_crop``, of g, r and i: 49x49x6,
-batch 64, Adam) compiled by ``lensfinder.learning.training.compile_model``,
+batch 64, Adam) compiled by ``lensfinder.learning.models.compile_model``,
 trained and scored on the same random images in two child processes, one
 with ``TF_ENABLE_ONEDNN_OPTS=1`` (ours) and one with ``=0`` (the baseline,
 TensorFlow's own kernels), interleaved ``--repeats`` times. Images/s are the
@@ -31,8 +31,8 @@ def child(n_images: int, epochs: int, threads: int) -> dict:
     from lensfinder.learning.config import resolve_config
     from lensfinder.learning.models import import_keras
     from lensfinder.learning.runtime import configure_tensorflow
-    from lensfinder.learning.training import compile_model
-    from train import epoch_timer  # benchmarks/train.py, beside this script
+    from lensfinder.learning.models import compile_model
+    from timing import epoch_timer  # benchmarks/timing.py, beside this script
 
     config = resolve_config(None, model="he2020", epochs=epochs, batch_size=64, preprocess="bin2_crop")
     configure_tensorflow(config.seed, threads)

@@ -46,23 +46,11 @@ from lensfinder.learning.preprocessing import input_channels, preprocess  # noqa
 from lensfinder.learning.config import resolve_config  # noqa: E402
 from lensfinder.learning.runtime import configure_tensorflow  # noqa: E402
 from lensfinder.learning.stream import DEFAULT_CACHE_MB, TrainingStream  # noqa: E402
-from lensfinder.learning.training import compile_model, train  # noqa: E402
+from lensfinder.learning.models import compile_model  # noqa: E402
+from lensfinder.learning.training import train  # noqa: E402
+from timing import epoch_timer  # noqa: E402  (benchmarks/timing.py, beside this script)
 
 log = logging.getLogger("benchmarks.train")
-
-
-def epoch_timer(keras, seconds_per_epoch, clock=time.perf_counter):
-    """A callback recording seconds per epoch on ``clock``: wall clock, or
-    ``time.process_time`` for the process CPU seconds (all threads)."""
-
-    class EpochTimer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = clock()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds_per_epoch.append(clock() - self.t0)
-
-    return EpochTimer()
 
 
 def in_memory_images_per_s(shards, config, threads, cpu_per_epoch):

@@ -19,7 +19,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "HE2020_CASES": "config", "CLASS_BALANCE": "config", "TrainConfig": "config", "resolve_config": "config",
     "augment_batch": "stream", "split_rows": "stream", "TrainingStream": "stream",
     "set_threads": "runtime", "configure_tensorflow": "runtime",
-    "ADAM_EPSILON": "training", "compile_model": "training", "train": "training",
+    "ADAM_EPSILON": "training", "compile_model": "models", "train": "training",
     "DEFAULT_MAX_NAN_FRACTION": "inference", "Scorer": "inference", "load_scorer": "inference",
     "score_cube": "inference", "predict_shard": "inference", "predict_shards": "inference", "infer_files": "inference",
     "confusion": "metrics", "threshold_metrics": "metrics", "roc_curve": "metrics", "auroc": "metrics",

@@ -1,4 +1,4 @@
-"""The two papers' networks as Keras 3 functional models, and saving/loading model files.
+"""The two papers' networks as Keras 3 functional models, compiled for training, and saving/loading model files.
 
 ``he2020``: He et al. 2020, section 2 (2,101,372 parameters); ``resnet18``:
 the keras-resnet design used by Li et al. 2020, section 2.2. Both take
@@ -13,7 +13,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from lensfinder.constants import HE2020_INPUT_SIZE, HE2020_N_PARAMETERS, LI2020_STAMP_SIZE
+from lensfinder.constants import ADAM_EPSILON, HE2020_INPUT_SIZE, HE2020_N_PARAMETERS, LI2020_STAMP_SIZE
 from lensfinder.io import InputError, atomic_path
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "RESNET18_N_PARAMETERS",
     "HE2020_N_PARAMETERS_BY_BANDS",
     "build_model",
+    "compile_model",
     "he2020",
     "resnet18",
     "he2020_n_parameters",
@@ -261,6 +262,34 @@ def build_model(name: str, input_shape=None):
     if name == "he2020" and min(input_shape[:2]) < 16:
         raise ValueError(f"he2020: input {input_shape} too small for two 5x5 convolutions and poolings")
     return _BUILDERS[name](input_shape)
+
+
+def compile_model(config, size: int, n_bands: int = 1, steps_per_epoch: int = 1):
+    """``config.model`` for ``(size, size, n_bands)`` inputs, compiled with Adam on the cross-entropy.
+
+    ``config`` is a :class:`lensfinder.learning.config.TrainConfig` (not imported here: that module
+    imports this one).
+
+    Adam with epsilon :data:`ADAM_EPSILON` (He et al. 2020, eq. 7) on the
+    negative log-likelihood of the 2-way softmax (sparse categorical
+    cross-entropy), reporting accuracy. ``config.lr_schedule`` ``cosine``
+    decays the step to 0 over ``config.epochs * steps_per_epoch`` steps;
+    ``config.ema_momentum`` > 0 keeps a moving average of the weights, which
+    Keras writes into the model when ``fit`` ends.
+    """
+    keras = import_keras()
+    model = build_model(config.model, (size, size, n_bands))
+    learning_rate = config.learning_rate
+    if config.lr_schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            config.learning_rate, decay_steps=max(1, config.epochs * steps_per_epoch), alpha=0.0)
+    ema = {"use_ema": True, "ema_momentum": config.ema_momentum} if config.ema_momentum > 0 else {}
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, epsilon=ADAM_EPSILON, **ema),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+    return model
 
 
 def save_model(model, path: str | os.PathLike) -> Path:

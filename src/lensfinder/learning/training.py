@@ -21,7 +21,7 @@ from lensfinder.constants import ADAM_EPSILON
 from lensfinder.io import InputError, write_csv, write_text
 from lensfinder.learning.config import TrainConfig
 from lensfinder.learning.datasets import ShardSet
-from lensfinder.learning.models import build_model, import_keras, load_model, save_model
+from lensfinder.learning.models import compile_model, import_keras, load_model, save_model
 from lensfinder.learning.preprocessing import resize_stamps
 from lensfinder.learning.sidecar import write_settings
 from lensfinder.learning.runtime import configure_tensorflow
@@ -32,31 +32,6 @@ __all__ = ["ADAM_EPSILON", "compile_model", "export_network", "initial_weights",
 log = logging.getLogger(__name__)
 
 _CHECKPOINT_STATE = "state.json"
-
-
-def compile_model(config: TrainConfig, size: int, n_bands: int = 1, steps_per_epoch: int = 1):
-    """``config.model`` for ``(size, size, n_bands)`` inputs, compiled with Adam on the cross-entropy.
-
-    Adam with epsilon :data:`ADAM_EPSILON` (He et al. 2020, eq. 7) on the
-    negative log-likelihood of the 2-way softmax (sparse categorical
-    cross-entropy), reporting accuracy. ``config.lr_schedule`` ``cosine``
-    decays the step to 0 over ``config.epochs * steps_per_epoch`` steps;
-    ``config.ema_momentum`` > 0 keeps a moving average of the weights, which
-    Keras writes into the model when ``fit`` ends.
-    """
-    keras = import_keras()
-    model = build_model(config.model, (size, size, n_bands))
-    learning_rate = config.learning_rate
-    if config.lr_schedule == "cosine":
-        learning_rate = keras.optimizers.schedules.CosineDecay(
-            config.learning_rate, decay_steps=max(1, config.epochs * steps_per_epoch), alpha=0.0)
-    ema = {"use_ema": True, "ema_momentum": config.ema_momentum} if config.ema_momentum > 0 else {}
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, epsilon=ADAM_EPSILON, **ema),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=["accuracy"],
-    )
-    return model
 
 
 def initial_weights(path, model: str, input_shape, bands, preprocess: str, normalization: str,
