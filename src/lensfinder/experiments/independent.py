@@ -26,7 +26,7 @@ import zlib
 
 import numpy as np
 
-from lensfinder.experiments.morphologies import PSF_FAMILIES
+from lensfinder.experiments.morphologies import INDEPENDENT_PSF_FAMILIES, PSF_FAMILIES
 from lensfinder.io import InputError, nearest_hint
 
 __all__ = [
@@ -105,7 +105,7 @@ class IndependentSpec:
         "HERNQUIST_ELLIPSE": 0.5, "MULTI_GAUSSIAN_ELLIPSE": 0.5})
     # families no training recipe uses; moffat and gaussian (the recipes' own, and the held-back set's) are
     # opt-in, to measure what those PSFs cost
-    psf_mix: dict = dataclasses.field(default_factory=lambda: {"kolmogorov_optical": 0.5, "double_gaussian": 0.5})
+    psf_mix: dict = dataclasses.field(default_factory=lambda: dict.fromkeys(INDEPENDENT_PSF_FAMILIES, 0.5))
     moffat_beta: tuple = (2.8, 4.8)            # the opt-in moffat family's beta (the mock survey's range)
     psf_bank_size: int = 12                    # PSFs drawn per shard (GalSim optics are slow to draw)
     psf_kernel_pix: int = 41                   # PSF kernel side, pixels (8.2": the wings)

@@ -53,7 +53,16 @@ __all__ = [
 
 #: pixelised morphologies: name -> function of (params, scale, n_pix)
 MORPHOLOGIES = ("shapelets", "clumpy", "spiral", "ring", "edge_on")
-PSF_FAMILIES = ("kolmogorov_optical", "double_gaussian", "moffat", "gaussian")
+#: the parameters each PSF family reads
+PSF_PARAMS = {
+    "kolmogorov_optical": ("psf_atm_fwhm_arcsec", "psf_e1", "psf_e2", "psf_dilation", "psf_strut_angle_deg",
+                           "psf_defocus", "psf_astig1", "psf_astig2", "psf_coma1", "psf_coma2"),
+    "double_gaussian": ("psf_atm_fwhm_arcsec", "psf_e1", "psf_e2", "psf_dilation", "psf_halo_width_ratio",
+                        "psf_halo_fraction"),
+    "moffat": ("psf_atm_fwhm_arcsec", "psf_e1", "psf_e2", "psf_dilation", "psf_moffat_beta"),
+    "gaussian": ("psf_atm_fwhm_arcsec", "psf_e1", "psf_e2", "psf_dilation"),
+}
+PSF_FAMILIES = tuple(PSF_PARAMS)
 #: the families no training recipe uses (the independent set's default mix)
 INDEPENDENT_PSF_FAMILIES = ("kolmogorov_optical", "double_gaussian")
 #: VLT Survey Telescope primary mirror (Capaccioli & Schipani 2011), metres
@@ -229,17 +238,6 @@ def _kernel_cached(items: tuple, pixel_scale: float, n_pix: int) -> np.ndarray:
     kernel = np.clip(image.array.astype(np.float64), 0.0, None)
     kernel.setflags(write=False)
     return kernel
-
-
-#: the parameters each PSF family reads
-PSF_PARAMS = {
-    "kolmogorov_optical": ("psf_atm_fwhm_arcsec", "psf_e1", "psf_e2", "psf_dilation", "psf_strut_angle_deg",
-                           "psf_defocus", "psf_astig1", "psf_astig2", "psf_coma1", "psf_coma2"),
-    "double_gaussian": ("psf_atm_fwhm_arcsec", "psf_e1", "psf_e2", "psf_dilation", "psf_halo_width_ratio",
-                        "psf_halo_fraction"),
-    "moffat": ("psf_atm_fwhm_arcsec", "psf_e1", "psf_e2", "psf_dilation", "psf_moffat_beta"),
-    "gaussian": ("psf_atm_fwhm_arcsec", "psf_e1", "psf_e2", "psf_dilation"),
-}
 
 
 def _items(params: dict, dilation: float | None = None) -> tuple:
