@@ -8,6 +8,7 @@ measures the CPU alone, instead of training the GPU's 100,000 images on the CPU.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -49,3 +50,24 @@ def test_gpu_benchmark_refuses_fewer_images_than_a_scoring_batch(tmp_path):
 def _env() -> dict:
     """This environment without KERAS_BACKEND: the pipeline's backend, TensorFlow."""
     return {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
+
+
+def test_roofline_counts_each_layers_multiply_adds_from_its_weights():
+    """benchmarks/roofline.py's work per image: a dense layer does one multiply-add per weight, a
+    convolution one per weight at every output pixel (He et al. 2020's network, section 2)."""
+    import importlib.util
+
+    from lensfinder.learning.models import build_model
+
+    spec = importlib.util.spec_from_file_location("roofline", REPO / "benchmarks" / "roofline.py")
+    roofline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(roofline)
+    model = build_model("he2020", (49, 49, 1))
+    counts = roofline.multiply_adds(model)
+    assert list(counts) == ["conv1", "conv2", "fc1", "fc2", "logits"]
+    weights = {layer.name: math.prod(layer.kernel.shape) for layer in model.layers if layer.name in counts}
+    # 5x5 valid convolutions and 2x2 poolings: 49 -> 45 -> 22 -> 18 -> 9 pixels a side
+    assert counts["conv1"] == 45 * 45 * weights["conv1"] and counts["conv2"] == 18 * 18 * weights["conv2"]
+    assert all(counts[name] == weights[name] for name in ("fc1", "fc2", "logits"))
+    biases = sum(math.prod(layer.bias.shape) for layer in model.layers if layer.name in counts)
+    assert sum(weights.values()) + biases == model.count_params() == HE2020_N_PARAMETERS

@@ -1,0 +1,122 @@
+"""How close the default network's training and scoring come to what this CPU can compute.
+
+Issue 13's goals were met only by networks trained on 96,000 images (20
+minutes of training on 2 cores; docs/experiments.md), eight times the
+default's 12,000. This script asks whether those steps could be won from
+the software on the same cores, or only from more hardware: it counts the
+floating-point work of the workflow's default network per image (he2020 on
+the two-scale input of g, r and i: 49x49x6, batch 64, Adam, compiled by
+``lensfinder.learning.models.compile_model``), measures its training and
+scoring images/s on random images, and sets the FLOP/s that gives against
+the baseline, a float32 matrix product (``tf.linalg.matmul`` of two
+``--gemm-size`` square matrices, the CPU's best case, the kernel every
+convolution and dense layer of the network ends up in) on the same threads
+in the same process. The ratio is the share of the CPU's reachable speed the
+network uses; its inverse is the most any kernel or compiler setting could
+still win.
+
+Work per image: a convolution's multiply-adds are output pixels x filters x
+kernel area x input channels, a dense layer's inputs x outputs; training
+counts each three times (forward, the gradient with respect to the inputs
+and with respect to the weights; the first layer's input gradient, which is
+not computed, is left in, so the count is at most 1/3 of that layer too
+high), 2 FLOP per multiply-add. Pooling, activations, the loss and Adam's
+update are left out (a few per cent).
+
+    .venv/bin/python benchmarks/roofline.py [--n-images 3840] [--epochs 3] [--threads 2] [--gemm-size 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+
+def multiply_adds(model) -> dict:
+    """Forward multiply-adds per image of every Conv2D and Dense layer of ``model``."""
+    counts = {}
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            kh, kw = layer.kernel_size
+            _, oh, ow, filters = layer.output.shape
+            counts[layer.name] = oh * ow * filters * kh * kw * layer.input.shape[-1]
+        elif kind == "Dense":
+            counts[layer.name] = layer.input.shape[-1] * layer.units
+    return counts
+
+
+def gemm_flops(tf, size: int, seconds: float = 2.0) -> float:
+    """Best FLOP/s of a float32 ``size`` x ``size`` matrix product over ``seconds``."""
+    a = tf.random.normal((size, size), seed=1)
+    b = tf.random.normal((size, size), seed=2)
+    matmul = tf.function(lambda a, b: tf.linalg.matmul(a, b))
+    matmul(a, b).numpy()
+    best, stop = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < stop:
+        start = time.perf_counter()
+        matmul(a, b).numpy()
+        best = max(best, 2.0 * size**3 / (time.perf_counter() - start))
+    return best
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n-images", type=int, default=3840)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--gemm-size", type=int, default=1024)
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    import numpy as np
+
+    from lensfinder.learning.config import resolve_config
+    from lensfinder.learning.models import compile_model, import_keras
+    from lensfinder.learning.runtime import configure_tensorflow
+    from timing import epoch_timer  # benchmarks/timing.py, beside this script
+
+    config = resolve_config(None, model="he2020", epochs=args.epochs, batch_size=64, preprocess="bin2_crop")
+    configure_tensorflow(config.seed, args.threads)
+    keras = import_keras()
+    import tensorflow as tf
+
+    model = compile_model(config, 49, 6)
+    counts = multiply_adds(model)
+    forward = 2.0 * sum(counts.values())
+    training = 3.0 * forward
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(args.n_images, 49, 49, 6)).astype(np.float32)
+    y = rng.integers(0, 2, args.n_images).astype(np.int32)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(config.batch_size).cache().prefetch(2)
+    times = []
+    model.fit(data, epochs=args.epochs, verbose=0, callbacks=[epoch_timer(keras, times)])
+    train_rate = args.n_images / min(times[1:] or times)
+    model.predict(x[:256], batch_size=256, verbose=0)
+    predict_rate = 0.0
+    for _ in range(3):
+        start = time.perf_counter()
+        model.predict(x, batch_size=256, verbose=0)
+        predict_rate = max(predict_rate, args.n_images / (time.perf_counter() - start))
+    peak = gemm_flops(tf, args.gemm_size)
+
+    print(f"he2020, 49x49x6 (bin2_crop of g, r, i), batch 64, {args.threads} threads; "
+          f"{args.n_images} random images, best epoch after the first of {args.epochs}")
+    print("  forward multiply-adds per image: "
+          + ", ".join(f"{name} {n / 1e6:.2f} M" for name, n in counts.items())
+          + f"; {forward / 1e6:.1f} MFLOP forward, {training / 1e6:.1f} MFLOP per training image")
+    print(f"  baseline: float32 matrix product {args.gemm_size}x{args.gemm_size}: {peak / 1e9:.1f} GFLOP/s")
+    for what, rate, flop in (("train", train_rate, training), ("score", predict_rate, forward)):
+        achieved = rate * flop
+        print(f"  {what:6s} {rate:8.1f} images/s = {achieved / 1e9:6.1f} GFLOP/s: "
+              f"ratio to the matrix product {achieved / peak:.2f} (at most {peak / achieved:.1f}x left to win)")
+    for label, images in (("the default (12,000 images)", 12_000), ("search_large (96,000 images)", 96_000)):
+        steps = images * 12
+        print(f"  12 epochs of {label}: {steps * training / 1e12:.1f} TFLOP: {steps / train_rate:.0f} s at the "
+              f"measured rate, {steps * training / peak:.0f} s at the matrix product's")
+
+
+if __name__ == "__main__":
+    main()
