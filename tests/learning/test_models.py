@@ -60,6 +60,24 @@ def test_he2020_in_three_bands():
         models.build_model("he2020", (49, 49, 0))
 
 
+def test_he2020_half_keeps_the_design_at_half_the_filters():
+    """he2020_half: He et al.'s layers with 10 and 25 filters, on the default's two-scale g, r, i input."""
+    model = models.build_model("he2020_half", (49, 49, 6))
+    full = models.build_model("he2020", (49, 49, 6))
+    shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers}
+    full_shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in full.layers}
+    assert shapes["conv1"] == (45, 45, 10) and shapes["conv2"] == (18, 18, 25) and shapes["flatten"] == (2025,)
+    assert [layer.name for layer in model.layers] == [layer.name for layer in full.layers]
+    assert all(shapes[n] == full_shapes[n] for n in ("fc1", "fc2", "logits", "p"))
+    # 5*5*6*10+10 + 5*5*10*25+25 + 2025*500+500 + 500*100+100 + 100*2+2
+    assert model.count_params() == models.he2020_n_parameters((49, 49, 6), filters=(10, 25)) == 1_071_087
+    assert models.expected_n_parameters("he2020_half", (49, 49, 6)) == 1_071_087
+    assert models.expected_n_parameters("he2020_half", (51, 51, 6)) is None
+    assert model.name == "he2020_half" and models.DEFAULT_INPUT_SIZE["he2020_half"] == 49
+    with pytest.raises(ValueError, match="he2020_half: input .* too small"):
+        models.build_model("he2020_half", (12, 12, 3))
+
+
 @pytest.mark.parametrize("bands", [1, 3])
 def test_resnet18_parameter_count_is_the_derived_one(bands):
     model = models.build_model("resnet18", (101, 101, bands))

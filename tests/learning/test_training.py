@@ -442,3 +442,27 @@ def test_export_network_leaves_the_optimiser_out_and_starts_a_run(shard_dir, tmp
     assert main(["export-network", "--model", str(trained), "--out", str(tmp_path / "z.keras")]) == 2
     assert "trained.json: settings file not found" in capsys.readouterr().err
     assert not any((tmp_path / name).exists() for name in ("x.h5", "y.keras", "v.keras"))
+
+
+def test_he2020_half_trains_scores_and_is_not_taken_for_he2020(shard_dir, tmp_path, capsys):
+    """`--model he2020_half` through the CLI: the sidecar names it, the file holds its design, it
+    scores; a full he2020 network is refused as its starting point, naming the key."""
+    from lensfinder.cli import main
+    from lensfinder.learning.models import expected_n_parameters, load_model
+
+    out = tmp_path / "he2020_half.keras"
+    args = ["train", "--shards", str(shard_dir), "--epochs", "1", "--batch-size", "16", "--threads", "1"]
+    assert main([*args, "--model", "he2020_half", "--out", str(out)]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["model"] == "he2020_half"
+    network = load_model(out)
+    assert network.name == "he2020_half" and network.get_layer("conv2").output.shape[-1] == 25
+    assert network.count_params() == expected_n_parameters("he2020_half", network.input_shape[1:])
+    scores = tmp_path / "scores.parquet"
+    assert main(["infer", "--stamps", str(shard_dir / "shard_000.fits"), "--index",
+                 str(shard_dir / "shard_000.parquet"), "--model", str(out), "--out", str(scores)]) == 0
+    assert pd.read_parquet(scores)["p_cnn"].between(0, 1).all()
+
+    full = tmp_path / "he2020.keras"
+    assert main([*args, "--out", str(full)]) == 0
+    assert main([*args, "--model", "he2020_half", "--out", str(tmp_path / "x.keras"), "--init-weights", str(full)]) == 2
+    assert "he2020.keras: init weights: model 'he2020', but this training's is 'he2020_half'" in capsys.readouterr().err

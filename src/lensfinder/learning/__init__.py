@@ -4,7 +4,7 @@ from lensfinder.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "MODEL_NAMES": "models", "DEFAULT_INPUT_SIZE": "models", "RESNET18_N_PARAMETERS": "models",
-    "build_model": "models", "he2020": "models", "resnet18": "models", "resnet18_n_parameters": "models",
+    "build_model": "models", "he2020": "models", "he2020_half": "models", "resnet18": "models", "resnet18_n_parameters": "models",
     "expected_n_parameters": "models", "he2020_n_parameters": "models", "HE2020_N_PARAMETERS_BY_BANDS": "models",
     "save_model": "models", "load_model": "models", "file_hash": "models",
     "import_keras": "models", "lens_probability_column": "models",

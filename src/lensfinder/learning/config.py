@@ -40,7 +40,7 @@ class TrainConfig:
     Attributes
     ----------
     model : str
-        Network name (``he2020`` or ``resnet18``).
+        Network name (:data:`lensfinder.learning.models.MODEL_NAMES`: ``he2020``, ``he2020_half``, ``resnet18``).
     epochs, batch_size : int
     learning_rate : float
         Adam step size.
