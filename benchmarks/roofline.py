@@ -9,9 +9,9 @@ the two-scale input of g, r and i: 49x49x6, batch 64, Adam, compiled by
 ``lensfinder.learning.models.compile_model``), measures its training and
 scoring images/s on random images, and sets the FLOP/s that gives against
 the baseline, a float32 matrix product (``tf.linalg.matmul`` of two
-``--gemm-size`` square matrices, the CPU's best case, the kernel every
-convolution and dense layer of the network ends up in) on the same threads
-in the same process. The ratio is the share of the CPU's reachable speed the
+``--gemm-size`` square matrices: the CPU's best case for dense float32
+arithmetic, at the cores' fused multiply-add peak) on the same threads in
+the same process. The ratio is the share of the CPU's reachable speed the
 network uses; its inverse is the most any kernel or compiler setting could
 still win.
 
