@@ -1,10 +1,10 @@
-"""The two papers' networks as Keras 3 functional models, compiled for training, and saving/loading model files.
+"""The two papers' networks, and a narrower he2020, as Keras 3 functional models, compiled for training; model files.
 
 ``he2020``: He et al. 2020, section 2 (2,101,372 parameters); ``he2020_half``:
 the same design with half the convolution filters (10 and 25), 2.5 times as
 fast to train on a CPU, for training sets too large for the full network's
 time (docs/experiments.md); ``resnet18``: the keras-resnet design used by Li
-et al. 2020, section 2.2. Both take
+et al. 2020, section 2.2. All take
 ``(ny, nx, n_bands)`` images, channels last: the papers' one band (r) or
 several (g, r, i). Architectures and parameter counts: docs/learning.md.
 Keras is imported inside the functions.
@@ -123,8 +123,8 @@ def he2020(input_shape=(HE2020_INPUT_SIZE, HE2020_INPUT_SIZE, 1), n_classes: int
 def he2020_half(input_shape=(HE2020_INPUT_SIZE, HE2020_INPUT_SIZE, 1), n_classes: int = 2):
     """:func:`he2020` with half the convolution filters (10 and 25) and the same dense layers.
 
-    A third of the full network's work per image (conv2 and fc1 see half the
-    channels), 2.5 times its training images/s on one CPU thread; trained on
+    0.38 of the full network's multiply-adds per image (conv1 and fc1 half,
+    conv2 a quarter), 2.5 times its training images/s on one CPU thread; trained on
     96,000 images it scores the ``domain_shift`` independent set as the full
     network does (docs/experiments.md, "A network of half the width").
     """
