@@ -23,7 +23,11 @@ not computed, is left in, so the count is at most 1/3 of that layer too
 high), 2 FLOP per multiply-add. Pooling, activations, the loss and Adam's
 update are left out (a few per cent).
 
-    .venv/bin/python benchmarks/roofline.py [--n-images 3840] [--epochs 3] [--threads 2] [--gemm-size 1024]
+The same for ``he2020_half`` (half the convolution filters), and its rates
+set against the full network's.
+
+    .venv/bin/python benchmarks/roofline.py [--models he2020 he2020_half] [--n-images 3840] [--epochs 3]
+        [--threads 2] [--gemm-size 1024]
 """
 
 from __future__ import annotations
@@ -61,8 +65,32 @@ def gemm_flops(tf, size: int, seconds: float = 2.0) -> float:
     return best
 
 
+def measure(keras, tf, config, x, y) -> dict:
+    """Training and scoring images/s of ``config.model`` on the images ``x``, its work per image."""
+    from lensfinder.learning.models import compile_model
+    from timing import epoch_timer  # benchmarks/timing.py, beside this script
+
+    model = compile_model(config, x.shape[1], x.shape[-1])
+    counts = multiply_adds(model)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(config.batch_size).cache().prefetch(2)
+    times = []
+    model.fit(data, epochs=config.epochs, verbose=0, callbacks=[epoch_timer(keras, times)])
+    model.predict(x[:256], batch_size=256, verbose=0)
+    score = 0.0
+    for _ in range(3):
+        start = time.perf_counter()
+        model.predict(x, batch_size=256, verbose=0)
+        score = max(score, len(x) / (time.perf_counter() - start))
+    forward = 2.0 * sum(counts.values())
+    return {"counts": counts, "forward": forward, "training": 3.0 * forward,
+            "train": len(x) / min(times[1:] or times), "score": score}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["he2020", "he2020_half"],
+                        help="networks to measure (default he2020 and he2020_half; the second is also set "
+                             "against the first)")
     parser.add_argument("--n-images", type=int, default=3840)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
@@ -73,49 +101,41 @@ def main():
     import numpy as np
 
     from lensfinder.learning.config import resolve_config
-    from lensfinder.learning.models import compile_model, import_keras
+    from lensfinder.learning.models import import_keras
     from lensfinder.learning.runtime import configure_tensorflow
-    from timing import epoch_timer  # benchmarks/timing.py, beside this script
 
-    config = resolve_config(None, model="he2020", epochs=args.epochs, batch_size=64, preprocess="bin2_crop")
-    configure_tensorflow(config.seed, args.threads)
+    configs = [resolve_config(None, model=name, epochs=args.epochs, batch_size=64, preprocess="bin2_crop")
+               for name in args.models]
+    configure_tensorflow(configs[0].seed, args.threads)
     keras = import_keras()
     import tensorflow as tf
-
-    model = compile_model(config, 49, 6)
-    counts = multiply_adds(model)
-    forward = 2.0 * sum(counts.values())
-    training = 3.0 * forward
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(args.n_images, 49, 49, 6)).astype(np.float32)
     y = rng.integers(0, 2, args.n_images).astype(np.int32)
-    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(config.batch_size).cache().prefetch(2)
-    times = []
-    model.fit(data, epochs=args.epochs, verbose=0, callbacks=[epoch_timer(keras, times)])
-    train_rate = args.n_images / min(times[1:] or times)
-    model.predict(x[:256], batch_size=256, verbose=0)
-    predict_rate = 0.0
-    for _ in range(3):
-        start = time.perf_counter()
-        model.predict(x, batch_size=256, verbose=0)
-        predict_rate = max(predict_rate, args.n_images / (time.perf_counter() - start))
+    results = {config.model: measure(keras, tf, config, x, y) for config in configs}
     peak = gemm_flops(tf, args.gemm_size)
 
-    print(f"he2020, 49x49x6 (bin2_crop of g, r, i), batch 64, {args.threads} threads; "
+    print(f"49x49x6 (bin2_crop of g, r, i), batch 64, {args.threads} threads; "
           f"{args.n_images} random images, best epoch after the first of {args.epochs}")
-    print("  forward multiply-adds per image: "
-          + ", ".join(f"{name} {n / 1e6:.2f} M" for name, n in counts.items())
-          + f"; {forward / 1e6:.1f} MFLOP forward, {training / 1e6:.1f} MFLOP per training image")
     print(f"  baseline: float32 matrix product {args.gemm_size}x{args.gemm_size}: {peak / 1e9:.1f} GFLOP/s")
-    for what, rate, flop in (("train", train_rate, training), ("score", predict_rate, forward)):
-        achieved = rate * flop
-        print(f"  {what:6s} {rate:8.1f} images/s = {achieved / 1e9:6.1f} GFLOP/s: "
-              f"ratio to the matrix product {achieved / peak:.2f} (at most {peak / achieved:.1f}x left to win)")
-    for label, images in (("the default (12,000 images)", 12_000), ("search_large (96,000 images)", 96_000)):
-        steps = images * 12
-        print(f"  12 epochs of {label}: {steps * training / 1e12:.1f} TFLOP: {steps / train_rate:.0f} s at the "
-              f"measured rate, {steps * training / peak:.0f} s at the matrix product's")
+    for name, r in results.items():
+        print(f"{name}: forward multiply-adds per image "
+              + ", ".join(f"{layer} {n / 1e6:.2f} M" for layer, n in r["counts"].items())
+              + f"; {r['forward'] / 1e6:.1f} MFLOP forward, {r['training'] / 1e6:.1f} MFLOP per training image")
+        for what, flop in (("train", r["training"]), ("score", r["forward"])):
+            achieved = r[what] * flop
+            print(f"  {what:6s} {r[what]:8.1f} images/s = {achieved / 1e9:6.1f} GFLOP/s: ratio to the matrix "
+                  f"product {achieved / peak:.2f} (at most {peak / achieved:.1f}x left to win)")
+        for label, images in (("the default (12,000 images)", 12_000), ("search_large (96,000 images)", 96_000)):
+            steps = images * 12
+            print(f"  12 epochs of {label}: {steps * r['training'] / 1e12:.1f} TFLOP: {steps / r['train']:.0f} s "
+                  f"at the measured rate, {steps * r['training'] / peak:.0f} s at the matrix product's")
+    if len(results) > 1:
+        (first, a), *others = results.items()
+        for name, b in others:
+            print(f"{name} against {first}: work per training image {b['training'] / a['training']:.2f}, "
+                  f"training images/s {b['train'] / a['train']:.2f}x, scoring {b['score'] / a['score']:.2f}x")
 
 
 if __name__ == "__main__":
