@@ -287,7 +287,7 @@ def build_model(name: str, input_shape=None):
         raise ValueError(f"{name}: input_shape must be (ny, nx, n_bands), got {input_shape}")
     if input_shape[2] < 1:
         raise ValueError(f"{name}: input_shape {input_shape}: expected at least one band")
-    if name.startswith("he2020") and min(input_shape[:2]) < 16:
+    if name in HE2020_FILTERS and min(input_shape[:2]) < 16:
         raise ValueError(f"{name}: input {input_shape} too small for two 5x5 convolutions and poolings")
     return _BUILDERS[name](input_shape)
 
