@@ -45,7 +45,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -82,7 +81,7 @@ def child(case: str, n_images: int, epochs: int, repeats: int, policy: str, batc
     from lensfinder.learning.config import resolve_config
     from lensfinder.learning.models import compile_model, import_keras
     from lensfinder.learning.preprocessing import input_channels
-    from timing import epoch_timer  # benchmarks/timing.py, beside this script
+    from timing import train_and_score_rates  # benchmarks/timing.py, beside this script
 
     spec = CASES[case]
     config = resolve_config(spec["preset"], model=spec["model"], batch_size=spec["batch_size"],
@@ -96,20 +95,13 @@ def child(case: str, n_images: int, epochs: int, repeats: int, policy: str, batc
     x = rng.normal(size=(n_images, size, size, channels)).astype(np.float32)
     y = rng.integers(0, 2, n_images).astype(np.int32)
     model = compile_model(config, size, channels)
-    seconds = []
-    model.fit(x, y, batch_size=config.batch_size, epochs=epochs, shuffle=True, verbose=0,
-              callbacks=[epoch_timer(keras, seconds)])
-    model.predict(x[:batch_inference], batch_size=batch_inference, verbose=0)  # warm-up: tracing
-    scoring = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.predict(x, batch_size=batch_inference, verbose=0)
-        scoring.append(n_images / (time.perf_counter() - start))
+    train, score = train_and_score_rates(keras, model, (x, y), x, epochs, batch_inference, repeats,
+                                         batch_size=config.batch_size, shuffle=True)
     return {"case": case, "device": device, "backend": keras.backend.backend(),
             "policy": keras.mixed_precision.global_policy().name, "model": spec["model"],
             "input_shape": [size, size, channels], "n_parameters": int(model.count_params()),
             "batch_size": config.batch_size, "n_images": n_images, "epochs": epochs,
-            "train_images_per_s": n_images / min(seconds[1:] or seconds), "score_images_per_s": max(scoring),
+            "train_images_per_s": train, "score_images_per_s": score,
             "batch_inference": batch_inference}
 
 

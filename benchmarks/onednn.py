@@ -22,7 +22,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 
 def child(n_images: int, epochs: int, threads: int) -> dict:
@@ -32,7 +31,7 @@ def child(n_images: int, epochs: int, threads: int) -> dict:
     from lensfinder.learning.models import import_keras
     from lensfinder.learning.runtime import configure_tensorflow
     from lensfinder.learning.models import compile_model
-    from timing import epoch_timer  # benchmarks/timing.py, beside this script
+    from timing import train_and_score_rates  # benchmarks/timing.py, beside this script
 
     config = resolve_config(None, model="he2020", epochs=epochs, batch_size=64, preprocess="bin2_crop")
     configure_tensorflow(config.seed, threads)
@@ -44,13 +43,8 @@ def child(n_images: int, epochs: int, threads: int) -> dict:
     y = rng.integers(0, 2, n_images).astype(np.int32)
     model = compile_model(config, 49, 6)
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(config.batch_size).cache().prefetch(2)
-    times = []
-    model.fit(data, epochs=epochs, verbose=0, callbacks=[epoch_timer(keras, times)])
-    model.predict(x[:256], batch_size=256, verbose=0)
-    start = time.perf_counter()
-    model.predict(x, batch_size=256, verbose=0)
-    predict = n_images / (time.perf_counter() - start)
-    return {"train": n_images / min(times[1:] or times), "predict": predict}
+    train, predict = train_and_score_rates(keras, model, (data,), x, epochs, batch_inference=256, repeats=1)
+    return {"train": train, "predict": predict}
 
 
 def run_child(onednn: str, args) -> dict:

@@ -68,22 +68,14 @@ def gemm_flops(tf, size: int, seconds: float = 2.0) -> float:
 def measure(keras, tf, config, x, y) -> dict:
     """Training and scoring images/s of ``config.model`` on the images ``x``, its work per image."""
     from lensfinder.learning.models import compile_model
-    from timing import epoch_timer  # benchmarks/timing.py, beside this script
+    from timing import train_and_score_rates  # benchmarks/timing.py, beside this script
 
     model = compile_model(config, x.shape[1], x.shape[-1])
     counts = multiply_adds(model)
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(config.batch_size).cache().prefetch(2)
-    times = []
-    model.fit(data, epochs=config.epochs, verbose=0, callbacks=[epoch_timer(keras, times)])
-    model.predict(x[:256], batch_size=256, verbose=0)
-    score = 0.0
-    for _ in range(3):
-        start = time.perf_counter()
-        model.predict(x, batch_size=256, verbose=0)
-        score = max(score, len(x) / (time.perf_counter() - start))
+    train, score = train_and_score_rates(keras, model, (data,), x, config.epochs, batch_inference=256, repeats=3)
     forward = 2.0 * sum(counts.values())
-    return {"counts": counts, "forward": forward, "training": 3.0 * forward,
-            "train": len(x) / min(times[1:] or times), "score": score}
+    return {"counts": counts, "forward": forward, "training": 3.0 * forward, "train": train, "score": score}
 
 
 def main():
