@@ -49,7 +49,8 @@ log = logging.getLogger("benchmarks.infer")
 
 
 def write_model(directory: Path, name: str = "he2020") -> Path:
-    from lensfinder.learning.models import build_model, import_keras, save_model
+    from lensfinder.learning.models import build_model, import_keras
+    from lensfinder.learning.modelfiles import save_model
     from lensfinder.learning.sidecar import write_settings
 
     import_keras().utils.set_random_seed(0)

@@ -208,7 +208,8 @@ def test_tables_put_own_and_independent_side_by_side():
 def test_tiny_domain_shift_run(rendered, tmp_path):
     """The independent images and an own test set scored by a tiny model made here, to the tables and figure."""
     from lensfinder.learning.datasets import write_toy_shard
-    from lensfinder.learning.models import build_model, import_keras, save_model
+    from lensfinder.learning.models import build_model, import_keras
+    from lensfinder.learning.modelfiles import save_model
     from lensfinder.learning.sidecar import write_settings
 
     ind_dir = rendered[4] / "ind"

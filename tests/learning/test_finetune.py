@@ -142,7 +142,8 @@ def _tiny_survey(directory, n=24, size=49, seed=5):
 
 def test_set_files_and_finetuning_a_trained_network(tmp_path):
     from lensfinder.learning.inference import predict_shard
-    from lensfinder.learning.models import build_model, file_hash, save_model
+    from lensfinder.learning.models import build_model
+    from lensfinder.learning.modelfiles import file_hash, save_model
     from lensfinder.learning.sidecar import write_settings
 
     cubes, indexes = _tiny_survey(tmp_path)
@@ -178,7 +179,7 @@ def test_set_files_and_finetuning_a_trained_network(tmp_path):
     assert settings["weights_hash"] == file_hash(child)
     assert settings["input_shape"] == [24, 24, 1] and settings["preprocess"] == "bin2"
     # the convolutions keep the parent's weights (freeze_features), the head learns
-    from lensfinder.learning.models import load_model
+    from lensfinder.learning.modelfiles import load_model
 
     before, after = load_model(parent), load_model(child)
     np.testing.assert_array_equal(before.get_layer("conv1").get_weights()[0], after.get_layer("conv1").get_weights()[0])

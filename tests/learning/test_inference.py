@@ -19,7 +19,8 @@ from lensfinder.learning.sidecar import read_settings, write_settings
 @pytest.fixture(scope="module")
 def untrained(tmp_path_factory):
     """An untrained he2020 with its settings sidecar (asinh, to exercise the stored choice)."""
-    from lensfinder.learning.models import build_model, import_keras, save_model
+    from lensfinder.learning.models import build_model, import_keras
+    from lensfinder.learning.modelfiles import save_model
 
     keras = import_keras()
     keras.utils.set_random_seed(11)
@@ -46,7 +47,7 @@ def _args(cube, model, out, *extra):
 
 
 def test_streamed_scores_equal_in_memory_predict(untrained, stamps, tmp_path):
-    from lensfinder.learning.models import load_model
+    from lensfinder.learning.modelfiles import load_model
 
     cube, images = stamps
     assert main(_args(cube, untrained, tmp_path / "p.parquet", "--batch-size", "5", "--threads", "2", "--tta", "none")) == 0
@@ -194,7 +195,8 @@ def test_train_infer_evaluate_end_to_end(tmp_path):
 
 def _with_head(directory, name, units, activation):
     """A he2020-shaped body with another output head, saved with a sidecar."""
-    from lensfinder.learning.models import import_keras, save_model
+    from lensfinder.learning.models import import_keras
+    from lensfinder.learning.modelfiles import save_model
 
     keras = import_keras()
     keras.utils.set_random_seed(5)
@@ -209,7 +211,7 @@ def _with_head(directory, name, units, activation):
 
 
 def test_only_probability_heads_are_scored(stamps, tmp_path, capsys):
-    from lensfinder.learning.models import load_model
+    from lensfinder.learning.modelfiles import load_model
 
     cube, images = stamps
     sigmoid = _with_head(tmp_path, "sigmoid", 1, "sigmoid")
@@ -230,7 +232,7 @@ def test_a_model_swapped_under_its_sidecar_or_corrupt_is_refused(untrained, stam
     import json
     import shutil
 
-    from lensfinder.learning.models import file_hash
+    from lensfinder.learning.modelfiles import file_hash
 
     cube, _ = stamps
     assert json.loads(untrained.with_suffix(".json").read_text())["weights_hash"] == file_hash(untrained)
@@ -254,7 +256,7 @@ def test_a_model_swapped_under_its_sidecar_or_corrupt_is_refused(untrained, stam
 def test_dihedral_tta_is_the_mean_over_the_eight_orientations(untrained, stamps, tmp_path):
     """... and the default of ``lensfinder infer`` and of the Python functions, as the workflow's
     ``inference.tta``: a model scored with no options gets the workflow's scores."""
-    from lensfinder.learning.models import load_model
+    from lensfinder.learning.modelfiles import load_model
 
     cube, images = stamps
     assert main(_args(cube, untrained, tmp_path / "tta.parquet", "--batch-size", "7")) == 0  # no --tta
@@ -292,7 +294,7 @@ def test_rotations_of_the_dihedral_scores_are_tf_image_rot90s():
 def test_two_scale_input_trains_and_scores(tmp_path):
     """``--preprocess bin2_crop``: one band enters twice (binned field, full-resolution centre); the
     sidecar records 2 channels, and streamed scoring equals predicting the preprocessed stamps."""
-    from lensfinder.learning.models import load_model
+    from lensfinder.learning.modelfiles import load_model
 
     write_toy_shard(tmp_path / "train", 0, 128, seed=1)
     write_toy_shard(tmp_path / "test", 0, 40, seed=2)

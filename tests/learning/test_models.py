@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from lensfinder.learning import models
+from lensfinder.learning import modelfiles, models
 from lensfinder.constants import HE2020_N_PARAMETERS
 from lensfinder.io import InputError
 
@@ -107,11 +107,11 @@ def test_save_and_load_give_identical_predictions(tmp_path):
     keras.utils.set_random_seed(3)
     model = models.build_model("he2020")
     x = np.random.default_rng(0).normal(size=(5, 49, 49, 1)).astype(np.float32)
-    path = models.save_model(model, tmp_path / "net.keras")
+    path = modelfiles.save_model(model, tmp_path / "net.keras")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net.keras"]  # no temporary left
-    loaded = models.load_model(path)
+    loaded = modelfiles.load_model(path)
     np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
-    assert len(models.file_hash(path)) == 16
+    assert len(modelfiles.file_hash(path)) == 16
 
 
 def test_bad_names_and_files(tmp_path):
@@ -120,13 +120,13 @@ def test_bad_names_and_files(tmp_path):
     with pytest.raises(ValueError, match="too small"):
         models.build_model("he2020", (12, 12, 1))
     with pytest.raises(ValueError, match=".keras"):
-        models.save_model(None, tmp_path / "net.h5")
+        modelfiles.save_model(None, tmp_path / "net.h5")
     with pytest.raises(InputError, match="not found"):
-        models.load_model(tmp_path / "missing.keras")
+        modelfiles.load_model(tmp_path / "missing.keras")
     bad = tmp_path / "bad.keras"
     bad.write_text("not a zip")
     with pytest.raises(InputError, match="bad.keras"):
-        models.load_model(bad)
+        modelfiles.load_model(bad)
 
 
 def _head(keras, units, activation, size=8):
@@ -142,9 +142,9 @@ def test_model_files_get_the_permissions_of_a_plain_open(tmp_path):
     model = _head(keras, 2, "softmax")
     old = os.umask(0o022)
     try:
-        models.save_model(model, tmp_path / "a.keras")
+        modelfiles.save_model(model, tmp_path / "a.keras")
         os.umask(0o027)
-        models.save_model(model, tmp_path / "b.keras")
+        modelfiles.save_model(model, tmp_path / "b.keras")
     finally:
         os.umask(old)
     assert (tmp_path / "a.keras").stat().st_mode & 0o777 == 0o644
@@ -154,23 +154,23 @@ def test_model_files_get_the_permissions_of_a_plain_open(tmp_path):
 
 def test_lens_probability_column_accepts_only_probability_heads():
     keras = models.import_keras()
-    assert models.lens_probability_column(models.build_model("he2020")) == 1
-    assert models.lens_probability_column(_head(keras, 2, "softmax")) == 1
-    assert models.lens_probability_column(_head(keras, 1, "sigmoid")) == 0
+    assert modelfiles.lens_probability_column(models.build_model("he2020")) == 1
+    assert modelfiles.lens_probability_column(_head(keras, 2, "softmax")) == 1
+    assert modelfiles.lens_probability_column(_head(keras, 1, "sigmoid")) == 0
     for units, activation, said in ((3, "softmax", r"'softmax' and output shape \(None, 3\)"),
                                     (2, None, r"'linear' and output shape \(None, 2\)"),
                                     (1, "softmax", r"'softmax' and output shape \(None, 1\)"),
                                     (2, "sigmoid", r"'sigmoid' and output shape \(None, 2\)")):
         with pytest.raises(InputError, match=rf"net.keras: the last layer 'out' \(Dense\) has activation {said}; "
                                              "expected a 2-way softmax or a 1-unit sigmoid"):
-            models.lens_probability_column(_head(keras, units, activation), "net.keras")
+            modelfiles.lens_probability_column(_head(keras, units, activation), "net.keras")
 
 
 def test_file_hash_of_a_corrupt_archive_names_the_file(tmp_path):
     import zipfile
 
     keras = models.import_keras()
-    path = models.save_model(_head(keras, 2, "softmax", size=32), tmp_path / "net.keras")
+    path = modelfiles.save_model(_head(keras, 2, "softmax", size=32), tmp_path / "net.keras")
     with zipfile.ZipFile(path) as archive:
         info = archive.getinfo(next(n for n in archive.namelist() if n.endswith(".weights.h5")))
     data = bytearray(path.read_bytes())
@@ -180,4 +180,4 @@ def test_file_hash_of_a_corrupt_archive_names_the_file(tmp_path):
     (tmp_path / "short.keras").write_bytes(bytes(data[: len(data) // 2]))
     for name in ("flipped.keras", "short.keras"):
         with pytest.raises(InputError, match=rf"{name}: corrupt .keras archive"):
-            models.file_hash(tmp_path / name)
+            modelfiles.file_hash(tmp_path / name)

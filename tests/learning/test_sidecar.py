@@ -44,7 +44,7 @@ def test_bad_sidecars(tmp_path):
 def test_weights_hash_is_that_of_the_model_file_written(tmp_path):
     import zipfile
 
-    from lensfinder.learning.models import file_hash
+    from lensfinder.learning.modelfiles import file_hash
 
     model = tmp_path / "net.keras"
 

@@ -13,7 +13,7 @@ from lensfinder.learning.config import resolve_config
 from lensfinder.learning.stream import TrainingStream, augment_batch, split_rows
 from lensfinder.learning.datasets import CubeReader, ShardSet, write_toy_shard
 from lensfinder.io import InputError, read_cube, write_cube, write_table
-from lensfinder.learning.models import file_hash
+from lensfinder.learning.modelfiles import file_hash
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def _config(**kw):
 
 
 def _weights(path):
-    from lensfinder.learning.models import load_model
+    from lensfinder.learning.modelfiles import load_model
 
     return [np.asarray(w) for w in load_model(path).get_weights()]
 
@@ -448,7 +448,8 @@ def test_he2020_half_trains_scores_and_is_not_taken_for_he2020(shard_dir, tmp_pa
     """`--model he2020_half` through the CLI: the sidecar names it, the file holds its design, it
     scores; a full he2020 network is refused as its starting point, naming the key."""
     from lensfinder.cli import main
-    from lensfinder.learning.models import expected_n_parameters, load_model
+    from lensfinder.learning.models import expected_n_parameters
+    from lensfinder.learning.modelfiles import load_model
 
     out = tmp_path / "he2020_half.keras"
     args = ["train", "--shards", str(shard_dir), "--epochs", "1", "--batch-size", "16", "--threads", "1"]

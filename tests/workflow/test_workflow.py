@@ -294,7 +294,7 @@ def test_export_network_exports_the_runs_network_for_another_run_to_keep(tiny_ru
     deletes the model.)"""
     import json
 
-    from lensfinder.learning.models import file_hash, load_model
+    from lensfinder.learning.modelfiles import file_hash, load_model
 
     workdir = tiny_run
     model = workdir / "results/models/he2020.keras"

@@ -344,7 +344,8 @@ def finetune(parent_model, shards, out, *, epochs: int = 10, learning_rate: floa
     from lensfinder.io import write_csv
     from lensfinder.learning.config import TrainConfig
     from lensfinder.learning.datasets import ShardSet
-    from lensfinder.learning.models import file_hash, import_keras, load_model, save_model
+    from lensfinder.learning.models import import_keras
+    from lensfinder.learning.modelfiles import file_hash, load_model, save_model
     from lensfinder.learning.sidecar import read_settings, write_settings
     from lensfinder.learning.runtime import configure_tensorflow
     from lensfinder.learning.stream import TrainingStream, split_rows

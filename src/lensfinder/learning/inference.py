@@ -22,7 +22,7 @@ import numpy as np
 
 from lensfinder.learning.datasets import CubeReader
 from lensfinder.io import InputError, read_table, select_bands, write_table
-from lensfinder.learning.models import file_hash, lens_probability_column, load_model
+from lensfinder.learning.modelfiles import file_hash, lens_probability_column, load_model
 from lensfinder.learning.preprocessing import prepare_batch, settings_bands
 from lensfinder.learning.sidecar import check_weights_hash, read_settings
 from lensfinder.learning.runtime import set_threads

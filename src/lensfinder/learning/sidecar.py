@@ -49,12 +49,12 @@ def write_settings(settings: dict, model_path: str | os.PathLike) -> Path:
     and ``normalization``, and ``bands`` (names, one per channel; r when
     absent, as in sidecars written before it existed); training adds ``training`` (hyper-parameters),
     ``seed`` and ``data_hash``. ``weights_hash`` is always the hash of the
-    model file as it is now (:func:`~lensfinder.learning.models.file_hash`;
+    model file as it is now (:func:`~lensfinder.learning.modelfiles.file_hash`;
     absent when it does not exist yet: write the model first), never one
     copied from another sidecar, so that inference can tell a model swapped
     under its sidecar.
     """
-    from lensfinder.learning.models import file_hash
+    from lensfinder.learning.modelfiles import file_hash
 
     check_settings(settings, str(sidecar_path(model_path)))
     record = {"settings_version": SETTINGS_VERSION, **settings}
@@ -145,7 +145,7 @@ def check_weights_hash(settings: dict, weights_hash: str, model_path: str | os.P
     settings : dict
         The sidecar (:func:`read_settings`).
     weights_hash : str
-        :func:`~lensfinder.learning.models.file_hash` of the model file.
+        :func:`~lensfinder.learning.modelfiles.file_hash` of the model file.
     model_path : path
 
     Raises

@@ -21,7 +21,8 @@ from lensfinder.constants import ADAM_EPSILON
 from lensfinder.io import InputError, write_csv, write_text
 from lensfinder.learning.config import TrainConfig
 from lensfinder.learning.datasets import ShardSet
-from lensfinder.learning.models import compile_model, import_keras, load_model, save_model
+from lensfinder.learning.models import compile_model, import_keras
+from lensfinder.learning.modelfiles import load_model, save_model
 from lensfinder.learning.preprocessing import resize_stamps
 from lensfinder.learning.sidecar import write_settings
 from lensfinder.learning.runtime import configure_tensorflow
@@ -49,7 +50,7 @@ def initial_weights(path, model: str, input_shape, bands, preprocess: str, norma
     InputError
         Naming the file, the setting and both values.
     """
-    from lensfinder.learning.models import file_hash
+    from lensfinder.learning.modelfiles import file_hash
     from lensfinder.learning.sidecar import check_weights_hash, read_settings, settings_mismatch
 
     path = Path(path)
@@ -87,7 +88,7 @@ def export_network(model_path, out, provenance: dict | None = None) -> Path:
     InputError
         ``out`` not a ``.keras`` path, or a model without its matching sidecar.
     """
-    from lensfinder.learning.models import file_hash
+    from lensfinder.learning.modelfiles import file_hash
     from lensfinder.learning.sidecar import check_weights_hash, read_settings
 
     model_path, out = Path(model_path), Path(out)

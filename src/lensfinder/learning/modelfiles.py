@@ -1,0 +1,116 @@
+"""Model files: atomic ``.keras`` saving, loading with errors that name the file, the weights
+hash that identifies a trained network (the ``model_hash`` column), and which output column of a
+loaded network holds the lens probability.
+
+The networks themselves are built and compiled in :mod:`lensfinder.learning.models`; Keras is
+imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from lensfinder.io import InputError, atomic_path
+from lensfinder.learning.models import import_keras
+
+__all__ = ["save_model", "load_model", "file_hash", "lens_probability_column"]
+
+
+def save_model(model, path: str | os.PathLike) -> Path:
+    """Save a model as ``.keras`` atomically (:func:`lensfinder.io.atomic_path`).
+
+    Keras insists on the ``.keras`` suffix, so the temporary file beside
+    ``path`` ends in ``.keras`` too.
+    """
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"{path}: a model file must end in .keras")
+    with atomic_path(path, suffix=".part.keras") as tmp:
+        model.save(tmp, overwrite=True)
+    return path
+
+
+def load_model(path: str | os.PathLike, compile: bool = False):
+    """Load a ``.keras`` model; a missing or unreadable file raises ``InputError``."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: model file not found")
+    keras = import_keras()
+    try:
+        return keras.saving.load_model(path, compile=compile)
+    except Exception as exc:  # zip, JSON and deserialisation errors all mean "not our model"
+        raise InputError(f"{path}: cannot load as a Keras model ({type(exc).__name__}: {exc})") from exc
+
+
+def file_hash(path: str | os.PathLike, length: int = 16) -> str:
+    """First ``length`` hex digits of the SHA-256 of a trained network (the ``model_hash`` column).
+
+    For a ``.keras`` archive only its weights member is hashed: the archive
+    also holds a save time and Python object ids, so two identical trainings
+    would otherwise get different hashes. Any other file is hashed whole.
+
+    Raises
+    ------
+    lensfinder.io.InputError
+        A missing file, or a ``.keras`` file that is not a readable zip archive.
+    """
+    import zipfile
+    import zlib
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: model file not found")
+    digest = hashlib.sha256()
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = [n for n in archive.namelist() if n.endswith(".weights.h5")]
+                if names:
+                    with archive.open(names[0]) as fh:
+                        for chunk in iter(lambda: fh.read(1 << 20), b""):
+                            digest.update(chunk)
+                    return digest.hexdigest()[:length]
+        elif path.suffix == ".keras":
+            raise zipfile.BadZipFile("not a zip archive")
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise InputError(f"{path}: corrupt .keras archive ({exc}); expected the zip file written by "
+                         "`lensfinder train`") from exc
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:length]
+
+
+def lens_probability_column(model, source: str = "model") -> int:
+    """Column of the network's output that holds the lens probability.
+
+    Accepted heads: a 2-way softmax (column 1 is the lens class, as our
+    networks are trained) or a single sigmoid unit (column 0). Anything else
+    (more classes, logits, several outputs) cannot be read as p_CNN.
+
+    Parameters
+    ----------
+    model : keras.Model
+    source : str
+        The model file, named in the error.
+
+    Raises
+    ------
+    lensfinder.io.InputError
+        Naming the last layer, its activation and its number of units.
+    """
+    expected = "expected a 2-way softmax or a 1-unit sigmoid giving the lens probability"
+    outputs = model.outputs if isinstance(model.outputs, (list, tuple)) else [model.outputs]
+    if len(outputs) != 1:
+        raise InputError(f"{source}: the network has {len(outputs)} outputs; {expected}")
+    shape = tuple(outputs[0].shape)
+    layer = model.layers[-1]
+    activation = getattr(layer, "activation", None)
+    name = getattr(activation, "__name__", None) or type(layer).__name__.lower()
+    units = shape[-1] if len(shape) == 2 else None
+    if (name, units) in (("softmax", 2), ("sigmoid", 1)):
+        return 1 if units == 2 else 0
+    raise InputError(f"{source}: the last layer {layer.name!r} ({type(layer).__name__}) has activation "
+                     f"{name!r} and output shape {shape}; {expected}")
