@@ -1,9 +1,11 @@
 """Training and scoring images/s of the search's networks on a GPU, against the CPU of the same machine.
 
-Three cases, each a network at its input and batch size as the pipeline runs it:
+Four cases, each a network at its input and batch size as the pipeline runs it:
 
 - ``default``: he2020 on the default run's input: g, r, i at two scales
   (``bin2_crop``, 49x49x6), batch 64, Adam at 1e-3;
+- ``default_half``: the same with ``he2020_half`` (half the convolution
+  filters, ``training.model: he2020_half``);
 - ``he2020_paper``: He et al. 2020's network and training: r alone, 49x49x1,
   batch 32, Adam at 0.03 (Table 5, case 0);
 - ``li2020_paper``: Li et al. 2020's ResNet-18 on r-band 101x101 stamps,
@@ -53,6 +55,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 #: rate) or a batch size (the learning rate then lensfinder train's default)
 CASES = {
     "default": {"model": "he2020", "bands": 3, "preprocess": "bin2_crop", "preset": None, "batch_size": 64},
+    "default_half": {"model": "he2020_half", "bands": 3, "preprocess": "bin2_crop", "preset": None, "batch_size": 64},
     "he2020_paper": {"model": "he2020", "bands": 1, "preprocess": "bin2", "preset": "case0", "batch_size": None},
     "li2020_paper": {"model": "resnet18", "bands": 1, "preprocess": "bin2", "preset": None, "batch_size": 64},
 }
