@@ -5,6 +5,7 @@ Each constant names the equation, table or section it comes from.
 
 __all__ = [
     "HTTP_TIMEOUT_S",
+    "PRECISIONS",
     "KIDS_COADD_PIXEL_SCALE_ARCSEC",
     "KIDS_CATALOG_PIXEL_SCALE_ARCSEC",
     "HE2020_PIXEL_SCALE_ARCSEC",
@@ -61,3 +62,7 @@ HE2020_GRADE_SCORES = {"2": 2, "1": 1, "0": 0}
 
 #: HTTP timeout of every downloading step, seconds (archives answer slowly under load).
 HTTP_TIMEOUT_S = 300.0
+#: ``training.precision``: ``auto`` (Keras's ``mixed_float16`` where a GPU is visible, ``float32`` on a CPU)
+#: or a Keras precision policy for every machine (lensfinder.learning.runtime; here, where the command
+#: line reads it without importing Keras).
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")

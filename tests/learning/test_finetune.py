@@ -167,7 +167,14 @@ def test_set_files_and_finetuning_a_trained_network(tmp_path):
 
     # a parent network with its sidecar, as `lensfinder train` writes them
     parent = tmp_path / "models" / "he2020.keras"
-    save_model(build_model("he2020", (24, 24, 1)), parent)
+    from lensfinder.learning.models import import_keras
+
+    keras = import_keras()
+    try:  # trained in mixed precision, as on a GPU
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        save_model(build_model("he2020", (24, 24, 1)), parent)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
     write_settings({"model": "he2020", "input_shape": [24, 24, 1], "stamp_size": 49, "preprocess": "bin2",
                     "normalization": "minmax", "seed": 1, "training": {"epochs": 1}}, parent)
     child = tmp_path / "rounds" / "1" / "he2020.keras"
@@ -185,6 +192,9 @@ def test_set_files_and_finetuning_a_trained_network(tmp_path):
     np.testing.assert_array_equal(before.get_layer("conv1").get_weights()[0], after.get_layer("conv1").get_weights()[0])
     assert not np.array_equal(before.get_layer("fc1").get_weights()[0], after.get_layer("fc1").get_weights()[0])
     assert settings["training"]["freeze_features"] is True
+    # fine-tuned on this CPU: in float32, the parent's float16 layers too
+    assert settings["training"]["precision"] == "float32" and before.get_layer("conv1").compute_dtype == "float16"
+    assert {layer.compute_dtype for layer in after.layers} == {"float32"}
     scores = predict_shard(cubes[1], indexes[1], [child], threads=2)
     assert len(scores) == 24 and scores["p_cnn"].between(0, 1).all()
     with pytest.raises(InputError, match="49-pixel stamps"):

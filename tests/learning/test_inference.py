@@ -111,7 +111,7 @@ def test_several_cubes_are_scored_in_one_process_into_one_table(untrained, stamp
     cubes = [cube, other, empty]
     loads = []
     real_load = inference.load_model
-    monkeypatch.setattr(inference, "load_model", lambda path: loads.append(path) or real_load(path))
+    monkeypatch.setattr(inference, "load_model", lambda path, **kw: loads.append(path) or real_load(path, **kw))
 
     args = ["infer", "--stamps", *map(str, cubes), "--index", *(str(c.with_suffix(".parquet")) for c in cubes),
             "--model", str(untrained), "--out", str(tmp_path / "chunk.parquet"), "--tta", "dihedral"]

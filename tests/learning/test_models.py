@@ -102,6 +102,52 @@ def test_output_layer_stays_float32_under_mixed_precision():
     assert np.float16(0.999999) == 1.0 and np.float32(0.999999) < 1.0
 
 
+@pytest.mark.parametrize("name, shape, conv", [("he2020", (49, 49, 6), "conv1"), ("resnet18", (40, 40, 1), "stem_conv")])
+def test_a_network_trained_in_mixed_precision_is_loaded_in_the_machines_policy(tmp_path, name, shape, conv):
+    """A network saved under mixed_float16 (as a GPU trains it) keeps float16 layers when loaded as it
+    is; loaded with ``policy="float32"`` (a CPU's) every layer computes in float32 with the same
+    weights, and its scores are the float16 network's within float16's rounding."""
+    keras = models.import_keras()
+    try:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        keras.utils.set_random_seed(4)
+        path = modelfiles.save_model(models.build_model(name, shape), tmp_path / "gpu.keras")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    as_saved = modelfiles.load_model(path)
+    assert as_saved.get_layer(conv).compute_dtype == "float16"
+    cpu = modelfiles.load_model(path, policy="float32")
+    assert {layer.compute_dtype for layer in cpu.layers} == {"float32"}
+    assert cpu.name == as_saved.name and cpu.count_params() == as_saved.count_params()
+    for a, b in zip(as_saved.get_weights(), cpu.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(1).normal(size=(8, *shape)).astype(np.float32)
+    p16, p32 = as_saved.predict(x, verbose=0), cpu.predict(x, verbose=0)
+    assert p32.dtype == np.float32 and not np.array_equal(p16, p32)
+    np.testing.assert_allclose(p16, p32, atol=2e-2)
+    # a network already in the machine's policy comes back as loaded, float32 layers stay float32
+    assert modelfiles.in_policy(cpu, "float32") is cpu
+    bf16 = modelfiles.in_policy(as_saved, "mixed_bfloat16")
+    assert bf16.get_layer(conv).compute_dtype == "bfloat16" and bf16.get_layer("logits").compute_dtype == "float32"
+
+
+def test_precision_choices_map_to_keras_policies(repo_root):
+    import yaml
+
+    from lensfinder.learning.runtime import PRECISIONS, precision_policy
+
+    schema = yaml.safe_load((repo_root / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    key = schema["properties"]["training"]["properties"]["precision"]
+    assert key["enum"] == list(PRECISIONS) and key["default"] == "auto"
+
+    assert precision_policy("auto", gpu=True) == "mixed_float16"
+    assert precision_policy("auto", gpu=False) == "float32"
+    assert precision_policy("mixed_bfloat16", gpu=False) == "mixed_bfloat16"
+    with pytest.raises(ValueError, match=r"precision 'float16': expected one of .*'auto'"):
+        precision_policy("float16", gpu=False)
+    assert set(PRECISIONS) - {"auto"} <= {"float32", "mixed_float16", "mixed_bfloat16"}
+
+
 def test_save_and_load_give_identical_predictions(tmp_path):
     keras = models.import_keras()
     keras.utils.set_random_seed(3)

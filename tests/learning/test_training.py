@@ -454,7 +454,9 @@ def test_he2020_half_trains_scores_and_is_not_taken_for_he2020(shard_dir, tmp_pa
     out = tmp_path / "he2020_half.keras"
     args = ["train", "--shards", str(shard_dir), "--epochs", "1", "--batch-size", "16", "--threads", "1"]
     assert main([*args, "--model", "he2020_half", "--out", str(out)]) == 0
-    assert json.loads(out.with_suffix(".json").read_text())["model"] == "he2020_half"
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert settings["model"] == "he2020_half"
+    assert settings["training"]["precision"] == "float32" and not settings["training"]["mixed_precision"]  # auto, CPU
     network = load_model(out)
     assert network.name == "he2020_half" and network.get_layer("conv2").output.shape[-1] == 25
     assert network.count_params() == expected_n_parameters("he2020_half", network.input_shape[1:])
@@ -467,3 +469,32 @@ def test_he2020_half_trains_scores_and_is_not_taken_for_he2020(shard_dir, tmp_pa
     assert main([*args, "--out", str(full)]) == 0
     assert main([*args, "--model", "he2020_half", "--out", str(tmp_path / "x.keras"), "--init-weights", str(full)]) == 2
     assert "he2020.keras: init weights: model 'he2020', but this training's is 'he2020_half'" in capsys.readouterr().err
+
+
+def test_a_network_trained_in_mixed_precision_scores_in_float32_on_a_cpu(shard_dir, tmp_path, capsys):
+    """`--precision mixed_float16` trains as a GPU does and the sidecar says so; the file keeps float16
+    layers, and `lensfinder infer` on this CPU scores with float32 ones (float16 is slower there)."""
+    from lensfinder.cli import main
+    from lensfinder.learning.inference import Scorer
+    from lensfinder.learning.modelfiles import load_model
+
+    from lensfinder.learning.models import import_keras
+
+    out = tmp_path / "mixed.keras"
+    try:
+        assert main(["train", "--shards", str(shard_dir), "--epochs", "1", "--batch-size", "16", "--threads", "1",
+                     "--precision", "mixed_float16", "--out", str(out)]) == 0
+        assert import_keras().mixed_precision.global_policy().name == "mixed_float16"  # as the training set it
+    finally:
+        import_keras().mixed_precision.set_global_policy("float32")  # for the tests after this one
+    training_record = json.loads(out.with_suffix(".json").read_text())["training"]
+    assert training_record["precision"] == "mixed_float16" and training_record["mixed_precision"]
+    assert load_model(out).get_layer("conv1").compute_dtype == "float16"
+    assert {layer.compute_dtype for layer in Scorer(out).model.layers} == {"float32"}
+    scores = tmp_path / "scores.parquet"
+    assert main(["infer", "--stamps", str(shard_dir / "shard_000.fits"), "--index",
+                 str(shard_dir / "shard_000.parquet"), "--model", str(out), "--out", str(scores)]) == 0
+    assert pd.read_parquet(scores)["p_cnn"].between(0, 1).all()
+    with pytest.raises(SystemExit):  # argparse names the choices
+        main(["train", "--shards", str(shard_dir), "--precision", "float16", "--out", str(tmp_path / "x.keras")])
+    assert "argument --precision: invalid choice: 'float16'" in capsys.readouterr().err

@@ -107,7 +107,7 @@ def finetune_options(wildcards):
     """`lensfinder finetune` options from config; the member's seed, moved on per round."""
     return (f"--epochs {LEARNING['epochs']} --learning-rate {LEARNING['learning_rate']} "
             f"{'--freeze-features' if LEARNING['freeze_features'] else '--no-freeze-features'} "
-            f"--batch-size {config['training']['batch_size']} "
+            f"--batch-size {config['training']['batch_size']} --precision {config['training']['precision']} "
             f"{'--augment' if config['training']['augment'] else '--no-augment'} "
             f"--seed {member_seed(wildcards) + int(wildcards.round)}")
 

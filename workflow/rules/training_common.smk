@@ -75,7 +75,7 @@ def training_options(wildcards=None, scratch=False):
         f"--preprocess {t['preprocess']} --normalization {t['normalization']} "
         f"--class-balance {t['class_balance']} {'--augment' if t['augment'] else '--no-augment'} "
         f"--min-arc-visible-snr {t['min_arc_visible_snr']} "
-        f"--lr-schedule {t['lr_schedule']} --ema-momentum {t['ema_momentum']} "
+        f"--lr-schedule {t['lr_schedule']} --ema-momentum {t['ema_momentum']} --precision {t['precision']} "
         f"--bands {' '.join(BANDS)}"
     )
 

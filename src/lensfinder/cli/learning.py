@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lensfinder.cli.options import add_precision_argument
 from lensfinder.io import InputError
 from lensfinder.learning.config import CLASS_BALANCE, HE2020_CASES, LR_SCHEDULES, TrainConfig, resolve_config
 from lensfinder.learning.evaluation import COMPLETENESS_COLUMNS, evaluate_files
@@ -79,6 +80,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bands the network sees, in channel order, picked from the shards' BANDS "
                         "(default: all of the shards' bands)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all available)")
+    add_precision_argument(parser)
     parser.add_argument("--cache-mb", type=float, default=DEFAULT_CACHE_MB,
                         help="memory (MB) for keeping each image's prepared network input between epochs: later "
                              "epochs skip reading and preprocessing it, with the same batches; 0 prepares every "
@@ -102,7 +104,7 @@ def run_train(args) -> int:
     if args.bands is not None and len(set(args.bands)) != len(args.bands):
         raise InputError(f"--bands: {' '.join(args.bands)}: expected distinct band names")
     train(args.shards, config, out, args.history, checkpoint_dir, threads=args.threads or _default_threads(),
-          bands=args.bands, cache_mb=args.cache_mb, init_weights=args.init_weights)
+          bands=args.bands, cache_mb=args.cache_mb, init_weights=args.init_weights, precision=args.precision)
     return 0
 
 

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from lensfinder.constants import HTTP_TIMEOUT_S
+from lensfinder.constants import HTTP_TIMEOUT_S, PRECISIONS
 from lensfinder.io import InputError, nearest_hint
 
-__all__ = ["add_retry_arguments", "parse_key_values"]
+__all__ = ["add_retry_arguments", "add_precision_argument", "parse_key_values"]
 
 def add_retry_arguments(parser, retried: str = "timeouts and 5xx") -> None:
     """``--retries``, ``--backoff`` and ``--timeout`` of every downloading step."""
     parser.add_argument("--retries", type=int, default=4, help=f"retries on {retried}")
     parser.add_argument("--backoff", type=float, default=2.0, help="first retry wait in seconds (doubles)")
     parser.add_argument("--timeout", type=float, default=HTTP_TIMEOUT_S, help="HTTP timeout in seconds")
+
+
+def add_precision_argument(parser) -> None:
+    """``--precision`` of ``lensfinder train`` and ``lensfinder finetune`` (the workflow's training.precision)."""
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="Keras precision policy of the training: auto (the default) is mixed_float16 where a "
+                             "GPU is visible and float32 on a CPU")
 
 
 def parse_key_values(items, source: str = "--set", valid=None) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from lensfinder.cli.options import add_precision_argument
 from lensfinder.io import InputError
 from lensfinder.learning.inference import DEFAULT_TTA, TTA_MODES
 
@@ -132,6 +133,7 @@ def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train only the fully connected head, not the convolutions (default on)")
     parser.add_argument("--seed", type=int, default=42, help="seed (default 42)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all available)")
+    add_precision_argument(parser)
 
 
 def run_finetune(args) -> int:
@@ -141,7 +143,7 @@ def run_finetune(args) -> int:
     finetune(args.model, args.shards, args.out, epochs=args.epochs, learning_rate=args.learning_rate,
              batch_size=args.batch_size, seed=args.seed, augment=args.augment, class_balance=args.class_balance,
              freeze_features=args.freeze_features, threads=args.threads,
-             history_path=args.history)
+             history_path=args.history, precision=args.precision)
     return 0
 
 

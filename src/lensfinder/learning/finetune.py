@@ -318,7 +318,7 @@ def finetune_set_files(grades_paths, known_paths, stamp_indexes, stamp_cubes, si
 
 def finetune(parent_model, shards, out, *, epochs: int = 10, learning_rate: float = 1e-3, batch_size: int = 64,
              seed: int = 42, val_fraction: float = 0.1, augment: bool = True, class_balance: str = "weights",
-             freeze_features: bool = True, threads: int | None = None, history_path=None):
+             freeze_features: bool = True, threads: int | None = None, history_path=None, precision: str = "auto"):
     """Train an existing network further on fine-tuning shards; write the new model, settings and history.
 
     The parent's preprocessing (input size, resizing, normalisation) is
@@ -331,7 +331,9 @@ def finetune(parent_model, shards, out, *, epochs: int = 10, learning_rate: floa
     trained and calibrated on. With ``freeze_features`` the convolutional
     (and batch-normalisation) layers keep the parent's weights and only the
     fully connected head learns: on the mock survey this keeps more of the
-    lenses (docs/learning.md).
+    lenses (docs/learning.md). ``precision`` is the training's
+    (:data:`lensfinder.learning.runtime.PRECISIONS`); a parent trained in
+    mixed precision is fine-tuned in this machine's policy.
 
     Returns
     -------
@@ -370,9 +372,9 @@ def finetune(parent_model, shards, out, *, epochs: int = 10, learning_rate: floa
     stream = TrainingStream(shard_set, train_rows, val_rows, config)
     log.info("fine-tuning %s on %d images (%d lenses), %d for validation", parent_model, len(train_rows),
              len(stream.positives), len(val_rows))
-    gpu = configure_tensorflow(config.seed, threads)
+    policy = configure_tensorflow(config.seed, threads, precision=precision)
     keras = import_keras()
-    model = load_model(parent_model)
+    model = load_model(parent_model, policy=policy)  # a GPU-trained parent computes in float32 on a CPU
     if freeze_features:  # only the fully connected head learns
         for layer in model.layers:
             if isinstance(layer, (keras.layers.Conv2D, keras.layers.BatchNormalization)):
@@ -390,7 +392,8 @@ def finetune(parent_model, shards, out, *, epochs: int = 10, learning_rate: floa
     record = {key: value for key, value in settings.items() if key not in ("settings_version", "weights_hash")}
     record.update({
         "training": {**config.as_dict(), "optimizer": "adam", "adam_epsilon": ADAM_EPSILON,
-                     "loss": "sparse_categorical_crossentropy", "mixed_precision": gpu,
+                     "loss": "sparse_categorical_crossentropy", "precision": policy,
+                     "mixed_precision": policy != "float32",
                      "n_train": int(len(train_rows)), "n_val": int(len(val_rows)),
                      "finetuned_from": str(parent_model), "parent_hash": file_hash(parent_model),
                      "freeze_features": bool(freeze_features),

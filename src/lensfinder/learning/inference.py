@@ -25,7 +25,7 @@ from lensfinder.io import InputError, read_table, select_bands, write_table
 from lensfinder.learning.modelfiles import file_hash, lens_probability_column, load_model
 from lensfinder.learning.preprocessing import prepare_batch, settings_bands
 from lensfinder.learning.sidecar import check_weights_hash, read_settings
-from lensfinder.learning.runtime import set_threads
+from lensfinder.learning.runtime import gpu_visible, precision_policy, set_threads
 
 __all__ = ["DEFAULT_MAX_NAN_FRACTION", "DEFAULT_TTA", "TTA_MODES", "Scorer", "load_scorer", "score_cube", "predict_shard", "predict_shards",
            "infer_files"]
@@ -128,7 +128,8 @@ class Scorer:
     @property
     def model(self):
         if self._model is None:
-            self._model = load_model(self.path)
+            # a network trained in mixed precision on a GPU computes in float32 on a CPU
+            self._model = load_model(self.path, policy=precision_policy("auto", gpu_visible()))
             shape = tuple(self._model.input_shape[1:])
             if shape != tuple(self.settings["input_shape"]):
                 raise InputError(f"{self.path}: the network takes {shape}, its settings say "

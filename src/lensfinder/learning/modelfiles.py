@@ -15,7 +15,7 @@ from pathlib import Path
 from lensfinder.io import InputError, atomic_path
 from lensfinder.learning.models import import_keras
 
-__all__ = ["save_model", "load_model", "file_hash", "lens_probability_column"]
+__all__ = ["save_model", "load_model", "in_policy", "file_hash", "lens_probability_column"]
 
 
 def save_model(model, path: str | os.PathLike) -> Path:
@@ -32,16 +32,55 @@ def save_model(model, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_model(path: str | os.PathLike, compile: bool = False):
-    """Load a ``.keras`` model; a missing or unreadable file raises ``InputError``."""
+def load_model(path: str | os.PathLike, compile: bool = False, policy: str | None = None):
+    """Load a ``.keras`` model; a missing or unreadable file raises ``InputError``.
+
+    A network keeps the precision policy it was trained in: one trained in mixed
+    precision on a GPU would compute in float16 on a CPU too, which is slower
+    there than float32. With ``policy`` (a Keras policy name, e.g. the machine's
+    :func:`lensfinder.learning.runtime.precision_policy`), its mixed-precision
+    layers are rebuilt in that policy with the same weights; float32 layers (the
+    output layer always) stay float32.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: model file not found")
     keras = import_keras()
     try:
-        return keras.saving.load_model(path, compile=compile)
+        model = keras.saving.load_model(path, compile=compile)
     except Exception as exc:  # zip, JSON and deserialisation errors all mean "not our model"
         raise InputError(f"{path}: cannot load as a Keras model ({type(exc).__name__}: {exc})") from exc
+    return in_policy(model, policy) if policy else model
+
+
+def in_policy(model, policy: str):
+    """``model`` with its mixed-precision layers in ``policy`` (the same model when none differ).
+
+    Layers whose policy is ``float32`` keep it; the others (``mixed_float16``,
+    ``mixed_bfloat16``) take ``policy``, and the weights are copied over.
+    """
+    keras = import_keras()
+
+    def moved(layer) -> bool:
+        return layer.dtype_policy.name not in ("float32", policy)
+
+    if not any(moved(layer) for layer in model.layers):
+        return model
+
+    def clone(layer):
+        config = layer.get_config()
+        if moved(layer):
+            config["dtype"] = policy
+        return layer.__class__.from_config(config)
+
+    before = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)  # the input layer's too
+    try:
+        twin = keras.models.clone_model(model, clone_function=clone)
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+    twin.set_weights(model.get_weights())
+    return twin
 
 
 def file_hash(path: str | os.PathLike, length: int = 16) -> str:

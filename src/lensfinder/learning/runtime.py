@@ -4,11 +4,30 @@ from __future__ import annotations
 
 import logging
 
+from lensfinder.constants import PRECISIONS
 from lensfinder.learning.models import import_keras
 
-__all__ = ["set_threads", "configure_tensorflow"]
+__all__ = ["PRECISIONS", "precision_policy", "gpu_visible", "set_threads", "configure_tensorflow"]
 
 log = logging.getLogger(__name__)
+
+
+
+def precision_policy(precision: str, gpu: bool) -> str:
+    """The Keras policy of a ``training.precision`` choice on a machine with (``gpu``) or without a GPU."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: expected one of {PRECISIONS}")
+    if precision == "auto":
+        return "mixed_float16" if gpu else "float32"
+    return precision
+
+
+def gpu_visible() -> bool:
+    """Whether TensorFlow sees a GPU (imports it)."""
+    import_keras()
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def set_threads(threads: int | None) -> None:
@@ -29,16 +48,17 @@ def set_threads(threads: int | None) -> None:
         log.debug("TensorFlow already initialised: thread counts left unchanged")
 
 
-def configure_tensorflow(seed: int, threads: int | None = None, deterministic: bool = True) -> bool:
+def configure_tensorflow(seed: int, threads: int | None = None, deterministic: bool = True,
+                         precision: str = "auto") -> str:
     """Seed Keras/TF, make ops deterministic, set threads and the precision policy.
 
-    Mixed precision (float16 compute, float32 output layer) is switched on only
-    when a GPU is visible.
+    ``precision`` ``auto`` switches mixed precision (float16 compute, float32
+    output layer) on only when a GPU is visible (:func:`precision_policy`).
 
     Returns
     -------
-    bool
-        True when a GPU is visible (mixed precision switched on).
+    str
+        The Keras policy set (``float32``, ``mixed_float16`` or ``mixed_bfloat16``).
     """
     keras = import_keras()
     set_threads(threads)
@@ -47,8 +67,9 @@ def configure_tensorflow(seed: int, threads: int | None = None, deterministic: b
     keras.utils.set_random_seed(int(seed))
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-    gpu = bool(tf.config.list_physical_devices("GPU"))
-    keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "float32")
-    log.info("TensorFlow %s, %s, %s", tf.__version__, "GPU: mixed precision" if gpu else "CPU: float32",
+    gpu = gpu_visible()
+    policy = precision_policy(precision, gpu)
+    keras.mixed_precision.set_global_policy(policy)
+    log.info("TensorFlow %s, %s: %s, %s", tf.__version__, "GPU" if gpu else "CPU", policy,
              f"{threads} threads" if threads else "default threads")
-    return gpu
+    return policy

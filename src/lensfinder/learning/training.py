@@ -197,7 +197,7 @@ def _load_checkpoint(checkpoint_dir, resume_key, data_hash, epochs):
 
 def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=None,
           threads: int | None = None, callbacks=(), bands=None, cache_mb: float = DEFAULT_CACHE_MB,
-          init_weights=None):
+          init_weights=None, precision: str = "auto"):
     """Train ``config.model`` on shards and write the model, its settings and history.
 
     Parameters
@@ -226,6 +226,10 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
         training starts from instead of random ones (:func:`initial_weights`
         checks it fits), with a fresh optimiser; recorded in the sidecar as
         ``init``. With ``config.epochs`` 0 the model is that network as it is.
+    precision : str
+        :data:`lensfinder.learning.runtime.PRECISIONS`: ``auto`` is mixed float16 where a GPU is
+        visible, float32 on a CPU; the policy is recorded in the sidecar (``training.precision``)
+        and a checkpoint of another policy is not resumed.
 
     Returns
     -------
@@ -265,9 +269,9 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
     if init_weights is not None:
         init = initial_weights(init_weights, config.model, stream.input_shape, stream.bands, config.preprocess,
                                config.normalization, shard_set.pixel_scale_arcsec)
-    gpu = configure_tensorflow(config.seed, threads)
+    policy = configure_tensorflow(config.seed, threads, precision=precision)
     keras = import_keras()
-    resume_key = f"{config.resume_key()}:{','.join(stream.bands)}:{init['weights_hash'] if init else ''}"
+    resume_key = f"{config.resume_key()}:{','.join(stream.bands)}:{init['weights_hash'] if init else ''}:{policy}"
     state = {"history": []}
     initial_epoch = 0
     ckpt = Path(checkpoint_dir) if checkpoint_dir else None
@@ -316,7 +320,8 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
         "normalization": config.normalization,
         "pixel_scale_arcsec": shard_set.pixel_scale_arcsec,
         "training": {**config.as_dict(), "optimizer": "adam", "adam_epsilon": ADAM_EPSILON,
-                     "loss": "sparse_categorical_crossentropy", "mixed_precision": gpu,
+                     "loss": "sparse_categorical_crossentropy", "precision": policy,
+                     "mixed_precision": policy != "float32",
                      "n_train": int(len(train_rows)), "n_val": int(len(val_rows))},
         "seed": config.seed,
         "data_hash": data_hash,
