@@ -14,12 +14,12 @@ from lensfinder.io import InputError, write_cube, write_table
 from lensfinder.learning.datasets import ShardSet, toy_lens_images, write_toy_shard
 from lensfinder.learning.finetune import (
     dihedral_copies,
-    finetune,
     finetune_set,
     finetune_set_files,
     graded_labels,
     select_training_objects,
 )
+from lensfinder.learning.finetune_network import finetune
 
 #: object -> grades of five inspectors (Li et al. 2020: A 10, B 7, C 3, D 0)
 ROUND_0 = {

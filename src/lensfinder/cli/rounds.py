@@ -138,7 +138,7 @@ def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_finetune(args) -> int:
     """Entry point of ``lensfinder finetune``."""
-    from lensfinder.learning.finetune import finetune
+    from lensfinder.learning.finetune_network import finetune
 
     finetune(args.model, args.shards, args.out, epochs=args.epochs, learning_rate=args.learning_rate,
              batch_size=args.batch_size, seed=args.seed, augment=args.augment, class_balance=args.class_balance,
