@@ -7,7 +7,7 @@ oneDNN has float16 kernels only on AVX-512 machines and falls back to slower one
 ``lensfinder finetune`` call with the machine's policy, rebuilds its mixed layers in float32 with
 the same weights. This script saves each ``--models`` network under ``mixed_float16`` (untrained:
 weights do not change the speed), then times ``model.predict`` on the same images for the file as
-saved (the baseline) and as the pipeline loads it, best of ``--repeats``, and prints the ratio and
+saved (the baseline) and as the pipeline loads it, best of ``--repeats`` (``benchmarks/timing.py``), and prints the ratio and
 the largest difference of the lens probabilities.
 
     .venv/bin/python benchmarks/precision.py [--models he2020 he2020_half] [--n-images 4096] [--threads 2]
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -38,20 +37,12 @@ def main(argv=None):
     from lensfinder.learning.modelfiles import load_model, save_model
     from lensfinder.learning.models import build_model, import_keras
     from lensfinder.learning.runtime import gpu_visible, precision_policy, set_threads
+    from timing import score_rate  # benchmarks/timing.py, beside this script
 
     set_threads(args.threads)
     keras = import_keras()
     policy = precision_policy("auto", gpu_visible())
     x = np.random.default_rng(0).normal(size=(args.n_images, 49, 49, 6)).astype(np.float32)
-
-    def rate(model) -> tuple[float, np.ndarray]:
-        p = model.predict(x[: args.batch_size], verbose=0)  # warm-up: tracing
-        best = np.inf
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            p = model.predict(x, batch_size=args.batch_size, verbose=0)
-            best = min(best, time.perf_counter() - start)
-        return args.n_images / best, p[:, 1]
 
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
@@ -62,11 +53,11 @@ def main(argv=None):
                 save_model(build_model(name, (49, 49, 6)), path)
             finally:
                 keras.mixed_precision.set_global_policy("float32")
-            saved, p_saved = rate(load_model(path))
-            loaded, p_loaded = rate(load_model(path, policy=policy))
+            saved, p_saved = score_rate(load_model(path), x, args.batch_size, args.repeats)
+            loaded, p_loaded = score_rate(load_model(path, policy=policy), x, args.batch_size, args.repeats)
             print(f"{name} trained in mixed_float16, scored on this machine ({args.threads} threads, "
                   f"{args.n_images} images): as saved {saved:,.0f} images/s, in {policy} {loaded:,.0f} images/s, "
-                  f"ratio {loaded / saved:.2f}x; largest difference of p {np.abs(p_saved - p_loaded).max():.1e}")
+                  f"ratio {loaded / saved:.2f}x; largest difference of p {np.abs(p_saved - p_loaded)[:, 1].max():.1e}")
 
 
 if __name__ == "__main__":

@@ -27,10 +27,16 @@ def train_and_score_rates(keras, model, fit_args, x, epochs: int, batch_inferenc
     after a warm-up batch of ``batch_inference``."""
     seconds = []
     model.fit(*fit_args, epochs=epochs, verbose=0, callbacks=[epoch_timer(keras, seconds)], **fit_kwargs)
+    return len(x) / min(seconds[1:] or seconds), score_rate(model, x, batch_inference, repeats)[0]
+
+
+def score_rate(model, x, batch_inference: int, repeats: int):
+    """Images/s of ``model`` scoring ``x`` in batches of ``batch_inference``, the best of ``repeats`` after
+    a warm-up batch (which traces), and the last scoring's output."""
     model.predict(x[:batch_inference], batch_size=batch_inference, verbose=0)  # warm-up: tracing
-    scoring = []
+    best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        model.predict(x, batch_size=batch_inference, verbose=0)
-        scoring.append(len(x) / (time.perf_counter() - start))
-    return len(x) / min(seconds[1:] or seconds), max(scoring)
+        output = model.predict(x, batch_size=batch_inference, verbose=0)
+        best = min(best, time.perf_counter() - start)
+    return len(x) / best, output
