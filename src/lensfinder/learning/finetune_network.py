@@ -54,7 +54,7 @@ def finetune(parent_model, shards, out, *, epochs: int = 10, learning_rate: floa
     from lensfinder.learning.sidecar import read_settings, write_settings
     from lensfinder.learning.runtime import configure_tensorflow
     from lensfinder.learning.stream import TrainingStream, split_rows
-    from lensfinder.learning.training import ADAM_EPSILON
+    from lensfinder.learning.training import ADAM_EPSILON, training_record
 
     out = Path(out)
     if out.suffix != ".keras":
@@ -94,10 +94,7 @@ def finetune(parent_model, shards, out, *, epochs: int = 10, learning_rate: floa
     # the parent's own records (its weights) are not the new model's
     record = {key: value for key, value in settings.items() if key not in ("settings_version", "weights_hash")}
     record.update({
-        "training": {**config.as_dict(), "optimizer": "adam", "adam_epsilon": ADAM_EPSILON,
-                     "loss": "sparse_categorical_crossentropy", "precision": policy,
-                     "mixed_precision": policy != "float32",
-                     "n_train": int(len(train_rows)), "n_val": int(len(val_rows)),
+        "training": {**training_record(config, policy, len(train_rows), len(val_rows)),
                      "finetuned_from": str(parent_model), "parent_hash": file_hash(parent_model),
                      "freeze_features": bool(freeze_features),
                      "parent_training": settings.get("training", {})},

@@ -28,7 +28,7 @@ from lensfinder.learning.sidecar import write_settings
 from lensfinder.learning.runtime import configure_tensorflow
 from lensfinder.learning.stream import DEFAULT_CACHE_MB, TrainingStream, split_rows
 
-__all__ = ["ADAM_EPSILON", "compile_model", "export_network", "initial_weights", "train"]
+__all__ = ["ADAM_EPSILON", "compile_model", "export_network", "initial_weights", "train", "training_record"]
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,14 @@ def _load_checkpoint(checkpoint_dir, resume_key, data_hash, epochs):
     return state
 
 
+def training_record(config: TrainConfig, policy: str, n_train: int, n_val: int) -> dict:
+    """The sidecar's ``training`` object: the settings, the optimiser and loss, the precision policy
+    the training ran in and the number of training and validation images."""
+    return {**config.as_dict(), "optimizer": "adam", "adam_epsilon": ADAM_EPSILON,
+            "loss": "sparse_categorical_crossentropy", "precision": policy, "mixed_precision": policy != "float32",
+            "n_train": int(n_train), "n_val": int(n_val)}
+
+
 def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=None,
           threads: int | None = None, callbacks=(), bands=None, cache_mb: float = DEFAULT_CACHE_MB,
           init_weights=None, precision: str = "auto"):
@@ -319,10 +327,7 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
         "preprocess": config.preprocess,
         "normalization": config.normalization,
         "pixel_scale_arcsec": shard_set.pixel_scale_arcsec,
-        "training": {**config.as_dict(), "optimizer": "adam", "adam_epsilon": ADAM_EPSILON,
-                     "loss": "sparse_categorical_crossentropy", "precision": policy,
-                     "mixed_precision": policy != "float32",
-                     "n_train": int(len(train_rows)), "n_val": int(len(val_rows))},
+        "training": training_record(config, policy, len(train_rows), len(val_rows)),
         "seed": config.seed,
         "data_hash": data_hash,
         "init": init,
