@@ -1,6 +1,13 @@
-"""Scoring on a CPU a network trained in mixed precision (as on a GPU): as saved, and in the CPU's float32.
+"""Precision policies on this CPU: training in bfloat16, and scoring a network trained in mixed precision.
 
-A network trained under Keras's ``mixed_float16`` policy (``training.precision: auto`` on a GPU) keeps
+Training (``--train``, on by default): each ``--models`` network is compiled as ``lensfinder train`` compiles
+it (batch 64, Adam) under ``float32`` (the baseline, what ``training.precision: auto`` runs on a CPU) and
+under ``mixed_bfloat16`` (``training.precision: mixed_bfloat16``), and trained for ``--epochs`` epochs on
+the same images in memory (the best epoch after the first); the ratio of the training rates is printed,
+and whether this CPU has bfloat16 instructions (AVX-512 BF16 or AMX: without them TensorFlow emulates
+bfloat16 and the ratio falls below 1).
+
+Scoring: a network trained under Keras's ``mixed_float16`` policy (``training.precision: auto`` on a GPU) keeps
 float16 layers in its ``.keras`` file. Loaded as it is, it computes in float16 on a CPU too, where
 oneDNN has float16 kernels only on AVX-512 machines and falls back to slower ones elsewhere.
 ``lensfinder.learning.modelfiles.load_model(..., policy=...)``, which ``lensfinder infer`` and
@@ -11,6 +18,7 @@ saved (the baseline) and as the pipeline loads it, best of ``--repeats`` (``benc
 the largest difference of the lens probabilities.
 
     .venv/bin/python benchmarks/precision.py [--models he2020 he2020_half] [--n-images 4096] [--threads 2]
+        [--epochs 3] [--no-train]
 """
 
 from __future__ import annotations
@@ -32,17 +40,46 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=256, help="the workflow's inference.batch_size")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=3, help="training epochs per policy (the first traces)")
+    parser.add_argument("--train", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time training in float32 and mixed_bfloat16")
     args = parser.parse_args(argv)
+    if args.epochs < 2:
+        parser.error(f"--epochs {args.epochs}: expected at least 2 (the first epoch traces)")
 
     from lensfinder.learning.modelfiles import load_model, save_model
-    from lensfinder.learning.models import build_model, import_keras
-    from lensfinder.learning.runtime import gpu_visible, precision_policy, set_threads
-    from timing import score_rate  # benchmarks/timing.py, beside this script
+    from lensfinder.learning.config import resolve_config
+    from lensfinder.learning.models import build_model, compile_model, import_keras
+    from lensfinder.learning.runtime import cpu_computes_bfloat16, gpu_visible, precision_policy, set_threads
+    from timing import score_rate, train_and_score_rates  # benchmarks/timing.py, beside this script
 
     set_threads(args.threads)
     keras = import_keras()
     policy = precision_policy("auto", gpu_visible())
-    x = np.random.default_rng(0).normal(size=(args.n_images, 49, 49, 6)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(args.n_images, 49, 49, 6)).astype(np.float32)
+    y = rng.integers(0, 2, args.n_images).astype(np.int32)
+
+    if args.train:
+        print(f"this CPU computes in bfloat16 (AVX-512 BF16 or AMX): {cpu_computes_bfloat16()}")
+        for name in args.models:
+            config = resolve_config(None, model=name, batch_size=64, preprocess="bin2_crop")  # the default's input
+            rates = {}
+            for trained_in in ("float32", "mixed_bfloat16"):
+                keras.mixed_precision.set_global_policy(trained_in)
+                try:
+                    keras.utils.set_random_seed(0)
+                    model = compile_model(config, 49, 6)
+                    rates[trained_in] = train_and_score_rates(keras, model, (x, y), x, args.epochs, args.batch_size,
+                                                              args.repeats, batch_size=config.batch_size,
+                                                              shuffle=True)
+                finally:
+                    keras.mixed_precision.set_global_policy("float32")
+            (train32, score32), (train16, score16) = rates["float32"], rates["mixed_bfloat16"]
+            print(f"{name} trained on this machine ({args.threads} threads, {args.n_images} images, batch 64): "
+                  f"float32 {train32:,.0f} images/s, mixed_bfloat16 {train16:,.0f} images/s, ratio "
+                  f"{train16 / train32:.2f}x; scoring {score32:,.0f} and {score16:,.0f} images/s, ratio "
+                  f"{score16 / score32:.2f}x")
 
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:

@@ -227,3 +227,41 @@ def test_file_hash_of_a_corrupt_archive_names_the_file(tmp_path):
     for name in ("flipped.keras", "short.keras"):
         with pytest.raises(InputError, match=rf"{name}: corrupt .keras archive"):
             modelfiles.file_hash(tmp_path / name)
+
+
+def test_bfloat16_instructions_are_read_from_the_cpus_flags(tmp_path):
+    """`mixed_bfloat16` is fast on a CPU only with AVX-512 BF16 or AMX; the flags say which CPU has them."""
+    from lensfinder.learning.runtime import cpu_computes_bfloat16
+
+    def cpuinfo(text):
+        path = tmp_path / "cpuinfo"
+        path.write_text(text)
+        return path
+
+    zen4 = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni avx512_bf16\n"
+    assert cpu_computes_bfloat16(cpuinfo(zen4)) is True
+    assert cpu_computes_bfloat16(cpuinfo(zen4.replace(" avx512_bf16", " amx_bf16 amx_tile"))) is True
+    assert cpu_computes_bfloat16(cpuinfo(zen4.replace(" avx512_vnni avx512_bf16", ""))) is False  # Zen 3
+    assert cpu_computes_bfloat16(cpuinfo("processor\t: 0\nFeatures\t: fp asimd bf16\n")) is None  # Arm: unknown
+    assert cpu_computes_bfloat16(tmp_path / "absent") is None  # macOS, Windows
+
+
+def test_bfloat16_on_a_cpu_without_its_instructions_is_warned_about(monkeypatch, caplog):
+    from lensfinder.learning import runtime
+
+    keras = models.import_keras()
+    monkeypatch.setattr(runtime, "gpu_visible", lambda: False)  # a CPU's training, on every machine
+    for computes, warned in ((False, True), (True, False), (None, False)):
+        monkeypatch.setattr(runtime, "cpu_computes_bfloat16", lambda computes=computes: computes)
+        caplog.clear()
+        try:
+            with caplog.at_level("WARNING", logger="lensfinder.learning.runtime"):
+                assert runtime.configure_tensorflow(0, precision="mixed_bfloat16") == "mixed_bfloat16"
+            assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+        assert ("emulates them, expect training slower than in float32" in caplog.text) is warned, computes
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="lensfinder.learning.runtime"):
+        runtime.configure_tensorflow(0, precision="float32")
+    assert "bfloat16" not in caplog.text

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from lensfinder.constants import PRECISIONS
 from lensfinder.learning.models import import_keras
 
-__all__ = ["PRECISIONS", "precision_policy", "gpu_visible", "set_threads", "configure_tensorflow"]
+__all__ = ["PRECISIONS", "NATIVE_BF16_FLAGS", "precision_policy", "cpu_computes_bfloat16", "gpu_visible",
+           "set_threads", "configure_tensorflow"]
 
 log = logging.getLogger(__name__)
 
+#: CPU flags (Linux ``/proc/cpuinfo``) of instructions that compute in bfloat16: AVX-512 BF16 (Intel Cooper
+#: Lake and later Xeons, AMD Zen 4 and later) and AMX (Intel Sapphire Rapids and later). oneDNN uses them for
+#: ``mixed_bfloat16``; without them TensorFlow converts to float32 and back around every operation.
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 def precision_policy(precision: str, gpu: bool) -> str:
@@ -20,6 +26,20 @@ def precision_policy(precision: str, gpu: bool) -> str:
     if precision == "auto":
         return "mixed_float16" if gpu else "float32"
     return precision
+
+
+def cpu_computes_bfloat16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool | None:
+    """Whether this x86 CPU has bfloat16 instructions (:data:`NATIVE_BF16_FLAGS`); ``None`` where
+    ``cpuinfo`` cannot be read (macOS, Windows) or has no x86 ``flags`` line (Arm lists ``Features``)."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return bool(set(value.split()) & set(NATIVE_BF16_FLAGS))
+    return None
 
 
 def gpu_visible() -> bool:
@@ -70,6 +90,9 @@ def configure_tensorflow(seed: int, threads: int | None = None, deterministic: b
     gpu = gpu_visible()
     policy = precision_policy(precision, gpu)
     keras.mixed_precision.set_global_policy(policy)
+    if policy == "mixed_bfloat16" and not gpu and cpu_computes_bfloat16() is False:
+        log.warning("precision mixed_bfloat16 on a CPU without bfloat16 instructions (%s): TensorFlow emulates "
+                    "them, expect training slower than in float32", " or ".join(NATIVE_BF16_FLAGS))
     log.info("TensorFlow %s, %s: %s, %s", tf.__version__, "GPU" if gpu else "CPU", policy,
              f"{threads} threads" if threads else "default threads")
     return policy
