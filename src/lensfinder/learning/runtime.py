@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 #: CPU flags (Linux ``/proc/cpuinfo``) of instructions that compute in bfloat16: AVX-512 BF16 (Intel Cooper
 #: Lake and later Xeons, AMD Zen 4 and later) and AMX (Intel Sapphire Rapids and later). oneDNN uses them for
-#: ``mixed_bfloat16``; without them TensorFlow converts to float32 and back around every operation.
+#: ``mixed_bfloat16``; without them bfloat16 is emulated, slower than float32.
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
