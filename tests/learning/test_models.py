@@ -246,6 +246,27 @@ def test_bfloat16_instructions_are_read_from_the_cpus_flags(tmp_path):
     assert cpu_computes_bfloat16(tmp_path / "absent") is None  # macOS, Windows
 
 
+def test_bfloat16_instructions_are_read_from_llvm_on_any_os():
+    """Without a cpuinfo file the answer comes from LLVM's view of the host, which macOS and Windows
+    have too: on a Linux x86 machine it agrees with /proc/cpuinfo's flags; a CPU that is not x86 is
+    unknown."""
+    import platform
+
+    from lensfinder.learning.runtime import _X86_MACHINES, cpu_computes_bfloat16
+
+    assert cpu_computes_bfloat16(machine="aarch64") is None
+    assert cpu_computes_bfloat16(machine="arm64") is None
+    answer = cpu_computes_bfloat16()
+    if platform.machine().lower() not in _X86_MACHINES:
+        assert answer is None
+        return
+    assert isinstance(answer, bool)
+    from_flags = cpu_computes_bfloat16("/proc/cpuinfo")
+    if from_flags is None:
+        pytest.skip("no /proc/cpuinfo flags line to compare LLVM's answer with")
+    assert answer is from_flags
+
+
 def test_bfloat16_is_warned_about_where_emulated_and_suggested_where_native(monkeypatch, caplog):
     """A training in mixed_bfloat16 where it is emulated warns; one in float32 (auto) where bfloat16 is
     native says that it would be faster; neither otherwise."""

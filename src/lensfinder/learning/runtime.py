@@ -18,6 +18,11 @@ log = logging.getLogger(__name__)
 #: ``mixed_bfloat16``; without them bfloat16 is emulated, slower than float32.
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
+#: The same instructions as LLVM names them (``llvmlite.binding.get_host_cpu_features``), read on any OS.
+_LLVM_BF16_FEATURES = ("avx512bf16", "amx-bf16")
+
+_X86_MACHINES = ("x86_64", "amd64", "x64", "i386", "i686", "x86")
+
 
 def precision_policy(precision: str, gpu: bool) -> str:
     """The Keras policy of a ``training.precision`` choice on a machine with (``gpu``) or without a GPU."""
@@ -28,9 +33,7 @@ def precision_policy(precision: str, gpu: bool) -> str:
     return precision
 
 
-def cpu_computes_bfloat16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool | None:
-    """Whether this x86 CPU has bfloat16 instructions (:data:`NATIVE_BF16_FLAGS`); ``None`` where
-    ``cpuinfo`` cannot be read (macOS, Windows) or has no x86 ``flags`` line (Arm lists ``Features``)."""
+def _cpuinfo_computes_bfloat16(cpuinfo: str | Path) -> bool | None:
     try:
         text = Path(cpuinfo).read_text()
     except OSError:
@@ -40,6 +43,31 @@ def cpu_computes_bfloat16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool | None:
         if key.strip() == "flags":
             return bool(set(value.split()) & set(NATIVE_BF16_FLAGS))
     return None
+
+
+def cpu_computes_bfloat16(cpuinfo: str | Path | None = None, machine: str | None = None) -> bool | None:
+    """Whether this x86 CPU has bfloat16 instructions (:data:`NATIVE_BF16_FLAGS`); ``None`` where unknown.
+
+    Without ``cpuinfo`` the CPU's features come from LLVM (llvmlite, which the
+    simulator's compiled kernels use), so the answer holds on Linux, macOS and
+    Windows alike; ``/proc/cpuinfo`` is read where LLVM cannot tell. Given a
+    ``cpuinfo`` file, its x86 ``flags`` line decides. ``None`` for a CPU that is
+    not x86 (``machine``, default ``platform.machine()``): Arm's bfloat16
+    instructions (``bf16``) reach TensorFlow by another path, not measured here.
+    """
+    if cpuinfo is not None:
+        return _cpuinfo_computes_bfloat16(cpuinfo)
+    import platform
+
+    if (machine if machine is not None else platform.machine()).lower() not in _X86_MACHINES:
+        return None
+    try:
+        import llvmlite.binding as llvm
+
+        features = llvm.get_host_cpu_features()
+    except (ImportError, RuntimeError):
+        return _cpuinfo_computes_bfloat16("/proc/cpuinfo")
+    return any(features.get(name, False) for name in _LLVM_BF16_FEATURES)
 
 
 def gpu_visible() -> bool:
