@@ -69,6 +69,8 @@ STEPS: dict[str, tuple[str, str, str]] = {
     # one band against several (bands_test)
     "bands-test-table": ("lensfinder.cli.bands", "bands_test_table", "AUROC, TPR0, TPR10 of one-band and colour networks per survey preset"),
     "bands-test-figure": ("lensfinder.cli.bands", "bands_test_figure", "draw the bands_test figure from its metrics table"),
+    # the machine
+    "info": ("lensfinder.cli.info", "info", "versions, CPU, memory, GPUs and settings of this machine, for bug reports"),
 }
 
 

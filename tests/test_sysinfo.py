@@ -1,0 +1,65 @@
+"""`lensfinder info`: what the machine offers, for bug reports, without leaking credentials."""
+
+import json
+import os
+import subprocess
+import sys
+from importlib import metadata
+
+from lensfinder.sysinfo import format_info, system_info
+
+
+def _info(*args, env=None):
+    code = ("import sys\nfrom lensfinder.cli import main\ncode = main(['info', *sys.argv[1:]])\n"
+            "print('tensorflow imported:', 'tensorflow' in sys.modules, file=sys.stderr)\nsys.exit(code)\n")
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, **(env or {})})
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_info_reports_versions_cpu_and_settings_without_importing_tensorflow_or_leaking_tokens():
+    from lensfinder.learning.runtime import cpu_computes_bfloat16
+
+    secret = "do-not-print-me-0123456789"
+    result = _info("--json", env={"LENSFINDER_ESO_TOKEN": secret, "OMP_NUM_THREADS": "3"})
+    assert "tensorflow imported: False" in result.stderr
+    assert secret not in result.stdout + result.stderr
+    info = json.loads(result.stdout)
+    assert info["credentials"]["LENSFINDER_ESO_TOKEN"] == "set"
+    assert info["environment"]["OMP_NUM_THREADS"] == "3"
+    assert "LENSFINDER_ESO_TOKEN" not in info["environment"]
+    # every requirement of the installed package, at the version installed
+    required = [r.split(";")[0].split(">")[0].split("=")[0].split("[")[0].strip()
+                for r in metadata.requires("lensfinder") if "extra ==" not in r]
+    assert set(required) <= set(info["packages"]) and {"tensorflow", "keras", "snakemake"} <= set(required)
+    for name in required:
+        assert info["packages"][name] == metadata.version(name), name
+    assert info["cpu"]["bfloat16_instructions"] == cpu_computes_bfloat16()
+    assert 1 <= info["cores_usable"] <= info["cores_machine"]
+    assert info["keras_backend_configured"] == os.environ.get("KERAS_BACKEND", "tensorflow")
+    assert "device" not in info
+
+    text = _info(env={"LENSFINDER_ESO_TOKEN": ""}).stdout
+    assert "LENSFINDER_ESO_TOKEN not set" in text
+    assert f"tensorflow{' ' * 2}" in text and metadata.version("tensorflow") in text
+    assert "GPUs: not checked" in text
+
+
+def test_a_missing_package_is_named():
+    info = system_info()
+    info["packages"]["galsim"] = None
+    lines = format_info(info).splitlines()
+    assert [line.split() for line in lines if line.strip().startswith("galsim")] == [["galsim", "NOT", "INSTALLED"]]
+
+
+def test_info_device_says_what_auto_trains_in_here():
+    from lensfinder.learning.runtime import precision_policy
+
+    result = _info("--device", "--json", env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert "tensorflow imported: True" in result.stderr
+    device = json.loads(result.stdout)["device"]
+    assert device["tensorflow"] == metadata.version("tensorflow")
+    assert device["keras"] == metadata.version("keras")
+    assert device["keras_backend"] == os.environ.get("KERAS_BACKEND", "tensorflow")
+    assert device["auto_precision"] == precision_policy("auto", bool(device["gpus"]))
