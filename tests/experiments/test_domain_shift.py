@@ -438,3 +438,41 @@ def test_a_training_set_names_only_its_own_recipes_in_member_params(repo_root, t
     assert result.returncode != 0
     assert ("experiments.domain_shift.training_sets.nb_li.member_params: sky: not simulated here"
             in result.stdout + result.stderr)
+
+
+def test_workflow_scores_its_ensemble_as_one_network(repo_root, tmp_path):
+    """With `inference.ensemble` of two networks, `domain_shift` scores their mean probability on the
+    workflow's test set and the independent set, beside the first network (`default`), as its own row;
+    a training set may not take the name of that row."""
+    extra = tmp_path / "ensemble.yaml"
+    extra.write_text(yaml.safe_dump({"inference": {"ensemble": [{"model": "he2020", "seed": 42},
+                                                                {"model": "he2020_half", "seed": 43}]}}))
+    cmd = [sys.executable, "-m", "snakemake", "-n", "-p", "domain_shift", "-s", str(repo_root / "Snakefile"),
+           "-d", str(tmp_path), "--configfile", str(repo_root / "config/config.yaml"),
+           str(repo_root / "config/experiments/quick.yaml"), str(extra)]
+    result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    commands = [m.group(1) for line in result.stdout.splitlines() if (m := re.search(r"(lensfinder [a-z-]+ .*)", line))]
+    ensemble = [c for c in commands if c.startswith("lensfinder infer") and "/scores/ensemble/" in c]
+    n_test = yaml.safe_load((repo_root / "config/config.yaml").read_text())["simulation"]["sets"]["test"]["n_shards"]
+    own = [c for c in ensemble if "/scores/ensemble/own/" in c]
+    independent = [c for c in ensemble if "/scores/ensemble/independent/" in c]
+    assert len(own) == n_test and len(independent) >= 1 and len(own) + len(independent) == len(ensemble)
+    for c in ensemble:
+        assert "--model results/models/he2020.keras --ensemble results/models/he2020_half_s43.keras " in c
+    assert all("--stamps results/sim/test/shard_" in c for c in own)
+    assert all("--stamps results/experiments/domain_shift/sets/independent/shard_" in c for c in independent)
+    table = next(c for c in commands if c.startswith("lensfinder domain-shift-table"))
+    assert "model=default,training_set=default,test_set=own" in table
+    assert "model=ensemble,training_set=ensemble,test_set=own" in table
+    assert "model=ensemble,training_set=ensemble,test_set=independent" in table
+    # a single network: no ensemble row
+    single = subprocess.run(cmd[:-1], cwd=repo_root, capture_output=True, text=True, timeout=180)
+    assert single.returncode == 0 and "/scores/ensemble/" not in single.stdout and "model=default" in single.stdout
+    # a training set called `ensemble` would hide the row
+    clash = tmp_path / "clash.yaml"
+    clash.write_text(yaml.safe_dump({"experiments": {"domain_shift": {"training_sets": {"ensemble": {
+        "recipe": "broad"}}}}}))
+    refused = subprocess.run(cmd + [str(clash)], cwd=repo_root, capture_output=True, text=True, timeout=180)
+    assert refused.returncode != 0
+    assert "experiments.domain_shift.training_sets: 'ensemble'" in refused.stdout + refused.stderr

@@ -9,6 +9,7 @@
 #   sets/{dsset}/shard_NNN.{fits,parquet}      {net}_train, {net}_test, independent
 #   models/{dsnet}.keras                       `training_seeds` networks per training set (NAME, NAME.seed2, ...)
 #   scores/{dsnet}/{dsset}/shard_NNN.parquet   dsnet `default` = results/models/{net}.keras
+#   scores/ensemble/{own,independent}/shard_NNN.parquet   with inference.ensemble: its mean probability
 #   tables/{summary,metrics,kinds,completeness,roc,seeds}.parquet + .csv, figures/domain_shift.png
 
 
@@ -123,6 +124,32 @@ rule domain_shift_infer:
     shell:
         "lensfinder infer --stamps {input.cube} --index {input.index} --model {input.model} "
         "--batch-size {params.batch_size} --tta {params.tta} --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule domain_shift_infer_ensemble:
+    input:
+        unpack(ds_ensemble_input),
+    output:
+        DSP.ensemble_scores,
+    wildcard_constraints:
+        ensset="own|independent",
+    params:
+        first=lambda wildcards, input: input.models[0],
+        others=lambda wildcards, input: " ".join(input.models[1:]),
+        batch_size=EXP_TRAIN["batch_size_inference"],
+        tta=config["inference"]["tta"],
+    log:
+        f"{DSP.logs}/infer/ensemble_{{ensset}}_{{shard}}.log",
+    threads: EXP_TRAIN["threads_inference"]
+    resources:
+        mem_mb=4000,
+        gpu=EXP_TRAIN["gpus"],
+    conda:
+        "../../envs/learn.yaml"
+    shell:
+        "lensfinder infer --stamps {input.cube} --index {input.index} --model {params.first} "
+        "--ensemble {params.others} --batch-size {params.batch_size} --tta {params.tta} --threads {threads} "
+        "--out {output} > {log} 2>&1"
 
 
 rule domain_shift_tables:

@@ -14,6 +14,8 @@ DSP = SimpleNamespace(
     history=f"{DS_DIR}/models/{{dsnet}}.history.csv",
     checkpoints=f"{DS_DIR}/models/{{dsnet}}_checkpoints",
     scores=f"{DS_DIR}/scores/{{dsnet}}/{{dsset}}/shard_{{shard}}.parquet",
+    # the workflow's ensemble scored as one (ensset: `own`, the workflow's test set, or `independent`)
+    ensemble_scores=f"{DS_DIR}/scores/ensemble/{{ensset}}/shard_{{shard}}.parquet",
     tables={name: f"{DS_DIR}/tables/{name}.parquet"
             for name in ("summary", "metrics", "kinds", "completeness", "roc", "seeds")},
     summary_csv=f"{DS_DIR}/tables/summary.csv",
@@ -28,6 +30,13 @@ DS_DEFAULT = "default"
 DS_NET_SET = {name if k == 1 else f"{name}.seed{k}": name
               for name in DS["training_sets"] for k in range(1, DS["training_seeds"] + 1)}
 DS_NETS = list(DS_NET_SET)
+#: the workflow's ensemble (inference.ensemble, two networks or more) scored as one network: the mean
+#: of its members' probabilities (`lensfinder infer --ensemble`); None for a single network
+DS_ENSEMBLE = "ensemble" if len(MEMBERS) > 1 and DS["default_model"] else None
+for _name in (DS_DEFAULT, "ensemble"):
+    if _name in DS_NET_SET:
+        raise ValueError(f"config: experiments.domain_shift.training_sets: {_name!r} names the workflow's own "
+                         "network(s) in the tables; call the training set otherwise")
 DS_RECIPES_SEMI_REAL = ("li2020", "he2020_semireal")
 
 
@@ -182,8 +191,19 @@ def ds_model_input(wildcards):
     return {"model": DSP.model.format(dsnet=wildcards.dsnet), "settings": DSP.settings.format(dsnet=wildcards.dsnet)}
 
 
+def ds_ensemble_input(wildcards):
+    """The ensemble's networks (the first one first) and one shard of the scored set: the workflow's
+    test set (`own`) or the independent set."""
+    if wildcards.ensset == "independent":
+        cube, meta = (path.format(dsset="independent", shard=wildcards.shard) for path in (DSP.cube, DSP.meta))
+    else:
+        cube, meta = (path.format(simset="test", shard=wildcards.shard) for path in (P.sim_cube, P.sim_meta))
+    return {"models": [P.model.format(net=name) for name in MEMBERS],
+            "settings": [P.model_settings.format(net=name) for name in MEMBERS], "cube": cube, "index": meta}
+
+
 def ds_scored_nets():
-    return ([DS_DEFAULT] if DS["default_model"] else []) + DS_NETS
+    return ([DS_DEFAULT] if DS["default_model"] else []) + ([DS_ENSEMBLE] if DS_ENSEMBLE else []) + DS_NETS
 
 
 def _ds_scores(net, dsset):
@@ -198,12 +218,17 @@ def ds_table_inputs(wildcards=None):
             training_set = DS_DEFAULT
             own = expand(P.test_predictions, net=NET, shard=sim_shards("test"))
             own_meta, net_train = sim_files("test", "parquet"), sim_files("train", "parquet")
+        elif net == DS_ENSEMBLE:  # its own group in the seeds table; trained on the workflow's set
+            training_set = DS_ENSEMBLE
+            own = expand(DSP.ensemble_scores, ensset="own", shard=sim_shards("test"))
+            own_meta, net_train = sim_files("test", "parquet"), sim_files("train", "parquet")
         else:
             training_set = DS_NET_SET[net]
             own = _ds_scores(net, f"{training_set}_test")
             own_meta = ds_set_files(f"{training_set}_test", "parquet")
             net_train = ds_set_files(f"{training_set}_train", "parquet")
-        independent = _ds_scores(net, "independent")
+        independent = (expand(DSP.ensemble_scores, ensset="independent", shard=ds_shards("independent"))
+                       if net == DS_ENSEMBLE else _ds_scores(net, "independent"))
         scores += own + independent
         tag = f"model={net},training_set={training_set}"
         labels += [f"{tag},test_set=own"] * len(own) + [f"{tag},test_set=independent"] * len(independent)
