@@ -168,6 +168,12 @@ def test_ensemble_members_are_named_and_checked():
         ensemble_members([{"seed": 3}, {"seed": 3}], "he2020", 42)
     with pytest.raises(InputError, match=r"ensemble\[0\].model"):
         ensemble_members([{"model": "vgg"}], "he2020", 42)
+    # a member may start from (or keep) a trained network of its own
+    pair = ensemble_members([{"seed": 1, "init_weights": "a.keras"}, {"seed": 2}], "he2020", 42)
+    assert [m.init_weights for m in pair] == ["a.keras", None]
+    for bad in (3, ""):
+        with pytest.raises(InputError, match=r"ensemble\[1\].init_weights: .*expected the path of a trained"):
+            ensemble_members([{"seed": 1}, {"seed": 2, "init_weights": bad}], "he2020", 42)
 
 
 def test_combined_score_is_the_mean_of_calibrated_probabilities(tmp_path):

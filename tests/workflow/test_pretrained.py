@@ -72,7 +72,8 @@ def test_pretrained_config_plans_no_training_and_the_default_plans_one(tmp_path,
     for layered, message in (({"bands": ["r"]}, "holds a network with bands ['g', 'r', 'i'], but this run's bands "
                                                 "is ['r']"),
                              ({"training": {"init_weights": None}}, "training.epochs 0 keeps the network given as "
-                                                                    "training.init_weights, but init_weights is null")):
+                                                                    "training.init_weights (or the member's "
+                                                                    "init_weights), but network he2020 has none")):
         (workdir / "config" / "other.yaml").write_text(yaml.safe_dump(layered))
         result = snakemake(workdir, "-n", "--cores", "1", "--configfile", "config/pretrained.yaml",
                            "config/other.yaml", check=False)
@@ -87,3 +88,46 @@ def test_pretrained_config_plans_no_training_and_the_default_plans_one(tmp_path,
     sidecar.unlink()
     result = snakemake(workdir, "-n", "--cores", "1", "--configfile", "config/pretrained.yaml", check=False)
     assert result.returncode != 0 and sidecar.name in result.stdout + result.stderr
+
+
+def test_an_exported_pair_is_kept_member_by_member(tmp_path, pretrained):
+    """`inference.ensemble` members with init_weights of their own (an exported pair): each `train` job keeps
+    its own network (epochs 0), and domain_shift scores their mean; one file kept by two members (two
+    identical networks), a member without a network, or a member whose network is another architecture stop
+    the dry run, naming the members or the key."""
+    workdir = copy_workflow(tmp_path)
+    networks = {}
+    for name, model in (("he2020", "he2020"), ("he2020_half_s43", "he2020_half")):
+        network = workdir / "results" / "networks" / f"{name}_kids_gri.keras"
+        network.parent.mkdir(parents=True, exist_ok=True)
+        network.write_bytes(b"stand-in: a dry run does not load it")
+        network.with_suffix(".json").write_text(json.dumps({
+            "model": model, "input_shape": [49, 49, 6], "bands": ["g", "r", "i"], "preprocess": "bin2_crop",
+            "normalization": "sky", "stamp_size": 101}))
+        networks[name] = str(network.relative_to(workdir))
+
+    def plan(ensemble, target="domain_shift"):
+        (workdir / "config" / "pair.yaml").write_text(yaml.safe_dump({"inference": {"ensemble": ensemble}}))
+        return snakemake(workdir, "-n", "-p", "--cores", "1", "--configfile", "config/pretrained.yaml",
+                         "config/pair.yaml", "--", target, check=False)
+
+    pair = [{"model": "he2020", "seed": 42, "init_weights": networks["he2020"]},
+            {"model": "he2020_half", "seed": 43, "init_weights": networks["he2020_half_s43"]}]
+    result = plan(pair)
+    assert result.returncode == 0, result.stderr[-3000:]
+    kept = {re.search(r"--out (\S+)", line).group(1): re.search(r"--init-weights (\S+)", line).group(1)
+            for line in result.stdout.splitlines() if "lensfinder train " in line and "--init-weights" in line}
+    assert kept == {"results/models/he2020.keras": networks["he2020"],
+                    "results/models/he2020_half_s43.keras": networks["he2020_half_s43"]}
+    assert all("--epochs 0 " in line for line in result.stdout.splitlines()
+               if "lensfinder train " in line and "--init-weights" in line)
+    assert "--ensemble results/models/he2020_half_s43.keras" in result.stdout
+    # training.init_weights (config/pretrained.yaml's) for a member without its own
+    result = plan([pair[0], {"model": "he2020", "seed": 43}])
+    assert result.returncode != 0
+    assert (f"networks he2020 and he2020_s43 would both keep {networks['he2020']} as it is"
+            in result.stdout + result.stderr)
+    result = plan([{"model": "he2020_half", "seed": 42, "init_weights": networks["he2020"]}, pair[1]])
+    assert result.returncode != 0
+    assert ("inference.ensemble init_weights of he2020_half: " + networks["he2020"] +
+            " holds a network with model 'he2020'") in result.stdout + result.stderr

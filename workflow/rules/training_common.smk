@@ -23,35 +23,50 @@ def _check_network_input():
 _check_network_input()
 
 
+def member_init_weights(name):
+    """The trained network ensemble member `name` starts from: its own init_weights, else training.init_weights
+    (None: from scratch)."""
+    return MEMBERS[name].init_weights or config["training"].get("init_weights")
+
+
 def _check_init_weights():
-    """training.epochs 0 needs training.init_weights; a network to start from must have the search's network,
-    bands, preprocess and normalization (its sidecar, read here, so a dry run names what differs)."""
+    """training.epochs 0 needs a network to keep for every member, and two members may not keep the same one
+    (identical networks); a network to start from must have the member's network, the run's bands,
+    preprocess and normalization (its sidecar, read here, so a dry run names what differs)."""
     t = config["training"]
-    path = t.get("init_weights")
-    if not path:
-        if t["epochs"] == 0:
-            raise ValueError("config: training.epochs 0 keeps the network given as training.init_weights, "
-                             "but init_weights is null; set it or give epochs >= 1")
-        return
     from lensfinder.learning.sidecar import settings_mismatch, sidecar_path
 
-    sidecar = sidecar_path(path)
-    if not os.path.exists(sidecar):
-        return  # the missing input is reported by the plan, naming the file
-    try:
-        with open(sidecar) as handle:
-            theirs = json.load(handle)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"config: training.init_weights: {sidecar}: not readable JSON ({exc})") from None
+    kept = {}
     for name, member in MEMBERS.items():
+        path = member_init_weights(name)
+        key = f"inference.ensemble init_weights of {name}" if member.init_weights else "training.init_weights"
+        if not path:
+            if t["epochs"] == 0:
+                raise ValueError(f"config: training.epochs 0 keeps the network given as training.init_weights "
+                                 f"(or the member's init_weights), but network {name} has none; set it or give "
+                                 "epochs >= 1")
+            continue
+        if t["epochs"] == 0 and os.path.abspath(path) in kept:
+            raise ValueError(f"config: inference.ensemble: networks {kept[os.path.abspath(path)]} and {name} "
+                             f"would both keep {path} as it is (training.epochs 0), two identical networks; "
+                             "give each member its own init_weights")
+        kept[os.path.abspath(path)] = name
+        sidecar = sidecar_path(path)
+        if not os.path.exists(sidecar):
+            continue  # the missing input is reported by the plan, naming the file
+        try:
+            with open(sidecar) as handle:
+                theirs = json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"config: {key}: {sidecar}: not readable JSON ({exc})") from None
         mismatch = settings_mismatch(theirs, model=member.model, bands=BANDS, preprocess=t["preprocess"],
                                      normalization=t["normalization"])
         if mismatch:
-            key, stored, value = mismatch
-            where = {"model": f"training.model (network {name})", "bands": "bands"}.get(key, f"training.{key}")
-            raise ValueError(f"config: training.init_weights: {path} holds a network with {key} {stored!r}, "
+            what, stored, value = mismatch
+            where = {"model": f"training.model (network {name})", "bands": "bands"}.get(what, f"training.{what}")
+            raise ValueError(f"config: {key}: {path} holds a network with {what} {stored!r}, "
                              f"but this run's {where} is {value!r}; start from a network with the run's "
-                             "settings, or set training.init_weights: null")
+                             f"settings, or set {key.split(' of ')[0]}: null")
 
 
 _check_init_weights()
@@ -80,13 +95,14 @@ def training_options(wildcards=None, scratch=False):
     )
 
 
-def init_weights_files(wildcards=None):
-    """The network the search's training starts from (training.init_weights) and its sidecar; [] from scratch.
+def init_weights_files(wildcards):
+    """The network a member of the search starts from (its init_weights, else training.init_weights) and its
+    sidecar; [] from scratch.
 
     The experiments' own networks (domain_shift, PSF, volume) always start from scratch."""
     from lensfinder.learning.sidecar import sidecar_path
 
-    path = config["training"].get("init_weights")
+    path = member_init_weights(wildcards.net)
     return [path, str(sidecar_path(path))] if path else []
 
 
@@ -99,11 +115,11 @@ EXPORTED_NETWORKS = expand(P.network, net=list(MEMBERS))
 
 
 def _export_clash():
-    """training.init_weights when it is one of EXPORTED_NETWORKS (the run keeps or fine-tunes the network it
-    would export over), else None."""
-    init = config["training"].get("init_weights")
+    """A network a member starts from when it is one of EXPORTED_NETWORKS (the run keeps or fine-tunes the
+    network it would export over), else None."""
     exported = {os.path.abspath(path) for path in EXPORTED_NETWORKS}
-    return init if init and os.path.abspath(init) in exported else None
+    inits = [member_init_weights(name) for name in MEMBERS]
+    return next((init for init in inits if init and os.path.abspath(init) in exported), None)
 
 
 EXPORT_CLASH = _export_clash()
@@ -112,7 +128,8 @@ EXPORT_CLASH = _export_clash()
 def exported_networks(wildcards=None):
     """EXPORTED_NETWORKS, or an error when the export would write over training.init_weights."""
     if EXPORT_CLASH:
-        raise ValueError(f"export_network: training.init_weights is {EXPORT_CLASH}, the file the export would "
+        raise ValueError(f"export_network: this run starts from {EXPORT_CLASH} (training.init_weights or a "
+                         "member's init_weights), the file the export would "
                          "write; export a network this run keeps or fine-tunes elsewhere: `lensfinder "
                          "export-network --model results/models/NET.keras --out OTHER.keras`")
     return EXPORTED_NETWORKS

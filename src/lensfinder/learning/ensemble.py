@@ -28,15 +28,17 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class EnsembleMember:
-    """One network of an ensemble: its file name stem, architecture and training seed."""
+    """One network of an ensemble: its file name stem, architecture, training seed, and the trained
+    network it starts from (``None``: ``training.init_weights``, the run's for every member)."""
 
     name: str
     model: str
     seed: int
+    init_weights: str | None = None
 
 
 def ensemble_members(entries: Sequence[dict] | None, default_model: str, default_seed: int) -> list[EnsembleMember]:
-    """The members of an ensemble from its config entries (``{model, seed}``).
+    """The members of an ensemble from its config entries (``{model, seed, init_weights}``).
 
     Parameters
     ----------
@@ -44,7 +46,9 @@ def ensemble_members(entries: Sequence[dict] | None, default_model: str, default
         ``inference.ensemble``; empty or None: one member, ``default_model``
         with ``default_seed`` (a single network, as without ensembles).
         An entry without ``model`` takes ``default_model``; without
-        ``seed``, ``default_seed``.
+        ``seed``, ``default_seed``; ``init_weights`` (optional) is the
+        trained network that member starts from, or keeps as it is with
+        ``training.epochs`` 0 (e.g. each member of an exported pair).
     default_model : str
     default_seed : int
 
@@ -70,10 +74,14 @@ def ensemble_members(entries: Sequence[dict] | None, default_model: str, default
             seed = int(entry.get("seed", default_seed))
         except (TypeError, ValueError):
             raise InputError(f"config: inference.ensemble[{k}].seed: {entry.get('seed')!r}, expected an integer") from None
+        init = entry.get("init_weights")
+        if init is not None and (not isinstance(init, str) or not init):
+            raise InputError(f"config: inference.ensemble[{k}].init_weights: {init!r}, expected the path of a "
+                             "trained network (.keras)")
         name = model if not members else f"{model}_s{seed}"
         if any(m.name == name or (m.model, m.seed) == (model, seed) for m in members):
             raise InputError(f"config: inference.ensemble[{k}]: {model} with seed {seed} is already a member")
-        members.append(EnsembleMember(name, model, seed))
+        members.append(EnsembleMember(name, model, seed, init))
     return members
 
 
