@@ -265,15 +265,23 @@ def test_tiny_domain_shift_run(rendered, tmp_path):
     assert (tmp_path / "fig.png").stat().st_size > 20_000
 
 
+def _domain_shift_plan(repo_root, workdir, *extra, check=True):
+    """Dry run of `domain_shift` (quick preset, then `extra` config files): the process and the planned
+    `lensfinder` commands."""
+    cmd = [sys.executable, "-m", "snakemake", "-n", "-p", "domain_shift", "-s", str(repo_root / "Snakefile"),
+           "-d", str(workdir), "--configfile", str(repo_root / "config/config.yaml"),
+           str(repo_root / "config/experiments/quick.yaml"), *map(str, extra)]
+    result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=180)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    commands = [m.group(1) for line in result.stdout.splitlines() if (m := re.search(r"(lensfinder [a-z-]+ .*)", line))]
+    return result, commands
+
+
 def test_workflow_keeps_the_hosts_of_each_side_apart(repo_root, tmp_path):
     """Dry run of `domain_shift` (quick preset): semi-real training sets read only the first tiles, their
     own tests the next one, the independent set only the last (held-out) tile."""
-    cmd = [sys.executable, "-m", "snakemake", "-n", "-p", "domain_shift", "-s", str(repo_root / "Snakefile"),
-           "-d", str(tmp_path), "--configfile", str(repo_root / "config/config.yaml"),
-           str(repo_root / "config/experiments/quick.yaml")]
-    result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stderr[-3000:]
-    commands = [m.group(1) for line in result.stdout.splitlines() if (m := re.search(r"(lensfinder [a-z-]+ .*)", line))]
+    _, commands = _domain_shift_plan(repo_root, tmp_path)
 
     def tiles(pattern):
         return {tuple(sorted(set(re.findall(r"stamps/(MOCK_\d+)\.fits", c)))) for c in commands if re.search(pattern, c)}
@@ -321,12 +329,7 @@ def test_workflow_trains_each_set_from_every_seed(repo_root, tmp_path):
     extra = tmp_path / "seeds.yaml"
     extra.write_text(yaml.safe_dump({"experiments": {"domain_shift": {"training_seeds": 2, "training_sets": {"nb_li": {
         "mix": {"broad": 0.8, "li2020": 0.2}, "member_params": {"broad": {"field_galaxies": [0, 2]}}}}}}}))
-    cmd = [sys.executable, "-m", "snakemake", "-n", "-p", "domain_shift", "-s", str(repo_root / "Snakefile"),
-           "-d", str(tmp_path), "--configfile", str(repo_root / "config/config.yaml"),
-           str(repo_root / "config/experiments/quick.yaml"), str(extra)]
-    result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stderr[-3000:]
-    commands = [m.group(1) for line in result.stdout.splitlines() if (m := re.search(r"(lensfinder [a-z-]+ .*)", line))]
+    _, commands = _domain_shift_plan(repo_root, tmp_path, extra)
     trains = {re.search(r"models/(\S+)\.keras", c).group(1): (re.search(r"--shards (\S+)", c).group(1),
                                                              re.search(r"--seed (\d+)", c).group(1))
               for c in commands if c.startswith("lensfinder train") and "domain_shift" in c}
@@ -431,10 +434,7 @@ def test_a_training_set_names_only_its_own_recipes_in_member_params(repo_root, t
     extra = tmp_path / "members.yaml"
     extra.write_text(yaml.safe_dump({"experiments": {"domain_shift": {"training_sets": {"nb_li": {
         "mix": {"broad": 0.8, "li2020": 0.2}, "member_params": {"sky": {"field_galaxies": [0, 2]}}}}}}}))
-    cmd = [sys.executable, "-m", "snakemake", "-n", "domain_shift", "-s", str(repo_root / "Snakefile"),
-           "-d", str(tmp_path), "--configfile", str(repo_root / "config/config.yaml"),
-           str(repo_root / "config/experiments/quick.yaml"), str(extra)]
-    result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=180)
+    result, _ = _domain_shift_plan(repo_root, tmp_path, extra, check=False)
     assert result.returncode != 0
     assert ("experiments.domain_shift.training_sets.nb_li.member_params: sky: not simulated here"
             in result.stdout + result.stderr)
@@ -447,12 +447,7 @@ def test_workflow_scores_its_ensemble_as_one_network(repo_root, tmp_path):
     extra = tmp_path / "ensemble.yaml"
     extra.write_text(yaml.safe_dump({"inference": {"ensemble": [{"model": "he2020", "seed": 42},
                                                                 {"model": "he2020_half", "seed": 43}]}}))
-    cmd = [sys.executable, "-m", "snakemake", "-n", "-p", "domain_shift", "-s", str(repo_root / "Snakefile"),
-           "-d", str(tmp_path), "--configfile", str(repo_root / "config/config.yaml"),
-           str(repo_root / "config/experiments/quick.yaml"), str(extra)]
-    result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stderr[-3000:]
-    commands = [m.group(1) for line in result.stdout.splitlines() if (m := re.search(r"(lensfinder [a-z-]+ .*)", line))]
+    _, commands = _domain_shift_plan(repo_root, tmp_path, extra)
     ensemble = [c for c in commands if c.startswith("lensfinder infer") and "/scores/ensemble/" in c]
     n_test = yaml.safe_load((repo_root / "config/config.yaml").read_text())["simulation"]["sets"]["test"]["n_shards"]
     own = [c for c in ensemble if "/scores/ensemble/own/" in c]
@@ -467,12 +462,12 @@ def test_workflow_scores_its_ensemble_as_one_network(repo_root, tmp_path):
     assert "model=ensemble,training_set=ensemble,test_set=own" in table
     assert "model=ensemble,training_set=ensemble,test_set=independent" in table
     # a single network: no ensemble row
-    single = subprocess.run(cmd[:-1], cwd=repo_root, capture_output=True, text=True, timeout=180)
-    assert single.returncode == 0 and "/scores/ensemble/" not in single.stdout and "model=default" in single.stdout
+    single, _ = _domain_shift_plan(repo_root, tmp_path)
+    assert "/scores/ensemble/" not in single.stdout and "model=default" in single.stdout
     # a training set called `ensemble` would hide the row
     clash = tmp_path / "clash.yaml"
     clash.write_text(yaml.safe_dump({"experiments": {"domain_shift": {"training_sets": {"ensemble": {
         "recipe": "broad"}}}}}))
-    refused = subprocess.run(cmd + [str(clash)], cwd=repo_root, capture_output=True, text=True, timeout=180)
+    refused, _ = _domain_shift_plan(repo_root, tmp_path, extra, clash, check=False)
     assert refused.returncode != 0
     assert "experiments.domain_shift.training_sets: 'ensemble'" in refused.stdout + refused.stderr
