@@ -63,10 +63,11 @@ def _check_init_weights():
                                      normalization=t["normalization"])
         if mismatch:
             what, stored, value = mismatch
-            where = {"model": f"training.model (network {name})", "bands": "bands"}.get(what, f"training.{what}")
+            where = {"model": f"network {name}", "bands": "bands"}.get(what, f"training.{what}")
+            instead = "remove the member's init_weights" if member.init_weights else "set training.init_weights: null"
             raise ValueError(f"config: {key}: {path} holds a network with {what} {stored!r}, "
                              f"but this run's {where} is {value!r}; start from a network with the run's "
-                             f"settings, or set {key.split(' of ')[0]}: null")
+                             f"settings, or {instead}")
 
 
 _check_init_weights()
