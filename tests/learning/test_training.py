@@ -498,3 +498,43 @@ def test_a_network_trained_in_mixed_precision_scores_in_float32_on_a_cpu(shard_d
     with pytest.raises(SystemExit):  # argparse names the choices
         main(["train", "--shards", str(shard_dir), "--precision", "float16", "--out", str(tmp_path / "x.keras")])
     assert "argument --precision: invalid choice: 'float16'" in capsys.readouterr().err
+
+
+def test_an_exported_ensemble_scores_as_its_members_together(shard_dir, tmp_path, capsys):
+    """`lensfinder export-network --ensemble`: one file holding two networks (he2020 and he2020_half) that
+    scores each stamp at the mean of their probabilities, as `infer --ensemble` does, with a sidecar
+    listing them; a training refuses to start from it, and a member of another input is refused."""
+    from lensfinder.cli import main
+    from lensfinder.io import read_table
+
+    nets = []
+    for model, seed in (("he2020", 1), ("he2020_half", 2)):
+        path = tmp_path / f"{model}.keras"
+        training.train([shard_dir], _config(epochs=1, seed=seed, model=model), path, threads=1)
+        nets.append(path)
+    pair = tmp_path / "pair.keras"
+    assert main(["export-network", "--model", str(nets[0]), "--ensemble", str(nets[1]), "--out", str(pair)]) == 0
+    settings = json.loads(pair.with_suffix(".json").read_text())
+    assert [m["model"] for m in settings["ensemble"]] == ["he2020", "he2020_half"]
+    assert [m["weights_hash"] for m in settings["ensemble"]] == [file_hash(n) for n in nets]
+    assert settings["weights_hash"] == file_hash(pair) and settings["preprocess"] == "bin2"
+    cube, index = shard_dir / "shard_000.fits", shard_dir / "shard_000.parquet"
+    one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
+    assert main(["infer", "--stamps", str(cube), "--index", str(index), "--model", str(pair), "--out", str(one)]) == 0
+    assert main(["infer", "--stamps", str(cube), "--index", str(index), "--model", str(nets[0]),
+                 "--ensemble", str(nets[1]), "--out", str(two)]) == 0
+    a, b = read_table(one), read_table(two)
+    assert list(a["object_id"]) == list(b["object_id"]) and a["p_cnn"].std() > 0
+    np.testing.assert_allclose(a["p_cnn"], b["p_cnn"], atol=1e-5)
+
+    with pytest.raises(InputError, match="pair.keras: init weights: an ensemble of 2 networks in one file"):
+        training.train([shard_dir], _config(epochs=0), tmp_path / "kept.keras", threads=1, init_weights=pair)
+    assert main(["export-network", "--model", str(pair), "--ensemble", str(nets[0]),
+                 "--out", str(tmp_path / "x.keras")]) == 2
+    assert "pair.keras: already an ensemble of 2 networks" in capsys.readouterr().err
+    crop = tmp_path / "crop.keras"
+    training.train([shard_dir], _config(epochs=1, seed=3, preprocess="crop"), crop, threads=1)
+    assert main(["export-network", "--model", str(nets[0]), "--ensemble", str(crop),
+                 "--out", str(tmp_path / "y.keras")]) == 2
+    assert "crop.keras: preprocess 'crop', but he2020.keras's is 'bin2'" in capsys.readouterr().err
+    assert not (tmp_path / "x.keras").exists() and not (tmp_path / "y.keras").exists()

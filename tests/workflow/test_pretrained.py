@@ -93,8 +93,9 @@ def test_pretrained_config_plans_no_training_and_the_default_plans_one(tmp_path,
 def test_an_exported_pair_is_kept_member_by_member(tmp_path, pretrained):
     """`inference.ensemble` members with init_weights of their own (an exported pair): each `train` job keeps
     its own network (epochs 0), and domain_shift scores their mean; one file kept by two members (two
-    identical networks), a member without a network, or a member whose network is another architecture stop
-    the dry run, naming the members or the key."""
+    identical networks), an ensemble exported as one file, or a member whose network is another architecture
+    stop the dry run, naming the members or the key. `export_network` of a two-network run also plans the
+    pair as one file."""
     workdir = copy_workflow(tmp_path)
     networks = {}
     for name, model in (("he2020", "he2020"), ("he2020_half_s43", "he2020_half")):
@@ -127,6 +128,20 @@ def test_an_exported_pair_is_kept_member_by_member(tmp_path, pretrained):
     assert result.returncode != 0
     assert (f"networks he2020 and he2020_s43 would both keep {networks['he2020']} as it is"
             in result.stdout + result.stderr)
+    # export_network of a run with two networks also writes them as one file, which a run cannot keep
+    (workdir / "config" / "two.yaml").write_text(yaml.safe_dump({"inference": {"ensemble": [{"seed": 42},
+                                                                                            {"seed": 43}]}}))
+    export = snakemake(workdir, "-n", "-p", "--cores", "1", "--configfile", "config/search.yaml",
+                       "config/search_large.yaml", "config/two.yaml", "--", "export_network").stdout
+    assert ("lensfinder export-network --model results/models/he2020.keras --ensemble "
+            "results/models/he2020_s43.keras --out results/networks/ensemble_kids_gri.keras" in export)
+    ensemble = json.loads((workdir / networks["he2020"]).with_suffix(".json").read_text())
+    ensemble["ensemble"] = [{"model": "he2020", "seed": 42}, {"model": "he2020", "seed": 43}]
+    (workdir / "results/networks/ensemble_kids_gri.json").write_text(json.dumps(ensemble))
+    (workdir / "results/networks/ensemble_kids_gri.keras").write_bytes(b"stand-in")
+    result = plan([{"seed": 42, "init_weights": "results/networks/ensemble_kids_gri.keras"}])
+    assert result.returncode != 0
+    assert "holds an ensemble of 2 networks in one file" in result.stdout + result.stderr
     result = plan([{"model": "he2020_half", "seed": 42, "init_weights": networks["he2020"]}, pair[1]])
     assert result.returncode != 0
     assert ("inference.ensemble init_weights of he2020_half: " + networks["he2020"] +

@@ -70,3 +70,26 @@ if not EXPORT_CLASH:  # else the network the run starts from would be an output 
         shell:
             "lensfinder export-network --model {input.model} --out {output.model} "
             "--provenance-json {params.provenance:q} > {log} 2>&1"
+
+    if ENSEMBLE_NETWORK:
+
+        rule export_ensemble:
+            input:
+                models=expand(P.model, net=list(MEMBERS)),
+                settings=expand(P.model_settings, net=list(MEMBERS)),
+            output:
+                model=ENSEMBLE_NETWORK,
+                settings=ENSEMBLE_NETWORK.replace(".keras", ".json"),
+            params:
+                first=lambda wildcards, input: input.models[0],
+                others=lambda wildcards, input: " ".join(input.models[1:]),
+                provenance=network_provenance,
+            log:
+                "results/logs/export_network/ensemble.log",
+            resources:
+                mem_mb=3000,
+            conda:
+                "../../envs/learn.yaml"
+            shell:
+                "lensfinder export-network --model {params.first} --ensemble {params.others} --out {output.model} "
+                "--provenance-json {params.provenance:q} > {log} 2>&1"

@@ -59,6 +59,10 @@ def _check_init_weights():
                 theirs = json.load(handle)
         except (OSError, ValueError) as exc:
             raise ValueError(f"config: {key}: {sidecar}: not readable JSON ({exc})") from None
+        if theirs.get("ensemble"):
+            raise ValueError(f"config: {key}: {path} holds an ensemble of {len(theirs['ensemble'])} networks in one "
+                             "file, which scores but cannot be kept by a training; give each inference.ensemble "
+                             "member one of its networks as init_weights")
         mismatch = settings_mismatch(theirs, model=member.model, bands=BANDS, preprocess=t["preprocess"],
                                      normalization=t["normalization"])
         if mismatch:
@@ -111,8 +115,10 @@ def init_weights_option(wildcards, input):
     return f"--init-weights {input.init[0]}" if input.init else ""
 
 
-#: every network of the search, exported (the target export_network)
-EXPORTED_NETWORKS = expand(P.network, net=list(MEMBERS))
+#: an ensemble's networks in one file, scoring their mean (`lensfinder export-network --ensemble`)
+ENSEMBLE_NETWORK = P.network.replace("{net}", "ensemble") if len(MEMBERS) > 1 else None
+#: every network of the search, exported (the target export_network), and an ensemble's in one file
+EXPORTED_NETWORKS = expand(P.network, net=list(MEMBERS)) + ([ENSEMBLE_NETWORK] if ENSEMBLE_NETWORK else [])
 
 
 def _export_clash():

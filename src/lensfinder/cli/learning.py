@@ -183,6 +183,10 @@ def add_export_network_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="MODEL.keras", help="a network `lensfinder train` wrote")
     parser.add_argument("--out", required=True, metavar="OUT.keras",
                         help="the network without its optimiser's state (its sidecar and learning curve beside it)")
+    parser.add_argument("--ensemble", nargs="+", default=[], metavar="MODEL.keras",
+                        help="more networks of the same input: OUT holds them all and gives the mean of their "
+                        "probabilities (one file that scores as `lensfinder infer --ensemble`; it cannot be "
+                        "trained further)")
     given = parser.add_mutually_exclusive_group()
     given.add_argument("--provenance", metavar="FILE.json",
                        help="a JSON object stored as the sidecar's `provenance`: how it was made, what it scored")
@@ -206,5 +210,5 @@ def run_export_network(args) -> int:
         raise InputError(f"{where}: not readable JSON ({exc})") from exc
     if where and not isinstance(provenance, dict):
         raise InputError(f"{where}: expected a JSON object")
-    export_network(args.model, args.out, provenance)
+    export_network(args.model, args.out, provenance, ensemble=args.ensemble)
     return 0

@@ -126,8 +126,10 @@ def lens_probability_column(model, source: str = "model") -> int:
     """Column of the network's output that holds the lens probability.
 
     Accepted heads: a 2-way softmax (column 1 is the lens class, as our
-    networks are trained) or a single sigmoid unit (column 0). Anything else
-    (more classes, logits, several outputs) cannot be read as p_CNN.
+    networks are trained) or a single sigmoid unit (column 0), or the mean
+    (an ``Average`` layer) of networks that all have the same such head: an
+    ensemble in one file. Anything else (more classes, logits, several
+    outputs) cannot be read as p_CNN.
 
     Parameters
     ----------
@@ -146,6 +148,11 @@ def lens_probability_column(model, source: str = "model") -> int:
         raise InputError(f"{source}: the network has {len(outputs)} outputs; {expected}")
     shape = tuple(outputs[0].shape)
     layer = model.layers[-1]
+    if type(layer).__name__ == "Average":  # an ensemble in one file: the mean of its networks' heads
+        members = [sub for sub in model.layers if hasattr(sub, "layers")]
+        columns = {lens_probability_column(sub, source) for sub in members}
+        if members and len(columns) == 1:
+            return columns.pop()
     activation = getattr(layer, "activation", None)
     name = getattr(activation, "__name__", None) or type(layer).__name__.lower()
     units = shape[-1] if len(shape) == 2 else None

@@ -60,6 +60,10 @@ def initial_weights(path, model: str, input_shape, bands, preprocess: str, norma
     settings = read_settings(path)
     weights_hash = file_hash(path)
     check_weights_hash(settings, weights_hash, path)
+    if settings.get("ensemble"):
+        raise InputError(f"{path}: init weights: an ensemble of {len(settings['ensemble'])} networks in one file "
+                         "(`lensfinder export-network --ensemble`), which scores but cannot be trained or kept by "
+                         "a training; start from one of its members, or give each ensemble member its own")
     mismatch = settings_mismatch(settings, model=model, input_shape=input_shape, bands=bands,
                                  preprocess=preprocess, normalization=normalization)
     if mismatch:
@@ -75,39 +79,80 @@ def initial_weights(path, model: str, input_shape, bands, preprocess: str, norma
             "seed": settings.get("seed"), "n_train": settings.get("training", {}).get("n_train")}
 
 
-def export_network(model_path, out, provenance: dict | None = None) -> Path:
-    """Write a trained network for other runs to start from (``training.init_weights``).
+def export_network(model_path, out, provenance: dict | None = None, ensemble=()) -> Path:
+    """Write a trained network for other runs to start from (``training.init_weights``), or several as one.
 
     The weights without the optimiser's state (a third of the file), the
     sidecar with ``provenance`` (how it was made, what it scored) added, and
     the learning curve (``.history.csv``) when there is one. The model is
     written first, so a killed export leaves no sidecar that claims it.
 
+    With ``ensemble`` (more networks of the same input, bands, resizing and
+    normalisation) the file holds them all, in float32, and gives the mean
+    of their probabilities: one file that scores as ``lensfinder infer
+    --model MODEL --ensemble ...`` does. Its sidecar is the first network's,
+    with ``ensemble`` listing the members; it can be scored, not trained
+    further (``--init-weights`` refuses it).
+
     Raises
     ------
     InputError
-        ``out`` not a ``.keras`` path, or a model without its matching sidecar.
+        ``out`` not a ``.keras`` path, a model without its matching sidecar,
+        or a member whose input differs from the first network's.
     """
     from lensfinder.learning.modelfiles import file_hash
-    from lensfinder.learning.sidecar import check_weights_hash, read_settings
+    from lensfinder.learning.sidecar import check_weights_hash, read_settings, settings_mismatch
 
-    model_path, out = Path(model_path), Path(out)
+    paths, out = [Path(model_path), *map(Path, ensemble)], Path(out)
     if out.suffix != ".keras":
         raise InputError(f"{out}: the exported network's file must end in .keras")
-    if out.resolve() == model_path.resolve():
+    if any(out.resolve() == path.resolve() for path in paths):
         raise InputError(f"{out}: the export would overwrite the network it reads; give another path")
-    settings = read_settings(model_path)
-    check_weights_hash(settings, file_hash(model_path), model_path)
-    save_model(load_model(model_path, compile=False), out)
-    record = {k: v for k, v in settings.items() if k not in ("settings_version", "weights_hash")}
+    records = []
+    for path in paths:
+        settings = read_settings(path)
+        check_weights_hash(settings, file_hash(path), path)
+        if settings.get("ensemble"):
+            raise InputError(f"{path}: already an ensemble of {len(settings['ensemble'])} networks; give its "
+                             "members instead")
+        first = records[0] if records else settings
+        keys = ("input_shape", "bands", "preprocess", "normalization", "stamp_size")
+        mismatch = settings_mismatch(settings, **{key: first.get(key) for key in keys})
+        if mismatch:
+            key, stored, value = mismatch
+            raise InputError(f"{path}: {key} {stored!r}, but {paths[0].name}'s is {value!r}; an ensemble's "
+                             "networks must take the same input")
+        records.append(settings)
+    if len(paths) == 1:
+        save_model(load_model(paths[0], compile=False), out)
+    else:
+        save_model(_averaged([load_model(path, compile=False, policy="float32") for path in paths],
+                             records[0]["input_shape"]), out)
+    record = {k: v for k, v in records[0].items() if k not in ("settings_version", "weights_hash")}
+    if len(paths) > 1:
+        record["ensemble"] = [{"path": os.path.relpath(path), "model": r.get("model"), "seed": r.get("seed"),
+                               "weights_hash": file_hash(path), "data_hash": r.get("data_hash")}
+                              for path, r in zip(paths, records)]
+        record["n_parameters"] = int(sum(int(r.get("n_parameters") or 0) for r in records))
+        record["precision"] = "float32"
     if provenance:
         record["provenance"] = provenance
     write_settings(record, out)
-    history = model_path.with_suffix(".history.csv")
-    if history.is_file():
+    history = paths[0].with_suffix(".history.csv")
+    if history.is_file() and len(paths) == 1:
         write_text(history.read_text(), out.with_suffix(".history.csv"))
-    log.info("wrote %s (%s), its sidecar and learning curve", out, file_hash(out))
+    log.info("wrote %s (%s%s) and its sidecar", out, file_hash(out),
+             f", the mean of {len(paths)} networks" if len(paths) > 1 else "")
     return out
+
+
+def _averaged(networks, input_shape):
+    """One Keras model: ``networks`` (each a 2-way softmax) side by side on one input, their mean out."""
+    keras = import_keras()
+    inputs = keras.Input(shape=tuple(int(v) for v in input_shape), name="stamps")
+    members = [keras.Model(net.inputs[0], net.outputs[0], name=f"member_{k}")(inputs)
+               for k, net in enumerate(networks)]
+    return keras.Model(inputs, keras.layers.Average(name="p_mean", dtype="float32")(members), name="ensemble")
 
 
 def _with_init_history(history, init_weights):
