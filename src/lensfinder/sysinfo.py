@@ -56,21 +56,13 @@ def _package_versions() -> dict[str, str | None]:
 
 
 def _cpu() -> dict:
+    from lensfinder.hostcpu import has_avx512, host_features, host_name, is_x86
     from lensfinder.learning.runtime import cpu_computes_bfloat16
 
-    info = {"machine": platform.machine(), "name": None, "avx512": None,
+    features = host_features()
+    return {"machine": platform.machine(), "name": host_name(),
+            "avx512": has_avx512(features) if features is not None and is_x86() else None,
             "bfloat16_instructions": cpu_computes_bfloat16()}
-    try:
-        import llvmlite.binding as llvm
-
-        features = llvm.get_host_cpu_features()
-        info["name"] = llvm.get_host_cpu_name()
-        if platform.machine().lower() in ("x86_64", "amd64", "x64"):
-            # what lensfinder.simulation.fastmath checks before it lets numba use 512-bit vectors
-            info["avx512"] = bool(features.get("avx512f") and features.get("avx512dq"))
-    except (ImportError, RuntimeError):
-        pass
-    return info
 
 
 def _cores_and_memory() -> dict:

@@ -134,8 +134,7 @@ rule domain_shift_infer_ensemble:
     wildcard_constraints:
         ensset="own|independent",
     params:
-        first=lambda wildcards, input: input.models[0],
-        others=lambda wildcards, input: " ".join(input.models[1:]),
+        models=ensemble_models_option,
         batch_size=EXP_TRAIN["batch_size_inference"],
         tta=config["inference"]["tta"],
     log:
@@ -147,8 +146,8 @@ rule domain_shift_infer_ensemble:
     conda:
         "../../envs/learn.yaml"
     shell:
-        "lensfinder infer --stamps {input.cube} --index {input.index} --model {params.first} "
-        "--ensemble {params.others} --batch-size {params.batch_size} --tta {params.tta} --threads {threads} "
+        "lensfinder infer --stamps {input.cube} --index {input.index} {params.models} "
+        "--batch-size {params.batch_size} --tta {params.tta} --threads {threads} "
         "--out {output} > {log} 2>&1"
 
 

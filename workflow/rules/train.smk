@@ -79,10 +79,9 @@ if not EXPORT_CLASH:  # else the network the run starts from would be an output 
                 settings=expand(P.model_settings, net=list(MEMBERS)),
             output:
                 model=ENSEMBLE_NETWORK,
-                settings=ENSEMBLE_NETWORK.replace(".keras", ".json"),
+                settings=P.network_settings.format(net="ensemble"),
             params:
-                first=lambda wildcards, input: input.models[0],
-                others=lambda wildcards, input: " ".join(input.models[1:]),
+                models=ensemble_models_option,
                 provenance=network_provenance,
             log:
                 "results/logs/export_network/ensemble.log",
@@ -91,5 +90,5 @@ if not EXPORT_CLASH:  # else the network the run starts from would be an output 
             conda:
                 "../../envs/learn.yaml"
             shell:
-                "lensfinder export-network --model {params.first} --ensemble {params.others} --out {output.model} "
+                "lensfinder export-network {params.models} --out {output.model} "
                 "--provenance-json {params.provenance:q} > {log} 2>&1"

@@ -115,8 +115,13 @@ def init_weights_option(wildcards, input):
     return f"--init-weights {input.init[0]}" if input.init else ""
 
 
+def ensemble_models_option(wildcards, input):
+    """`--model FIRST --ensemble OTHERS...` of a rule whose input `models` are an ensemble's networks."""
+    return f"--model {input.models[0]} --ensemble {' '.join(input.models[1:])}"
+
+
 #: an ensemble's networks in one file, scoring their mean (`lensfinder export-network --ensemble`)
-ENSEMBLE_NETWORK = P.network.replace("{net}", "ensemble") if len(MEMBERS) > 1 else None
+ENSEMBLE_NETWORK = P.network.format(net="ensemble") if len(MEMBERS) > 1 else None
 #: every network of the search, exported (the target export_network), and an ensemble's in one file
 EXPORTED_NETWORKS = expand(P.network, net=list(MEMBERS)) + ([ENSEMBLE_NETWORK] if ENSEMBLE_NETWORK else [])
 

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from lensfinder.constants import PRECISIONS
+from lensfinder.hostcpu import has_bfloat16, host_features, is_x86
 from lensfinder.learning.models import import_keras
 
 __all__ = ["PRECISIONS", "NATIVE_BF16_FLAGS", "precision_policy", "cpu_computes_bfloat16", "gpu_visible",
@@ -18,10 +19,6 @@ log = logging.getLogger(__name__)
 #: ``mixed_bfloat16``; without them bfloat16 is emulated, slower than float32.
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
-#: The same instructions as LLVM names them (``llvmlite.binding.get_host_cpu_features``), read on any OS.
-_LLVM_BF16_FEATURES = ("avx512bf16", "amx-bf16")
-
-_X86_MACHINES = ("x86_64", "amd64", "x64", "i386", "i686", "x86")
 
 
 def precision_policy(precision: str, gpu: bool) -> str:
@@ -57,17 +54,12 @@ def cpu_computes_bfloat16(cpuinfo: str | Path | None = None, machine: str | None
     """
     if cpuinfo is not None:
         return _cpuinfo_computes_bfloat16(cpuinfo)
-    import platform
-
-    if (machine if machine is not None else platform.machine()).lower() not in _X86_MACHINES:
+    if not is_x86(machine):
         return None
-    try:
-        import llvmlite.binding as llvm
-
-        features = llvm.get_host_cpu_features()
-    except (ImportError, RuntimeError):
+    features = host_features()
+    if features is None:
         return _cpuinfo_computes_bfloat16("/proc/cpuinfo")
-    return any(features.get(name, False) for name in _LLVM_BF16_FEATURES)
+    return has_bfloat16(features)
 
 
 def gpu_visible() -> bool:

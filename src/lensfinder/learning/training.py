@@ -79,6 +79,10 @@ def initial_weights(path, model: str, input_shape, bands, preprocess: str, norma
             "seed": settings.get("seed"), "n_train": settings.get("training", {}).get("n_train")}
 
 
+#: settings every network of an exported ensemble shares with the first: what its input is
+_SAME_INPUT = ("input_shape", "bands", "preprocess", "normalization", "stamp_size")
+
+
 def export_network(model_path, out, provenance: dict | None = None, ensemble=()) -> Path:
     """Write a trained network for other runs to start from (``training.init_weights``), or several as one.
 
@@ -108,21 +112,20 @@ def export_network(model_path, out, provenance: dict | None = None, ensemble=())
         raise InputError(f"{out}: the exported network's file must end in .keras")
     if any(out.resolve() == path.resolve() for path in paths):
         raise InputError(f"{out}: the export would overwrite the network it reads; give another path")
-    records = []
+    records, hashes = [], []
     for path in paths:
-        settings = read_settings(path)
-        check_weights_hash(settings, file_hash(path), path)
+        settings, weights_hash = read_settings(path), file_hash(path)
+        check_weights_hash(settings, weights_hash, path)
         if settings.get("ensemble"):
             raise InputError(f"{path}: already an ensemble of {len(settings['ensemble'])} networks; give its "
                              "members instead")
-        first = records[0] if records else settings
-        keys = ("input_shape", "bands", "preprocess", "normalization", "stamp_size")
-        mismatch = settings_mismatch(settings, **{key: first.get(key) for key in keys})
+        mismatch = settings_mismatch(settings, **{key: records[0].get(key) for key in _SAME_INPUT}) if records else None
         if mismatch:
             key, stored, value = mismatch
             raise InputError(f"{path}: {key} {stored!r}, but {paths[0].name}'s is {value!r}; an ensemble's "
                              "networks must take the same input")
         records.append(settings)
+        hashes.append(weights_hash)
     if len(paths) == 1:
         save_model(load_model(paths[0], compile=False), out)
     else:
@@ -131,8 +134,8 @@ def export_network(model_path, out, provenance: dict | None = None, ensemble=())
     record = {k: v for k, v in records[0].items() if k not in ("settings_version", "weights_hash")}
     if len(paths) > 1:
         record["ensemble"] = [{"path": os.path.relpath(path), "model": r.get("model"), "seed": r.get("seed"),
-                               "weights_hash": file_hash(path), "data_hash": r.get("data_hash")}
-                              for path, r in zip(paths, records)]
+                               "weights_hash": h, "data_hash": r.get("data_hash")}
+                              for path, r, h in zip(paths, records, hashes)]
         record["n_parameters"] = int(sum(int(r.get("n_parameters") or 0) for r in records))
         record["precision"] = "float32"
     if provenance:

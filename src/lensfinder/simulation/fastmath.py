@@ -16,6 +16,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from lensfinder.hostcpu import has_avx512
+
 __all__ = ["PREFER_512_BIT", "prefer_512_bit_vectors", "fma", "log32", "exp2_32", "log2_32", "atan_ratio32",
            "sincos_2pi32"]
 
@@ -38,7 +40,7 @@ def prefer_512_bit_vectors() -> bool:
     if config.CPU_FEATURES is not None or os.environ.get("LENSFINDER_PREFER_256_BIT"):
         return False
     features = _llvm.get_host_cpu_features()
-    if not (features.get("avx512f") and features.get("avx512dq")):
+    if not has_avx512(features):
         return False
     config.CPU_FEATURES = features.flatten() + ",-prefer-256-bit"
     return True
