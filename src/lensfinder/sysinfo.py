@@ -76,8 +76,10 @@ def _cores_and_memory() -> dict:
 
 
 def _keras_backend_configured() -> str:
-    """The backend lensfinder's Keras loads: ``$KERAS_BACKEND``, else TensorFlow (``models.import_keras``)."""
-    return os.environ.get("KERAS_BACKEND") or "tensorflow"
+    """The backend lensfinder's Keras loads: ``$KERAS_BACKEND``, else ``models.import_keras``'s default."""
+    from lensfinder.learning.models import DEFAULT_KERAS_BACKEND
+
+    return os.environ.get("KERAS_BACKEND") or DEFAULT_KERAS_BACKEND
 
 
 def _device() -> dict:

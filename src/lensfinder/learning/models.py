@@ -31,7 +31,11 @@ __all__ = [
     "resnet18_n_parameters",
     "expected_n_parameters",
     "import_keras",
+    "DEFAULT_KERAS_BACKEND",
 ]
+
+#: The Keras backend :func:`import_keras` loads unless ``KERAS_BACKEND`` names another.
+DEFAULT_KERAS_BACKEND = "tensorflow"
 
 #: Network names accepted by :func:`build_model`.
 MODEL_NAMES = ("he2020", "he2020_half", "resnet18")
@@ -65,7 +69,7 @@ def import_keras():
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("KERAS_BACKEND", DEFAULT_KERAS_BACKEND)
     import keras
 
     return keras
