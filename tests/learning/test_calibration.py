@@ -174,6 +174,16 @@ def test_ensemble_members_are_named_and_checked():
     for bad in (3, ""):
         with pytest.raises(InputError, match=r"ensemble\[1\].init_weights: .*expected the path of a trained"):
             ensemble_members([{"seed": 1}, {"seed": 2, "init_weights": bad}], "he2020", 42)
+    # ... and train on a simulated set of its own: the same network and seed on another set is another member
+    sets = ensemble_members([{"seed": 1}, {"seed": 1, "train_set": "train_neighbours"},
+                             {"model": "he2020_half", "seed": 2, "train_set": "train"}], "he2020", 42)
+    assert [(m.name, m.train_set) for m in sets] == [
+        ("he2020", "train"), ("he2020_s1_train_neighbours", "train_neighbours"), ("he2020_half_s2", "train")]
+    with pytest.raises(InputError, match=r"ensemble\[2\]: he2020 with seed 1 on b is already a member"):
+        ensemble_members([{"seed": 1}, {"seed": 1, "train_set": "b"}, {"seed": 1, "train_set": "b"}], "he2020", 42)
+    for bad in ("test", "", "a/b", 3, "1x"):
+        with pytest.raises(InputError, match=r"ensemble\[1\].train_set: .*other than test"):
+            ensemble_members([{"seed": 1}, {"seed": 2, "train_set": bad}], "he2020", 42)
 
 
 def test_combined_score_is_the_mean_of_calibrated_probabilities(tmp_path):

@@ -168,6 +168,13 @@ except ValueError as exc:
 #: the first member keeps the single network's name and paths; it names the ensemble
 NET = next(iter(MEMBERS))
 SIM_SETS = config["simulation"]["sets"]
+for _member in MEMBERS.values():
+    if _member.train_set not in SIM_SETS:
+        raise ValueError(f"config: inference.ensemble: {_member.name} trains on set {_member.train_set!r}, which "
+                         f"simulation.sets lacks (it has {', '.join(SIM_SETS)}); add it, e.g. "
+                         f"{_member.train_set}: {{n_images: 12000, n_shards: 2, seed: 3, member_params: ...}}")
+#: the simulated sets networks train on: `train`, and those ensemble members name (train_set)
+TRAIN_SETS = list(dict.fromkeys(["train", *(m.train_set for m in MEMBERS.values())]))
 
 if SURVEY == "mock":
     TILES = [f"MOCK_{i}" for i in range(config["mock"]["n_tiles"])]
@@ -353,6 +360,11 @@ def sim_seed(wildcards):
 
 def sim_files(simset, ext):
     return expand(P.sim_cube if ext == "fits" else P.sim_meta, simset=simset, shard=sim_shards(simset))
+
+
+def member_sim_files(ext):
+    """Input function: the shards of the simulated set ensemble member {net} trains on."""
+    return lambda wildcards: sim_files(MEMBERS[wildcards.net].train_set, ext)
 
 
 def threshold_options(wildcards=None):

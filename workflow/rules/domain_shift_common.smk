@@ -217,11 +217,13 @@ def ds_table_inputs(wildcards=None):
         if net == DS_DEFAULT:
             training_set = DS_DEFAULT
             own = expand(P.test_predictions, net=NET, shard=sim_shards("test"))
-            own_meta, net_train = sim_files("test", "parquet"), sim_files("train", "parquet")
-        elif net == DS_ENSEMBLE:  # its own group in the seeds table; trained on the workflow's set
+            own_meta, net_train = sim_files("test", "parquet"), sim_files(MEMBERS[NET].train_set, "parquet")
+        elif net == DS_ENSEMBLE:  # its own group in the seeds table; trained on the workflow's sets
             training_set = DS_ENSEMBLE
             own = expand(DSP.ensemble_scores, ensset="own", shard=sim_shards("test"))
-            own_meta, net_train = sim_files("test", "parquet"), sim_files("train", "parquet")
+            own_meta = sim_files("test", "parquet")
+            net_train = [path for simset in dict.fromkeys(m.train_set for m in MEMBERS.values())
+                         for path in sim_files(simset, "parquet")]
         else:
             training_set = DS_NET_SET[net]
             own = _ds_scores(net, f"{training_set}_test")

@@ -13,6 +13,15 @@ if config["simulation"]["mix"] and not SIM_MIX:
 #: simulation.member_params: overrides of one recipe alone, a member of the mix or simulation.recipe
 #: (checked in _checked_recipes)
 SIM_MEMBER_PARAMS = config["simulation"]["member_params"]
+
+
+def set_member_params(simset):
+    """simulation.member_params with a set's own (simulation.sets.<set>.member_params) laid over them,
+    recipe by recipe: e.g. a training set of one ensemble member with bright neighbours in its stamps."""
+    own = SIM_SETS[simset].get("member_params") or {}
+    return {name: {**SIM_MEMBER_PARAMS.get(name, {}), **own.get(name, {})}
+            for name in dict.fromkeys([*SIM_MEMBER_PARAMS, *own])}
+
 if len({spec["seed"] for spec in SIM_SETS.values()}) != len(SIM_SETS):
     # the papers' recipes draw image i of shard k from SeedSequence([seed, k, i]): one seed, one stream
     raise ValueError("config: simulation.sets: every set needs its own seed (train and test would share random "
@@ -57,7 +66,7 @@ def sim_params(simset, host_stamps):
         params.setdefault("host_flag", HOST_SAMPLE)
         if config["simulation"]["host_holdout"] > 0:
             params.setdefault("host_holdout", config["simulation"]["host_holdout"])
-            params.setdefault("host_split", "train" if simset == "train" else "test")
+            params.setdefault("host_split", "train" if simset in TRAIN_SETS else "test")
     if HE_SEMI_REAL:
         params.setdefault("negative_flag", HOST_SAMPLE)
         params.setdefault("disk_flag", "disk_blue")
@@ -72,15 +81,21 @@ def _checked_recipes():
     later = {"psf_tiles": ["results/survey/tiles"], "psf_catalogs": ["results/survey/catalog"]} if HE_SEMI_REAL else {}
     recipes = []
     try:
-        own = checked_member_params(SIM_MEMBER_PARAMS, config["simulation"]["mix"] or {RECIPE: 1},
-                                    "config: simulation.member_params")
         for simset in SIM_SETS:
+            set_own = SIM_SETS[simset].get("member_params") or {}
+            where = "simulation.member_params" + (f" and simulation.sets.{simset}.member_params" if set_own else "")
+            own = checked_member_params(set_member_params(simset), config["simulation"]["mix"] or {RECIPE: 1},
+                                        f"config: {where}")
+
+            def source(r):
+                return ("config: simulation.params" + (f" and member_params.{r}" if r in SIM_MEMBER_PARAMS else "")
+                        + (f" and sets.{simset}.member_params.{r}" if r in set_own else "")
+                        + f" (recipe {r}, set {simset})")
+
             members = {r: recipe_params(r, layered_overrides({**later, **sim_params(simset, ["results/stamps"])},
-                                                             own.get(r)),
-                                        source=f"config: simulation.params{f' and member_params.{r}' if r in own else ''} "
-                                               f"(recipe {r}, set {simset})")
+                                                             own.get(r)), source=source(r))
                        for r in SIM_MEMBERS}
-            check_shared(members, "config: simulation.member_params")
+            check_shared(members, f"config: {where}")
             recipes += members.values()
     except InputError as exc:
         raise ValueError(str(exc)) from None
@@ -128,9 +143,10 @@ def recipe_options(recipe, mix, member_params):
     return " ".join(options)
 
 
-def sim_recipe_options(wildcards=None):
-    """`--recipe NAME`, or `--mix NAME=WEIGHT ...` for simulation.mix, and simulation.member_params."""
-    return recipe_options(RECIPE, SIM_MIX, SIM_MEMBER_PARAMS)
+def sim_recipe_options(wildcards):
+    """`--recipe NAME`, or `--mix NAME=WEIGHT ...` for simulation.mix, and the set's member_params over
+    simulation.member_params."""
+    return recipe_options(RECIPE, SIM_MIX, set_member_params(wildcards.simset))
 
 
 def sim_psf_options(wildcards, input):

@@ -1,13 +1,14 @@
 # Stage 5: train the CNN on the simulated training set (each member of an
-# ensemble, inference.ensemble, with its own network and seed). Half the job's
-# memory (resources mem_mb, which a cluster profile may raise) keeps the images'
-# prepared network inputs between epochs (lensfinder train --cache-mb).
+# ensemble, inference.ensemble, with its own network and seed, and its own set
+# where it names one: train_set). Half the job's memory (resources mem_mb,
+# which a cluster profile may raise) keeps the images' prepared network inputs
+# between epochs (lensfinder train --cache-mb).
 
 
 rule train:
     input:
-        cubes=sim_files("train", "fits"),
-        meta=sim_files("train", "parquet"),
+        cubes=member_sim_files("fits"),
+        meta=member_sim_files("parquet"),
         init=init_weights_files,
     output:
         model=P.model,

@@ -147,6 +147,12 @@ def exported_networks(wildcards=None):
     return EXPORTED_NETWORKS
 
 
+def _exported_sets(wildcards):
+    """The simulated sets an exported network was trained on: its member's, or every member's (the ensemble)."""
+    nets = list(MEMBERS) if wildcards.get("net", "ensemble") == "ensemble" else [wildcards.net]
+    return list(dict.fromkeys(MEMBERS[name].train_set for name in nets))
+
+
 def network_provenance(wildcards):
     """The `provenance` of an exported network: what made it beyond the training settings its sidecar holds
     (the config files layered over config/config.yaml, the survey, and the training set's simulation)."""
@@ -156,5 +162,5 @@ def network_provenance(wildcards):
         "configfiles": [os.path.relpath(path) for path in workflow.overwrite_configfiles],
         "survey": SURVEY, "preset": PRESET.name, "bands": list(BANDS), "stamp_size": STAMP_SIZE,
         "simulation": {**{key: sim[key] for key in ("recipe", "mix", "params", "member_params")},
-                       "train": SIM_SETS["train"]},
+                       **{simset: SIM_SETS[simset] for simset in _exported_sets(wildcards)}},
     }, sort_keys=True)

@@ -1,11 +1,12 @@
 """Ensembles of networks: their names, and one combined score from their calibrated probabilities.
 
-An ensemble is a list of networks (``model`` and ``seed``), each trained and
-scored on its own; the combined ``p_cnn`` of an object is the mean of the
+An ensemble is a list of networks (``model`` and ``seed``, and the simulated
+set each trains on), each trained and scored on its own; the combined ``p_cnn`` of an object is the mean of the
 members' calibrated probabilities, itself calibrated by one more map
 (:mod:`lensfinder.learning.calibration`). The first member is named after
 its network (``he2020``: today's ``results/models/he2020.keras``), later
-ones after network and seed (``he2020_s7``). Pure numpy/pandas.
+ones after network and seed (``he2020_s7``), and their set when it is not
+``train`` (``he2020_half_s7_train_neighbours``). Pure numpy/pandas.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import re
 from typing import Sequence
 
 import numpy as np
@@ -25,20 +27,25 @@ __all__ = ["EnsembleMember", "ensemble_members", "combine_scores", "combine_file
 
 log = logging.getLogger(__name__)
 
+#: a simulated set's name: a path component and a wildcard value
+_SET_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
 
 @dataclasses.dataclass(frozen=True)
 class EnsembleMember:
-    """One network of an ensemble: its file name stem, architecture, training seed, and the trained
-    network it starts from (``None``: ``training.init_weights``, the run's for every member)."""
+    """One network of an ensemble: its file name stem, architecture, training seed, the trained
+    network it starts from (``None``: ``training.init_weights``, the run's for every member), and the
+    simulated set it trains on (a key of ``simulation.sets``; ``train``, the run's, by default)."""
 
     name: str
     model: str
     seed: int
     init_weights: str | None = None
+    train_set: str = "train"
 
 
 def ensemble_members(entries: Sequence[dict] | None, default_model: str, default_seed: int) -> list[EnsembleMember]:
-    """The members of an ensemble from its config entries (``{model, seed, init_weights}``).
+    """The members of an ensemble from its config entries (``{model, seed, init_weights, train_set}``).
 
     Parameters
     ----------
@@ -48,19 +55,26 @@ def ensemble_members(entries: Sequence[dict] | None, default_model: str, default
         An entry without ``model`` takes ``default_model``; without
         ``seed``, ``default_seed``; ``init_weights`` (optional) is the
         trained network that member starts from, or keeps as it is with
-        ``training.epochs`` 0 (e.g. each member of an exported pair).
+        ``training.epochs`` 0 (e.g. each member of an exported pair);
+        ``train_set`` (optional, ``train`` when absent) the simulated set
+        it trains on, so that networks trained on different images can be
+        averaged (e.g. one with bright neighbours in its stamps).
     default_model : str
     default_seed : int
 
     Returns
     -------
     list of EnsembleMember
-        Named ``model`` for the first member, ``model_s{seed}`` after it.
+        Named ``model`` for the first member, ``model_s{seed}`` after it,
+        ``model_s{seed}_{train_set}`` for a later member on a set other
+        than ``train``.
 
     Raises
     ------
     InputError
-        An unknown network, or the same network and seed twice.
+        An unknown network, the same network, seed and training set twice,
+        or a training set named ``test`` (the set that measures them all) or
+        not a name.
     """
     entries = list(entries or []) or [{"model": default_model, "seed": default_seed}]
     members: list[EnsembleMember] = []
@@ -78,10 +92,15 @@ def ensemble_members(entries: Sequence[dict] | None, default_model: str, default
         if init is not None and (not isinstance(init, str) or not init):
             raise InputError(f"config: inference.ensemble[{k}].init_weights: {init!r}, expected the path of a "
                              "trained network (.keras)")
-        name = model if not members else f"{model}_s{seed}"
-        if any(m.name == name or (m.model, m.seed) == (model, seed) for m in members):
-            raise InputError(f"config: inference.ensemble[{k}]: {model} with seed {seed} is already a member")
-        members.append(EnsembleMember(name, model, seed, init))
+        train_set = entry.get("train_set", "train")
+        if not isinstance(train_set, str) or not _SET_NAME.fullmatch(train_set) or train_set == "test":
+            raise InputError(f"config: inference.ensemble[{k}].train_set: {train_set!r}, expected the name of a "
+                             "simulation.sets entry other than test (the set every network is measured on)")
+        name = model if not members else f"{model}_s{seed}" + (f"_{train_set}" if train_set != "train" else "")
+        if any(m.name == name or (m.model, m.seed, m.train_set) == (model, seed, train_set) for m in members):
+            on = f" on {train_set}" if train_set != "train" else ""
+            raise InputError(f"config: inference.ensemble[{k}]: {model} with seed {seed}{on} is already a member")
+        members.append(EnsembleMember(name, model, seed, init, train_set))
     return members
 
 
