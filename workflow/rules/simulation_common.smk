@@ -22,6 +22,7 @@ def set_member_params(simset):
     return {name: {**SIM_MEMBER_PARAMS.get(name, {}), **own.get(name, {})}
             for name in dict.fromkeys([*SIM_MEMBER_PARAMS, *own])}
 
+
 if len({spec["seed"] for spec in SIM_SETS.values()}) != len(SIM_SETS):
     # the papers' recipes draw image i of shard k from SeedSequence([seed, k, i]): one seed, one stream
     raise ValueError("config: simulation.sets: every set needs its own seed (train and test would share random "

@@ -1,8 +1,9 @@
 """Ensembles of networks: their names, and one combined score from their calibrated probabilities.
 
 An ensemble is a list of networks (``model`` and ``seed``, and the simulated
-set each trains on), each trained and scored on its own; the combined ``p_cnn`` of an object is the mean of the
-members' calibrated probabilities, itself calibrated by one more map
+set each trains on), each trained and scored on its own; the combined
+``p_cnn`` of an object is the mean of the members' calibrated
+probabilities, itself calibrated by one more map
 (:mod:`lensfinder.learning.calibration`). The first member is named after
 its network (``he2020``: today's ``results/models/he2020.keras``), later
 ones after network and seed (``he2020_s7``), and their set when it is not
