@@ -71,6 +71,22 @@ def test_config_pair_trains_its_second_network_on_its_own_set(tmp_path, repo_roo
     assert {"train", "train_neighbours"} <= set(provenance["ensemble_kids_gri.keras"])
 
 
+def test_config_pair_over_a_survey_file_trains_the_defaults_pair(tmp_path):
+    """Layered after config/kids_dr4.yaml (li2020 recipe, ResNet-18, 400,000 images), config/pair.yaml
+    still trains the default's network and its neighbour-trained partner, with the default's input."""
+    workdir = copy_workflow(tmp_path)
+    plan = snakemake(workdir, "-n", "-p", "--cores", "1", "--configfile", "config/kids_dr4.yaml", "config/pair.yaml",
+                     "--", "results/models/he2020.keras", f"results/models/{MEMBER}.keras").stdout
+    trainings = {_value(c, "--out"): c for c in _commands(plan, "train")}
+    assert {out: _value(c, "--model") for out, c in trainings.items()} == {
+        "results/models/he2020.keras": "he2020", f"results/models/{MEMBER}.keras": "he2020_half"}
+    for command in trainings.values():
+        assert (_value(command, "--preprocess"), _value(command, "--normalization")) == ("bin2_crop", "sky")
+    recipes = {_value(c, "--set-name"): _value(c, "--recipe") for c in _commands(plan, "simulate")}
+    assert recipes == {"train": "broad", "train_neighbours": "broad"}
+    assert len(_commands(plan, "simulate")) == 2 + 4
+
+
 def test_domain_shift_checks_the_ensemble_against_every_members_set(tmp_path):
     """The leak check of the domain_shift tables takes the training images of the row they score: the
     ensemble's are both members' sets, the default row's its first member's."""
