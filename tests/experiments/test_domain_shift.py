@@ -442,8 +442,9 @@ def test_a_training_set_names_only_its_own_recipes_in_member_params(repo_root, t
 
 def test_workflow_scores_its_ensemble_as_one_network(repo_root, tmp_path):
     """With `inference.ensemble` of two networks, `domain_shift` scores their mean probability on the
-    workflow's test set and the independent set, beside the first network (`default`), as its own row;
-    a training set may not take the name of that row."""
+    workflow's test set and the independent set, beside the first network (`default`), as its own row,
+    and the second network alone as a row named after it (its own test scores are the workflow's); a
+    training set may not take the name of these rows."""
     extra = tmp_path / "ensemble.yaml"
     extra.write_text(yaml.safe_dump({"inference": {"ensemble": [{"model": "he2020", "seed": 42},
                                                                 {"model": "he2020_half", "seed": 43}]}}))
@@ -461,9 +462,16 @@ def test_workflow_scores_its_ensemble_as_one_network(repo_root, tmp_path):
     assert "model=default,training_set=default,test_set=own" in table
     assert "model=ensemble,training_set=ensemble,test_set=own" in table
     assert "model=ensemble,training_set=ensemble,test_set=independent" in table
-    # a single network: no ensemble row
+    member = "he2020_half_s43"
+    assert f"model={member},training_set={member},test_set=own" in table
+    assert f"results/eval/{member}/test_000.parquet" in table.split("--score-labels")[0]
+    alone = [c for c in commands if c.startswith("lensfinder infer") and f"/scores/{member}/independent/" in c]
+    assert len(alone) == len(independent)
+    assert all(f"--model results/models/{member}.keras " in c and "--ensemble" not in c for c in alone)
+    # a single network: no ensemble row, no member rows
     single, _ = _domain_shift_plan(repo_root, tmp_path)
     assert "/scores/ensemble/" not in single.stdout and "model=default" in single.stdout
+    assert "/scores/he2020_half" not in single.stdout
     # a training set called `ensemble` would hide the row
     clash = tmp_path / "clash.yaml"
     clash.write_text(yaml.safe_dump({"experiments": {"domain_shift": {"training_sets": {"ensemble": {
@@ -471,3 +479,8 @@ def test_workflow_scores_its_ensemble_as_one_network(repo_root, tmp_path):
     refused, _ = _domain_shift_plan(repo_root, tmp_path, extra, clash, check=False)
     assert refused.returncode != 0
     assert "experiments.domain_shift.training_sets: 'ensemble'" in refused.stdout + refused.stderr
+    clash.write_text(yaml.safe_dump({"experiments": {"domain_shift": {"training_sets": {member: {
+        "recipe": "broad"}}}}}))
+    refused, _ = _domain_shift_plan(repo_root, tmp_path, extra, clash, check=False)
+    assert refused.returncode != 0
+    assert f"experiments.domain_shift.training_sets: '{member}'" in refused.stdout + refused.stderr

@@ -89,7 +89,8 @@ def test_config_pair_over_a_survey_file_trains_the_defaults_pair(tmp_path):
 
 def test_domain_shift_checks_the_ensemble_against_every_members_set(tmp_path):
     """The leak check of the domain_shift tables takes the training images of the row they score: the
-    ensemble's are both members' sets, the default row's its first member's."""
+    ensemble's are both members' sets, the default row's its first member's, the second member's row
+    its own set."""
     workdir = copy_workflow(tmp_path)
     plan = snakemake(workdir, "-n", "-p", "--cores", "1", "--configfile", "config/experiments/quick.yaml",
                      "config/pair.yaml", "--", "domain_shift").stdout
@@ -101,6 +102,7 @@ def test_domain_shift_checks_the_ensemble_against_every_members_set(tmp_path):
     for label, path in zip(labels, files, strict=True):
         by_net.setdefault(label.removeprefix("model="), set()).add(path.split("/")[-2])
     assert by_net["default"] == {"train"}
+    assert by_net[MEMBER] == {"train_neighbours"}  # the second network alone
     assert by_net["ensemble"] == {"train", "train_neighbours"}
     (ensemble_scoring, *_) = [c for c in _commands(plan, "infer") if "--ensemble" in c]
     assert _value(ensemble_scoring, "--ensemble") == f"results/models/{MEMBER}.keras"

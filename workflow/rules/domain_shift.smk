@@ -8,7 +8,8 @@
 # Layout (results/experiments/domain_shift/):
 #   sets/{dsset}/shard_NNN.{fits,parquet}      {net}_train, {net}_test, independent
 #   models/{dsnet}.keras                       `training_seeds` networks per training set (NAME, NAME.seed2, ...)
-#   scores/{dsnet}/{dsset}/shard_NNN.parquet   dsnet `default` = results/models/{net}.keras
+#   scores/{dsnet}/{dsset}/shard_NNN.parquet   dsnet `default` = results/models/{net}.keras, an ensemble's
+#                                              later members by their names
 #   scores/ensemble/{own,independent}/shard_NNN.parquet   with inference.ensemble: its mean probability
 #   tables/{summary,metrics,kinds,completeness,roc,seeds}.parquet + .csv, figures/domain_shift.png
 
@@ -18,7 +19,7 @@ include: "domain_shift_common.smk"
 
 wildcard_constraints:
     dsset="|".join(re.escape(name) for name in DS_SETS),
-    dsnet="|".join(re.escape(name) for name in [DS_DEFAULT, *DS_NETS]),
+    dsnet="|".join(re.escape(name) for name in [DS_DEFAULT, *DS_MEMBER_ROWS, *DS_NETS]),
 
 
 rule domain_shift_simulate:

@@ -33,7 +33,9 @@ DS_NETS = list(DS_NET_SET)
 #: the workflow's ensemble (inference.ensemble, two networks or more) scored as one network: the mean
 #: of its members' probabilities (`lensfinder infer --ensemble`); None for a single network
 DS_ENSEMBLE = "ensemble" if len(MEMBERS) > 1 and DS["default_model"] else None
-for _name in (DS_DEFAULT, "ensemble"):
+#: the ensemble's later members, each scored alone too (row = member name; the first is `default`)
+DS_MEMBER_ROWS = list(MEMBERS)[1:] if DS_ENSEMBLE else []
+for _name in (DS_DEFAULT, "ensemble", *DS_MEMBER_ROWS):
     if _name in DS_NET_SET:
         raise ValueError(f"config: experiments.domain_shift.training_sets: {_name!r} names the workflow's own "
                          "network(s) in the tables; call the training set otherwise")
@@ -186,8 +188,9 @@ def ds_train_seed(wildcards):
 
 def ds_model_input(wildcards):
     """The scored network: the workflow's own for `default`, else the experiment's."""
-    if wildcards.dsnet == DS_DEFAULT:
-        return {"model": P.model.format(net=NET), "settings": P.model_settings.format(net=NET)}
+    if wildcards.dsnet == DS_DEFAULT or wildcards.dsnet in DS_MEMBER_ROWS:
+        net = NET if wildcards.dsnet == DS_DEFAULT else wildcards.dsnet
+        return {"model": P.model.format(net=net), "settings": P.model_settings.format(net=net)}
     return {"model": DSP.model.format(dsnet=wildcards.dsnet), "settings": DSP.settings.format(dsnet=wildcards.dsnet)}
 
 
@@ -203,7 +206,10 @@ def ds_ensemble_input(wildcards):
 
 
 def ds_scored_nets():
-    return ([DS_DEFAULT] if DS["default_model"] else []) + ([DS_ENSEMBLE] if DS_ENSEMBLE else []) + DS_NETS
+    """The tables' rows: the workflow's network (`default`), an ensemble's later members and their mean,
+    then the experiment's own networks."""
+    workflow_nets = [DS_DEFAULT, *DS_MEMBER_ROWS, *([DS_ENSEMBLE] if DS_ENSEMBLE else [])]
+    return (workflow_nets if DS["default_model"] else []) + DS_NETS
 
 
 def _ds_scores(net, dsset):
@@ -214,10 +220,10 @@ def ds_table_inputs(wildcards=None):
     """Scores (own test and independent per network), every scored set's metadata, training metadata."""
     scores, labels, metadata, train, train_labels = [], [], [], [], []
     for net in ds_scored_nets():
-        if net == DS_DEFAULT:
-            training_set = DS_DEFAULT
-            own = expand(P.test_predictions, net=NET, shard=sim_shards("test"))
-            own_meta, net_train = sim_files("test", "parquet"), sim_files(MEMBERS[NET].train_set, "parquet")
+        if net == DS_DEFAULT or net in DS_MEMBER_ROWS:  # a workflow's network: its own group in the seeds table
+            training_set, member = net, (NET if net == DS_DEFAULT else net)
+            own = expand(P.test_predictions, net=member, shard=sim_shards("test"))
+            own_meta, net_train = sim_files("test", "parquet"), sim_files(MEMBERS[member].train_set, "parquet")
         elif net == DS_ENSEMBLE:  # its own group in the seeds table; trained on the workflow's sets
             training_set = DS_ENSEMBLE
             own = expand(DSP.ensemble_scores, ensset="own", shard=sim_shards("test"))
