@@ -2,17 +2,20 @@
 simulation.sets with its own member_params), as config/pair.yaml trains one: dry runs plan the set's
 simulation with its overrides and seed, the member's training on it alone, its provenance, the
 domain_shift leak check over every member's set, and refuse a set that is missing, the test set, or
-overrides a recipe cannot take, at the dry run. (The members' names and checks themselves:
-tests/learning/test_calibration.py.)"""
+overrides a recipe cannot take, at the dry run; a tiny real run trains such a pair and ranks by it.
+(The members' names and checks themselves: tests/learning/test_calibration.py.)"""
 
 from __future__ import annotations
 
 import json
 import re
 import shlex
+from shutil import rmtree
 
+import pandas as pd
 import pytest
 import yaml
+from helpers.early_runs import early_run, result
 from helpers.workflow_run import copy_workflow, snakemake
 
 #: config/pair.yaml's second network
@@ -142,3 +145,51 @@ def test_a_members_set_is_checked_at_the_dry_run(tmp_path, sets, ensemble, error
     result = snakemake(workdir, "-n", "--cores", "1", "--configfile", "config/bad.yaml", check=False)
     assert result.returncode != 0
     assert error in result.stdout + result.stderr, (result.stdout + result.stderr)[-1500:]
+
+
+TINY_PAIR = """
+seed: 3
+mock: {n_tiles: 1, params: {size_pix: 750}}
+simulation:
+  recipe: broad
+  sets:
+    train: {n_images: 96, n_shards: 1, seed: 11}
+    test: {n_images: 32, n_shards: 1, seed: 12}
+    train_b: {n_images: 64, n_shards: 1, seed: 13, member_params: {broad: {field_galaxies: [2, 2]}}}
+training: {model: he2020_half, epochs: 1, batch_size: 32}
+inference: {ensemble: [{seed: 3}, {seed: 4, train_set: train_b}]}
+learning: {rounds: 0, eval_tiles: 1}
+"""
+TINY_MEMBER = "he2020_half_s4_train_b"
+
+
+@early_run("member_sets", 60)
+def _tiny_pair_run(workdir):
+    copy_workflow(workdir)
+    (workdir / "tiny.yaml").write_text(TINY_PAIR)
+    snakemake(workdir, "results/predictions/he2020_half/MOCK_0.parquet", f"results/models/{TINY_MEMBER}.json",
+              "--cores", "1", "--configfile", "config/config.yaml", "tiny.yaml")
+    rmtree(workdir / "results" / "models" / f"{TINY_MEMBER}_checkpoints", ignore_errors=True)
+    return workdir
+
+
+@pytest.mark.slow
+@pytest.mark.early_run("member_sets")
+def test_tiny_run_trains_a_member_on_its_own_set():
+    """A real run: the second network trains on its own set alone, whose images carry the set's two
+    bright neighbours each on top of what `train`'s images have, and the search ranks by both."""
+    results = result("member_sets") / "results"
+    settings = json.loads((results / "models" / f"{TINY_MEMBER}.json").read_text())
+    assert settings["shards"] == ["results/sim/train_b/shard_000.fits"] and settings["seed"] == 4
+    first = json.loads((results / "models" / "he2020_half.json").read_text())
+    assert first["shards"] == ["results/sim/train/shard_000.fits"] and first["data_hash"] != settings["data_hash"]
+
+    def extras(simset):
+        return pd.read_parquet(results / "sim" / simset / "shard_000.parquet")["extra_amp"].map(len)
+
+    own, default = extras("train_b"), extras("train")
+    assert len(own) == 64 and (own >= 2).all()
+    assert own.mean() >= default.mean() + 1.5
+    scores = pd.read_parquet(results / "predictions" / "he2020_half" / "MOCK_0.parquet")
+    assert len(scores) and (scores["n_members"] == 2).all()
+    assert scores["model"].iloc[0] == f"he2020_half+{TINY_MEMBER}"
