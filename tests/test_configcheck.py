@@ -64,6 +64,13 @@ def test_a_value_out_of_range_or_not_allowed(schema_path, default_config):
     problem = schema_problem(_with(default_config, "inference.tta", "all"), schema_path)
     assert problem.startswith("config: inference.tta: 'all' is not one of ['none', 'dihedral']")
     assert "the default: 'dihedral'" in problem
+    # a simulated set's name: a path component, and not a key of `simulation` (the provenance lists both)
+    sets = {"train": {"n_images": 2, "n_shards": 1, "seed": 1}, "test": {"n_images": 2, "n_shards": 1, "seed": 2}}
+    problem = schema_problem(_with(default_config, "simulation.sets", {**sets, "params": sets["train"]}), schema_path)
+    assert problem.startswith("config: simulation.sets: 'params' is not allowed here; expected a name other than a "
+                              "key of simulation")
+    problem = schema_problem(_with(default_config, "simulation.sets", {**sets, "a/b": sets["train"]}), schema_path)
+    assert problem.startswith("config: simulation.sets: 'a/b' does not match '^[A-Za-z][A-Za-z0-9_]*$'")
 
 
 def test_alternatives_and_null_defaults_are_written_as_in_the_files(schema_path, default_config):

@@ -145,6 +145,9 @@ def schema_problem(config: Mapping, schema_path: str | os.PathLike, files: Seque
         shown = ("type", "enum", "const", "oneOf", "anyOf", "minimum", "maximum", "exclusiveMinimum",
                  "exclusiveMaximum")
         expected = _expected(error.schema, values=error.validator != "enum") if error.validator in shown else ""
+        if error.validator == "not":  # jsonschema's words ("should not be valid under {...}") say too little
+            what = f"{error.instance!r} is not allowed here"
+            expected = f"expected {error.schema['description']}" if "description" in error.schema else ""
         if expected:
             what += f"; {expected}"
     source = setting_source(path, files, overrides)

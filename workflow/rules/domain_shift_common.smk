@@ -187,7 +187,8 @@ def ds_train_seed(wildcards):
 
 
 def ds_model_input(wildcards):
-    """The scored network: the workflow's own for `default`, else the experiment's."""
+    """The scored network: the workflow's own for `default` (its first), an ensemble's later member for
+    that member's row, else the experiment's."""
     if wildcards.dsnet == DS_DEFAULT or wildcards.dsnet in DS_MEMBER_ROWS:
         net = NET if wildcards.dsnet == DS_DEFAULT else wildcards.dsnet
         return {"model": P.model.format(net=net), "settings": P.model_settings.format(net=net)}
