@@ -441,23 +441,28 @@ def test_a_training_set_names_only_its_own_recipes_in_member_params(repo_root, t
 
 
 def test_workflow_scores_its_ensemble_as_one_network(repo_root, tmp_path):
-    """With `inference.ensemble` of two networks, `domain_shift` scores their mean probability on the
-    workflow's test set and the independent set, beside the first network (`default`), as its own row,
-    and the second network alone as a row named after it (its own test scores are the workflow's); a
-    training set may not take the name of these rows."""
+    """With `inference.ensemble` of two networks, `domain_shift` scores the second network alone as a row
+    named after it (its own test scores are the workflow's), beside the first (`default`), and their
+    mean probability on the workflow's test set and the independent set as the row `ensemble`, from
+    those scores (`combine-scores --calibration none`); a training set may not take these rows' names."""
     extra = tmp_path / "ensemble.yaml"
     extra.write_text(yaml.safe_dump({"inference": {"ensemble": [{"model": "he2020", "seed": 42},
                                                                 {"model": "he2020_half", "seed": 43}]}}))
     _, commands = _domain_shift_plan(repo_root, tmp_path, extra)
-    ensemble = [c for c in commands if c.startswith("lensfinder infer") and "/scores/ensemble/" in c]
+    ensemble = [c for c in commands if c.startswith("lensfinder combine-scores") and "/scores/ensemble/" in c]
     n_test = yaml.safe_load((repo_root / "config/config.yaml").read_text())["simulation"]["sets"]["test"]["n_shards"]
     own = [c for c in ensemble if "/scores/ensemble/own/" in c]
     independent = [c for c in ensemble if "/scores/ensemble/independent/" in c]
     assert len(own) == n_test and len(independent) >= 1 and len(own) + len(independent) == len(ensemble)
-    for c in ensemble:
-        assert "--model results/models/he2020.keras --ensemble results/models/he2020_half_s43.keras " in c
-    assert all("--stamps results/sim/test/shard_" in c for c in own)
-    assert all("--stamps results/experiments/domain_shift/sets/independent/shard_" in c for c in independent)
+    for c in own:
+        shard = re.search(r"/own/shard_(\d{3})", c).group(1)
+        assert (f"--predictions results/eval/he2020/test_{shard}.parquet results/eval/he2020_half_s43/test_{shard}"
+                ".parquet --calibration none " in c)
+    for c in independent:
+        shard = re.search(r"/independent/shard_(\d{3})", c).group(1)
+        scores = "results/experiments/domain_shift/scores/{}/independent/shard_" + shard + ".parquet"
+        assert f"--predictions {scores.format('default')} {scores.format('he2020_half_s43')} --calibration none " in c
+    assert not any("--ensemble" in c for c in commands if c.startswith("lensfinder infer"))  # no network scored twice
     table = next(c for c in commands if c.startswith("lensfinder domain-shift-table"))
     assert "model=default,training_set=default,test_set=own" in table
     assert "model=ensemble,training_set=ensemble,test_set=own" in table

@@ -214,6 +214,13 @@ def test_combined_score_is_the_mean_of_calibrated_probabilities(tmp_path):
                             tmp_path / "out.parquet")
     pd.testing.assert_frame_equal(written, pd.read_parquet(tmp_path / "out.parquet"), check_dtype=False)
     assert written["shard"].iloc[0] == "MOCK_0"
+    # `--calibration none`: the plain mean of the raw scores (the domain_shift row `ensemble`, as an
+    # exported ensemble file scores), with no map required
+    assert main(["combine-scores", "--predictions", str(tmp_path / "n1.parquet"), str(tmp_path / "n2.parquet"),
+                 "--calibration", "none", "--out", str(tmp_path / "plain.parquet")]) == 0
+    plain = read_table(tmp_path / "plain.parquet")
+    np.testing.assert_allclose(plain["p_cnn"], [(0.9 + 0.99) / 2, 0.5, (0.1 + 0.2) / 2])
+    np.testing.assert_array_equal(plain["p_cnn"], plain["p_cnn_raw"])
 
 
 def test_one_tile_is_picked_from_tables_of_several(tmp_path):

@@ -107,8 +107,9 @@ def test_domain_shift_checks_the_ensemble_against_every_members_set(tmp_path):
     assert by_net["default"] == {"train"}
     assert by_net[MEMBER] == {"train_neighbours"}  # the second network alone
     assert by_net["ensemble"] == {"train", "train_neighbours"}
-    (ensemble_scoring, *_) = [c for c in _commands(plan, "infer") if "--ensemble" in c]
-    assert _value(ensemble_scoring, "--ensemble") == f"results/models/{MEMBER}.keras"
+    (combined, *_) = [c for c in _commands(plan, "combine-scores") if "/scores/ensemble/independent/" in _value(c, "--out")]
+    members = combined[combined.index("--predictions") + 1:combined.index("--calibration")]
+    assert [path.split("/")[-3] for path in members] == ["default", MEMBER]
 
 
 def test_semi_real_member_sets_paint_on_the_training_hosts(tmp_path):

@@ -122,7 +122,11 @@ def test_an_exported_pair_is_kept_member_by_member(tmp_path, pretrained):
                     "results/models/he2020_half_s43.keras": networks["he2020_half_s43"]}
     assert all("--epochs 0 " in line for line in result.stdout.splitlines()
                if "lensfinder train " in line and "--init-weights" in line)
-    assert "--ensemble results/models/he2020_half_s43.keras" in result.stdout
+    # domain_shift scores each kept network, and their mean from those scores
+    assert "lensfinder infer --stamps results/experiments/domain_shift/sets/independent/shard_000.fits --index " \
+           "results/experiments/domain_shift/sets/independent/shard_000.parquet --model " \
+           "results/models/he2020_half_s43.keras " in result.stdout
+    assert "/scores/he2020_half_s43/independent/shard_000.parquet --calibration none " in result.stdout
     # training.init_weights (config/pretrained.yaml's) for a member without its own
     result = plan([pair[0], {"model": "he2020", "seed": 43}])
     assert result.returncode != 0

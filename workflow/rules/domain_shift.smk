@@ -10,7 +10,7 @@
 #   models/{dsnet}.keras                       `training_seeds` networks per training set (NAME, NAME.seed2, ...)
 #   scores/{dsnet}/{dsset}/shard_NNN.parquet   dsnet `default` = results/models/{net}.keras, an ensemble's
 #                                              later members by their names
-#   scores/ensemble/{own,independent}/shard_NNN.parquet   with inference.ensemble: its mean probability
+#   scores/ensemble/{own,independent}/shard_NNN.parquet   with inference.ensemble: its members' mean probability
 #   tables/{summary,metrics,kinds,completeness,roc,seeds}.parquet + .csv, figures/domain_shift.png
 
 
@@ -127,29 +127,26 @@ rule domain_shift_infer:
         "--batch-size {params.batch_size} --tta {params.tta} --threads {threads} --out {output} > {log} 2>&1"
 
 
-rule domain_shift_infer_ensemble:
+# The ensemble's row: the mean of its members' probabilities, image by image, from the scores of the
+# rows beside it (what `lensfinder infer --ensemble` and the exported ensemble file compute, without
+# scoring the networks twice).
+
+
+rule domain_shift_ensemble:
     input:
-        unpack(ds_ensemble_input),
+        ds_ensemble_members,
     output:
         DSP.ensemble_scores,
     wildcard_constraints:
         ensset="own|independent",
-    params:
-        models=ensemble_models_option,
-        batch_size=EXP_TRAIN["batch_size_inference"],
-        tta=config["inference"]["tta"],
     log:
-        f"{DSP.logs}/infer/ensemble_{{ensset}}_{{shard}}.log",
-    threads: EXP_TRAIN["threads_inference"]
+        f"{DSP.logs}/combine/ensemble_{{ensset}}_{{shard}}.log",
     resources:
-        mem_mb=4000,
-        gpu=EXP_TRAIN["gpus"],
+        mem_mb=1000,
     conda:
         "../../envs/learn.yaml"
     shell:
-        "lensfinder infer --stamps {input.cube} --index {input.index} {params.models} "
-        "--batch-size {params.batch_size} --tta {params.tta} --threads {threads} "
-        "--out {output} > {log} 2>&1"
+        "lensfinder combine-scores --predictions {input} --calibration none --out {output} > {log} 2>&1"
 
 
 rule domain_shift_tables:

@@ -31,7 +31,7 @@ DS_NET_SET = {name if k == 1 else f"{name}.seed{k}": name
               for name in DS["training_sets"] for k in range(1, DS["training_seeds"] + 1)}
 DS_NETS = list(DS_NET_SET)
 #: the workflow's ensemble (inference.ensemble, two networks or more) scored as one network: the mean
-#: of its members' probabilities (`lensfinder infer --ensemble`); None for a single network
+#: of its members' probabilities (as `lensfinder infer --ensemble`); None for a single network
 DS_ENSEMBLE = "ensemble" if len(MEMBERS) > 1 and DS["default_model"] else None
 #: the ensemble's later members, each scored alone too (row = member name; the first is `default`)
 DS_MEMBER_ROWS = list(MEMBERS)[1:] if DS_ENSEMBLE else []
@@ -195,15 +195,13 @@ def ds_model_input(wildcards):
     return {"model": DSP.model.format(dsnet=wildcards.dsnet), "settings": DSP.settings.format(dsnet=wildcards.dsnet)}
 
 
-def ds_ensemble_input(wildcards):
-    """The ensemble's networks (the first one first) and one shard of the scored set: the workflow's
-    test set (`own`) or the independent set."""
+def ds_ensemble_members(wildcards):
+    """Each member's scores of one shard, the first member first: the workflow's test set (`own`, the
+    workflow's own scores of it) or the independent set (the rows `default` and the later members')."""
     if wildcards.ensset == "independent":
-        cube, meta = (path.format(dsset="independent", shard=wildcards.shard) for path in (DSP.cube, DSP.meta))
-    else:
-        cube, meta = (path.format(simset="test", shard=wildcards.shard) for path in (P.sim_cube, P.sim_meta))
-    return {"models": [P.model.format(net=name) for name in MEMBERS],
-            "settings": [P.model_settings.format(net=name) for name in MEMBERS], "cube": cube, "index": meta}
+        return [DSP.scores.format(dsnet=row, dsset="independent", shard=wildcards.shard)
+                for row in (DS_DEFAULT, *DS_MEMBER_ROWS)]
+    return [P.test_predictions.format(net=name, shard=wildcards.shard) for name in MEMBERS]
 
 
 def ds_scored_nets():

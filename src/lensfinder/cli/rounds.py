@@ -59,7 +59,8 @@ def add_combine_scores_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--predictions", nargs="+", required=True, metavar="PRED.parquet",
                         help="one `lensfinder infer` table per network, all of the same stamps")
     parser.add_argument("--calibration", required=True, metavar="CALIBRATION.json",
-                        help="calibration maps written by `lensfinder calibrate`")
+                        help="calibration maps written by `lensfinder calibrate`; `none`: the plain mean of the "
+                             "raw scores, as `lensfinder infer --ensemble` computes it")
     parser.add_argument("--out", required=True, metavar="PRED.parquet",
                         help="combined table: p_cnn = mean of calibrated probabilities (p_cnn_raw: mean of raw)")
     parser.add_argument("--shard", metavar="NAME",
@@ -71,7 +72,8 @@ def run_combine_scores(args) -> int:
     """Entry point of ``lensfinder combine-scores``."""
     from lensfinder.learning.ensemble import combine_files
 
-    combine_files(args.predictions, args.calibration, args.out, shard=args.shard)
+    calibration = None if args.calibration == "none" else args.calibration
+    combine_files(args.predictions, calibration, args.out, shard=args.shard)
     return 0
 
 

@@ -105,7 +105,7 @@ def ensemble_members(entries: Sequence[dict] | None, default_model: str, default
     return members
 
 
-def combine_scores(tables: dict, calibration: dict, *, shard: str = ""):
+def combine_scores(tables: dict, calibration: dict | None, *, shard: str = ""):
     """Mean of the members' calibrated probabilities, one row per object.
 
     Parameters
@@ -113,10 +113,12 @@ def combine_scores(tables: dict, calibration: dict, *, shard: str = ""):
     tables : dict
         Member name -> ``lensfinder infer`` table (``object_id, p_cnn``,
         optionally ``model_hash``, ``is_lens``) of the same objects.
-    calibration : dict
+    calibration : dict or None
         Member name -> calibration map ``{a, b, c}`` (every member needs one;
         :func:`lensfinder.learning.calibration.apply_calibration`), and for
-        several members the ``ensemble`` map applied to their mean.
+        several members the ``ensemble`` map applied to their mean. None:
+        no maps, ``p_cnn`` is the plain mean of the raw scores (what
+        ``lensfinder infer --ensemble`` and an exported ensemble compute).
     shard : str
         Value of the ``shard`` column (e.g. the tile).
 
@@ -134,7 +136,8 @@ def combine_scores(tables: dict, calibration: dict, *, shard: str = ""):
 
     if not tables:
         raise InputError("combine: no member scores given")
-    missing = [name for name in tables if name not in calibration]
+    maps = calibration or {}
+    missing = [name for name in tables if calibration is not None and name not in maps]
     if missing:
         raise InputError(f"calibration: no map for member {missing[0]!r}; calibrate every member "
                          f"(have {', '.join(sorted(calibration)) or 'none'})")
@@ -152,12 +155,12 @@ def combine_scores(tables: dict, calibration: dict, *, shard: str = ""):
                              f"(e.g. {ids[absent].iloc[0] if absent.any() else 'extra rows'})")
         p = series.reindex(ids).to_numpy(dtype=np.float64)
         raw.append(p)
-        calibrated.append(apply_calibration(p, calibration[name]))
+        calibrated.append(apply_calibration(p, maps[name]) if calibration is not None else p)
         hashes.append(str(table["model_hash"].iloc[0]) if "model_hash" in table.columns and len(table) else name)
     model_hash = hashes[0] if len(names) == 1 else hashlib.sha256("".join(hashes).encode()).hexdigest()[:16]
     p_cnn = np.mean(calibrated, axis=0)
-    if len(names) > 1 and "ensemble" in calibration:
-        p_cnn = apply_calibration(p_cnn, calibration["ensemble"])
+    if len(names) > 1 and "ensemble" in maps:
+        p_cnn = apply_calibration(p_cnn, maps["ensemble"])
     out = pd.DataFrame({
         "object_id": ids.to_numpy(dtype=object),
         "p_cnn": p_cnn,
@@ -173,7 +176,8 @@ def combine_scores(tables: dict, calibration: dict, *, shard: str = ""):
 
 
 def combine_files(prediction_paths, calibration_path, out, *, shard: str | None = None):
-    """:func:`combine_scores` of members' score files (one table each) with a calibration file.
+    """:func:`combine_scores` of members' score files (one table each) with a calibration file
+    (``None``: the plain mean of the raw scores).
 
     The member of a table is its ``model`` column (the model file's stem).
     ``shard`` picks one cube's rows from tables that hold several (their
@@ -206,7 +210,8 @@ def combine_files(prediction_paths, calibration_path, out, *, shard: str | None 
     if shard is None:
         first = next(iter(tables.values()))
         shard = str(first["shard"].iloc[0]) if "shard" in first.columns and len(first) else ""
-    combined = combine_scores(tables, read_calibration(calibration_path), shard=shard)
+    maps = read_calibration(calibration_path) if calibration_path is not None else None
+    combined = combine_scores(tables, maps, shard=shard)
     write_table(combined, out)
     log.info("%s: combined %d members for %d objects -> %s", shard, len(tables), len(combined), out)
     return combined
