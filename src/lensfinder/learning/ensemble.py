@@ -136,11 +136,12 @@ def combine_scores(tables: dict, calibration: dict | None, *, shard: str = ""):
 
     if not tables:
         raise InputError("combine: no member scores given")
+    if calibration is not None:
+        missing = [name for name in tables if name not in calibration]
+        if missing:
+            raise InputError(f"calibration: no map for member {missing[0]!r}; calibrate every member "
+                             f"(have {', '.join(sorted(calibration)) or 'none'})")
     maps = calibration or {}
-    missing = [name for name in tables if calibration is not None and name not in maps]
-    if missing:
-        raise InputError(f"calibration: no map for member {missing[0]!r}; calibrate every member "
-                         f"(have {', '.join(sorted(calibration)) or 'none'})")
     names = list(tables)
     first = tables[names[0]]
     ids = first["object_id"].astype(str)
