@@ -173,8 +173,10 @@ for _member in MEMBERS.values():
         raise ValueError(f"config: inference.ensemble: {_member.name} trains on set {_member.train_set!r}, which "
                          f"simulation.sets lacks (it has {', '.join(SIM_SETS)}); add it, e.g. "
                          f"{_member.train_set}: {{n_images: 12000, n_shards: 2, seed: 3, member_params: ...}}")
-#: the simulated sets networks train on: `train`, and those ensemble members name (train_set)
-TRAIN_SETS = list(dict.fromkeys(["train", *(m.train_set for m in MEMBERS.values())]))
+#: the simulated sets the search's networks train on (each member's train_set), once each, the first member's first
+MEMBER_SETS = list(dict.fromkeys(m.train_set for m in MEMBERS.values()))
+#: the simulated sets networks train on: `train` (the rounds' simulations too), and MEMBER_SETS
+TRAIN_SETS = list(dict.fromkeys(["train", *MEMBER_SETS]))
 
 if SURVEY == "mock":
     TILES = [f"MOCK_{i}" for i in range(config["mock"]["n_tiles"])]

@@ -19,7 +19,7 @@ include: "domain_shift_common.smk"
 
 wildcard_constraints:
     dsset="|".join(re.escape(name) for name in DS_SETS),
-    dsnet="|".join(re.escape(name) for name in [DS_DEFAULT, *DS_MEMBER_ROWS, *DS_NETS]),
+    dsnet="|".join(re.escape(name) for name in [*DS_WORKFLOW_ROWS, *DS_NETS]),
 
 
 rule domain_shift_simulate:

@@ -33,9 +33,10 @@ DS_NETS = list(DS_NET_SET)
 #: the workflow's ensemble (inference.ensemble, two networks or more) scored as one network: the mean
 #: of its members' probabilities (as `lensfinder infer --ensemble`); None for a single network
 DS_ENSEMBLE = "ensemble" if len(MEMBERS) > 1 and DS["default_model"] else None
-#: the ensemble's later members, each scored alone too (row = member name; the first is `default`)
-DS_MEMBER_ROWS = list(MEMBERS)[1:] if DS_ENSEMBLE else []
-for _name in (DS_DEFAULT, "ensemble", *DS_MEMBER_ROWS):
+#: the rows of the workflow's own networks -> the member each scores: `default` the first, and with an
+#: ensemble each later member alone too, its row named after it
+DS_WORKFLOW_ROWS = {DS_DEFAULT: NET, **({name: name for name in list(MEMBERS)[1:]} if DS_ENSEMBLE else {})}
+for _name in ("ensemble", *DS_WORKFLOW_ROWS):
     if _name in DS_NET_SET:
         raise ValueError(f"config: experiments.domain_shift.training_sets: {_name!r} names the workflow's own "
                          "network(s) in the tables; call the training set otherwise")
@@ -189,8 +190,8 @@ def ds_train_seed(wildcards):
 def ds_model_input(wildcards):
     """The scored network: the workflow's own for `default` (its first), an ensemble's later member for
     that member's row, else the experiment's."""
-    if wildcards.dsnet == DS_DEFAULT or wildcards.dsnet in DS_MEMBER_ROWS:
-        net = NET if wildcards.dsnet == DS_DEFAULT else wildcards.dsnet
+    if wildcards.dsnet in DS_WORKFLOW_ROWS:
+        net = DS_WORKFLOW_ROWS[wildcards.dsnet]
         return {"model": P.model.format(net=net), "settings": P.model_settings.format(net=net)}
     return {"model": DSP.model.format(dsnet=wildcards.dsnet), "settings": DSP.settings.format(dsnet=wildcards.dsnet)}
 
@@ -199,15 +200,14 @@ def ds_ensemble_members(wildcards):
     """Each member's scores of one shard, the first member first: the workflow's test set (`own`, the
     workflow's own scores of it) or the independent set (the rows `default` and the later members')."""
     if wildcards.ensset == "independent":
-        return [DSP.scores.format(dsnet=row, dsset="independent", shard=wildcards.shard)
-                for row in (DS_DEFAULT, *DS_MEMBER_ROWS)]
+        return [DSP.scores.format(dsnet=row, dsset="independent", shard=wildcards.shard) for row in DS_WORKFLOW_ROWS]
     return [P.test_predictions.format(net=name, shard=wildcards.shard) for name in MEMBERS]
 
 
 def ds_scored_nets():
     """The tables' rows: the workflow's network (`default`), an ensemble's later members and their mean,
     then the experiment's own networks."""
-    workflow_nets = [DS_DEFAULT, *DS_MEMBER_ROWS, *([DS_ENSEMBLE] if DS_ENSEMBLE else [])]
+    workflow_nets = [*DS_WORKFLOW_ROWS, *([DS_ENSEMBLE] if DS_ENSEMBLE else [])]
     return (workflow_nets if DS["default_model"] else []) + DS_NETS
 
 
@@ -219,16 +219,15 @@ def ds_table_inputs(wildcards=None):
     """Scores (own test and independent per network), every scored set's metadata, training metadata."""
     scores, labels, metadata, train, train_labels = [], [], [], [], []
     for net in ds_scored_nets():
-        if net == DS_DEFAULT or net in DS_MEMBER_ROWS:  # a workflow's network: its own group in the seeds table
-            training_set, member = net, (NET if net == DS_DEFAULT else net)
+        if net in DS_WORKFLOW_ROWS:  # a workflow's network: its own group in the seeds table
+            training_set, member = net, DS_WORKFLOW_ROWS[net]
             own = expand(P.test_predictions, net=member, shard=sim_shards("test"))
             own_meta, net_train = sim_files("test", "parquet"), sim_files(MEMBERS[member].train_set, "parquet")
         elif net == DS_ENSEMBLE:  # its own group in the seeds table; trained on the workflow's sets
             training_set = DS_ENSEMBLE
             own = expand(DSP.ensemble_scores, ensset="own", shard=sim_shards("test"))
             own_meta = sim_files("test", "parquet")
-            net_train = [path for simset in dict.fromkeys(m.train_set for m in MEMBERS.values())
-                         for path in sim_files(simset, "parquet")]
+            net_train = [path for simset in MEMBER_SETS for path in sim_files(simset, "parquet")]
         else:
             training_set = DS_NET_SET[net]
             own = _ds_scores(net, f"{training_set}_test")

@@ -149,8 +149,7 @@ def exported_networks(wildcards=None):
 
 def _exported_sets(wildcards):
     """The simulated sets an exported network was trained on: its member's, or every member's (the ensemble)."""
-    nets = list(MEMBERS) if wildcards.get("net", "ensemble") == "ensemble" else [wildcards.net]
-    return list(dict.fromkeys(MEMBERS[name].train_set for name in nets))
+    return MEMBER_SETS if wildcards.get("net", "ensemble") == "ensemble" else [MEMBERS[wildcards.net].train_set]
 
 
 def network_provenance(wildcards):

@@ -20,7 +20,6 @@ log = logging.getLogger(__name__)
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
-
 def precision_policy(precision: str, gpu: bool) -> str:
     """The Keras policy of a ``training.precision`` choice on a machine with (``gpu``) or without a GPU."""
     if precision not in PRECISIONS:
