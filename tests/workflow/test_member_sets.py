@@ -113,22 +113,27 @@ def test_domain_shift_checks_the_ensemble_against_every_members_set(tmp_path):
 
 
 def test_semi_real_member_sets_paint_on_the_training_hosts(tmp_path):
-    """A semi-real recipe paints a member's set on the training side of the host split, as `train`'s;
-    the test set keeps the held-out side."""
+    """A semi-real recipe paints a member's set, and training.soup's, on the training side of the host split,
+    as `train`'s; the test set keeps the held-out side. (The default's soup set, broad's neighbours, is not
+    simulated, so not checked, when the soup fine-tunes on another.)"""
     workdir = copy_workflow(tmp_path)
     (workdir / "config" / "semi.yaml").write_text(
-        "simulation: {recipe: li2020, sets: {train_b: {n_images: 400, n_shards: 1, seed: 7}}}\n"
+        "simulation: {recipe: li2020, sets: {train_b: {n_images: 400, n_shards: 1, seed: 7},"
+        " train_c: {n_images: 400, n_shards: 1, seed: 8}}}\n"
+        "training: {soup: {train_set: train_c}}\n"
         "inference: {ensemble: [{seed: 42}, {seed: 43, train_set: train_b}]}\n")
     plan = snakemake(workdir, "-n", "-p", "--cores", "1", "--configfile", "config/semi.yaml", "--",
                      "results/models/he2020_s43_train_b.keras", "results/sim/test/shard_000.fits").stdout
     splits = {_value(c, "--set-name"): [v for v in c if v.startswith("host_split=")] for c in _commands(plan, "simulate")}
-    assert splits["train_b"] == ['host_split="train"']
+    assert splits["train_b"] == splits["train_c"] == ['host_split="train"']
+    assert "train_neighbours" not in splits
     assert splits["test"] == ['host_split="test"']
 
 
 @pytest.mark.parametrize(("sets", "ensemble", "error"), [
     ("", "{seed: 43, train_set: nope}",
-     "config: inference.ensemble: he2020_s43_nope trains on set 'nope', which simulation.sets lacks (it has train, test)"),
+     "config: inference.ensemble: he2020_s43_nope trains on set 'nope', which simulation.sets lacks (it has train, test, "
+     "train_neighbours)"),
     ("", "{seed: 43, train_set: test}",
      "config: inference.ensemble[1].train_set: 'test', expected the name of a simulation.sets entry other than test"),
     ("train_b: {n_images: 400, n_shards: 1, seed: 7, member_params: {broad: {field_galaxy: [0, 2]}}}",
@@ -157,7 +162,7 @@ simulation:
     train: {n_images: 96, n_shards: 1, seed: 11}
     test: {n_images: 32, n_shards: 1, seed: 12}
     train_b: {n_images: 64, n_shards: 1, seed: 13, member_params: {broad: {field_galaxies: [2, 2]}}}
-training: {model: he2020_half, epochs: 1, batch_size: 32}
+training: {model: he2020_half, epochs: 1, batch_size: 32, soup: {train_set: null}}
 inference: {ensemble: [{seed: 3}, {seed: 4, train_set: train_b}]}
 learning: {rounds: 0, eval_tiles: 1}
 """

@@ -96,6 +96,14 @@ P = SimpleNamespace(
     model_settings=f"{RESULTS}/models/{{net}}.json",
     history=f"{RESULTS}/models/{{net}}.history.csv",
     checkpoints=f"{RESULTS}/models/{{net}}_checkpoints",
+    # training.soup: the network as trained, and its copy fine-tuned on the soup's set; their weights
+    # averaged are `model` (train.smk)
+    soup_trained=f"{RESULTS}/models/soup/{{net}}/trained.keras",
+    soup_trained_settings=f"{RESULTS}/models/soup/{{net}}/trained.json",
+    soup_finetuned=f"{RESULTS}/models/soup/{{net}}/finetuned.keras",
+    soup_finetuned_settings=f"{RESULTS}/models/soup/{{net}}/finetuned.json",
+    soup_history=f"{RESULTS}/models/soup/{{net}}/finetuned.history.csv",
+    soup_checkpoints=f"{RESULTS}/models/soup/{{net}}/finetuned_checkpoints",
     # a trained network exported for other runs to start from (training.init_weights): export_network
     network=f"{RESULTS}/networks/{{net}}_{PRESET.name}_{''.join(BANDS)}.keras",
     network_settings=f"{RESULTS}/networks/{{net}}_{PRESET.name}_{''.join(BANDS)}.json",
@@ -173,8 +181,43 @@ for _member in MEMBERS.values():
         raise ValueError(f"config: inference.ensemble: {_member.name} trains on set {_member.train_set!r}, which "
                          f"simulation.sets lacks (it has {', '.join(SIM_SETS)}); add it, e.g. "
                          f"{_member.train_set}: {{n_images: 12000, n_shards: 2, seed: 3, member_params: ...}}")
-#: the simulated sets the search's networks train on (each member's train_set), once each, the first member's first
-MEMBER_SETS = list(dict.fromkeys(m.train_set for m in MEMBERS.values()))
+#: training.soup: each network of the search, once trained, fine-tuned on another set and averaged with the copy
+#: (train.smk); None: off
+SOUP = config["training"]["soup"] if config["training"]["soup"].get("train_set") else None
+if SOUP and SOUP["train_set"] in SIM_SETS:
+    # a soup set made for other recipes (the built-in default's neighbours are broad's) cannot be drawn by this
+    # run's: the paper recipes, selected alone, train as the papers did, without averaging
+    _run_recipes = config["simulation"]["mix"] or {config["simulation"]["recipe"]: 1}
+    _foreign = [r for r in SIM_SETS[SOUP["train_set"]].get("member_params") or {} if r not in _run_recipes]
+    if _foreign:
+        logger.warning(f"training.soup: off in this run: its set {SOUP['train_set']!r} holds overrides of "
+                       f"{', '.join(_foreign)}, which this run does not simulate (recipes: {', '.join(_run_recipes)}); "
+                       "the network is kept as trained. Give training.soup.train_set a set for this run's recipes "
+                       "to average, or null to silence this.")
+        SOUP = None
+if SOUP:
+    _soup_set, _soup_key = SOUP["train_set"], "config: training.soup.train_set"
+    if _soup_set not in SIM_SETS or _soup_set == "test":
+        raise ValueError(f"{_soup_key}: {_soup_set!r} is not a set networks can learn from (simulation.sets has "
+                         f"{', '.join(s for s in SIM_SETS if s != 'test')} besides test); add it, or set "
+                         "training.soup.train_set: null to keep each network as trained")
+    for _member in MEMBERS.values():
+        if _member.train_set == _soup_set:
+            raise ValueError(f"{_soup_key}: network {_member.name} trains on set {_soup_set!r} already; fine-tune "
+                             "on another set, or set training.soup.train_set: null")
+    if config["training"]["epochs"] == 0:
+        raise ValueError(f"{_soup_key}: training.epochs 0 keeps the network given as it is, and training.soup would "
+                         "change it; set training.soup.train_set: null")
+
+
+def member_train_sets(name):
+    """The simulated sets network `name` learns from: its train_set, and training.soup's set."""
+    return list(dict.fromkeys([MEMBERS[name].train_set, *([SOUP["train_set"]] if SOUP else [])]))
+
+
+#: the simulated sets the search's networks learn from (each member's train_set, training.soup's set), once each,
+#: the first member's first
+MEMBER_SETS = list(dict.fromkeys(s for name in MEMBERS for s in member_train_sets(name)))
 #: the simulated sets networks train on: `train` (the rounds' simulations too), and MEMBER_SETS
 TRAIN_SETS = list(dict.fromkeys(["train", *MEMBER_SETS]))
 

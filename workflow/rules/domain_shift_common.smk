@@ -222,7 +222,8 @@ def ds_table_inputs(wildcards=None):
         if net in DS_WORKFLOW_ROWS:  # a workflow's network: its own group in the seeds table
             training_set, member = net, DS_WORKFLOW_ROWS[net]
             own = expand(P.test_predictions, net=member, shard=sim_shards("test"))
-            own_meta, net_train = sim_files("test", "parquet"), sim_files(MEMBERS[member].train_set, "parquet")
+            own_meta = sim_files("test", "parquet")
+            net_train = [path for simset in member_train_sets(member) for path in sim_files(simset, "parquet")]
         elif net == DS_ENSEMBLE:  # its own group in the seeds table; trained on the workflow's sets
             training_set = DS_ENSEMBLE
             own = expand(DSP.ensemble_scores, ensset="own", shard=sim_shards("test"))

@@ -82,7 +82,7 @@ def _checked_recipes():
     later = {"psf_tiles": ["results/survey/tiles"], "psf_catalogs": ["results/survey/catalog"]} if HE_SEMI_REAL else {}
     recipes = []
     try:
-        for simset in SIM_SETS:
+        for simset in (s for s in SIM_SETS if s == "test" or s in TRAIN_SETS):  # the sets this run simulates
             set_own = SIM_SETS[simset].get("member_params") or {}
             where = "simulation.member_params" + (f" and simulation.sets.{simset}.member_params" if set_own else "")
             own = checked_member_params(set_member_params(simset), config["simulation"]["mix"] or {RECIPE: 1},

@@ -2,7 +2,9 @@
 # ensemble, inference.ensemble, with its own network and seed, and its own set
 # where it names one: train_set). Half the job's memory (resources mem_mb,
 # which a cluster profile may raise) keeps the images' prepared network inputs
-# between epochs (lensfinder train --cache-mb).
+# between epochs (lensfinder train --cache-mb). With training.soup (the
+# default) the trained network is fine-tuned on the soup's set and the two
+# networks' weights averaged into results/models/{net}.keras (docs/learning.md).
 
 
 rule train:
@@ -11,8 +13,8 @@ rule train:
         meta=member_sim_files("parquet"),
         init=init_weights_files,
     output:
-        model=P.model,
-        settings=P.model_settings,
+        model=P.soup_trained if SOUP else P.model,
+        settings=P.soup_trained_settings if SOUP else P.model_settings,
         history=P.history,
     params:
         options=training_options(),
@@ -35,6 +37,61 @@ rule train:
         "lensfinder train --shards {input.cubes} --model {params.model} --out {output.model} "
         "--history {output.history} --checkpoint-dir {params.checkpoints} {params.options} {params.init} "
         "--seed {params.seed} --threads {threads} --cache-mb $(({resources.mem_mb} / 2)) > {log} 2>&1"
+
+
+if SOUP:
+
+    rule soup_finetune:
+        input:
+            trained=P.soup_trained,
+            settings=P.soup_trained_settings,
+            cubes=sim_files(SOUP["train_set"], "fits"),
+            meta=sim_files(SOUP["train_set"], "parquet"),
+        output:
+            model=P.soup_finetuned,
+            settings=P.soup_finetuned_settings,
+            history=P.soup_history,
+        params:
+            options=training_options(soup=True),
+            model=member_model,
+            seed=member_seed,
+            checkpoints=P.soup_checkpoints,
+        log:
+            "results/logs/soup_finetune/{net}.log",
+        benchmark:
+            "results/benchmarks/soup_finetune/{net}.tsv"
+        threads: config["training"]["threads"]
+        resources:
+            mem_mb=6000,
+            runtime=120,
+            gpu=config["training"]["gpus"],
+        conda:
+            "../../envs/learn.yaml"
+        shell:
+            "lensfinder train --shards {input.cubes} --model {params.model} --out {output.model} "
+            "--history {output.history} --checkpoint-dir {params.checkpoints} {params.options} "
+            "--init-weights {input.trained} --seed {params.seed} --threads {threads} "
+            "--cache-mb $(({resources.mem_mb} / 2)) > {log} 2>&1"
+
+    rule soup:
+        input:
+            trained=P.soup_trained,
+            finetuned=P.soup_finetuned,
+            settings=[P.soup_trained_settings, P.soup_finetuned_settings],
+        output:
+            model=P.model,
+            settings=P.model_settings,
+        params:
+            shares=f"{1 - SOUP['share']} {SOUP['share']}",
+        log:
+            "results/logs/soup/{net}.log",
+        resources:
+            mem_mb=2000,
+        conda:
+            "../../envs/learn.yaml"
+        shell:
+            "lensfinder average-networks --models {input.trained} {input.finetuned} --shares {params.shares} "
+            "--out {output.model} > {log} 2>&1"
 
 
 # Export the search's networks for other runs to start from (training.init_weights;

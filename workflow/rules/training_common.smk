@@ -85,10 +85,11 @@ def scratch_epochs():
     return config["training"]["epochs"] or TrainConfig.epochs
 
 
-def training_options(wildcards=None, scratch=False):
+def training_options(wildcards=None, scratch=False, soup=False):
     """Training hyper-parameters from config as `lensfinder train` options (`scratch`: an experiment's own
-    network, which never starts from training.init_weights, so never takes its 0 epochs)."""
-    t = config["training"]
+    network, which never starts from training.init_weights, so never takes its 0 epochs; `soup`: the
+    fine-tuning of training.soup, its epochs and learning rate)."""
+    t = {**config["training"], **({k: SOUP[k] for k in ("epochs", "learning_rate")} if soup else {})}
     epochs = scratch_epochs() if scratch else t["epochs"]
     return (
         f"--epochs {epochs} --batch-size {t['batch_size']} --learning-rate {t['learning_rate']} "
@@ -148,8 +149,9 @@ def exported_networks(wildcards=None):
 
 
 def _exported_sets(wildcards):
-    """The simulated sets an exported network was trained on: its member's, or every member's (the ensemble)."""
-    return MEMBER_SETS if wildcards.get("net", "ensemble") == "ensemble" else [MEMBERS[wildcards.net].train_set]
+    """The simulated sets an exported network learnt from: its member's (and training.soup's), or every member's
+    (the ensemble)."""
+    return MEMBER_SETS if wildcards.get("net", "ensemble") == "ensemble" else member_train_sets(wildcards.net)
 
 
 def network_provenance(wildcards):

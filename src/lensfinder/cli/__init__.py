@@ -38,6 +38,7 @@ STEPS: dict[str, tuple[str, str, str]] = {
     # learning
     "train": ("lensfinder.cli.learning", "train", "train a CNN on simulated shards"),
     "export-network": ("lensfinder.cli.learning", "export_network", "a trained network without its optimiser's state, for other runs to start from"),
+    "average-networks": ("lensfinder.cli.learning", "average_networks", "average the weights of networks fine-tuned from one (a model soup), as one network"),
     "infer": ("lensfinder.cli.learning", "infer", "score one stamp shard with a trained CNN"),
     "evaluate": ("lensfinder.cli.learning", "evaluate", "ROC, AUROC, TPR0/TPR10 of predictions against labels"),
     "collect-predictions": ("lensfinder.cli.learning", "collect_predictions", "join per-tile scores with stamp flags and catalogue columns"),

@@ -26,6 +26,7 @@ __all__ = [
     "add_evaluate_arguments", "run_evaluate",
     "add_collect_predictions_arguments", "run_collect_predictions",
     "add_export_network_arguments", "run_export_network",
+    "add_average_networks_arguments", "run_average_networks",
 ]
 
 
@@ -211,4 +212,25 @@ def run_export_network(args) -> int:
     if where and not isinstance(provenance, dict):
         raise InputError(f"{where}: expected a JSON object")
     export_network(args.model, args.out, provenance, ensemble=args.ensemble)
+    return 0
+
+
+def add_average_networks_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``lensfinder average-networks``."""
+    parser.add_argument("--models", nargs="+", required=True, metavar="MODEL.keras",
+                        help="two or more networks of one architecture and input, e.g. a network and a copy of it "
+                        "fine-tuned on other images (`lensfinder train --init-weights`); the first gives the sidecar")
+    parser.add_argument("--shares", nargs="+", type=float, metavar="SHARE",
+                        help="each network's share of the average, normalised (default: equal)")
+    parser.add_argument("--out", required=True, metavar="OUT.keras",
+                        help="the network with the averaged weights (its sidecar lists the ingredients)")
+
+
+def run_average_networks(args) -> int:
+    """Entry point of ``lensfinder average-networks``."""
+    from lensfinder.learning.soup import average_networks
+
+    if args.shares is not None and len(args.shares) != len(args.models):
+        raise InputError(f"--shares: {len(args.shares)} shares for {len(args.models)} --models; give one per network")
+    average_networks(args.models, args.out, args.shares)
     return 0
