@@ -113,7 +113,7 @@ def test_average_networks_refuses_what_cannot_be_averaged(trained_pair, tmp_path
     # an ensemble file is not a network to average
     ensemble = tmp_path / "ensemble.keras"
     training.export_network(trained, ensemble, ensemble=[finetuned])
-    with pytest.raises(InputError, match=r"ensemble\.keras: an ensemble of 2 networks in one file"):
+    with pytest.raises(InputError, match=r"ensemble\.keras: already an ensemble of 2 networks; average its networks"):
         average_networks([trained, ensemble], tmp_path / "e.keras")
     # a model file replaced under its sidecar
     swapped = tmp_path / "swapped.keras"

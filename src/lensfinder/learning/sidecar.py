@@ -25,6 +25,7 @@ __all__ = [
     "check_settings",
     "check_weights_hash",
     "settings_mismatch",
+    "read_networks",
 ]
 
 log = logging.getLogger(__name__)
@@ -161,3 +162,38 @@ def check_weights_hash(settings: dict, weights_hash: str, model_path: str | os.P
     elif recorded != weights_hash:
         raise InputError(f"{model_path}: weights hash {weights_hash}, but its settings {sidecar} were written for "
                          f"weights {recorded}: the model file was replaced; retrain it or restore the matching pair")
+
+
+def read_networks(model_paths, same: tuple, *, ensemble_hint: str, mismatch_hint: str) -> tuple[list, list]:
+    """Several trained networks' sidecars, each checked against its weights, for a step that combines them.
+
+    Returns each network's settings and weights hash. ``same``: sidecar keys
+    every network must share with the first (bands compared as
+    :func:`settings_bands` reads them); the hints end the errors.
+
+    Raises
+    ------
+    InputError
+        A network without its sidecar, a model file swapped under it, an
+        ensemble file, or a network whose ``same`` settings differ from the
+        first's (naming the file and the key).
+    """
+    from lensfinder.learning.modelfiles import file_hash
+
+    paths, records, hashes = [Path(p) for p in model_paths], [], []
+    for path in paths:
+        settings, weights_hash = read_settings(path), file_hash(path)
+        check_weights_hash(settings, weights_hash, path)
+        if settings.get("ensemble"):
+            raise InputError(f"{path}: already an ensemble of {len(settings['ensemble'])} networks; {ensemble_hint}")
+        if records:
+            first = {key: records[0].get(key) for key in same}
+            if "bands" in first:
+                first["bands"] = settings_bands(records[0])
+            mismatch = settings_mismatch(settings, **first)
+            if mismatch:
+                key, stored, value = mismatch
+                raise InputError(f"{path}: {key} {stored!r}, but {paths[0].name}'s is {value!r}; {mismatch_hint}")
+        records.append(settings)
+        hashes.append(weights_hash)
+    return records, hashes

@@ -21,8 +21,7 @@ import numpy as np
 
 from lensfinder.io import InputError
 from lensfinder.learning.modelfiles import file_hash, load_model, save_model
-from lensfinder.learning.preprocessing import settings_bands
-from lensfinder.learning.sidecar import check_weights_hash, read_settings, settings_mismatch, write_settings
+from lensfinder.learning.sidecar import read_networks, write_settings
 
 __all__ = ["average_weights", "average_networks"]
 
@@ -94,22 +93,8 @@ def average_networks(model_paths: Sequence[str | os.PathLike], out: str | os.Pat
     if any(out.resolve() == path.resolve() for path in paths):
         raise InputError(f"{out}: the average would overwrite a network it reads; give another path")
     shares = [1.0] * len(paths) if shares is None else [float(s) for s in shares]
-    records, hashes = [], []
-    for path in paths:
-        settings, weights_hash = read_settings(path), file_hash(path)
-        check_weights_hash(settings, weights_hash, path)
-        if settings.get("ensemble"):
-            raise InputError(f"{path}: an ensemble of {len(settings['ensemble'])} networks in one file; "
-                             "average the networks themselves")
-        if records:
-            first = {key: records[0].get(key) for key in _SAME_NETWORK}
-            mismatch = settings_mismatch(settings, **{**first, "bands": settings_bands(records[0])})
-            if mismatch:
-                key, stored, value = mismatch
-                raise InputError(f"{path}: {key} {stored!r}, but {paths[0].name}'s is {value!r}; only networks "
-                                 "of one architecture and input can be averaged")
-        records.append(settings)
-        hashes.append(weights_hash)
+    records, hashes = read_networks(paths, _SAME_NETWORK, ensemble_hint="average its networks themselves",
+                                    mismatch_hint="only networks of one architecture and input can be averaged")
     networks = [load_model(path, compile=False) for path in paths]
     try:
         averaged = average_weights([net.get_weights() for net in networks], shares)

@@ -105,27 +105,15 @@ def export_network(model_path, out, provenance: dict | None = None, ensemble=())
         or a member whose input differs from the first network's.
     """
     from lensfinder.learning.modelfiles import file_hash
-    from lensfinder.learning.sidecar import check_weights_hash, read_settings, settings_mismatch
+    from lensfinder.learning.sidecar import read_networks
 
     paths, out = [Path(model_path), *map(Path, ensemble)], Path(out)
     if out.suffix != ".keras":
         raise InputError(f"{out}: the exported network's file must end in .keras")
     if any(out.resolve() == path.resolve() for path in paths):
         raise InputError(f"{out}: the export would overwrite the network it reads; give another path")
-    records, hashes = [], []
-    for path in paths:
-        settings, weights_hash = read_settings(path), file_hash(path)
-        check_weights_hash(settings, weights_hash, path)
-        if settings.get("ensemble"):
-            raise InputError(f"{path}: already an ensemble of {len(settings['ensemble'])} networks; give its "
-                             "members instead")
-        mismatch = settings_mismatch(settings, **{key: records[0].get(key) for key in _SAME_INPUT}) if records else None
-        if mismatch:
-            key, stored, value = mismatch
-            raise InputError(f"{path}: {key} {stored!r}, but {paths[0].name}'s is {value!r}; an ensemble's "
-                             "networks must take the same input")
-        records.append(settings)
-        hashes.append(weights_hash)
+    records, hashes = read_networks(paths, _SAME_INPUT, ensemble_hint="give its members instead",
+                                    mismatch_hint="an ensemble's networks must take the same input")
     if len(paths) == 1:
         save_model(load_model(paths[0], compile=False), out)
     else:
