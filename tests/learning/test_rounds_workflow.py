@@ -34,10 +34,10 @@ def test_rounds_and_ensemble_members_appear_and_vanish_with_no_rounds(workdir):
     assert "rule merge_scores:" not in plan  # the ranked list comes from the last round
     # each member is trained, calibrated and fine-tuned in every round
     trains = _blocks(plan, "train")
-    # (and, training.soup, each member's copy fine-tuned on the neighbours, averaged into results/models/)
+    # (and, training.soup, each member's two copies fine-tuned on the neighbours, averaged into results/models/)
     assert len(trains) == 2 and any("--seed 43 " in b and "results/models/soup/he2020_s43/trained.keras" in b
                                     for b in trains)
-    assert len(_blocks(plan, "soup_finetune")) == 2 and "results/models/he2020_s43.keras" in plan
+    assert len(_blocks(plan, "soup_finetune")) == 4 and "results/models/he2020_s43.keras" in plan
     assert len(_blocks(plan, "finetune")) == 4 and "results/rounds/2/models/he2020_s43.keras" in plan
     (calibrate,) = _blocks(plan, "calibrate")
     assert "results/eval/he2020/test_000.parquet" in calibrate and "results/eval/he2020_s43/test_000.parquet" in calibrate

@@ -1,7 +1,7 @@
-"""training.soup through the workflow: the default trains its network, fine-tunes a copy on
-stamps with bright neighbours (simulation.sets.train_neighbours) and averages the two into
-results/models/he2020.keras. Dry runs check the plan and the refusals; the tiny run (config/test.yaml,
-its own small set) checks the averaged network it leaves. (The averaging itself:
+"""training.soup through the workflow: the default trains its network, fine-tunes two copies of it
+(seeds 42 and 43) on stamps with bright neighbours (simulation.sets.train_neighbours) and averages the
+three into results/models/he2020.keras. Dry runs check the plan and the refusals; the tiny run
+(config/test.yaml, its own small set) checks the averaged network it leaves. (The averaging itself:
 tests/learning/test_soup.py.)"""
 
 from __future__ import annotations
@@ -29,15 +29,16 @@ def _shards(command: list[str]) -> list[str]:
     return command[command.index("--shards") + 1:command.index("--model")]
 
 
-def test_default_plan_averages_the_network_with_a_copy_fine_tuned_on_neighbours(tmp_path, repo_root):
+def test_default_plan_averages_the_network_with_copies_fine_tuned_on_neighbours(tmp_path, repo_root):
     """The built-in default: 2 shards of `broad` with config/search.yaml's neighbours (seed 3), the
-    network trained on `train` as before, 3 epochs of its copy on the neighbours, the two averaged
-    half and half into the file every later step (and the held-back check) reads."""
+    network trained on `train` as before, 3 epochs of each of its two copies on the neighbours (the
+    network's seed, then the next), the three averaged in equal shares into the file every later step
+    (and the held-back check) reads."""
     workdir = copy_workflow(tmp_path)
     default = yaml.safe_load((repo_root / "config" / "config.yaml").read_text())
     neighbours = yaml.safe_load((repo_root / "config" / "search.yaml").read_text())["simulation"]["member_params"]
     assert default["training"]["soup"] == {"train_set": "train_neighbours", "epochs": 3, "learning_rate": 0.001,
-                                           "share": 0.5}
+                                           "copies": 2, "share": None}
     plan = snakemake(workdir, "-n", "-p", "--cores", "1", "--", "results/models/he2020.keras",
                      "export_network").stdout
 
@@ -52,21 +53,25 @@ def test_default_plan_averages_the_network_with_a_copy_fine_tuned_on_neighbours(
         assert "--member-set" not in simulations[("train", shard)]
 
     trainings = {_value(c, "--out"): c for c in _commands(plan, "train")}
-    assert set(trainings) == {"results/models/soup/he2020/trained.keras", "results/models/soup/he2020/finetuned.keras"}
-    trained, finetuned = (trainings[f"results/models/soup/he2020/{n}.keras"] for n in ("trained", "finetuned"))
+    names = ["trained", "finetuned_1", "finetuned_2"]
+    assert set(trainings) == {f"results/models/soup/he2020/{n}.keras" for n in names}
+    trained, *copies = (trainings[f"results/models/soup/he2020/{n}.keras"] for n in names)
     assert all("/train/" in path for path in _shards(trained)) and "--init-weights" not in trained
     assert _value(trained, "--epochs") == "12" and _value(trained, "--history") == "results/models/he2020.history.csv"
-    assert _shards(finetuned) == [f"results/sim/train_neighbours/shard_{k:03d}.fits" for k in range(2)]
-    assert _value(finetuned, "--init-weights") == "results/models/soup/he2020/trained.keras"
-    assert (_value(finetuned, "--epochs"), _value(finetuned, "--learning-rate")) == ("3", "0.001")
-    for option in ("--seed", "--preprocess", "--normalization", "--model", "--batch-size"):
-        assert _value(finetuned, option) == _value(trained, option), option
-    assert finetuned[finetuned.index("--bands") + 1:finetuned.index("--bands") + 4] == ["g", "r", "i"]
+    for k, finetuned in enumerate(copies):
+        assert _shards(finetuned) == [f"results/sim/train_neighbours/shard_{s:03d}.fits" for s in range(2)]
+        assert _value(finetuned, "--init-weights") == "results/models/soup/he2020/trained.keras"
+        assert (_value(finetuned, "--epochs"), _value(finetuned, "--learning-rate")) == ("3", "0.001")
+        assert int(_value(finetuned, "--seed")) == int(_value(trained, "--seed")) + k
+        assert _value(finetuned, "--history") == f"results/models/soup/he2020/finetuned_{k + 1}.history.csv"
+        for option in ("--preprocess", "--normalization", "--model", "--batch-size"):
+            assert _value(finetuned, option) == _value(trained, option), option
+        assert finetuned[finetuned.index("--bands") + 1:finetuned.index("--bands") + 4] == ["g", "r", "i"]
 
     [average] = _commands(plan, "average-networks")
     assert average[average.index("--models") + 1:average.index("--shares")] == [
-        "results/models/soup/he2020/trained.keras", "results/models/soup/he2020/finetuned.keras"]
-    assert average[average.index("--shares") + 1:average.index("--out")] == ["0.5", "0.5"]
+        f"results/models/soup/he2020/{n}.keras" for n in names]
+    assert average[average.index("--shares") + 1:average.index("--out")] == ["1", "1", "1"]
     assert _value(average, "--out") == "results/models/he2020.keras"
 
     # the exported network records both sets it learnt from
@@ -74,6 +79,19 @@ def test_default_plan_averages_the_network_with_a_copy_fine_tuned_on_neighbours(
     provenance = json.loads(_value(export, "--provenance-json"))["simulation"]
     assert {"train", "train_neighbours"} <= set(provenance)
     assert provenance["train_neighbours"]["member_params"] == neighbours
+
+
+@pytest.mark.parametrize("soup, shares", [("{copies: 1}", ["1", "1"]), ("{share: 0.4}", ["0.6", "0.2", "0.2"]),
+                                          ("{copies: 3, share: 0.75}", ["0.25", "0.25", "0.25", "0.25"])])
+def test_soup_share_is_split_among_the_copies(tmp_path, soup, shares):
+    """training.soup.share is the copies' share together, split evenly; null gives each network the same."""
+    workdir = copy_workflow(tmp_path)
+    (workdir / "share.yaml").write_text(f"training: {{soup: {soup}}}\n")
+    plan = snakemake(workdir, "-n", "-p", "--cores", "1", "--configfile", "share.yaml", "--",
+                     "results/models/he2020.keras").stdout
+    [average] = _commands(plan, "average-networks")
+    assert average[average.index("--shares") + 1:average.index("--out")] == shares
+    assert len(_commands(plan, "train")) == len(shares)
 
 
 def test_soup_off_trains_the_network_alone(tmp_path):
@@ -122,6 +140,7 @@ def test_another_recipe_trains_without_averaging_and_says_so(tmp_path):
     ("training: {epochs: 0, init_weights: x.keras}",
      "config: training.soup.train_set: training.epochs 0 keeps the network given as it is"),
     ("training: {soup: {share: 1}}", "training.soup.share"),
+    ("training: {soup: {copies: 0}}", "training.soup.copies"),
 ])
 def test_bad_soup_stops_the_dry_run_naming_the_key(tmp_path, override, named):
     workdir = copy_workflow(tmp_path)
@@ -134,20 +153,22 @@ def test_bad_soup_stops_the_dry_run_naming_the_key(tmp_path, override, named):
 @pytest.mark.slow
 @pytest.mark.early_run("tiny")
 def test_tiny_run_network_is_the_average_of_the_trained_and_fine_tuned_networks():
-    """config/test.yaml fine-tunes on a small set of its own (train_b) for 1 epoch: the network every
-    step scored holds the two networks' mean weights, and its sidecar names them."""
+    """config/test.yaml fine-tunes two copies on a small set of its own (train_b) for 1 epoch: the network
+    every step scored holds the three networks' mean weights, and its sidecar names them."""
     import numpy as np
 
     from lensfinder.learning.modelfiles import file_hash, load_model
 
     models = result("tiny") / "results" / "models"
     settings = json.loads((models / "he2020.json").read_text())
-    trained, finetuned = models / "soup/he2020/trained.keras", models / "soup/he2020/finetuned.keras"
-    assert [(i["weights_hash"], i["share"]) for i in settings["soup"]] == [
-        (file_hash(trained), 0.5), (file_hash(finetuned), 0.5)]
+    ingredients = [models / f"soup/he2020/{n}.keras" for n in ("trained", "finetuned_1", "finetuned_2")]
+    assert [i["weights_hash"] for i in settings["soup"]] == [file_hash(p) for p in ingredients]
+    assert [i["share"] for i in settings["soup"]] == pytest.approx([1 / 3] * 3)
     assert settings["weights_hash"] == file_hash(models / "he2020.keras")
-    fine = json.loads(finetuned.with_suffix(".json").read_text())
-    assert fine["training"]["epochs"] == 1
-    weights = [load_model(p).get_weights() for p in (trained, finetuned, models / "he2020.keras")]
-    for a, b, mean in zip(*weights, strict=True):
-        np.testing.assert_allclose(mean, (np.float64(a) + b) / 2, rtol=1e-6, atol=1e-7)
+    fine = [json.loads(p.with_suffix(".json").read_text()) for p in ingredients[1:]]
+    assert [f["training"]["epochs"] for f in fine] == [1, 1]
+    assert fine[1]["seed"] == fine[0]["seed"] + 1  # the copies differ by their seeds alone
+    weights = [load_model(p).get_weights() for p in (*ingredients, models / "he2020.keras")]
+    assert not all(np.array_equal(a, b) for a, b in zip(weights[1], weights[2], strict=True))
+    for a, b, c, mean in zip(*weights, strict=True):
+        np.testing.assert_allclose(mean, (np.float64(a) + b + c) / 3, rtol=1e-6, atol=1e-7)

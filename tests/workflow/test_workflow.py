@@ -61,14 +61,14 @@ def test_tiles_are_scored_in_jobs_of_tiles_per_job(workdir):
     (workdir / "five.yaml").write_text(mock)
     plan = _scoring_jobs(snakemake(workdir, "-n", "-p", "--cores", "4", "--configfile", "five.yaml").stdout)
     assert plan["tiles"] == [(1, ("MOCK_0", "MOCK_1", "MOCK_2", "MOCK_3", "MOCK_4"))]
-    assert plan["test"] == [1] and plan["train"] == [2, 2]  # the training and its fine-tuned copy (training.soup)
+    assert plan["test"] == [1] and plan["train"] == [2, 2, 2]  # the training, its fine-tuned copies (training.soup)
     assert sorted(plan["combine"]) == [(f"MOCK_{i}", "results/predictions/members/he2020/chunks/000.parquet")
                                        for i in range(5)]
 
     (workdir / "chunks.yaml").write_text(mock + "training: {threads: 3}\ninference: {tiles_per_job: 2, threads: null}\n")
     plan = _scoring_jobs(snakemake(workdir, "-n", "-p", "--cores", "4", "--configfile", "chunks.yaml").stdout)
     assert sorted(plan["tiles"]) == [(3, ("MOCK_0", "MOCK_1")), (3, ("MOCK_2", "MOCK_3")), (3, ("MOCK_4",))]
-    assert plan["test"] == [3] and plan["train"] == [3, 3]
+    assert plan["test"] == [3] and plan["train"] == [3, 3, 3]
     chunk_of = dict(plan["combine"])
     assert [chunk_of[f"MOCK_{i}"].rsplit("/", 1)[1] for i in range(5)] == [
         "000.parquet", "000.parquet", "001.parquet", "001.parquet", "002.parquet"]
@@ -340,7 +340,7 @@ def test_rerun_does_nothing_and_deleting_model_reruns_only_downstream(tiny_run):
     assert "Nothing to be done" in result.stdout + result.stderr
     (workdir / "results/models/he2020.keras").unlink()
     plan = snakemake(workdir, "-n", "--configfile", "config/test.yaml").stdout
-    # the network is the average of the trained one and its fine-tuned copy (training.soup): both are kept,
+    # the network is the average of the trained one and its fine-tuned copies (training.soup): all are kept,
     # so only the averaging reruns, and everything downstream of it
     assert "\nsoup " in plan and "infer " in plan
     assert "\ntrain " not in plan and "\nsoup_finetune " not in plan

@@ -96,14 +96,14 @@ P = SimpleNamespace(
     model_settings=f"{RESULTS}/models/{{net}}.json",
     history=f"{RESULTS}/models/{{net}}.history.csv",
     checkpoints=f"{RESULTS}/models/{{net}}_checkpoints",
-    # training.soup: the network as trained, and its copy fine-tuned on the soup's set; their weights
-    # averaged are `model` (train.smk)
+    # training.soup: the network as trained, and its copies fine-tuned on the soup's set (copy 1, 2, ...);
+    # their weights averaged are `model` (train.smk)
     soup_trained=f"{RESULTS}/models/soup/{{net}}/trained.keras",
     soup_trained_settings=f"{RESULTS}/models/soup/{{net}}/trained.json",
-    soup_finetuned=f"{RESULTS}/models/soup/{{net}}/finetuned.keras",
-    soup_finetuned_settings=f"{RESULTS}/models/soup/{{net}}/finetuned.json",
-    soup_history=f"{RESULTS}/models/soup/{{net}}/finetuned.history.csv",
-    soup_checkpoints=f"{RESULTS}/models/soup/{{net}}/finetuned_checkpoints",
+    soup_finetuned=f"{RESULTS}/models/soup/{{net}}/finetuned_{{soup_copy}}.keras",
+    soup_finetuned_settings=f"{RESULTS}/models/soup/{{net}}/finetuned_{{soup_copy}}.json",
+    soup_history=f"{RESULTS}/models/soup/{{net}}/finetuned_{{soup_copy}}.history.csv",
+    soup_checkpoints=f"{RESULTS}/models/soup/{{net}}/finetuned_{{soup_copy}}_checkpoints",
     # a trained network exported for other runs to start from (training.init_weights): export_network
     network=f"{RESULTS}/networks/{{net}}_{PRESET.name}_{''.join(BANDS)}.keras",
     network_settings=f"{RESULTS}/networks/{{net}}_{PRESET.name}_{''.join(BANDS)}.json",
@@ -365,6 +365,7 @@ wildcard_constraints:
     chunk=r"\d\d\d+",
     net="|".join(MEMBERS),
     round=r"[1-9]\d*",
+    soup_copy=r"[1-9]\d*",
     band="|".join(SURVEY_BANDS),
 
 

@@ -3,8 +3,9 @@
 # where it names one: train_set). Half the job's memory (resources mem_mb,
 # which a cluster profile may raise) keeps the images' prepared network inputs
 # between epochs (lensfinder train --cache-mb). With training.soup (the
-# default) the trained network is fine-tuned on the soup's set and the two
-# networks' weights averaged into results/models/{net}.keras (docs/learning.md).
+# default) copies of the trained network are fine-tuned on the soup's set, each
+# with its own seed, and the networks' weights averaged into
+# results/models/{net}.keras (docs/learning.md).
 
 
 rule train:
@@ -54,12 +55,12 @@ if SOUP:
         params:
             options=training_options(soup=True),
             model=member_model,
-            seed=member_seed,
+            seed=soup_copy_seed,
             checkpoints=P.soup_checkpoints,
         log:
-            "results/logs/soup_finetune/{net}.log",
+            "results/logs/soup_finetune/{net}_{soup_copy}.log",
         benchmark:
-            "results/benchmarks/soup_finetune/{net}.tsv"
+            "results/benchmarks/soup_finetune/{net}_{soup_copy}.tsv"
         threads: config["training"]["threads"]
         resources:
             mem_mb=6000,
@@ -76,13 +77,13 @@ if SOUP:
     rule soup:
         input:
             trained=P.soup_trained,
-            finetuned=P.soup_finetuned,
-            settings=[P.soup_trained_settings, P.soup_finetuned_settings],
+            finetuned=soup_finetuned_files,
+            settings=P.soup_trained_settings,
         output:
             model=P.model,
             settings=P.model_settings,
         params:
-            shares=f"{1 - SOUP['share']} {SOUP['share']}",
+            shares=soup_shares,
         log:
             "results/logs/soup/{net}.log",
         resources:

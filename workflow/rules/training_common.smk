@@ -101,6 +101,24 @@ def training_options(wildcards=None, scratch=False, soup=False):
     )
 
 
+def soup_copy_seed(wildcards):
+    """Seed of a fine-tuned copy of training.soup: the network's for copy 1, one more for each copy after it, so
+    that the copies see the soup's set in other orders and augmentations."""
+    return member_seed(wildcards) + int(wildcards.soup_copy) - 1
+
+
+def soup_finetuned_files(wildcards):
+    """The fine-tuned copies of network `net` that training.soup averages with it."""
+    return expand(P.soup_finetuned, net=wildcards.net, soup_copy=range(1, SOUP["copies"] + 1))
+
+
+def soup_shares(wildcards=None):
+    """`average-networks --shares` (normalised there): the trained network's, then each copy's
+    (training.soup.share split evenly among the copies; null: the same share each, a uniform soup)."""
+    n, share = SOUP["copies"], SOUP["share"]
+    return " ".join(["1"] * (n + 1) if share is None else [f"{1 - share:.6g}", *[f"{share / n:.6g}"] * n])
+
+
 def init_weights_files(wildcards):
     """The network a member of the search starts from (its init_weights, else training.init_weights) and its
     sidecar; [] from scratch.
