@@ -78,7 +78,7 @@ if SOUP:
         input:
             trained=P.soup_trained,
             finetuned=soup_finetuned_files,
-            settings=P.soup_trained_settings,
+            settings=soup_settings_files,
         output:
             model=P.model,
             settings=P.model_settings,

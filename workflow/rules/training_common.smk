@@ -112,6 +112,12 @@ def soup_finetuned_files(wildcards):
     return expand(P.soup_finetuned, net=wildcards.net, soup_copy=range(1, SOUP["copies"] + 1))
 
 
+def soup_settings_files(wildcards):
+    """The sidecars average-networks reads: the trained network's, then each fine-tuned copy's."""
+    return [P.soup_trained_settings.format(net=wildcards.net),
+            *expand(P.soup_finetuned_settings, net=wildcards.net, soup_copy=range(1, SOUP["copies"] + 1))]
+
+
 def soup_shares(wildcards=None):
     """`average-networks --shares` (normalised there): the trained network's, then each copy's
     (training.soup.share split evenly among the copies; null: the same share each, a uniform soup)."""
