@@ -181,8 +181,8 @@ for _member in MEMBERS.values():
         raise ValueError(f"config: inference.ensemble: {_member.name} trains on set {_member.train_set!r}, which "
                          f"simulation.sets lacks (it has {', '.join(SIM_SETS)}); add it, e.g. "
                          f"{_member.train_set}: {{n_images: 12000, n_shards: 2, seed: 3, member_params: ...}}")
-#: training.soup: each network of the search, once trained, fine-tuned on another set and averaged with the copy
-#: (train.smk); None: off
+#: training.soup: each network of the search, once trained, fine-tuned on another set (training.soup.copies
+#: copies) and averaged with its copies (train.smk); None: off
 SOUP = config["training"]["soup"] if config["training"]["soup"].get("train_set") else None
 if SOUP and SOUP["train_set"] in SIM_SETS:
     # a soup set made for other recipes (the built-in default's neighbours are broad's) cannot be drawn by this

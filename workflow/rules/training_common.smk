@@ -107,15 +107,19 @@ def soup_copy_seed(wildcards):
     return member_seed(wildcards) + int(wildcards.soup_copy) - 1
 
 
+def _soup_copies(path, net):
+    """`path` (a soup_finetuned* path of P) for each of network `net`'s fine-tuned copies, in order."""
+    return expand(path, net=net, soup_copy=range(1, SOUP["copies"] + 1))
+
+
 def soup_finetuned_files(wildcards):
     """The fine-tuned copies of network `net` that training.soup averages with it."""
-    return expand(P.soup_finetuned, net=wildcards.net, soup_copy=range(1, SOUP["copies"] + 1))
+    return _soup_copies(P.soup_finetuned, wildcards.net)
 
 
 def soup_settings_files(wildcards):
     """The sidecars average-networks reads: the trained network's, then each fine-tuned copy's."""
-    return [P.soup_trained_settings.format(net=wildcards.net),
-            *expand(P.soup_finetuned_settings, net=wildcards.net, soup_copy=range(1, SOUP["copies"] + 1))]
+    return [P.soup_trained_settings.format(net=wildcards.net), *_soup_copies(P.soup_finetuned_settings, wildcards.net)]
 
 
 def soup_shares(wildcards=None):
