@@ -9,14 +9,22 @@ export PATH := $(BIN):$(PATH)
 # Tests and runs stay offline and quiet.
 export TF_CPP_MIN_LOG_LEVEL := 2
 CORES ?= all
+# The exact versions installed (and tested by CI); `make setup PIP_CONSTRAINTS=`
+# installs the newest releases pyproject.toml allows, `make lock` refreshes them.
+PIP_CONSTRAINTS ?= envs/constraints.txt
+export LENSFINDER_PIP_CONSTRAINTS := $(PIP_CONSTRAINTS)
 
-.PHONY: run test setup setup-test test-system-deps report dryrun lint clean
+.PHONY: run test setup setup-test test-system-deps report dryrun lint lock clean
 
-$(VENV)/.installed: pyproject.toml
+# The stamp holds the constraints it was installed with: other ones reinstall.
+ifneq ($(shell cat $(VENV)/.installed 2>/dev/null),$(PIP_CONSTRAINTS))
+.PHONY: $(VENV)/.installed
+endif
+$(VENV)/.installed: pyproject.toml $(PIP_CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $@
+	$(BIN)/python -m pip install --quiet $(if $(PIP_CONSTRAINTS),-c $(PIP_CONSTRAINTS)) -e '.[test]'
+	echo '$(PIP_CONSTRAINTS)' > $@
 
 setup: $(VENV)/.installed
 
@@ -42,6 +50,10 @@ test-system-deps:
 
 test: setup test-system-deps
 	$(BIN)/python -m pytest -q
+
+# New pins (envs/constraints.txt) from an unconstrained install; then `make test`.
+lock:
+	bash envs/lock.sh $(PYTHON)
 
 clean:
 	rm -rf results .snakemake

@@ -1,10 +1,11 @@
-"""Conda environment files agree with pyproject.toml.
+"""Conda environment files and the pip pins agree with pyproject.toml.
 
 No conda channel is reachable from CI, so the environments in envs/ (one per
 rule group, for `snakemake --sdm conda`) and environment.yml are checked
 statically: they parse, use conda-forge only, name only packages that
 pyproject.toml declares (with the same version bounds), and every rule's
-`conda:` file exists.
+`conda:` file exists. envs/constraints.txt, the pip pins `make setup` installs,
+pins every requirement within pyproject's bounds.
 """
 
 from __future__ import annotations
@@ -221,3 +222,84 @@ def test_each_rule_env_has_what_its_step_imports() -> None:
                 if dist in declared and dist not in env_packages:
                     missing.append(f"rule {rule} (lensfinder {step}) imports {name}: {dist} not in envs/{env_name}")
     assert not missing, "\n".join(sorted(set(missing)))
+
+
+# --- envs/constraints.txt: the exact versions `make setup` installs -------------
+
+CONSTRAINTS = ENV_DIR / "constraints.txt"
+
+
+def _pins() -> dict[str, str]:
+    """envs/constraints.txt -> {canonical name: version}; every line must be `name==version`."""
+    pins: dict[str, str] = {}
+    for number, line in enumerate(CONSTRAINTS.read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        req = Requirement(line)
+        specs = list(req.specifier)
+        assert len(specs) == 1 and specs[0].operator == "==" and not req.marker and not req.extras, (
+            f"envs/constraints.txt line {number}: {line!r}: expected name==version"
+        )
+        name = canonicalize_name(req.name)
+        assert name not in pins, f"envs/constraints.txt line {number}: {name} pinned twice"
+        pins[name] = specs[0].version
+    return pins
+
+
+def test_constraints_pin_every_requirement_within_pyproject_bounds() -> None:
+    pins = _pins()
+    assert "lensfinder" not in pins, "envs/constraints.txt pins lensfinder itself (pip freeze without --exclude-editable?)"
+    problems = []
+    for name, spec in _declared(groups=("test", "crossmatch")).items():
+        if name in TOOLING:
+            continue
+        if name not in pins:
+            problems.append(f"{name}: not pinned")
+        elif not spec.contains(pins[name], prereleases=True):
+            problems.append(f"{name}=={pins[name]} outside pyproject.toml's '{spec}'")
+    assert not problems, "envs/constraints.txt: " + "; ".join(problems) + " (refresh it: make lock)"
+
+
+def test_installed_versions_are_the_pins() -> None:
+    """Under `make test` the venv holds exactly the pinned versions (what CI tests)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    constraints = os.environ.get("LENSFINDER_PIP_CONSTRAINTS", "")
+    if not constraints:
+        pytest.skip("not installed by `make setup` with pins (LENSFINDER_PIP_CONSTRAINTS unset or empty)")
+    if Path(constraints).resolve() != CONSTRAINTS.resolve():
+        pytest.skip(f"installed with other constraints ({constraints})")
+    drift = []
+    for name, pinned in _pins().items():
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            continue  # pinned for another platform's dependency tree
+        if installed != pinned:
+            drift.append(f"{name} {installed} (pinned {pinned})")
+    assert not drift, f"installed versions differ from envs/constraints.txt: {drift}; run `make setup`"
+
+
+def _make_plan(tmp_path: Path, stamp: str, *args: str) -> str:
+    """`make -n setup ARGS` in a copy of the Makefile whose venv stamp holds `stamp`."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    for name in ("Makefile", "pyproject.toml", "envs/constraints.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / name, tmp_path / name)
+    (tmp_path / ".venv").mkdir(exist_ok=True)
+    (tmp_path / ".venv" / ".installed").write_text(stamp + "\n")  # newer than its prerequisites
+    result = subprocess.run(["make", "-n", "setup", *args], cwd=tmp_path, capture_output=True, text=True, check=True)
+    return result.stdout
+
+
+def test_make_setup_installs_with_the_pins_and_reinstalls_when_they_change(tmp_path: Path) -> None:
+    assert "pip install" not in _make_plan(tmp_path, "envs/constraints.txt")  # up to date
+    plan = _make_plan(tmp_path, "")  # installed without pins: `make setup` pins it
+    assert "-c envs/constraints.txt -e '.[test]'" in plan
+    newest = _make_plan(tmp_path, "envs/constraints.txt", "PIP_CONSTRAINTS=")
+    assert "pip install" in newest and " -c " not in newest
