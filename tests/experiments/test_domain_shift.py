@@ -173,6 +173,15 @@ def test_tables_put_own_and_independent_side_by_side():
     assert (wide["independent_n_hosts_test"][0], wide["n_hosts_train"][0], wide["independent_n_hosts_shared"][0]) \
         == (7, 3, 2)
     assert wide["own_n_hosts_test"][0] == 0
+    # 95 % bootstrap intervals beside each figure; the stamps of one survey host are drawn together
+    for side in ("own", "independent"):
+        assert wide[f"{side}_auroc_lo"][0] < wide[f"{side}_auroc"][0] < wide[f"{side}_auroc_hi"][0]
+        for name in ("tpr0", "tpr_fpr1"):
+            assert 0 <= wide[f"{side}_{name}_lo"][0] <= wide[f"{side}_{name}_hi"][0] <= 1
+    clusters = ds._clusters(joined)
+    assert set(clusters[joined["test_set"] == "independent"]) == {f"host:H{i}" for i in range(7)}
+    assert list(clusters[joined["test_set"] == "own"][:2]) == ["image:own-0", "image:own-1"]
+    assert ds.metrics_long(joined, 0.5, train).equals(long)  # a fixed seed: the same table again
     kinds = ds.kind_rates(joined, 0.5)
     rings = kinds[(kinds["test_set"] == "own") & (kinds["kind"] == "ring")].iloc[0]
     own = joined[(joined["test_set"] == "own") & (joined["kind"] == "ring")]
@@ -202,7 +211,7 @@ def test_tables_put_own_and_independent_side_by_side():
     rings = ds.metrics_long(joined, 0.5, train, [("rings", ("lens_rendered",), ("ring",))])
     row = rings[rings["test_set"] == "independent:rings"].iloc[0]
     assert row["n"] == 50 and np.isnan(row["auroc"])  # the synthetic set has no lens_rendered kind: rings alone
-    assert "rings_auroc" in ds.side_by_side(rings).columns
+    assert {"rings_auroc", "rings_auroc_lo", "rings_tpr_fpr1_hi"} <= set(ds.side_by_side(rings).columns)
 
 
 def test_tiny_domain_shift_run(rendered, tmp_path):
@@ -377,6 +386,14 @@ def test_figure_draws_each_training_set_once_with_its_seed_range(tmp_path):
                                   "completeness_err": 0.1} for m in summary["model"] for c in ds.COMPLETENESS_BINS])
     fig_path = figure_domain_shift([summary, roc, kinds, completeness], tmp_path / "f.png")
     assert fig_path.stat().st_size > 20_000
+    # a set of one network: whiskers from its bootstrap interval; tables from before the intervals: none
+    from lensfinder.plots.domain_shift import _interval
+
+    assert np.isnan(_interval(summary, ["default", "a"], "independent_auroc")).all()
+    summary["independent_auroc_lo"], summary["independent_auroc_hi"] = [0.88, 0.7, 0.8, 0.75], [0.92, 0.9, 0.9, 0.9]
+    lo, hi = _interval(summary, ["default", "a"], "independent_auroc")
+    assert list(lo) == [0.88, 0.7] and list(hi) == [0.92, 0.9]
+    assert figure_domain_shift([summary, roc, kinds, completeness], tmp_path / "g.png").stat().st_size > 20_000
 
 
 def test_table_step_refuses_unknown_test_sets(tmp_path, capsys):

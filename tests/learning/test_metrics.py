@@ -73,6 +73,73 @@ def test_degenerate_inputs():
         m.auroc([True, False], [np.nan, 0.2])
 
 
+def _resampled_metrics(y, s, counts):
+    """AUROC, TPR0 and TPR at FPR <= 1 % of the set with image i repeated counts[i] times."""
+    from lensfinder.experiments.domain_shift import tpr_at_fpr
+
+    yy, ss = np.repeat(y, counts), np.repeat(s, counts)
+    return m.auroc(yy, ss), m.tpr0(yy, ss), tpr_at_fpr(yy, ss, 0.01)
+
+
+def test_bootstrap_weights_give_the_metrics_of_the_resampled_set():
+    rng = np.random.default_rng(3)
+    y = rng.random(300) < 0.4
+    s = np.round(rng.random(300) + 0.5 * y, 2)  # many ties
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted = s[order]
+    last = np.r_[np.flatnonzero(np.diff(s_sorted)), s.size - 1]
+    counts = rng.integers(0, 4, size=(5, s.size))
+    got = m._weighted_rank_metrics(y[order], last, counts[:, order].astype(float), 0.01)
+    for row, c in enumerate(counts):
+        assert got[:, row] == pytest.approx(_resampled_metrics(y, s, c))
+    assert got[:, 0] != pytest.approx(_resampled_metrics(y, s, np.ones(s.size, int)))  # the weights count
+
+
+def test_bootstrap_intervals_cover_the_true_auroc_and_shrink_with_the_set():
+    from scipy.stats import norm
+
+    d = 1.5
+    true_auroc = norm.cdf(d / np.sqrt(2))  # two unit Gaussians d apart
+    covered, widths = 0, {}
+    for rep in range(40):
+        rng = np.random.default_rng(100 + rep)
+        y = np.r_[np.ones(200, bool), np.zeros(200, bool)]
+        s = np.r_[rng.normal(d, 1, 200), rng.normal(0, 1, 200)]
+        lo, hi = m.bootstrap_intervals(y, s, n_resamples=400, seed=rep)["auroc"]
+        assert lo <= m.auroc(y, s) <= hi
+        covered += lo <= true_auroc <= hi
+    assert covered >= 33  # 95 % intervals: 38 of 40 expected
+    for n in (100, 1600):
+        rng = np.random.default_rng(n)
+        y = np.r_[np.ones(n, bool), np.zeros(n, bool)]
+        s = np.r_[rng.normal(d, 1, n), rng.normal(0, 1, n)]
+        widths[n] = {k: hi - lo for k, (lo, hi) in m.bootstrap_intervals(y, s, n_resamples=400).items()}
+    assert widths[1600]["auroc"] < 0.4 * widths[100]["auroc"]  # 1/sqrt(16) = 0.25 expected
+    assert widths[1600]["tpr_fpr1"] < widths[100]["tpr_fpr1"]
+
+
+def test_bootstrap_draws_the_stamps_of_one_cluster_together():
+    rng = np.random.default_rng(4)
+    y = np.r_[np.ones(100, bool), np.zeros(100, bool)]
+    s = np.r_[rng.normal(1.5, 1, 100), rng.normal(0, 1, 100)]
+    groups = np.array([f"g{i:03d}" for i in range(200)])
+    alone = m.bootstrap_intervals(y, s, groups, n_resamples=300, seed=7)
+    # each image five times (e.g. five stamps of one host): as many clusters, the same intervals ...
+    five = m.bootstrap_intervals(np.repeat(y, 5), np.repeat(s, 5), np.repeat(groups, 5), n_resamples=300, seed=7)
+    for name, interval in alone.items():
+        assert five[name] == pytest.approx(interval)
+    # ... where taking the copies for independent images makes them look about sqrt(5) times too narrow
+    naive = m.bootstrap_intervals(np.repeat(y, 5), np.repeat(s, 5), n_resamples=300, seed=7)
+    width = {k: hi - lo for k, (lo, hi) in alone.items()}
+    assert naive["auroc"][1] - naive["auroc"][0] < 0.6 * width["auroc"]
+    assert m.bootstrap_intervals(y, s, groups, n_resamples=300, seed=7) == alone  # the seed fixes them
+    assert m.bootstrap_intervals(y, s, groups, n_resamples=300, seed=8) != alone
+    one_lens = m.bootstrap_intervals(np.r_[True, y[100:]], np.r_[2.0, s[100:]])
+    assert all(np.isnan(v).all() for v in one_lens.values())  # a class of one cluster: no interval
+    with pytest.raises(ValueError, match="groups"):
+        m.bootstrap_intervals(y, s, groups[:10])
+
+
 def test_completeness_in_bins():
     theta_e = np.array([1.0, 1.2, 2.5, 2.8, 2.9, 0.0, np.nan])
     y = np.array([1, 1, 1, 1, 1, 0, 1], bool)

@@ -117,12 +117,14 @@ def run_domain_shift_table(args) -> int:
         write_table(table, path)
         write_csv(table, Path(path).with_suffix(".csv"))
     for row in tables[0].itertuples():
-        log.info("%s: own AUROC %.3f TPR0 %.2f TPR@1%% %.2f | independent AUROC %.3f TPR0 %.2f TPR@1%% %.2f",
-                 row.model, row.own_auroc, row.own_tpr0, row.own_tpr_fpr1, row.independent_auroc,
-                 row.independent_tpr0, row.independent_tpr_fpr1)
+        log.info("%s: own AUROC %.3f TPR0 %.2f TPR@1%% %.2f | independent AUROC %.3f (95%% %.3f-%.3f) TPR0 %.2f "
+                 "TPR@1%% %.2f (95%% %.2f-%.2f)", row.model, row.own_auroc, row.own_tpr0, row.own_tpr_fpr1,
+                 row.independent_auroc, row.independent_auroc_lo, row.independent_auroc_hi, row.independent_tpr0,
+                 row.independent_tpr_fpr1, row.independent_tpr_fpr1_lo, row.independent_tpr_fpr1_hi)
     for row in long[long["test_set"].str.startswith("independent:")].itertuples():
-        log.info("%s on %s (%d images): AUROC %.3f TPR0 %.2f TPR@1%% %.2f", row.model, row.test_set, row.n,
-                 row.auroc, row.tpr0, row.tpr_fpr1)
+        log.info("%s on %s (%d images): AUROC %.3f (95%% %.3f-%.3f) TPR0 %.2f TPR@1%% %.2f (95%% %.2f-%.2f)",
+                 row.model, row.test_set, row.n, row.auroc, row.auroc_lo, row.auroc_hi, row.tpr0, row.tpr_fpr1,
+                 row.tpr_fpr1_lo, row.tpr_fpr1_hi)
     spread = tables[-1]
     for row in spread[(spread["n_networks"] > 1) & spread["metric"].str.endswith("_auroc")].itertuples():
         log.info("%s, %d networks: %s mean %.3f, %.3f-%.3f", row.training_set, row.n_networks, row.metric,

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from lensfinder.io import InputError, require_columns
-from lensfinder.learning.metrics import auroc, completeness_in_bins, roc_curve, tpr0, tpr10
+from lensfinder.learning.metrics import (BOOTSTRAP_METRICS, auroc, bootstrap_intervals, completeness_in_bins,
+                                         roc_curve, tpr0, tpr10)
 
 __all__ = [
     "COMPLETENESS_BINS",
@@ -40,6 +41,8 @@ COMPLETENESS_BINS = {
 }
 #: the summary metrics, in table order
 METRICS = ("auroc", "tpr0", "tpr10", "tpr_fpr1")
+#: their 95 % bootstrap intervals (:func:`~lensfinder.learning.metrics.bootstrap_intervals`), in table order
+INTERVALS = tuple(f"{name}_{end}" for name in BOOTSTRAP_METRICS for end in ("lo", "hi"))
 #: the kinds of the maintainers' held-back set (issue 13: lenses rendered whole, and ellipticals
 #: alone, with a small nearby galaxy, and large irregular galaxies; no survey hosts), as a subset of
 #: the independent set: ``name:lens kinds:negative kinds``
@@ -96,12 +99,27 @@ def host_counts(joined: pd.DataFrame, train: pd.DataFrame | None) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def _clusters(part: pd.DataFrame) -> np.ndarray:
+    """The bootstrap's clusters: the survey host of a stamp cut around one, else the image itself."""
+    images = "image:" + part["object_id"].astype(str)
+    if "host_object_id" not in part.columns:
+        return images.to_numpy()
+    host = part["host_object_id"].astype(object)
+    has_host = host.notna().to_numpy() & (host.astype(str) != "").to_numpy()
+    return np.where(has_host, "host:" + host.astype(str), images)
+
+
 def _metric_row(model, test_set, part: pd.DataFrame, threshold: float) -> dict:
+    """The metrics of one network on one set, with 95 % bootstrap intervals of ``auroc``, ``tpr0`` and
+    ``tpr_fpr1`` (``*_lo``, ``*_hi``): lenses and negatives resampled apart, the stamps cut around one
+    survey host drawn together (:func:`_clusters`); 1,000 resamples, seed 0, so a table is repeatable."""
     y, s = part["is_lens"].to_numpy(), part["p_cnn"].to_numpy(dtype=np.float64)
     called = s >= threshold
+    intervals = bootstrap_intervals(y, s, _clusters(part), max_fpr=0.01)
     return {
         "model": model, "test_set": test_set, "n": len(part), "n_lenses": int(y.sum()),
         "auroc": auroc(y, s), "tpr0": tpr0(y, s), "tpr10": tpr10(y, s), "tpr_fpr1": tpr_at_fpr(y, s, 0.01),
+        **{f"{name}_{end}": value for name, (lo, hi) in intervals.items() for end, value in (("lo", lo), ("hi", hi))},
         "threshold": threshold,
         "completeness": float(called[y].mean()) if y.any() else np.nan,
         "fpr": float(called[~y].mean()) if (~y).any() else np.nan,
@@ -166,13 +184,14 @@ def side_by_side(long: pd.DataFrame, training_sets: dict | None = None) -> pd.Da
     Columns ``model``, ``training_set`` (``training_sets[model]``: the set a network was trained on,
     shared by the networks of one set trained from other seeds; the model's own name when not
     given), ``{own,independent}_{n,n_lenses,auroc,tpr0,tpr10,tpr_fpr1,fpr,completeness,n_hosts_test,
-    n_hosts_shared}``, ``n_hosts_train`` and ``delta_auroc`` (own minus independent); then, for each
+    n_hosts_shared}`` and the 95 % bootstrap intervals ``{own,independent}_{auroc,tpr0,tpr_fpr1}_{lo,hi}``
+    (:func:`_metric_row`), ``n_hosts_train`` and ``delta_auroc`` (own minus independent); then, for each
     subset of the independent set in ``long`` (``test_set`` ``independent:NAME``),
-    ``NAME_{n,auroc,tpr0,tpr10,tpr_fpr1}``.
+    ``NAME_{n,auroc,tpr0,tpr10,tpr_fpr1}`` and its intervals.
     """
     require_columns(long, ["model", "test_set", *METRICS], "metrics table")
-    values = ["n", "n_lenses", *METRICS, "fpr", "completeness", "n_hosts_test", "n_hosts_shared"]
-    wide = long.pivot(index="model", columns="test_set", values=values)
+    values = ["n", "n_lenses", *METRICS, *INTERVALS, "fpr", "completeness", "n_hosts_test", "n_hosts_shared"]
+    wide = long.pivot(index="model", columns="test_set", values=[v for v in values if v in long.columns])
     wide.columns = [f"{test_set}_{name}" for name, test_set in wide.columns]
     wide = wide.reset_index()
     for name in values:
@@ -189,7 +208,7 @@ def side_by_side(long: pd.DataFrame, training_sets: dict | None = None) -> pd.Da
     for test_set in long["test_set"].drop_duplicates():
         if str(test_set).startswith("independent:"):
             name = str(test_set).split(":", 1)[1]
-            for value in ("n", *METRICS):
+            for value in ("n", *METRICS, *INTERVALS):
                 wide[f"{name}_{value}"] = wide.get(f"{test_set}_{value}", np.nan)
                 columns.append(f"{name}_{value}")
     return wide[columns]

@@ -1,4 +1,5 @@
-"""Classification metrics of lens finders, pure numpy: confusion counts, ROC, AUROC, TPR0/TPR10.
+"""Classification metrics of lens finders, pure numpy: confusion counts, ROC, AUROC, TPR0/TPR10,
+and their bootstrap confidence intervals (scipy.stats.bootstrap).
 
 A stamp is called a lens when ``p_cnn >= threshold``; definitions in docs/learning.md.
 """
@@ -18,6 +19,7 @@ __all__ = [
     "tpr0",
     "tpr10",
     "completeness_in_bins",
+    "bootstrap_intervals",
     "metrics_table",
     "DEFAULT_THRESHOLDS",
 ]
@@ -113,6 +115,78 @@ def tpr0(y_true, scores) -> float:
 def tpr10(y_true, scores) -> float:
     """TPR10 of Metcalf et al. 2019: highest TPR with fewer than ten false positives."""
     return tpr_at_fp(y_true, scores, 9)
+
+
+def _weighted_rank_metrics(y_sorted, last_of_value, weights, max_fpr: float):
+    """AUROC, TPR0 and the highest TPR at FPR <= ``max_fpr`` of images counted ``weights`` times.
+
+    ``y_sorted``: the labels in order of decreasing score; ``last_of_value``: the last index of each
+    distinct score in that order; ``weights``: (B, n) in the same order, one row per resample (an
+    image drawn k times counts k times: the metrics of the resampled set, ties kept together).
+    Returns (3, B).
+    """
+    tp = np.cumsum(weights * y_sorted, axis=1)[:, last_of_value]
+    fp = np.cumsum(weights * ~y_sorted, axis=1)[:, last_of_value]
+    zero = np.zeros((weights.shape[0], 1))
+    tp, fp = np.hstack([zero, tp]), np.hstack([zero, fp])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpr, fpr = tp / tp[:, -1:], fp / fp[:, -1:]
+    area = np.sum(np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1]) / 2, axis=1)
+    at_zero = np.where(fp <= 0, tpr, -np.inf).max(axis=1)
+    at_fpr = np.where(fpr <= max_fpr + 1e-12, tpr, -np.inf).max(axis=1)
+    return np.stack([area, at_zero, at_fpr])
+
+
+#: the metrics :func:`bootstrap_intervals` gives intervals of, in its order
+BOOTSTRAP_METRICS = ("auroc", "tpr0", "tpr_fpr1")
+
+
+def bootstrap_intervals(y_true, scores, groups=None, *, max_fpr: float = 0.01, n_resamples: int = 1000,
+                        confidence_level: float = 0.95, seed: int = 0) -> dict:
+    """Percentile bootstrap intervals of ``auroc``, ``tpr0`` and ``tpr_fpr1`` (TPR at FPR <= ``max_fpr``).
+
+    The lenses and the non-lenses are resampled apart (each resample keeps the test set's class
+    sizes: scipy.stats.bootstrap with two samples, ``paired=False``), and by cluster: images that
+    share a ``groups`` label (e.g. the survey host two stamps were cut around) are drawn together,
+    so that a set that shows one host several times is not taken for a larger one. ``groups=None``:
+    every image on its own. The percentile method, as pROC's ``ci.auc`` (Robin et al. 2011), holds
+    for TPR0 too, whose resamples take few distinct values. Same inputs and ``seed``, same
+    intervals. Returns ``{metric: (low, high)}``, NaN where a class has fewer than two clusters.
+    """
+    from scipy import stats
+
+    y, s = _check(y_true, scores)
+    labels = np.arange(y.size) if groups is None else np.asarray(groups, dtype=object).ravel()
+    if labels.shape != y.shape:
+        raise ValueError(f"labels ({y.size}) and groups ({labels.size}) differ in length")
+    order = np.argsort(-s, kind="mergesort")
+    y_sorted, s_sorted = y[order], s[order]
+    last_of_value = np.r_[np.flatnonzero(np.diff(s_sorted)), s_sorted.size - 1] if s.size else np.zeros(0, int)
+    # per class: the cluster of each of its images (in score order), and the number of clusters
+    members, n_clusters = [], []
+    for in_class in (y_sorted, ~y_sorted):
+        where = np.flatnonzero(in_class)
+        _, cluster = np.unique(labels[order][where].astype(str), return_inverse=True)
+        members.append((where, cluster))
+        n_clusters.append(int(cluster.max()) + 1 if cluster.size else 0)
+    if min(n_clusters) < 2:
+        return {name: (float("nan"), float("nan")) for name in BOOTSTRAP_METRICS}
+
+    def statistic(lens_draws, other_draws, axis=-1):
+        batch = lens_draws.shape[:-1]
+        weights = np.zeros((int(np.prod(batch, dtype=int)), y.size))
+        for draws, (where, cluster), n in zip((lens_draws, other_draws), members, n_clusters):
+            draws = draws.reshape(-1, draws.shape[-1]).astype(np.int64)
+            rows = np.arange(draws.shape[0])[:, None] * n
+            counts = np.bincount((draws + rows).ravel(), minlength=draws.shape[0] * n).reshape(-1, n)
+            weights[:, where] = counts[:, cluster]
+        return _weighted_rank_metrics(y_sorted, last_of_value, weights, max_fpr).reshape(3, *batch)
+
+    result = stats.bootstrap((np.arange(n_clusters[0]), np.arange(n_clusters[1])), statistic, vectorized=True,
+                             paired=False, n_resamples=n_resamples, batch=200, method="percentile",
+                             confidence_level=confidence_level, rng=np.random.default_rng(seed))
+    low, high = result.confidence_interval
+    return {name: (float(lo), float(hi)) for name, lo, hi in zip(BOOTSTRAP_METRICS, low, high)}
 
 
 def completeness_in_bins(values, y_true, scores, threshold: float, bins=8):

@@ -7,7 +7,8 @@ FWHM (independent set solid, own test set dashed). The networks of one
 training set trained from several seeds (``domain_shift.training_seeds``, the
 summary's ``training_set`` column) share a colour and a legend entry; the
 bars are their mean, with whiskers from their min to their max: the seeds table's
-figures (``seed_spread``), derived from the summary.
+figures (``seed_spread``), derived from the summary. A set of one network gets
+whiskers from its 95 % bootstrap interval (the summary's ``*_lo``, ``*_hi``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,16 @@ def bar_stats(summary):
             .reindex(list(dict.fromkeys(names))))
 
 
+def _interval(summary, sets, column):
+    """Per training set (``sets``' order): the bootstrap interval of ``column`` of its first network
+    (used where a set has one network); NaN for tables without intervals."""
+    if f"{column}_lo" not in summary:
+        return np.full(len(sets), np.nan), np.full(len(sets), np.nan)
+    first = summary.assign(training_set=_set_names(summary)).drop_duplicates("training_set").set_index("training_set")
+    return (first[f"{column}_lo"].reindex(sets).to_numpy(dtype=float),
+            first[f"{column}_hi"].reindex(sets).to_numpy(dtype=float))
+
+
 def _bars(ax, summary):
     metrics = (("auroc", "AUROC"), ("tpr0", "TPR0"), ("tpr_fpr1", "TPR@FPR1%"))
     stats = bar_stats(summary)
@@ -62,15 +73,19 @@ def _bars(ax, summary):
             offset = (2 * j + k - len(metrics) + 0.5) * width
             column = f"{test_set}_{name}"
             mean = stats["mean"][column].to_numpy(dtype=float)
-            spread = np.where(several, [mean - stats["min"][column], stats["max"][column] - mean], np.nan)
+            lo, hi = _interval(summary, stats.index, column)
+            spread = np.where(several, [mean - stats["min"][column], stats["max"][column] - mean],
+                              [np.clip(mean - lo, 0, None), np.clip(hi - mean, 0, None)])
             ax.bar(x + offset, mean, width, color=f"C{j}", alpha=0.45 if k == 0 else 1.0,
                    hatch="//" if k == 0 else None, label=f"{label} {test_set}",
-                   yerr=spread if several.any() else None, capsize=1.5, error_kw={"lw": 0.8})
+                   yerr=spread if np.isfinite(spread).any() else None, capsize=1.5, error_kw={"lw": 0.8})
     names = [f"{n} ({k})" if k > 1 else str(n) for n, k in zip(stats.index, counts)]
     ax.set_xticks(x, names, rotation=20, fontsize=7)
     title = "own test (hatched) vs independent"
     if several.any():
         title += "\n(networks per set in brackets: mean, min-max)"
+    if not several.all():
+        title += "\n(one network: its 95 % bootstrap interval)"
     ax.set(ylim=(0, 1.05), title=title)
     ax.legend(fontsize=6, ncol=3)
 
