@@ -20,6 +20,7 @@ __all__ = [
     "tpr10",
     "completeness_in_bins",
     "bootstrap_intervals",
+    "BOOTSTRAP_METRICS",
     "metrics_table",
     "DEFAULT_THRESHOLDS",
 ]
@@ -149,9 +150,10 @@ def bootstrap_intervals(y_true, scores, groups=None, *, max_fpr: float = 0.01, n
     sizes: scipy.stats.bootstrap with two samples, ``paired=False``), and by cluster: images that
     share a ``groups`` label (e.g. the survey host two stamps were cut around) are drawn together,
     so that a set that shows one host several times is not taken for a larger one. ``groups=None``:
-    every image on its own. The percentile method, as pROC's ``ci.auc`` (Robin et al. 2011), holds
-    for TPR0 too, whose resamples take few distinct values. Same inputs and ``seed``, same
-    intervals. Returns ``{metric: (low, high)}``, NaN where a class has fewer than two clusters.
+    every image on its own. The percentile method, as pROC's ``ci.auc`` (Robin et al. 2011): BCa's
+    jackknife would cost one more statistic per cluster, and its correction is ill-defined for
+    TPR0, whose resamples take few distinct values. Same inputs and ``seed``, same intervals.
+    Returns ``{metric: (low, high)}``, NaN where a class has fewer than two clusters.
     """
     from scipy import stats
 
