@@ -214,6 +214,35 @@ def test_tables_put_own_and_independent_side_by_side():
     assert {"rings_auroc", "rings_auroc_lo", "rings_tpr_fpr1_hi"} <= set(ds.side_by_side(rings).columns)
 
 
+def test_networks_are_compared_with_the_first_on_the_images_they_share():
+    rng = np.random.default_rng(6)
+    n = 300
+    is_lens = np.arange(n) % 2 == 0
+    ids = [f"ind-{i}" for i in range(n)]
+    meta = [pd.DataFrame({"object_id": ids, "is_lens": is_lens, "kind": np.where(is_lens, "lens_rendered", "elliptical"),
+                          "host_object_id": [f"H{i % 40}" if i % 3 == 0 else None for i in range(n)]})]
+    noise = rng.normal(0, 1, n)
+    scores = {"a": noise + 1.0 * is_lens, "b": noise + 1.6 * is_lens + rng.normal(0, 0.2, n)}
+    parts = [pd.DataFrame({"model": model, "test_set": "independent", "object_id": ids, "p_cnn": 1 / (1 + np.exp(-x))})
+             for model, x in scores.items()]
+    for model in scores:  # each network's own test set: other images
+        own_ids = [f"own-{model}-{i}" for i in range(100)]
+        meta.append(pd.DataFrame({"object_id": own_ids, "is_lens": np.arange(100) % 2 == 0}))
+        parts.append(pd.DataFrame({"model": model, "test_set": "own", "object_id": own_ids,
+                                   "p_cnn": rng.random(100)}))
+    joined = ds.join_scores(pd.concat(parts, ignore_index=True), pd.concat(meta, ignore_index=True))
+    subset = ("rendered", ("lens_rendered",), ("elliptical",))
+    long = ds.metrics_long(joined, 0.5, subsets=[subset]).set_index(["model", "test_set"])
+    row = long.loc[("b", "independent")]
+    assert row["vs"] == "a"
+    assert row["auroc_diff"] == pytest.approx(row["auroc"] - long.loc[("a", "independent"), "auroc"])
+    assert 0 < row["auroc_diff_lo"] < row["auroc_diff"] < row["auroc_diff_hi"]
+    assert long.loc[("b", "independent:rendered"), "auroc_diff"] == pytest.approx(row["auroc_diff"])
+    # no difference for the first network, nor across own test sets that hold other images
+    assert long.loc[("a", "independent"), ["vs", *ds.DIFFERENCES]].isna().all()
+    assert long.loc[("b", "own"), ["vs", *ds.DIFFERENCES]].isna().all()
+
+
 def test_tiny_domain_shift_run(rendered, tmp_path):
     """The independent images and an own test set scored by a tiny model made here, to the tables and figure."""
     from lensfinder.learning.datasets import write_toy_shard

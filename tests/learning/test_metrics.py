@@ -140,6 +140,25 @@ def test_bootstrap_draws_the_stamps_of_one_cluster_together():
         m.bootstrap_intervals(y, s, groups[:10])
 
 
+def test_paired_differences_of_two_networks_on_the_same_images():
+    rng = np.random.default_rng(5)
+    y = np.r_[np.ones(300, bool), np.zeros(300, bool)]
+    reference = np.r_[rng.normal(1.0, 1, 300), rng.normal(0, 1, 300)]
+    better = reference + np.where(y, 0.3, 0.0) + rng.normal(0, 0.1, 600)  # the same images, lenses lifted
+    diff = m.paired_differences(y, better, reference, n_resamples=400)
+    assert diff["auroc"][0] == pytest.approx(m.auroc(y, better) - m.auroc(y, reference))
+    assert 0 < diff["auroc"][1] < diff["auroc"][0] < diff["auroc"][2]  # better, beyond the images' noise
+    # the images both find hard cancel: the difference is known far better than either network's AUROC
+    own = m.bootstrap_intervals(y, reference, n_resamples=400)["auroc"]
+    assert diff["auroc"][2] - diff["auroc"][1] < 0.5 * (own[1] - own[0])
+    # the other way round: the same resamples, the opposite sign
+    back = m.paired_differences(y, reference, better, n_resamples=400)
+    for name in m.BOOTSTRAP_METRICS:
+        assert back[name] == pytest.approx((-diff[name][0], -diff[name][2], -diff[name][1]))
+    assert m.paired_differences(y, reference, reference, n_resamples=100) == {
+        name: (0.0, 0.0, 0.0) for name in m.BOOTSTRAP_METRICS}
+
+
 def test_completeness_in_bins():
     theta_e = np.array([1.0, 1.2, 2.5, 2.8, 2.9, 0.0, np.nan])
     y = np.array([1, 1, 1, 1, 1, 0, 1], bool)

@@ -125,6 +125,10 @@ def run_domain_shift_table(args) -> int:
         log.info("%s on %s (%d images): AUROC %.3f (95%% %.3f-%.3f) TPR0 %.2f TPR@1%% %.2f (95%% %.2f-%.2f)",
                  row.model, row.test_set, row.n, row.auroc, row.auroc_lo, row.auroc_hi, row.tpr0, row.tpr_fpr1,
                  row.tpr_fpr1_lo, row.tpr_fpr1_hi)
+    for row in long[long["vs"].notna()].itertuples():
+        log.info("%s minus %s on %s (the same images): AUROC %+.3f (95%% %+.3f to %+.3f), TPR@1%% %+.2f "
+                 "(95%% %+.2f to %+.2f)", row.model, row.vs, row.test_set, row.auroc_diff, row.auroc_diff_lo,
+                 row.auroc_diff_hi, row.tpr_fpr1_diff, row.tpr_fpr1_diff_lo, row.tpr_fpr1_diff_hi)
     spread = tables[-1]
     for row in spread[(spread["n_networks"] > 1) & spread["metric"].str.endswith("_auroc")].itertuples():
         log.info("%s, %d networks: %s mean %.3f, %.3f-%.3f", row.training_set, row.n_networks, row.metric,

@@ -15,7 +15,7 @@ import pandas as pd
 
 from lensfinder.io import InputError, require_columns
 from lensfinder.learning.metrics import (BOOTSTRAP_METRICS, auroc, bootstrap_intervals, completeness_in_bins,
-                                         roc_curve, tpr0, tpr10)
+                                         paired_differences, roc_curve, tpr0, tpr10)
 
 __all__ = [
     "COMPLETENESS_BINS",
@@ -43,6 +43,9 @@ COMPLETENESS_BINS = {
 METRICS = ("auroc", "tpr0", "tpr10", "tpr_fpr1")
 #: their 95 % bootstrap intervals (:func:`~lensfinder.learning.metrics.bootstrap_intervals`), in table order
 INTERVALS = tuple(f"{name}_{end}" for name in BOOTSTRAP_METRICS for end in ("lo", "hi"))
+#: each network minus the first one (column ``vs``) on the same images, with 95 % paired bootstrap
+#: intervals (:func:`~lensfinder.learning.metrics.paired_differences`), in table order
+DIFFERENCES = tuple(f"{name}_diff{end}" for name in BOOTSTRAP_METRICS for end in ("", "_lo", "_hi"))
 #: the kinds of the maintainers' held-back set (issue 13: lenses rendered whole, and ellipticals
 #: alone, with a small nearby galaxy, and large irregular galaxies; no survey hosts), as a subset of
 #: the independent set: ``name:lens kinds:negative kinds``
@@ -128,7 +131,9 @@ def _metric_row(model, test_set, part: pd.DataFrame, threshold: float) -> dict:
 
 def metrics_long(joined: pd.DataFrame, threshold: float, train: pd.DataFrame | None = None,
                  subsets=()) -> pd.DataFrame:
-    """One row per (model, test_set): sizes, ``auroc, tpr0, tpr10, tpr_fpr1``, rates at ``threshold``, hosts.
+    """One row per (model, test_set): sizes, ``auroc, tpr0, tpr10, tpr_fpr1`` and their intervals, rates
+    at ``threshold``, hosts, and, on a set every model scored (the independent set), each model minus
+    the first (``vs``) with paired intervals (:data:`DIFFERENCES`; NaN for the first and elsewhere).
 
     ``subsets``: :func:`parse_subset` triples; each adds a row per model for the independent
     set's images of those kinds alone, ``test_set`` ``independent:NAME`` (:func:`subset_metrics`).
@@ -138,7 +143,32 @@ def metrics_long(joined: pd.DataFrame, threshold: float, train: pd.DataFrame | N
     long = pd.DataFrame(rows).merge(host_counts(joined, train), on=["model", "test_set"], how="left")
     if subsets:
         long = pd.concat([long, subset_metrics(joined, threshold, subsets)], ignore_index=True)
-    return long
+    sets = [*joined.groupby("test_set", sort=False), *_subset_parts(joined, subsets)]
+    differences = [row for test_set, part in sets for row in _differences(part, test_set)]
+    return long.merge(pd.DataFrame(differences, columns=["model", "test_set", "vs", *DIFFERENCES]),
+                      on=["model", "test_set"], how="left")
+
+
+def _differences(part: pd.DataFrame, test_set: str) -> list[dict]:
+    """Each model of one test set's scores (``part``) against the first: ``model, test_set, vs`` and
+    :data:`DIFFERENCES`, where both scored the same images (the independent set and its subsets;
+    not the own test sets, which differ from one training set to the next)."""
+    models = list(dict.fromkeys(part["model"]))
+    if len(models) < 2:
+        return []
+    reference = part[part["model"] == models[0]][["object_id", "p_cnn"]]
+    rows = []
+    for model in models[1:]:
+        scored = part[part["model"] == model]
+        pair = scored.merge(reference, on="object_id", suffixes=("", "_reference"))
+        if not len(pair) == len(scored) == len(reference):
+            continue
+        diff = paired_differences(pair["is_lens"].to_numpy(), pair["p_cnn"], pair["p_cnn_reference"],
+                                  _clusters(pair))
+        rows.append({"model": model, "test_set": test_set, "vs": models[0],
+                     **{f"{name}_diff{end}": value for name, values in diff.items()
+                        for end, value in zip(("", "_lo", "_hi"), values)}})
+    return rows
 
 
 def parse_subset(text: str) -> tuple:
@@ -160,22 +190,27 @@ def subset_metrics(joined: pd.DataFrame, threshold: float, subsets) -> pd.DataFr
     reverse, raises :class:`InputError` naming it and the kinds there are; a small set may lack
     some of its kinds, and the row is then of those it has.
     """
+    rows = []
+    for test_set, part in _subset_parts(joined, subsets):
+        for model, scored in part.groupby("model", sort=False):
+            row = _metric_row(model, test_set, scored, threshold)
+            row.update(n_hosts_test=len(_hosts(scored)), n_hosts_train=np.nan, n_hosts_shared=np.nan)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _subset_parts(joined: pd.DataFrame, subsets):
+    """``(independent:NAME, the independent set's scores of those kinds)`` per subset, kinds checked."""
     from lensfinder.experiments.independent import NEGATIVE_KINDS, POSITIVE_KINDS
 
     independent = joined[joined["test_set"] == "independent"]
-    rows = []
     for name, lenses, negatives in subsets:
         for kinds, known, what in ((lenses, POSITIVE_KINDS, "lens"), (negatives, NEGATIVE_KINDS, "negative")):
             unknown = sorted(set(kinds) - set(known))
             if unknown:
                 raise InputError(f"--subset {name}: {what} kind(s) {', '.join(unknown)}: expected among the "
                                  f"independent set's {what} kinds ({', '.join(known)})")
-        part = independent[independent["kind"].isin([*lenses, *negatives])]
-        for model, scored in part.groupby("model", sort=False):
-            row = _metric_row(model, f"independent:{name}", scored, threshold)
-            row.update(n_hosts_test=len(_hosts(scored)), n_hosts_train=np.nan, n_hosts_shared=np.nan)
-            rows.append(row)
-    return pd.DataFrame(rows)
+        yield f"independent:{name}", independent[independent["kind"].isin([*lenses, *negatives])]
 
 
 def side_by_side(long: pd.DataFrame, training_sets: dict | None = None) -> pd.DataFrame:

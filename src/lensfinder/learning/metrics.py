@@ -20,6 +20,7 @@ __all__ = [
     "tpr10",
     "completeness_in_bins",
     "bootstrap_intervals",
+    "paired_differences",
     "BOOTSTRAP_METRICS",
     "metrics_table",
     "DEFAULT_THRESHOLDS",
@@ -142,6 +143,48 @@ def _weighted_rank_metrics(y_sorted, last_of_value, weights, max_fpr: float):
 BOOTSTRAP_METRICS = ("auroc", "tpr0", "tpr_fpr1")
 
 
+def _ranking(y, s, max_fpr: float):
+    """(B, n) weights in input order -> (3, B) :func:`_weighted_rank_metrics` of the scores ``s``."""
+    order = np.argsort(-s, kind="mergesort")
+    y_sorted, s_sorted = y[order], s[order]
+    last_of_value = np.r_[np.flatnonzero(np.diff(s_sorted)), s_sorted.size - 1] if s.size else np.zeros(0, int)
+    return lambda weights: _weighted_rank_metrics(y_sorted, last_of_value, weights[:, order], max_fpr)
+
+
+def _cluster_bootstrap(y, groups, statistic, *, n_resamples: int, confidence_level: float, seed: int):
+    """Percentile intervals of ``statistic`` (weights (B, n) -> (k, B)) over resamples that keep each
+    class apart and draw the images of one ``groups`` label together; None when a class has fewer
+    than two clusters."""
+    from scipy import stats
+
+    labels = np.arange(y.size) if groups is None else np.asarray(groups, dtype=object).ravel()
+    if labels.shape != y.shape:
+        raise ValueError(f"labels ({y.size}) and groups ({labels.size}) differ in length")
+    classes = []  # per class: its images, the cluster of each, the number of clusters
+    for in_class in (y, ~y):
+        where = np.flatnonzero(in_class)
+        _, cluster = np.unique(labels[where].astype(str), return_inverse=True)
+        classes.append((where, cluster, int(cluster.max()) + 1 if cluster.size else 0))
+    if min(n for *_, n in classes) < 2:
+        return None
+
+    def resampled(lens_draws, other_draws, axis=-1):
+        batch = lens_draws.shape[:-1]
+        weights = np.zeros((int(np.prod(batch, dtype=int)), y.size))
+        for draws, (where, cluster, n) in zip((lens_draws, other_draws), classes):
+            draws = draws.reshape(-1, draws.shape[-1]).astype(np.int64)
+            rows = np.arange(draws.shape[0])[:, None] * n
+            counts = np.bincount((draws + rows).ravel(), minlength=draws.shape[0] * n).reshape(-1, n)
+            weights[:, where] = counts[:, cluster]
+        values = statistic(weights)
+        return values.reshape(values.shape[0], *batch)
+
+    result = stats.bootstrap(tuple(np.arange(n) for *_, n in classes), resampled, vectorized=True, paired=False,
+                             n_resamples=n_resamples, batch=200, method="percentile",
+                             confidence_level=confidence_level, rng=np.random.default_rng(seed))
+    return result.confidence_interval
+
+
 def bootstrap_intervals(y_true, scores, groups=None, *, max_fpr: float = 0.01, n_resamples: int = 1000,
                         confidence_level: float = 0.95, seed: int = 0) -> dict:
     """Percentile bootstrap intervals of ``auroc``, ``tpr0`` and ``tpr_fpr1`` (TPR at FPR <= ``max_fpr``).
@@ -155,40 +198,33 @@ def bootstrap_intervals(y_true, scores, groups=None, *, max_fpr: float = 0.01, n
     TPR0, whose resamples take few distinct values. Same inputs and ``seed``, same intervals.
     Returns ``{metric: (low, high)}``, NaN where a class has fewer than two clusters.
     """
-    from scipy import stats
-
     y, s = _check(y_true, scores)
-    labels = np.arange(y.size) if groups is None else np.asarray(groups, dtype=object).ravel()
-    if labels.shape != y.shape:
-        raise ValueError(f"labels ({y.size}) and groups ({labels.size}) differ in length")
-    order = np.argsort(-s, kind="mergesort")
-    y_sorted, s_sorted = y[order], s[order]
-    last_of_value = np.r_[np.flatnonzero(np.diff(s_sorted)), s_sorted.size - 1] if s.size else np.zeros(0, int)
-    # per class: the cluster of each of its images (in score order), and the number of clusters
-    members, n_clusters = [], []
-    for in_class in (y_sorted, ~y_sorted):
-        where = np.flatnonzero(in_class)
-        _, cluster = np.unique(labels[order][where].astype(str), return_inverse=True)
-        members.append((where, cluster))
-        n_clusters.append(int(cluster.max()) + 1 if cluster.size else 0)
-    if min(n_clusters) < 2:
+    interval = _cluster_bootstrap(y, groups, _ranking(y, s, max_fpr), n_resamples=n_resamples,
+                                  confidence_level=confidence_level, seed=seed)
+    if interval is None:
         return {name: (float("nan"), float("nan")) for name in BOOTSTRAP_METRICS}
+    return {name: (float(lo), float(hi)) for name, lo, hi in zip(BOOTSTRAP_METRICS, *interval)}
 
-    def statistic(lens_draws, other_draws, axis=-1):
-        batch = lens_draws.shape[:-1]
-        weights = np.zeros((int(np.prod(batch, dtype=int)), y.size))
-        for draws, (where, cluster), n in zip((lens_draws, other_draws), members, n_clusters):
-            draws = draws.reshape(-1, draws.shape[-1]).astype(np.int64)
-            rows = np.arange(draws.shape[0])[:, None] * n
-            counts = np.bincount((draws + rows).ravel(), minlength=draws.shape[0] * n).reshape(-1, n)
-            weights[:, where] = counts[:, cluster]
-        return _weighted_rank_metrics(y_sorted, last_of_value, weights, max_fpr).reshape(3, *batch)
 
-    result = stats.bootstrap((np.arange(n_clusters[0]), np.arange(n_clusters[1])), statistic, vectorized=True,
-                             paired=False, n_resamples=n_resamples, batch=200, method="percentile",
-                             confidence_level=confidence_level, rng=np.random.default_rng(seed))
-    low, high = result.confidence_interval
-    return {name: (float(lo), float(hi)) for name, lo, hi in zip(BOOTSTRAP_METRICS, low, high)}
+def paired_differences(y_true, scores, reference_scores, groups=None, *, max_fpr: float = 0.01,
+                       n_resamples: int = 1000, confidence_level: float = 0.95, seed: int = 0) -> dict:
+    """``auroc``, ``tpr0`` and ``tpr_fpr1`` of ``scores`` minus those of ``reference_scores`` (two
+    networks on the same images, in the same order), with a 95 % interval from resamples shared by
+    both (a paired bootstrap, drawn as :func:`bootstrap_intervals` draws them): what the images
+    both networks find hard or easy cancels, so the interval of the difference is narrower than
+    either network's own. Returns ``{metric: (difference, low, high)}``; an interval that excludes 0
+    says the networks differ on the population these images are drawn from.
+    """
+    y, s = _check(y_true, scores)
+    _, r = _check(y_true, reference_scores)
+    net, ref = _ranking(y, s, max_fpr), _ranking(y, r, max_fpr)
+    ones = np.ones((1, y.size))
+    difference = (net(ones) - ref(ones))[:, 0]
+    interval = _cluster_bootstrap(y, groups, lambda weights: net(weights) - ref(weights), n_resamples=n_resamples,
+                                  confidence_level=confidence_level, seed=seed)
+    low, high = (np.full(3, np.nan), np.full(3, np.nan)) if interval is None else interval
+    return {name: (float(d), float(lo), float(hi))
+            for name, d, lo, hi in zip(BOOTSTRAP_METRICS, difference, low, high)}
 
 
 def completeness_in_bins(values, y_true, scores, threshold: float, bins=8):
