@@ -63,3 +63,25 @@ def test_info_device_says_what_auto_trains_in_here():
     assert device["keras"] == metadata.version("keras")
     assert device["keras_backend"] == os.environ.get("KERAS_BACKEND", "tensorflow")
     assert device["auto_precision"] == precision_policy("auto", bool(device["gpus"]))
+
+
+def test_info_names_the_packages_that_differ_from_the_pins(tmp_path):
+    from lensfinder.sysinfo import pin_report
+
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("# pins\nnumpy==2.4.6\nfoo-bar==1.1\nidna==0.1\nnot-here==1.0\n")
+    installed = {"idna": "3.21"}.get
+    report = pin_report({"numpy": "2.4.6", "Foo_Bar": "1.0"}, constraints, installed=installed)
+    assert report["pinned"] == 3  # not-here is pinned but not installed
+    assert report["differ"] == {"Foo_Bar": "1.1"} and report["others"] == {"idna": ("3.21", "0.1")}
+    info = system_info()
+    info.update(packages={"numpy": "2.4.6", "Foo_Bar": "1.0"}, pins=report)
+    text = format_info(info)
+    assert "2 of the 3 pinned ones installed differ" in text
+    assert [line.split() for line in text.splitlines() if "Foo_Bar" in line] == [["Foo_Bar", "1.0", "(pinned", "1.1)"]]
+    assert "and: idna 3.21 (pinned 0.1)" in text
+    assert pin_report({"numpy": "2.4.6"}, None)["file"] is None
+    # run from this checkout: compared with its envs/constraints.txt
+    here = system_info()["pins"]
+    assert here["file"].endswith("envs/constraints.txt") and here["pinned"] >= len(
+        [v for v in system_info()["packages"].values() if v])

@@ -1,7 +1,9 @@
 """What this machine offers lensfinder: versions, CPU, memory, and the settings that change a run.
 
 ``lensfinder info`` prints it, for bug reports and before a long run: which
-package versions are installed (read from their metadata, nothing imported),
+package versions are installed (read from their metadata, nothing imported)
+and, in a checkout, which of them differ from the versions CI tests
+(``envs/constraints.txt``, what ``make setup`` installs),
 the CPU as LLVM sees it (the simulator's 512-bit kernels, bfloat16
 instructions for ``training.precision: mixed_bfloat16``), the cores and
 memory this process may use, the environment variables lensfinder and its
@@ -53,6 +55,44 @@ def _package_versions() -> dict[str, str | None]:
     versions = {name: _version(name) for name in dict.fromkeys(names)}
     versions.update({name: v for name in _OPTIONAL if name not in versions and (v := _version(name))})
     return versions
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _constraints_file() -> Path | None:
+    """The checkout's ``envs/constraints.txt`` when lensfinder runs from one (an editable install)."""
+    root = Path(__file__).resolve().parents[2]
+    path = root / "envs" / "constraints.txt"
+    return path if (root / "pyproject.toml").is_file() and path.is_file() else None
+
+
+def pin_report(packages: dict, constraints: Path | None, installed=_version) -> dict:
+    """How the installed versions compare with ``constraints`` (``name==version`` lines): ``file``,
+    ``pinned`` (how many pinned packages are installed), ``differ`` (those of ``packages``, name ->
+    installed version, at another version: name -> pinned version) and ``others`` (the other
+    installed pinned packages at another version: name -> (installed, pinned))."""
+    if constraints is None:
+        return {"file": None, "pinned": 0, "differ": {}, "others": {}}
+    pins = {}
+    for line in constraints.read_text().splitlines():
+        match = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)\s*==\s*([^\s;#]+)\s*(#.*)?", line)
+        if match:
+            pins[match.group(1)] = match.group(2)
+    listed = {_canonical(name): name for name in packages}
+    report = {"file": str(constraints), "pinned": 0, "differ": {}, "others": {}}
+    for name, pinned in pins.items():
+        version = packages[listed[_canonical(name)]] if _canonical(name) in listed else installed(name)
+        if version is None:
+            continue  # not installed here (another platform's dependency)
+        report["pinned"] += 1
+        if version != pinned:
+            if _canonical(name) in listed:
+                report["differ"][listed[_canonical(name)]] = pinned
+            else:
+                report["others"][name] = (version, pinned)
+    return report
 
 
 def _cpu() -> dict:
@@ -113,7 +153,8 @@ def system_info(device: bool = False) -> dict:
         "cpu": _cpu(),
         **_cores_and_memory(),
         "keras_backend_configured": _keras_backend_configured(),
-        "packages": _package_versions(),
+        "packages": (packages := _package_versions()),
+        "pins": pin_report(packages, _constraints_file()),
         "environment": {name: os.environ[name] for name in ENVIRONMENT_VARIABLES if name in os.environ},
         "credentials": {name: ("set" if os.environ.get(name) else "not set") for name in SECRET_VARIABLES}
         | {"~/.netrc": "present" if (Path.home() / ".netrc").is_file() else "absent"},
@@ -151,9 +192,20 @@ def format_info(info: dict) -> str:
         ]
     else:
         lines.append("GPUs: not checked (`lensfinder info --device` imports TensorFlow to look)")
-    lines.append("packages:")
+    pins = info.get("pins") or {"file": None, "differ": {}, "others": {}}
+    if pins["file"]:
+        n_differ = len(pins["differ"]) + len(pins["others"])
+        lines.append(f"packages ({n_differ} of the {pins['pinned']} pinned ones installed differ from the versions CI "
+                     f"tests, {pins['file']}; `make setup` installs those):")
+    else:
+        lines.append("packages (not run from a checkout: no envs/constraints.txt to compare with):")
     width = max((len(n) for n in info["packages"]), default=0)
-    lines += [f"  {name:<{width}}  {version or 'NOT INSTALLED'}" for name, version in info["packages"].items()]
+    lines += [f"  {name:<{width}}  {version or 'NOT INSTALLED'}"
+              + (f"  (pinned {pins['differ'][name]})" if name in pins["differ"] else "")
+              for name, version in info["packages"].items()]
+    if pins["others"]:
+        lines.append("  and: " + ", ".join(f"{name} {have} (pinned {want})"
+                                           for name, (have, want) in pins["others"].items()))
     lines.append("environment:" + ("" if info["environment"] else " (none of the variables lensfinder reads is set)"))
     lines += [f"  {name}={value}" for name, value in info["environment"].items()]
     lines.append("credentials: " + ", ".join(f"{k} {v}" for k, v in info["credentials"].items()))
