@@ -84,7 +84,7 @@ def _bars(ax, summary):
     title = "own test (hatched) vs independent"
     if several.any():
         title += "\n(networks per set in brackets: mean, min-max)"
-    if not several.all():
+    if not several.all() and "independent_auroc_lo" in summary:
         title += "\n(one network: its 95 % bootstrap interval)"
     ax.set(ylim=(0, 1.05), title=title)
     ax.legend(fontsize=6, ncol=3)
