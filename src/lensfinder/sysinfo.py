@@ -83,13 +83,14 @@ def pin_report(packages: dict, constraints: Path | None, installed=_version) -> 
     listed = {_canonical(name): name for name in packages}
     report = {"file": str(constraints), "pinned": 0, "differ": {}, "others": {}}
     for name, pinned in pins.items():
-        version = packages[listed[_canonical(name)]] if _canonical(name) in listed else installed(name)
+        mine = listed.get(_canonical(name))  # the name info's package list uses, if it lists it
+        version = packages[mine] if mine else installed(name)
         if version is None:
             continue  # not installed here (another platform's dependency)
         report["pinned"] += 1
         if version != pinned:
-            if _canonical(name) in listed:
-                report["differ"][listed[_canonical(name)]] = pinned
+            if mine:
+                report["differ"][mine] = pinned
             else:
                 report["others"][name] = (version, pinned)
     return report

@@ -68,6 +68,15 @@ def threshold_metrics(y_true, scores, threshold: float) -> dict:
     }
 
 
+def _score_order(s):
+    """The order of decreasing score (stable) and, in it, the last index of each distinct score:
+    a threshold takes a whole tie."""
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted = s[order]
+    last_of_value = np.r_[np.flatnonzero(np.diff(s_sorted)), s_sorted.size - 1] if s.size else np.zeros(0, int)
+    return order, last_of_value
+
+
 def roc_curve(y_true, scores):
     """ROC curve over the distinct scores, from the origin.
 
@@ -81,9 +90,8 @@ def roc_curve(y_true, scores):
         Cumulative counts.
     """
     y, s = _check(y_true, scores)
-    order = np.argsort(-s, kind="mergesort")
+    order, last_of_value = _score_order(s)
     s_sorted, y_sorted = s[order], y[order]
-    last_of_value = np.r_[np.flatnonzero(np.diff(s_sorted)), s_sorted.size - 1] if s.size else np.zeros(0, int)
     n_tp = np.r_[0, np.cumsum(y_sorted)[last_of_value]].astype(np.int64)
     n_fp = np.r_[0, np.cumsum(~y_sorted)[last_of_value]].astype(np.int64)
     thresholds = np.r_[np.inf, s_sorted[last_of_value]]
@@ -145,9 +153,8 @@ BOOTSTRAP_METRICS = ("auroc", "tpr0", "tpr_fpr1")
 
 def _ranking(y, s, max_fpr: float):
     """(B, n) weights in input order -> (3, B) :func:`_weighted_rank_metrics` of the scores ``s``."""
-    order = np.argsort(-s, kind="mergesort")
-    y_sorted, s_sorted = y[order], s[order]
-    last_of_value = np.r_[np.flatnonzero(np.diff(s_sorted)), s_sorted.size - 1] if s.size else np.zeros(0, int)
+    order, last_of_value = _score_order(s)
+    y_sorted = y[order]
     return lambda weights: _weighted_rank_metrics(y_sorted, last_of_value, weights[:, order], max_fpr)
 
 
