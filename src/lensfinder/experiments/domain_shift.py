@@ -141,9 +141,10 @@ def metrics_long(joined: pd.DataFrame, threshold: float, train: pd.DataFrame | N
     rows = [_metric_row(model, test_set, part, threshold)
             for (model, test_set), part in joined.groupby(["model", "test_set"], sort=False)]
     long = pd.DataFrame(rows).merge(host_counts(joined, train), on=["model", "test_set"], how="left")
-    if subsets:
-        long = pd.concat([long, subset_metrics(joined, threshold, subsets)], ignore_index=True)
-    sets = [*joined.groupby("test_set", sort=False), *_subset_parts(joined, subsets)]
+    subset_parts = list(_subset_parts(joined, subsets))
+    if subset_parts:
+        long = pd.concat([long, _subset_rows(subset_parts, threshold)], ignore_index=True)
+    sets = [*joined.groupby("test_set", sort=False), *subset_parts]
     differences = [row for test_set, part in sets for row in _differences(part, test_set)]
     return long.merge(pd.DataFrame(differences, columns=["model", "test_set", "vs", *DIFFERENCES]),
                       on=["model", "test_set"], how="left")
@@ -190,8 +191,13 @@ def subset_metrics(joined: pd.DataFrame, threshold: float, subsets) -> pd.DataFr
     reverse, raises :class:`InputError` naming it and the kinds there are; a small set may lack
     some of its kinds, and the row is then of those it has.
     """
+    return _subset_rows(_subset_parts(joined, subsets), threshold)
+
+
+def _subset_rows(subset_parts, threshold: float) -> pd.DataFrame:
+    """:func:`subset_metrics`' rows from :func:`_subset_parts`."""
     rows = []
-    for test_set, part in _subset_parts(joined, subsets):
+    for test_set, part in subset_parts:
         for model, scored in part.groupby("model", sort=False):
             row = _metric_row(model, test_set, scored, threshold)
             row.update(n_hosts_test=len(_hosts(scored)), n_hosts_train=np.nan, n_hosts_shared=np.nan)
