@@ -16,6 +16,7 @@ from lensfinder.experiments import domain_shift as ds
 from lensfinder.experiments.independent import (
     KIDS_BANDS,
     NEGATIVE_KINDS,
+    RENDERED_NEGATIVE_KINDS,
     draw_row,
     image_generator,
     independent_spec,
@@ -298,6 +299,9 @@ def test_tiny_domain_shift_run(rendered, tmp_path):
     assert row["n"] == len(part) and row["auroc"] == pytest.approx(auroc(part["is_lens"], part["p_cnn"]))
     assert summary["held_back_like_auroc"][0] == pytest.approx(row["auroc"])
     assert summary["held_back_like_n"][0] == len(part)
+    # the set's two parts (default subsets too): every image is in one of them
+    on_hosts = ind["kind"].isin(["lens_host", "survey_host"])
+    assert summary["on_hosts_n"][0] == on_hosts.sum() > 0 and summary["rendered_n"][0] == (~on_hosts).sum()
     assert main(["domain-shift-figure", "--tables", tables[0], tables[4], tables[2], tables[3],
                  "--out", str(tmp_path / "fig.png")]) == 0
     assert (tmp_path / "fig.png").stat().st_size > 20_000
@@ -465,13 +469,17 @@ def test_lenses_are_visible_and_hosts_are_not_overused(rendered):
         independent_spec({"max_host_copies": 0})
 
 
-def test_table_steps_default_subset_is_the_workflows(repo_root):
-    """`domain-shift-table` without --subset and the workflow's `domain_shift.subsets` default
-    compute the same held-back-like subset."""
+def test_table_steps_default_subsets_are_the_workflows(repo_root):
+    """`domain-shift-table` without --subset and the workflow's `domain_shift.subsets` default compute the
+    same subsets: the held-back-like one, and the set's two parts (rendered, on survey hosts)."""
     schema = yaml.safe_load((repo_root / "workflow/schemas/experiments.schema.yaml").read_text())
     default = schema["properties"]["domain_shift"]["properties"]["subsets"]["default"]
     assert [(name, tuple(s["lenses"]), tuple(s["negatives"])) for name, s in default.items()] == [
-        ds.parse_subset(ds.HELD_BACK_LIKE)]
+        ds.parse_subset(text) for text in ds.DEFAULT_SUBSETS]
+    # rendered: every rendered negative kind the independent renderer makes; on_hosts: the survey hosts
+    _, lenses, negatives = ds.parse_subset(ds.RENDERED)
+    assert lenses == ("lens_rendered",) and set(negatives) == set(RENDERED_NEGATIVE_KINDS)
+    assert ds.parse_subset(ds.ON_HOSTS)[1:] == (("lens_host",), ("survey_host",))
 
 
 def test_a_training_set_names_only_its_own_recipes_in_member_params(repo_root, tmp_path):
@@ -535,3 +543,40 @@ def test_workflow_scores_its_ensemble_as_one_network(repo_root, tmp_path):
     refused, _ = _domain_shift_plan(repo_root, tmp_path, extra, clash, check=False)
     assert refused.returncode != 0
     assert f"experiments.domain_shift.training_sets: '{member}'" in refused.stdout + refused.stderr
+
+
+def test_large_preset_scores_the_workflows_network_on_ten_held_out_tiles(repo_root, tmp_path):
+    """config/experiments/domain_shift_large.yaml over the default: the mock survey grows by ten tiles that
+    host the independent set alone (the search's tiles keep out of it), 6,000 images in 12 render jobs
+    of another seed, and only the workflow's network is trained and scored; with no training set and
+    default_model false the dry run stops, naming the keys."""
+    def plan(*extra):
+        cmd = [sys.executable, "-m", "snakemake", "-n", "-p", "domain_shift", "-s", str(repo_root / "Snakefile"),
+               "-d", str(tmp_path), "--configfile", str(repo_root / "config/config.yaml"),
+               str(repo_root / "config/experiments/domain_shift_large.yaml"), *map(str, extra)]
+        return subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=180)
+
+    result = plan()
+    assert result.returncode == 0, result.stderr[-3000:]
+    commands = [m.group(1) for line in result.stdout.splitlines() if (m := re.search(r"(lensfinder [a-z-]+ .*)", line))]
+    default_tiles = yaml.safe_load((repo_root / "config/config.yaml").read_text())["mock"]["n_tiles"]
+    renders = [c for c in commands if c.startswith("lensfinder domain-shift-render")]
+    assert len(renders) == 12 and all("--n 500 --seed 72 " in c for c in renders)
+    held_out = {f"MOCK_{i}" for i in range(default_tiles, default_tiles + 10)}
+    for c in renders:
+        assert set(re.findall(r"stamps/(MOCK_\d+)\.fits", c)) == held_out
+        assert set(re.findall(r"truth/(MOCK_\d+)\.parquet", c)) == held_out
+    trains = [c for c in commands if c.startswith("lensfinder train")]
+    assert trains and not any("/domain_shift/" in c for c in trains)  # the workflow's network (and its soup) alone
+    scored = {re.search(r"--model (\S+)", c).group(1) for c in commands
+              if c.startswith("lensfinder infer") and "/domain_shift/" in c}
+    assert scored == {"results/models/he2020.keras"}
+    table = next(c for c in commands if c.startswith("lensfinder domain-shift-table"))
+    assert set(re.findall(r"model=([^,\s]+)", table)) == {"default"}
+    # nothing to score
+    off = tmp_path / "off.yaml"
+    off.write_text(yaml.safe_dump({"experiments": {"domain_shift": {"default_model": False}}}))
+    refused = plan(off)
+    assert refused.returncode != 0
+    assert "experiments.domain_shift: training_sets is empty and default_model is false" in (
+        refused.stdout + refused.stderr)

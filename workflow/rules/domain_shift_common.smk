@@ -30,6 +30,9 @@ DS_DEFAULT = "default"
 DS_NET_SET = {name if k == 1 else f"{name}.seed{k}": name
               for name in DS["training_sets"] for k in range(1, DS["training_seeds"] + 1)}
 DS_NETS = list(DS_NET_SET)
+if not DS_NETS and not DS["default_model"]:
+    raise ValueError("config: experiments.domain_shift: training_sets is empty and default_model is false: "
+                     "no network to score; name a training set or set default_model: true")
 #: the workflow's ensemble (inference.ensemble, two networks or more) scored as one network: the mean
 #: of its members' probabilities (as `lensfinder infer --ensemble`); None for a single network
 DS_ENSEMBLE = "ensemble" if len(MEMBERS) > 1 and DS["default_model"] else None

@@ -77,7 +77,9 @@ def add_domain_shift_table_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subset", action="append", default=None, metavar="NAME:LENS_KINDS:NEGATIVE_KINDS",
                         help="also the metrics on the independent set's images of these kinds alone (comma-separated), "
                              "test_set independent:NAME in the metrics table; repeatable (default: "
-                             "the held-back set's kinds, held_back_like; 'none' for no subset)")
+                             "held_back_like, the held-back set's kinds; rendered, the lenses rendered whole "
+                             "against the rendered negatives; on_hosts, the lenses on survey hosts against the "
+                             "hosts' stamps alone; 'none' for no subset)")
     parser.add_argument("--out", nargs=len(TABLE_NAMES), required=True, metavar="PARQUET",
                         help=f"the {', '.join(TABLE_NAMES)} tables (a CSV is written beside each)")
 
@@ -99,7 +101,7 @@ def run_domain_shift_table(args) -> int:
     if args.train_metadata:
         train = read_labelled(args.train_metadata, args.train_labels, "--train-metadata", required=["object_id"])
     joined = ds.join_scores(scores, metadata)
-    texts = [ds.HELD_BACK_LIKE] if args.subset is None else [t for t in args.subset if t != "none"]
+    texts = list(ds.DEFAULT_SUBSETS) if args.subset is None else [t for t in args.subset if t != "none"]
     subsets = [ds.parse_subset(t) for t in texts]
     long = ds.metrics_long(joined, args.threshold, train, subsets)
     training_sets = {}
