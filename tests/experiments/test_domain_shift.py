@@ -213,6 +213,11 @@ def test_tables_put_own_and_independent_side_by_side():
     row = rings[rings["test_set"] == "independent:rings"].iloc[0]
     assert row["n"] == 50 and np.isnan(row["auroc"])  # the synthetic set has no lens_rendered kind: rings alone
     assert {"rings_auroc", "rings_auroc_lo", "rings_tpr_fpr1_hi"} <= set(ds.side_by_side(rings).columns)
+    # the default subsets on a set without survey hosts (on_survey_hosts: false): no on_hosts row, nor columns
+    parts_only = ds.metrics_long(joined, 0.5, train, [ds.parse_subset(text) for text in ds.DEFAULT_SUBSETS])
+    assert "independent:rendered" in set(parts_only["test_set"])
+    assert "independent:on_hosts" not in set(parts_only["test_set"])
+    assert not any(c.startswith("on_hosts_") for c in ds.side_by_side(parts_only).columns)
 
 
 def test_networks_are_compared_with_the_first_on_the_images_they_share():
