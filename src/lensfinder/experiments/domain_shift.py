@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from lensfinder.experiments.independent import NEGATIVE_KINDS, POSITIVE_KINDS, RENDERED_NEGATIVE_KINDS
 from lensfinder.io import InputError, require_columns
 from lensfinder.learning.metrics import (BOOTSTRAP_METRICS, auroc, bootstrap_intervals, completeness_in_bins,
                                          paired_differences, roc_curve, tpr0, tpr10)
@@ -54,11 +55,11 @@ DIFFERENCES = tuple(f"{name}_diff{end}" for name in BOOTSTRAP_METRICS for end in
 #: the independent set: ``name:lens kinds:negative kinds``
 HELD_BACK_LIKE = "held_back_like:lens_rendered:elliptical,elliptical_companion,irregular"
 #: the independent set's two parts, each against its own negatives: the lenses rendered whole against
-#: the rendered negatives (:data:`~lensfinder.experiments.independent.RENDERED_NEGATIVE_KINDS`), and
-#: the lenses painted on survey hosts against those hosts' stamps alone. The whole set weighs them by
-#: the share of survey-host images it happens to have (capped by how many hosts the held-out tiles
+#: every rendered negative kind (:data:`~lensfinder.experiments.independent.RENDERED_NEGATIVE_KINDS`),
+#: and the lenses painted on survey hosts against those hosts' stamps alone. The whole set weighs them
+#: by the share of survey-host images it happens to have (capped by how many hosts the held-out tiles
 #: hold: 11 % on one mock tile, 29 % on ten), so these are the figures to compare between sets
-RENDERED = "rendered:lens_rendered:elliptical,elliptical_companion,irregular,spiral,ring,edge_on"
+RENDERED = f"rendered:lens_rendered:{','.join(RENDERED_NEGATIVE_KINDS)}"
 ON_HOSTS = "on_hosts:lens_host:survey_host"
 #: the subsets the table step and the workflow report unless told otherwise
 DEFAULT_SUBSETS = (HELD_BACK_LIKE, RENDERED, ON_HOSTS)
@@ -219,8 +220,6 @@ def _subset_rows(subset_parts, threshold: float) -> pd.DataFrame:
 
 def _subset_parts(joined: pd.DataFrame, subsets):
     """``(independent:NAME, the independent set's scores of those kinds)`` per subset, kinds checked."""
-    from lensfinder.experiments.independent import NEGATIVE_KINDS, POSITIVE_KINDS
-
     independent = joined[joined["test_set"] == "independent"]
     for name, lenses, negatives in subsets:
         for kinds, known, what in ((lenses, POSITIVE_KINDS, "lens"), (negatives, NEGATIVE_KINDS, "negative")):
