@@ -585,3 +585,58 @@ def test_large_preset_scores_the_workflows_network_on_ten_held_out_tiles(repo_ro
     assert refused.returncode != 0
     assert "experiments.domain_shift: training_sets is empty and default_model is false" in (
         refused.stdout + refused.stderr)
+
+
+def test_a_control_trains_on_the_renderers_own_images_on_its_own_hosts(repo_root, tmp_path):
+    """`training_sets: {control: {recipe: independent}}`: the independent renderer draws the control's
+    training images on the semi-real training tiles and its own test on the own-test tile, from seeds
+    other than the independent set's, which alone reads the held-out tile; the control is trained and
+    scored as any training set. In a mix, with member_params, or on the independent set's seed it is
+    refused, naming the key."""
+    def config(name, domain_shift):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({"experiments": {"domain_shift": domain_shift}}))
+        return path
+
+    result, commands = _domain_shift_plan(repo_root, tmp_path, config("ok", {
+        "training_sets": {"control": {"recipe": "independent", "params": {"host_fraction": 0.5}}}}))
+    renders = {re.search(r"--out-dir \S+/sets/(\S+)", c).group(1): c for c in commands
+               if c.startswith("lensfinder domain-shift-render") and "--shard 000" in c}
+    assert set(renders) == {"independent", "control_train", "control_test"}
+    n_tiles = yaml.safe_load((repo_root / "config/config.yaml").read_text())["mock"]["n_tiles"]
+    names = [f"MOCK_{i}" for i in range(n_tiles)]
+    for dsset, tiles in (("control_train", names[:-2]), ("control_test", names[-2:-1]), ("independent", names[-1:])):
+        assert set(re.findall(r"stamps/(MOCK_\d+)\.fits", renders[dsset])) == set(tiles)
+        assert set(re.findall(r"truth/(MOCK_\d+)\.parquet", renders[dsset])) == set(tiles)
+    seeds = {dsset: int(re.search(r"--seed (\d+)", c).group(1)) for dsset, c in renders.items()}
+    assert len(set(seeds.values())) == 3
+    assert "host_fraction=0.5" in renders["control_train"] and "host_fraction" not in renders["independent"]
+    assert not any(c.startswith("lensfinder simulate") and "control_" in c for c in commands)
+    train = next(c for c in commands if c.startswith("lensfinder train") and "models/control.keras" in c)
+    assert re.findall(r"sets/(\w+)/shard_\d+\.fits", train.split("--out")[0]) == ["control_train"] * 2
+    scored = {re.search(r"sets/(\w+)/shard", c).group(1) for c in commands
+              if c.startswith("lensfinder infer") and "models/control.keras" in c}
+    assert scored == {"control_test", "independent"}
+    table = next(c for c in commands if c.startswith("lensfinder domain-shift-table"))
+    assert "model=control,training_set=control,test_set=own" in table and "sets/control_train/shard_000.parquet" in table
+    for name, domain_shift, key in (
+            ("in_mix", {"training_sets": {"c": {"mix": {"independent": 0.5, "broad": 0.5}}}}, "training_sets.c.mix"),
+            ("members", {"training_sets": {"c": {"recipe": "independent", "member_params": {"broad": {}}}}},
+             "training_sets.c.member_params"),
+            ("same_seed", {"training_sets": {"c": {"recipe": "independent"}},
+                           "independent": {"seed": seeds["control_train"]}},
+             f"independent set's seed ({seeds['control_train']}")):
+        refused, _ = _domain_shift_plan(repo_root, tmp_path, config(name, domain_shift), check=False)
+        assert refused.returncode != 0 and key in refused.stdout + refused.stderr, name
+
+
+def test_the_renderers_images_train_a_network(rendered, tmp_path):
+    """A control's training shards are the renderer's own: `lensfinder train` reads them as they are."""
+    shard = rendered[4] / "ind" / "shard_000.fits"
+    out = tmp_path / "control.keras"
+    assert main(["train", "--shards", str(shard), "--model", "he2020", "--epochs", "1", "--bands", "r",
+                 "--out", str(out), "--threads", "1", "--seed", "3"]) == 0
+    settings = yaml.safe_load((tmp_path / "control.json").read_text())
+    assert settings["shards"][0].endswith("ind/shard_000.fits") and settings["input_shape"] == [49, 49, 2]
+    history = pd.read_csv(tmp_path / "control.history.csv")
+    assert len(history) == 1 and np.isfinite(history["loss"]).all()

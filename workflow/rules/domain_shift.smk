@@ -6,7 +6,8 @@
 #   snakemake domain_shift --configfile config/experiments/quick.yaml --cores 2
 #
 # Layout (results/experiments/domain_shift/):
-#   sets/{dsset}/shard_NNN.{fits,parquet}      {net}_train, {net}_test, independent
+#   sets/{dsset}/shard_NNN.{fits,parquet}      {net}_train, {net}_test, independent (a control's
+#                                              {net}_train, {net}_test: the renderer's too)
 #   models/{dsnet}.keras                       `training_seeds` networks per training set (NAME, NAME.seed2, ...)
 #   scores/{dsnet}/{dsset}/shard_NNN.parquet   dsnet `default` = results/models/{net}.keras, an ensemble's
 #                                              later members by their names
@@ -57,7 +58,7 @@ rule domain_shift_render:
         cube=DSP.cube,
         meta=DSP.meta,
     wildcard_constraints:
-        dsset="independent",
+        dsset="|".join(re.escape(name) for name in DS_RENDER_SETS),
     params:
         n=ds_shard_size,
         seed=ds_seed,

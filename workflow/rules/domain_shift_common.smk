@@ -44,6 +44,11 @@ for _name in ("ensemble", *DS_WORKFLOW_ROWS):
         raise ValueError(f"config: experiments.domain_shift.training_sets: {_name!r} names the workflow's own "
                          "network(s) in the tables; call the training set otherwise")
 DS_RECIPES_SEMI_REAL = ("li2020", "he2020_semireal")
+#: a training set's `recipe` for the independent renderer's own images (a control): its training images
+#: take their survey hosts from the semi-real training tiles, its own test from the own-test tiles, each
+#: from its own seed, so the independent set shares no host, image or stream with it; it measures how
+#: much of a network's gap is our simulator's and how much the network's (docs/experiments.md)
+DS_CONTROL_RECIPE = "independent"
 
 
 def ds_tiles(side):
@@ -70,27 +75,44 @@ def _ds_sets():
         if bool(spec.get("recipe")) == bool(spec.get("mix")):
             raise ValueError(f"config: experiments.domain_shift.training_sets.{name}: give a recipe or a mix, "
                              f"not {'both' if spec.get('recipe') else 'neither'}")
-        try:
-            checked_member_params(spec.get("member_params", {}), spec.get("mix") or {spec["recipe"]: 1},
-                                  f"config: experiments.domain_shift.training_sets.{name}.member_params")
-        except InputError as exc:
-            raise ValueError(str(exc)) from None
+        key = f"config: experiments.domain_shift.training_sets.{name}"
+        control = spec.get("recipe") == DS_CONTROL_RECIPE
+        if DS_CONTROL_RECIPE in spec.get("mix", {}):
+            raise ValueError(f"{key}.mix: {DS_CONTROL_RECIPE!r} (the independent renderer) is a set's one recipe "
+                             f"(recipe: {DS_CONTROL_RECIPE}), not a member of a mix")
+        if control and spec.get("member_params"):
+            raise ValueError(f"{key}.member_params: the independent renderer has no members; its overrides "
+                             "(IndependentSpec keys) go in params")
+        if not control:
+            try:
+                checked_member_params(spec.get("member_params", {}), spec.get("mix") or {spec["recipe"]: 1},
+                                      f"{key}.member_params")
+            except InputError as exc:
+                raise ValueError(str(exc)) from None
         for split, size in (("train", DS["train"]), ("test", DS["test"])):
+            seed = size["seed"] + k
+            if control and seed == DS["independent"]["seed"]:
+                raise ValueError(f"{key}: its {split} images would be rendered from the independent set's seed "
+                                 f"({seed}: experiments.domain_shift.{split}.seed + {k}, its place among the "
+                                 "training sets); give experiments.domain_shift.independent.seed another value")
             sets[f"{name}_{split}"] = {"net": name, "split": split, "recipe": spec.get("recipe"),
-                                       "mix": spec.get("mix", {}), "members": _ds_members(spec),
+                                       "render": control, "mix": spec.get("mix", {}),
+                                       "members": [] if control else _ds_members(spec),
                                        "member_params": spec.get("member_params", {}),
                                        "params": spec.get("params", {}), "n_images": size["n_images"],
-                                       "seed": size["seed"] + k,
-                                       "n_shards": subset_pieces(size["n_images"], EXP_SIM["shard_size"])}
+                                       "seed": seed, "n_shards": subset_pieces(size["n_images"], EXP_SIM["shard_size"])}
     ind = DS["independent"]
-    sets["independent"] = {"net": None, "split": "independent", "recipe": "independent", "mix": {}, "member_params": {},
-                           "members": [], "params": ind["params"], "n_images": ind["n_images"],
+    sets["independent"] = {"net": None, "split": "independent", "recipe": DS_CONTROL_RECIPE, "render": True, "mix": {},
+                           "member_params": {}, "members": [], "params": {}, "n_images": ind["n_images"],
                            "seed": ind["seed"], "n_shards": ind["n_shards"]}
     return sets
 
 
 DS_SETS = _ds_sets()
-DS_SIM_SETS = [name for name, spec in DS_SETS.items() if spec["split"] != "independent"]
+#: sets of the simulation stage (`lensfinder simulate`), and those of the independent renderer
+#: (`lensfinder domain-shift-render`: the independent set and the controls' sets)
+DS_SIM_SETS = [name for name, spec in DS_SETS.items() if not spec["render"]]
+DS_RENDER_SETS = [name for name, spec in DS_SETS.items() if spec["render"]]
 
 
 def ds_shards(dsset):
@@ -157,18 +179,20 @@ def ds_sim_options(wildcards, input):
     return options
 
 
-def ds_independent_input(wildcards=None):
-    """Stamps of the held-out tiles (hosts of the independent set) and the mock truth (no true lens hosts)."""
+def ds_independent_input(wildcards):
+    """Survey hosts of a rendered set and the mock truth (no true lens hosts): the held-out tiles' for
+    the independent set; a control's, the tiles of its side (training or own test)."""
     if not DS["independent"]["on_survey_hosts"]:
         return {"hosts": [], "host_indexes": [], "truth": []}
-    tiles = ds_tiles("independent")
+    tiles = ds_tiles({"independent": "independent", "train": "train", "test": "own"}[DS_SETS[wildcards.dsset]["split"]])
     return {"hosts": expand(P.stamp_cube, tile=tiles), "host_indexes": expand(P.stamp_index, tile=tiles),
             "truth": expand(P.truth, tile=tiles) if SURVEY == "mock" else []}
 
 
 def ds_independent_options(wildcards, input):
-    """IndependentSpec overrides (the search's bands unless set), the held-out hosts and the truth."""
-    options = set_options({"bands": list(BANDS), **DS["independent"]["params"]})
+    """IndependentSpec overrides (the search's bands unless set; a control's own params over the
+    independent set's), the survey hosts of its side and the truth."""
+    options = set_options({"bands": list(BANDS), **DS["independent"]["params"], **DS_SETS[wildcards.dsset]["params"]})
     if input.hosts:
         options += f" --hosts {' '.join(input.hosts)} --host-flag {HOST_SAMPLE}"
     if input.truth:
