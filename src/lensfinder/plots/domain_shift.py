@@ -86,8 +86,9 @@ def _bars(ax, summary):
         title += "\n(networks per set in brackets: mean, min-max)"
     if not several.all() and "independent_auroc_lo" in summary:
         title += "\n(one network: its 95 % bootstrap interval)"
-    ax.set(ylim=(0, 1.05), title=title)
-    ax.legend(fontsize=6, ncol=3)
+    # room above 1 for the legend, so that it covers no bar
+    ax.set(ylim=(0, 1.3), yticks=np.linspace(0, 1, 6), title=title)
+    ax.legend(fontsize=6, ncol=3, loc="upper center")
 
 
 def _roc(ax, roc, sets):
