@@ -591,8 +591,8 @@ def test_a_control_trains_on_the_renderers_own_images_on_its_own_hosts(repo_root
     """`training_sets: {control: {recipe: independent}}`: the independent renderer draws the control's
     training images on the semi-real training tiles and its own test on the own-test tile, from seeds
     other than the independent set's, which alone reads the held-out tile; the control is trained and
-    scored as any training set. In a mix, with member_params, or on the independent set's seed it is
-    refused, naming the key."""
+    scored as any training set. Misspelt, in a mix, with member_params, or on the independent set's seed
+    it is refused, naming the key."""
     def config(name, domain_shift):
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump({"experiments": {"domain_shift": domain_shift}}))
@@ -620,6 +620,8 @@ def test_a_control_trains_on_the_renderers_own_images_on_its_own_hosts(repo_root
     table = next(c for c in commands if c.startswith("lensfinder domain-shift-table"))
     assert "model=control,training_set=control,test_set=own" in table and "sets/control_train/shard_000.parquet" in table
     for name, domain_shift, key in (
+            ("typo", {"training_sets": {"c": {"recipe": "indepedent"}}},
+             "training_sets.c.recipe: 'indepedent' is not one of"),
             ("in_mix", {"training_sets": {"c": {"mix": {"independent": 0.5, "broad": 0.5}}}}, "training_sets.c.mix"),
             ("members", {"training_sets": {"c": {"recipe": "independent", "member_params": {"broad": {}}}}},
              "training_sets.c.member_params"),
