@@ -591,8 +591,8 @@ def test_a_control_trains_on_the_renderers_own_images_on_its_own_hosts(repo_root
     """`training_sets: {control: {recipe: independent}}`: the independent renderer draws the control's
     training images on the semi-real training tiles and its own test on the own-test tile, from seeds
     other than the independent set's, which alone reads the held-out tile; the control is trained and
-    scored as any training set. Misspelt, in a mix, with member_params, or on the independent set's seed
-    it is refused, naming the key."""
+    scored as any training set. Misspelt, in a mix, with member_params, on the independent set's seed or
+    with one seed for its training and own-test images it is refused, naming the key."""
     def config(name, domain_shift):
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump({"experiments": {"domain_shift": domain_shift}}))
@@ -627,7 +627,9 @@ def test_a_control_trains_on_the_renderers_own_images_on_its_own_hosts(repo_root
              "training_sets.c.member_params"),
             ("same_seed", {"training_sets": {"c": {"recipe": "independent"}},
                            "independent": {"seed": seeds["control_train"]}},
-             f"independent set's seed ({seeds['control_train']}")):
+             f"independent set's seed ({seeds['control_train']}"),
+            ("one_seed", {"training_sets": {"c": {"recipe": "independent"}}, "train": {"n_images": 4000, "seed": 9},
+                          "test": {"n_images": 1000, "seed": 9}}, "would be rendered from one seed")):
         refused, _ = _domain_shift_plan(repo_root, tmp_path, config(name, domain_shift), check=False)
         assert refused.returncode != 0 and key in refused.stdout + refused.stderr, name
 

@@ -89,6 +89,9 @@ def _ds_sets():
                                       f"{key}.member_params")
             except InputError as exc:
                 raise ValueError(str(exc)) from None
+        if control and DS["train"]["seed"] == DS["test"]["seed"]:
+            raise ValueError(f"{key}: its training and own-test images would be rendered from one seed "
+                             f"(experiments.domain_shift.train.seed = test.seed = {DS['train']['seed']}); give them two")
         for split, size in (("train", DS["train"]), ("test", DS["test"])):
             seed = size["seed"] + k
             if control and seed == DS["independent"]["seed"]:
