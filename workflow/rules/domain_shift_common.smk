@@ -44,11 +44,14 @@ for _name in ("ensemble", *DS_WORKFLOW_ROWS):
         raise ValueError(f"config: experiments.domain_shift.training_sets: {_name!r} names the workflow's own "
                          "network(s) in the tables; call the training set otherwise")
 DS_RECIPES_SEMI_REAL = ("li2020", "he2020_semireal")
-#: a training set's `recipe` for the independent renderer's own images (a control): its training images
-#: take their survey hosts from the semi-real training tiles, its own test from the own-test tiles, each
-#: from its own seed, so the independent set shares no host, image or stream with it; it measures how
-#: much of a network's gap is our simulator's and how much the network's (docs/experiments.md)
-DS_CONTROL_RECIPE = "independent"
+#: the independent renderer's `recipe`: the independent set's, and a training set's that asks for its
+#: own images (a control): the control's training images take their survey hosts from the semi-real
+#: training tiles, its own test from the own-test tiles, each from its own seed, so the independent set
+#: shares no host, image or stream with it; it measures how much of a network's gap is our simulator's
+#: and how much the network's (docs/experiments.md)
+DS_RENDERER = "independent"
+#: the tiles (`ds_tiles` side) that host each kind of set's survey stamps
+DS_HOST_SIDE = {"train": "train", "test": "own", "independent": "independent"}
 
 
 def ds_tiles(side):
@@ -76,10 +79,10 @@ def _ds_sets():
             raise ValueError(f"config: experiments.domain_shift.training_sets.{name}: give a recipe or a mix, "
                              f"not {'both' if spec.get('recipe') else 'neither'}")
         key = f"config: experiments.domain_shift.training_sets.{name}"
-        control = spec.get("recipe") == DS_CONTROL_RECIPE
-        if DS_CONTROL_RECIPE in spec.get("mix", {}):
-            raise ValueError(f"{key}.mix: {DS_CONTROL_RECIPE!r} (the independent renderer) is a set's one recipe "
-                             f"(recipe: {DS_CONTROL_RECIPE}), not a member of a mix")
+        control = spec.get("recipe") == DS_RENDERER
+        if DS_RENDERER in spec.get("mix", {}):
+            raise ValueError(f"{key}.mix: {DS_RENDERER!r} (the independent renderer) is a set's one recipe "
+                             f"(recipe: {DS_RENDERER}), not a member of a mix")
         if control and spec.get("member_params"):
             raise ValueError(f"{key}.member_params: the independent renderer has no members; its overrides "
                              "(IndependentSpec keys) go in params")
@@ -99,13 +102,13 @@ def _ds_sets():
                                  f"({seed}: experiments.domain_shift.{split}.seed + {k}, its place among the "
                                  "training sets); give experiments.domain_shift.independent.seed another value")
             sets[f"{name}_{split}"] = {"net": name, "split": split, "recipe": spec.get("recipe"),
-                                       "render": control, "mix": spec.get("mix", {}),
+                                       "mix": spec.get("mix", {}),
                                        "members": [] if control else _ds_members(spec),
                                        "member_params": spec.get("member_params", {}),
                                        "params": spec.get("params", {}), "n_images": size["n_images"],
                                        "seed": seed, "n_shards": subset_pieces(size["n_images"], EXP_SIM["shard_size"])}
     ind = DS["independent"]
-    sets["independent"] = {"net": None, "split": "independent", "recipe": DS_CONTROL_RECIPE, "render": True, "mix": {},
+    sets["independent"] = {"net": None, "split": "independent", "recipe": DS_RENDERER, "mix": {},
                            "member_params": {}, "members": [], "params": {}, "n_images": ind["n_images"],
                            "seed": ind["seed"], "n_shards": ind["n_shards"]}
     return sets
@@ -114,8 +117,8 @@ def _ds_sets():
 DS_SETS = _ds_sets()
 #: sets of the simulation stage (`lensfinder simulate`), and those of the independent renderer
 #: (`lensfinder domain-shift-render`: the independent set and the controls' sets)
-DS_SIM_SETS = [name for name, spec in DS_SETS.items() if not spec["render"]]
-DS_RENDER_SETS = [name for name, spec in DS_SETS.items() if spec["render"]]
+DS_SIM_SETS = [name for name, spec in DS_SETS.items() if spec["recipe"] != DS_RENDERER]
+DS_RENDER_SETS = [name for name, spec in DS_SETS.items() if spec["recipe"] == DS_RENDERER]
 
 
 def ds_shards(dsset):
@@ -150,7 +153,7 @@ def _ds_host_tiles(dsset):
     spec = DS_SETS[dsset]
     if not set(spec["members"]) & set(DS_RECIPES_SEMI_REAL):
         return []
-    return ds_tiles("train" if spec["split"] == "train" else "own")
+    return ds_tiles(DS_HOST_SIDE[spec["split"]])
 
 
 def ds_sim_input(wildcards):
@@ -187,7 +190,7 @@ def ds_independent_input(wildcards):
     the independent set; a control's, the tiles of its side (training or own test)."""
     if not DS["independent"]["on_survey_hosts"]:
         return {"hosts": [], "host_indexes": [], "truth": []}
-    tiles = ds_tiles({"independent": "independent", "train": "train", "test": "own"}[DS_SETS[wildcards.dsset]["split"]])
+    tiles = ds_tiles(DS_HOST_SIDE[DS_SETS[wildcards.dsset]["split"]])
     return {"hosts": expand(P.stamp_cube, tile=tiles), "host_indexes": expand(P.stamp_index, tile=tiles),
             "truth": expand(P.truth, tile=tiles) if SURVEY == "mock" else []}
 
