@@ -111,3 +111,23 @@ def test_a_block_with_its_own_schema_is_named_from_the_top(tmp_path, repo_root):
     assert problem.startswith("config: experiments.psf_test.factorz: unknown key 'factorz' (did you mean 'factors'?)")
     assert f"(set in {mine};" in problem and "experiments.schema.yaml" in problem
 
+
+def test_the_schemas_list_every_simulation_recipe(repo_root, schema_path):
+    """The recipe enums the schemas repeat are RECIPES (and, for domain_shift's training sets, the
+    independent renderer): a recipe added in Python is not refused by the dry run."""
+    from lensfinder.simulation.recipes import RECIPES
+
+    def enums(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("enum"), list) and "broad" in node["enum"]:
+                yield node["enum"]
+            for value in node.values():
+                yield from enums(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from enums(value)
+
+    config_enums = list(enums(yaml.safe_load(schema_path.read_text())))
+    experiments = yaml.safe_load((schema_path.parent / "experiments.schema.yaml").read_text())
+    assert len(config_enums) == 4 and all(sorted(e) == sorted(RECIPES) for e in config_enums)
+    assert sorted(experiments["$defs"]["ds_recipe"]["enum"]) == sorted([*RECIPES, "independent"])

@@ -427,3 +427,56 @@ def test_field_galaxies_keep_their_distance_and_sizes():
     assert np.hypot(lx, ly).min() < 3.0  # without the limit they fall anywhere
     with pytest.raises(InputError, match="field_min_distance_arcsec"):
         draw_table(recipe_params("broad", {**params, "field_min_distance_arcsec": 12.0}), 4, 0, np.arange(8))
+
+
+def test_grand_design_spirals_have_continuous_logarithmic_arms(tmp_path):
+    """`grand_design`: 1-4 smooth arms of 100-200 overlapping blobs each, on logarithmic spirals of the
+    recorded pitch in the disk's plane, blue as `spiral`; images re-render from their rows."""
+    from lenstronomy.Util.param_util import ellipticity2phi_q
+
+    from lensfinder.simulation.colours import add_band_columns, component_classes
+    from lensfinder.simulation.confusers import (GRAND_DESIGN_ARM_WIDTH, GRAND_DESIGN_BLOBS_PER_ARM,
+                                                 GRAND_DESIGN_SIGMA_FLOOR_ARCSEC)
+    from lensfinder.surveys.presets import get_preset
+
+    p = recipe_params("broad", {"lens_fraction": 0.0, "negative_mix": {"grand_design": 1.0},
+                                "field_galaxies": [0, 0]})
+    meta = draw_table(p, 8, 0, np.arange(128))
+    assert set(meta["kind"]) == {"grand_design"} and set(meta["spiral_arms"]) == {1, 2, 3, 4}
+    assert meta["spiral_pitch_deg"].between(10.0, 30.0).all()
+    for _, row in meta.iterrows():
+        arms, n_blobs = int(row["spiral_arms"]), len(row["blob_amp"])
+        assert arms * GRAND_DESIGN_BLOBS_PER_ARM[0] <= n_blobs <= arms * GRAND_DESIGN_BLOBS_PER_ARM[1]
+        phi, q = ellipticity2phi_q(row["disk_e1"], row["disk_e2"])
+        dx = np.asarray(row["blob_center_x"]) - row["disk_center_x"]
+        dy = np.asarray(row["blob_center_y"]) - row["disk_center_y"]
+        u, v = dx * np.cos(phi) + dy * np.sin(phi), (-dx * np.sin(phi) + dy * np.cos(phi)) / q
+        r, theta = np.hypot(u, v), np.arctan2(v, u)
+        assert (r / row["disk_R_sersic"]).min() >= 0.3 - 1e-9 and (r / row["disk_R_sersic"]).max() <= 2.5 + 1e-9
+        # arms widen outward: sigma a fixed fraction of the radius, above a floor
+        sigma = np.asarray(row["blob_sigma"])
+        width = sigma[sigma > GRAND_DESIGN_SIGMA_FLOOR_ARCSEC] / r[sigma > GRAND_DESIGN_SIGMA_FLOOR_ARCSEC]
+        assert sigma.min() >= GRAND_DESIGN_SIGMA_FLOOR_ARCSEC and width.size > 0
+        assert GRAND_DESIGN_ARM_WIDTH[0] <= width.min() and np.ptp(width) < 1e-6 * width.mean()  # one per galaxy
+        # along a logarithmic spiral theta - ln(r) / tan(pitch) is constant, one value per arm, 2 pi / arms apart
+        phase = arms * (theta - np.log(r / row["disk_R_sersic"]) / np.tan(np.radians(row["spiral_pitch_deg"])))
+        assert np.abs(np.exp(1j * phase).mean()) > 0.9
+        shuffled = arms * (theta - np.log(r / row["disk_R_sersic"]) / np.tan(np.radians(row["spiral_pitch_deg"]
+                                                                                          + 25.0)))
+        assert np.abs(np.exp(1j * shuffled).mean()) < np.abs(np.exp(1j * phase).mean())
+
+    coloured = add_band_columns(meta.iloc[:20], ("g", "r", "i"), get_preset("kids"))
+    g_r = lambda c: -2.5 * np.log10(np.concatenate([np.atleast_1d(v) for v in coloured[f"{c}_amp_g"]])
+                                    / np.concatenate([np.atleast_1d(v) for v in coloured[f"{c}_amp"]]))
+    assert np.median(g_r("blob")) < 1.0  # star-forming arms (an elliptical's g - r is ~1.3 here)
+    assert component_classes("grand_design") == component_classes("spiral")
+    assert "grand_design" in recipe_params("broad").negative_mix
+    assert "grand_design" not in recipe_params("sky").negative_mix  # opt-in elsewhere
+    images, rows = sim.simulate_shard("broad", 3, 5, 0, params={"lens_fraction": 0.0, "bands": ["g", "r", "i"],
+                                      "negative_mix": {"grand_design": 1.0, "elliptical": 1.0}}, progress=False)
+    write_table(rows, tmp_path / "shard.parquet")  # the kind's columns stored beside the other kinds'
+    rows = pd.read_parquet(tmp_path / "shard.parquet")
+    assert set(rows["kind"]) == {"grand_design", "elliptical"} and rows["spiral_arms"].isna().sum() == 1
+    for i in range(3):
+        for k, band in enumerate(("g", "r", "i")):
+            np.testing.assert_array_equal(sim.render_from_metadata(rows.iloc[i], band=band), images[i, k])

@@ -73,7 +73,7 @@ _SCALAR = ("lens_light", "disk", "companion", "source", "point_source")
 _LISTS = ("extra", "clump", "blob", "point")
 #: kinds whose central galaxy (``lens_light``) is star-forming; rings are red or blue (resonance rings of
 #: S0 galaxies are old and red, collisional rings blue: Buta & Combes 1996, Fund. Cosmic Phys. 17, 95)
-_BLUE_CENTRAL = {"irregular", "spiral", "edge_on", "merger"}
+_BLUE_CENTRAL = {"irregular", "spiral", "grand_design", "edge_on", "merger"}
 _RANDOM_CENTRAL = {"ring"}
 #: (alpha0, alpha1) and template weights of :data:`HERBEL_RED` (0) and :data:`HERBEL_BLUE` (1), as arrays
 _ALPHAS = tuple(tuple(np.asarray(v, dtype=float) for v in pop[:2]) for pop in (HERBEL_RED, HERBEL_BLUE))

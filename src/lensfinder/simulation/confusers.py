@@ -34,6 +34,16 @@ PASSIVE_RING_BLOBS = (80, 160)
 PASSIVE_RING_SIGMA_ARCSEC = (0.12, 0.3)
 #: ... lopsided: blob fluxes 1 + a cos(theta - theta_0), a in this range (rings are rarely uniform)
 PASSIVE_RING_LOPSIDEDNESS = (0.0, 0.8)
+#: A grand-design spiral: 1-4 continuous arms (Elmegreen & Elmegreen 1987, ApJ 314, 3: grand-design,
+#: multi-armed and flocculent arm classes), each this many overlapping blobs, of Gaussian sigma this
+#: fraction of their radius (arms widen outward: ~1-2 kpc at 5-10 kpc), at least the floor (arcsec)
+GRAND_DESIGN_BLOBS_PER_ARM = (100, 200)
+GRAND_DESIGN_ARM_WIDTH = (0.05, 0.12)
+GRAND_DESIGN_SIGMA_FLOOR_ARCSEC = 0.1
+#: ... large disks (half-light radius, arcsec: M51's and M100's 3-6 kpc at z ~ 0.05-0.3) whose arms
+#: hold this fraction of the light (the arms dominate a grand-design disk in blue light)
+GRAND_DESIGN_R_ARCSEC = (1.0, 4.0)
+GRAND_DESIGN_ARM_FRACTION = (0.3, 0.7)
 #: Colour class by a boolean "blue" (0: red, 1: blue).
 _RED_BLUE = np.array(["red", "blue"], dtype=object)
 
@@ -205,7 +215,7 @@ def draw_negatives(rng, p, kind: str, g: Group, counts, cx, cy):
         g.update(sersic_columns("disk", counts / (1 + bd), uniform(rng, p.bulge_disk_R_sersic_arcsec, n),
                                 uniform(rng, p.disk_n_sersic, n), de1, de2, cx, cy, "blue", g.bands))
         g.update({"bulge_to_disk": bd})
-    elif kind in ("irregular", "spiral", "ring", "passive_ring", "edge_on"):
+    elif kind in ("irregular", "spiral", "grand_design", "ring", "passive_ring", "edge_on"):
         _disk_galaxy(rng, p, kind, g, counts, cx, cy)
     elif kind == "merger":
         _merger(rng, p, g, counts, cx, cy)
@@ -215,7 +225,8 @@ def draw_negatives(rng, p, kind: str, g: Group, counts, cx, cy):
 
 
 def _disk_galaxy(rng, p, kind, g: Group, counts, cx, cy):
-    """Star-forming disks: clumpy irregulars, spirals with two arms of knots, rings, edge-on disks."""
+    """Star-forming disks: clumpy irregulars, spirals with two arms of knots, grand-design spirals with
+    1-4 smooth arms, rings, edge-on disks."""
     n = g.n
     R = uniform(rng, p.irregular_R_arcsec, n)
     q, phi, e1, e2 = ellipse(rng, p.edge_on_q if kind == "edge_on" else (0.3, 1.0), n)
@@ -226,10 +237,7 @@ def _disk_galaxy(rng, p, kind, g: Group, counts, cx, cy):
         _knots(rng, p, g, ar, f * counts, R, q, phi, cx, cy, "blue", p.confuser_knots)
     elif kind == "spiral":  # bulge + exponential disk + knots along two logarithmic arms
         f_bulge, f_arms = uniform(rng, (0.05, 0.4), n), uniform(rng, (0.2, 0.5), n)
-        g.update(sersic_columns("lens_light", f_bulge * counts, 0.2 * R, uniform(rng, (2.0, 4.0), n),
-                                0.3 * e1, 0.3 * e2, cx, cy, "red", g.bands))
-        g.update(sersic_columns("disk", (1 - f_bulge - f_arms) * counts, R, np.ones(n), e1, e2, cx, cy, "blue",
-                                g.bands))
+        _bulge_and_disk(rng, g, f_bulge * counts, (1 - f_bulge - f_arms) * counts, R, e1, e2, cx, cy)
         count = integers(rng, p.confuser_knots, n)
         owner = np.repeat(ar, count)
         m = len(owner)
@@ -240,6 +248,26 @@ def _disk_galaxy(rng, p, kind, g: Group, counts, cx, cy):
         dx, dy = _projected(r, theta, q[owner], phi[owner])
         g.blobs(owner, (f_arms * counts / count)[owner], cx[owner] + dx, cy[owner] + dy,
                 uniform(rng, p.confuser_knot_sigma_arcsec, m), "blue")
+    elif kind == "grand_design":  # bulge + exponential disk + 1-4 smooth, continuous logarithmic arms
+        R = uniform(rng, GRAND_DESIGN_R_ARCSEC, n)
+        f_arms = uniform(rng, GRAND_DESIGN_ARM_FRACTION, n)
+        f_bulge = uniform(rng, (0.05, 0.25), n)
+        _bulge_and_disk(rng, g, f_bulge * counts, (1 - f_bulge - f_arms) * counts, R, e1, e2, cx, cy)
+        arms = integers(rng, p.grand_design_arms, n)
+        count = arms * integers(rng, GRAND_DESIGN_BLOBS_PER_ARM, n)
+        owner = np.repeat(ar, count)
+        m = len(owner)
+        pitch_deg = uniform(rng, (10.0, 30.0), n)  # Kennicutt (1981), as `spiral`
+        pitch = np.radians(pitch_deg)[owner]
+        # uniform in ln r along each arm, 0.3-2.5 disk radii: the arm's light falls as 1/r
+        r = R[owner] * np.exp(uniform(rng, (np.log(0.3), np.log(2.5)), m))
+        arm = rng.integers(0, arms[owner])
+        theta = (uniform(rng, (0.0, 2 * np.pi), n)[owner] + 2 * np.pi * arm / arms[owner]
+                 + np.log(r / R[owner]) / np.tan(pitch) + rng.normal(0.0, 0.03, m))
+        dx, dy = _projected(r, theta, q[owner], phi[owner])
+        sigma = np.maximum(uniform(rng, GRAND_DESIGN_ARM_WIDTH, n)[owner] * r, GRAND_DESIGN_SIGMA_FLOOR_ARCSEC)
+        g.blobs(owner, (f_arms * counts / count)[owner], cx[owner] + dx, cy[owner] + dy, sigma, "blue")
+        g.update({"spiral_arms": arms.astype(float), "spiral_pitch_deg": pitch_deg})  # float: NaN for other kinds
     elif kind in ("ring", "passive_ring"):
         # ring: a bulge inside a knotty star-forming ring (blue knots); passive_ring: a smooth ring of old
         # stars, the bulge's colour (the outer and inner resonance rings of S0 and early spirals)
@@ -268,6 +296,13 @@ def _disk_galaxy(rng, p, kind, g: Group, counts, cx, cy):
         g.update(sersic_columns("disk", f_bulge * counts, 0.3 * R, np.full(n, 3.0), be1, be2, cx, cy, "red",
                                 g.bands))
     g.update({"lens_light_model": np.full(n, kind, dtype=object)})
+
+
+def _bulge_and_disk(rng, g: Group, bulge_counts, disk_counts, R, e1, e2, cx, cy):
+    """A spiral's bulge (Sersic n 2-4, a fifth of the disk's radius, rounder) and exponential disk."""
+    g.update(sersic_columns("lens_light", bulge_counts, 0.2 * R, uniform(rng, (2.0, 4.0), g.n), 0.3 * e1, 0.3 * e2,
+                            cx, cy, "red", g.bands))
+    g.update(sersic_columns("disk", disk_counts, R, np.ones(g.n), e1, e2, cx, cy, "blue", g.bands))
 
 
 def _merger(rng, p, g: Group, counts, cx, cy):

@@ -32,7 +32,8 @@ FLOAT_COLUMNS = (
     ["theta_E", "e1", "e2", "center_x", "center_y", "gamma1", "gamma2", "lens_q", "lens_phi_deg",
      "z_d", "z_s", "m200_msun", "sigma_km_s"]
     + [f"{c}_{k}" for c in ("lens_light", "source", "companion", "disk") for k in SERSIC_KEYS]
-    + ["mag_lens", "mag_source", "mag_companion", "bulge_to_disk", "point_source_x", "point_source_y",
+    + ["mag_lens", "mag_source", "mag_companion", "bulge_to_disk", "spiral_arms", "spiral_pitch_deg",
+       "point_source_x", "point_source_y",
        "point_source_amp", "arc_snr_target", "arc_snr", "arc_visible_snr"]
 )
 LIST_COLUMNS = (("subhalo_theta_E", "subhalo_center_x", "subhalo_center_y", "subhalo_mass_msun")

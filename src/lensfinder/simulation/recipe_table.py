@@ -33,7 +33,8 @@ RECIPES: Mapping[str, Mapping[str, Any]] = MappingProxyType({
         "source_offset_theta_E": 1.0,
         "source_mix": MappingProxyType({"sersic": 0.4, "knots": 0.3, "irregular": 0.3}),
         "negative_mix": MappingProxyType({"elliptical": 0.25, "elliptical_pair": 0.15, "satellites": 0.25,
-                                          "irregular": 0.1, "spiral": 0.1, "ring": 0.08, "passive_ring": 0.07}),
+                                          "irregular": 0.1, "spiral": 0.05, "grand_design": 0.05, "ring": 0.08,
+                                          "passive_ring": 0.07}),
         # KiDS DR4 5-sigma depths scatter by 0.13 (r), 0.14 (g) and 0.27 mag (i) from tile to tile
         # (Kuijken et al. 2019, A&A 625, A2): +-0.5 mag uniform (rms 0.29) covers the i - r spread
         "band_depth_scatter_mag": 0.5,

@@ -25,7 +25,7 @@ __all__ = ["Recipe", "PARAMS", "RECIPES", "PAPER_RECIPES", "NEGATIVE_KINDS", "LE
 #: Shapes of the fully simulated negatives: He et al. 2020, Table 2, then the sky's confusers
 #: (``lensfinder.simulation.confusers``, sources in ``docs/simulation.md``).
 NEGATIVE_KINDS = ("elliptical", "elliptical_pair", "elongated", "bulge_disk", "satellites", "irregular", "spiral",
-                  "ring", "passive_ring", "merger", "edge_on", "group", "star", "star_blend")
+                  "grand_design", "ring", "passive_ring", "merger", "edge_on", "group", "star", "star_blend")
 #: Light models of lens galaxies (and of the central galaxies of negatives), and of lensed sources.
 LENS_LIGHT_MODELS = ("sersic", "bulge_disk", "double_sersic")
 SOURCE_MODELS = ("sersic", "knots", "irregular", "multiple", "quasar")
@@ -181,6 +181,8 @@ class Recipe:
                                      kind="int_range", bounds="[1, inf)")
     confuser_knot_sigma_arcsec: Range = param((0.0, 0.15), "Gaussian sigma of a confuser's knots, arcsec",
                                               bounds=NON_NEGATIVE)
+    grand_design_arms: IntRange = param((1, 4), "arms of a grand-design spiral (negative kind grand_design)",
+                                        kind="int_range", bounds="[1, inf)")
     ring_R_arcsec: Range = param((1.0, 3.5), "ring radius, arcsec", bounds=POSITIVE)
     merger_separation_arcsec: Range = param((0.8, 3.0), "merger: separation of the two galaxies, arcsec",
                                             bounds=POSITIVE)
