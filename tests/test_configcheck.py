@@ -112,9 +112,10 @@ def test_a_block_with_its_own_schema_is_named_from_the_top(tmp_path, repo_root):
     assert f"(set in {mine};" in problem and "experiments.schema.yaml" in problem
 
 
-def test_the_schemas_list_every_simulation_recipe(repo_root, schema_path):
-    """The recipe enums the schemas repeat are RECIPES (and, for domain_shift's training sets, the
-    independent renderer): a recipe added in Python is not refused by the dry run."""
+def test_the_schemas_list_every_simulation_recipe(repo_root, schema_path, default_config):
+    """The schemas name the recipes once each ($defs), and that list is RECIPES (plus, for domain_shift's
+    training sets, the independent renderer): a recipe added in Python is not refused by the dry run, and
+    every place that takes a recipe refuses a wrong one, naming the recipes."""
     from lensfinder.simulation.recipes import RECIPES
 
     def enums(node):
@@ -127,7 +128,23 @@ def test_the_schemas_list_every_simulation_recipe(repo_root, schema_path):
             for value in node:
                 yield from enums(value)
 
-    config_enums = list(enums(yaml.safe_load(schema_path.read_text())))
+    schema = yaml.safe_load(schema_path.read_text())
+    assert list(enums(schema)) == [schema["$defs"]["recipe"]["enum"]]
+    assert sorted(schema["$defs"]["recipe"]["enum"]) == sorted(RECIPES)
     experiments = yaml.safe_load((schema_path.parent / "experiments.schema.yaml").read_text())
-    assert len(config_enums) == 4 and all(sorted(e) == sorted(RECIPES) for e in config_enums)
+    assert list(enums(experiments)) == [experiments["$defs"]["ds_recipe"]["enum"]]
     assert sorted(experiments["$defs"]["ds_recipe"]["enum"]) == sorted([*RECIPES, "independent"])
+
+    named = f"'brod' is not one of {schema['$defs']['recipe']['enum']}"
+    for path, value in (("simulation.recipe", "brod"), ("simulation.mix", {"brod": 1.0}),
+                        ("simulation.member_params", {"brod": {}}),
+                        ("simulation.sets.train.member_params", {"brod": {}})):
+        config = _with(default_config, path, value)
+        if path.startswith("simulation.sets"):
+            config["simulation"]["sets"]["train"].update(n_images=100, n_shards=1, seed=1)
+        problem = schema_problem(config, schema_path)
+        assert problem is not None and problem.startswith(f"config: {path}: {named}"), problem
+        # the shared definition has no default: the key that refers to it gives its own
+        assert ("; the default: 'broad'" in problem) == (path == "simulation.recipe"), problem
+    for recipe in RECIPES:
+        assert schema_problem(_with(default_config, "simulation.mix", {recipe: 1.0}), schema_path) is None

@@ -109,6 +109,20 @@ def _expected(schema: Mapping, values: bool = True) -> str:
     return expected
 
 
+def _referring(schema: Mapping, error) -> Mapping:
+    """The subschema ``error`` was raised by, with the default of the key that reached it through ``$ref``
+    (``recipe: {$ref: "#/$defs/recipe", default: broad}``: the shared definition has no default of its own)."""
+    node: object = schema
+    for key in list(error.absolute_schema_path)[:-1]:  # the path runs through the referring key
+        try:
+            node = node[key]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError):
+            return error.schema
+    if isinstance(node, Mapping) and "$ref" in node and "default" in node and "default" not in error.schema:
+        return {**error.schema, "default": node["default"]}
+    return error.schema
+
+
 def schema_problem(config: Mapping, schema_path: str | os.PathLike, files: Sequence[str | os.PathLike] = (),
                    overrides: Mapping | None = None, prefix: Sequence[str] = ()) -> str | None:
     """One line on the first way ``config`` breaks the schema at ``schema_path``, or None if it does not.
@@ -144,7 +158,8 @@ def schema_problem(config: Mapping, schema_path: str | os.PathLike, files: Seque
         what = error.message
         shown = ("type", "enum", "const", "oneOf", "anyOf", "minimum", "maximum", "exclusiveMinimum",
                  "exclusiveMaximum")
-        expected = _expected(error.schema, values=error.validator != "enum") if error.validator in shown else ""
+        expected = (_expected(_referring(schema, error), values=error.validator != "enum")
+                    if error.validator in shown else "")
         if error.validator == "not":  # jsonschema's words ("should not be valid under {...}") say too little
             what = f"{error.instance!r} is not allowed here"
             expected = f"expected {error.schema['description']}" if "description" in error.schema else ""
