@@ -249,6 +249,36 @@ def test_networks_are_compared_with_the_first_on_the_images_they_share():
     assert long.loc[("b", "own"), ["vs", *ds.DIFFERENCES]].isna().all()
 
 
+def test_the_top_negatives_are_those_that_set_the_top_of_the_ranking():
+    """`top_negatives`: floor(1 % of the negatives) + 1 of them, highest first; the lenses above the first
+    are TPR0, above the last TPR at FPR 1 % (a lens tied with a negative counts as below it), as the
+    metrics compute them; the set's metadata beside them."""
+    from lensfinder.learning.metrics import tpr0
+
+    rng = np.random.default_rng(5)
+    n_neg, n_lens = 250, 120
+    scores = np.concatenate([rng.uniform(0, 0.9, n_neg), rng.uniform(0.5, 1.0, n_lens)])
+    scores[n_neg] = np.sort(scores[:n_neg])[-2]  # a lens tied with the second negative
+    joined = pd.DataFrame({"model": "m", "test_set": "independent", "object_id": [f"o{i}" for i in range(len(scores))],
+                           "p_cnn": scores, "is_lens": np.arange(len(scores)) >= n_neg,
+                           "kind": np.where(np.arange(len(scores)) >= n_neg, "lens_rendered", "elliptical")})
+    meta = joined[["object_id"]].assign(companion_mag=np.arange(len(scores), dtype=float), unrelated=1)
+    top = ds.top_negatives(joined, meta)
+    assert list(top["rank"]) == [1, 2, 3] and (top["kind"] == "elliptical").all()
+    assert list(top["p_cnn"]) == sorted(scores[:n_neg])[::-1][:3]
+    y = joined["is_lens"].to_numpy()
+    assert top["lenses_above"].iloc[0] == pytest.approx(tpr0(y, scores))
+    assert top["lenses_above"].iloc[-1] == pytest.approx(ds.tpr_at_fpr(y, scores, 0.01))
+    tied = top.loc[top["rank"] == 2, "lenses_above"].item()
+    assert tied == pytest.approx(np.mean(scores[n_neg:] > scores[n_neg]))  # the tied lens is not above
+    assert list(top["companion_mag"]) == [float(o[1:]) for o in top["object_id"]] and "unrelated" not in top
+    # another model's negatives are ranked apart; a set without negatives gives no rows
+    other = joined.assign(model="n", p_cnn=1 - joined["p_cnn"])
+    lenses_only = joined[joined["is_lens"]].assign(test_set="own")
+    both = ds.top_negatives(pd.concat([joined, other, lenses_only]), None, max_fpr=0.02)
+    assert both.groupby(["model", "test_set"]).size().to_dict() == {("m", "independent"): 6, ("n", "independent"): 6}
+
+
 def test_tiny_domain_shift_run(rendered, tmp_path):
     """The independent images and an own test set scored by a tiny model made here, to the tables and figure."""
     from lensfinder.learning.datasets import write_toy_shard
@@ -271,7 +301,9 @@ def test_tiny_domain_shift_run(rendered, tmp_path):
                          str(directory / "shard_000.parquet"), "--model", str(model), "--out", str(out)]) == 0
             scores.append(str(out))
             labels.append(f"model={net},training_set=tiny,test_set={name}")
-    tables = [str(tmp_path / f"{t}.parquet") for t in ("summary", "metrics", "kinds", "completeness", "roc", "seeds")]
+    from lensfinder.cli.domain_shift import TABLE_NAMES
+
+    tables = [str(tmp_path / f"{t}.parquet") for t in TABLE_NAMES]
     assert main(["domain-shift-table", "--scores", *scores, "--score-labels", *labels,
                  "--metadata", str(tmp_path / "own" / "shard_000.parquet"),
                  str(ind_dir / "shard_000.parquet"), "--out", *tables]) == 0
@@ -307,6 +339,19 @@ def test_tiny_domain_shift_run(rendered, tmp_path):
     # the set's two parts (default subsets too): every image is in one of them
     on_hosts = ind["kind"].isin(["lens_host", "survey_host"])
     assert summary["on_hosts_n"][0] == on_hosts.sum() > 0 and summary["rendered_n"][0] == (~on_hosts).sum()
+    # the negatives at the top of each ranking: TPR0 and TPR at FPR 1 % read off them, with their metadata
+    top = read_table(tables[6])
+    for (model, test_set), part in top.groupby(["model", "test_set"]):
+        row = metrics.set_index(["model", "test_set"]).loc[(model, test_set)]
+        n_negatives = row["n"] - row["n_lenses"]
+        assert list(part["rank"]) == list(range(1, n_negatives // 100 + 2)) and (part["n_negatives"] == n_negatives).all()
+        assert part["p_cnn"].is_monotonic_decreasing and part["lenses_above"].is_monotonic_increasing
+        assert part["lenses_above"].iloc[0] == pytest.approx(row["tpr0"])
+        assert part["lenses_above"].iloc[-1] == pytest.approx(row["tpr_fpr1"])
+    independent = top[top["test_set"] == "independent"].merge(ind[["object_id", "kind", "is_lens"]], on="object_id",
+                                                              suffixes=("", "_set"))
+    assert len(independent) == 2 and not independent["is_lens"].any()  # one negative (of 16) per network
+    assert (independent["kind"] == independent["kind_set"]).all() and "companion_distance_arcsec" in top.columns
     assert main(["domain-shift-figure", "--tables", tables[0], tables[4], tables[2], tables[3],
                  "--out", str(tmp_path / "fig.png")]) == 0
     assert (tmp_path / "fig.png").stat().st_size > 20_000
@@ -437,7 +482,9 @@ def test_figure_draws_each_training_set_once_with_its_seed_range(tmp_path):
 def test_table_step_refuses_unknown_test_sets(tmp_path, capsys):
     scores = write_table(pd.DataFrame({"object_id": ["a", "b"], "p_cnn": [0.1, 0.9]}), tmp_path / "s.parquet")
     meta = write_table(pd.DataFrame({"object_id": ["a", "b"], "is_lens": [False, True]}), tmp_path / "m.parquet")
-    out = [str(tmp_path / f"{t}.parquet") for t in ("summary", "metrics", "kinds", "completeness", "roc", "seeds")]
+    from lensfinder.cli.domain_shift import TABLE_NAMES
+
+    out = [str(tmp_path / f"{t}.parquet") for t in TABLE_NAMES]
     assert main(["domain-shift-table", "--scores", str(scores), "--score-labels", "model=x,test_set=train",
                  "--metadata", str(meta), "--out", *out]) == 2
     assert "test_set=own|independent" in capsys.readouterr().err and not (tmp_path / "summary.parquet").exists()

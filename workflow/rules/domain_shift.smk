@@ -12,7 +12,7 @@
 #   scores/{dsnet}/{dsset}/shard_NNN.parquet   dsnet `default` = results/models/{net}.keras, an ensemble's
 #                                              later members by their names
 #   scores/ensemble/{own,independent}/shard_NNN.parquet   with inference.ensemble: its members' mean probability
-#   tables/{summary,metrics,kinds,completeness,roc,seeds}.parquet + .csv, figures/domain_shift.png
+#   tables/{summary,metrics,kinds,completeness,roc,seeds,top_negatives}.parquet + .csv, figures/domain_shift.png
 
 
 include: "domain_shift_common.smk"
@@ -180,7 +180,7 @@ rule domain_shift_tables:
         "lensfinder domain-shift-table --scores {input.scores} --score-labels {params.labels} "
         "--metadata {input.metadata} --train-metadata {input.train} --train-labels {params.train_labels} "
         "--threshold {params.threshold} {params.subsets} --out {output.summary} {output.metrics} {output.kinds} "
-        "{output.completeness} {output.roc} {output.seeds} > {log} 2>&1"
+        "{output.completeness} {output.roc} {output.seeds} {output.top_negatives} > {log} 2>&1"
 
 
 rule domain_shift_figure:

@@ -17,7 +17,7 @@ DSP = SimpleNamespace(
     # the workflow's ensemble scored as one (ensset: `own`, the workflow's test set, or `independent`)
     ensemble_scores=f"{DS_DIR}/scores/ensemble/{{ensset}}/shard_{{shard}}.parquet",
     tables={name: f"{DS_DIR}/tables/{name}.parquet"
-            for name in ("summary", "metrics", "kinds", "completeness", "roc", "seeds")},
+            for name in ("summary", "metrics", "kinds", "completeness", "roc", "seeds", "top_negatives")},
     summary_csv=f"{DS_DIR}/tables/summary.csv",
     seeds_csv=f"{DS_DIR}/tables/seeds.csv",
     figure=f"{DS_DIR}/figures/domain_shift.png",

@@ -65,7 +65,7 @@ STEPS: dict[str, tuple[str, str, str]] = {
     "experiment-roc-sample": ("lensfinder.cli.experiments", "experiment_roc_sample", "Li et al. 2020 test sample: mock lenses plus survey LRGs"),
     # independent validation (domain_shift)
     "domain-shift-render": ("lensfinder.cli.domain_shift", "domain_shift_render", "render one shard of an independent test set with lenstronomy and GalSim"),
-    "domain-shift-table": ("lensfinder.cli.domain_shift", "domain_shift_table", "own-test vs independent metrics, per-kind rates and completeness of networks"),
+    "domain-shift-table": ("lensfinder.cli.domain_shift", "domain_shift_table", "own-test vs independent metrics, per-kind rates, completeness and the top-ranked negatives of networks"),
     "domain-shift-figure": ("lensfinder.cli.domain_shift", "domain_shift_figure", "draw the domain_shift figure from its tables"),
     # one band against several (bands_test)
     "bands-test-table": ("lensfinder.cli.bands", "bands_test_table", "AUROC, TPR0, TPR10 of one-band and colour networks per survey preset"),

@@ -27,7 +27,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: tables of ``domain-shift-table``, in ``--out`` order
-TABLE_NAMES = ("summary", "metrics", "kinds", "completeness", "roc", "seeds")
+TABLE_NAMES = ("summary", "metrics", "kinds", "completeness", "roc", "seeds", "top_negatives")
 
 
 def add_domain_shift_render_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,7 +114,8 @@ def run_domain_shift_table(args) -> int:
             training_sets.update({model: names[0]} if names else {})
     summary = ds.side_by_side(long, training_sets)
     tables = (summary, long, ds.kind_rates(joined, args.threshold),
-              ds.completeness_table(joined, args.threshold), ds.roc_table(joined), ds.seed_spread(summary))
+              ds.completeness_table(joined, args.threshold), ds.roc_table(joined), ds.seed_spread(summary),
+              ds.top_negatives(joined, metadata))
     for table, path in zip(tables, args.out):
         write_table(table, path)
         write_csv(table, Path(path).with_suffix(".csv"))
@@ -131,7 +132,11 @@ def run_domain_shift_table(args) -> int:
         log.info("%s minus %s on %s (the same images): AUROC %+.3f (95%% %+.3f to %+.3f), TPR@1%% %+.2f "
                  "(95%% %+.2f to %+.2f)", row.model, row.vs, row.test_set, row.auroc_diff, row.auroc_diff_lo,
                  row.auroc_diff_hi, row.tpr_fpr1_diff, row.tpr_fpr1_diff_lo, row.tpr_fpr1_diff_hi)
-    spread = tables[-1]
+    top = tables[6]
+    for (model, test_set), part in top.groupby(["model", "test_set"], sort=False):
+        log.info("%s on %s: the %d negatives that set TPR at FPR 1 %% (of %d): %s", model, test_set, len(part),
+                 part["n_negatives"].iloc[0], ", ".join(f"{k} {n}" for k, n in part["kind"].value_counts().items()))
+    spread = tables[5]
     for row in spread[(spread["n_networks"] > 1) & spread["metric"].str.endswith("_auroc")].itertuples():
         log.info("%s, %d networks: %s mean %.3f, %.3f-%.3f", row.training_set, row.n_networks, row.metric,
                  row.mean, row.min, row.max)

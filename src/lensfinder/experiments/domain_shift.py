@@ -25,6 +25,8 @@ __all__ = [
     "ON_HOSTS",
     "DEFAULT_SUBSETS",
     "tpr_at_fpr",
+    "TOP_NEGATIVE_COLUMNS",
+    "top_negatives",
     "parse_subset",
     "subset_metrics",
     "join_scores",
@@ -314,6 +316,45 @@ def kind_rates(joined: pd.DataFrame, threshold: float) -> pd.DataFrame:
                          "median_p_cnn": float(part["p_cnn"].median()),
                          "auroc": auroc(lens[pair], scores[pair])})
     return pd.DataFrame(rows)
+
+
+#: what the top-negatives table says of each image, where its set's metadata has it: the independent
+#: set's kind, central galaxy, companion, PSF and survey host (:mod:`lensfinder.experiments.independent`),
+#: and the simulator's central galaxy and companion (own test sets)
+TOP_NEGATIVE_COLUMNS = ("mag_lens", "lens_light_profile", "lens_light_model", "galaxy_morphology",
+                        "companion_distance_arcsec", "companion_mag", "mag_companion", "psf_family",
+                        "psf_fwhm_arcsec", "host_object_id", "host_tile")
+
+
+def top_negatives(joined: pd.DataFrame, metadata: pd.DataFrame | None = None, max_fpr: float = 0.01) -> pd.DataFrame:
+    """The negatives that set TPR at FPR ``max_fpr``, per (model, test_set): the floor(``max_fpr`` x
+    negatives) + 1 highest-scored ones, highest first (``rank`` 1, 2, ...). ``lenses_above`` is the
+    fraction of the set's lenses scored above each: TPR0 on the first row and TPR at FPR ``max_fpr``
+    on the last (scores tied with a negative count as below it). Beside them, the columns of
+    :data:`TOP_NEGATIVE_COLUMNS` that ``metadata`` has (by ``object_id``), so that what fills the top
+    of a ranking can be read, and each image found again in its set."""
+    parts = []
+    for (model, test_set), part in joined.groupby(["model", "test_set"], sort=False):
+        lens = part["is_lens"].to_numpy(dtype=bool)
+        negatives = part[~lens].sort_values("p_cnn", ascending=False, kind="stable")
+        if not len(negatives):
+            continue
+        top = negatives.head(int(np.floor(max_fpr * len(negatives) + 1e-9)) + 1)
+        lens_scores = np.sort(part["p_cnn"].to_numpy(dtype=np.float64)[lens])
+        above = (lens_scores.size - np.searchsorted(lens_scores, top["p_cnn"].to_numpy(dtype=np.float64),
+                                                    side="right")) / max(lens_scores.size, 1)
+        parts.append(pd.DataFrame({"model": model, "test_set": test_set, "rank": np.arange(1, len(top) + 1),
+                                   "object_id": top["object_id"].to_numpy(), "kind": top["kind"].to_numpy(),
+                                   "p_cnn": top["p_cnn"].to_numpy(dtype=np.float64),
+                                   "lenses_above": above if lens_scores.size else np.nan,
+                                   "n_negatives": len(negatives), "max_fpr": max_fpr}))
+    columns = ["model", "test_set", "rank", "object_id", "kind", "p_cnn", "lenses_above", "n_negatives", "max_fpr"]
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    if metadata is not None:
+        extra = [c for c in TOP_NEGATIVE_COLUMNS if c in metadata.columns]
+        meta = metadata.drop_duplicates("object_id")[["object_id", *extra]]
+        table = table.merge(meta, on="object_id", how="left")
+    return table
 
 
 def completeness_table(joined: pd.DataFrame, threshold: float, bins: dict | None = None) -> pd.DataFrame:
