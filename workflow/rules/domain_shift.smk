@@ -167,6 +167,12 @@ rule domain_shift_tables:
             category="Experiments",
             subcategory="Independent validation (domain_shift)",
         ),
+        top_negatives_csv=report(
+            DSP.top_negatives_csv,
+            caption="../report/domain_shift_top_negatives.rst",
+            category="Experiments",
+            subcategory="Independent validation (domain_shift)",
+        ),
     params:
         labels=ds_table_labels(),
         train_labels=ds_train_labels(),

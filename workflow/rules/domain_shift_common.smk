@@ -20,6 +20,7 @@ DSP = SimpleNamespace(
             for name in ("summary", "metrics", "kinds", "completeness", "roc", "seeds", "top_negatives")},
     summary_csv=f"{DS_DIR}/tables/summary.csv",
     seeds_csv=f"{DS_DIR}/tables/seeds.csv",
+    top_negatives_csv=f"{DS_DIR}/tables/top_negatives.csv",
     figure=f"{DS_DIR}/figures/domain_shift.png",
     logs=f"{DS_DIR}/logs",
     benchmarks=f"{DS_DIR}/benchmarks",
