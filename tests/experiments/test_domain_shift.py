@@ -508,6 +508,31 @@ def test_a_band_list_renders_every_band_with_its_colours():
     assert 2.5 < ratio < 6.0 and table["kind"][0] == "elliptical"
 
 
+def test_the_companions_colour_and_morphology_are_columns():
+    """`companion_g_r` and `companion_morphology`: an elliptical_companion's companion, read from its
+    parameters (the top-negatives table shows them); NaN / None for the other kinds and without g and r."""
+    import json
+
+    from lensfinder.experiments.independent_render import render_independent
+
+    spec = independent_spec({"bands": ["g", "r", "i"], "psf_bank_size": 1, "supersampling": 1,
+                             "negative_mix": {"elliptical_companion": 1.0, "elliptical": 1.0}})
+    _, table = render_independent(spec, 3, 0, 16, None)
+    companions = table["kind"] == "elliptical_companion"
+    assert 0 < companions.sum() < (~table["is_lens"]).sum()
+    for _, row in table[companions].iterrows():
+        colour = json.loads(row["params_json"])["companion"]["colour"]
+        assert row["companion_g_r"] == pytest.approx(colour["g"] - colour["r"])
+        assert row["companion_morphology"] in ("shapelets", "clumpy")
+    assert table.loc[companions, "companion_g_r"].nunique() == companions.sum()  # each its own colour
+    assert table.loc[~companions, "companion_g_r"].isna().all()
+    assert table.loc[~companions, "companion_morphology"].isna().all()
+    r_only = independent_spec({"bands": ["r"], "psf_bank_size": 1, "supersampling": 1,
+                               "negative_mix": {"elliptical_companion": 1.0}})
+    _, table = render_independent(r_only, 3, 0, 4, None)
+    assert table["companion_g_r"].isna().all() and table.loc[~table["is_lens"], "companion_morphology"].notna().all()
+
+
 def test_lenses_are_visible_and_hosts_are_not_overused(rendered):
     """Lenses whose arc never outshines the lens light are redrawn; few hosts lower the host fraction."""
     spec, _, _, table, _ = rendered

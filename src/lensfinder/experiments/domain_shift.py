@@ -322,7 +322,8 @@ def kind_rates(joined: pd.DataFrame, threshold: float) -> pd.DataFrame:
 #: set's kind, central galaxy, companion, PSF and survey host (:mod:`lensfinder.experiments.independent`),
 #: and the simulator's central galaxy and companion (own test sets)
 TOP_NEGATIVE_COLUMNS = ("mag_lens", "lens_light_profile", "lens_light_model", "galaxy_morphology",
-                        "companion_distance_arcsec", "companion_mag", "mag_companion", "psf_family",
+                        "companion_distance_arcsec", "companion_mag", "companion_g_r", "companion_morphology",
+                        "mag_companion", "psf_family",
                         "psf_fwhm_arcsec", "host_object_id", "host_tile")
 
 

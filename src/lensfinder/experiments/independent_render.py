@@ -42,7 +42,8 @@ METADATA_COLUMNS = (
     "object_id", "is_lens", "kind", "recipe", "seed", "shard", "index", "attempt", "theta_E", "e1", "e2",
     "gamma1", "gamma2", "magnification", "source_morphology", "source_size_arcsec", "arc_mag", "arc_snr", "arc_visible_snr",
     "mag_lens",
-    "lens_light_profile", "galaxy_morphology", "companion_distance_arcsec", "companion_mag", "psf_family",
+    "lens_light_profile", "galaxy_morphology", "companion_distance_arcsec", "companion_mag", "companion_g_r",
+    "companion_morphology", "psf_family",
     "psf_fwhm_arcsec", "host_file", "host_row", "host_object_id", "host_tile", "stamp_size", "pixel_scale_arcsec",
     "zeropoint_mag", "params_json",
 )
@@ -278,6 +279,11 @@ def _complete(p: dict, spec: IndependentSpec, bank: list, hosts: HostPool | None
     return p
 
 
+def _g_minus_r(colour: dict) -> float:
+    """g - r of a component from its per-band magnitude offsets (NaN without both bands)."""
+    return float(colour["g"] - colour["r"]) if "g" in colour and "r" in colour else np.nan
+
+
 def _flat(p: dict, derived: dict) -> dict:
     lens, comp = p.get("lens", {}), p.get("companion", {})
     row = {k: p.get(k) for k in ("object_id", "is_lens", "kind", "recipe", "seed", "shard", "index", "attempt",
@@ -289,6 +295,7 @@ def _flat(p: dict, derived: dict) -> dict:
                arc_visible_snr=derived["arc_visible_snr"],
                lens_light_profile=p.get("lens_light", {}).get("profile"),
                companion_distance_arcsec=comp.get("distance_arcsec", np.nan), companion_mag=comp.get("mag", np.nan),
+               companion_g_r=_g_minus_r(comp.get("colour", {})), companion_morphology=comp.get("morphology"),
                psf_family=p["psf"]["psf_family"], psf_fwhm_arcsec=derived["psf_fwhm_arcsec"],
                stamp_size=p["render"]["stamp_size"], pixel_scale_arcsec=p["render"]["pixel_scale_arcsec"],
                zeropoint_mag=p.get("host_zeropoint_mag", {}).get("*", p["render"]["zeropoint_mag"]),
