@@ -185,8 +185,8 @@ rule domain_shift_tables:
     shell:
         "lensfinder domain-shift-table --scores {input.scores} --score-labels {params.labels} "
         "--metadata {input.metadata} --train-metadata {input.train} --train-labels {params.train_labels} "
-        "--threshold {params.threshold} {params.subsets} --out {output.summary} {output.metrics} {output.kinds} "
-        "{output.completeness} {output.roc} {output.seeds} {output.top_negatives} > {log} 2>&1"
+        "--threshold {params.threshold} {params.subsets} --out "
+        + " ".join(f"{{output.{name}}}" for name in DS_TABLE_NAMES) + " > {log} 2>&1"
 
 
 rule domain_shift_figure:

@@ -3,6 +3,8 @@
 # into image sets, networks and table inputs. Helpers only; the rules are in
 # domain_shift.smk (which includes this file, after experiments_common.smk).
 
+from lensfinder.cli.domain_shift import TABLE_NAMES as DS_TABLE_NAMES  # in `--out` order
+
 DS = EXP["domain_shift"]
 DS_DIR = f"{EXP_DIR}/domain_shift"
 #: every path of the experiment, named once (wildcards: dsset, dsnet, shard)
@@ -16,8 +18,7 @@ DSP = SimpleNamespace(
     scores=f"{DS_DIR}/scores/{{dsnet}}/{{dsset}}/shard_{{shard}}.parquet",
     # the workflow's ensemble scored as one (ensset: `own`, the workflow's test set, or `independent`)
     ensemble_scores=f"{DS_DIR}/scores/ensemble/{{ensset}}/shard_{{shard}}.parquet",
-    tables={name: f"{DS_DIR}/tables/{name}.parquet"
-            for name in ("summary", "metrics", "kinds", "completeness", "roc", "seeds", "top_negatives")},
+    tables={name: f"{DS_DIR}/tables/{name}.parquet" for name in DS_TABLE_NAMES},
     summary_csv=f"{DS_DIR}/tables/summary.csv",
     seeds_csv=f"{DS_DIR}/tables/seeds.csv",
     top_negatives_csv=f"{DS_DIR}/tables/top_negatives.csv",

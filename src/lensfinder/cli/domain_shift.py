@@ -116,10 +116,11 @@ def run_domain_shift_table(args) -> int:
     tables = (summary, long, ds.kind_rates(joined, args.threshold),
               ds.completeness_table(joined, args.threshold), ds.roc_table(joined), ds.seed_spread(summary),
               ds.top_negatives(joined, metadata))
+    named = dict(zip(TABLE_NAMES, tables))
     for table, path in zip(tables, args.out):
         write_table(table, path)
         write_csv(table, Path(path).with_suffix(".csv"))
-    for row in tables[0].itertuples():
+    for row in summary.itertuples():
         log.info("%s: own AUROC %.3f TPR0 %.2f TPR@1%% %.2f | independent AUROC %.3f (95%% %.3f-%.3f) TPR0 %.2f "
                  "TPR@1%% %.2f (95%% %.2f-%.2f)", row.model, row.own_auroc, row.own_tpr0, row.own_tpr_fpr1,
                  row.independent_auroc, row.independent_auroc_lo, row.independent_auroc_hi, row.independent_tpr0,
@@ -132,11 +133,10 @@ def run_domain_shift_table(args) -> int:
         log.info("%s minus %s on %s (the same images): AUROC %+.3f (95%% %+.3f to %+.3f), TPR@1%% %+.2f "
                  "(95%% %+.2f to %+.2f)", row.model, row.vs, row.test_set, row.auroc_diff, row.auroc_diff_lo,
                  row.auroc_diff_hi, row.tpr_fpr1_diff, row.tpr_fpr1_diff_lo, row.tpr_fpr1_diff_hi)
-    top = tables[6]
-    for (model, test_set), part in top.groupby(["model", "test_set"], sort=False):
+    for (model, test_set), part in named["top_negatives"].groupby(["model", "test_set"], sort=False):
         log.info("%s on %s: the %d negatives that set TPR at FPR 1 %% (of %d): %s", model, test_set, len(part),
                  part["n_negatives"].iloc[0], ", ".join(f"{k} {n}" for k, n in part["kind"].value_counts().items()))
-    spread = tables[5]
+    spread = named["seeds"]
     for row in spread[(spread["n_networks"] > 1) & spread["metric"].str.endswith("_auroc")].itertuples():
         log.info("%s, %d networks: %s mean %.3f, %.3f-%.3f", row.training_set, row.n_networks, row.metric,
                  row.mean, row.min, row.max)

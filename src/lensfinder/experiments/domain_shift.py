@@ -342,12 +342,12 @@ def top_negatives(joined: pd.DataFrame, metadata: pd.DataFrame | None = None, ma
             continue
         top = negatives.head(int(np.floor(max_fpr * len(negatives) + 1e-9)) + 1)
         lens_scores = np.sort(part["p_cnn"].to_numpy(dtype=np.float64)[lens])
-        above = (lens_scores.size - np.searchsorted(lens_scores, top["p_cnn"].to_numpy(dtype=np.float64),
-                                                    side="right")) / max(lens_scores.size, 1)
+        above = (1 - np.searchsorted(lens_scores, top["p_cnn"].to_numpy(dtype=np.float64), side="right")
+                 / lens_scores.size) if lens_scores.size else np.nan
         parts.append(pd.DataFrame({"model": model, "test_set": test_set, "rank": np.arange(1, len(top) + 1),
                                    "object_id": top["object_id"].to_numpy(), "kind": top["kind"].to_numpy(),
                                    "p_cnn": top["p_cnn"].to_numpy(dtype=np.float64),
-                                   "lenses_above": above if lens_scores.size else np.nan,
+                                   "lenses_above": above,
                                    "n_negatives": len(negatives), "max_fpr": max_fpr}))
     columns = ["model", "test_set", "rank", "object_id", "kind", "p_cnn", "lenses_above", "n_negatives", "max_fpr"]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
