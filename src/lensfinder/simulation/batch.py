@@ -16,12 +16,12 @@ import zlib
 
 import numpy as np
 
-from lensfinder.simulation.components import DETECTION_BAND, Group, Ragged, ellipse, log_uniform, uniform
-from lensfinder.simulation.confusers import add_field_galaxies, add_satellites, central_galaxy, draw_negatives
+from lensfinder.simulation.components import DETECTION_BAND, Group, Ragged, uniform
+from lensfinder.simulation.confusers import add_field_galaxies, draw_negatives
 from lensfinder.simulation.lensing import sersic_b_n, sersic_total_flux
 from lensfinder.simulation.optics import mag_to_counts, sky_sigma_for_depth, sky_sigma_for_snr, snr_he2020
 from lensfinder.simulation.recipes import NEGATIVE_KINDS, Recipe
-from lensfinder.simulation.sources import draw_sources
+from lensfinder.simulation.sources import draw_lens_systems
 
 __all__ = ["BLOCK_SIZE", "KIND_GROUPS", "block_generators", "draw_block", "draw_block_columns"]
 
@@ -35,26 +35,6 @@ def block_generators(seed: int, shard: int, block: int, set_name: str = "sim"):
     key = zlib.crc32(set_name.encode())
     base = np.random.SeedSequence([int(seed), int(shard)], spawn_key=(key, int(block)))
     return [np.random.default_rng(s) for s in base.spawn(1 + len(KIND_GROUPS))]
-
-
-def _lenses(rng, p: Recipe, g: Group, counts, cx, cy):
-    """SIE + shear lenses (uniform population), their light, satellites and sources."""
-    n = g.n
-    q, phi, e1, e2 = ellipse(rng, p.lens_q, n)
-    draw_theta = log_uniform if p.theta_E_distribution == "log_uniform" else uniform
-    theta_E = draw_theta(rng, p.theta_E_arcsec, n)
-    gamma = uniform(rng, p.shear_gamma, n)
-    phi_shear = rng.uniform(0.0, np.pi, n)
-    mag = p.zeropoint_mag - 2.5 * np.log10(counts)
-    central_galaxy(rng, p, g, counts, cx, cy, p.lens_light_R_sersic_arcsec, p.lens_light_n_sersic, e12=(e1, e2))
-    add_satellites(rng, p, g, np.flatnonzero(rng.uniform(size=n) < p.lens_satellite_fraction), mag, cx, cy)
-    mag_source = uniform(rng, p.source_mag, n)
-    lens = {"theta_E": theta_E, "e1": e1, "e2": e2, "center_x": cx, "center_y": cy,
-            "gamma1": gamma * np.cos(2 * phi_shear), "gamma2": gamma * np.sin(2 * phi_shear)}
-    draw_sources(rng, p, g, mag_to_counts(mag_source, p.zeropoint_mag), lens)
-    target = log_uniform(rng, p.arc_snr, n) if p.source_brightness == "arc_snr" else np.full(n, np.nan)
-    g.update({**lens, "lens_q": q, "lens_phi_deg": np.degrees(phi), "mag_lens": mag, "mag_source": mag_source,
-              "arc_snr_target": target})
 
 
 def _aperture_snr(p: Recipe, columns, sky):
@@ -133,8 +113,8 @@ def draw_block_columns(p: Recipe, seed: int, shard: int, block: int, set_name: s
         t_off = rng.uniform(0.0, 2.0 * np.pi, g.n)
         cx, cy = r_off * np.cos(t_off), r_off * np.sin(t_off)
         counts = mag_to_counts(uniform(rng, p.lens_mag, g.n), p.zeropoint_mag)
-        if name == "lens":
-            _lenses(rng, p, g, counts, cx, cy)
+        if name in ("lens", "near_miss"):
+            draw_lens_systems(rng, p, g, counts, cx, cy, near_miss=name == "near_miss")
         else:
             draw_negatives(rng, p, name, g, counts, cx, cy)
         add_field_galaxies(rng, p, g)

@@ -25,7 +25,8 @@ __all__ = ["Recipe", "PARAMS", "RECIPES", "PAPER_RECIPES", "NEGATIVE_KINDS", "LE
 #: Shapes of the fully simulated negatives: He et al. 2020, Table 2, then the sky's confusers
 #: (``lensfinder.simulation.confusers``, sources in ``docs/simulation.md``).
 NEGATIVE_KINDS = ("elliptical", "elliptical_pair", "elongated", "bulge_disk", "satellites", "irregular", "spiral",
-                  "grand_design", "ring", "passive_ring", "merger", "edge_on", "group", "star", "star_blend")
+                  "grand_design", "ring", "passive_ring", "merger", "edge_on", "group", "star", "star_blend",
+                  "near_miss")
 #: Light models of lens galaxies (and of the central galaxies of negatives), and of lensed sources.
 LENS_LIGHT_MODELS = ("sersic", "bulge_disk", "double_sersic")
 SOURCE_MODELS = ("sersic", "knots", "irregular", "multiple", "quasar")
@@ -120,6 +121,12 @@ class Recipe:
     source_q: Range = param((0.5, 1.0), "source axis ratio", bounds=AXIS_RATIO)
     source_position: str = param("disk", "source placement", choices=("disk", "caustic"))
     source_offset_theta_E: float = param(0.5, "disk placement radius, theta_E", bounds=FRACTION)
+    source_min_counter_magnification: float = param(
+        0.0, "lenses only where the source centre has a second image magnified at least this much (|mu|, the lens "
+        "equation of the SIE + shear): its position redrawn, up to 50 times; 0: every source", bounds=NON_NEGATIVE)
+    near_miss_offset_theta_E: Range = param(
+        (1.1, 2.0), "negative kind near_miss: a lens system whose source lies this far from the lens centre, "
+        "theta_E, uniform over the annulus's area (outside the multiply imaged region: one image)", bounds="[1, inf)")
     source_offset_weighting: str = param(
         "area", "disk placement: area - uniform over the disk; magnification - uniform in radius, the odds of an "
         "SIS-lensed source (magnification 2 theta_E / beta) in counts N(>S) ~ S^-1 (magnification bias, Turner, "

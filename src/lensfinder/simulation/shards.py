@@ -113,7 +113,7 @@ def render_table(df, stamp_size: int, batch_size: int = 32, progress: bool = Fal
     if semi.any():
         _scale_arcs(df, batch_size, grf_slope)
     target = df["arc_snr_target"].to_numpy(dtype=float)
-    todo = np.flatnonzero(np.isfinite(target) & ~semi & df["is_lens"].to_numpy())
+    todo = np.flatnonzero(np.isfinite(target) & ~semi)  # lenses and near misses (their sources)
     if len(todo):
         _apply_arc_scale(df, todo, arc_scales(df.iloc[todo], target[todo], grf_slope))
     if bands:

@@ -1,4 +1,8 @@
-"""Lensed sources beyond a smooth Sersic, drawn ``n`` at a time: knots, irregulars, several sources, quasars.
+"""Lens systems and their sources, drawn ``n`` at a time: knots, irregulars, several sources, quasars.
+
+:func:`draw_lens_systems` draws the per-block lenses (SIE + shear, light,
+satellites) and, with ``near_miss``, the negative kind of that name: the same
+systems with the source outside the multiply imaged region.
 
 :func:`draw_sources` gives each lens one model of ``source_mix``:
 ``sersic`` (one profile), ``knots`` (a Sersic plus GalSim ``RandomKnots``
@@ -23,14 +27,17 @@ from lensfinder.simulation.components import (
     disk_offsets,
     ellipse,
     integers,
+    log_uniform,
     random_knots,
     sersic_columns,
     source_offset_fraction,
     uniform,
 )
+from lensfinder.simulation.confusers import add_satellites, central_galaxy
 from lensfinder.simulation.lensequation import point_images
+from lensfinder.simulation.optics import mag_to_counts
 
-__all__ = ["draw_sources"]
+__all__ = ["draw_lens_systems", "draw_sources", "with_counter_image"]
 
 #: Half-light radius / sigma of a Gaussian (a Sersic profile of n = 0.5).
 _HLR_PER_SIGMA = math.sqrt(2.0 * math.log(2.0))
@@ -41,7 +48,60 @@ def _clumps(g: Group, owner, counts, R, n, e1, e2, x, y):
     g.lists.add(owner, sersic_columns("clump", counts, R, n, e1, e2, x, y, "blue", g.bands))
 
 
-def draw_sources(rng, p, g: Group, counts, lens: dict) -> None:
+def draw_lens_systems(rng, p, g: Group, counts, cx, cy, near_miss: bool = False) -> None:
+    """SIE + shear lenses (uniform population), their light, satellites and sources, ``g.n`` of them.
+
+    ``near_miss``: the same systems with every source outside the multiply imaged
+    region, ``near_miss_offset_theta_E`` from the lens centre (negative kind
+    ``near_miss``: a background galaxy beside a massive galaxy, weakly distorted
+    and singly imaged, drawn as the lenses' sources are).
+    """
+    n = g.n
+    q, phi, e1, e2 = ellipse(rng, p.lens_q, n)
+    draw_theta = log_uniform if p.theta_E_distribution == "log_uniform" else uniform
+    theta_E = draw_theta(rng, p.theta_E_arcsec, n)
+    gamma = uniform(rng, p.shear_gamma, n)
+    phi_shear = rng.uniform(0.0, np.pi, n)
+    mag = p.zeropoint_mag - 2.5 * np.log10(counts)
+    central_galaxy(rng, p, g, counts, cx, cy, p.lens_light_R_sersic_arcsec, p.lens_light_n_sersic, e12=(e1, e2))
+    add_satellites(rng, p, g, np.flatnonzero(rng.uniform(size=n) < p.lens_satellite_fraction), mag, cx, cy)
+    mag_source = uniform(rng, p.source_mag, n)
+    lens = {"theta_E": theta_E, "e1": e1, "e2": e2, "center_x": cx, "center_y": cy,
+            "gamma1": gamma * np.cos(2 * phi_shear), "gamma2": gamma * np.sin(2 * phi_shear)}
+    draw_sources(rng, p, g, mag_to_counts(mag_source, p.zeropoint_mag), lens,
+                 offset_theta_E=tuple(p.near_miss_offset_theta_E) if near_miss else None)
+    target = log_uniform(rng, p.arc_snr, n) if p.source_brightness == "arc_snr" else np.full(n, np.nan)
+    g.update({**lens, "lens_q": q, "lens_phi_deg": np.degrees(phi), "mag_lens": mag, "mag_source": mag_source,
+              "arc_snr_target": target})
+
+
+def _annulus(rng, lo_hi, n):
+    """``n`` radii uniform over the area of the annulus ``lo_hi`` (in units of theta_E)."""
+    lo, hi = (float(v) for v in lo_hi)
+    return np.sqrt(rng.uniform(lo * lo, hi * hi, n))
+
+
+def _counter_magnification(lens, i, r, t) -> float:
+    """|mu| of the second brightest image of a point source at ``r, t`` from lens ``i``'s centre (0: one image)."""
+    _, _, mu = point_images(lens["center_x"][i] + r * np.cos(t), lens["center_y"][i] + r * np.sin(t),
+                            {k: v[i] for k, v in lens.items()})
+    return float(abs(mu[1])) if len(mu) > 1 else 0.0
+
+
+def with_counter_image(rng, p, lens: dict, r, t, tries: int = 50) -> None:
+    """Redraw, in place, the offsets ``r`` (arcsec) and angles ``t`` of the sources whose centre has no
+    second image magnified ``source_min_counter_magnification`` or more (SIE + shear,
+    :func:`~lensfinder.simulation.lensequation.point_images`), up to ``tries`` times each."""
+    for i in range(len(r)):
+        for _ in range(tries):
+            if _counter_magnification(lens, i, r[i], t[i]) >= p.source_min_counter_magnification:
+                break
+            r[i] = p.source_offset_theta_E * lens["theta_E"][i] * source_offset_fraction(
+                rng, p.source_offset_weighting)
+            t[i] = rng.uniform(0.0, 2.0 * np.pi)
+
+
+def draw_sources(rng, p, g: Group, counts, lens: dict, offset_theta_E=None) -> None:
     """Draw the lensed sources of ``g.n`` lenses into ``g``.
 
     Parameters
@@ -54,6 +114,9 @@ def draw_sources(rng, p, g: Group, counts, lens: dict) -> None:
         Unlensed detection-band counts of each source (all its components).
     lens : dict of ndarray
         ``theta_E, e1, e2, center_x, center_y, gamma1, gamma2`` of each lens.
+    offset_theta_E : (float, float), optional
+        Place the sources (each of a ``multiple`` model's too) in this annulus, theta_E, uniform
+        over its area, instead of the recipe's disk (``near_miss``).
     """
     n = g.n
     keys = list(p.source_mix)
@@ -62,8 +125,13 @@ def draw_sources(rng, p, g: Group, counts, lens: dict) -> None:
     R = uniform(rng, p.source_R_sersic_arcsec, n)
     n_sersic = uniform(rng, p.source_n_sersic, n)
     q, phi, e1, e2 = ellipse(rng, p.source_q, n)
-    r = p.source_offset_theta_E * lens["theta_E"] * source_offset_fraction(rng, p.source_offset_weighting, n)
+    if offset_theta_E is None:
+        r = p.source_offset_theta_E * lens["theta_E"] * source_offset_fraction(rng, p.source_offset_weighting, n)
+    else:
+        r = lens["theta_E"] * _annulus(rng, offset_theta_E, n)
     t = rng.uniform(0.0, 2.0 * np.pi, n)
+    if offset_theta_E is None and p.source_min_counter_magnification > 0:
+        with_counter_image(rng, p, lens, r, t)
     sx, sy = lens["center_x"] + r * np.cos(t), lens["center_y"] + r * np.sin(t)
     f_knots = np.where(model == "irregular", uniform(rng, p.irregular_knot_fraction, n),
                        uniform(rng, p.knot_flux_fraction, n))
@@ -87,7 +155,11 @@ def draw_sources(rng, p, g: Group, counts, lens: dict) -> None:
         owner = np.repeat(multiple, count - 1)
         m = len(owner)
         frac = np.concatenate([s[1:] / s.sum() for s in shares]) if m else np.zeros(0)
-        ox, oy = disk_offsets(rng, (0.0, 1.0), m)
+        if offset_theta_E is None:
+            ox, oy = disk_offsets(rng, (0.0, 1.0), m)
+        else:
+            ro, to = _annulus(rng, offset_theta_E, m), rng.uniform(0.0, 2.0 * np.pi, m)
+            ox, oy = ro * np.cos(to), ro * np.sin(to)
         _, _, me1, me2 = ellipse(rng, p.source_q, m)
         _clumps(g, owner, frac * counts[owner], uniform(rng, p.source_R_sersic_arcsec, m),
                 uniform(rng, p.source_n_sersic, m), me1, me2, lens["center_x"][owner] + ox * lens["theta_E"][owner],
