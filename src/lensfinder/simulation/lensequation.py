@@ -34,31 +34,9 @@ def _jacobian(x, y, lens, h=1e-6):
     return (bxp - bxm) / (2 * h), (bxq - bxn) / (2 * h), (byp - bym) / (2 * h), (byq - byn) / (2 * h)
 
 
-def point_images(beta_x: float, beta_y: float, lens: dict, n_grid: int = 80, tolerance_arcsec: float = 1e-7):
-    """Image positions and magnifications of a point source.
-
-    Parameters
-    ----------
-    beta_x, beta_y : float
-        Source position, arcsec.
-    lens : dict
-        ``theta_E, e1, e2, center_x, center_y`` (SIE) and ``gamma1, gamma2``
-        (shear), lenstronomy's conventions.
-    n_grid : int
-        Cells per axis of the search grid (over +-(1.6 theta_E + |beta - centre|)).
-    tolerance_arcsec : float
-        Largest source-plane residual of an accepted image.
-
-    Returns
-    -------
-    x, y, magnification : ndarray
-        One entry per image (signed magnification), brightest first.
-    """
-    theta_E = float(lens["theta_E"])
-    cx, cy = float(lens["center_x"]), float(lens["center_y"])
-    lens = {"sie": sie_coefficients(theta_E, lens["e1"], lens["e2"], cx, cy, np.float64),
-            "gamma1": float(lens["gamma1"]), "gamma2": float(lens["gamma2"])}
-    half = 1.6 * theta_E * (1.0 + 2.0 * np.hypot(lens["gamma1"], lens["gamma2"])) + np.hypot(beta_x - cx, beta_y - cy)
+def _grid_starts(lens, beta_x, beta_y, cx, cy, half, n_grid):
+    """Triangle mapping on a grid of ``n_grid`` cells per axis over ``+-half`` around the centre: a start for
+    Newton's method in every image-plane triangle whose source-plane image holds the source."""
     t = np.linspace(-half, half, n_grid + 1)
     gx, gy = np.meshgrid(cx + t, cy + t)
     bx, by = _source_plane(gx, gy, lens)
@@ -79,6 +57,41 @@ def point_images(beta_x: float, beta_y: float, lens: dict, n_grid: int = 80, tol
             uu, vv = u[a, b], v[a, b]
             starts.append((corners[0][0] + uu * (corners[1][0] - corners[0][0]) + vv * (corners[2][0] - corners[0][0]),
                            corners[0][1] + uu * (corners[1][1] - corners[0][1]) + vv * (corners[2][1] - corners[0][1])))
+    return starts
+
+
+def point_images(beta_x: float, beta_y: float, lens: dict, n_grid: int = 80, tolerance_arcsec: float = 1e-7):
+    """Image positions and magnifications of a point source.
+
+    Parameters
+    ----------
+    beta_x, beta_y : float
+        Source position, arcsec.
+    lens : dict
+        ``theta_E, e1, e2, center_x, center_y`` (SIE) and ``gamma1, gamma2``
+        (shear), lenstronomy's conventions.
+    n_grid : int
+        Cells per axis of the search grids: over +-(1.6 theta_E + |beta - centre|), and again over
+        +-0.25 theta_E, where the counter-images of sources near the edge of the multiply imaged region
+        lie (found down to magnifications of about 0.02).
+    tolerance_arcsec : float
+        Largest source-plane residual of an accepted image.
+
+    Returns
+    -------
+    x, y, magnification : ndarray
+        One entry per image (signed magnification), brightest first.
+    """
+    theta_E = float(lens["theta_E"])
+    cx, cy = float(lens["center_x"]), float(lens["center_y"])
+    lens = {"sie": sie_coefficients(theta_E, lens["e1"], lens["e2"], cx, cy, np.float64),
+            "gamma1": float(lens["gamma1"]), "gamma2": float(lens["gamma2"])}
+    half = 1.6 * theta_E * (1.0 + 2.0 * np.hypot(lens["gamma1"], lens["gamma2"])) + np.hypot(beta_x - cx, beta_y - cy)
+    # the whole region, then the centre again, finer: the deflection's singular centre maps a cell around it onto
+    # a large part of the source plane, where the demagnified counter-images of sources near the edge of the
+    # multiply imaged region lie (within ~0.2 theta_E of the centre)
+    starts = _grid_starts(lens, beta_x, beta_y, cx, cy, half, n_grid)
+    starts += _grid_starts(lens, beta_x, beta_y, cx, cy, 0.25 * theta_E, n_grid)
     if not starts:
         return np.zeros(0), np.zeros(0), np.zeros(0)
     x, y = np.array(starts, dtype=float).T
