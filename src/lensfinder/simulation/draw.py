@@ -28,6 +28,7 @@ from lensfinder.simulation.lensing import (
 from lensfinder.simulation.optics import mag_to_counts, sky_sigma_for_depth, sky_sigma_for_snr, snr_he2020
 from lensfinder.simulation.metadata import SERSIC_KEYS
 from lensfinder.simulation.recipes import Recipe
+from lensfinder.simulation.sources import draw_lens_systems, with_counter_image
 
 __all__ = ["draw_image_params", "draw_lens", "lens_population", "uniform"]
 
@@ -192,13 +193,8 @@ def draw_lens(rng, p: Recipe) -> dict:
         r = p.source_offset_theta_E * theta_E * float(source_offset_fraction(rng, p.source_offset_weighting))
         t = rng.uniform(0, 2 * np.pi)
         if p.source_min_counter_magnification > 0:
-            from lensfinder.simulation.sources import with_counter_image
-
-            lens = {k: np.array([row[k]]) for k in ("theta_E", "e1", "e2", "center_x", "center_y", "gamma1",
-                                                     "gamma2")}
-            r, t = (np.array([r]), np.array([t]))
-            with_counter_image(rng, p, lens, r, t)
-            r, t = float(r[0]), float(t[0])
+            lens = {k: row[k] for k in ("theta_E", "e1", "e2", "center_x", "center_y", "gamma1", "gamma2")}
+            r, t = with_counter_image(rng, p, lens, r, t)
         sx, sy = cx + r * math.cos(t), cy + r * math.sin(t)
     row.update(_sersic_component("source", float(mag_to_counts(mag_src, zp)), R_src, n_src, se1, se2, sx, sy))
     row["mag_source"] = mag_src
@@ -245,13 +241,11 @@ def _draw_negative(rng, p: Recipe, kind):
         from lensfinder.simulation.components import Group
         from lensfinder.simulation.confusers import draw_negatives
 
-        g = Group(1)
+        g, at = Group(1), (np.array([counts]), np.array([cx]), np.array([cy]))
         if kind == "near_miss":
-            from lensfinder.simulation.sources import draw_lens_systems
-
-            draw_lens_systems(rng, p, g, np.array([counts]), np.array([cx]), np.array([cy]), near_miss=True)
+            draw_lens_systems(rng, p, g, *at, near_miss=True)
         else:
-            draw_negatives(rng, p, kind, g, np.array([counts]), np.array([cx]), np.array([cy]))
+            draw_negatives(rng, p, kind, g, *at)
         row.update({k: (v[0].item() if hasattr(v[0], "item") else v[0]) for k, v in g.columns.items()})
         row.update({k: v[0] for k, v in g.lists.lists().items()})
     return row

@@ -81,24 +81,18 @@ def _annulus(rng, lo_hi, n):
     return np.sqrt(rng.uniform(lo * lo, hi * hi, n))
 
 
-def _counter_magnification(lens, i, r, t) -> float:
-    """|mu| of the second brightest image of a point source at ``r, t`` from lens ``i``'s centre (0: one image)."""
-    _, _, mu = point_images(lens["center_x"][i] + r * np.cos(t), lens["center_y"][i] + r * np.sin(t),
-                            {k: v[i] for k, v in lens.items()})
-    return float(abs(mu[1])) if len(mu) > 1 else 0.0
-
-
-def with_counter_image(rng, p, lens: dict, r, t, tries: int = 50) -> None:
-    """Redraw, in place, the offsets ``r`` (arcsec) and angles ``t`` of the sources whose centre has no
-    second image magnified ``source_min_counter_magnification`` or more (SIE + shear,
-    :func:`~lensfinder.simulation.lensequation.point_images`), up to ``tries`` times each."""
-    for i in range(len(r)):
-        for _ in range(tries):
-            if _counter_magnification(lens, i, r[i], t[i]) >= p.source_min_counter_magnification:
-                break
-            r[i] = p.source_offset_theta_E * lens["theta_E"][i] * source_offset_fraction(
-                rng, p.source_offset_weighting)
-            t[i] = rng.uniform(0.0, 2.0 * np.pi)
+def with_counter_image(rng, p, lens: dict, r: float, t: float, tries: int = 50) -> tuple[float, float]:
+    """The offset ``r`` (arcsec) and angle ``t`` of a source from its lens's centre, redrawn (up to
+    ``tries`` times) while the source centre has no second image magnified
+    ``source_min_counter_magnification`` or more (SIE + shear,
+    :func:`~lensfinder.simulation.lensequation.point_images`); ``lens``: the one lens's parameters."""
+    for _ in range(tries):
+        _, _, mu = point_images(lens["center_x"] + r * np.cos(t), lens["center_y"] + r * np.sin(t), lens)
+        if len(mu) > 1 and abs(mu[1]) >= p.source_min_counter_magnification:
+            break
+        r = p.source_offset_theta_E * lens["theta_E"] * float(source_offset_fraction(rng, p.source_offset_weighting))
+        t = rng.uniform(0.0, 2.0 * np.pi)
+    return r, t
 
 
 def draw_sources(rng, p, g: Group, counts, lens: dict, offset_theta_E=None) -> None:
@@ -131,7 +125,8 @@ def draw_sources(rng, p, g: Group, counts, lens: dict, offset_theta_E=None) -> N
         r = lens["theta_E"] * _annulus(rng, offset_theta_E, n)
     t = rng.uniform(0.0, 2.0 * np.pi, n)
     if offset_theta_E is None and p.source_min_counter_magnification > 0:
-        with_counter_image(rng, p, lens, r, t)
+        for i in range(n):
+            r[i], t[i] = with_counter_image(rng, p, {k: v[i] for k, v in lens.items()}, r[i], t[i])
     sx, sy = lens["center_x"] + r * np.cos(t), lens["center_y"] + r * np.sin(t)
     f_knots = np.where(model == "irregular", uniform(rng, p.irregular_knot_fraction, n),
                        uniform(rng, p.knot_flux_fraction, n))
