@@ -24,9 +24,12 @@ __all__ = ["DETECTION_BAND", "uniform", "log_uniform", "integers", "ellipse", "d
 DETECTION_BAND = "r"
 
 
-def uniform(rng, lo_hi, n):
-    """``n`` uniform draws in ``[low, high)``; ``low`` itself (no draw) when ``low == high``."""
+def uniform(rng, lo_hi, n=None):
+    """``n`` uniform draws in ``[low, high)`` (one float when ``n`` is None); ``low`` itself (no draw)
+    when ``low == high``."""
     lo, hi = (float(v) for v in lo_hi)
+    if n is None:
+        return lo if lo == hi else float(rng.uniform(lo, hi))
     return np.full(n, lo) if lo == hi else rng.uniform(lo, hi, n)
 
 

@@ -14,7 +14,8 @@ import math
 import numpy as np
 
 from lensfinder.io import InputError
-from lensfinder.simulation.components import source_offset_fraction
+from lensfinder.simulation.components import source_offset_fraction, uniform
+from lensfinder.simulation.epsf import epsf_columns
 from lensfinder.simulation.lensing import (
     phi_q_to_e1e2,
     sersic_b_n,
@@ -28,15 +29,10 @@ from lensfinder.simulation.lensing import (
 from lensfinder.simulation.optics import mag_to_counts, sky_sigma_for_depth, sky_sigma_for_snr, snr_he2020
 from lensfinder.simulation.metadata import SERSIC_KEYS
 from lensfinder.simulation.recipes import Recipe
+from lensfinder.simulation.semireal import draw_augmentation, draw_host
 from lensfinder.simulation.sources import draw_lens_systems, with_counter_image
 
-__all__ = ["draw_image_params", "draw_lens", "lens_population", "uniform"]
-
-
-def uniform(rng, lo_hi):
-    """A uniform draw in ``[low, high)``; ``low`` itself (no draw) when ``low == high``."""
-    lo, hi = lo_hi
-    return float(lo) if lo == hi else float(rng.uniform(lo, hi))
+__all__ = ["draw_image_params", "draw_lens", "lens_population"]
 
 
 def _n_sersic(rng, p: Recipe, lo_hi):
@@ -281,8 +277,6 @@ def _noise_level(rng, p: Recipe, row):
 
 def _draw_semireal(rng, p: Recipe, is_lens):
     """A semi-real row: a host stamp (augmented) and, for a lens, an arc (amplitude fixed later)."""
-    from lensfinder.simulation.semireal import draw_host
-
     host, disk = draw_host(rng, p, is_lens)
     if not is_lens:
         return {"kind": "host_disk" if disk else "host", "is_lens": False, **host}
@@ -317,35 +311,6 @@ def _draw_semireal(rng, p: Recipe, is_lens):
     else:
         row["arc_peak_ratio"] = uniform(rng, p.arc_peak_ratio)
     return row
-
-
-def _draw_augmentation(rng, p: Recipe):
-    """Second-stage augmentation of a semi-real image (:func:`lensfinder.simulation.semireal.augment_image`)."""
-
-    def integer(lo_hi):
-        return int(rng.integers(int(lo_hi[0]), int(lo_hi[1]) + 1))
-
-    return {"aug_rotation_deg": uniform(rng, p.aug_rotation_deg),
-            "aug_shift_x_pix": integer(p.aug_shift_pix), "aug_shift_y_pix": integer(p.aug_shift_pix),
-            "aug_crop_left": integer(p.aug_crop_pix), "aug_crop_right": integer(p.aug_crop_pix),
-            "aug_crop_bottom": integer(p.aug_crop_pix), "aug_crop_top": integer(p.aug_crop_pix),
-            "aug_flux_scale": uniform(rng, p.aug_flux_scale), "aug_seed": int(rng.integers(2**63)),
-            "aug_interpolation_order": int(p.aug_interpolation_order)}
-
-
-def _epsf_columns(p: Recipe, tile):
-    """PSF columns of a semi-real row with ``psf_model=epsf`` (the kernel is built once per tile)."""
-    import json
-
-    from lensfinder.simulation.epsf import find_tile_files, settings_with_defaults, tile_psf_kernel
-
-    if not tile:
-        raise InputError("host_stamps: tile: psf_model=epsf needs the stamp index's tile column")
-    settings = json.dumps(settings_with_defaults(dict(p.epsf_settings)), sort_keys=True)
-    tile_file, cat_file = find_tile_files(tile, p.psf_tiles, p.psf_catalogs)
-    psf = tile_psf_kernel(tile_file, cat_file, settings)
-    return {"psf_tile_file": tile_file, "psf_catalog_file": cat_file, "epsf_settings": settings,
-            "epsf_n_stars": psf.n_stars, "psf_kernel_hash": psf.hash}
 
 
 def draw_image_params(recipe: Recipe, seed: int, shard: int, index: int, set_name: str = "sim",
@@ -389,9 +354,9 @@ def draw_image_params(recipe: Recipe, seed: int, shard: int, index: int, set_nam
         # the arc takes the host's seeing; noise: the arc's own Poisson noise (the host has its noise)
         psf, sky, snr = round(row.pop("psf_fwhm_host"), 3), 0.0, float("nan")
         tile = row.pop("host_tile")
-        row.update(_draw_augmentation(rng, p))
+        row.update(draw_augmentation(rng, p))
         if p.psf_model == "epsf":
-            row.update(_epsf_columns(p, tile))
+            row.update(epsf_columns(p, tile))
     elif is_lens:
         row = draw_lens(rng, p)
     else:

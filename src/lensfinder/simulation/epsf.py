@@ -19,7 +19,7 @@ import numpy as np
 from lensfinder.io import InputError, nearest_hint
 
 __all__ = ["EPSF_DEFAULTS", "TilePSF", "settings_with_defaults", "select_psf_stars", "build_epsf_kernel", "build_tile_psf",
-           "find_tile_files", "tile_psf_kernel", "kernel_hash", "kernel_fwhm_arcsec"]
+           "find_tile_files", "tile_psf_kernel", "kernel_hash", "kernel_fwhm_arcsec", "epsf_columns"]
 
 log = logging.getLogger(__name__)
 
@@ -300,3 +300,15 @@ def kernel_fwhm_arcsec(kernel, pixel_scale_arcsec: float, oversample: int = 8) -
     j = below[0]
     r_half = np.interp(0.5 * peak, [prof[j], prof[j - 1]], [radii[j], radii[j - 1]]) if j > 0 else radii[0]
     return float(2 * r_half * pixel_scale_arcsec)
+
+
+def epsf_columns(recipe, tile: str) -> dict:
+    """The PSF columns of a semi-real row with ``psf_model=epsf``: the tile's image and catalogue
+    files, the settings (JSON), the stars used and the kernel's hash (built once per tile)."""
+    if not tile:
+        raise InputError("host_stamps: tile: psf_model=epsf needs the stamp index's tile column")
+    settings = json.dumps(settings_with_defaults(dict(recipe.epsf_settings)), sort_keys=True)
+    tile_file, cat_file = find_tile_files(tile, recipe.psf_tiles, recipe.psf_catalogs)
+    psf = tile_psf_kernel(tile_file, cat_file, settings)
+    return {"psf_tile_file": tile_file, "psf_catalog_file": cat_file, "epsf_settings": settings,
+            "epsf_n_stars": psf.n_stars, "psf_kernel_hash": psf.hash}

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from lensfinder.io import InputError
+from lensfinder.simulation.components import uniform
 
-__all__ = ["HostStamps", "load_hosts", "draw_host", "host_stamp", "augment", "augment_image", "sky_sigma",
+__all__ = ["HostStamps", "load_hosts", "draw_host", "draw_augmentation", "host_stamp", "augment", "augment_image", "sky_sigma",
            "host_flux", "grf_deflection", "holdout_fraction_of"]
 
 
@@ -169,6 +170,22 @@ def draw_host(rng, recipe, is_lens: bool):
     except InputError as exc:
         raise InputError(f"{exc} (object {host['host_object_id']})") from None
     return host, disk
+
+
+def draw_augmentation(rng, recipe) -> dict:
+    """The second augmentation stage of a semi-real row, applied by :func:`augment_image`: a rotation,
+    a shift, a crop on each side (zero-padded back), a flux scale and the interpolation order."""
+
+    def integer(lo_hi):
+        return int(rng.integers(int(lo_hi[0]), int(lo_hi[1]) + 1))
+
+    p = recipe
+    return {"aug_rotation_deg": uniform(rng, p.aug_rotation_deg),
+            "aug_shift_x_pix": integer(p.aug_shift_pix), "aug_shift_y_pix": integer(p.aug_shift_pix),
+            "aug_crop_left": integer(p.aug_crop_pix), "aug_crop_right": integer(p.aug_crop_pix),
+            "aug_crop_bottom": integer(p.aug_crop_pix), "aug_crop_top": integer(p.aug_crop_pix),
+            "aug_flux_scale": uniform(rng, p.aug_flux_scale), "aug_seed": int(rng.integers(2**63)),
+            "aug_interpolation_order": int(p.aug_interpolation_order)}
 
 
 def augment(stamp, rot90: int, flip: bool):
