@@ -148,3 +148,16 @@ def test_the_schemas_list_every_simulation_recipe(repo_root, schema_path, defaul
         assert ("; the default: 'broad'" in problem) == (path == "simulation.recipe"), problem
     for recipe in RECIPES:
         assert schema_problem(_with(default_config, "simulation.mix", {recipe: 1.0}), schema_path) is None
+
+
+def test_numbers_that_reached_a_nested_key_as_text_get_the_configfile_hint(schema_path, default_config):
+    # Snakemake's --config reads "training={'epochs': 6}" with YAML's base loader: the 6 arrives as '6'
+    config = _with(default_config, "training.epochs", "6")
+    problem = schema_problem(config, schema_path, overrides={"training": {"epochs": "6"}})
+    assert problem.startswith("config: training.epochs: '6' is not of type 'integer'")
+    assert "give them in a YAML file with --configfile" in problem and "(set in --config;" in problem
+    # the same text from a file was written as text there, and a word is not a number read as text
+    assert "--configfile" not in schema_problem(config, schema_path)
+    worded = _with(default_config, "training.epochs", "six")
+    assert "--configfile" not in schema_problem(worded, schema_path, overrides={"training": {"epochs": "six"}})
+

@@ -123,6 +123,19 @@ def _referring(schema: Mapping, error) -> Mapping:
     return error.schema
 
 
+def _reads_as_other_than_text(value) -> bool:
+    """Whether ``value`` is text that YAML reads as something else (``'6'``, ``'true'``, ``'null'``): what
+    Snakemake's ``--config`` leaves of the numbers and booleans inside a mapping (its YAML base loader)."""
+    import yaml
+
+    if not isinstance(value, str):
+        return False
+    try:
+        return not isinstance(yaml.safe_load(value), str)
+    except yaml.YAMLError:
+        return False
+
+
 def schema_problem(config: Mapping, schema_path: str | os.PathLike, files: Sequence[str | os.PathLike] = (),
                    overrides: Mapping | None = None, prefix: Sequence[str] = ()) -> str | None:
     """One line on the first way ``config`` breaks the schema at ``schema_path``, or None if it does not.
@@ -166,6 +179,10 @@ def schema_problem(config: Mapping, schema_path: str | os.PathLike, files: Seque
         if expected:
             what += f"; {expected}"
     source = setting_source(path, files, overrides)
+    if source == "--config" and len(path) > 1 and error.validator == "type" and _reads_as_other_than_text(
+            error.instance):
+        what += ("; Snakemake's --config reads the values inside a mapping or list as text: give them in a "
+                 "YAML file with --configfile")
     where = f"set in {source}; " if source else ""
     return (f"config: {_dotted(path)}: {what} "
             f"({where}every key: config/README.md, the schema: workflow/schemas/{Path(schema_path).name})")

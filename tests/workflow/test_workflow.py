@@ -95,6 +95,16 @@ def test_bad_config_stops_the_run_naming_the_key(workdir, override, named):
     assert len(output.splitlines()) < 30, output[-3000:]
 
 
+def test_a_number_inside_a_config_mapping_points_to_configfile(workdir):
+    # Snakemake reads the values inside a --config mapping as text: the 6 reaches the schema as '6'
+    result = snakemake(workdir, "-n", "--config", "training={'epochs': 6}", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    lines = [line for line in output.splitlines() if line.startswith("config: training.epochs: ")]
+    assert len(lines) == 1, output[-3000:]
+    assert "'6' is not of type 'integer'" in lines[0] and "with --configfile" in lines[0]
+
+
 def test_bad_mock_survey_settings_stop_the_dry_run(workdir):
     # mock.params reach the mock_survey jobs as --set; they are checked when the config is read
     result = snakemake(workdir, "-n", "--config", "mock={'params': {'n_galaxys': 5}}", check=False)
