@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from lensfinder.io import InputError
-from lensfinder.simulation.components import source_offset_fraction, uniform
+from lensfinder.simulation.components import uniform
 from lensfinder.simulation.epsf import epsf_columns
 from lensfinder.simulation.lensing import (
     phi_q_to_e1e2,
@@ -30,7 +30,7 @@ from lensfinder.simulation.optics import mag_to_counts, sky_sigma_for_depth, sky
 from lensfinder.simulation.metadata import SERSIC_KEYS
 from lensfinder.simulation.recipes import Recipe
 from lensfinder.simulation.semireal import draw_augmentation, draw_host
-from lensfinder.simulation.sources import draw_lens_systems, with_counter_image
+from lensfinder.simulation.sources import disk_source_offset, draw_lens_systems, with_counter_image
 
 __all__ = ["draw_image_params", "draw_lens", "lens_population"]
 
@@ -186,8 +186,7 @@ def draw_lens(rng, p: Recipe) -> dict:
             r, t = R_src * math.sqrt(rng.uniform()), rng.uniform(0, 2 * np.pi)
             sx, sy = float(caustic_x[k] + r * math.cos(t)), float(caustic_y[k] + r * math.sin(t))
     if sx is None:  # disk placement (or no caustic found)
-        r = p.source_offset_theta_E * theta_E * float(source_offset_fraction(rng, p.source_offset_weighting))
-        t = rng.uniform(0, 2 * np.pi)
+        r, t = disk_source_offset(rng, p, theta_E)
         if p.source_min_counter_magnification > 0:
             lens = {k: row[k] for k in ("theta_E", "e1", "e2", "center_x", "center_y", "gamma1", "gamma2")}
             r, t = with_counter_image(rng, p, lens, r, t)

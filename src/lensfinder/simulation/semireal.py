@@ -16,8 +16,8 @@ import numpy as np
 from lensfinder.io import InputError
 from lensfinder.simulation.components import uniform
 
-__all__ = ["HostStamps", "load_hosts", "draw_host", "draw_augmentation", "host_stamp", "augment", "augment_image", "sky_sigma",
-           "host_flux", "grf_deflection", "holdout_fraction_of"]
+__all__ = ["HostStamps", "load_hosts", "draw_host", "draw_augmentation", "host_stamp", "augment", "augment_image",
+           "sky_sigma", "host_flux", "grf_deflection", "holdout_fraction_of"]
 
 
 class HostStamps:

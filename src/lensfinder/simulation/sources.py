@@ -37,7 +37,7 @@ from lensfinder.simulation.confusers import add_satellites, central_galaxy
 from lensfinder.simulation.lensequation import point_images
 from lensfinder.simulation.optics import mag_to_counts
 
-__all__ = ["draw_lens_systems", "draw_sources", "with_counter_image"]
+__all__ = ["draw_lens_systems", "draw_sources", "disk_source_offset", "with_counter_image"]
 
 #: Half-light radius / sigma of a Gaussian (a Sersic profile of n = 0.5).
 _HLR_PER_SIGMA = math.sqrt(2.0 * math.log(2.0))
@@ -81,6 +81,13 @@ def _annulus(rng, lo_hi, n):
     return np.sqrt(rng.uniform(lo * lo, hi * hi, n))
 
 
+def disk_source_offset(rng, p, theta_E: float) -> tuple[float, float]:
+    """One source's offset (arcsec) and angle from its lens's centre, placed in the recipe's disk
+    (``source_offset_theta_E``, ``source_offset_weighting``)."""
+    r = p.source_offset_theta_E * theta_E * float(source_offset_fraction(rng, p.source_offset_weighting))
+    return r, float(rng.uniform(0.0, 2.0 * np.pi))
+
+
 def with_counter_image(rng, p, lens: dict, r: float, t: float, tries: int = 50) -> tuple[float, float]:
     """The offset ``r`` (arcsec) and angle ``t`` of a source from its lens's centre, redrawn (up to
     ``tries`` times) while the source centre has no second image magnified
@@ -90,8 +97,7 @@ def with_counter_image(rng, p, lens: dict, r: float, t: float, tries: int = 50) 
         _, _, mu = point_images(lens["center_x"] + r * np.cos(t), lens["center_y"] + r * np.sin(t), lens)
         if len(mu) > 1 and abs(mu[1]) >= p.source_min_counter_magnification:
             break
-        r = p.source_offset_theta_E * lens["theta_E"] * float(source_offset_fraction(rng, p.source_offset_weighting))
-        t = rng.uniform(0.0, 2.0 * np.pi)
+        r, t = disk_source_offset(rng, p, lens["theta_E"])
     return r, t
 
 
