@@ -5,7 +5,7 @@ Both cut the same objects from the same open, memory-mapped FITS tile
 directory), 101 x 101 pixels, positions given as RA/Dec:
 
 - ``lensfinder``: one ``all_world2pix`` call for all objects, then
-  :func:`lensfinder.selection.stamps.cut_stamps` (corners, overlaps and edge flags for
+  :func:`lensfinder.selection.cutouts.cut_stamps` (corners, overlaps and edge flags for
   all objects at once, one slice copy per stamp in row order, edge stamps
   padded);
 - ``Cutout2D (pixel)``: RA/Dec converted once as above, then one
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     from astropy.nddata import Cutout2D
 
     from lensfinder.surveys.mock.tiles import tile_wcs
-    from lensfinder.selection.stamps import cut_stamps
+    from lensfinder.selection.cutouts import cut_stamps
 
     rng = np.random.default_rng(args.seed)
     n, size = args.n_objects, args.size

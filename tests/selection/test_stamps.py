@@ -11,7 +11,8 @@ import pytest
 from lensfinder.cli import main
 from lensfinder.io import InputError, read_cube
 from lensfinder.surveys.mock.tiles import tile_wcs
-from lensfinder.selection.stamps import INDEX_COLUMNS, cut_stamps, extract_stamps, select_objects, stamp_fractions
+from lensfinder.selection.cutouts import cut_stamps, stamp_fractions
+from lensfinder.selection.stamps import INDEX_COLUMNS, extract_stamps, select_objects
 
 SIZE = 21
 NPIX = 200
@@ -61,7 +62,7 @@ def test_cut_stamps_agrees_with_cutout2d():
 
 @pytest.mark.parametrize("chunk", [1, 512])
 def test_fractions_count_mask_weight_nan_and_padding(chunk, monkeypatch):
-    monkeypatch.setattr("lensfinder.selection.stamps.STAMP_CHUNK", chunk)
+    monkeypatch.setattr("lensfinder.selection.cutouts.STAMP_CHUNK", chunk)
     image = np.zeros((NPIX, NPIX), dtype=np.float32)
     image[95:100, 95:100] = np.nan  # 25 NaN pixels
     mask = np.zeros((NPIX, NPIX), dtype=">i2")  # FITS byte order

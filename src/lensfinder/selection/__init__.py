@@ -9,7 +9,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "SAMPLES": "preselect", "CUT_DESCRIPTIONS": "preselect", "preselect_files": "preselect",
     "PSF_KEYS": "tiles", "ZEROPOINT_KEYS": "tiles", "open_tile": "tiles", "celestial_wcs": "tiles",
     "tile_properties": "tiles",
-    "cut_stamps": "stamps", "stamp_fractions": "stamps", "select_objects": "stamps", "extract_stamps": "stamps",
+    "cut_stamps": "cutouts", "stamp_fractions": "cutouts", "select_objects": "stamps", "extract_stamps": "stamps",
     "write_tile_stamps": "stamps", "INDEX_COLUMNS": "stamps", "extract_band_stamps": "stamps",
-    "band_fractions": "stamps", "band_columns": "stamps", "BandImage": "bands", "open_band_images": "bands",
+    "band_fractions": "cutouts", "band_columns": "stamps", "BandImage": "bands", "open_band_images": "bands",
 })
