@@ -18,7 +18,7 @@ configfile: "config/config.yaml"
 report: "workflow/report/workflow.rst"
 
 
-# helpers (no rules): config, bands, paths and tiles; the simulated sets; training and
+# helpers (no rules): config, bands, paths (paths.smk) and tiles; the simulated sets; training and
 # exported networks; learning from the graders
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulation_common.smk"

@@ -1,7 +1,8 @@
-# Configuration validation, bands, paths, the survey's tiles, target functions and wildcard
-# constraints. Helpers only: the rules live in the per-stage files. The helpers of the simulated
-# sets, of training and of learning from the graders are in simulation_common.smk,
-# training_common.smk and rounds_common.smk, which the Snakefile includes after this file.
+# Configuration validation, bands, paths (paths.smk, included below), the survey's tiles, target
+# functions and wildcard constraints. Helpers only: the rules live in the per-stage files. The
+# helpers of the simulated sets, of training and of learning from the graders are in
+# simulation_common.smk, training_common.smk and rounds_common.smk, which the Snakefile includes
+# after this file.
 
 import json
 import os
@@ -69,100 +70,10 @@ DETECTION_BAND = PRESET.detection_band if PER_BAND_TILES else "r"
 REFERENCE_BAND = DETECTION_BAND if DETECTION_BAND in BANDS else BANDS[0]
 config["stamps"]["size"] = STAMP_SIZE  # null: the preset's stamp size in arcsec over its pixel scale
 
-# Every file the workflow reads or writes, named once (wildcards in braces).
-# Rules, target functions and the experiments use these names; logs and
-# benchmarks are named in their own rule.
-RESULTS = "results"
-P = SimpleNamespace(
-    # survey (mock-survey, download-catalog, download-tile, download-legacy-field, merge-catalog)
-    tile_image=f"{RESULTS}/survey/tiles/{{tile}}.{{band}}.fits",
-    tile_weight=f"{RESULTS}/survey/tiles/{{tile}}.{{band}}.weight.fits",
-    tile_mask=f"{RESULTS}/survey/tiles/{{tile}}.{{band}}.mask.fits",
-    catalog_part=f"{RESULTS}/survey/catalog/{{tile}}.parquet",
-    tile_list=f"{RESULTS}/survey/tiles.csv",
-    truth=f"{RESULTS}/survey/truth/{{tile}}.parquet",
-    catalog=f"{RESULTS}/catalog/catalog.parquet",
-    # preselection and stamps
-    flags=f"{RESULTS}/preselect/flags.parquet",
-    cutflow=f"{RESULTS}/preselect/cutflow.parquet",
-    cutflow_csv=f"{RESULTS}/preselect/cutflow.csv",
-    stamp_cube=f"{RESULTS}/stamps/{{tile}}.fits",
-    stamp_index=f"{RESULTS}/stamps/{{tile}}.parquet",
-    # simulated sets
-    sim_cube=f"{RESULTS}/sim/{{simset}}/shard_{{shard}}.fits",
-    sim_meta=f"{RESULTS}/sim/{{simset}}/shard_{{shard}}.parquet",
-    # networks, scores and their evaluation
-    model=f"{RESULTS}/models/{{net}}.keras",
-    model_settings=f"{RESULTS}/models/{{net}}.json",
-    history=f"{RESULTS}/models/{{net}}.history.csv",
-    checkpoints=f"{RESULTS}/models/{{net}}_checkpoints",
-    # training.soup: the network as trained, and its copies fine-tuned on the soup's set (copy 1, 2, ...);
-    # their weights averaged are `model` (train.smk)
-    soup_trained=f"{RESULTS}/models/soup/{{net}}/trained.keras",
-    soup_trained_settings=f"{RESULTS}/models/soup/{{net}}/trained.json",
-    soup_finetuned=f"{RESULTS}/models/soup/{{net}}/finetuned_{{soup_copy}}.keras",
-    soup_finetuned_settings=f"{RESULTS}/models/soup/{{net}}/finetuned_{{soup_copy}}.json",
-    soup_history=f"{RESULTS}/models/soup/{{net}}/finetuned_{{soup_copy}}.history.csv",
-    soup_checkpoints=f"{RESULTS}/models/soup/{{net}}/finetuned_{{soup_copy}}_checkpoints",
-    # a trained network exported for other runs to start from (training.init_weights): export_network
-    network=f"{RESULTS}/networks/{{net}}_{PRESET.name}_{''.join(BANDS)}.keras",
-    network_settings=f"{RESULTS}/networks/{{net}}_{PRESET.name}_{''.join(BANDS)}.json",
-    network_history=f"{RESULTS}/networks/{{net}}_{PRESET.name}_{''.join(BANDS)}.history.csv",
-    predictions=f"{RESULTS}/predictions/{{net}}/{{tile}}.parquet",
-    collected=f"{RESULTS}/predictions/{{net}}.parquet",
-    # ensembles and calibration: each member's raw scores; predictions (net = NET)
-    # holds their combined calibrated p_cnn (docs/learning.md)
-    # every round scores inference.tiles_per_job tiles per job (INFER_CHUNKS): one table,
-    # its shard column naming each row's tile
-    member_chunk=f"{RESULTS}/predictions/members/{{net}}/chunks/{{chunk}}.parquet",
-    calibration=f"{RESULTS}/models/calibration.json",
-    calibration_summary=f"{RESULTS}/eval/calibration.parquet",
-    calibration_csv=f"{RESULTS}/eval/calibration.csv",
-    reliability=f"{RESULTS}/eval/reliability.parquet",
-    reliability_csv=f"{RESULTS}/eval/reliability.csv",
-    # retraining rounds: round k >= 1 mirrors the layout of round 0 under
-    # results/rounds/{k}/ (round_path); its fine-tuning set, and all rounds' evaluation
-    finetune_cube=f"{RESULTS}/rounds/{{round}}/train/shard_000.fits",
-    finetune_table=f"{RESULTS}/rounds/{{round}}/train/shard_000.parquet",
-    rounds=f"{RESULTS}/eval/rounds.parquet",
-    rounds_csv=f"{RESULTS}/eval/rounds.csv",
-    test_predictions=f"{RESULTS}/eval/{{net}}/test_{{shard}}.parquet",
-    metrics=f"{RESULTS}/eval/{{net}}_metrics.parquet",
-    metrics_csv=f"{RESULTS}/eval/{{net}}_metrics.csv",
-    roc=f"{RESULTS}/eval/{{net}}_roc.parquet",
-    completeness=f"{RESULTS}/eval/{{net}}_completeness.parquet",
-    # inspection and the ranked list
-    candidates=f"{RESULTS}/inspect/candidates.parquet",
-    known=f"{RESULTS}/inspect/known.parquet",
-    manifest=f"{RESULTS}/inspect/manifest.parquet",
-    manifest_csv=f"{RESULTS}/inspect/manifest.csv",
-    inspect_png=f"{RESULTS}/inspect/png",
-    inspect_stamps=f"{RESULTS}/inspect/stamps_{REFERENCE_BAND}.fits",
-    inspect_band_stamps=f"{RESULTS}/inspect/stamps_{{band}}.fits",
-    mosaic=f"{RESULTS}/inspect/mosaic.png",
-    mock_grades=f"{RESULTS}/inspect/grades.csv",
-    crossmatch=f"{RESULTS}/candidates/crossmatch.parquet",
-    ranked=f"{RESULTS}/candidates/ranked.parquet",
-    ranked_csv=f"{RESULTS}/candidates/ranked.csv",
-    ranked_tex=f"{RESULTS}/candidates/ranked.tex",
-    ranked_fits=f"{RESULTS}/candidates/ranked.fits",
-    ranked_ecsv=f"{RESULTS}/candidates/ranked.ecsv",
-    ranked_vot=f"{RESULTS}/candidates/ranked.vot",
-    ranked_summary=f"{RESULTS}/candidates/summary/index.html",
-    ranked_inspectors=f"{RESULTS}/candidates/ranked.inspectors.csv",
-    ranked_agreement=f"{RESULTS}/candidates/ranked.agreement.csv",
-    figures=f"{RESULTS}/figures",
-)
+# Every file the workflow reads or writes, named once: P (paths.smk; it uses PRESET, BANDS and
+# REFERENCE_BAND above).
+include: "paths.smk"
 
-
-def figure(name):
-    """A report figure's path."""
-    return f"{P.figures}/{name}.png"
-
-
-def sim_path(pattern, simset):
-    """A simulated-set path pattern with its set filled in (the shard left as a wildcard)."""
-    return pattern.replace("{simset}", simset)
 
 SURVEY = config["survey"]
 TILES_FROM_ARCHIVE = False
@@ -385,32 +296,6 @@ def set_options(overrides):
     return " ".join(
         f"--set {shlex.quote(f'{key}={json.dumps(value)}')}" for key, value in overrides.items()
     )
-
-
-def sim_shards(simset):
-    """Shard names of one simulated set."""
-    return [f"{k:03d}" for k in range(SIM_SETS[simset]["n_shards"])]
-
-
-def sim_shard_size(wildcards):
-    """Images in one shard: the set split as evenly as possible."""
-    spec = SIM_SETS[wildcards.simset]
-    n, k = spec["n_images"], spec["n_shards"]
-    shard = int(wildcards.shard)
-    return n // k + (1 if shard < n % k else 0)
-
-
-def sim_seed(wildcards):
-    return SIM_SETS[wildcards.simset]["seed"]
-
-
-def sim_files(simset, ext):
-    return expand(P.sim_cube if ext == "fits" else P.sim_meta, simset=simset, shard=sim_shards(simset))
-
-
-def member_sim_files(ext):
-    """Input function: the shards of the simulated set ensemble member {net} trains on."""
-    return lambda wildcards: sim_files(MEMBERS[wildcards.net].train_set, ext)
 
 
 def threshold_options(wildcards=None):

@@ -165,3 +165,29 @@ def sim_overrides(wildcards):
 def sim_dir(wildcards):
     """Directory of one simulated set's shards."""
     return os.path.dirname(sim_path(P.sim_cube, wildcards.simset))
+
+
+def sim_shards(simset):
+    """Shard names of one simulated set."""
+    return [f"{k:03d}" for k in range(SIM_SETS[simset]["n_shards"])]
+
+
+def sim_shard_size(wildcards):
+    """Images in one shard: the set split as evenly as possible."""
+    spec = SIM_SETS[wildcards.simset]
+    n, k = spec["n_images"], spec["n_shards"]
+    shard = int(wildcards.shard)
+    return n // k + (1 if shard < n % k else 0)
+
+
+def sim_seed(wildcards):
+    return SIM_SETS[wildcards.simset]["seed"]
+
+
+def sim_files(simset, ext):
+    return expand(P.sim_cube if ext == "fits" else P.sim_meta, simset=simset, shard=sim_shards(simset))
+
+
+def member_sim_files(ext):
+    """Input function: the shards of the simulated set ensemble member {net} trains on."""
+    return lambda wildcards: sim_files(MEMBERS[wildcards.net].train_set, ext)
