@@ -89,10 +89,23 @@ def test_networks_train_on_the_bands_asked_for(trained):
     _, models = trained
     gri = json.loads(models["gri"].with_suffix(".json").read_text())
     r = json.loads(models["r"].with_suffix(".json").read_text())
-    # the default bin2_crop takes each band at two scales: 6 channels, 20 x 5 x 5 weights more per channel
-    assert gri["bands"] == list(GRI) and gri["input_shape"] == [49, 49, 6] and gri["preprocess"] == "bin2_crop"
-    assert gri["n_parameters"] == 2_101_372 + 5 * 5 * 20 * 5
-    assert r["bands"] == ["r"] and r["input_shape"] == [49, 49, 1] and r["n_parameters"] == 2_101_372
+    # the default bin2_crop takes each band at two scales, and with g and r the g-r colour residual
+    # (colour_residual auto) as a fourth band: 8 channels, 20 x 5 x 5 weights more per channel
+    assert gri["bands"] == list(GRI) and gri["colour_residual"] == ["g", "r"] and gri["preprocess"] == "bin2_crop"
+    assert gri["input_shape"] == [49, 49, 8] and gri["n_parameters"] == 2_101_372 + 5 * 5 * 20 * 7
+    assert r["bands"] == ["r"] and r["colour_residual"] == [] and r["input_shape"] == [49, 49, 1]
+    assert r["n_parameters"] == 2_101_372
+
+
+def test_a_network_to_start_from_needs_the_same_colour_residual(trained):
+    from lensfinder.learning.training import initial_weights
+
+    _, models = trained
+    shape, same = [49, 49, 8], ("he2020", GRI, "bin2_crop", "sky")
+    assert initial_weights(models["gri"], same[0], shape, *same[1:], colour_residual=("g", "r"))["weights_hash"]
+    with pytest.raises(InputError, match=r"gri.keras: init weights: colour_residual \['g', 'r'\], but this "
+                                         r"training's is \['g', 'i'\]"):
+        initial_weights(models["gri"], same[0], shape, *same[1:], colour_residual=("g", "i"))
 
 
 def test_scoring_takes_the_model_bands_and_refuses_missing_ones(trained, capsys):

@@ -117,3 +117,60 @@ def test_bin2_crop_gives_each_band_at_both_scales():
     check_settings(settings, "m.json")
     with pytest.raises(InputError, match=r"m.json: bands: .* expected 1 distinct band names .*bin2_crop"):
         check_settings({**settings, "input_shape": [49, 49, 3]}, "m.json")
+
+
+def test_colour_residual_cancels_the_central_galaxy_and_keeps_a_blue_arc():
+    """g - k r with k fitted in the core: a galaxy of one colour cancels, wherever it is bright; an arc
+    bluer than it stays at its own g flux minus k times its r flux."""
+    yy, xx = np.mgrid[:101, :101] - 50.0
+    galaxy = 400.0 * np.exp(-(xx**2 + yy**2) / (2 * 6.0**2))
+    arc = 20.0 * np.exp(-((np.hypot(xx, yy) - 12.0) ** 2) / 2.0)
+    cube = np.zeros((2, 3, 101, 101), np.float32)
+    cube[:, 0] = 0.3 * galaxy  # g: the galaxy is red (g/r = 0.3) ...
+    cube[:, 1] = galaxy
+    cube[:, 2] = 1.5 * galaxy
+    cube[1, 0] += arc  # ... the arc blue (g/r = 4)
+    cube[1, 1] += arc / 4
+    residual = pp.colour_residual_band(cube, ["g", "r", "i"], ("g", "r"))
+    assert residual.shape == (2, 101, 101) and residual.dtype == np.float32
+    np.testing.assert_allclose(residual[0], 0.0, atol=1e-3)  # k = 0.3 exactly: nothing left
+    ring = np.abs(np.hypot(xx, yy) - 12.0) < 0.5
+    np.testing.assert_allclose(residual[1][ring], (arc - 0.3 * arc / 4)[ring], rtol=0.02)  # the core has no arc
+    np.testing.assert_allclose(pp.colour_residual_band(cube, ["g", "r", "i"], ("g", "i"))[0], 0.0, atol=1e-3)
+    flipped = cube.copy()
+    flipped[:, 0] *= -1  # k would be -0.3: clipped to 0, the g band as it is
+    np.testing.assert_array_equal(pp.colour_residual_band(flipped, ["g", "r", "i"], ("g", "r")), flipped[:, 0])
+
+
+def test_colour_residual_settings_and_channels():
+    assert pp.resolve_colour_residual("auto", ["g", "r", "i"]) == ("g", "r")
+    assert pp.resolve_colour_residual("auto", ["r"]) == () and pp.resolve_colour_residual("none", ["g", "r"]) == ()
+    assert pp.resolve_colour_residual("g-i", ["g", "r", "i"]) == ("g", "i")
+    for bad in ("g-z", "g-g", "g-r-i", "gr"):
+        with pytest.raises(ValueError, match=rf"training.colour_residual: '{bad}': expected auto, none or BLUE-RED"):
+            pp.resolve_colour_residual(bad, ["g", "r", "i"], "training.colour_residual")
+    assert pp.input_channels(3, "bin2_crop", ("g", "r")) == 8 and pp.input_channels(3, "bin2", ("g", "r")) == 4
+    rng = np.random.default_rng(5)
+    cube = rng.normal(0.0, 1.0, (3, 3, 101, 101)).astype(np.float32)
+    cube[:, :, 45:56, 45:56] += np.float32([[[100.0]], [[300.0]], [[400.0]]])  # a red galaxy
+    cube[2, 0, 40:43, 50] = np.nan
+    settings = {"input_shape": [49, 49, 8], "bands": ["g", "r", "i"], "preprocess": "bin2_crop",
+                "normalization": "sky", "model": "he2020", "stamp_size": 101, "colour_residual": ["g", "r"]}
+    check_settings(settings, "m.json")
+    x, fraction = pp.prepare_batch(cube, settings)
+    plain, plain_fraction = pp.prepare_batch(cube, {**settings, "input_shape": [49, 49, 6], "colour_residual": []})
+    assert x.shape == (3, 49, 49, 8) and np.isfinite(x).all()
+    np.testing.assert_array_equal(fraction, plain_fraction)  # the non-finite fraction counts the stamp's bands
+    np.testing.assert_array_equal(x[..., [0, 1, 2, 4, 5, 6]], plain)  # the bands as before, the residual after each scale
+    filled, _ = pp.fill_nonfinite(cube)
+    residual = pp.colour_residual_band(filled, ["g", "r", "i"], ("g", "r"))
+    np.testing.assert_array_equal(x[..., 3], pp.normalize(pp.resize_stamps(residual, 49, "bin2"), "sky"))
+    assert np.abs(x[:, 22:27, 22:27, 7]).max() < 0.2 < x[:, 22:27, 22:27, 5].min()  # the galaxy cancels
+    np.testing.assert_array_equal(pp.prepare_batch(cube, settings, sky=pp.sky_statistics(cube, settings))[0], x)
+    np.testing.assert_array_equal(pp.preprocess(cube, settings), x)
+    for bad, match in (({"input_shape": [49, 49, 6]}, "expected 2 distinct band names .*colour residual g-r"),
+                       ({"colour_residual": ["g", "z"]}, r"colour_residual: \['g', 'z'\], expected \[\] or two"),
+                       ({"colour_residual": ["g"]}, "colour_residual")):
+        with pytest.raises(InputError, match=match):
+            check_settings({**settings, **bad}, "m.json")
+

@@ -318,7 +318,7 @@ def test_cached_inputs_give_the_same_batches_and_skip_the_reads(tmp_path, monkey
     non-finite images counted at every read as before, and a fully cached epoch reads no shard."""
     train_rows, val_rows = _three_band_shards_with_a_nan(tmp_path)
     config = _config(batch_size=8, preprocess="bin2_crop")  # augmented: the cache holds inputs before augmentation
-    per_image_mb = 4 * 49 * 49 * 6 / 2**20  # float32, 49 x 49, 3 bands at two scales
+    per_image_mb = 4 * 49 * 49 * 8 / 2**20  # float32, 49 x 49, 3 bands and the g-r residual at two scales
     runs = {}
     for label, cache_mb in (("none", 0), ("ten", 10.5 * per_image_mb), ("all", 1000)):
         shards = ShardSet([tmp_path])

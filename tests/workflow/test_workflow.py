@@ -95,6 +95,24 @@ def test_bad_config_stops_the_run_naming_the_key(workdir, override, named):
     assert len(output.splitlines()) < 30, output[-3000:]
 
 
+def test_the_colour_residual_follows_the_bands_and_is_checked(workdir):
+    """training.colour_residual: auto trains on g-r where the networks see g and r; a pair the bands lack, or
+    no pair at all, stops the dry run naming the key."""
+    plan = snakemake(workdir, "-n", "-p", "--cores", "2").stdout
+    trains = [line for line in (text.strip().removeprefix("Shell command: ") for text in plan.splitlines())
+              if line.startswith("lensfinder train ")]
+    assert len(trains) == 3 and all("--bands g r i --colour-residual g-r " in line for line in trains)
+    (workdir / "r.yaml").write_text("bands: [r]\n")
+    plan = snakemake(workdir, "-n", "-p", "--cores", "2", "--configfile", "r.yaml").stdout
+    assert "--bands r --colour-residual none " in plan and "--colour-residual g-r" not in plan
+    for value, bands in (("g-r", "r.yaml"), ("g-z", None), ("gr", None)):
+        (workdir / "residual.yaml").write_text(f"training: {{colour_residual: {value}}}\n")
+        files = [bands, "residual.yaml"] if bands else ["residual.yaml"]
+        result = snakemake(workdir, "-n", "--configfile", *files, check=False)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0 and "config: training.colour_residual: " in output, output[-3000:]
+
+
 def test_a_number_inside_a_config_mapping_points_to_configfile(workdir):
     # Snakemake reads the values inside a --config mapping as text: the 6 reaches the schema as '6'
     result = snakemake(workdir, "-n", "--config", "training={'epochs': 6}", check=False)

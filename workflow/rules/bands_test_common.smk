@@ -97,13 +97,15 @@ def bt_train_input(wildcards):
 
 
 def bt_train_options(wildcards):
-    """`lensfinder train` options: the workflow's training settings, the experiment's network, epochs and bands."""
+    """`lensfinder train` options: the workflow's training settings (its colour residual where the network sees
+    both bands), the experiment's network, epochs and bands."""
     preset, bands = BT_NETS[wildcards.btnet]
     t = config["training"]
     return (f"--model {BT['model']} --epochs {BT['epochs'] or scratch_epochs()} --batch-size {t['batch_size']} "
             f"--learning-rate {t['learning_rate']} --preprocess {BT_PRESETS[preset]['preprocess']} "
             f"--normalization {t['normalization']} --class-balance {t['class_balance']} "
-            f"{'--augment' if t['augment'] else '--no-augment'} --bands {' '.join(bands)}")
+            f"{'--augment' if t['augment'] else '--no-augment'} --bands {' '.join(bands)} "
+            f"{colour_residual_option(bands)}")
 
 
 def bt_train_seed(wildcards):

@@ -174,7 +174,8 @@ def _he_options(case):
         f"--model {t['model']} --preset {case} --epochs {epochs} --learning-rate {learning_rate:.6g} "
         f"--preprocess {t['preprocess']} "
         f"--normalization {t['normalization']} --class-balance {t['class_balance']} "
-        f"{'--augment' if t['augment'] else '--no-augment'} --val-fraction {t['val_fraction']}"
+        f"{'--augment' if t['augment'] else '--no-augment'} --val-fraction {t['val_fraction']} "
+        "--colour-residual none"  # the papers' networks: their bands as they are
     )
 
 
@@ -184,7 +185,7 @@ def _li_options():
         f"--model {li['model']} --epochs {li['epochs']} --batch-size {li['batch_size']} "
         f"--learning-rate {li['learning_rate']} --normalization {li['normalization']} "
         f"--preprocess {t['preprocess']} --class-balance {t['class_balance']} --augment "
-        f"--val-fraction {t['val_fraction']}"
+        f"--val-fraction {t['val_fraction']} --colour-residual none"
     )
 
 

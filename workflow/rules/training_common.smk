@@ -23,6 +23,27 @@ def _check_network_input():
 _check_network_input()
 
 
+def _colour_residual():
+    """training.colour_residual for the run's bands, (blue, red) or () for none, checked when the workflow is
+    parsed (lensfinder.learning.preprocessing.resolve_colour_residual)."""
+    from lensfinder.learning.preprocessing import resolve_colour_residual
+
+    try:
+        return resolve_colour_residual(config["training"]["colour_residual"], BANDS, "config: training.colour_residual")
+    except ValueError as exc:
+        raise ValueError(f"{exc}; set it to auto or none") from None
+
+
+COLOUR_RESIDUAL = _colour_residual()
+
+
+def colour_residual_option(bands=None):
+    """`--colour-residual` of a network that sees `bands` (default: the run's): training.colour_residual,
+    or none when those bands lack one of its two."""
+    pair = COLOUR_RESIDUAL if set(COLOUR_RESIDUAL) <= set(bands or BANDS) else ()
+    return f"--colour-residual {'-'.join(pair) or 'none'}"
+
+
 def member_init_weights(name):
     """The trained network ensemble member `name` starts from: its own init_weights, else training.init_weights
     (None: from scratch)."""
@@ -32,7 +53,7 @@ def member_init_weights(name):
 def _check_init_weights():
     """training.epochs 0 needs a network to keep for every member, and two members may not keep the same one
     (identical networks); a network to start from must have the member's network, the run's bands,
-    preprocess and normalization (its sidecar, read here, so a dry run names what differs)."""
+    colour residual, preprocess and normalization (its sidecar, read here, so a dry run names what differs)."""
     t = config["training"]
     from lensfinder.learning.sidecar import settings_mismatch, sidecar_path
 
@@ -63,11 +84,12 @@ def _check_init_weights():
             raise ValueError(f"config: {key}: {path} holds an ensemble of {len(theirs['ensemble'])} networks in one "
                              "file, which scores but cannot be kept by a training; give each inference.ensemble "
                              "member one of its networks as init_weights")
-        mismatch = settings_mismatch(theirs, model=member.model, bands=BANDS, preprocess=t["preprocess"],
-                                     normalization=t["normalization"])
+        mismatch = settings_mismatch(theirs, model=member.model, bands=BANDS, colour_residual=COLOUR_RESIDUAL,
+                                     preprocess=t["preprocess"], normalization=t["normalization"])
         if mismatch:
             what, stored, value = mismatch
             where = {"model": f"network {name}", "bands": "bands"}.get(what, f"training.{what}")
+            stored, value = (("-".join(v) or "none") if what == "colour_residual" else v for v in (stored, value))
             instead = "remove the member's init_weights" if member.init_weights else "set training.init_weights: null"
             raise ValueError(f"config: {key}: {path} holds a network with {what} {stored!r}, "
                              f"but this run's {where} is {value!r}; start from a network with the run's "
@@ -97,7 +119,7 @@ def training_options(wildcards=None, scratch=False, soup=False):
         f"--class-balance {t['class_balance']} {'--augment' if t['augment'] else '--no-augment'} "
         f"--min-arc-visible-snr {t['min_arc_visible_snr']} "
         f"--lr-schedule {t['lr_schedule']} --ema-momentum {t['ema_momentum']} --precision {t['precision']} "
-        f"--bands {' '.join(BANDS)}"
+        f"--bands {' '.join(BANDS)} {colour_residual_option()}"
     )
 
 

@@ -57,6 +57,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"stamp -> input resizing (default {d.preprocess})")
     parser.add_argument("--normalization", choices=NORMALIZATIONS, default=d.normalization,
                         help=f"per-image normalisation (default {d.normalization})")
+    parser.add_argument("--colour-residual", default=d.colour_residual, metavar="auto|none|BLUE-RED",
+                        help="one more input band: BLUE minus RED scaled to the central galaxy's core (its light "
+                             "cancels, a blue arc stays); auto: g-r when the network sees g and r "
+                             f"(default {d.colour_residual})")
     sizes = ", ".join(f"{size} for {name}" for name, size in DEFAULT_INPUT_SIZE.items())
     parser.add_argument("--input-size", type=int, help=f"network input in pixels (default: {sizes})")
     parser.add_argument("--class-balance", choices=CLASS_BALANCE, default=d.class_balance,
@@ -85,7 +89,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-mb", type=float, default=DEFAULT_CACHE_MB,
                         help="memory (MB) for keeping each image's prepared network input between epochs: later "
                              "epochs skip reading and preprocessing it, with the same batches; 0 prepares every "
-                             f"image every epoch (default {DEFAULT_CACHE_MB}; 12,000 g, r, i two-scale images take 691)")
+                             f"image every epoch (default {DEFAULT_CACHE_MB}; 12,000 g, r, i two-scale images with the g-r residual take 922)")
 
 
 def run_train(args) -> int:
@@ -96,7 +100,7 @@ def run_train(args) -> int:
             learning_rate=args.learning_rate, preprocess=args.preprocess, normalization=args.normalization,
             class_balance=args.class_balance, augment=args.augment, val_fraction=args.val_fraction,
             seed=args.seed, input_size=args.input_size, min_arc_visible_snr=args.min_arc_visible_snr,
-            lr_schedule=args.lr_schedule, ema_momentum=args.ema_momentum,
+            lr_schedule=args.lr_schedule, ema_momentum=args.ema_momentum, colour_residual=args.colour_residual,
         )
     except ValueError as exc:
         raise InputError(f"train options: {exc}") from exc

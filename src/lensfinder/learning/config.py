@@ -74,6 +74,10 @@ class TrainConfig:
         0 (the default): the model keeps its last weights. Above 0: Adam keeps an exponential
         moving average of the weights with this momentum (e.g. 0.99, about the last 100 steps;
         Polyak & Juditsky 1992) and the saved model holds the average.
+    colour_residual : str
+        A colour residual band among the network's input (:func:`lensfinder.learning.preprocessing.colour_residual_band`):
+        ``auto`` (the default: g-r when the network sees g and r, else none), ``none``, or ``BLUE-RED``
+        (e.g. ``g-i``, two of the network's bands).
     """
 
     model: str = "he2020"
@@ -93,6 +97,7 @@ class TrainConfig:
     min_arc_visible_snr: float = 0.0
     lr_schedule: str = "constant"
     ema_momentum: float = 0.0
+    colour_residual: str = "auto"
 
     def __post_init__(self):
         checks = [
@@ -106,6 +111,8 @@ class TrainConfig:
             (0 <= self.val_fraction < 1, f"val_fraction: {self.val_fraction}, expected 0 <= f < 1"),
             (self.lr_schedule in LR_SCHEDULES, f"lr_schedule {self.lr_schedule!r}: expected one of {LR_SCHEDULES}"),
             (0 <= self.ema_momentum < 1, f"ema_momentum: {self.ema_momentum}, expected 0 <= m < 1"),
+            (self.colour_residual in ("auto", "none") or len(self.colour_residual.split("-")) == 2,
+             f"colour_residual {self.colour_residual!r}: expected auto, none or BLUE-RED (e.g. g-r)"),
             (self.min_arc_visible_snr >= 0, f"min_arc_visible_snr: {self.min_arc_visible_snr}, expected >= 0"),
             (self.preset is None or self.preset in HE2020_CASES, f"preset {self.preset!r}: expected one of {tuple(HE2020_CASES)}"),
         ]

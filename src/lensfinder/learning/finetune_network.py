@@ -51,6 +51,7 @@ def finetune(parent_model, shards, out, *, epochs: int = 10, learning_rate: floa
     from lensfinder.learning.datasets import ShardSet
     from lensfinder.learning.models import import_keras
     from lensfinder.learning.modelfiles import file_hash, load_model, save_model
+    from lensfinder.learning.preprocessing import settings_bands, settings_residual
     from lensfinder.learning.sidecar import read_settings, write_settings
     from lensfinder.learning.runtime import configure_tensorflow
     from lensfinder.learning.stream import TrainingStream, split_rows
@@ -64,7 +65,8 @@ def finetune(parent_model, shards, out, *, epochs: int = 10, learning_rate: floa
         config = TrainConfig(model=settings["model"], epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                              preprocess=settings["preprocess"], normalization=settings["normalization"],
                              augment=augment, val_fraction=val_fraction, seed=seed, class_balance=class_balance,
-                             input_size=int(settings["input_shape"][0]))
+                             input_size=int(settings["input_shape"][0]),
+                             colour_residual="-".join(settings_residual(settings)) or "none")
     except ValueError as exc:
         raise InputError(f"finetune options: {exc}") from exc
     shard_set = shards if isinstance(shards, ShardSet) else ShardSet(shards)
@@ -72,7 +74,7 @@ def finetune(parent_model, shards, out, *, epochs: int = 10, learning_rate: floa
         raise InputError(f"{shard_set.pairs[0][0]}: images of {shard_set.shape}, but {Path(parent_model).name} "
                          f"was trained on {settings['stamp_size']}-pixel stamps")
     train_rows, val_rows = split_rows(len(shard_set), config.val_fraction, config.seed)
-    stream = TrainingStream(shard_set, train_rows, val_rows, config)
+    stream = TrainingStream(shard_set, train_rows, val_rows, config, bands=settings_bands(settings))
     log.info("fine-tuning %s on %d images (%d lenses), %d for validation", parent_model, len(train_rows),
              len(stream.positives), len(val_rows))
     policy = configure_tensorflow(config.seed, threads, precision=precision)

@@ -15,7 +15,8 @@ import os
 from pathlib import Path
 
 from lensfinder.io import InputError, write_text
-from lensfinder.learning.preprocessing import NORMALIZATIONS, PREPROCESS_METHODS, input_channels, settings_bands
+from lensfinder.learning.preprocessing import (NORMALIZATIONS, PREPROCESS_METHODS, input_channels, settings_bands,
+                                                settings_residual)
 
 __all__ = [
     "SETTINGS_VERSION",
@@ -47,8 +48,9 @@ def write_settings(settings: dict, model_path: str | os.PathLike) -> Path:
 
     ``settings`` holds at least ``model``, ``input_shape`` ([ny, nx, n_bands]),
     ``stamp_size`` (pixels of the stamps it was trained on), ``preprocess``
-    and ``normalization``, and ``bands`` (names, one per channel; r when
-    absent, as in sidecars written before it existed); training adds ``training`` (hyper-parameters),
+    and ``normalization``, ``bands`` (names, one per channel; r when
+    absent, as in sidecars written before it existed) and ``colour_residual``
+    (its two bands, or none: ``[]`` or absent); training adds ``training`` (hyper-parameters),
     ``seed`` and ``data_hash``. ``weights_hash`` is always the hash of the
     model file as it is now (:func:`~lensfinder.learning.modelfiles.file_hash`;
     absent when it does not exist yet: write the model first), never one
@@ -79,13 +81,21 @@ def check_settings(settings: dict, source: str) -> dict:
         raise InputError(f"{source}: input_shape: {shape}, expected [size, size, n_channels]")
     scales = input_channels(1, settings["preprocess"])  # input scales per band
     bands = settings.get("bands")
+    residual = settings.get("colour_residual") or []
     if bands is None and int(shape[2]) != scales:
         raise InputError(f"{source}: bands: missing, but input_shape {shape} has {shape[2]} channels; "
                          "expected the band names, e.g. [g, r, i]")
-    if bands is not None and (not isinstance(bands, (list, tuple)) or len(bands) * scales != int(shape[2])
+    if not isinstance(residual, (list, tuple)) or (residual and (len(residual) != 2 or residual[0] == residual[1]
+                                                                 or not set(residual) <= set(bands or ()))):
+        raise InputError(f"{source}: colour_residual: {residual!r}, expected [] or two distinct bands of "
+                         f"bands {bands!r}")
+    planes = int(shape[2]) // scales - (1 if residual else 0)
+    if bands is not None and (not isinstance(bands, (list, tuple)) or input_channels(len(bands), settings["preprocess"],
+                                                                                    residual) != int(shape[2])
                               or len(set(bands)) != len(bands)):
-        raise InputError(f"{source}: bands: {bands!r}, expected {int(shape[2]) // scales} distinct band names "
-                         f"(input_shape {shape}, preprocess {settings['preprocess']})")
+        raise InputError(f"{source}: bands: {bands!r}, expected {planes} distinct band names "
+                         f"(input_shape {shape}, preprocess {settings['preprocess']}"
+                         f"{', colour residual ' + '-'.join(residual) if residual else ''})")
     return settings
 
 
@@ -93,11 +103,14 @@ def settings_mismatch(settings: dict, **expected):
     """The first setting of a network that differs from ``expected`` (e.g. ``model``, ``input_shape``,
     ``bands``, ``preprocess``, ``normalization``), as ``(key, stored, expected)``; None when all agree.
 
-    Bands are compared as :func:`settings_bands` reads them, shapes as lists of ints.
+    Bands are compared as :func:`settings_bands` reads them, the colour residual as
+    :func:`settings_residual` does, shapes as lists of ints.
     """
     for key, value in expected.items():
         if key == "bands":
             stored, value = list(settings_bands(settings)), list(value)
+        elif key == "colour_residual":  # absent (sidecars written before it): none
+            stored, value = list(settings_residual(settings)), list(value or ())
         elif key == "input_shape":
             stored, value = [int(v) for v in settings.get(key, ())], [int(v) for v in value]
         else:

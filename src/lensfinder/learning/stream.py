@@ -20,13 +20,13 @@ import numpy as np
 from lensfinder.io import InputError, select_bands
 from lensfinder.learning.config import TrainConfig
 from lensfinder.learning.datasets import ShardSet
-from lensfinder.learning.preprocessing import input_channels, prepare_batch, sky_statistics
+from lensfinder.learning.preprocessing import input_channels, prepare_batch, resolve_colour_residual, sky_statistics
 
 __all__ = ["DEFAULT_CACHE_MB", "augment_batch", "split_rows", "TrainingStream"]
 
 #: Memory (MB) for prepared network inputs kept between epochs (``lensfinder train --cache-mb``; the
 #: workflow's ``train`` job passes half its ``resources: mem_mb``): the default run's 12,000
-#: two-scale g, r, i inputs take 691 MB.
+#: two-scale g, r, i inputs with the g-r residual take 922 MB.
 DEFAULT_CACHE_MB = 2048
 
 
@@ -113,17 +113,22 @@ class TrainingStream:
         self.n_batches = math.ceil(self.images_per_epoch / config.batch_size)
         self.n_val_batches = math.ceil(len(self.val_rows) / config.batch_size)
         self.input_size = config.resolved_input_size
-        channels = input_channels(len(self.bands), config.preprocess)
+        try:
+            self.colour_residual = resolve_colour_residual(config.colour_residual, self.bands)
+        except ValueError as exc:
+            raise InputError(f"{exc}; set it to none for these bands") from None
+        channels = input_channels(len(self.bands), config.preprocess, self.colour_residual)
         self._settings = {"input_shape": [self.input_size, self.input_size, channels],
                           "bands": list(self.bands), "preprocess": config.preprocess,
-                          "normalization": config.normalization}
+                          "normalization": config.normalization, "colour_residual": list(self.colour_residual)}
         self.nonfinite_images = 0
         self._lock = threading.Lock()
         self._orders: dict[int, np.ndarray] = {}
         # per global row: known?, and (scale, median|sigma, band) of its border sky (sky normalisation)
         keep = keep_sky and config.normalization == "sky"
         self._sky_known = np.zeros(len(shards), bool) if keep else None
-        self._sky = np.zeros((len(shards), input_channels(1, config.preprocess), 2, len(self.bands)), np.float32) \
+        planes = len(self.bands) + (1 if self.colour_residual else 0)  # the residual normalised like a band
+        self._sky = np.zeros((len(shards), input_channels(1, config.preprocess), 2, planes), np.float32) \
             if keep else None
         # per global row: its slot in the input cache (-1: not cached), and whether the slot is filled
         if cache_mb < 0:
