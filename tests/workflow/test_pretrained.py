@@ -1,6 +1,6 @@
 """config/pretrained.yaml, which searches with a network trained once (config/search_large.yaml's,
 exported to results/networks) instead of training: the run plans to keep it as it is, and refuses a
-network of other bands or epochs 0 without one, at the dry run. (Starting from a network, epochs 0 and
+network of other bands or colour residual, or epochs 0 without one, at the dry run. (Starting from a network, epochs 0 and
 `lensfinder export-network` themselves are tested in tests/learning/test_training.py.)"""
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ def test_pretrained_config_plans_no_training_and_the_default_plans_one(tmp_path,
     network.parent.mkdir(parents=True)
     network.write_bytes(b"stand-in: a dry run does not load it")
     sidecar = network.with_suffix(".json")
-    sidecar.write_text(json.dumps({"model": "he2020", "input_shape": [49, 49, 6], "bands": ["g", "r", "i"],
-                                   "preprocess": "bin2_crop", "normalization": "sky", "stamp_size": 101}))
+    sidecar.write_text(json.dumps({"model": "he2020", "input_shape": [49, 49, 8], "bands": ["g", "r", "i"],
+                                   "colour_residual": ["g", "r"], "preprocess": "bin2_crop", "normalization": "sky",
+                                   "stamp_size": 101}))
 
     def trainings(*args, target="results/models/he2020.keras"):
         plan = snakemake(workdir, "-n", "-p", "--cores", "1", *args, "--", target).stdout
@@ -74,6 +75,9 @@ def test_pretrained_config_plans_no_training_and_the_default_plans_one(tmp_path,
 
     for layered, message in (({"bands": ["r"]}, "holds a network with bands ['g', 'r', 'i'], but this run's bands "
                                                 "is ['r']"),
+                             ({"training": {"colour_residual": "none"}}, "holds a network with colour_residual "
+                                                                         "'g-r', but this run's "
+                                                                         "training.colour_residual is 'none'"),
                              ({"training": {"init_weights": None}}, "training.epochs 0 keeps the network given as "
                                                                     "training.init_weights (or the member's "
                                                                     "init_weights), but network he2020 has none")):
@@ -106,8 +110,8 @@ def test_an_exported_pair_is_kept_member_by_member(tmp_path, pretrained):
         network.parent.mkdir(parents=True, exist_ok=True)
         network.write_bytes(b"stand-in: a dry run does not load it")
         network.with_suffix(".json").write_text(json.dumps({
-            "model": model, "input_shape": [49, 49, 6], "bands": ["g", "r", "i"], "preprocess": "bin2_crop",
-            "normalization": "sky", "stamp_size": 101}))
+            "model": model, "input_shape": [49, 49, 8], "bands": ["g", "r", "i"], "colour_residual": ["g", "r"],
+            "preprocess": "bin2_crop", "normalization": "sky", "stamp_size": 101}))
         networks[name] = str(network.relative_to(workdir))
 
     def plan(ensemble, target="domain_shift"):
