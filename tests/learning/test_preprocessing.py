@@ -161,7 +161,8 @@ def test_colour_residual_settings_and_channels():
     plain, plain_fraction = pp.prepare_batch(cube, {**settings, "input_shape": [49, 49, 6], "colour_residual": []})
     assert x.shape == (3, 49, 49, 8) and np.isfinite(x).all()
     np.testing.assert_array_equal(fraction, plain_fraction)  # the non-finite fraction counts the stamp's bands
-    np.testing.assert_array_equal(x[..., [0, 1, 2, 4, 5, 6]], plain)  # the bands as before, the residual after each scale
+    # the bands as before, the residual after them in each scale
+    np.testing.assert_array_equal(x[..., [0, 1, 2, 4, 5, 6]], plain)
     filled, _ = pp.fill_nonfinite(cube)
     residual = pp.colour_residual_band(filled, ["g", "r", "i"], ("g", "r"))
     np.testing.assert_array_equal(x[..., 3], pp.normalize(pp.resize_stamps(residual, 49, "bin2"), "sky"))

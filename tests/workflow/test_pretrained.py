@@ -1,7 +1,8 @@
 """config/pretrained.yaml, which searches with a network trained once (config/search_large.yaml's,
 exported to results/networks) instead of training: the run plans to keep it as it is, and refuses a
-network of other bands or colour residual, or epochs 0 without one, at the dry run. (Starting from a network, epochs 0 and
-`lensfinder export-network` themselves are tested in tests/learning/test_training.py.)"""
+network of other bands or colour residual, or epochs 0 without one, at the dry run. (Starting from a
+network, epochs 0 and `lensfinder export-network` themselves are tested in
+tests/learning/test_training.py.)"""
 
 from __future__ import annotations
 

@@ -89,7 +89,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-mb", type=float, default=DEFAULT_CACHE_MB,
                         help="memory (MB) for keeping each image's prepared network input between epochs: later "
                              "epochs skip reading and preprocessing it, with the same batches; 0 prepares every "
-                             f"image every epoch (default {DEFAULT_CACHE_MB}; 12,000 g, r, i two-scale images with the g-r residual take 922)")
+                             f"image every epoch (default {DEFAULT_CACHE_MB}; 12,000 g, r, i two-scale images "
+                             "with the g-r residual take 922)")
 
 
 def run_train(args) -> int:

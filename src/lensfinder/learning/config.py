@@ -75,8 +75,8 @@ class TrainConfig:
         moving average of the weights with this momentum (e.g. 0.99, about the last 100 steps;
         Polyak & Juditsky 1992) and the saved model holds the average.
     colour_residual : str
-        A colour residual band among the network's input (:func:`lensfinder.learning.preprocessing.colour_residual_band`):
-        ``auto`` (the default: g-r when the network sees g and r, else none), ``none``, or ``BLUE-RED``
+        A colour residual band among the network's input
+        (:func:`lensfinder.learning.preprocessing.colour_residual_band`): ``auto`` (the default: g-r when the network sees g and r, else none), ``none``, or ``BLUE-RED``
         (e.g. ``g-i``, two of the network's bands).
     """
 

@@ -275,7 +275,8 @@ def sky_statistics(stamps, settings: dict):
     -------
     tuple of (median, sigma)
         One pair per normalised scale (``bin2_crop``: the binned field, then
-        the whole full-resolution stamp), each ``(n, n_bands, 1, 1)`` float32.
+        the whole full-resolution stamp), each ``(n, n_bands, 1, 1)`` float32
+        (``n_bands`` counting the colour residual band, if any).
     """
     x = _with_residual(fill_nonfinite(_band_cube(stamps, settings))[0], settings)
     size, method = int(settings["input_shape"][0]), settings["preprocess"]
@@ -285,7 +286,7 @@ def sky_statistics(stamps, settings: dict):
 
 
 def prepare_batch(stamps, settings: dict, sky=None):
-    """Stamps in counts -> ``(network input (n, size, size, n_bands), non-finite fraction (n,))``.
+    """Stamps in counts -> ``(network input (n, size, size, n_channels), non-finite fraction (n,))``.
 
     ``stamps`` is ``(n, ny, nx)`` for one band or ``(n, n_bands, ny, nx)``,
     in the bands of the settings (:func:`lensfinder.io.select_bands` picks
@@ -314,7 +315,7 @@ def prepare_batch(stamps, settings: dict, sky=None):
 
 
 def preprocess(images, settings: dict):
-    """Stamps in counts -> network input ``(n, size, size, n_bands)`` float32.
+    """Stamps in counts -> network input ``(n, size, size, n_channels)`` float32 (:func:`input_channels`).
 
     Non-finite pixels are set to 0 first (:func:`fill_nonfinite`); callers
     that must count them call that function themselves.
