@@ -20,6 +20,7 @@ from lensfinder.simulation.metadata import (
     LENSED_LIGHT,
     LIST_COLUMNS,
     POINT_COLUMNS,
+    SERSIC_KEYS,
     UNLENSED_LIGHT,
 )
 
@@ -41,11 +42,7 @@ def prepare(df, pixel_scale):
         return np.nan_to_num(df[name].to_numpy(dtype=float), nan=0.0)
 
     def profile_rows(prefix):
-        R, n = col(f"{prefix}_R_sersic"), col(f"{prefix}_n_sersic")
-        c = sersic_coefficients(col(f"{prefix}_amp") * pixel_scale**2, np.where(R > 0, R, 1.0),
-                                np.where(n > 0, n, 1.0), col(f"{prefix}_e1"), col(f"{prefix}_e2"),
-                                col(f"{prefix}_center_x"), col(f"{prefix}_center_y"))
-        return np.stack([np.broadcast_to(v, (n_rows,)) for v in c], axis=-1)
+        return sersic_rows(np.stack([col(f"{prefix}_{key}") for key in SERSIC_KEYS], axis=-1), pixel_scale)
 
     prep = {
         "unlensed": np.stack([profile_rows(p) for p in UNLENSED_LIGHT], axis=1),
