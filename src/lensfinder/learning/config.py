@@ -76,8 +76,9 @@ class TrainConfig:
         Polyak & Juditsky 1992) and the saved model holds the average.
     colour_residual : str
         A colour residual band among the network's input
-        (:func:`lensfinder.learning.preprocessing.colour_residual_band`): ``auto`` (the default: g-r when the network sees g and r, else none), ``none``, or ``BLUE-RED``
-        (e.g. ``g-i``, two of the network's bands).
+        (:func:`lensfinder.learning.preprocessing.colour_residual_band`): ``auto`` (the default:
+        g-r when the network sees g and r, else none), ``none``, or ``BLUE-RED`` (e.g. ``g-i``,
+        two of the network's bands).
     """
 
     model: str = "he2020"

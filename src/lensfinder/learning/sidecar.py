@@ -85,13 +85,13 @@ def check_settings(settings: dict, source: str) -> dict:
     if bands is None and int(shape[2]) != scales:
         raise InputError(f"{source}: bands: missing, but input_shape {shape} has {shape[2]} channels; "
                          "expected the band names, e.g. [g, r, i]")
-    if not isinstance(residual, (list, tuple)) or (residual and (len(residual) != 2 or residual[0] == residual[1]
-                                                                 or not set(residual) <= set(bands or ()))):
+    pair = isinstance(residual, (list, tuple)) and len(residual) == 2 and residual[0] != residual[1]
+    if not (residual == [] or pair and set(residual) <= set(bands or ())):
         raise InputError(f"{source}: colour_residual: {residual!r}, expected [] or two distinct bands of "
                          f"bands {bands!r}")
     planes = int(shape[2]) // scales - (1 if residual else 0)
-    if bands is not None and (not isinstance(bands, (list, tuple)) or input_channels(len(bands), settings["preprocess"],
-                                                                                    residual) != int(shape[2])
+    if bands is not None and (not isinstance(bands, (list, tuple))
+                              or input_channels(len(bands), settings["preprocess"], residual) != int(shape[2])
                               or len(set(bands)) != len(bands)):
         raise InputError(f"{source}: bands: {bands!r}, expected {planes} distinct band names "
                          f"(input_shape {shape}, preprocess {settings['preprocess']}"
