@@ -106,6 +106,11 @@ def test_a_network_to_start_from_needs_the_same_colour_residual(trained):
     with pytest.raises(InputError, match=r"gri.keras: init weights: colour_residual \['g', 'r'\], but this "
                                          r"training's is \['g', 'i'\]"):
         initial_weights(models["gri"], same[0], shape, *same[1:], colour_residual=("g", "i"))
+    # trained with the PSF match (the default): a training that would scale alone is refused
+    with pytest.raises(InputError, match=r"gri.keras: init weights: colour_residual_match 'psf', but this "
+                                         r"training's is 'scale'"):
+        initial_weights(models["gri"], same[0], shape, *same[1:], colour_residual=("g", "r"),
+                        colour_residual_match="scale")
 
 
 def test_scoring_takes_the_model_bands_and_refuses_missing_ones(trained, capsys):

@@ -120,8 +120,8 @@ def test_bin2_crop_gives_each_band_at_both_scales():
 
 
 def test_colour_residual_cancels_the_central_galaxy_and_keeps_a_blue_arc():
-    """g - k r with k fitted in the core: a galaxy of one colour cancels, wherever it is bright; an arc
-    bluer than it stays at its own g flux minus k times its r flux."""
+    """g - k r with k fitted in the core: a galaxy of one colour (and one PSF) cancels, wherever it is bright;
+    an arc bluer than it stays at its own g flux minus k times its r flux."""
     yy, xx = np.mgrid[:101, :101] - 50.0
     galaxy = 400.0 * np.exp(-(xx**2 + yy**2) / (2 * 6.0**2))
     arc = 20.0 * np.exp(-((np.hypot(xx, yy) - 12.0) ** 2) / 2.0)
@@ -139,7 +139,10 @@ def test_colour_residual_cancels_the_central_galaxy_and_keeps_a_blue_arc():
     np.testing.assert_allclose(pp.colour_residual_band(cube, ["g", "r", "i"], ("g", "i"))[0], 0.0, atol=1e-3)
     flipped = cube.copy()
     flipped[:, 0] *= -1  # k would be -0.3: clipped to 0, the g band as it is
-    np.testing.assert_array_equal(pp.colour_residual_band(flipped, ["g", "r", "i"], ("g", "r")), flipped[:, 0])
+    np.testing.assert_array_equal(pp.colour_residual_band(flipped, ["g", "r", "i"], ("g", "r"), "scale"),
+                                  flipped[:, 0])
+    matched = pp.colour_residual_band(flipped, ["g", "r", "i"], ("g", "r"))  # no r in it: g, perhaps blurred
+    np.testing.assert_allclose(matched.sum(axis=(1, 2)), flipped[:, 0].sum(axis=(1, 2)), rtol=1e-4)
 
 
 def test_colour_residual_settings_and_channels():
@@ -155,7 +158,8 @@ def test_colour_residual_settings_and_channels():
     cube[:, :, 45:56, 45:56] += np.float32([[[100.0]], [[300.0]], [[400.0]]])  # a red galaxy
     cube[2, 0, 40:43, 50] = np.nan
     settings = {"input_shape": [49, 49, 8], "bands": ["g", "r", "i"], "preprocess": "bin2_crop",
-                "normalization": "sky", "model": "he2020", "stamp_size": 101, "colour_residual": ["g", "r"]}
+                "normalization": "sky", "model": "he2020", "stamp_size": 101, "colour_residual": ["g", "r"],
+                "colour_residual_match": "psf"}
     check_settings(settings, "m.json")
     x, fraction = pp.prepare_batch(cube, settings)
     plain, plain_fraction = pp.prepare_batch(cube, {**settings, "input_shape": [49, 49, 6], "colour_residual": []})
@@ -169,9 +173,38 @@ def test_colour_residual_settings_and_channels():
     assert np.abs(x[:, 22:27, 22:27, 7]).max() < 0.2 < x[:, 22:27, 22:27, 5].min()  # the galaxy cancels
     np.testing.assert_array_equal(pp.prepare_batch(cube, settings, sky=pp.sky_statistics(cube, settings))[0], x)
     np.testing.assert_array_equal(pp.preprocess(cube, settings), x)
+    # a sidecar written before the PSF match does not name one: its networks read the scaled residual
+    old = {k: v for k, v in settings.items() if k != "colour_residual_match"}
+    scaled = pp.colour_residual_band(filled, ["g", "r", "i"], ("g", "r"), "scale")
+    np.testing.assert_array_equal(pp.prepare_batch(cube, old)[0][..., 3],
+                                  pp.normalize(pp.resize_stamps(scaled, 49, "bin2"), "sky"))
     for bad, match in (({"input_shape": [49, 49, 6]}, "expected 2 distinct band names .*colour residual g-r"),
+                       ({"colour_residual_match": "psf2"}, r"colour_residual_match: 'psf2', expected one of"),
                        ({"colour_residual": ["g", "z"]}, r"colour_residual: \['g', 'z'\], expected \[\] or two"),
                        ({"colour_residual": ["g"]}, "colour_residual")):
         with pytest.raises(InputError, match=match):
             check_settings({**settings, **bad}, "m.json")
 
+
+
+def test_prepare_and_measure_gives_what_prepare_batch_and_sky_statistics_give():
+    """A training's first read of an image prepares it and measures its sky in one pass (the colour
+    residual computed once): the same input, non-finite fraction and statistics as the two functions."""
+    rng = np.random.default_rng(11)
+    cube = rng.normal(0.0, 1.0, (4, 3, 101, 101)).astype(np.float32)
+    cube[:, :, 46:55, 46:55] += np.float32([[[50.0]], [[150.0]], [[200.0]]])
+    cube[1, 2, 3:6, 7] = np.nan
+    base = {"bands": ["g", "r", "i"], "normalization": "sky", "model": "he2020", "stamp_size": 101}
+    for settings in ({**base, "input_shape": [49, 49, 8], "preprocess": "bin2_crop", "colour_residual": ["g", "r"],
+                      "colour_residual_match": "psf"},
+                     {**base, "input_shape": [49, 49, 6], "preprocess": "bin2_crop", "colour_residual": []},
+                     {**base, "input_shape": [49, 49, 3], "preprocess": "bin2", "colour_residual": []},
+                     {**base, "input_shape": [49, 49, 4], "preprocess": "bin2", "colour_residual": ["g", "i"]}):
+        x, fraction, sky = pp.prepare_and_measure(cube, settings)
+        want_x, want_fraction = pp.prepare_batch(cube, settings)
+        np.testing.assert_array_equal(x, want_x)
+        np.testing.assert_array_equal(fraction, want_fraction)
+        assert fraction[1] > 0 and (fraction[[0, 2, 3]] == 0).all()
+        for (median, sigma), (want_median, want_sigma) in zip(sky, pp.sky_statistics(cube, settings), strict=True):
+            np.testing.assert_array_equal(median, want_median)
+            np.testing.assert_array_equal(sigma, want_sigma)

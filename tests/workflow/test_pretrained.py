@@ -47,8 +47,8 @@ def test_pretrained_config_plans_no_training_and_the_default_plans_one(tmp_path,
     network.write_bytes(b"stand-in: a dry run does not load it")
     sidecar = network.with_suffix(".json")
     sidecar.write_text(json.dumps({"model": "he2020", "input_shape": [49, 49, 8], "bands": ["g", "r", "i"],
-                                   "colour_residual": ["g", "r"], "preprocess": "bin2_crop", "normalization": "sky",
-                                   "stamp_size": 101}))
+                                   "colour_residual": ["g", "r"], "colour_residual_match": "psf",
+                                   "preprocess": "bin2_crop", "normalization": "sky", "stamp_size": 101}))
 
     def trainings(*args, target="results/models/he2020.keras"):
         plan = snakemake(workdir, "-n", "-p", "--cores", "1", *args, "--", target).stdout
@@ -79,6 +79,9 @@ def test_pretrained_config_plans_no_training_and_the_default_plans_one(tmp_path,
                              ({"training": {"colour_residual": "none"}}, "holds a network with colour_residual "
                                                                          "'g-r', but this run's "
                                                                          "training.colour_residual is 'none'"),
+                             ({"training": {"colour_residual_match": "scale"}},
+                              "holds a network with colour_residual_match 'psf', but this run's "
+                              "training.colour_residual_match is 'scale'"),
                              ({"training": {"init_weights": None}}, "training.epochs 0 keeps the network given as "
                                                                     "training.init_weights (or the member's "
                                                                     "init_weights), but network he2020 has none")):
@@ -112,7 +115,7 @@ def test_an_exported_pair_is_kept_member_by_member(tmp_path, pretrained):
         network.write_bytes(b"stand-in: a dry run does not load it")
         network.with_suffix(".json").write_text(json.dumps({
             "model": model, "input_shape": [49, 49, 8], "bands": ["g", "r", "i"], "colour_residual": ["g", "r"],
-            "preprocess": "bin2_crop", "normalization": "sky", "stamp_size": 101}))
+            "colour_residual_match": "psf", "preprocess": "bin2_crop", "normalization": "sky", "stamp_size": 101}))
         networks[name] = str(network.relative_to(workdir))
 
     def plan(ensemble, target="domain_shift"):

@@ -101,7 +101,8 @@ def test_the_colour_residual_follows_the_bands_and_is_checked(workdir):
     plan = snakemake(workdir, "-n", "-p", "--cores", "2").stdout
     trains = [line for line in (text.strip().removeprefix("Shell command: ") for text in plan.splitlines())
               if line.startswith("lensfinder train ")]
-    assert len(trains) == 3 and all("--bands g r i --colour-residual g-r " in line for line in trains)
+    assert len(trains) == 3 and all("--bands g r i --colour-residual g-r --colour-residual-match psf " in line
+                                    for line in trains)
     (workdir / "r.yaml").write_text("bands: [r]\n")
     plan = snakemake(workdir, "-n", "-p", "--cores", "2", "--configfile", "r.yaml").stdout
     assert "--bands r --colour-residual none " in plan and "--colour-residual g-r" not in plan
@@ -111,6 +112,10 @@ def test_the_colour_residual_follows_the_bands_and_is_checked(workdir):
         result = snakemake(workdir, "-n", "--configfile", *files, check=False)
         output = result.stdout + result.stderr
         assert result.returncode != 0 and "config: training.colour_residual: " in output, output[-3000:]
+    (workdir / "residual.yaml").write_text("training: {colour_residual_match: blur}\n")
+    result = snakemake(workdir, "-n", "--configfile", "residual.yaml", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "training.colour_residual_match" in output and "'blur'" in output, output[-3000:]
 
 
 def test_a_number_inside_a_config_mapping_points_to_configfile(workdir):

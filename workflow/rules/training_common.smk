@@ -38,10 +38,11 @@ COLOUR_RESIDUAL = _colour_residual()
 
 
 def colour_residual_option(bands=None):
-    """`--colour-residual` of a network that sees `bands` (default: the run's): training.colour_residual,
-    or none when those bands lack one of its two."""
+    """`--colour-residual` and `--colour-residual-match` of a network that sees `bands` (default: the run's):
+    training.colour_residual, or none when those bands lack one of its two, and training.colour_residual_match."""
     pair = COLOUR_RESIDUAL if set(COLOUR_RESIDUAL) <= set(bands or BANDS) else ()
-    return f"--colour-residual {'-'.join(pair) or 'none'}"
+    return (f"--colour-residual {'-'.join(pair) or 'none'} "
+            f"--colour-residual-match {config['training']['colour_residual_match']}")
 
 
 def member_init_weights(name):
@@ -53,7 +54,7 @@ def member_init_weights(name):
 def _check_init_weights():
     """training.epochs 0 needs a network to keep for every member, and two members may not keep the same one
     (identical networks); a network to start from must have the member's network, the run's bands,
-    colour residual, preprocess and normalization (its sidecar, read here, so a dry run names what differs)."""
+    colour residual and its match, preprocess and normalization (its sidecar, read here, so a dry run names what differs)."""
     t = config["training"]
     from lensfinder.learning.sidecar import settings_mismatch, sidecar_path
 
@@ -84,8 +85,10 @@ def _check_init_weights():
             raise ValueError(f"config: {key}: {path} holds an ensemble of {len(theirs['ensemble'])} networks in one "
                              "file, which scores but cannot be kept by a training; give each inference.ensemble "
                              "member one of its networks as init_weights")
+        match = t["colour_residual_match"] if COLOUR_RESIDUAL else None
         mismatch = settings_mismatch(theirs, model=member.model, bands=BANDS, colour_residual=COLOUR_RESIDUAL,
-                                     preprocess=t["preprocess"], normalization=t["normalization"])
+                                     colour_residual_match=match, preprocess=t["preprocess"],
+                                     normalization=t["normalization"])
         if mismatch:
             what, stored, value = mismatch
             where = {"model": f"network {name}", "bands": "bands"}.get(what, f"training.{what}")

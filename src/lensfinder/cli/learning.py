@@ -17,7 +17,7 @@ from lensfinder.learning.stream import DEFAULT_CACHE_MB
 from lensfinder.learning.metrics import DEFAULT_THRESHOLDS
 from lensfinder.learning.models import DEFAULT_INPUT_SIZE, MODEL_NAMES
 from lensfinder.learning.predictions import collect_prediction_files
-from lensfinder.learning.preprocessing import NORMALIZATIONS, PREPROCESS_METHODS
+from lensfinder.learning.preprocessing import COLOUR_RESIDUAL_MATCHES, NORMALIZATIONS, PREPROCESS_METHODS
 from lensfinder.learning.training import export_network, train
 
 __all__ = [
@@ -61,6 +61,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="one more input band: BLUE minus RED scaled to the central galaxy's core (its light "
                              "cancels, a blue arc stays); auto: g-r when the network sees g and r "
                              f"(default {d.colour_residual})")
+    parser.add_argument("--colour-residual-match", choices=COLOUR_RESIDUAL_MATCHES, default=d.colour_residual_match,
+                        help="psf: blur the sharper of the two bands to the other's PSF before scaling (a PSF "
+                             "mismatch leaves no ring); scale: the scale alone, as networks trained before the "
+                             f"PSF match (default {d.colour_residual_match})")
     sizes = ", ".join(f"{size} for {name}" for name, size in DEFAULT_INPUT_SIZE.items())
     parser.add_argument("--input-size", type=int, help=f"network input in pixels (default: {sizes})")
     parser.add_argument("--class-balance", choices=CLASS_BALANCE, default=d.class_balance,
@@ -102,6 +106,7 @@ def run_train(args) -> int:
             class_balance=args.class_balance, augment=args.augment, val_fraction=args.val_fraction,
             seed=args.seed, input_size=args.input_size, min_arc_visible_snr=args.min_arc_visible_snr,
             lr_schedule=args.lr_schedule, ema_momentum=args.ema_momentum, colour_residual=args.colour_residual,
+            colour_residual_match=args.colour_residual_match,
         )
     except ValueError as exc:
         raise InputError(f"train options: {exc}") from exc

@@ -7,7 +7,7 @@ import hashlib
 import json
 
 from lensfinder.learning.models import DEFAULT_INPUT_SIZE, MODEL_NAMES
-from lensfinder.learning.preprocessing import NORMALIZATIONS, PREPROCESS_METHODS
+from lensfinder.learning.preprocessing import COLOUR_RESIDUAL_MATCHES, NORMALIZATIONS, PREPROCESS_METHODS
 
 __all__ = ["HE2020_CASES", "CLASS_BALANCE", "LR_SCHEDULES", "TrainConfig", "resolve_config"]
 
@@ -79,6 +79,10 @@ class TrainConfig:
         (:func:`lensfinder.learning.preprocessing.colour_residual_band`): ``auto`` (the default:
         g-r when the network sees g and r, else none), ``none``, or ``BLUE-RED`` (e.g. ``g-i``,
         two of the network's bands).
+    colour_residual_match : str
+        How the residual's red band is matched to its blue band (:mod:`lensfinder.learning.residual`):
+        ``psf`` (the default: the sharper band blurred to the other's PSF, then scaled to the core)
+        or ``scale`` (scaled alone: the networks trained before the PSF match).
     """
 
     model: str = "he2020"
@@ -99,6 +103,7 @@ class TrainConfig:
     lr_schedule: str = "constant"
     ema_momentum: float = 0.0
     colour_residual: str = "auto"
+    colour_residual_match: str = "psf"
 
     def __post_init__(self):
         checks = [
@@ -114,6 +119,8 @@ class TrainConfig:
             (0 <= self.ema_momentum < 1, f"ema_momentum: {self.ema_momentum}, expected 0 <= m < 1"),
             (self.colour_residual in ("auto", "none") or len(self.colour_residual.split("-")) == 2,
              f"colour_residual {self.colour_residual!r}: expected auto, none or BLUE-RED (e.g. g-r)"),
+            (self.colour_residual_match in COLOUR_RESIDUAL_MATCHES,
+             f"colour_residual_match {self.colour_residual_match!r}: expected one of {COLOUR_RESIDUAL_MATCHES}"),
             (self.min_arc_visible_snr >= 0, f"min_arc_visible_snr: {self.min_arc_visible_snr}, expected >= 0"),
             (self.preset is None or self.preset in HE2020_CASES, f"preset {self.preset!r}: expected one of {tuple(HE2020_CASES)}"),
         ]

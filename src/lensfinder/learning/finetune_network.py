@@ -51,7 +51,7 @@ def finetune(parent_model, shards, out, *, epochs: int = 10, learning_rate: floa
     from lensfinder.learning.datasets import ShardSet
     from lensfinder.learning.models import import_keras
     from lensfinder.learning.modelfiles import file_hash, load_model, save_model
-    from lensfinder.learning.preprocessing import settings_bands, settings_residual
+    from lensfinder.learning.preprocessing import settings_bands, settings_residual, settings_residual_match
     from lensfinder.learning.sidecar import read_settings, write_settings
     from lensfinder.learning.runtime import configure_tensorflow
     from lensfinder.learning.stream import TrainingStream, split_rows
@@ -66,7 +66,8 @@ def finetune(parent_model, shards, out, *, epochs: int = 10, learning_rate: floa
                              preprocess=settings["preprocess"], normalization=settings["normalization"],
                              augment=augment, val_fraction=val_fraction, seed=seed, class_balance=class_balance,
                              input_size=int(settings["input_shape"][0]),
-                             colour_residual="-".join(settings_residual(settings)) or "none")
+                             colour_residual="-".join(settings_residual(settings)) or "none",
+                             colour_residual_match=settings_residual_match(settings) or "psf")
     except ValueError as exc:
         raise InputError(f"finetune options: {exc}") from exc
     shard_set = shards if isinstance(shards, ShardSet) else ShardSet(shards)

@@ -8,8 +8,8 @@ band) or ``(n, n_bands, ny, nx)``; the network input is channels last,
 ``(n, size, size, n_channels)``: the bands, or with ``bin2_crop`` the bands
 of the binned field followed by the bands of the central crop
 (:func:`input_channels`). With a colour residual (``colour_residual``, e.g. g-r) the
-bands gain one more: the blue band minus the red band scaled to the central galaxy's
-core (:func:`colour_residual_band`), normalised and resized like a band.
+bands gain one more: the blue band minus the red band matched to the central galaxy's
+core (:mod:`lensfinder.learning.residual`), normalised and resized like a band.
 """
 
 from __future__ import annotations
@@ -17,20 +17,31 @@ from __future__ import annotations
 import numpy as np
 
 from lensfinder.io import DEFAULT_BAND
+from lensfinder.learning.residual import (
+    COLOUR_RESIDUAL_CORE_PIX,
+    COLOUR_RESIDUAL_MATCHES,
+    colour_residual_band,
+    resolve_colour_residual,
+    settings_residual,
+    settings_residual_match,
+)
 
 __all__ = [
     "PREPROCESS_METHODS",
     "input_channels",
     "COLOUR_RESIDUAL_CORE_PIX",
+    "COLOUR_RESIDUAL_MATCHES",
     "resolve_colour_residual",
     "colour_residual_band",
     "settings_residual",
+    "settings_residual_match",
     "NORMALIZATIONS",
     "resize_stamps",
     "normalize",
     "fill_nonfinite",
     "preprocess",
     "prepare_batch",
+    "prepare_and_measure",
     "sky_statistics",
     "settings_bands",
 ]
@@ -45,9 +56,6 @@ _MAD_TO_SIGMA = 1.4826  # Gaussian sigma = 1.4826 * MAD
 SKY_CLIP = (-3.0, 30.0)
 #: ``sky``: width of the border whose pixels give the sky level and noise, as a fraction of the side
 SKY_BORDER_FRACTION = 0.1
-#: Radius (pixels of the stamp) of the core over which the colour residual's red band is scaled to the blue
-#: band: 3 pixels, 0.6" on KiDS' 0.2"/px, about the PSF's half width, where the lens light outshines arcs
-COLOUR_RESIDUAL_CORE_PIX = 3.0
 
 
 def input_channels(n_bands: int, method: str, colour_residual=()) -> int:
@@ -58,58 +66,13 @@ def input_channels(n_bands: int, method: str, colour_residual=()) -> int:
     return (int(n_bands) + (1 if colour_residual else 0)) * _SCALES[method]
 
 
-def resolve_colour_residual(value: str, bands, key: str = "colour_residual") -> tuple:
-    """The two bands (blue, red) of a colour residual setting for a network that sees ``bands``.
-
-    ``none``: no residual, ``()``; ``auto``: ``("g", "r")`` when ``bands`` hold both, else ``()``;
-    ``BLUE-RED`` (e.g. ``g-i``): those two bands, which must be distinct and among ``bands``
-    (``ValueError`` naming ``key`` otherwise).
-    """
-    value = str(value)
-    if value == "none":
-        return ()
-    if value == "auto":
-        return ("g", "r") if {"g", "r"} <= set(bands) else ()
-    pair = tuple(value.split("-"))
-    if len(pair) != 2 or pair[0] == pair[1] or not set(pair) <= set(bands):
-        raise ValueError(f"{key}: {value!r}: expected auto, none or BLUE-RED, two distinct bands of the network's "
-                         f"{list(bands)} (e.g. g-r)")
-    return pair
-
-
-def settings_residual(settings: dict) -> tuple:
-    """The colour residual's two bands of a network's settings (``()``: none, as in sidecars written before it)."""
-    return tuple(settings.get("colour_residual") or ())
-
-
-def colour_residual_band(cube, bands, pair, core_pix: float = COLOUR_RESIDUAL_CORE_PIX):
-    """``blue - k red`` for each image of ``cube`` (n, n_bands, ny, nx), ``pair = (blue, red)`` among ``bands``.
-
-    ``k`` is the least-squares scale of the red band to the blue band over the pixels within ``core_pix`` of
-    the stamp's centre (clipped to 0..2): the central galaxy's colour. Its light then cancels, while light of
-    another colour (a blue arc or counter-image inside the lens light, a bluer or redder neighbour) stays.
-    Gavazzi et al. (2014, RingFinder) subtract a scaled i band from g the same way.
-
-    Returns
-    -------
-    numpy.ndarray, float32, shape (n, ny, nx)
-    """
-    blue, red = cube[:, list(bands).index(pair[0])], cube[:, list(bands).index(pair[1])]
-    ny, nx = cube.shape[-2:]
-    yy, xx = np.mgrid[:ny, :nx]
-    core = (yy - (ny - 1) / 2) ** 2 + (xx - (nx - 1) / 2) ** 2 <= core_pix**2
-    b, r = blue[:, core].astype(np.float64), red[:, core].astype(np.float64)
-    num, den = (b * r).sum(axis=1), (r * r).sum(axis=1)
-    k = np.clip(np.divide(num, den, out=np.zeros_like(num), where=den > 0), 0.0, 2.0).astype(np.float32)
-    return (blue - k[:, None, None] * red).astype(np.float32)
-
-
 def _with_residual(x, settings: dict):
     """Filled ``(n, n_bands, ny, nx)`` stamps with the settings' colour residual band appended (if any)."""
     pair = settings_residual(settings)
     if not pair:
         return x
-    return np.concatenate([x, colour_residual_band(x, settings_bands(settings), pair)[:, None]], axis=1)
+    band = colour_residual_band(x, settings_bands(settings), pair, settings_residual_match(settings))
+    return np.concatenate([x, band[:, None]], axis=1)
 
 
 def resize_stamps(images, input_size: int, method: str = "bin2"):
@@ -278,11 +241,29 @@ def sky_statistics(stamps, settings: dict):
         the whole full-resolution stamp), each ``(n, n_bands, 1, 1)`` float32
         (``n_bands`` counting the colour residual band, if any).
     """
-    x = _with_residual(fill_nonfinite(_band_cube(stamps, settings))[0], settings)
+    return _planes_sky(_with_residual(fill_nonfinite(_band_cube(stamps, settings))[0], settings), settings)
+
+
+def _planes_sky(planes, settings: dict):
+    """:func:`sky_statistics` of filled planes (the bands and the colour residual, if any)."""
     size, method = int(settings["input_shape"][0]), settings["preprocess"]
     if method == "bin2_crop":
-        return _border_sky(resize_stamps(x, size, "bin2")), _border_sky(x)
-    return (_border_sky(resize_stamps(x, size, method)),)
+        return _border_sky(resize_stamps(planes, size, "bin2")), _border_sky(planes)
+    return (_border_sky(resize_stamps(planes, size, method)),)
+
+
+def prepare_and_measure(stamps, settings: dict):
+    """:func:`prepare_batch` and :func:`sky_statistics` of the same stamps at once: ``(input, non-finite
+    fraction, sky)``, the same three as the two functions give, with the colour residual (and the stamps'
+    filling) computed once. A training's stream calls it on an image's first read."""
+    stamps = _band_cube(stamps, settings)
+    if settings["preprocess"] == "bin2_crop" or settings_residual(settings):
+        filled, fraction = fill_nonfinite(stamps)
+        planes = _with_residual(filled, settings)
+        sky = _planes_sky(planes, settings)
+        return _channels_last(_to_input(planes, settings, sky)), fraction, sky
+    sky = sky_statistics(stamps, settings)
+    return (*prepare_batch(stamps, settings, sky), sky)
 
 
 def prepare_batch(stamps, settings: dict, sky=None):

@@ -15,8 +15,9 @@ import os
 from pathlib import Path
 
 from lensfinder.io import InputError, write_text
-from lensfinder.learning.preprocessing import (NORMALIZATIONS, PREPROCESS_METHODS, input_channels, settings_bands,
-                                                settings_residual)
+from lensfinder.learning.preprocessing import (COLOUR_RESIDUAL_MATCHES, NORMALIZATIONS, PREPROCESS_METHODS,
+                                                input_channels, settings_bands, settings_residual,
+                                                settings_residual_match)
 
 __all__ = [
     "SETTINGS_VERSION",
@@ -89,6 +90,9 @@ def check_settings(settings: dict, source: str) -> dict:
     if not (residual == [] or pair and set(residual) <= set(bands or ())):
         raise InputError(f"{source}: colour_residual: {residual!r}, expected [] or two distinct bands of "
                          f"bands {bands!r}")
+    match = settings.get("colour_residual_match")
+    if match is not None and match not in COLOUR_RESIDUAL_MATCHES:
+        raise InputError(f"{source}: colour_residual_match: {match!r}, expected one of {COLOUR_RESIDUAL_MATCHES}")
     planes = int(shape[2]) // scales - (1 if residual else 0)
     if bands is not None and (not isinstance(bands, (list, tuple))
                               or input_channels(len(bands), settings["preprocess"], residual) != int(shape[2])
@@ -111,6 +115,8 @@ def settings_mismatch(settings: dict, **expected):
             stored, value = list(settings_bands(settings)), list(value)
         elif key == "colour_residual":  # absent (sidecars written before it): none
             stored, value = list(settings_residual(settings)), list(value or ())
+        elif key == "colour_residual_match":  # absent: scale (sidecars written before the PSF match)
+            stored = settings_residual_match(settings)
         elif key == "input_shape":
             stored, value = [int(v) for v in settings.get(key, ())], [int(v) for v in value]
         else:
@@ -203,6 +209,8 @@ def read_networks(model_paths, same: tuple, *, ensemble_hint: str, mismatch_hint
             first = {key: records[0].get(key) for key in same}
             if "bands" in first:
                 first["bands"] = settings_bands(records[0])
+            if "colour_residual_match" in first:  # absent in older sidecars: as the networks read it
+                first["colour_residual_match"] = settings_residual_match(records[0])
             mismatch = settings_mismatch(settings, **first)
             if mismatch:
                 key, stored, value = mismatch

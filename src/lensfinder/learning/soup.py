@@ -28,7 +28,8 @@ __all__ = ["average_weights", "average_networks"]
 log = logging.getLogger(__name__)
 
 #: sidecar keys two ingredients must share: the same network on the same input
-_SAME_NETWORK = ("model", "input_shape", "stamp_size", "preprocess", "normalization", "bands", "colour_residual")
+_SAME_NETWORK = ("model", "input_shape", "stamp_size", "preprocess", "normalization", "bands", "colour_residual",
+                 "colour_residual_match")
 
 
 def average_weights(weight_lists: Sequence[Sequence[np.ndarray]], shares: Sequence[float]) -> list[np.ndarray]:

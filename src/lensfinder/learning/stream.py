@@ -20,7 +20,8 @@ import numpy as np
 from lensfinder.io import InputError, select_bands
 from lensfinder.learning.config import TrainConfig
 from lensfinder.learning.datasets import ShardSet
-from lensfinder.learning.preprocessing import input_channels, prepare_batch, resolve_colour_residual, sky_statistics
+from lensfinder.learning.preprocessing import (input_channels, prepare_and_measure, prepare_batch,
+                                               resolve_colour_residual)
 
 __all__ = ["DEFAULT_CACHE_MB", "augment_batch", "split_rows", "TrainingStream"]
 
@@ -117,10 +118,11 @@ class TrainingStream:
             self.colour_residual = resolve_colour_residual(config.colour_residual, self.bands)
         except ValueError as exc:
             raise InputError(f"{exc}; set it to none for these bands") from None
+        self.colour_residual_match = config.colour_residual_match if self.colour_residual else None
         channels = input_channels(len(self.bands), config.preprocess, self.colour_residual)
         self._settings = {"input_shape": [self.input_size, self.input_size, channels],
                           "bands": list(self.bands), "preprocess": config.preprocess,
-                          "normalization": config.normalization, "colour_residual": list(self.colour_residual)}
+                          "normalization": config.normalization, **self.residual_record}
         self.nonfinite_images = 0
         self._lock = threading.Lock()
         self._orders: dict[int, np.ndarray] = {}
@@ -140,6 +142,14 @@ class TrainingStream:
         self._cache = np.empty((len(cached), self.input_size, self.input_size, channels), np.float32)
         self._cached = np.zeros(len(cached), bool)
         self._nonfinite = np.zeros(len(cached), bool)  # counted again at every read, as an uncached image
+
+    @property
+    def residual_record(self) -> dict:
+        """The sidecar's colour residual keys: its bands (``[]``: none) and, with a residual, its match."""
+        record = {"colour_residual": list(self.colour_residual)}
+        if self.colour_residual:
+            record["colour_residual_match"] = self.colour_residual_match
+        return record
 
     @property
     def input_shape(self) -> tuple:
@@ -163,13 +173,13 @@ class TrainingStream:
                 self._orders[epoch] = order
             return order
 
-    def _sky_of(self, rows, images):
-        """:func:`sky_statistics` of these rows' images, measured once per row and kept."""
-        new = ~self._sky_known[rows]
-        if new.any():
-            stats = sky_statistics(images[new], self._settings)
-            self._sky[rows[new]] = np.stack([np.stack([m[..., 0, 0], s[..., 0, 0]], axis=1) for m, s in stats], axis=1)
-            self._sky_known[rows[new]] = True  # after the values: a concurrent batch reads them whole or measures again
+    def _keep_sky(self, rows, stats):
+        """Keep the :func:`sky_statistics` of these rows' images, measured on their first read."""
+        self._sky[rows] = np.stack([np.stack([m[..., 0, 0], s[..., 0, 0]], axis=1) for m, s in stats], axis=1)
+        self._sky_known[rows] = True  # after the values: a concurrent batch reads them whole or measures again
+
+    def _kept_sky(self, rows):
+        """The kept :func:`sky_statistics` of these rows' images, as :func:`prepare_batch` takes them."""
         kept = self._sky[rows]
         return tuple((kept[:, k, 0, :, None, None], kept[:, k, 1, :, None, None]) for k in range(kept.shape[1]))
 
@@ -209,8 +219,13 @@ class TrainingStream:
     def _read(self, rows):
         """Network input of global rows, read from the shards and prepared, and which had NaN/inf pixels."""
         images = select_bands(self.shards.take(rows), self.shards.bands, self.bands)
-        sky = self._sky_of(np.asarray(rows), images) if self._sky is not None else None
-        x, fraction = prepare_batch(images, self._settings, sky=sky)
+        rows = np.asarray(rows)
+        if self._sky is not None and not self._sky_known[rows].all():  # a first read: measure as it prepares
+            x, fraction, sky = prepare_and_measure(images, self._settings)
+            self._keep_sky(rows, sky)
+        else:
+            x, fraction = prepare_batch(images, self._settings,
+                                        sky=self._kept_sky(rows) if self._sky is not None else None)
         bad = np.asarray(fraction) > 0
         self._count_nonfinite(int(np.count_nonzero(bad)))
         return x, bad

@@ -36,7 +36,8 @@ _CHECKPOINT_STATE = "state.json"
 
 
 def initial_weights(path, model: str, input_shape, bands, preprocess: str, normalization: str,
-                    pixel_scale_arcsec: float | None = None, colour_residual=()) -> dict:
+                    pixel_scale_arcsec: float | None = None, colour_residual=(),
+                    colour_residual_match: str = "psf") -> dict:
     """Check that a trained network can start this training; its sidecar record and weights hash.
 
     ``path`` is a ``.keras`` network written by ``lensfinder train`` (its
@@ -65,12 +66,14 @@ def initial_weights(path, model: str, input_shape, bands, preprocess: str, norma
                          "(`lensfinder export-network --ensemble`), which scores but cannot be trained or kept by "
                          "a training; start from one of its members, or give each ensemble member its own")
     mismatch = settings_mismatch(settings, model=model, input_shape=input_shape, bands=bands,
-                                 colour_residual=colour_residual, preprocess=preprocess, normalization=normalization)
+                                 colour_residual=colour_residual,
+                                 colour_residual_match=colour_residual_match if colour_residual else None,
+                                 preprocess=preprocess, normalization=normalization)
     if mismatch:
         key, stored, value = mismatch
         raise InputError(f"{path}: init weights: {key} {stored!r}, but this training's is {value!r}; "
-                         "start from a network trained with the same network, input, bands, colour residual, "
-                         "preprocess and normalization, or train from scratch (no --init-weights)")
+                         "start from a network trained with the same network, input, bands, colour residual "
+                         "and its match, preprocess and normalization, or train from scratch (no --init-weights)")
     scale = settings.get("pixel_scale_arcsec")
     if scale and pixel_scale_arcsec and abs(float(scale) / float(pixel_scale_arcsec) - 1) > 0.01:
         log.warning("%s: trained at %.4g arcsec/pixel, these shards are %.4g: the network starts on another scale",
@@ -80,7 +83,8 @@ def initial_weights(path, model: str, input_shape, bands, preprocess: str, norma
 
 
 #: settings every network of an exported ensemble shares with the first: what its input is
-_SAME_INPUT = ("input_shape", "bands", "colour_residual", "preprocess", "normalization", "stamp_size")
+_SAME_INPUT = ("input_shape", "bands", "colour_residual", "colour_residual_match", "preprocess", "normalization",
+               "stamp_size")
 
 
 def export_network(model_path, out, provenance: dict | None = None, ensemble=()) -> Path:
@@ -312,7 +316,8 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
     init = None
     if init_weights is not None:
         init = initial_weights(init_weights, config.model, stream.input_shape, stream.bands, config.preprocess,
-                               config.normalization, shard_set.pixel_scale_arcsec, stream.colour_residual)
+                               config.normalization, shard_set.pixel_scale_arcsec, stream.colour_residual,
+                               stream.colour_residual_match)
     policy = configure_tensorflow(config.seed, threads, precision=precision)
     keras = import_keras()
     resume_key = f"{config.resume_key()}:{','.join(stream.bands)}:{init['weights_hash'] if init else ''}:{policy}"
@@ -359,7 +364,7 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
         "model": config.model,
         "input_shape": list(stream.input_shape),
         "bands": list(stream.bands),
-        "colour_residual": list(stream.colour_residual),
+        **stream.residual_record,
         "stamp_size": int(ny),
         "preprocess": config.preprocess,
         "normalization": config.normalization,

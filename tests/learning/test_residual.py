@@ -1,0 +1,124 @@
+"""The colour residual's PSF match: g and r seen through different PSFs (lensfinder.learning.residual)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from lensfinder.io import InputError
+from lensfinder.learning import residual as res
+from lensfinder.learning.sidecar import check_settings, settings_mismatch
+
+BANDS = ("g", "r", "i")
+SIZE = 101
+YY, XX = np.mgrid[:SIZE, :SIZE] - (SIZE - 1) / 2
+RADIUS = np.hypot(XX, YY)
+
+
+def _galaxy(r_e: float = 2.0):
+    """A compact de Vaucouleurs-like galaxy (an exponential in r^(1/2), sharper than a Gaussian), unit peak."""
+    return np.exp(-3.0 * np.sqrt(np.hypot(XX, YY) / r_e))
+
+
+def _observed(g_psf: float, r_psf: float, n: int = 4, noise: float = 0.5, seed: int = 1, arc=None):
+    """``n`` stamps of one red galaxy (g/r flux 0.3) through Gaussian PSFs of these sigmas (pixels), with
+    white noise; ``arc``, a blue (g/r 4) image added before the PSF."""
+    rng = np.random.default_rng(seed)
+    galaxy = 3000.0 * _galaxy()
+    cube = np.empty((n, 3, SIZE, SIZE), np.float32)
+    g_light, r_light = 0.3 * galaxy, galaxy.copy()
+    if arc is not None:
+        g_light, r_light = g_light + arc, r_light + arc / 4
+    for band, light, sigma in ((0, g_light, g_psf), (1, r_light, r_psf), (2, 1.5 * galaxy, r_psf)):
+        cube[:, band] = ndimage.gaussian_filter(light, sigma) + rng.normal(0, noise, (n, SIZE, SIZE))
+    return cube
+
+
+def _ring_snr(residual, noise: float):
+    """The residual's summed light 0.6-1.6" (3-8 px) from the centre, in units of its noise."""
+    annulus = (RADIUS > 3) & (RADIUS <= 8)
+    return residual[:, annulus].sum(axis=1) / (noise * np.sqrt(annulus.sum()))
+
+
+def test_a_psf_mismatch_leaves_a_ring_that_the_match_removes():
+    """KiDS' g band is seen in worse seeing than r (0.9" against 0.7"): scaled alone, r leaves g's wider
+    wings round the galaxy, a ring of high S/N; matched, r is blurred by about the Gaussian that makes up
+    the difference and nothing is left."""
+    g_sigma, r_sigma = 1.9, 1.5  # pixels: 0.9" and 0.7" FWHM on 0.2"/px
+    cube = _observed(g_sigma, r_sigma)
+    scaled = res.colour_residual_band(cube, BANDS, ("g", "r"), "scale")
+    matched = res.colour_residual_band(cube, BANDS, ("g", "r"))
+    assert (_ring_snr(scaled, 0.5) > 50).all()
+    assert (np.abs(_ring_snr(matched, 0.5)) < 3).all()
+    sigma = res.match_sigmas(cube[:, 0], cube[:, 1])
+    assert np.all(np.abs(sigma - np.sqrt(g_sigma**2 - r_sigma**2)) <= 0.05)
+    # the other way round (a night when g was sharper): g is blurred instead, its sigma negative
+    swapped = _observed(r_sigma, g_sigma, seed=2)
+    assert np.all(np.abs(res.match_sigmas(swapped[:, 0], swapped[:, 1]) + np.sqrt(g_sigma**2 - r_sigma**2)) <= 0.05)
+    ring_scaled = _ring_snr(res.colour_residual_band(swapped, BANDS, ("g", "r"), "scale"), 0.5)
+    ring_matched = _ring_snr(res.colour_residual_band(swapped, BANDS, ("g", "r")), 0.5)
+    assert (ring_scaled < -50).all() and (np.abs(ring_matched) < 0.1 * np.abs(ring_scaled)).all()
+
+
+def test_the_same_psf_is_left_alone_and_noise_does_not_choose_a_blur():
+    """With one PSF in both bands no blur is needed; the match subtracts what each blur takes of the noise,
+    so a blur that only smooths noise is not chosen."""
+    cube = _observed(1.5, 1.5, n=12, noise=3.0, seed=3)
+    sigma = res.match_sigmas(cube[:, 0], cube[:, 1])
+    assert np.abs(sigma).max() <= 0.3
+    sky = np.random.default_rng(4).normal(0, 3.0, (12, 2, SIZE, SIZE)).astype(np.float32)  # no galaxy at all
+    assert (res.match_sigmas(sky[:, 0], sky[:, 1]) == 0).mean() >= 0.9
+
+
+def test_a_blue_arc_stays_after_the_match():
+    """The match is measured on the galaxy's core; a blue arc 2.4" out is kept at its g light less k times
+    its (blurred) r light, as with the scale alone."""
+    ring = 60.0 * np.exp(-((RADIUS - 12.0) ** 2) / 2.0) * (XX > 0)  # half a ring: an arc
+    with_arc = _observed(1.9, 1.5, arc=ring, noise=0.5, seed=5)
+    without = _observed(1.9, 1.5, noise=0.5, seed=5)
+    on_arc = (np.abs(RADIUS - 12.0) < 2) & (XX > 2)
+    kept = (res.colour_residual_band(with_arc, BANDS, ("g", "r")) - res.colour_residual_band(without, BANDS, ("g", "r")))
+    expected = ndimage.gaussian_filter(ring - 0.3 * ring / 4, 1.9)[on_arc].sum()
+    np.testing.assert_allclose(kept[:, on_arc].sum(axis=1), expected, rtol=0.05)
+
+
+def test_the_match_is_scipys_gaussian_and_each_image_its_own():
+    """The blurs compared on the core are scipy's Gaussian filter; the blur applied to the whole stamp is
+    scipy's (edges extended); an image's residual does not depend on the others in its batch."""
+    rng = np.random.default_rng(6)
+    half = 16
+    crops = rng.normal(0, 1, (3, 2 * half + 1, 2 * half + 1)).astype(np.float32)
+    mats, power = res._blur_matrices(half, res.MATCH_SIGMAS_PIX, res.MATCH_FIT_PIX)
+    blurred = mats @ crops[:, None] @ mats.transpose(0, 2, 1)
+    reach = int(res.MATCH_FIT_PIX)
+    for j, sigma in enumerate(res.MATCH_SIGMAS_PIX):
+        ref = np.stack([ndimage.gaussian_filter(c.astype(np.float64), sigma, mode="constant") for c in crops])
+        window = slice(half - reach, half + reach + 1)
+        np.testing.assert_allclose(blurred[:, j], ref[:, window, window], atol=1e-5)
+        kernel = ndimage.gaussian_filter(np.pad([[1.0]], 12), sigma) if sigma else np.ones(1)
+        assert power[j] == pytest.approx((kernel**2).sum(), rel=1e-6)
+    images = rng.normal(0, 1, (4, SIZE, SIZE)).astype(np.float32)
+    sigmas = np.array([0.0, 0.75, 2.5, 0.75])
+    out = res._blur(images, sigmas)
+    for image, sigma, got in zip(images, sigmas, out):
+        want = ndimage.gaussian_filter(image, sigma, mode="nearest") if sigma else image
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    cube = np.concatenate([_observed(1.9, 1.5, n=2, seed=7), _observed(1.5, 1.9, n=2, seed=8)])
+    together = res.colour_residual_band(cube, BANDS, ("g", "r"))
+    alone = np.concatenate([res.colour_residual_band(cube[i:i + 1], BANDS, ("g", "r")) for i in range(4)])
+    np.testing.assert_array_equal(together, alone)
+    with pytest.raises(ValueError, match="colour_residual_match 'fit': expected one of psf, scale"):
+        res.colour_residual_band(cube, BANDS, ("g", "r"), "fit")
+
+
+def test_the_sidecar_records_the_match_and_older_networks_read_the_scale():
+    settings = {"model": "he2020", "input_shape": [49, 49, 8], "stamp_size": 101, "preprocess": "bin2_crop",
+                "normalization": "sky", "bands": ["g", "r", "i"], "colour_residual": ["g", "r"]}
+    assert res.settings_residual_match(settings) == "scale"  # written before the match: scale
+    assert res.settings_residual_match({**settings, "colour_residual_match": "psf"}) == "psf"
+    assert res.settings_residual_match({**settings, "colour_residual": []}) is None  # no residual, no match
+    assert settings_mismatch(settings, colour_residual_match="psf") == ("colour_residual_match", "scale", "psf")
+    assert settings_mismatch({**settings, "colour_residual_match": "psf"}, colour_residual_match="psf") is None
+    with pytest.raises(InputError, match=r"m.json: colour_residual_match: 'blur', expected one of \('psf', 'scale'\)"):
+        check_settings({**settings, "colour_residual_match": "blur"}, "m.json")
