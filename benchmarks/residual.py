@@ -59,6 +59,9 @@ def _plain_choice(blue, red, sigmas, fit_pix, core_pix, half):
     yy, xx = np.mgrid[:size, :size] - half
     fit = np.hypot(yy, xx) <= fit_pix
     core = (np.hypot(yy, xx) <= core_pix)[fit]
+    radius = np.rint(np.hypot(yy, xx))[fit]
+    rings = [radius == value for value in np.unique(radius)]
+    expected = sum(np.pi / 2 if ring.sum() > 2 else 1.0 for ring in rings)
     c = (blue.shape[-1] - 1) // 2
     noise_b, noise_r = _border_noise(blue), _border_noise(red)
     choice = np.zeros(len(blue))
@@ -78,8 +81,9 @@ def _plain_choice(blue, red, sigmas, fit_pix, core_pix, half):
                 den = (rf[core] ** 2).sum()
                 scale = np.clip((bf[core] * rf[core]).sum() / den if den > 0 else 0.0, 0.0, 2.0)
                 keep_b, keep_r = (power, 1.0) if sign < 0 else (1.0, power)
-                cost = ((bf - scale * rf) ** 2).sum() - fit.sum() * (noise_b[k] ** 2 * keep_b
-                                                                     + scale**2 * noise_r[k] ** 2 * keep_r)
+                resid = bf - scale * rf
+                cost = sum(np.count_nonzero(ring) * np.median(resid[ring]) ** 2 for ring in rings)
+                cost -= expected * (noise_b[k] ** 2 * keep_b + scale**2 * noise_r[k] ** 2 * keep_r)
                 if cost < best:
                     best, choice[k] = cost, sign * sigma
     return choice

@@ -71,6 +71,20 @@ def test_the_same_psf_is_left_alone_and_noise_does_not_choose_a_blur():
     assert (res.match_sigmas(sky[:, 0], sky[:, 1]) == 0).mean() >= 0.9
 
 
+def test_a_companion_beside_the_galaxy_does_not_choose_the_blur():
+    """The blur is chosen on the residual's radial profile, each ring's median: a compact blue companion 1.1"
+    from the centre, on one side, leaves the choice to the galaxy's own light, PSFs alike or not."""
+    companion = 800.0 * np.exp(-((XX - 5.5) ** 2 + YY**2) / (2 * 0.8**2))
+    for g_sigma, r_sigma, want in ((1.5, 1.5, 0.0), (1.9, 1.5, np.sqrt(1.9**2 - 1.5**2))):
+        rng = np.random.default_rng(12)
+        galaxy = 3000.0 * _galaxy()
+        cube = np.empty((3, 3, SIZE, SIZE), np.float32)
+        for band, light, sigma in ((0, 0.3 * galaxy + companion, g_sigma), (1, galaxy + companion / 4, r_sigma),
+                                   (2, 1.5 * galaxy, r_sigma)):
+            cube[:, band] = ndimage.gaussian_filter(light, sigma) + rng.normal(0, 0.5, (3, SIZE, SIZE))
+        assert np.all(np.abs(res.match_sigmas(cube[:, 0], cube[:, 1]) - want) <= 0.15), (g_sigma, r_sigma)
+
+
 def test_a_blue_arc_stays_after_the_match():
     """The match is measured on the galaxy's core; a blue arc 2.4" out is kept at its g light less k times
     its (blurred) r light, as with the scale alone."""

@@ -146,8 +146,10 @@ def match_sigmas(blue, red, sigmas=MATCH_SIGMAS_PIX, *, fit_pix: float = MATCH_F
 
     Positive: the red band is blurred (its PSF is the sharper); negative: the blue band is; 0: neither.
     For each blur of ``sigmas`` on either band the red band is scaled to the blue over the core (least
-    squares, clipped to 0..2), and the residual's power within ``fit_pix`` of the centre is measured, less
-    what its noise alone would give (each band's border noise, times what the blur keeps of it). A blur
+    squares, clipped to 0..2), and the residual's radial profile within ``fit_pix`` of the centre is
+    measured, each one-pixel ring by the median of its pixels (a PSF mismatch is round; a companion or
+    an arc on one side of the galaxy is left out): its power, each ring weighted by its pixels, less
+    what the noise alone would give (each band's border noise, times what the blur keeps of it). A blur
     is chosen only if it lowers that by more than three times the noise's own spread (so that a faint
     galaxy, or none, is left alone), and it is refined between the grid's blurs to the vertex of a
     parabola through the best and its two neighbours (in added variance, sigma^2), to 0.01 pixel.
@@ -176,7 +178,7 @@ def match_sigmas(blue, red, sigmas=MATCH_SIGMAS_PIX, *, fit_pix: float = MATCH_F
     blurred_b = (mats @ blue[crop][:, None] @ mats.transpose(0, 2, 1))[..., fit].astype(np.float64)
     blurred_r = (mats @ red[crop][:, None] @ mats.transpose(0, 2, 1))[..., fit].astype(np.float64)
     noise_b, noise_r = _border_noise(blue), _border_noise(red)
-    n_fit, n_sigmas = blurred_b.shape[-1], len(sigmas)
+    n_sigmas = len(sigmas)
     # one axis of blurs, t = +-sigma^2 (the variance added to red, or to blue when negative):
     # blue blurred most, ..., neither (t = 0, index n_sigmas - 1), ..., red blurred most
     grid = np.asarray(sigmas, float) ** 2
@@ -188,12 +190,24 @@ def match_sigmas(blue, red, sigmas=MATCH_SIGMAS_PIX, *, fit_pix: float = MATCH_F
     num, den = (bb[..., in_core] * rr[..., in_core]).sum(-1), (rr[..., in_core] ** 2).sum(-1)
     k = np.clip(np.divide(num, den, out=np.zeros_like(num), where=den > 0), 0.0, 2.0)
     noise = noise_b[:, None] ** 2 * keep_b + k**2 * noise_r[:, None] ** 2 * keep_r  # per pixel, each blur
-    cost = ((bb - k[..., None] * rr) ** 2).sum(-1) - n_fit * noise
+    # the residual's radial profile, each ring's median over its pixels: a mismatch of the PSFs is round,
+    # while a companion or an arc, on one side, is left out of the median (and so of the choice)
+    residual = bb - k[..., None] * rr
+    radius = np.rint(np.hypot(*(np.nonzero(fit) - np.float64(square // 2))))
+    cost = np.zeros(residual.shape[:2])
+    expected = spread = 0.0
+    for ring in np.unique(radius):
+        pixels = radius == ring
+        weight = pixels.sum()
+        cost += weight * np.median(residual[..., pixels], axis=-1) ** 2
+        efficiency = np.pi / 2 if weight > 2 else 1.0  # the variance of a median of Gaussian noise, times n
+        expected, spread = expected + efficiency, spread + 2 * efficiency**2
+    cost -= expected * noise
     j = cost.argmin(axis=1)
     rows = np.arange(n)
     none = n_sigmas - 1
-    # a blur must lower the residual by more than its noise could (3 sigma of a chi-square's spread)
-    real = cost[:, none] - cost[rows, j] > 3.0 * np.sqrt(2.0 * n_fit) * noise[:, none]
+    # a blur must lower the residual by more than its noise could (3 sigma of the noise's own spread)
+    real = cost[:, none] - cost[rows, j] > 3.0 * np.sqrt(spread) * noise[:, none]
     # between the grid's blurs: the vertex of the parabola through the best and its two neighbours
     inner = real & (j > 0) & (j < len(t) - 1)
     best_t = np.where(real, t[j], 0.0)
