@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from lensfinder.io import DEFAULT_BAND
+from lensfinder.learning.border import MAD_TO_SIGMA, border_mask
 from lensfinder.learning.residual import (
     COLOUR_RESIDUAL_CORE_PIX,
     COLOUR_RESIDUAL_MATCHES,
@@ -51,11 +52,8 @@ PREPROCESS_METHODS = ("bin2", "crop", "bin2_crop")
 #: the whole stamp binned 2x2 and its centre at full resolution (docs/learning.md).
 _SCALES = {"bin2": 1, "crop": 1, "bin2_crop": 2}
 NORMALIZATIONS = ("minmax", "li2020", "asinh", "sky")
-_MAD_TO_SIGMA = 1.4826  # Gaussian sigma = 1.4826 * MAD
 #: ``sky``: S/N units clipped to this range, then divided by its top (docs/learning.md)
 SKY_CLIP = (-3.0, 30.0)
-#: ``sky``: width of the border whose pixels give the sky level and noise, as a fraction of the side
-SKY_BORDER_FRACTION = 0.1
 
 
 def input_channels(n_bands: int, method: str, colour_residual=()) -> int:
@@ -156,7 +154,7 @@ def normalize(images, method: str = "minmax", sky=None):
         return out
     median = np.median(x, axis=(-2, -1), keepdims=True)
     mad = np.median(np.abs(x - median), axis=(-2, -1), keepdims=True)
-    sigma = np.float32(_MAD_TO_SIGMA) * mad
+    sigma = np.float32(MAD_TO_SIGMA) * mad
     sigma = np.where(sigma > 0, sigma, np.float32(1.0))
     return np.arcsinh((x - median) / sigma).astype(np.float32)
 
@@ -164,14 +162,10 @@ def normalize(images, method: str = "minmax", sky=None):
 def _border_sky(x):
     """Median and MAD-sigma of the border pixels of each image (and band): the sky and its noise,
     away from the central galaxy; sigma 0 (a constant image) gives 1."""
-    ny, nx = x.shape[-2:]
-    w = max(1, int(round(SKY_BORDER_FRACTION * min(ny, nx))))
-    mask = np.ones((ny, nx), bool)
-    mask[w:ny - w, w:nx - w] = False
-    border = x[..., mask]
+    border = x[..., border_mask(x.shape[-2:])]
     median = np.median(border, axis=-1)[..., None, None]
     mad = np.median(np.abs(border - median[..., 0]), axis=-1)[..., None, None]
-    sigma = np.float32(_MAD_TO_SIGMA) * mad
+    sigma = np.float32(MAD_TO_SIGMA) * mad
     return median, np.where(sigma > 0, sigma, np.float32(1.0)).astype(np.float32)
 
 
@@ -252,12 +246,19 @@ def _planes_sky(planes, settings: dict):
     return (_border_sky(resize_stamps(planes, size, method)),)
 
 
+def _fills_first(settings: dict) -> bool:
+    """Whether preparing reads the whole stamp (``bin2_crop``'s full-resolution scale, the colour residual's
+    match and scale), so that its non-finite pixels are filled before anything else; otherwise
+    :func:`prepare_batch` resizes first and fills only the stamps whose network field holds any."""
+    return settings["preprocess"] == "bin2_crop" or bool(settings_residual(settings))
+
+
 def prepare_and_measure(stamps, settings: dict):
     """:func:`prepare_batch` and :func:`sky_statistics` of the same stamps at once: ``(input, non-finite
     fraction, sky)``, the same three as the two functions give, with the colour residual (and the stamps'
     filling) computed once. A training's stream calls it on an image's first read."""
     stamps = _band_cube(stamps, settings)
-    if settings["preprocess"] == "bin2_crop" or settings_residual(settings):
+    if _fills_first(settings):
         filled, fraction = fill_nonfinite(stamps)
         planes = _with_residual(filled, settings)
         sky = _planes_sky(planes, settings)
@@ -281,7 +282,7 @@ def prepare_batch(stamps, settings: dict, sky=None):
     """
     stamps = _band_cube(stamps, settings)
     size, method = int(settings["input_shape"][0]), settings["preprocess"]
-    if method == "bin2_crop" or settings_residual(settings):  # these read the whole stamp: fill first
+    if _fills_first(settings):
         x, fraction = fill_nonfinite(stamps)
         return _channels_last(_to_input(_with_residual(x, settings), settings, sky)), fraction
     x = resize_stamps(stamps, size, method)

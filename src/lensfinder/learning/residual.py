@@ -21,6 +21,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from lensfinder.learning.border import MAD_TO_SIGMA, border_mask
+
 __all__ = [
     "COLOUR_RESIDUAL_CORE_PIX",
     "COLOUR_RESIDUAL_MATCHES",
@@ -43,8 +45,6 @@ MATCH_FIT_PIX = 6.0
 #: Gaussian blurs tried (sigma, pixels), on either band: up to 2.5 px, 0.5" on KiDS' grid, which matches
 #: a 0.7" PSF to a 1.35" one (KiDS DR4's g band: 0.6-1.1", r: 0.5-0.9", Kuijken et al. 2019)
 MATCH_SIGMAS_PIX = tuple(np.round(np.arange(0.0, 2.51, 0.25), 2))
-_MAD_TO_SIGMA = 1.4826
-_BORDER_FRACTION = 0.1
 _TRUNCATE = 4.0  # scipy.ndimage.gaussian_filter's default reach, in sigmas
 
 
@@ -81,14 +81,12 @@ def settings_residual_match(settings: dict):
 
 
 def _border_noise(images):
-    """MAD sigma of each image's border pixels (a 10 % frame, away from the central galaxy), float64."""
-    ny, nx = images.shape[-2:]
-    w = max(1, int(round(_BORDER_FRACTION * min(ny, nx))))
-    mask = np.ones((ny, nx), bool)
-    mask[w:ny - w, w:nx - w] = False
-    border = images[:, mask & _checkerboard((ny, nx))]  # every other pixel: the noise to 4 %, at half the cost
+    """MAD sigma of each image's border pixels (the frame ``sky`` normalisation reads,
+    :func:`lensfinder.learning.border.border_mask`), float64."""
+    shape = images.shape[-2:]
+    border = images[:, border_mask(shape) & _checkerboard(shape)]  # every other pixel: the noise to 4 %, half the cost
     median = np.median(border, axis=1)
-    return _MAD_TO_SIGMA * np.median(np.abs(border - median[:, None]), axis=1).astype(np.float64)
+    return MAD_TO_SIGMA * np.median(np.abs(border - median[:, None]), axis=1).astype(np.float64)
 
 
 def _checkerboard(shape):
@@ -187,8 +185,7 @@ def match_sigmas(blue, red, sigmas=MATCH_SIGMAS_PIX, *, fit_pix: float = MATCH_F
     rr = np.concatenate([np.repeat(blurred_r[:, :1], n_sigmas - 1, axis=1), blurred_r], axis=1)
     keep_b = np.concatenate([power[:0:-1], np.ones(n_sigmas)])
     keep_r = np.concatenate([np.ones(n_sigmas - 1), power])
-    num, den = (bb[..., in_core] * rr[..., in_core]).sum(-1), (rr[..., in_core] ** 2).sum(-1)
-    k = np.clip(np.divide(num, den, out=np.zeros_like(num), where=den > 0), 0.0, 2.0)
+    k = _core_scale(bb[..., in_core], rr[..., in_core])
     noise = noise_b[:, None] ** 2 * keep_b + k**2 * noise_r[:, None] ** 2 * keep_r  # per pixel, each blur
     # the residual's radial profile, each ring's median over its pixels: a mismatch of the PSFs is round,
     # while a companion or an arc, on one side, is left out of the median (and so of the choice)
@@ -221,12 +218,17 @@ def match_sigmas(blue, red, sigmas=MATCH_SIGMAS_PIX, *, fit_pix: float = MATCH_F
     return np.round(np.sign(best_t) * np.sqrt(np.abs(best_t)), 2)
 
 
+def _core_scale(blue, red):
+    """The least-squares scale ``k`` of ``red`` to ``blue`` over their last axis (the core's pixels), clipped
+    to 0..2 (0 where ``red`` is 0 there): the central galaxy's colour."""
+    num, den = (blue * red).sum(-1), (red * red).sum(-1)
+    return np.clip(np.divide(num, den, out=np.zeros_like(num), where=den > 0), 0.0, 2.0)
+
+
 def _scaled_difference(blue, red, core_pix: float):
-    """``blue - k red``, ``k`` the least-squares scale over the core, clipped to 0..2."""
+    """``blue - k red``, ``k`` the least-squares scale over the core (:func:`_core_scale`)."""
     core = _disk(blue.shape[-2:], core_pix)
-    b, r = blue[:, core].astype(np.float64), red[:, core].astype(np.float64)
-    num, den = (b * r).sum(axis=1), (r * r).sum(axis=1)
-    k = np.clip(np.divide(num, den, out=np.zeros_like(num), where=den > 0), 0.0, 2.0).astype(np.float32)
+    k = _core_scale(blue[:, core].astype(np.float64), red[:, core].astype(np.float64)).astype(np.float32)
     return (blue - k[:, None, None] * red).astype(np.float32)
 
 
