@@ -538,3 +538,28 @@ def test_an_exported_ensemble_scores_as_its_members_together(shard_dir, tmp_path
                  "--out", str(tmp_path / "y.keras")]) == 2
     assert "crop.keras: preprocess 'crop', but he2020.keras's is 'bin2'" in capsys.readouterr().err
     assert not (tmp_path / "x.keras").exists() and not (tmp_path / "y.keras").exists()
+
+
+def test_the_tf_data_pipelines_yield_the_streams_batches_in_order_without_autotuning(shard_dir):
+    """``TrainingStream.datasets`` feeds Keras the stream's own batches, step by step over every epoch
+    and validation batch by batch; autotuning is off (its thread held the end of one training in three
+    for up to a minute: docs/performance.md) and the private thread pool has the threads asked for."""
+    shards = ShardSet([shard_dir])
+    train_rows, val_rows = split_rows(len(shards), 0.2, seed=5)
+    stream = TrainingStream(shards, train_rows, val_rows, _config(batch_size=16))
+    train_ds, val_ds = stream.datasets(1, 3, threads=3)
+    for ds in (train_ds, val_ds):
+        assert ds.options().autotune.enabled is False
+        assert ds.options().deterministic is True
+        assert ds.options().threading.private_threadpool_size == 3
+    got = list(train_ds.as_numpy_iterator())
+    assert len(got) == 2 * stream.n_batches  # epochs 2 and 3 of 3
+    for k, (x, y, w) in enumerate(got):
+        want = stream.train_batch(stream.n_batches + k)
+        for part, expected in zip((x, y, w), want):
+            np.testing.assert_array_equal(part, expected)
+    val = list(val_ds.as_numpy_iterator())
+    assert len(val) == stream.n_val_batches
+    for k, (x, y) in enumerate(val):
+        np.testing.assert_array_equal(x, stream.val_batch(k)[0])
+        np.testing.assert_array_equal(y, stream.val_batch(k)[1])

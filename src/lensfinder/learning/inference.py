@@ -25,7 +25,7 @@ from lensfinder.io import InputError, read_table, select_bands, write_table
 from lensfinder.learning.modelfiles import file_hash, lens_probability_column, load_model
 from lensfinder.learning.preprocessing import prepare_batch, settings_bands
 from lensfinder.learning.sidecar import check_weights_hash, read_settings
-from lensfinder.learning.runtime import gpu_visible, precision_policy, set_threads
+from lensfinder.learning.runtime import data_options, gpu_visible, parallel_calls, precision_policy, set_threads
 
 __all__ = ["DEFAULT_MAX_NAN_FRACTION", "DEFAULT_TTA", "TTA_MODES", "Scorer", "load_scorer", "score_cube", "predict_shard", "predict_shards",
            "infer_files"]
@@ -213,13 +213,9 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
         x.set_shape(shape)
         return batch, x
 
-    options = tf.data.Options()
-    options.deterministic = True
-    if threads:
-        options.threading.private_threadpool_size = max(2, int(threads))
     dataset = (tf.data.Dataset.range(n_batches)
-               .map(load_tf, num_parallel_calls=max(1, min(4, int(threads or 2))), deterministic=True)
-               .prefetch(2).with_options(options))
+               .map(load_tf, num_parallel_calls=parallel_calls(threads), deterministic=True)
+               .prefetch(2).with_options(data_options(threads)))
     forward = scorer.forward(tta)
     for batch, x in progress(dataset, total=n_batches, desc=f"score {reader.path.name}", unit="batch"):
         start = int(batch) * batch_size

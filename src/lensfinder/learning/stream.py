@@ -22,6 +22,7 @@ from lensfinder.learning.config import TrainConfig
 from lensfinder.learning.datasets import ShardSet
 from lensfinder.learning.preprocessing import (input_channels, prepare_and_measure, prepare_batch,
                                                resolve_colour_residual)
+from lensfinder.learning.runtime import data_options, parallel_calls
 
 __all__ = ["DEFAULT_CACHE_MB", "augment_batch", "split_rows", "TrainingStream"]
 
@@ -257,10 +258,7 @@ class TrainingStream:
         import tensorflow as tf
 
         shape = [None, *self.input_shape]
-        options = tf.data.Options()
-        options.deterministic = True
-        if threads:
-            options.threading.private_threadpool_size = max(2, int(threads))
+        options = data_options(threads)
 
         def load_train(step):
             x, y, w = tf.numpy_function(self.train_batch, [step], (tf.float32, tf.int32, tf.float32), stateful=False)
@@ -275,7 +273,7 @@ class TrainingStream:
             y.set_shape([None])
             return x, y
 
-        parallel = max(1, min(4, int(threads or 2)))
+        parallel = parallel_calls(threads)
         train_ds = (tf.data.Dataset.range(initial_epoch * self.n_batches, epochs * self.n_batches)
                     .map(load_train, num_parallel_calls=parallel, deterministic=True)
                     .prefetch(4).with_options(options))
