@@ -1,6 +1,6 @@
 """How long Keras's ``fit`` takes to return after its last epoch, with ``tf.data`` autotuning off (ours) and on.
 
-The input pipelines are built as ``TrainingStream.datasets`` builds them: a finite range of step numbers
+The input pipelines are ``runtime.batch_pipeline``'s, as ``TrainingStream.datasets`` builds them: a finite range of step numbers
 mapped by ``tf.numpy_function`` to ``(x, y, w)`` batches (64 random 49 x 49 x 8 inputs, the default's
 shape), ``runtime.parallel_calls`` at once, ``prefetch(4)``; a validation pipeline likewise. A small
 convolutional network is fitted for ``--epochs`` epochs of ``--batches`` batches, and the time from the
@@ -34,28 +34,14 @@ def _batch(step):
 
 
 def _datasets(tf, options, threads, n_train, n_val):
-    from lensfinder.learning.runtime import parallel_calls
+    """Training's and validation's pipelines as ``runtime.batch_pipeline`` builds them, with ``options``."""
+    from lensfinder.learning.runtime import batch_pipeline, numpy_map
 
     shape = [None, 49, 49, 8]
-
-    def load_train(step):
-        x, y, w = tf.numpy_function(_batch, [step], (tf.float32, tf.int32, tf.float32), stateful=False)
-        x.set_shape(shape)
-        y.set_shape([None])
-        w.set_shape([None])
-        return x, y, w
-
-    def load_val(step):
-        x, y, _ = tf.numpy_function(_batch, [step + 10**6], (tf.float32, tf.int32, tf.float32), stateful=False)
-        x.set_shape(shape)
-        y.set_shape([None])
-        return x, y
-
-    parallel = parallel_calls(threads)
-    train = (tf.data.Dataset.range(n_train).map(load_train, num_parallel_calls=parallel, deterministic=True)
-             .prefetch(4).with_options(options))
-    val = (tf.data.Dataset.range(n_val).map(load_val, num_parallel_calls=parallel, deterministic=True)
-           .prefetch(2).with_options(options))
+    load_train = numpy_map(_batch, (tf.float32, tf.int32, tf.float32), (shape, [None], [None]))
+    train = batch_pipeline(range(n_train), load_train, threads, 4, options)
+    load_val = numpy_map(lambda step: _batch(step + 10**6)[:2], (tf.float32, tf.int32), (shape, [None]))
+    val = batch_pipeline(range(n_val), load_val, threads, 2, options)
     return train, val
 
 

@@ -563,3 +563,26 @@ def test_the_tf_data_pipelines_yield_the_streams_batches_in_order_without_autotu
     for k, (x, y) in enumerate(val):
         np.testing.assert_array_equal(x, stream.val_batch(k)[0])
         np.testing.assert_array_equal(y, stream.val_batch(k)[1])
+
+
+def test_batch_pipeline_maps_its_steps_in_order_with_the_options_given():
+    """``runtime.batch_pipeline``, which training and scoring share: ``load(step)`` for each step of the range,
+    in order, with ``numpy_map``'s dtypes and shapes; autotuning off unless other options are given
+    (benchmarks/pipeline_end.py's baseline turns it on)."""
+    import tensorflow as tf
+
+    from lensfinder.learning.runtime import batch_pipeline, data_options, numpy_map
+
+    def batch(step):
+        return np.full((2, 3), step, np.float32), np.array([step, -step], np.int32)
+
+    load = numpy_map(batch, (tf.float32, tf.int32), ([None, 3], [None]))
+    ds = batch_pipeline(range(2, 7), load, threads=3, buffer=1)
+    assert ds.element_spec[0].shape.as_list() == [None, 3] and ds.element_spec[1].dtype == tf.int32
+    assert ds.options().autotune.enabled is False and ds.options().threading.private_threadpool_size == 3
+    got = list(ds.as_numpy_iterator())
+    assert [int(x[0, 0]) for x, _ in got] == [2, 3, 4, 5, 6]
+    assert [y.tolist() for _, y in got] == [[k, -k] for k in range(2, 7)]
+    tuned = data_options(2)
+    tuned.autotune.enabled = True
+    assert batch_pipeline(range(3), load, 2, 2, tuned).options().autotune.enabled is True

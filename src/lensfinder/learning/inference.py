@@ -25,7 +25,7 @@ from lensfinder.io import InputError, read_table, select_bands, write_table
 from lensfinder.learning.modelfiles import file_hash, lens_probability_column, load_model
 from lensfinder.learning.preprocessing import prepare_batch, settings_bands
 from lensfinder.learning.sidecar import check_weights_hash, read_settings
-from lensfinder.learning.runtime import data_options, gpu_visible, parallel_calls, precision_policy, set_threads
+from lensfinder.learning.runtime import batch_pipeline, gpu_visible, numpy_map, precision_policy, set_threads
 
 __all__ = ["DEFAULT_MAX_NAN_FRACTION", "DEFAULT_TTA", "TTA_MODES", "Scorer", "load_scorer", "score_cube", "predict_shard", "predict_shards",
            "infer_files"]
@@ -208,14 +208,8 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
         fraction[start:start + len(frac)] = frac
         return x.astype(np.float32)
 
-    def load_tf(batch):
-        x = tf.numpy_function(load, [batch], tf.float32, stateful=False)
-        x.set_shape(shape)
-        return batch, x
-
-    dataset = (tf.data.Dataset.range(n_batches)
-               .map(load_tf, num_parallel_calls=parallel_calls(threads), deterministic=True)
-               .prefetch(2).with_options(data_options(threads)))
+    load_x = numpy_map(load, (tf.float32,), (shape,))
+    dataset = batch_pipeline(range(n_batches), lambda batch: (batch, *load_x(batch)), threads, 2)
     forward = scorer.forward(tta)
     for batch, x in progress(dataset, total=n_batches, desc=f"score {reader.path.name}", unit="batch"):
         start = int(batch) * batch_size

@@ -10,7 +10,7 @@ from lensfinder.hostcpu import has_bfloat16, host_features, is_x86
 from lensfinder.learning.models import import_keras
 
 __all__ = ["PRECISIONS", "NATIVE_BF16_FLAGS", "precision_policy", "cpu_computes_bfloat16", "gpu_visible",
-           "set_threads", "configure_tensorflow", "data_options", "parallel_calls"]
+           "set_threads", "configure_tensorflow", "data_options", "parallel_calls", "numpy_map", "batch_pipeline"]
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,31 @@ def data_options(threads: int | None = None):
     if threads:
         options.threading.private_threadpool_size = max(2, int(threads))
     return options
+
+
+def numpy_map(fn, dtypes: tuple, shapes: tuple):
+    """A ``tf.data`` map function that runs ``fn(step)`` in numpy (``tf.numpy_function``, stateless) and gives
+    its outputs ``dtypes`` and static ``shapes`` (one per output; ``None`` for an unknown dimension)."""
+    import tensorflow as tf
+
+    def load(step):
+        outputs = tf.numpy_function(fn, [step], list(dtypes), stateful=False)
+        for tensor, shape in zip(outputs, shapes):
+            tensor.set_shape(shape)
+        return tuple(outputs)
+
+    return load
+
+
+def batch_pipeline(steps: range, load, threads: int | None, buffer: int, options=None):
+    """The ``tf.data`` pipeline of training's and scoring's batches: ``load(step)`` for each step of ``steps``
+    (a ``range`` of step numbers), :func:`parallel_calls` steps at once in order, ``buffer`` batches ahead,
+    with ``options`` (default :func:`data_options` of ``threads``: no autotuning)."""
+    import tensorflow as tf
+
+    return (tf.data.Dataset.range(steps.start, steps.stop)
+            .map(load, num_parallel_calls=parallel_calls(threads), deterministic=True)
+            .prefetch(buffer).with_options(data_options(threads) if options is None else options))
 
 
 def configure_tensorflow(seed: int, threads: int | None = None, deterministic: bool = True,

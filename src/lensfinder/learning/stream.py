@@ -22,7 +22,7 @@ from lensfinder.learning.config import TrainConfig
 from lensfinder.learning.datasets import ShardSet
 from lensfinder.learning.preprocessing import (input_channels, prepare_and_measure, prepare_batch,
                                                resolve_colour_residual)
-from lensfinder.learning.runtime import data_options, parallel_calls
+from lensfinder.learning.runtime import batch_pipeline, numpy_map
 
 __all__ = ["DEFAULT_CACHE_MB", "augment_batch", "split_rows", "TrainingStream"]
 
@@ -257,29 +257,11 @@ class TrainingStream:
         """``(train, validation or None)`` ``tf.data`` pipelines for epochs ``initial_epoch..epochs-1``."""
         import tensorflow as tf
 
-        shape = [None, *self.input_shape]
-        options = data_options(threads)
-
-        def load_train(step):
-            x, y, w = tf.numpy_function(self.train_batch, [step], (tf.float32, tf.int32, tf.float32), stateful=False)
-            x.set_shape(shape)
-            y.set_shape([None])
-            w.set_shape([None])
-            return x, y, w
-
-        def load_val(batch):
-            x, y = tf.numpy_function(self.val_batch, [batch], (tf.float32, tf.int32), stateful=False)
-            x.set_shape(shape)
-            y.set_shape([None])
-            return x, y
-
-        parallel = parallel_calls(threads)
-        train_ds = (tf.data.Dataset.range(initial_epoch * self.n_batches, epochs * self.n_batches)
-                    .map(load_train, num_parallel_calls=parallel, deterministic=True)
-                    .prefetch(4).with_options(options))
+        x_shape = [None, *self.input_shape]
+        load_train = numpy_map(self.train_batch, (tf.float32, tf.int32, tf.float32), (x_shape, [None], [None]))
+        train_ds = batch_pipeline(range(initial_epoch * self.n_batches, epochs * self.n_batches), load_train, threads, 4)
         val_ds = None
         if self.n_val_batches:
-            val_ds = (tf.data.Dataset.range(self.n_val_batches)
-                      .map(load_val, num_parallel_calls=parallel, deterministic=True)
-                      .prefetch(2).with_options(options))
+            load_val = numpy_map(self.val_batch, (tf.float32, tf.int32), (x_shape, [None]))
+            val_ds = batch_pipeline(range(self.n_val_batches), load_val, threads, 2)
         return train_ds, val_ds
