@@ -4,6 +4,10 @@
 # domain_shift.smk (which includes this file, after experiments_common.smk).
 
 from lensfinder.cli.domain_shift import TABLE_NAMES as DS_TABLE_NAMES  # in `--out` order
+from lensfinder.experiments.domain_shift_plan import HOST_SIDE as DS_HOST_SIDE
+from lensfinder.experiments.domain_shift_plan import RENDERER as DS_RENDERER
+from lensfinder.experiments.domain_shift_plan import SEMI_REAL as DS_RECIPES_SEMI_REAL
+from lensfinder.experiments.domain_shift_plan import check_network_names, network_sets, plan_sets, side_tiles
 
 DS = EXP["domain_shift"]
 DS_DIR = f"{EXP_DIR}/domain_shift"
@@ -29,94 +33,24 @@ DSP = SimpleNamespace(
 #: the workflow's own network (results/models/{net}.keras), scored beside the experiment's
 DS_DEFAULT = "default"
 #: network -> the training set it learns from: `training_seeds` networks per set, NAME, NAME.seed2, ...
-DS_NET_SET = {name if k == 1 else f"{name}.seed{k}": name
-              for name in DS["training_sets"] for k in range(1, DS["training_seeds"] + 1)}
+DS_NET_SET = network_sets(DS)
 DS_NETS = list(DS_NET_SET)
-if not DS_NETS and not DS["default_model"]:
-    raise ValueError("config: experiments.domain_shift: training_sets is empty and default_model is false: "
-                     "no network to score; name a training set or set default_model: true")
 #: the workflow's ensemble (inference.ensemble, two networks or more) scored as one network: the mean
 #: of its members' probabilities (as `lensfinder infer --ensemble`); None for a single network
 DS_ENSEMBLE = "ensemble" if len(MEMBERS) > 1 and DS["default_model"] else None
 #: the rows of the workflow's own networks -> the member each scores: `default` the first, and with an
 #: ensemble each later member alone too, its row named after it
 DS_WORKFLOW_ROWS = {DS_DEFAULT: NET, **({name: name for name in list(MEMBERS)[1:]} if DS_ENSEMBLE else {})}
-for _name in ("ensemble", *DS_WORKFLOW_ROWS):
-    if _name in DS_NET_SET:
-        raise ValueError(f"config: experiments.domain_shift.training_sets: {_name!r} names the workflow's own "
-                         "network(s) in the tables; call the training set otherwise")
-DS_RECIPES_SEMI_REAL = ("li2020", "he2020_semireal")
-#: the independent renderer's `recipe`: the independent set's, and a training set's that asks for its
-#: own images (a control): the control's training images take their survey hosts from the semi-real
-#: training tiles, its own test from the own-test tiles, each from its own seed, so the independent set
-#: shares no host, image or stream with it; it measures how much of a network's gap is our simulator's
-#: and how much the network's (docs/experiments.md)
-DS_RENDERER = "independent"
-#: the tiles (`ds_tiles` side) that host each kind of set's survey stamps
-DS_HOST_SIDE = {"train": "train", "test": "own", "independent": "independent"}
+check_network_names(DS, list(DS_WORKFLOW_ROWS))
 
 
 def ds_tiles(side):
-    """Tiles of one side: the last `held_out_tiles` host the independent set, the `own_test_tiles`
-    before them the semi-real own test sets, the rest the semi-real training sets (no host is shared)."""
-    n_ind, n_own = DS["held_out_tiles"], DS["own_test_tiles"]
-    if side == "train" and len(TILES) <= n_ind + n_own:
-        raise ValueError(f"config: experiments.domain_shift: held_out_tiles ({n_ind}) + own_test_tiles ({n_own}) "
-                         f"leave none of the survey's {len(TILES)} tiles for semi-real training sets; "
-                         "lower them or add tiles (mock.n_tiles)")
-    return {"independent": TILES[len(TILES) - n_ind:], "own": TILES[len(TILES) - n_ind - n_own:len(TILES) - n_ind],
-            "train": TILES[:len(TILES) - n_ind - n_own]}[side]
+    """Tiles of one side (`independent`, `own`, `train`): lensfinder.experiments.domain_shift_plan.side_tiles."""
+    return side_tiles(TILES, side, DS["held_out_tiles"], DS["own_test_tiles"])
 
 
-def _ds_members(spec):
-    """Recipes of a training set: its mix's members, or its one recipe."""
-    return [name for name, weight in spec.get("mix", {}).items() if weight > 0] or [spec["recipe"]]
-
-
-def _ds_sets():
-    """Simulated sets: {net}_train and {net}_test per training set, with recipe(s), size, seed and shards."""
-    sets = {}
-    for k, (name, spec) in enumerate(DS["training_sets"].items()):
-        if bool(spec.get("recipe")) == bool(spec.get("mix")):
-            raise ValueError(f"config: experiments.domain_shift.training_sets.{name}: give a recipe or a mix, "
-                             f"not {'both' if spec.get('recipe') else 'neither'}")
-        key = f"config: experiments.domain_shift.training_sets.{name}"
-        control = spec.get("recipe") == DS_RENDERER
-        if DS_RENDERER in spec.get("mix", {}):
-            raise ValueError(f"{key}.mix: {DS_RENDERER!r} (the independent renderer) is a set's one recipe "
-                             f"(recipe: {DS_RENDERER}), not a member of a mix")
-        if control and spec.get("member_params"):
-            raise ValueError(f"{key}.member_params: the independent renderer has no members; its overrides "
-                             "(IndependentSpec keys) go in params")
-        if not control:
-            try:
-                checked_member_params(spec.get("member_params", {}), spec.get("mix") or {spec["recipe"]: 1},
-                                      f"{key}.member_params")
-            except InputError as exc:
-                raise ValueError(str(exc)) from None
-        if control and DS["train"]["seed"] == DS["test"]["seed"]:
-            raise ValueError(f"{key}: its training and own-test images would be rendered from one seed "
-                             f"(experiments.domain_shift.train.seed = test.seed = {DS['train']['seed']}); give them two")
-        for split, size in (("train", DS["train"]), ("test", DS["test"])):
-            seed = size["seed"] + k
-            if control and seed == DS["independent"]["seed"]:
-                raise ValueError(f"{key}: its {split} images would be rendered from the independent set's seed "
-                                 f"({seed}: experiments.domain_shift.{split}.seed + {k}, its place among the "
-                                 "training sets); give experiments.domain_shift.independent.seed another value")
-            sets[f"{name}_{split}"] = {"net": name, "split": split, "recipe": spec.get("recipe"),
-                                       "mix": spec.get("mix", {}),
-                                       "members": [] if control else _ds_members(spec),
-                                       "member_params": spec.get("member_params", {}),
-                                       "params": spec.get("params", {}), "n_images": size["n_images"],
-                                       "seed": seed, "n_shards": subset_pieces(size["n_images"], EXP_SIM["shard_size"])}
-    ind = DS["independent"]
-    sets["independent"] = {"net": None, "split": "independent", "recipe": DS_RENDERER, "mix": {},
-                           "member_params": {}, "members": [], "params": {}, "n_images": ind["n_images"],
-                           "seed": ind["seed"], "n_shards": ind["n_shards"]}
-    return sets
-
-
-DS_SETS = _ds_sets()
+#: every image set: {net}_train and {net}_test per training set, and `independent` (recipe(s), size, seed, shards)
+DS_SETS = plan_sets(DS, EXP_SIM["shard_size"])
 #: sets of the simulation stage (`lensfinder simulate`), and those of the independent renderer
 #: (`lensfinder domain-shift-render`: the independent set and the controls' sets)
 DS_SIM_SETS = [name for name, spec in DS_SETS.items() if spec["recipe"] != DS_RENDERER]
