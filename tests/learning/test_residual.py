@@ -126,6 +126,47 @@ def test_the_match_is_scipys_gaussian_and_each_image_its_own():
         res.colour_residual_band(cube, BANDS, ("g", "r"), "fit")
 
 
+def _moffat_observed(g_psf, r_psf, n=4, noise=0.5, seed=5):
+    """The red galaxy of :func:`_observed` through Moffat PSFs ``(FWHM arcsec, beta)`` on 0.2"/px."""
+    from scipy.signal import fftconvolve
+
+    from lensfinder.simulation.optics import moffat_psf_kernel
+
+    rng = np.random.default_rng(seed)
+    galaxy = 3000.0 * _galaxy()
+    cube = np.empty((n, 3, SIZE, SIZE), np.float32)
+    for band, light, (fwhm, beta) in ((0, 0.3 * galaxy, g_psf), (1, galaxy, r_psf), (2, 1.5 * galaxy, r_psf)):
+        kernel = moffat_psf_kernel(fwhm, 0.2, beta=beta, size_pix=61)
+        cube[:, band] = fftconvolve(light, kernel, mode="same") + rng.normal(0, noise, (n, SIZE, SIZE))
+    return cube
+
+
+def test_stamps_with_their_tiles_moffat_fits_are_matched_by_the_moffat_kernel():
+    """g's Moffat PSF broader and of wider wings than r's (0.9" beta 2.5 against 0.7" beta 4.5): the Gaussian
+    measured on the stamp matches the cores and leaves g's wings, a halo; the tile's Moffat fits, given per
+    stamp, blur r by the Moffat-to-Moffat kernel and leave none. Stamps without fits (NaN) keep the Gaussian,
+    bit for bit; either band is blurred, whichever is the sharper; fits need the pixel scale."""
+    g_psf, r_psf = (0.9, 2.5), (0.7, 4.5)
+    cube = _moffat_observed(g_psf, r_psf)
+    gaussian = res.colour_residual_band(cube, BANDS, ("g", "r"))
+    fits = np.tile([*g_psf, *r_psf], (len(cube), 1))
+    moffat = res.colour_residual_band(cube, BANDS, ("g", "r"), psf=fits, pixel_scale_arcsec=0.2)
+    halo_gaussian, halo_moffat = _ring_snr(gaussian, 0.5), _ring_snr(moffat, 0.5)
+    assert (np.abs(halo_gaussian) > 10).all()
+    assert (np.abs(halo_moffat) < 0.25 * np.abs(halo_gaussian)).all() and (np.abs(halo_moffat) < 5).all()
+    fits[::2] = np.nan  # stamps whose tile has no fits
+    mixed = res.colour_residual_band(cube, BANDS, ("g", "r"), psf=fits, pixel_scale_arcsec=0.2)
+    np.testing.assert_array_equal(mixed[::2], gaussian[::2])
+    np.testing.assert_array_equal(mixed[1::2], moffat[1::2])
+    swapped = _moffat_observed(r_psf, g_psf, seed=6)  # g the sharper: g is blurred
+    flipped = res.colour_residual_band(swapped, BANDS, ("g", "r"), psf=np.tile([*r_psf, *g_psf], (len(cube), 1)),
+                                       pixel_scale_arcsec=0.2)
+    assert (np.abs(_ring_snr(flipped, 0.5)) < 0.25 * np.abs(_ring_snr(res.colour_residual_band(
+        swapped, BANDS, ("g", "r")), 0.5))).all()
+    with pytest.raises(ValueError, match="pixel_scale_arcsec"):
+        res.colour_residual_band(cube, BANDS, ("g", "r"), psf=fits)
+
+
 def test_the_sidecar_records_the_match_and_older_networks_read_the_scale():
     settings = {"model": "he2020", "input_shape": [49, 49, 8], "stamp_size": 101, "preprocess": "bin2_crop",
                 "normalization": "sky", "bands": ["g", "r", "i"], "colour_residual": ["g", "r"]}

@@ -33,6 +33,8 @@ __all__ = [
     "settings_residual_match",
     "colour_residual_band",
     "match_sigmas",
+    "MOFFAT_MATCH_RADIUS_ARCSEC",
+    "moffat_match",
 ]
 
 #: Radius (pixels of the stamp) of the core over which the red band is scaled to the blue band:
@@ -46,6 +48,9 @@ MATCH_FIT_PIX = 6.0
 #: a 0.7" PSF to a 1.35" one (KiDS DR4's g band: 0.6-1.1", r: 0.5-0.9", Kuijken et al. 2019)
 MATCH_SIGMAS_PIX = tuple(np.round(np.arange(0.0, 2.51, 0.25), 2))
 _TRUNCATE = 4.0  # scipy.ndimage.gaussian_filter's default reach, in sigmas
+#: Radius (arcsec) of the two Moffat profiles whose matching kernel blurs a stamp with its tile's PSF fits:
+#: 4", the mock survey's matched photometry's, where a ground-based PSF's wings fall below 1 % of its peak
+MOFFAT_MATCH_RADIUS_ARCSEC = 4.0
 
 
 def resolve_colour_residual(value: str, bands, key: str = "colour_residual") -> tuple:
@@ -232,7 +237,45 @@ def _scaled_difference(blue, red, core_pix: float):
     return (blue - k[:, None, None] * red).astype(np.float32)
 
 
-def colour_residual_band(cube, bands, pair, match: str = "psf", core_pix: float = COLOUR_RESIDUAL_CORE_PIX):
+@lru_cache(maxsize=1024)
+def _moffat_kernel(fwhm_from: float, beta_from: float, fwhm_to: float, beta_to: float, pixel_scale_arcsec: float):
+    from lensfinder.simulation.optics import moffat_matching_kernel  # here: photutils only when used
+
+    return moffat_matching_kernel(fwhm_from, beta_from, fwhm_to, beta_to, pixel_scale_arcsec,
+                                  MOFFAT_MATCH_RADIUS_ARCSEC).astype(np.float32)
+
+
+def _convolve(image, kernel):
+    """``image`` convolved with ``kernel`` (FFT), its edges extended as ``mode="nearest"`` does."""
+    from scipy.signal import fftconvolve
+
+    r = kernel.shape[0] // 2
+    return fftconvolve(np.pad(image, r, mode="edge"), kernel, mode="valid").astype(np.float32)
+
+
+def moffat_match(blue, red, psf, pixel_scale_arcsec: float):
+    """Blur, in place, the sharper band of each image whose ``psf`` row is finite to the other's Moffat PSF.
+
+    ``psf``: ``(n, 4)``, each image's blue and red Moffat FWHM (arcsec) and beta,
+    ``[fwhm_blue, beta_blue, fwhm_red, beta_red]`` (its tile's fits, :func:`lensfinder.simulation.epsf.tile_moffat`);
+    the band of the smaller FWHM is convolved with the photutils matching kernel
+    (:func:`lensfinder.simulation.optics.moffat_matching_kernel`, profiles within
+    :data:`MOFFAT_MATCH_RADIUS_ARCSEC`; one kernel per pair of fits, cached: a tile's stamps share theirs).
+    Returns the rows matched (bool, ``(n,)``).
+    """
+    psf = np.asarray(psf, dtype=np.float64).reshape(len(blue), 4)
+    known = np.isfinite(psf).all(axis=1) & (psf[:, [0, 2]] > 0).all(axis=1) & (psf[:, [1, 3]] > 1).all(axis=1)
+    for i in np.flatnonzero(known):
+        fb, bb, fr, br = (float(v) for v in psf[i])
+        if fr < fb:  # red the sharper: red to blue's PSF
+            red[i] = _convolve(red[i], _moffat_kernel(fr, br, fb, bb, float(pixel_scale_arcsec)))
+        elif fb < fr:
+            blue[i] = _convolve(blue[i], _moffat_kernel(fb, bb, fr, br, float(pixel_scale_arcsec)))
+    return known
+
+
+def colour_residual_band(cube, bands, pair, match: str = "psf", core_pix: float = COLOUR_RESIDUAL_CORE_PIX,
+                         psf=None, pixel_scale_arcsec: float | None = None):
     """``blue - k red`` for each image of ``cube`` (n, n_bands, ny, nx), ``pair = (blue, red)`` among ``bands``.
 
     ``match``: ``psf`` first blurs the sharper of the two bands by the Gaussian :func:`match_sigmas`
@@ -241,6 +284,10 @@ def colour_residual_band(cube, bands, pair, match: str = "psf", core_pix: float 
     ``core_pix`` of the stamp's centre (clipped to 0..2): the central galaxy's colour. Its light
     cancels, while light of another colour (a blue arc or counter-image inside the lens light, a
     bluer or redder neighbour) stays.
+
+    With ``psf`` (``(n, 4)``: each image's tile Moffat fits, blue then red, :func:`moffat_match`; NaN where
+    a stamp has none) and ``pixel_scale_arcsec``, ``psf`` matching blurs the images with fits by the exact
+    Moffat-to-Moffat kernel instead, and measures the Gaussian on the rest.
 
     Returns
     -------
@@ -251,8 +298,15 @@ def colour_residual_band(cube, bands, pair, match: str = "psf", core_pix: float 
     blue = np.asarray(cube[:, list(bands).index(pair[0])], dtype=np.float32)
     red = np.asarray(cube[:, list(bands).index(pair[1])], dtype=np.float32)
     if match == "psf" and len(cube):
-        sigma = match_sigmas(blue, red, core_pix=core_pix)
         blue, red = blue.copy(), red.copy()
+        modelled = np.zeros(len(cube), dtype=bool)
+        if psf is not None:
+            if pixel_scale_arcsec is None:
+                raise ValueError("colour_residual_band: psf given without pixel_scale_arcsec")
+            modelled = moffat_match(blue, red, psf, pixel_scale_arcsec)
+        sigma = np.zeros(len(cube))
+        if (~modelled).any():
+            sigma[~modelled] = match_sigmas(blue[~modelled], red[~modelled], core_pix=core_pix)
         for band, rows in ((red, sigma > 0), (blue, sigma < 0)):
             if rows.any():
                 band[rows] = _blur(band[rows], np.abs(sigma[rows]))

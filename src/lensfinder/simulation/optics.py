@@ -23,6 +23,7 @@ __all__ = [
     "gaussian_kernel_1d",
     "gaussian_psf_kernel",
     "moffat_psf_kernel",
+    "moffat_matching_kernel",
     "convolve_gaussian",
     "gaussian_taps",
     "convolve_kernel",
@@ -125,6 +126,22 @@ def moffat_psf_kernel(fwhm_arcsec, pixel_scale_arcsec, beta=4.765, size_pix=None
     fine = ((1.0 + (half[:, None] + half[None, :]) / alpha**2) ** (-beta)).take(mirror, 0).take(mirror, 1)
     kernel = fine.reshape(size_pix, supersample, size_pix, supersample).sum(axis=(1, 3))
     return kernel / kernel.sum()
+
+
+def moffat_matching_kernel(fwhm_from, beta_from, fwhm_to, beta_to, pixel_scale_arcsec, radius_arcsec=4.0):
+    """The kernel that takes a Moffat PSF to a broader one: photutils' matching kernel (the ratio of their
+    Fourier transforms, no window) between the two profiles sampled at pixel centres within ``radius_arcsec``.
+    The mock survey's matched photometry brings its bands to a common PSF with it; the colour residual
+    matches two bands' PSFs with it where a stamp carries its tile's Moffat fits."""
+    try:
+        from photutils.psf_matching import make_kernel
+    except ImportError:  # photutils < 3.0
+        from photutils.psf.matching import create_matching_kernel as make_kernel
+
+    size = 2 * int(np.ceil(radius_arcsec / pixel_scale_arcsec)) + 1
+    src = moffat_psf_kernel(fwhm_from, pixel_scale_arcsec, beta=beta_from, size_pix=size, supersample=1)
+    dst = moffat_psf_kernel(fwhm_to, pixel_scale_arcsec, beta=beta_to, size_pix=size, supersample=1)
+    return make_kernel(src / src.sum(), dst / dst.sum())
 
 
 def convolve_gaussian(images, fwhm_arcsec, pixel_scale_arcsec, truncation_sigma=4.0, out=None):

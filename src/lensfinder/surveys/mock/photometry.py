@@ -28,16 +28,9 @@ _PSF_RADIUS_ARCSEC = 4.0
 
 
 def _matching_kernel(fwhm_from, beta_from, fwhm_to, beta_to, pixel_scale_arcsec):
-    try:
-        from photutils.psf_matching import make_kernel
-    except ImportError:  # photutils < 3.0
-        from photutils.psf.matching import create_matching_kernel as make_kernel
+    from lensfinder.simulation.optics import moffat_matching_kernel
 
-    from lensfinder.surveys.mock.sky import psf_kernel
-
-    src = psf_kernel(fwhm_from, beta_from, pixel_scale_arcsec, radius_arcsec=_PSF_RADIUS_ARCSEC)
-    dst = psf_kernel(fwhm_to, beta_to, pixel_scale_arcsec, radius_arcsec=_PSF_RADIUS_ARCSEC)
-    return make_kernel(src / src.sum(), dst / dst.sum())
+    return moffat_matching_kernel(fwhm_from, beta_from, fwhm_to, beta_to, pixel_scale_arcsec, _PSF_RADIUS_ARCSEC)
 
 
 def matched_aperture_magnitudes(band_images: dict, x_pix, y_pix, a_pix, b_pix, theta_deg,
