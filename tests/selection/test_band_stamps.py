@@ -141,6 +141,8 @@ def test_cli_writes_a_band_cube_and_checks_its_options(tmp_path, capsys):
     assert cube.shape == (6, 3, SIZE, SIZE) and cube_bands(header) == BANDS and len(index) == 6
     assert header["PSF_FWHM"] == pytest.approx(0.8)  # the r band's
     assert index["psf_fwhm_arcsec_i"].iloc[0] == pytest.approx(0.7)
+    # a catalogue without magnitudes and star flags gives no Moffat fit of the tile's PSF: NaN, no stars
+    assert index["psf_moffat_fwhm_arcsec_g"].isna().all() and (index["psf_moffat_n_stars_r"] == 0).all()
     assert main([*argv[:3], *argv[5:]]) == 2  # one image for three bands
     assert "--image: 1 given for --bands g r i; expected one per band" in capsys.readouterr().err
     assert main([*argv, "--psf-fwhm-arcsec", "0.7"]) == 2

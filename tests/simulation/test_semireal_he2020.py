@@ -155,8 +155,10 @@ def test_a_moffat_fitted_to_the_tiles_stars_finds_its_psf(mock_tile):
     a profile at pixel centres reads the FWHM 0.01-0.02" too large), with uncertainties that cover them."""
     from lensfinder.simulation.epsf import tile_moffat
 
+    from astropy.wcs import WCS
+
     _, tile = mock_tile
-    fit = tile_moffat(tile.image, tile.header, tile.catalog)
+    fit = tile_moffat(tile.image, WCS(tile.header).celestial, float(tile.header["PIXSCALE"]), tile.catalog)
     true_fwhm, true_beta = float(tile.header["PSF_FWHM"]), float(tile.header["MOFFBETA"])
     assert fit.n_stars >= 10
     assert abs(fit.fwhm_arcsec - true_fwhm) < 0.01 and abs(fit.beta - true_beta) < 0.4
@@ -165,7 +167,7 @@ def test_a_moffat_fitted_to_the_tiles_stars_finds_its_psf(mock_tile):
 
 def test_star_moffats_are_pixel_integrated_and_skip_what_they_cannot_fit():
     """Stars drawn pixel-integrated (the mock survey's render_stars) at two PSFs: each fitted to 0.005" and
-    0.15 in beta; a star too near the edge or on a NaN is skipped; no star: NaN and none counted."""
+    0.15 in beta; a star too near the edge or on a NaN is skipped; fewer than three: NaN, the stars counted."""
     from lensfinder.simulation.epsf import fit_star_moffats
     from lensfinder.surveys.mock.render import render_stars
 
@@ -181,6 +183,8 @@ def test_star_moffats_are_pixel_integrated_and_skip_what_they_cannot_fit():
         assert fit.fwhm_arcsec == pytest.approx(fwhm, abs=0.005) and fit.beta == pytest.approx(beta, abs=0.15)
     none = fit_star_moffats(image, [], [], 0.2)
     assert none.n_stars == 0 and np.isnan(none.fwhm_arcsec) and np.isnan(none.beta)
+    two = fit_star_moffats(image, x[2:4], y[2:4], 0.2)  # fewer than MOFFAT_MIN_STARS (3): no fit, the stars counted
+    assert two.n_stars == 2 and np.isnan(two.fwhm_arcsec)
 
 
 def test_semireal_arcs_with_tile_epsf(mock_tile, host_dir):

@@ -228,6 +228,14 @@ def test_he2020_semireal_shards_from_the_mock_survey(workdir):
     assert meta["psf_tile_file_g"].str.endswith(".g.fits").all() and meta["psf_tile_file"].str.endswith(".r.fits").all()
     arcs = lenses["source_amp_g"] / lenses["source_amp"]  # blue sources: g - r ~ 0-1 mag
     assert (arcs > 0).all() and 0.4 < arcs.median() < 1.2
+    # each stamp carries its tile's PSF in every band, a Moffat fitted to the tile's stars
+    for tile in ("MOCK_0", "MOCK_1"):
+        rows = pd.read_parquet(workdir / f"results/stamps/{tile}.parquet")
+        for band in "gri":
+            header = fits.getheader(workdir / f"results/survey/tiles/{tile}.{band}.fits")
+            assert (rows[f"psf_moffat_n_stars_{band}"] >= 3).all()
+            assert (rows[f"psf_moffat_fwhm_arcsec_{band}"] - header["PSF_FWHM"]).abs().max() < 0.01, (tile, band)
+            assert (rows[f"psf_moffat_beta_{band}"] - header["MOFFBETA"]).abs().max() < 0.6, (tile, band)
 
 
 def test_truth_is_read_only_by_evaluation_and_mock_grades(workdir):

@@ -25,6 +25,7 @@ __all__ = [
     "extract_band_stamps",
     "band_columns",
     "write_tile_stamps",
+    "moffat_columns",
     "INDEX_COLUMNS",
 ]
 
@@ -189,6 +190,26 @@ def extract_band_stamps(images, selection: pd.DataFrame, samples, tile: str, siz
     return (stamps[:, 0] if len(images) == 1 else stamps), index, n_outside
 
 
+def moffat_columns(images, catalog: pd.DataFrame) -> dict:
+    """The stamp index's columns of each band's PSF as a Moffat fitted to the tile's stars
+    (:func:`lensfinder.simulation.epsf.tile_moffat`): ``psf_moffat_fwhm_arcsec_{band}``, ``psf_moffat_beta_{band}``
+    and ``psf_moffat_n_stars_{band}``; NaN FWHM and beta (and no stars) where the catalogue has no star flag
+    or magnitude, or no star could be fitted. The colour residual's PSF match uses them (docs/learning.md)."""
+    from lensfinder.simulation.epsf import tile_moffat  # here: astropy.modeling only for a tile's stamps
+
+    columns = {}
+    for im in images:
+        try:
+            fit = tile_moffat(im.data, im.wcs.celestial, im.pixel_scale_arcsec, catalog, source=im.source)
+            fwhm, beta, n_stars = fit.fwhm_arcsec, fit.beta, fit.n_stars
+        except InputError as exc:  # a catalogue without the columns PSF stars are chosen by
+            log.info("%s: no Moffat PSF fit (%s)", im.source, exc)
+            fwhm, beta, n_stars = np.nan, np.nan, 0
+        columns.update({f"psf_moffat_fwhm_arcsec_{im.band}": float(fwhm), f"psf_moffat_beta_{im.band}": float(beta),
+                        f"psf_moffat_n_stars_{im.band}": int(n_stars)})
+    return columns
+
+
 def write_tile_stamps(image, catalog, flags, tile: str, samples, size: int, out_cube, out_index, *,
                       bands=(DEFAULT_BAND,), detection_band: str = DEFAULT_BAND, mask=None, weight=None,
                       psf_fwhm_arcsec=None, zeropoint_mag=None) -> pd.DataFrame:
@@ -237,6 +258,8 @@ def write_tile_stamps(image, catalog, flags, tile: str, samples, size: int, out_
             stamps, index, n_outside = extract_band_stamps(images, selection, samples, tile, size, detection_band)
         except InputError as exc:
             raise InputError(f"{ref.source}: {exc}") from exc
+        for column, value in moffat_columns(images, catalog_table[catalog_table["KIDS_TILE"] == tile]).items():
+            index[column] = value
     if n_outside and n_outside == len(selection):
         raise InputError(f"{ref.source}: none of the {n_outside} selected objects of tile {tile} in {catalog} falls on "
                          "this image (WCS); expected the coadd of the same tile")

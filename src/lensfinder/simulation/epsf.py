@@ -20,7 +20,7 @@ from lensfinder.io import InputError, nearest_hint
 
 __all__ = ["EPSF_DEFAULTS", "TilePSF", "settings_with_defaults", "select_psf_stars", "build_epsf_kernel", "build_tile_psf",
            "find_tile_files", "tile_psf_kernel", "kernel_hash", "kernel_fwhm_arcsec", "epsf_columns",
-           "MOFFAT_FIT_SIZE_PIX", "MOFFAT_FIT_OVERSAMPLE", "TileMoffat", "fit_star_moffats", "tile_moffat"]
+           "MOFFAT_FIT_SIZE_PIX", "MOFFAT_FIT_OVERSAMPLE", "MOFFAT_MIN_STARS", "TileMoffat", "fit_star_moffats", "tile_moffat"]
 
 log = logging.getLogger(__name__)
 
@@ -319,6 +319,8 @@ def epsf_columns(recipe, tile: str) -> dict:
 MOFFAT_FIT_SIZE_PIX = 41
 #: Sub-pixels per axis of the fitted model: the stars in a coadd are pixel-integrated
 MOFFAT_FIT_OVERSAMPLE = 4
+#: Fewest stars whose median is a tile's Moffat (three fit the mock tiles' FWHM to 0.005" and beta to 0.5)
+MOFFAT_MIN_STARS = 3
 
 
 class TileMoffat:
@@ -366,13 +368,13 @@ def _pixel_moffat_model(oversample: int):
 
 
 def fit_star_moffats(image, x_pix, y_pix, pixel_scale_arcsec: float, size_pix: int = MOFFAT_FIT_SIZE_PIX,
-                     oversample: int = MOFFAT_FIT_OVERSAMPLE) -> TileMoffat:
+                     oversample: int = MOFFAT_FIT_OVERSAMPLE, min_stars: int = MOFFAT_MIN_STARS) -> TileMoffat:
     """A Moffat profile fitted to each star at ``(x_pix, y_pix)`` (0-based pixels) of ``image``: FWHM and beta.
 
     Each star is cut out ``size_pix`` pixels square, the median of the cut-out's border taken off as its
     sky, and fitted (astropy's trust-region least squares) by a pixel-integrated ``Moffat2D``. Stars whose
     cut-out leaves the image, holds a non-finite pixel, or whose fit does not converge to a profile
-    (beta at a bound) are skipped.
+    (beta at a bound) are skipped; fewer than ``min_stars`` fitted give NaN (and their number).
     """
     from astropy.modeling import fitting
 
@@ -400,26 +402,21 @@ def fit_star_moffats(image, x_pix, y_pix, pixel_scale_arcsec: float, size_pix: i
         fwhm.append(2.0 * g * np.sqrt(2.0 ** (1.0 / a) - 1.0) * pixel_scale_arcsec)
         beta.append(a)
     n = len(fwhm)
-    if not n:
-        return TileMoffat(np.nan, np.nan, np.nan, np.nan, 0)
+    if n < max(int(min_stars), 1):
+        return TileMoffat(np.nan, np.nan, np.nan, np.nan, n)
     fwhm, beta = np.array(fwhm), np.array(beta)
     spread = (lambda v: 1.2533 * v.std(ddof=1) / np.sqrt(n)) if n > 1 else (lambda v: np.nan)
     return TileMoffat(np.median(fwhm), np.median(beta), spread(fwhm), spread(beta), n)
 
 
-def tile_moffat(image, header, catalog, settings: dict | None = None, source: str = "tile") -> TileMoffat:
+def tile_moffat(image, wcs, pixel_scale_arcsec: float, catalog, settings: dict | None = None,
+                source: str = "tile") -> TileMoffat:
     """The Moffat PSF of one tile and band: :func:`fit_star_moffats` on the stars :func:`select_psf_stars` picks
-    (``settings`` over :data:`EPSF_DEFAULTS`; the cut-outs ``MOFFAT_FIT_SIZE_PIX`` square)."""
-    from astropy.wcs import WCS
-    from astropy.wcs.utils import proj_plane_pixel_scales
-
+    from ``catalog`` on ``image`` (its celestial ``wcs``; ``settings`` over :data:`EPSF_DEFAULTS`, stars
+    isolated by 4" unless given; the cut-outs :data:`MOFFAT_FIT_SIZE_PIX` square)."""
     s = settings_with_defaults({"isolation_arcsec": 4.0, **(settings or {}), "size_pix": MOFFAT_FIT_SIZE_PIX})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # FITS WCS keyword fix-ups
-        wcs = WCS(header).celestial
-    scale = float(header["PIXSCALE"]) if "PIXSCALE" in header else float(proj_plane_pixel_scales(wcs)[0] * 3600)
-    x, y = select_psf_stars(catalog, image, wcs, s, scale, source)
-    result = fit_star_moffats(image, x, y, scale)
+    x, y = select_psf_stars(catalog, image, wcs, s, pixel_scale_arcsec, source)
+    result = fit_star_moffats(image, x, y, pixel_scale_arcsec)
     log.info("%s: Moffat PSF from %d stars: FWHM %.3f\" +- %.3f, beta %.2f +- %.2f", source, result.n_stars,
              result.fwhm_arcsec, result.fwhm_err_arcsec, result.beta, result.beta_err)
     return result
