@@ -37,6 +37,7 @@ def _host_stamps(directory, tile, n=6, seed=0):
     flag = np.ones(n, bool)
     flag[1] = False
     write_table(pd.DataFrame({"object_id": ids, "tile": tile, "psf_fwhm_arcsec": 0.7, "zeropoint_mag": 30.0,
+                              "psf_moffat_fwhm_arcsec_r": 0.71, "psf_moffat_beta_r": 3.5, "psf_moffat_n_stars_r": 12,
                               "lrg_li2020": flag, "edge": False, "nan_fraction": 0.0}), directory / f"{tile}.parquet")
     truth = write_table(pd.DataFrame({"ID": ids, "is_lens": [i == 2 for i in range(n)]}),
                         directory / f"{tile}.truth.parquet")
@@ -72,6 +73,10 @@ def test_independent_set_holds_what_it_says(rendered):
     assert table.loc[~on_hosts, "host_object_id"].isna().all()
     # PSFs of the host kinds take the host's seeing; all are drawn families no recipe uses
     assert np.allclose(table.loc[on_hosts, "psf_fwhm_arcsec"], 0.7, atol=0.02)
+    # and carry the host tile's Moffat fits from its stamp index, as a search knows them; the rest NaN
+    assert (table.loc[on_hosts, "psf_moffat_fwhm_arcsec_r"] == 0.71).all() and on_hosts.any()
+    assert (table.loc[on_hosts, "psf_moffat_beta_r"] == 3.5).all()
+    assert table.loc[~on_hosts, ["psf_moffat_fwhm_arcsec_r", "psf_moffat_beta_r"]].isna().all().all()
     assert set(table["psf_family"]) <= {"kolmogorov_optical", "double_gaussian"}
     assert set(lenses["source_morphology"]) <= {"shapelets", "clumpy"}
 

@@ -141,3 +141,36 @@ def test_scoring_takes_the_model_bands_and_refuses_missing_ones(trained, capsys)
     assert "r.fits: stamps in band(s) r, but gri.keras was trained on g,r,i (missing: g,i)" in err
     assert infer("gi", "r")[0] == 2
     assert "gi.fits: stamps in band(s) g,i, but r.keras was trained on r (missing: r)" in capsys.readouterr().err
+
+
+def test_scoring_matches_the_residual_with_the_stamps_moffat_fits(trained):
+    """An index with its tiles' Moffat fits (psf_moffat_fwhm_arcsec_{band}, psf_moffat_beta_{band}: the stamp
+    index's, and the independent set's rows on survey hosts) makes scoring match the residual's g and r with
+    them: those rows score as their inputs prepared with the fits do, the rows without fits (NaN) as with no
+    fits at all."""
+    from lensfinder.learning.inference import Scorer
+
+    root, models = trained
+    images, is_lens, _ = toy_lens_images(16, 101, np.random.default_rng(11), bands=GRI)
+    write_cube(images, root / "fits.fits", 0.2, 30.0, bands=GRI)
+    index = pd.DataFrame({"object_id": [f"o{k}" for k in range(16)], "is_lens": is_lens, "pixel_scale_arcsec": 0.2})
+    write_table(index, root / "nofits.parquet")
+    fitted = np.arange(16) % 2 == 1
+    for band, (fwhm, beta) in (("g", (0.9, 2.5)), ("r", (0.7, 4.5)), ("i", (0.8, 3.5))):
+        index[f"psf_moffat_fwhm_arcsec_{band}"] = np.where(fitted, fwhm, np.nan)
+        index[f"psf_moffat_beta_{band}"] = np.where(fitted, beta, np.nan)
+    write_table(index, root / "fits.parquet")
+    scores = {}
+    for name in ("nofits", "fits"):
+        out = root / f"p_{name}.parquet"
+        assert main(["infer", "--stamps", str(root / "fits.fits"), "--index", str(root / f"{name}.parquet"),
+                     "--model", str(models["gri"]), "--out", str(out), "--threads", "2"]) == 0
+        scores[name] = read_table(out)["p_cnn"].to_numpy()
+    np.testing.assert_array_equal(scores["fits"][~fitted], scores["nofits"][~fitted])
+    assert not np.allclose(scores["fits"][fitted], scores["nofits"][fitted], rtol=0, atol=1e-6)
+    scorer = Scorer(models["gri"])
+    psf = scorer.stamp_psfs(index[fitted])
+    assert psf[0].shape == (8, 4) and psf[1] == 0.2  # g then r: FWHM and beta of each
+    x, _ = scorer.prepare(images[fitted], GRI, psf=psf)
+    direct = np.asarray(scorer.forward()(x))[:, scorer.lens_column]
+    np.testing.assert_allclose(scores["fits"][fitted], direct, rtol=0, atol=1e-6)

@@ -189,7 +189,8 @@ def test_cli_writes_cube_and_index(tile_files, tmp_path):
     index = pd.read_parquet(tmp_path / "out" / "T1.parquet")
     assert cube.shape == (7, SIZE, SIZE) and len(index) == 7
     assert header["PSF_FWHM"] == 0.66 and header["ZEROPT"] == 30.0 and header["PIXSCALE"] == 0.2
-    assert list(index.columns) == [*INDEX_COLUMNS, "bg_li2020", "lrg_li2020"]
+    assert list(index.columns) == [*INDEX_COLUMNS, "psf_moffat_fwhm_arcsec_r", "psf_moffat_beta_r",
+                                   "psf_moffat_n_stars_r", "bg_li2020", "lrg_li2020"]
     assert (index["psf_fwhm_arcsec"] == 0.66).all() and (index["zeropoint_mag"] == 30.0).all()
     for k in range(len(cube)):
         assert np.unravel_index(np.argmax(cube[k]), cube[k].shape) == (SIZE // 2, SIZE // 2)
@@ -207,7 +208,8 @@ def test_cli_empty_selection_gives_valid_empty_outputs(tile_files, tmp_path, cap
     index = pd.read_parquet(tmp_path / "out" / "T1.parquet")
     assert cube.shape == (0, SIZE, SIZE) and header["NIMAGES"] == 0
     assert len(index) == 0
-    assert list(index.columns) == [*INDEX_COLUMNS, "bg_li2020", "lrg_li2020"]
+    assert list(index.columns) == [*INDEX_COLUMNS, "psf_moffat_fwhm_arcsec_r", "psf_moffat_beta_r",
+                                   "psf_moffat_n_stars_r", "bg_li2020", "lrg_li2020"]
     assert index["object_id"].dtype.kind in "OUT" or str(index["object_id"].dtype) == "str"
 
 

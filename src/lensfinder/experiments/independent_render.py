@@ -90,8 +90,8 @@ class HostPool:
                                   "host_tile": index["tile"].astype(str).to_numpy()[rows] if "tile" in index else "",
                                   "psf_fwhm_arcsec": index["psf_fwhm_arcsec"].to_numpy()[rows],
                                   "zeropoint_mag": index["zeropoint_mag"].to_numpy()[rows]})
-            for column in index.columns:  # per-band zero points of multi-band stamps, if the index has them
-                if column.startswith("zeropoint_mag_"):
+            for column in index.columns:  # per-band zero points and PSF fits of multi-band stamps, if the index has them
+                if column.startswith(("zeropoint_mag_", "psf_moffat_")):
                     table[column] = index[column].to_numpy()[rows]
             parts.append(table)
         self.table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
@@ -272,6 +272,8 @@ def _complete(p: dict, spec: IndependentSpec, bank: list, hosts: HostPool | None
                  host_zeropoint_mag={"*": float(host["zeropoint_mag"]),
                                      **{c[len("zeropoint_mag_"):]: float(host[c]) for c in host.index
                                         if c.startswith("zeropoint_mag_")}})
+        # the host tile's Moffat fits per band (the stamp index's), as a search knows them: columns of the row
+        p["host_psf_moffat"] = {c: float(host[c]) for c in host.index if c.startswith("psf_moffat_")}
         # the arc gets the PSF family of the bank, dilated to the host's seeing
         p["psf"]["psf_dilation"] = float(host["psf_fwhm_arcsec"]) / psf_fwhm_arcsec(p["psf"])
     if "galaxy" in p:
@@ -300,6 +302,7 @@ def _flat(p: dict, derived: dict) -> dict:
                stamp_size=p["render"]["stamp_size"], pixel_scale_arcsec=p["render"]["pixel_scale_arcsec"],
                zeropoint_mag=p.get("host_zeropoint_mag", {}).get("*", p["render"]["zeropoint_mag"]),
                params_json=json.dumps(p))
+    row.update(p.get("host_psf_moffat", {}))  # NaN in the table for images without a survey host
     return row
 
 
@@ -332,7 +335,8 @@ def render_independent(spec: IndependentSpec, seed: int, shard: int, n: int, hos
         for band, image in images.items():
             cubes[band][index] = image
         rows.append(_flat(p, derived))
-    table = pd.DataFrame(rows, columns=list(METADATA_COLUMNS))
+    fits = sorted({c for row in rows for c in row if c.startswith("psf_moffat_")})  # images on survey hosts
+    table = pd.DataFrame(rows, columns=[*METADATA_COLUMNS, *fits])
     log.info("shard %d: %d images (%d lenses), kinds %s", shard, n, int(table["is_lens"].sum()),
              table["kind"].value_counts().to_dict())
     return cubes, table

@@ -24,6 +24,7 @@ from lensfinder.learning.datasets import CubeReader
 from lensfinder.io import InputError, read_table, select_bands, write_table
 from lensfinder.learning.modelfiles import file_hash, lens_probability_column, load_model
 from lensfinder.learning.preprocessing import prepare_batch, settings_bands
+from lensfinder.learning.residual import settings_residual, settings_residual_match, stamp_psfs
 from lensfinder.learning.sidecar import check_weights_hash, read_settings
 from lensfinder.learning.runtime import batch_pipeline, gpu_visible, numpy_map, precision_policy, set_threads
 
@@ -145,13 +146,21 @@ class Scorer:
             self._forward[tta] = _forward_function(self.model, tta, tf)
         return self._forward[tta]
 
-    def prepare(self, stamps, bands=None):
+    def prepare(self, stamps, bands=None, psf=None):
         """Counts ``(n, ny, nx)`` or ``(n, n_bands, ny, nx)`` in ``bands`` (default the model's) -> network input.
 
-        Returns ``(x, nonfinite_fraction)``; the model's bands are picked from ``bands`` first.
+        Returns ``(x, nonfinite_fraction)``; the model's bands are picked from ``bands`` first. ``psf``: the
+        stamps' Moffat fits for the colour residual (:meth:`stamp_psfs`).
         """
         stamps = select_bands(stamps, bands or self.bands, self.bands, str(self.path))
-        return prepare_batch(stamps, self.settings)
+        return prepare_batch(stamps, self.settings, psf=psf)
+
+    def stamp_psfs(self, index):
+        """The rows' Moffat fits of the network's colour-residual bands (:func:`lensfinder.learning.residual.stamp_psfs`),
+        for a network that matches the residual's PSFs; None otherwise or where the table has none."""
+        if settings_residual_match(self.settings) != "psf":
+            return None
+        return stamp_psfs(index, settings_residual(self.settings))
 
 
 def load_scorer(path, **expected) -> Scorer:
@@ -160,7 +169,7 @@ def load_scorer(path, **expected) -> Scorer:
 
 
 def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, threads: int | None = None,
-               tta: str = DEFAULT_TTA):
+               tta: str = DEFAULT_TTA, psf=None):
     """Probabilities of the lens class for every stamp of a cube, streamed.
 
     Parameters
@@ -174,6 +183,8 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
     tta : {"none", "dihedral"}
         Test-time augmentation (:data:`TTA_MODES`; default :data:`DEFAULT_TTA`); ``dihedral``
         costs eight forward passes.
+    psf : tuple, optional
+        The stamps' Moffat fits for the colour residual's match, one row per stamp (:meth:`Scorer.stamp_psfs`).
 
     Returns
     -------
@@ -204,7 +215,8 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
 
     def load(batch):
         start = int(batch) * batch_size
-        x, frac = scorer.prepare(reader.read(start, start + batch_size), reader.bands)
+        rows = None if psf is None else (psf[0][start:start + batch_size], psf[1])
+        x, frac = scorer.prepare(reader.read(start, start + batch_size), reader.bands, psf=rows)
         fraction[start:start + len(frac)] = frac
         return x.astype(np.float32)
 
@@ -296,7 +308,7 @@ def _score_table(cube_path, index_path, scorers, batch_size: int = 256,
                          f"e.g. {index['object_id'][duplicated].iloc[0]!r}")
     p_members, fraction = [], np.zeros(reader.n)
     for scorer in scorers:
-        p, fraction = score_cube(reader, scorer, batch_size, threads, tta)
+        p, fraction = score_cube(reader, scorer, batch_size, threads, tta, psf=scorer.stamp_psfs(index))
         p_members.append(p)
     reader.close()
     p_cnn = np.mean(p_members, axis=0) if reader.n else np.zeros(0)

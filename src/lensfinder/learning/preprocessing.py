@@ -64,12 +64,15 @@ def input_channels(n_bands: int, method: str, colour_residual=()) -> int:
     return (int(n_bands) + (1 if colour_residual else 0)) * _SCALES[method]
 
 
-def _with_residual(x, settings: dict):
-    """Filled ``(n, n_bands, ny, nx)`` stamps with the settings' colour residual band appended (if any)."""
+def _with_residual(x, settings: dict, psf=None):
+    """Filled ``(n, n_bands, ny, nx)`` stamps with the settings' colour residual band appended (if any);
+    ``psf``: the stamps' Moffat fits and pixel scale (:func:`lensfinder.learning.residual.stamp_psfs`)."""
     pair = settings_residual(settings)
     if not pair:
         return x
-    band = colour_residual_band(x, settings_bands(settings), pair, settings_residual_match(settings))
+    fits, scale = psf if psf is not None else (None, None)
+    band = colour_residual_band(x, settings_bands(settings), pair, settings_residual_match(settings),
+                                psf=fits, pixel_scale_arcsec=scale)
     return np.concatenate([x, band[:, None]], axis=1)
 
 
@@ -267,7 +270,7 @@ def prepare_and_measure(stamps, settings: dict):
     return (*prepare_batch(stamps, settings, sky), sky)
 
 
-def prepare_batch(stamps, settings: dict, sky=None):
+def prepare_batch(stamps, settings: dict, sky=None, psf=None):
     """Stamps in counts -> ``(network input (n, size, size, n_channels), non-finite fraction (n,))``.
 
     ``stamps`` is ``(n, ny, nx)`` for one band or ``(n, n_bands, ny, nx)``,
@@ -278,13 +281,14 @@ def prepare_batch(stamps, settings: dict, sky=None):
     (:func:`fill_nonfinite`) and resized again. Their fraction counts the
     whole stamp, every band; pixels that ``crop`` discards do not make a
     stamp count. ``sky``: these stamps' :func:`sky_statistics`, if already
-    known (``sky`` normalisation only; the result is the same).
+    known (``sky`` normalisation only; the result is the same). ``psf``: these stamps' Moffat fits for the
+    colour residual's match (:func:`lensfinder.learning.residual.stamp_psfs`; None: measured on each stamp).
     """
     stamps = _band_cube(stamps, settings)
     size, method = int(settings["input_shape"][0]), settings["preprocess"]
     if _fills_first(settings):
         x, fraction = fill_nonfinite(stamps)
-        return _channels_last(_to_input(_with_residual(x, settings), settings, sky)), fraction
+        return _channels_last(_to_input(_with_residual(x, settings, psf), settings, sky)), fraction
     x = resize_stamps(stamps, size, method)
     if np.may_share_memory(x, stamps):
         x = x.copy()

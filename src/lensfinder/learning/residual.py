@@ -35,6 +35,7 @@ __all__ = [
     "match_sigmas",
     "MOFFAT_MATCH_RADIUS_ARCSEC",
     "moffat_match",
+    "stamp_psfs",
 ]
 
 #: Radius (pixels of the stamp) of the core over which the red band is scaled to the blue band:
@@ -272,6 +273,23 @@ def moffat_match(blue, red, psf, pixel_scale_arcsec: float):
         elif fb < fr:
             blue[i] = _convolve(blue[i], _moffat_kernel(fb, bb, fr, br, float(pixel_scale_arcsec)))
     return known
+
+
+def stamp_psfs(index, pair):
+    """The Moffat fits of a residual's two bands for each row of a stamp index or image table: ``(fits (n, 4),
+    pixel scale in arcsec)`` for :func:`colour_residual_band` (``psf_moffat_fwhm_arcsec_{band}`` and
+    ``psf_moffat_beta_{band}``, blue then red; ``pixel_scale_arcsec``); None where the table lacks them (the
+    simulations, stamps cut before the fits) or ``pair`` is empty."""
+    if not pair:
+        return None
+    columns = [f"psf_moffat_{quantity}_{band}" for band in pair for quantity in ("fwhm_arcsec", "beta")]
+    if not set(columns) <= set(index.columns) or "pixel_scale_arcsec" not in index.columns:
+        return None
+    scales = np.unique(index["pixel_scale_arcsec"].to_numpy(dtype=float))
+    if len(scales) > 1:
+        raise ValueError(f"pixel_scale_arcsec: {len(scales)} values in one table; expected one grid")
+    fits = index[columns].to_numpy(dtype=np.float64)
+    return (fits, float(scales[0]) if len(scales) else np.nan)
 
 
 def colour_residual_band(cube, bands, pair, match: str = "psf", core_pix: float = COLOUR_RESIDUAL_CORE_PIX,

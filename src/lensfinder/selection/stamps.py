@@ -258,8 +258,8 @@ def write_tile_stamps(image, catalog, flags, tile: str, samples, size: int, out_
             stamps, index, n_outside = extract_band_stamps(images, selection, samples, tile, size, detection_band)
         except InputError as exc:
             raise InputError(f"{ref.source}: {exc}") from exc
-        for column, value in moffat_columns(images, catalog_table[catalog_table["KIDS_TILE"] == tile]).items():
-            index[column] = value
+        fits = moffat_columns(images, catalog_table[catalog_table["KIDS_TILE"] == tile])
+        index = pd.concat([index.drop(columns=samples), pd.DataFrame(fits, index=index.index), index[samples]], axis=1)
     if n_outside and n_outside == len(selection):
         raise InputError(f"{ref.source}: none of the {n_outside} selected objects of tile {tile} in {catalog} falls on "
                          "this image (WCS); expected the coadd of the same tile")
