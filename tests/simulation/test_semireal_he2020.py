@@ -153,7 +153,7 @@ def test_epsf_matches_the_tile_seeing(mock_tile):
 def test_a_moffat_fitted_to_the_tiles_stars_finds_its_psf(mock_tile):
     """tile_moffat: the tile's FWHM to 0.01" and beta to 0.4 from its stars (a pixel-integrated Moffat2D;
     a profile at pixel centres reads the FWHM 0.01-0.02" too large), with uncertainties that cover them."""
-    from lensfinder.simulation.epsf import tile_moffat
+    from lensfinder.simulation.tile_moffat import tile_moffat
 
     from astropy.wcs import WCS
 
@@ -168,7 +168,7 @@ def test_a_moffat_fitted_to_the_tiles_stars_finds_its_psf(mock_tile):
 def test_star_moffats_are_pixel_integrated_and_skip_what_they_cannot_fit():
     """Stars drawn pixel-integrated (the mock survey's render_stars) at two PSFs: each fitted to 0.005" and
     0.15 in beta; a star too near the edge or on a NaN is skipped; fewer than three: NaN, the stars counted."""
-    from lensfinder.simulation.epsf import fit_star_moffats
+    from lensfinder.simulation.tile_moffat import fit_star_moffats
     from lensfinder.surveys.mock.render import render_stars
 
     rng = np.random.default_rng(7)

@@ -258,7 +258,7 @@ def moffat_match(blue, red, psf, pixel_scale_arcsec: float):
     """Blur, in place, the sharper band of each image whose ``psf`` row is finite to the other's Moffat PSF.
 
     ``psf``: ``(n, 4)``, each image's blue and red Moffat FWHM (arcsec) and beta,
-    ``[fwhm_blue, beta_blue, fwhm_red, beta_red]`` (its tile's fits, :func:`lensfinder.simulation.epsf.tile_moffat`);
+    ``[fwhm_blue, beta_blue, fwhm_red, beta_red]`` (its tile's fits, :func:`lensfinder.simulation.tile_moffat.tile_moffat`);
     the band of the smaller FWHM is convolved with the photutils matching kernel
     (:func:`lensfinder.simulation.optics.moffat_matching_kernel`, profiles within
     :data:`MOFFAT_MATCH_RADIUS_ARCSEC`; one kernel per pair of fits, cached: a tile's stamps share theirs).

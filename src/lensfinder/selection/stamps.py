@@ -192,10 +192,10 @@ def extract_band_stamps(images, selection: pd.DataFrame, samples, tile: str, siz
 
 def moffat_columns(images, catalog: pd.DataFrame) -> dict:
     """The stamp index's columns of each band's PSF as a Moffat fitted to the tile's stars
-    (:func:`lensfinder.simulation.epsf.tile_moffat`): ``psf_moffat_fwhm_arcsec_{band}``, ``psf_moffat_beta_{band}``
+    (:func:`lensfinder.simulation.tile_moffat.tile_moffat`): ``psf_moffat_fwhm_arcsec_{band}``, ``psf_moffat_beta_{band}``
     and ``psf_moffat_n_stars_{band}``; NaN FWHM and beta (and no stars) where the catalogue has no star flag
     or magnitude, or no star could be fitted. The colour residual's PSF match uses them (docs/learning.md)."""
-    from lensfinder.simulation.epsf import tile_moffat  # here: astropy.modeling only for a tile's stamps
+    from lensfinder.simulation.tile_moffat import tile_moffat  # here: astropy.modeling only for a tile's stamps
 
     columns = {}
     for im in images:
