@@ -1,8 +1,8 @@
 """config/pretrained.yaml, which searches with a network trained once (config/search_large.yaml's,
 exported to results/networks) instead of training: the run plans to keep it as it is, and refuses a
-network of other bands or colour residual, or epochs 0 without one, at the dry run. (Starting from a
-network, epochs 0 and `lensfinder export-network` themselves are tested in
-tests/learning/test_training.py.)"""
+network of other bands, or epochs 0 without one, at the dry run (every refusal is tested in process in
+tests/learning/test_init_weights.py). (Starting from a network, epochs 0 and `lensfinder export-network`
+themselves are tested in tests/learning/test_training.py.)"""
 
 from __future__ import annotations
 
@@ -74,14 +74,9 @@ def test_pretrained_config_plans_no_training_and_the_default_plans_one(tmp_path,
     assert len(kept) == 1 and "--epochs 0 " in kept[0] and len(experiment) > 1
     assert all("--epochs 12 " in command for command in experiment if command not in kept)
 
+    # every refusal is tested in process (tests/learning/test_init_weights.py); here the workflow's call
     for layered, message in (({"bands": ["r"]}, "holds a network with bands ['g', 'r', 'i'], but this run's bands "
                                                 "is ['r']"),
-                             ({"training": {"colour_residual": "none"}}, "holds a network with colour_residual "
-                                                                         "'g-r', but this run's "
-                                                                         "training.colour_residual is 'none'"),
-                             ({"training": {"colour_residual_match": "scale"}},
-                              "holds a network with colour_residual_match 'psf', but this run's "
-                              "training.colour_residual_match is 'scale'"),
                              ({"training": {"init_weights": None}}, "training.epochs 0 keeps the network given as "
                                                                     "training.init_weights (or the member's "
                                                                     "init_weights), but network he2020 has none")):
@@ -104,9 +99,9 @@ def test_pretrained_config_plans_no_training_and_the_default_plans_one(tmp_path,
 def test_an_exported_pair_is_kept_member_by_member(tmp_path, pretrained):
     """`inference.ensemble` members with init_weights of their own (an exported pair): each `train` job keeps
     its own network (epochs 0), and domain_shift scores their mean; one file kept by two members (two
-    identical networks), an ensemble exported as one file, or a member whose network is another architecture
-    stop the dry run, naming the members or the key. `export_network` of a two-network run also plans the
-    pair as one file."""
+    identical networks) or a member whose network is another architecture stop the dry run, naming the
+    members or the key (an ensemble exported as one file too: tests/learning/test_init_weights.py).
+    `export_network` of a two-network run also plans the pair as one file."""
     workdir = copy_workflow(tmp_path)
     networks = {}
     for name, model in (("he2020", "he2020"), ("he2020_half_s43", "he2020_half")):
@@ -150,13 +145,6 @@ def test_an_exported_pair_is_kept_member_by_member(tmp_path, pretrained):
                        "config/search_large.yaml", "config/two.yaml", "--", "export_network").stdout
     assert ("lensfinder export-network --model results/models/he2020.keras --ensemble "
             "results/models/he2020_s43.keras --out results/networks/ensemble_kids_gri.keras" in export)
-    ensemble = json.loads((workdir / networks["he2020"]).with_suffix(".json").read_text())
-    ensemble["ensemble"] = [{"model": "he2020", "seed": 42}, {"model": "he2020", "seed": 43}]
-    (workdir / "results/networks/ensemble_kids_gri.json").write_text(json.dumps(ensemble))
-    (workdir / "results/networks/ensemble_kids_gri.keras").write_bytes(b"stand-in")
-    result = plan([{"seed": 42, "init_weights": "results/networks/ensemble_kids_gri.keras"}])
-    assert result.returncode != 0
-    assert "holds an ensemble of 2 networks in one file" in result.stdout + result.stderr
     result = plan([{"model": "he2020_half", "seed": 42, "init_weights": networks["he2020"]}, pair[1]])
     assert result.returncode != 0
     assert ("inference.ensemble init_weights of he2020_half: " + networks["he2020"] +

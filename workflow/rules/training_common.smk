@@ -51,55 +51,12 @@ def member_init_weights(name):
     return MEMBERS[name].init_weights or config["training"].get("init_weights")
 
 
-def _check_init_weights():
-    """training.epochs 0 needs a network to keep for every member, and two members may not keep the same one
-    (identical networks); a network to start from must have the member's network, the run's bands,
-    colour residual and its match, preprocess and normalization (its sidecar, read here, so a dry run names what differs)."""
-    t = config["training"]
-    from lensfinder.learning.sidecar import settings_mismatch, sidecar_path
+from lensfinder.learning.ensemble import check_init_weights
 
-    kept = {}
-    for name, member in MEMBERS.items():
-        path = member_init_weights(name)
-        key = f"inference.ensemble init_weights of {name}" if member.init_weights else "training.init_weights"
-        if not path:
-            if t["epochs"] == 0:
-                raise ValueError(f"config: training.epochs 0 keeps the network given as training.init_weights "
-                                 f"(or the member's init_weights), but network {name} has none; set it or give "
-                                 "epochs >= 1")
-            continue
-        if t["epochs"] == 0 and os.path.abspath(path) in kept:
-            raise ValueError(f"config: inference.ensemble: networks {kept[os.path.abspath(path)]} and {name} "
-                             f"would both keep {path} as it is (training.epochs 0), two identical networks; "
-                             "give each member its own init_weights")
-        kept[os.path.abspath(path)] = name
-        sidecar = sidecar_path(path)
-        if not os.path.exists(sidecar):
-            continue  # the missing input is reported by the plan, naming the file
-        try:
-            with open(sidecar) as handle:
-                theirs = json.load(handle)
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"config: {key}: {sidecar}: not readable JSON ({exc})") from None
-        if theirs.get("ensemble"):
-            raise ValueError(f"config: {key}: {path} holds an ensemble of {len(theirs['ensemble'])} networks in one "
-                             "file, which scores but cannot be kept by a training; give each inference.ensemble "
-                             "member one of its networks as init_weights")
-        match = t["colour_residual_match"] if COLOUR_RESIDUAL else None
-        mismatch = settings_mismatch(theirs, model=member.model, bands=BANDS, colour_residual=COLOUR_RESIDUAL,
-                                     colour_residual_match=match, preprocess=t["preprocess"],
-                                     normalization=t["normalization"])
-        if mismatch:
-            what, stored, value = mismatch
-            where = {"model": f"network {name}", "bands": "bands"}.get(what, f"training.{what}")
-            stored, value = (("-".join(v) or "none") if what == "colour_residual" else v for v in (stored, value))
-            instead = "remove the member's init_weights" if member.init_weights else "set training.init_weights: null"
-            raise ValueError(f"config: {key}: {path} holds a network with {what} {stored!r}, "
-                             f"but this run's {where} is {value!r}; start from a network with the run's "
-                             f"settings, or {instead}")
-
-
-_check_init_weights()
+check_init_weights(MEMBERS, config["training"].get("init_weights"), config["training"]["epochs"], bands=BANDS,
+                   colour_residual=COLOUR_RESIDUAL,
+                   colour_residual_match=config["training"]["colour_residual_match"] if COLOUR_RESIDUAL else None,
+                   preprocess=config["training"]["preprocess"], normalization=config["training"]["normalization"])
 
 
 def scratch_epochs():

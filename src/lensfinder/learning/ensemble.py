@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
+import os
 import re
 from typing import Sequence
 
@@ -24,7 +26,7 @@ from lensfinder.io import InputError
 from lensfinder.learning.calibration import apply_calibration
 from lensfinder.learning.models import MODEL_NAMES
 
-__all__ = ["EnsembleMember", "ensemble_members", "combine_scores", "combine_files"]
+__all__ = ["EnsembleMember", "ensemble_members", "check_init_weights", "combine_scores", "combine_files"]
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,56 @@ def ensemble_members(entries: Sequence[dict] | None, default_model: str, default
             raise InputError(f"config: inference.ensemble[{k}]: {model} with seed {seed}{on} is already a member")
         members.append(EnsembleMember(name, model, seed, init, train_set))
     return members
+
+
+def check_init_weights(members: dict, init_weights: str | None, epochs: int, **expected) -> None:
+    """Refuse, before a run starts, networks its members cannot start from (``ValueError`` naming the key).
+
+    ``members``: name -> :class:`EnsembleMember`; ``init_weights``: ``training.init_weights`` (members
+    without their own start from it; None: from scratch); ``epochs``: ``training.epochs``; ``expected``:
+    the run's settings a network must have (:func:`lensfinder.learning.sidecar.settings_mismatch`:
+    ``model`` is each member's own; ``bands``, ``colour_residual``, ``colour_residual_match``,
+    ``preprocess``, ``normalization``). With ``epochs`` 0 every member needs a network to keep, and no
+    two members may keep the same file (two identical networks). A network's settings are read from its
+    sidecar; a missing sidecar is left to the workflow's plan, which names the missing input.
+    """
+    from lensfinder.learning.sidecar import settings_mismatch, sidecar_path
+
+    kept = {}
+    for name, member in members.items():
+        path = member.init_weights or init_weights
+        key = f"inference.ensemble init_weights of {name}" if member.init_weights else "training.init_weights"
+        if not path:
+            if epochs == 0:
+                raise ValueError(f"config: training.epochs 0 keeps the network given as training.init_weights "
+                                 f"(or the member's init_weights), but network {name} has none; set it or give "
+                                 "epochs >= 1")
+            continue
+        if epochs == 0 and os.path.abspath(path) in kept:
+            raise ValueError(f"config: inference.ensemble: networks {kept[os.path.abspath(path)]} and {name} "
+                             f"would both keep {path} as it is (training.epochs 0), two identical networks; "
+                             "give each member its own init_weights")
+        kept[os.path.abspath(path)] = name
+        sidecar = sidecar_path(path)
+        if not sidecar.exists():
+            continue
+        try:
+            theirs = json.loads(sidecar.read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"config: {key}: {sidecar}: not readable JSON ({exc})") from None
+        if theirs.get("ensemble"):
+            raise ValueError(f"config: {key}: {path} holds an ensemble of {len(theirs['ensemble'])} networks in one "
+                             "file, which scores but cannot be kept by a training; give each inference.ensemble "
+                             "member one of its networks as init_weights")
+        mismatch = settings_mismatch(theirs, model=member.model, **expected)
+        if mismatch:
+            what, stored, value = mismatch
+            where = {"model": f"network {name}", "bands": "bands"}.get(what, f"training.{what}")
+            stored, value = (("-".join(v) or "none") if what == "colour_residual" else v for v in (stored, value))
+            instead = "remove the member's init_weights" if member.init_weights else "set training.init_weights: null"
+            raise ValueError(f"config: {key}: {path} holds a network with {what} {stored!r}, "
+                             f"but this run's {where} is {value!r}; start from a network with the run's "
+                             f"settings, or {instead}")
 
 
 def combine_scores(tables: dict, calibration: dict | None, *, shard: str = ""):
