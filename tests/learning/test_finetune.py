@@ -147,6 +147,12 @@ def test_set_files_and_finetuning_a_trained_network(tmp_path):
     from lensfinder.learning.sidecar import write_settings
 
     cubes, indexes = _tiny_survey(tmp_path)
+    # the first tile's index carries its Moffat fits (lensfinder stamps), one object's tile had no stars
+    index = pd.read_parquet(indexes[0])
+    index = index.assign(psf_moffat_fwhm_arcsec_r=0.7 + 0.01 * np.arange(len(index)), psf_moffat_beta_r=4.0,
+                         psf_moffat_n_stars_r=5)
+    index.loc[index["object_id"] == "T0_3", ["psf_moffat_fwhm_arcsec_r", "psf_moffat_beta_r"]] = np.nan
+    write_table(index, indexes[0])
     grades = _write_grades(tmp_path / "g.csv", {"T0_1": "AAAAA", "T0_2": "AABBB", "T0_3": "DDDDD",
                                                  "T1_0": "AAAAA", "sim-x": "AAAAA"})
     write_table(pd.DataFrame({"object_id": ["sim-x"], "is_lens": [True]}), tmp_path / "known.parquet")
@@ -162,6 +168,13 @@ def test_set_files_and_finetuning_a_trained_network(tmp_path):
     # 8 + 10 survey non-lens images: each of the 2 graded lenses is repeated 9 times to match
     assert table.loc[table["source"] == "graded_lens", "source_id"].value_counts().tolist() == [9, 9]
     assert (table["source"] == "simulated").sum() == round(0.5 * (18 + 18))
+    # each survey row (every copy) carries its stamp's fits, the simulations none; the star counts stay behind
+    assert "psf_moffat_n_stars_r" not in table
+    survey = table[table["source"] != "simulated"]
+    expected = index.set_index("object_id").loc[survey["source_id"], ["psf_moffat_fwhm_arcsec_r", "psf_moffat_beta_r"]]
+    np.testing.assert_array_equal(survey[["psf_moffat_fwhm_arcsec_r", "psf_moffat_beta_r"]], expected)
+    assert survey["psf_moffat_fwhm_arcsec_r"].notna().sum() == len(survey) - 8  # T0_3's eight copies have none
+    assert table.loc[table["source"] == "simulated", "psf_moffat_fwhm_arcsec_r"].isna().all()
     shards = ShardSet([out])
     assert len(shards) == len(table)
 

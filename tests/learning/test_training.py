@@ -313,6 +313,43 @@ def test_kept_sky_levels_give_the_same_batches(tmp_path, preprocess):
     np.testing.assert_array_equal(stream.val_batch(0)[0], prepare_batch(shards.take(val_rows[:8]), stream._settings)[0])
 
 
+def test_rows_with_their_tiles_moffat_fits_are_matched_with_them(tmp_path):
+    """Shards whose tables carry Moffat fits of the residual's bands (a fine-tuning set's survey stamps, from
+    their stamp index): those rows' colour residual is matched with the fits, as scoring matches it
+    (`prepare_batch` with them), on the first read and from the kept sky alike; the other rows are prepared as
+    before, bit for bit; a network whose residual is only scaled ignores the fits."""
+    from lensfinder.learning.preprocessing import prepare_batch
+    from lensfinder.learning.residual import moffat_fit_columns
+
+    train_rows, val_rows = _three_band_shards_with_a_nan(tmp_path)
+    config = _config(batch_size=8, augment=False, preprocess="bin2_crop")
+    before = TrainingStream(ShardSet([tmp_path]), train_rows, val_rows, config)
+    assert before.moffat_rows == 0
+    fits = np.full((48, 4), np.nan)
+    fits[:24:2] = [0.9, 2.5, 0.7, 4.5]  # every other row of the first shard; the second shard's table has none
+    table = pd.read_parquet(tmp_path / "shard_000.parquet")
+    for k, column in enumerate(moffat_fit_columns(("g", "r"))):
+        table[column] = fits[:24, k]
+    write_table(table, tmp_path / "shard_000.parquet")
+    shards = ShardSet([tmp_path])
+    stream = TrainingStream(shards, train_rows, val_rows, config)
+    assert stream.moffat_rows == 12
+    matched_any = False
+    for step in range(2 * stream.n_batches):  # two epochs: measured, then kept
+        x, _, _ = stream.train_batch(step)
+        rows = stream.epoch_order(step // stream.n_batches)[(step % stream.n_batches) * 8:][:8]
+        np.testing.assert_array_equal(x, prepare_batch(shards.take(rows), stream._settings, psf=(fits[rows], 0.2))[0])
+        plain = ~np.isfinite(fits[rows]).all(axis=1)
+        old = before.train_batch(step)[0]
+        np.testing.assert_array_equal(x[plain], old[plain])
+        for image, previous in zip(x[~plain], old[~plain]):
+            assert not np.array_equal(image, previous)
+            matched_any = True
+    assert matched_any
+    scaled = TrainingStream(shards, train_rows, val_rows, _config(colour_residual_match="scale"))
+    assert scaled.moffat_rows == 0
+
+
 def test_cached_inputs_give_the_same_batches_and_skip_the_reads(tmp_path, monkeypatch):
     """Prepared inputs kept between epochs (all of them, some, none): the same batches bit for bit,
     non-finite images counted at every read as before, and a fully cached epoch reads no shard."""

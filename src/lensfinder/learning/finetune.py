@@ -34,6 +34,7 @@ __all__ = [
     "POSITIVE_MIN_P_HUMAN",
     "HARD_NEGATIVE_MAX_P_HUMAN",
     "SOURCES",
+    "MOFFAT_FIT_PREFIXES",
     "graded_labels",
     "select_training_objects",
     "dihedral_copies",
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 POSITIVE_MIN_P_HUMAN = 0.7
 #: Mean grade below C (3 of 10): a hard negative.
 HARD_NEGATIVE_MAX_P_HUMAN = 0.3
+#: Columns of a stamp index's Moffat fits that a fine-tuning set carries for its survey stamps.
+MOFFAT_FIT_PREFIXES = ("psf_moffat_fwhm_arcsec_", "psf_moffat_beta_")
 #: ``source`` values of a fine-tuning set's rows.
 SOURCES = ("graded_lens", "graded_nonlens", "random_survey", "simulated")
 
@@ -197,13 +200,17 @@ def finetune_set(selection, survey_stamps, simulated, *, graded_copies: int = 8,
     images : numpy.ndarray, float32
     table : pandas.DataFrame
         ``object_id`` (unique per row: ``<id>#<copy>`` for copies),
-        ``source_id``, ``is_lens``, ``source``, ``p_human``, ``copy``.
+        ``source_id``, ``is_lens``, ``source``, ``p_human``, ``copy``, and the
+        selection's Moffat fits of the survey stamps' PSFs (``psf_moffat_*``
+        columns, if any; NaN for the simulations), with which training
+        matches their colour residual as scoring does.
     """
     import pandas as pd
 
     if sim_ratio < 0:
         raise InputError(f"--sim-ratio: {sim_ratio}, expected >= 0")
     ids = selection["object_id"].astype(str).to_numpy()
+    fit_columns = [c for c in selection.columns if c.startswith(MOFFAT_FIT_PREFIXES)]
     stamps = np.asarray(survey_stamps(list(ids)), dtype=np.float32)
     if len(stamps) != len(ids):
         raise InputError(f"stamps: {len(stamps)} images for {len(ids)} training objects")
@@ -224,7 +231,8 @@ def finetune_set(selection, survey_stamps, simulated, *, graded_copies: int = 8,
         tables.append(pd.DataFrame({
             "object_id": source_ids if kind == "random_survey" else [f"{s}#{c}" for s, c in zip(source_ids, copy)],
             "source_id": source_ids, "is_lens": kind == "graded_lens", "source": kind,
-            "p_human": np.repeat(selection["p_human"].to_numpy(dtype=float)[rows], n), "copy": copy}))
+            "p_human": np.repeat(selection["p_human"].to_numpy(dtype=float)[rows], n), "copy": copy,
+            **{c: np.repeat(selection[c].to_numpy(dtype=float)[rows], n) for c in fit_columns}}))
     n_survey = sum(len(t) for t in tables)
     n_sim = min(int(round(sim_ratio * n_survey)), len(simulated) if simulated is not None else 0)
     if n_sim:
@@ -258,6 +266,27 @@ def _shard_object_ids(shards, rows):
         sel = np.flatnonzero(shard == s)
         ids[sel] = table["object_id"].astype(str).to_numpy()[rows[sel] - shards.offsets[s]]
     return ids
+
+
+def _index_moffat_fits(object_ids, stamp_indexes):
+    """The stamp indexes' Moffat fits of each band's PSF (``psf_moffat_fwhm_arcsec_{band}``,
+    ``psf_moffat_beta_{band}``, :func:`lensfinder.selection.stamps.moffat_columns`) for ``object_ids``, in
+    their order (NaN where an object's index has none); None where no index has them."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from lensfinder.io import read_table
+
+    parts = []
+    for path in stamp_indexes:
+        names = [c for c in pq.read_schema(path).names if c.startswith(MOFFAT_FIT_PREFIXES)]
+        if names:
+            part = read_table(path, columns=["object_id", *names])
+            parts.append(part.assign(object_id=part["object_id"].astype(str)))
+    if not parts:
+        return None
+    fits = pd.concat(parts, ignore_index=True).drop_duplicates("object_id").set_index("object_id")
+    return fits.reindex(list(object_ids)).reset_index(drop=True)
 
 
 def finetune_set_files(grades_paths, known_paths, stamp_indexes, stamp_cubes, sim_shards, out, *,
@@ -305,6 +334,9 @@ def finetune_set_files(grades_paths, known_paths, stamp_indexes, stamp_cubes, si
     if not len(selection):
         raise InputError(f"{grades_paths[0] if grades_paths else '--grades'}: no graded or survey object to train on")
     stamps, bands = load_band_stamps(selection["object_id"], stamp_indexes, stamp_cubes)
+    fits = _index_moffat_fits(selection["object_id"].astype(str), stamp_indexes)
+    if fits is not None:
+        selection = pd.concat([selection.reset_index(drop=True), fits], axis=1)
     simulated = ShardSet(sim_shards) if len(sim_shards) and sim_ratio > 0 else None
     images, table = finetune_set(selection, lambda ids: np.stack([stamps[i] for i in ids]), simulated,
                                  graded_copies=graded_copies, sim_ratio=sim_ratio, rng=rng)

@@ -76,8 +76,9 @@ def finetune(parent_model, shards, out, *, epochs: int = 10, learning_rate: floa
                          f"was trained on {settings['stamp_size']}-pixel stamps")
     train_rows, val_rows = split_rows(len(shard_set), config.val_fraction, config.seed)
     stream = TrainingStream(shard_set, train_rows, val_rows, config, bands=settings_bands(settings))
-    log.info("fine-tuning %s on %d images (%d lenses), %d for validation", parent_model, len(train_rows),
-             len(stream.positives), len(val_rows))
+    log.info("fine-tuning %s on %d images (%d lenses), %d for validation; %d with their tiles' Moffat PSFs for "
+             "the colour residual", parent_model, len(train_rows), len(stream.positives), len(val_rows),
+             stream.moffat_rows)
     policy = configure_tensorflow(config.seed, threads, precision=precision)
     keras = import_keras()
     model = load_model(parent_model, policy=policy)  # a GPU-trained parent computes in float32 on a CPU

@@ -256,18 +256,19 @@ def _fills_first(settings: dict) -> bool:
     return settings["preprocess"] == "bin2_crop" or bool(settings_residual(settings))
 
 
-def prepare_and_measure(stamps, settings: dict):
+def prepare_and_measure(stamps, settings: dict, psf=None):
     """:func:`prepare_batch` and :func:`sky_statistics` of the same stamps at once: ``(input, non-finite
     fraction, sky)``, the same three as the two functions give, with the colour residual (and the stamps'
-    filling) computed once. A training's stream calls it on an image's first read."""
+    filling) computed once; ``psf`` as :func:`prepare_batch` takes it. A training's stream calls it on an
+    image's first read."""
     stamps = _band_cube(stamps, settings)
     if _fills_first(settings):
         filled, fraction = fill_nonfinite(stamps)
-        planes = _with_residual(filled, settings)
+        planes = _with_residual(filled, settings, psf)
         sky = _planes_sky(planes, settings)
         return _channels_last(_to_input(planes, settings, sky)), fraction, sky
     sky = sky_statistics(stamps, settings)
-    return (*prepare_batch(stamps, settings, sky), sky)
+    return (*prepare_batch(stamps, settings, sky, psf=psf), sky)
 
 
 def prepare_batch(stamps, settings: dict, sky=None, psf=None):

@@ -35,6 +35,7 @@ __all__ = [
     "match_sigmas",
     "MOFFAT_MATCH_RADIUS_ARCSEC",
     "moffat_match",
+    "moffat_fit_columns",
     "stamp_psfs",
 ]
 
@@ -275,6 +276,12 @@ def moffat_match(blue, red, psf, pixel_scale_arcsec: float):
     return known
 
 
+def moffat_fit_columns(bands) -> list:
+    """The table columns of the bands' Moffat fits, in :func:`moffat_match`'s order: ``psf_moffat_fwhm_arcsec_{band}``
+    and ``psf_moffat_beta_{band}`` of each band (blue then red for a residual's pair)."""
+    return [f"psf_moffat_{quantity}_{band}" for band in bands for quantity in ("fwhm_arcsec", "beta")]
+
+
 def stamp_psfs(index, pair):
     """The Moffat fits of a residual's two bands for each row of a stamp index or image table: ``(fits (n, 4),
     pixel scale in arcsec)`` for :func:`colour_residual_band` (``psf_moffat_fwhm_arcsec_{band}`` and
@@ -282,7 +289,7 @@ def stamp_psfs(index, pair):
     simulations, stamps cut before the fits) or ``pair`` is empty."""
     if not pair:
         return None
-    columns = [f"psf_moffat_{quantity}_{band}" for band in pair for quantity in ("fwhm_arcsec", "beta")]
+    columns = moffat_fit_columns(pair)
     if not set(columns) <= set(index.columns) or "pixel_scale_arcsec" not in index.columns:
         return None
     scales = np.unique(index["pixel_scale_arcsec"].to_numpy(dtype=float))

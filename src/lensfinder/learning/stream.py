@@ -22,6 +22,7 @@ from lensfinder.learning.config import TrainConfig
 from lensfinder.learning.datasets import ShardSet
 from lensfinder.learning.preprocessing import (input_channels, prepare_and_measure, prepare_batch,
                                                resolve_colour_residual)
+from lensfinder.learning.residual import moffat_fit_columns
 from lensfinder.learning.runtime import batch_pipeline, numpy_map
 
 __all__ = ["DEFAULT_CACHE_MB", "augment_batch", "split_rows", "TrainingStream"]
@@ -143,6 +144,24 @@ class TrainingStream:
         self._cache = np.empty((len(cached), self.input_size, self.input_size, channels), np.float32)
         self._cached = np.zeros(len(cached), bool)
         self._nonfinite = np.zeros(len(cached), bool)  # counted again at every read, as an uncached image
+        self._psf = self._moffat_fits()
+
+    def _moffat_fits(self):
+        """The rows' Moffat fits of the colour residual's bands, where the shards' tables carry them (survey
+        stamps of a fine-tuning set, from their stamp index), and the pixel scale: their residual is matched
+        as scoring matches it (:func:`lensfinder.learning.residual.moffat_match`); None where no row has
+        them, or the network has no PSF-matched residual."""
+        if not self.colour_residual or self.colour_residual_match != "psf":
+            return None
+        fits = np.stack([self.shards.column(c) for c in moffat_fit_columns(self.colour_residual)], axis=1)
+        if not np.isfinite(fits).all(axis=1).any():
+            return None
+        return fits, self.shards.pixel_scale_arcsec
+
+    @property
+    def moffat_rows(self) -> int:
+        """How many rows' colour residual is matched with their Moffat fits (:meth:`_moffat_fits`)."""
+        return 0 if self._psf is None else int(np.isfinite(self._psf[0]).all(axis=1).sum())
 
     @property
     def residual_record(self) -> dict:
@@ -221,11 +240,12 @@ class TrainingStream:
         """Network input of global rows, read from the shards and prepared, and which had NaN/inf pixels."""
         images = select_bands(self.shards.take(rows), self.shards.bands, self.bands)
         rows = np.asarray(rows)
+        psf = (self._psf[0][rows], self._psf[1]) if self._psf is not None else None
         if self._sky is not None and not self._sky_known[rows].all():  # a first read: measure as it prepares
-            x, fraction, sky = prepare_and_measure(images, self._settings)
+            x, fraction, sky = prepare_and_measure(images, self._settings, psf=psf)
             self._keep_sky(rows, sky)
         else:
-            x, fraction = prepare_batch(images, self._settings,
+            x, fraction = prepare_batch(images, self._settings, psf=psf,
                                         sky=self._kept_sky(rows) if self._sky is not None else None)
         bad = np.asarray(fraction) > 0
         self._count_nonfinite(int(np.count_nonzero(bad)))
