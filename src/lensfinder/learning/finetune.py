@@ -29,12 +29,12 @@ from typing import Sequence
 import numpy as np
 
 from lensfinder.io import InputError
+from lensfinder.learning.residual import MOFFAT_FIT_PREFIXES
 
 __all__ = [
     "POSITIVE_MIN_P_HUMAN",
     "HARD_NEGATIVE_MAX_P_HUMAN",
     "SOURCES",
-    "MOFFAT_FIT_PREFIXES",
     "graded_labels",
     "select_training_objects",
     "dihedral_copies",
@@ -48,8 +48,6 @@ log = logging.getLogger(__name__)
 POSITIVE_MIN_P_HUMAN = 0.7
 #: Mean grade below C (3 of 10): a hard negative.
 HARD_NEGATIVE_MAX_P_HUMAN = 0.3
-#: Columns of a stamp index's Moffat fits that a fine-tuning set carries for its survey stamps.
-MOFFAT_FIT_PREFIXES = ("psf_moffat_fwhm_arcsec_", "psf_moffat_beta_")
 #: ``source`` values of a fine-tuning set's rows.
 SOURCES = ("graded_lens", "graded_nonlens", "random_survey", "simulated")
 

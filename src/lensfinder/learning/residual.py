@@ -35,6 +35,7 @@ __all__ = [
     "match_sigmas",
     "MOFFAT_MATCH_RADIUS_ARCSEC",
     "moffat_match",
+    "MOFFAT_FIT_PREFIXES",
     "moffat_fit_columns",
     "stamp_psfs",
 ]
@@ -53,6 +54,9 @@ _TRUNCATE = 4.0  # scipy.ndimage.gaussian_filter's default reach, in sigmas
 #: Radius (arcsec) of the two Moffat profiles whose matching kernel blurs a stamp with its tile's PSF fits:
 #: 4", the mock survey's matched photometry's, where a ground-based PSF's wings fall below 1 % of its peak
 MOFFAT_MATCH_RADIUS_ARCSEC = 4.0
+#: Prefixes of a table's Moffat fit columns, each followed by the band (a stamp index's, from its tile's
+#: stars, :func:`lensfinder.selection.stamps.moffat_columns`; a fine-tuning set carries them on)
+MOFFAT_FIT_PREFIXES = ("psf_moffat_fwhm_arcsec_", "psf_moffat_beta_")
 
 
 def resolve_colour_residual(value: str, bands, key: str = "colour_residual") -> tuple:
@@ -279,7 +283,7 @@ def moffat_match(blue, red, psf, pixel_scale_arcsec: float):
 def moffat_fit_columns(bands) -> list:
     """The table columns of the bands' Moffat fits, in :func:`moffat_match`'s order: ``psf_moffat_fwhm_arcsec_{band}``
     and ``psf_moffat_beta_{band}`` of each band (blue then red for a residual's pair)."""
-    return [f"psf_moffat_{quantity}_{band}" for band in bands for quantity in ("fwhm_arcsec", "beta")]
+    return [f"{prefix}{band}" for band in bands for prefix in MOFFAT_FIT_PREFIXES]
 
 
 def stamp_psfs(index, pair):
