@@ -568,15 +568,24 @@ def test_sources_can_be_kept_where_they_have_a_counter_image(recipe):
         return mu[1] if len(mu) > 1 else 0.0
 
     lenses = {}
-    for threshold in (0.0, 0.25):
+    for threshold, share in ((0.0, 1.0), (0.25, 1.0), (0.25, 0.5)):
         p = recipe_params(recipe, {"source_min_counter_magnification": threshold, "lens_fraction": 1.0,
-                                   "source_offset_theta_E": 1.0})
-        lenses[threshold] = draw_table(p, 5, 0, np.arange(100))
-    mu2 = {t: np.array([counter_magnification(row) for _, row in lenses[t].iterrows()]) for t in lenses}
-    assert mu2[0.25].min() >= 0.25 * 0.99 and 0.15 < (mu2[0.0] < 0.25).mean() < 0.6
+                                   "source_offset_theta_E": 1.0, "source_counter_image_share": share})
+        lenses[threshold, share] = draw_table(p, 5, 0, np.arange(100))
+    mu2 = {k: np.array([counter_magnification(row) for _, row in lenses[k].iterrows()]) for k in lenses}
+    without = mu2[0.0, 1.0] < 0.25
+    assert mu2[0.25, 1.0].min() >= 0.25 * 0.99 and 0.15 < without.mean() < 0.6
     for column in ("theta_E", "e1", "e2", "gamma1", "gamma2", "mag_lens"):
-        np.testing.assert_array_equal(lenses[0.25][column], lenses[0.0][column])
-    moved = lenses[0.25]["source_center_x"] != lenses[0.0]["source_center_x"]
-    np.testing.assert_array_equal(moved, mu2[0.0] < 0.25)
+        np.testing.assert_array_equal(lenses[0.25, 1.0][column], lenses[0.0, 1.0][column])
+        np.testing.assert_array_equal(lenses[0.25, 0.5][column], lenses[0.0, 1.0][column])
+    moved = lenses[0.25, 1.0]["source_center_x"] != lenses[0.0, 1.0]["source_center_x"]
+    np.testing.assert_array_equal(moved, without)
+    # `source_counter_image_share` 0.5: about half of the lenses without a counter-image are moved to one
+    moved = (lenses[0.25, 0.5]["source_center_x"] != lenses[0.0, 1.0]["source_center_x"]).to_numpy()
+    kept = ~moved & without
+    assert not (moved & ~without).any() and (mu2[0.25, 0.5][moved] >= 0.25 * 0.99).all()
+    assert 0.2 < moved[without].mean() < 0.8 and (mu2[0.25, 0.5][kept] < 0.25).all()
     with pytest.raises(InputError, match="source_min_counter_magnification"):
         recipe_params(recipe, {"source_min_counter_magnification": -0.1})
+    with pytest.raises(InputError, match="source_counter_image_share"):
+        recipe_params(recipe, {"source_counter_image_share": 1.5})

@@ -124,6 +124,9 @@ class Recipe:
     source_min_counter_magnification: float = param(
         0.0, "lenses only where the source centre has a second image magnified at least this much (|mu|, the lens "
         "equation of the SIE + shear): its position redrawn, up to 50 times; 0: every source", bounds=NON_NEGATIVE)
+    source_counter_image_share: float = param(
+        1.0, "the share of lenses that source_min_counter_magnification applies to, drawn per lens; the rest keep "
+        "their first source position", bounds=FRACTION)
     near_miss_offset_theta_E: Range = param(
         (1.1, 2.0), "negative kind near_miss: a lens system whose source lies this far from the lens centre, "
         "theta_E, uniform over the annulus's area (outside the multiply imaged region: one image)", bounds="[1, inf)")

@@ -131,7 +131,8 @@ def draw_sources(rng, p, g: Group, counts, lens: dict, offset_theta_E=None) -> N
         r = lens["theta_E"] * _annulus(rng, offset_theta_E, n)
     t = rng.uniform(0.0, 2.0 * np.pi, n)
     if offset_theta_E is None and p.source_min_counter_magnification > 0:
-        for i in range(n):
+        share = p.source_counter_image_share
+        for i in range(n) if share >= 1 else np.flatnonzero(rng.uniform(size=n) < share):
             r[i], t[i] = with_counter_image(rng, p, {k: v[i] for k, v in lens.items()}, r[i], t[i])
     sx, sy = lens["center_x"] + r * np.cos(t), lens["center_y"] + r * np.sin(t)
     f_knots = np.where(model == "irregular", uniform(rng, p.irregular_knot_fraction, n),
