@@ -187,8 +187,7 @@ def draw_lens(rng, p: Recipe) -> dict:
             sx, sy = float(caustic_x[k] + r * math.cos(t)), float(caustic_y[k] + r * math.sin(t))
     if sx is None:  # disk placement (or no caustic found)
         r, t = disk_source_offset(rng, p, theta_E)
-        share = p.source_counter_image_share
-        if p.source_min_counter_magnification > 0 and (share >= 1 or rng.uniform() < share):
+        if p.source_min_counter_magnification > 0:
             lens = {k: row[k] for k in ("theta_E", "e1", "e2", "center_x", "center_y", "gamma1", "gamma2")}
             r, t = with_counter_image(rng, p, lens, r, t)
         sx, sy = cx + r * math.cos(t), cy + r * math.sin(t)

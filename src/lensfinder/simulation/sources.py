@@ -92,7 +92,11 @@ def with_counter_image(rng, p, lens: dict, r: float, t: float, tries: int = 50) 
     """The offset ``r`` (arcsec) and angle ``t`` of a source from its lens's centre, redrawn (up to
     ``tries`` times) while the source centre has no second image magnified
     ``source_min_counter_magnification`` or more (SIE + shear,
-    :func:`~lensfinder.simulation.lensequation.point_images`); ``lens``: the one lens's parameters."""
+    :func:`~lensfinder.simulation.lensequation.point_images`); ``lens``: the one lens's parameters.
+    With ``source_counter_image_share`` below 1, a lens is first drawn into that share or left as it is."""
+    share = p.source_counter_image_share
+    if share < 1 and rng.uniform() >= share:
+        return r, t
     for _ in range(tries):
         _, _, mu = point_images(lens["center_x"] + r * np.cos(t), lens["center_y"] + r * np.sin(t), lens)
         if len(mu) > 1 and abs(mu[1]) >= p.source_min_counter_magnification:
@@ -131,8 +135,7 @@ def draw_sources(rng, p, g: Group, counts, lens: dict, offset_theta_E=None) -> N
         r = lens["theta_E"] * _annulus(rng, offset_theta_E, n)
     t = rng.uniform(0.0, 2.0 * np.pi, n)
     if offset_theta_E is None and p.source_min_counter_magnification > 0:
-        share = p.source_counter_image_share
-        for i in range(n) if share >= 1 else np.flatnonzero(rng.uniform(size=n) < share):
+        for i in range(n):
             r[i], t[i] = with_counter_image(rng, p, {k: v[i] for k, v in lens.items()}, r[i], t[i])
     sx, sy = lens["center_x"] + r * np.cos(t), lens["center_y"] + r * np.sin(t)
     f_knots = np.where(model == "irregular", uniform(rng, p.irregular_knot_fraction, n),
