@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 # the early runs' session fixture and hook, and the removal of each module's directories
-from helpers.early_runs import early_runs_session, pytest_runtest_makereport, pytest_runtest_teardown  # noqa: F401
+from helpers.early_runs import (  # noqa: F401
+    early_runs_session,
+    pytest_collection_modifyitems,
+    pytest_runtest_makereport,
+    pytest_runtest_teardown,
+    pytest_terminal_summary,
+)
 from helpers.tmp_dirs import module_tmp_dirs, pytest_report_header, pytest_sessionstart  # noqa: F401
 
 # Tests run offline: no IERS downloads, no TensorFlow chatter.

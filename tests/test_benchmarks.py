@@ -16,10 +16,12 @@ from pathlib import Path
 
 from lensfinder.constants import HE2020_N_PARAMETERS
 from lensfinder.learning.config import HE2020_CASES
+from helpers.early_runs import early_test
 
 REPO = Path(__file__).resolve().parents[1]
 
 
+@early_test(20)
 def test_gpu_benchmark_measures_the_cpu_and_names_a_missing_gpu(tmp_path):
     out = tmp_path / "gpu.json"
     result = subprocess.run(

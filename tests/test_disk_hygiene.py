@@ -170,6 +170,77 @@ def test_early_runs_and_module_directories_are_removed_once_no_test_needs_them(t
                  "test_e_last.py::test_the_sessions_last_test_takes_a_run": "PASSED"}
     assert outcomes == expected, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert f"GB free under {tmp_path}" in proc.stdout  # the header says how much disk there is
+    # the summary says when each run that started began and how long it took; the deselected one never started
+    summary = proc.stdout.partition("early runs (start after session start, wall time, expected)")[2]
+    timed = {line.split()[0]: line for line in summary.splitlines() if "(expected" in line}
+    assert set(timed) == {"shared", "failing", "last"}, proc.stdout[-3000:]
+    assert "(expected 2 s)" in timed["shared"] and " s  " in timed["shared"]
     # the session ended: what failed tests used is still there to look at; the last test's run is gone
     assert (tmp_path / "base").is_dir() and os.path.isdir((notes / "failing").read_text())
     assert not os.path.exists((notes / "last").read_text())
+
+
+INNER_QUEUED = '''
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers.early_runs import MAX_AT_ONCE, early_run, result
+
+NOTES = Path(os.environ["NOTES"])
+HELD = [f"held_{i}" for i in range(MAX_AT_ONCE)]
+
+
+def held(workdir):
+    deadline = time.monotonic() + 60
+    while not (NOTES / "release").exists():
+        assert time.monotonic() < deadline, "never released"
+        time.sleep(0.05)
+    return threading.current_thread().name
+
+
+for name in HELD:  # the longest: they take every worker until the first test lets them go
+    early_run(name, expected_s=10)(held)
+
+
+@early_run("queued", expected_s=1)
+def queued(workdir):
+    return threading.current_thread().name
+
+
+@pytest.mark.early_run("queued")
+def test_takes_the_queued_run():
+    try:
+        assert result("queued") == threading.current_thread().name == "MainThread"
+    finally:
+        (NOTES / "release").write_text("")
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.early_run(name)) for name in HELD])
+def test_takes_a_held_run(name):
+    assert result(name).startswith("early-run")
+'''
+
+
+def test_a_run_queued_behind_others_runs_in_the_sessions_process(tmp_path, repo_root):
+    """A test that takes a run no worker has started yet (the workers busy with longer runs) runs it
+    itself rather than wait; the summary says where each run ran."""
+    (tmp_path / "test_queued.py").write_text(INNER_QUEUED)
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    early_run(name): takes an early run\n")
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    env = {**os.environ, "NOTES": str(notes), "PYTHONPATH": str(repo_root / "tests")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", "-p", "helpers.early_runs",
+         "--basetemp", str(tmp_path / "base")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    summary = proc.stdout.partition("early runs (start after session start, wall time, expected)")[2]
+    where = {line.split()[0]: line for line in summary.splitlines() if "(expected" in line}
+    assert "in the session's process" in where["queued"], summary
+    background = {name for name, line in where.items() if "in the background" in line}
+    assert background == set(where) - {"queued"} and all(name.startswith("held_") for name in background), summary

@@ -14,6 +14,8 @@ from lensfinder.cli import main
 from lensfinder.experiments.bands import band_label, bands_metrics, colour_gain, label_bands
 from lensfinder.io import InputError, read_table, write_table
 from lensfinder.learning.metrics import auroc, tpr0, tpr10
+from helpers.early_runs import early_test
+from helpers.workflow_run import REPO
 
 
 def _scores(rng, n=200):
@@ -86,7 +88,8 @@ def _dry_run(repo_root, tmp_path, extra: str = ""):
     return [m.group(1) for line in result.stdout.splitlines() if (m := re.search(r"(lensfinder [a-z-]+ .*)", line))]
 
 
-def test_workflow_trains_one_band_and_all_bands_on_the_same_images(repo_root, tmp_path):
+@early_test(7)
+def test_workflow_trains_one_band_and_all_bands_on_the_same_images(tmp_path, repo_root=REPO):
     commands = _dry_run(repo_root, tmp_path, "experiments:\n  bands_test:\n    presets: [kids, des, euclid]\n")
     train = {re.search(r"models/(\S+)\.keras", c).group(1): c for c in commands if c.startswith("lensfinder train")}
     assert sorted(train) == ["des_g-r-i", "des_r", "euclid_VIS", "euclid_VIS-Y-J-H", "kids_g-r-i", "kids_r"]
@@ -107,7 +110,8 @@ def test_workflow_trains_one_band_and_all_bands_on_the_same_images(repo_root, tm
     assert "preset=kids,bands=g+r+i,test_set=own" in table and "test_set=independent" not in table
 
 
-def test_workflow_scores_the_independent_set_when_asked(repo_root, tmp_path):
+@early_test(15)
+def test_workflow_scores_the_independent_set_when_asked(tmp_path, repo_root=REPO):
     commands = _dry_run(repo_root, tmp_path, "experiments:\n  bands_test:\n    independent: true\n")
     infer = [c for c in commands if c.startswith("lensfinder infer")]
     assert any("domain_shift/sets/independent/shard_000.fits" in c and "kids_g-r-i.keras" in c for c in infer)

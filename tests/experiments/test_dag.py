@@ -8,9 +8,12 @@ import sys
 from collections import Counter
 
 import yaml
+from helpers.early_runs import early_test
+from helpers.workflow_run import REPO
 
 
-def test_dry_run_all_experiments_quick(repo_root, tmp_path):
+@early_test(20)
+def test_dry_run_all_experiments_quick(tmp_path, repo_root=REPO):
     """The DAG of all experiments with the quick preset, and its job counts."""
     # an empty working directory: the counts do not depend on what results/ holds
     cmd = [sys.executable, "-m", "snakemake", "-n", "all_experiments", "-s", str(repo_root / "Snakefile"),

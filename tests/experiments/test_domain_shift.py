@@ -25,6 +25,9 @@ from lensfinder.experiments.independent_render import HostPool, render_from_meta
 from lensfinder.io import InputError, read_cube, read_table, write_cube, write_table
 from lensfinder.learning.metrics import roc_curve
 
+from helpers.early_runs import early_test
+from helpers.workflow_run import REPO
+
 
 def _host_stamps(directory, tile, n=6, seed=0):
     """A tiny stamp cube of round galaxies with sky noise, and its index (row 1 flagged, row 2 a true lens)."""
@@ -375,7 +378,8 @@ def _domain_shift_plan(repo_root, workdir, *extra, check=True):
     return result, commands
 
 
-def test_workflow_keeps_the_hosts_of_each_side_apart(repo_root, tmp_path):
+@early_test(15)
+def test_workflow_keeps_the_hosts_of_each_side_apart(tmp_path, repo_root=REPO):
     """Dry run of `domain_shift` (quick preset): semi-real training sets read only the first tiles, their
     own tests the next one, the independent set only the last (held-out) tile."""
     _, commands = _domain_shift_plan(repo_root, tmp_path)
@@ -419,7 +423,8 @@ def test_seed_spread_summarises_the_networks_of_each_training_set():
         ds.seed_spread(summary.drop(columns="training_set"))
 
 
-def test_workflow_trains_each_set_from_every_seed(repo_root, tmp_path):
+@early_test(15)
+def test_workflow_trains_each_set_from_every_seed(tmp_path, repo_root=REPO):
     """`domain_shift.training_seeds: 2`: two networks per training set, on the same images from other seeds,
     each scored on its set's own test and the independent set, labelled with the set for the seeds table.
     A set's member_params reach its one member alone, in its train and own-test sets."""
@@ -564,7 +569,8 @@ def test_table_steps_default_subsets_are_the_workflows(repo_root):
     assert ds.parse_subset(ds.ON_HOSTS)[1:] == (("lens_host",), ("survey_host",))
 
 
-def test_a_training_set_names_only_its_own_recipes_in_member_params(repo_root, tmp_path):
+@early_test(12)
+def test_a_training_set_names_only_its_own_recipes_in_member_params(tmp_path, repo_root=REPO):
     """`training_sets.NAME.member_params` for a recipe the set does not simulate stops the dry run, naming
     it (the overrides reaching their member: test_workflow_trains_each_set_from_every_seed)."""
     extra = tmp_path / "members.yaml"
@@ -576,7 +582,8 @@ def test_a_training_set_names_only_its_own_recipes_in_member_params(repo_root, t
             in result.stdout + result.stderr)
 
 
-def test_workflow_scores_its_ensemble_as_one_network(repo_root, tmp_path):
+@early_test(40)
+def test_workflow_scores_its_ensemble_as_one_network(tmp_path, repo_root=REPO):
     """With `inference.ensemble` of two networks, `domain_shift` scores the second network alone as a row
     named after it (its own test scores are the workflow's), beside the first (`default`), and their
     mean probability on the workflow's test set and the independent set as the row `ensemble`, from
@@ -623,7 +630,8 @@ def test_workflow_scores_its_ensemble_as_one_network(repo_root, tmp_path):
     assert "experiments.domain_shift.training_sets: 'ensemble'" in refused.stdout + refused.stderr
 
 
-def test_large_preset_scores_the_workflows_network_on_ten_held_out_tiles(repo_root, tmp_path):
+@early_test(20)
+def test_large_preset_scores_the_workflows_network_on_ten_held_out_tiles(tmp_path, repo_root=REPO):
     """config/experiments/domain_shift_large.yaml over the default: the mock survey grows by ten tiles that
     host the independent set alone (the search's tiles keep out of it), 6,000 images in 12 render jobs
     of another seed, and only the workflow's network is trained and scored; with no training set and
@@ -660,7 +668,8 @@ def test_large_preset_scores_the_workflows_network_on_ten_held_out_tiles(repo_ro
         refused.stdout + refused.stderr)
 
 
-def test_a_control_trains_on_the_renderers_own_images_on_its_own_hosts(repo_root, tmp_path):
+@early_test(25)
+def test_a_control_trains_on_the_renderers_own_images_on_its_own_hosts(tmp_path, repo_root=REPO):
     """`training_sets: {control: {recipe: independent}}`: the independent renderer draws the control's
     training images on the semi-real training tiles and its own test on the own-test tile, from seeds
     other than the independent set's, which alone reads the held-out tile; the control is trained and

@@ -12,11 +12,17 @@ test that needs it is marked ``@pytest.mark.early_run("name")`` and takes
 its value with ``result("name")``. When the session starts
 (tests/conftest.py), the runs of the selected tests start in the
 background, at most ``MAX_AT_ONCE`` at a time, longest first (so that the
-last to end is a short one); a run no selected test needs never starts, and
-``result`` refuses a test that does not carry the marker. Exceptions,
+last to end is a short one), and the modules whose tests take runs go after
+the others; a run no selected test needs never starts, and
+``result`` refuses a test that does not carry the marker. A test that takes
+a run still queued behind others runs it itself, in the session's process,
+rather than wait idle for a free worker. Exceptions,
 ``pytest.skip`` and ``pytest.fail`` raised by a run (its assertions too)
-reach the test that takes its result. tests/conftest.py takes the session
-fixture and the hook below from here (``-p helpers.early_runs`` does too).
+reach the test that takes its result. A test that spends its time in
+subprocesses (dry runs of the workflow) can be one run of its own:
+``@early_test(expected_s)`` over its body. tests/conftest.py takes the
+session fixture and the hooks below from here (``-p helpers.early_runs``
+does too); the session's summary gives each run's start and wall time.
 
 A run's directory is removed as soon as the last selected test that takes
 it has run, unless one of them failed (then it is kept for a look, as
@@ -30,12 +36,15 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from shutil import rmtree
+from threading import current_thread
+from time import monotonic
 from typing import Any
 
 import pytest
 
-__all__ = ["MARKER", "MAX_AT_ONCE", "early_run", "early_runs_session", "finished", "pytest_runtest_makereport",
-           "pytest_runtest_teardown", "result", "start", "stop"]
+__all__ = ["MARKER", "MAX_AT_ONCE", "early_run", "early_runs_session", "early_test", "finished",
+           "pytest_collection_modifyitems", "pytest_runtest_makereport", "pytest_runtest_teardown",
+           "pytest_terminal_summary", "result", "start", "stop", "timings"]
 
 #: the marker that says which early run a test takes
 MARKER = "early_run"
@@ -50,7 +59,10 @@ _WORKDIR: dict[str, Path] = {}
 #: selected tests yet to run, per run; and the runs a failed test took
 _PENDING: dict[str, int] = {}
 _KEEP: set[str] = set()
-_state: dict[str, Any] = {"pool": None}
+#: each run's start and end (monotonic seconds) and the thread it ran in, for the session's summary
+_TIMES: dict[str, list[float]] = {}
+_THREAD: dict[str, str] = {}
+_state: dict[str, Any] = {"pool": None, "t0": None}
 
 
 def early_run(name: str, expected_s: float) -> Callable[[Callable[[Path], Any]], Callable[[Path], Any]]:
@@ -63,6 +75,28 @@ def early_run(name: str, expected_s: float) -> Callable[[Callable[[Path], Any]],
         return fn
 
     return register
+
+
+def early_test(expected_s: float, prepare: Callable[[Path], Path] | None = None
+               ) -> Callable[[Callable[[Path], Any]], Callable[[], None]]:
+    """A test whose whole body is an early run of its own: ``fn(workdir)`` runs in the background from
+    the session's start (or in the session's process, if the test comes first), and the test named
+    after it takes its outcome. For tests that spend their time in subprocesses (dry runs, tiny runs
+    of the workflow), with no fixture but a fresh directory (``prepare(workdir)`` where given, e.g. a
+    copy of the workflow in it); ``expected_s``, their usual wall time."""
+
+    def wrap(fn: Callable[[Path], Any]) -> Callable[[], None]:
+        name = f"{fn.__module__.removeprefix('tests.')}::{fn.__name__}"
+        early_run(name, expected_s)(fn if prepare is None else (lambda workdir: fn(prepare(workdir))))
+
+        def test() -> None:
+            result(name)
+
+        test.__name__, test.__qualname__, test.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+        test.__module__ = fn.__module__
+        return pytest.mark.early_run(name)(test)
+
+    return wrap
 
 
 def _names(item: pytest.Item) -> list[str]:
@@ -84,8 +118,26 @@ def start(items: list[pytest.Item], tmp_path_factory: pytest.TempPathFactory) ->
             continue
         if _state["pool"] is None:
             _state["pool"] = ThreadPoolExecutor(max_workers=MAX_AT_ONCE, thread_name_prefix="early-run")
+            _state["t0"] = monotonic()
         workdir = _WORKDIR[name] = tmp_path_factory.mktemp(name)  # made here: mktemp is not for threads
-        _STARTED[name] = _state["pool"].submit(_REGISTERED[name], workdir)
+        _STARTED[name] = _state["pool"].submit(_timed, name, workdir)
+
+
+def _timed(name: str, workdir: Path) -> Any:
+    """Run ``name`` in ``workdir``, noting when it starts and ends."""
+    _TIMES[name], _THREAD[name] = [monotonic()], current_thread().name
+    try:
+        return _REGISTERED[name](workdir)
+    finally:
+        _TIMES[name].append(monotonic())
+
+
+def timings() -> list[tuple[str, float, float | None, str]]:
+    """Each run started this session, in the order they started: its name, its start (s after the first
+    was submitted), its wall time (None while it runs) and the thread it ran in."""
+    t0 = _state["t0"]
+    return [(name, times[0] - t0, times[1] - times[0] if len(times) > 1 else None, _THREAD[name])
+            for name, times in sorted(_TIMES.items(), key=lambda item: item[1][0])]
 
 
 def result(name: str) -> Any:
@@ -95,7 +147,14 @@ def result(name: str) -> Any:
     if not _WORKDIR[name].exists():
         raise KeyError(f"early run {name!r} was removed after the last test marked for it: "
                        f"mark this test @pytest.mark.{MARKER}({name!r})")
-    return _STARTED[name].result()
+    future = _STARTED[name]
+    if future.cancel():  # still queued behind longer runs: run it here rather than wait for it idle
+        future = _STARTED[name] = Future()
+        try:
+            future.set_result(_timed(name, _WORKDIR[name]))
+        except BaseException as exc:  # pytest.skip and pytest.fail too: each test that takes the run sees them
+            future.set_exception(exc)
+    return future.result()
 
 
 def finished(item: pytest.Item, failed: bool) -> None:
@@ -133,6 +192,16 @@ def stop() -> None:
     for registry in (_STARTED, _WORKDIR, _PENDING, _KEEP):
         registry.clear()
     _state["pool"] = None
+    _state["summary"] = timings()
+    _TIMES.clear()
+    _THREAD.clear()
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The modules with tests that take early runs go last, each module's tests kept together and in order:
+    the runs then have the rest of the session to finish in, beside the tests that need none."""
+    late = {item.path for item in items if _names(item)}
+    items[:] = [item for item in items if item.path not in late] + [item for item in items if item.path in late]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -163,3 +232,15 @@ def pytest_runtest_teardown(item, nextitem):
     session's fixtures, :func:`stop` among them.
     """
     finished(item, failed=item.stash.get(_FAILED, False))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The early runs' start and wall time against the time each was expected to take: where the session's minutes went."""
+    rows = _state.pop("summary", None)
+    if not rows:
+        return
+    terminalreporter.section("early runs (start after session start, wall time, expected)")
+    for name, start_s, wall_s, thread in rows:
+        wall = "unfinished" if wall_s is None else f"{wall_s:6.0f} s"
+        where = "in the session's process" if thread == "MainThread" else "in the background"
+        terminalreporter.write_line(f"{name:>20}  +{start_s:5.0f} s  {wall}  (expected {_EXPECTED_S[name]:.0f} s) {where}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.workflow.test_workflow import copy_workflow, snakemake
+from helpers.early_runs import early_test
 
 ROUND_RULES = ("finetune_set", "finetune", "rescore", "round_infer_test", "round_calibrate", "round_combine_scores",
                "round_candidates", "round_mock_grades", "round_merge_scores", "evaluate_rounds", "figure_rounds")
@@ -26,6 +27,7 @@ def workdir(tmp_path):
     return copy_workflow(tmp_path)
 
 
+@early_test(10, prepare=copy_workflow)
 def test_rounds_and_ensemble_members_appear_and_vanish_with_no_rounds(workdir):
     plan = _plan(workdir, "inference: {ensemble: [{seed: 42}, {model: he2020, seed: 43}]}\n"
                           "learning: {rounds: 2}\n")
@@ -73,6 +75,7 @@ def test_rounds_and_ensemble_members_appear_and_vanish_with_no_rounds(workdir):
         assert f"rule {rule}:" in plan, rule
 
 
+@early_test(10, prepare=copy_workflow)
 def test_without_simulated_inspectors_only_graded_rounds_are_ranked(workdir):
     (workdir / "round0.csv").write_text("object_id,inspector,grade\n")
     (workdir / "round1.csv").write_text("object_id,inspector,grade\n")
@@ -89,6 +92,7 @@ def test_without_simulated_inspectors_only_graded_rounds_are_ranked(workdir):
     assert "results/rounds/2/inspect/manifest.csv" in plan
 
 
+@early_test(5, prepare=copy_workflow)
 def test_evaluation_tiles_must_leave_tiles_to_search(workdir):
     (workdir / "config" / "bad.yaml").write_text("mock: {n_tiles: 2}\nlearning: {eval_tiles: 2}\n")
     result = snakemake(workdir, "-n", "--configfile", "config/bad.yaml", check=False)

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from helpers.early_runs import early_test
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -20,6 +21,7 @@ def snakemake(workdir, *args, check=True):
     return result
 
 
+@early_test(6)
 def test_missing_grades_file_stops_naming_key_and_path(tmp_path):
     workdir = tmp_path
     for name in ("Snakefile", "workflow", "config"):

@@ -15,8 +15,8 @@ from shutil import rmtree
 import pandas as pd
 import pytest
 import yaml
-from helpers.early_runs import early_run, result
-from helpers.workflow_run import copy_workflow, snakemake
+from helpers.early_runs import early_run, early_test, result
+from helpers.workflow_run import REPO, copy_workflow, snakemake
 
 #: config/pair.yaml's second network
 MEMBER = "he2020_half_s42_train_neighbours"
@@ -31,7 +31,8 @@ def _value(command: list[str], option: str) -> str:
     return command[command.index(option) + 1]
 
 
-def test_config_pair_trains_its_second_network_on_its_own_set(tmp_path, repo_root):
+@early_test(3)
+def test_config_pair_trains_its_second_network_on_its_own_set(tmp_path, repo_root=REPO):
     """config/pair.yaml: the default's network on `train`, he2020_half on 24,000 images with
     config/search.yaml's neighbours (the same overrides, as its comments say), seed 3."""
     workdir = copy_workflow(tmp_path)
@@ -74,6 +75,7 @@ def test_config_pair_trains_its_second_network_on_its_own_set(tmp_path, repo_roo
     assert {"train", "train_neighbours"} <= set(provenance["ensemble_kids_gri.keras"])
 
 
+@early_test(3)
 def test_config_pair_over_a_survey_file_trains_the_defaults_pair(tmp_path):
     """Layered after config/kids_dr4.yaml (li2020 recipe, ResNet-18, 400,000 images), config/pair.yaml
     still trains the default's network and its neighbour-trained partner, with the default's input."""
@@ -90,6 +92,7 @@ def test_config_pair_over_a_survey_file_trains_the_defaults_pair(tmp_path):
     assert len(_commands(plan, "simulate")) == 2 + 4
 
 
+@early_test(4)
 def test_domain_shift_checks_the_ensemble_against_every_members_set(tmp_path):
     """The leak check of the domain_shift tables takes the training images of the row they score: the
     ensemble's are both members' sets, the default row's its first member's, the second member's row
@@ -112,6 +115,7 @@ def test_domain_shift_checks_the_ensemble_against_every_members_set(tmp_path):
     assert [path.split("/")[-3] for path in members] == ["default", MEMBER]
 
 
+@early_test(3)
 def test_semi_real_member_sets_paint_on_the_training_hosts(tmp_path):
     """A semi-real recipe paints a member's set, and training.soup's, on the training side of the host split,
     as `train`'s; the test set keeps the held-out side. (The default's soup set, broad's neighbours, is not

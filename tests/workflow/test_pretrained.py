@@ -10,17 +10,17 @@ import json
 import re
 import shlex
 
-import pytest
 import yaml
-from helpers.workflow_run import copy_workflow, snakemake
+from helpers.early_runs import early_test
+from helpers.workflow_run import REPO, copy_workflow, snakemake
 
 
-@pytest.fixture(scope="module")
-def pretrained(repo_root):
-    return yaml.safe_load((repo_root / "config" / "pretrained.yaml").read_text())
+#: config/pretrained.yaml
+PRETRAINED = yaml.safe_load((REPO / "config" / "pretrained.yaml").read_text())
 
 
-def test_pretrained_config_plans_no_training_and_the_default_plans_one(tmp_path, pretrained):
+@early_test(25)
+def test_pretrained_config_plans_no_training_and_the_default_plans_one(tmp_path, pretrained=PRETRAINED):
     """A dry run with config/pretrained.yaml: one `train` job, 0 epochs from the exported network (an
     input, so replacing it reruns the job), over the smaller training set; the default's has no init
     weights. Other bands than the network's, or epochs 0 without a network, stop the dry run naming the
@@ -96,7 +96,8 @@ def test_pretrained_config_plans_no_training_and_the_default_plans_one(tmp_path,
     assert result.returncode != 0 and sidecar.name in result.stdout + result.stderr
 
 
-def test_an_exported_pair_is_kept_member_by_member(tmp_path, pretrained):
+@early_test(11)
+def test_an_exported_pair_is_kept_member_by_member(tmp_path, pretrained=PRETRAINED):
     """`inference.ensemble` members with init_weights of their own (an exported pair): each `train` job keeps
     its own network (epochs 0), and domain_shift scores their mean; one file kept by two members (two
     identical networks) or a member whose network is another architecture stop the dry run, naming the

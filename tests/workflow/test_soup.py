@@ -12,8 +12,8 @@ import shlex
 
 import pytest
 import yaml
-from helpers.early_runs import result
-from helpers.workflow_run import copy_workflow, snakemake
+from helpers.early_runs import early_test, result
+from helpers.workflow_run import REPO, copy_workflow, snakemake
 
 
 def _commands(plan: str, step: str) -> list[list[str]]:
@@ -29,7 +29,8 @@ def _shards(command: list[str]) -> list[str]:
     return command[command.index("--shards") + 1:command.index("--model")]
 
 
-def test_default_plan_averages_the_network_with_copies_fine_tuned_on_neighbours(tmp_path, repo_root):
+@early_test(4)
+def test_default_plan_averages_the_network_with_copies_fine_tuned_on_neighbours(tmp_path, repo_root=REPO):
     """The built-in default: 2 shards of `broad` with config/search.yaml's neighbours (seed 3), the
     network trained on `train` as before, 3 epochs of each of its two copies on the neighbours (the
     network's seed, then the next), the three averaged in equal shares into the file every later step
@@ -94,6 +95,7 @@ def test_soup_share_is_split_among_the_copies(tmp_path, soup, shares):
     assert len(_commands(plan, "train")) == len(shares)
 
 
+@early_test(4)
 def test_soup_off_trains_the_network_alone(tmp_path):
     """training.soup.train_set: null (the presets that bring their own neighbours, or keep a network):
     the network is written where it always was, and the neighbour set is not simulated."""
@@ -108,6 +110,7 @@ def test_soup_off_trains_the_network_alone(tmp_path):
         assert yaml.safe_load(text)["training"]["soup"] == {"train_set": None}, preset
 
 
+@early_test(7)
 def test_another_recipe_trains_without_averaging_and_says_so(tmp_path):
     """The default's soup set holds broad's neighbours: a run of a paper recipe alone (he2020 here) trains as
     the paper did, with no averaging, and the dry run says why and how to average anyway."""

@@ -7,8 +7,10 @@ survey stamps (the network is trained on the simulations' size).
 from __future__ import annotations
 
 from tests.workflow.test_workflow import copy_workflow, snakemake
+from helpers.early_runs import early_test
 
 
+@early_test(12)
 def test_stamp_size_must_match_the_simulations(tmp_path):
     workdir = copy_workflow(tmp_path)
     config = workdir / "config" / "sizes.yaml"
@@ -32,6 +34,7 @@ def test_stamp_size_must_match_the_simulations(tmp_path):
             "'skeleton' (did you mean 'stamp_size'?); known: " in result.stdout + result.stderr)
 
 
+@early_test(7)
 def test_every_mix_member_takes_the_params_before_the_survey(tmp_path):
     """simulation.params apply to every member of simulation.mix, semi-real ones too: a key one
     member cannot draw stops the dry run, naming the member and the key (it used to pass the dry
@@ -48,6 +51,7 @@ def test_every_mix_member_takes_the_params_before_the_survey(tmp_path):
     assert "rule simulate" in out and "rule train" in out
 
 
+@early_test(12)
 def test_member_params_are_checked_before_the_survey(tmp_path):
     """simulation.member_params (one recipe's overrides) stop the dry run naming the recipe and the key:
     a recipe not simulated, a key the recipe lacks, the pixel grid set for one member; a mix whose

@@ -10,7 +10,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.early_runs import early_run, result
+from helpers.early_runs import early_run, early_test, result
 from helpers.workflow_run import copy_workflow, snakemake
 
 #: AUROC the tiny test configuration (1,600 training images, 3 epochs) must
@@ -23,6 +23,7 @@ def workdir(tmp_path):
     return copy_workflow(tmp_path)
 
 
+@early_test(5, prepare=copy_workflow)
 def test_dry_run_shows_every_stage(workdir):
     out = snakemake(workdir, "-n").stdout
     for rule in ("mock_survey", "merge_catalog", "preselect", "stamps", "simulate", "train", "infer",
@@ -53,6 +54,7 @@ def _scoring_jobs(plan: str) -> dict[str, list]:
     return found
 
 
+@early_test(8, prepare=copy_workflow)
 def test_tiles_are_scored_in_jobs_of_tiles_per_job(workdir):
     """Round 0 scores inference.tiles_per_job tiles per job (TensorFlow starts once per job); the tiles'
     and the test set's scoring take inference.threads (null: training.threads, which training takes); each
@@ -74,6 +76,7 @@ def test_tiles_are_scored_in_jobs_of_tiles_per_job(workdir):
         "000.parquet", "000.parquet", "001.parquet", "001.parquet", "002.parquet"]
 
 
+@early_test(5, prepare=copy_workflow)
 def test_lint_is_clean(workdir):
     result = snakemake(workdir, "--lint", check=False)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -95,6 +98,7 @@ def test_bad_config_stops_the_run_naming_the_key(workdir, override, named):
     assert len(output.splitlines()) < 30, output[-3000:]
 
 
+@early_test(20, prepare=copy_workflow)
 def test_the_colour_residual_follows_the_bands_and_is_checked(workdir):
     """training.colour_residual: auto trains on g-r where the networks see g and r; a pair the bands lack, or
     no pair at all, stops the dry run naming the key."""
@@ -118,6 +122,7 @@ def test_the_colour_residual_follows_the_bands_and_is_checked(workdir):
     assert result.returncode != 0 and "training.colour_residual_match" in output and "'blur'" in output, output[-3000:]
 
 
+@early_test(3, prepare=copy_workflow)
 def test_a_number_inside_a_config_mapping_points_to_configfile(workdir):
     # Snakemake reads the values inside a --config mapping as text: the 6 reaches the schema as '6'
     result = snakemake(workdir, "-n", "--config", "training={'epochs': 6}", check=False)
@@ -128,6 +133,7 @@ def test_a_number_inside_a_config_mapping_points_to_configfile(workdir):
     assert "'6' is not of type 'integer'" in lines[0] and "with --configfile" in lines[0]
 
 
+@early_test(9, prepare=copy_workflow)
 def test_bad_mock_survey_settings_stop_the_dry_run(workdir):
     # mock.params reach the mock_survey jobs as --set; they are checked when the config is read
     result = snakemake(workdir, "-n", "--config", "mock={'params': {'n_galaxys': 5}}", check=False)
@@ -142,6 +148,7 @@ def test_bad_mock_survey_settings_stop_the_dry_run(workdir):
     assert "rule mock_survey" in snakemake(workdir, "-n", "--configfile", "small.yaml").stdout
 
 
+@early_test(4, prepare=copy_workflow)
 def test_real_kids_survey_plans_downloads_per_tile(workdir):
     tiles = "kids={'tiles': ['KIDS_5.6_-28.2', 'KIDS_6.5_-28.2']}"
     out = snakemake(workdir, "-n", "--config", "survey=kids_dr4", tiles).stdout
@@ -150,6 +157,7 @@ def test_real_kids_survey_plans_downloads_per_tile(workdir):
     assert "results/survey/catalog/KIDS_6.5_-28.2.parquet" in out
 
 
+@early_test(3, prepare=copy_workflow)
 def test_dr3_with_dr4_samples_is_refused(workdir):
     result = snakemake(workdir, "-n", "--config", "survey=kids_dr3", "kids={'tiles': ['KIDS_1.0_-31.2']}",
                        "preselection={'release': 'dr3'}", check=False)
@@ -157,6 +165,7 @@ def test_dr3_with_dr4_samples_is_refused(workdir):
     assert "preselection.samples" in result.stdout + result.stderr
 
 
+@early_test(4, prepare=copy_workflow)
 def test_semi_real_recipe_paints_arcs_on_the_survey_stamps(workdir):
     (workdir / "config" / "li.yaml").write_text("simulation: {recipe: li2020}\n")
     plan = snakemake(workdir, "-n", "--forceall", "--configfile", "config/li.yaml").stdout
@@ -184,6 +193,7 @@ learning: {rounds: 0}
 """
 
 
+@early_test(4, prepare=copy_workflow)
 def test_he2020_semireal_recipe_plans_lrg_hosts_disks_and_tile_psfs(workdir):
     (workdir / "config" / "he.yaml").write_text(HE2020_SEMIREAL)
     plan = snakemake(workdir, "-n", "--forceall", "-p", "--configfile", "config/he.yaml").stdout
@@ -201,6 +211,7 @@ def test_he2020_semireal_recipe_plans_lrg_hosts_disks_and_tile_psfs(workdir):
 
 
 @pytest.mark.slow
+@early_test(35, prepare=copy_workflow)
 def test_he2020_semireal_shards_from_the_mock_survey(workdir):
     """He et al. 2020, section 4.2, in the workflow: arcs with the tile PSF on
     the LRG stamps, negatives from the LRGs and the disk_blue galaxies."""
@@ -238,6 +249,7 @@ def test_he2020_semireal_shards_from_the_mock_survey(workdir):
             assert (rows[f"psf_moffat_beta_{band}"] - header["MOFFBETA"]).abs().max() < 0.6, (tile, band)
 
 
+@early_test(4, prepare=copy_workflow)
 def test_truth_is_read_only_by_evaluation_and_mock_grades(workdir):
     """The search never sees the mock survey's truth tables (checked on the DAG)."""
     plan = snakemake(workdir, "-n", "--forceall").stdout
@@ -397,6 +409,7 @@ def test_report_builds(tiny_run):
     assert (workdir / "results/report.html").stat().st_size > 10_000
 
 
+@early_test(4, prepare=copy_workflow)
 def test_legacy_survey_plans_one_download_per_field(workdir):
     fields = ("legacy={'fields': [{'name': 'F1', 'ra': 150.1, 'dec': 2.2}, "
               "{'name': 'F2', 'ra': 150.3, 'dec': 2.2, 'size_pix': 500}]}")
@@ -409,6 +422,7 @@ def test_legacy_survey_plans_one_download_per_field(workdir):
         assert rule not in out, rule
 
 
+@early_test(5, prepare=copy_workflow)
 def test_legacy_survey_needs_fields(workdir):
     result = snakemake(workdir, "-n", "--config", "survey=legacy_dr10", check=False)
     assert result.returncode != 0 and "legacy.fields" in result.stdout + result.stderr
@@ -417,6 +431,7 @@ def test_legacy_survey_needs_fields(workdir):
     assert result.returncode != 0 and "5000" in result.stdout + result.stderr
 
 
+@early_test(11, prepare=copy_workflow)
 def test_legacy_field_runs_to_stamps_against_local_services(workdir):
     """download_legacy_field -> merge_catalog -> preselect -> stamps, with the services on 127.0.0.1."""
     import yaml
