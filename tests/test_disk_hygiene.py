@@ -110,6 +110,10 @@ def test_a_passing_modules_directory_is_gone():
 
 def test_a_failing_modules_directory_is_kept():
     assert Path((NOTES / "failing_module").read_text(), "data").exists()
+
+
+def test_modules_that_take_early_runs_come_after_the_others():
+    assert not (NOTES / "shared").exists()  # test_a_runs.py, first by name, has not run yet
 '''
 
 
@@ -167,6 +171,7 @@ def test_early_runs_and_module_directories_are_removed_once_no_test_needs_them(t
                  "test_c_module.py::test_uses_it": "FAILED",
                  "test_d_after.py::test_a_passing_modules_directory_is_gone": "PASSED",
                  "test_d_after.py::test_a_failing_modules_directory_is_kept": "PASSED",
+                 "test_d_after.py::test_modules_that_take_early_runs_come_after_the_others": "PASSED",
                  "test_e_last.py::test_the_sessions_last_test_takes_a_run": "PASSED"}
     assert outcomes == expected, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert f"GB free under {tmp_path}" in proc.stdout  # the header says how much disk there is

@@ -8,6 +8,8 @@ from importlib import metadata
 
 from lensfinder.sysinfo import format_info, system_info
 
+from helpers.early_runs import early_test
+
 
 def _info(*args, env=None):
     code = ("import sys\nfrom lensfinder.cli import main\ncode = main(['info', *sys.argv[1:]])\n"
@@ -53,7 +55,8 @@ def test_a_missing_package_is_named():
     assert [line.split() for line in lines if line.strip().startswith("galsim")] == [["galsim", "NOT", "INSTALLED"]]
 
 
-def test_info_device_says_what_auto_trains_in_here():
+@early_test(10)
+def test_info_device_says_what_auto_trains_in_here(_workdir):
     from lensfinder.learning.runtime import precision_policy
 
     result = _info("--device", "--json", env={"TF_CPP_MIN_LOG_LEVEL": "2"})

@@ -13,6 +13,8 @@ from lensfinder.learning import modelfiles, models
 from lensfinder.constants import HE2020_N_PARAMETERS
 from lensfinder.io import InputError
 
+from helpers.early_runs import early_test
+
 
 def test_he2020_matches_the_paper():
     model = models.build_model("he2020", (49, 49, 1))
@@ -27,11 +29,15 @@ def test_he2020_matches_the_paper():
     assert models.expected_n_parameters("he2020", (49, 49, 1)) == HE2020_N_PARAMETERS
 
 
-_TF_START = ("from lensfinder.learning.models import import_keras; import_keras(); "
-             "import tensorflow as tf; print(float(tf.constant(1.0) + 1))")
+# and Keras imported without scikit-learn (its wrappers, which lensfinder never uses: 1 s of every start),
+# which stays importable
+_TF_START = ("import sys; from lensfinder.learning.models import import_keras; keras = import_keras(); "
+             "hidden = 'sklearn' not in sys.modules; import sklearn.base; import tensorflow as tf; "
+             "print(hidden, keras.backend.backend(), sklearn.base.__name__); print(float(tf.constant(1.0) + 1))")
 
 
-def test_tensorflow_starts_with_onednn_unless_the_environment_says_no():
+@early_test(25)
+def test_tensorflow_starts_with_onednn_unless_the_environment_says_no(_workdir):
     # TensorFlow turns oneDNN on by itself only on AVX-512 VNNI/BF16/AMX CPUs; on AVX2 CPUs
     # its own kernels train he2020 1.5-2 times slower (benchmarks/onednn.py). Both processes
     # start at once: each spends its time importing TensorFlow.
@@ -44,7 +50,7 @@ def test_tensorflow_starts_with_onednn_unless_the_environment_says_no():
     for setting, (_, on) in cases.items():
         stdout, stderr = runs[setting].communicate(timeout=300)
         assert runs[setting].returncode == 0, (setting, stderr[-2000:])
-        assert stdout.strip().splitlines()[-1] == "2.0"
+        assert stdout.strip().splitlines()[-2:] == ["True tensorflow sklearn.base", "2.0"]
         assert ("oneDNN custom operations are on" in stderr) is on, setting
 
 

@@ -7,13 +7,14 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from lensfinder.surveys.columns import TAP_TABLES
 
+from helpers.early_runs import early_test
 from helpers.tapserver import TapServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,9 +31,10 @@ def snakemake(workdir, *args, check=True):
     return result
 
 
-@pytest.fixture()
-def server(test_data):
-    rows = pd.read_csv(test_data / "kids_dr4_sample.csv")
+@contextmanager
+def _server():
+    """The recorded-response TAP server, holding the fixture rows as two tiles."""
+    rows = pd.read_csv(REPO / "tests" / "data" / "kids_dr4_sample.csv")
     other = rows.assign(KIDS_TILE=TILES[1], RAJ2000=rows["RAJ2000"] + 1.0,
                         ID=rows["ID"].str.replace("KiDSDR4 J00", "KiDSDR4 X00"))
     srv = TapServer()
@@ -41,8 +43,7 @@ def server(test_data):
         yield srv
 
 
-@pytest.fixture()
-def workdir(tmp_path, server):
+def _workdir(tmp_path, server):
     for name in ("Snakefile", "workflow", "config", "envs"):
         (shutil.copytree if (REPO / name).is_dir() else shutil.copy2)(REPO / name, tmp_path / name)
     (tmp_path / "config" / "all.yaml").write_text(
@@ -50,7 +51,13 @@ def workdir(tmp_path, server):
     return tmp_path
 
 
-def test_all_tiles_plan_through_the_checkpoint_then_each_tile_is_downloaded(workdir, server):
+@early_test(18)
+def test_all_tiles_plan_through_the_checkpoint_then_each_tile_is_downloaded(tmp_path):
+    with _server() as server:
+        _plan_and_download(_workdir(tmp_path, server), server)
+
+
+def _plan_and_download(workdir, server):
     plan = snakemake(workdir, "-n", "--configfile", "config/all.yaml").stdout
     assert server.requests == []  # parsing and planning asked nothing
     assert "list_tiles" in plan and "merge_catalog" in plan and "preselect" in plan

@@ -10,6 +10,7 @@ pins every requirement within pyproject's bounds.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
@@ -163,20 +164,18 @@ def _rules() -> list[tuple[str, str, str]]:
     return rules
 
 
-def _third_party_imports(module: str, seen: set[str] | None = None) -> set[str]:
-    """Top-level names a lensfinder module imports, following lensfinder's own imports."""
+@functools.cache
+def _direct_imports(module: str) -> tuple[frozenset[str], frozenset[str]]:
+    """What a lensfinder module's own source imports: top-level third-party names, and lensfinder modules."""
     import ast
     import importlib.util
 
-    seen = set() if seen is None else seen
-    if module in seen:
-        return set()
-    seen.add(module)
     spec = importlib.util.find_spec(module)
     assert spec and spec.origin, f"{module}: not importable"
     tree = ast.parse(Path(spec.origin).read_text())
     package = module if spec.origin.endswith("__init__.py") else module.rpartition(".")[0]
     names: set[str] = set()
+    own: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
@@ -192,9 +191,25 @@ def _third_party_imports(module: str, seen: set[str] | None = None) -> set[str]:
         for target in targets:
             if target.split(".")[0] == "lensfinder":
                 if importlib.util.find_spec(target) is not None:
-                    names |= _third_party_imports(target, seen)
+                    own.add(target)
             else:
                 names.add(target.split(".")[0])
+    return frozenset(names), frozenset(own)
+
+
+def _third_party_imports(module: str) -> set[str]:
+    """Top-level names a lensfinder module imports, following lensfinder's own imports (each module
+    parsed once for the whole session)."""
+    names: set[str] = set()
+    todo, seen = [module], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        third_party, own = _direct_imports(current)
+        names |= third_party
+        todo.extend(own)
     return names
 
 

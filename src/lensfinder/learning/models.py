@@ -14,6 +14,7 @@ files: :mod:`lensfinder.learning.modelfiles`.
 from __future__ import annotations
 
 import os
+import sys
 
 from lensfinder.constants import ADAM_EPSILON, HE2020_INPUT_SIZE, HE2020_N_PARAMETERS, LI2020_STAMP_SIZE
 
@@ -66,12 +67,26 @@ def import_keras():
     (``benchmarks/onednn.py``). Results stay deterministic for a given thread
     count. ``TF_ENABLE_ONEDNN_OPTS=0`` in the environment keeps TensorFlow's
     own kernels.
+
+    Keras imports scikit-learn, where it is installed (lenstronomy needs it),
+    for its scikit-learn wrappers alone, which lensfinder never uses: about
+    1 s of the 8 s that each training or scoring process spends starting
+    TensorFlow on a 2-core AVX2 machine (``benchmarks/keras_start.py``). It
+    is hidden from Keras while Keras is imported, and importable again after.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     os.environ.setdefault("KERAS_BACKEND", DEFAULT_KERAS_BACKEND)
-    import keras
-
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    hide = "sklearn" not in sys.modules
+    if hide:
+        sys.modules["sklearn"] = None  # `import sklearn` raises ImportError: Keras leaves its wrappers out
+    try:
+        import keras
+    finally:
+        if hide and "sklearn" in sys.modules and sys.modules["sklearn"] is None:
+            del sys.modules["sklearn"]
     return keras
 
 
