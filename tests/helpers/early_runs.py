@@ -7,7 +7,8 @@ single-process tests. Run serially at the end of the session they cost
 about as much wall time as everything else together.
 
 A test module registers such a run with ``@early_run("name", expected_s)``
-(a function of a fresh directory; ``expected_s``, its usual wall time); a
+(a function of a fresh directory; ``expected_s``, its usual wall time in the
+session, beside the rest: the session's summary gives it); a
 test that needs it is marked ``@pytest.mark.early_run("name")`` and takes
 its value with ``result("name")``. When the session starts
 (tests/conftest.py), the runs of the selected tests start in the
@@ -32,8 +33,10 @@ largest files, and CI machines have little disk to spare.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from shutil import rmtree
 from threading import current_thread
@@ -78,25 +81,62 @@ def early_run(name: str, expected_s: float) -> Callable[[Callable[[Path], Any]],
 
 
 def early_test(expected_s: float, prepare: Callable[[Path], Path] | None = None
-               ) -> Callable[[Callable[[Path], Any]], Callable[[], None]]:
+               ) -> Callable[[Callable[..., Any]], Callable[..., None]]:
     """A test whose whole body is an early run of its own: ``fn(workdir)`` runs in the background from
     the session's start (or in the session's process, if the test comes first), and the test named
     after it takes its outcome. For tests that spend their time in subprocesses (dry runs, tiny runs
-    of the workflow), with no fixture but a fresh directory (``prepare(workdir)`` where given, e.g. a
-    copy of the workflow in it); ``expected_s``, their usual wall time."""
+    of the workflow), with no fixture but a fresh directory, their first parameter (``prepare(workdir)``
+    where given, e.g. a copy of the workflow in it); ``expected_s``, their usual wall time.
 
-    def wrap(fn: Callable[[Path], Any]) -> Callable[[], None]:
-        name = f"{fn.__module__.removeprefix('tests.')}::{fn.__name__}"
-        early_run(name, expected_s)(fn if prepare is None else (lambda workdir: fn(prepare(workdir))))
+    A ``pytest.mark.parametrize`` under it makes one run per case, under the ids pytest would give
+    them (a list of ``ids``, or values of str, int, float, bool or None; ``argname`` + index else)."""
 
-        def test() -> None:
-            result(name)
+    def wrap(fn: Callable[..., Any]) -> Callable[..., None]:
+        base = f"{fn.__module__.removeprefix('tests.')}::{fn.__name__}"
+        marks = list(getattr(fn, "pytestmark", []))
+        parametrize = [mark for mark in marks if mark.name == "parametrize"]
+        if len(parametrize) > 1:
+            raise ValueError(f"{base}: early_test takes one parametrize mark, not {len(parametrize)}")
+        cases: list[tuple[str, str | None, dict[str, Any]]] = [(base, None, {})]
+        if parametrize:
+            argnames, argvalues = parametrize[0].args[:2]
+            names = [n.strip() for n in argnames.split(",")] if isinstance(argnames, str) else list(argnames)
+            ids = parametrize[0].kwargs.get("ids")
+            cases = []
+            for index, values in enumerate(argvalues):
+                values = (values,) if len(names) == 1 else tuple(values)
+                if isinstance(ids, (list, tuple)):
+                    case_id = str(ids[index])
+                else:
+                    case_id = "-".join(str(v) if v is None or isinstance(v, (str, int, float, bool)) else f"{n}{index}"
+                                       for n, v in zip(names, values))
+                cases.append((f"{base}[{case_id}]", case_id, dict(zip(names, values))))
+        for name, _, kwargs in cases:
+            early_run(name, expected_s)(partial(_call_test, fn, prepare, kwargs))
 
+        if parametrize:
+            def test(early_case: str) -> None:
+                result(early_case)
+
+            test = pytest.mark.parametrize("early_case", [pytest.param(name, id=case_id, marks=pytest.mark.early_run(name))
+                                                           for name, case_id, _ in cases])(test)
+        else:
+            def test() -> None:
+                result(base)
+
+            test = pytest.mark.early_run(base)(test)
         test.__name__, test.__qualname__, test.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
         test.__module__ = fn.__module__
-        return pytest.mark.early_run(name)(test)
+        test.pytestmark = [mark for mark in marks if mark.name != "parametrize"] + test.pytestmark
+        return test
 
     return wrap
+
+
+def _call_test(fn: Callable[..., Any], prepare: Callable[[Path], Path] | None, kwargs: dict[str, Any],
+               workdir: Path) -> Any:
+    """``fn`` with the run's directory as its first argument, and a parametrized case's values."""
+    return fn(workdir if prepare is None else prepare(workdir), **kwargs)
 
 
 def _names(item: pytest.Item) -> list[str]:
@@ -119,7 +159,8 @@ def start(items: list[pytest.Item], tmp_path_factory: pytest.TempPathFactory) ->
         if _state["pool"] is None:
             _state["pool"] = ThreadPoolExecutor(max_workers=MAX_AT_ONCE, thread_name_prefix="early-run")
             _state["t0"] = monotonic()
-        workdir = _WORKDIR[name] = tmp_path_factory.mktemp(name)  # made here: mktemp is not for threads
+        # made here (mktemp is not for threads), under a short name of safe characters (names hold test ids)
+        workdir = _WORKDIR[name] = tmp_path_factory.mktemp(re.sub(r"[^\w.-]+", "_", name)[:60])
         _STARTED[name] = _state["pool"].submit(_timed, name, workdir)
 
 

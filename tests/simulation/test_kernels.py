@@ -8,6 +8,8 @@ from scipy import stats
 from lensfinder.simulation import compiled as kernels, fastmath, lensing
 from lensfinder.simulation.optics import add_noise, pixel_grid
 
+from helpers.early_runs import early_test
+
 
 def _elementwise(fn):
     """A compiled loop applying the scalar kernel function ``fn`` to a float32 array."""
@@ -156,6 +158,7 @@ def test_add_noise_variance_follows_sky_and_poisson_terms():
         add_noise(np.zeros((1, 5, 5)), 1.0, np.inf, np.array([1], dtype=np.uint64))
 
 
+@early_test(15)
 def test_images_are_the_same_bits_at_every_vector_width(tmp_path):
     """No fastmath and explicit FMAs: 256-bit and 512-bit vector code (and
     the scalar loop remainders) give the same images, so a row re-renders

@@ -11,6 +11,9 @@ import pytest
 from lensfinder.io import InputError
 from lensfinder.surveys.presets import MOCK_PRESETS, PRESET_NAMES, get_preset, stamp_size_pix, survey_preset
 
+from helpers.early_runs import early_test
+from helpers.workflow_run import REPO
+
 
 def test_stamp_sizes_follow_the_arcsec_size_and_the_pixel_scale():
     sizes = {name: stamp_size_pix(get_preset(name)) for name in PRESET_NAMES}
@@ -63,8 +66,9 @@ def test_bad_names_and_bands_are_named():
 
 
 #: kids is the default run's (tests/workflow), lsst has its geometry (0.2"/px, 101 px): the others
+@early_test(8)
 @pytest.mark.parametrize("name", sorted(set(MOCK_PRESETS) - {"kids", "lsst"}))
-def test_every_mock_preset_dry_runs(repo_root, tmp_path, name):
+def test_every_mock_preset_dry_runs(tmp_path, name, repo_root=REPO):
     config = tmp_path / "preset.yaml"
     config.write_text(f"mock: {{preset: {name}, n_tiles: 3}}\nlearning: {{rounds: 0}}\n")
     cmd = [sys.executable, "-m", "snakemake", "-n", "-p", "-s", str(repo_root / "Snakefile"), "-d", str(tmp_path),

@@ -134,6 +134,7 @@ def test_semi_real_member_sets_paint_on_the_training_hosts(tmp_path):
     assert splits["test"] == ['host_split="test"']
 
 
+@early_test(4)
 @pytest.mark.parametrize(("sets", "ensemble", "error"), [
     ("", "{seed: 43, train_set: nope}",
      "config: inference.ensemble: he2020_s43_nope trains on set 'nope', which simulation.sets lacks (it has train, test, "
@@ -173,7 +174,7 @@ learning: {rounds: 0, eval_tiles: 1}
 TINY_MEMBER = "he2020_half_s4_train_b"
 
 
-@early_run("member_sets", 60)
+@early_run("member_sets", 190)
 def _tiny_pair_run(workdir):
     copy_workflow(workdir)
     (workdir / "tiny.yaml").write_text(TINY_PAIR)

@@ -1,5 +1,6 @@
 """A tiny run of every survey preset: mock survey -> stamps, simulation in the preset's bands -> training
--> inference, on the preset's pixel grid (kids is the tiny run of test_workflow.py)."""
+-> inference on the survey's stamps, on the preset's pixel grid (kids is the tiny run of test_workflow.py,
+which also scores the simulated test set, calibrates and evaluates: steps that see no band or pixel)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from helpers.early_runs import early_run, result
 from helpers.workflow_run import copy_workflow, snakemake
 
 PRESETS = ["hsc", "lsst", "euclid", "des"]
-#: a preset's tiny run: its usual wall time (s), on one core
+#: a preset's tiny run: its usual wall time (s) in the session, on one core
 EXPECTED_S = 80
 
 TINY = """
@@ -27,11 +28,11 @@ simulation:
   recipe: skeleton
   sets:
     train: {{n_images: 96, n_shards: 1, seed: 11}}
-    test: {{n_images: 32, n_shards: 1, seed: 12}}
 training: {{epochs: 1, batch_size: 32}}
 learning: {{rounds: 0, eval_tiles: 1}}
 """
-TARGETS = ("results/predictions/he2020/MOCK_0.parquet", "results/eval/he2020_metrics.csv")
+#: the network's scores of the tile's stamps, before calibration (which needs the test set scored)
+TARGETS = ("results/predictions/members/he2020/chunks/000.parquet",)
 
 
 def _tiny_run(name: str, workdir):
@@ -64,7 +65,7 @@ def test_tiny_run_of_every_preset(name):
         assert np.isfinite(images).all()
     for band in preset.bands:
         assert (results / f"survey/tiles/MOCK_0.{band}.fits").is_file()
-    scores = pd.read_parquet(results / "predictions/he2020/MOCK_0.parquet")
-    assert len(scores) and scores["p_cnn"].between(0, 1).all()
-    metrics = pd.read_csv(results / "eval/he2020_metrics.csv")
-    assert metrics["n"].iloc[0] == 32
+    scores = pd.read_parquet(results / "predictions/members/he2020/chunks/000.parquet")
+    index = pd.read_parquet(results / "stamps/MOCK_0.parquet")
+    assert len(scores) == len(index) > 0 and set(scores["object_id"]) == set(index["object_id"])
+    assert scores["p_cnn"].between(0, 1).all() and (scores["shard"] == "MOCK_0").all()

@@ -164,7 +164,7 @@ def _check_readable(path: Path) -> None:
         assert path.stat().st_size > 0, f"{path}: empty"
 
 
-@early_run("resume", expected_s=160)
+@early_run("resume", expected_s=100)
 def _kill_and_resume(tmp_path: Path) -> None:
     """The whole test, started with the session (tests/helpers/early_runs.py); raises what it finds."""
     work = tmp_path / "work"

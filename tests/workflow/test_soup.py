@@ -82,6 +82,7 @@ def test_default_plan_averages_the_network_with_copies_fine_tuned_on_neighbours(
     assert provenance["train_neighbours"]["member_params"] == neighbours
 
 
+@early_test(4)
 @pytest.mark.parametrize("soup, shares", [("{copies: 1}", ["1", "1"]), ("{share: 0.4}", ["0.6", "0.2", "0.2"]),
                                           ("{copies: 3, share: 0.75}", ["0.25", "0.25", "0.25", "0.25"])])
 def test_soup_share_is_split_among_the_copies(tmp_path, soup, shares):
@@ -132,6 +133,7 @@ def test_another_recipe_trains_without_averaging_and_says_so(tmp_path):
     assert _value(average, "--out") == "results/models/he2020.keras"
 
 
+@early_test(4)
 @pytest.mark.parametrize("override, named", [
     ("training: {soup: {train_set: nowhere}}",
      "config: training.soup.train_set: 'nowhere' is not a set networks can learn from (simulation.sets has train, "

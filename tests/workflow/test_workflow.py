@@ -83,6 +83,7 @@ def test_lint_is_clean(workdir):
     assert "Lints for" not in result.stdout + result.stderr
 
 
+@early_test(4, prepare=copy_workflow)
 @pytest.mark.parametrize(
     "override, named",
     [("survey=hubble", "survey"), ("seed=-1", "seed"), ("nonsense_key=1", "nonsense_key")],
@@ -286,9 +287,9 @@ def _tiny_run(workdir, targets=(), keep=None):
     return workdir
 
 
-early_run("tiny", expected_s=180)(_tiny_run)
+early_run("tiny", expected_s=450)(_tiny_run)
 # the reproducibility twin: the tiny run again, in another directory
-early_run("tiny_twin", expected_s=95)(partial(_tiny_run, targets=TWIN_TARGETS, keep=TWIN_IMAGES + TWIN_TABLES))
+early_run("tiny_twin", expected_s=220)(partial(_tiny_run, targets=TWIN_TARGETS, keep=TWIN_IMAGES + TWIN_TABLES))
 
 
 @pytest.fixture(scope="module")
