@@ -15,6 +15,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 INNER_RUNS = '''
 import os
 from pathlib import Path
@@ -193,7 +195,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.early_runs import MAX_AT_ONCE, early_run, result
+from helpers.early_runs import MAX_AT_ONCE, early_run, early_test, result
 
 NOTES = Path(os.environ["NOTES"])
 HELD = [f"held_{i}" for i in range(MAX_AT_ONCE)]
@@ -227,6 +229,14 @@ def test_takes_the_queued_run():
 @pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.early_run(name)) for name in HELD])
 def test_takes_a_held_run(name):
     assert result(name).startswith("early-run")
+
+
+@early_test(1)
+@pytest.mark.parametrize("n", [1, 2])
+def test_a_whole_test_as_a_run(tmp_path, n):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "data").write_text("x" * n)
+    assert (tmp_path / "out" / "data").read_text() == "x" * n
 '''
 
 
@@ -248,4 +258,30 @@ def test_a_run_queued_behind_others_runs_in_the_sessions_process(tmp_path, repo_
     where = {line.split()[0]: line for line in summary.splitlines() if "(expected" in line}
     assert "in the session's process" in where["queued"], summary
     background = {name for name, line in where.items() if "in the background" in line}
-    assert background == set(where) - {"queued"} and all(name.startswith("held_") for name in background), summary
+    whole = {name for name in where if "::test_a_whole_test_as_a_run[" in name}
+    assert len(whole) == 2 and "test_queued.py::test_a_whole_test_as_a_run[1] PASSED" not in proc.stdout
+    assert background == set(where) - {"queued"}, summary
+    assert all(name.startswith("held_") for name in background - whole), summary
+    passed = {line.split()[1] for line in proc.stdout.splitlines() if line.startswith("PASSED ")}
+    assert {"test_queued.py::test_a_whole_test_as_a_run[1]", "test_queued.py::test_a_whole_test_as_a_run[2]"} <= passed
+
+
+def test_a_whole_test_run_leaves_no_files_once_it_passes_and_all_if_it_fails(tmp_path):
+    """`early_test`'s body: once its assertions have passed, what it wrote goes at once (its directory waits
+    for its test); a failed one keeps everything for a look."""
+    from helpers.early_runs import _call_test
+
+    def body(workdir, fail):
+        (workdir / "results").mkdir()
+        (workdir / "results" / "table.parquet").write_bytes(b"x" * 1000)
+        (workdir / "log.txt").write_text("done")
+        assert not fail, "meant to fail"
+
+    passed, failed = tmp_path / "passed", tmp_path / "failed"
+    for directory in (passed, failed):
+        directory.mkdir()
+    assert _call_test(body, None, {"fail": False}, passed) is None
+    assert passed.is_dir() and not list(passed.iterdir())
+    with pytest.raises(AssertionError, match="meant to fail"):
+        _call_test(body, None, {"fail": True}, failed)
+    assert (failed / "results" / "table.parquet").stat().st_size == 1000 and (failed / "log.txt").exists()

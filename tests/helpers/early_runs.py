@@ -135,8 +135,12 @@ def early_test(expected_s: float, prepare: Callable[[Path], Path] | None = None
 
 def _call_test(fn: Callable[..., Any], prepare: Callable[[Path], Path] | None, kwargs: dict[str, Any],
                workdir: Path) -> Any:
-    """``fn`` with the run's directory as its first argument, and a parametrized case's values."""
-    return fn(workdir if prepare is None else prepare(workdir), **kwargs)
+    """``fn`` with the run's directory as its first argument, and a parametrized case's values; once it has
+    passed, what it wrote goes (no test reads it: disk), the directory itself stays until its test has run."""
+    value = fn(workdir if prepare is None else prepare(workdir), **kwargs)
+    for child in workdir.iterdir():
+        rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    return value
 
 
 def _names(item: pytest.Item) -> list[str]:
