@@ -141,13 +141,9 @@ def test_the_sessions_last_test_takes_a_run():
 '''
 
 
-def test_early_runs_and_module_directories_are_removed_once_no_test_needs_them(tmp_path, repo_root):
-    (tmp_path / "test_a_runs.py").write_text(INNER_RUNS)
-    (tmp_path / "test_b_module.py").write_text(INNER_MODULE.format(name="passing", fail=""))
-    failing = INNER_MODULE.format(name="failing_module", fail='\n    assert False, "meant to fail"')
-    (tmp_path / "test_c_module.py").write_text(failing)
-    (tmp_path / "test_d_after.py").write_text(INNER_AFTER)
-    (tmp_path / "test_e_last.py").write_text(INNER_LAST)
+def _inner_session(tmp_path, repo_root, *args):
+    """A pytest session of its own over the test files written in ``tmp_path``, with the early-runs plugin
+    (and ``args``); its notes directory and the finished process."""
     (tmp_path / "pytest.ini").write_text(textwrap.dedent("""\
         [pytest]
         markers =
@@ -158,9 +154,20 @@ def test_early_runs_and_module_directories_are_removed_once_no_test_needs_them(t
     env = {**os.environ, "NOTES": str(notes), "PYTHONPATH": str(repo_root / "tests")}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", "-p", "helpers.early_runs",
-         "-p", "helpers.tmp_dirs", "--basetemp", str(tmp_path / "base"), "-k", "not deselected"],
+         "--basetemp", str(tmp_path / "base"), *args],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )
+    return notes, proc
+
+
+def test_early_runs_and_module_directories_are_removed_once_no_test_needs_them(tmp_path, repo_root):
+    (tmp_path / "test_a_runs.py").write_text(INNER_RUNS)
+    (tmp_path / "test_b_module.py").write_text(INNER_MODULE.format(name="passing", fail=""))
+    failing = INNER_MODULE.format(name="failing_module", fail='\n    assert False, "meant to fail"')
+    (tmp_path / "test_c_module.py").write_text(failing)
+    (tmp_path / "test_d_after.py").write_text(INNER_AFTER)
+    (tmp_path / "test_e_last.py").write_text(INNER_LAST)
+    notes, proc = _inner_session(tmp_path, repo_root, "-p", "helpers.tmp_dirs", "-k", "not deselected")
     outcomes = {}
     for line in proc.stdout.splitlines():
         word, _, rest = line.partition(" ")
@@ -244,15 +251,7 @@ def test_a_run_queued_behind_others_runs_in_the_sessions_process(tmp_path, repo_
     """A test that takes a run no worker has started yet (the workers busy with longer runs) runs it
     itself rather than wait; the summary says where each run ran."""
     (tmp_path / "test_queued.py").write_text(INNER_QUEUED)
-    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    early_run(name): takes an early run\n")
-    notes = tmp_path / "notes"
-    notes.mkdir()
-    env = {**os.environ, "NOTES": str(notes), "PYTHONPATH": str(repo_root / "tests")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", "-p", "helpers.early_runs",
-         "--basetemp", str(tmp_path / "base")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-    )
+    _, proc = _inner_session(tmp_path, repo_root)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     summary = proc.stdout.partition("early runs (start after session start, wall time, expected)")[2]
     where = {line.split()[0]: line for line in summary.splitlines() if "(expected" in line}

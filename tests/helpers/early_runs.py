@@ -62,9 +62,8 @@ _WORKDIR: dict[str, Path] = {}
 #: selected tests yet to run, per run; and the runs a failed test took
 _PENDING: dict[str, int] = {}
 _KEEP: set[str] = set()
-#: each run's start and end (monotonic seconds) and the thread it ran in, for the session's summary
-_TIMES: dict[str, list[float]] = {}
-_THREAD: dict[str, str] = {}
+#: each run's thread and its start and end (monotonic seconds; no end while it runs), for the session's summary
+_TIMES: dict[str, list] = {}
 _state: dict[str, Any] = {"pool": None, "t0": None}
 
 
@@ -170,7 +169,7 @@ def start(items: list[pytest.Item], tmp_path_factory: pytest.TempPathFactory) ->
 
 def _timed(name: str, workdir: Path) -> Any:
     """Run ``name`` in ``workdir``, noting when it starts and ends."""
-    _TIMES[name], _THREAD[name] = [monotonic()], current_thread().name
+    _TIMES[name] = [current_thread().name, monotonic()]
     try:
         return _REGISTERED[name](workdir)
     finally:
@@ -181,8 +180,8 @@ def timings() -> list[tuple[str, float, float | None, str]]:
     """Each run started this session, in the order they started: its name, its start (s after the first
     was submitted), its wall time (None while it runs) and the thread it ran in."""
     t0 = _state["t0"]
-    return [(name, times[0] - t0, times[1] - times[0] if len(times) > 1 else None, _THREAD[name])
-            for name, times in sorted(_TIMES.items(), key=lambda item: item[1][0])]
+    return [(name, start - t0, end[0] - start if end else None, thread)
+            for name, (thread, start, *end) in sorted(_TIMES.items(), key=lambda item: item[1][1])]
 
 
 def result(name: str) -> Any:
@@ -239,7 +238,6 @@ def stop() -> None:
     _state["pool"] = None
     _state["summary"] = timings()
     _TIMES.clear()
-    _THREAD.clear()
 
 
 def pytest_collection_modifyitems(session, config, items):
