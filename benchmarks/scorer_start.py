@@ -3,7 +3,8 @@
 Every scoring process (``lensfinder infer``, ``rescore``, the evaluation and
 ``domain_shift`` jobs) and every in-process ``predict_shard`` call builds the
 network's ``tf.function`` once: the eight rotations and flips of a batch, the
-network on each, and their mean (``lensfinder.learning.inference``). Timed in
+network (cut before its softmax) on each, stacked for the float64 mean
+(``lensfinder.learning.inference``). Timed in
 fresh processes, best of ``--repeat``: the first call (the trace and one
 batch), then the best of five more calls of the same batch (the graph alone):
 
@@ -33,23 +34,25 @@ from lensfinder.learning.models import build_model, import_keras
 keras = import_keras()
 import tensorflow as tf
 from lensfinder.learning import inference
+from lensfinder.learning.modelfiles import logit_heads
 
 keras.utils.set_random_seed(3)
 model = build_model("he2020", (49, 49, 6))
+heads = logit_heads(model)
 x = tf.constant(np.random.default_rng(0).normal(size=(int(sys.argv[2]), 49, 49, 6)).astype(np.float32))
 
 
 def former(x):
-    total = 0.0
+    views = []
     for flip in (False, True):
         y = tf.reverse(x, axis=[2]) if flip else x
         for k in range(4):
-            total += model(tf.image.rot90(y, k=k), training=False)
-    return total / 8.0
+            views.append(heads[0](tf.image.rot90(y, k=k), training=False))
+    return tf.stack(views, axis=1)
 
 
 if sys.argv[1] == "ours":
-    forward = inference._forward_function(model, "dihedral", tf)  # as the scorer builds it
+    forward = inference._forward_function(heads, "dihedral", tf)  # as the scorer builds it
 else:
     forward = tf.function(former, reduce_retracing=True)
 t0 = time.perf_counter()

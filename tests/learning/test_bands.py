@@ -172,5 +172,5 @@ def test_scoring_matches_the_residual_with_the_stamps_moffat_fits(trained):
     psf = scorer.stamp_psfs(index[fitted])
     assert psf[0].shape == (8, 4) and psf[1] == 0.2  # g then r: FWHM and beta of each
     x, _ = scorer.prepare(images[fitted], GRI, psf=psf)
-    direct = np.asarray(scorer.forward()(x))[:, scorer.lens_column]
+    direct = scorer.probabilities(scorer.forward()(x))
     np.testing.assert_allclose(scores["fits"][fitted], direct, rtol=0, atol=1e-6)

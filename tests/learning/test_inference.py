@@ -193,6 +193,36 @@ def test_train_infer_evaluate_end_to_end(tmp_path):
     assert result["auroc"].iloc[0] == pytest.approx(metrics.auroc(pred["is_lens"], pred["p_cnn"]))
 
 
+def test_scores_beyond_a_float32_softmax_keep_their_order(untrained, stamps, tmp_path):
+    """Logit differences of 20-35, which a float32 softmax rounds to exactly 1.0, score below 1 and in order:
+    p_cnn is the logistic function of the difference, in float64."""
+    from lensfinder.learning.modelfiles import load_model, logit_heads, save_model
+
+    cube, images = stamps
+    model = load_model(untrained)
+    x = preprocess(images, read_settings(untrained))
+    [head] = logit_heads(model)
+    logits = head.predict(x, verbose=0).astype(np.float64)
+    m0 = logits[:, 1] - logits[:, 0]
+    # the lens logit moved so that every stamp's difference is a * m0 + c, from 20 to 35
+    a = 15.0 / (m0.max() - m0.min())
+    c = 20.0 - a * m0.min()
+    kernel, bias = model.get_layer("logits").get_weights()
+    kernel[:, 1] = kernel[:, 0] + a * (kernel[:, 1] - kernel[:, 0])
+    bias[1] = bias[0] + a * (bias[1] - bias[0]) + c
+    model.get_layer("logits").set_weights([kernel, bias])
+    sure = save_model(model, tmp_path / "sure.keras")
+    write_settings(read_settings(untrained), sure)
+    assert (load_model(sure).predict(x, verbose=0)[:, 1] == 1.0).all()  # what the softmax itself says
+
+    table = inference.predict_shard(cube, cube.with_suffix(".parquet"), [sure], tta="none")
+    p = table["p_cnn"].to_numpy()
+    margin = a * m0 + c
+    assert (p < 1.0).all() and len(np.unique(p)) == len(p)
+    assert (np.argsort(p, kind="stable") == np.argsort(margin, kind="stable")).all()
+    np.testing.assert_allclose(1.0 - p, np.exp(-margin), rtol=5e-3, atol=3e-16)  # float32 logits, float64 p
+
+
 def _with_head(directory, name, units, activation):
     """A he2020-shaped body with another output head, saved with a sidecar."""
     from lensfinder.learning.models import import_keras

@@ -57,9 +57,9 @@ log = logging.getLogger(__name__)
 CALIBRATION_METHODS = ("beta", "platt", "temperature", "none")
 #: Equal-width probability bins of the reliability table (Guo et al. 2017 use 15).
 DEFAULT_BINS = 15
-#: p_cnn comes from a float32 softmax, whose spacing below 1 is 2**-24: the
-#: scores are clipped to [2**-24, 1 - 2**-24], so |logit| <= ~16.6.
-_EPS = 2.0**-24
+#: p_cnn is computed in float64 (from the network's logits; lensfinder.learning.inference), whose spacing
+#: below 1 is 2**-53: the scores are clipped to [2**-53, 1 - 2**-53], so |logit| <= ~36.7.
+_EPS = 2.0**-53
 LOGIT_LIMIT = float(np.log((1.0 - _EPS) / _EPS))
 _SLOPE_BOUNDS = (1e-3, 1e3)
 _IDENTITY = {"a": 1.0, "b": 1.0, "c": 0.0}

@@ -22,7 +22,7 @@ import numpy as np
 
 from lensfinder.learning.datasets import CubeReader
 from lensfinder.io import InputError, read_table, select_bands, write_table
-from lensfinder.learning.modelfiles import file_hash, lens_probability_column, load_model
+from lensfinder.learning.modelfiles import file_hash, lens_probability_column, load_model, logit_heads
 from lensfinder.learning.preprocessing import prepare_batch, settings_bands
 from lensfinder.learning.residual import settings_residual, settings_residual_match, stamp_psfs
 from lensfinder.learning.sidecar import check_weights_hash, read_settings
@@ -62,27 +62,43 @@ def _rot90(tf, images, k: int):
     return images
 
 
-def _dihedral_forward(model, tf):
-    """A function of a batch: the model's probabilities averaged over the 8 rotations and flips."""
-
-    def forward(x):
-        total = 0.0
-        for flip in (False, True):
-            y = tf.reverse(x, axis=[2]) if flip else x
-            for k in range(4):
-                total += model(_rot90(tf, y, k), training=False)
-        return total / 8.0
-
-    return forward
+def _views(tf, x, tta: str) -> list:
+    """The batch as the network sees it: itself, or its eight rotations by 90 degrees and flips."""
+    if tta != "dihedral":
+        return [x]
+    return [_rot90(tf, tf.reverse(x, axis=[2]) if flip else x, k) for flip in (False, True) for k in range(4)]
 
 
-def _forward_function(model, tta: str, tf):
-    """The network as a ``tf.function`` of a batch, with test-time augmentation ``tta``.
+def _forward_function(heads, tta: str, tf):
+    """The networks as one ``tf.function`` of a batch: every head's output for every view of ``tta``,
+    stacked to ``(n, n_heads * n_views, n_outputs)``.
 
     Its loops are over Python constants, so it is traced without AutoGraph.
     """
-    return tf.function(_dihedral_forward(model, tf) if tta == "dihedral" else lambda x: model(x, training=False),
-                       reduce_retracing=True, autograph=False)
+
+    def forward(x):
+        return tf.stack([head(view, training=False) for head in heads for view in _views(tf, x, tta)], axis=1)
+
+    return tf.function(forward, reduce_retracing=True, autograph=False)
+
+
+def lens_probabilities(outputs, lens_column: int, from_logits: bool):
+    """Lens probabilities ``(n,)`` in float64 from :func:`_forward_function`'s ``(n, k, c)`` outputs.
+
+    ``from_logits``: the outputs are two logits, and each view's probability is
+    the logistic function of the lens logit minus the other, in float64, so that
+    scores keep their order up to a difference of about 37 (a float32 softmax
+    rounds every difference above about 17 to exactly 1.0). Otherwise the
+    outputs are probabilities (column ``lens_column``). The mean over the ``k``
+    views and networks, as the dihedral average and an ensemble file's
+    ``Average`` compute it.
+    """
+    from scipy.special import expit
+
+    out = np.asarray(outputs, dtype=np.float64)
+    if from_logits:
+        return expit(out[..., 1] - out[..., 0]).mean(axis=1)
+    return out[..., lens_column].mean(axis=1)
 
 
 class Scorer:
@@ -106,8 +122,10 @@ class Scorer:
         self.hash = file_hash(self.path)
         check_weights_hash(self.settings, self.hash, self.path)
         self._model = None
+        self._heads = None
         self._forward = {}
         self.lens_column = None
+        self.from_logits = False
 
     @property
     def stamp_size(self) -> int:
@@ -136,15 +154,24 @@ class Scorer:
                 raise InputError(f"{self.path}: the network takes {shape}, its settings say "
                                  f"{tuple(self.settings['input_shape'])}")
             self.lens_column = lens_probability_column(self._model, str(self.path))
+            logits = logit_heads(self._model)
+            self.from_logits = logits is not None
+            self._heads = logits or [self._model]
         return self._model
 
     def forward(self, tta: str = DEFAULT_TTA):
-        """The network as a ``tf.function`` of a batch (with ``tta``), traced once per scorer and mode."""
+        """The network as a ``tf.function`` of a batch (with ``tta``), traced once per scorer and mode: its
+        outputs for each view (:func:`_forward_function`), read by :func:`lens_probabilities`."""
         if tta not in self._forward:
             import tensorflow as tf
 
-            self._forward[tta] = _forward_function(self.model, tta, tf)
+            self.model  # noqa: B018 (loads the network and finds its heads)
+            self._forward[tta] = _forward_function(self._heads, tta, tf)
         return self._forward[tta]
+
+    def probabilities(self, outputs):
+        """Lens probabilities (float64) of :meth:`forward`'s outputs (:func:`lens_probabilities`)."""
+        return lens_probabilities(outputs, self.lens_column, self.from_logits)
 
     def prepare(self, stamps, bands=None, psf=None):
         """Counts ``(n, ny, nx)`` or ``(n, n_bands, ny, nx)`` in ``bands`` (default the model's) -> network input.
@@ -225,8 +252,8 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
     forward = scorer.forward(tta)
     for batch, x in progress(dataset, total=n_batches, desc=f"score {reader.path.name}", unit="batch"):
         start = int(batch) * batch_size
-        probs = np.asarray(forward(x), dtype=np.float64)
-        p_cnn[start:start + len(probs)] = probs[:, scorer.lens_column]
+        probs = scorer.probabilities(forward(x))
+        p_cnn[start:start + len(probs)] = probs
     return p_cnn, fraction
 
 

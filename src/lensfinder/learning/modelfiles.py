@@ -15,7 +15,7 @@ from pathlib import Path
 from lensfinder.io import InputError, atomic_path
 from lensfinder.learning.models import import_keras
 
-__all__ = ["save_model", "load_model", "in_policy", "file_hash", "lens_probability_column"]
+__all__ = ["save_model", "load_model", "in_policy", "file_hash", "lens_probability_column", "logit_heads"]
 
 
 def save_model(model, path: str | os.PathLike) -> Path:
@@ -160,3 +160,31 @@ def lens_probability_column(model, source: str = "model") -> int:
         return 1 if units == 2 else 0
     raise InputError(f"{source}: the last layer {layer.name!r} ({type(layer).__name__}) has activation "
                      f"{name!r} and output shape {shape}; {expected}")
+
+
+def logit_heads(model):
+    """The network cut before its 2-way softmax: one model per network, or None where a head is not one.
+
+    ``lens_probability_column`` accepts the heads; this finds the logits behind
+    them, so that the lens probability can be computed from the difference of
+    the two logits in float64 (:mod:`lensfinder.learning.inference`): a float32
+    softmax says exactly 1.0 for every stamp whose logits differ by more than
+    about 17, and such stamps tie. Our networks end in a ``Dense`` of two
+    logits and an ``Activation("softmax")``: the model to that Dense's output.
+    An ensemble in one file (an ``Average`` of such networks) gives one model
+    per member, whose probabilities the file averages. A sigmoid unit, or a
+    softmax fused into its Dense, gives None (its scores stay the float32
+    output's).
+    """
+    keras = import_keras()
+    layer = model.layers[-1]
+    if type(layer).__name__ == "Average":
+        members = [sub for sub in model.layers if hasattr(sub, "layers")]
+        heads = [logit_heads(sub) for sub in members]
+        if not members or any(h is None or len(h) != 1 for h in heads):
+            return None
+        return [h[0] for h in heads]
+    activation = getattr(getattr(layer, "activation", None), "__name__", None)
+    if type(layer).__name__ != "Activation" or activation != "softmax" or tuple(layer.output.shape)[-1] != 2:
+        return None
+    return [keras.Model(model.inputs, layer.input, name=f"{model.name}_logits")]
