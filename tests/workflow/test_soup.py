@@ -13,6 +13,7 @@ import shlex
 import pytest
 import yaml
 from helpers.early_runs import early_test, result
+from helpers.tiny_run import tiny_run_in  # noqa: F401 (registers the tiny run this module takes)
 from helpers.workflow_run import REPO, copy_workflow, snakemake
 
 

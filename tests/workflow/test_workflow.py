@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 import time
-from functools import partial
 
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.early_runs import early_run, early_test, result
+from helpers.early_runs import early_test, result
+from helpers.tiny_run import TWIN_IMAGES, TWIN_TABLES
 from helpers.workflow_run import copy_workflow, snakemake
 
 #: AUROC the tiny test configuration (1,600 training images, 3 epochs) must
@@ -263,33 +263,6 @@ def test_truth_is_read_only_by_evaluation_and_mock_grades(workdir):
             readers.add(rule)
     # the simulated inspectors of every round, and the evaluation of the retraining rounds
     assert readers == {"mock_grades", "round_mock_grades", "evaluate_rounds"}, readers
-
-
-#: what the reproducibility twin of the tiny run makes, and the images and tables it compares
-TWIN_TARGETS = ("results/predictions/he2020.parquet", "results/eval/he2020_metrics.parquet")
-TWIN_IMAGES = ("results/survey/tiles/MOCK_0.r.fits", "results/stamps/MOCK_1.fits", "results/sim/train/shard_001.fits")
-TWIN_TABLES = ("results/catalog/catalog.parquet", "results/preselect/flags.parquet",
-               "results/sim/test/shard_000.parquet", *TWIN_TARGETS)
-
-
-def _tiny_run(workdir, targets=(), keep=None):
-    """The tiny configuration in a copy of the workflow in ``workdir`` (returned), as far as ``targets``.
-
-    ``keep``: the only result files to keep once the run ends (the others
-    go, as no test reads them: disk).
-    """
-    copy_workflow(workdir)
-    snakemake(workdir, *targets, "--cores", "2", "--configfile", "config/test.yaml")
-    if keep is not None:
-        for path in (workdir / "results").rglob("*"):
-            if path.is_file() and path.relative_to(workdir).as_posix() not in keep:
-                path.unlink()
-    return workdir
-
-
-early_run("tiny", expected_s=450)(_tiny_run)
-# the reproducibility twin: the tiny run again, in another directory
-early_run("tiny_twin", expected_s=220)(partial(_tiny_run, targets=TWIN_TARGETS, keep=TWIN_IMAGES + TWIN_TABLES))
 
 
 @pytest.fixture(scope="module")
