@@ -3,12 +3,7 @@ lists the tiles on a local recorded-response TAP server, then downloads and merg
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from contextlib import contextmanager
-from pathlib import Path
 
 import pandas as pd
 
@@ -16,19 +11,9 @@ from lensfinder.surveys.columns import TAP_TABLES
 
 from helpers.early_runs import early_test
 from helpers.tapserver import TapServer
+from helpers.workflow_run import REPO, copy_workflow, snakemake
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 TILES = ["KIDS_5.6_-28.2", "KIDS_6.6_-28.2"]
-
-
-def snakemake(workdir, *args, check=True):
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    result = subprocess.run([str(BIN / "snakemake"), *args], cwd=workdir, env=env, capture_output=True, text=True,
-                            timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
-    return result
 
 
 @contextmanager
@@ -44,8 +29,7 @@ def _server():
 
 
 def _workdir(tmp_path, server):
-    for name in ("Snakefile", "workflow", "config", "envs"):
-        (shutil.copytree if (REPO / name).is_dir() else shutil.copy2)(REPO / name, tmp_path / name)
+    copy_workflow(tmp_path)
     (tmp_path / "config" / "all.yaml").write_text(
         f"survey: kids_dr4\nkids:\n  tiles: all\n  tap_url: {server.url}/tap_cat\n  retries: 1\n")
     return tmp_path
