@@ -180,7 +180,8 @@ def format_info(info: dict) -> str:
         f"CPU        {cpu['name'] or 'unknown'} ({cpu['machine']}); cores usable {info['cores_usable']} "
         f"of {info['cores_machine']}; memory {memory}",
         f"  AVX-512 (512-bit simulation kernels): {_yes_no(cpu['avx512'])}",
-        f"  bfloat16 instructions (training.precision mixed_bfloat16 fast): {_yes_no(cpu['bfloat16_instructions'])}",
+        f"  bfloat16 instructions (training.precision, inference.precision mixed_bfloat16 fast): "
+        f"{_yes_no(cpu['bfloat16_instructions'])}",
         f"Keras backend (configured): {info['keras_backend_configured']}",
     ]
     if "device" in info:

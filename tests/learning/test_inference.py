@@ -223,6 +223,51 @@ def test_scores_beyond_a_float32_softmax_keep_their_order(untrained, stamps, tmp
     np.testing.assert_allclose(1.0 - p, np.exp(-margin), rtol=5e-3, atol=3e-16)  # float32 logits, float64 p
 
 
+def test_logit_heads_are_found_behind_softmaxes_and_an_ensembles_members(untrained):
+    """Each member of an ensemble file that takes the file's input gives its logits; a member behind
+    another layer, or a head that is not a Dense and a softmax, leaves the scores to the file's output."""
+    from lensfinder.learning.modelfiles import load_model, logit_heads
+    from lensfinder.learning.models import import_keras
+
+    keras = import_keras()
+    net = load_model(untrained)
+    [head] = logit_heads(net)
+    assert head.output.shape[-1] == 2 and head.layers[-1].name == "logits"
+    inputs = keras.Input(shape=(49, 49, 1))
+    members = [keras.Model(net.inputs[0], net.outputs[0], name=f"m{k}")(inputs) for k in range(2)]
+    pair = keras.Model(inputs, keras.layers.Average()(members))
+    assert [h.layers[-1].name for h in logit_heads(pair)] == ["logits", "logits"]
+    shifted = keras.layers.Rescaling(2.0)(inputs)
+    behind = keras.Model(inputs, keras.layers.Average()([keras.Model(net.inputs[0], net.outputs[0], name=f"b{k}")(shifted)
+                                                        for k in range(2)]))
+    assert logit_heads(behind) is None
+    x = keras.layers.Flatten()(inputs)
+    assert logit_heads(keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))) is None
+    assert logit_heads(keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))) is None
+
+
+def test_bfloat16_scores_are_the_float32_ones_to_bfloat16s_precision(untrained, stamps, tmp_path, capsys):
+    """`--precision mixed_bfloat16`: the convolutions and dense layers compute in bfloat16, the logits in
+    float32; the scores differ from float32's by bfloat16's rounding, not more. An unknown precision stops."""
+    cube, _ = stamps
+    out = {}
+    for precision in ("float32", "mixed_bfloat16"):
+        out[precision] = tmp_path / f"{precision}.parquet"
+        assert main(_args(cube, untrained, out[precision], "--tta", "none", "--precision", precision)) == 0
+    p32, p16 = (read_table(out[k])["p_cnn"].to_numpy() for k in ("float32", "mixed_bfloat16"))
+    assert 0 < np.abs(p16 - p32).max() < 0.02
+    scorer = inference.Scorer(untrained, precision="mixed_bfloat16")
+    scorer.model  # noqa: B018 (loads the network)
+    [head] = scorer._heads
+    policies = {layer.name: layer.dtype_policy.name for layer in head.layers}
+    assert policies["conv1"] == "mixed_bfloat16" and policies["logits"] == "float32"
+    with pytest.raises(InputError, match="precision: 'float16': expected one of float32, mixed_bfloat16"):
+        inference.Scorer(untrained, precision="float16")
+    with pytest.raises(SystemExit):
+        main(_args(cube, untrained, tmp_path / "x.parquet", "--precision", "float16"))
+    assert "--precision: invalid choice: 'float16'" in capsys.readouterr().err
+
+
 def _with_head(directory, name, units, activation):
     """A he2020-shaped body with another output head, saved with a sidecar."""
     from lensfinder.learning.models import import_keras

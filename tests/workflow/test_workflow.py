@@ -134,6 +134,24 @@ def test_a_number_inside_a_config_mapping_points_to_configfile(workdir):
     assert "'6' is not of type 'integer'" in lines[0] and "with --configfile" in lines[0]
 
 
+@early_test(5, prepare=copy_workflow)
+def test_inference_precision_reaches_every_scoring_job_of_the_search(workdir):
+    """inference.precision: the scoring jobs of the tiles (every round's) and of the test set pass it to
+    `lensfinder infer` (float32 by default); a precision the scorer lacks stops the dry run, naming the key."""
+    def infer_commands(*args):
+        plan = snakemake(workdir, "-n", "-p", "--forceall", *args).stdout
+        return [line for line in plan.splitlines() if "lensfinder infer " in line]
+
+    default = infer_commands()
+    assert len(default) >= 3 and all("--precision float32 " in c for c in default)
+    (workdir / "bf16.yaml").write_text("inference: {precision: mixed_bfloat16}\n")
+    chosen = infer_commands("--configfile", "bf16.yaml")
+    assert len(chosen) == len(default) and all("--precision mixed_bfloat16 " in c for c in chosen)
+    (workdir / "bad.yaml").write_text("inference: {precision: float16}\n")
+    result = snakemake(workdir, "-n", "--configfile", "bad.yaml", check=False)
+    assert result.returncode != 0 and "config: inference.precision: 'float16' is not one of" in result.stdout + result.stderr
+
+
 @early_test(9, prepare=copy_workflow)
 def test_bad_mock_survey_settings_stop_the_dry_run(workdir):
     # mock.params reach the mock_survey jobs as --set; they are checked when the config is read

@@ -115,6 +115,7 @@ rule domain_shift_infer:
     params:
         batch_size=EXP_TRAIN["batch_size_inference"],
         tta=config["inference"]["tta"],
+        precision=config["inference"]["precision"],
     log:
         f"{DSP.logs}/infer/{{dsnet}}_{{dsset}}_{{shard}}.log",
     threads: EXP_TRAIN["threads_inference"]
@@ -125,7 +126,7 @@ rule domain_shift_infer:
         "../../envs/learn.yaml"
     shell:
         "lensfinder infer --stamps {input.cube} --index {input.index} --model {input.model} "
-        "--batch-size {params.batch_size} --tta {params.tta} --threads {threads} --out {output} > {log} 2>&1"
+        "--batch-size {params.batch_size} --tta {params.tta} --precision {params.precision} --threads {threads} --out {output} > {log} 2>&1"
 
 
 # The ensemble's row: the mean of its members' probabilities, image by image, from the scores of the

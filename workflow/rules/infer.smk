@@ -15,6 +15,7 @@ rule infer:
     params:
         batch_size=config["inference"]["batch_size"],
         tta=config["inference"]["tta"],
+        precision=config["inference"]["precision"],
     log:
         "results/logs/infer/{net}_{chunk}.log",
     benchmark:
@@ -27,7 +28,7 @@ rule infer:
         "../../envs/learn.yaml"
     shell:
         "lensfinder infer --stamps {input.cubes} --index {input.indexes} --model {input.model} "
-        "--batch-size {params.batch_size} --tta {params.tta} --threads {threads} --out {output} > {log} 2>&1"
+        "--batch-size {params.batch_size} --tta {params.tta} --precision {params.precision} --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule infer_test:
@@ -41,6 +42,7 @@ rule infer_test:
     params:
         batch_size=config["inference"]["batch_size"],
         tta=config["inference"]["tta"],
+        precision=config["inference"]["precision"],
     log:
         "results/logs/infer_test/{net}_{shard}.log",
     threads: config["inference"]["threads"] or config["training"]["threads"]
@@ -51,7 +53,7 @@ rule infer_test:
         "../../envs/learn.yaml"
     shell:
         "lensfinder infer --stamps {input.cube} --index {input.index} --model {input.model} "
-        "--batch-size {params.batch_size} --tta {params.tta} --threads {threads} --out {output} > {log} 2>&1"
+        "--batch-size {params.batch_size} --tta {params.tta} --precision {params.precision} --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule evaluate:

@@ -22,7 +22,8 @@ import numpy as np
 
 from lensfinder.learning.datasets import CubeReader
 from lensfinder.io import InputError, read_table, select_bands, write_table
-from lensfinder.learning.modelfiles import file_hash, lens_probability_column, load_model, logit_heads
+from lensfinder.learning.modelfiles import (SCORING_PRECISIONS, computing_in, file_hash, lens_probability_column,
+                                           load_model, logit_heads)
 from lensfinder.learning.preprocessing import prepare_batch, settings_bands
 from lensfinder.learning.residual import settings_residual, settings_residual_match, stamp_psfs
 from lensfinder.learning.sidecar import check_weights_hash, read_settings
@@ -97,7 +98,7 @@ def lens_probabilities(outputs, lens_column: int, from_logits: bool):
 
     out = np.asarray(outputs, dtype=np.float64)
     if from_logits:
-        return expit(out[..., 1] - out[..., 0]).mean(axis=1)
+        return expit(out[..., lens_column] - out[..., 1 - lens_column]).mean(axis=1)
     return out[..., lens_column].mean(axis=1)
 
 
@@ -110,9 +111,15 @@ class Scorer:
         ``MODEL.keras``; its settings are read from ``MODEL.json``.
     normalization, preprocess, input_size : optional
         Expected settings: a model trained otherwise raises :class:`InputError`.
+    precision : {"float32", "mixed_bfloat16"}
+        What the network computes in (:data:`SCORING_PRECISIONS`; the logits and ``p_cnn`` stay float32 and
+        float64): ``mixed_bfloat16`` for CPUs with bfloat16 instructions (:func:`computing_in`).
     """
 
-    def __init__(self, path, *, normalization=None, preprocess=None, input_size=None):
+    def __init__(self, path, *, normalization=None, preprocess=None, input_size=None, precision: str = "float32"):
+        if precision not in SCORING_PRECISIONS:
+            raise InputError(f"precision: {precision!r}: expected one of {', '.join(SCORING_PRECISIONS)}")
+        self.precision = precision
         self.path = Path(path)
         if not self.path.exists():
             raise InputError(f"{self.path}: model file not found")
@@ -157,6 +164,12 @@ class Scorer:
             logits = logit_heads(self._model)
             self.from_logits = logits is not None
             self._heads = logits or [self._model]
+            if self.precision != "float32":
+                try:
+                    self._heads = [computing_in(head, self.precision) for head in self._heads]
+                except Exception as exc:  # a network of layers Keras cannot clone in another policy
+                    raise InputError(f"{self.path}: cannot be scored in {self.precision} ({type(exc).__name__}: "
+                                     f"{exc}); score it in float32") from exc
         return self._model
 
     def forward(self, tta: str = DEFAULT_TTA):
@@ -259,7 +272,7 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
 
 def predict_shard(cube_path, index_path, model_paths, batch_size: int = 256,
                   max_nan_fraction: float = DEFAULT_MAX_NAN_FRACTION, threads: int | None = None,
-                  normalization=None, preprocess=None, tta: str = DEFAULT_TTA):
+                  normalization=None, preprocess=None, tta: str = DEFAULT_TTA, precision: str = "float32"):
     """Score one cube with one model or the mean of an ensemble.
 
     Parameters
@@ -277,13 +290,15 @@ def predict_shard(cube_path, index_path, model_paths, batch_size: int = 256,
         Expected settings of every model (checked against the sidecars).
     tta : {"none", "dihedral"}
         Test-time augmentation of every model (:func:`score_cube`; default :data:`DEFAULT_TTA`).
+    precision : {"float32", "mixed_bfloat16"}
+        What every network computes in (:class:`Scorer`).
 
     Returns
     -------
     pandas.DataFrame
         ``object_id, p_cnn, model, model_hash, shard`` (+ ``is_lens``); docs/learning.md.
     """
-    scorers = _scorers(model_paths, normalization, preprocess)
+    scorers = _scorers(model_paths, normalization, preprocess, precision)
     return _score_table(cube_path, index_path, scorers, batch_size, max_nan_fraction, threads, tta)
 
 
@@ -307,13 +322,14 @@ def predict_shards(cube_paths, index_paths, model_paths, **options):
     for path in (*cube_paths, *index_paths):
         if not path.is_file():
             raise InputError(f"{path}: file not found")
-    scorers = _scorers(model_paths, options.pop("normalization", None), options.pop("preprocess", None))
+    scorers = _scorers(model_paths, options.pop("normalization", None), options.pop("preprocess", None),
+                       options.pop("precision", "float32"))
     for cube, index in zip(cube_paths, index_paths):
         yield cube, _score_table(cube, index, scorers, **options)
 
 
-def _scorers(model_paths, normalization, preprocess) -> list:
-    scorers = [Scorer(p, normalization=normalization, preprocess=preprocess) for p in model_paths]
+def _scorers(model_paths, normalization, preprocess, precision: str = "float32") -> list:
+    scorers = [Scorer(p, normalization=normalization, preprocess=preprocess, precision=precision) for p in model_paths]
     if not scorers:
         raise InputError("no model given")
     return scorers

@@ -15,7 +15,15 @@ from pathlib import Path
 from lensfinder.io import InputError, atomic_path
 from lensfinder.learning.models import import_keras
 
-__all__ = ["save_model", "load_model", "in_policy", "file_hash", "lens_probability_column", "logit_heads"]
+__all__ = ["SCORING_PRECISIONS", "save_model", "load_model", "in_policy", "computing_in", "file_hash",
+           "lens_probability_column", "logit_heads"]
+
+#: Precisions a network can be scored in (``lensfinder infer --precision``, the workflow's
+#: ``inference.precision``): ``float32``, or ``mixed_bfloat16`` (:func:`computing_in`).
+SCORING_PRECISIONS = ("float32", "mixed_bfloat16")
+#: The layers our networks keep in float32 under every policy: the two logits, the softmax, and an
+#: ensemble file's mean (lensfinder.learning.models, lensfinder.learning.training).
+_FLOAT32_HEAD = ("logits", "p", "p_mean")
 
 
 def save_model(model, path: str | os.PathLike) -> Path:
@@ -79,6 +87,32 @@ def in_policy(model, policy: str):
         twin = keras.models.clone_model(model, clone_function=clone)
     finally:
         keras.mixed_precision.set_global_policy(before)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def computing_in(model, policy: str):
+    """``model`` with every layer but its float32 head computing in ``policy``, with the same weights.
+
+    For scoring on a CPU with bfloat16 instructions (AVX-512 BF16, AMX), where
+    ``mixed_bfloat16`` scores the default network about 4 times as fast as
+    float32 (docs/performance.md): the convolutions and dense layers compute in
+    bfloat16, the two logits, the softmax and an ensemble's mean stay float32
+    (the float64 ``p_cnn`` is computed from those logits). ``float32`` gives the
+    network as :func:`in_policy` does. One network: the scorer applies it to
+    each of :func:`logit_heads`'s models (an ensemble file's members one by one).
+    """
+    if policy == "float32":
+        return in_policy(model, "float32")
+    keras = import_keras()
+
+    def clone(layer):
+        config = layer.get_config()
+        if layer.name not in _FLOAT32_HEAD and "dtype" in config:
+            config["dtype"] = policy
+        return layer.__class__.from_config(config)
+
+    twin = keras.models.clone_model(model, clone_function=clone)
     twin.set_weights(model.get_weights())
     return twin
 
@@ -172,16 +206,19 @@ def logit_heads(model):
     about 17, and such stamps tie. Our networks end in a ``Dense`` of two
     logits and an ``Activation("softmax")``: the model to that Dense's output.
     An ensemble in one file (an ``Average`` of such networks) gives one model
-    per member, whose probabilities the file averages. A sigmoid unit, or a
-    softmax fused into its Dense, gives None (its scores stay the float32
-    output's).
+    per member, whose probabilities the file averages (when the members take
+    the file's input as it is). A sigmoid unit, a softmax fused into its
+    Dense, or anything else gives None: its scores stay the float32 output's.
     """
     keras = import_keras()
     layer = model.layers[-1]
     if type(layer).__name__ == "Average":
         members = [sub for sub in model.layers if hasattr(sub, "layers")]
+        others = [sub for sub in model.layers if sub not in members and sub is not layer]
+        if not members or any(type(sub).__name__ != "InputLayer" for sub in others):
+            return None  # members fed by other layers than the input: read the file's own output
         heads = [logit_heads(sub) for sub in members]
-        if not members or any(h is None or len(h) != 1 for h in heads):
+        if any(h is None or len(h) != 1 for h in heads):
             return None
         return [h[0] for h in heads]
     activation = getattr(getattr(layer, "activation", None), "__name__", None)
