@@ -256,6 +256,10 @@ def test_bfloat16_scores_are_the_float32_ones_to_bfloat16s_precision(untrained, 
         assert main(_args(cube, untrained, out[precision], "--tta", "none", "--precision", precision)) == 0
     p32, p16 = (read_table(out[k])["p_cnn"].to_numpy() for k in ("float32", "mixed_bfloat16"))
     assert 0 < np.abs(p16 - p32).max() < 0.02
+    rescored = tmp_path / "rescored.parquet"  # lensfinder rescore takes it too
+    assert main(["rescore", "--model", str(untrained), "--stamps", str(cube), "--index", str(cube.with_suffix(".parquet")),
+                 "--out", str(rescored), "--tta", "none", "--precision", "mixed_bfloat16"]) == 0
+    np.testing.assert_allclose(read_table(rescored)["p_cnn"], p16, rtol=1e-6)
     scorer = inference.Scorer(untrained, precision="mixed_bfloat16")
     scorer.model  # noqa: B018 (loads the network)
     [head] = scorer._heads
@@ -392,7 +396,7 @@ def test_two_scale_input_trains_and_scores(tmp_path):
 
 def test_scoring_default_tta_is_the_workflow_default(repo_root):
     """``lensfinder infer``, ``lensfinder rescore`` and the Python functions default to the
-    workflow's ``inference.tta`` (schema and config/config.yaml), so a model scored outside the
+    workflow's ``inference.tta`` and ``inference.precision`` (schema and config/config.yaml), so a model scored outside the
     workflow with no options gets the scores the workflow gave it."""
     import argparse
     import inspect
@@ -410,5 +414,8 @@ def test_scoring_default_tta_is_the_workflow_default(repo_root):
         parser = argparse.ArgumentParser()
         add(parser)
         assert parser.get_default("tta") == inference.DEFAULT_TTA, add.__name__
+        assert parser.get_default("precision") == config["inference"]["precision"] == "float32", add.__name__
+    assert schema["properties"]["inference"]["properties"]["precision"]["default"] == "float32"
     for function in (inference.score_cube, inference.predict_shard):
         assert inspect.signature(function).parameters["tta"].default == inference.DEFAULT_TTA, function.__name__
+    assert inspect.signature(inference.predict_shard).parameters["precision"].default == "float32"

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from lensfinder.cli.options import add_precision_argument
+from lensfinder.cli.options import add_precision_argument, add_scoring_precision_argument
 from lensfinder.io import InputError
 from lensfinder.learning.config import CLASS_BALANCE, HE2020_CASES, LR_SCHEDULES, TrainConfig, resolve_config
 from lensfinder.learning.evaluation import COMPLETENESS_COLUMNS, evaluate_files
 from lensfinder.learning.inference import DEFAULT_MAX_NAN_FRACTION, DEFAULT_TTA, TTA_MODES, infer_files
-from lensfinder.learning.modelfiles import SCORING_PRECISIONS
 from lensfinder.learning.stream import DEFAULT_CACHE_MB
 from lensfinder.learning.metrics import DEFAULT_THRESHOLDS
 from lensfinder.learning.models import DEFAULT_INPUT_SIZE, MODEL_NAMES
@@ -140,11 +139,7 @@ def add_infer_arguments(parser: argparse.ArgumentParser) -> None:
                         help="test-time augmentation: dihedral averages p_cnn over the stamp's 8 rotations and "
                              f"flips, none scores each stamp once (8 times faster); default {DEFAULT_TTA}, as the "
                              "workflow's inference.tta")
-    parser.add_argument("--precision", choices=SCORING_PRECISIONS, default="float32",
-                        help="what the network computes in: mixed_bfloat16 scores the default network about 4 times "
-                             "as fast on CPUs with bfloat16 instructions (AVX-512 BF16, AMX; `lensfinder info` says) "
-                             "and slower on others; the logits stay float32 (default float32, as the workflow's "
-                             "inference.precision)")
+    add_scoring_precision_argument(parser)
 
 
 def run_infer(args) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from lensfinder.cli.options import add_precision_argument
+from lensfinder.cli.options import add_precision_argument, add_scoring_precision_argument
 from lensfinder.io import InputError
 from lensfinder.learning.inference import DEFAULT_TTA, TTA_MODES
 
@@ -159,6 +159,7 @@ def add_rescore_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all available)")
     parser.add_argument("--tta", choices=TTA_MODES, default=DEFAULT_TTA,
                         help=f"test-time augmentation, as lensfinder infer --tta (default {DEFAULT_TTA})")
+    add_scoring_precision_argument(parser)
 
 
 def run_rescore(args) -> int:
@@ -173,7 +174,7 @@ def run_rescore(args) -> int:
     if args.batch_size < 1:
         raise InputError(f"--batch-size: {args.batch_size}, expected >= 1")
     tables = predict_shards(args.stamps, args.index, [args.model], batch_size=args.batch_size, threads=args.threads,
-                            tta=args.tta)
+                            tta=args.tta, precision=args.precision)
     for out, (_, table) in zip(args.out, tables):
         write_table(table, out)
     return 0
