@@ -6,6 +6,7 @@ Each constant names the equation, table or section it comes from.
 __all__ = [
     "HTTP_TIMEOUT_S",
     "PRECISIONS",
+    "SCORING_PRECISIONS",
     "KIDS_COADD_PIXEL_SCALE_ARCSEC",
     "KIDS_CATALOG_PIXEL_SCALE_ARCSEC",
     "HE2020_PIXEL_SCALE_ARCSEC",
@@ -66,3 +67,6 @@ HTTP_TIMEOUT_S = 300.0
 #: or a Keras precision policy for every machine (lensfinder.learning.runtime; here, where the command
 #: line reads it without importing Keras).
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+#: Precisions a network can be scored in (``lensfinder infer`` and ``rescore --precision``, the workflow's
+#: ``inference.precision``): ``float32``, or ``mixed_bfloat16`` (lensfinder.learning.modelfiles.computing_in).
+SCORING_PRECISIONS = ("float32", "mixed_bfloat16")

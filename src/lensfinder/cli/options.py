@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lensfinder.constants import HTTP_TIMEOUT_S, PRECISIONS
+from lensfinder.constants import HTTP_TIMEOUT_S, PRECISIONS, SCORING_PRECISIONS
 from lensfinder.io import InputError, nearest_hint
 
 __all__ = ["add_retry_arguments", "add_precision_argument", "add_scoring_precision_argument", "parse_key_values"]
@@ -23,8 +23,6 @@ def add_precision_argument(parser) -> None:
 
 def add_scoring_precision_argument(parser) -> None:
     """``--precision`` of ``lensfinder infer`` and ``lensfinder rescore`` (the workflow's inference.precision)."""
-    from lensfinder.learning.modelfiles import SCORING_PRECISIONS
-
     parser.add_argument("--precision", choices=SCORING_PRECISIONS, default="float32",
                         help="what the network computes in: mixed_bfloat16 scores the default network about twice "
                              "as fast on CPUs with bfloat16 instructions (AVX-512 BF16, AMX; `lensfinder info` says) "

@@ -12,15 +12,13 @@ import hashlib
 import os
 from pathlib import Path
 
+from lensfinder.constants import SCORING_PRECISIONS
 from lensfinder.io import InputError, atomic_path
 from lensfinder.learning.models import import_keras
 
 __all__ = ["SCORING_PRECISIONS", "save_model", "load_model", "in_policy", "computing_in", "file_hash",
            "lens_probability_column", "logit_heads"]
 
-#: Precisions a network can be scored in (``lensfinder infer --precision``, the workflow's
-#: ``inference.precision``): ``float32``, or ``mixed_bfloat16`` (:func:`computing_in`).
-SCORING_PRECISIONS = ("float32", "mixed_bfloat16")
 #: The layers our networks keep in float32 under every policy: the two logits, the softmax, and an
 #: ensemble file's mean (lensfinder.learning.models, lensfinder.learning.training).
 _FLOAT32_HEAD = ("logits", "p", "p_mean")
