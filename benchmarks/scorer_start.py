@@ -8,7 +8,7 @@ network (cut before its softmax) on each, stacked for the float64 mean
 fresh processes, best of ``--repeat``: the first call (the trace and one
 batch), then the best of five more calls of the same batch (the graph alone):
 
-- ours: the function the scorer builds (``inference._forward_function``; quarter turns
+- ours: the function the scorer builds (``forward.forward_function``; quarter turns
   as transposes and reversals, no AutoGraph);
 - baseline: the same loop with ``tf.image.rot90``, which builds a four-way
   ``tf.case`` for every turn, traced through AutoGraph, as every scorer did
@@ -33,7 +33,7 @@ import numpy as np
 from lensfinder.learning.models import build_model, import_keras
 keras = import_keras()
 import tensorflow as tf
-from lensfinder.learning import inference
+from lensfinder.learning import forward
 from lensfinder.learning.modelfiles import logit_heads
 
 keras.utils.set_random_seed(3)
@@ -52,7 +52,7 @@ def former(x):
 
 
 if sys.argv[1] == "ours":
-    forward = inference._forward_function(heads, "dihedral", tf)  # as the scorer builds it
+    forward = forward.forward_function(heads, "dihedral", tf)  # as the scorer builds it
 else:
     forward = tf.function(former, reduce_retracing=True)
 t0 = time.perf_counter()

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lensfinder.learning import inference, metrics
+from lensfinder.learning import forward, inference, metrics
 from lensfinder.cli import main
 from lensfinder.learning.datasets import toy_lens_images, write_toy_shard
 from lensfinder.io import InputError, read_table, write_cube, write_table
@@ -260,9 +260,7 @@ def test_bfloat16_scores_are_the_float32_ones_to_bfloat16s_precision(untrained, 
     assert main(["rescore", "--model", str(untrained), "--stamps", str(cube), "--index", str(cube.with_suffix(".parquet")),
                  "--out", str(rescored), "--tta", "none", "--precision", "mixed_bfloat16"]) == 0
     np.testing.assert_allclose(read_table(rescored)["p_cnn"], p16, rtol=1e-6)
-    scorer = inference.Scorer(untrained, precision="mixed_bfloat16")
-    scorer.model  # noqa: B018 (loads the network)
-    [head] = scorer._heads
+    [head] = inference.Scorer(untrained, precision="mixed_bfloat16").heads
     policies = {layer.name: layer.dtype_policy.name for layer in head.layers}
     assert policies["conv1"] == "mixed_bfloat16" and policies["logits"] == "float32"
     with pytest.raises(InputError, match="precision: 'float16': expected one of float32, mixed_bfloat16"):
@@ -365,7 +363,7 @@ def test_rotations_of_the_dihedral_scores_are_tf_image_rot90s():
 
     x = np.random.default_rng(5).normal(size=(3, 5, 7, 2)).astype(np.float32)
     for k in range(-1, 6):
-        turned = inference._rot90(tf, tf.constant(x), k).numpy()
+        turned = forward.rot90(tf, tf.constant(x), k).numpy()
         np.testing.assert_array_equal(turned, tf.image.rot90(x, k=k % 4).numpy(), err_msg=f"k={k}")
         np.testing.assert_array_equal(turned, np.rot90(x, k, axes=(1, 2)), err_msg=f"k={k}")
 

@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from lensfinder.learning.datasets import CubeReader
+from lensfinder.learning.forward import forward_function, lens_probabilities
 from lensfinder.io import InputError, read_table, select_bands, write_table
-from lensfinder.learning.modelfiles import (SCORING_PRECISIONS, computing_in, file_hash, lens_probability_column,
-                                           load_model, logit_heads)
+from lensfinder.constants import SCORING_PRECISIONS
+from lensfinder.learning.modelfiles import computing_in, file_hash, lens_probability_column, load_model, logit_heads
 from lensfinder.learning.preprocessing import prepare_batch, settings_bands
 from lensfinder.learning.residual import settings_residual, settings_residual_match, stamp_psfs
 from lensfinder.learning.sidecar import check_weights_hash, read_settings
@@ -44,62 +45,6 @@ TTA_MODES = ("none", "dihedral")
 #: network as the workflow does (dihedral adds 0.01-0.03 of AUROC to every network measured,
 #: docs/experiments.md, for 8 forward passes per stamp).
 DEFAULT_TTA = "dihedral"
-
-
-def _rot90(tf, images, k: int):
-    """``tf.image.rot90(images, k)`` of a batch ``(n, ny, nx, c)`` for a Python ``k``: transposes and reversals.
-
-    The same pixels as ``tf.image.rot90`` (a test compares them), without the four-way
-    ``tf.case`` it builds for every call: a scorer's graph traces in half the time, and
-    scores the same bits (``benchmarks/scorer_start.py``).
-    """
-    k %= 4
-    if k == 1:
-        return tf.transpose(tf.reverse(images, axis=[2]), [0, 2, 1, 3])
-    if k == 2:
-        return tf.reverse(images, axis=[1, 2])
-    if k == 3:
-        return tf.reverse(tf.transpose(images, [0, 2, 1, 3]), axis=[2])
-    return images
-
-
-def _views(tf, x, tta: str) -> list:
-    """The batch as the network sees it: itself, or its eight rotations by 90 degrees and flips."""
-    if tta != "dihedral":
-        return [x]
-    return [_rot90(tf, tf.reverse(x, axis=[2]) if flip else x, k) for flip in (False, True) for k in range(4)]
-
-
-def _forward_function(heads, tta: str, tf):
-    """The networks as one ``tf.function`` of a batch: every head's output for every view of ``tta``,
-    stacked to ``(n, n_heads * n_views, n_outputs)``.
-
-    Its loops are over Python constants, so it is traced without AutoGraph.
-    """
-
-    def forward(x):
-        return tf.stack([head(view, training=False) for head in heads for view in _views(tf, x, tta)], axis=1)
-
-    return tf.function(forward, reduce_retracing=True, autograph=False)
-
-
-def lens_probabilities(outputs, lens_column: int, from_logits: bool):
-    """Lens probabilities ``(n,)`` in float64 from :func:`_forward_function`'s ``(n, k, c)`` outputs.
-
-    ``from_logits``: the outputs are two logits, and each view's probability is
-    the logistic function of the lens logit minus the other, in float64, so that
-    scores keep their order up to a difference of about 37 (a float32 softmax
-    rounds every difference above about 17 to exactly 1.0). Otherwise the
-    outputs are probabilities (column ``lens_column``). The mean over the ``k``
-    views and networks, as the dihedral average and an ensemble file's
-    ``Average`` compute it.
-    """
-    from scipy.special import expit
-
-    out = np.asarray(outputs, dtype=np.float64)
-    if from_logits:
-        return expit(out[..., lens_column] - out[..., 1 - lens_column]).mean(axis=1)
-    return out[..., lens_column].mean(axis=1)
 
 
 class Scorer:
@@ -161,29 +106,37 @@ class Scorer:
                 raise InputError(f"{self.path}: the network takes {shape}, its settings say "
                                  f"{tuple(self.settings['input_shape'])}")
             self.lens_column = lens_probability_column(self._model, str(self.path))
-            logits = logit_heads(self._model)
-            self.from_logits = logits is not None
-            self._heads = logits or [self._model]
+        return self._model
+
+    @property
+    def heads(self) -> list:
+        """The models the scores come from: the network cut before its softmax (each member of an ensemble
+        file; :func:`~lensfinder.learning.modelfiles.logit_heads`), in the scorer's precision, or the network
+        itself where it has no such head (:attr:`from_logits` says which)."""
+        if self._heads is None:
+            logits = logit_heads(self.model)
+            heads = logits or [self.model]
             if self.precision != "float32":
                 try:
-                    self._heads = [computing_in(head, self.precision) for head in self._heads]
+                    heads = [computing_in(head, self.precision) for head in heads]
                 except Exception as exc:  # a network of layers Keras cannot clone in another policy
                     raise InputError(f"{self.path}: cannot be scored in {self.precision} ({type(exc).__name__}: "
                                      f"{exc}); score it in float32") from exc
-        return self._model
+            self.from_logits, self._heads = logits is not None, heads
+        return self._heads
 
     def forward(self, tta: str = DEFAULT_TTA):
         """The network as a ``tf.function`` of a batch (with ``tta``), traced once per scorer and mode: its
-        outputs for each view (:func:`_forward_function`), read by :func:`lens_probabilities`."""
+        outputs for each view (:func:`~lensfinder.learning.forward.forward_function`), read by
+        :func:`~lensfinder.learning.forward.lens_probabilities`."""
         if tta not in self._forward:
             import tensorflow as tf
 
-            self.model  # noqa: B018 (loads the network and finds its heads)
-            self._forward[tta] = _forward_function(self._heads, tta, tf)
+            self._forward[tta] = forward_function(self.heads, tta, tf)
         return self._forward[tta]
 
     def probabilities(self, outputs):
-        """Lens probabilities (float64) of :meth:`forward`'s outputs (:func:`lens_probabilities`)."""
+        """Lens probabilities (float64) of :meth:`forward`'s outputs (:func:`~lensfinder.learning.forward.lens_probabilities`)."""
         return lens_probabilities(outputs, self.lens_column, self.from_logits)
 
     def prepare(self, stamps, bands=None, psf=None):

@@ -12,12 +12,11 @@ import hashlib
 import os
 from pathlib import Path
 
-from lensfinder.constants import SCORING_PRECISIONS
 from lensfinder.io import InputError, atomic_path
 from lensfinder.learning.models import import_keras
 
-__all__ = ["SCORING_PRECISIONS", "save_model", "load_model", "in_policy", "computing_in", "file_hash",
-           "lens_probability_column", "logit_heads"]
+__all__ = ["save_model", "load_model", "in_policy", "computing_in", "file_hash", "lens_probability_column",
+           "logit_heads"]
 
 #: The layers our networks keep in float32 under every policy: the two logits, the softmax, and an
 #: ensemble file's mean (lensfinder.learning.models, lensfinder.learning.training).
@@ -96,12 +95,10 @@ def computing_in(model, policy: str):
     ``mixed_bfloat16`` scores the default network about 4 times as fast as
     float32 (docs/performance.md): the convolutions and dense layers compute in
     bfloat16, the two logits, the softmax and an ensemble's mean stay float32
-    (the float64 ``p_cnn`` is computed from those logits). ``float32`` gives the
-    network as :func:`in_policy` does. One network: the scorer applies it to
-    each of :func:`logit_heads`'s models (an ensemble file's members one by one).
+    (the float64 ``p_cnn`` is computed from those logits). One network: the
+    scorer applies it to each of :func:`logit_heads`'s models (an ensemble
+    file's members one by one).
     """
-    if policy == "float32":
-        return in_policy(model, "float32")
     keras = import_keras()
 
     def clone(layer):
