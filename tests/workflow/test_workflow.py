@@ -152,6 +152,27 @@ def test_inference_precision_reaches_every_scoring_job_of_the_search(workdir):
     assert result.returncode != 0 and "config: inference.precision: 'float16' is not one of" in result.stdout + result.stderr
 
 
+@early_test(5, prepare=copy_workflow)
+def test_inference_precision_reaches_the_paper_experiments_and_bands_test(workdir):
+    """The paper experiments' and bands_test's scoring jobs follow inference.precision too (float32, the
+    papers' precision, by default), keeping their --tta none."""
+    targets = ("psf_test", "volume_test", "li2020_roc", "bands_test")
+
+    def infer_commands(*configfiles):
+        plan = snakemake(workdir, *targets, "-n", "-p", "--forceall",
+                         "--configfile", "config/experiments/quick.yaml", *configfiles).stdout
+        return [line for line in plan.splitlines() if "lensfinder infer " in line]
+
+    default = infer_commands()
+    for part in ("/experiments/fiducial/scores/", "/experiments/bands_test/scores/", "/survey/"):
+        assert any(part in c for c in default), (part, default[:3])
+    assert all("--tta none --precision float32 " in c for c in default), default[:3]
+    (workdir / "bf16.yaml").write_text("inference: {precision: mixed_bfloat16}\n")
+    chosen = infer_commands("bf16.yaml")
+    assert len(chosen) == len(default)
+    assert all("--tta none --precision mixed_bfloat16 " in c for c in chosen), chosen[:3]
+
+
 @early_test(9, prepare=copy_workflow)
 def test_bad_mock_survey_settings_stop_the_dry_run(workdir):
     # mock.params reach the mock_survey jobs as --set; they are checked when the config is read

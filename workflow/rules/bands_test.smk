@@ -81,6 +81,7 @@ rule bands_test_infer:
         BTP.scores,
     params:
         batch_size=EXP_TRAIN["batch_size_inference"],
+        precision=config["inference"]["precision"],
     log:
         f"{BTP.logs}/infer/{{btnet}}_{{btset}}_{{shard}}.log",
     threads: EXP_TRAIN["threads_inference"]
@@ -91,7 +92,7 @@ rule bands_test_infer:
         "../../envs/learn.yaml"
     shell:
         "lensfinder infer --stamps {input.cube} --index {input.index} --model {input.model} "
-        "--batch-size {params.batch_size} --tta none --threads {threads} --out {output} > {log} 2>&1"
+        "--batch-size {params.batch_size} --tta none --precision {params.precision} --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule bands_test_table:

@@ -117,6 +117,7 @@ rule experiment_infer:
         f"{EXP_DIR}/{{exp}}/scores/{{model}}/{{eset}}/shard_{{shard}}.parquet",
     params:
         batch_size=EXP_TRAIN["batch_size_inference"],
+        precision=config["inference"]["precision"],
     log:
         f"{EXP_DIR}/logs/infer/{{exp}}_{{model}}_{{eset}}_{{shard}}.log",
     benchmark:
@@ -129,7 +130,7 @@ rule experiment_infer:
         "../../envs/learn.yaml"
     shell:
         "lensfinder infer --stamps {input.cube} --index {input.index} --model {input.model} "
-        "--batch-size {params.batch_size} --tta none --threads {threads} --out {output} > {log} 2>&1"
+        "--batch-size {params.batch_size} --tta none --precision {params.precision} --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule experiment_evaluate:
@@ -160,6 +161,7 @@ rule experiment_infer_survey:
         f"{EXP_DIR}/{{exp}}/survey/{{model}}/{{tile}}.parquet",
     params:
         batch_size=EXP_TRAIN["batch_size_inference"],
+        precision=config["inference"]["precision"],
     log:
         f"{EXP_DIR}/logs/infer_survey/{{exp}}_{{model}}_{{tile}}.log",
     benchmark:
@@ -172,7 +174,7 @@ rule experiment_infer_survey:
         "../../envs/learn.yaml"
     shell:
         "lensfinder infer --stamps {input.cube} --index {input.index} --model {input.model} "
-        "--batch-size {params.batch_size} --tta none --threads {threads} --out {output} > {log} 2>&1"
+        "--batch-size {params.batch_size} --tta none --precision {params.precision} --threads {threads} --out {output} > {log} 2>&1"
 
 
 # --- each paper's tables and figures ------------------------------------------
