@@ -18,6 +18,9 @@ P = SimpleNamespace(
     flags=f"{RESULTS}/preselect/flags.parquet",
     cutflow=f"{RESULTS}/preselect/cutflow.parquet",
     cutflow_csv=f"{RESULTS}/preselect/cutflow.csv",
+    tile_flags=f"{RESULTS}/preselect/tiles/{{tile}}.parquet",
+    tile_cutflow=f"{RESULTS}/preselect/tiles/{{tile}}.cutflow.parquet",
+    tile_cutflow_csv=f"{RESULTS}/preselect/tiles/{{tile}}.cutflow.csv",
     stamp_cube=f"{RESULTS}/stamps/{{tile}}.fits",
     stamp_index=f"{RESULTS}/stamps/{{tile}}.parquet",
     # simulated sets

@@ -1,5 +1,7 @@
 # Stage 3: stamps of the preselected galaxies in every band the networks see (BANDS), aligned on
-# the detection band; one cube (n, n_bands, ny, nx) per tile (docs/architecture.md).
+# the detection band; one cube (n, n_bands, ny, nx) per tile (docs/architecture.md). A tile's stamps
+# read its own catalogue part and preselection flags only, so that a tile added to the search (or
+# downloaded again) leaves every other tile's stamps and scores as they are.
 
 
 rule stamps:
@@ -7,8 +9,8 @@ rule stamps:
         images=band_tile_files(P.tile_image),
         weights=band_tile_files(P.tile_weight),
         masks=band_tile_files(P.tile_mask),
-        catalog=P.catalog,
-        flags=P.flags,
+        catalog=P.catalog_part,
+        flags=P.tile_flags,
     output:
         cube=P.stamp_cube,
         index=P.stamp_index,
