@@ -15,7 +15,7 @@ __all__ = ["TWIN_TARGETS", "TWIN_IMAGES", "TWIN_TABLES", "tiny_run_in"]
 #: what the reproducibility twin of the tiny run makes, and the images and tables it compares
 TWIN_TARGETS = ("results/predictions/he2020.parquet", "results/eval/he2020_metrics.parquet")
 TWIN_IMAGES = ("results/survey/tiles/MOCK_0.r.fits", "results/stamps/MOCK_1.fits", "results/sim/train/shard_001.fits")
-TWIN_TABLES = ("results/catalog/catalog.parquet", "results/preselect/flags.parquet",
+TWIN_TABLES = ("results/catalog/catalog.parquet", "results/preselect/tiles/MOCK_1.parquet",
                "results/sim/test/shard_000.parquet", *TWIN_TARGETS)
 
 
