@@ -8,7 +8,9 @@ import pytest
 
 from lensfinder.cli import main
 from lensfinder.io import InputError
-from lensfinder.selection.preselect import colour_par_perp, is_detected, preselect, required_columns
+from lensfinder.selection.preselect import (
+    colour_par_perp, is_detected, merge_preselection_files, preselect, preselect_files, required_columns,
+)
 
 STAR = 3  # row 4 of the fixture: bright star, SG2DPHOT = 0, MASK and IMAFLAGS_ISO set
 
@@ -263,3 +265,47 @@ def test_cutflow_defaults_to_a_file_beside_the_flags(real_rows, tmp_path):
     cutflow = pd.read_parquet(tmp_path / "pre" / "flags.cutflow.parquet")
     assert set(cutflow["sample"]) == {"bg_li2020", "lrg_li2020", "disk_blue"}
     assert (tmp_path / "pre" / "flags.cutflow.csv").exists()
+
+
+def test_tiles_preselected_one_by_one_and_merged_are_the_whole_catalogue_preselected(tmp_path, capsys):
+    """What the workflow does (each tile's flags and cut flow, then `merge-preselection`) gives the flags and
+    cut flow of `preselect` on the merged catalogue, in its row order; parts preselected with other cuts, or
+    holding the same objects twice, are refused naming the file."""
+    rng = np.random.default_rng(5)
+    n = 90
+    catalogue = _table([dr4_row(SG2DPHOT=int(rng.integers(0, 2)), MAG_AUTO=float(rng.uniform(16.5, 22.0)),
+                                COLOUR_GAAP_g_r=float(rng.uniform(0.5, 1.8)), COLOUR_GAAP_r_i=float(rng.uniform(0.2, 0.8)),
+                                MASK=int(rng.integers(0, 3) == 0)) for _ in range(n)])
+    parts = [catalogue.iloc[:37], catalogue.iloc[37:37], catalogue.iloc[37:]]  # an empty tile among them
+    whole = tmp_path / "catalog.parquet"
+    catalogue.to_parquet(whole)
+    expected_flags, expected_cutflow = preselect_files(whole, tmp_path / "flags.parquet", tmp_path / "cutflow.parquet",
+                                                       mask_cut=True)
+    assert expected_flags["bg_li2020"].any() and not expected_flags["bg_li2020"].all()
+    flag_parts, cutflow_parts = [], []
+    for k, part in enumerate(parts):
+        part.to_parquet(tmp_path / f"T{k}.parquet")
+        flag_parts.append(tmp_path / f"T{k}.flags.parquet")
+        cutflow_parts.append(tmp_path / f"T{k}.cutflow.parquet")
+        preselect_files(tmp_path / f"T{k}.parquet", flag_parts[-1], cutflow_parts[-1], mask_cut=True)
+    assert main(["merge-preselection", "--flags", *map(str, flag_parts), "--cutflows", *map(str, cutflow_parts),
+                 "--out", str(tmp_path / "merged.parquet"), "--cutflow", str(tmp_path / "merged_cutflow.parquet")]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "merged.parquet"), expected_flags)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "merged_cutflow.parquet"), expected_cutflow)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "merged_cutflow.csv"), expected_cutflow, check_dtype=False)
+
+    preselect_files(tmp_path / "T2.parquet", tmp_path / "plain.parquet", tmp_path / "plain_cutflow.parquet")  # no mask cut
+    with pytest.raises(InputError, match=r"plain\.parquet: columns differ from .*T0\.flags\.parquet: missing mask_clean"):
+        merge_preselection_files(flag_parts[:2] + [tmp_path / "plain.parquet"],
+                                 cutflow_parts[:2] + [tmp_path / "plain_cutflow.parquet"],
+                                 tmp_path / "x.parquet", tmp_path / "xc.parquet")
+    with pytest.raises(InputError, match=r"plain_cutflow\.parquet: samples, steps and cuts differ from .*T0\.cutflow\.parquet"):
+        merge_preselection_files(flag_parts, cutflow_parts[:2] + [tmp_path / "plain_cutflow.parquet"],
+                                 tmp_path / "x.parquet", tmp_path / "xc.parquet")
+    with pytest.raises(InputError, match=r"ID: 37 IDs appear more than once"):
+        merge_preselection_files([flag_parts[0], flag_parts[0]], [cutflow_parts[0], cutflow_parts[0]],
+                                 tmp_path / "x.parquet", tmp_path / "xc.parquet")
+    assert not (tmp_path / "x.parquet").exists()
+    assert main(["merge-preselection", "--flags", *map(str, flag_parts), "--cutflows", str(cutflow_parts[0]),
+                 "--out", str(tmp_path / "x.parquet"), "--cutflow", str(tmp_path / "xc.parquet")]) == 2
+    assert "expected one cut flow per flags table, got 3 flags tables and 1 cut flows" in capsys.readouterr().err

@@ -155,9 +155,12 @@ def test_inference_precision_reaches_every_scoring_job_of_the_search(workdir):
 @early_test(25, prepare=copy_workflow)
 def test_a_tile_added_to_the_search_leaves_the_other_tiles_stamps_as_they_are(workdir):
     """A tile's stamps read its own catalogue part and preselection flags: once two tiles are cut, a third
-    added to the survey plans its own survey, flags and stamps and the merged catalogue again, and not the
-    two tiles' stamps (which the merged catalogue fed before, so that one tile more redid every tile's
-    stamps and scores). Each tile's flags are the whole catalogue's, row for row."""
+    added to the survey plans its own survey, preselection and stamps and the merged tables again, and not
+    the two tiles' stamps (which the merged catalogue fed before, so that one tile more redid every tile's
+    stamps and scores). The tiles' flags and cut flows put together are the preselection of the merged
+    catalogue, row for row and count for count."""
+    from lensfinder.selection.preselect import preselect_files
+
     def survey(tiles):
         (workdir / "tiles.yaml").write_text(f"mock: {{n_tiles: {tiles}, params: {{size_pix: 600}}}}\nlearning: {{eval_tiles: 1}}\n")
 
@@ -165,22 +168,27 @@ def test_a_tile_added_to_the_search_leaves_the_other_tiles_stamps_as_they_are(wo
         survey(tiles)
         return snakemake(workdir, *targets, "-n", "-p", "--configfile", "tiles.yaml").stdout
 
-    def jobs(text, command):
-        return sorted(re.findall(rf"lensfinder {command} .*?--tile (MOCK_\d+)", text))
+    def jobs(text, pattern):
+        return sorted(re.findall(pattern, text))
 
-    cut = ["results/stamps/MOCK_0.parquet", "results/stamps/MOCK_1.parquet", "results/preselect/flags.parquet"]
+    stamps, preselect = r"lensfinder stamps .*?--tile (MOCK_\d+)", r"lensfinder preselect --catalog \S*/(MOCK_\d+)\.parquet"
+    cut = ["results/stamps/MOCK_0.parquet", "results/stamps/MOCK_1.parquet", "results/preselect/flags.parquet",
+           "results/catalog/catalog.parquet"]
     survey(2)
     snakemake(workdir, *cut, "--cores", "2", "--configfile", "tiles.yaml")
-    whole = pd.read_parquet(workdir / "results/preselect/flags.parquet").sort_values("ID", ignore_index=True)
-    per_tile = pd.concat([pd.read_parquet(workdir / f"results/preselect/tiles/MOCK_{i}.parquet") for i in (0, 1)])
-    pd.testing.assert_frame_equal(per_tile.sort_values("ID", ignore_index=True), whole)
-    assert whole.drop(columns="ID").any(axis=None), "no galaxy preselected: the comparison says nothing"
+    results = workdir / "results"
+    flags, cutflow = preselect_files(results / "catalog/catalog.parquet", workdir / "f.parquet", workdir / "c.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(results / "preselect/flags.parquet"), flags)
+    pd.testing.assert_frame_equal(pd.read_parquet(results / "preselect/cutflow.parquet"), cutflow)
+    per_tile = pd.concat([pd.read_parquet(results / f"preselect/tiles/MOCK_{i}.parquet") for i in (0, 1)])
+    assert len(per_tile) == len(flags) and flags.drop(columns="ID").any(axis=None), "nothing preselected: says nothing"
 
     again = plan(3, *cut, "results/stamps/MOCK_2.parquet")
-    assert jobs(again, "stamps") == ["MOCK_2"], again[-3000:]
-    assert jobs(again, "mock-survey") == ["MOCK_2"], again[-3000:]
-    assert "lensfinder merge-catalog " in again and "lensfinder preselect " in again
-    assert jobs(plan(2, *cut), "stamps") == []  # and back to two tiles: nothing to redo
+    assert jobs(again, stamps) == ["MOCK_2"], again[-3000:]
+    assert jobs(again, preselect) == ["MOCK_2"], again[-3000:]
+    assert jobs(again, r"lensfinder mock-survey .*?--tile (MOCK_\d+)") == ["MOCK_2"], again[-3000:]
+    assert "lensfinder merge-catalog " in again and "lensfinder merge-preselection " in again
+    assert jobs(plan(2, *cut), stamps) == []  # and back to two tiles: nothing to redo
 
 
 @early_test(5, prepare=copy_workflow)

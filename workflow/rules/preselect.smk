@@ -1,27 +1,8 @@
-# Stage 2: LRG and bright-galaxy preselection (per-row flags and cut flow): the whole catalogue's
-# (the cut-flow table and figure), and each tile's, which its stamps read (the cuts are per object,
-# so the two agree row for row; a tile's stamps then wait on nothing another tile changes).
-
-
-rule preselect:
-    input:
-        P.catalog,
-    output:
-        flags=P.flags,
-        cutflow=P.cutflow,
-        cutflow_csv=P.cutflow_csv,
-    params:
-        release=RELEASE,
-        mask_cut="--mask-cut" if config["preselection"]["mask_cut"] else "",
-    log:
-        "results/logs/preselect.log",
-    resources:
-        mem_mb=4000,
-    conda:
-        "../../envs/survey.yaml"
-    shell:
-        "lensfinder preselect --catalog {input} --release {params.release} {params.mask_cut} "
-        "--out {output.flags} --cutflow {output.cutflow} > {log} 2>&1"
+# Stage 2: LRG and bright-galaxy preselection (per-row flags and cut flow), tile by tile: each tile's
+# stamps read its own flags, so a tile added later leaves the other tiles' stamps and scores as they are;
+# the whole catalogue's flags and cut flow (the cut-flow table and figure) are the tiles' put together
+# (the cuts act per object: the same rows and counts as preselecting the merged catalogue, tested), so
+# they agree with what the stamps read by construction and need not wait for the merged catalogue.
 
 
 # Seconds of work on one Parquet part: beside Snakemake on a cluster (docs/cluster.md), not a job in the queue.
@@ -44,4 +25,23 @@ rule preselect_tile:
         "../../envs/survey.yaml"
     shell:
         "lensfinder preselect --catalog {input} --release {params.release} {params.mask_cut} "
+        "--out {output.flags} --cutflow {output.cutflow} > {log} 2>&1"
+
+
+rule preselect:
+    input:
+        flags=tile_files(P.tile_flags),
+        cutflows=tile_files(P.tile_cutflow),
+    output:
+        flags=P.flags,
+        cutflow=P.cutflow,
+        cutflow_csv=P.cutflow_csv,
+    log:
+        "results/logs/preselect.log",
+    resources:
+        mem_mb=4000,
+    conda:
+        "../../envs/survey.yaml"
+    shell:
+        "lensfinder merge-preselection --flags {input.flags} --cutflows {input.cutflows} "
         "--out {output.flags} --cutflow {output.cutflow} > {log} 2>&1"

@@ -31,6 +31,7 @@ STEPS: dict[str, tuple[str, str, str]] = {
     "merge-catalog": ("lensfinder.cli.selection", "merge_catalog", "concatenate per-tile catalogue parts into one table"),
     # selection and stamps
     "preselect": ("lensfinder.cli.selection", "preselect", "LRG and bright-galaxy preselection with per-cut flags and cut flow"),
+    "merge-preselection": ("lensfinder.cli.selection", "merge_preselection", "the whole catalogue's preselection flags and cut flow from each tile's"),
     "stamps": ("lensfinder.cli.selection", "stamps", "cut stamps of the selected galaxies from one tile, in every band"),
     # training data
     "simulate": ("lensfinder.cli.simulation", "simulate", "simulate one shard of lenses and non-lenses"),

@@ -1,4 +1,4 @@
-"""The selection steps' command line: ``merge-catalog``, ``preselect``, ``stamps``."""
+"""The selection steps' command line: ``merge-catalog``, ``preselect``, ``merge-preselection``, ``stamps``."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from pathlib import Path
 from lensfinder import constants
 from lensfinder.io import DEFAULT_BAND, InputError
 from lensfinder.selection.catalog import merge_catalog_files
-from lensfinder.selection.preselect import preselect_files
+from lensfinder.selection.preselect import merge_preselection_files, preselect_files
 from lensfinder.selection.stamps import write_tile_stamps
 
 __all__ = [
     "add_merge_catalog_arguments", "run_merge_catalog",
     "add_preselect_arguments", "run_preselect",
+    "add_merge_preselection_arguments", "run_merge_preselection",
     "add_stamps_arguments", "run_stamps",
 ]
 
@@ -54,6 +55,22 @@ def run_preselect(args: argparse.Namespace) -> int:
     cutflow = args.cutflow or args.out.with_name(f"{args.out.stem}.cutflow.parquet")
     preselect_files(args.catalog, args.out, cutflow, args.release, mask_cut=args.mask_cut,
                     colours=args.colours, apply_dmag=args.apply_dmag, mask_bits=args.mask_bits)
+    return 0
+
+
+def add_merge_preselection_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``lensfinder merge-preselection``."""
+    parser.add_argument("--flags", nargs="+", required=True, type=Path, help="each tile's flags table (Parquet)")
+    parser.add_argument("--cutflows", nargs="+", required=True, type=Path,
+                        help="each tile's cut-flow table (Parquet), in --flags' order")
+    parser.add_argument("--out", required=True, type=Path, help="the whole catalogue's flags table (Parquet)")
+    parser.add_argument("--cutflow", required=True, type=Path,
+                        help="the whole catalogue's cut flow (Parquet; a CSV copy is written beside it)")
+
+
+def run_merge_preselection(args: argparse.Namespace) -> int:
+    """Run ``lensfinder merge-preselection``."""
+    merge_preselection_files(args.flags, args.cutflows, args.out, args.cutflow)
     return 0
 
 
