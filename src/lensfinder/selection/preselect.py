@@ -49,6 +49,8 @@ NON_DETECTION_MAG = 90.0
 #: A needed column without one finite value in this many rows is a failed query or a wrong
 #: column, not data (KiDS measures them for nearly every source): preselect refuses it.
 ALL_NAN_MIN_ROWS = 10
+#: the cut flow's columns and dtypes: one row per sample and step, the rows left after that step's cut
+CUTFLOW_DTYPES = {"sample": str, "step": "int64", "cut": str, "n_remaining": "int64"}
 
 #: cut column -> what it keeps
 CUT_DESCRIPTIONS: dict[str, str] = {
@@ -260,7 +262,7 @@ def preselect(catalog: pd.DataFrame, release: str = "dr4", *, mask_cut: bool = F
     if not len(catalog):
         log.warning("%s: the catalogue is empty: every sample is empty", source)
     cutflow = pd.DataFrame(rows, columns=["sample", "step", "cut", "n_remaining"])
-    cutflow = cutflow.astype({"sample": str, "step": "int64", "cut": str, "n_remaining": "int64"})
+    cutflow = cutflow.astype(CUTFLOW_DTYPES)
     return flags, cutflow
 
 
@@ -322,11 +324,16 @@ def preselect_files(catalog, out, cutflow_out, release: str = "dr4", *, mask_cut
     table = _read_catalog(Path(catalog), columns, release)
     flags, cutflow = preselect(table, release, mask_cut=mask_cut, colours=colours, apply_dmag=apply_dmag,
                                mask_bits=mask_bits, source=str(catalog))
+    _write_flags_and_cutflow(flags, cutflow, out, cutflow_out)
+    log.info("wrote %s (%d rows) and %s", out, len(flags), cutflow_out)
+    return flags, cutflow
+
+
+def _write_flags_and_cutflow(flags, cutflow, out, cutflow_out):
+    """The flags and the cut flow as Parquet (written atomically), and the cut flow's ``.csv`` copy beside it."""
     write_table(flags, out)
     write_table(cutflow, cutflow_out)
     write_csv(cutflow, Path(cutflow_out).with_suffix(".csv"))
-    log.info("wrote %s (%d rows) and %s", out, len(flags), cutflow_out)
-    return flags, cutflow
 
 
 def merge_preselection_files(flag_parts, cutflow_parts, out, cutflow_out):
@@ -363,11 +370,8 @@ def merge_preselection_files(flag_parts, cutflow_parts, out, cutflow_out):
             raise InputError(f"{path}: samples, steps and cuts differ from {cutflow_parts[0]}'s; expected tiles "
                              "preselected with the same release and cuts")
         total += part["n_remaining"].to_numpy(dtype=np.int64)
-    cutflow = first[steps].assign(n_remaining=total).astype(
-        {"sample": str, "step": "int64", "cut": str, "n_remaining": "int64"})
-    write_table(flags, out)
-    write_table(cutflow, cutflow_out)
-    write_csv(cutflow, Path(cutflow_out).with_suffix(".csv"))
+    cutflow = first[steps].assign(n_remaining=total).astype(CUTFLOW_DTYPES)
+    _write_flags_and_cutflow(flags, cutflow, out, cutflow_out)
     log.info("merged the flags of %d tiles (%d rows) -> %s and their cut flows -> %s", len(flag_parts), len(flags),
              out, cutflow_out)
     return flags, cutflow
