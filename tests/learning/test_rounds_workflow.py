@@ -44,16 +44,16 @@ def test_rounds_and_ensemble_members_appear_and_vanish_with_no_rounds(workdir):
     (calibrate,) = _blocks(plan, "calibrate")
     assert "results/eval/he2020/test_000.parquet" in calibrate and "results/eval/he2020_s43/test_000.parquet" in calibrate
     combine = _blocks(plan, "combine_scores")[0]
-    assert "results/predictions/members/he2020_s43/chunks/000.parquet" in combine
+    assert "results/predictions/members/he2020_s43/chunks/MOCK_0.parquet" in combine
     assert "results/models/calibration.json" in combine
     # every round rescores the tiles per inference.tiles_per_job (all six in one job here) and the test set
     rescores = _blocks(plan, "rescore")
     assert len(rescores) == 4 and len(_blocks(plan, "round_infer_test")) == 4
     assert any("results/rounds/2/models/he2020_s43.keras" in b and "results/stamps/MOCK_5.fits" in b
-               and "results/rounds/2/predictions/members/he2020_s43/chunks/000.parquet" in b for b in rescores)
+               and "results/rounds/2/predictions/members/he2020_s43/chunks/MOCK_0.parquet" in b for b in rescores)
     round_combine = [b for b in _blocks(plan, "round_combine_scores") if "rounds/2/predictions/he2020/MOCK_4" in b]
     assert len(round_combine) == 1 and "--shard MOCK_4 " in round_combine[0]
-    assert "results/rounds/2/predictions/members/he2020_s43/chunks/000.parquet" in round_combine[0]
+    assert "results/rounds/2/predictions/members/he2020_s43/chunks/MOCK_0.parquet" in round_combine[0]
     # round 1 trains on round 0's grades and the search tiles only (the last two tiles are evaluation
     # only); round 2 on the grades of rounds 0 and 1
     sets = {("rounds/2/" in b): b for b in _blocks(plan, "finetune_set")}

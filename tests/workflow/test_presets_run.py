@@ -32,7 +32,7 @@ training: {{epochs: 1, batch_size: 32}}
 learning: {{rounds: 0, eval_tiles: 1}}
 """
 #: the network's scores of the tile's stamps, before calibration (which needs the test set scored)
-TARGETS = ("results/predictions/members/he2020/chunks/000.parquet",)
+TARGETS = ("results/predictions/members/he2020/chunks/MOCK_0.parquet",)
 
 
 def _tiny_run(name: str, workdir):
@@ -65,7 +65,7 @@ def test_tiny_run_of_every_preset(name):
         assert np.isfinite(images).all()
     for band in preset.bands:
         assert (results / f"survey/tiles/MOCK_0.{band}.fits").is_file()
-    scores = pd.read_parquet(results / "predictions/members/he2020/chunks/000.parquet")
+    scores = pd.read_parquet(results / "predictions/members/he2020/chunks/MOCK_0.parquet")
     index = pd.read_parquet(results / "stamps/MOCK_0.parquet")
     assert len(scores) == len(index) > 0 and set(scores["object_id"]) == set(index["object_id"])
     assert scores["p_cnn"].between(0, 1).all() and (scores["shard"] == "MOCK_0").all()

@@ -45,7 +45,7 @@ def _scoring_jobs(plan: str) -> dict[str, list]:
         if not threads:
             continue
         if line.startswith("lensfinder infer ") and "--stamps results/stamps/" in line:
-            tiles = re.findall(r"results/stamps/(MOCK_\d+)\.fits", line)
+            tiles = re.findall(r"results/stamps/([^/\s]+)\.fits", line)
             found["tiles"].append((int(threads.group(1)), tuple(tiles)))
         elif line.startswith("lensfinder infer ") and "results/sim/test/" in line:
             found["test"].append(int(threads.group(1)))
@@ -56,24 +56,50 @@ def _scoring_jobs(plan: str) -> dict[str, list]:
 
 @early_test(8, prepare=copy_workflow)
 def test_tiles_are_scored_in_jobs_of_tiles_per_job(workdir):
-    """Round 0 scores inference.tiles_per_job tiles per job (TensorFlow starts once per job); the tiles'
-    and the test set's scoring take inference.threads (null: training.threads, which training takes); each
-    tile's combination picks its own rows (--shard) from the job's table that holds them."""
+    """Round 0 scores about inference.tiles_per_job tiles per job (TensorFlow starts once per job), each job
+    named by its first tile; the tiles' and the test set's scoring take inference.threads (null:
+    training.threads, which training takes); each tile's combination picks its own rows (--shard) from the
+    job's table that holds them."""
+    from lensfinder.learning.chunks import scoring_chunks
+
     mock = "mock: {n_tiles: 5}\nlearning: {rounds: 0}\n"
     (workdir / "five.yaml").write_text(mock)
     plan = _scoring_jobs(snakemake(workdir, "-n", "-p", "--cores", "4", "--configfile", "five.yaml").stdout)
     assert plan["tiles"] == [(1, ("MOCK_0", "MOCK_1", "MOCK_2", "MOCK_3", "MOCK_4"))]
     assert plan["test"] == [1] and plan["train"] == [2, 2, 2]  # the training, its fine-tuned copies (training.soup)
-    assert sorted(plan["combine"]) == [(f"MOCK_{i}", "results/predictions/members/he2020/chunks/000.parquet")
+    assert sorted(plan["combine"]) == [(f"MOCK_{i}", "results/predictions/members/he2020/chunks/MOCK_0.parquet")
                                        for i in range(5)]
 
     (workdir / "chunks.yaml").write_text(mock + "training: {threads: 3}\ninference: {tiles_per_job: 2, threads: null}\n")
     plan = _scoring_jobs(snakemake(workdir, "-n", "-p", "--cores", "4", "--configfile", "chunks.yaml").stdout)
-    assert sorted(plan["tiles"]) == [(3, ("MOCK_0", "MOCK_1")), (3, ("MOCK_2", "MOCK_3")), (3, ("MOCK_4",))]
+    expected = scoring_chunks([f"MOCK_{i}" for i in range(5)], 2)
+    assert len(expected) > 1 and sorted(plan["tiles"]) == [(3, tiles) for tiles in expected.values()]
     assert plan["test"] == [3] and plan["train"] == [3, 3, 3]
-    chunk_of = dict(plan["combine"])
-    assert [chunk_of[f"MOCK_{i}"].rsplit("/", 1)[1] for i in range(5)] == [
-        "000.parquet", "000.parquet", "001.parquet", "001.parquet", "002.parquet"]
+    assert dict(plan["combine"]) == {tile: f"results/predictions/members/he2020/chunks/{name}.parquet"
+                                     for name, tiles in expected.items() for tile in tiles}
+
+
+def test_a_tile_inserted_in_the_list_leaves_the_other_scoring_jobs_as_they_are(workdir):
+    """A KiDS search's scoring jobs do not follow the tiles' place in kids.tiles: a tile inserted in the middle
+    of the list, or the list reordered, leaves every job but the new tile's with the same name and tiles,
+    so their scores stand (cut by position, every job after the new tile would take other tiles)."""
+    tiles = ["KIDS_129.0_-0.5", "KIDS_130.0_-0.5", "KIDS_131.0_-0.5", "KIDS_132.0_-0.5", "KIDS_133.0_-0.5",
+             "KIDS_134.0_-0.5", "KIDS_135.0_-0.5", "KIDS_136.0_-0.5"]
+
+    def jobs(listed):
+        (workdir / "kids.yaml").write_text(f"survey: kids_dr4\nkids: {{tiles: [{', '.join(listed)}]}}\n"
+                                           "learning: {rounds: 0}\ninference: {tiles_per_job: 2}\n")
+        plan = snakemake(workdir, "results/predictions/he2020.parquet", "-n", "-p", "--configfile", "kids.yaml").stdout
+        return {tiles[0]: tiles for _, tiles in _scoring_jobs(plan)["tiles"]}
+
+    before = jobs(tiles)
+    assert sorted(t for ts in before.values() for t in ts) == tiles and len(before) >= 3
+    after = jobs([*tiles[:4], "KIDS_132.5_-0.5", *tiles[4:]])  # cut by position: three jobs would change
+    changed = {name for name, ts in after.items() if before.get(name) != ts}
+    (name,) = changed
+    assert after[name] == tuple(sorted([*before[name], "KIDS_132.5_-0.5"])), (before, after)
+    assert set(after) == set(before)
+    assert jobs(tiles[::-1]) == before
 
 
 @early_test(5, prepare=copy_workflow)

@@ -77,6 +77,7 @@ include: "paths.smk"
 
 SURVEY = config["survey"]
 TILES_FROM_ARCHIVE = False
+from lensfinder.learning.chunks import scoring_chunks
 from lensfinder.learning.ensemble import ensemble_members
 
 try:  # inference.ensemble: networks (model, seed) trained and scored side by side
@@ -181,11 +182,12 @@ else:
         )
 
 
-#: the survey's scoring jobs of every round (the infer and rescore rules), inference.tiles_per_job tiles
-#: each, in tile order, so that TensorFlow starts and the networks load once per job rather than once per
-#: tile; tiles appended to kids.tiles leave the earlier full jobs as they were
-INFER_CHUNKS = {f"{k:03d}": TILES[i:i + config["inference"]["tiles_per_job"]]
-                for k, i in enumerate(range(0, len(TILES), config["inference"]["tiles_per_job"]))}
+#: the survey's scoring jobs of every round (the infer and rescore rules), about inference.tiles_per_job
+#: tiles each, so that TensorFlow starts and the networks load once per job rather than once per tile; each
+#: named by its first tile. The chunks are cut where the tiles' names hash to a cut (lensfinder.learning.chunks),
+#: not by position in the list: a tile added or removed anywhere changes its own job's tiles alone, and the
+#: other jobs' scores stand
+INFER_CHUNKS = scoring_chunks(TILES, config["inference"]["tiles_per_job"])
 CHUNK_OF = {tile: chunk for chunk, tiles in INFER_CHUNKS.items() for tile in tiles}
 
 
@@ -269,11 +271,13 @@ if config["inspection"]["grades"] and not os.path.isfile(config["inspection"]["g
         f"the working directory {os.getcwd()}); expected your grades CSV (object_id,inspector,grade)"
     )
 
+TILE_PATTERN = r"KIDS_\d{1,3}(?:\.\d+)?_-?\d{1,2}(?:\.\d+)?" if TILES_FROM_ARCHIVE else ("|".join(TILES) or "NO_TILES")
+
 wildcard_constraints:
-    tile=r"KIDS_\d{1,3}(?:\.\d+)?_-?\d{1,2}(?:\.\d+)?" if TILES_FROM_ARCHIVE else ("|".join(TILES) or "NO_TILES"),
+    tile=TILE_PATTERN,
     simset="|".join(SIM_SETS),
     shard=r"\d{3}",
-    chunk=r"\d\d\d+",
+    chunk=TILE_PATTERN,  # a scoring job is named by its first tile
     net="|".join(MEMBERS),
     round=r"[1-9]\d*",
     soup_copy=r"[1-9]\d*",

@@ -1,5 +1,5 @@
-# Stage 6: score every stamp (one job per network and inference.tiles_per_job
-# tiles: INFER_CHUNKS) and the simulated test set; calibrate each network on
+# Stage 6: score every stamp (one job per network and about inference.tiles_per_job
+# tiles: INFER_CHUNKS, cut by the tiles' names) and the simulated test set; calibrate each network on
 # half of the test set, and combine the networks' calibrated probabilities
 # into the search's p_CNN, tile by tile.
 

@@ -47,8 +47,8 @@ P = SimpleNamespace(
     collected=f"{RESULTS}/predictions/{{net}}.parquet",
     # ensembles and calibration: each member's raw scores; predictions (net = NET)
     # holds their combined calibrated p_cnn (docs/learning.md)
-    # every round scores inference.tiles_per_job tiles per job (INFER_CHUNKS): one table,
-    # its shard column naming each row's tile
+    # every round scores about inference.tiles_per_job tiles per job (INFER_CHUNKS), the job
+    # named by its first tile: one table, its shard column naming each row's tile
     member_chunk=f"{RESULTS}/predictions/members/{{net}}/chunks/{{chunk}}.parquet",
     calibration=f"{RESULTS}/models/calibration.json",
     calibration_summary=f"{RESULTS}/eval/calibration.parquet",

@@ -66,7 +66,7 @@ if ROUNDS:
             "lensfinder finetune --model {input.parent} --shards {input.cube} --out {output.model} "
             "--history {output.history} {params.options} --threads {threads} > {log} 2>&1"
 
-    # Round k's network scores the survey as round 0's does: inference.tiles_per_job
+    # Round k's network scores the survey as round 0's does: about inference.tiles_per_job
     # tiles per job (INFER_CHUNKS), and the simulated test set shard by shard.
     use rule infer as rescore with:
         input:
