@@ -74,25 +74,15 @@ rule bands_test_train:
         "--threads {threads} > {log} 2>&1"
 
 
-rule bands_test_infer:
+use rule experiment_infer as bands_test_infer with:
     input:
         unpack(bt_infer_input),
     output:
         BTP.scores,
-    params:
-        batch_size=EXP_TRAIN["batch_size_inference"],
-        precision=config["inference"]["precision"],
     log:
         f"{BTP.logs}/infer/{{btnet}}_{{btset}}_{{shard}}.log",
-    threads: EXP_TRAIN["threads_inference"]
-    resources:
-        mem_mb=4000,
-        gpu=EXP_TRAIN["gpus"],
-    conda:
-        "../../envs/learn.yaml"
-    shell:
-        "lensfinder infer --stamps {input.cube} --index {input.index} --model {input.model} "
-        "--batch-size {params.batch_size} --tta none --precision {params.precision} --threads {threads} --out {output} > {log} 2>&1"
+    benchmark:
+        f"{BTP.benchmarks}/infer/{{btnet}}_{{btset}}_{{shard}}.tsv"
 
 
 rule bands_test_table:

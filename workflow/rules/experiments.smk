@@ -107,6 +107,8 @@ rule experiment_train:
         "--threads {threads} > {log} 2>&1"
 
 
+# The paper experiments' one scoring command, without TTA as the papers score; the survey tiles' scoring
+# (experiment_infer_survey) and bands_test's (bands_test.smk) are this rule with other files.
 rule experiment_infer:
     input:
         cube=f"{EXP_DIR}/sets/{{eset}}/shard_{{shard}}.fits",
@@ -151,7 +153,7 @@ rule experiment_evaluate:
         "--out {output.metrics} --roc {output.roc} --thresholds {params.thresholds} > {log} 2>&1"
 
 
-rule experiment_infer_survey:
+use rule experiment_infer as experiment_infer_survey with:
     input:
         cube=P.stamp_cube,
         index=P.stamp_index,
@@ -159,22 +161,10 @@ rule experiment_infer_survey:
         settings=f"{EXP_DIR}/{{exp}}/models/{{model}}.json",
     output:
         f"{EXP_DIR}/{{exp}}/survey/{{model}}/{{tile}}.parquet",
-    params:
-        batch_size=EXP_TRAIN["batch_size_inference"],
-        precision=config["inference"]["precision"],
     log:
         f"{EXP_DIR}/logs/infer_survey/{{exp}}_{{model}}_{{tile}}.log",
     benchmark:
         f"{EXP_DIR}/benchmarks/infer_survey/{{exp}}_{{model}}_{{tile}}.tsv"
-    threads: EXP_TRAIN["threads_inference"]
-    resources:
-        mem_mb=4000,
-        gpu=EXP_TRAIN["gpus"],
-    conda:
-        "../../envs/learn.yaml"
-    shell:
-        "lensfinder infer --stamps {input.cube} --index {input.index} --model {input.model} "
-        "--batch-size {params.batch_size} --tta none --precision {params.precision} --threads {threads} --out {output} > {log} 2>&1"
 
 
 # --- each paper's tables and figures ------------------------------------------
