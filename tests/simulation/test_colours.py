@@ -1,6 +1,7 @@
 """Simulations in several bands: SED colours through filter curves, per-band PSF and noise, re-creation."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lensfinder.io import InputError, cube_bands, read_cube, read_table
@@ -204,6 +205,52 @@ def test_paper_recipes_and_semireal_arcs_in_every_band(tmp_path):
         np.testing.assert_array_equal(render_from_metadata(df.iloc[1], band=band), images[1, k])
     # a blue arc: more light in g than in i relative to the r band's arc
     assert np.median(df["source_amp_g"] / df["source_amp_i"]) > 0.7
+
+
+def test_semireal_rows_carry_their_host_tiles_moffat_fits(tmp_path):
+    """A semi-real row carries its host stamp's Moffat fits of every band (psf_moffat_fwhm_arcsec_{band},
+    psf_moffat_beta_{band}, from the stamp index), lens and negative alike, NaN where the host has none, so
+    that training matches its colour residual as scoring matches the survey's stamps; the images are the
+    same bits as from an index without fits, which adds no column. In a mix, the simulated members' rows
+    have none."""
+    from lensfinder.io import write_cube, write_table
+    from lensfinder.learning.residual import moffat_fit_columns
+    from lensfinder.simulation.mix import simulate_mix_shard
+
+    hosts, meta = simulate_shard("skeleton", 6, 9, 0, params={"lens_fraction": 0.0, "bands": GRI,
+                                 "negative_mix": {"elliptical": 1.0}}, progress=False)
+    index = _index(meta)
+    write_cube(hosts, tmp_path / "plain.fits", 0.2, 30.0, bands=GRI)
+    write_table(index, tmp_path / "plain.parquet")
+    columns = moffat_fit_columns(GRI)
+    fits = np.array([[0.6 + 0.05 * k + 0.1 * b, 2.5 + 0.2 * k + 0.5 * b][j] for k in range(6) for b in range(3)
+                     for j in range(2)]).reshape(6, 6)
+    fits[4] = np.nan  # a host tile without fits
+    write_cube(hosts, tmp_path / "fits.fits", 0.2, 30.0, bands=GRI)
+    write_table(index.assign(**{c: fits[:, k] for k, c in enumerate(columns)}), tmp_path / "fits.parquet")
+
+    def shard(cube, **more):
+        params = {"host_stamps": [str(tmp_path / cube)], "bands": GRI, "lens_fraction": 0.5, "disk_fraction": 0.0}
+        return simulate_shard("li2020", 24, 3, 0, params={**params, **more}, progress=False)
+
+    plain_images, plain = shard("plain.fits")
+    images, df = shard("fits.fits")
+    np.testing.assert_array_equal(images, plain_images)
+    assert not set(columns) & set(plain.columns)
+    pd.testing.assert_frame_equal(df.drop(columns=columns).drop(columns="host_file"),
+                                  plain.drop(columns="host_file"))
+    np.testing.assert_array_equal(df[columns].to_numpy(), fits[df["host_row"].to_numpy()])
+    assert df["is_lens"].any() and (~df["is_lens"]).any() and (df["host_row"] == 4).any()
+    assert np.isfinite(df[columns].to_numpy()).all(axis=1).sum() == (df["host_row"] != 4).sum()
+    lens = int(np.flatnonzero(df["is_lens"])[0])
+    np.testing.assert_array_equal(render_from_metadata(df.iloc[lens], band="g"), images[lens, 0])
+
+    _, mixed = simulate_mix_shard({"li2020": 0.5, "skeleton": 0.5}, 24, 3, 0, progress=False, params={
+        "bands": GRI, "disk_fraction": 0.0},
+        member_params={"li2020": {"host_stamps": [str(tmp_path / "fits.fits")]}})
+    semi = mixed["recipe"] == "li2020"
+    assert semi.any() and (~semi).any()
+    assert np.isfinite(mixed.loc[semi, columns].to_numpy()).any() and mixed.loc[~semi, columns].isna().all(axis=None)
 
 
 def _index(meta):

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from lensfinder.io import InputError
+from lensfinder.learning.residual import MOFFAT_FIT_PREFIXES
 from lensfinder.simulation.components import uniform
 
 __all__ = ["HostStamps", "load_hosts", "draw_host", "draw_augmentation", "host_stamp", "augment", "augment_image",
@@ -53,6 +54,8 @@ class HostStamps:
             parts.append(index)
         self.files = [str(f) for f in files]
         self.index = pd.concat(parts, ignore_index=True)
+        #: the index's Moffat fits of its tiles' PSFs, every band's (the stamps stage's ``psf_moffat_*``)
+        self.moffat_columns = [c for c in self.index.columns if c.startswith(MOFFAT_FIT_PREFIXES)]
         self._selected = {}
 
     def select(self, flag: str):
@@ -151,8 +154,12 @@ def draw_host(rng, recipe, is_lens: bool):
     -------
     host : dict
         ``host_file, host_row, host_object_id``, ``psf_fwhm_host`` and
-        ``host_tile`` (the index's seeing and tile) and, with
-        ``aug_rot90_flip``, ``aug_rot90, aug_flip``.
+        ``host_tile`` (the index's seeing and tile), the index's Moffat
+        fits of its tile's PSF in every band where it has them
+        (``psf_moffat_fwhm_arcsec_{band}``, ``psf_moffat_beta_{band}``: the
+        colour residual's PSF match reads them in training as scoring reads
+        them from the survey's stamp index) and, with ``aug_rot90_flip``,
+        ``aug_rot90, aug_flip``.
     disk : bool
         Whether the negative is a disk galaxy.
     """
@@ -161,6 +168,7 @@ def draw_host(rng, recipe, is_lens: bool):
     info = hosts.index.iloc[int(candidates[int(rng.integers(len(candidates)))])]
     host = {"host_file": str(info["host_file"]), "host_row": int(info["row"]), "host_object_id": str(info["object_id"]),
             "psf_fwhm_host": float(info["psf_fwhm_arcsec"]), "host_tile": str(info.get("tile", ""))}
+    host.update({c: float(info[c]) for c in hosts.moffat_columns})
     if recipe.host_holdout > 0 and recipe.host_split != "all":
         host["host_split"] = recipe.host_split
     if recipe.aug_rot90_flip:
