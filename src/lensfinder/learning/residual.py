@@ -34,6 +34,8 @@ __all__ = [
     "colour_residual_band",
     "match_sigmas",
     "MOFFAT_MATCH_RADIUS_ARCSEC",
+    "MOFFAT_MATCH_MAX_ABS_SUM",
+    "MOFFAT_MATCH_TUKEY_ALPHA",
     "moffat_match",
     "MOFFAT_FIT_PREFIXES",
     "moffat_fit_columns",
@@ -54,6 +56,14 @@ _TRUNCATE = 4.0  # scipy.ndimage.gaussian_filter's default reach, in sigmas
 #: Radius (arcsec) of the two Moffat profiles whose matching kernel blurs a stamp with its tile's PSF fits:
 #: 4", the mock survey's matched photometry's, where a ground-based PSF's wings fall below 1 % of its peak
 MOFFAT_MATCH_RADIUS_ARCSEC = 4.0
+#: The guard for nearly equal fits: an unwindowed Moffat matching kernel whose absolute values sum to more
+#: than this (1 for a kernel without negative lobes) rings. Two PSFs within ~10 % in FWHM, or of other
+#: wings, give it (a sum of 5 for two equal PSFs, 15 for 0.8" beta 4.5 to 0.801" beta 2.5, which also
+#: raises white noise by 28 %); such pairs take the kernel under a Tukey window instead (tested: its sum
+#: stays under 2.5, the noise is not raised, and the blurred PSF is the broader one to 2 % of its flux).
+MOFFAT_MATCH_MAX_ABS_SUM = 2.0
+#: the Tukey window's alpha for the guarded kernels (photutils' ``TukeyWindow``)
+MOFFAT_MATCH_TUKEY_ALPHA = 0.5
 #: Prefixes of a table's Moffat fit columns, each followed by the band (a stamp index's, from its tile's
 #: stars, :func:`lensfinder.selection.stamps.moffat_columns`; a fine-tuning set carries them on)
 MOFFAT_FIT_PREFIXES = ("psf_moffat_fwhm_arcsec_", "psf_moffat_beta_")
@@ -245,10 +255,15 @@ def _scaled_difference(blue, red, core_pix: float):
 
 @lru_cache(maxsize=1024)
 def _moffat_kernel(fwhm_from: float, beta_from: float, fwhm_to: float, beta_to: float, pixel_scale_arcsec: float):
+    """The matching kernel of a pair of fits: photutils' exact ratio, or under a Tukey window where that one
+    rings (:data:`MOFFAT_MATCH_MAX_ABS_SUM`: nearly equal fits)."""
     from lensfinder.simulation.optics import moffat_matching_kernel  # here: photutils only when used
 
-    return moffat_matching_kernel(fwhm_from, beta_from, fwhm_to, beta_to, pixel_scale_arcsec,
-                                  MOFFAT_MATCH_RADIUS_ARCSEC).astype(np.float32)
+    args = (fwhm_from, beta_from, fwhm_to, beta_to, pixel_scale_arcsec, MOFFAT_MATCH_RADIUS_ARCSEC)
+    kernel = moffat_matching_kernel(*args)
+    if np.abs(kernel).sum() > MOFFAT_MATCH_MAX_ABS_SUM:
+        kernel = moffat_matching_kernel(*args, tukey_alpha=MOFFAT_MATCH_TUKEY_ALPHA)
+    return kernel.astype(np.float32)
 
 
 def _convolve(image, kernel):

@@ -128,20 +128,27 @@ def moffat_psf_kernel(fwhm_arcsec, pixel_scale_arcsec, beta=4.765, size_pix=None
     return kernel / kernel.sum()
 
 
-def moffat_matching_kernel(fwhm_from, beta_from, fwhm_to, beta_to, pixel_scale_arcsec, radius_arcsec=4.0):
+def moffat_matching_kernel(fwhm_from, beta_from, fwhm_to, beta_to, pixel_scale_arcsec, radius_arcsec=4.0,
+                           tukey_alpha=None):
     """The kernel that takes a Moffat PSF to a broader one: photutils' matching kernel (the ratio of their
-    Fourier transforms, no window) between the two profiles sampled at pixel centres within ``radius_arcsec``.
-    The mock survey's matched photometry brings its bands to a common PSF with it; the colour residual
-    matches two bands' PSFs with it where a stamp carries its tile's Moffat fits."""
+    Fourier transforms) between the two profiles sampled at pixel centres within ``radius_arcsec``; with
+    no window, or photutils' ``TukeyWindow(tukey_alpha)`` over it, which damps the high frequencies where
+    both transforms are near zero and their ratio is noise (two nearly equal PSFs: the colour residual's
+    guard, :func:`lensfinder.learning.residual.moffat_match`). The mock survey's matched photometry brings
+    its bands to a common PSF with it, unwindowed; the colour residual matches two bands' PSFs with it
+    where a stamp carries its tile's Moffat fits."""
     try:
+        from photutils.psf_matching import TukeyWindow
         from photutils.psf_matching import make_kernel
     except ImportError:  # photutils < 3.0
+        from photutils.psf.matching import TukeyWindow
         from photutils.psf.matching import create_matching_kernel as make_kernel
 
     size = 2 * int(np.ceil(radius_arcsec / pixel_scale_arcsec)) + 1
     src = moffat_psf_kernel(fwhm_from, pixel_scale_arcsec, beta=beta_from, size_pix=size, supersample=1)
     dst = moffat_psf_kernel(fwhm_to, pixel_scale_arcsec, beta=beta_to, size_pix=size, supersample=1)
-    return make_kernel(src / src.sum(), dst / dst.sum())
+    window = None if tukey_alpha is None else TukeyWindow(alpha=float(tukey_alpha))
+    return make_kernel(src / src.sum(), dst / dst.sum(), window=window)
 
 
 def convolve_gaussian(images, fwhm_arcsec, pixel_scale_arcsec, truncation_sigma=4.0, out=None):
