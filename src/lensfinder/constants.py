@@ -20,6 +20,7 @@ __all__ = [
     "THRESHOLDS",
     "LI2020_GRADE_SCORES",
     "HE2020_GRADE_SCORES",
+    "MOFFAT_FIT_PREFIXES",
 ]
 
 #: KiDS coadd images are resampled onto a 0.2"/px grid (de Jong et al. 2017).
@@ -70,3 +71,8 @@ PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 #: Precisions a network can be scored in (``lensfinder infer`` and ``rescore --precision``, the workflow's
 #: ``inference.precision``): ``float32``, or ``mixed_bfloat16`` (lensfinder.learning.modelfiles.computing_in).
 SCORING_PRECISIONS = ("float32", "mixed_bfloat16")
+
+#: Prefixes of a table's Moffat fits of its tile's PSF, each followed by the band: a stamp index's, from
+#: its tile's stars (lensfinder.selection.stamps.moffat_columns), carried on by fine-tuning sets and by the
+#: semi-real simulations' rows; the colour residual's PSF match reads them (lensfinder.learning.residual)
+MOFFAT_FIT_PREFIXES = ("psf_moffat_fwhm_arcsec_", "psf_moffat_beta_")

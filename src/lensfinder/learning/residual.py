@@ -21,6 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from lensfinder.constants import MOFFAT_FIT_PREFIXES  # re-exported: the table columns of the fits
 from lensfinder.learning.border import MAD_TO_SIGMA, border_mask
 
 __all__ = [
@@ -64,9 +65,6 @@ MOFFAT_MATCH_RADIUS_ARCSEC = 4.0
 MOFFAT_MATCH_MAX_ABS_SUM = 2.0
 #: the Tukey window's alpha for the guarded kernels (photutils' ``TukeyWindow``)
 MOFFAT_MATCH_TUKEY_ALPHA = 0.5
-#: Prefixes of a table's Moffat fit columns, each followed by the band (a stamp index's, from its tile's
-#: stars, :func:`lensfinder.selection.stamps.moffat_columns`; a fine-tuning set carries them on)
-MOFFAT_FIT_PREFIXES = ("psf_moffat_fwhm_arcsec_", "psf_moffat_beta_")
 
 
 def resolve_colour_residual(value: str, bands, key: str = "colour_residual") -> tuple:

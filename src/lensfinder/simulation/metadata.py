@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lensfinder.learning.residual import MOFFAT_FIT_PREFIXES
+from lensfinder.constants import MOFFAT_FIT_PREFIXES
 
 __all__ = ["SERSIC_KEYS", "UNLENSED_LIGHT", "LENSED_LIGHT", "EXTRA_COLUMNS", "CLUMP_COLUMNS", "BLOB_COLUMNS",
            "POINT_COLUMNS", "FLOAT_COLUMNS", "LIST_COLUMNS", "TEXT_COLUMNS", "HOST_COLUMNS", "rows_to_frame",

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lensfinder.constants import MOFFAT_FIT_PREFIXES
 from lensfinder.io import InputError
-from lensfinder.learning.residual import MOFFAT_FIT_PREFIXES
 from lensfinder.simulation.components import uniform
 
 __all__ = ["HostStamps", "load_hosts", "draw_host", "draw_augmentation", "host_stamp", "augment", "augment_image",
