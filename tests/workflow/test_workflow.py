@@ -79,6 +79,7 @@ def test_tiles_are_scored_in_jobs_of_tiles_per_job(workdir):
                                      for name, tiles in expected.items() for tile in tiles}
 
 
+@early_test(8, prepare=copy_workflow)
 def test_a_tile_inserted_in_the_list_leaves_the_other_scoring_jobs_as_they_are(workdir):
     """A KiDS search's scoring jobs do not follow the tiles' place in kids.tiles: a tile inserted in the middle
     of the list, or the list reordered, leaves every job but the new tile's with the same name and tiles,
@@ -90,7 +91,7 @@ def test_a_tile_inserted_in_the_list_leaves_the_other_scoring_jobs_as_they_are(w
         (workdir / "kids.yaml").write_text(f"survey: kids_dr4\nkids: {{tiles: [{', '.join(listed)}]}}\n"
                                            "learning: {rounds: 0}\ninference: {tiles_per_job: 2}\n")
         plan = snakemake(workdir, "results/predictions/he2020.parquet", "-n", "-p", "--configfile", "kids.yaml").stdout
-        return {tiles[0]: tiles for _, tiles in _scoring_jobs(plan)["tiles"]}
+        return {held[0]: held for _, held in _scoring_jobs(plan)["tiles"]}
 
     before = jobs(tiles)
     assert sorted(t for ts in before.values() for t in ts) == tiles and len(before) >= 3
