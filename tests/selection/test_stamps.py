@@ -246,6 +246,15 @@ def test_cli_corrupt_fits_and_missing_column(tile_files, tmp_path, capsys):
     assert not (tmp_path / "out" / "T1.fits").exists()
 
 
+def test_cli_refuses_an_even_stamp_size(tile_files, tmp_path, capsys):
+    # an even stamp has no centre pixel: the object would sit half a pixel off the simulations' lenses
+    argv = _stamps_argv(tile_files, tmp_path)
+    argv[argv.index("--size") + 1] = str(SIZE + 1)
+    assert main(argv) == 2
+    assert "--size: expected an odd positive number of pixels" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "T1.fits").exists()
+
+
 def test_cli_on_a_mock_tile(tmp_path, caplog):
     """The mock survey's files go through stamps: lens hosts are centred in their stamps."""
     out = tmp_path / "survey"

@@ -25,6 +25,10 @@ def test_stamp_size_must_match_the_simulations(tmp_path):
     assert result.returncode != 0
     assert ("stamps.size 97, training.preprocess bin2_crop, model he2020: bin2 needs stamps of at least 98x98"
             in result.stdout + result.stderr)
+    config.write_text("stamps: {size: 100}\n")  # no centre pixel
+    result = snakemake(workdir, "-n", "--configfile", "config/sizes.yaml", check=False)
+    assert result.returncode != 0
+    assert "config: stamps.size: 100: expected an odd number of pixels" in result.stdout + result.stderr
     config.write_text("simulation: {recipe: he2020}\nstamps: {size: 97}\ntraining: {preprocess: crop}\n")
     assert "rule train" in snakemake(workdir, "-n", "--configfile", "config/sizes.yaml").stdout
     config.write_text("simulation: {recipe: skeleton, params: {stamp_sise: 121}}\n")

@@ -271,6 +271,15 @@ def test_dr3_with_dr4_samples_is_refused(workdir):
     assert "preselection.samples" in result.stdout + result.stderr
 
 
+@early_test(3, prepare=copy_workflow)
+def test_a_sample_without_a_threshold_is_refused(workdir):
+    # a sample with stamps and scores but no threshold could never give a candidate: refused at parse time
+    result = snakemake(workdir, "-n", "--config", "preselection={'samples': ['bg_li2020', 'lrg_li2020', 'disk_blue']}",
+                       check=False)
+    assert result.returncode != 0
+    assert "no p_CNN threshold for preselection.samples ['disk_blue']" in result.stdout + result.stderr
+
+
 @early_test(4, prepare=copy_workflow)
 def test_semi_real_recipe_paints_arcs_on_the_survey_stamps(workdir):
     (workdir / "config" / "li.yaml").write_text("simulation: {recipe: li2020}\n")

@@ -69,6 +69,10 @@ DETECTION_BAND = PRESET.detection_band if PER_BAND_TILES else "r"
 #: the band the stamps are centred on and the inspection set's first cube: the detection band, else the first
 REFERENCE_BAND = DETECTION_BAND if DETECTION_BAND in BANDS else BANDS[0]
 config["stamps"]["size"] = STAMP_SIZE  # null: the preset's stamp size in arcsec over its pixel scale
+if STAMP_SIZE % 2 == 0:  # cut_stamps puts the object on pixel size // 2, the simulations on (size - 1) / 2
+    raise ValueError(f"config: stamps.size: {STAMP_SIZE}: expected an odd number of pixels, so that the object sits "
+                     "on the centre pixel of survey stamps and simulations alike (Li et al. 2020: 101; He et al. "
+                     "2020: 97)")
 
 # Every file the workflow reads or writes, named once: P (paths.smk; it uses PRESET, BANDS and
 # REFERENCE_BAND above).
@@ -262,6 +266,15 @@ if _foreign:
     raise ValueError(
         f"config: preselection.samples has {sorted(_foreign)}, which {RELEASE} catalogues do not define; "
         f"expected some of {sorted(RELEASE_SAMPLES[RELEASE])}"
+    )
+# Every sample that gets stamps and scores needs its candidate threshold: without one its galaxies
+# could never become candidates, and the candidates step would fall back to the li2020 samples' own.
+_unthresholded = [s for s in config["preselection"]["samples"] if s not in config["inference"]["thresholds"]]
+if _unthresholded:
+    raise ValueError(
+        f"config: inference.thresholds has no p_CNN threshold for preselection.samples {_unthresholded}; "
+        f"expected e.g. inference: {{thresholds: {{{_unthresholded[0]}: 0.9}}}} (Li et al. 2020: lrg 0.75, "
+        f"bg 0.98; He et al. 2020: 0.999999 with simulated training, 0.5 semi-real)"
     )
 
 # A grades file without a producer would let an old ranked list stand ("Nothing to be done"): stop here.

@@ -99,8 +99,9 @@ def add_stamps_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_stamps(args: argparse.Namespace) -> int:
     """Cut one tile's stamps in every band and write the cube and its index."""
-    if args.size < 1:
-        raise InputError(f"--size: expected a positive number of pixels, got {args.size}")
+    if args.size < 1 or args.size % 2 == 0:
+        raise InputError(f"--size: expected an odd positive number of pixels (the object on the centre pixel, "
+                         f"as the simulations put it), got {args.size}")
     if len(set(args.bands)) != len(args.bands):
         raise InputError(f"--bands: {' '.join(args.bands)}: expected distinct band names")
     for option in ("image", "weight", "mask", "psf_fwhm_arcsec", "zeropoint_mag"):
