@@ -286,3 +286,11 @@ def test_he2020_semireal_bad_settings(host_dir):
         sim.simulate_shard("he2020_semireal", 4, 1, 0, progress=False,
                            params={"host_stamps": [str(host_dir)], "psf_model": "gaussian", "disk_flag": "spiral",
                                    "disk_fraction": 1.0})
+
+
+def test_a_host_flag_the_stamp_index_lacks_is_refused_not_ignored(host_dir):
+    # the stamps of a sample the preselection did not flag: every stamp would silently become a host
+    with pytest.raises(InputError, match=r"host_flag: column 'lrg_li202' not in the stamp index of .*t\.fits.*lrg_li2020"):
+        sim.simulate_shard("he2020_semireal", 4, 1, 0, progress=False,
+                           params={"host_stamps": [str(host_dir)], "psf_model": "gaussian", "disk_flag": "disk",
+                                   "host_flag": "lrg_li202", "disk_fraction": 0.0})

@@ -112,6 +112,11 @@ def holdout_fraction_of(names):
                      for v in names])
 
 
+def _flag_columns(index):
+    """The boolean (sample flag) columns of a stamp index."""
+    return [c for c in index.columns if index[c].dtype == bool and c != "edge"]
+
+
 def _host_pool(recipe, is_lens, disk):
     """(HostStamps, candidate positions) for a semi-real row."""
     p = recipe
@@ -121,8 +126,11 @@ def _host_pool(recipe, is_lens, disk):
         hosts = load_hosts(tuple(p.host_stamps))
         flag = p.disk_flag if disk else (p.host_flag if is_lens else p.negative_flag)
         key = "host_stamps"
-        if disk and flag not in hosts.index.columns:
-            raise InputError(f"disk_flag: column {flag!r} not in the index of {', '.join(hosts.files)}")
+        if flag and flag not in hosts.index.columns:
+            name = "disk_flag" if disk else ("host_flag" if is_lens else "negative_flag")
+            raise InputError(f"{name}: column {flag!r} not in the stamp index of {', '.join(hosts.files)}; expected "
+                             f"one of its sample flags ({', '.join(_flag_columns(hosts.index)) or 'none'}), or "
+                             f"empty for every stamp")
     candidates = hosts.select(flag)
     if not disk and p.disk_flag and p.disk_flag in hosts.index.columns:  # disks only as disks
         is_disk = hosts.index[p.disk_flag].fillna(False).to_numpy(dtype=bool)
