@@ -17,7 +17,7 @@ import pytest
 
 from lensfinder.inspection import server as grading
 from lensfinder.inspection.grades import read_grades, read_notes
-from lensfinder.io import InputError, read_cube, write_cube, write_table
+from lensfinder.io import InputError, read_cube, write_csv, write_cube, write_table
 from lensfinder.plots.stamps import render_stamp_png
 
 EVIL = "<script>alert('x')</script>&\"q\", KiDS"
@@ -437,3 +437,20 @@ def test_cli_arguments():
     assert (args.unblind, args.feedback, args.tile_dir, args.survey, args.flag) == (False, False, None, None, None)
     # the old spelling stays an alias
     assert parser.parse_args(["--set", "d", "--inspector", "ann"]).set_dir == "d"
+
+
+def test_a_csv_manifest_with_mixed_in_simulations_serves_their_empty_scores(tmp_path):
+    # the CSV fallback keeps empty cells as text: the simulations' empty p_cnn is no score, not an error
+    make_set(tmp_path, ["cand", "sim-lens"], known={"sim-lens": True})
+    manifest = pd.read_parquet(tmp_path / "manifest.parquet")
+    (tmp_path / "manifest.parquet").unlink()
+    write_csv(manifest, tmp_path / "manifest.csv")
+    session = grading.GradingSession(tmp_path, "ann", "li2020", tmp_path / "g.csv")
+    scores = {item["object_id"]: item["p_cnn"] for item in session.items}
+    session.close()
+    assert scores["cand"] == pytest.approx(0.99) and np.isnan(scores["sim-lens"])
+    manifest = manifest.astype({"p_cnn": object})
+    manifest.loc[0, "p_cnn"] = "high"
+    write_csv(manifest, tmp_path / "manifest.csv")
+    with pytest.raises(InputError, match=r"manifest\.csv: p_cnn: 'high' for 'cand' is not a number"):
+        grading.GradingSession(tmp_path, "ann", "li2020", tmp_path / "g.csv")

@@ -161,7 +161,7 @@ class GradingSession:
                     raise InputError(f"{source}: {column}: {values[k]!r} for {oid!r} lies outside the set directory")
                 paths["png" if column == "png" else column[len("png_"):]] = path
             row = extra.get(oid, {})
-            p_cnn = float(manifest["p_cnn"].iloc[k]) if "p_cnn" in manifest.columns else math.nan
+            p_cnn = _score(manifest["p_cnn"].iloc[k], source, oid) if "p_cnn" in manifest.columns else math.nan
             items.append({"object_id": oid, "name": name, "pngs": paths, "p_cnn": p_cnn,
                           "samples": str(manifest["samples"].iloc[k]) if "samples" in manifest.columns else "",
                           "ra": row.get("ra", math.nan), "dec": row.get("dec", math.nan), "tile": row.get("tile"),
@@ -368,4 +368,16 @@ class GradingSession:
         if self.cubes.bands and np.isfinite(self.cubes.pixel_scale(self.cubes.bands[0])):
             cards["PIXSCALE"] = (self.cubes.pixel_scale(self.cubes.bands[0]), "arcsec per pixel")
         return stamp_fits(images, cards), f"{safe_name(name)}.fits"
+
+
+def _score(value, source, object_id) -> float:
+    """A manifest's ``p_cnn``: a number, or NaN where it is empty (the mixed-in simulations' rows of a
+    manifest.csv, read with empty cells kept as text)."""
+    if isinstance(value, str) and not value.strip():
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{source}: p_cnn: {value!r} for {object_id!r} is not a number (expected a CNN score "
+                         f"in [0, 1], or empty)") from None
 
