@@ -75,7 +75,7 @@ def test_cutout_as_tile(server, tmp_path):
         ra, dec = WCS(hdr).pixel_to_world_values(49.5, 49.5)
         assert (ra, dec) == pytest.approx((150.1, 2.2), abs=1e-6)
     with fits.open(mask) as hdul:
-        assert hdul[0].data.dtype == np.dtype(">i2") and hdul[0].data[0, 0] == NO_DATA_BIT
+        assert hdul[0].data.dtype == np.dtype(">i4") and hdul[0].data[0, 0] == NO_DATA_BIT
         assert hdul[0].data.sum() == NO_DATA_BIT
     with fits.open(weight) as hdul:
         assert hdul[0].data[0, 0] == 0 and hdul[0].data[1, 1] == 100.0
@@ -191,6 +191,7 @@ def field_planes(ra, dec, size, pixscale):
     maskbits[30, 30] |= 1 << 3  # SATUR_R
     maskbits[40:45, 40:45] |= 1 << 8  # WISEM1: infrared only
     maskbits[60:62, 60:62] |= 1 << 16  # SUB_BLOB: beyond int16, not a defect
+    maskbits[70, 70] |= 1 << 15  # ALLMASK_I: the i band's defect bit, beyond int16
     return {"image": data, "invvar": invvar, "maskbits": maskbits}
 
 
@@ -287,7 +288,7 @@ def test_download_legacy_field_cli_then_stamps(field_server, tmp_path):
     assert weight[0, 190] / weight[0, 10] == pytest.approx((1 + 190 / FIELD_SIZE) / (1 + 10 / FIELD_SIZE))
     assert fits.getheader(out["weight"])["WEIGHT"] == "INVVAR HDU of the service"
     # the mask: no data (bit 0) in the uncovered strip; BRIGHT and SATUR_R kept; NPRIMARY, WISEM1, SUB_BLOB not
-    assert mask.dtype == np.dtype(">i2") and (mask[:, :5] == NO_DATA_BIT).all()
+    assert mask.dtype == np.dtype(">i4") and (mask[:, :5] == NO_DATA_BIT).all()
     assert (mask[10:20, 150:160] == 2).all() and mask[30, 30] == 8
     assert set(np.unique(mask[:, 5:])) == {0, 2, 8}
     assert fits.getheader(out["mask"])["MASKBITS"] == LEGACY_MASK_BITS
@@ -387,6 +388,18 @@ def test_blank_or_failing_cutout_outside_the_footprint(field_server, tmp_path):
     with pytest.raises(DownloadError, match="HTTP 500 for a position that no ls-dr10 brick touches"):
         download_field_image("F2", FIELD_RA, FIELD_DEC, 50, tmp_path / "F2.fits", tmp_path / "F2.w.fits",
                              tmp_path / "F2.m.fits", **kw)
+
+
+def test_the_i_band_keeps_its_allmask_bit(field_server, tmp_path):
+    kw = dict(base_url=f"{field_server.url}/viewer/fits-cutout", cache_dir=tmp_path / "cache", backoff_s=0.01)
+    masks = {}
+    for band in ("i", "r"):
+        _, _, path = download_field_image("F1", FIELD_RA, FIELD_DEC, 200, tmp_path / f"F1.{band}.fits",
+                                          tmp_path / f"F1.{band}.w.fits", tmp_path / f"F1.{band}.m.fits", band=band,
+                                          mask_bits=legacy_mask_bits(band), **kw)
+        masks[band] = fits.getdata(path)
+    assert masks["i"][70, 70] == 1 << 15 and masks["r"][70, 70] == 0  # ALLMASK_I masks the i band alone
+    assert (masks["i"][10:20, 150:160] == 2).all() and masks["i"][60, 60] == 0  # BRIGHT kept, SUB_BLOB not
 
 
 def test_sky_weight():

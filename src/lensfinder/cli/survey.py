@@ -209,7 +209,7 @@ def add_download_legacy_field_arguments(parser: argparse.ArgumentParser) -> None
     parser.add_argument("--out-image", nargs="+", required=True, type=Path,
                         help="image in the tile format (FITS), one per band")
     parser.add_argument("--out-weight", nargs="+", required=True, type=Path, help="weight map (FITS, float32), one per band")
-    parser.add_argument("--out-mask", nargs="+", required=True, type=Path, help="mask (FITS, int16, >0 masked), one per band")
+    parser.add_argument("--out-mask", nargs="+", required=True, type=Path, help="mask (FITS, int32: DR10 MASKBITS reach bit 15; >0 masked), one per band")
     parser.add_argument("--out-catalog", required=True, type=Path, help="catalogue part (Parquet, KiDS DR4 names)")
     parser.add_argument("--tap-url", default=LEGACY_TAP_URL, help="TAP service holding ls_dr10.tractor")
     parser.add_argument("--cutout-url", default=LEGACY_CUTOUT_URL, help="Legacy Surveys viewer fits-cutout URL")

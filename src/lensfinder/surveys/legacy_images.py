@@ -180,7 +180,8 @@ def sky_weight(image) -> float:
 
 
 def _weight_and_mask(cutout: dict, mask_bits: int, what: str):
-    """Weight (float32), mask (int16) and a note on where the weight came from."""
+    """Weight (float32), mask (int32: DR10 MASKBITS reach bit 15, ALLMASK_I) and a note on where the weight came
+    from."""
     image, invvar, maskbits = cutout["image"], cutout["invvar"], cutout["maskbits"]
     no_data = ~np.isfinite(image) | (image == 0)
     if invvar is not None:
@@ -196,7 +197,7 @@ def _weight_and_mask(cutout: dict, mask_bits: int, what: str):
     mask = np.where(no_data, NO_DATA_BIT, 0)
     if maskbits is not None:
         mask = mask | (np.asarray(maskbits, dtype=np.int64) & (mask_bits & ~NO_DATA_BIT))
-    return weight, mask.astype(np.int16), no_data, note
+    return weight, mask.astype(np.int32), no_data, note
 
 
 def _tile_header(wcs, band, layer, psf_fwhm_arcsec, pixscale_arcsec):
@@ -259,8 +260,8 @@ def _write_tile(cutout: dict, out_image, out_weight, out_mask, *, band, layer, p
 
 
 def _check_mask_bits(mask_bits: int) -> int:
-    if not 0 <= int(mask_bits) <= 32767:
-        raise InputError(f"mask_bits: {mask_bits}; expected DR10 MASKBITS bits 1..14 (0..32767)")
+    if not 0 <= int(mask_bits) <= 65535:
+        raise InputError(f"mask_bits: {mask_bits}; expected DR10 MASKBITS bits 1..15 (0..65535)")
     return int(mask_bits)
 
 
@@ -310,7 +311,7 @@ def download_field_image(field: str, ra_deg: float, dec_deg: float, size_pix: in
         The tile files: image with ``PSF_FWHM`` (``psf_fwhm_arcsec``, assumed),
         ``ZEROPT`` 22.5 and ``PIXSCALE``; weight = the service's inverse
         variance (a robust sky weight, :func:`sky_weight`, with a warning,
-        when it sends none); mask int16 = the service's maskbits & ``mask_bits``,
+        when it sends none); mask int32 = the service's maskbits & ``mask_bits``,
         plus :data:`NO_DATA_BIT` where there is no data.
     mask_bits : int
         DR10 MASKBITS bits that mask a pixel (default :data:`LEGACY_MASK_BITS`).
