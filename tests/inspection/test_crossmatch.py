@@ -88,3 +88,14 @@ def test_empty_and_bad_candidates(tmp_path, capsys):
     assert main(["crossmatch", "--candidates", str(path), "--out", str(tmp_path / "x.parquet"), "--no-lenscat",
                  "--known", str(path)]) == 2
     assert "missing column(s) ra, dec" in capsys.readouterr().err
+
+
+def test_a_reference_table_with_two_names_for_a_column_reads_the_first(tmp_path, capsys):
+    # VizieR-style tables often carry both a name and an id, or ra and RAJ2000
+    ref = pd.DataFrame({"id": [7, 8], "Name": ["mine-1", "mine-2"], "RAJ2000": [0.0, 0.0], "ra": [150.0, 10.0],
+                        "dec": [2.0, -30.0], "DECJ2000": [0.0, 0.0]})
+    table = crossmatch._standardize(ref, "known.csv")
+    assert table["name"].tolist() == ["mine-1", "mine-2"] and table["ra"].tolist() == [150.0, 10.0]
+    assert table["dec"].tolist() == [2.0, -30.0]
+    with pytest.raises(InputError, match=r"known.csv: .* no column 'dec' \(or 'decj2000'.*its columns: id, ra"):
+        crossmatch._standardize(pd.DataFrame({"id": [1], "ra": [1.0]}), "known.csv")

@@ -35,22 +35,30 @@ def lenscat_catalog_path() -> Path:
     return path
 
 
+#: the reference table's columns, each read from the first of its names (case and spaces ignored)
+#: that the table has: a table with both ``ra`` and ``RAJ2000`` gives ``ra``
+_REFERENCE_NAMES = {"name": ("name", "object_id", "id"), "ra": ("ra", "raj2000", "ra_deg", "ra [deg]"),
+                    "dec": ("dec", "decj2000", "dec_deg", "dec [deg]"), "grading": ("grading",)}
+
+
 def _standardize(df, source: str):
     import pandas as pd
 
-    renames = {}
+    keys = {}
     for col in df.columns:
-        key = str(col).strip().lower()
-        if key in ("ra [deg]", "ra_deg", "raj2000", "ra"):
-            renames[col] = "ra"
-        elif key in ("dec [deg]", "dec_deg", "decj2000", "dec"):
-            renames[col] = "dec"
-        elif key in ("name", "id", "object_id"):
-            renames.setdefault(col, "name")
-        elif key == "grading":
-            renames[col] = "grading"
-    df = df.rename(columns=renames)
-    require_columns(df, ["name", "ra", "dec"], source, "reference lens table (name, ra, dec in deg)")
+        keys.setdefault(str(col).strip().lower(), col)
+    renames = {}
+    for target, names in _REFERENCE_NAMES.items():
+        found = next((keys[n] for n in names if n in keys), None)
+        if found is not None:
+            renames[found] = target
+    missing = [t for t in ("name", "ra", "dec") if t not in renames.values()]
+    if missing:
+        raise InputError(f"{source}: reference lens table (name, ra, dec in deg) has no column "
+                         + "; ".join(f"{t!r} (or {', '.join(repr(n) for n in _REFERENCE_NAMES[t][1:])})"
+                                     for t in missing)
+                         + f"; its columns: {', '.join(map(str, df.columns))}")
+    df = df[list(renames)].rename(columns=renames)
     out = pd.DataFrame({
         "name": df["name"].astype(str),
         "ra": pd.to_numeric(df["ra"], errors="coerce"),
