@@ -35,6 +35,11 @@ def test_empty_cube_keeps_its_stamp_shape(tmp_path):
     back, header = read_cube(path)
     assert back.shape == (0, 101, 101)
     assert header["NIMAGES"] == 0
+    # an int16 shard of no images (simulation.params.cube_dtype: int16, fewer images than shards)
+    back, header = read_cube(write_cube(np.zeros((0, 11, 11)), tmp_path / "e16.fits", 0.2, 30.0, dtype="int16"))
+    assert back.shape == (0, 11, 11) and header["NIMAGES"] == 0
+    with pytest.raises(InputError, match="unsupported cube dtype 'float16'"):
+        write_cube(np.zeros((0, 11, 11)), tmp_path / "e8.fits", 0.2, 30.0, dtype="float16")
 
 
 def test_band_cube_roundtrip_and_band_names(tmp_path):

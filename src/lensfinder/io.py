@@ -187,10 +187,10 @@ def write_cube(images, path: str | os.PathLike, pixel_scale_arcsec: float, zerop
         hdr["BANDS"] = (",".join(bands), "bands, in the order of the band axis")
     for key, value in (header_cards or {}).items():
         hdr[key] = value
-    if dtype == "int16" and len(images):
-        hdu.scale("int16", bscale=None, bzero=None, option="minmax")
-    elif dtype != "float32":
+    if dtype not in ("float32", "int16"):
         raise InputError(f"{path}: unsupported cube dtype {dtype!r}; expected 'float32' or 'int16'")
+    if dtype == "int16" and len(images):  # an empty cube has no data to scale
+        hdu.scale("int16", bscale=None, bzero=None, option="minmax")
     with atomic_path(path) as tmp:
         hdu.writeto(tmp, overwrite=True)
     return Path(path)

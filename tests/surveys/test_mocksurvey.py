@@ -192,6 +192,15 @@ def test_bad_overrides_name_the_key():
     with pytest.raises(InputError, match="settings: unknown key 'bogus'"):
         mock_survey_config({"bogus": 1})
     assert mock_survey_config({"n_lenses": 2}).n_lenses == 2
+    for key, value, expected in (("tiles_per_row", 0, "an integer >= 1"), ("tile_spacing_deg", 0.0, "a spacing > 0"),
+                                 ("field_dec_deg", 91.0, r"a declination in \[-90, 90\]")):
+        with pytest.raises(InputError, match=f"settings: {key}: expected {expected}"):
+            mock_survey_config({key: value})
+    # a row of tiles past the pole: tile 8 of a field at Dec 89 with four tiles a row
+    high = mock_survey_config({"field_dec_deg": 89.0})
+    assert tile_center(3, high) == (183.0, 89.0)
+    with pytest.raises(InputError, match="tile 4 of field_dec_deg 89.0.* lies at Dec 90 deg"):
+        tile_center(4, high)
 
 
 def test_cli_writes_tile_files(tmp_path, capsys):

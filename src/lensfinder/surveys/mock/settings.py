@@ -140,6 +140,12 @@ def check_config(cfg: MockSurveyConfig, source: str) -> None:
         bad("psf_fwhm_arcsec", "positive FWHMs")
     if not cfg.moffat_beta[0] > 1.0:
         bad("moffat_beta", "Moffat beta > 1")
+    if cfg.tiles_per_row < 1:
+        bad("tiles_per_row", "an integer >= 1")
+    if not cfg.tile_spacing_deg > 0:
+        bad("tile_spacing_deg", "a spacing > 0 deg")
+    if not -90.0 <= cfg.field_dec_deg <= 90.0:
+        bad("field_dec_deg", "a declination in [-90, 90] deg")
 
 
 def mock_survey_config(values: dict, source: str = "mock survey settings") -> MockSurveyConfig:

@@ -49,6 +49,10 @@ def tile_center(index: int, cfg: MockSurveyConfig) -> tuple[float, float]:
     """(RA, Dec) of tile ``index``, deg."""
     ra = cfg.field_ra_deg + cfg.tile_spacing_deg * (index % cfg.tiles_per_row)
     dec = cfg.field_dec_deg + cfg.tile_spacing_deg * (index // cfg.tiles_per_row)
+    if not -90.0 < dec < 90.0:
+        raise InputError(f"mock survey settings: tile {index} of field_dec_deg {cfg.field_dec_deg}, tile_spacing_deg "
+                         f"{cfg.tile_spacing_deg}, tiles_per_row {cfg.tiles_per_row} lies at Dec {dec:g} deg; expected "
+                         f"the tiles' rows inside (-90, 90) deg: lower field_dec_deg or add tiles_per_row")
     return float(ra % 360.0), float(dec)
 
 
