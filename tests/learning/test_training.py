@@ -270,8 +270,16 @@ def test_weight_averaging_saves_the_moving_average_of_the_trajectory(shard_dir, 
     average = trajectory[0]
     for step in trajectory[1:]:
         average = [m * a + (1 - m) * w for a, w in zip(average, step)]
-    training.train([shard_dir], _config(epochs=2, ema_momentum=m), tmp_path / "ema.keras", threads=1)
+    training.train([shard_dir], _config(epochs=2, ema_momentum=m), tmp_path / "ema.keras", threads=1,
+                   checkpoint_dir=tmp_path / "ck")
     saved = _weights(tmp_path / "ema.keras")
+    # a rerun after the model was deleted (or a job killed after its last epoch) finds every epoch in the
+    # checkpoint: it saves the same average, not the checkpoint's last weights
+    (tmp_path / "ema.keras").unlink()
+    training.train([shard_dir], _config(epochs=2, ema_momentum=m), tmp_path / "ema.keras", threads=1,
+                   checkpoint_dir=tmp_path / "ck")
+    for w, again in zip(saved, _weights(tmp_path / "ema.keras")):
+        np.testing.assert_array_equal(again, w)
     assert len(trajectory) > 4
     for a, w in zip(average, saved):
         np.testing.assert_allclose(w, a, rtol=1e-4, atol=1e-6)

@@ -352,6 +352,9 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
         log.info("epochs 0: the model is %s as it is", init_weights)
     else:
         log.info("the checkpoint already has %d epochs: nothing to train", initial_epoch)
+        # fit swaps the weights' moving average (ema_momentum) in at its end; the checkpoint holds the
+        # last weights and, in its optimiser, the average: swap it in as fit would have
+        model.optimizer.finalize_variable_values(model.trainable_variables)
     if stream.nonfinite_images:
         log.warning("%d training images (counted over all epochs) had NaN/inf pixels, set to 0",
                     stream.nonfinite_images)
