@@ -11,8 +11,9 @@ __all__ = ["collect_predictions", "collect_prediction_files", "SAMPLE_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
-#: Sample flag columns that may appear in stamp indexes.
-SAMPLE_COLUMNS = ("bg_li2020", "lrg_li2020", "lrg_he2020", "lrg_he2020_refined")
+#: Sample flag columns that may appear in stamp indexes: every release's preselection samples
+#: (lensfinder.selection.preselect.SAMPLES, not imported here: it needs pandas, and `--help` would pay for it).
+SAMPLE_COLUMNS = ("bg_li2020", "lrg_li2020", "disk_blue", "lrg_he2020", "lrg_he2020_refined")
 
 
 def collect_predictions(predictions, indexes, catalog):
