@@ -27,6 +27,7 @@ from typing import Iterator, Sequence
 
 __all__ = [
     "atomic_path",
+    "bool_column",
     "write_table",
     "read_table",
     "write_csv",
@@ -122,6 +123,29 @@ def require_columns(df, columns: Sequence[str], source: str, what: str = "") -> 
             f"found {len(df.columns)} columns: {', '.join(map(str, list(df.columns)[:20]))}"
             + ("..." if len(df.columns) > 20 else "")
         )
+
+
+def bool_column(values, source: str, column: str):
+    """A label column as a bool array: booleans, or numbers that are all 0 or 1.
+
+    Raises :class:`InputError` naming ``source`` and ``column`` for missing values or anything else
+    (text such as ``"False"`` would read as true).
+    """
+    import numpy as np
+
+    values = np.asarray(values)
+    if values.dtype == bool:
+        return values
+    if values.dtype.kind in "iuf":
+        if np.isin(values, (0, 1)).all():
+            return values.astype(bool)
+        bad = values[~np.isin(values, (0, 1))][0]
+    else:
+        bad = next((v for v in values if not isinstance(v, (bool, np.bool_))), None)
+        if bad is None:
+            return values.astype(bool)
+    bad = bad.item() if isinstance(bad, np.generic) else bad
+    raise InputError(f"{source}: {column}: {bad!r} is not a boolean; expected true/false (or 0/1), no missing values")
 
 
 def read_table(path: str | os.PathLike, columns: Sequence[str] | None = None, required: Sequence[str] = ()):

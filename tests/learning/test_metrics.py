@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -226,4 +228,9 @@ def test_evaluate_bad_inputs(tmp_path, capsys):
     assert main(["evaluate", "--predictions", str(tmp_path / "pred.parquet"), str(tmp_path / "pred.parquet"),
                  "--labels", str(tmp_path / "meta.parquet"), *args]) == 2
     assert "duplicated" in capsys.readouterr().err
+    text = labels.assign(is_lens=labels["is_lens"].map({True: "yes", False: "no"}))
+    write_table(text, tmp_path / "text.parquet")
+    assert main(["evaluate", "--predictions", str(tmp_path / "pred.parquet"), "--labels",
+                 str(tmp_path / "text.parquet"), *args]) == 2
+    assert re.search(r"text.parquet: is_lens: '(yes|no)' is not a boolean", capsys.readouterr().err)
     assert not (tmp_path / "m.parquet").exists()

@@ -207,6 +207,18 @@ def test_train_cli_and_bad_shards(shard_dir, tmp_path, capsys):
     write_table(pd.DataFrame({"object_id": list("abcd")}), small / "shard_000.parquet")
     assert main(["train", "--shards", str(small), "--out", str(tmp_path / "x.keras")]) == 2
     assert "shard_000.parquet: missing column(s) is_lens" in capsys.readouterr().err
+    # labels written as text: "False" would read as a lens
+    write_table(pd.DataFrame({"object_id": list("abcd"), "is_lens": ["True", "False"] * 2}), small / "shard_000.parquet")
+    assert main(["train", "--shards", str(small), "--out", str(tmp_path / "x.keras")]) == 2
+    assert "shard_000.parquet: is_lens: 'True' is not a boolean" in capsys.readouterr().err
+    # shards of two pixel scales: one network cannot read both
+    mixed = tmp_path / "mixed"
+    write_toy_shard(mixed, 0, 8)
+    cube, _ = read_cube(mixed / "shard_000.fits", memmap=False)
+    write_cube(cube, mixed / "shard_001.fits", 0.262, 30.0)
+    write_table(pd.read_parquet(mixed / "shard_000.parquet"), mixed / "shard_001.parquet")
+    assert main(["train", "--shards", str(mixed), "--out", str(tmp_path / "x.keras")]) == 2
+    assert "shard_001.fits: header PIXSCALE 0.262 arcsec/px, but shard_000.fits has 0.2" in capsys.readouterr().err
 
     assert main(["train", "--shards", str(tmp_path / "nowhere.fits"), "--out", str(tmp_path / "x.keras")]) == 2
     assert "nowhere.fits: file not found" in capsys.readouterr().err

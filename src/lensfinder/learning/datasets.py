@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from lensfinder.io import InputError, cube_bands
+from lensfinder.io import InputError, bool_column, cube_bands
 
 __all__ = ["CubeReader", "ShardSet", "resolve_shards", "toy_lens_images", "write_toy_shard", "TOY_COLOURS"]
 
@@ -222,10 +222,7 @@ class ShardSet:
             if self.readers and reader.bands != self.readers[0].bands:
                 raise InputError(f"{cube}: bands {','.join(reader.bands)}, but {self.pairs[0][0].name} has "
                                  f"{','.join(self.readers[0].bands)}; every training shard needs the same bands")
-            values = table[label_column]
-            if values.isna().any():
-                raise InputError(f"{meta}: {label_column}: missing values; expected booleans")
-            labels.append(values.astype(bool).to_numpy())
+            labels.append(bool_column(table[label_column].to_numpy(), str(meta), label_column))
             self.readers.append(reader)
         non_empty = [r for r in self.readers if r.n]
         if not non_empty:
@@ -234,6 +231,12 @@ class ShardSet:
         self.bands = non_empty[0].bands
         self.image_shape = non_empty[0].image_shape
         self.pixel_scale_arcsec = float(non_empty[0].header.get("PIXSCALE", float("nan")))
+        for (cube, _), reader in zip(self.pairs, self.readers):  # one pixel grid and flux scale for the network
+            for key, unit in (("PIXSCALE", "arcsec/px"), ("ZEROPT", "mag")):
+                first, this = non_empty[0].header.get(key), reader.header.get(key)
+                if reader.n and this is not None and first is not None and not np.isclose(this, first, rtol=1e-6):
+                    raise InputError(f"{cube}: header {key} {this} {unit}, but {self.pairs[0][0].name} has {first}; "
+                                     "every training shard needs the same pixel scale and zero point")
         self.labels = np.concatenate(labels)
         self.offsets = np.concatenate([[0], np.cumsum([r.n for r in self.readers])])
         self.n = int(self.offsets[-1])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lensfinder.io import InputError, read_table, require_columns, write_csv, write_table
+from lensfinder.io import InputError, bool_column, read_table, require_columns, write_csv, write_table
 from lensfinder.learning.metrics import DEFAULT_THRESHOLDS, completeness_in_bins, metrics_table, roc_curve
 
 __all__ = ["COMPLETENESS_COLUMNS", "evaluate_files"]
@@ -56,8 +56,8 @@ def _joined(prediction_paths, label_paths):
         if "is_lens" not in preds.columns:
             raise InputError(f"{source}: is_lens: missing; give --labels or predictions of a simulated set")
         joined = preds
-    if joined["is_lens"].isna().any():
-        raise InputError(f"{source}: is_lens: missing values")
+    joined["is_lens"] = bool_column(joined["is_lens"].to_numpy(), ", ".join(map(str, label_paths or prediction_paths)),
+                                    "is_lens")
     nan = ~np.isfinite(joined["p_cnn"].to_numpy(dtype=np.float64))
     if nan.any():
         log.warning("%d predictions with p_cnn NaN (skipped stamps) left out", int(nan.sum()))
