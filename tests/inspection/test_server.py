@@ -454,3 +454,23 @@ def test_a_csv_manifest_with_mixed_in_simulations_serves_their_empty_scores(tmp_
     write_csv(manifest, tmp_path / "manifest.csv")
     with pytest.raises(InputError, match=r"manifest\.csv: p_cnn: 'high' for 'cand' is not a number"):
         grading.GradingSession(tmp_path, "ann", "li2020", tmp_path / "g.csv")
+
+
+def test_grades_go_under_a_hand_made_files_header(tmp_path):
+    # a grades CSV begun by hand: its own column order, no time, no newline after the last line
+    make_set(tmp_path)
+    grades = tmp_path / "g.csv"
+    grades.write_text(f"grade,object_id,inspector\nB,{IDS[3]},bob")
+    session = grading.GradingSession(tmp_path, "ann", "li2020", grades)
+    session.grade(IDS[0], "A")
+    session.close()
+    assert csv_rows(grades) == [["grade", "object_id", "inspector"], ["B", IDS[3], "bob"], ["A", IDS[0], "ann"]]
+    assert sorted(read_grades(grades, "li2020")["grade"]) == ["A", "B"]
+    # a file whose header lost a column the row needs (edited while the server ran): refused, naming them
+    from lensfinder.inspection.gradelog import GradeLog
+
+    grades.write_text("object_id,grade\n")
+    with GradeLog(grades, "dan") as log:
+        with pytest.raises(InputError, match=r"g\.csv: header object_id,grade lacks inspector"):
+            log.append(grades, ["object_id", "inspector", "grade", "time"], [IDS[0], "dan", "A", "now"])
+    assert grades.read_text() == "object_id,grade\n"

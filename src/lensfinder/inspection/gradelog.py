@@ -110,6 +110,8 @@ class GradeLog:
             new = not path.exists() or path.stat().st_size == 0
             if new:
                 writer.writerow(columns)
+            else:
+                row = _in_file_order(path, columns, row, text)
             writer.writerow(row)
             with open(path, "a", newline="", encoding="utf-8") as fh:
                 fh.write(text.getvalue())
@@ -121,3 +123,21 @@ class GradeLog:
                     os.fsync(dir_fd)
                 finally:
                     os.close(dir_fd)
+
+
+def _in_file_order(path: Path, columns: Sequence[str], row: Sequence, text) -> list:
+    """``row`` laid out under the existing file's header (a grades CSV made by hand may hold its columns
+    in another order, or without ``time``); a last line without its newline gets one, so the new row
+    does not join it."""
+    with open(path, "rb") as fh:
+        header = next(csv.reader([fh.readline().decode("utf-8", errors="replace").rstrip("\r\n")]), [])
+        fh.seek(-1, os.SEEK_END)
+        ends_in_newline = fh.read(1) in (b"\n", b"\r")
+    values = dict(zip(columns, row))
+    missing = [c for c in columns if c != "time" and c not in header]
+    if missing:
+        raise InputError(f"{path}: header {','.join(header)} lacks {','.join(missing)}; expected the columns "
+                         f"{','.join(columns)} (was the file edited? restore its header, or grade into a new file)")
+    if not ends_in_newline:
+        text.write("\r\n")
+    return [values.get(name, "") for name in header]
