@@ -42,8 +42,14 @@ def test_networks_with_the_runs_settings_pass(tmp_path):
     check_init_weights(members({}), one, 0, **RUN)  # kept as it is
     check_init_weights(members({"init_weights": one}, {"model": "he2020_half", "seed": 43, "init_weights": half}),
                        None, 0, **RUN)
-    # without a sidecar the plan names the missing input; nothing to compare here
-    check_init_weights(members({}), str(tmp_path / "missing.keras"), 0, **RUN)
+    # a network or sidecar that is not there: refused, naming the file (once the run's own network exists
+    # the plan would not ask for it, and the run would go on with that network)
+    message = refusal(members({}), str(tmp_path / "missing.keras"), 0)
+    assert "config: training.init_weights: " in message and "missing.keras: file not found" in message
+    sidecar = tmp_path / "a.json"
+    sidecar.unlink()
+    message = refusal(members({"init_weights": one}), None, 3)
+    assert f"config: inference.ensemble init_weights of he2020: {sidecar}: file not found" in message
 
 
 def test_epochs_zero_needs_a_network_for_every_member(tmp_path):

@@ -116,7 +116,8 @@ def check_init_weights(members: dict, init_weights: str | None, epochs: int, **e
     ``model`` is each member's own; ``bands``, ``colour_residual``, ``colour_residual_match``,
     ``preprocess``, ``normalization``). With ``epochs`` 0 every member needs a network to keep, and no
     two members may keep the same file (two identical networks). A network's settings are read from its
-    sidecar; a missing sidecar is left to the workflow's plan, which names the missing input.
+    sidecar. A network or sidecar that is not there is refused too: once the run's own network exists, the
+    plan would not ask for it, and the run would go on with that network instead.
     """
     from lensfinder.learning.sidecar import settings_mismatch, sidecar_path
 
@@ -136,8 +137,12 @@ def check_init_weights(members: dict, init_weights: str | None, epochs: int, **e
                              "give each member its own init_weights")
         kept[os.path.abspath(path)] = name
         sidecar = sidecar_path(path)
-        if not sidecar.exists():
-            continue
+        missing = next((str(f) for f in (path, sidecar) if not os.path.isfile(f)), None)
+        if missing:
+            raise ValueError(f"config: {key}: {missing}: file not found (relative paths are from the working "
+                             f"directory {os.getcwd()}); expected a network and its sidecar written by "
+                             "`snakemake export_network` or `lensfinder export-network` (config/pretrained.yaml "
+                             "says how to make its network)")
         try:
             theirs = json.loads(sidecar.read_text())
         except (OSError, ValueError) as exc:
