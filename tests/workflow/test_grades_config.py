@@ -1,4 +1,5 @@
-"""`inspection.grades` in the workflow: a missing file stops the run when the workflow is parsed."""
+"""`inspection.grades` in the workflow: a missing file, or one merge_scores would refuse (a header without the
+columns, a grade outside the scheme), stops the run when the workflow is parsed, not after the search."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def snakemake(workdir, *args, check=True):
     return result
 
 
-@early_test(6)
+@early_test(9)
 def test_missing_grades_file_stops_naming_key_and_path(tmp_path):
     workdir = tmp_path
     for name in ("Snakefile", "workflow", "config"):
@@ -34,3 +35,9 @@ def test_missing_grades_file_stops_naming_key_and_path(tmp_path):
     (workdir / "my" / "grades.csv").write_text("object_id,inspector,grade\n")
     plan = snakemake(workdir, "-n", "--config", "inspection={'grades': 'my/grades.csv'}").stdout
     assert "merge_scores" in plan and "mock_grades" not in plan
+    for text, error in (("id,who,grade\nKiDS-1,ann,A\n", "my/grades.csv: line 1: missing column(s) object_id, inspector"),
+                        ("object_id,inspector,grade\nKiDS-1,ann,E\n", "my/grades.csv: line 2: grade 'E' is not in the "
+                                                                      "li2020 scheme")):
+        (workdir / "my" / "grades.csv").write_text(text)
+        result = snakemake(workdir, "-n", "--config", "inspection={'grades': 'my/grades.csv'}", check=False)
+        assert result.returncode != 0 and f"config: inspection.grades: {error}" in result.stdout + result.stderr

@@ -283,6 +283,14 @@ if config["inspection"]["grades"] and not os.path.isfile(config["inspection"]["g
         f"config: inspection.grades: {config['inspection']['grades']}: file not found (relative paths are from "
         f"the working directory {os.getcwd()}); expected your grades CSV (object_id,inspector,grade)"
     )
+if config["inspection"]["grades"]:  # its header and grades now, not in merge_scores after the search
+    from lensfinder.inspection.grades import read_grades
+    from lensfinder.io import InputError as _GradesError
+
+    try:
+        read_grades(config["inspection"]["grades"], config["inspection"]["scheme"])
+    except _GradesError as exc:
+        raise ValueError(f"config: inspection.grades: {exc}") from None
 
 TILE_PATTERN = r"KIDS_\d{1,3}(?:\.\d+)?_-?\d{1,2}(?:\.\d+)?" if TILES_FROM_ARCHIVE else ("|".join(TILES) or "NO_TILES")
 
