@@ -31,7 +31,9 @@ setup: $(VENV)/.installed
 run: setup
 	snakemake --cores $(CORES)
 	snakemake --report results/report.html
-	@echo "ranked candidates: results/candidates/ranked.csv; report: results/report.html"
+	@lensfinder digest results/candidates/ranked.parquet
+	@echo "ranked candidates: results/candidates/ranked.csv (.parquet, .fits, ...); one page per candidate:"
+	@echo "results/candidates/summary/index.html; figures: results/figures/; report: results/report.html"
 
 report: setup
 	snakemake --report results/report.html

@@ -213,6 +213,25 @@ def test_merge_scores_cli(tmp_path, caplog):
     assert full["object_id"].tolist()[-1] == "KiDS c" and np.isnan(full["P"].iloc[-1])
 
 
+
+def test_digest_counts_the_classes_and_shows_the_top_rows(tmp_path, capsys):
+    pred, known, cat, xm, grades = _cli_inputs(tmp_path)
+    out = tmp_path / "ranked.parquet"
+    assert main(["merge-scores", "--predictions", str(pred), "--grades", str(grades), "--scheme", "li2020",
+                 "--out", str(out), "--catalog", str(cat), "--crossmatch", str(xm), "--known", str(known),
+                 "--keep-ungraded"]) == 0
+    ranked = pd.read_parquet(out)
+    counts = ranked["quality"].value_counts()
+    assert main(["digest", str(out), "--top", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ("3 candidates ranked: " + ", ".join(f"{counts[c]} {c}" for c in ("golden", "high", "low",
+                        "ungraded") if c in counts) + "; 1 of them known lenses")
+    assert len(lines) == 2 and lines[1].split()[:2] == ["1", "KiDS_a"]
+    assert f"p_CNN {ranked['p_cnn'].iloc[0]:.10g}" in lines[1] and "mock survey" not in lines[1]
+    assert main(["digest", str(tmp_path / "none.parquet")]) == 2
+    assert "none.parquet: file not found" in capsys.readouterr().err
+
+
 def test_merge_scores_cli_errors_and_empty(tmp_path, capsys):
     pred, known, cat, xm, grades = _cli_inputs(tmp_path)
     out = str(tmp_path / "r.parquet")

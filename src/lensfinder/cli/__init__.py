@@ -57,6 +57,7 @@ STEPS: dict[str, tuple[str, str, str]] = {
     "grade": ("lensfinder.cli.inspection", "grade", "serve the local grading page for one inspector"),
     "merge-scores": ("lensfinder.cli.inspection", "merge_scores", "merge human grades with p_CNN into the ranked list"),
     "crossmatch": ("lensfinder.cli.inspection", "crossmatch", "cross-match candidates with known lenses (lenscat)"),
+    "digest": ("lensfinder.cli.inspection", "digest", "a ranked list in a few lines: candidates per class, known lenses, the top rows"),
     # figures
     "figures": ("lensfinder.cli.report", "figures", "draw the report figures from result tables"),
     # the papers' experiments

@@ -11,11 +11,11 @@ from lensfinder.inspection.export import export_inspection_set
 from lensfinder.inspection.grades import SCHEMES
 from lensfinder.inspection.mock_inspectors import MOCK_CUTS, mock_grades_for_manifest, read_truth
 from lensfinder.inspection.pixels import SURVEY_VIEWERS
-from lensfinder.inspection.ranking import merge_scores_from_files, write_ranked
+from lensfinder.inspection.ranking import merge_scores_from_files, ranked_digest, write_ranked
 from lensfinder.inspection.server import SCHEME_KEYS, serve_grading
 from lensfinder.inspection.session import DEFAULT_FLAGS
 from lensfinder.inspection.summary import write_summary
-from lensfinder.io import read_table, write_csv
+from lensfinder.io import InputError, read_table, write_csv
 from lensfinder.surveys.designation import DESIGNATIONS
 
 __all__ = [
@@ -186,6 +186,26 @@ def run_merge_scores(args: argparse.Namespace) -> int:
         write_summary(ranked, args.out_summary, grades_path=args.grades, scheme=args.scheme,
                       manifest_path=args.manifest, notes_path=args.notes, survey=args.survey,
                       duplicate_policy=args.duplicate_policy)
+    return 0
+
+
+# ---------------------------------------------------------------- digest
+
+
+def add_digest_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ranked", metavar="RANKED.parquet", help="the ranked list of merge-scores")
+    parser.add_argument("--top", type=int, default=5, help="rows shown (default 5)")
+
+
+def run_digest(args: argparse.Namespace) -> int:
+    if args.top < 0:
+        raise InputError(f"--top: {args.top}: expected a number of rows >= 0")
+    ranked = read_table(args.ranked, required=["object_id", "rank", "p_cnn"])
+    for line in ranked_digest(ranked, args.top):
+        print(line)
+    if len(ranked) and "tile" in ranked.columns and ranked["tile"].astype(str).str.startswith("MOCK_").all():
+        print("(the mock survey: its grades come from simulated inspectors, lensfinder mock-grades; "
+              "give your own as inspection.grades)")
     return 0
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "merge_scores",
     "merge_scores_from_files",
     "write_ranked",
+    "ranked_digest",
 ]
 
 log = logging.getLogger(__name__)
@@ -309,3 +310,27 @@ def write_ranked(ranked, inspectors, agreement, out, *, scheme: str = "li2020", 
     write_csv(inspectors, out_inspectors or _sibling(out, ".inspectors.csv"))
     write_csv(agreement, out_agreement or _sibling(out, ".agreement.csv"))
     return out
+
+
+def ranked_digest(ranked, top: int = 5) -> list[str]:
+    """A few lines on a ranked list for a terminal: how many candidates, of which class (Li et al.'s golden,
+    high and low by P, or He et al.'s final list and further vote), how many are known lenses, and the
+    ``top`` first rows."""
+    n = len(ranked)
+    if "quality" in ranked.columns:
+        counts = ranked["quality"].value_counts()
+        classes = ", ".join(f"{int(counts[c])} {c}" for c in ("golden", "high", "low", "ungraded") if c in counts)
+        key, label = "P", "P"
+    else:
+        classes = (f"{int(ranked['final_list'].sum())} on the final list, "
+                   f"{int(ranked['further_vote'].sum())} to a further vote")
+        key, label = "score_sum", "score"
+    lines = [f"{n} candidates ranked" + (f": {classes}" if n else "")]
+    if n and "known_lens" in ranked.columns:
+        lines[0] += f"; {int(ranked['known_lens'].astype(bool).sum())} of them known lenses"
+    names = ranked["name"] if "name" in ranked.columns else ranked["object_id"]
+    for row, name in zip(ranked.head(top).itertuples(index=False), names.head(top)):
+        cls = getattr(row, "quality", None) or ("final list" if getattr(row, "final_list", False) else "")
+        lines.append(f"  {int(row.rank):>3}  {name}  {label} {getattr(row, key):.4g}  p_CNN {row.p_cnn:.10g}  {cls}")
+    return lines
+
