@@ -71,6 +71,28 @@ def test_per_band_psf_and_noise_follow_the_preset(skeleton_gri):
     assert np.median(corner[:, 2] / corner[:, 1]) > 2.0
 
 
+
+def test_each_band_has_the_mock_surveys_gain():
+    """Electrons per count per band as the mock survey's tiles have them (the sky's counts over the sky's
+    variance): an object's Poisson noise grows in the shallow i band with its brighter sky."""
+    from lensfinder.surveys.mock.sky import background_noise
+
+    images, df = simulate_shard("skeleton", 8, 7, 0, params={"bands": GRI, "gain": 30.0}, progress=False)
+    kids = get_preset("kids")
+    mock = {b: background_noise(kids.band(b).depth_mag_5sigma, kids.band(b).sky_mag_arcsec2, 0.1, 0.2, 30.0)[1]
+            for b in GRI}
+    for b in ("g", "i"):
+        np.testing.assert_allclose(df[f"gain_{b}"] / df["gain"], mock[b] / mock["r"], rtol=1e-9)
+    assert (df["gain_i"] < df["gain"] / 4).all() and (df["gain_g"] < df["gain"] / 2).all()
+    # the i band's noise: sky and the objects' own Poisson term with the i band's gain
+    noiseless = np.stack([render_from_metadata(row, band="i") for row in df.assign(noiseless=True).to_dict("records")])
+    bright = noiseless > 20 * df["sky_sigma_i"].to_numpy()[:, None, None]
+    residual = (images[:, 2] - noiseless)[bright]
+    expected = np.sqrt(df["sky_sigma_i"].to_numpy()[:, None, None] ** 2
+                       + noiseless / df["gain_i"].to_numpy()[:, None, None])[bright]
+    assert bright.sum() > 200 and np.std(residual / expected) == pytest.approx(1.0, abs=0.1)
+
+
 def test_band_depths_scatter_per_image_on_their_own_stream(skeleton_gri):
     images, plain = skeleton_gri
     scattered_images, df = simulate_shard("skeleton", 48, 7, 0, params={"bands": GRI, "band_depth_scatter_mag": 0.5},

@@ -13,6 +13,10 @@ recipe's ``bands``, the columns that differ in ``b``:
   scattered by up to +-``depth_scatter_mag`` per row and band (the recipe's
   ``band_depth_scatter_mag``; survey depths vary from tile to tile and band to band, so the
   colours a network sees in units of each band's noise are not fixed by one depth ratio);
+- ``gain_{b}``: electrons per count, the detection band's gain times the ratio of the bands' sky
+  counts (the preset's sky brightness) over the ratio of their sky variances: the mock survey's
+  tiles' gains (``lensfinder.surveys.mock.sky.background_noise``), so that an object's Poisson noise
+  in each band is that band's (one gain for every band gave the i band half its Poisson sigma);
 - ``image_seed_{b}``: the band's own noise stream;
 - ``host_band_{b}``: the band of the host stamp (semi-real rows), and
   ``psf_tile_file_{b}`` the band's tile image (tile ePSF).
@@ -68,7 +72,8 @@ HERBEL_RED = ((2.461, 2.358, 2.568, 2.268, 2.402), (2.410, 2.340, 2.200, 2.540, 
 HERBEL_BLUE = ((2.079, 3.524, 1.917, 1.992, 2.536), (2.265, 3.862, 1.921, 1.685, 2.480),
                (3.47e+09, 3.31e+06, 2.13e+09, 1.64e+10, 1.01e+09))
 #: Observation columns with a value per band (``{column}_{band}`` for the non-detection bands).
-BAND_COLUMNS = ("psf_fwhm_arcsec", "sky_sigma", "image_seed", "host_band", "psf_tile_file", "psf_kernel_hash")
+BAND_COLUMNS = ("psf_fwhm_arcsec", "sky_sigma", "gain", "image_seed", "host_band", "psf_tile_file",
+                "psf_kernel_hash")
 _SCALAR = ("lens_light", "disk", "companion", "source", "point_source")
 _LISTS = ("extra", "clump", "blob", "point")
 #: kinds whose central galaxy (``lens_light``) is star-forming; rings are red or blue (resonance rings of
@@ -192,6 +197,7 @@ def add_band_columns(df, bands, preset, depth_scatter_mag: float = 0.0, colour_s
             df[f"{p}_amp_{b}"] = [scaled[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
     fwhm = df["psf_fwhm_arcsec"].to_numpy(dtype=float)
     sky = df["sky_sigma"].to_numpy(dtype=float)
+    gain = df["gain"].to_numpy(dtype=float)
     offsets = np.zeros((n, len(others)))
     scatter = np.broadcast_to(np.asarray(depth_scatter_mag, dtype=float), (n,))
     todo = scatter > 0
@@ -204,6 +210,10 @@ def add_band_columns(df, bands, preset, depth_scatter_mag: float = 0.0, colour_s
         df[f"psf_fwhm_arcsec_{b}"] = fwhm * (spec.psf_fwhm_arcsec / spec_det.psf_fwhm_arcsec) * fwhm_scatter[:, k]
         depth_difference = spec_det.depth_mag_5sigma - spec.depth_mag_5sigma + offsets[:, k]
         df[f"sky_sigma_{b}"] = sky * 10.0 ** (0.4 * depth_difference)
+        # electrons per count: the sky's counts over the sky's variance, as the mock survey's tiles have them
+        # (lensfinder.surveys.mock.sky.background_noise), so each band's objects get their own Poisson noise
+        df[f"gain_{b}"] = gain * 10.0 ** (-0.4 * (spec.sky_mag_arcsec2 - spec_det.sky_mag_arcsec2)
+                                          - 0.8 * depth_difference)
         df[f"image_seed_{b}"] = seeds[:, k]
         if "host_file" in df:
             df[f"host_band_{b}"] = np.where(df["host_file"].to_numpy() != "", b, "")
