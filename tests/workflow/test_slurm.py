@@ -12,6 +12,7 @@ waiting on the queue, which the quick tests fill.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -164,3 +165,47 @@ def test_default_profile_dry_run(tmp_path: Path) -> None:
     local = _dry_run("workflow/profiles/default", {}, tmp_path)
     assert {"train", "infer", "stamps"} <= set(local)
     assert _resource(local["train"], "mem_mb") == "6000"  # the Snakefile's own value
+
+
+def _gpu_rules() -> set[str]:
+    """Rules whose jobs ask for GPUs (a `gpu=` resource), with the rules made from them by `use rule`."""
+    text = "\n".join(path.read_text() for path in sorted((REPO / "workflow" / "rules").glob("*.smk")))
+    blocks = re.split(r"^\s*(?=rule \w+:|use rule \w+ as \w+)", text, flags=re.M)
+    gpu, uses = set(), []
+    for block in blocks:
+        own = re.match(r"rule (\w+):", block)
+        used = re.match(r"use rule (\w+) as (\w+)", block)
+        if own and "gpu=" in block:
+            gpu.add(own.group(1))
+        elif used:
+            uses.append(used.groups())
+    for parent, child in uses:
+        if parent in gpu:
+            gpu.add(child)
+    return gpu
+
+
+def test_every_gpu_rule_goes_to_the_gpu_partition() -> None:
+    """On a cluster, a job asking for GPUs on a partition without them is refused or waits for ever: every
+    rule with a `gpu` resource takes $LENSFINDER_GPU_PARTITION and $LENSFINDER_SLURM_GRES."""
+    import yaml
+
+    rules = _gpu_rules()
+    assert {"train", "soup_finetune", "infer", "rescore", "domain_shift_train", "bands_test_infer"} <= rules
+    profile = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())["set-resources"]
+    for rule in sorted(rules):
+        assert profile.get(rule, {}).get("?if gpu_partition") == {"slurm_partition": "?gpu_partition"}, rule
+        assert profile[rule].get("?if gres") == {"gres": "?gres", "gpu": 0}, rule
+
+
+def test_both_profiles_limit_every_custom_resource_the_rules_take() -> None:
+    """Resources the rules count (archive downloads, TAP connections) mean nothing without a limit: with
+    `jobs: 200` every tile's download would start at once."""
+    import yaml
+
+    text = "\n".join(path.read_text() for path in sorted((REPO / "workflow" / "rules").glob("*.smk")))
+    custom = set(re.findall(r"^\s+(\w+)=1,$", text, flags=re.M)) - {"gpu"}
+    assert {"download_slots", "tap_connections"} <= custom
+    for profile in ("default", "slurm"):
+        limits = yaml.safe_load((REPO / f"workflow/profiles/{profile}/config.yaml").read_text())["resources"]
+        assert all(isinstance(limits.get(name), int) and limits[name] >= 1 for name in custom), (profile, limits)
