@@ -73,3 +73,26 @@ def test_module_entry_point():
     result = subprocess.run([sys.executable, "-m", "lensfinder", "--version"], capture_output=True, text=True)
     assert result.returncode == 0
     assert result.stdout.startswith("lensfinder ")
+
+
+def test_tiles_from_expands_tile_patterns_in_the_files_order(tmp_path, capsys):
+    """`--tiles-from FILE`: an argument holding {tile} stands for one argument per tile name in FILE, so that
+    the workflow's commands over every tile of a survey stay short (Linux caps one at 128 KiB)."""
+    import pandas as pd
+
+    from lensfinder.cli import expand_tile_patterns
+
+    names = tmp_path / "tiles.txt"
+    names.write_text("KIDS_1.0_-30.0\n\nKIDS_0.5_-31.2\n")
+    argv = ["merge-catalog", "--tiles-from", str(names), "--parts", f"{tmp_path}/{{tile}}.parquet", "--out", "o"]
+    assert expand_tile_patterns(argv) == ["merge-catalog", "--parts", f"{tmp_path}/KIDS_1.0_-30.0.parquet",
+                                          f"{tmp_path}/KIDS_0.5_-31.2.parquet", "--out", "o"]
+    for k, tile in enumerate(("KIDS_1.0_-30.0", "KIDS_0.5_-31.2")):
+        pd.DataFrame({"ID": [f"{tile}-{k}"], "MASK": [k]}).to_parquet(tmp_path / f"{tile}.parquet")
+    argv[-1] = str(tmp_path / "merged.parquet")
+    assert main(argv) == 0
+    assert pd.read_parquet(tmp_path / "merged.parquet")["ID"].tolist() == ["KIDS_1.0_-30.0-0", "KIDS_0.5_-31.2-1"]
+    assert main(["merge-catalog", "--tiles-from", str(tmp_path / "none.txt"), "--parts", "{tile}", "--out", "o"]) == 2
+    assert "--tiles-from: " in capsys.readouterr().err
+    assert main(["merge-catalog", "--tiles-from", str(names), "--parts", "a.parquet", "--out", "o"]) == 2
+    assert "no argument holds {tile}" in capsys.readouterr().err

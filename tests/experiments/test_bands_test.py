@@ -84,7 +84,7 @@ def _dry_run(repo_root, tmp_path, extra: str = ""):
            "-d", str(tmp_path), "--configfile", str(repo_root / "config/config.yaml"),
            str(repo_root / "config/experiments/quick.yaml"), str(config)]
     result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return [m.group(1) for line in result.stdout.splitlines() if (m := re.search(r"(lensfinder [a-z-]+ .*)", line))]
 
 
@@ -110,9 +110,17 @@ def test_workflow_trains_one_band_and_all_bands_on_the_same_images(tmp_path, rep
     assert "preset=kids,bands=g+r+i,test_set=own" in table and "test_set=independent" not in table
 
 
-@early_test(15)
+@early_test(18)
 def test_workflow_scores_the_independent_set_when_asked(tmp_path, repo_root=REPO):
-    commands = _dry_run(repo_root, tmp_path, "experiments:\n  bands_test:\n    independent: true\n")
+    """The independent set is rendered in the run's bands: g, r, i for the kids colour network. In the quick
+    preset's r band alone the colour network would meet a one-band cube after its training: refused at once."""
+    asked = "experiments:\n  bands_test:\n    independent: true\n"
+    with pytest.raises(AssertionError, match="the domain_shift independent set is rendered in this run's bands \\(r\\), "
+                                             "which lack g,i of the kids colour network"):
+        _dry_run(repo_root, tmp_path, asked)
+    commands = _dry_run(repo_root, tmp_path, "bands: [g, r, i]\n" + asked)
+    render = [c for c in commands if c.startswith("lensfinder domain-shift-render")]
+    assert render and all("'bands=[\"g\", \"r\", \"i\"]'" in c for c in render)
     infer = [c for c in commands if c.startswith("lensfinder infer")]
     assert any("domain_shift/sets/independent/shard_000.fits" in c and "kids_g-r-i.keras" in c for c in infer)
     table = next(c for c in commands if c.startswith("lensfinder bands-test-table"))

@@ -271,6 +271,35 @@ def test_dr3_with_dr4_samples_is_refused(workdir):
     assert "preselection.samples" in result.stdout + result.stderr
 
 
+def _longest_commands(plan: str) -> dict[str, int]:
+    """The longest shell command of each rule in a `snakemake -n -p` plan."""
+    longest, rule = {}, None
+    for line in plan.splitlines():
+        if re.match(r"^(local)?rule \w+:$", line):
+            rule = line.split()[1].rstrip(":")
+        elif line.startswith("Shell command:") and rule:
+            longest[rule] = max(longest.get(rule, 0), len(line.removeprefix("Shell command: ")))
+    return longest
+
+
+@early_test(8, prepare=copy_workflow)
+def test_no_command_grows_past_the_argument_limit_with_the_survey(workdir):
+    """Linux caps one argument, a rule's whole `bash -c` command, at 128 KiB. A DR4 search's candidates
+    command listed three files per tile, 130 KB for 1006 tiles; its lists are now {tile} patterns that
+    `lensfinder --tiles-from` expands. Measured between 10 and 60 tiles, no command may grow by more than 60
+    bytes a tile (simulate lists the semi-real hosts' cubes, about 40): under 64 KiB at 1006 tiles."""
+    names = [f"KIDS_{ra:.1f}_{dec:.1f}" for ra in np.arange(120.0, 186.0, 1.1) for dec in (-0.5, 0.5, 1.5)][:60]
+    plans = {}
+    for n in (10, 60):
+        (workdir / "config" / "tiles.yaml").write_text("kids: {tiles: [" + ", ".join(names[:n]) + "]}\n")
+        plans[n] = _longest_commands(snakemake(workdir, "-n", "-p", "--configfile", "config/kids_dr4.yaml",
+                                               "config/tiles.yaml").stdout)
+    assert {"candidates", "collect_predictions", "merge_catalog", "preselect", "infer"} <= set(plans[60])
+    growth = {rule: (plans[60][rule] - plans[10].get(rule, 0)) / 50 for rule in plans[60]}
+    assert max(growth.values()) <= 60, sorted(growth.items(), key=lambda item: -item[1])[:3]
+    assert max(length + 946 * growth[rule] for rule, length in plans[60].items()) < 64 * 1024
+
+
 @early_test(3, prepare=copy_workflow)
 def test_a_sample_without_a_threshold_is_refused(workdir):
     # a sample with stamps and scores but no threshold could never give a candidate: refused at parse time

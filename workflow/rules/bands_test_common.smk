@@ -55,6 +55,13 @@ def _bt_presets():
 
 
 BT_PRESETS = _bt_presets()
+if BT["independent"] and "kids" in BT_PRESETS:
+    _missing = [b for b in BT_PRESETS["kids"]["band_sets"][-1] if b not in BANDS]
+    if _missing:  # the independent set is rendered in the run's bands, which the kids colour network needs
+        raise ValueError(f"config: experiments.bands_test.independent: the domain_shift independent set is rendered "
+                         f"in this run's bands ({','.join(BANDS)}), which lack {','.join(_missing)} of the kids "
+                         f"colour network; run it with bands: {list(BT_PRESETS['kids']['band_sets'][-1])} (the "
+                         "default config), or set independent: false")
 #: simulated sets ({preset}_{split}) and networks ({preset}_{bands joined by -})
 BT_SETS = {f"{p}_{split}": (p, spec) for p, v in BT_PRESETS.items() for split, spec in v["sets"].items()}
 BT_NETS = {f"{p}_{'-'.join(bands)}": (p, bands) for p, v in BT_PRESETS.items() for bands in v["band_sets"]}

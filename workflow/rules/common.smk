@@ -216,6 +216,19 @@ def survey_tiles():
     return read_tile_list(checkpoints.list_tiles.get().output[0])
 
 
+def tile_pattern(pattern, **fixed):
+    """Params function: ``pattern`` with its placeholders but ``{tile}`` filled from ``fixed``, else from the
+    job's wildcards (e.g. ``{net}``, ``{round}``): one argument that `lensfinder STEP --tiles-from
+    P.tile_names` expands to the file of every tile (a DR4 search's lists of files, 1006 per option, would
+    pass Linux's 128 KiB limit on one command)."""
+
+    def value(wildcards):
+        values = {k: v for k, v in wildcards.items() if k != "tile"}
+        return expand(pattern, allow_missing=True, **{**values, **fixed})[0]
+
+    return value
+
+
 def tile_files(pattern, **fixed):
     """Input function: ``pattern`` over every survey tile (known after list_tiles when the archive lists them);
     other placeholders from ``fixed``, else from the rule's wildcards (e.g. ``{net}``)."""
@@ -366,7 +379,9 @@ def all_targets():
         return [P.tile_list, P.cutflow_csv]
     targets = [
         # the trained network is a product in its own right: deleting it
-        # retrains it and reruns what depends on it
+        # remakes it (from the training's checkpoints when they hold every
+        # epoch of the same settings and data: the same weights) and reruns
+        # what depends on it; delete results/models/{net}_checkpoints/ too to train afresh
         P.model.format(net=NET),
         P.metrics_csv.format(net=NET),
         P.manifest_csv,

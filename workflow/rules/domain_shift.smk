@@ -3,7 +3,7 @@
 # independent set rendered by lenstronomy/GalSim with morphologies and PSFs
 # no recipe uses, lenses painted also on survey stamps of held-out tiles.
 #
-#   snakemake domain_shift --configfile config/experiments/quick.yaml --cores 2
+#   snakemake domain_shift --cores 2            (the default config: make run's network)
 #
 # Layout (results/experiments/domain_shift/):
 #   sets/{dsset}/shard_NNN.{fits,parquet}      {net}_train, {net}_test, independent (a control's
@@ -156,6 +156,7 @@ rule domain_shift_tables:
         unpack(ds_table_files),
     output:
         **DSP.tables,
+        **DSP.other_csvs,
         summary_csv=report(
             DSP.summary_csv,
             caption="../report/domain_shift.rst",

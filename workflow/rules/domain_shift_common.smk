@@ -26,6 +26,9 @@ DSP = SimpleNamespace(
     summary_csv=f"{DS_DIR}/tables/summary.csv",
     seeds_csv=f"{DS_DIR}/tables/seeds.csv",
     top_negatives_csv=f"{DS_DIR}/tables/top_negatives.csv",
+    #: the CSV copies of the other tables, which `domain-shift-table` writes beside them
+    other_csvs={f"{name}_csv": f"{DS_DIR}/tables/{name}.csv" for name in DS_TABLE_NAMES
+                if name not in ("summary", "seeds", "top_negatives")},
     figure=f"{DS_DIR}/figures/domain_shift.png",
     logs=f"{DS_DIR}/logs",
     benchmarks=f"{DS_DIR}/benchmarks",

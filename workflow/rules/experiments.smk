@@ -142,6 +142,8 @@ rule experiment_evaluate:
     output:
         metrics=f"{EXP_DIR}/{{exp}}/metrics/{{model}}/{{eset}}.parquet",
         roc=f"{EXP_DIR}/{{exp}}/metrics/{{model}}/{{eset}}.roc.parquet",
+        metrics_csv=f"{EXP_DIR}/{{exp}}/metrics/{{model}}/{{eset}}.csv",
+        roc_csv=f"{EXP_DIR}/{{exp}}/metrics/{{model}}/{{eset}}.roc.csv",
     params:
         thresholds=exp_eval_thresholds,
     log:

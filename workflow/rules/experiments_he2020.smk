@@ -236,7 +236,8 @@ rule entropy_images:
         exp_set_files("fiducial", "fits"),
         exp_set_files("fiducial", "parquet"),
     output:
-        f"{EXP_DIR}/entropy/tables/entropy_step.parquet",
+        table=f"{EXP_DIR}/entropy/tables/entropy_step.parquet",
+        csv=f"{EXP_DIR}/entropy/tables/entropy_step.csv",
     params:
         cubes=exp_set_files("fiducial", "fits"),
         max_images=entropy_max_images(),
@@ -245,7 +246,7 @@ rule entropy_images:
     conda:
         "../../envs/learn.yaml"
     shell:
-        "lensfinder entropy --shards {params.cubes} --max-images {params.max_images} --out {output} > {log} 2>&1"
+        "lensfinder entropy --shards {params.cubes} --max-images {params.max_images} --out {output.table} > {log} 2>&1"
 
 
 rule entropy_table:

@@ -69,6 +69,8 @@ rule evaluate:
         ),
         roc=P.roc,
         completeness=P.completeness,
+        roc_csv=P.roc_csv,
+        completeness_csv=P.completeness_csv,
     log:
         "results/logs/evaluate/{net}.log",
     conda:
@@ -123,13 +125,17 @@ rule collect_predictions:
     input:
         predictions=expand(P.predictions, tile=TILES, allow_missing=True),
         indexes=expand(P.stamp_index, tile=TILES),
+        tiles=P.tile_names,
         catalog=P.catalog,
     output:
         P.collected,
+    params:
+        predictions=tile_pattern(P.predictions),
+        indexes=tile_pattern(P.stamp_index),
     log:
         "results/logs/collect_predictions/{net}.log",
     conda:
         "../../envs/learn.yaml"
     shell:
-        "lensfinder collect-predictions --predictions {input.predictions} --stamp-index {input.indexes} "
-        "--catalog {input.catalog} --out {output} > {log} 2>&1"
+        "lensfinder collect-predictions --tiles-from {input.tiles} --predictions {params.predictions:q} "
+        "--stamp-index {params.indexes:q} --catalog {input.catalog} --out {output} > {log} 2>&1"

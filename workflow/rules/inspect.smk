@@ -7,6 +7,7 @@ rule candidates:
         predictions=expand(P.predictions, net=NET, tile=TILES),
         indexes=expand(P.stamp_index, tile=TILES),
         cubes=expand(P.stamp_cube, tile=TILES),
+        tiles=P.tile_names,
         catalog=P.catalog,
         sim_cubes=mix_sim_files("fits"),
         sim_meta=mix_sim_files("parquet"),
@@ -19,6 +20,9 @@ rule candidates:
         stamps=expand(P.inspect_band_stamps, band=BANDS),
         mosaic=report(P.mosaic, caption="../report/mosaic.rst", category="Candidates"),
     params:
+        predictions=tile_pattern(P.predictions, net=NET),
+        indexes=tile_pattern(P.stamp_index),
+        cubes=tile_pattern(P.stamp_cube),
         thresholds=threshold_options(),
         mix=mix_options,
         seed=config["seed"],
@@ -28,8 +32,8 @@ rule candidates:
     conda:
         "../../envs/inspect.yaml"
     shell:
-        "lensfinder candidates --predictions {input.predictions} --stamp-index {input.indexes} "
-        "--stamp-cube {input.cubes} --catalog {input.catalog} {params.thresholds} "
+        "lensfinder candidates --tiles-from {input.tiles} --predictions {params.predictions:q} "
+        "--stamp-index {params.indexes:q} --stamp-cube {params.cubes:q} --catalog {input.catalog} {params.thresholds} "
         "{params.mix} --seed {params.seed} --out-dir {params.outdir} > {log} 2>&1"
 
 

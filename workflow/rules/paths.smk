@@ -12,6 +12,8 @@ P = SimpleNamespace(
     tile_mask=f"{RESULTS}/survey/tiles/{{tile}}.{{band}}.mask.fits",
     catalog_part=f"{RESULTS}/survey/catalog/{{tile}}.parquet",
     tile_list=f"{RESULTS}/survey/tiles.csv",
+    # the tile names, one per line, that `lensfinder STEP --tiles-from` expands {tile} patterns over
+    tile_names=f"{RESULTS}/survey/tile_names.txt",
     truth=f"{RESULTS}/survey/truth/{{tile}}.parquet",
     catalog=f"{RESULTS}/catalog/catalog.parquet",
     # preselection and stamps
@@ -66,6 +68,8 @@ P = SimpleNamespace(
     metrics_csv=f"{RESULTS}/eval/{{net}}_metrics.csv",
     roc=f"{RESULTS}/eval/{{net}}_roc.parquet",
     completeness=f"{RESULTS}/eval/{{net}}_completeness.parquet",
+    roc_csv=f"{RESULTS}/eval/{{net}}_roc.csv",
+    completeness_csv=f"{RESULTS}/eval/{{net}}_completeness.csv",
     # inspection and the ranked list
     candidates=f"{RESULTS}/inspect/candidates.parquet",
     known=f"{RESULTS}/inspect/known.parquet",

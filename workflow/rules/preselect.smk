@@ -32,10 +32,14 @@ rule preselect:
     input:
         flags=tile_files(P.tile_flags),
         cutflows=tile_files(P.tile_cutflow),
+        tiles=P.tile_names,
     output:
         flags=P.flags,
         cutflow=P.cutflow,
         cutflow_csv=P.cutflow_csv,
+    params:
+        flags=tile_pattern(P.tile_flags),
+        cutflows=tile_pattern(P.tile_cutflow),
     log:
         "results/logs/preselect.log",
     resources:
@@ -43,5 +47,6 @@ rule preselect:
     conda:
         "../../envs/survey.yaml"
     shell:
-        "lensfinder merge-preselection --flags {input.flags} --cutflows {input.cutflows} "
+        "lensfinder merge-preselection --tiles-from {input.tiles} --flags {params.flags:q} "
+        "--cutflows {params.cutflows:q} "
         "--out {output.flags} --cutflow {output.cutflow} > {log} 2>&1"

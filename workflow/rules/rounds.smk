@@ -119,6 +119,7 @@ if ROUNDS:
             predictions=expand(round_path(P.predictions, "{round}"), net=NET, tile=TILES, allow_missing=True),
             indexes=expand(P.stamp_index, tile=TILES),
             cubes=expand(P.stamp_cube, tile=TILES),
+            tiles=P.tile_names,
             catalog=P.catalog,
             sim_cubes=mix_sim_files("fits"),
             sim_meta=mix_sim_files("parquet"),
@@ -130,6 +131,8 @@ if ROUNDS:
             png=directory(round_path(P.inspect_png, "{round}")),
             stamps=expand(round_path(P.inspect_band_stamps, "{round}"), band=BANDS, allow_missing=True),
             mosaic=round_path(P.mosaic, "{round}"),
+        params:
+            predictions=tile_pattern(round_path(P.predictions, "{round}"), net=NET),
         log:
             "results/logs/rounds/{round}/candidates.log",
 

@@ -138,11 +138,32 @@ else:
             "--out-image {output.image} --out-weight {output.weight} --out-mask {output.mask} > {log} 2>&1"
 
 
+# The survey's tile names, one per line (from the list_tiles checkpoint's table when the archive lists
+# them): the rules over every tile name their files by a {tile} pattern that `lensfinder STEP
+# --tiles-from` expands, so that their commands do not grow with the survey.
+rule tile_names:
+    input:
+        [P.tile_list] if TILES_FROM_ARCHIVE else [],
+    output:
+        P.tile_names,
+    params:
+        tiles=TILES,
+    localrule: True
+    run:
+        from lensfinder.io import write_text
+        from lensfinder.surveys.kids import read_tile_list
+
+        write_text("".join(f"{name}\n" for name in (read_tile_list(input[0]) if input else params.tiles)), output[0])
+
+
 rule merge_catalog:
     input:
-        tile_files(P.catalog_part),
+        parts=tile_files(P.catalog_part),
+        tiles=P.tile_names,
     output:
         P.catalog,
+    params:
+        parts=tile_pattern(P.catalog_part),
     log:
         "results/logs/merge_catalog.log",
     resources:
@@ -150,4 +171,4 @@ rule merge_catalog:
     conda:
         "../../envs/survey.yaml"
     shell:
-        "lensfinder merge-catalog --parts {input} --out {output} > {log} 2>&1"
+        "lensfinder merge-catalog --tiles-from {input.tiles} --parts {params.parts:q} --out {output} > {log} 2>&1"

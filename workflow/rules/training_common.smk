@@ -59,6 +59,29 @@ check_init_weights(MEMBERS, config["training"].get("init_weights"), config["trai
                    preprocess=config["training"]["preprocess"], normalization=config["training"]["normalization"])
 
 
+def _warn_of_other_bands():
+    """A run whose bands differ from those of the search's network already trained here redoes the search's
+    stamps, training sets and networks in its own bands, over the others (the paper presets, config/experiments/,
+    search the r band alone): say so when the workflow is parsed, before the work starts."""
+    import json
+
+    for name in MEMBERS:
+        sidecar = P.model_settings.format(net=name)
+        try:
+            trained = json.loads(open(sidecar).read()).get("bands")
+        except (OSError, ValueError):
+            continue
+        if trained and list(trained) != list(BANDS):
+            logger.warning(f"bands: this run's {','.join(BANDS)} differ from the {','.join(trained)} of "
+                           f"the network already trained here ({sidecar}): it redoes the search's stamps, training "
+                           "sets and networks in its bands, over those (a later run in the other bands redoes them "
+                           "again); run it in another working directory to keep both (docs/experiments.md)")
+            return
+
+
+_warn_of_other_bands()
+
+
 def scratch_epochs():
     """Epochs of a network the experiments train from scratch: training.epochs, or, when that is 0 (the search
     keeps training.init_weights as it is), `lensfinder train`'s default."""

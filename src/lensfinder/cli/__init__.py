@@ -15,6 +15,7 @@ import argparse
 import importlib
 import logging
 import sys
+from pathlib import Path
 
 from lensfinder import __version__
 
@@ -95,8 +96,41 @@ def _build_parser(selected: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+#: ``--tiles-from FILE`` (any step): every other argument holding ``{tile}`` stands for one argument per tile
+#: name in FILE (one per line), in FILE's order. The workflow passes the survey's per-tile files so: Linux caps
+#: one argument, a rule's whole `bash -c` command, at 128 KiB, which a DR4 search's file lists reach.
+TILES_FROM = "--tiles-from"
+
+
+def expand_tile_patterns(argv: list[str]) -> list[str]:
+    """``argv`` with :data:`TILES_FROM` and its file replaced by the per-tile arguments it stands for."""
+    from lensfinder.io import InputError
+
+    if TILES_FROM not in argv:
+        return argv
+    k = argv.index(TILES_FROM)
+    if k + 1 >= len(argv):
+        raise InputError(f"{TILES_FROM}: expected a file of tile names, one per line")
+    path = Path(argv[k + 1])
+    try:
+        tiles = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    except OSError as exc:
+        raise InputError(f"{TILES_FROM}: {path}: cannot read the tile names ({exc.strerror})") from None
+    rest = argv[:k] + argv[k + 2:]
+    if not any("{tile}" in a for a in rest):
+        raise InputError(f"{TILES_FROM} {path}: no argument holds {{tile}} to expand")
+    return [item for a in rest for item in ([a.replace("{tile}", t) for t in tiles] if "{tile}" in a else [a])]
+
+
 def main(argv: list[str] | None = None) -> int:
+    from lensfinder.io import InputError
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        argv = expand_tile_patterns(argv)
+    except InputError as exc:  # as argparse reports a bad option
+        print(f"lensfinder: error: {exc}", file=sys.stderr)
+        return 2
     selected = next((a for a in argv if not a.startswith("-")), None)
     parser = _build_parser(selected if selected in STEPS else None)
     args = parser.parse_args(argv)
@@ -107,8 +141,6 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0 if args.step is None else 2
-    from lensfinder.io import InputError
-
     try:
         return int(args._run(args) or 0)
     except InputError as exc:
