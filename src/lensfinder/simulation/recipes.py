@@ -209,7 +209,8 @@ class Recipe:
     depth_mag_5sigma: Range = param((24.8, 25.2), "5-sigma point-source depth, mag; noise_model=depth")
     snr_scatter: Range = param((0.9, 1.1), "factor on the S/N of eq. 17, noise_model=snr_he2020",
                                bounds=NON_NEGATIVE)
-    gain: float = param(30.0, "effective gain, e-/count (the mock survey's)", bounds=POSITIVE)
+    gain: float = param(30.0, "effective gain of the detection band, e-/count (the mock survey's); the other "
+                              "bands' follow from the preset's sky and depths", bounds=POSITIVE)
     # he2020 physics (lens_model=he2020)
     cosmo_h: float = param(0.7, "Hubble parameter h", bounds=POSITIVE)
     cosmo_Om0: float = param(0.3, "Omega_m", bounds=POSITIVE)
