@@ -93,6 +93,10 @@ def test_tiles_from_expands_tile_patterns_in_the_files_order(tmp_path, capsys):
     assert main(argv) == 0
     assert pd.read_parquet(tmp_path / "merged.parquet")["ID"].tolist() == ["KIDS_1.0_-30.0-0", "KIDS_0.5_-31.2-1"]
     assert main(["merge-catalog", "--tiles-from", str(tmp_path / "none.txt"), "--parts", "{tile}", "--out", "o"]) == 2
-    assert "--tiles-from: " in capsys.readouterr().err
+    assert "none.txt: file not found" in capsys.readouterr().err
+    # the list_tiles table (kids.tiles: all, kids.region) serves as it is
+    table = tmp_path / "tiles.csv"
+    table.write_text("tile,ra_deg,dec_deg\nKIDS_0.5_-31.2,0.5,-31.2\n")
+    assert expand_tile_patterns(["x", "--tiles-from", str(table), "a/{tile}.fits"]) == ["x", "a/KIDS_0.5_-31.2.fits"]
     assert main(["merge-catalog", "--tiles-from", str(names), "--parts", "a.parquet", "--out", "o"]) == 2
     assert "no argument holds {tile}" in capsys.readouterr().err

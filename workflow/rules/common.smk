@@ -216,6 +216,11 @@ def survey_tiles():
     return read_tile_list(checkpoints.list_tiles.get().output[0])
 
 
+#: the file of tile names that `lensfinder STEP --tiles-from` reads: the list_tiles checkpoint's table when the
+#: archive lists the tiles, else the names of kids.tiles (or the mock survey's, legacy.fields) one per line
+TILE_NAMES = P.tile_list if TILES_FROM_ARCHIVE else P.tile_names
+
+
 def tile_pattern(pattern, **fixed):
     """Params function: ``pattern`` with its placeholders but ``{tile}`` filled from ``fixed``, else from the
     job's wildcards (e.g. ``{net}``, ``{round}``): one argument that `lensfinder STEP --tiles-from

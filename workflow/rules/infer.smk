@@ -125,7 +125,7 @@ rule collect_predictions:
     input:
         predictions=expand(P.predictions, tile=TILES, allow_missing=True),
         indexes=expand(P.stamp_index, tile=TILES),
-        tiles=P.tile_names,
+        tiles=TILE_NAMES,
         catalog=P.catalog,
     output:
         P.collected,

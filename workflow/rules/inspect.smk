@@ -7,7 +7,7 @@ rule candidates:
         predictions=expand(P.predictions, net=NET, tile=TILES),
         indexes=expand(P.stamp_index, tile=TILES),
         cubes=expand(P.stamp_cube, tile=TILES),
-        tiles=P.tile_names,
+        tiles=TILE_NAMES,
         catalog=P.catalog,
         sim_cubes=mix_sim_files("fits"),
         sim_meta=mix_sim_files("parquet"),

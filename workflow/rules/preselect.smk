@@ -32,7 +32,7 @@ rule preselect:
     input:
         flags=tile_files(P.tile_flags),
         cutflows=tile_files(P.tile_cutflow),
-        tiles=P.tile_names,
+        tiles=TILE_NAMES,
     output:
         flags=P.flags,
         cutflow=P.cutflow,

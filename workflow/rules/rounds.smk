@@ -119,7 +119,7 @@ if ROUNDS:
             predictions=expand(round_path(P.predictions, "{round}"), net=NET, tile=TILES, allow_missing=True),
             indexes=expand(P.stamp_index, tile=TILES),
             cubes=expand(P.stamp_cube, tile=TILES),
-            tiles=P.tile_names,
+            tiles=TILE_NAMES,
             catalog=P.catalog,
             sim_cubes=mix_sim_files("fits"),
             sim_meta=mix_sim_files("parquet"),

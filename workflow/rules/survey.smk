@@ -138,28 +138,29 @@ else:
             "--out-image {output.image} --out-weight {output.weight} --out-mask {output.mask} > {log} 2>&1"
 
 
-# The survey's tile names, one per line (from the list_tiles checkpoint's table when the archive lists
-# them): the rules over every tile name their files by a {tile} pattern that `lensfinder STEP
-# --tiles-from` expands, so that their commands do not grow with the survey.
-rule tile_names:
-    input:
-        [P.tile_list] if TILES_FROM_ARCHIVE else [],
-    output:
-        P.tile_names,
-    params:
-        tiles=TILES,
-    localrule: True
-    run:
-        from lensfinder.io import write_text
-        from lensfinder.surveys.kids import read_tile_list
+# The survey's tile names, one per line, when the config lists them (the list_tiles checkpoint's table
+# serves when the archive does): the rules over every tile name their files by a {tile} pattern that
+# `lensfinder STEP --tiles-from` expands, so that their commands do not grow with the survey.
+if not TILES_FROM_ARCHIVE:
 
-        write_text("".join(f"{name}\n" for name in (read_tile_list(input[0]) if input else params.tiles)), output[0])
+    rule tile_names:
+        output:
+            P.tile_names,
+        params:
+            tiles=TILES,
+        log:
+            "results/logs/tile_names.log",
+        localrule: True
+        conda:
+            "../../envs/survey.yaml"
+        shell:
+            "printf '%s\\n' {params.tiles} > {output}.tmp 2> {log} && mv {output}.tmp {output}"
 
 
 rule merge_catalog:
     input:
         parts=tile_files(P.catalog_part),
-        tiles=P.tile_names,
+        tiles=TILE_NAMES,
     output:
         P.catalog,
     params:

@@ -97,7 +97,7 @@ def _build_parser(selected: str | None) -> argparse.ArgumentParser:
 
 
 #: ``--tiles-from FILE`` (any step): every other argument holding ``{tile}`` stands for one argument per tile
-#: name in FILE (one per line), in FILE's order. The workflow passes the survey's per-tile files so: Linux caps
+#: name in FILE (one per line, or a ``.csv`` table's ``tile`` column: ``lensfinder list-tiles``), in FILE's order. The workflow passes the survey's per-tile files so: Linux caps
 #: one argument, a rule's whole `bash -c` command, at 128 KiB, which a DR4 search's file lists reach.
 TILES_FROM = "--tiles-from"
 
@@ -112,10 +112,17 @@ def expand_tile_patterns(argv: list[str]) -> list[str]:
     if k + 1 >= len(argv):
         raise InputError(f"{TILES_FROM}: expected a file of tile names, one per line")
     path = Path(argv[k + 1])
-    try:
-        tiles = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    except OSError as exc:
-        raise InputError(f"{TILES_FROM}: {path}: cannot read the tile names ({exc.strerror})") from None
+    if not path.is_file():
+        raise InputError(f"{TILES_FROM}: {path}: file not found; expected the tile names, one per line")
+    if path.suffix == ".csv":
+        from lensfinder.surveys.kids import read_tile_list
+
+        tiles = read_tile_list(path)
+    else:
+        try:
+            tiles = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        except OSError as exc:
+            raise InputError(f"{TILES_FROM}: {path}: cannot read the tile names ({exc.strerror})") from None
     rest = argv[:k] + argv[k + 2:]
     if not any("{tile}" in a for a in rest):
         raise InputError(f"{TILES_FROM} {path}: no argument holds {{tile}} to expand")
