@@ -42,11 +42,7 @@ elif SURVEY == "legacy_dr10":
         params:
             field=legacy_field_options,
             bands=" ".join(SURVEY_BANDS),
-            tap_url=config["legacy"]["tap_url"],
-            cutout_url=config["legacy"]["cutout_url"],
             psf_fwhm=config["legacy"]["psf_fwhm_arcsec"],
-            cache_dir=config["legacy"]["cache_dir"],
-            retries=config["legacy"]["retries"],
         log:
             "results/logs/download_legacy_field/{tile}.log",
         resources:
@@ -58,8 +54,8 @@ elif SURVEY == "legacy_dr10":
             "../../envs/survey.yaml"
         shell:
             "lensfinder download-legacy-field --field {wildcards.tile} {params.field} "
-            "--tap-url {params.tap_url} --cutout-url {params.cutout_url} --psf-fwhm-arcsec {params.psf_fwhm} "
-            "--cache-dir {params.cache_dir} --retries {params.retries} --bands {params.bands} "
+            "--tap-url {config[legacy][tap_url]} --cutout-url {config[legacy][cutout_url]} --psf-fwhm-arcsec {params.psf_fwhm} "
+            "--cache-dir {config[legacy][cache_dir]:q} --retries {config[legacy][retries]} --bands {params.bands} "
             "--out-image {output.images} --out-weight {output.weights} --out-mask {output.masks} "
             "--out-catalog {output.catalog} > {log} 2>&1"
 
@@ -75,8 +71,6 @@ else:
             params:
                 release=RELEASE,
                 selection=tile_selection_options(),
-                tap_url=config["kids"]["tap_url"],
-                retries=config["kids"]["retries"],
             log:
                 "results/logs/list_tiles.log",
             resources:
@@ -87,16 +81,14 @@ else:
             conda:
                 "../../envs/survey.yaml"
             shell:
-                "lensfinder list-tiles --release {params.release} {params.selection} --tap-url {params.tap_url} "
-                "--retries {params.retries} --out {output} > {log} 2>&1"
+                "lensfinder list-tiles --release {params.release} {params.selection} --tap-url {config[kids][tap_url]} "
+                "--retries {config[kids][retries]} --out {output} > {log} 2>&1"
 
     rule download_catalog:
         output:
             P.catalog_part,
         params:
             release=RELEASE,
-            tap_url=config["kids"]["tap_url"],
-            retries=config["kids"]["retries"],
             columns=catalog_columns_option(),
         log:
             "results/logs/download_catalog/{tile}.log",
@@ -109,7 +101,7 @@ else:
             "../../envs/survey.yaml"
         shell:
             "lensfinder download-catalog --release {params.release} --tile {wildcards.tile} {params.columns} "
-            "--tap-url {params.tap_url} --retries {params.retries} --out {output} > {log} 2>&1"
+            "--tap-url {config[kids][tap_url]} --retries {config[kids][retries]} --out {output} > {log} 2>&1"
 
     rule download_tile:
         output:
@@ -119,9 +111,6 @@ else:
         params:
             release=RELEASE,
             image_release=config["kids"]["image_release"],
-            obscore_url=config["kids"]["obscore_url"],
-            cache_dir=config["kids"]["cache_dir"],
-            retries=config["kids"]["retries"],
         log:
             "results/logs/download_tile/{tile}.{band}.log",
         resources:
@@ -133,8 +122,8 @@ else:
             "../../envs/survey.yaml"
         shell:
             "lensfinder download-tile --tile {wildcards.tile} --band {wildcards.band} --release {params.release} "
-            "--image-release {params.image_release} --obscore-url {params.obscore_url} "
-            "--cache-dir {params.cache_dir} --retries {params.retries} "
+            "--image-release {params.image_release} --obscore-url {config[kids][obscore_url]} "
+            "--cache-dir {config[kids][cache_dir]:q} --retries {config[kids][retries]} "
             "--out-image {output.image} --out-weight {output.weight} --out-mask {output.mask} > {log} 2>&1"
 
 
