@@ -466,6 +466,13 @@ def test_grades_go_under_a_hand_made_files_header(tmp_path):
     session.close()
     assert csv_rows(grades) == [["grade", "object_id", "inspector"], ["B", IDS[3], "bob"], ["A", IDS[0], "ann"]]
     assert sorted(read_grades(grades, "li2020")["grade"]) == ["A", "B"]
+    # a spreadsheet's UTF-8 byte-order mark before the header
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes("\ufeffobject_id,inspector,grade\r\n".encode())
+    session = grading.GradingSession(tmp_path, "ann", "li2020", bom)
+    session.grade(IDS[1], "C")
+    session.close()
+    assert csv_rows(bom)[1] == [IDS[1], "ann", "C"] and len(read_grades(bom, "li2020")) == 1
     # a file whose header lost a column the row needs (edited while the server ran): refused, naming them
     from lensfinder.inspection.gradelog import GradeLog
 

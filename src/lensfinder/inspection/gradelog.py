@@ -130,7 +130,7 @@ def _in_file_order(path: Path, columns: Sequence[str], row: Sequence, text) -> l
     in another order, or without ``time``); a last line without its newline gets one, so the new row
     does not join it."""
     with open(path, "rb") as fh:
-        header = next(csv.reader([fh.readline().decode("utf-8", errors="replace").rstrip("\r\n")]), [])
+        header = next(csv.reader([fh.readline().decode("utf-8-sig", errors="replace").rstrip("\r\n")]), [])
         fh.seek(-1, os.SEEK_END)
         ends_in_newline = fh.read(1) in (b"\n", b"\r")
     values = dict(zip(columns, row))
