@@ -6,6 +6,7 @@
 
 import json
 import os
+import re
 import shlex
 import sys
 from types import SimpleNamespace
@@ -221,28 +222,23 @@ def survey_tiles():
 TILE_NAMES = P.tile_list if TILES_FROM_ARCHIVE else P.tile_names
 
 
+def _but_tile(wildcards, fixed):
+    """A job's wildcards but ``{tile}``, with ``fixed`` laid over them: what fills a per-tile pattern's other
+    placeholders (e.g. ``{net}``, ``{round}``)."""
+    return {**{k: v for k, v in wildcards.items() if k != "tile"}, **fixed}
+
+
 def tile_pattern(pattern, **fixed):
-    """Params function: ``pattern`` with its placeholders but ``{tile}`` filled from ``fixed``, else from the
-    job's wildcards (e.g. ``{net}``, ``{round}``): one argument that `lensfinder STEP --tiles-from
-    P.tile_names` expands to the file of every tile (a DR4 search's lists of files, 1006 per option, would
-    pass Linux's 128 KiB limit on one command)."""
-
-    def value(wildcards):
-        values = {k: v for k, v in wildcards.items() if k != "tile"}
-        return expand(pattern, allow_missing=True, **{**values, **fixed})[0]
-
-    return value
+    """Params function: ``pattern`` with its placeholders but ``{tile}`` filled (:func:`_but_tile`): one
+    argument that `lensfinder STEP --tiles-from TILE_NAMES` expands to the file of every tile (a DR4
+    search's lists of files, 1006 per option, would pass Linux's 128 KiB limit on one command)."""
+    return lambda wildcards: expand(pattern, allow_missing=True, **_but_tile(wildcards, fixed))[0]
 
 
 def tile_files(pattern, **fixed):
     """Input function: ``pattern`` over every survey tile (known after list_tiles when the archive lists them);
-    other placeholders from ``fixed``, else from the rule's wildcards (e.g. ``{net}``)."""
-
-    def files(wildcards):
-        values = {k: v for k, v in wildcards.items() if k != "tile"}
-        return expand(pattern, tile=survey_tiles(), **{**values, **fixed})
-
-    return files
+    its other placeholders filled as :func:`_but_tile` fills them."""
+    return lambda wildcards: expand(pattern, tile=survey_tiles(), **_but_tile(wildcards, fixed))
 
 
 def tile_selection_options():
@@ -310,7 +306,8 @@ if config["inspection"]["grades"]:  # its header and grades now, not in merge_sc
     except _GradesError as exc:
         raise ValueError(f"config: inspection.grades: {exc}") from None
 
-TILE_PATTERN = r"KIDS_\d{1,3}(?:\.\d+)?_-?\d{1,2}(?:\.\d+)?" if TILES_FROM_ARCHIVE else ("|".join(TILES) or "NO_TILES")
+TILE_PATTERN = (r"KIDS_\d{1,3}(?:\.\d+)?_-?\d{1,2}(?:\.\d+)?" if TILES_FROM_ARCHIVE
+                else ("|".join(map(re.escape, TILES)) or "NO_TILES"))  # the names' dots are dots
 
 wildcard_constraints:
     tile=TILE_PATTERN,

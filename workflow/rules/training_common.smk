@@ -64,11 +64,12 @@ def _warn_of_other_bands():
     stamps, training sets and networks in its own bands, over the others (the paper presets, config/experiments/,
     search the r band alone): say so when the workflow is parsed, before the work starts."""
     import json
+    from pathlib import Path
 
     for name in MEMBERS:
         sidecar = P.model_settings.format(net=name)
         try:
-            trained = json.loads(open(sidecar).read()).get("bands")
+            trained = json.loads(Path(sidecar).read_text()).get("bands")
         except (OSError, ValueError):
             continue
         if trained and list(trained) != list(BANDS):

@@ -97,8 +97,9 @@ def _build_parser(selected: str | None) -> argparse.ArgumentParser:
 
 
 #: ``--tiles-from FILE`` (any step): every other argument holding ``{tile}`` stands for one argument per tile
-#: name in FILE (one per line, or a ``.csv`` table's ``tile`` column: ``lensfinder list-tiles``), in FILE's order. The workflow passes the survey's per-tile files so: Linux caps
-#: one argument, a rule's whole `bash -c` command, at 128 KiB, which a DR4 search's file lists reach.
+#: name in FILE (one per line, or a ``.csv`` table's ``tile`` column: ``lensfinder list-tiles``), in FILE's
+#: order. The workflow passes the survey's per-tile files so: Linux caps one argument, a rule's whole
+#: `bash -c` command, at 128 KiB, which a DR4 search's file lists reach.
 TILES_FROM = "--tiles-from"
 
 

@@ -231,12 +231,12 @@ class ShardSet:
         self.bands = non_empty[0].bands
         self.image_shape = non_empty[0].image_shape
         self.pixel_scale_arcsec = float(non_empty[0].header.get("PIXSCALE", float("nan")))
-        for (cube, _), reader in zip(self.pairs, self.readers):  # one pixel grid and flux scale for the network
+        for reader in non_empty:  # one pixel grid and flux scale for the network
             for key, unit in (("PIXSCALE", "arcsec/px"), ("ZEROPT", "mag")):
                 first, this = non_empty[0].header.get(key), reader.header.get(key)
-                if reader.n and this is not None and first is not None and not np.isclose(this, first, rtol=1e-6):
-                    raise InputError(f"{cube}: header {key} {this} {unit}, but {self.pairs[0][0].name} has {first}; "
-                                     "every training shard needs the same pixel scale and zero point")
+                if this is not None and first is not None and not np.isclose(this, first, rtol=1e-6):
+                    raise InputError(f"{reader.path}: header {key} {this} {unit}, but {non_empty[0].path.name} has "
+                                     f"{first}; every training shard needs the same pixel scale and zero point")
         self.labels = np.concatenate(labels)
         self.offsets = np.concatenate([[0], np.cumsum([r.n for r in self.readers])])
         self.n = int(self.offsets[-1])
