@@ -59,7 +59,7 @@ def test_he2020_with_subhaloes_matches_lenstronomy(he2020_noiseless):
 def test_supersampled_centre_matches_lenstronomy_adaptive():
     images, meta = sim.simulate_shard("skeleton", 4, seed=2, shard=0, noiseless=True, progress=False,
                                       params={"lens_fraction": 0.0, "negative_mix": {"elliptical": 1.0},
-                                              "lens_center_offset_arcsec": 0.3})
+                                              "lens_center_offset_arcsec": 0.3, "light_supersampling_levels": 0})
     for i in range(len(meta)):
         row = meta.iloc[i]
         n, s = int(row["stamp_size"]), float(row["pixel_scale_arcsec"])
@@ -97,6 +97,22 @@ def test_render_from_metadata_reproduces_shard(skeleton_shard):
     assert not np.array_equal(noiseless, images[i])
     corner = (images[i] - noiseless)[:20, :20]
     assert np.std(corner) == pytest.approx(meta["sky_sigma"][i], rel=0.15)
+
+
+def test_metadata_without_the_refinement_levels_renders_as_it_was_made():
+    """Shards written before ``light_supersampling_levels`` existed were made without the nested refinement of
+    the centres: their rows render as then, and today's rows differ from them only there."""
+    params = {"lens_fraction": 0.0, "negative_mix": {"elliptical": 1.0}, "elliptical_R_sersic_arcsec": 0.3,
+              "elliptical_n_sersic": 5.0}
+    images, meta = sim.simulate_shard("skeleton", 3, seed=4, shard=0, params=params, noiseless=True, progress=False)
+    before, _ = sim.simulate_shard("skeleton", 3, seed=4, shard=0, params={**params, "light_supersampling_levels": 0},
+                                   noiseless=True, progress=False)
+    old = meta.drop(columns="light_supersampling_levels")
+    for i in range(len(meta)):
+        np.testing.assert_array_equal(sim.render_from_metadata(old.iloc[i]), before[i])
+        np.testing.assert_array_equal(sim.render_from_metadata(meta.iloc[i]), images[i])
+    assert (meta["light_supersampling_levels"] == 3).all()
+    assert not np.array_equal(images, before)
 
 
 def test_render_from_parquet_row(tmp_path, he2020_noiseless):

@@ -135,6 +135,7 @@ def draw_block_columns(p: Recipe, seed: int, shard: int, block: int, set_name: s
         "zeropoint_mag": np.full(size, p.zeropoint_mag), "psf_truncation_sigma": np.full(size, p.psf_truncation_sigma),
         "light_supersampling": np.full(size, int(p.light_supersampling)),
         "light_supersampling_radius_pix": np.full(size, int(p.light_supersampling_radius_pix)),
+        "light_supersampling_levels": np.full(size, int(p.light_supersampling_levels)),
         "gain": np.full(size, p.gain), "noiseless": np.full(size, bool(noiseless)),
     })
     columns.setdefault("psf_model", np.full(size, "moffat" if moffat else "gaussian", dtype=object))

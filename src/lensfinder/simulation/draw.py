@@ -381,6 +381,7 @@ def draw_image_params(recipe: Recipe, seed: int, shard: int, index: int, set_nam
         "psf_radius_arcsec": float(p.psf_moffat_radius_arcsec) if moffat else float("nan"),
         "light_supersampling": int(p.light_supersampling),
         "light_supersampling_radius_pix": int(p.light_supersampling_radius_pix),
+        "light_supersampling_levels": int(p.light_supersampling_levels),
         "sky_sigma": sky, "gain": float(p.gain), "snr": snr, "noiseless": bool(noiseless),
     })
     return row

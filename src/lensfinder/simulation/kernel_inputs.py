@@ -65,7 +65,9 @@ def prepare(df, pixel_scale):
     for c in ("psf_fwhm_arcsec", "light_supersampling", "light_supersampling_radius_pix", "psf_truncation_sigma",
               "image_seed", "sky_sigma", "gain", "noiseless"):
         prep[c] = df[c].to_numpy()
-    for c, default in (("psf_model", "gaussian"), ("psf_beta", np.nan), ("psf_radius_arcsec", np.nan)):
+    # light_supersampling_levels: 0 in metadata written before the nested refinement of the centres
+    for c, default in (("psf_model", "gaussian"), ("psf_beta", np.nan), ("psf_radius_arcsec", np.nan),
+                       ("light_supersampling_levels", 0)):
         prep[c] = df[c].to_numpy() if c in df else np.full(n_rows, default)
     prep["snr_sky"] = df["sky_sigma"].to_numpy(dtype=np.float32).copy()
     return prep
@@ -124,7 +126,8 @@ def light_arguments(batch, xg, yg, pixel_scale, grf_slope):
     return (xg, yg, np.ascontiguousarray(unlensed), np.ascontiguousarray(batch["sie"]),
             np.ascontiguousarray(batch["shear"]), subhalo, np.ascontiguousarray(lensed),
             np.ascontiguousarray(blobs, dtype=np.float32), extra, extra_index, float(pixel_scale),
-            int(batch["light_supersampling"][0]), int(batch["light_supersampling_radius_pix"][0]))
+            int(batch["light_supersampling"][0]), int(batch["light_supersampling_radius_pix"][0]),
+            int(batch["light_supersampling_levels"][0]))
 
 
 def sersic_rows(values, pixel_scale):

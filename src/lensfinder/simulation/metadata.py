@@ -62,7 +62,7 @@ _EMPTY: list = []
 _HEAD_COLUMNS = ["object_id", "is_lens", "kind", "recipe", "seed", "shard", "index", "image_seed"]
 _OBS_COLUMNS = ["stamp_size", "pixel_scale_arcsec", "zeropoint_mag", "psf_fwhm_arcsec", "psf_truncation_sigma",
                 "psf_model", "psf_beta", "psf_radius_arcsec",
-                "light_supersampling", "light_supersampling_radius_pix", "sky_sigma", "gain", "snr", "noiseless"]
+                "light_supersampling", "light_supersampling_radius_pix", "light_supersampling_levels", "sky_sigma", "gain", "snr", "noiseless"]
 
 
 def rows_to_frame(rows):
@@ -124,7 +124,8 @@ def columns_to_frame(columns, n):
             data[c] = columns[c]
     # the types, set before the table is made (per column after, pandas costs ~10 us per row)
     data["image_seed"] = np.asarray(data["image_seed"], dtype=np.uint64)
-    for c in ("seed", "shard", "index", "stamp_size", "light_supersampling", "light_supersampling_radius_pix"):
+    for c in ("seed", "shard", "index", "stamp_size", "light_supersampling", "light_supersampling_radius_pix",
+              "light_supersampling_levels"):
         data[c] = np.asarray(data[c], dtype=np.int64)
     for c in ("is_lens", "noiseless"):
         data[c] = np.asarray(data[c], dtype=bool)

@@ -65,6 +65,8 @@ class Recipe:
     light_supersampling: int = param(8, "sub-pixels per axis at unlensed galaxy centres", bounds="[1, inf)")
     light_supersampling_radius_pix: int = param(2, "half-width of the supersampled patch, pixels",
                                                 bounds=NON_NEGATIVE)
+    light_supersampling_levels: int = param(3, "nested refinements of the sub-pixel that holds each unlensed "
+                                            "galaxy's centre (its Sersic cusp)", bounds=NON_NEGATIVE)
     cube_dtype: str = param("float32", "data type of the image cube", choices=("float32", "int16"))
     # bands (lensfinder.simulation.colours): empty renders the detection band alone, a 3-D cube
     preset: str = param("kids", "survey preset of the bands' filter curves, seeing and depth",

@@ -85,7 +85,8 @@ def render_images(table, noiseless: bool | None = None, batch_size: int = 32, pr
     trunc = df["psf_truncation_sigma"].to_numpy(dtype=float)
     band = np.ceil(trunc * fwhm_to_sigma(df["psf_fwhm_arcsec"].to_numpy(dtype=float)) / scale).astype(int)
     keys = list(zip(df["kind"].to_numpy(), df["light_supersampling"].to_numpy(),
-                    df["light_supersampling_radius_pix"].to_numpy(), trunc, psf_models, band))
+                    df["light_supersampling_radius_pix"].to_numpy(), _supersampling_levels(df), trunc, psf_models,
+                    band))
     first_seen = {k: i for i, k in reversed(list(enumerate(keys)))}
     order = np.array(sorted(range(len(keys)), key=lambda i: (first_seen[keys[i]], i)))
     prep = permute(prepare(df, scale), order)
@@ -159,6 +160,11 @@ def _render_chunks(out, arc_snr, prep, order, bounds, xg, yg, scale, noiseless, 
                     float(batch["aug_flux_scale"][i]), int(batch["aug_seed"][i]),
                     int(batch["aug_interpolation_order"][i]))
         out[order[lo:hi]] = images
+
+
+def _supersampling_levels(df):
+    """The ``light_supersampling_levels`` column; 0 (none) in metadata written before it."""
+    return df["light_supersampling_levels"].to_numpy() if "light_supersampling_levels" in df else np.zeros(len(df), int)
 
 
 def _one_blas_thread():
@@ -241,16 +247,16 @@ def arc_scales(table, target, grf_slope: float = 6.0):
     prep = prepare(df, scale)
     target = np.asarray(target, dtype=np.float64)
     out = np.full(len(df), np.nan)
-    keys = list(zip(df["light_supersampling"], df["light_supersampling_radius_pix"], df["psf_truncation_sigma"],
-                    prep["psf_model"]))
+    keys = list(zip(df["light_supersampling"], df["light_supersampling_radius_pix"],
+                    prep["light_supersampling_levels"], df["psf_truncation_sigma"], prep["psf_model"]))
     for key in dict.fromkeys(keys):
         rows = np.flatnonzero([k == key for k in keys])
         batch = batch_rows(permute(prep, rows), slice(None))
         light_args = light_arguments(batch, xg, yg, scale, grf_slope)
         inv_gain = noise_arguments(len(rows), batch["sky_sigma"], batch["gain"].astype(float), 0)[1]
         scales = np.full(len(rows), np.nan)
-        if key[3] not in ("moffat", "epsf"):
-            taps = gaussian_taps(batch["psf_fwhm_arcsec"].astype(float), scale, float(key[2]))
+        if key[4] not in ("moffat", "epsf"):
+            taps = gaussian_taps(batch["psf_fwhm_arcsec"].astype(float), scale, float(key[3]))
             _arc_scales(scales, *light_args, taps, batch["snr_sky"], inv_gain, target[rows])
         else:
             images = np.empty((len(rows), n, n), dtype=np.float32)
