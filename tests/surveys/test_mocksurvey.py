@@ -14,7 +14,7 @@ from lensfinder.io import InputError
 from lensfinder.cli.options import parse_key_values
 from lensfinder.surveys.designation import DESIGNATIONS, iau_names
 from lensfinder.surveys.mock.catalog import CATALOG_COLUMNS
-from lensfinder.surveys.mock.sky import MASK_HALO
+from lensfinder.surveys.mock.sky import MASK_HALO, add_noise
 from lensfinder.surveys.mock.tiles import CONFIG_KEYS, MockSurveyConfig, make_tile, mock_survey_config, tile_center
 
 SMALL = ["size_pix=600", "n_lenses=3", "n_bright_stars=1", "n_stars=12"]
@@ -86,6 +86,20 @@ def test_image_header_wcs_and_noise(tile):
     n_ap = np.pi * 1.0**2 / 0.2**2
     depth = 30 - 2.5 * np.log10(5 * h["SKYSIG"] * np.sqrt(n_ap))
     assert depth == pytest.approx(h["DEPTH5"], abs=1e-6)
+
+
+def test_chip_gaps_scale_the_objects_poisson_noise_with_the_sky():
+    """A chip gap (one exposure of five missing) has 5/4 of the background variance, and the light of the
+    objects there is made of 4/5 of the electrons, so its Poisson variance is 5/4 too."""
+    sigma_bg, gain, level = 2.0, 3.0, 60.0
+    sigma_map = np.full((400, 400), sigma_bg, dtype=np.float32)
+    sigma_map[:, 200:] *= np.float32(np.sqrt(5 / 4))
+    image = np.full((400, 400), level, dtype=np.float32)
+    noisy, weight = add_noise(image, sigma_map, sigma_bg, gain, np.random.default_rng(5))
+    full_depth = sigma_bg ** 2 + level / gain
+    assert np.var(noisy[:, :200]) == pytest.approx(full_depth, rel=0.02)
+    assert np.var(noisy[:, 200:]) == pytest.approx(5 / 4 * full_depth, rel=0.02)
+    np.testing.assert_allclose(weight, 1 / sigma_map.astype(float) ** 2, rtol=1e-6)  # the sky alone, as in KiDS
 
 
 def test_bright_star_has_masked_halo(tile):

@@ -77,10 +77,18 @@ def noise_sigma_map(size_pix, sigma_bg, chip_gaps: bool, rng):
     return sigma
 
 
-def add_noise(image, sigma_map, gain: float, rng):
-    """Noisy float32 image (background plus the objects' Poisson noise) and its inverse-variance weight."""
+def add_noise(image, sigma_map, sigma_bg: float, gain: float, rng):
+    """Noisy float32 image (background plus the objects' Poisson noise) and its inverse-variance weight.
+
+    ``gain`` (e-/count) holds where the background sigma is ``sigma_bg``, the
+    full depth. A pixel of higher sigma (a chip gap: fewer exposures) has
+    collected fewer electrons per count in proportion, for the objects' light
+    as for the sky: its gain is ``gain (sigma_bg / sigma)^2``.
+    """
     n_y, n_x = image.shape
-    noise_sigma = np.sqrt(sigma_map.astype(np.float64) ** 2 + np.maximum(image, 0) / gain)
+    variance_bg = sigma_map.astype(np.float64) ** 2
+    pixel_gain = gain * float(sigma_bg) ** 2 / variance_bg
+    noise_sigma = np.sqrt(variance_bg + np.maximum(image, 0) / pixel_gain)
     noisy = (image + rng.standard_normal((n_y, n_x)) * noise_sigma).astype(np.float32)
     weight = (1.0 / sigma_map.astype(np.float64) ** 2).astype(np.float32)
     return noisy, weight

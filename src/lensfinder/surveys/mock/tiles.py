@@ -151,7 +151,7 @@ def make_tile(tile: str, index: int, seed: int, cfg: MockSurveyConfig | None = N
         rendered = rendered * np.array([c.flux for c in comps]) / np.where(in_det > 0, in_det, 1.0)
     sigma_bg, gain = background_noise(depth, sky, cfg.read_noise_fraction, scale, zp)
     sigma_map = noise_sigma_map(n, sigma_bg, cfg.chip_gaps, rng_noise)
-    image, weight = add_noise(image, sigma_map, gain, rng_noise)
+    image, weight = add_noise(image, sigma_map, sigma_bg, gain, rng_noise)
     mask = star_mask(n, star_x, star_y, truth.loc[stars, "mag_r_true"].to_numpy(), cfg.star_mask_mag, scale)
     log.info("%s: band %s rendered, %.1f s", tile, det, time.perf_counter() - t0)
 
@@ -171,8 +171,8 @@ def make_tile(tile: str, index: int, seed: int, cfg: MockSurveyConfig | None = N
                                  pixel_scale_arcsec=scale, zeropoint_mag=b_spec.zeropoint_mag, zeropoint_r_mag=zp_r)
         b_sigma, b_gain = background_noise(b_depth, b_spec.sky_mag_arcsec2, cfg.read_noise_fraction, scale,
                                            b_spec.zeropoint_mag)
-        b_image, b_weight = add_noise(b_image, noise_sigma_map(n, b_sigma, cfg.chip_gaps, rng_bnoise), b_gain,
-                                      rng_bnoise)
+        b_image, b_weight = add_noise(b_image, noise_sigma_map(n, b_sigma, cfg.chip_gaps, rng_bnoise), b_sigma,
+                                      b_gain, rng_bnoise)
         out[band] = (b_image, b_weight, _band_header(wcs, tile, seed, index, band, b_fwhm, b_beta,
                                                      b_spec.zeropoint_mag, scale, b_depth, b_sigma, b_gain))
         conditions[band] = (b_fwhm, b_beta)
