@@ -156,7 +156,7 @@ def main(argv=None) -> int:
         ("lensfinder render_images (from metadata)", ours_render, reference),
         ("lensfinder simulate_shard (draw + render), per-block draws", ours_full, reference),
         ("lensfinder simulate_shard (draw + render), per-image draws (papers' recipes)", ours_per_image, reference),
-        ("lensfinder simulate_shard, per-block, default 8x8 central supersampling", ours_default, reference),
+        ("lensfinder simulate_shard, per-block, default 8x8 supersampling + cusp levels", ours_default, reference),
         ("lensfinder simulate_shard, per-block, g, r, i (images of 3 bands/s; vs 1 band)", ours_gri, ours_full),
         ("richest recipe (sky): lenstronomy rendering the same rows + noise", lens_sky, lens_sky),
         ("richest recipe (sky): lensfinder simulate_shard (draw + S/N scaling + render)", ours_sky, lens_sky),
