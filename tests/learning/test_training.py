@@ -442,6 +442,17 @@ def test_init_weights_start_the_training_and_are_checked(shard_dir, tmp_path, ca
     assert main(["figures", "--kind", "learning_curve", "--inputs", str(alone.with_suffix(".history.csv")),
                  "--out", str(tmp_path / "alone.png")]) == 0
     assert (tmp_path / "curve.png").stat().st_size > 0 and (tmp_path / "alone.png").stat().st_size > 0
+    # a network whose curve was written elsewhere (the workflow's --history; training.soup fine-tunes it):
+    # the sidecar records where, and the run from it starts with those epochs
+    elsewhere = tmp_path / "curves" / "elsewhere.csv"
+    elsewhere.parent.mkdir()
+    training.train([shard_dir], _config(epochs=1, seed=4), tmp_path / "trained.keras", history_path=elsewhere,
+                   threads=1)
+    assert not (tmp_path / "trained.history.csv").exists()
+    training.train([shard_dir], _config(epochs=0, seed=3), tmp_path / "copy.keras", threads=1,
+                   init_weights=tmp_path / "trained.keras")
+    curve = pd.read_csv(tmp_path / "copy.history.csv")
+    assert curve["stage"].tolist() == ["init"] and curve["loss"].tolist() == pd.read_csv(elsewhere)["loss"].tolist()
     with pytest.raises(InputError, match="epochs 0: nothing to train"):
         training.train([shard_dir], _config(epochs=0), tmp_path / "none.keras", threads=1)
 

@@ -123,7 +123,8 @@ def export_network(model_path, out, provenance: dict | None = None, ensemble=())
     else:
         save_model(_averaged([load_model(path, compile=False, policy="float32") for path in paths],
                              records[0]["input_shape"]), out)
-    record = {k: v for k, v in records[0].items() if k not in ("settings_version", "weights_hash")}
+    # the learning curve: the first network's (history) is not the average's; one network's is copied beside
+    record = {k: v for k, v in records[0].items() if k not in ("settings_version", "weights_hash", "history")}
     if len(paths) > 1:
         record["ensemble"] = [{"path": os.path.relpath(path), "model": r.get("model"), "seed": r.get("seed"),
                                "weights_hash": h, "data_hash": r.get("data_hash")}
@@ -150,14 +151,28 @@ def _averaged(networks, input_shape):
     return keras.Model(inputs, keras.layers.Average(name="p_mean", dtype="float32")(members), name="ensemble")
 
 
+def _init_history_path(init_weights):
+    """Where the learning curve of the network ``init_weights`` is: its ``.history.csv`` beside it, else the
+    ``history`` its sidecar records (``lensfinder train --history`` elsewhere: the workflow's networks
+    that training.soup fine-tunes); None when neither is a file."""
+    beside = Path(init_weights).with_suffix(".history.csv")
+    if beside.is_file():
+        return beside
+    try:
+        recorded = json.loads(Path(init_weights).with_suffix(".json").read_text()).get("history")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return Path(recorded) if isinstance(recorded, str) and Path(recorded).is_file() else None
+
+
 def _with_init_history(history, init_weights):
     """The learning curve to write after starting from ``init_weights``: that network's own epochs
-    (its ``.history.csv`` beside it, when there is one) then this run's, numbered on, with a
+    (:func:`_init_history_path`, when there are any) then this run's, numbered on, with a
     ``stage`` column (``init`` or ``this run``)."""
     import pandas as pd
 
-    earlier_path = Path(init_weights).with_suffix(".history.csv")
-    if not earlier_path.is_file():
+    earlier_path = _init_history_path(init_weights)
+    if earlier_path is None:
         return history.assign(stage="this run")
     try:
         earlier = pd.read_csv(earlier_path)
@@ -377,6 +392,7 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
         "data_hash": data_hash,
         "init": init,
         "shards": [os.path.relpath(c) for c, _ in shard_set.pairs],
+        "history": os.path.relpath(history_path),
         "n_parameters": int(model.count_params()),
         "lensfinder_version": __version__,
     }
