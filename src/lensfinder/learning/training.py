@@ -123,7 +123,7 @@ def export_network(model_path, out, provenance: dict | None = None, ensemble=())
     else:
         save_model(_averaged([load_model(path, compile=False, policy="float32") for path in paths],
                              records[0]["input_shape"]), out)
-    # the learning curve: the first network's (history) is not the average's; one network's is copied beside
+    # the learning curve: an ensemble's is not its first member's (history); one network's is copied beside
     record = {k: v for k, v in records[0].items() if k not in ("settings_version", "weights_hash", "history")}
     if len(paths) > 1:
         record["ensemble"] = [{"path": os.path.relpath(path), "model": r.get("model"), "seed": r.get("seed"),
