@@ -162,6 +162,7 @@ def _refine_centre(img, xg, yg, c, scale, factor, levels, col, row, sub):
         h = hs
     img[row, col] += _F(corr)
 
+
 @njit(inline="always", error_model="numpy")
 def _add_sersic_lensed(img, lensed_light, px, py, c):
     """:func:`_add_sersic` that also adds the light to ``lensed_light``
@@ -344,7 +345,8 @@ def arc_scales(scales, xg, yg, unlensed, sie, shear, subhalo, lensed, blobs, ext
     for b in range(n_img):
         scales[b] = np.nan
         if not _light_one(light, lensed_light, True, buffers, xg, yg, unlensed[b], sie[b], shear[b], subhalo[b],
-                          lensed[b], blobs[b], extra_deflection, extra_index[b], scale, ss_factor, ss_radius, ss_levels):
+                          lensed[b], blobs[b], extra_deflection, extra_index[b], scale, ss_factor, ss_radius,
+                          ss_levels):
             continue
         convolve_one(light.reshape(npix), taps[b], total, n, n, src, cols, acc)
         convolve_one(lensed_light, taps[b], arc, n, n, src, cols, acc)
