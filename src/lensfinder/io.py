@@ -137,9 +137,10 @@ def bool_column(values, source: str, column: str):
     if values.dtype == bool:
         return values
     if values.dtype.kind in "iuf":
-        if np.isin(values, (0, 1)).all():
+        binary = np.isin(values, (0, 1))
+        if binary.all():
             return values.astype(bool)
-        bad = values[~np.isin(values, (0, 1))][0]
+        bad = values[~binary][0]
     else:
         bad = next((v for v in values if not isinstance(v, (bool, np.bool_))), None)
         if bad is None:

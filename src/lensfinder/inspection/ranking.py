@@ -333,4 +333,3 @@ def ranked_digest(ranked, top: int = 5) -> list[str]:
         cls = getattr(row, "quality", None) or ("final list" if getattr(row, "final_list", False) else "")
         lines.append(f"  {int(row.rank):>3}  {name}  {label} {getattr(row, key):.4g}  p_CNN {row.p_cnn:.10g}  {cls}")
     return lines
-

@@ -380,4 +380,3 @@ def _score(value, source, object_id) -> float:
     except (TypeError, ValueError):
         raise InputError(f"{source}: p_cnn: {value!r} for {object_id!r} is not a number (expected a CNN score "
                          f"in [0, 1], or empty)") from None
-

@@ -78,18 +78,19 @@ def render_images(table, noiseless: bool | None = None, batch_size: int = 32, pr
     xg, yg = np.ascontiguousarray(x[0]), np.ascontiguousarray(y[:, 0])
     out = np.empty((len(df), n, n), dtype=np.float32)
     arc_snr = np.full((len(df), 2), np.nan)  # arc_snr, arc_visible_snr
-    # rows with the same components and numerics render together, in contiguous slices
-    psf_models = df["psf_model"].to_numpy() if "psf_model" in df else np.full(len(df), "gaussian")
+    # rows with the same components and numerics render together, in contiguous slices (prepare fills the
+    # columns that metadata written before them lacks: psf_model, light_supersampling_levels)
+    prepared = prepare(df, scale)
     # the PSF kernel half-width is shared within a batch: rows render
     # identically alone or in any batch
     trunc = df["psf_truncation_sigma"].to_numpy(dtype=float)
     band = np.ceil(trunc * fwhm_to_sigma(df["psf_fwhm_arcsec"].to_numpy(dtype=float)) / scale).astype(int)
     keys = list(zip(df["kind"].to_numpy(), df["light_supersampling"].to_numpy(),
-                    df["light_supersampling_radius_pix"].to_numpy(), _supersampling_levels(df), trunc, psf_models,
-                    band))
+                    df["light_supersampling_radius_pix"].to_numpy(), prepared["light_supersampling_levels"], trunc,
+                    prepared["psf_model"], band))
     first_seen = {k: i for i, k in reversed(list(enumerate(keys)))}
     order = np.array(sorted(range(len(keys)), key=lambda i: (first_seen[keys[i]], i)))
-    prep = permute(prepare(df, scale), order)
+    prep = permute(prepared, order)
     bounds = []
     start = 0
     for i in range(1, len(order) + 1):
@@ -160,11 +161,6 @@ def _render_chunks(out, arc_snr, prep, order, bounds, xg, yg, scale, noiseless, 
                     float(batch["aug_flux_scale"][i]), int(batch["aug_seed"][i]),
                     int(batch["aug_interpolation_order"][i]))
         out[order[lo:hi]] = images
-
-
-def _supersampling_levels(df):
-    """The ``light_supersampling_levels`` column; 0 (none) in metadata written before it."""
-    return df["light_supersampling_levels"].to_numpy() if "light_supersampling_levels" in df else np.zeros(len(df), int)
 
 
 def _one_blas_thread():

@@ -90,7 +90,7 @@ def add_noise(image, sigma_map, sigma_bg: float, gain: float, rng):
     pixel_gain = gain * float(sigma_bg) ** 2 / variance_bg
     noise_sigma = np.sqrt(variance_bg + np.maximum(image, 0) / pixel_gain)
     noisy = (image + rng.standard_normal((n_y, n_x)) * noise_sigma).astype(np.float32)
-    weight = (1.0 / sigma_map.astype(np.float64) ** 2).astype(np.float32)
+    weight = (1.0 / variance_bg).astype(np.float32)
     return noisy, weight
 
 
