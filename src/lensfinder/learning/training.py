@@ -20,6 +20,7 @@ from lensfinder import __version__
 from lensfinder.constants import ADAM_EPSILON
 from lensfinder.io import InputError, write_csv, write_text
 from lensfinder.learning.config import TrainConfig
+from lensfinder.learning.curves import with_init_history
 from lensfinder.learning.datasets import ShardSet
 from lensfinder.learning.models import compile_model, import_keras
 from lensfinder.learning.modelfiles import load_model, save_model
@@ -149,44 +150,6 @@ def _averaged(networks, input_shape):
     members = [keras.Model(net.inputs[0], net.outputs[0], name=f"member_{k}")(inputs)
                for k, net in enumerate(networks)]
     return keras.Model(inputs, keras.layers.Average(name="p_mean", dtype="float32")(members), name="ensemble")
-
-
-def _init_history_path(init_weights):
-    """Where the learning curve of the network ``init_weights`` is: its ``.history.csv`` beside it, else the
-    ``history`` its sidecar records (``lensfinder train --history`` elsewhere: the workflow's networks
-    that training.soup fine-tunes); None when neither is a file."""
-    beside = Path(init_weights).with_suffix(".history.csv")
-    if beside.is_file():
-        return beside
-    try:
-        recorded = json.loads(Path(init_weights).with_suffix(".json").read_text()).get("history")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return Path(recorded) if isinstance(recorded, str) and Path(recorded).is_file() else None
-
-
-def _with_init_history(history, init_weights):
-    """The learning curve to write after starting from ``init_weights``: that network's own epochs
-    (:func:`_init_history_path`, when there are any) then this run's, numbered on, with a
-    ``stage`` column (``init`` or ``this run``)."""
-    import pandas as pd
-
-    earlier_path = _init_history_path(init_weights)
-    if earlier_path is None:
-        return history.assign(stage="this run")
-    try:
-        earlier = pd.read_csv(earlier_path)
-    except (OSError, ValueError) as exc:
-        log.warning("%s: unreadable (%s); the learning curve holds this run's epochs alone", earlier_path, exc)
-        return history.assign(stage="this run")
-    if "epoch" not in earlier.columns:
-        log.warning("%s: no epoch column; the learning curve holds this run's epochs alone", earlier_path)
-        return history.assign(stage="this run")
-    offset = int(earlier["epoch"].max()) if len(earlier) else 0
-    ours = history.assign(stage="this run")
-    if len(ours):
-        ours["epoch"] = ours["epoch"] + offset
-    return pd.concat([earlier.assign(stage="init"), ours], ignore_index=True)
 
 
 def _epoch_callbacks(keras, stream, state, checkpoint_dir, resume_key, data_hash):
@@ -377,7 +340,7 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
     history = pd.DataFrame(state["history"])
     if history.empty:  # epochs 0: the columns a learning curve reads, no rows
         history = pd.DataFrame(columns=["epoch", "accuracy", "loss", "val_accuracy", "val_loss"])
-    written = _with_init_history(history, init_weights) if init else history
+    written = with_init_history(history, init_weights) if init else history
     settings = {
         "model": config.model,
         "input_shape": list(stream.input_shape),
