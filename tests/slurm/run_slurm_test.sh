@@ -165,9 +165,9 @@ n_done=$(grep -c '|COMPLETED|' "$state/squeue.txt" || true)
 # Every rule job of the run was a Slurm job (the `localrule` ones ran here).
 n_rule_jobs=$(grep -c '^rule [A-Za-z0-9_]*:$' "$state/snakemake.log" || true)
 ((n_jobs == n_rule_jobs)) || die "$n_rule_jobs rule jobs in the log but $n_jobs Slurm jobs"
-# The workflow's local rules (figures, grades, the ranked list) ran beside
+# The workflow's local rules (figures, grades, the ranked list, each tile's combined scores) ran beside
 # Snakemake, not in the queue.
-for rule in figure_roc mock_grades merge_scores; do
+for rule in figure_roc mock_grades merge_scores combine_scores; do
     grep -q "^localrule $rule:$" "$state/snakemake.log" || die "rule $rule did not run as a local rule"
 done
 # No job asked for a GPU: config training.gpus is 0 here.

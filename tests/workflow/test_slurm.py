@@ -209,3 +209,32 @@ def test_both_profiles_limit_every_custom_resource_the_rules_take() -> None:
     for profile in ("default", "slurm"):
         limits = yaml.safe_load((REPO / f"workflow/profiles/{profile}/config.yaml").read_text())["resources"]
         assert all(isinstance(limits.get(name), int) and limits[name] >= 1 for name in custom), (profile, limits)
+
+
+def test_rules_of_seconds_run_beside_snakemake_and_their_round_copies_too(tmp_path: Path) -> None:
+    """On a cluster a local rule runs beside Snakemake instead of waiting in the queue: each tile's
+    preselection and combined scores (1,006 of each in a DR4 search), the figures and tables. `use rule`
+    does not carry `localrule: True` over, so the retraining rounds' copies must say it again; the
+    heavy rules stay Slurm jobs. Asked of Snakemake itself, with the rounds on (the default config)."""
+    for name in ("workflow", "config", "envs"):  # what the Snakefile finds beside itself (workflow.basedir)
+        (tmp_path / name).symlink_to(REPO / name)
+    snakefile = tmp_path / "Snakefile"
+    snakefile.write_text(f'include: "{REPO / "Snakefile"}"\n'
+                         'print("LOCAL_RULES", *sorted(r.name for r in workflow.rules if r.name in workflow._localrules))\n'
+                         'print("ALL_RULES", *sorted(r.name for r in workflow.rules))\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SBATCH_", "LENSFINDER_", "SNAKEMAKE_"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--snakefile", str(snakefile),
+         "--configfile", str(REPO / "config/config.yaml"), "--directory", str(tmp_path / "work")],
+        cwd=REPO, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = {line.split()[0]: set(line.split()[1:]) for line in proc.stdout.splitlines()
+             if line.startswith(("LOCAL_RULES", "ALL_RULES"))}
+    local, every = lines["LOCAL_RULES"], lines["ALL_RULES"]
+    seconds = {"preselect_tile", "combine_scores", "crossmatch", "merge_scores", "mock_grades", "figure_roc"}
+    assert seconds <= local, seconds - local
+    copies = {f"round_{rule}" for rule in seconds} & every
+    assert {"round_combine_scores", "round_crossmatch", "round_merge_scores", "round_mock_grades"} <= copies
+    assert copies <= local, copies - local
+    assert not {"stamps", "simulate", "train", "infer", "rescore", "round_infer_test", "candidates"} & local

@@ -104,7 +104,10 @@ rule calibrate:
         "--reliability {output.reliability} > {log} 2>&1"
 
 
+# Seconds of work on one tile's score tables (a DR4 search has 1,006): beside Snakemake on a cluster
+# (docs/cluster.md), not a job in the queue.
 rule combine_scores:
+    localrule: True
     input:
         predictions=member_chunk_predictions(0),
         calibration=P.calibration,

@@ -106,6 +106,7 @@ if ROUNDS:
             "results/logs/rounds/{round}/calibrate.log",
 
     use rule combine_scores as round_combine_scores with:
+        localrule: True  # `use rule` does not carry it over
         input:
             predictions=member_chunk_predictions("{round}"),
             calibration=round_path(P.calibration, "{round}"),
