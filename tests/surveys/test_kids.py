@@ -337,6 +337,17 @@ def test_choose_coadd_within_a_release_and_without_file_names():
         choose_coadd(rows, IMAGE_TILE, "r", ("DR3.0",))
 
 
+def test_choose_coadd_without_file_names_across_ra_zero():
+    """Tiles at RA 0.0 exist (KIDS_0.0_-28.2): an unnamed coadd centred just below RA 360 is the tile's."""
+    desc = "https://www.eso.org/rm/api/v1/public/releaseDescriptions/127"
+    near = [{"dp_id": "W", "s_ra": "359.99995", "s_dec": "-28.2", "release_description": desc}]
+    assert choose_coadd(near, "KIDS_0.0_-28.2", "r", ("DR4.0",))["dp_id"] == "W"
+    # and the match radius still holds there: a coadd 1 degree away (a neighbouring tile) is not it
+    far = [{"dp_id": "F", "s_ra": "358.87", "s_dec": "-28.2", "release_description": desc}]
+    with pytest.raises(DownloadError, match="no r-band KiDS DR4.0 coadd"):
+        choose_coadd(far, "KIDS_0.0_-28.2", "r", ("DR4.0",))
+
+
 def test_download_tile_whole_files(server, tmp_path):
     assert main(tile_args(server, tmp_path)) == 0
     image = tmp_path / "tiles" / f"{IMAGE_TILE}.fits"

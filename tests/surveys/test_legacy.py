@@ -116,6 +116,10 @@ def test_backend_interface(server, tmp_path):
         assert backend.pixel_scale_arcsec == 0.262 and backend.zeropoint_mag() == 22.5
         out = backend.fetch_cutout(150.0, 2.0, 10.0, "g", tmp_path / "g.fits")
         assert fits.getheader(out)["BAND"] == "g"
+        assert fits.getheader(out)["PSF_FWHM"] == 1.29  # the preset's g median (Dey et al. 2019), not r's 1.2
+        image, _, _ = fetch_cutout(150.0, 2.0, 10.0, tmp_path / "z.fits", band="z", cache_dir=tmp_path / "cache",
+                                   base_url=f"{server.url}/viewer/fits-cutout", backoff_s=0.01)
+        assert fits.getheader(image)["PSF_FWHM"] == 1.11
         assert backend.column_map()["r_auto"] == "MAG_AUTO"  # mapped onto DR4 names
         with pytest.raises(InputError, match="region"):
             backend.query_catalog(tile="F1")
@@ -391,14 +395,20 @@ def test_blank_or_failing_cutout_outside_the_footprint(field_server, tmp_path):
 
 
 def test_the_i_band_keeps_its_allmask_bit(field_server, tmp_path):
+    """Each band's mask bits and assumed seeing by default, not the r band's."""
     kw = dict(base_url=f"{field_server.url}/viewer/fits-cutout", cache_dir=tmp_path / "cache", backoff_s=0.01)
-    masks = {}
+    masks, given = {}, {}
     for band in ("i", "r"):
         _, _, path = download_field_image("F1", FIELD_RA, FIELD_DEC, 200, tmp_path / f"F1.{band}.fits",
                                           tmp_path / f"F1.{band}.w.fits", tmp_path / f"F1.{band}.m.fits", band=band,
-                                          mask_bits=legacy_mask_bits(band), **kw)
+                                          **kw)
         masks[band] = fits.getdata(path)
+        _, _, path = download_field_image("F1", FIELD_RA, FIELD_DEC, 200, tmp_path / f"G1.{band}.fits",
+                                          tmp_path / f"G1.{band}.w.fits", tmp_path / f"G1.{band}.m.fits", band=band,
+                                          mask_bits=legacy_mask_bits(band), **kw)
+        given[band] = fits.getdata(path)
     assert masks["i"][70, 70] == 1 << 15 and masks["r"][70, 70] == 0  # ALLMASK_I masks the i band alone
+    assert all((masks[band] == given[band]).all() for band in masks)
     assert (masks["i"][10:20, 150:160] == 2).all() and masks["i"][60, 60] == 0  # BRIGHT kept, SUB_BLOB not
 
 

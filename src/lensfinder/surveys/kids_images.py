@@ -85,6 +85,8 @@ def choose_coadd(rows: list[dict], tile: str, band: str, releases: tuple[str, ..
     DownloadError
         No coadd of those releases; the message lists what ObsCore has.
     """
+    from astropy.coordinates import angular_separation  # great circle: a coadd at RA 359.99 is beside tile RA 0.0
+
     ra, dec = tile_centre(tile)
     found, candidates = [], []
     for row in rows:
@@ -95,7 +97,7 @@ def choose_coadd(rows: list[dict], tile: str, band: str, releases: tuple[str, ..
         if named and (named.band != band or named.product != "sci" or not same_tile(named.tile, tile)):
             continue  # another band (i2), a detection image, a neighbouring tile
         try:
-            sep = math.hypot((float(row["s_ra"]) - ra) * math.cos(math.radians(dec)), float(row["s_dec"]) - dec)
+            sep = math.degrees(angular_separation(*map(math.radians, (float(row["s_ra"]), float(row["s_dec"]), ra, dec))))
         except (TypeError, ValueError, KeyError):
             sep = math.inf
         if release in releases and (named or sep <= TILE_MATCH_RADIUS_DEG):

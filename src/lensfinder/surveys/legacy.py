@@ -22,7 +22,8 @@ from lensfinder.surveys.base import DEFAULT_TIMEOUT_S, DownloadError, SurveyBack
 from lensfinder.surveys.columns import LEGACY_DR10_TRACTOR_COLUMNS, LEGACY_TAP_TABLES, tractor_to_kids
 from lensfinder.surveys.legacy_images import (LEGACY_CUTOUT_URL, LEGACY_DR10_R_PSF_FWHM_ARCSEC,
                                               LEGACY_PIXEL_SCALE_ARCSEC, LEGACY_ZEROPOINT_MAG, check_field,
-                                              download_field_image, fetch_cutout, legacy_mask_bits)
+                                              assumed_psf_fwhm, download_field_image, fetch_cutout,
+                                              legacy_mask_bits)
 from lensfinder.surveys.tap import adql_circle, check_region, query_with_retries, table_to_frame
 
 __all__ = [
@@ -118,27 +119,23 @@ def download_legacy_field(field: str, ra_deg: float, dec_deg: float, size_pix: i
     (``cache_dir`` default: a cache folder beside the first image).
     ``out_image``, ``out_weight`` and ``out_mask`` are paths of the ``band``
     image, or ``{band: path}`` mappings (same bands) for several.
-    ``psf_fwhm_arcsec`` is the r band's assumed seeing; g and z take the
-    Legacy preset's medians (Dey et al. 2019, :mod:`lensfinder.surveys.presets.legacy`).
+    ``psf_fwhm_arcsec`` is the r band's assumed seeing; the other bands take
+    :func:`~lensfinder.surveys.legacy_images.assumed_psf_fwhm` (the Legacy preset's medians in g and z).
     ``mask_bits`` default: :func:`~lensfinder.surveys.legacy_images.legacy_mask_bits` of each band.
     Deterministic: the same answers give the same files.
     """
-    from lensfinder.surveys.presets import get_preset
-
     check_field(field, ra_deg, dec_deg, size_pix)
     paths = [p if isinstance(p, dict) else {band: p} for p in (out_image, out_weight, out_mask)]
     if not paths[0] or any(set(p) != set(paths[0]) for p in paths[1:]):
         raise InputError(f"field {field}: image, weight and mask paths: expected the same bands, got "
                          f"{[sorted(p) for p in paths]}")
-    preset = get_preset("legacy")
     with own_session(session) as session:
         catalog = query_tractor(field, ra_deg, dec_deg, size_pix, tap_url=tap_url, retries=retries,
                                 backoff_s=backoff_s, session=session)
         for b in paths[0]:
-            psf = psf_fwhm_arcsec if b == "r" else preset.band(b).psf_fwhm_arcsec
             download_field_image(field, ra_deg, dec_deg, size_pix, paths[0][b], paths[1][b], paths[2][b],
-                                 base_url=cutout_url, layer=layer, band=b, psf_fwhm_arcsec=psf,
-                                 mask_bits=legacy_mask_bits(b) if mask_bits is None else mask_bits,
+                                 base_url=cutout_url, layer=layer, band=b,
+                                 psf_fwhm_arcsec=assumed_psf_fwhm(b, psf_fwhm_arcsec), mask_bits=mask_bits,
                                  cache_dir=cache_dir, retries=retries, backoff_s=backoff_s, session=session)
     write_table(catalog, out_catalog)
     log.info("field %s: %d catalogue rows -> %s", field, len(catalog), out_catalog)
@@ -156,7 +153,8 @@ class LegacySurveyBackend(SurveyBackend):
     cache_dir : path, optional
         Raw answers; default a cache folder beside each output image.
     psf_fwhm_arcsec : float
-        Assumed seeing written as ``PSF_FWHM`` (the service reports none).
+        Assumed r-band seeing written as ``PSF_FWHM`` (the service reports none); the other bands
+        take :func:`lensfinder.surveys.legacy_images.assumed_psf_fwhm`.
     mask_bits : int, optional
         DR10 MASKBITS bits that mask a pixel (default: each band's,
         :func:`lensfinder.surveys.legacy_images.legacy_mask_bits`).
@@ -212,7 +210,8 @@ class LegacySurveyBackend(SurveyBackend):
         stem = str(out_image).removesuffix(".fits")
         return download_field_image(tile, ra_deg, dec_deg, size_pix, out_image, out_weight or f"{stem}.weight.fits",
                                     out_mask or f"{stem}.mask.fits", base_url=self.base_url, layer=self.layer,
-                                    band=band, psf_fwhm_arcsec=self.psf_fwhm_arcsec, mask_bits=self._mask_bits(band),
+                                    band=band, psf_fwhm_arcsec=assumed_psf_fwhm(band, self.psf_fwhm_arcsec),
+                                    mask_bits=self._mask_bits(band),
                                     cache_dir=self.cache_dir, retries=self.retries, backoff_s=self.backoff_s,
                                     session=self.session)
 
@@ -231,6 +230,7 @@ class LegacySurveyBackend(SurveyBackend):
 
     def fetch_cutout(self, ra_deg, dec_deg, size_arcsec, band, out):
         return fetch_cutout(ra_deg, dec_deg, size_arcsec, out, band=band, layer=self.layer, base_url=self.base_url,
-                            psf_fwhm_arcsec=self.psf_fwhm_arcsec, mask_bits=self._mask_bits(band),
+                            psf_fwhm_arcsec=assumed_psf_fwhm(band, self.psf_fwhm_arcsec),
+                            mask_bits=self._mask_bits(band),
                             cache_dir=self.cache_dir, retries=self.retries, backoff_s=self.backoff_s,
                             session=self.session)[0]

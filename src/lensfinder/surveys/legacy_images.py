@@ -32,6 +32,7 @@ __all__ = [
     "LEGACY_MAX_SIZE_PIX",
     "LEGACY_MASK_BITS",
     "legacy_mask_bits",
+    "assumed_psf_fwhm",
     "NO_DATA_BIT",
     "check_field",
     "cutout_params",
@@ -61,6 +62,16 @@ LEGACY_MASK_BITS = (1 << 1) | (1 << 3) | (1 << 6) | (1 << 11) | (1 << 13)
 #: DR10 MASKBITS saturation and all-mask bits per band (legacysurvey.org/dr10/bitmasks):
 #: SATUR_G 2, SATUR_R 3, SATUR_Z 4, ALLMASK_G 5, ALLMASK_R 6, ALLMASK_Z 7, SATUR_I 14, ALLMASK_I 15
 _BAND_MASK_BITS = {"g": (2, 5), "r": (3, 6), "z": (4, 7), "i": (14, 15)}
+
+
+def assumed_psf_fwhm(band: str, r_band_arcsec: float = LEGACY_DR10_R_PSF_FWHM_ARCSEC) -> float:
+    """The seeing written as ``PSF_FWHM`` of a ``band`` image (the service reports none): ``r_band_arcsec``
+    in r, the Legacy preset's median in g and z (Dey et al. 2019, :mod:`lensfinder.surveys.presets.legacy`),
+    the r band's in i (the preset has no i)."""
+    from lensfinder.surveys.presets import get_preset
+
+    preset = get_preset("legacy")
+    return float(preset.band(band).psf_fwhm_arcsec if band != "r" and band in preset.bands else r_band_arcsec)
 
 
 def legacy_mask_bits(band: str) -> int:
@@ -259,7 +270,14 @@ def _write_tile(cutout: dict, out_image, out_weight, out_mask, *, band, layer, p
     return outs
 
 
-def _check_mask_bits(mask_bits: int) -> int:
+def _psf_or_default(psf_fwhm_arcsec: float | None, band: str) -> float:
+    return assumed_psf_fwhm(band) if psf_fwhm_arcsec is None else psf_fwhm_arcsec
+
+
+def _check_mask_bits(mask_bits: int | None, band: str) -> int:
+    """``mask_bits``, or the ``band``'s :func:`legacy_mask_bits` where None."""
+    if mask_bits is None:
+        return legacy_mask_bits(band)
     if not 0 <= int(mask_bits) <= 65535:
         raise InputError(f"mask_bits: {mask_bits}; expected DR10 MASKBITS bits 1..15 (0..65535)")
     return int(mask_bits)
@@ -268,11 +286,12 @@ def _check_mask_bits(mask_bits: int) -> int:
 def fetch_cutout(ra_deg: float, dec_deg: float, size_arcsec: float, out, *, band: str = "r",
                  layer: str = "ls-dr10", base_url: str = LEGACY_CUTOUT_URL,
                  pixscale_arcsec: float = LEGACY_PIXEL_SCALE_ARCSEC,
-                 psf_fwhm_arcsec: float = LEGACY_DR10_R_PSF_FWHM_ARCSEC, mask_bits: int = LEGACY_MASK_BITS,
+                 psf_fwhm_arcsec: float | None = None, mask_bits: int | None = None,
                  cache_dir=None, retries: int = 4, backoff_s: float = 2.0, session=None) -> tuple[Path, Path, Path]:
     """Download one band's cutout (image, inverse variance, maskbits) and write it as a tile.
 
-    ``cache_dir`` keeps the raw answers (default: a cache folder beside ``out``).
+    ``cache_dir`` keeps the raw answers (default: a cache folder beside ``out``); ``psf_fwhm_arcsec``
+    default: the band's :func:`assumed_psf_fwhm`, ``mask_bits`` default: the band's :func:`legacy_mask_bits`.
 
     Returns
     -------
@@ -287,14 +306,14 @@ def fetch_cutout(ra_deg: float, dec_deg: float, size_arcsec: float, out, *, band
     out = Path(out)
     stem = out.name.removesuffix(".fits")
     return _write_tile(cutout, out, out.with_name(f"{stem}.weight.fits"), out.with_name(f"{stem}.mask.fits"),
-                       band=band, layer=layer, psf_fwhm_arcsec=psf_fwhm_arcsec, pixscale_arcsec=pixscale_arcsec,
-                       mask_bits=_check_mask_bits(mask_bits), what=what)
+                       band=band, layer=layer, psf_fwhm_arcsec=_psf_or_default(psf_fwhm_arcsec, band),
+                       pixscale_arcsec=pixscale_arcsec, mask_bits=_check_mask_bits(mask_bits, band), what=what)
 
 
 def download_field_image(field: str, ra_deg: float, dec_deg: float, size_pix: int, out_image, out_weight, out_mask,
                          *, base_url: str = LEGACY_CUTOUT_URL, layer: str = "ls-dr10", band: str = "r",
                          pixscale_arcsec: float = LEGACY_PIXEL_SCALE_ARCSEC,
-                         psf_fwhm_arcsec: float = LEGACY_DR10_R_PSF_FWHM_ARCSEC, mask_bits: int = LEGACY_MASK_BITS,
+                         psf_fwhm_arcsec: float | None = None, mask_bits: int | None = None,
                          cache_dir=None, retries: int = 4, backoff_s: float = 2.0,
                          session=None) -> tuple[Path, Path, Path]:
     """Download one field's image and write it as a tile (image, weight, mask).
@@ -308,13 +327,15 @@ def download_field_image(field: str, ra_deg: float, dec_deg: float, size_pix: in
     size_pix : int
         Side in pixels of ``pixscale_arcsec``, at most :data:`LEGACY_MAX_SIZE_PIX`.
     out_image, out_weight, out_mask : path
-        The tile files: image with ``PSF_FWHM`` (``psf_fwhm_arcsec``, assumed),
+        The tile files: image with ``PSF_FWHM`` (``psf_fwhm_arcsec``, assumed; default the band's
+        :func:`assumed_psf_fwhm`),
         ``ZEROPT`` 22.5 and ``PIXSCALE``; weight = the service's inverse
         variance (a robust sky weight, :func:`sky_weight`, with a warning,
         when it sends none); mask int32 = the service's maskbits & ``mask_bits``,
         plus :data:`NO_DATA_BIT` where there is no data.
-    mask_bits : int
-        DR10 MASKBITS bits that mask a pixel (default :data:`LEGACY_MASK_BITS`).
+    mask_bits : int, optional
+        DR10 MASKBITS bits that mask a pixel (default: the band's :func:`legacy_mask_bits`;
+        :data:`LEGACY_MASK_BITS` in r).
     cache_dir : path, optional
         Raw answers (default: a cache folder beside ``out_image``).
 
@@ -324,6 +345,7 @@ def download_field_image(field: str, ra_deg: float, dec_deg: float, size_pix: in
         Also for a field with no covered pixel (outside the footprint).
     """
     field, ra_deg, dec_deg, size_pix = check_field(field, ra_deg, dec_deg, size_pix)
+    psf_fwhm_arcsec = _psf_or_default(psf_fwhm_arcsec, band)
     if not (psf_fwhm_arcsec > 0):
         raise InputError(f"field {field}: psf_fwhm_arcsec {psf_fwhm_arcsec}: expected > 0 arcsec")
     what = f"Legacy Surveys {layer} {band}-band image of field {field}"
@@ -338,5 +360,5 @@ def download_field_image(field: str, ra_deg: float, dec_deg: float, size_pix: in
         raise DownloadError(f"{cutout['raw']}: {what}: no celestial WCS in the answer")
     return _write_tile(cutout, out_image, out_weight, out_mask, band=band, layer=layer,
                        psf_fwhm_arcsec=psf_fwhm_arcsec, pixscale_arcsec=pixscale_arcsec,
-                       mask_bits=_check_mask_bits(mask_bits), what=what,
+                       mask_bits=_check_mask_bits(mask_bits, band), what=what,
                        extra_cards=[("FIELD", field, "Legacy Surveys field (the pipeline's tile)")])
