@@ -9,6 +9,7 @@ import pytest
 from lensfinder.io import (
     InputError,
     atomic_path,
+    bool_column,
     cube_bands,
     cube_length,
     nearest_hint,
@@ -156,3 +157,20 @@ def test_the_nearest_name_is_offered_wherever_a_name_is_unknown():
         mix_weights({"brod": 1.0})
     with pytest.raises(InputError, match=r"unknown key 'n_galaxys' \(did you mean 'n_galaxies'\?\)"):
         mock_survey_config({"n_galaxys": 2})
+
+
+@pytest.mark.parametrize("values, bad", [
+    (np.array([True, None, False], dtype=object), "None"),  # a missing label in a bool column read from Parquet
+    (np.array([1.0, np.nan, 0.0]), "nan"),
+    (np.array([0, 2]), "2"),
+    (np.array(["True", "False"], dtype=object), "'True'"),
+])
+def test_bool_column_refuses_missing_and_non_boolean_labels(values, bad):
+    with pytest.raises(InputError, match=rf"labels.parquet: is_lens: {bad} is not a boolean"):
+        bool_column(values, "labels.parquet", "is_lens")
+
+
+def test_bool_column_takes_booleans_and_zeros_and_ones():
+    for values in (np.array([True, False]), np.array([True, np.False_], dtype=object), np.array([1, 0]),
+                   np.array([1.0, 0.0]), np.array([], dtype=object)):
+        assert bool_column(values, "t", "c").tolist() == [bool(v) for v in values]

@@ -142,8 +142,9 @@ def bool_column(values, source: str, column: str):
             return values.astype(bool)
         bad = values[~binary][0]
     else:
-        bad = next((v for v in values if not isinstance(v, (bool, np.bool_))), None)
-        if bad is None:
+        everything_bool = object()  # not None: a missing value (None) is what must be caught
+        bad = next((v for v in values if not isinstance(v, (bool, np.bool_))), everything_bool)
+        if bad is everything_bool:
             return values.astype(bool)
     bad = bad.item() if isinstance(bad, np.generic) else bad
     raise InputError(f"{source}: {column}: {bad!r} is not a boolean; expected true/false (or 0/1), no missing values")

@@ -77,6 +77,11 @@ def test_select_candidates_per_sample_thresholds():
     assert cand["object_id"].tolist() == ["a", "d", "b"]
     assert cand.set_index("object_id")["samples"].to_dict() == {"a": "bg_li2020;lrg_li2020", "d": "bg_li2020",
                                                                 "b": "lrg_li2020"}
+    # calibrated scores that tie at 1.0 are ordered by the raw scores, where the table has them
+    tied = pred.assign(p_cnn=[1.0, 0.8, 0.9, 1.0, 0.1], p_cnn_raw=[1 - 1e-12, 0.7, 0.8, 1 - 1e-14, 0.1])
+    assert inspection.select_candidates(tied, index, {"bg_li2020": 0.98})["object_id"].tolist() == ["d", "a"]
+    assert inspection.select_candidates(tied.drop(columns="p_cnn_raw"), index,
+                                        {"bg_li2020": 0.98})["object_id"].tolist() == ["a", "d"]
     forced = inspection.select_candidates(pred, index, {"bg_li2020": 0.98, "lrg_li2020": 0.75},
                                           include=["e"], exclude=["a"])
     assert set(forced["object_id"]) == {"b", "d", "e"}
@@ -171,6 +176,20 @@ def test_candidates_bad_inputs(tmp_path, capsys):
            "--stamp-cube", *paths["cube"], "--out-dir", str(out)]
     assert main(dup) == 2
     assert "scored more than once" in capsys.readouterr().err
+
+
+def test_skipped_stamps_are_left_out_and_bad_scores_refused(caplog):
+    """inference writes p_cnn NaN for a stamp it skips (too many pixels without data): the candidates step
+    leaves those out with a warning, as evaluate does; an infinite or text score is refused."""
+    good = pd.DataFrame({"object_id": ["a", "b", "c"], "p_cnn": [0.9, np.nan, 0.2]})
+    with caplog.at_level("WARNING"):
+        pred = inspection.concat_predictions([("t1.parquet", good)])
+    assert pred["object_id"].tolist() == ["a", "c"]
+    assert "1 objects with p_cnn NaN" in caplog.text and "'b'" in caplog.text
+    for bad, shown in ((np.inf, "inf"), ("high", "'high'")):
+        table = good.astype({"p_cnn": object}).assign(p_cnn=[0.9, bad, 0.2])
+        with pytest.raises(InputError, match=rf"t2.parquet: p_cnn: {shown} for object_id 'b'"):
+            inspection.concat_predictions([("t2.parquet", table)])
 
 
 def test_safe_name():

@@ -80,6 +80,20 @@ def test_he2020_sums_and_final_list(tmp_path):
     assert ranked.index.tolist() == ["x", "y", "z"]
 
 
+def test_equal_scores_are_ordered_by_the_raw_scores(tmp_path):
+    """Calibrated scores saturate at 1.0 (docs/learning.md): with equal grades and p_cnn, the objects the
+    networks themselves scored higher come first, in both schemes; without p_cnn_raw, by object_id."""
+    text = "object_id,inspector,grade\n" + "".join(f"{o},{i},{g}\n" for o in "abc" for i, g in zip("pq", "AA"))
+    grades = human_grades.read_grades(_write(tmp_path / "g.csv", text), "li2020", valid_ids=set("abc"))
+    pred = pd.DataFrame({"object_id": list("abc"), "p_cnn": [1.0, 1.0, 0.5],
+                         "p_cnn_raw": [1 - 1e-13, 1 - 1e-15, 0.4]})
+    assert ranking.merge_li2020(pred, grades)["object_id"].tolist() == ["b", "a", "c"]
+    assert ranking.merge_li2020(pred.drop(columns="p_cnn_raw"), grades)["object_id"].tolist() == ["a", "b", "c"]
+    he_text = "object_id,inspector,grade\n" + "".join(f"{o},{i},2\n" for o in "abc" for i in "pq")
+    he_grades = human_grades.read_grades(_write(tmp_path / "h.csv", he_text), "he2020", valid_ids=set("abc"))
+    assert ranking.merge_he2020(pred, he_grades)["object_id"].tolist() == ["b", "a", "c"]
+
+
 @pytest.mark.parametrize(
     ("text", "match"),
     [
@@ -241,6 +255,12 @@ def test_merge_scores_cli_errors_and_empty(tmp_path, capsys):
     header_only = _write(tmp_path / "h.csv", "object_id,inspector,grade,time\n")
     assert main(["merge-scores", "--predictions", str(pred), "--grades", str(header_only), "--out", out]) == 2
     assert "no grades" in capsys.readouterr().err
+    # a known object without its label would count as a lens in the inspectors' skill
+    gappy = tmp_path / "gappy.parquet"
+    write_table(pd.DataFrame({"object_id": ["sim-1", "sim-2"], "is_lens": [True, None]}), gappy)
+    assert main(["merge-scores", "--predictions", str(pred), "--grades", str(grades), "--known", str(gappy),
+                 "--out", out]) == 2
+    assert "gappy.parquet: is_lens: None is not a boolean" in capsys.readouterr().err
     # an empty candidate set gives valid empty outputs
     empty = tmp_path / "empty.parquet"
     write_table(pd.DataFrame({"object_id": pd.Series([], dtype=str), "p_cnn": pd.Series([], dtype=float)}), empty)

@@ -79,6 +79,19 @@ def test_logit_is_bounded_and_temperature_keeps_nan():
         fit_temperature([0.2, 0.9], [True, True])
 
 
+def test_calibrated_scores_keep_their_precision_and_saturate_only_at_one():
+    """The identity map gives back tiny scores to float precision; a steep map (the default run's beta map
+    has b = 1.81) takes distinct scores near 1 to exactly 1.0, never above, never out of order."""
+    tiny = np.array([1e-15, 1e-12, 1e-300])
+    identity = apply_calibration(tiny, {"a": 1.0, "b": 1.0, "c": 0.0})
+    assert identity[:2] == pytest.approx(tiny[:2], rel=1e-12)
+    assert 0 < identity[2] <= 2.0 ** -53 * 1.01  # clipped at 2^-53, not rounded to 0
+    near_one = 1.0 - np.logspace(-8, -15, 8)
+    steep = apply_calibration(near_one, {"a": 1.03, "b": 1.81, "c": -1.23})
+    assert (np.diff(steep) >= 0).all() and (steep <= 1.0).all()
+    assert steep[0] < 1.0 and steep[-1] == 1.0
+
+
 def test_beta_calibration_corrects_what_a_temperature_cannot():
     """A network that calls too many lenses (a biased logit) and is asymmetric: beta calibration fixes it."""
     rng = np.random.default_rng(5)
@@ -156,6 +169,15 @@ def test_members_are_calibrated_and_measured_by_cross_fitting(tmp_path):
     with pytest.raises(InputError, match="good.*twice"):
         calibrate_files(paths + paths[:1], [tmp_path / "labels.parquet"], tmp_path / "c.json",
                         tmp_path / "s.parquet", tmp_path / "r.parquet")
+    # a missing label is refused, naming the file: read as bool it would count as a lens
+    gappy = labels.assign(is_lens=labels["is_lens"].astype(object).where(np.arange(n) % 2 == 0, None))
+    write_table(gappy, tmp_path / "gappy.parquet")
+    with pytest.raises(InputError, match=r"gappy.parquet: is_lens: None is not a boolean"):
+        calibrate_files(paths, [tmp_path / "gappy.parquet"], tmp_path / "c.json", tmp_path / "s.parquet",
+                        tmp_path / "r.parquet")
+    with pytest.raises(InputError, match="is_lens: nan is not a boolean"):
+        calibrate_members(members, labels.assign(is_lens=np.where(np.arange(n) % 2 == 0, 1.0, np.nan)))
+    assert not (tmp_path / "c.json").exists()
 
 
 def test_ensemble_members_are_named_and_checked():

@@ -92,6 +92,12 @@ def test_one_round_by_hand(evaluation_set):
     assert (row["fp_ring"], row["fp_merger"], row["fp_spiral"], row["fp_edge_on"], row["fp_companion"],
             row["fp_irregular"], row["fp_other"]) == (3, 1, 0, 0, 1, 1, 2)
     assert 0 < row["auroc"] < 1
+    # a tie across the top-4 cut (I1, L1, L2 at 0.99 for two places) is broken by the raw scores where given
+    tied = _scores({**{k: 0.1 for k in OBJECTS}, "R1": 0.999, "R2": 0.999, "I1": 0.99, "L1": 0.99, "L2": 0.99})
+    resolved = evaluation_truth(index, truth)
+    assert evaluate_round(tied, index, resolved, THRESHOLDS)["r_precision"] == pytest.approx(1 / 4)  # I1, L1
+    raw = tied.assign(p_cnn_raw=tied["object_id"].map({"L2": 0.9999, "L1": 0.9995, "I1": 0.999}).fillna(0.5))
+    assert evaluate_round(raw, index, resolved, THRESHOLDS)["r_precision"] == pytest.approx(2 / 4)  # L2, L1
 
 
 def test_table_over_rounds_and_from_files(evaluation_set, tmp_path):

@@ -25,6 +25,7 @@ __all__ = [
     "SET_CUBE",
     "parse_thresholds",
     "concat_predictions",
+    "score_tie_breakers",
     "select_candidates",
     "safe_name",
     "unique_names",
@@ -91,6 +92,16 @@ def parse_thresholds(items: Sequence[str] | None, procedure: str = "li2020") -> 
     return out
 
 
+def score_tie_breakers(table) -> list[str]:
+    """Columns that order objects whose ``p_cnn`` ties, best first: ``p_cnn_raw`` where ``table`` has it.
+
+    A calibration map that steepens the logit (beta calibration's ``b > 1``) takes every raw score above
+    about ``1 - 1e-9`` to exactly 1.0 in float64, so the most confident objects tie; their raw scores
+    (the ensemble's mean of the networks' own probabilities) still tell them apart.
+    """
+    return ["p_cnn_raw"] if "p_cnn_raw" in getattr(table, "columns", ()) else []
+
+
 def concat_predictions(tables: Sequence[tuple[str, "object"]]):
     """Prediction tables of one model as one table, each row tagged with its ``_source``.
 
@@ -102,7 +113,9 @@ def concat_predictions(tables: Sequence[tuple[str, "object"]]):
     Raises
     ------
     InputError
-        An object scored twice, or a ``p_cnn`` that is not a finite number.
+        An object scored twice, or a ``p_cnn`` that is infinite or not a number at all. A NaN
+        ``p_cnn`` (a stamp inference skipped: too many pixels without data) is left out, with a
+        warning that counts them, as ``evaluate`` does.
     """
     import pandas as pd
 
@@ -123,10 +136,18 @@ def concat_predictions(tables: Sequence[tuple[str, "object"]]):
             f"{first['_source'].iloc[-1]}: object_id: {first['object_id'].iloc[0]!r} is scored more than once "
             f"(also in {first['_source'].iloc[0]}); pass one model's predictions per run"
         )
-    bad = ~np.isfinite(pred["p_cnn"].to_numpy(dtype=float))
+    p_cnn = pd.to_numeric(pred["p_cnn"], errors="coerce").to_numpy(dtype=float)
+    bad = np.isinf(p_cnn) | (np.isnan(p_cnn) & pred["p_cnn"].notna().to_numpy())
     if bad.any():
         row = pred.loc[bad].iloc[0]
-        raise InputError(f"{row['_source']}: p_cnn: not a finite number for object_id {row['object_id']!r}")
+        value = row["p_cnn"].item() if isinstance(row["p_cnn"], np.generic) else row["p_cnn"]
+        raise InputError(f"{row['_source']}: p_cnn: {value!r} for object_id {row['object_id']!r}; "
+                         "expected a probability (or NaN for a skipped stamp)")
+    skipped = np.isnan(p_cnn)
+    if skipped.any():
+        log.warning("%d objects with p_cnn NaN (stamps inference skipped, e.g. %r) left out", int(skipped.sum()),
+                    pred["object_id"][skipped].iloc[0])
+        pred = pred[~skipped].reset_index(drop=True)
     return pred
 
 
@@ -153,8 +174,8 @@ def select_candidates(predictions, stamp_index, thresholds: dict[str, float], *,
     Returns
     -------
     pandas.DataFrame
-        One row per candidate, sorted by ``p_cnn`` (descending) then
-        ``object_id``; ``samples`` names the samples passed (``;``-separated).
+        One row per candidate, sorted by ``p_cnn`` (descending), then ``p_cnn_raw`` where the table has it
+        (:func:`score_tie_breakers`), then ``object_id``; ``samples`` names the samples passed (``;``-separated).
     """
     import pandas as pd
 
@@ -187,7 +208,8 @@ def select_candidates(predictions, stamp_index, thresholds: dict[str, float], *,
     if n_excluded:
         log.info("%d candidates removed by --exclude", n_excluded)
     cand = merged.loc[keep].copy()
-    cand = cand.sort_values(["p_cnn", "object_id"], ascending=[False, True], kind="mergesort")
+    order = ["p_cnn", *score_tie_breakers(cand)]
+    cand = cand.sort_values([*order, "object_id"], ascending=[False] * len(order) + [True], kind="mergesort")
     first = ["object_id", "p_cnn", "samples"]
     rest = [c for c in ("tile", "ra", "dec", "stamp_cube", "cube_row") if c in cand.columns]
     other = [c for c in pred_cols if c not in first and c not in rest]

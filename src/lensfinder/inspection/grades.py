@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from lensfinder import constants
-from lensfinder.io import InputError
+from lensfinder.io import InputError, bool_column
 
 __all__ = [
     "SCHEMES",
@@ -262,7 +262,8 @@ def inspector_confusion(grades, known, scheme: str, pseudo_count: float = 1.0):
 
     levels = list(SCHEMES[scheme])
     truth = known.assign(object_id=known["object_id"].astype(str)).drop_duplicates("object_id").set_index(
-        "object_id")["is_lens"].astype(bool)
+        "object_id")["is_lens"]
+    truth = pd.Series(bool_column(truth.to_numpy(), "known objects", "is_lens"), index=truth.index)
     matrices, rows = {}, []
     for inspector, g in grades.groupby("inspector", sort=True):
         on_known = g[g["object_id"].isin(truth.index)]

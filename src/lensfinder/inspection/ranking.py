@@ -20,9 +20,10 @@ from lensfinder.inspection.grades import (
     read_grades,
     skill_posterior,
 )
+from lensfinder.inspection.candidates import score_tie_breakers
 from lensfinder.inspection.catalogue import add_catalogue_columns, catalogue_table, rounded, write_catalogue
 from lensfinder.inspection.latex import ranked_latex
-from lensfinder.io import InputError, read_table, require_columns, write_csv, write_table, write_text
+from lensfinder.io import InputError, bool_column, read_table, require_columns, write_csv, write_table, write_text
 
 __all__ = [
     "merge_li2020",
@@ -44,18 +45,20 @@ def merge_li2020(predictions, grades, *, golden: float = 0.7, high: float = 0.5,
 
     ``quality`` is ``golden`` where P >= ``golden``, ``high`` where P >=
     ``high``, else ``low`` (``ungraded`` without grades). Returns the rows
-    sorted by P, highest first, with a 1-based ``rank``.
+    sorted by P, highest first (ties by ``p_cnn``, then ``p_cnn_raw`` where given, then ``object_id``),
+    with a 1-based ``rank``.
     """
     per = per_object_scores(grades, "li2020")
-    df = predictions[["object_id", "p_cnn"]].merge(per, left_on="object_id", right_index=True, how="left")
+    ties = score_tie_breakers(predictions)
+    df = predictions[["object_id", "p_cnn", *ties]].merge(per, left_on="object_id", right_index=True, how="left")
     df["n_graders"] = df["n_graders"].fillna(0).astype(np.int64)
     df["p_human"] = df["score_mean"] / 10.0
     df["P"] = df["p_cnn"].astype(float) * df["p_human"]
     df["quality"] = np.where(df["P"] >= golden, "golden", np.where(df["P"] >= high, "high", "low"))
     df.loc[df["n_graders"] == 0, "quality"] = "ungraded"
     df = _drop_ungraded(df, keep_ungraded)
-    df = df.sort_values(["P", "p_cnn", "object_id"], ascending=[False, False, True], na_position="last",
-                        kind="mergesort")
+    df = df.sort_values(["P", "p_cnn", *ties, "object_id"], ascending=[False, False, *[False] * len(ties), True],
+                        na_position="last", kind="mergesort")
     cols = ["object_id", "p_cnn", "n_graders", "score_mean", "score_rms", "p_human", "P", "n_zero", "n_top", "quality"]
     return _finish(df[cols])
 
@@ -65,16 +68,18 @@ def merge_he2020(predictions, grades, *, final_min: int = 4, vote_score: int = 3
 
     ``final_list`` where ``score_sum >= final_min``, ``further_vote`` where
     ``score_sum == vote_score`` (He et al. set these for six inspectors).
-    Returns the rows sorted by ``score_sum``, then ``p_cnn``, with a 1-based ``rank``.
+    Returns the rows sorted by ``score_sum``, then ``p_cnn`` (then ``p_cnn_raw`` where given), with a
+    1-based ``rank``.
     """
     per = per_object_scores(grades, "he2020")
-    df = predictions[["object_id", "p_cnn"]].merge(per, left_on="object_id", right_index=True, how="left")
+    ties = score_tie_breakers(predictions)
+    df = predictions[["object_id", "p_cnn", *ties]].merge(per, left_on="object_id", right_index=True, how="left")
     df["n_graders"] = df["n_graders"].fillna(0).astype(np.int64)
     df["final_list"] = (df["score_sum"] >= final_min).fillna(False).astype(bool)
     df["further_vote"] = (df["score_sum"] == vote_score).fillna(False).astype(bool)
     df = _drop_ungraded(df, keep_ungraded)
-    df = df.sort_values(["score_sum", "p_cnn", "object_id"], ascending=[False, False, True], na_position="last",
-                        kind="mergesort")
+    df = df.sort_values(["score_sum", "p_cnn", *ties, "object_id"],
+                        ascending=[False, False, *[False] * len(ties), True], na_position="last", kind="mergesort")
     cols = ["object_id", "p_cnn", "n_graders", "score_sum", "score_mean", "n_zero", "n_top", "final_list",
             "further_vote"]
     return _finish(df[cols])
@@ -241,6 +246,7 @@ def merge_scores_from_files(prediction_paths, grades_path, scheme: str = "li2020
     known = None
     if known_path:
         known = read_table(known_path, required=["object_id", "is_lens"])
+        known["is_lens"] = bool_column(known["is_lens"].to_numpy(), str(known_path), "is_lens")
         known = known.assign(object_id=known["object_id"].astype(str))
     valid = set(predictions["object_id"]) | (set() if known is None else set(known["object_id"]))
     grades = read_grades(grades_path, scheme, valid_ids=valid, duplicate_policy=duplicate_policy)

@@ -32,7 +32,7 @@ import logging
 
 import numpy as np
 
-from lensfinder.io import InputError
+from lensfinder.io import InputError, bool_column
 
 __all__ = [
     "CALIBRATION_METHODS",
@@ -77,15 +77,20 @@ def logit(p):
 
 
 def apply_calibration(p, params: dict):
-    """Calibrated probabilities ``sigmoid(a ln p - b ln(1 - p) + c)``; NaN scores stay NaN."""
+    """Calibrated probabilities ``sigmoid(a ln p - b ln(1 - p) + c)``; NaN scores stay NaN.
+
+    The map is strictly increasing, but float64 holds no probability between ``1 - 2**-53`` and 1:
+    a steepening map (``b > 1``) takes distinct raw scores near 1 to exactly 1.0
+    (:func:`lensfinder.inspection.candidates.score_tie_breakers` orders those by their raw scores).
+    """
+    from scipy.special import expit  # the logistic function, precise near 0 as well
     a, b, c = (float(params[k]) for k in "abc")
     if not (a > 0 and b > 0):
         raise ValueError(f"calibration: a = {a}, b = {b}; expected both > 0 (an increasing map)")
     p = np.asarray(p, dtype=np.float64)
     x = _features(p)
     t = a * x[..., 0] + b * x[..., 1] + c
-    out = 0.5 * (1.0 + np.tanh(0.5 * t))  # the logistic function without overflow
-    return np.where(np.isnan(p), np.nan, out)
+    return np.where(np.isnan(p), np.nan, expit(t))
 
 
 def fit_calibration(p, is_lens, method: str = "beta") -> dict:
@@ -260,7 +265,8 @@ def calibrate_members(scores: dict, labels, *, method: str = "beta", seed: int =
     if not scores:
         raise InputError("calibration: no network scores given")
     truth = labels.assign(object_id=labels["object_id"].astype(str)).drop_duplicates("object_id")
-    truth = truth.set_index("object_id")["is_lens"].astype(bool)
+    truth = truth.set_index("object_id")["is_lens"]
+    truth = pd.Series(bool_column(truth.to_numpy(), "labels", "is_lens"), index=truth.index)
     ids, raw = None, {}
     for name, table in scores.items():
         series = table.assign(object_id=table["object_id"].astype(str)).set_index("object_id")["p_cnn"]
@@ -354,6 +360,7 @@ def calibrate_files(prediction_paths, label_paths, out, summary_out, reliability
     if label_paths:
         labels = pd.concat([read_table(p, columns=["object_id", "is_lens"], required=["object_id", "is_lens"])
                             for p in label_paths], ignore_index=True)
+        labels["is_lens"] = bool_column(labels["is_lens"].to_numpy(), ", ".join(map(str, label_paths)), "is_lens")
     elif "is_lens" in scores.columns:
         labels = scores[["object_id", "is_lens"]].drop_duplicates("object_id")
     else:

@@ -117,7 +117,7 @@ def evaluate_round(scores, stamp_index, truth, thresholds: dict) -> dict:
     ----------
     scores : pandas.DataFrame
         ``object_id, p_cnn``: the round's ranking score of (at least) every
-        object of ``stamp_index``.
+        object of ``stamp_index`` (and ``p_cnn_raw``, which orders objects whose ``p_cnn`` ties).
     stamp_index : pandas.DataFrame
         The evaluation set: ``object_id`` and the sample flag columns named
         in ``thresholds``.
@@ -135,15 +135,16 @@ def evaluate_round(scores, stamp_index, truth, thresholds: dict) -> dict:
     """
     import pandas as pd
 
-    from lensfinder.inspection.candidates import select_candidates
+    from lensfinder.inspection.candidates import score_tie_breakers, select_candidates
     from lensfinder.learning.metrics import auroc
 
     index = stamp_index.assign(object_id=stamp_index["object_id"].astype(str)).drop_duplicates("object_id")
     pieces = truth.index[truth["lens_piece"].astype(bool)] if "lens_piece" in truth.columns else []
     n_pieces = int(index["object_id"].isin(pieces).sum())
     index = index[~index["object_id"].isin(pieces)]
-    score = scores.assign(object_id=scores["object_id"].astype(str)).drop_duplicates("object_id")
-    score = score.set_index("object_id")["p_cnn"].astype(float)
+    table = scores.assign(object_id=scores["object_id"].astype(str)).drop_duplicates("object_id").set_index("object_id")
+    ties = score_tie_breakers(table)
+    score = table["p_cnn"].astype(float)
     unscored = ~index["object_id"].isin(score.index)
     if unscored.any():
         raise InputError(f"scores: object_id {index['object_id'][unscored].iloc[0]!r} of the evaluation set has "
@@ -155,7 +156,10 @@ def evaluate_round(scores, stamp_index, truth, thresholds: dict) -> dict:
     kind = t["object_type"].fillna("").astype(str).to_numpy()
     n_lenses = int(is_lens.sum())
     ranked = pd.DataFrame({"object_id": ids, "p": np.nan_to_num(p, nan=-np.inf), "lens": is_lens})
-    ranked = ranked.sort_values(["p", "object_id"], ascending=[False, True], kind="mergesort")
+    for column in ties:  # objects whose calibrated scores tie at 1.0 in order of their raw scores
+        ranked[column] = np.nan_to_num(table[column].reindex(ids).to_numpy(dtype=np.float64), nan=-np.inf)
+    ranked = ranked.sort_values(["p", *ties, "object_id"], ascending=[False, *[False] * len(ties), True],
+                                kind="mergesort")
     r_precision = float(ranked["lens"].iloc[:n_lenses].mean()) if n_lenses else float("nan")
     candidates = select_candidates(pd.DataFrame({"object_id": ids, "p_cnn": p}), index, thresholds)
     called = np.isin(ids, candidates["object_id"].astype(str).to_numpy())
