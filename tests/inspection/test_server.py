@@ -288,11 +288,12 @@ def test_refuses_foreign_host_origin_and_missing_token(server, tmp_path):
     assert request(server, "GET", "/", headers={"Host": f"localhost:{port}"})[0] == 200
 
 
-def _raw_post(srv, headers: str, body: bytes) -> tuple[int, bytes]:
-    """Send a POST over a raw socket (the body may be shorter than announced); return status and response."""
+def _raw_post(srv, headers: str, body: bytes, encoding: str = "utf-8") -> tuple[int, bytes]:
+    """Send a POST over a raw socket (the body may be shorter than announced); return status and response.
+    HTTP header bytes read as Latin-1: ``encoding="latin-1"`` sends a header's characters as they are."""
     with socket.create_connection(("127.0.0.1", srv.server_address[1]), timeout=10) as sock:
         sock.sendall(f"POST /api/grade HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                     f"{grading.TOKEN_HEADER}: {srv.token}\r\n{headers}\r\n".encode() + body)
+                     f"{grading.TOKEN_HEADER}: {srv.token}\r\n{headers}\r\n".encode(encoding) + body)
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
@@ -315,6 +316,10 @@ def test_body_limits_never_echo_and_never_drop(server):
     status, _, body = request(server, "POST", "/api/grade", {"item": 0, "grade": long_id})
     assert status == 409 and len(body) < 500
     assert _raw_post(server, "Content-Length: -5\r\n", b"")[0] == 400
+    assert _raw_post(server, "Content-Length: \u00b2\r\n", b"", encoding="latin-1")[0] == 400  # "²".isdigit()
+    # a comment with a lone surrogate is refused, not a 500
+    status, _, body = request(server, "POST", "/api/note", b'{"item": 0, "flags": [], "comment": "x\\ud800"}')
+    assert status == 409 and "lone surrogate" in json.loads(body)["error"]
     # the server still answers
     assert request(server, "GET", "/api/state")[0] == 200
 
@@ -481,3 +486,66 @@ def test_grades_go_under_a_hand_made_files_header(tmp_path):
         with pytest.raises(InputError, match=r"g\.csv: header object_id,grade lacks inspector"):
             log.append(grades, ["object_id", "inspector", "grade", "time"], [IDS[0], "dan", "A", "now"])
     assert grades.read_text() == "object_id,grade\n"
+
+
+def test_a_failed_write_leaves_no_half_row(tmp_path, monkeypatch):
+    """A disk that fills during an append: the page hears "NOT saved" and the file is as it was, so the
+    retried grade, a restart and merge-scores all read it (a half row used to be completed by the next one)."""
+    import errno
+
+    from lensfinder.inspection import gradelog
+
+    make_set(tmp_path)
+    grades = tmp_path / "grades.csv"
+    session = grading.GradingSession(tmp_path, "ann", "li2020", grades)
+    session.grade(IDS[0], "A")
+    before = grades.read_bytes()
+    real_write = gradelog.os.write
+
+    def disk_fills(fd, data):
+        real_write(fd, bytes(data[:7]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(gradelog.os, "write", disk_fills)
+    with pytest.raises(OSError, match="No space"):
+        session.grade(IDS[1], "D")
+    monkeypatch.setattr(gradelog.os, "write", real_write)
+    assert grades.read_bytes() == before
+    session.grade(IDS[1], "C")
+    session.close()
+    again = grading.GradingSession(tmp_path, "ann", "li2020", grades)
+    assert again.state()["grades"][:2] == ["A", "C"]
+    again.close()
+    assert read_grades(grades, "li2020")["grade"].tolist() == ["A", "C"]
+
+
+def test_resume_leaves_other_sets_grades_aside_and_keeps_ids_as_written(tmp_path):
+    """A grades file shared with another set: this set's page shows and undoes only its own grades. An id
+    that ends in a space is read back as written."""
+    ids = ["obj1 ", "obj2"]
+    make_set(tmp_path, ids)
+    grades = tmp_path / "grades.csv"
+    grades.write_text("object_id,inspector,grade,time\r\nobj1 ,ann,B,t\r\nother-set-9,ann,A,t\r\n")
+    session = grading.GradingSession(tmp_path, "ann", "li2020", grades)
+    assert session.state()["grades"] == ["B", None]
+    assert session.undo()["undone"] == {"object_id": "obj1 ", "grade": "B"}  # not the other set's grade
+    session.grade("obj1 ", "C")
+    session.close()
+    again = grading.GradingSession(tmp_path, "ann", "li2020", grades)
+    assert again.state()["grades"] == ["C", None]
+    again.close()
+    effective = read_grades(grades, "li2020", valid_ids={"obj1 ", "obj2", "other-set-9"})
+    assert dict(zip(effective["object_id"], effective["grade"])) == {"obj1 ": "C", "other-set-9": "A"}
+
+
+def test_a_simulations_grade_stands_after_a_restart_without_feedback(tmp_path):
+    ids = ["cand", "sim-lens"]
+    make_set(tmp_path, ids, known={"sim-lens": True})
+    session = grading.GradingSession(tmp_path, "ann", "he2020", tmp_path / "g.csv", feedback=True)
+    session.grade("cand", "1")
+    assert "missed a simulated lens" in session.grade("sim-lens", "0")["feedback"]
+    session.close()
+    plain = grading.GradingSession(tmp_path, "ann", "he2020", tmp_path / "g.csv")
+    with pytest.raises(InputError, match="stands: it was given before this server started"):
+        plain.undo()
+    plain.close()

@@ -113,16 +113,32 @@ class GradeLog:
             else:
                 row = _in_file_order(path, columns, row, text)
             writer.writerow(row)
-            with open(path, "a", newline="", encoding="utf-8") as fh:
-                fh.write(text.getvalue())
-                fh.flush()
-                os.fsync(fh.fileno())
+            _append_whole(path, text.getvalue().encode("utf-8"))
             if new:  # make the new directory entry durable too
                 dir_fd = os.open(path.parent, os.O_RDONLY)
                 try:
                     os.fsync(dir_fd)
                 finally:
                     os.close(dir_fd)
+
+
+def _append_whole(path: Path, data: bytes) -> None:
+    """Append ``data`` to ``path`` and fsync it, or leave the file as it was: a write cut short (disk full,
+    quota, file-size limit) is truncated away, so no half row is left for the next append to complete."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except BaseException:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+            raise
+    finally:
+        os.close(fd)
 
 
 def _in_file_order(path: Path, columns: Sequence[str], row: Sequence, text) -> list:

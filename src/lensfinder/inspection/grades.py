@@ -121,8 +121,12 @@ def read_grades(path, scheme: str, *, valid_ids: set[str] | None = None, duplica
         n_replaced = 0
         for row in reader:
             line = reader.line_num
-            oid, inspector = (row.get("object_id") or "").strip(), (row.get("inspector") or "").strip()
-            if not oid or not inspector:
+            # an id is kept as written (a manifest's id may end in a space), unless only its stripped
+            # form is a valid one (a hand-edited "obj1 , ann, A")
+            oid, inspector = row.get("object_id") or "", (row.get("inspector") or "").strip()
+            if valid_ids is not None and oid not in valid_ids:
+                oid = oid.strip()
+            if not oid.strip() or not inspector:
                 raise InputError(f"{path}: line {line}: empty object_id or inspector")
             grade = normalize_grade(row.get("grade") or "", scheme)
             if grade is None:

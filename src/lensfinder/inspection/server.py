@@ -181,7 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length")
         if length is None:
             return self._error(HTTPStatus.LENGTH_REQUIRED, "Content-Length required", close=True)
-        if not length.isdigit():
+        if not re.fullmatch(r"[0-9]+", length):  # str.isdigit() takes "²", which int() refuses
             return self._error(HTTPStatus.BAD_REQUEST, "bad Content-Length", close=True)
         if int(length) > MAX_BODY_BYTES:
             return self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,

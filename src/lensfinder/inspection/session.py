@@ -123,6 +123,7 @@ class GradingSession:
         self._log = GradeLog(self.grades_path, inspector)
         try:
             self._history: list[tuple[str, str]] = []  # effective (object_id, grade), oldest first
+            self._standing: set[str] = set()  # mixed-in simulations graded before this start: no undo
             self._notes: dict[str, dict] = {}
             self._load()
         except BaseException:
@@ -190,9 +191,14 @@ class GradingSession:
             with self._log.locked(shared=True):
                 grades = read_grades(self.grades_path, self.scheme, duplicate_policy="latest")
             mine = grades[grades["inspector"] == self.inspector]
-            self._history = list(zip(mine["object_id"], mine["grade"]))
-            log.info("resuming: %s has graded %d objects in %s", self.inspector, len(self._history),
-                     self.grades_path)
+            here = mine["object_id"].isin(self._index).to_numpy()
+            # grades of other sets in a shared file are not this set's to show or undo
+            self._history = list(zip(mine["object_id"][here], mine["grade"][here]))
+            # a grade of a mixed-in simulation made before this start stands: feedback may have been shown
+            self._standing = {oid for oid, _ in self._history if self.items[self._index[oid]]["truth"] is not None}
+            log.info("resuming: %s has graded %d objects of this set in %s%s", self.inspector,
+                     len(self._history), self.grades_path,
+                     f" ({int((~here).sum())} grades of objects not in this set left aside)" if (~here).any() else "")
         with self._log.locked(shared=True):
             notes = read_notes(self.notes_path)
         mine = notes[notes["inspector"] == self.inspector]
@@ -313,6 +319,9 @@ class GradingSession:
             item = self.items[self._index[object_id]]
             if self.feedback and item["truth"] is not None:
                 raise InputError(f"the grade {grade} of {item['name']} stands: feedback on it was given (--feedback)")
+            if object_id in self._standing:
+                raise InputError(f"the grade {grade} of {item['name']} stands: it was given before this server "
+                                 "started, and feedback on it may have been shown")
             self._log.append(self.grades_path, GRADES_COLUMNS, [object_id, self.inspector, UNDO, utc_now()])
             self._history.pop()
             return {"undone": {"object_id": object_id, "grade": grade}, "n_graded": self.n_graded()}
@@ -324,6 +333,10 @@ class GradingSession:
             raise InputError(f"flags {_short(flags)}: expected a list of {self.flags}")
         if not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS:
             raise InputError(f"comment: expected text of at most {MAX_COMMENT_CHARS} characters")
+        try:
+            comment.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800") has no UTF-8 form for the notes file
+            raise InputError("comment: not valid Unicode text (a lone surrogate)") from None
         flags = [f for f in self.flags if f in flags]
         comment = " ".join(comment.split())  # one line in the CSV
         with self._lock:
