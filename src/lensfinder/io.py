@@ -85,6 +85,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".part") -> Iterator[Path
     os.chmod(tmp_path, 0o666 & ~umask)
     try:
         yield tmp_path
+        with open(tmp_path, "rb") as fh:  # on disk before the rename, so a power loss leaves no empty file
+            os.fsync(fh.fileno())
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

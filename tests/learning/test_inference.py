@@ -89,6 +89,44 @@ def test_nan_stamps_are_filled_or_skipped_with_a_count(untrained, stamps, tmp_pa
     assert "is_lens" not in table.columns
 
 
+def test_an_ensemble_of_networks_in_other_bands_skips_by_the_worst_band_in_any_order(untrained, stamps, tmp_path):
+    """Members that read different bands: a stamp whose g band is all NaN is skipped whether the g-band
+    network comes first or last (the last member alone used to decide)."""
+    import json
+    import shutil
+
+    _, images = stamps
+    g_net = tmp_path / "g_net.keras"
+    shutil.copy(untrained, g_net)
+    settings = json.loads(untrained.with_suffix(".json").read_text())
+    g_net.with_suffix(".json").write_text(json.dumps({**settings, "bands": ["g"]}))
+    cube_images = np.stack([images[:3], images[:3]], axis=1).copy()  # (n, [g, r], ny, nx)
+    cube_images[1, 0] = np.nan
+    cube = write_cube(cube_images, tmp_path / "gr.fits", 0.2, 30.0, bands=("g", "r"))
+    write_table(pd.DataFrame({"object_id": list("abc")}), tmp_path / "gr.parquet")
+    for members in ([untrained, g_net], [g_net, untrained]):
+        table = inference.predict_shard(cube, tmp_path / "gr.parquet", members)
+        assert np.isnan(table["p_cnn"][1]) and np.isfinite(table["p_cnn"][[0, 2]]).all(), members
+
+
+def test_stamps_of_another_pixel_scale_are_scored_with_a_warning(untrained, stamps, tmp_path, caplog):
+    import json
+
+    _, images = stamps
+    settings = json.loads(untrained.with_suffix(".json").read_text())
+    untrained.with_suffix(".json").write_text(json.dumps({**settings, "pixel_scale_arcsec": 0.2}))
+    try:
+        for scale, warned in ((0.201, False), (0.262, True)):
+            cube = write_cube(images[:2], tmp_path / f"s{scale}.fits", scale, 30.0)
+            write_table(pd.DataFrame({"object_id": ["a", "b"]}), cube.with_suffix(".parquet"))
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="lensfinder.learning.inference"):
+                inference.predict_shard(cube, cube.with_suffix(".parquet"), [untrained], tta="none")
+            assert ("0.262 arcsec/pixel, but net.keras was trained at 0.2" in caplog.text) == warned
+    finally:
+        untrained.with_suffix(".json").write_text(json.dumps(settings))
+
+
 def test_empty_shard_gives_an_empty_table(untrained, tmp_path):
     cube = write_cube(np.zeros((0, 101, 101)), tmp_path / "empty.fits", 0.2, 30.0)
     write_table(pd.DataFrame({"object_id": pd.Series([], dtype=str)}), tmp_path / "empty.parquet")

@@ -181,6 +181,16 @@ def test_two_runs_give_the_same_weights_and_a_killed_run_resumes(shard_dir, tmp_
                                checkpoint_dir=ckpt, threads=2)
     assert list(history_d["epoch"]) == [1]
     assert sorted(p.name for p in ckpt.iterdir()) == ["epoch_0001.keras", "state.json"]
+    # a checkpoint a power loss left empty, and a save a kill -9 cut short: the rerun starts afresh and
+    # trains the same weights, and the leftover is gone
+    (ckpt / "epoch_0001.keras").write_bytes(b"")
+    (ckpt / ".epoch_0002.keras.x1y2z3.part.keras").write_bytes(b"PK")
+    history_f = training.train([shard_dir], _config(epochs=1, learning_rate=3e-3), tmp_path / "f.keras",
+                               checkpoint_dir=ckpt, threads=2)
+    assert list(history_f["epoch"]) == [1]
+    assert sorted(p.name for p in ckpt.iterdir()) == ["epoch_0001.keras", "state.json"]
+    for wd, wf in zip(_weights(tmp_path / "d.keras"), _weights(tmp_path / "f.keras")):
+        np.testing.assert_array_equal(wd, wf)
 
 
 def test_train_cli_and_bad_shards(shard_dir, tmp_path, capsys):

@@ -96,6 +96,15 @@ class Scorer:
                              f"trained on {','.join(self.bands)} (missing: {','.join(missing)}); cut stamps in the "
                              "model's bands or train a model on the cube's")
 
+    def check_pixel_scale(self, reader: CubeReader) -> None:
+        """Warn when the cube's ``PIXSCALE`` differs by more than 1 % from the scale the network was
+        trained at: its scores then describe lenses of another angular size (Einstein radii, arc widths)."""
+        trained, cube = self.settings.get("pixel_scale_arcsec"), reader.header.get("PIXSCALE")
+        if trained and cube and abs(float(cube) / float(trained) - 1) > 0.01:
+            log.warning("%s: stamps of %.4g arcsec/pixel, but %s was trained at %.4g: its scores are for another "
+                        "scale (cut stamps at the training scale, or train at the survey's)", reader.path,
+                        float(cube), self.path.name, float(trained))
+
     @property
     def model(self):
         if self._model is None:
@@ -188,6 +197,7 @@ def score_cube(reader: CubeReader, scorer: Scorer, batch_size: int = 256, thread
         raise InputError(f"{reader.path}: stamps of {reader.shape[0]}x{reader.shape[1]} pixels, but "
                          f"{scorer.path.name} was trained on {scorer.stamp_size}x{scorer.stamp_size}")
     scorer.check_bands(reader)
+    scorer.check_pixel_scale(reader)
     if tta not in TTA_MODES:
         raise InputError(f"tta: {tta!r}: expected one of {', '.join(TTA_MODES)}")
     n = reader.n
@@ -304,8 +314,11 @@ def _score_table(cube_path, index_path, scorers, batch_size: int = 256,
                          f"e.g. {index['object_id'][duplicated].iloc[0]!r}")
     p_members, fraction = [], np.zeros(reader.n)
     for scorer in scorers:
-        p, fraction = score_cube(reader, scorer, batch_size, threads, tta, psf=scorer.stamp_psfs(index))
+        p, member_fraction = score_cube(reader, scorer, batch_size, threads, tta, psf=scorer.stamp_psfs(index))
         p_members.append(p)
+        # members may read different bands: a stamp is filled or skipped by the worst of what they read,
+        # whatever their order
+        fraction = np.maximum(fraction, member_fraction)
     reader.close()
     p_cnn = np.mean(p_members, axis=0) if reader.n else np.zeros(0)
     filled = (fraction > 0) & (fraction <= max_nan_fraction)

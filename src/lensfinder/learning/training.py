@@ -134,10 +134,10 @@ def export_network(model_path, out, provenance: dict | None = None, ensemble=())
         record["precision"] = "float32"
     if provenance:
         record["provenance"] = provenance
-    write_settings(record, out)
     history = paths[0].with_suffix(".history.csv")
     if history.is_file() and len(paths) == 1:
         write_text(history.read_text(), out.with_suffix(".history.csv"))
+    write_settings(record, out)  # last, the export's record
     log.info("wrote %s (%s%s) and its sidecar", out, file_hash(out),
              f", the mean of {len(paths)} networks" if len(paths) > 1 else "")
     return out
@@ -302,9 +302,16 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
     state = {"history": []}
     initial_epoch = 0
     ckpt = Path(checkpoint_dir) if checkpoint_dir else None
+    for leftover in ckpt.glob(".*.part.keras") if ckpt else ():  # a checkpoint save a kill -9 cut short
+        leftover.unlink(missing_ok=True)
     saved = _load_checkpoint(ckpt, resume_key, data_hash, config.epochs) if ckpt else None
     if saved:
-        model = load_model(ckpt / saved["checkpoint"], compile=True)
+        try:
+            model = load_model(ckpt / saved["checkpoint"], compile=True)
+        except InputError as exc:  # a checkpoint a crash or power loss left unreadable: start again
+            log.warning("%s; starting afresh", exc)
+            saved = None
+    if saved:
         initial_epoch = int(saved["epoch"])
         state = saved
         log.info("resuming from %s after epoch %d", ckpt / saved["checkpoint"], initial_epoch)
@@ -359,9 +366,9 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
         "n_parameters": int(model.count_params()),
         "lensfinder_version": __version__,
     }
-    save_model(model, out)
-    write_settings(settings, out)  # after the model: it records the hash of its weights
     write_csv(written, history_path)
+    save_model(model, out)
+    write_settings(settings, out)  # last, the run's record: it holds the hash of the weights beside it
     log.info("wrote %s, %s, %s", out, out.with_suffix(".json"), history_path)
     return history
 
