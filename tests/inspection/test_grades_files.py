@@ -57,3 +57,23 @@ def test_notes_latest_wins_and_empty_clears(tmp_path):
     path.write_text("object_id,grade\nx,A\n")
     with pytest.raises(InputError, match="missing column"):
         read_notes(path)
+
+
+def test_errors_name_the_line_a_record_begins_on(tmp_path):
+    """A quoted field may run over several lines: the error names the first, after blank lines too."""
+    path = tmp_path / "g.csv"
+    path.write_text('object_id,inspector,grade\n\nx,ann,A\n"y\nz",ann,E\nw,ann,B\n')
+    with pytest.raises(InputError, match=r"g\.csv: line 4: grade 'E' is not in the li2020 scheme"):
+        read_grades(path, "li2020")
+    path.write_text('object_id,inspector,grade\nx,ann,A\n\n\ny,ann,Q\n')
+    with pytest.raises(InputError, match=r"g\.csv: line 5: grade 'Q'"):
+        read_grades(path, "li2020")
+    path.write_text('object_id,inspector,grade\nx,ann,A\n"y,ann,B\nw,ann,C\n')  # a quote never closed
+    with pytest.raises(InputError, match=r"g\.csv: line 3: empty object_id or inspector"):  # not line 5
+        read_grades(path, "li2020")
+
+
+def test_notes_keep_ids_as_written(tmp_path):
+    path = notes_path(tmp_path / "g.csv")
+    path.write_text("object_id,inspector,flags,comment,time\nobj1 ,ann,artefact,,t1\n")
+    assert read_notes(path)["object_id"].tolist() == ["obj1 "]

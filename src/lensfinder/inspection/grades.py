@@ -74,6 +74,22 @@ def _utf8_text(path: Path) -> str:
                          f"save the file as UTF-8 (e.g. from a spreadsheet: CSV UTF-8)") from None
 
 
+class _Records:
+    """The records of a CSV text with a header, each with the line it starts on: a quoted field may span
+    lines, and an error should name where its record begins. Blank lines are skipped."""
+
+    def __init__(self, text: str):
+        self._raw = csv.reader(io.StringIO(text, newline=""))
+        self.fieldnames = next(self._raw, None) or []
+        self.next_line = self._raw.line_num + 1  # where the next record (or a csv.Error) begins
+
+    def __iter__(self):
+        for values in self._raw:
+            line, self.next_line = self.next_line, self._raw.line_num + 1
+            if values:
+                yield line, dict(zip(self.fieldnames, values))
+
+
 def read_grades(path, scheme: str, *, valid_ids: set[str] | None = None, duplicate_policy: str = "error"):
     """Read a grades CSV into effective grades, checking every line.
 
@@ -108,7 +124,7 @@ def read_grades(path, scheme: str, *, valid_ids: set[str] | None = None, duplica
     if duplicate_policy not in ("error", "latest"):
         raise InputError(f"--duplicate-policy: {duplicate_policy!r}: expected 'error' or 'latest'")
     path = Path(path)
-    reader = csv.DictReader(io.StringIO(_utf8_text(path), newline=""))
+    reader = _Records(_utf8_text(path))
     try:
         if not reader.fieldnames:
             raise InputError(f"{path}: line 1: empty file; expected a header object_id,inspector,grade")
@@ -119,8 +135,7 @@ def read_grades(path, scheme: str, *, valid_ids: set[str] | None = None, duplica
         effective: dict[tuple[str, str], list[tuple[str, int]]] = {}
         order: list[tuple[str, str, int]] = []
         n_replaced = 0
-        for row in reader:
-            line = reader.line_num
+        for line, row in reader:
             # an id is kept as written (a manifest's id may end in a space), unless only its stripped
             # form is a valid one (a hand-edited "obj1 , ann, A")
             oid, inspector = row.get("object_id") or "", (row.get("inspector") or "").strip()
@@ -149,8 +164,8 @@ def read_grades(path, scheme: str, *, valid_ids: set[str] | None = None, duplica
                 n_replaced += 1
             stack.append((grade, line))
             order.append((oid, inspector, line))
-    except csv.Error as exc:  # e.g. a field over csv's size limit: raised before line_num counts the line
-        raise InputError(f"{path}: line {reader.line_num + 1}: not a readable CSV line ({exc})") from None
+    except csv.Error as exc:  # e.g. a field over csv's size limit
+        raise InputError(f"{path}: line {reader.next_line}: not a readable CSV line ({exc})") from None
     if n_replaced:
         log.warning("%s: %d repeated grades replaced by the later one (--duplicate-policy latest)", path, n_replaced)
     rows = []
@@ -186,19 +201,20 @@ def read_notes(path):
     path = Path(path)
     latest: dict[tuple[str, str], dict] = {}
     if path.exists():
-        reader = csv.DictReader(io.StringIO(_utf8_text(path), newline=""))
+        reader = _Records(_utf8_text(path))
         try:
-            missing = [c for c in ("object_id", "inspector", "flags", "comment") if c not in (reader.fieldnames or [])]
+            missing = [c for c in ("object_id", "inspector", "flags", "comment") if c not in reader.fieldnames]
             if missing:
                 raise InputError(f"{path}: line 1: missing column(s) {', '.join(missing)}; expected a header "
                                  f"{','.join(NOTES_COLUMNS)}")
-            for row in reader:
-                key = ((row["object_id"] or "").strip(), (row["inspector"] or "").strip())
+            for _, row in reader:
+                # the id as written, as the grades' (a manifest's id may end in a space)
+                key = (row.get("object_id") or "", (row.get("inspector") or "").strip())
                 latest.pop(key, None)  # keep file order of the latest notes
-                if (row["flags"] or "").strip() or (row["comment"] or "").strip():
+                if (row.get("flags") or "").strip() or (row.get("comment") or "").strip():
                     latest[key] = {c: row.get(c) or "" for c in NOTES_COLUMNS}
         except csv.Error as exc:
-            raise InputError(f"{path}: line {reader.line_num + 1}: not a readable CSV line ({exc})") from None
+            raise InputError(f"{path}: line {reader.next_line}: not a readable CSV line ({exc})") from None
     return pd.DataFrame(list(latest.values()), columns=NOTES_COLUMNS).astype(str)
 
 
