@@ -40,3 +40,20 @@ def test_dry_run_all_experiments_quick(tmp_path, repo_root=REPO):
     for rule in ("psf_test_figure", "volume_test_table5", "sersic_test_tables", "entropy_table",
                  "net_comparison_tables", "li2020_roc_figure", "paper_reference", "all_experiments"):
         assert counts[rule] == 1, rule
+
+
+@early_test(12)
+def test_dry_run_all_experiments_paper(tmp_path, repo_root=REPO):
+    """The paper preset, as the README runs it, plans He et al.'s 200 volume-test networks (5 cases x 8 sizes
+    x 5 subsets) and 40 Sersic-test networks, besides the s-Net, r-Net and Li et al.'s."""
+    cmd = [sys.executable, "-m", "snakemake", "-n", "all_experiments", "-s", str(repo_root / "Snakefile"),
+           "-d", str(tmp_path), "--configfile", str(repo_root / "config/config.yaml"),
+           str(repo_root / "config/experiments/paper.yaml")]
+    result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = Counter()
+    for line in (result.stdout + result.stderr).splitlines():
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if m:
+            counts[m.group(1)] = int(m.group(2))
+    assert counts["experiment_train"] == 200 + 40 + 3

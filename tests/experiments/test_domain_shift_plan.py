@@ -59,6 +59,7 @@ def test_each_training_set_gets_a_train_and_a_test_set_from_its_own_seeds(config
 @pytest.mark.parametrize("domain_shift, message", [
     ({"training_sets": {"c": {"recipe": "broad", "mix": {"broad": 1}}}}, "training_sets.c: give a recipe or a mix, not both"),
     ({"training_sets": {"c": {"mix": {RENDERER: 0.5, "broad": 0.5}}}}, "training_sets.c.mix: 'independent'"),
+    ({"training_sets": {"c": {"mix": {"broad": 0, "sky": 0}}}}, "training_sets.c.mix: weights must not all be zero"),
     ({"training_sets": {"c": {"recipe": RENDERER, "member_params": {"broad": {}}}}},
      "training_sets.c.member_params: the independent renderer has no members"),
     ({"training_sets": {"c": {"mix": {"broad": 0.8, "li2020": 0.2}, "member_params": {"sky": {"field_galaxies": [0, 2]}}}}},

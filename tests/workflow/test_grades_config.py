@@ -22,7 +22,7 @@ def snakemake(workdir, *args, check=True):
     return result
 
 
-@early_test(9)
+@early_test(13)
 def test_missing_grades_file_stops_naming_key_and_path(tmp_path):
     workdir = tmp_path
     for name in ("Snakefile", "workflow", "config"):
@@ -41,3 +41,15 @@ def test_missing_grades_file_stops_naming_key_and_path(tmp_path):
         (workdir / "my" / "grades.csv").write_text(text)
         result = snakemake(workdir, "-n", "--config", "inspection={'grades': 'my/grades.csv'}", check=False)
         assert result.returncode != 0 and f"config: inspection.grades: {error}" in result.stdout + result.stderr
+    # a later round's grades: checked the same way (a missing one let round 0's ranked list stand silently)
+    (workdir / "my" / "grades.csv").write_text("object_id,inspector,grade\n")
+    both = ["inspection={'grades': 'my/grades.csv'}", "learning={'grades': ['my/round1.csv']}"]
+    result = snakemake(workdir, "-n", "--config", *both, check=False)
+    assert result.returncode != 0
+    assert "config: learning.grades[0]: my/round1.csv: file not found" in result.stdout + result.stderr
+    (workdir / "my" / "round1.csv").write_text("object_id,inspector,grade\nKiDS-1,ann,E\n")
+    result = snakemake(workdir, "-n", "--config", *both, check=False)
+    assert result.returncode != 0
+    assert "config: learning.grades[0]: my/round1.csv: line 2: grade 'E'" in result.stdout + result.stderr
+    (workdir / "my" / "round1.csv").write_text("object_id,inspector,grade\n")
+    assert "round_merge_scores" in snakemake(workdir, "-n", "--config", *both).stdout

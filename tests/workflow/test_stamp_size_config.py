@@ -6,6 +6,8 @@ survey stamps (the network is trained on the simulations' size).
 
 from __future__ import annotations
 
+import re
+
 from tests.workflow.test_workflow import copy_workflow, snakemake
 from helpers.early_runs import early_test
 
@@ -28,7 +30,8 @@ def test_stamp_size_must_match_the_simulations(tmp_path):
     config.write_text("stamps: {size: 100}\n")  # no centre pixel
     result = snakemake(workdir, "-n", "--configfile", "config/sizes.yaml", check=False)
     assert result.returncode != 0
-    assert "config: stamps.size: 100: expected an odd number of pixels" in result.stdout + result.stderr
+    assert re.search(r"config: stamps\.size: 100 \(set in \S*config/sizes\.yaml\): expected an odd number of pixels",
+                     result.stdout + result.stderr)
     config.write_text("simulation: {recipe: he2020}\nstamps: {size: 97}\ntraining: {preprocess: crop}\n")
     assert "rule train" in snakemake(workdir, "-n", "--configfile", "config/sizes.yaml").stdout
     config.write_text("simulation: {recipe: skeleton, params: {stamp_sise: 121}}\n")

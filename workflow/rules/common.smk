@@ -35,6 +35,23 @@ def validate_config(block, schema, prefix=()):
 validate_config(config, "config.schema.yaml")
 
 
+def config_source(*path) -> str:
+    """`` (set in FILE)`` for the key at ``path`` (``--config`` or the last configuration file that sets it),
+    for the checks after the schema's; empty where no file sets it (a default)."""
+    from lensfinder.configcheck import setting_source
+
+    cli_files = [os.path.abspath(p) for p in workflow.config_settings.configfiles]
+    files = [p for p in workflow.configfiles if os.path.abspath(p) not in cli_files] + cli_files
+    source = setting_source(list(path), files, dict(workflow.config_settings.config))
+    return f" (set in {source})" if source else ""
+
+
+if config["ranking"]["golden"] < config["ranking"]["high"]:  # no candidate could then be "high"
+    raise ValueError(f"config: ranking.golden {config['ranking']['golden']} is below ranking.high "
+                     f"{config['ranking']['high']}{config_source('ranking', 'golden')}; expected golden >= high "
+                     "(Li et al. 2020: 0.7 and 0.5)")
+
+
 # Bands (docs/architecture.md): the survey preset (lensfinder.surveys.presets), the bands its
 # tiles provide, the bands the networks see (config `bands`), the detection band of the
 # catalogue positions and stamp centres, and the stamp size in pixels.
@@ -71,9 +88,9 @@ DETECTION_BAND = PRESET.detection_band if PER_BAND_TILES else "r"
 REFERENCE_BAND = DETECTION_BAND if DETECTION_BAND in BANDS else BANDS[0]
 config["stamps"]["size"] = STAMP_SIZE  # null: the preset's stamp size in arcsec over its pixel scale
 if STAMP_SIZE % 2 == 0:  # cut_stamps puts the object on pixel size // 2, the simulations on (size - 1) / 2
-    raise ValueError(f"config: stamps.size: {STAMP_SIZE}: expected an odd number of pixels, so that the object sits "
-                     "on the centre pixel of survey stamps and simulations alike (Li et al. 2020: 101; He et al. "
-                     "2020: 97)")
+    raise ValueError(f"config: stamps.size: {STAMP_SIZE}{config_source('stamps', 'size')}: expected an odd number "
+                     "of pixels, so that the object sits on the centre pixel of survey stamps and simulations alike "
+                     "(Li et al. 2020: 101; He et al. 2020: 97)")
 
 # Every file the workflow reads or writes, named once: P (paths.smk; it uses PRESET, BANDS and
 # REFERENCE_BAND above).
@@ -432,8 +449,6 @@ def mix_sim_files(ext):
 
 
 def mix_options(wildcards, input):
-    """`--mix-simulated CUBE META` per test shard, and how many to draw."""
-    if not input.sim_cubes:
-        return ""
-    pairs = " ".join(f"--mix-simulated {c} {m}" for c, m in zip(input.sim_cubes, input.sim_meta))
-    return f"{pairs} --n-mix {config['inspection']['n_mix_simulated']}"
+    """`--mix-simulated CUBE META` per test shard (how many to draw: the rule's own `n_mix` param, a
+    plain value, so that changing it reruns the step; a function of `input` is not recorded)."""
+    return " ".join(f"--mix-simulated {c} {m}" for c, m in zip(input.sim_cubes, input.sim_meta))

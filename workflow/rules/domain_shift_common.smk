@@ -106,21 +106,24 @@ def ds_sim_input(wildcards):
     return inputs
 
 
-def ds_sim_options(wildcards, input):
+def ds_sim_options(wildcards):
     """`--set` overrides of a set: the survey's grid, and the hosts of its side for semi-real members
-    (ePSF tiles for he2020_semireal)."""
+    (ePSF tiles for he2020_semireal). A function of the wildcards alone, so that Snakemake records the
+    options and a change of the set's params, bands or stamp size reruns the set (a function that
+    takes `input` is not recorded)."""
     spec = DS_SETS[wildcards.dsset]
+    files = SimpleNamespace(**ds_sim_input(wildcards))
     semi_real = bool(set(spec["members"]) & set(DS_RECIPES_SEMI_REAL))
     params = dict(SIM_BANDS) if semi_real else {**SIM_GEOMETRY, **SIM_BANDS}
     if semi_real:
-        params.update(host_stamps=list(input.hosts), host_flag=HOST_SAMPLE)
+        params.update(host_stamps=list(files.hosts), host_flag=HOST_SAMPLE)
     if "he2020_semireal" in spec["members"]:
         params["negative_flag"] = HOST_SAMPLE
         # disks need the disk_blue stamps, cut only when the workflow itself trains on he2020_semireal
         params.update({"disk_flag": "disk_blue"} if "disk_blue" in STAMP_SAMPLES else {"disk_fraction": 0.0})
     options = set_options({**params, **spec["params"]})
-    if input.psf_tiles:
-        options += f" --psf-tiles {' '.join(input.psf_tiles)} --psf-catalogs {' '.join(input.psf_catalogs)}"
+    if files.psf_tiles:
+        options += f" --psf-tiles {' '.join(files.psf_tiles)} --psf-catalogs {' '.join(files.psf_catalogs)}"
     return options
 
 
@@ -134,14 +137,16 @@ def ds_independent_input(wildcards):
             "truth": expand(P.truth, tile=tiles) if SURVEY == "mock" else []}
 
 
-def ds_independent_options(wildcards, input):
+def ds_independent_options(wildcards):
     """IndependentSpec overrides (the search's bands unless set; a control's own params over the
-    independent set's), the survey hosts of its side and the truth."""
+    independent set's), the survey hosts of its side and the truth (of the wildcards alone: recorded,
+    as :func:`ds_sim_options`)."""
+    files = SimpleNamespace(**ds_independent_input(wildcards))
     options = set_options({"bands": list(BANDS), **DS["independent"]["params"], **DS_SETS[wildcards.dsset]["params"]})
-    if input.hosts:
-        options += f" --hosts {' '.join(input.hosts)} --host-flag {HOST_SAMPLE}"
-    if input.truth:
-        options += f" --truth {' '.join(input.truth)}"
+    if files.hosts:
+        options += f" --hosts {' '.join(files.hosts)} --host-flag {HOST_SAMPLE}"
+    if files.truth:
+        options += f" --truth {' '.join(files.truth)}"
     return options
 
 

@@ -25,6 +25,7 @@ rule candidates:
         cubes=tile_pattern(P.stamp_cube),
         thresholds=threshold_options(),
         mix=mix_options,
+        n_mix=config["inspection"]["n_mix_simulated"],
         seed=config["seed"],
         outdir=output_dir,
     log:
@@ -34,7 +35,7 @@ rule candidates:
     shell:
         "lensfinder candidates --tiles-from {input.tiles} --predictions {params.predictions:q} "
         "--stamp-index {params.indexes:q} --stamp-cube {params.cubes:q} --catalog {input.catalog} {params.thresholds} "
-        "{params.mix} --seed {params.seed} --out-dir {params.outdir} > {log} 2>&1"
+        "{params.mix} --n-mix {params.n_mix} --seed {params.seed} --out-dir {params.outdir} > {log} 2>&1"
 
 
 if SURVEY == "mock" and not config["inspection"]["grades"]:

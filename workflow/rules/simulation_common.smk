@@ -9,7 +9,8 @@ RECIPE = config["simulation"]["recipe"]
 SIM_MIX = {name: w for name, w in config["simulation"]["mix"].items() if w > 0}
 SIM_MEMBERS = list(SIM_MIX) or [RECIPE]
 if config["simulation"]["mix"] and not SIM_MIX:
-    raise ValueError(f"config: simulation.mix: weights must not all be zero, got {config['simulation']['mix']}")
+    raise ValueError(f"config: simulation.mix: weights must not all be zero, got {config['simulation']['mix']}"
+                     f"{config_source('simulation', 'mix')}")
 #: simulation.member_params: overrides of one recipe alone, a member of the mix or simulation.recipe
 #: (checked in _checked_recipes)
 SIM_MEMBER_PARAMS = config["simulation"]["member_params"]

@@ -73,6 +73,8 @@ def _check_training_set(ds: Mapping, name: str, spec: Mapping) -> bool:
     key = f"{KEY}.training_sets.{name}"
     if bool(spec.get("recipe")) == bool(spec.get("mix")):
         raise InputError(f"{key}: give a recipe or a mix, not {'both' if spec.get('recipe') else 'neither'}")
+    if spec.get("mix") and not any(weight > 0 for weight in spec["mix"].values()):
+        raise InputError(f"{key}.mix: weights must not all be zero, got {dict(spec['mix'])}")
     control = spec.get("recipe") == RENDERER
     if RENDERER in spec.get("mix", {}):
         raise InputError(f"{key}.mix: {RENDERER!r} (the independent renderer) is a set's one recipe "

@@ -1,0 +1,69 @@
+"""Configuration the workflow refuses when it is parsed, naming the key and its file, and values that reach the
+commands the way Snakemake records them (so that changing one reruns what depends on it)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers.early_runs import early_test
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: param functions that take `input`: Snakemake does not record what they return, so they may carry
+#: input file paths only (a changed file reruns the job by itself), never a configuration value
+PATHS_ONLY = {"notes_option", "mix_options", "rounds_prediction_options", "sim_psf_options", "init_weights_option",
+              "ensemble_models_option"}
+
+
+def _dry_run(workdir: Path, *configfiles: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SNAKEMAKE_",))}
+    return subprocess.run([sys.executable, "-m", "snakemake", "-n", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+                           "--configfile", str(REPO / "config/config.yaml"), *configfiles],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+
+
+@early_test(3)
+@pytest.mark.parametrize("text, message", [
+    ("inference: {thresholds: {bg_li202: 0.9}}\n", "config: inference.thresholds: 'bg_li202' is not one of"),
+    ("ranking: {golden: 0.3}\n", "config: ranking.golden 0.3 is below ranking.high 0.5 (set in "),
+    ("simulation: {mix: {broad: 0, sky: 0}}\n", "config: simulation.mix: weights must not all be zero"),
+], ids=["threshold_typo", "golden_below_high", "mix_all_zero"])
+def test_bad_values_are_refused_naming_key_and_file(tmp_path, text, message):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    result = _dry_run(tmp_path / "work", str(bad))
+    out = result.stdout + result.stderr
+    assert result.returncode != 0 and message in out, out[-2000:]
+    assert str(bad) in out
+
+
+def test_params_that_depend_on_input_carry_paths_only(tmp_path):
+    """`inspection.n_mix_simulated` and the domain_shift sets' options used to reach their commands through
+    functions of `input`, so changing them reran nothing: every such function is now a known paths-only one."""
+    for name in ("workflow", "config", "envs"):
+        (tmp_path / name).symlink_to(REPO / name)
+    snakefile = tmp_path / "Snakefile"
+    snakefile.write_text(
+        f'include: "{REPO / "Snakefile"}"\n'
+        "import inspect as _inspect\n"
+        "for _rule in workflow.rules:\n"
+        "    for _name, _value in _rule.params.items():\n"
+        "        if callable(_value) and 'input' in _inspect.signature(_value).parameters:\n"
+        "            print('INPUT_PARAM', _rule.name, _name, getattr(_value, '__name__', '?'))\n"
+        "        elif _name == 'n_mix':\n"
+        "            print('N_MIX', _rule.name, _value)\n")
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--snakefile", str(snakefile),
+                           "--configfile", str(REPO / "config/config.yaml"), str(REPO / "config/experiments/quick.yaml"),
+                           "--directory", str(tmp_path / "work")],
+                          cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = [line.split() for line in proc.stdout.splitlines() if line.startswith(("INPUT_PARAM", "N_MIX"))]
+    functions = {line[3] for line in lines if line[0] == "INPUT_PARAM"}
+    assert functions and functions <= PATHS_ONLY, functions - PATHS_ONLY
+    assert ["N_MIX", "candidates", "20"] in lines  # a plain value, recorded
+    rules_with_inputs = {line[1] for line in lines if line[0] == "INPUT_PARAM"}
+    assert not {"domain_shift_simulate", "domain_shift_render"} & rules_with_inputs
