@@ -174,3 +174,16 @@ def test_bool_column_takes_booleans_and_zeros_and_ones():
     for values in (np.array([True, False]), np.array([True, np.False_], dtype=object), np.array([1, 0]),
                    np.array([1.0, 0.0]), np.array([], dtype=object)):
         assert bool_column(values, "t", "c").tolist() == [bool(v) for v in values]
+
+
+def test_int16_cubes_are_read_back_by_default(tmp_path):
+    """He et al.'s 16-bit cubes (cube_dtype: int16) carry BSCALE/BZERO, which astropy cannot memory-map:
+    read_cube reads them whole instead of failing in every step that streams cubes (entropy, infer)."""
+    images = np.random.default_rng(0).normal(100.0, 20.0, (3, 11, 11)).astype(np.float32)
+    kept = images.copy()
+    path = write_cube(images, tmp_path / "c16.fits", 0.2, 30.0, dtype="int16")
+    assert np.array_equal(images, kept)  # the caller's array is left alone (astropy scales in place)
+    back, header = read_cube(path)
+    assert back.dtype == np.float32 and back.shape == images.shape
+    scale = header["BSCALE"]
+    assert np.abs(back - images).max() <= scale  # 16-bit quantisation, nothing more

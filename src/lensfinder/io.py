@@ -204,7 +204,8 @@ def write_cube(images, path: str | os.PathLike, pixel_scale_arcsec: float, zerop
                          f"for a cube of shape {images.shape}")
     # FITS cannot hold a zero-length axis: an empty cube is a header with no
     # data, its stamp shape kept in STAMPNY/STAMPNX.
-    hdu = fits.PrimaryHDU(images.astype(np.float32, copy=False) if len(images) else None)
+    # hdu.scale (int16) rescales the HDU's array in place: a copy then, not the caller's images
+    hdu = fits.PrimaryHDU(images.astype(np.float32, copy=dtype == "int16") if len(images) else None)
     hdr = hdu.header
     hdr["STAMPNY"] = (int(images.shape[-2]), "image height in pixels")
     hdr["STAMPNX"] = (int(images.shape[-1]), "image width in pixels")
@@ -252,7 +253,8 @@ def read_cube(path: str | os.PathLike, memmap: bool = True):
     nx)`` for several (:func:`cube_bands` names them; :func:`with_band_axis`
     gives both the 4-D shape). With ``memmap=True`` (float32 cubes) the array
     is memory-mapped and pages in on demand, so a reader can stream a large
-    shard in batches.
+    shard in batches; a scaled integer cube (``cube_dtype: int16``, BSCALE/BZERO)
+    cannot be mapped and is read whole, as float32.
     """
     import numpy as np
     from astropy.io import fits
@@ -261,6 +263,8 @@ def read_cube(path: str | os.PathLike, memmap: bool = True):
     if not path.exists():
         raise InputError(f"{path}: file not found")
     try:
+        if memmap and any(key in fits.getheader(path) for key in ("BSCALE", "BZERO", "BLANK")):
+            memmap = False  # astropy maps no scaled image
         with fits.open(path, memmap=memmap, lazy_load_hdus=False) as hdul:
             header = hdul[0].header.copy()
             data = hdul[0].data
