@@ -243,6 +243,36 @@ def test_bad_parameters_name_the_key(override, key):
         sim.recipe_params("skeleton", override)
 
 
+def test_numbers_in_exponent_form_are_numbers(tmp_path):
+    """YAML 1.1 (PyYAML, Snakemake's configuration) reads 1e11 as text; a number parameter takes it as the
+    number it is, on the command line and from a config mapping alike, and real text is still refused."""
+    from lensfinder.cli.options import parse_key_values
+
+    given = parse_key_values(["halo_mass_range_msun=[1e11,1e15]", "subhalo_mass_floor_msun=1e9", "arc_snr=[8, 1e3]"],
+                            "--set")
+    assert given["subhalo_mass_floor_msun"] == "1e9"  # as PyYAML reads it
+    p = sim.recipe_params("he2020", {k: v for k, v in given.items() if k != "arc_snr"})
+    assert p.halo_mass_range_msun == (1e11, 1e15) and p.subhalo_mass_floor_msun == 1e9
+    assert sim.recipe_params("broad", {"arc_snr": given["arc_snr"]}).arc_snr == (8.0, 1000.0)
+    with pytest.raises(InputError, match="subhalo_mass_floor_msun: expected a number"):
+        sim.recipe_params("he2020", {"subhalo_mass_floor_msun": "1e9 Msun"})
+
+
+def test_magnitudes_or_zero_points_that_overflow_the_counts_are_refused():
+    """A zero point of 80 or lens magnitudes of -60 gave cubes of NaN and inf without an error."""
+    for params, shown in (({"zeropoint_mag": 80.0}, r"zeropoint_mag \(80\)"), ({"lens_mag": [-70, -60]}, "mag_lens -6")):
+        with pytest.raises(InputError, match=rf"images have non-finite pixels .*{shown}"):
+            with np.errstate(over="ignore", invalid="ignore"):
+                sim.simulate_shard("skeleton", 4, 1, 0, params, progress=False)
+
+
+def test_huge_mix_weights_are_normalised_by_their_ratios():
+    from lensfinder.simulation.mix import mix_weights
+
+    assert mix_weights({"broad": 1e308, "sky": 1e308, "li2020": 0}) == {"broad": 0.5, "sky": 0.5}
+    assert mix_weights({"broad": 3.0, "sky": 1.0}) == {"broad": 0.75, "sky": 0.25}
+
+
 def test_a_misspelt_parameter_gets_the_nearest_real_name():
     with pytest.raises(InputError, match=r"theta_E_arcsecc: unknown parameter of recipe 'broad' "
                                          r"\(did you mean 'theta_E_arcsec'\?\); known: "):

@@ -61,6 +61,9 @@ def mix_weights(mix: Mapping, source: str = "simulation.mix") -> dict:
     total = float(sum(mix.values()))
     if total <= 0:
         raise InputError(f"{source}: weights must not all be zero, got {dict(mix)!r}")
+    if not math.isfinite(total):  # huge weights (1e308): their sum overflows, their ratios do not
+        top = max(float(w) for w in mix.values())
+        return mix_weights({name: float(w) / top for name, w in mix.items()}, source)
     return {name: float(w) / total for name, w in mix.items() if w > 0}
 
 

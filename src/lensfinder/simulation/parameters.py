@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -45,6 +46,19 @@ def _bounds_failure(bounds: str, values) -> str | None:
 
 def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+#: a number in exponent form without a decimal point, which YAML 1.1 (PyYAML, Snakemake's config) reads as text
+_EXPONENT_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)[eE][+-]?\d+")
+
+
+def _numeric(value):
+    """``value`` with a string such as ``"1e11"`` read as the number it is; anything else as it was."""
+    if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_numeric(v) for v in value)
+    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +141,8 @@ class Param:
             if self.check is not None:
                 self.check(value, f"{source}: {name}")
             return MappingProxyType(dict(value))
+        if kind in ("number", "range", "int_range", "normal"):
+            value = _numeric(value)
         if kind == "integer":
             if not isinstance(value, int) or isinstance(value, bool):
                 fail("expected an integer")

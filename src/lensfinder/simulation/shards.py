@@ -67,9 +67,25 @@ def simulate_shard(recipe: str | Recipe, n: int, seed: int, shard: int, params: 
     df = draw_table(p, seed, shard, np.arange(int(n)), set_name, noiseless, progress)
     images, df = render_table(df, p.stamp_size, batch_size, progress, p.grf_slope, p.bands, p.preset,
                               p.band_depth_scatter_mag, p.colour_scatter_mag)
+    _check_finite(images, df, p)
     log.info("simulated %d images (%d lenses) with recipe %s, seed %d, shard %d",
              len(df), int(df["is_lens"].sum()) if len(df) else 0, p.name, seed, shard)
     return images, df
+
+
+def _check_finite(images, df, p: Recipe) -> None:
+    """Refuse a shard whose rendered images (not the survey hosts' own pixels) are not all finite: magnitudes
+    or a zero point far outside a survey's overflow the counts (``--set zeropoint_mag=80`` gave NaN cubes)."""
+    if not len(images):
+        return
+    rendered = df["host_file"].to_numpy() == ""
+    bad = rendered & ~np.isfinite(images.reshape(len(images), -1)).all(axis=1)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise InputError(f"recipe {p.name}: {int(bad.sum())} of {len(images)} images have non-finite pixels (e.g. "
+                         f"{df['object_id'].iat[first]}, mag_lens {df['mag_lens'].iat[first]:.3g}); check the "
+                         f"magnitude parameters and zeropoint_mag ({p.zeropoint_mag:g}), which must keep the counts "
+                         "finite")
 
 
 def draw_table(p: Recipe, seed: int, shard: int, indices, set_name: str = "sim", noiseless: bool = False,
