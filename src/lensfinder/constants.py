@@ -21,6 +21,7 @@ __all__ = [
     "LI2020_GRADE_SCORES",
     "HE2020_GRADE_SCORES",
     "MOFFAT_FIT_PREFIXES",
+    "HOST_BAND_PREFIXES",
 ]
 
 #: KiDS coadd images are resampled onto a 0.2"/px grid (de Jong et al. 2017).
@@ -76,3 +77,6 @@ SCORING_PRECISIONS = ("float32", "mixed_bfloat16")
 #: its tile's stars (lensfinder.selection.stamps.moffat_columns), carried on by fine-tuning sets and by the
 #: semi-real simulations' rows; the colour residual's PSF match reads them (lensfinder.learning.residual)
 MOFFAT_FIT_PREFIXES = ("psf_moffat_fwhm_arcsec_", "psf_moffat_beta_")
+#: A semi-real row's host seeing and zero point in each band of its stamp index
+#: (``host_psf_fwhm_arcsec_{band}``, ``host_zeropoint_mag_{band}``): the arcs of every band get them.
+HOST_BAND_PREFIXES = ("host_psf_fwhm_arcsec_", "host_zeropoint_mag_")

@@ -275,6 +275,37 @@ def test_semireal_rows_carry_their_host_tiles_moffat_fits(tmp_path):
     assert np.isfinite(mixed.loc[semi, columns].to_numpy()).any() and mixed.loc[~semi, columns].isna().all(axis=None)
 
 
+def test_semireal_arcs_take_their_hosts_seeing_and_zero_point_in_each_band(tmp_path):
+    """A host stamp index gives each band's seeing and zero point (psf_fwhm_arcsec_{band},
+    zeropoint_mag_{band}): the arcs of that band are painted with them, not with the detection band's
+    seeing times the preset's ratio and the detection band's zero point."""
+    from lensfinder.io import write_cube, write_table
+
+    hosts, meta = simulate_shard("skeleton", 4, 9, 0, params={"lens_fraction": 0.0, "bands": GRI,
+                                 "negative_mix": {"elliptical": 1.0}}, progress=False)
+    index = _index(meta)
+    seeing = {"g": np.array([0.95, 1.1, 1.3, 0.9]), "r": index["psf_fwhm_arcsec"].to_numpy(),
+              "i": np.array([0.6, 0.62, 0.7, 0.66])}
+    for name, extra in (("plain", {}), ("bands", {**{f"psf_fwhm_arcsec_{b}": seeing[b] for b in GRI},
+                                                  "zeropoint_mag_g": 29.0, "zeropoint_mag_r": 30.0,
+                                                  "zeropoint_mag_i": 30.5})):
+        write_cube(hosts, tmp_path / f"{name}.fits", 0.2, 30.0, bands=GRI)
+        write_table(index.assign(**extra), tmp_path / f"{name}.parquet")
+    params = {"bands": GRI, "lens_fraction": 1.0}
+    _, plain = simulate_shard("li2020", 6, 1, 0, params={**params, "host_stamps": [str(tmp_path / "plain.fits")]},
+                              progress=False)
+    images, df = simulate_shard("li2020", 6, 1, 0, params={**params, "host_stamps": [str(tmp_path / "bands.fits")]},
+                                progress=False)
+    rows = df["host_row"].to_numpy()
+    for b in ("g", "i"):
+        np.testing.assert_allclose(df[f"psf_fwhm_arcsec_{b}"], np.round(seeing[b][rows], 3))
+        assert not np.allclose(plain[f"psf_fwhm_arcsec_{b}"], df[f"psf_fwhm_arcsec_{b}"])
+    np.testing.assert_allclose(df["source_amp_g"], plain["source_amp_g"] * 10 ** (0.4 * (29.0 - 30.0)), rtol=1e-12)
+    np.testing.assert_allclose(df["source_amp_i"], plain["source_amp_i"] * 10 ** (0.4 * (30.5 - 30.0)), rtol=1e-12)
+    np.testing.assert_array_equal(df["source_amp"], plain["source_amp"])  # the detection band as it was
+    np.testing.assert_array_equal(render_from_metadata(df.iloc[2], band="g"), images[2, 0])
+
+
 def _index(meta):
     import pandas as pd
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lensfinder.constants import MOFFAT_FIT_PREFIXES
+from lensfinder.constants import HOST_BAND_PREFIXES, MOFFAT_FIT_PREFIXES
 
 __all__ = ["SERSIC_KEYS", "UNLENSED_LIGHT", "LENSED_LIGHT", "EXTRA_COLUMNS", "CLUMP_COLUMNS", "BLOB_COLUMNS",
            "POINT_COLUMNS", "FLOAT_COLUMNS", "LIST_COLUMNS", "TEXT_COLUMNS", "HOST_COLUMNS", "rows_to_frame",
@@ -87,8 +87,9 @@ def rows_to_frame(rows):
     for c, default in {**HOST_COLUMNS, **TEXT_COLUMNS}.items():
         if any(c in r for r in rows):
             columns[c] = [r.get(c, default) for r in rows]
-    # semi-real rows: their host tile's Moffat fits (NaN where a row has none), after the fixed columns
-    for c in sorted({c for r in rows for c in r if c.startswith(MOFFAT_FIT_PREFIXES)}):
+    # semi-real rows: their host tile's Moffat fits and the host's seeing and zero point per band (NaN where a
+    # row has none), after the fixed columns
+    for c in sorted({c for r in rows for c in r if c.startswith(MOFFAT_FIT_PREFIXES + HOST_BAND_PREFIXES)}):
         columns[c] = np.array([r.get(c, np.nan) for r in rows], dtype=float)
     return columns_to_frame(columns, len(rows))
 

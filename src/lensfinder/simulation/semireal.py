@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lensfinder.constants import MOFFAT_FIT_PREFIXES
+from lensfinder.constants import HOST_BAND_PREFIXES, MOFFAT_FIT_PREFIXES
 from lensfinder.io import InputError
 from lensfinder.simulation.components import uniform
 
@@ -56,6 +56,9 @@ class HostStamps:
         self.index = pd.concat(parts, ignore_index=True)
         #: the index's Moffat fits of its tiles' PSFs, every band's (the stamps stage's ``psf_moffat_*``)
         self.moffat_columns = [c for c in self.index.columns if c.startswith(MOFFAT_FIT_PREFIXES)]
+        #: the index's seeing and zero point of each band (``psf_fwhm_arcsec_{band}``, ``zeropoint_mag_{band}``)
+        self.band_columns = [c for c in self.index.columns
+                             if c.startswith(tuple(prefix.removeprefix("host_") for prefix in HOST_BAND_PREFIXES))]
         self._selected = {}
 
     def select(self, flag: str):
@@ -166,7 +169,9 @@ def draw_host(rng, recipe, is_lens: bool):
         fits of its tile's PSF in every band where it has them
         (``psf_moffat_fwhm_arcsec_{band}``, ``psf_moffat_beta_{band}``: the
         colour residual's PSF match reads them in training as scoring reads
-        them from the survey's stamp index) and, with ``aug_rot90_flip``,
+        them from the survey's stamp index), its seeing and zero point in every band the index has
+        (``host_psf_fwhm_arcsec_{band}``, ``host_zeropoint_mag_{band}``: the arcs of each band are
+        painted with them) and, with ``aug_rot90_flip``,
         ``aug_rot90, aug_flip``.
     disk : bool
         Whether the negative is a disk galaxy.
@@ -177,6 +182,7 @@ def draw_host(rng, recipe, is_lens: bool):
     host = {"host_file": str(info["host_file"]), "host_row": int(info["row"]), "host_object_id": str(info["object_id"]),
             "psf_fwhm_host": float(info["psf_fwhm_arcsec"]), "host_tile": str(info.get("tile", ""))}
     host.update({c: float(info[c]) for c in hosts.moffat_columns})
+    host.update({f"host_{c}": float(info[c]) for c in hosts.band_columns})
     if recipe.host_holdout > 0 and recipe.host_split != "all":
         host["host_split"] = recipe.host_split
     if recipe.aug_rot90_flip:
