@@ -12,20 +12,26 @@ from helpers.early_runs import early_test
 from helpers.workflow_run import REPO
 
 
-@early_test(20)
-def test_dry_run_all_experiments_quick(tmp_path, repo_root=REPO):
-    """The DAG of all experiments with the quick preset, and its job counts."""
-    # an empty working directory: the counts do not depend on what results/ holds
+def _planned_jobs(workdir, preset: str, repo_root=REPO) -> Counter:
+    """Jobs per rule of a dry run of all_experiments with ``config/experiments/{preset}.yaml`` over the default,
+    in an empty working directory (the counts do not depend on what results/ holds)."""
     cmd = [sys.executable, "-m", "snakemake", "-n", "all_experiments", "-s", str(repo_root / "Snakefile"),
-           "-d", str(tmp_path), "--configfile", str(repo_root / "config/config.yaml"),
-           str(repo_root / "config/experiments/quick.yaml")]
-    result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=120)
+           "-d", str(workdir), "--configfile", str(repo_root / "config/config.yaml"),
+           str(repo_root / f"config/experiments/{preset}.yaml")]
+    result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     counts = Counter()
     for line in (result.stdout + result.stderr).splitlines():
         m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
         if m:
             counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+@early_test(20)
+def test_dry_run_all_experiments_quick(tmp_path, repo_root=REPO):
+    """The DAG of all experiments with the quick preset, and its job counts."""
+    counts = _planned_jobs(tmp_path, "quick", repo_root)
     # quick preset: 9 PSF sets + 2 fiducial + 2 parent + 2 validation + 2 valsize + 2 r-Net + 2 + 1 Li et al.
     assert counts["experiment_simulate"] == 22
     # volume 3 fractions x 2 repeats, Sersic 2 distributions x 2 sets
@@ -46,14 +52,4 @@ def test_dry_run_all_experiments_quick(tmp_path, repo_root=REPO):
 def test_dry_run_all_experiments_paper(tmp_path, repo_root=REPO):
     """The paper preset, as the README runs it, plans He et al.'s 200 volume-test networks (5 cases x 8 sizes
     x 5 subsets) and 40 Sersic-test networks, besides the s-Net, r-Net and Li et al.'s."""
-    cmd = [sys.executable, "-m", "snakemake", "-n", "all_experiments", "-s", str(repo_root / "Snakefile"),
-           "-d", str(tmp_path), "--configfile", str(repo_root / "config/config.yaml"),
-           str(repo_root / "config/experiments/paper.yaml")]
-    result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stderr[-3000:]
-    counts = Counter()
-    for line in (result.stdout + result.stderr).splitlines():
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if m:
-            counts[m.group(1)] = int(m.group(2))
-    assert counts["experiment_train"] == 200 + 40 + 3
+    assert _planned_jobs(tmp_path, "paper", repo_root)["experiment_train"] == 200 + 40 + 3
