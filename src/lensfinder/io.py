@@ -20,6 +20,7 @@ Tables
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from pathlib import Path
@@ -76,6 +77,9 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".part") -> Iterator[Path
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*{glob.escape(suffix)}"):  # a kill -9's leftovers
+        with contextlib.suppress(OSError):
+            stale.unlink()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -116,14 +120,15 @@ def write_text(text: str, path: str | os.PathLike) -> Path:
 
 
 def require_columns(df, columns: Sequence[str], source: str, what: str = "") -> None:
-    """Raise :class:`InputError` naming ``source`` and the missing columns."""
-    missing = [c for c in columns if c not in df.columns]
+    """Raise :class:`InputError` naming ``source`` and the missing columns (``df``: a table, or its column names)."""
+    names = list(getattr(df, "columns", df))
+    missing = [c for c in columns if c not in names]
     if missing:
         extra = f" ({what})" if what else ""
         raise InputError(
             f"{source}: missing column(s) {', '.join(missing)}{extra}; "
-            f"found {len(df.columns)} columns: {', '.join(map(str, list(df.columns)[:20]))}"
-            + ("..." if len(df.columns) > 20 else "")
+            f"found {len(names)} columns: {', '.join(map(str, names[:20]))}"
+            + ("..." if len(names) > 20 else "")
         )
 
 
@@ -160,10 +165,37 @@ def read_table(path: str | os.PathLike, columns: Sequence[str] | None = None, re
     if not path.exists():
         raise InputError(f"{path}: file not found")
     try:
+        if columns is not None:  # name a missing column, as require_columns does, not pyarrow's FieldRef
+            import pyarrow.parquet as pq
+
+            require_columns(pq.read_schema(path).names, columns, str(path))
         df = pd.read_parquet(path, columns=list(columns) if columns is not None else None)
+    except InputError:
+        raise
     except Exception as exc:  # pyarrow raises several types for corrupt files
-        raise InputError(f"{path}: cannot read as Parquet: {exc}") from exc
+        raise InputError(f"{path}: cannot read as Parquet: {str(exc).splitlines()[0]}") from exc
     require_columns(df, required, str(path))
+    return df
+
+
+def read_csv_table(path: str | os.PathLike, required: Sequence[str] = (), what: str = "", **kwargs):
+    """Read a CSV table (``pandas.read_csv`` keywords), with one clear error for a missing, binary, empty or
+    malformed file, or a missing column, naming the file (``what``: what the file should hold)."""
+    import pandas as pd
+
+    path = Path(path)
+    hint = f"; expected {what}" if what else ""
+    if not path.is_file():
+        raise InputError(f"{path}: file not found{hint}")
+    try:
+        df = pd.read_csv(path, **kwargs)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: byte 0x{exc.object[exc.start]:02x} is not UTF-8: not a CSV text file{hint}") from None
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: empty{hint}") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable CSV table ({str(exc).splitlines()[0]}){hint}") from None
+    require_columns(df, required, str(path), what)
     return df
 
 
@@ -263,7 +295,11 @@ def read_cube(path: str | os.PathLike, memmap: bool = True):
     if not path.exists():
         raise InputError(f"{path}: file not found")
     try:
-        if memmap and any(key in fits.getheader(path) for key in ("BSCALE", "BZERO", "BLANK")):
+        head, needed = _cube_extent(path)
+        if path.stat().st_size < needed:
+            raise InputError(f"{path}: truncated: {path.stat().st_size} bytes, its header promises {needed}; "
+                             "was its write cut short?")
+        if memmap and any(key in head for key in ("BSCALE", "BZERO", "BLANK")):
             memmap = False  # astropy maps no scaled image
         with fits.open(path, memmap=memmap, lazy_load_hdus=False) as hdul:
             header = hdul[0].header.copy()
@@ -281,6 +317,24 @@ def read_cube(path: str | os.PathLike, memmap: bool = True):
                          f"got shape {images.shape}")
     cube_bands(header, str(path))
     return images, header
+
+
+def _cube_extent(path: Path):
+    """The primary header of a FITS file and the bytes its data needs to end where the header says."""
+    import warnings
+
+    import numpy as np
+    from astropy.io import fits
+    from astropy.utils.exceptions import AstropyUserWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyUserWarning)  # "may have been truncated": measured here instead
+        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+            header = hdul[0].header.copy()
+            offset = int(hdul.fileinfo(0)["datLoc"])
+    naxis = int(header.get("NAXIS", 0))
+    pixels = int(np.prod([int(header[f"NAXIS{k}"]) for k in range(1, naxis + 1)])) if naxis else 0
+    return header, offset + pixels * abs(int(header.get("BITPIX", 8))) // 8
 
 
 def with_band_axis(images):

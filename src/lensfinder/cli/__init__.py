@@ -124,6 +124,8 @@ def expand_tile_patterns(argv: list[str]) -> list[str]:
             tiles = [line.strip() for line in path.read_text().splitlines() if line.strip()]
         except OSError as exc:
             raise InputError(f"{TILES_FROM}: {path}: cannot read the tile names ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{TILES_FROM}: {path}: not a text file; expected the tile names, one per line") from None
     rest = argv[:k] + argv[k + 2:]
     if not any("{tile}" in a for a in rest):
         raise InputError(f"{TILES_FROM} {path}: no argument holds {{tile}} to expand")
@@ -149,12 +151,37 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0 if args.step is None else 2
+    terminate = _exit_on_sigterm()
     try:
         return int(args._run(args) or 0)
     except InputError as exc:
         # once, as argparse reports a bad option; the workflow's rules send stderr to their logs
         print(f"lensfinder {args.step}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path that cannot be made, read or written (a file where a folder is due, a full disk)
+        if args.verbose:
+            logging.getLogger(__name__).exception("lensfinder %s", args.step)
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"lensfinder {args.step}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    finally:
+        terminate()
+
+
+def _exit_on_sigterm():
+    """Make SIGTERM (Slurm's scancel, Snakemake stopping its jobs) unwind like an exception, so that atomic
+    writes remove their temporary files; returns the function that puts the previous handler back."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -180,7 +180,11 @@ def run_experiment_figure(args) -> int:
     func, n_tables = FIGURES[args.kind]
     if len(args.tables) != n_tables:
         raise InputError(f"--tables: figure {args.kind} reads {n_tables} table(s), got {len(args.tables)}")
-    func([read_table(p) for p in args.tables], args.out)
+    try:
+        func([read_table(p) for p in args.tables], args.out)
+    except KeyError as exc:  # a table of another kind: name the tables and the column the figure wants
+        raise InputError(f"--tables {' '.join(args.tables)}: no column {exc.args[0]!r} for figure {args.kind}; "
+                         f"expected the {args.kind} tables `lensfinder experiment-table` writes") from None
     return 0
 
 

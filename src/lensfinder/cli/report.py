@@ -7,9 +7,8 @@ function of :mod:`lensfinder.plots`.
 from __future__ import annotations
 
 import logging
-import os
 
-from lensfinder.io import InputError, read_table
+from lensfinder.io import InputError, read_csv_table, read_table
 from lensfinder.plots.ranking import plot_pcnn_vs_phuman, plot_ranked_mosaic, plot_score_histogram
 from lensfinder.plots.report import plot_completeness, plot_cutflow, plot_learning_curve, plot_pcnn_samples, plot_roc
 
@@ -32,15 +31,8 @@ def _completeness_figure(inputs, out, args):
 
 
 def _learning_curve_figure(inputs, out, args):
-    import pandas as pd
 
-    if not os.path.exists(inputs[0]):
-        raise InputError(f"{inputs[0]}: file not found")
-    try:
-        history = pd.read_csv(inputs[0])
-    except pd.errors.EmptyDataError as exc:
-        raise InputError(f"{inputs[0]}: empty; expected the history CSV of `lensfinder train` "
-                         "(epoch, loss, ...)") from exc
+    history = read_csv_table(inputs[0], ["epoch", "loss"], "the history CSV of `lensfinder train` (epoch, loss, ...)")
     return plot_learning_curve(history, out)
 
 
@@ -54,11 +46,13 @@ def _cutflow_figure(inputs, out, args):
 
 
 def _pcnn_vs_phuman_figure(inputs, out, args):
-    return plot_pcnn_vs_phuman(read_table(inputs[0]), out)
+    return plot_pcnn_vs_phuman(read_table(inputs[0], required=["n_graders", "p_human", "p_cnn", "n_top", "n_zero"]),
+                               out)
 
 
 def _score_histogram_figure(inputs, out, args):
-    return plot_score_histogram(read_table(inputs[0]), out, scheme=args.scheme)
+    scores = ["score_sum"] if args.scheme == "he2020" else ["score_mean"]
+    return plot_score_histogram(read_table(inputs[0], required=scores), out, scheme=args.scheme)
 
 
 def _top_candidates_figure(inputs, out, args):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lensfinder.io import InputError, read_table, require_columns, write_csv, write_table
+from lensfinder.io import InputError, read_csv_table, read_table, require_columns, write_csv, write_table
 
 __all__ = ["lenscat_catalog_path", "load_lenscat", "load_known_table", "load_reference", "crossmatch_candidates",
            "crossmatch_file", "OUTPUT_COLUMNS", "REFERENCE_COLUMNS"]
@@ -82,12 +82,11 @@ def load_lenscat():
 
 def load_known_table(path):
     """A user reference table (CSV or Parquet) as ``name, ra, dec, grading``."""
-    import pandas as pd
 
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
-    df = read_table(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    df = read_table(path) if path.suffix == ".parquet" else read_csv_table(path, what="a reference table of lenses")
     return _standardize(df, str(path))
 
 

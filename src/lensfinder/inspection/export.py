@@ -29,9 +29,9 @@ from lensfinder.inspection.candidates import (
 from lensfinder.io import (
     InputError,
     cube_bands,
+    read_csv_table,
     read_cube,
     read_table,
-    require_columns,
     select_bands,
     with_band_axis,
     write_csv,
@@ -46,13 +46,12 @@ log = logging.getLogger(__name__)
 
 def read_id_list(path) -> list[str]:
     """The ``object_id`` column of a CSV or Parquet table, as strings."""
-    import pandas as pd
 
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
-    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)
-    require_columns(df, ["object_id"], str(path))
+    df = (read_table(path, required=["object_id"]) if path.suffix == ".parquet"
+          else read_csv_table(path, ["object_id"], "an object_id column", dtype=str))
     return df["object_id"].astype(str).tolist()
 
 

@@ -137,12 +137,9 @@ def write_tile_list(tiles, out) -> Path:
 
 def read_tile_list(path) -> list[str]:
     """Tile names of a :func:`write_tile_list` table (column ``tile``)."""
-    import pandas as pd
+    from lensfinder.io import read_csv_table
 
-    from lensfinder.io import require_columns
-
-    frame = pd.read_csv(path, dtype=str)
-    require_columns(frame, ["tile"], str(path))
+    frame = read_csv_table(path, ["tile"], "the tile names (lensfinder list-tiles)", dtype=str)
     return [check_tile(t) for t in frame["tile"]]
 
 
