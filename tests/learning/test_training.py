@@ -193,6 +193,16 @@ def test_two_runs_give_the_same_weights_and_a_killed_run_resumes(shard_dir, tmp_
         np.testing.assert_array_equal(wd, wf)
 
 
+def test_no_validation_split_trains_on_every_image(shard_dir, tmp_path):
+    """val_fraction 0 (the paper preset's: He et al. train on the whole set, their validation sets are their
+    own): every image trains, the learning curve has no validation columns, the sidecar says so."""
+    history = training.train([shard_dir], _config(epochs=1, val_fraction=0.0), tmp_path / "n.keras", threads=2)
+    assert list(history["epoch"]) == [1] and "loss" in history.columns
+    assert not history.filter(like="val_").notna().any(axis=None)
+    record = json.loads((tmp_path / "n.json").read_text())["training"]
+    assert record["n_train"] == 80 and record["n_val"] == 0
+
+
 def test_train_cli_and_bad_shards(shard_dir, tmp_path, capsys):
     from lensfinder.cli import main
 

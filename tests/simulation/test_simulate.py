@@ -381,6 +381,31 @@ def test_semireal_shard(host_dir):
         np.testing.assert_array_equal(sim.render_from_metadata(meta.loc[i]), images[i])
 
 
+def test_host_exclude_keeps_known_lenses_out_of_hosts_and_negatives(host_dir, tmp_path):
+    """The mock survey plants lenses in about one LRG stamp in eight: a semi-real set must not paint arcs on
+    them or call them negatives. host_exclude's tables (the truth: is_lens rows by ID; a plain list of ids)
+    take them out of both pools."""
+    from lensfinder.io import write_table
+
+    truth = tmp_path / "truth.parquet"
+    write_table(pd.DataFrame({"ID": ["KiDS-1", "KiDS-2", "KiDS-12", "KiDS-3"], "is_lens": [True, True, True, False]}),
+                truth)
+    known = tmp_path / "known.parquet"
+    write_table(pd.DataFrame({"object_id": ["KiDS-4"]}), known)
+    params = {"host_stamps": [str(host_dir)], "negative_flag": "", "host_exclude": [str(truth), str(known)]}
+    _, meta = sim.simulate_shard("li2020", 60, 2, 0, params=params, progress=False)
+    used = set(meta["host_row"])
+    assert not used & {1, 2, 4, 12} and 3 in used  # is_lens false: a host like any other
+    assert meta["is_lens"].any() and (~meta["is_lens"]).any()
+    _, plain = sim.simulate_shard("li2020", 60, 2, 0, params={k: v for k, v in params.items() if k != "host_exclude"},
+                                  progress=False)
+    assert set(plain["host_row"]) & {1, 2, 4, 12}  # without it they are drawn
+    with pytest.raises(InputError, match="missing column"):
+        write_table(pd.DataFrame({"name": ["x"]}), tmp_path / "bad.parquet")
+        sim.simulate_shard("li2020", 4, 2, 0, params={**params, "host_exclude": [str(tmp_path / "bad.parquet")]},
+                           progress=False)
+
+
 def test_semireal_arc_with_clumps_matches_lenstronomy(host_dir):
     _, meta = sim.simulate_shard("li2020", 8, 2, 0, noiseless=True, progress=False,
                                  params={"host_stamps": [str(host_dir)], "grf_deflection_rms_arcsec": 0.0,

@@ -99,7 +99,10 @@ def ds_sim_input(wildcards):
     """Host stamps (and, for he2020_semireal, tile images and catalogues for the ePSFs) of a semi-real set."""
     tiles = _ds_host_tiles(wildcards.dsset)
     inputs = {"hosts": expand(P.stamp_cube, tile=tiles), "host_indexes": expand(P.stamp_index, tile=tiles),
-              "psf_tiles": [], "psf_catalogs": []}
+              "psf_tiles": [], "psf_catalogs": [],
+              # the mock survey's planted lenses are never a semi-real set's hosts or negatives (host_exclude)
+              "truth": expand(P.truth, tile=tiles) if SURVEY == "mock" and
+              set(DS_SETS[wildcards.dsset]["members"]) & set(DS_RECIPES_SEMI_REAL) else []}
     if "he2020_semireal" in DS_SETS[wildcards.dsset]["members"]:
         inputs.update(psf_tiles=expand(P.tile_image, tile=tiles, band=BANDS if SIM_BANDS else DETECTION_BAND),
                       psf_catalogs=expand(P.catalog_part, tile=tiles))
@@ -117,6 +120,8 @@ def ds_sim_options(wildcards):
     params = dict(SIM_BANDS) if semi_real else {**SIM_GEOMETRY, **SIM_BANDS}
     if semi_real:
         params.update(host_stamps=list(files.hosts), host_flag=HOST_SAMPLE)
+        if files.truth:
+            params["host_exclude"] = list(files.truth)
     if "he2020_semireal" in spec["members"]:
         params["negative_flag"] = HOST_SAMPLE
         # disks need the disk_blue stamps, cut only when the workflow itself trains on he2020_semireal

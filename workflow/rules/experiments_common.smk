@@ -37,12 +37,19 @@ def _stamp_cubes():
     return expand(P.stamp_cube, tile=TILES)
 
 
+def _true_lenses():
+    """The mock survey's truth: its planted lenses are never a semi-real set's hosts or negatives (about one
+    LRG stamp in eight is a lens there, against about one in a thousand on the sky; host_exclude)."""
+    return expand(P.truth, tile=TILES) if SURVEY == "mock" else []
+
+
 def _simset(spec, params=None, recipe=None):
     recipe = recipe or EXP_SIM["recipe"]
     if recipe in SEMI_REAL_RECIPES:
         # the hosts fix the grid: the survey's stamp size and pixel scale
         grid = {k: v for k, v in EXP_SIM["params"].items() if k not in ("stamp_size", "pixel_scale_arcsec")}
-        merged = {**grid, "host_stamps": _stamp_cubes(), **(params or {})}
+        merged = {**grid, "host_stamps": _stamp_cubes(), **({"host_exclude": _true_lenses()} if _true_lenses() else {}),
+                  **(params or {})}
     else:
         merged = {**EXP_SIM["params"], **(params or {})}
     return {
@@ -94,7 +101,7 @@ def exp_sim_input(wildcards):
     """Semi-real sets need the survey's stamps (cubes and indexes); simulated ones nothing."""
     if EXP_SETS[wildcards.eset]["recipe"] not in SEMI_REAL_RECIPES:
         return []
-    return _stamp_cubes() + [f.replace(".fits", ".parquet") for f in _stamp_cubes()]
+    return _stamp_cubes() + [f.replace(".fits", ".parquet") for f in _stamp_cubes()] + _true_lenses()
 
 
 def exp_sim_n(wildcards):

@@ -5,7 +5,7 @@ band of the preset; two networks train on them, one seeing the detection
 band alone (the papers' r) and one seeing all the preset's bands (g, r, i).
 Both score the same test images (and, where given, the ``domain_shift``
 independent set), so the difference is the colour alone. The tables hold
-AUROC, TPR0 and TPR10 (He et al. 2020, section 5.1) per preset, band set and
+AUROC, TPR0 and TPR10 (Metcalf et al. 2019, the lens-finding challenge) per preset, band set and
 test set, and the gain of colour over the single band. Described in
 docs/experiments.md.
 """

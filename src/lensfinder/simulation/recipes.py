@@ -232,6 +232,9 @@ class Recipe:
                                kind="paths")
     host_flag: str = param("lrg_li2020", "index column of the hosts of arcs, empty: all rows")
     negative_flag: str = param("", "index column of the negatives, empty: all rows")
+    host_exclude: Paths = param((), "tables (Parquet) of stamps never used as hosts or negatives: rows with is_lens "
+                                "true (every row without that column), by ID or object_id; the mock survey's truth, "
+                                "known lenses", kind="paths")
     theta_E_distribution: str = param("uniform", "theta_E draw, lens_model=uniform",
                                       choices=("uniform", "log_uniform"))
     arc_peak_ratio: Range = param((0.1, 0.5), "arc peak / host peak, central 5x5 pixels", bounds=POSITIVE)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from lensfinder.constants import HOST_BAND_PREFIXES, MOFFAT_FIT_PREFIXES
-from lensfinder.io import InputError
+from lensfinder.io import InputError, bool_column, read_table, require_columns
 from lensfinder.simulation.components import uniform
 
 __all__ = ["HostStamps", "load_hosts", "draw_host", "draw_augmentation", "host_stamp", "augment", "augment_image",
@@ -61,11 +61,17 @@ class HostStamps:
                              if c.startswith(tuple(prefix.removeprefix("host_") for prefix in HOST_BAND_PREFIXES))]
         self._selected = {}
 
-    def select(self, flag: str):
-        """Positions (rows of :attr:`index`) usable as hosts, with ``flag`` true if given (cached)."""
-        if flag not in self._selected:
-            self._selected[flag] = self._select(flag)
-        return self._selected[flag]
+    def select(self, flag: str, exclude: tuple = ()):
+        """Positions (rows of :attr:`index`) usable as hosts, with ``flag`` true if given, none whose
+        ``object_id`` :func:`excluded_ids` of the tables ``exclude`` names (cached)."""
+        key = (flag, tuple(exclude))
+        if key not in self._selected:
+            rows = self._select(flag)
+            if exclude:
+                out = self.index["object_id"].astype(str).isin(excluded_ids(tuple(exclude))).to_numpy()
+                rows = rows[~out[rows]]
+            self._selected[key] = rows
+        return self._selected[key]
 
     def _select(self, flag: str):
         ok = np.ones(len(self.index), dtype=bool)
@@ -98,6 +104,21 @@ class HostStamps:
             raise InputError(f"host_stamps: stamps differ in size {sorted(sizes)}, pixel scale {sorted(scales)} "
                              f"or zero point {sorted(zps)}; simulate one geometry per shard")
         return sizes.pop(), float(scales.pop()), float(zps.pop())
+
+
+@functools.lru_cache(maxsize=4)
+def excluded_ids(paths: tuple) -> frozenset:
+    """The ids of ``host_exclude``'s tables: ``ID`` or ``object_id`` of the rows with ``is_lens`` true, every
+    row of a table without that column (a list of known lenses)."""
+    ids = set()
+    for path in paths:
+        table = read_table(path)
+        column = "ID" if "ID" in table.columns else "object_id"
+        require_columns(table, [column], str(path), "host_exclude: the ids of stamps never used as hosts")
+        if "is_lens" in table.columns:
+            table = table[bool_column(table["is_lens"].to_numpy(), str(path), "is_lens")]
+        ids |= set(table[column].astype(str))
+    return frozenset(ids)
 
 
 @functools.lru_cache(maxsize=4)
@@ -134,7 +155,7 @@ def _host_pool(recipe, is_lens, disk):
             raise InputError(f"{name}: column {flag!r} not in the stamp index of {', '.join(hosts.files)}; expected "
                              f"one of its sample flags ({', '.join(_flag_columns(hosts.index)) or 'none'}), or "
                              f"empty for every stamp")
-    candidates = hosts.select(flag)
+    candidates = hosts.select(flag, p.host_exclude)
     if not disk and p.disk_flag and p.disk_flag in hosts.index.columns:  # disks only as disks
         is_disk = hosts.index[p.disk_flag].fillna(False).to_numpy(dtype=bool)
         candidates = candidates[~is_disk[candidates]]
@@ -144,7 +165,8 @@ def _host_pool(recipe, is_lens, disk):
         candidates = candidates[test if p.host_split == "test" else ~test]
         split = f", {p.host_split} side of host_holdout={p.host_holdout}"
     if not len(candidates):
-        raise InputError(f"{key}: no usable stamp (flag {flag!r}, no edge, no NaN{split}) in {', '.join(hosts.files)}")
+        raise InputError(f"{key}: no usable stamp (flag {flag!r}, no edge, no NaN, not in host_exclude{split}) in "
+                         f"{', '.join(hosts.files)}")
     return hosts, candidates
 
 
