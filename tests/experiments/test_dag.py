@@ -53,3 +53,20 @@ def test_dry_run_all_experiments_paper(tmp_path, repo_root=REPO):
     """The paper preset, as the README runs it, plans He et al.'s 200 volume-test networks (5 cases x 8 sizes
     x 5 subsets) and 40 Sersic-test networks, besides the s-Net, r-Net and Li et al.'s."""
     assert _planned_jobs(tmp_path, "paper", repo_root)["experiment_train"] == 200 + 40 + 3
+
+
+@early_test(8)
+def test_r_net_on_he2020s_semireal_set_excludes_the_planted_lenses(tmp_path, repo_root=REPO):
+    """r-Net may train on He et al.'s own semi-real set (section 4.2): its simulation reads the tiles' images and
+    catalogues for the ePSFs, and the mock survey's truth so that no planted lens is a host or a negative."""
+    override = tmp_path / "rnet.yaml"
+    override.write_text("experiments:\n  net_comparison:\n    r_net: {recipe: he2020_semireal}\n")
+    cmd = [sys.executable, "-m", "snakemake", "-n", "-p", "net_comparison", "-s", str(repo_root / "Snakefile"),
+           "-d", str(tmp_path / "work"), "--configfile", str(repo_root / "config/config.yaml"),
+           str(repo_root / "config/experiments/quick.yaml"), str(override)]
+    result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    commands = [line for line in result.stdout.splitlines() if "lensfinder simulate --recipe he2020_semireal" in line]
+    assert commands and all("--psf-tiles results/survey/tiles/MOCK_0" in c and "--psf-catalogs" in c and
+                            "host_exclude=" in c and "results/survey/truth/MOCK_5.parquet" in c and
+                            'negative_flag="lrg_li2020"' in c for c in commands)

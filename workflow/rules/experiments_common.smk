@@ -29,8 +29,9 @@ def _stable_seed(name):
     return EXP["seed"] + zlib.crc32(name.encode()) % 1_000_000
 
 
-#: recipes that paint arcs on the survey's stamps (need the stamps stage)
-SEMI_REAL_RECIPES = ("li2020",)
+#: recipes that paint arcs on the survey's stamps (need the stamps stage); he2020_semireal also builds the
+#: tiles' ePSFs from their images and catalogues (He et al. 2020, section 4.2)
+SEMI_REAL_RECIPES = ("li2020", "he2020_semireal")
 
 
 def _stamp_cubes():
@@ -48,8 +49,11 @@ def _simset(spec, params=None, recipe=None):
     if recipe in SEMI_REAL_RECIPES:
         # the hosts fix the grid: the survey's stamp size and pixel scale
         grid = {k: v for k, v in EXP_SIM["params"].items() if k not in ("stamp_size", "pixel_scale_arcsec")}
-        merged = {**grid, "host_stamps": _stamp_cubes(), **({"host_exclude": _true_lenses()} if _true_lenses() else {}),
-                  **(params or {})}
+        own = {"host_stamps": _stamp_cubes(), **({"host_exclude": _true_lenses()} if _true_lenses() else {})}
+        if recipe == "he2020_semireal":  # negatives from the LRG sample, disks where the stamps stage cut them
+            own.update(negative_flag=HOST_SAMPLE, **({"disk_flag": "disk_blue"} if "disk_blue" in STAMP_SAMPLES
+                                                     else {"disk_fraction": 0.0}))
+        merged = {**grid, **own, **(params or {})}
     else:
         merged = {**EXP_SIM["params"], **(params or {})}
     return {
@@ -97,11 +101,21 @@ def exp_set_files(eset, ext):
     return [f"{EXP_DIR}/sets/{eset}/shard_{s}.{ext}" for s in exp_set_shards(eset)]
 
 
+def _epsf_files(eset):
+    """he2020_semireal's tile images and catalogue parts, for the tiles' ePSFs."""
+    if EXP_SETS[eset]["recipe"] != "he2020_semireal":
+        return [], []
+    return (expand(P.tile_image, tile=TILES, band=BANDS if SIM_BANDS else DETECTION_BAND),
+            expand(P.catalog_part, tile=TILES))
+
+
 def exp_sim_input(wildcards):
-    """Semi-real sets need the survey's stamps (cubes and indexes); simulated ones nothing."""
+    """Semi-real sets need the survey's stamps (cubes and indexes), the truth of the mock survey and, for
+    he2020_semireal, the tiles and catalogues of the ePSFs; simulated ones nothing."""
     if EXP_SETS[wildcards.eset]["recipe"] not in SEMI_REAL_RECIPES:
         return []
-    return _stamp_cubes() + [f.replace(".fits", ".parquet") for f in _stamp_cubes()] + _true_lenses()
+    tiles, catalogs = _epsf_files(wildcards.eset)
+    return _stamp_cubes() + [f.replace(".fits", ".parquet") for f in _stamp_cubes()] + _true_lenses() + tiles + catalogs
 
 
 def exp_sim_n(wildcards):
@@ -120,7 +134,11 @@ def exp_sim_recipe(wildcards):
 
 
 def exp_sim_options(wildcards):
-    return set_options(EXP_SETS[wildcards.eset]["params"])
+    options = set_options(EXP_SETS[wildcards.eset]["params"])
+    tiles, catalogs = _epsf_files(wildcards.eset)
+    if tiles:
+        options += f" --psf-tiles {' '.join(tiles)} --psf-catalogs {' '.join(catalogs)}"
+    return options
 
 
 def exp_sim_dir(wildcards):
