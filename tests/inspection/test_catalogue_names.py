@@ -45,6 +45,20 @@ def test_kids_dr4_ids_come_back_from_their_coordinates(kids_rows):
     assert n_exact == len(kids_rows) - 1 and not _on_cell_boundary(ra[0], dec[0]) and _on_cell_boundary(ra[2], dec[2])
 
 
+def test_the_ranked_lists_name_of_a_kids_dr4_object_is_its_catalogue_id(kids_rows):
+    """The catalogue's ID is the name where the object_id is one, so the row whose stored declination lies on a
+    cell edge keeps its real ID (...-284112.29), not the rebuilt ...-284112.30; other ids are named by position."""
+    from lensfinder.inspection.catalogue import add_catalogue_columns
+
+    ranked = pd.DataFrame({"rank": range(1, len(kids_rows) + 2),
+                           "object_id": [*kids_rows["ID"], "sim-1"], "p_cnn": 0.9,
+                           "ra": [*kids_rows["RAJ2000"], 5.0], "dec": [*kids_rows["DECJ2000"], -1e-7]})
+    named = add_catalogue_columns(ranked, "kids_dr4")
+    assert named["name"].tolist()[:-1] == kids_rows["ID"].tolist()
+    assert named["name"].iloc[-1] == "KiDSDR4 J002000.000-000000.00"
+    assert iau_names([kids_rows["RAJ2000"][2]], [kids_rows["DECJ2000"][2]], KIDS)[0] != kids_rows["ID"][2]
+
+
 def _cell(name: str, designation):
     """(ra, dec) in deg of the lower corner of a name's cell, parsed by astropy."""
     m = re.fullmatch(re.escape(designation.prefix) + r"(\d\d)(\d\d)(\d\d(?:\.\d+)?)([+-])(\d\d)(\d\d)(\d\d(?:\.\d+)?)",

@@ -150,6 +150,24 @@ def test_epsf_matches_the_tile_seeing(mock_tile):
     assert kernel_fwhm_arcsec(fallback.kernel, 0.2) == pytest.approx(true_fwhm, rel=0.05)
 
 
+def test_psf_stars_are_read_from_the_sg2dphot_bitmap(mock_tile):
+    """KiDS's SG2DPHOT is a bitmap (1 a high-confidence star, 2 unreliable, 4 a star by the star/galaxy
+    separation; 5 = 1 + 4): the stars of a catalogue flagged 5, as real DR4 stars can be, are still PSF stars;
+    2 + 1 (unreliable) and 4 alone are not. The mock writes 1."""
+    from astropy.wcs import WCS
+
+    from lensfinder.simulation.epsf import EPSF_DEFAULTS, select_psf_stars
+
+    _, tile = mock_tile
+    wcs = WCS(tile.header).celestial
+    chosen = {}
+    for flag in (1, 5, 3, 4):
+        catalog = tile.catalog.assign(SG2DPHOT=np.where(tile.catalog["SG2DPHOT"] == 1, flag, 0))
+        x, _ = select_psf_stars(catalog, tile.image, wcs, dict(EPSF_DEFAULTS), 0.2)
+        chosen[flag] = len(x)
+    assert chosen[1] >= 10 and chosen[5] == chosen[1] and chosen[3] == chosen[4] == 0
+
+
 def test_a_moffat_fitted_to_the_tiles_stars_finds_its_psf(mock_tile):
     """tile_moffat: the tile's FWHM to 0.01" and beta to 0.4 from its stars (a pixel-integrated Moffat2D;
     a profile at pixel centres reads the FWHM 0.01-0.02" too large), with uncertainties that cover them."""

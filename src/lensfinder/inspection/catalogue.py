@@ -128,7 +128,12 @@ def add_catalogue_columns(ranked, survey: str | None = None):
     if survey is None:
         names = df["object_id"].astype(str).tolist()
     else:
-        names = iau_names(ra, dec, designation_for(survey))
+        designation = designation_for(survey)
+        names = iau_names(ra, dec, designation)
+        # an object_id that is already the survey's designation is the name (the catalogue's ID: positions
+        # stored to 6 decimals can put a rebuilt name one digit off, e.g. KiDSDR4 ...-284112.29 as ...112.30)
+        names = [oid if oid.startswith(designation.prefix) else name
+                 for oid, name in zip(df["object_id"].astype(str), names)]
         n_missing = sum(not n for n in names)
         if n_missing:
             log.warning("%d ranked objects have no ra/dec, so no %s name", n_missing, survey)

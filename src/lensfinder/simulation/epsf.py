@@ -103,7 +103,10 @@ def select_psf_stars(catalog, image, wcs, settings: dict, pixel_scale_arcsec: fl
     x_all, y_all = wcs.world_to_pixel_values(catalog["RAJ2000"].to_numpy(float), catalog["DECJ2000"].to_numpy(float))
     x_all, y_all = np.asarray(x_all, float), np.asarray(y_all, float)
     if "SG2DPHOT" in catalog.columns:
-        ok = catalog["SG2DPHOT"].fillna(0).to_numpy() == 1
+        # a bitmap (de Jong et al. 2017, KiDS DR3): 1 high-confidence star candidate (2DPHOT's PSF stars), 2 an
+        # unreliable source, 4 a star by the star/galaxy separation; flags add up (5 = 1 + 4)
+        flags = catalog["SG2DPHOT"].fillna(0).to_numpy().astype(np.int64)
+        ok = ((flags & 1) != 0) & ((flags & 2) == 0)
     elif "CLASS_STAR" in catalog.columns:
         ok = catalog["CLASS_STAR"].fillna(0).to_numpy(float) >= s["class_star_min"]
     else:
