@@ -15,6 +15,12 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 
+def _config_files():
+    """The configuration files, lowest precedence first: the Snakefile's, then each --configfile."""
+    cli_files = [os.path.abspath(path) for path in workflow.config_settings.configfiles]
+    return [path for path in workflow.configfiles if os.path.abspath(path) not in cli_files] + cli_files
+
+
 def validate_config(block, schema, prefix=()):
     """The schema's check and defaults for ``block`` (at ``prefix`` in the config; ``schema`` in
     workflow/schemas/): a failing block stops the run with one line naming the key and its file."""
@@ -24,9 +30,7 @@ def validate_config(block, schema, prefix=()):
     except WorkflowError:
         from lensfinder.configcheck import schema_problem
 
-        cli_files = [os.path.abspath(path) for path in workflow.config_settings.configfiles]
-        files = [path for path in workflow.configfiles if os.path.abspath(path) not in cli_files] + cli_files
-        problem = schema_problem(block, schema_path, files, dict(workflow.config_settings.config), prefix)
+        problem = schema_problem(block, schema_path, _config_files(), dict(workflow.config_settings.config), prefix)
         if problem is None:
             raise
         raise ValueError(problem) from None
@@ -40,9 +44,7 @@ def config_source(*path) -> str:
     for the checks after the schema's; empty where no file sets it (a default)."""
     from lensfinder.configcheck import setting_source
 
-    cli_files = [os.path.abspath(p) for p in workflow.config_settings.configfiles]
-    files = [p for p in workflow.configfiles if os.path.abspath(p) not in cli_files] + cli_files
-    source = setting_source(list(path), files, dict(workflow.config_settings.config))
+    source = setting_source(list(path), _config_files(), dict(workflow.config_settings.config))
     return f" (set in {source})" if source else ""
 
 
@@ -308,20 +310,24 @@ if _unthresholded:
         f"bg 0.98; He et al. 2020: 0.999999 with simulated training, 0.5 semi-real)"
     )
 
-# A grades file without a producer would let an old ranked list stand ("Nothing to be done"): stop here.
-if config["inspection"]["grades"] and not os.path.isfile(config["inspection"]["grades"]):
-    raise ValueError(
-        f"config: inspection.grades: {config['inspection']['grades']}: file not found (relative paths are from "
-        f"the working directory {os.getcwd()}); expected your grades CSV (object_id,inspector,grade)"
-    )
-if config["inspection"]["grades"]:  # its header and grades now, not in merge_scores after the search
+def check_grades_file(path, key, what="your grades CSV (object_id,inspector,grade)"):
+    """Stop when the workflow is parsed if the grades file at config ``key`` is missing or merge_scores would
+    refuse it (its header, its grades): a grades file without a producer would let an old ranked list stand
+    ("Nothing to be done"), and a bad one would fail only after the search."""
     from lensfinder.inspection.grades import read_grades
-    from lensfinder.io import InputError as _GradesError
+    from lensfinder.io import InputError
 
+    if not os.path.isfile(path):
+        raise ValueError(f"config: {key}: {path}: file not found (relative paths are from the working directory "
+                         f"{os.getcwd()}); expected {what}")
     try:
-        read_grades(config["inspection"]["grades"], config["inspection"]["scheme"])
-    except _GradesError as exc:
-        raise ValueError(f"config: inspection.grades: {exc}") from None
+        read_grades(path, config["inspection"]["scheme"])
+    except InputError as exc:
+        raise ValueError(f"config: {key}: {exc}") from None
+
+
+if config["inspection"]["grades"]:
+    check_grades_file(config["inspection"]["grades"], "inspection.grades")
 
 TILE_PATTERN = (r"KIDS_\d{1,3}(?:\.\d+)?_-?\d{1,2}(?:\.\d+)?" if TILES_FROM_ARCHIVE
                 else ("|".join(map(re.escape, TILES)) or "NO_TILES"))  # the names' dots are dots

@@ -24,16 +24,7 @@ def graded_rounds():
 # A later round's grades file that is not there would leave its round without a producer, and the ranked
 # list would quietly come from an earlier round: stop here, as for inspection.grades.
 for _k, _grades in enumerate(LEARNING["grades"] if config["inspection"]["grades"] else [], start=1):
-    from lensfinder.inspection.grades import read_grades
-    from lensfinder.io import InputError as _GradesError
-
-    if not os.path.isfile(_grades):
-        raise ValueError(f"config: learning.grades[{_k - 1}]: {_grades}: file not found (round {_k}'s grades; "
-                         f"relative paths are from the working directory {os.getcwd()})")
-    try:
-        read_grades(_grades, config["inspection"]["scheme"])
-    except _GradesError as exc:
-        raise ValueError(f"config: learning.grades[{_k - 1}]: {exc}") from None
+    check_grades_file(_grades, f"learning.grades[{_k - 1}]", f"round {_k}'s grades")
 
 #: retraining rounds that run: round k trains on the grades of rounds 0 .. k-1
 ROUNDS = min(LEARNING["rounds"], graded_rounds())
