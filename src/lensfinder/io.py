@@ -295,10 +295,8 @@ def read_cube(path: str | os.PathLike, memmap: bool = True):
     if not path.exists():
         raise InputError(f"{path}: file not found")
     try:
-        head, needed = _cube_extent(path)
-        if path.stat().st_size < needed:
-            raise InputError(f"{path}: truncated: {path.stat().st_size} bytes, its header promises {needed}; "
-                             "was its write cut short?")
+        head, offset, size = fits_extent(path)
+        require_whole_fits(path, offset + size)
         if memmap and any(key in head for key in ("BSCALE", "BZERO", "BLANK")):
             memmap = False  # astropy maps no scaled image
         with fits.open(path, memmap=memmap, lazy_load_hdus=False) as hdul:
@@ -319,8 +317,9 @@ def read_cube(path: str | os.PathLike, memmap: bool = True):
     return images, header
 
 
-def _cube_extent(path: Path):
-    """The primary header of a FITS file and the bytes its data needs to end where the header says."""
+def fits_extent(path: Path):
+    """``(header, offset, size)`` of a FITS file's primary HDU, from its header alone: the header, the byte
+    where its data begin and the bytes its data take (NAXIS1 x ... x |BITPIX| / 8)."""
     import warnings
 
     import numpy as np
@@ -328,13 +327,20 @@ def _cube_extent(path: Path):
     from astropy.utils.exceptions import AstropyUserWarning
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", AstropyUserWarning)  # "may have been truncated": measured here instead
+        warnings.simplefilter("ignore", AstropyUserWarning)  # "may have been truncated": require_whole_fits says
         with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
             header = hdul[0].header.copy()
             offset = int(hdul.fileinfo(0)["datLoc"])
     naxis = int(header.get("NAXIS", 0))
     pixels = int(np.prod([int(header[f"NAXIS{k}"]) for k in range(1, naxis + 1)])) if naxis else 0
-    return header, offset + pixels * abs(int(header.get("BITPIX", 8))) // 8
+    return header, offset, pixels * abs(int(header.get("BITPIX", 8))) // 8
+
+
+def require_whole_fits(path: Path, end: int) -> None:
+    """Refuse a FITS file shorter than ``end`` bytes, where its header says its data end (a cut-short write)."""
+    size = Path(path).stat().st_size
+    if size < end:
+        raise InputError(f"{path}: truncated: {size} bytes, its header promises {end}; was its write cut short?")
 
 
 def with_band_axis(images):

@@ -11,13 +11,12 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-import warnings
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from lensfinder.io import InputError, bool_column, cube_bands
+from lensfinder.io import InputError, bool_column, cube_bands, fits_extent, require_whole_fits
 
 __all__ = ["CubeReader", "ShardSet", "resolve_shards", "toy_lens_images", "write_toy_shard", "TOY_COLOURS"]
 
@@ -50,19 +49,11 @@ class CubeReader:
     """
 
     def __init__(self, path):
-        from astropy.io import fits
-        from astropy.utils.exceptions import AstropyUserWarning
-
         self.path = Path(path)
         if not self.path.exists():
             raise InputError(f"{self.path}: file not found")
         try:
-            with warnings.catch_warnings():
-                # astropy warns of truncation; we check the size ourselves below
-                warnings.simplefilter("ignore", AstropyUserWarning)
-                with fits.open(self.path, memmap=False, lazy_load_hdus=True) as hdul:
-                    self.header = hdul[0].header.copy()
-                    data_offset = int(hdul.fileinfo(0)["datLoc"])
+            self.header, data_offset, data_bytes = fits_extent(self.path)
         except OSError as exc:
             raise InputError(f"{self.path}: not a readable FITS file ({exc})") from exc
         hdr = self.header
@@ -88,9 +79,7 @@ class CubeReader:
         self._row_bytes = self._dtype.itemsize * self._row_pixels
         self._offset = data_offset
         if self.n:
-            needed = data_offset + self.n * self._row_bytes
-            if self.path.stat().st_size < needed:
-                raise InputError(f"{self.path}: truncated: {self.path.stat().st_size} bytes, header promises {needed}")
+            require_whole_fits(self.path, data_offset + data_bytes)
         self._fd = os.open(self.path, os.O_RDONLY)
 
     def __len__(self) -> int:
