@@ -21,6 +21,7 @@ __all__ = [
     "LI2020_GRADE_SCORES",
     "HE2020_GRADE_SCORES",
     "MOFFAT_FIT_PREFIXES",
+    "STAMP_BAND_PREFIXES",
     "HOST_BAND_PREFIXES",
 ]
 
@@ -77,6 +78,8 @@ SCORING_PRECISIONS = ("float32", "mixed_bfloat16")
 #: its tile's stars (lensfinder.selection.stamps.moffat_columns), carried on by fine-tuning sets and by the
 #: semi-real simulations' rows; the colour residual's PSF match reads them (lensfinder.learning.residual)
 MOFFAT_FIT_PREFIXES = ("psf_moffat_fwhm_arcsec_", "psf_moffat_beta_")
-#: A semi-real row's host seeing and zero point in each band of its stamp index
-#: (``host_psf_fwhm_arcsec_{band}``, ``host_zeropoint_mag_{band}``): the arcs of every band get them.
-HOST_BAND_PREFIXES = ("host_psf_fwhm_arcsec_", "host_zeropoint_mag_")
+#: A stamp index's seeing and zero point in each band (``psf_fwhm_arcsec_{band}``, ``zeropoint_mag_{band}``),
+#: which a semi-real row keeps as ``host_psf_fwhm_arcsec_{band}``, ``host_zeropoint_mag_{band}``: the arcs of
+#: every band get them (lensfinder.simulation.host_bands)
+STAMP_BAND_PREFIXES = ("psf_fwhm_arcsec_", "zeropoint_mag_")
+HOST_BAND_PREFIXES = tuple(f"host_{prefix}" for prefix in STAMP_BAND_PREFIXES)

@@ -53,6 +53,7 @@ from __future__ import annotations
 import numpy as np
 
 from lensfinder.io import InputError
+from lensfinder.simulation.host_bands import apply_host_bands
 from lensfinder.simulation.templates import Z_GRID as _Z_GRID
 from lensfinder.simulation.templates import template_fluxes
 
@@ -207,14 +208,9 @@ def add_band_columns(df, bands, preset, depth_scatter_mag: float = 0.0, colour_s
         todo &= df["host_file"].to_numpy() == ""
     if todo.any():
         offsets[todo] = depth_offsets(df[todo], len(others), scatter[todo, None])
-    _host_zero_points(df, det, others)
     for k, b in enumerate(others):
         spec = preset.band(b)
         df[f"psf_fwhm_arcsec_{b}"] = fwhm * (spec.psf_fwhm_arcsec / spec_det.psf_fwhm_arcsec) * fwhm_scatter[:, k]
-        host_fwhm = df[f"host_psf_fwhm_arcsec_{b}"].to_numpy(dtype=float) if f"host_psf_fwhm_arcsec_{b}" in df else ()
-        if len(host_fwhm) and np.isfinite(host_fwhm).any():  # a semi-real row: its host's seeing in this band
-            df[f"psf_fwhm_arcsec_{b}"] = np.where(np.isfinite(host_fwhm), np.round(host_fwhm, 3),
-                                                  df[f"psf_fwhm_arcsec_{b}"].to_numpy(dtype=float))
         depth_difference = spec_det.depth_mag_5sigma - spec.depth_mag_5sigma + offsets[:, k]
         df[f"sky_sigma_{b}"] = sky * 10.0 ** (0.4 * depth_difference)
         # electrons per count: the sky's counts over the sky's variance, as the mock survey's tiles have them
@@ -227,34 +223,8 @@ def add_band_columns(df, bands, preset, depth_scatter_mag: float = 0.0, colour_s
         if "psf_tile_file" in df:
             df[f"psf_tile_file_{b}"] = [_band_file(f, det, b) for f in df["psf_tile_file"]]
             df[f"psf_kernel_hash_{b}"] = ""  # checked only where recorded
+    apply_host_bands(df, det, others)  # semi-real rows: the host's own seeing and zero point in each band
     return df
-
-
-def _host_zero_points(df, det: str, others) -> None:
-    """Semi-real rows: their arcs' amplitudes in each other band, in that band's counts of the host stamp.
-
-    The colours give counts on one zero point for every band; a host stamp whose band ``b`` has zero
-    point ``host_zeropoint_mag_{b}`` and whose detection band has ``host_zeropoint_mag_{det}`` (else
-    the row's ``zeropoint_mag``) needs its ``b`` amplitudes times ``10**(0.4 (zp_b - zp_det))``.
-    """
-    if not any(f"host_zeropoint_mag_{b}" in df for b in others):
-        return
-    zp_det = (df[f"host_zeropoint_mag_{det}"].to_numpy(dtype=float) if f"host_zeropoint_mag_{det}" in df
-              else np.full(len(df), np.nan))
-    zp_det = np.where(np.isfinite(zp_det), zp_det, df["zeropoint_mag"].to_numpy(dtype=float))
-    for b in others:
-        if f"host_zeropoint_mag_{b}" not in df:
-            continue
-        factor = 10.0 ** (0.4 * (df[f"host_zeropoint_mag_{b}"].to_numpy(dtype=float) - zp_det))
-        factor = np.where(np.isfinite(factor), factor, 1.0)
-        if (factor == 1.0).all():
-            continue
-        for p in _SCALAR:
-            if f"{p}_amp_{b}" in df:
-                df[f"{p}_amp_{b}"] = df[f"{p}_amp_{b}"].to_numpy(dtype=float) * factor
-        for p in _LISTS:
-            if f"{p}_amp_{b}" in df:
-                df[f"{p}_amp_{b}"] = [[a * f for a in values] for values, f in zip(df[f"{p}_amp_{b}"], factor)]
 
 
 class _SEDs:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lensfinder.constants import HOST_BAND_PREFIXES, MOFFAT_FIT_PREFIXES
+from lensfinder.constants import MOFFAT_FIT_PREFIXES, STAMP_BAND_PREFIXES
 from lensfinder.io import InputError, bool_column, read_table, require_columns
 from lensfinder.simulation.components import uniform
 
@@ -57,8 +57,7 @@ class HostStamps:
         #: the index's Moffat fits of its tiles' PSFs, every band's (the stamps stage's ``psf_moffat_*``)
         self.moffat_columns = [c for c in self.index.columns if c.startswith(MOFFAT_FIT_PREFIXES)]
         #: the index's seeing and zero point of each band (``psf_fwhm_arcsec_{band}``, ``zeropoint_mag_{band}``)
-        self.band_columns = [c for c in self.index.columns
-                             if c.startswith(tuple(prefix.removeprefix("host_") for prefix in HOST_BAND_PREFIXES))]
+        self.band_columns = [c for c in self.index.columns if c.startswith(STAMP_BAND_PREFIXES)]
         self._selected = {}
 
     def select(self, flag: str, exclude: tuple = ()):
