@@ -27,7 +27,7 @@ from lensfinder.constants import SCORING_PRECISIONS
 from lensfinder.learning.modelfiles import computing_in, file_hash, lens_probability_column, load_model, logit_heads
 from lensfinder.learning.preprocessing import prepare_batch, settings_bands
 from lensfinder.learning.residual import settings_residual, settings_residual_match, stamp_psfs
-from lensfinder.learning.sidecar import check_weights_hash, read_settings
+from lensfinder.learning.sidecar import check_weights_hash, other_pixel_scale, read_settings
 from lensfinder.learning.runtime import batch_pipeline, gpu_visible, numpy_map, precision_policy, set_threads
 
 __all__ = ["DEFAULT_MAX_NAN_FRACTION", "DEFAULT_TTA", "TTA_MODES", "Scorer", "load_scorer", "score_cube", "predict_shard", "predict_shards",
@@ -99,11 +99,11 @@ class Scorer:
     def check_pixel_scale(self, reader: CubeReader) -> None:
         """Warn when the cube's ``PIXSCALE`` differs by more than 1 % from the scale the network was
         trained at: its scores then describe lenses of another angular size (Einstein radii, arc widths)."""
-        trained, cube = self.settings.get("pixel_scale_arcsec"), reader.header.get("PIXSCALE")
-        if trained and cube and abs(float(cube) / float(trained) - 1) > 0.01:
+        cube = reader.header.get("PIXSCALE")
+        if other_pixel_scale(self.settings, cube):
             log.warning("%s: stamps of %.4g arcsec/pixel, but %s was trained at %.4g: its scores are for another "
                         "scale (cut stamps at the training scale, or train at the survey's)", reader.path,
-                        float(cube), self.path.name, float(trained))
+                        float(cube), self.path.name, float(self.settings["pixel_scale_arcsec"]))
 
     @property
     def model(self):

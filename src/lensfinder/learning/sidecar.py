@@ -27,6 +27,7 @@ __all__ = [
     "check_settings",
     "check_weights_hash",
     "settings_mismatch",
+    "other_pixel_scale",
     "read_networks",
 ]
 
@@ -101,6 +102,13 @@ def check_settings(settings: dict, source: str) -> dict:
                          f"(input_shape {shape}, preprocess {settings['preprocess']}"
                          f"{', colour residual ' + '-'.join(residual) if residual else ''})")
     return settings
+
+
+def other_pixel_scale(settings: dict, pixel_scale_arcsec) -> bool:
+    """Whether ``pixel_scale_arcsec`` (of shards or stamps) differs by more than 1 % from the scale the network
+    of ``settings`` was trained at (False where either is unknown)."""
+    trained = settings.get("pixel_scale_arcsec")
+    return bool(trained and pixel_scale_arcsec and abs(float(pixel_scale_arcsec) / float(trained) - 1) > 0.01)
 
 
 def settings_mismatch(settings: dict, **expected):

@@ -53,7 +53,7 @@ def initial_weights(path, model: str, input_shape, bands, preprocess: str, norma
         Naming the file, the setting and both values.
     """
     from lensfinder.learning.modelfiles import file_hash
-    from lensfinder.learning.sidecar import check_weights_hash, read_settings, settings_mismatch
+    from lensfinder.learning.sidecar import check_weights_hash, other_pixel_scale, read_settings, settings_mismatch
 
     path = Path(path)
     if path.suffix != ".keras" or not path.is_file():
@@ -75,10 +75,9 @@ def initial_weights(path, model: str, input_shape, bands, preprocess: str, norma
         raise InputError(f"{path}: init weights: {key} {stored!r}, but this training's is {value!r}; "
                          "start from a network trained with the same network, input, bands, colour residual "
                          "and its match, preprocess and normalization, or train from scratch (no --init-weights)")
-    scale = settings.get("pixel_scale_arcsec")
-    if scale and pixel_scale_arcsec and abs(float(scale) / float(pixel_scale_arcsec) - 1) > 0.01:
+    if other_pixel_scale(settings, pixel_scale_arcsec):
         log.warning("%s: trained at %.4g arcsec/pixel, these shards are %.4g: the network starts on another scale",
-                    path, float(scale), float(pixel_scale_arcsec))
+                    path, float(settings["pixel_scale_arcsec"]), float(pixel_scale_arcsec))
     return {"path": os.path.relpath(path), "weights_hash": weights_hash, "data_hash": settings.get("data_hash"),
             "seed": settings.get("seed"), "n_train": settings.get("training", {}).get("n_train")}
 
