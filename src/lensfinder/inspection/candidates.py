@@ -26,6 +26,7 @@ __all__ = [
     "parse_thresholds",
     "concat_predictions",
     "score_tie_breakers",
+    "sort_by_score",
     "select_candidates",
     "safe_name",
     "unique_names",
@@ -100,6 +101,14 @@ def score_tie_breakers(table) -> list[str]:
     (the ensemble's mean of the networks' own probabilities) still tell them apart.
     """
     return ["p_cnn_raw"] if "p_cnn_raw" in getattr(table, "columns", ()) else []
+
+
+def sort_by_score(table, descending: Sequence[str]):
+    """``table``'s rows best first: by the ``descending`` columns (NaN last), then by
+    :func:`score_tie_breakers`, then by ``object_id`` (a stable mergesort)."""
+    keys = [*descending, *score_tie_breakers(table)]
+    return table.sort_values([*keys, "object_id"], ascending=[False] * len(keys) + [True], na_position="last",
+                             kind="mergesort")
 
 
 def concat_predictions(tables: Sequence[tuple[str, "object"]]):
@@ -208,8 +217,7 @@ def select_candidates(predictions, stamp_index, thresholds: dict[str, float], *,
     if n_excluded:
         log.info("%d candidates removed by --exclude", n_excluded)
     cand = merged.loc[keep].copy()
-    order = ["p_cnn", *score_tie_breakers(cand)]
-    cand = cand.sort_values([*order, "object_id"], ascending=[False] * len(order) + [True], kind="mergesort")
+    cand = sort_by_score(cand, ["p_cnn"])
     first = ["object_id", "p_cnn", "samples"]
     rest = [c for c in ("tile", "ra", "dec", "stamp_cube", "cube_row") if c in cand.columns]
     other = [c for c in pred_cols if c not in first and c not in rest]

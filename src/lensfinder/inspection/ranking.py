@@ -20,7 +20,7 @@ from lensfinder.inspection.grades import (
     read_grades,
     skill_posterior,
 )
-from lensfinder.inspection.candidates import score_tie_breakers
+from lensfinder.inspection.candidates import score_tie_breakers, sort_by_score
 from lensfinder.inspection.catalogue import add_catalogue_columns, catalogue_table, rounded, write_catalogue
 from lensfinder.inspection.latex import ranked_latex
 from lensfinder.io import InputError, bool_column, read_table, require_columns, write_csv, write_table, write_text
@@ -57,8 +57,7 @@ def merge_li2020(predictions, grades, *, golden: float = 0.7, high: float = 0.5,
     df["quality"] = np.where(df["P"] >= golden, "golden", np.where(df["P"] >= high, "high", "low"))
     df.loc[df["n_graders"] == 0, "quality"] = "ungraded"
     df = _drop_ungraded(df, keep_ungraded)
-    df = df.sort_values(["P", "p_cnn", *ties, "object_id"], ascending=[False, False, *[False] * len(ties), True],
-                        na_position="last", kind="mergesort")
+    df = sort_by_score(df, ["P", "p_cnn"])
     cols = ["object_id", "p_cnn", "n_graders", "score_mean", "score_rms", "p_human", "P", "n_zero", "n_top", "quality"]
     return _finish(df[cols])
 
@@ -78,8 +77,7 @@ def merge_he2020(predictions, grades, *, final_min: int = 4, vote_score: int = 3
     df["final_list"] = (df["score_sum"] >= final_min).fillna(False).astype(bool)
     df["further_vote"] = (df["score_sum"] == vote_score).fillna(False).astype(bool)
     df = _drop_ungraded(df, keep_ungraded)
-    df = df.sort_values(["score_sum", "p_cnn", *ties, "object_id"],
-                        ascending=[False, False, *[False] * len(ties), True], na_position="last", kind="mergesort")
+    df = sort_by_score(df, ["score_sum", "p_cnn"])
     cols = ["object_id", "p_cnn", "n_graders", "score_sum", "score_mean", "n_zero", "n_top", "final_list",
             "further_vote"]
     return _finish(df[cols])

@@ -135,7 +135,7 @@ def evaluate_round(scores, stamp_index, truth, thresholds: dict) -> dict:
     """
     import pandas as pd
 
-    from lensfinder.inspection.candidates import score_tie_breakers, select_candidates
+    from lensfinder.inspection.candidates import score_tie_breakers, select_candidates, sort_by_score
     from lensfinder.learning.metrics import auroc
 
     index = stamp_index.assign(object_id=stamp_index["object_id"].astype(str)).drop_duplicates("object_id")
@@ -143,7 +143,6 @@ def evaluate_round(scores, stamp_index, truth, thresholds: dict) -> dict:
     n_pieces = int(index["object_id"].isin(pieces).sum())
     index = index[~index["object_id"].isin(pieces)]
     table = scores.assign(object_id=scores["object_id"].astype(str)).drop_duplicates("object_id").set_index("object_id")
-    ties = score_tie_breakers(table)
     score = table["p_cnn"].astype(float)
     unscored = ~index["object_id"].isin(score.index)
     if unscored.any():
@@ -156,10 +155,9 @@ def evaluate_round(scores, stamp_index, truth, thresholds: dict) -> dict:
     kind = t["object_type"].fillna("").astype(str).to_numpy()
     n_lenses = int(is_lens.sum())
     ranked = pd.DataFrame({"object_id": ids, "p": np.nan_to_num(p, nan=-np.inf), "lens": is_lens})
-    for column in ties:  # objects whose calibrated scores tie at 1.0 in order of their raw scores
+    for column in score_tie_breakers(table):  # objects whose calibrated scores tie at 1.0: by their raw scores
         ranked[column] = np.nan_to_num(table[column].reindex(ids).to_numpy(dtype=np.float64), nan=-np.inf)
-    ranked = ranked.sort_values(["p", *ties, "object_id"], ascending=[False, *[False] * len(ties), True],
-                                kind="mergesort")
+    ranked = sort_by_score(ranked, ["p"])
     r_precision = float(ranked["lens"].iloc[:n_lenses].mean()) if n_lenses else float("nan")
     candidates = select_candidates(pd.DataFrame({"object_id": ids, "p_cnn": p}), index, thresholds)
     called = np.isin(ids, candidates["object_id"].astype(str).to_numpy())
