@@ -104,8 +104,7 @@ def ds_sim_input(wildcards):
               "truth": expand(P.truth, tile=tiles) if SURVEY == "mock" and
               set(DS_SETS[wildcards.dsset]["members"]) & set(DS_RECIPES_SEMI_REAL) else []}
     if "he2020_semireal" in DS_SETS[wildcards.dsset]["members"]:
-        inputs.update(psf_tiles=expand(P.tile_image, tile=tiles, band=BANDS if SIM_BANDS else DETECTION_BAND),
-                      psf_catalogs=expand(P.catalog_part, tile=tiles))
+        inputs["psf_tiles"], inputs["psf_catalogs"] = epsf_inputs(tiles)
     return inputs
 
 
@@ -123,9 +122,8 @@ def ds_sim_options(wildcards):
         if files.truth:
             params["host_exclude"] = list(files.truth)
     if "he2020_semireal" in spec["members"]:
-        params["negative_flag"] = HOST_SAMPLE
         # disks need the disk_blue stamps, cut only when the workflow itself trains on he2020_semireal
-        params.update({"disk_flag": "disk_blue"} if "disk_blue" in STAMP_SAMPLES else {"disk_fraction": 0.0})
+        params.update(he2020_semireal_hosts())
     options = set_options({**params, **spec["params"]})
     if files.psf_tiles:
         options += f" --psf-tiles {' '.join(files.psf_tiles)} --psf-catalogs {' '.join(files.psf_catalogs)}"

@@ -51,8 +51,7 @@ def _simset(spec, params=None, recipe=None):
         grid = {k: v for k, v in EXP_SIM["params"].items() if k not in ("stamp_size", "pixel_scale_arcsec")}
         own = {"host_stamps": _stamp_cubes(), **({"host_exclude": _true_lenses()} if _true_lenses() else {})}
         if recipe == "he2020_semireal":  # negatives from the LRG sample, disks where the stamps stage cut them
-            own.update(negative_flag=HOST_SAMPLE, **({"disk_flag": "disk_blue"} if "disk_blue" in STAMP_SAMPLES
-                                                     else {"disk_fraction": 0.0}))
+            own.update(he2020_semireal_hosts())
         merged = {**grid, **own, **(params or {})}
     else:
         merged = {**EXP_SIM["params"], **(params or {})}
@@ -103,10 +102,7 @@ def exp_set_files(eset, ext):
 
 def _epsf_files(eset):
     """he2020_semireal's tile images and catalogue parts, for the tiles' ePSFs."""
-    if EXP_SETS[eset]["recipe"] != "he2020_semireal":
-        return [], []
-    return (expand(P.tile_image, tile=TILES, band=BANDS if SIM_BANDS else DETECTION_BAND),
-            expand(P.catalog_part, tile=TILES))
+    return epsf_inputs(TILES) if EXP_SETS[eset]["recipe"] == "he2020_semireal" else ([], [])
 
 
 def exp_sim_input(wildcards):

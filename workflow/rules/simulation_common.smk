@@ -52,15 +52,27 @@ from lensfinder.simulation.mix import check_shared, checked_member_params
 from lensfinder.simulation.recipes import layered_overrides, recipe_params
 
 
+def epsf_inputs(tiles):
+    """Tile images (every simulated band) and catalogue parts of ``tiles``: he2020_semireal's tile ePSFs
+    (lensfinder.simulation.epsf) are built from them."""
+    return (expand(P.tile_image, tile=tiles, band=BANDS if SIM_BANDS else DETECTION_BAND),
+            expand(P.catalog_part, tile=tiles))
+
+
+def he2020_semireal_hosts():
+    """he2020_semireal's negatives: the LRG sample (He et al.: 3,037 LRGs, irregular ones included) and, where
+    the stamps stage cuts them, the disk_blue galaxies (none otherwise)."""
+    return {"negative_flag": HOST_SAMPLE,
+            **({"disk_flag": "disk_blue"} if "disk_blue" in STAMP_SAMPLES else {"disk_fraction": 0.0})}
+
+
 def sim_params(simset, host_stamps):
     """Recipe overrides from config, on the survey's pixel grid; semi-real recipes also get the
     survey's stamp cubes ``host_stamps`` as hosts, the `train` set one side of the host split and
     the other sets the held-out side (simulation.host_holdout), so no test set shares a host with
     training.
 
-    he2020_semireal: arcs on the release's LRGs, negatives from the LRGs (He et
-    al.: 3,037 LRGs, irregular ones included) and, for ``disk_fraction`` of
-    them, from the disk_blue galaxies.
+    he2020_semireal: arcs on the release's LRGs, negatives from :func:`he2020_semireal_hosts`.
     """
     params = dict(SIM_PARAMS)
     if SEMI_REAL:
@@ -69,9 +81,9 @@ def sim_params(simset, host_stamps):
         if config["simulation"]["host_holdout"] > 0:
             params.setdefault("host_holdout", config["simulation"]["host_holdout"])
             params.setdefault("host_split", "train" if simset in TRAIN_SETS else "test")
-    if HE_SEMI_REAL:
-        params.setdefault("negative_flag", HOST_SAMPLE)
-        params.setdefault("disk_flag", "disk_blue")
+    if HE_SEMI_REAL:  # the workflow then cuts the disk_blue stamps too (STAMP_SAMPLES)
+        for key, value in he2020_semireal_hosts().items():
+            params.setdefault(key, value)
     return params
 
 
@@ -125,14 +137,12 @@ def sim_host_files(ext):
 
 def sim_psf_tiles():
     """Tile images (every simulated band) for the tile ePSFs of he2020_semireal (lensfinder.simulation.epsf)."""
-    if not HE_SEMI_REAL:
-        return []
-    return expand(P.tile_image, tile=SEARCH_TILES, band=BANDS if SIM_BANDS else DETECTION_BAND)
+    return epsf_inputs(SEARCH_TILES)[0] if HE_SEMI_REAL else []
 
 
 def sim_psf_catalogs():
     """Tile catalogues that pick the ePSF stars of he2020_semireal."""
-    return expand(P.catalog_part, tile=SEARCH_TILES) if HE_SEMI_REAL else []
+    return epsf_inputs(SEARCH_TILES)[1] if HE_SEMI_REAL else []
 
 
 def recipe_options(recipe, mix, member_params):
