@@ -35,3 +35,18 @@ def test_no_fraction_draws_nothing_and_papers_refuse_it():
         sim.recipe_params("he2020", {"psf_moffat_fraction": 0.5})
     with pytest.raises(InputError, match="psf_moffat_fraction"):
         sim.recipe_params("skeleton", {"psf_moffat_fraction": 1.5})
+
+
+@pytest.mark.parametrize("psf_model", ["gaussian", "moffat"])
+def test_noise_has_the_stated_variance_whatever_the_psf(psf_model):
+    """Each pixel's noise has variance sky_sigma^2 + image / gain (docs/simulation.md, Observing) for either
+    PSF family. The Moffat and tile-ePSF images (one code path: FFT convolution, then the noise kernel) were
+    given image * gain: about 30 times the Poisson sigma, a PSF-family signature in `broad` and `sky`."""
+    _, df = sim.simulate_shard("skeleton", 12, seed=1, shard=0, params={"psf_model": psf_model}, progress=False)
+    noiseless = sim.render_images(df, noiseless=True)
+    noisy = sim.render_images(df, noiseless=False)
+    sky, gain = (df[c].to_numpy()[:, None, None] for c in ("sky_sigma", "gain"))
+    z = (noisy - noiseless) / np.sqrt(sky**2 + np.maximum(noiseless, 0) / gain)
+    bright = noiseless > 20 * sky
+    assert bright.sum() > 200
+    assert 0.95 < z.std() < 1.05 and 0.9 < z[bright].std() < 1.1

@@ -15,7 +15,6 @@ from lensfinder.simulation.colours import band_view
 from lensfinder.simulation.kernel_inputs import batch_rows, light_arguments, permute, prepare
 from lensfinder.simulation.metadata import rows_to_frame
 from lensfinder.simulation.optics import (
-    add_noise,
     convolve_kernel,
     convolve_moffat,
     fwhm_to_sigma,
@@ -188,7 +187,7 @@ def _render_batch(batch, xg, yg, pixel_scale, noisy, grf_slope=6.0, out=None, ro
     cache); Moffat and tile-ePSF kernels are applied by FFT between the light
     and the noise kernels.
     """
-    from lensfinder.simulation.compiled import render_batch, render_light_parts
+    from lensfinder.simulation.compiled import add_noise, render_batch, render_light_parts
     from lensfinder.simulation.compiled_optics import arc_snr_one
 
     n_img, n = len(batch["psf_fwhm_arcsec"]), len(xg)
@@ -213,7 +212,7 @@ def _render_batch(batch, xg, yg, pixel_scale, noisy, grf_slope=6.0, out=None, ro
                                      np.empty((2, arc.size + 8), dtype=np.float32))
         else:
             images[i] = _convolve(images[i:i + 1], batch, i, pixel_scale)[0]
-    add_noise(images, *noise_args)
+    add_noise(images.reshape(n_img, -1), *noise_args)  # noise_args hold the inverse gains, as render_batch's
     return images, arc_snr
 
 
