@@ -247,3 +247,36 @@ def test_mock_grades_cli(tmp_path, caplog):
     first = grades_csv.read_bytes()
     assert main(argv) == 0
     assert grades_csv.read_bytes() == first
+
+
+def test_pieces_of_a_lens_are_graded_as_that_lens(tmp_path):
+    """A lensed arc the catalogue detects on its own has no truth row: with --positions the simulated
+    inspectors grade it as the lens it belongs to (a person sees the lens in its stamp), a ring's knot as
+    a ring; without it, or far from every object, it is a plain non-lens. Before, round 1 trained on
+    pieces of genuine lenses as hard negatives."""
+    arcsec = 1 / 3600
+    truth = pd.DataFrame({"ID": ["L1", "R1", None], "is_lens": [True, False, False], "theta_E": [2.5, np.nan, np.nan],
+                          "object_type": ["lens", "ring", "faint"], "ra": [10.0, 10.1, 10.2],
+                          "dec": [-28.0, -28.0, -28.0]})
+    positions = pd.DataFrame({"object_id": ["L1", "P1", "K1", "F1"],
+                              "ra": [10.0, 10.0 + 1.5 * arcsec, 10.1, 10.3],
+                              "dec": [-28.0, -28.0, -28.0 + 2 * arcsec, -28.0]})
+    for name, table in (("truth", truth), ("manifest", positions[["object_id"]]), ("positions", positions)):
+        write_table(table, tmp_path / f"{name}.parquet")
+    resolved = mock_inspectors.truth_of_pieces(mock_inspectors.read_truth([tmp_path / "truth.parquet"]),
+                                               positions, truth)
+    assert resolved.loc["P1", "is_lens"] and resolved.loc["P1", "theta_E"] == 2.5
+    assert not resolved.loc["K1", "is_lens"] and resolved.loc["K1", "object_type"] == "ring"
+    assert not resolved.loc["F1", "is_lens"] and resolved.loc["F1", "object_type"] == ""
+    means = {}
+    for with_positions in (False, True):
+        out = tmp_path / f"grades_{with_positions}.csv"
+        argv = ["mock-grades", "--manifest", str(tmp_path / "manifest.parquet"),
+                "--truth", str(tmp_path / "truth.parquet"), "--n-inspectors", "40", "--seed", "3", "--out", str(out)]
+        assert main(argv + (["--positions", str(tmp_path / "positions.parquet")] if with_positions else [])) == 0
+        grades = pd.read_csv(out)
+        means[with_positions] = grades["grade"].map({"A": 10, "B": 7, "C": 3, "D": 0}).groupby(
+            grades["object_id"]).mean()
+    assert means[True]["P1"] >= 7 > 3 > means[False]["P1"]
+    assert abs(means[True]["P1"] - means[True]["L1"]) < 1.5
+    assert means[True]["K1"] > means[True]["F1"] + 0.5 and means[True]["F1"] < 3

@@ -214,3 +214,33 @@ def test_set_files_and_finetuning_a_trained_network(tmp_path):
         (tmp_path / "small").mkdir()
         small = write_toy_shard(tmp_path / "small", 0, 20, size=21, seed=1)
         finetune(parent, [small], tmp_path / "x.keras", epochs=1)
+
+
+def test_set_files_refuse_grades_that_train_nothing_and_match_ids_as_merge_scores(tmp_path, caplog):
+    """A header-only grades file, or one whose ids are none of the search's (another round's, a typo),
+    used to give a round of random stamps and simulations alone, exit 0; an id with a trailing space
+    (hand-edited), which merge-scores ranks, was dropped."""
+    cubes, indexes = _tiny_survey(tmp_path)
+    write_table(pd.DataFrame({"object_id": ["sim-x"], "is_lens": [True]}), tmp_path / "known.parquet")
+    out = tmp_path / "round" / "shard_000.fits"
+
+    def run(grades):
+        return finetune_set_files([grades], [tmp_path / "known.parquet"], indexes[:1], cubes[:1], [], out,
+                                  n_random_negatives=4, graded_copies=2, sim_ratio=0.0, seed=4)
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text("object_id,inspector,grade\n")
+    with pytest.raises(InputError, match=r"empty\.csv: no grades \(header only\)"):
+        run(empty)
+    with pytest.raises(InputError, match=r"unknown\.csv: none of its 2 graded objects .* e\.g\. 'T9_1'"):
+        run(_write_grades(tmp_path / "unknown.csv", {"T9_1": "AAAAA", "T9_2": "DDDDD"}))
+    spaced = tmp_path / "spaced.csv"
+    pd.DataFrame({"object_id": ["T0_1 ", "T0_2"], "inspector": ["ann", "ann"], "grade": ["A", "D"]}).to_csv(
+        spaced, index=False)
+    table = run(spaced)
+    assert table.loc[table["source"] == "graded_lens", "source_id"].unique().tolist() == ["T0_1"]
+    assert table.loc[table["source"] == "graded_nonlens", "source_id"].unique().tolist() == ["T0_2"]
+    with caplog.at_level("WARNING"):
+        table = run(_write_grades(tmp_path / "some.csv", {"T0_1": "AAAAA", "T0_4": "DDDDD", "T9_9": "AAAAA"}))
+    assert "some.csv: 1 graded objects are neither stamps of the search tiles" in caplog.text and "T9_9" in caplog.text
+    assert set(table.loc[table["source"] != "random_survey", "source_id"]) == {"T0_1", "T0_4"}

@@ -321,7 +321,8 @@ def check_grades_file(path, key, what="your grades CSV (object_id,inspector,grad
         raise ValueError(f"config: {key}: {path}: file not found (relative paths are from the working directory "
                          f"{os.getcwd()}); expected {what}")
     try:
-        read_grades(path, config["inspection"]["scheme"])
+        if read_grades(path, config["inspection"]["scheme"]).empty:
+            raise InputError(f"{path}: no grades (header only)")
     except InputError as exc:
         raise ValueError(f"config: {key}: {exc}") from None
 

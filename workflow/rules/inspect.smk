@@ -49,6 +49,7 @@ if SURVEY == "mock" and not config["inspection"]["grades"]:
             manifest=P.manifest,
             truth=truth_files(),
             known=P.known,
+            positions=P.candidates,
         output:
             P.mock_grades,
         params:
@@ -61,6 +62,7 @@ if SURVEY == "mock" and not config["inspection"]["grades"]:
             "../../envs/inspect.yaml"
         shell:
             "lensfinder mock-grades --manifest {input.manifest} --truth {input.truth} {input.known} "
+            "--positions {input.positions} "
             "--scheme {params.scheme} --n-inspectors {params.n_inspectors} --seed {params.seed} "
             "--out {output} > {log} 2>&1"
 

@@ -146,6 +146,7 @@ if ROUNDS:
                 manifest=round_path(P.manifest, "{round}"),
                 truth=truth_files(),
                 known=round_path(P.known, "{round}"),
+                positions=round_path(P.candidates, "{round}"),
             output:
                 round_path(P.mock_grades, "{round}"),
             log:

@@ -9,7 +9,7 @@ from lensfinder.inspection.candidates import PROCEDURE_THRESHOLDS, parse_thresho
 from lensfinder.inspection.crossmatch import crossmatch_file
 from lensfinder.inspection.export import export_inspection_set
 from lensfinder.inspection.grades import SCHEMES
-from lensfinder.inspection.mock_inspectors import MOCK_CUTS, mock_grades_for_manifest, read_truth
+from lensfinder.inspection.mock_inspectors import MOCK_CUTS, mock_grades_for_manifest, read_truth, truth_of_pieces
 from lensfinder.inspection.pixels import SURVEY_VIEWERS
 from lensfinder.inspection.ranking import merge_scores_from_files, ranked_digest, write_ranked
 from lensfinder.inspection.server import SCHEME_KEYS, serve_grading
@@ -81,6 +81,10 @@ def add_mock_grades_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--truth", nargs="+", required=True, metavar="PARQUET",
                         help="truth tables: mock-survey truth (ID, is_lens, theta_E) and/or the set's known.parquet "
                              "(object_id, is_lens, theta_E)")
+    parser.add_argument("--positions", metavar="PARQUET",
+                        help="object_id, ra, dec of the set's survey objects (its candidates.parquet): detections "
+                             "without a truth row take the truth of the object they are a piece of (a lensed arc "
+                             "is graded as its lens); without it they are graded as non-lenses")
     parser.add_argument("--scheme", choices=sorted(MOCK_CUTS), default="li2020", help="grading scheme")
     parser.add_argument("--n-inspectors", type=int, default=5, help="number of simulated inspectors (Li et al.: 5)")
     parser.add_argument("--seed", type=int, default=42, help="seed of the simulated inspectors")
@@ -89,7 +93,14 @@ def add_mock_grades_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_mock_grades(args: argparse.Namespace) -> int:
     manifest = read_table(args.manifest, required=["object_id"])
-    grades = mock_grades_for_manifest(manifest, read_truth(args.truth), scheme=args.scheme,
+    truth = read_truth(args.truth)
+    if args.positions:
+        import pandas as pd
+
+        parents = [t for t in map(read_table, args.truth) if {"ra", "dec"} <= set(t.columns)]
+        truth = truth_of_pieces(truth, read_table(args.positions, required=["object_id", "ra", "dec"]),
+                                pd.concat(parents, ignore_index=True) if parents else pd.DataFrame())
+    grades = mock_grades_for_manifest(manifest, truth, scheme=args.scheme,
                                       n_inspectors=args.n_inspectors, seed=args.seed)
     write_csv(grades, args.out)
     log.info("SIMULATED inspectors: %d grades from %d simulated inspectors on %d objects -> %s",

@@ -13,7 +13,8 @@ import numpy as np
 from lensfinder.inspection.grades import GRADES_COLUMNS
 from lensfinder.io import InputError, read_table, require_columns
 
-__all__ = ["MOCK_CUTS", "MOCK_CONFUSERS", "mock_inspector_grades", "read_truth", "mock_grades_for_manifest"]
+__all__ = ["MOCK_CUTS", "MOCK_CONFUSERS", "mock_inspector_grades", "read_truth", "truth_of_pieces",
+           "mock_grades_for_manifest"]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,41 @@ def read_truth(paths: Sequence):
     return pd.concat(parts, ignore_index=True).drop_duplicates("object_id", keep="first").set_index("object_id")
 
 
+def truth_of_pieces(truth, positions, parents):
+    """``truth`` with rows for the detections of ``positions`` it lacks: pieces of objects.
+
+    The mock catalogue detects pieces of objects (a lensed arc, a ring's
+    knot) as sources without a truth row. A person shown such a stamp sees
+    the object it belongs to, so each takes its parent's truth
+    (:func:`lensfinder.learning.rounds.evaluation_truth`: the nearest truth
+    position within a few arcsec): a piece of a lens is graded as that lens
+    (its Einstein radius), a ring's knot as a ring; pieces of nothing stay
+    plain non-lenses.
+
+    Parameters
+    ----------
+    truth : pandas.DataFrame
+        From :func:`read_truth`.
+    positions : pandas.DataFrame
+        ``object_id, ra, dec`` (deg) of the graded survey objects.
+    parents : pandas.DataFrame
+        Mock-survey truth rows with ``ra, dec`` (detected or not).
+    """
+    import pandas as pd
+
+    from lensfinder.learning.rounds import evaluation_truth
+
+    orphans = positions[~positions["object_id"].astype(str).isin(truth.index)]
+    if orphans.empty or parents.empty:
+        return truth
+    resolved = evaluation_truth(orphans[["object_id", "ra", "dec"]], parents)
+    log.info("%d objects without a truth row are pieces of a lens, graded as that lens",
+             int(resolved["lens_piece"].sum()))
+    pieces = pd.DataFrame({"is_lens": resolved["lens_piece"].astype(bool), "theta_E": resolved["theta_E"],
+                           "object_type": resolved["object_type"]}, index=resolved.index)
+    return pd.concat([truth, pieces[~pieces.index.duplicated()]])
+
+
 def mock_grades_for_manifest(manifest, truth, *, scheme: str = "li2020", n_inspectors: int = 5, seed: int = 42):
     """:func:`mock_inspector_grades` of every object of an inspection manifest.
 
@@ -112,8 +148,8 @@ def mock_grades_for_manifest(manifest, truth, *, scheme: str = "li2020", n_inspe
     manifest : pandas.DataFrame
         Inspection manifest (``object_id``, ...).
     truth : pandas.DataFrame
-        From :func:`read_truth`; manifest objects without a truth row are
-        graded as non-lenses (logged).
+        From :func:`read_truth` (and :func:`truth_of_pieces`); manifest
+        objects without a truth row are graded as non-lenses (logged).
     """
     ids = manifest["object_id"].astype(str)
     missing = ~ids.isin(truth.index)

@@ -287,6 +287,36 @@ def _index_moffat_fits(object_ids, stamp_indexes):
     return fits.reindex(list(object_ids)).reset_index(drop=True)
 
 
+def _round_grades(path, scheme, known, survey_ids):
+    """One round's effective grades, refused when the file has none or none of its objects is in the search.
+
+    Grades of objects that are neither stamps of the search tiles nor blind-mixed simulations (an evaluation
+    tile's, a typo, another search's) are dropped with a warning that counts them; ids are matched as
+    ``merge-scores`` matches them (:func:`lensfinder.inspection.grades.read_grades`).
+    """
+    from lensfinder.inspection.grades import read_grades
+
+    grades = read_grades(path, scheme, duplicate_policy="latest")
+    if grades.empty:
+        raise InputError(f"{path}: no grades (header only); expected the grades of the round's inspection set")
+    ids = grades["object_id"].astype(str)
+    ours = ids.isin(known) | ids.isin(survey_ids)
+    if not ours.all():
+        # an id written with spaces around it (hand-edited) is the stamp's when the stamp's id is valid
+        stripped = ids.str.strip()
+        fixable = ~ours & (stripped.isin(known) | stripped.isin(survey_ids))
+        grades.loc[fixable[fixable].index, "object_id"] = stripped[fixable]
+        ours |= fixable
+    if not ours.any():
+        raise InputError(f"{path}: none of its {ids.nunique()} graded objects is a stamp of the search tiles "
+                         f"(--stamp-index) or a mixed-in simulation (--known), e.g. {ids.iloc[0]!r}; "
+                         "expected the grades of this search's inspection set")
+    if not ours.all():
+        log.warning("%s: %d graded objects are neither stamps of the search tiles nor mixed-in simulations "
+                    "(e.g. %r): not trained on", path, int(ids[~ours].nunique()), ids[~ours].iloc[0])
+    return grades[ours.to_numpy()]
+
+
 def finetune_set_files(grades_paths, known_paths, stamp_indexes, stamp_cubes, sim_shards, out, *,
                        scheme: str = "li2020", n_random_negatives: int = 300, graded_copies: int = 8,
                        sim_ratio: float = 0.5, seed: int = 42):
@@ -315,18 +345,17 @@ def finetune_set_files(grades_paths, known_paths, stamp_indexes, stamp_cubes, si
     import pandas as pd
 
     from lensfinder.inspection.candidates import load_band_stamps
-    from lensfinder.inspection.grades import read_grades
     from lensfinder.io import read_cube, read_table, write_cube, write_table
     from lensfinder.learning.datasets import ShardSet
 
     if len(stamp_indexes) != len(stamp_cubes):
         raise InputError(f"--stamp-index: {len(stamp_indexes)} indexes but {len(stamp_cubes)} cubes; expected one cube each")
-    labels = graded_labels([read_grades(p, scheme, duplicate_policy="latest") for p in grades_paths], scheme)
     known = set()
     for path in known_paths:
         known |= set(read_table(path, columns=["object_id"], required=["object_id"])["object_id"].astype(str))
     survey_ids = pd.unique(pd.concat([read_table(p, columns=["object_id"], required=["object_id"])["object_id"]
                                       for p in stamp_indexes]).astype(str))
+    labels = graded_labels([_round_grades(p, scheme, known, survey_ids) for p in grades_paths], scheme)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 16]))
     selection = select_training_objects(labels, survey_ids, rng, n_random_negatives, exclude=known)
     if not len(selection):

@@ -70,7 +70,8 @@ def evaluation_truth(stamp_index, truth, radius_arcsec: float = PIECE_RADIUS_ARC
         Indexed by ``object_id`` (the index's order): ``is_lens``,
         ``object_type`` (``""`` when nothing is near; ``companion`` for a
         ``satellite`` and for an elliptical whose ``group_id`` it shares),
-        ``lens_piece`` (a detection without a truth row whose parent is a lens).
+        ``lens_piece`` (a detection without a truth row whose parent is a lens),
+        ``theta_E`` (arcsec; a lens piece's is its lens's; NaN where the truth has none).
     """
     import pandas as pd
     from astropy import units as u
@@ -78,6 +79,7 @@ def evaluation_truth(stamp_index, truth, radius_arcsec: float = PIECE_RADIUS_ARC
 
     key = "object_id" if "object_id" in truth.columns else "ID"
     truth = truth.reset_index(drop=True)
+    truth = truth.assign(theta_E=truth["theta_E"].astype(float) if "theta_E" in truth.columns else np.nan)
     if "group_id" in truth.columns:
         hosts = set(truth.loc[truth["object_type"] == "satellite", "group_id"])
         with_satellites = (truth["object_type"] == "elliptical") & truth["group_id"].isin(hosts)
@@ -87,7 +89,8 @@ def evaluation_truth(stamp_index, truth, radius_arcsec: float = PIECE_RADIUS_ARC
     rows = rows.assign(**{key: rows[key].astype(str)}).drop_duplicates(key).set_index(key)
     ids = stamp_index["object_id"].astype(str).to_numpy()
     table = pd.DataFrame({"is_lens": rows["is_lens"].reindex(ids).to_numpy(dtype=object),
-                          "object_type": rows["object_type"].reindex(ids).to_numpy(dtype=object)},
+                          "object_type": rows["object_type"].reindex(ids).to_numpy(dtype=object),
+                          "theta_E": rows["theta_E"].reindex(ids).to_numpy(dtype=float)},
                          index=pd.Index(ids, name="object_id"))
     table["lens_piece"] = False
     orphan = table["is_lens"].isna().to_numpy()
@@ -105,6 +108,8 @@ def evaluation_truth(stamp_index, truth, radius_arcsec: float = PIECE_RADIUS_ARC
         table.iloc[where, table.columns.get_loc("object_type")] = np.where(
             close, truth["object_type"].astype(str).to_numpy()[nearest], "")
         table.iloc[where, table.columns.get_loc("lens_piece")] = close & parent_lens
+        table.iloc[where, table.columns.get_loc("theta_E")] = np.where(
+            close & parent_lens, truth["theta_E"].to_numpy()[nearest], np.nan)
     table["is_lens"] = table["is_lens"].fillna(False).astype(bool)
     table["object_type"] = table["object_type"].fillna("").astype(str)
     return table
