@@ -56,6 +56,22 @@ def test_lenses_are_red_and_arcs_blue(skeleton_gri):
     np.testing.assert_allclose(ratio, lens["source_amp_g"] / lens["source_amp"], rtol=1e-12)
 
 
+def test_envelopes_of_early_types_are_red_and_disks_blue():
+    """The envelope of a double_sersic central galaxy (stored in the disk_* columns) is its old halo, as
+    red as its core; a bulge_disk's disk is blue (docs/simulation.md, Bands). The envelopes had taken a
+    disk's blue SED: red-core, blue-halo ellipticals in both classes of `sky` and `broad`."""
+    _, df = simulate_shard("sky", 96, 3, 0, params={"bands": GRI}, progress=False)
+    colour = {}
+    for model in ("double_sersic", "bulge_disk"):
+        rows = df[(df["lens_light_model"] == model) & df["disk_amp"].notna() & (df["disk_amp"] > 0)]
+        assert len(rows) > 5
+        colour[model] = (np.median(_colour(rows, "lens_light", "g", "r")), np.median(_colour(rows, "disk", "g", "r")))
+    core, envelope = colour["double_sersic"]
+    assert envelope > 1.0 and abs(envelope - core) < 0.25
+    bulge, disk = colour["bulge_disk"]
+    assert bulge - disk > 0.4
+
+
 def test_per_band_psf_and_noise_follow_the_preset(skeleton_gri):
     _, df = skeleton_gri
     kids = get_preset("kids")

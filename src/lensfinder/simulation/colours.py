@@ -126,11 +126,17 @@ def _band_factors(draws, raw, population, z, filters: tuple) -> np.ndarray:
     return 10.0 ** (-0.4 * sed_colours(c, z, filters, 0)[:, 1:])
 
 
-def component_classes(kind: str) -> dict:
-    """Colour class (``red``, ``blue``, ``star``, ``random``) of each component of a row of ``kind``."""
+def component_classes(kind: str, lens_light_model: str = "") -> dict:
+    """Colour class (``red``, ``blue``, ``star``, ``random``) of each component of a row of ``kind``.
+
+    The second component of the central galaxy (the ``disk_*`` columns) is a blue disk, except the
+    envelope of a ``double_sersic`` lens light, which is the old stellar halo of its core: the
+    core's class (its own SED).
+    """
     central = ("star" if kind == "star" else "blue" if kind in _BLUE_CENTRAL else
                "random" if kind in _RANDOM_CENTRAL else "red")
-    return {"lens_light": central, "disk": "blue", "companion": "random", "source": "source",
+    return {"lens_light": central, "disk": central if lens_light_model == "double_sersic" else "blue",
+            "companion": "random", "source": "source",
             "point_source": "source", "extra": "random", "clump": "source",
             "blob": "star" if kind == "star_blend" else "red" if kind == "passive_ring" else "blue", "point": "source"}
 
@@ -266,6 +272,7 @@ def _draw_seds(df, amp_scalar, amp_lists, n_others):
     finite = {p: (np.isfinite(amp) & (amp != 0)).tolist() for p, amp in amp_scalar.items()}
     # the drawers' own red/blue choices of list components (``{p}_blue``; rows without it: at random)
     blue_lists = {p: list(df[f"{p}_blue"]) for p in amp_lists if f"{p}_blue" in df}
+    models = df["lens_light_model"].to_numpy() if "lens_light_model" in df else np.full(n, "", dtype=object)
     keys = zip(df["seed"].to_numpy(), df["shard"].to_numpy(), df["index"].to_numpy(), df["kind"].to_numpy())
     for i, (seed, shard, index, kind) in enumerate(keys):
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(shard), int(index)],
@@ -302,7 +309,7 @@ def _draw_seds(df, amp_scalar, amp_lists, n_others):
                 source = len(draws) - 1
             return len(draws) - 1
 
-        classes = component_classes(str(kind))
+        classes = component_classes(str(kind), str(models[i]))
         for p in amp_scalar:
             if finite[p][i]:
                 sed.scalar[p][i] = colour(classes[p])
