@@ -68,3 +68,17 @@ def test_every_local_link_resolves(repo_root, name):
     assert links, f"{name}: no local links found (is the pattern still right?)"
     broken = [problem for path in files for problem in _broken(path, repo_root)]
     assert not broken, "\n".join(broken)
+
+
+def test_docs_list_every_recipes_overrides(repo_root):
+    """docs/simulation.md's "The recipes override:" list names every recipe and each parameter it sets
+    (the list had left out `broad`, the default run's recipe)."""
+    from lensfinder.simulation.recipe_table import RECIPES
+
+    text = (repo_root / "docs/simulation.md").read_text()
+    listed = text[text.index("The recipes override:"):].split("\n\n", 2)[1]
+    lines = {m.group(1): m.group(0) for m in re.finditer(r"^- `(\w+)`.*$", listed, re.M)}
+    assert set(RECIPES) <= set(lines), f"docs/simulation.md lists no overrides of {sorted(set(RECIPES) - set(lines))}"
+    for name, overrides in RECIPES.items():
+        missing = [key for key in overrides if f"`{key}=" not in lines[name]]
+        assert not missing, f"docs/simulation.md: recipe {name}'s line lacks {missing}"

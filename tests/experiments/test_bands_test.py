@@ -125,3 +125,8 @@ def test_workflow_scores_the_independent_set_when_asked(tmp_path, repo_root=REPO
     assert any("domain_shift/sets/independent/shard_000.fits" in c and "kids_g-r-i.keras" in c for c in infer)
     table = next(c for c in commands if c.startswith("lensfinder bands-test-table"))
     assert "preset=kids,bands=r,test_set=independent" in table
+    # the set's own bands (domain_shift.independent.params) count, not the run's: refused as well
+    with pytest.raises(AssertionError, match="rendered in the bands of experiments.domain_shift.independent.params "
+                                             "\\(r\\), which lack g,i"):
+        _dry_run(repo_root, tmp_path, "bands: [g, r, i]\n" + asked + "  domain_shift:\n    independent:\n"
+                 "      params: {bands: [r]}\n")

@@ -43,7 +43,8 @@ def _bt_presets():
         presets[name] = {
             "band_sets": [(preset.detection_band,), colour],
             "size": size,
-            # he2020 takes 49x49: bin2 needs 98 pixels (DES's 77-pixel stamps are cropped instead)
+            # he2020 takes 49x49: bin2 needs 98 pixels; smaller stamps are cropped instead (no preset's are:
+            # KiDS, DES and LSST have 101, HSC 119, Euclid 201; stamp_size_pix)
             "preprocess": "bin2" if size >= 2 * DEFAULT_INPUT_SIZE[BT["model"]] else "crop",
             "sim_params": {"preset": name, "bands": list(colour), "stamp_size": size,
                            "pixel_scale_arcsec": preset.pixel_scale_arcsec, **BT["params"]},
@@ -56,12 +57,18 @@ def _bt_presets():
 
 BT_PRESETS = _bt_presets()
 if BT["independent"] and "kids" in BT_PRESETS:
-    _missing = [b for b in BT_PRESETS["kids"]["band_sets"][-1] if b not in BANDS]
-    if _missing:  # the independent set is rendered in the run's bands, which the kids colour network needs
+    # the independent set is rendered in the run's bands unless domain_shift.independent.params (or the set's
+    # own params) name others (ds_independent_options); the kids colour network needs all of its bands
+    _ds_bands = {"bands": list(BANDS), **DS["independent"]["params"],
+                 **DS_SETS.get(BT_INDEPENDENT, {}).get("params", {})}["bands"]
+    _missing = [b for b in BT_PRESETS["kids"]["band_sets"][-1] if b not in _ds_bands]
+    if _missing:
+        _where = ("this run's bands" if list(_ds_bands) == list(BANDS) else
+                  "the bands of experiments.domain_shift.independent.params")
         raise ValueError(f"config: experiments.bands_test.independent: the domain_shift independent set is rendered "
-                         f"in this run's bands ({','.join(BANDS)}), which lack {','.join(_missing)} of the kids "
-                         f"colour network; run it with bands: {list(BT_PRESETS['kids']['band_sets'][-1])} (the "
-                         "default config), or set independent: false")
+                         f"in {_where} ({','.join(_ds_bands)}), which lack {','.join(_missing)} of the kids "
+                         f"colour network; render it in {list(BT_PRESETS['kids']['band_sets'][-1])} (the default "
+                         "config's bands), or set independent: false")
 #: simulated sets ({preset}_{split}) and networks ({preset}_{bands joined by -})
 BT_SETS = {f"{p}_{split}": (p, spec) for p, v in BT_PRESETS.items() for split, spec in v["sets"].items()}
 BT_NETS = {f"{p}_{'-'.join(bands)}": (p, bands) for p, v in BT_PRESETS.items() for bands in v["band_sets"]}
