@@ -56,6 +56,24 @@ def test_dry_run_all_experiments_paper(tmp_path, repo_root=REPO):
 
 
 @early_test(8)
+def test_volume_test_evaluates_and_tabulates_its_threshold_to_every_digit(tmp_path, repo_root=REPO):
+    """A threshold of 0.9999999 reaches `lensfinder evaluate` as such (not rounded to 1 by six significant
+    digits), beside the validation-size thresholds in the same metrics file; simple ones stay short."""
+    override = tmp_path / "thr.yaml"
+    override.write_text("experiments:\n  volume_test:\n    threshold: 0.9999999\n")
+    cmd = [sys.executable, "-m", "snakemake", "-n", "-p", "volume_test_table5", "-s", str(repo_root / "Snakefile"),
+           "-d", str(tmp_path / "work"), "--configfile", str(repo_root / "config/config.yaml"),
+           str(repo_root / "config/experiments/quick.yaml"), str(override)]
+    result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    evaluated = {m.group(1).strip() for m in re.finditer(r"lensfinder evaluate .*?--thresholds ([0-9. ]+)", result.stdout)}
+    assert len(evaluated) == 1, evaluated
+    thresholds = evaluated.pop().split()
+    assert "0.9999999" in thresholds and "1" not in thresholds and "0.5" in thresholds, thresholds
+    assert re.search(r"experiment-table --kind volume_table5 .* --threshold 0\.9999999 ", result.stdout)
+
+
+@early_test(8)
 def test_r_net_on_he2020s_semireal_set_excludes_the_planted_lenses(tmp_path, repo_root=REPO):
     """r-Net may train on He et al.'s own semi-real set (section 4.2): its simulation reads the tiles' images and
     catalogues for the ePSFs, and the mock survey's truth so that no planted lens is a host or a negative."""

@@ -257,6 +257,82 @@ def test_networks_are_compared_with_the_first_on_the_images_they_share():
     assert long.loc[("b", "own"), ["vs", *ds.DIFFERENCES]].isna().all()
 
 
+def _two_networks_on_the_independent_set(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    is_lens = np.arange(n) % 2 == 0
+    meta = pd.DataFrame({"object_id": [f"i{k}" for k in range(n)], "is_lens": is_lens,
+                         "kind": np.where(is_lens, "lens_rendered", "elliptical")})
+    scores = pd.concat([pd.DataFrame({"model": model, "test_set": "independent", "object_id": meta["object_id"],
+                                      "p_cnn": np.clip(rng.normal(0.3 + lift * is_lens, 0.2), 0, 1)})
+                        for model, lift in (("a", 0.3), ("b", 0.5))], ignore_index=True)
+    return scores, meta
+
+
+def test_a_set_without_negatives_or_lenses_has_no_ranking_metrics():
+    """TPR0 and TPR10 are NaN beside AUROC and TPR at FPR 1 % where a class is absent (not a perfect 1.0),
+    and so are the networks' paired differences there."""
+    scores, meta = _two_networks_on_the_independent_set()
+    joined = ds.join_scores(scores, meta)
+    subsets = [ds.parse_subset("spirals:lens_rendered:spiral"), ("no_lenses", ("lens_host",), ("elliptical",))]
+    long = ds.metrics_long(joined, 0.5, None, subsets).set_index(["model", "test_set"])
+    ranking = ["auroc", "tpr0", "tpr10", "tpr_fpr1", *ds.INTERVALS]
+    for test_set, n_lenses in (("independent:spirals", 200), ("independent:no_lenses", 0)):
+        for model in ("a", "b"):
+            row = long.loc[(model, test_set)]
+            assert row["n"] == 200 and row["n_lenses"] == n_lenses
+            assert row[ranking].isna().all(), row[ranking]
+        assert long.loc[("b", test_set), "vs"] == "a" and long.loc[("b", test_set), list(ds.DIFFERENCES)].isna().all()
+    assert long.loc[("a", "independent:spirals"), "completeness"] == pytest.approx(
+        (joined.query("model == 'a' and is_lens")["p_cnn"] >= 0.5).mean())
+    full = long.loc[("b", "independent")]
+    assert 0 < full["tpr0"] <= full["tpr10"] <= 1 and np.isfinite(full[list(ds.DIFFERENCES)].astype(float)).all()
+    spread = ds.seed_spread(ds.side_by_side(long.reset_index())).set_index(["training_set", "metric"])
+    assert (spread.loc[("b", "spirals_tpr0"), "n_networks"], spread.loc[("b", "spirals_tpr10"), "n_networks"]) == (0, 0)
+
+
+def test_images_without_a_kind_take_their_class_as_kind():
+    """A set whose metadata has no kind beside one that has (an older own test set beside the independent
+    set): its lenses and negatives are kinds lens and nonlens, never one mixed kind."""
+    scores, meta = _two_networks_on_the_independent_set(100)
+    own = pd.DataFrame({"object_id": [f"o{k}" for k in range(100)], "is_lens": np.arange(100) % 2 == 0})
+    own_scores = pd.DataFrame({"model": "a", "test_set": "own", "object_id": own["object_id"],
+                               "p_cnn": np.linspace(0, 1, 100)})
+    blank = meta.copy()
+    blank.loc[blank.index[:2], "kind"] = None  # a missing value in a kind column: the same
+    joined = ds.join_scores(pd.concat([scores, own_scores], ignore_index=True), pd.concat([blank, own], ignore_index=True))
+    assert "unknown" not in set(joined["kind"])
+    assert set(joined.loc[joined["test_set"] == "own", "kind"]) == {"lens", "nonlens"}
+    assert list(joined.loc[joined["object_id"].isin(["i0", "i1"]), "kind"].unique()) == ["lens", "nonlens"]
+    rates = ds.kind_rates(joined, 0.5).set_index(["model", "test_set", "kind"])
+    own_set = joined[joined["test_set"] == "own"]
+    for kind, is_lens in (("lens", True), ("nonlens", False)):
+        row = rates.loc[("a", "own", kind)]
+        assert row["is_lens"] == is_lens and row["n"] == 50
+        part = own_set[own_set["is_lens"] == is_lens]
+        assert row["called_lens_fraction"] == pytest.approx((part["p_cnn"] >= 0.5).mean())
+
+
+def test_paired_differences_are_on_the_images_both_networks_scored(caplog):
+    """One NaN score of the second network (a skipped stamp) leaves that image out of the pair, with a
+    log line; the other images still give the difference, of the set and of its subsets."""
+    scores, meta = _two_networks_on_the_independent_set()
+    scores.loc[(scores["model"] == "b") & (scores["object_id"] == "i7"), "p_cnn"] = np.nan
+    joined = ds.join_scores(scores, meta)
+    with caplog.at_level("WARNING", logger="lensfinder.experiments.domain_shift"):
+        long = ds.metrics_long(joined, 0.5, subsets=[("rendered", ("lens_rendered",), ("elliptical",))])
+    long = long.set_index(["model", "test_set"])
+    shared = joined[joined["object_id"] != "i7"]
+    a, b = (shared[shared["model"] == m] for m in ("a", "b"))
+    for test_set in ("independent", "independent:rendered"):
+        row = long.loc[("b", test_set)]
+        assert row["vs"] == "a"
+        assert row["auroc_diff"] == pytest.approx(ds.auroc(b["is_lens"], b["p_cnn"]) - ds.auroc(a["is_lens"], a["p_cnn"]))
+        assert row["auroc_diff_lo"] < row["auroc_diff"] < row["auroc_diff_hi"]
+    assert long.loc[("b", "independent"), "n"] == 399 and long.loc[("a", "independent"), "n"] == 400
+    assert "b vs a on independent: 0 of b's and 1 of a's scored images left out of the paired difference" \
+        in caplog.text and "on the 399 they share" in caplog.text
+
+
 def test_the_top_negatives_are_those_that_set_the_top_of_the_ranking():
     """`top_negatives`: floor(1 % of the negatives) + 1 of them, highest first; the lenses above the first
     are TPR0, above the last TPR at FPR 1 % (a lens tied with a negative counts as below it), as the

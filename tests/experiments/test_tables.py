@@ -104,6 +104,39 @@ def test_table5_exact_small_case():
     assert row["completeness_std"] == 0.0
 
 
+def test_volume_tables_take_their_threshold_exactly():
+    """One metrics file holds volume_test.threshold and validation_sizes.thresholds: 0.99999 and
+    0.999999 are two thresholds (1e-6 apart, within np.isclose's default rtol), and only the asked
+    one's 20 runs count."""
+    rows = [{"case": "case0", "fraction": 0.1, "repeat": r, "validation": v, "threshold": thr,
+             "accuracy": acc, "completeness": acc}
+            for r in range(5) for v in range(4) for thr, acc in ((0.99999, 0.5), (0.999999, 0.9))]
+    metrics = pd.DataFrame(rows)
+    for threshold, acc in ((0.999999, 0.9), (0.99999, 0.5)):
+        point = tables.volume_points(metrics, threshold, parent_size=1000).iloc[0]
+        assert point["n_runs"] == 20 and point["threshold"] == threshold
+        assert point["accuracy_mean"] == pytest.approx(acc) and point["accuracy_std"] == pytest.approx(0.0)
+        row = tables.volume_table5(metrics, threshold).iloc[0]
+        assert row["n_runs"] == 20 and row["accuracy_mean"] == pytest.approx(acc)
+
+
+def test_volume_tables_without_rows_at_the_threshold_are_an_error(tmp_path):
+    metrics = _volume_metrics()
+    for build in (tables.volume_points, tables.volume_table5):
+        with pytest.raises(InputError, match=r"volume metrics: no rows at threshold 0\.9; expected one of the "
+                                             r"thresholds evaluated: 0\.5, 0\.8"):
+            build(metrics, 0.9)
+    # the table step: an error, not an empty table
+    path = tmp_path / "m.parquet"
+    write_table(metrics[metrics["case"] == "case0"].drop(columns=["case", "fraction", "repeat", "validation"]), path)
+    out = tmp_path / "t5.parquet"
+    for kind in ("volume_table5", "volume_points"):
+        assert main(["experiment-table", "--kind", kind, "--metrics", str(path),
+                     "--labels", "case=case0,fraction=0.1,repeat=0,validation=1", "--threshold", "0.9",
+                     "--out", str(out)]) == 2
+        assert not out.exists() and not (tmp_path / "t5.csv").exists()
+
+
 def test_volume_valsize_groups_by_size_fraction_threshold():
     rows = [{"validation_size": s, "fraction": 0.5, "repeat": r, "threshold": t, "accuracy": 0.9 + r / 100,
              "completeness": 0.8} for s in (500, 1000) for r in range(3) for t in (0.5, 0.8)]
@@ -147,6 +180,64 @@ def test_sersic_tables_overlaps_with_fiducial():
     hc = table4.set_index("distribution").loc["huertas_company"]
     assert hc["overlap_machine_pct_mean"] == pytest.approx(50.0)
     assert hc["paper_overlap_machine_pct"] == 77.80 and hc["paper_overlap_high_pct"] == 80.31
+
+
+def test_sersic_tables_need_the_fiducial_network_and_labelled_networks():
+    scores = _survey_scores()
+    # labels without distribution/repeat: a clear error, not a KeyError
+    with pytest.raises(InputError, match="sersic scores: missing column\\(s\\) distribution, repeat .*"
+                                         "network=NAME,distribution=DIST,repeat=N"):
+        tables.sersic_tables(scores.drop(columns=["distribution", "repeat"]), 0.9, 0.9, "lrg_li2020")
+    unlabelled = scores.copy()
+    unlabelled.loc[unlabelled["network"] == "flat_r0", "repeat"] = np.nan
+    with pytest.raises(InputError, match="network\\(s\\) flat_r0: no distribution or repeat"):
+        tables.sersic_tables(unlabelled, 0.9, 0.9, "lrg_li2020")
+    # no fiducial network: nothing to overlap with
+    with pytest.raises(InputError, match="sersic scores: network: no scores of 'fiducial'; expected the fiducial "
+                                         "network's scores, labelled network=fiducial; found network\\(s\\): "
+                                         "'flat_r0', 'huertas_company_r0'"):
+        tables.sersic_tables(scores[scores["network"] != "fiducial"], 0.9, 0.9, "lrg_li2020")
+    with pytest.raises(InputError, match="only 'fiducial'"):
+        tables.sersic_tables(scores[scores["network"] == "fiducial"], 0.9, 0.9, "lrg_li2020")
+    with pytest.raises(InputError, match="no fiducial scores in sample 'lrg_li2020'"):
+        tables.sersic_tables(scores[(scores["network"] != "fiducial") | ~scores["lrg_li2020"]], 0.9, 0.9, "lrg_li2020")
+
+
+def test_sersic_and_net_comparison_steps_refuse_missing_networks(tmp_path):
+    """The table step exits with an error (2), naming the network, instead of writing NaN or zero counts."""
+    scores = _survey_scores()
+    paths = {}
+    for net, part in scores.groupby("network"):
+        paths[net] = str(tmp_path / f"{net}.parquet")
+        write_table(part[["object_id", "p_cnn"]], paths[net])
+    write_table(scores[scores["network"] == "fiducial"][["object_id", "lrg_li2020"]], tmp_path / "index.parquet")
+    common = ["--stamp-index", str(tmp_path / "index.parquet"), "--sample", "lrg_li2020", "--threshold", "0.9"]
+    out = [str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")]
+    sersic = ["experiment-table", "--kind", "sersic_test", *common, "--out", *out]
+    assert main([*sersic, "--predictions", paths["fiducial"], paths["flat_r0"],
+                 "--labels", "network=fiducial", "network=flat_r0,distribution=flat,repeat=0"]) == 0
+    assert main([*sersic, "--predictions", paths["fiducial"], paths["flat_r0"],
+                 "--labels", "network=fiducial", "network=flat_r0"]) == 2
+    assert main([*sersic, "--predictions", paths["flat_r0"], paths["huertas_company_r0"],
+                 "--labels", "network=flat_r0,distribution=flat,repeat=0",
+                 "network=huertas_company_r0,distribution=huertas_company,repeat=0"]) == 2
+    net = ["experiment-table", "--kind", "net_comparison", *common, "--out", *out,
+           "--predictions", paths["fiducial"], paths["flat_r0"]]
+    assert main([*net, "--labels", "network=s_net", "network=r_net"]) == 0
+    assert main([*net, "--labels", "network=s_net", "network=rnet"]) == 2
+
+
+def test_net_comparison_needs_both_networks():
+    table = _survey_scores()
+    table = table[table["network"].isin(["fiducial", "flat_r0"])].copy()
+    table["network"] = table["network"].map({"fiducial": "s_net", "flat_r0": "rnet"})  # a mistyped label
+    with pytest.raises(InputError, match="net-comparison scores: network: no scores of 'r_net'; expected files "
+                                         "labelled network=s_net and network=r_net; found network\\(s\\): "
+                                         "'s_net', 'rnet'"):
+        tables.net_comparison_tables(table, "lrg_li2020", "lrg_li2020", 0.0, {"s_net": 0.9, "r_net": 0.5})
+    table["network"] = table["network"].replace({"rnet": "r_net"})
+    with pytest.raises(InputError, match="no threshold for network\\(s\\) r_net"):
+        tables.net_comparison_tables(table, "lrg_li2020", "lrg_li2020", 0.0, {"s_net": 0.9})
 
 
 def test_net_comparison_counts_and_overlaps():

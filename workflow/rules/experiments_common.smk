@@ -20,8 +20,16 @@ EXP_DIR = "results/experiments"
 
 
 def _fmt(x):
-    """Compact number for file names: 0.4 -> '0.4', 1.0 -> '1'."""
+    """Compact number for file names: 0.4 -> '0.4', 1.0 -> '1' (six significant digits: not for values
+    that a step reads back, see _fmt_exact)."""
     return f"{x:g}"
+
+
+def _fmt_exact(x):
+    """A number as command-line text that reads back as the same float: _fmt's where that is exact
+    (0.5 -> '0.5', 1.0 -> '1'), else all the digits it takes (0.9999999 -> '0.9999999', not '1')."""
+    short = _fmt(x)
+    return short if float(short) == float(x) else repr(float(x))
 
 
 def _stable_seed(name):
@@ -284,7 +292,7 @@ def exp_eval_thresholds(wildcards):
         "volume_test": [vol["threshold"], *vol["validation_sizes"]["thresholds"]],
         "li2020_roc": EXP["li2020_roc"]["thresholds"],
     }.get(wildcards.exp, [0.5])
-    return " ".join(_fmt(t) for t in sorted(set(thresholds)))
+    return " ".join(_fmt_exact(t) for t in sorted(set(thresholds)))
 
 
 def exp_metrics(exp, model, eset):

@@ -10,6 +10,8 @@ function of tables; the columns are listed in docs/experiments.md.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
@@ -38,6 +40,8 @@ __all__ = [
     "completeness_table",
     "roc_table",
 ]
+
+log = logging.getLogger(__name__)
 
 #: bin edges of the completeness curves, shared by every set so that the curves compare
 COMPLETENESS_BINS = {
@@ -76,13 +80,18 @@ def tpr_at_fpr(y_true, scores, max_fpr: float = 0.01) -> float:
 
 
 def join_scores(scores: pd.DataFrame, metadata: pd.DataFrame) -> pd.DataFrame:
-    """Scores (``model, test_set, object_id, p_cnn``) with their images' metadata; NaN scores dropped."""
+    """Scores (``model, test_set, object_id, p_cnn``) with their images' metadata; NaN scores dropped.
+
+    An image without a ``kind`` (its set's metadata has no such column, or the value is missing) gets
+    its class as its kind: ``lens`` or ``nonlens`` from ``is_lens``, so that one kind never mixes the
+    two classes.
+    """
     require_columns(scores, ["model", "test_set", "object_id", "p_cnn"], "--scores")
     require_columns(metadata, ["object_id", "is_lens"], "--metadata")
     meta = metadata.drop_duplicates("object_id").copy()
-    if "kind" not in meta.columns:  # sets without kinds: the class is the kind
-        meta["kind"] = np.where(meta["is_lens"].astype(bool), "lens", "nonlens")
-    meta["kind"] = meta["kind"].fillna("unknown").astype(str)
+    # images without kinds (a set whose metadata has none, beside sets that have them): the class is the kind
+    by_class = pd.Series(np.where(meta["is_lens"].astype(bool), "lens", "nonlens"), index=meta.index)
+    meta["kind"] = (meta["kind"].astype(object).fillna(by_class) if "kind" in meta.columns else by_class).astype(str)
     keep = [c for c in ("object_id", "is_lens", "kind", *COMPLETENESS_BINS, "host_object_id") if c in meta.columns]
     joined = scores.drop(columns=[c for c in ("is_lens", "kind") if c in scores.columns]).merge(
         meta[keep], on="object_id", how="left", indicator=True)
@@ -130,13 +139,17 @@ def _clusters(part: pd.DataFrame) -> np.ndarray:
 def _metric_row(model, test_set, part: pd.DataFrame, threshold: float) -> dict:
     """The metrics of one network on one set, with 95 % bootstrap intervals of ``auroc``, ``tpr0`` and
     ``tpr_fpr1`` (``*_lo``, ``*_hi``): lenses and negatives resampled apart, the stamps cut around one
-    survey host drawn together (:func:`_clusters`); 1,000 resamples, seed 0, so a table is repeatable."""
-    y, s = part["is_lens"].to_numpy(), part["p_cnn"].to_numpy(dtype=np.float64)
+    survey host drawn together (:func:`_clusters`); 1,000 resamples, seed 0, so a table is repeatable.
+    Without lenses or without negatives every ranking metric is NaN (``tpr0`` and ``tpr10`` too, which
+    :func:`~lensfinder.learning.metrics.tpr_at_fp` would call perfect with no negatives to pass)."""
+    y, s = part["is_lens"].to_numpy(dtype=bool), part["p_cnn"].to_numpy(dtype=np.float64)
     called = s >= threshold
+    both = bool(y.any() and (~y).any())
     intervals = bootstrap_intervals(y, s, _clusters(part), max_fpr=0.01)
     return {
         "model": model, "test_set": test_set, "n": len(part), "n_lenses": int(y.sum()),
-        "auroc": auroc(y, s), "tpr0": tpr0(y, s), "tpr10": tpr10(y, s), "tpr_fpr1": tpr_at_fpr(y, s, 0.01),
+        "auroc": auroc(y, s), "tpr0": tpr0(y, s) if both else np.nan, "tpr10": tpr10(y, s) if both else np.nan,
+        "tpr_fpr1": tpr_at_fpr(y, s, 0.01),
         **{f"{name}_{end}": value for name, (lo, hi) in intervals.items() for end, value in (("lo", lo), ("hi", hi))},
         "threshold": threshold,
         "completeness": float(called[y].mean()) if y.any() else np.nan,
@@ -167,8 +180,11 @@ def metrics_long(joined: pd.DataFrame, threshold: float, train: pd.DataFrame | N
 
 def _differences(part: pd.DataFrame, test_set: str) -> list[dict]:
     """Each model of one test set's scores (``part``) against the first: ``model, test_set, vs`` and
-    :data:`DIFFERENCES`, where both scored the same images (the independent set and its subsets;
-    not the own test sets, which differ from one training set to the next)."""
+    :data:`DIFFERENCES`, on the images both scored (the independent set and its subsets; not the own
+    test sets, which differ from one training set to the next and share no image). An image only one
+    of the two scored (the other's score NaN, dropped by :func:`join_scores`) is left out of that pair,
+    and the number left out logged; without lenses or negatives among the shared images the
+    differences are NaN, as the metrics are (:func:`_metric_row`)."""
     models = list(dict.fromkeys(part["model"]))
     if len(models) < 2:
         return []
@@ -177,10 +193,15 @@ def _differences(part: pd.DataFrame, test_set: str) -> list[dict]:
     for model in models[1:]:
         scored = part[part["model"] == model]
         pair = scored.merge(reference, on="object_id", suffixes=("", "_reference"))
-        if not len(pair) == len(scored) == len(reference):
+        if not len(pair):
             continue
-        diff = paired_differences(pair["is_lens"].to_numpy(), pair["p_cnn"], pair["p_cnn_reference"],
-                                  _clusters(pair))
+        if len(pair) < max(len(scored), len(reference)):
+            log.warning("%s vs %s on %s: %d of %s's and %d of %s's scored images left out of the paired "
+                        "difference (not scored by both); it is on the %d they share", model, models[0], test_set,
+                        len(scored) - len(pair), model, len(reference) - len(pair), models[0], len(pair))
+        y = pair["is_lens"].to_numpy(dtype=bool)
+        diff = (paired_differences(y, pair["p_cnn"], pair["p_cnn_reference"], _clusters(pair))
+                if y.any() and (~y).any() else {name: (np.nan, np.nan, np.nan) for name in BOOTSTRAP_METRICS})
         rows.append({"model": model, "test_set": test_set, "vs": models[0],
                      **{f"{name}_diff{end}": value for name, values in diff.items()
                         for end, value in zip(("", "_lo", "_hi"), values)}})

@@ -169,17 +169,29 @@ def _mean_std(df: pd.DataFrame, keys: list[str], metrics=("accuracy", "completen
     return out.reset_index()
 
 
+def _at_threshold(metrics: pd.DataFrame, threshold: float, source: str) -> pd.DataFrame:
+    """The rows of ``metrics`` at ``threshold`` exactly (to 1e-12, not relative: one metrics file holds
+    thresholds as close as 0.99999 and 0.999999). Raises :class:`InputError` naming ``source`` and the
+    thresholds there are when none is at it."""
+    values = metrics["threshold"].to_numpy(dtype=np.float64)
+    at = np.isclose(values, float(threshold), rtol=0.0, atol=1e-12)
+    if not at.any():
+        found = ", ".join(repr(float(t)) for t in np.unique(values)[:20])
+        raise InputError(f"{source}: no rows at threshold {float(threshold)!r}; expected one of the thresholds "
+                         f"evaluated: {found or 'none'}")
+    return metrics[at]
+
+
 def volume_points(metrics: pd.DataFrame, threshold: float, parent_size: int | None = None) -> pd.DataFrame:
     """Figs. 11-12: mean and std over (repeat x validation set) per case and training fraction.
 
     The std is the population std of the ``n_runs`` values (the paper's
-    error bar: "the standard derivation of the 20 sets").
+    error bar: "the standard derivation of the 20 sets"). Only the rows at
+    ``threshold`` exactly count; none there raises :class:`InputError`.
     """
     _metric_rows(metrics, "volume metrics")
     require_columns(metrics, ["case", "fraction", "repeat", "validation"], "volume metrics")
-    df = metrics[np.isclose(metrics["threshold"], threshold)]
-    if df.empty:
-        raise InputError(f"volume metrics: no rows at threshold {threshold}")
+    df = _at_threshold(metrics, threshold, "volume metrics")
     out = _mean_std(df, ["case", "fraction"])
     out.insert(2, "threshold", threshold)
     if parent_size:
@@ -191,11 +203,12 @@ def volume_table5(metrics: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """Table 5: per case, pooled over all sizes, repeats and validation sets.
 
     Reports mean, std, variance (and variance x 1e4 beside the paper's
-    "error bar (x1e-4)") and the std of the per-size means.
+    "error bar (x1e-4)") and the std of the per-size means. Only the rows at
+    ``threshold`` exactly count; none there raises :class:`InputError`.
     """
     _metric_rows(metrics, "volume metrics")
     require_columns(metrics, ["case", "fraction"], "volume metrics")
-    df = metrics[np.isclose(metrics["threshold"], threshold)]
+    df = _at_threshold(metrics, threshold, "volume metrics")
     rows = []
     for case, part in df.groupby("case", sort=True):
         row = {"case": case, "threshold": threshold, "n_runs": len(part), "n_sizes": part["fraction"].nunique()}
@@ -232,6 +245,16 @@ def overlap_pct(candidates: set, reference: set) -> float:
     return 100.0 * len(candidates & reference) / len(reference) if reference else float("nan")
 
 
+def _require_networks(table: pd.DataFrame, networks, source: str, expected: str) -> None:
+    """Raise :class:`InputError` naming ``source``, the ``networks`` without rows in ``table`` (column
+    ``network``), what was ``expected`` and the networks there are."""
+    found = list(dict.fromkeys(table["network"].astype(str)))
+    missing = [n for n in networks if n not in found]
+    if missing:
+        raise InputError(f"{source}: network: no scores of {', '.join(map(repr, missing))}; expected {expected}; "
+                         f"found network(s): {', '.join(map(repr, found[:20])) or 'none'}")
+
+
 def sersic_tables(table: pd.DataFrame, threshold: float, fiducial_threshold: float,
                   sample: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table 4: overlaps of each network's candidates with the fiducial network's.
@@ -246,9 +269,29 @@ def sersic_tables(table: pd.DataFrame, threshold: float, fiducial_threshold: flo
     (``true_lens``). The paper's "48 high-probability candidates" (after
     human inspection) become the fiducial candidates that are true lenses
     in the mock truth.
+
+    Raises :class:`InputError` when the fiducial network's scores are missing
+    (from the table, or from ``sample``), when there is no other network, or
+    when another network's rows lack ``distribution`` or ``repeat``.
     """
+    require_columns(table, ["object_id", "p_cnn", "network"], "sersic scores")
+    _require_networks(table, ["fiducial"], "sersic scores",
+                      "the fiducial network's scores, labelled network=fiducial")
+    others = table["network"] != "fiducial"
+    if not others.any():
+        raise InputError("sersic scores: network: only 'fiducial'; expected the networks trained on the Sersic "
+                         "subsets too, labelled network=NAME,distribution=DIST,repeat=N")
+    require_columns(table, ["distribution", "repeat"], "sersic scores",
+                    "from the labels of the networks other than fiducial: network=NAME,distribution=DIST,repeat=N")
+    unlabelled = table.loc[others & table[["distribution", "repeat"]].isna().any(axis=1), "network"].unique()
+    if len(unlabelled):
+        raise InputError(f"sersic scores: network(s) {', '.join(map(str, unlabelled))}: no distribution or repeat; "
+                         f"expected labels network=NAME,distribution=DIST,repeat=N")
     mask = in_sample(table, sample)
     fid = table[mask & (table["network"] == "fiducial")]
+    if fid.empty:
+        raise InputError(f"sersic scores: no fiducial scores in sample {sample!r}; expected the sample's stamps "
+                         f"among the scored ones")
     machine = set(fid.loc[fid["p_cnn"] >= fiducial_threshold, "object_id"])
     high = set(fid.loc[(fid["p_cnn"] >= fiducial_threshold) & fid.get("true_lens", False), "object_id"])
     rows = []
@@ -314,7 +357,19 @@ def entropy_summary(entropy: pd.DataFrame) -> pd.DataFrame:
 def net_comparison_tables(table: pd.DataFrame, full_sample: str | None, refined_sample: str | None,
                           refined_max_masked_fraction: float | None,
                           thresholds: Mapping[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Table 3: candidate counts M1-M4 of s-Net and r-Net on the full and refined samples, and overlaps."""
+    """Table 3: candidate counts M1-M4 of s-Net and r-Net on the full and refined samples, and overlaps.
+
+    ``table`` holds the survey scores of both networks (column ``network``: ``s_net``, ``r_net``);
+    either missing, or missing from ``thresholds``, raises :class:`InputError`.
+    """
+    require_columns(table, ["object_id", "p_cnn", "network"], "net-comparison scores")
+    networks = list(dict.fromkeys(spec["network"] for spec in PAPER["net_comparison"]["cases"].values()))
+    _require_networks(table, networks, "net-comparison scores",
+                      f"files labelled {' and '.join(f'network={n}' for n in networks)}")
+    missing = [n for n in networks if n not in thresholds]
+    if missing:
+        raise InputError(f"net-comparison thresholds: no threshold for network(s) {', '.join(missing)}; "
+                         f"expected one for each of {', '.join(networks)}")
     samples = {"full": in_sample(table, full_sample),
                "refined": in_sample(table, refined_sample, refined_max_masked_fraction)}
     sets, rows = {}, []
