@@ -66,6 +66,12 @@ def test_truncated_cube_missing_column_and_binary_csv_are_one_line(tmp_path, cap
                  "--out", str(tmp_path / "f.png")]) == 2
     assert "no column 'psf_factor' for figure psf_test" in capsys.readouterr().err
 
+    # evaluate --bins 0 was a ValueError traceback after the metrics files had been written
+    argv = ["evaluate", "--predictions", str(tmp_path / "pred.parquet"), "--labels", str(tmp_path / "shard_000.parquet"),
+            "--out", str(tmp_path / "m.parquet"), "--roc", str(tmp_path / "roc.parquet"), "--bins", "0"]
+    assert main(argv) == 2
+    assert "--bins: 0: expected at least 1 bin" in capsys.readouterr().err and not (tmp_path / "m.parquet").exists()
+
 
 def test_sigterm_unwinds_an_atomic_write_and_a_rerun_clears_a_kill_9s_leftover(tmp_path):
     target = tmp_path / "table.parquet"

@@ -272,3 +272,25 @@ def test_one_tile_is_picked_from_tables_of_several(tmp_path):
     write_table(pd.DataFrame({"object_id": ["a"], "p_cnn": [0.5], "model": "n1"}), tmp_path / "bare.parquet")
     with pytest.raises(InputError, match="bare.parquet: no shard column"):
         combine_files([tmp_path / "bare.parquet"], tmp_path / "cal.json", tmp_path / "x.parquet", shard="MOCK_0")
+
+
+def test_sets_without_both_classes_in_each_half_are_refused_by_name():
+    """One class only, or a set so small that a half of the cross-fitting lacks one, stopped `calibrate`
+    with a bare ValueError traceback; now one line saying which half and what to change."""
+    from lensfinder.io import InputError
+    from lensfinder.learning.calibration import calibrate_members, calibration_split
+
+    def run(ids, y):
+        p = np.where(y, 0.8, 0.3) + np.linspace(0, 0.1, len(ids))
+        return calibrate_members({"he2020": pd.DataFrame({"object_id": ids, "p_cnn": p})},
+                                 pd.DataFrame({"object_id": ids, "is_lens": y}), seed=42)
+
+    ids = [f"test-2-0-{k}" for k in range(40)]
+    with pytest.raises(InputError, match=r"the scored set of the 40 scored held-out images .* has 0 lenses and 40"):
+        run(ids, np.zeros(40, bool))
+    # both classes, but every lens falls in one half of the split
+    fold = calibration_split(ids, 42)
+    with pytest.raises(InputError, match=r"half 1 of the 40 .* has \d+ lenses and 0 non-lenses; expected both: a la"):
+        run(ids, fold)
+    params, summary, _ = run(ids, np.arange(40) % 2 == 1)
+    assert set(params) == {"he2020"} and summary["n"].tolist() == [40]

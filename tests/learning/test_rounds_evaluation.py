@@ -132,6 +132,12 @@ def test_table_over_rounds_and_from_files(evaluation_set, tmp_path):
     with pytest.raises(InputError, match="--training-sets: 0 tables for 2 rounds"):
         evaluate_rounds_files([[tmp_path / "r0.parquet"], [tmp_path / "r1.parquet"]], [tmp_path / "index.parquet"],
                               [tmp_path / "truth.parquet"], [], THRESHOLDS, out)
+    # a round whose scores miss an object: the message names the round and its files
+    write_table(round_1.iloc[1:], tmp_path / "r1_short.parquet")
+    with pytest.raises(InputError, match=r"round 1's scores: object_id .* has no score \(1 objects\) \(.*r1_short"):
+        evaluate_rounds_files([[tmp_path / "r0.parquet"], [tmp_path / "r1_short.parquet"]],
+                              [tmp_path / "index.parquet"], [tmp_path / "truth.parquet"], [tmp_path / "set.parquet"],
+                              THRESHOLDS, out)
 
 
 def test_figures_draw_from_the_tables(evaluation_set, tmp_path):

@@ -21,10 +21,22 @@ def graded_rounds():
     return 1 + len(LEARNING["grades"])
 
 
+if SIMULATED_INSPECTORS and LEARNING["grades"]:
+    raise ValueError(f"config: learning.grades{config_source('learning', 'grades')}: the mock survey's simulated "
+                     "inspectors grade every round while inspection.grades is null, so these files would be "
+                     "ignored; set inspection.grades (round 0's grades) to grade with your own, or remove "
+                     "learning.grades")
 # A later round's grades file that is not there would leave its round without a producer, and the ranked
 # list would quietly come from an earlier round: stop here, as for inspection.grades.
 for _k, _grades in enumerate(LEARNING["grades"] if config["inspection"]["grades"] else [], start=1):
     check_grades_file(_grades, f"learning.grades[{_k - 1}]", f"round {_k}'s grades")
+if len(LEARNING["grades"]) > LEARNING["rounds"]:
+    from snakemake.logging import logger
+
+    logger.warning(f"learning.grades lists {len(LEARNING['grades'])} files but learning.rounds is "
+                   f"{LEARNING['rounds']}: the grades of rounds beyond {LEARNING['rounds']} "
+                   f"({', '.join(map(str, LEARNING['grades'][LEARNING['rounds']:]))}) are not used; raise "
+                   "learning.rounds to train on them")
 
 #: retraining rounds that run: round k trains on the grades of rounds 0 .. k-1
 ROUNDS = min(LEARNING["rounds"], graded_rounds())

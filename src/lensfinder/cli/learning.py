@@ -172,6 +172,8 @@ def run_evaluate(args) -> int:
     for t in args.thresholds:
         if not 0 <= t <= 1:
             raise InputError(f"--thresholds: {t} is outside [0, 1]")
+    if args.bins < 1:
+        raise InputError(f"--bins: {args.bins}: expected at least 1 bin per completeness curve")
     evaluate_files(args.predictions, args.labels, args.out, args.roc, args.thresholds,
                    completeness_out=args.completeness, bins=args.bins)
     return 0

@@ -280,6 +280,12 @@ def calibrate_members(scores: dict, labels, *, method: str = "beta", seed: int =
     ids = ids[finite]
     y = truth.reindex(ids).to_numpy(dtype=bool)
     fold = calibration_split(ids, seed)
+    for where, rows in (("the scored set", np.ones(len(y), bool)), ("half 1", fold), ("half 2", ~fold)):
+        if y[rows].all() or not y[rows].any():  # each half's map is fitted on lenses and non-lenses
+            raise InputError(f"calibration: {where} of the {len(y)} scored held-out images (two-fold cross-fitting, "
+                             f"seed {seed}) has {int(y[rows].sum())} lenses and {int((~y[rows]).sum())} non-lenses; "
+                             "expected both" + (": a larger simulated test set (simulation.sets.test.n_images)"
+                                                if where != "the scored set" else ""))
     params, rows, curves, raws = {}, [], [], []
     for name, series in raw.items():
         p = series.reindex(ids).to_numpy(dtype=np.float64)

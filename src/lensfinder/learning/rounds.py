@@ -179,11 +179,13 @@ def evaluate_round(scores, stamp_index, truth, thresholds: dict) -> dict:
     return row
 
 
-def rounds_table(round_scores: Sequence, stamp_index, truth, thresholds: dict, n_trained_on: Sequence[int]):
+def rounds_table(round_scores: Sequence, stamp_index, truth, thresholds: dict, n_trained_on: Sequence[int],
+                 sources: Sequence[str] = ()):
     """The rounds table: :func:`evaluate_round` of each round's scores (round 0 first).
 
     ``n_trained_on[k]`` is the number of graded objects round ``k`` trained
-    on (0 for round 0). Returns a table with :data:`ROUNDS_COLUMNS`.
+    on (0 for round 0); ``sources[k]`` (optional) names round ``k``'s score
+    files in errors. Returns a table with :data:`ROUNDS_COLUMNS`.
     """
     import pandas as pd
 
@@ -191,7 +193,10 @@ def rounds_table(round_scores: Sequence, stamp_index, truth, thresholds: dict, n
         raise InputError(f"rounds: {len(round_scores)} rounds of scores but {len(n_trained_on)} training counts")
     rows = []
     for k, (scores, n_graded) in enumerate(zip(round_scores, n_trained_on)):
-        row = {"round": k, **evaluate_round(scores, stamp_index, truth, thresholds), "n_trained_on": int(n_graded)}
+        try:
+            row = {"round": k, **evaluate_round(scores, stamp_index, truth, thresholds), "n_trained_on": int(n_graded)}
+        except InputError as exc:
+            raise InputError(f"round {k}'s {exc}" + (f" ({sources[k]})" if sources else "")) from None
         rows.append(row)
         log.info("round %d: %d lenses among %d objects, R-precision %.3f, completeness %.3f, "
                  "%d false positives above threshold", k, row["n_lenses"], row["n_objects"], row["r_precision"],
@@ -245,7 +250,8 @@ def evaluate_rounds_files(round_predictions: Sequence[Sequence], stamp_indexes, 
     scores = [pd.concat([read_table(p, required=["object_id", "p_cnn"]) for p in paths], ignore_index=True)
               for paths in round_predictions]
     n_trained = [0] + [n_graded_in_set(read_table(p, required=["source", "source_id"])) for p in training_sets]
-    table = rounds_table(scores, index, truth, thresholds, n_trained)
+    table = rounds_table(scores, index, truth, thresholds, n_trained,
+                         sources=[", ".join(map(str, paths)) for paths in round_predictions])
     write_table(table, out)
     write_csv(table, Path(out).with_suffix(".csv"))
     return table
