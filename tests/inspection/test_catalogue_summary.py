@@ -160,3 +160,36 @@ def test_summary_page_in_chromium(tmp_path):
         assert not severe, severe
     finally:
         driver.quit()
+
+
+def test_summary_page_shows_the_grades_merge_scores_counted(tmp_path):
+    # a hand-edited "obj1 " counts for obj1 in merge-scores (read_grades with valid ids strips it); the page
+    # read the grades without them and dropped ann's grade; a mixed-in simulation's grades still read
+    write_table(pd.DataFrame({"object_id": ["obj1", "obj2"], "p_cnn": [0.97, 0.9]}), tmp_path / "pred.parquet")
+    write_table(pd.DataFrame({"object_id": ["sim-1"], "is_lens": [True]}), tmp_path / "known.parquet")
+    grades = tmp_path / "grades.csv"
+    out = tmp_path / "index.html"
+    argv = ["merge-scores", "--predictions", str(tmp_path / "pred.parquet"), "--grades", str(grades),
+            "--known", str(tmp_path / "known.parquet"), "--out", str(tmp_path / "ranked.parquet"),
+            "--out-summary", str(out)]
+
+    def page():
+        parsed = _Page()
+        parsed.feed(out.read_text())
+        return parsed, out.read_text().split("<section", 1)[0]
+
+    grades.write_text("object_id,inspector,grade,time\nobj1 ,ann,A,t\nobj1,bob,B,t\nobj1,cy,C,t\nobj2,ann,D,t\n"
+                      "sim-1 ,ann,A,t\nsim-1,bob,B,t\n")
+    assert main(argv) == 0
+    ranked = pd.read_parquet(tmp_path / "ranked.parquet").set_index("object_id")
+    assert ranked.loc["obj1", "n_graders"] == 3 and ranked.loc["obj2", "n_graders"] == 1
+    sections, index = page()
+    assert "ann | A | bob | B | cy | C" in " | ".join(sections.sections["obj1"])
+    assert "<td>A B C</td>" in index and "<td>D</td>" in index
+    # an undo written against the stripped id retracts the hand-edited grade, on the page as in the list
+    with open(grades, "a") as fh:
+        fh.write("obj2 ,bob,C,t\nobj2,bob,UNDO,t\n")
+    assert main(argv) == 0
+    sections, index = page()
+    assert "ann | D" in " | ".join(sections.sections["obj2"]) and "bob" not in " | ".join(sections.sections["obj2"])
+    assert "<td>D</td>" in index

@@ -7,16 +7,26 @@ CSV, and the AASTeX table's structure.
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from astropy.io import fits
 from astropy.io.votable import parse_single_table
 from astropy.table import Table
 
 from lensfinder.cli import main
-from lensfinder.inspection.catalogue import CATALOGUE_COLUMNS, LOCAL_COLUMNS, rounded
+from lensfinder.inspection.catalogue import (
+    CATALOGUE_COLUMNS,
+    LOCAL_COLUMNS,
+    catalogue_table,
+    round_down,
+    rounded,
+    write_catalogue,
+)
+from lensfinder.inspection.latex import ranked_latex
 from lensfinder.io import write_table
 from lensfinder.surveys.designation import DESIGNATIONS, iau_names
 
@@ -212,3 +222,115 @@ def test_other_surveys_have_their_own_names_and_no_kids_header(tmp_path, test_da
     names = pd.read_parquet(mock / "ranked.parquet")["name"]
     assert names.str.startswith("MOCK J").all()
     assert "MOCK J" in (mock / "ranked.tex").read_text()
+
+
+def test_fits_reads_known_lens_back_as_true_false_and_unknown(tmp_path):
+    # astropy's masked bool fills with True: a TNULL of 1 read every real known lens (1) back as null
+    df = pd.DataFrame({"rank": [1, 2, 3, 4], "object_id": ["a", "b", "c", "d"], "ra": [1.0, 2, 3, 4],
+                       "dec": [0.0, 0, 0, 0], "known_lens": pd.array([True, False, None, True], dtype="boolean")})
+    table = catalogue_table(df, survey="mock", scheme="li2020")
+    for suffix in FORMATS:
+        write_catalogue(table, tmp_path / f"k.{suffix}")
+        got = [None if v is None else bool(v) for v in _values(Table.read(tmp_path / f"k.{suffix}")["known_lens"])]
+        assert got == [True, False, None, True], suffix
+    with fits.open(tmp_path / "k.fits") as hdul:
+        column = hdul["RANKED"].columns["known_lens"]
+        assert column.format == "I" and column.null == -1
+        assert hdul["RANKED"].data["known_lens"].tolist() == [1, 0, -1, 1]
+
+
+def test_non_ascii_ids_in_every_catalogue_and_no_half_set(tmp_path):
+    # a known lens named with an umlaut: FITS raised a raw UnicodeEncodeError after the Parquet, CSV and TeX
+    ids = ["Q2237+030 Hölzl", "x2"]
+    write_table(pd.DataFrame({"object_id": ids, "p_cnn": [0.9, 0.8], "ra": [1.0, 2.0], "dec": [0.0, 0.0]}),
+                tmp_path / "cand.parquet")
+    (tmp_path / "g.csv").write_text("object_id,inspector,grade\nQ2237+030 Hölzl,ann,A\nx2,ann,B\n", encoding="utf-8")
+    out = tmp_path / "out"
+    names = ["r.parquet", "r.csv", "r.tex", "r.fits", "r.ecsv", "r.vot", "index.html"]
+
+    def argv(predictions):
+        return ["merge-scores", "--predictions", str(predictions), "--grades", str(tmp_path / "g.csv"),
+                "--out", str(out / names[0]), "--out-csv", str(out / names[1]), "--out-tex", str(out / names[2]),
+                "--out-fits", str(out / names[3]), "--out-ecsv", str(out / names[4]), "--out-votable",
+                str(out / names[5]), "--out-summary", str(out / names[6])]
+
+    assert main(argv(tmp_path / "cand.parquet")) == 0
+    assert sorted(p.name for p in out.iterdir() if p.name in names) == sorted(names)
+    for suffix in FORMATS:
+        table = _read(out / f"r.{suffix}")
+        assert [str(v) for v in _values(table["object_id"])] == ids, suffix
+        assert [str(v) for v in _values(table["name"])] == ids, suffix
+    with fits.open(out / "r.fits") as hdul:
+        assert hdul["RANKED"].verify_checksum() == 1
+        assert "UTF-8 text in column(s) name, object_id" in str(hdul["RANKED"].header["COMMENT"])
+    assert Table.read(out / "r.fits")["object_id"][0] == ids[0]  # astropy's default reader decodes it too
+
+    # a list one format cannot hold (a FITS column name must be ASCII) fails before any file is written
+    write_table(pd.DataFrame({"object_id": ["a"], "p_cnn": [0.9], "ra": [1.0], "dec": [0.0], "flüx": [1.0]}),
+                tmp_path / "odd.parquet")
+    (tmp_path / "g.csv").write_text("object_id,inspector,grade\na,ann,A\n")
+    shutil.rmtree(out)
+    assert main(argv(tmp_path / "odd.parquet")) == 2
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_votable_keeps_survey_and_scheme(tmp_path, test_data):
+    _inputs(tmp_path, test_data)
+    out = _merge(tmp_path, "he2020", "kids_dr4")
+    vot = parse_single_table(out / "ranked.vot")
+    params = {p.name: p.value for p in vot.params}
+    assert params == {"survey": "kids_dr4", "scheme": "he2020"}
+    assert "Lens candidates ranked" in vot.description
+    # as FITS and ECSV keep them
+    assert Table.read(out / "ranked.ecsv").meta["scheme"] == "he2020"
+    assert fits.getheader(out / "ranked.fits", "RANKED")["SCHEME"] == "he2020"
+
+
+def test_round_down_never_crosses_a_cut():
+    values = np.array([0.69965, 0.7, 0.57, 0.5, 0.4999999, 0.875 * 0.8, 1.0, 0.0, np.nan, 0.9995 * 0.7])
+    down = round_down(values, 3)
+    np.testing.assert_array_equal(down[:8], [0.699, 0.7, 0.57, 0.5, 0.499, 0.7, 1.0, 0.0])
+    assert np.isnan(down[8]) and down[9] == 0.699
+    # every 3-decimal cut holds for the rounded value exactly where it holds for the full one
+    rng = np.random.default_rng(1)
+    full = np.concatenate([rng.uniform(0, 1, 20000), np.arange(1001) / 1000, np.arange(1001) / 1000 - 1e-12,
+                           np.arange(1001) / 1000 * 0.8 / 0.8])
+    down = round_down(full, 3)
+    for cut in (0.5, 0.7, 0.57, 0.123):
+        np.testing.assert_array_equal(down >= cut, full >= cut, err_msg=str(cut))
+    assert (down <= full).all() and (full - down < 0.001 + 1e-12).all()
+
+
+def test_p_just_under_the_golden_cut_reads_under_it_everywhere(tmp_path, capsys):
+    # P = 0.9995 * 0.7 = 0.69965: quality high; rounded to nearest it read 0.700 beside "high"
+    write_table(pd.DataFrame({"object_id": ["x1", "x2"], "p_cnn": [0.9995, 0.8], "ra": [1.0, 2.0], "dec": [0.0, 0.0]}),
+                tmp_path / "cand.parquet")
+    (tmp_path / "g.csv").write_text("object_id,inspector,grade\nx1,ann,B\nx1,bob,B\nx2,ann,A\nx2,bob,A\n")
+    assert main(["merge-scores", "--predictions", str(tmp_path / "cand.parquet"), "--grades", str(tmp_path / "g.csv"),
+                 "--out", str(tmp_path / "r.parquet"), "--out-csv", str(tmp_path / "r.csv"), "--out-tex",
+                 str(tmp_path / "r.tex"), "--out-summary", str(tmp_path / "index.html")]) == 0
+    ranked = pd.read_parquet(tmp_path / "r.parquet").set_index("object_id")
+    assert ranked.loc["x1", "P"] == pytest.approx(0.69965) and ranked.loc["x1", "quality"] == "high"
+    csv = pd.read_csv(tmp_path / "r.csv", dtype=str).set_index("object_id")
+    assert csv.loc["x1", "P"] == "0.699" and csv.loc["x2", "P"] == "0.8"
+    row = next(r for r in _tex_rows((tmp_path / "r.tex").read_text()) if r.startswith("2 & x1"))
+    assert row.split(" & ")[-2] == "0.699"
+    html = (tmp_path / "index.html").read_text()
+    assert re.search(r"P = p_CNN \u00d7 p_hum</th><td>0\.699</td></tr><tr><th>quality</th><td>high", html)
+    assert "<td>0.699</td>" in html.split("<section", 1)[0]  # the index table too
+    capsys.readouterr()
+    assert main(["digest", str(tmp_path / "r.parquet")]) == 0
+    assert "x1  P 0.6996  p_CNN 0.9995  high" in capsys.readouterr().out
+
+
+def test_tex_all_captions_all_ranked_objects(tmp_path, test_data):
+    _inputs(tmp_path, test_data)
+    out = _merge(tmp_path, "li2020", "kids_dr4")  # --tex-all
+    assert r"\tablecaption{All 5 ranked objects, ranked by $P" in (out / "ranked.tex").read_text()
+    ranked = pd.read_parquet(out / "ranked.parquet")
+    best = ranked_latex(ranked, "li2020")
+    n_best = int(ranked["quality"].isin(["golden", "high"]).sum())
+    assert rf"\tablecaption{{The {n_best} best lens candidates, ranked by $P" in best
+    he = ranked_latex(pd.read_parquet(_merge(tmp_path, "he2020", "kids_dr4") / "ranked.parquet"), "he2020",
+                      all_rows=True)
+    assert r"\tablecaption{All 5 ranked objects by summed inspector score" in he

@@ -246,6 +246,27 @@ def test_digest_counts_the_classes_and_shows_the_top_rows(tmp_path, capsys):
     assert "none.parquet: file not found" in capsys.readouterr().err
 
 
+def test_digest_of_a_list_not_cross_matched_or_partly(tmp_path, capsys):
+    # known_lens all NA (merge-scores without --crossmatch) raised "cannot convert float NaN to bool"
+    pred, known, cat, xm, grades = _cli_inputs(tmp_path)
+    out = tmp_path / "ranked.parquet"
+    argv = ["merge-scores", "--predictions", str(pred), "--grades", str(grades), "--known", str(known),
+            "--out", str(out)]
+    assert main(argv) == 0
+    assert pd.read_parquet(out)["known_lens"].isna().all()
+    capsys.readouterr()
+    assert main(["digest", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[0].endswith("; not cross-matched")
+    # a cross-match that lacks one of the ranked objects: counted as not known, and said
+    write_table(pd.read_parquet(xm).iloc[[0]], tmp_path / "xm1.parquet")
+    assert main(argv + ["--crossmatch", str(tmp_path / "xm1.parquet")]) == 0
+    capsys.readouterr()
+    assert main(["digest", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[0].endswith("; 1 of them known lenses (1 not cross-matched)")
+    ranked = pd.read_parquet(out).assign(known_lens=pd.array([False, None], dtype="boolean"))
+    assert ranking.ranked_digest(ranked)[0].endswith("; 0 of them known lenses (1 not cross-matched)")
+
+
 def test_merge_scores_cli_errors_and_empty(tmp_path, capsys):
     pred, known, cat, xm, grades = _cli_inputs(tmp_path)
     out = str(tmp_path / "r.parquet")

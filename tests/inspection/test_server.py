@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import socket
 import subprocess
@@ -196,6 +197,25 @@ def test_pixels_limits_and_fits_stamp(server, tmp_path):
         assert hdul[0].header["BAND"] == "r" and hdul[0].header["PIXSCALE"] == 0.2
     # no wider field without --tile-dir
     assert request(server, "GET", "/api/field/2")[0] == 404
+
+
+def test_fits_stamp_of_a_non_ascii_id(tmp_path):
+    # OBJECT was set to the id as it is: astropy refuses non-ASCII header values, and GET /fits/0 gave 500
+    from astropy.io import fits
+
+    make_set(tmp_path, ids=["Abell 2218 arc \u00e9", "Q2237+030 H\u00f6lzl \u2605", "plain"])
+    srv, thread = serve(grading.GradingSession(tmp_path, "ann", "li2020", tmp_path / "grades.csv"))
+    try:
+        objects = []
+        for k in range(3):
+            status, headers, body = request(srv, "GET", f"/fits/{k}")
+            assert status == 200, body
+            with fits.open(io.BytesIO(body)) as hdul:
+                objects.append(hdul[0].header["OBJECT"])
+            assert headers["Content-Disposition"].isascii()
+    finally:
+        stop(srv, thread)
+    assert objects == ["Abell 2218 arc e", "Q2237+030 Holzl ?", "plain"]
 
 
 def test_blind_mode_hides_ids_scores_and_context(tmp_path):

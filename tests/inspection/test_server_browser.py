@@ -234,6 +234,39 @@ def test_grade_with_keyboard_undo_reload_and_grid(tmp_path, serve, browser):
     _no_errors(browser)  # no JavaScript error, CSP violation or failed request on the way
 
 
+def test_a_clicked_button_leaves_the_keyboard_to_the_page(tmp_path, serve, browser):
+    # a grade button kept the focus after a mouse click, and Space (pressed to the focused element, as a person's
+    # key is) pressed it again: the next object got the same grade
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    make_set(tmp_path / "set")
+    url, grades_csv = serve(tmp_path / "set")
+    _open(browser, url)
+    buttons = browser.find_elements(By.CSS_SELECTOR, "#keys button")
+    assert [b.text[0] for b in buttons] == ["A", "B", "C", "D"]
+    buttons[1].click()  # B, with the mouse
+    _wait(browser, lambda d: _graded(d) == 1)
+    ActionChains(browser).send_keys(Keys.SPACE).perform()
+    _key(browser, "c")  # grades are written in order: a grade by Space would come before this one
+    _wait(browser, lambda d: _graded(d) >= 2 and d.execute_script("return document.body.dataset.current") != IDS[1])
+    with open(grades_csv, newline="") as fh:
+        assert [r[:3] for r in csv.reader(fh)][1:] == [[IDS[0], "ann", "B"], [IDS[1], "ann", "C"]]
+    assert _graded(browser) == 2
+    assert browser.execute_script("return document.activeElement === document.body")
+    # the view toggle too: Space after a click leaves the grid as it is
+    browser.find_element(By.ID, "toggle-view").click()
+    grid = browser.find_element(By.ID, "grid")
+    _wait(browser, lambda d: grid.is_displayed())
+    assert browser.execute_script("return document.activeElement === document.body")
+    ActionChains(browser).send_keys(Keys.SPACE).perform()
+    _key(browser, Keys.ARROW_RIGHT)  # handled in order after Space
+    _wait(browser, lambda d: d.execute_script("return document.querySelector('#grid .cell.current') !== null && "
+                                              "Number(document.querySelector('#grid .cell.current').dataset.index)")
+          == 3)
+    assert grid.is_displayed() and not browser.find_element(By.ID, "single").is_displayed()
+    _no_errors(browser)
+
+
 def _expected(stamp, stretch, scale, zoom=1):
     """What the page must draw: astropy's interval and stretch, to 8 bits, rows north first."""
     from astropy import visualization as viz

@@ -8,6 +8,7 @@ writers. The columns are described in docs/inspection.md.
 
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,10 @@ __all__ = [
     "column_spec",
     "sample_labels",
     "add_catalogue_columns",
+    "round_down",
     "rounded",
     "catalogue_table",
+    "catalogue_bytes",
     "write_catalogue",
 ]
 
@@ -35,12 +38,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """Unit (astropy unit string, None when dimensionless), description, CSV decimals and IVOA UCD of one column."""
+    """Unit (astropy unit string, None when dimensionless), description, CSV decimals and IVOA UCD of one column.
+
+    ``down``: the column is rounded down to its decimals, never up, because
+    classes are cut on it (``P``: 0.69965 must not read 0.700 beside quality
+    ``high``).
+    """
 
     unit: str | None
     description: str
     decimals: int | None = None
     ucd: str | None = None
+    down: bool = False
 
 
 #: ranked-list column -> unit, description, decimals in the rounded CSV.
@@ -56,7 +65,7 @@ CATALOGUE_COLUMNS: dict[str, ColumnSpec] = {
     "score_rms": ColumnSpec(None, "Standard deviation of the inspector scores", 2),
     "score_sum": ColumnSpec(None, "Sum of the inspector scores (He et al. 2020: 2, 1, 0)", 0),
     "p_human": ColumnSpec(None, "Human lens probability, mean score / 10 (Li et al. 2020)", 3),
-    "P": ColumnSpec(None, "Combined probability P = p_cnn * p_human (Li et al. 2020, eq. 3)", 3),
+    "P": ColumnSpec(None, "Combined probability P = p_cnn * p_human (Li et al. 2020, eq. 3)", 3, down=True),
     "n_zero": ColumnSpec(None, "Number of lowest grades (D, or 0)", 0),
     "n_top": ColumnSpec(None, "Number of top grades (A, or 2)", 0),
     "quality": ColumnSpec(None, "golden (P >= 0.7), high (P >= 0.5), low, or ungraded"),
@@ -147,14 +156,31 @@ def add_catalogue_columns(ranked, survey: str | None = None):
     return df
 
 
+def round_down(values, decimals: int):
+    """``values`` rounded down to ``decimals`` decimals: the largest such number that is not above the value.
+
+    So a cut with at most ``decimals`` decimals (P >= 0.7) holds for the
+    rounded value exactly where it holds for the full one; NaN stays NaN.
+    """
+    values = np.asarray(values, dtype=float)
+    near = np.round(values, decimals)
+    with np.errstate(invalid="ignore"):
+        return np.where(near > values, np.round(near - 10.0**-decimals, decimals), near)
+
+
 def rounded(ranked):
     """A copy of ``ranked`` with each float column rounded to its :data:`CATALOGUE_COLUMNS` decimals.
 
-    Counts (0 decimals) become nullable integers, so the CSV reads ``3``, not ``3.0``.
+    Columns whose classes are cut on them (``P``, :attr:`ColumnSpec.down`) are
+    rounded down (:func:`round_down`). Counts (0 decimals) become nullable
+    integers, so the CSV reads ``3``, not ``3.0``.
     """
     specs = {col: column_spec(col) for col in ranked.columns if ranked[col].dtype.kind == "f"}
     decimals = {col: spec.decimals for col, spec in specs.items() if spec and spec.decimals is not None}
     out = ranked.round(decimals)
+    for col, n in decimals.items():
+        if specs[col].down:
+            out[col] = round_down(ranked[col], n)
     counts = [col for col, n in decimals.items() if n == 0]
     return out.astype(dict.fromkeys(counts, "Int64")) if counts else out
 
@@ -186,40 +212,119 @@ def catalogue_table(ranked, *, survey: str | None = None, scheme: str | None = N
     return table
 
 
+#: the FITS null (TNULLn) of a boolean column with missing values, written as int16 1/0
+_BOOL_NULL = -1
+
+#: table metadata written as PARAMs of a VOTable's TABLE (the description is its DESCRIPTION)
+_VOTABLE_PARAMS = {"survey": "Survey of the objects (lensfinder merge-scores --survey)",
+                   "scheme": "Grading scheme of the ranking: li2020 (A, B, C, D) or he2020 (2, 1, 0)"}
+
+
+def _is_ascii(column) -> bool:
+    return all(str(value).isascii() for value in np.ma.asarray(column).compressed())
+
+
 def _fits_hdu(table):
-    """A BinTableHDU of ``table``; a boolean column with missing values becomes int16 (1, 0, null)."""
+    """A BinTableHDU of ``table``.
+
+    A boolean column with missing values becomes int16 (1, 0, null -1); a
+    text column with non-ASCII characters is written as UTF-8 bytes (which
+    astropy's reader decodes again), named in a ``COMMENT``.
+    """
     from astropy.io import fits
-    from astropy.table import MaskedColumn
+    from astropy.table import Column, MaskedColumn
 
     table = table.copy(copy_data=False)
     description = table.meta.pop("description", "")  # FITS keywords have 8 characters: a COMMENT card instead
+    utf8 = []
     for col in table.colnames:
         column = table[col]
         if column.dtype.kind == "b" and isinstance(column, MaskedColumn) and column.mask.any():
-            # FITS logicals have a null value, but astropy writes a masked bool as True
+            # FITS logicals have a null value, but astropy writes a masked bool as True; the null (TNULLn) must
+            # be neither 1 nor 0: the masked bool's fill value (True) would turn every 1 into null on reading
             table[col] = MaskedColumn(column.data.astype(np.int16), mask=column.mask, unit=column.unit,
+                                      fill_value=_BOOL_NULL,
                                       description=f"{column.description} (1 yes, 0 no, null unknown)")
+        elif column.dtype.kind in "UO" and not _is_ascii(column):
+            # FITS text is ASCII: astropy's writer fails on a name like "Q2237+030 Hölzl"
+            data = np.char.encode(np.ma.asarray(column, dtype=str).filled(""), "utf-8")
+            if isinstance(column, MaskedColumn):
+                table[col] = MaskedColumn(data, mask=column.mask, unit=column.unit, description=column.description)
+            else:
+                table[col] = Column(data, unit=column.unit, description=column.description)
+            utf8.append(col)
     hdu = fits.table_to_hdu(table)
     hdu.name = "RANKED"
     if description:
         hdu.header["COMMENT"] = description
+    if utf8:
+        hdu.header["COMMENT"] = f"UTF-8 text in column(s) {', '.join(utf8)}"
     for k, col in enumerate(table.colnames, start=1):
         if table[col].description:  # TCOMMn: the column comment convention of HEASARC and Vizier
             hdu.header[f"TCOMM{k}"] = table[col].description[:68]
     return hdu
 
 
-def write_catalogue(table, path) -> Path:
-    """Write ``table`` atomically in the format of ``path``'s suffix (:data:`CATALOGUE_FORMATS`)."""
-    from astropy.io import fits
+def _votable(table):
+    """``table`` as an astropy VOTableFile: ``survey`` and ``scheme`` as PARAMs of the TABLE.
 
-    path = Path(path)
+    astropy's writer keeps only the ``description`` of the table's meta; a
+    PARAM is where TOPCAT and ``parse_single_table(...).params`` find the
+    others, as a FITS reader finds ``SURVEY`` and ``SCHEME`` in the header.
+    """
+    from astropy.io.votable import from_table
+    from astropy.io.votable.tree import Param
+
+    votable = from_table(table)
+    element = votable.get_first_table()
+    for key, text in _VOTABLE_PARAMS.items():
+        if table.meta.get(key):
+            param = Param(votable, name=key, ID=key, datatype="char", arraysize="*", value=str(table.meta[key]))
+            param.description = text
+            element.params.append(param)
+    return votable
+
+
+def _catalogue_format(path: Path) -> str:
     fmt = CATALOGUE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise InputError(f"{path}: unknown catalogue suffix; expected one of {', '.join(CATALOGUE_FORMATS)}")
+    return fmt
+
+
+def catalogue_bytes(table, path) -> bytes:
+    """The file ``path`` of ``table`` in its suffix's format (:data:`CATALOGUE_FORMATS`), made in memory.
+
+    So a table that a format cannot hold fails before any file is written
+    (:func:`lensfinder.inspection.ranking.write_ranked` makes every file first).
+    """
+    from astropy.io import fits
+
+    path = Path(path)
+    fmt = _catalogue_format(path)
+    odd = [col for col in table.colnames if not col.isascii()]
+    if odd and fmt == "fits":
+        raise InputError(f"{path}: column name {odd[0]!r} is not ASCII; FITS column names (TTYPEn) must be")
+    buffer = io.BytesIO()
+    if fmt == "fits":
+        fits.HDUList([fits.PrimaryHDU(), _fits_hdu(table)]).writeto(buffer, checksum=True)
+    elif fmt == "votable":
+        _votable(table).to_xml(buffer)
+    else:
+        text = io.StringIO()
+        table.write(text, format=fmt)
+        buffer.write(text.getvalue().encode("utf-8"))  # ECSV is UTF-8
+    return buffer.getvalue()
+
+
+def write_catalogue(table, path) -> Path:
+    """Write ``table`` atomically in the format of ``path``'s suffix (:data:`CATALOGUE_FORMATS`)."""
+    return write_bytes(catalogue_bytes(table, path), path)
+
+
+def write_bytes(data: bytes, path) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    path = Path(path)
     with atomic_path(path) as tmp:
-        if fmt == "fits":
-            fits.HDUList([fits.PrimaryHDU(), _fits_hdu(table)]).writeto(tmp, overwrite=True, checksum=True)
-        else:
-            table.write(tmp, format=fmt, overwrite=True)
+        tmp.write_bytes(data)
     return path

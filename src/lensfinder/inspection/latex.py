@@ -13,6 +13,8 @@ import re
 
 import numpy as np
 
+from lensfinder.inspection.catalogue import round_down
+
 __all__ = ["ranked_latex", "tex_escape"]
 
 _SPECIAL = {**{ch: "\\" + ch for ch in "&%$#_{}"}, "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
@@ -47,14 +49,23 @@ def _optional(rows, column: str) -> bool:
     return column in rows.columns and bool(np.isfinite(rows[column].to_numpy(dtype=float)).any())
 
 
+def _listed(rows, all_rows: bool, what: str) -> str:
+    """The caption's subject: "All 75 ranked objects" (``all_rows``), else "The 12 best lens candidates"."""
+    if all_rows and len(rows):
+        return f"All {len(rows)} ranked objects"
+    return f"The {len(rows) or 'no'} {what}"
+
+
 def ranked_latex(ranked, scheme: str = "li2020", *, all_rows: bool = False) -> str:
     """An AASTeX ``deluxetable*`` of the best candidates, laid out like Li et al. (2020) Table 1.
 
     li2020 columns: ID (rank), Name, Sample, R.A., Decl. (deg), r_auto (mag),
     z_phot, s_ave, rms, p_CNN, P, number of zero scores; rows with quality
-    golden or high (all rows with ``all_rows``). he2020: ID, Name, Sample,
-    R.A., Decl., score sum, p_CNN, final/vote; rows on the final list or to
-    a further vote. Name is the ``name`` column (the survey's designation)
+    golden or high (all rows with ``all_rows``, captioned as all ranked
+    objects); P is rounded down
+    (:func:`~lensfinder.inspection.catalogue.round_down`), so it never reads
+    as the next class's cut. he2020: ID, Name, Sample, R.A., Decl., score
+    sum, p_CNN, final/vote; rows on the final list or to a further vote. Name is the ``name`` column (the survey's designation)
     or else the ``object_id``; r_auto and z_phot are left out when no row has
     them, Sample when no row has a sample.
     """
@@ -62,8 +73,8 @@ def ranked_latex(ranked, scheme: str = "li2020", *, all_rows: bool = False) -> s
 
     if scheme == "li2020":
         rows = ranked if all_rows else ranked[ranked["quality"].isin(["golden", "high"])]
-        caption = (f"The {len(rows) or 'no'} best lens candidates, ranked by "
-                   r"$P = p_\mathrm{CNN} \times p_\mathrm{hum}$")
+        listed = _listed(rows, all_rows, "best lens candidates")
+        caption = f"{listed}, ranked by " + r"$P = p_\mathrm{CNN} \times p_\mathrm{hum}$"
         comments = (r"$s_\mathrm{ave}$: mean inspector score (A, B, C, D = 10, 7, 3, 0), rms its scatter; "
                     r"$P$: $p_\mathrm{CNN}$ times $s_\mathrm{ave}/10$ (Li et al. 2020, eq. 3); "
                     "the last column counts D grades.")
@@ -71,12 +82,13 @@ def ranked_latex(ranked, scheme: str = "li2020", *, all_rows: bool = False) -> s
             (r"$s_\mathrm{ave}$", "", [_fmt(v, ".2f") for v in rows["score_mean"]]),
             ("rms", "", [_fmt(v, ".2f") for v in rows["score_rms"]]),
             (r"$p_\mathrm{CNN}$", "", [_fmt(v, ".3f") for v in rows["p_cnn"]]),
-            ("$P$", "", [_fmt(v, ".3f") for v in rows["P"]]),
+            ("$P$", "", [_fmt(v, ".3f") for v in round_down(rows["P"], 3)]),  # down: never across a class cut
             ("No. zero scores", "", [_fmt(v, ".0f") for v in rows["n_zero"]]),
         ]
     else:
         rows = ranked if all_rows else ranked[ranked["final_list"] | ranked["further_vote"]]
-        caption = f"The {len(rows) or 'no'} lens candidates by summed inspector score (He et al. 2020, section 4.1)"
+        listed = _listed(rows, all_rows, "lens candidates")
+        caption = f"{listed} by summed inspector score (He et al. 2020, section 4.1)"
         comments = "Score: sum of the inspector grades (2, 1, 0); final: score $\\geq 4$; vote: score 3."
         scores = [
             ("Score", "", [_fmt(v, ".0f") for v in rows["score_sum"]]),

@@ -21,7 +21,14 @@ from lensfinder.inspection.grades import (
     skill_posterior,
 )
 from lensfinder.inspection.candidates import score_tie_breakers, sort_by_score
-from lensfinder.inspection.catalogue import add_catalogue_columns, catalogue_table, rounded, write_catalogue
+from lensfinder.inspection.catalogue import (
+    add_catalogue_columns,
+    catalogue_bytes,
+    catalogue_table,
+    round_down,
+    rounded,
+    write_bytes,
+)
 from lensfinder.inspection.latex import ranked_latex
 from lensfinder.io import InputError, bool_column, read_table, require_columns, write_csv, write_table, write_text
 
@@ -299,18 +306,25 @@ def write_ranked(ranked, inspectors, agreement, out, *, scheme: str = "li2020", 
     table and the agreement table go to ``out_inspectors`` and
     ``out_agreement``, by default ``<out>.inspectors.csv`` and
     ``<out>.agreement.csv`` beside ``out``. Returns ``out``.
+
+    Every table and text is made before the first file is written, so a list
+    that one format cannot hold leaves no half set of files behind.
     """
     out = Path(out)
-    write_table(ranked, out)
-    if out_csv:
-        write_csv(rounded(ranked), out_csv)
-    if out_tex:
-        write_text(ranked_latex(ranked, scheme, all_rows=tex_all), out_tex)
+    csv_table = rounded(ranked) if out_csv else None
+    tex = ranked_latex(ranked, scheme, all_rows=tex_all) if out_tex else None
     targets = [path for path in (out_fits, out_ecsv, out_votable) if path]
+    catalogues = {}
     if targets:
         table = catalogue_table(ranked, survey=survey, scheme=scheme)
-        for path in targets:
-            write_catalogue(table, path)
+        catalogues = {path: catalogue_bytes(table, path) for path in targets}
+    write_table(ranked, out)
+    if out_csv:
+        write_csv(csv_table, out_csv)
+    if out_tex:
+        write_text(tex, out_tex)
+    for path, data in catalogues.items():
+        write_bytes(data, path)
     write_csv(inspectors, out_inspectors or _sibling(out, ".inspectors.csv"))
     write_csv(agreement, out_agreement or _sibling(out, ".agreement.csv"))
     return out
@@ -331,9 +345,19 @@ def ranked_digest(ranked, top: int = 5) -> list[str]:
         key, label = "score_sum", "score"
     lines = [f"{n} candidates ranked" + (f": {classes}" if n else "")]
     if n and "known_lens" in ranked.columns:
-        lines[0] += f"; {int(ranked['known_lens'].astype(bool).sum())} of them known lenses"
+        # NA: not cross-matched (merge-scores without --crossmatch, or an object the cross-match lacks)
+        known = ranked["known_lens"].astype("boolean")
+        n_unknown = int(known.isna().sum())
+        if n_unknown == n:
+            lines[0] += "; not cross-matched"
+        else:
+            lines[0] += f"; {int(known.fillna(False).sum())} of them known lenses"
+            if n_unknown:
+                lines[0] += f" ({n_unknown} not cross-matched)"
     names = ranked["name"] if "name" in ranked.columns else ranked["object_id"]
     for row, name in zip(ranked.head(top).itertuples(index=False), names.head(top)):
         cls = getattr(row, "quality", None) or ("final list" if getattr(row, "final_list", False) else "")
-        lines.append(f"  {int(row.rank):>3}  {name}  {label} {getattr(row, key):.4g}  p_CNN {row.p_cnn:.10g}  {cls}")
+        # P rounded down, so it never reads as the next class's cut (0.69995 as 0.7 beside "high")
+        value = f"{float(round_down(row.P, 4)):.4f}" if key == "P" else f"{getattr(row, key):.4g}"
+        lines.append(f"  {int(row.rank):>3}  {name}  {label} {value}  p_CNN {row.p_cnn:.10g}  {cls}")
     return lines

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -373,7 +374,7 @@ class GradingSession:
         """The object's stamp (all bands) as a FITS file, and a file name; blind mode keeps ids out."""
         item = self.items[index]
         name = item["object_id"] if self.unblind else item["name"]
-        cards = {"OBJECT": (name[:68], "lensfinder inspection set")}
+        cards = {"OBJECT": (_fits_text(name)[:68], "lensfinder inspection set")}
         if self.context and np.isfinite(item["ra"]):
             cards.update(OBJRA=(float(item["ra"]), "[deg] object position (stamp centre)"),
                          OBJDEC=(float(item["dec"]), "[deg] object position (stamp centre)"))
@@ -381,6 +382,13 @@ class GradingSession:
         if self.cubes.bands and np.isfinite(self.cubes.pixel_scale(self.cubes.bands[0])):
             cards["PIXSCALE"] = (self.cubes.pixel_scale(self.cubes.bands[0]), "arcsec per pixel")
         return stamp_fits(images, cards), f"{safe_name(name)}.fits"
+
+
+def _fits_text(text: str) -> str:
+    """``text`` as a FITS header value, which must be printable ASCII: accents dropped (``Hölzl`` -> ``Holzl``),
+    any other character outside it as ``?``."""
+    plain = "".join(ch for ch in unicodedata.normalize("NFKD", str(text)) if not unicodedata.combining(ch))
+    return "".join(ch if " " <= ch <= "~" else "?" for ch in plain)
 
 
 def _score(value, source, object_id) -> float:

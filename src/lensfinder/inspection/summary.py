@@ -13,12 +13,14 @@ tables (object ids, comments) is escaped.
 from __future__ import annotations
 
 import base64
+import csv
 import logging
 import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from lensfinder.inspection.candidates import unique_names
+from lensfinder.inspection.catalogue import round_down
 from lensfinder.inspection.grades import notes_path as notes_beside
 from lensfinder.inspection.grades import read_grades, read_notes
 from lensfinder.inspection.pixels import viewer_links
@@ -47,6 +49,14 @@ def _num(value, spec: str) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "\u2014"
         return format(value, spec)
+    except (TypeError, ValueError):
+        return "\u2014"
+
+
+def _p(value) -> str:
+    """P to 3 decimals, rounded down: 0.69965 beside quality ``high`` must not read 0.700 (the golden cut)."""
+    try:
+        return _num(float(round_down(value, 3)), ".3f")
     except (TypeError, ValueError):
         return "\u2014"
 
@@ -93,7 +103,7 @@ def _scores(row, scheme: str) -> list[tuple[str, str]]:
         return [("s_ave (A, B, C, D = 10, 7, 3, 0)", _num(_value(row, "score_mean"), ".2f")),
                 ("rms", _num(_value(row, "score_rms"), ".2f")),
                 ("p_hum", _num(_value(row, "p_human"), ".3f")),
-                ("P = p_CNN \u00d7 p_hum", _num(_value(row, "P"), ".3f")),
+                ("P = p_CNN \u00d7 p_hum", _p(_value(row, "P"))),
                 ("quality", str(_value(row, "quality", ""))),
                 ("p_lens (skill-weighted)", _num(_value(row, "p_lens_skill"), ".3f"))]
     status = "final list" if _value(row, "final_list") else ("further vote" if _value(row, "further_vote") else "")
@@ -201,7 +211,7 @@ def summary_html(ranked, grades, *, scheme: str, notes=None, images=None, bands=
         _sub(_sub(tr, "td"), "a", str(_value(row, "name", "") or oid), href=f"#{anchor}")
         _sub(tr, "td", str(_value(row, "sample", "")))
         _sub(tr, "td", _num(row["p_cnn"], ".3f"))
-        _sub(tr, "td", _num(row["P"], ".3f") if scheme == "li2020" else _num(_value(row, "score_sum"), ".0f"))
+        _sub(tr, "td", _p(row["P"]) if scheme == "li2020" else _num(_value(row, "score_sum"), ".0f"))
         _sub(tr, "td", " ".join(grades.loc[grades["object_id"] == oid, "grade"].astype(str)))
         _sub(tr, "td", str(_value(row, "lenscat_name", "")))
     for anchor, (_, row) in zip(anchors, ranked.iterrows()):
@@ -247,17 +257,36 @@ def manifest_bands(manifest) -> dict:
     return {str(oid): bands or ["r"] for oid in manifest["object_id"]}
 
 
+def _valid_ids(ranked_ids: set, grades_path) -> set:
+    """The ``valid_ids`` of :func:`~lensfinder.inspection.grades.read_grades` that give the ranked objects the
+    grades merge-scores counted: the ranked ids, and every other id of the file stripped.
+
+    merge-scores keeps an id as written when it is a predicted or known one, else strips it (``obj1 `` is
+    ``obj1``); the predictions and known objects are not at hand here, but the ranked ids are the graded
+    predictions, so an id of the file that is not one of them counts for its stripped form. An unreadable
+    file gives the ranked ids alone (read_grades then says what is wrong with it).
+    """
+    try:
+        with open(grades_path, newline="", encoding="utf-8-sig") as fh:
+            written = {row.get("object_id") or "" for row in csv.DictReader(fh)}
+    except (OSError, UnicodeDecodeError, csv.Error):
+        written = set()
+    return set(ranked_ids) | {oid.strip() for oid in written if oid not in ranked_ids}
+
+
 def write_summary(ranked, out, *, grades_path, scheme: str, manifest_path=None, notes_path=None,
                   survey: str | None = None, duplicate_policy: str = "error") -> Path:
     """Write the summary page of ``ranked`` to ``out`` (atomically).
 
-    Grades come from ``grades_path``, flags and comments from ``notes_path``
-    (by default the notes CSV beside the grades,
-    :func:`lensfinder.inspection.grades.notes_path`, when it exists), stamps
-    and bands from the inspection manifest ``manifest_path``.
+    Grades come from ``grades_path``, read as merge-scores reads them (a
+    hand-edited ``obj1 `` counts for ``obj1``, see :func:`_valid_ids`), flags
+    and comments from ``notes_path`` (by default the notes CSV beside the
+    grades, :func:`lensfinder.inspection.grades.notes_path`, when it exists),
+    stamps and bands from the inspection manifest ``manifest_path``.
     """
     ids = set(ranked["object_id"].astype(str))
-    grades = read_grades(grades_path, scheme, duplicate_policy=duplicate_policy)
+    grades = read_grades(grades_path, scheme, valid_ids=_valid_ids(ids, grades_path),
+                         duplicate_policy=duplicate_policy)
     grades = grades[grades["object_id"].isin(ids)]
     if notes_path and not Path(notes_path).is_file():
         raise InputError(f"{notes_path}: file not found (--notes)")

@@ -446,6 +446,12 @@ function toggleUnblind() {
 
 // ------------------------------------------------------------------ start
 
+// A clicked button gives the focus back to the page, as the flag boxes and menus do: a focused button would be
+// pressed again by Space or Enter (the grade button grading the next object too).
+function onPress(button, action) {
+  button.addEventListener("click", () => { button.blur(); action(); });
+}
+
 async function init() {
   token = document.querySelector('meta[name="lensfinder-token"]').content;
   const data = await api("/api/state");
@@ -469,8 +475,8 @@ async function init() {
   $("inspector").textContent = `inspector: ${data.inspector}`;
   $("scheme").textContent = `scheme: ${data.scheme}`;
   $("toggle-unblind").hidden = !data.unblind;
-  $("toggle-unblind").addEventListener("click", toggleUnblind);
-  $("toggle-field").addEventListener("click", toggleField);
+  onPress($("toggle-unblind"), toggleUnblind);
+  onPress($("toggle-field"), toggleField);
   if (!data.items.some((it) => it.field)) {
     $("field-note").textContent = data.context
       ? "wider field: start the server with --tile-dir (the survey tiles)"
@@ -480,7 +486,7 @@ async function init() {
     const b = document.createElement("button");
     b.type = "button";
     b.textContent = `${k.key.toUpperCase()}: ${k.label}`;
-    b.addEventListener("click", () => enqueue(() => grade(k.grade)));
+    onPress(b, () => enqueue(() => grade(k.grade)));
     return b;
   }));
   $("flags").replaceChildren(...data.flags.map((f) => {
@@ -493,7 +499,7 @@ async function init() {
     return label;
   }));
   $("comment").addEventListener("change", () => enqueue(saveNote));
-  $("toggle-view").addEventListener("click", () => {
+  onPress($("toggle-view"), () => {
     enqueue(async () => { state.view = state.view === "single" ? "grid" : "single"; render(); redrawVisibleCells(); });
   });
   buildGrid();
