@@ -245,6 +245,28 @@ def test_paper_recipes_and_semireal_arcs_in_every_band(tmp_path):
     assert np.median(df["source_amp_g"] / df["source_amp_i"]) > 0.7
 
 
+def test_semireal_fill_noise_is_drawn_per_band(tmp_path):
+    """The pixels a shift of the host stamp leaves empty are filled with noise from each band's own stream
+    (aug_seed_{b}): one stream for every band gave g, r and i the same pattern there (correlation 1)."""
+    from lensfinder.io import write_cube, write_table
+
+    hosts, meta = simulate_shard("skeleton", 6, 9, 0, params={"lens_fraction": 0.0, "bands": GRI,
+                                 "negative_mix": {"elliptical": 1.0}}, progress=False)
+    write_cube(hosts, tmp_path / "T1.fits", 0.2, 30.0, bands=GRI)
+    write_table(_index(meta), tmp_path / "T1.parquet")
+    params = {"host_stamps": [str(tmp_path / "T1.fits")], "bands": GRI, "lens_fraction": 0.5,
+              "aug_shift_pix": [3, 4]}
+    images, df = simulate_shard("li2020", 16, 1, 0, params=params, progress=False)
+    assert (df["aug_seed_g"] != df["aug_seed"]).all() and (df["aug_seed_g"] != df["aug_seed_i"]).all()
+    filled = {b: np.concatenate([images[i, k, :, :int(s)].ravel() for i, s in enumerate(df["aug_shift_x_pix"])])
+              for k, b in enumerate(GRI)}
+    assert len(filled["r"]) >= 16 * 101 * 3
+    assert abs(np.corrcoef(filled["g"], filled["r"])[0, 1]) < 0.2
+    assert abs(np.corrcoef(filled["i"], filled["r"])[0, 1]) < 0.2
+    for k, band in enumerate(GRI):
+        np.testing.assert_array_equal(render_from_metadata(df.iloc[2], band=band), images[2, k])
+
+
 def test_semireal_rows_carry_their_host_tiles_moffat_fits(tmp_path):
     """A semi-real row carries its host stamp's Moffat fits of every band (psf_moffat_fwhm_arcsec_{band},
     psf_moffat_beta_{band}, from the stamp index), lens and negative alike, NaN where the host has none, so

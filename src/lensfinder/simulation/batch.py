@@ -30,9 +30,10 @@ BLOCK_SIZE = 256
 #: The kinds in their order of generators (``lens`` first).
 KIND_GROUPS = ("lens",) + NEGATIVE_KINDS
 
-def block_generators(seed: int, shard: int, block: int, set_name: str = "sim"):
-    """The block's generators: ``[own] + [one per KIND_GROUPS]``."""
-    key = zlib.crc32(set_name.encode())
+def block_generators(seed: int, shard: int, block: int, set_name: str = "sim", stream: str = ""):
+    """The block's generators: ``[own] + [one per KIND_GROUPS]``; ``stream`` (a mix member's recipe, where
+    several members draw by block) gives a member generators of its own."""
+    key = zlib.crc32((f"{set_name}/{stream}" if stream else set_name).encode())
     base = np.random.SeedSequence([int(seed), int(shard)], spawn_key=(key, int(block)))
     return [np.random.default_rng(s) for s in base.spawn(1 + len(KIND_GROUPS))]
 
@@ -83,7 +84,7 @@ def _observation(rng, p: Recipe, g: Group):
 
 
 def draw_block_columns(p: Recipe, seed: int, shard: int, block: int, set_name: str = "sim", noiseless: bool = False,
-                       bands=(DETECTION_BAND,)):
+                       bands=(DETECTION_BAND,), stream: str = ""):
     """The metadata columns of the ``BLOCK_SIZE`` images of one block.
 
     Returns
@@ -97,7 +98,7 @@ def draw_block_columns(p: Recipe, seed: int, shard: int, block: int, set_name: s
     index = block * size + np.arange(size)
     f = p.lens_fraction
     is_lens = np.floor((index + 1) * f) > np.floor(index * f)  # exact fraction, no randomness
-    own, *kind_rngs = block_generators(seed, shard, block, set_name)
+    own, *kind_rngs = block_generators(seed, shard, block, set_name, stream)
     image_seed = own.integers(0, 2**64, size, dtype=np.uint64)
     neg_kinds = list(p.negative_mix)
     w = np.array([p.negative_mix[k] for k in neg_kinds], dtype=float)
@@ -143,8 +144,9 @@ def draw_block_columns(p: Recipe, seed: int, shard: int, block: int, set_name: s
 
 
 def draw_block(p: Recipe, seed: int, shard: int, indices, set_name: str = "sim", noiseless: bool = False,
-               bands=(DETECTION_BAND,)):
-    """The metadata table of images ``indices`` (any, ascending) of a shard, block by block.
+               bands=(DETECTION_BAND,), stream: str = ""):
+    """The metadata table of images ``indices`` (any, ascending) of a shard, block by block
+    (``stream``: :func:`block_generators`).
 
     Returns
     -------
@@ -157,7 +159,7 @@ def draw_block(p: Recipe, seed: int, shard: int, indices, set_name: str = "sim",
     parts = []
     for block in np.unique(indices // BLOCK_SIZE):
         take = indices[indices // BLOCK_SIZE == block] - block * BLOCK_SIZE
-        columns, lists = draw_block_columns(p, seed, shard, int(block), set_name, noiseless, bands)
+        columns, lists = draw_block_columns(p, seed, shard, int(block), set_name, noiseless, bands, stream)
         parts.append(({k: np.asarray(v)[take] for k, v in columns.items()},
                       {k: [v[i] for i in take] for k, v in lists.items()}, len(take)))
     merged: dict = {}

@@ -20,6 +20,9 @@ recipe's ``bands``, the columns that differ in ``b``:
   tiles' gains (``lensfinder.surveys.mock.sky.background_noise``), so that an object's Poisson noise
   in each band is that band's (one gain for every band gave the i band half its Poisson sigma);
 - ``image_seed_{b}``: the band's own noise stream;
+- ``aug_seed_{b}`` (semi-real rows): the band's own stream of the noise that fills the pixels a
+  rotation or shift of the host stamp leaves empty (one stream for every band gave the fill the
+  same noise pattern in g, r and i);
 - ``host_band_{b}``: the band of the host stamp (semi-real rows), and
   ``psf_tile_file_{b}`` the band's tile image (tile ePSF).
 
@@ -76,7 +79,7 @@ HERBEL_BLUE = ((2.079, 3.524, 1.917, 1.992, 2.536), (2.265, 3.862, 1.921, 1.685,
                (3.47e+09, 3.31e+06, 2.13e+09, 1.64e+10, 1.01e+09))
 #: Observation columns with a value per band (``{column}_{band}`` for the non-detection bands).
 BAND_COLUMNS = ("psf_fwhm_arcsec", "sky_sigma", "gain", "image_seed", "host_band", "psf_tile_file",
-                "psf_kernel_hash")
+                "psf_kernel_hash", "aug_seed")
 _SCALAR = ("lens_light", "disk", "companion", "source", "point_source")
 _LISTS = ("extra", "clump", "blob", "point")
 #: kinds whose central galaxy (``lens_light``) is star-forming; rings are red or blue (resonance rings of
@@ -226,6 +229,11 @@ def add_band_columns(df, bands, preset, depth_scatter_mag: float = 0.0, colour_s
         df[f"image_seed_{b}"] = seeds[:, k]
         if "host_file" in df:
             df[f"host_band_{b}"] = np.where(df["host_file"].to_numpy() != "", b, "")
+            if "aug_seed" in df:  # the band's fill noise: a stream of its own, from the row's and the band's
+                df[f"aug_seed_{b}"] = np.array(
+                    [np.random.SeedSequence([int(a), k + 1], spawn_key=(COLOUR_STREAM, 4)).generate_state(
+                        1, np.uint64)[0] >> np.uint64(1) for a in df["aug_seed"].to_numpy(dtype=np.uint64)],
+                    dtype=np.uint64)
         if "psf_tile_file" in df:
             df[f"psf_tile_file_{b}"] = [_band_file(f, det, b) for f in df["psf_tile_file"]]
             df[f"psf_kernel_hash_{b}"] = ""  # checked only where recorded

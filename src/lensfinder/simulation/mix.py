@@ -168,8 +168,12 @@ def simulate_mix_shard(mix: Mapping, n: int, seed: int, shard: int, params: Mapp
     members = member_recipes(mix, params, member_params=member_params)
     indices = np.arange(int(n))
     member = assign_members(weights, seed, shard, indices, set_name)
-    frames = [draw_table(p, seed, shard, indices[member == k], set_name, noiseless, progress)
-              for k, p in enumerate(members.values()) if (member == k).any()]
+    # members that draw by block take generators of their own when there are several (else the k-th
+    # elliptical of each would share its draws); a lone one keeps the set's, as when drawn alone
+    by_block = [name for name, p in members.items() if p.draw_scheme == "per_block"]
+    frames = [draw_table(p, seed, shard, indices[member == k], set_name, noiseless, progress,
+                         stream=name if len(by_block) > 1 and name in by_block else "")
+              for k, (name, p) in enumerate(members.items()) if (member == k).any()]
     first = next(iter(members.values()))
     if not frames:
         shape = (0, len(first.bands), first.stamp_size, first.stamp_size) if first.bands else \

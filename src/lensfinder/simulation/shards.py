@@ -89,17 +89,19 @@ def _check_finite(images, df, p: Recipe) -> None:
 
 
 def draw_table(p: Recipe, seed: int, shard: int, indices, set_name: str = "sim", noiseless: bool = False,
-               progress: bool = False):
+               progress: bool = False, stream: str = ""):
     """The metadata rows of images ``indices`` (ascending) of a shard, drawn by the recipe's ``draw_scheme``.
 
     ``per_image``: image ``i`` from ``default_rng(SeedSequence([seed, shard, i]))``
     (:func:`lensfinder.simulation.draw.draw_image_params`); ``per_block``: block
-    by block (:func:`lensfinder.simulation.batch.draw_block`).
+    by block (:func:`lensfinder.simulation.batch.draw_block`; ``stream``: a mix
+    member's own generators).
     """
     if p.draw_scheme == "per_block":
         from lensfinder.simulation.batch import draw_block
 
-        return draw_block(p, seed, shard, indices, set_name, noiseless) if len(indices) else empty_frame([])
+        return draw_block(p, seed, shard, indices, set_name, noiseless, stream=stream) if len(indices) else \
+            empty_frame([])
     from lensfinder.progress import progress as _progress
 
     rows = [draw_image_params(p, seed, shard, int(i), set_name, noiseless)
