@@ -31,7 +31,13 @@ def _dry_run(workdir: Path, *configfiles: str) -> subprocess.CompletedProcess:
     ("inference: {thresholds: {bg_li202: 0.9}}\n", "config: inference.thresholds: 'bg_li202' is not one of"),
     ("ranking: {golden: 0.3}\n", "config: ranking.golden 0.3 is below ranking.high 0.5 (set in "),
     ("simulation: {mix: {broad: 0, sky: 0}}\n", "config: simulation.mix: weights must not all be zero"),
-], ids=["threshold_typo", "golden_below_high", "mix_all_zero"])
+    # experiment test and validation sets drawn from a training set's streams (the papers' recipes draw image
+    # i of shard k from SeedSequence([seed, k, i]): the same images), refused in every experiment
+    ("experiments: {psf_test: {seed: 10}}\n", "config: experiments (set in "),
+    ("experiments: {domain_shift: {test: {n_images: 1000, seed: 61}}}\n", "from a training set's streams (the same"),
+    ("experiments: {bands_test: {test: {n_images: 1000, seed: 80}}}\n", "config: experiments.bands_test (set in "),
+], ids=["threshold_typo", "golden_below_high", "mix_all_zero", "psf_test_seed", "domain_shift_seed",
+        "bands_test_seed"])
 def test_bad_values_are_refused_naming_key_and_file(tmp_path, text, message):
     bad = tmp_path / "bad.yaml"
     bad.write_text(text)

@@ -56,6 +56,13 @@ def _bt_presets():
 
 
 BT_PRESETS = _bt_presets()
+_shared = sorted({BT["train"]["seed"] + k for k in range(len(BT_PRESETS))}
+                 & {BT["test"]["seed"] + k for k in range(len(BT_PRESETS))})
+if _shared:  # preset k's sets draw from train.seed + k and test.seed + k
+    raise ValueError(f"config: experiments.bands_test{config_source('experiments', 'bands_test')}: preset k's training set draws from train.seed + k "
+                     f"({BT['train']['seed']}) and its test set from test.seed + k ({BT['test']['seed']}), so seed(s) "
+                     f"{', '.join(map(str, _shared))} would render a test set from a training set's streams; give "
+                     f"test.seed at least {len(BT_PRESETS)} away from train.seed")
 if BT["independent"] and "kids" in BT_PRESETS:
     # the independent set is rendered in the run's bands unless domain_shift.independent.params (or the set's
     # own params) name others (ds_independent_options); the kids colour network needs all of its bands

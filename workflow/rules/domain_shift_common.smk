@@ -8,6 +8,7 @@ from lensfinder.experiments.domain_shift_plan import HOST_SIDE as DS_HOST_SIDE
 from lensfinder.experiments.domain_shift_plan import RENDERER as DS_RENDERER
 from lensfinder.experiments.domain_shift_plan import SEMI_REAL as DS_RECIPES_SEMI_REAL
 from lensfinder.experiments.domain_shift_plan import check_network_names, network_sets, plan_sets, side_tiles
+from lensfinder.io import InputError
 
 DS = EXP["domain_shift"]
 DS_DIR = f"{EXP_DIR}/domain_shift"
@@ -53,7 +54,10 @@ def ds_tiles(side):
 
 
 #: every image set: {net}_train and {net}_test per training set, and `independent` (recipe(s), size, seed, shards)
-DS_SETS = plan_sets(DS, EXP_SIM["shard_size"])
+try:
+    DS_SETS = plan_sets(DS, EXP_SIM["shard_size"])
+except InputError as exc:
+    raise ValueError(f"config: {exc}{config_source('experiments', 'domain_shift')}") from None
 #: sets of the simulation stage (`lensfinder simulate`), and those of the independent renderer
 #: (`lensfinder domain-shift-render`: the independent set and the controls' sets)
 DS_SIM_SETS = [name for name, spec in DS_SETS.items() if spec["recipe"] != DS_RENDERER]

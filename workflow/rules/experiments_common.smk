@@ -94,6 +94,17 @@ def _experiment_sets():
 
 
 EXP_SETS = _experiment_sets()
+_by_seed = {}
+for _name, _spec in EXP_SETS.items():
+    _by_seed.setdefault(_spec["seed"], []).append(_name)
+_shared = {seed: names for seed, names in _by_seed.items() if len(names) > 1}
+if _shared:  # the papers' recipes draw image i of shard k from SeedSequence([seed, k, i]), whatever the set
+    raise ValueError(f"config: experiments{config_source('experiments')}: " + "; ".join(f"sets {', '.join(n)} are all drawn from seed {s}"
+                                                         for s, n in _shared.items())
+                     + ": a test or validation set would repeat a training set's images (or their noise); give "
+                     "each set its own seed (fiducial.seed, psf_test.seed + k, volume_test.parent.seed, "
+                     "volume_test.validation.seeds, volume_test.validation_sizes.seed + k, net_comparison.r_net.seed, "
+                     "li2020_roc.train.seed and lenses.seed)")
 #: sets made by a step other than `simulate` (one shard each)
 EXP_DERIVED_SETS = {"li2020_test": {"n_shards": 1}}
 EXP_SIM_SET_PATTERN = "|".join(re.escape(name) for name in EXP_SETS)

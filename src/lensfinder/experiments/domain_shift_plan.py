@@ -99,6 +99,13 @@ def plan_sets(ds: Mapping, shard_size: int) -> dict:
     for the simulated ones). Set ``k`` (in the configuration's order) draws from ``train.seed + k`` and
     ``test.seed + k``; a control may not draw from the independent set's seed."""
     sets = {}
+    n_sets = len(ds["training_sets"])
+    shared = sorted({ds["train"]["seed"] + k for k in range(n_sets)} & {ds["test"]["seed"] + k for k in range(n_sets)})
+    if shared:
+        raise InputError(f"{KEY}: training set k draws from train.seed + k ({ds['train']['seed']}) and its own test "
+                         f"from test.seed + k ({ds['test']['seed']}), so seed(s) {', '.join(map(str, shared))} would "
+                         f"render a test set from a training set's streams (the same images, for the papers' "
+                         f"recipes); give test.seed at least {n_sets} away from train.seed")
     for k, (name, spec) in enumerate(ds["training_sets"].items()):
         control = _check_training_set(ds, name, spec)
         for split in ("train", "test"):
