@@ -57,5 +57,8 @@ test: setup test-system-deps
 lock:
 	bash envs/lock.sh $(PYTHON)
 
+# results/ and Snakemake's records (metadata, logs, locks); its conda environments
+# (.snakemake/conda, `--sdm conda`, built once on a login node: docs/cluster.md) stay
 clean:
-	rm -rf results .snakemake
+	rm -rf results
+	if [ -d .snakemake ]; then find .snakemake -mindepth 1 -maxdepth 1 ! -name conda -exec rm -rf {} +; fi

@@ -90,3 +90,13 @@ def test_sigterm_unwinds_an_atomic_write_and_a_rerun_clears_a_kill_9s_leftover(t
     write_table(pd.DataFrame({"a": [1]}), target)
     assert [p.name for p in tmp_path.iterdir()] == ["table.parquet"]
     assert signal.getsignal(signal.SIGTERM) is not None
+
+
+def test_a_reader_that_closes_the_pipe_is_not_an_error(tmp_path):
+    """`lensfinder info | head -1` printed "error: Broken pipe" (exit 2) most of the time."""
+    for _ in range(3):
+        shell = subprocess.run(f"'{BIN / 'lensfinder'}' info | head -c 1 > /dev/null; echo ${{PIPESTATUS[0]}}",
+                               shell=True, executable="/bin/bash", cwd=tmp_path, capture_output=True, text=True,
+                               timeout=120)
+        assert "error" not in shell.stderr and "Traceback" not in shell.stderr, shell.stderr
+        assert shell.stdout.strip() in ("0", "141")

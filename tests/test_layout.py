@@ -137,3 +137,21 @@ def test_every_lazily_exported_name_resolves(package):
     module = importlib.import_module(package)
     missing = [name for name in module.__all__ if not hasattr(module, name)]
     assert module.__all__ and not missing, f"{package} exports names it cannot resolve: {missing}"
+
+
+def test_make_clean_keeps_snakemakes_conda_environments(tmp_path, repo_root):
+    """`make clean` removes results/ and Snakemake's records, not the `--sdm conda` environments built once on a
+    login node (docs/cluster.md): it removed all of .snakemake/."""
+    import shutil
+    import subprocess
+
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("no make")
+    for path in ("results/sim/shard_000.fits", ".snakemake/conda/abc/bin/python", ".snakemake/metadata/x",
+                 ".snakemake/log/run.log"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("x")
+    subprocess.run([make, "-f", str(repo_root / "Makefile"), "clean"], cwd=tmp_path, check=True, capture_output=True)
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert left == [".snakemake/conda/abc/bin/python"]

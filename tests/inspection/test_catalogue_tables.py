@@ -334,3 +334,22 @@ def test_tex_all_captions_all_ranked_objects(tmp_path, test_data):
     he = ranked_latex(pd.read_parquet(_merge(tmp_path, "he2020", "kids_dr4") / "ranked.parquet"), "he2020",
                       all_rows=True)
     assert r"\tablecaption{All 5 ranked objects by summed inspector score" in he
+
+
+def test_the_same_table_gives_the_same_fits_bytes_and_its_checksums_verify(tmp_path, monkeypatch):
+    """astropy writes the write time into the CHECKSUM and DATASUM comments (and so into CHECKSUM itself):
+    ranked.fits was the one file of a rerun that changed. Two writes a (faked) minute apart are the same
+    bytes, and the checksums still verify."""
+    import time as time_module
+
+    df = pd.DataFrame({"rank": [1, 2], "object_id": ["a", "b"], "ra": [1.0, 2.0], "dec": [0.0, 0.5]})
+    table = catalogue_table(df, survey="mock", scheme="li2020")
+    write_catalogue(table, tmp_path / "a.fits")
+    real = time_module.time
+    monkeypatch.setattr(time_module, "time", lambda: real() + 61.0)
+    monkeypatch.setattr(time_module, "localtime", lambda *a: time_module.gmtime(real() + 61.0))
+    monkeypatch.setattr(time_module, "gmtime", lambda *a, _g=time_module.gmtime: _g(real() + 61.0))
+    write_catalogue(table, tmp_path / "b.fits")
+    assert (tmp_path / "a.fits").read_bytes() == (tmp_path / "b.fits").read_bytes()
+    with fits.open(tmp_path / "a.fits", checksum=True) as hdul:
+        assert all(hdu.header.comments["CHECKSUM"] == "HDU checksum" for hdu in hdul)

@@ -167,6 +167,7 @@ def test_two_runs_give_the_same_weights_and_a_killed_run_resumes(shard_dir, tmp_
     assert settings["input_shape"] == [49, 49, 1] and settings["stamp_size"] == 101
     assert settings["normalization"] == "sky" and settings["seed"] == 5
     assert settings["training"]["adam_epsilon"] == 1e-8 and len(settings["data_hash"]) == 16
+    assert settings["training"]["threads"] == 2  # the weights depend on it
     assert settings["n_parameters"] == 2_101_372
     assert settings["weights_hash"] == file_hash(tmp_path / "c.keras")
     # fewer epochs than the checkpoint holds: trained afresh, not the longer model under a shorter sidecar

@@ -73,3 +73,21 @@ def test_params_that_depend_on_input_carry_paths_only(tmp_path):
     assert ["N_MIX", "candidates", "20"] in lines  # a plain value, recorded
     rules_with_inputs = {line[1] for line in lines if line[0] == "INPUT_PARAM"}
     assert not {"domain_shift_simulate", "domain_shift_render"} & rules_with_inputs
+
+
+def test_training_threads_are_the_configs_whatever_the_cores(tmp_path):
+    """TensorFlow's thread count changes the weights (its sums run in another order). The trainings took
+    Snakemake's `threads`, which --cores caps, so `--cores 1` trained another network from the same
+    config and seed; they now take training.threads itself (a param: a change retrains)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SNAKEMAKE_",))}
+    three = tmp_path / "three.yaml"
+    three.write_text("training: {threads: 3}\n")
+    for cores, extra, expected in (("1", [], "--threads 2"), ("2", [str(three)], "--threads 3")):
+        result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--forceall", "--cores", cores,
+                                 "-s", str(REPO / "Snakefile"), "-d", str(tmp_path / "work"),
+                                 "--configfile", str(REPO / "config/config.yaml"), *extra],
+                                cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+        assert result.returncode == 0, result.stderr[-2000:]
+        commands = [line.split("Shell command:", 1)[-1].strip() for line in result.stdout.splitlines()]
+        trainings = [c for c in commands if c.startswith(("lensfinder train ", "lensfinder finetune "))]
+        assert len(trainings) >= 4 and all(expected in line for line in trainings), trainings

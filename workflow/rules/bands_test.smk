@@ -56,6 +56,7 @@ rule bands_test_train:
     params:
         options=bt_train_options,
         seed=bt_train_seed,
+        threads=EXP_TRAIN["threads"],  # TensorFlow's: the weights depend on it; `threads:` (capped by --cores) schedules
         checkpoints=BTP.checkpoints,
     log:
         f"{BTP.logs}/train/{{btnet}}.log",
@@ -71,7 +72,7 @@ rule bands_test_train:
     shell:
         "lensfinder train --shards {input} --out {output.model} --history {output.history} "
         "--checkpoint-dir {params.checkpoints} {params.options} --seed {params.seed} "
-        "--threads {threads} > {log} 2>&1"
+        "--threads {params.threads} > {log} 2>&1"
 
 
 use rule experiment_infer as bands_test_infer with:

@@ -87,6 +87,7 @@ rule domain_shift_train:
     params:
         options=ds_train_options(),
         seed=ds_train_seed,
+        threads=EXP_TRAIN["threads"],  # TensorFlow's: the weights depend on it; `threads:` (capped by --cores) schedules
         checkpoints=DSP.checkpoints,
     log:
         f"{DSP.logs}/train/{{dsnet}}.log",
@@ -102,7 +103,7 @@ rule domain_shift_train:
     shell:
         "lensfinder train --shards {input} --out {output.model} --history {output.history} "
         "--checkpoint-dir {params.checkpoints} {params.options} --seed {params.seed} "
-        "--threads {threads} > {log} 2>&1"
+        "--threads {params.threads} > {log} 2>&1"
 
 
 rule domain_shift_infer:

@@ -89,6 +89,7 @@ rule experiment_train:
     params:
         options=exp_train_options,
         seed=exp_train_seed,
+        threads=EXP_TRAIN["threads"],  # TensorFlow's: the weights depend on it; `threads:` (capped by --cores) schedules
         checkpoints=f"{EXP_DIR}/{{exp}}/models/{{model}}_checkpoints",
     log:
         f"{EXP_DIR}/logs/train/{{exp}}_{{model}}.log",
@@ -104,7 +105,7 @@ rule experiment_train:
     shell:
         "lensfinder train --shards {input} --out {output.model} --history {output.history} "
         "--checkpoint-dir {params.checkpoints} {params.options} --seed {params.seed} "
-        "--threads {threads} > {log} 2>&1"
+        "--threads {params.threads} > {log} 2>&1"
 
 
 # The paper experiments' one scoring command, without TTA as the papers score; the survey tiles' scoring

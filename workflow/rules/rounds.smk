@@ -52,6 +52,7 @@ if ROUNDS:
             history=round_path(P.history, "{round}"),
         params:
             options=finetune_options,
+            threads=config["training"]["threads"],  # TensorFlow's: the weights depend on it
         log:
             "results/logs/rounds/{round}/finetune/{net}.log",
         benchmark:
@@ -64,7 +65,7 @@ if ROUNDS:
             "../../envs/learn.yaml"
         shell:
             "lensfinder finetune --model {input.parent} --shards {input.cube} --out {output.model} "
-            "--history {output.history} {params.options} --threads {threads} > {log} 2>&1"
+            "--history {output.history} {params.options} --threads {params.threads} > {log} 2>&1"
 
     # Round k's network scores the survey as round 0's does: about inference.tiles_per_job
     # tiles per job (INFER_CHUNKS), and the simulated test set shard by shard.

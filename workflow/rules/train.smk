@@ -23,6 +23,7 @@ rule train:
         model=member_model,
         seed=member_seed,
         checkpoints=P.checkpoints,
+        threads=config["training"]["threads"],  # TensorFlow's: the weights depend on it; `threads:` (capped by --cores) schedules
     log:
         "results/logs/train/{net}.log",
     benchmark:
@@ -37,7 +38,7 @@ rule train:
     shell:
         "lensfinder train --shards {input.cubes} --model {params.model} --out {output.model} "
         "--history {output.history} --checkpoint-dir {params.checkpoints} {params.options} {params.init} "
-        "--seed {params.seed} --threads {threads} --cache-mb $(({resources.mem_mb} / 2)) > {log} 2>&1"
+        "--seed {params.seed} --threads {params.threads} --cache-mb $(({resources.mem_mb} / 2)) > {log} 2>&1"
 
 
 if SOUP:
@@ -57,6 +58,7 @@ if SOUP:
             model=member_model,
             seed=soup_copy_seed,
             checkpoints=P.soup_checkpoints,
+            threads=config["training"]["threads"],
         log:
             "results/logs/soup_finetune/{net}_{soup_copy}.log",
         benchmark:
@@ -71,7 +73,7 @@ if SOUP:
         shell:
             "lensfinder train --shards {input.cubes} --model {params.model} --out {output.model} "
             "--history {output.history} --checkpoint-dir {params.checkpoints} {params.options} "
-            "--init-weights {input.trained} --seed {params.seed} --threads {threads} "
+            "--init-weights {input.trained} --seed {params.seed} --threads {params.threads} "
             "--cache-mb $(({resources.mem_mb} / 2)) > {log} 2>&1"
 
     rule soup:

@@ -158,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         # once, as argparse reports a bad option; the workflow's rules send stderr to their logs
         print(f"lensfinder {args.step}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `lensfinder info | head -1`: the reader has what it wanted; no error, as `cat` does
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the interpreter's last flush, too
+        return 141  # 128 + SIGPIPE, the status of a command the closed pipe stopped
     except OSError as exc:  # a path that cannot be made, read or written (a file where a folder is due, a full disk)
         if args.verbose:
             logging.getLogger(__name__).exception("lensfinder %s", args.step)

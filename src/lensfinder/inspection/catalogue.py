@@ -307,7 +307,10 @@ def catalogue_bytes(table, path) -> bytes:
         raise InputError(f"{path}: column name {odd[0]!r} is not ASCII; FITS column names (TTYPEn) must be")
     buffer = io.BytesIO()
     if fmt == "fits":
-        fits.HDUList([fits.PrimaryHDU(), _fits_hdu(table)]).writeto(buffer, checksum=True)
+        hdus = fits.HDUList([fits.PrimaryHDU(), _fits_hdu(table)])
+        for hdu in hdus:  # CHECKSUM and DATASUM without astropy's write time in their comments: the same bytes
+            hdu.add_checksum(when="HDU checksum")
+        hdus.writeto(buffer)
     elif fmt == "votable":
         _votable(table).to_xml(buffer)
     else:

@@ -98,7 +98,7 @@ def finetune(parent_model, shards, out, *, epochs: int = 10, learning_rate: floa
     # the parent's own records (its weights) are not the new model's
     record = {key: value for key, value in settings.items() if key not in ("settings_version", "weights_hash")}
     record.update({
-        "training": {**training_record(config, policy, len(train_rows), len(val_rows)),
+        "training": {**training_record(config, policy, len(train_rows), len(val_rows), threads),
                      "finetuned_from": str(parent_model), "parent_hash": file_hash(parent_model),
                      "freeze_features": bool(freeze_features),
                      "parent_training": settings.get("training", {})},

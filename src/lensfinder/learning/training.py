@@ -212,12 +212,13 @@ def _load_checkpoint(checkpoint_dir, resume_key, data_hash, epochs):
     return state
 
 
-def training_record(config: TrainConfig, policy: str, n_train: int, n_val: int) -> dict:
+def training_record(config: TrainConfig, policy: str, n_train: int, n_val: int, threads: int | None = None) -> dict:
     """The sidecar's ``training`` object: the settings, the optimiser and loss, the precision policy
-    the training ran in and the number of training and validation images."""
+    the training ran in, the number of training and validation images and TensorFlow's CPU threads
+    (``None``: all; the weights depend on it, as its sums run in another order)."""
     return {**config.as_dict(), "optimizer": "adam", "adam_epsilon": ADAM_EPSILON,
             "loss": "sparse_categorical_crossentropy", "precision": policy, "mixed_precision": policy != "float32",
-            "n_train": int(n_train), "n_val": int(n_val)}
+            "n_train": int(n_train), "n_val": int(n_val), "threads": int(threads) if threads else None}
 
 
 def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=None,
@@ -356,7 +357,7 @@ def train(shards, config: TrainConfig, out, history_path=None, checkpoint_dir=No
         "preprocess": config.preprocess,
         "normalization": config.normalization,
         "pixel_scale_arcsec": shard_set.pixel_scale_arcsec,
-        "training": training_record(config, policy, len(train_rows), len(val_rows)),
+        "training": training_record(config, policy, len(train_rows), len(val_rows), threads),
         "seed": config.seed,
         "data_hash": data_hash,
         "init": init,
