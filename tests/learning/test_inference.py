@@ -211,6 +211,16 @@ def test_bad_inputs_name_the_file(untrained, stamps, tmp_path, capsys):
     assert "orphan.json: settings file not found" in capsys.readouterr().err
     assert not (tmp_path / "p.parquet").exists()
 
+    # a missing label is refused, not turned into a class (NaN was written as a lens, None as a non-lens)
+    import shutil
+
+    shutil.copy(cube, tmp_path / "nolabel.fits")
+    write_table(pd.DataFrame({"object_id": [f"o{i}" for i in range(23)],
+                              "is_lens": [1.0, np.nan] + [0.0] * 21}), tmp_path / "nolabel.parquet")
+    assert main(_args(tmp_path / "nolabel.fits", untrained, tmp_path / "p.parquet")) == 2
+    err = capsys.readouterr().err
+    assert "nolabel.parquet" in err and "is_lens" in err and not (tmp_path / "p.parquet").exists()
+
 
 def test_train_infer_evaluate_end_to_end(tmp_path):
     """A tiny toy run of the three steps: the trained network separates rings from blobs."""

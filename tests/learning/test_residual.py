@@ -203,3 +203,12 @@ def test_the_sidecar_records_the_match_and_older_networks_read_the_scale():
     assert settings_mismatch({**settings, "colour_residual_match": "psf"}, colour_residual_match="psf") is None
     with pytest.raises(InputError, match=r"m.json: colour_residual_match: 'blur', expected one of \('psf', 'scale'\)"):
         check_settings({**settings, "colour_residual_match": "blur"}, "m.json")
+
+
+def test_an_even_stamp_is_refused_by_the_psf_match():
+    """The match is measured on a square around the centre pixel, which an even stamp lacks: the blur chosen
+    changed with the stamp's orientation (0.14 pixel), and the residual with it."""
+    cube = np.zeros((2, 2, 100, 100), dtype=np.float32)
+    with pytest.raises(InputError, match="stamps of 100x100 pixels; expected an odd size"):
+        res.colour_residual_band(cube, ["g", "r"], ("g", "r"), match="psf")
+    assert res.colour_residual_band(cube, ["g", "r"], ("g", "r"), match="scale").shape == (2, 100, 100)

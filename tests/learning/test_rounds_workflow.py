@@ -77,8 +77,8 @@ def test_rounds_and_ensemble_members_appear_and_vanish_with_no_rounds(workdir):
 
 @early_test(10, prepare=copy_workflow)
 def test_without_simulated_inspectors_only_graded_rounds_are_ranked(workdir):
-    (workdir / "round0.csv").write_text("object_id,inspector,grade\n")
-    (workdir / "round1.csv").write_text("object_id,inspector,grade\n")
+    (workdir / "round0.csv").write_text("object_id,inspector,grade\nKiDS-1,ann,A\n")
+    (workdir / "round1.csv").write_text("object_id,inspector,grade\nKiDS-2,ann,B\n")
     config = ("survey: kids_dr4\nkids: {tiles: [KIDS_5.6_-28.2]}\n"
               "inspection: {grades: round0.csv}\nlearning: {rounds: 3}\n")
     plan = _plan(workdir, config)

@@ -136,9 +136,10 @@ def add_infer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preprocess", choices=PREPROCESS_METHODS, help="expected resizing (error if the model's differs)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all available)")
     parser.add_argument("--tta", choices=TTA_MODES, default=DEFAULT_TTA,
-                        help="test-time augmentation: dihedral averages p_cnn over the stamp's 8 rotations and "
-                             f"flips, none scores each stamp once (8 times faster); default {DEFAULT_TTA}, as the "
-                             "workflow's inference.tta")
+                        help="test-time augmentation: dihedral averages p_cnn over the 8 rotations and flips of "
+                             "the preprocessed stamp (bin2 of an odd stamp is not centred, so a rotated stamp can "
+                             "score differently: docs/learning.md), none scores each stamp once (8 times faster); "
+                             f"default {DEFAULT_TTA}, as the workflow's inference.tta")
     add_scoring_precision_argument(parser)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from lensfinder.learning.datasets import CubeReader
 from lensfinder.learning.forward import forward_function, lens_probabilities
-from lensfinder.io import InputError, read_table, select_bands, write_table
+from lensfinder.io import InputError, bool_column, read_table, select_bands, write_table
 from lensfinder.constants import SCORING_PRECISIONS
 from lensfinder.learning.modelfiles import computing_in, file_hash, lens_probability_column, load_model, logit_heads
 from lensfinder.learning.preprocessing import prepare_batch, settings_bands
@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 
 #: Default largest fraction of NaN/inf pixels a stamp may have and still be scored.
 DEFAULT_MAX_NAN_FRACTION = 0.05
-#: Test-time augmentation: ``none``, or ``dihedral``: ``p_cnn`` is the mean over the stamp's eight
-#: rotations by 90 degrees and flips (a lens is a lens in any orientation; docs/learning.md)
+#: Test-time augmentation: ``none``, or ``dihedral``: ``p_cnn`` is the mean over the eight rotations by
+#: 90 degrees and flips of the preprocessed stamp (a lens is a lens in any orientation; docs/learning.md:
+#: the binned half of bin2_crop is not centred on an odd stamp, so the stamp rotated first can differ)
 TTA_MODES = ("none", "dihedral")
 #: The test-time augmentation of every scoring entry point unless told otherwise: the workflow's
 #: ``inference.tta`` default, so ``lensfinder infer --model MODEL.keras`` with no options scores a
@@ -342,8 +343,8 @@ def _score_table(cube_path, index_path, scorers, batch_size: int = 256,
         "model_hash": pd.Series([model_hash] * len(index), dtype=object),
         "shard": pd.Series([cube_path.stem] * len(index), dtype=object),
     })
-    if "is_lens" in index.columns:
-        table["is_lens"] = index["is_lens"].astype(bool).to_numpy()
+    if "is_lens" in index.columns:  # a missing label is refused, not made a class (NaN was True, None False)
+        table["is_lens"] = bool_column(index["is_lens"].to_numpy(), str(index_path), "is_lens")
     log.info("%s: scored %d stamps with %s (%d skipped; test-time augmentation: %s)", cube_path, reader.n, name,
              int(skipped.sum()), tta)
     return table

@@ -339,6 +339,14 @@ def colour_residual_band(cube, bands, pair, match: str = "psf", core_pix: float 
         raise ValueError(f"colour_residual_match {match!r}: expected one of {', '.join(COLOUR_RESIDUAL_MATCHES)}")
     blue = np.asarray(cube[:, list(bands).index(pair[0])], dtype=np.float32)
     red = np.asarray(cube[:, list(bands).index(pair[1])], dtype=np.float32)
+    if match == "psf" and len(cube) and (blue.shape[-1] % 2 == 0 or blue.shape[-2] % 2 == 0):
+        # the match is measured on a square around the centre pixel: an even stamp has none, and the
+        # blur found would change with the stamp's orientation
+        from lensfinder.io import InputError
+
+        raise InputError(f"colour residual (match psf): stamps of {blue.shape[-2]}x{blue.shape[-1]} pixels; "
+                         "expected an odd size (the galaxy on the centre pixel, as the workflow's stamps.size), "
+                         "or colour_residual_match: scale")
     if match == "psf" and len(cube):
         blue, red = blue.copy(), red.copy()
         modelled = np.zeros(len(cube), dtype=bool)
