@@ -62,3 +62,15 @@ def test_pcnn_vs_phuman_legend_names_grades_and_counts(tmp_path, monkeypatch):
     labels = [t.get_text() for t in kept[0].axes[0].get_legend().get_texts()]
     assert labels == ["graded candidates: 2", "graded D, score 0, by >= 1 inspector: 1",
                       "graded A, score 10, by >= 1 inspector: 1"]
+
+
+def test_mosaic_labels_round_p_down_as_the_tables_do(tmp_path, monkeypatch):
+    """P = 0.69965 is below the golden cut (0.7): the mosaic's label read "P=0.70"."""
+    from lensfinder.plots import ranking as plots_ranking
+
+    seen = {}
+    monkeypatch.setattr(plots_ranking, "write_mosaic", lambda paths, labels, path, **kw: seen.setdefault("l", labels))
+    df = pd.DataFrame({"object_id": ["a", "b"], "rank": [1, 2], "P": [0.69965, 0.7]})
+    stamps = {"a": np.ones((5, 5)), "b": np.ones((5, 5))}
+    plots_ranking.plot_ranked_mosaic(df, tmp_path / "m.png", stamps=stamps)
+    assert seen["l"] == ["1  P=0.69", "2  P=0.70"]

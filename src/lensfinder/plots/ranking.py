@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lensfinder.inspection.catalogue import round_down
 from lensfinder.plots.stamps import stamp_composite, write_mosaic
 from lensfinder.plots.style import pyplot, save_figure
 
@@ -108,7 +109,9 @@ def plot_ranked_mosaic(ranked_df, path, *, base_dir=None, manifest=None, stamps:
                 log.warning("%s: stamp PNG not found for %s; left out of the mosaic", p, row.object_id)
                 continue
             paths.append(p)
-        label = f"{int(row.rank)}  P={row.P:.2f}" if scheme == "li2020" else f"{int(row.rank)}  s={row.score_sum:.0f}"
+        # P rounded down, as the tables show it: 0.69965 reads 0.69, under the golden cut it is under
+        label = (f"{int(row.rank)}  P={float(round_down(row.P, 2)):.2f}" if scheme == "li2020"
+                 else f"{int(row.rank)}  s={row.score_sum:.0f}")
         labels.append(label)
     return write_mosaic(paths, labels, path, ncols=ncols, title="candidates ranked by "
                         + ("P = p_CNN x p_hum" if scheme == "li2020" else "summed score"))
