@@ -189,7 +189,8 @@ def test_set_files_and_finetuning_a_trained_network(tmp_path):
     finally:
         keras.mixed_precision.set_global_policy("float32")
     write_settings({"model": "he2020", "input_shape": [24, 24, 1], "stamp_size": 49, "preprocess": "bin2",
-                    "normalization": "minmax", "seed": 1, "training": {"epochs": 1}}, parent)
+                    "normalization": "minmax", "seed": 1, "training": {"epochs": 1},
+                    "history": "elsewhere/parent.history.csv", "soup": [{"path": "a.keras"}]}, parent)
     child = tmp_path / "rounds" / "1" / "he2020.keras"
     history = finetune(parent, [out], child, epochs=1, learning_rate=1e-4, batch_size=16, seed=3, threads=2)
     assert len(history) == 1 and np.isfinite(history["loss"]).all()
@@ -198,6 +199,8 @@ def test_set_files_and_finetuning_a_trained_network(tmp_path):
     assert settings["training"]["parent_hash"] == file_hash(parent) != file_hash(child)
     assert settings["weights_hash"] == file_hash(child)
     assert settings["input_shape"] == [24, 24, 1] and settings["preprocess"] == "bin2"
+    # its own learning curve, not the parent's (nor the parent's averaged networks)
+    assert settings["history"].endswith("rounds/1/he2020.history.csv") and "soup" not in settings
     # the convolutions keep the parent's weights (freeze_features), the head learns
     from lensfinder.learning.modelfiles import load_model
 

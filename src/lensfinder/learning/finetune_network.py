@@ -95,8 +95,11 @@ def finetune(parent_model, shards, out, *, epochs: int = 10, learning_rate: floa
     history.insert(0, "epoch", np.arange(1, len(history) + 1))
     for row in history.itertuples(index=False):
         log.info("epoch %d: %s", row.epoch, ", ".join(f"{k} {getattr(row, k):.4g}" for k in history.columns[1:]))
-    # the parent's own records (its weights) are not the new model's
-    record = {key: value for key, value in settings.items() if key not in ("settings_version", "weights_hash")}
+    # the parent's own records (its weights, the networks averaged into it, its learning curve) are not the new
+    # model's
+    history_path = Path(history_path or Path(out).with_suffix(".history.csv"))
+    record = {key: value for key, value in settings.items()
+              if key not in ("settings_version", "weights_hash", "soup", "history")}
     record.update({
         "training": {**training_record(config, policy, len(train_rows), len(val_rows), threads),
                      "finetuned_from": str(parent_model), "parent_hash": file_hash(parent_model),
@@ -104,9 +107,10 @@ def finetune(parent_model, shards, out, *, epochs: int = 10, learning_rate: floa
                      "parent_training": settings.get("training", {})},
         "seed": config.seed, "data_hash": shard_set.data_hash(),
         "shards": [os.path.relpath(c) for c, _ in shard_set.pairs], "lensfinder_version": __version__,
+        "history": os.path.relpath(history_path),
     })
     save_model(model, out)
     write_settings(record, out)  # after the model: it records the hash of the new weights
-    write_csv(history, history_path or out.with_suffix(".history.csv"))
+    write_csv(history, history_path)
     log.info("wrote %s", out)
     return history
