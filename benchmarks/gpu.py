@@ -2,8 +2,10 @@
 
 Four cases, each a network at its input and batch size as the pipeline runs it:
 
-- ``default``: he2020 on the default run's input: g, r, i at two scales
-  (``bin2_crop``, 49x49x6), batch 64, Adam at 1e-3;
+- ``default``: he2020 on the default run's input: g, r, i and the g-r colour
+  residual (``colour_residual: auto``) at two scales (``bin2_crop``),
+  49x49x8, batch 64, Adam at 1e-3 (the channels derived from ``TrainConfig``'s
+  defaults as training derives them: benchmarks/defaults.py);
 - ``default_half``: the same with ``he2020_half`` (half the convolution
   filters, ``training.model: he2020_half``);
 - ``he2020_paper``: He et al. 2020's network and training: r alone, 49x49x1,
@@ -24,7 +26,9 @@ visible; ``--policy`` tries another, e.g. ``mixed_bfloat16``) on
 ``--gpu-images`` images: 100,000 by default, the size of He et al.'s training
 set (section 3.4), so that ``he2020_paper`` is a paper-size set. The CPU,
 the baseline, runs float32 on ``--cpu-images`` images with every core. The
-ratio GPU / CPU is printed per case and rate.
+ratio GPU / CPU is printed per case and rate. (The figures in
+docs/performance.md of the ``default`` cases were measured on 49x49x6, before
+the script gave them the colour residual.)
 
 The Keras backend is the environment's ``KERAS_BACKEND`` (the pipeline's
 default, TensorFlow, when unset). The GPU machines this project borrows have
@@ -50,14 +54,18 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-#: case -> network, bands, input resizing (lensfinder.learning.preprocessing: with the network, the input's
-#: size and channels, as training derives them), and He et al.'s training preset (its batch and learning
+from defaults import DEFAULT_BANDS, input_shape  # noqa: E402  (benchmarks/defaults.py, beside this script)
+
+#: case -> network, bands, input resizing (None: ``TrainConfig``'s default, ``bin2_crop``; with the network
+#: and the colour residual, ``TrainConfig``'s default ``auto``, they give the input's size and channels as
+#: training derives them: benchmarks/defaults.py), and He et al.'s training preset (its batch and learning
 #: rate) or a batch size (the learning rate then lensfinder train's default)
 CASES = {
-    "default": {"model": "he2020", "bands": 3, "preprocess": "bin2_crop", "preset": None, "batch_size": 64},
-    "default_half": {"model": "he2020_half", "bands": 3, "preprocess": "bin2_crop", "preset": None, "batch_size": 64},
-    "he2020_paper": {"model": "he2020", "bands": 1, "preprocess": "bin2", "preset": "case0", "batch_size": None},
-    "li2020_paper": {"model": "resnet18", "bands": 1, "preprocess": "bin2", "preset": None, "batch_size": 64},
+    "default": {"model": "he2020", "bands": DEFAULT_BANDS, "preprocess": None, "preset": None, "batch_size": 64},
+    "default_half": {"model": "he2020_half", "bands": DEFAULT_BANDS, "preprocess": None, "preset": None,
+                     "batch_size": 64},
+    "he2020_paper": {"model": "he2020", "bands": ("r",), "preprocess": "bin2", "preset": "case0", "batch_size": None},
+    "li2020_paper": {"model": "resnet18", "bands": ("r",), "preprocess": "bin2", "preset": None, "batch_size": 64},
 }
 
 
@@ -83,7 +91,6 @@ def child(case: str, n_images: int, epochs: int, repeats: int, policy: str, batc
 
     from lensfinder.learning.config import resolve_config
     from lensfinder.learning.models import compile_model, import_keras
-    from lensfinder.learning.preprocessing import input_channels
     from timing import train_and_score_rates  # benchmarks/timing.py, beside this script
 
     spec = CASES[case]
@@ -93,7 +100,7 @@ def child(case: str, n_images: int, epochs: int, repeats: int, policy: str, batc
     device = _device(keras)
     keras.mixed_precision.set_global_policy(policy if device == "gpu" else "float32")
     keras.utils.set_random_seed(0)
-    size, channels = config.resolved_input_size, input_channels(spec["bands"], config.preprocess)  # as training's
+    size, _, channels = input_shape(config, spec["bands"])  # as training's
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n_images, size, size, channels)).astype(np.float32)
     y = rng.integers(0, 2, n_images).astype(np.int32)

@@ -4,8 +4,10 @@ TensorFlow switches its oneDNN CPU kernels on by itself only on CPUs with
 AVX-512 VNNI, BF16 or AMX; ``lensfinder.learning.models.import_keras`` sets
 ``TF_ENABLE_ONEDNN_OPTS=1`` unless the environment says otherwise. This
 script measures what that buys on this machine: the workflow's default
-network (he2020 on the two-scale input, ``bin2_crop``, of g, r and i: 49x49x6,
-batch 64, Adam) compiled by ``lensfinder.learning.models.compile_model``,
+network (he2020 on the default's input, derived from ``TrainConfig``'s
+defaults by benchmarks/defaults.py: the two-scale input, ``bin2_crop``, of
+g, r, i and the g-r colour residual, 49x49x8; batch 64, Adam) compiled by
+``lensfinder.learning.models.compile_model``,
 trained and scored on the same random images in two child processes, one
 with ``TF_ENABLE_ONEDNN_OPTS=1`` (ours) and one with ``=0`` (the baseline,
 TensorFlow's own kernels), interleaved ``--repeats`` times. Images/s are the
@@ -31,17 +33,19 @@ def child(n_images: int, epochs: int, threads: int) -> dict:
     from lensfinder.learning.models import import_keras
     from lensfinder.learning.runtime import configure_tensorflow
     from lensfinder.learning.models import compile_model
+    from defaults import input_shape  # benchmarks/defaults.py, beside this script
     from timing import train_and_score_rates  # benchmarks/timing.py, beside this script
 
-    config = resolve_config(None, model="he2020", epochs=epochs, batch_size=64, preprocess="bin2_crop")
+    config = resolve_config(None, model="he2020", epochs=epochs, batch_size=64)  # the default's input
+    size, _, channels = input_shape(config)
     configure_tensorflow(config.seed, threads)
     keras = import_keras()
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(n_images, 49, 49, 6)).astype(np.float32)
+    x = rng.normal(size=(n_images, size, size, channels)).astype(np.float32)
     y = rng.integers(0, 2, n_images).astype(np.int32)
-    model = compile_model(config, 49, 6)
+    model = compile_model(config, size, channels)
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(config.batch_size).cache().prefetch(2)
     train, predict = train_and_score_rates(keras, model, (data,), x, epochs, batch_inference=256, repeats=1)
     return {"train": train, "predict": predict}
@@ -70,8 +74,12 @@ def main():
     for _ in range(args.repeats):  # interleaved: the machine is shared
         for flag in runs:
             runs[flag].append(run_child(flag, args))
+    from lensfinder.learning.config import resolve_config
+    from defaults import describe
+
     best = {flag: {k: max(r[k] for r in rs) for k in ("train", "predict")} for flag, rs in runs.items()}
-    print(f"he2020, 49x49x6 (bin2_crop of g, r, i), batch 64, {args.n_images} images, {args.threads} threads, "
+    print(f"he2020, {describe(resolve_config(None, model='he2020', batch_size=64))}, batch 64, "
+          f"{args.n_images} images, {args.threads} threads, "
           f"best epoch after the first of {args.epochs}, best of {args.repeats} runs:")
     for what in ("train", "predict"):
         on, off = best["1"][what], best["0"][what]

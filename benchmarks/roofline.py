@@ -5,7 +5,9 @@ minutes of training on 2 cores; docs/experiments.md), eight times the
 default's 12,000. This script asks whether those steps could be won from
 the software on the same cores, or only from more hardware: it counts the
 floating-point work of the workflow's default network per image (he2020 on
-the two-scale input of g, r and i: 49x49x6, batch 64, Adam, compiled by
+the default's input, derived from ``TrainConfig``'s defaults by
+benchmarks/defaults.py: the two-scale input of g, r, i and the g-r colour
+residual, 49x49x8; batch 64, Adam, compiled by
 ``lensfinder.learning.models.compile_model``), measures its training and
 scoring images/s on random images, and sets the FLOP/s that gives against
 the baseline, a float32 matrix product (``tf.linalg.matmul`` of two
@@ -95,20 +97,24 @@ def main():
     from lensfinder.learning.config import resolve_config
     from lensfinder.learning.models import import_keras
     from lensfinder.learning.runtime import configure_tensorflow
+    from defaults import describe, input_shape  # benchmarks/defaults.py, beside this script
 
-    configs = [resolve_config(None, model=name, epochs=args.epochs, batch_size=64, preprocess="bin2_crop")
+    configs = [resolve_config(None, model=name, epochs=args.epochs, batch_size=64)  # the default's input
                for name in args.models]
+    size, _, channels = input_shape(configs[0])
+    if any(input_shape(config) != (size, size, channels) for config in configs):
+        parser.error(f"--models {' '.join(args.models)}: expected networks of one input size")
     configure_tensorflow(configs[0].seed, args.threads)
     keras = import_keras()
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(args.n_images, 49, 49, 6)).astype(np.float32)
+    x = rng.normal(size=(args.n_images, size, size, channels)).astype(np.float32)
     y = rng.integers(0, 2, args.n_images).astype(np.int32)
     results = {config.model: measure(keras, tf, config, x, y) for config in configs}
     peak = gemm_flops(tf, args.gemm_size)
 
-    print(f"49x49x6 (bin2_crop of g, r, i), batch 64, {args.threads} threads; "
+    print(f"{describe(configs[0])}, batch 64, {args.threads} threads; "
           f"{args.n_images} random images, best epoch after the first of {args.epochs}")
     print(f"  baseline: float32 matrix product {args.gemm_size}x{args.gemm_size}: {peak / 1e9:.1f} GFLOP/s")
     for name, r in results.items():

@@ -14,9 +14,11 @@ batch), then the best of five more calls of the same batch (the graph alone):
   ``tf.case`` for every turn, traced through AutoGraph, as every scorer did
   before December 2026.
 
-Both give the same scores bit for bit (compared here by hash). The network is
-the default's (he2020 on the two-scale g, r, i input, 49x49x6), untrained:
-weights do not change the time.
+Both give the same scores bit for bit (compared here by hash); scores that
+differ make the script exit 1. The network is the default's (he2020 on the
+default's input, derived from ``TrainConfig``'s defaults by
+benchmarks/defaults.py: the two-scale g, r, i input with the g-r colour
+residual, 49x49x8), untrained: weights do not change the time.
 
 Usage: ``python benchmarks/scorer_start.py [--repeat 3] [--batch 256]``
 """
@@ -37,9 +39,10 @@ from lensfinder.learning import forward
 from lensfinder.learning.modelfiles import logit_heads
 
 keras.utils.set_random_seed(3)
-model = build_model("he2020", (49, 49, 6))
+shape = tuple(int(n) for n in sys.argv[3:6])
+model = build_model("he2020", shape)
 heads = logit_heads(model)
-x = tf.constant(np.random.default_rng(0).normal(size=(int(sys.argv[2]), 49, 49, 6)).astype(np.float32))
+x = tf.constant(np.random.default_rng(0).normal(size=(int(sys.argv[2]), *shape)).astype(np.float32))
 
 
 def former(x):
@@ -67,9 +70,9 @@ print(t1 - t0, min(again), hashlib.sha256(p.tobytes()).hexdigest())
 """
 
 
-def _probe(way: str, batch: int):
-    out = subprocess.run([sys.executable, "-c", _PROBE, way, str(batch)], check=True, capture_output=True,
-                         text=True).stdout.split()
+def _probe(way: str, batch: int, shape):
+    out = subprocess.run([sys.executable, "-c", _PROBE, way, str(batch), *map(str, shape)], check=True,
+                         capture_output=True, text=True).stdout.split()
     return float(out[0]), float(out[1]), out[2]
 
 
@@ -79,17 +82,23 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=256, help="stamps in the batch")
     args = parser.parse_args(argv)
 
+    from lensfinder.learning.config import resolve_config
+    from defaults import describe, input_shape  # benchmarks/defaults.py, beside this script
+
+    config = resolve_config(None, model="he2020")  # the default network and its input
+    shape = input_shape(config)
     results = {}
     for _ in range(args.repeat):
         for way in ("baseline", "ours"):  # interleaved: a busy spell hits both
-            results.setdefault(way, []).append(_probe(way, args.batch))
+            results.setdefault(way, []).append(_probe(way, args.batch, shape))
     hashes = {way: {r[2] for r in runs} for way, runs in results.items()}
     if len(hashes["ours"] | hashes["baseline"]) != 1:
         print(f"scores differ: {hashes}", file=sys.stderr)
         return 1
     first = {way: min(r[0] for r in runs) for way, runs in results.items()}
     again = {way: min(r[1] for r in runs) for way, runs in results.items()}
-    print(f"dihedral scorer, he2020 on 49x49x6, batch of {args.batch}, best of {args.repeat} fresh processes:")
+    print(f"dihedral scorer, he2020 on {describe(config)}, batch of {args.batch}, best of {args.repeat} "
+          f"fresh processes:")
     print(f"  first call (trace + batch): ours {first['ours']:.2f} s, baseline {first['baseline']:.2f} s, "
           f"{first['baseline'] / first['ours']:.2f}x, {first['baseline'] - first['ours']:.2f} s saved per scorer")
     print(f"  later calls (graph alone):  ours {again['ours']:.3f} s, baseline {again['baseline']:.3f} s, "

@@ -24,9 +24,12 @@ first read (later epochs skip the medians), and with the prepared inputs kept
 (what training does: later epochs skip reading and preprocessing).
 
 With ``--bands g r i`` the shards hold three bands (a red galaxy, a blue ring)
-and the network takes three channels: the colour search's throughput.
+and the network takes them with the default's g-r colour residual
+(``colour_residual: auto``) at the default's two scales, 49x49x8: the colour
+search's throughput. The in-memory baseline builds the same input as the
+stream (its channels and residual taken from ``TrainingStream``).
 
-    .venv/bin/python benchmarks/train.py [--n-images 4096] [--epochs 2] [--model he2020] [--bands g r i]
+    .venv/bin/python benchmarks/train.py [--n-images 4096] [--epochs 3] [--model he2020] [--bands g r i]
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from lensfinder.learning.datasets import ShardSet, write_toy_shard  # noqa: E402
-from lensfinder.learning.preprocessing import input_channels, preprocess  # noqa: E402
+from lensfinder.learning.preprocessing import preprocess  # noqa: E402
 from lensfinder.learning.config import resolve_config  # noqa: E402
 from lensfinder.learning.runtime import configure_tensorflow  # noqa: E402
 from lensfinder.learning.stream import DEFAULT_CACHE_MB, TrainingStream  # noqa: E402
@@ -58,17 +61,25 @@ def in_memory_images_per_s(shards, config, threads, cpu_per_epoch):
 
     configure_tensorflow(config.seed, threads)
     keras = import_keras()
-    size = config.resolved_input_size
-    channels = input_channels(len(shards.bands), config.preprocess)
-    settings = {"input_shape": [size, size, channels], "bands": list(shards.bands),
-                "preprocess": config.preprocess, "normalization": config.normalization}
-    x = preprocess(shards.take(np.arange(len(shards))), settings)
+    rows = np.arange(len(shards))
+    # the network input as train() builds it: its TrainingStream resolves the colour residual
+    # (config.colour_residual, ``auto``: g-r where the shards hold g and r) and the channels
+    stream = TrainingStream(shards, rows, rows[:0], config, cache_mb=0)
+    if stream.moffat_rows:
+        raise SystemExit("the shards carry Moffat fits: the in-memory baseline would match the colour residual "
+                         "without them, unlike the stream")
+    size, _, channels = stream.input_shape
+    settings = {"input_shape": list(stream.input_shape), "bands": list(stream.bands),
+                "preprocess": config.preprocess, "normalization": config.normalization, **stream.residual_record}
+    x = preprocess(shards.take(rows), settings)
+    if x.shape[1:] != stream.input_shape:
+        raise SystemExit(f"in-memory input {x.shape[1:]} differs from the stream's {stream.input_shape}")
     y = shards.labels.astype(np.int32)
     model = compile_model(config, size, channels)
     times = []
     model.fit(x, y, batch_size=config.batch_size, epochs=config.epochs, shuffle=True, verbose=0,
               callbacks=[epoch_timer(keras, times), epoch_timer(keras, cpu_per_epoch, time.process_time)])
-    return len(x) / min(times[1:] or times), x.nbytes
+    return len(x) / min(times[1:] or times), x.nbytes, x.shape[1:]
 
 
 def input_images_per_s(shards, config, keep_sky: bool, cache_mb: float = 0) -> float:
@@ -126,15 +137,16 @@ def main():
             uncached.append(best_epoch(train(shards, config(False), os.path.join(tmp, "uncached.keras"),
                                              threads=args.threads, cache_mb=0)))
             cpu = []
-            rate, nbytes = in_memory_images_per_s(shards, config(False), args.threads, cpu)
+            rate, nbytes, shape = in_memory_images_per_s(shards, config(False), args.threads, cpu)
             memory.append(rate)
             cpu_memory.append(min(cpu[1:] or cpu))
             augmented.append(best_epoch(train(shards, config(True), os.path.join(tmp, "aug.keras"), threads=args.threads)))
         disk, uncached, memory, augmented = max(disk), max(uncached), max(memory), max(augmented)
         n = len(shards)
         cpu_disk, cpu_memory = 1000 * min(cpu_disk) / n, 1000 * min(cpu_memory) / n
-    log.info("%s, %d images of 101x101 in %s (%d threads, batch %d), best epoch after the first of %d, best of %d runs:",
-             args.model, len(shards), ",".join(shards.bands), args.threads, args.batch_size, args.epochs, args.repeats)
+    log.info("%s on %s, %d images of 101x101 in %s (%d threads, batch %d), best epoch after the first of %d, "
+             "best of %d runs:", args.model, "x".join(map(str, shape)), len(shards), ",".join(shards.bands),
+             args.threads, args.batch_size, args.epochs, args.repeats)
     log.info("  streaming from shards : %8.1f images/s (inputs kept after the first epoch)", disk)
     log.info("  ... prepared each time: %8.1f images/s (cache_mb 0): ratio kept / not %.3f", uncached, disk / uncached)
     log.info("  in memory (%.0f MB)    : %8.1f images/s", nbytes / 1e6, memory)

@@ -152,7 +152,9 @@ def write_mosaic(png_paths: Sequence, labels: Sequence[str], path, *, ncols: int
     ``tile_inches`` is the width of one stamp (inches). The stamps and labels
     are drawn on one axes in inch coordinates (each cell a stamp with its label
     band above it, the title in a band of its own at the top): a hundred axes
-    laid out by ``tight_layout`` took four times as long (benchmarks/mosaic.py).
+    laid out by ``tight_layout`` took about three times as long, both saved at
+    the same zlib level (benchmarks/mosaic.py). The PNG is saved at zlib level 1,
+    about 1.2x as fast as the default level 6 for files about 1.26x as large.
     """
     import matplotlib.image as mpimg
 
