@@ -55,17 +55,24 @@ def test_dry_run_all_experiments_paper(tmp_path, repo_root=REPO):
     assert _planned_jobs(tmp_path, "paper", repo_root)["experiment_train"] == 200 + 40 + 3
 
 
-@early_test(8)
-def test_volume_test_evaluates_and_tabulates_its_threshold_to_every_digit(tmp_path, repo_root=REPO):
-    """A threshold of 0.9999999 reaches `lensfinder evaluate` as such (not rounded to 1 by six significant
-    digits), beside the validation-size thresholds in the same metrics file; simple ones stay short."""
-    override = tmp_path / "thr.yaml"
-    override.write_text("experiments:\n  volume_test:\n    threshold: 0.9999999\n")
-    cmd = [sys.executable, "-m", "snakemake", "-n", "-p", "volume_test_table5", "-s", str(repo_root / "Snakefile"),
+def _quick_dry_run(tmp_path, repo_root, target, override_text):
+    """``snakemake -n -p TARGET`` with the quick preset and ``override_text`` over it; must plan."""
+    override = tmp_path / "override.yaml"
+    override.write_text(override_text)
+    cmd = [sys.executable, "-m", "snakemake", "-n", "-p", target, "-s", str(repo_root / "Snakefile"),
            "-d", str(tmp_path / "work"), "--configfile", str(repo_root / "config/config.yaml"),
            str(repo_root / "config/experiments/quick.yaml"), str(override)]
     result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@early_test(8)
+def test_volume_test_evaluates_and_tabulates_its_threshold_to_every_digit(tmp_path, repo_root=REPO):
+    """A threshold of 0.9999999 reaches `lensfinder evaluate` as such (not rounded to 1 by six significant
+    digits), beside the validation-size thresholds in the same metrics file; simple ones stay short."""
+    result = _quick_dry_run(tmp_path, repo_root, "volume_test_table5",
+                            "experiments:\n  volume_test:\n    threshold: 0.9999999\n")
     evaluated = {m.group(1).strip() for m in re.finditer(r"lensfinder evaluate .*?--thresholds ([0-9. ]+)", result.stdout)}
     assert len(evaluated) == 1, evaluated
     thresholds = evaluated.pop().split()
@@ -77,13 +84,8 @@ def test_volume_test_evaluates_and_tabulates_its_threshold_to_every_digit(tmp_pa
 def test_r_net_on_he2020s_semireal_set_excludes_the_planted_lenses(tmp_path, repo_root=REPO):
     """r-Net may train on He et al.'s own semi-real set (section 4.2): its simulation reads the tiles' images and
     catalogues for the ePSFs, and the mock survey's truth so that no planted lens is a host or a negative."""
-    override = tmp_path / "rnet.yaml"
-    override.write_text("experiments:\n  net_comparison:\n    r_net: {recipe: he2020_semireal}\n")
-    cmd = [sys.executable, "-m", "snakemake", "-n", "-p", "net_comparison", "-s", str(repo_root / "Snakefile"),
-           "-d", str(tmp_path / "work"), "--configfile", str(repo_root / "config/config.yaml"),
-           str(repo_root / "config/experiments/quick.yaml"), str(override)]
-    result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = _quick_dry_run(tmp_path, repo_root, "net_comparison",
+                            "experiments:\n  net_comparison:\n    r_net: {recipe: he2020_semireal}\n")
     commands = [line for line in result.stdout.splitlines() if "lensfinder simulate --recipe he2020_semireal" in line]
     assert commands and all("--psf-tiles results/survey/tiles/MOCK_0" in c and "--psf-catalogs" in c and
                             "host_exclude=" in c and "results/survey/truth/MOCK_5.parquet" in c and
