@@ -65,8 +65,8 @@ def test_each_training_set_gets_a_train_and_a_test_set_from_its_own_seeds(config
     ({"training_sets": {"c": {"mix": {"broad": 0.8, "li2020": 0.2}, "member_params": {"sky": {"field_galaxies": [0, 2]}}}}},
      "training_sets.c.member_params: sky: not simulated here"),
     ({"training_sets": {"a": {"recipe": "broad"}, "c": {"recipe": RENDERER}}, "train": {"n_images": 4000, "seed": 9},
-      "test": {"n_images": 1000, "seed": 9}}, "training_sets.c: its training and own-test images would be rendered "
-     "from one seed"),
+      "test": {"n_images": 1000, "seed": 9}}, "test.seed: 9 beside train.seed 9: training set k draws from train.seed "
+     "+ k and its own test from test.seed + k, so seed(s) 9, 10 would render a test set"),
     ({"training_sets": {"a": {"recipe": "broad"}, "c": {"recipe": RENDERER}}, "train": {"n_images": 4000, "seed": 9},
       "test": {"n_images": 1000, "seed": 20}, "independent": {"seed": 10}},
      "training_sets.c: its train images would be rendered from the independent set's seed (10: "

@@ -57,7 +57,7 @@ def ds_tiles(side):
 try:
     DS_SETS = plan_sets(DS, EXP_SIM["shard_size"])
 except InputError as exc:
-    raise ValueError(f"config: {exc}{config_source('experiments', 'domain_shift')}") from None
+    raise ValueError(f"{exc}{config_source('experiments', 'domain_shift')}") from None
 #: sets of the simulation stage (`lensfinder simulate`), and those of the independent renderer
 #: (`lensfinder domain-shift-render`: the independent set and the controls' sets)
 DS_SIM_SETS = [name for name, spec in DS_SETS.items() if spec["recipe"] != DS_RENDERER]
