@@ -39,6 +39,14 @@ def test_bad_sidecars(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps({"model": "he2020"}))
     with pytest.raises(InputError, match="c.json: missing key"):
         sc.read_settings(tmp_path / "c.keras")
+    # a hand-edited stamp size that cannot prepare to the input: one line, not a TensorFlow traceback at scoring
+    (tmp_path / "d.json").write_text(json.dumps({**SETTINGS, "stamp_size": 97}))
+    with pytest.raises(InputError, match=r"d.json: stamp_size: 97 does not prepare to input_shape \[49, 49, 1\] "
+                                         r"with preprocess bin2 \(bin2 needs stamps of at least 98x98"):
+        sc.read_settings(tmp_path / "d.keras")
+    for ok in ({"stamp_size": 49}, {"stamp_size": 97, "preprocess": "crop"}):  # bin2 of the input's own size: as is
+        (tmp_path / "e.json").write_text(json.dumps({**SETTINGS, **ok}))
+        assert sc.read_settings(tmp_path / "e.keras")["stamp_size"] == ok["stamp_size"]
 
 
 def test_weights_hash_is_that_of_the_model_file_written(tmp_path):

@@ -14,10 +14,12 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
+
 from lensfinder.io import InputError, write_text
 from lensfinder.learning.preprocessing import (COLOUR_RESIDUAL_MATCHES, NORMALIZATIONS, PREPROCESS_METHODS,
-                                                input_channels, settings_bands, settings_residual,
-                                                settings_residual_match)
+                                              input_channels, resize_stamps, settings_bands, settings_residual,
+                                              settings_residual_match)
 
 __all__ = [
     "SETTINGS_VERSION",
@@ -94,6 +96,13 @@ def check_settings(settings: dict, source: str) -> dict:
     match = settings.get("colour_residual_match")
     if match is not None and match not in COLOUR_RESIDUAL_MATCHES:
         raise InputError(f"{source}: colour_residual_match: {match!r}, expected one of {COLOUR_RESIDUAL_MATCHES}")
+    stamp = settings.get("stamp_size")
+    if stamp is not None:  # the stamps the network takes must prepare to its input (a hand-edited record may not)
+        try:
+            resize_stamps(np.zeros((1, int(stamp), int(stamp)), np.float32), int(shape[0]), settings["preprocess"])
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"{source}: stamp_size: {stamp!r} does not prepare to input_shape {shape} with "
+                             f"preprocess {settings['preprocess']} ({exc})") from None
     planes = int(shape[2]) // scales - (1 if residual else 0)
     if bands is not None and (not isinstance(bands, (list, tuple))
                               or input_channels(len(bands), settings["preprocess"], residual) != int(shape[2])
