@@ -77,3 +77,14 @@ def test_notes_keep_ids_as_written(tmp_path):
     path = notes_path(tmp_path / "g.csv")
     path.write_text("object_id,inspector,flags,comment,time\nobj1 ,ann,artefact,,t1\n")
     assert read_notes(path)["object_id"].tolist() == ["obj1 "]
+
+
+def test_unknown_ids_are_kept_for_the_caller_to_set_aside(tmp_path):
+    """unknown_ids="keep": a grade outside valid_ids is kept as written instead of refused, while a valid id is
+    matched as merge-scores matches it (a hand-edited "obj1 " is obj1, its undo too)."""
+    path = tmp_path / "g.csv"
+    path.write_text("object_id,inspector,grade\nobj1 ,ann,A\nother ,ann,B\nobj1,ann,UNDO\nobj1,ann,C\n")
+    with pytest.raises(InputError, match=r"line 3: object_id 'other' is not in the predictions"):
+        read_grades(path, "li2020", valid_ids={"obj1"})
+    grades = read_grades(path, "li2020", valid_ids={"obj1"}, unknown_ids="keep")
+    assert grades[["object_id", "grade"]].values.tolist() == [["other ", "B"], ["obj1", "C"]]

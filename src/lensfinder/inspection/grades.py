@@ -90,7 +90,8 @@ class _Records:
                 yield line, dict(zip(self.fieldnames, values))
 
 
-def read_grades(path, scheme: str, *, valid_ids: set[str] | None = None, duplicate_policy: str = "error"):
+def read_grades(path, scheme: str, *, valid_ids: set[str] | None = None, duplicate_policy: str = "error",
+                unknown_ids: str = "error"):
     """Read a grades CSV into effective grades, checking every line.
 
     Parameters
@@ -99,10 +100,15 @@ def read_grades(path, scheme: str, *, valid_ids: set[str] | None = None, duplica
         CSV with a header and at least ``object_id,inspector,grade``.
     scheme : {"li2020", "he2020"}
     valid_ids : set of str, optional
-        Known object ids; a grade for any other id is an error.
+        Known object ids; a grade for any other id is an error (``unknown_ids``).
     duplicate_policy : {"error", "latest"}
         The same inspector grading the same object twice: an error naming both
         lines, or the later grade wins.
+    unknown_ids : {"error", "keep"}
+        A grade for an id outside ``valid_ids``: an error naming the line, or
+        kept as written, for the caller to set aside (a retraining round's
+        grades of objects outside the search, a summary page of some of the
+        graded objects). Either way a valid id is matched as below.
 
     Returns
     -------
@@ -123,6 +129,9 @@ def read_grades(path, scheme: str, *, valid_ids: set[str] | None = None, duplica
         raise InputError(f"--scheme: {scheme!r}: expected one of {', '.join(SCHEMES)}")
     if duplicate_policy not in ("error", "latest"):
         raise InputError(f"--duplicate-policy: {duplicate_policy!r}: expected 'error' or 'latest'")
+    if unknown_ids not in ("error", "keep"):
+        raise ValueError(f"unknown_ids: {unknown_ids!r}: expected 'error' or 'keep'")
+    strict = valid_ids is not None and unknown_ids == "error"
     path = Path(path)
     reader = _Records(_utf8_text(path))
     try:
@@ -139,7 +148,7 @@ def read_grades(path, scheme: str, *, valid_ids: set[str] | None = None, duplica
             # an id is kept as written (a manifest's id may end in a space), unless only its stripped
             # form is a valid one (a hand-edited "obj1 , ann, A")
             oid, inspector = row.get("object_id") or "", (row.get("inspector") or "").strip()
-            if valid_ids is not None and oid not in valid_ids:
+            if valid_ids is not None and oid not in valid_ids and (strict or oid.strip() in valid_ids):
                 oid = oid.strip()
             if not oid.strip() or not inspector:
                 raise InputError(f"{path}: line {line}: empty object_id or inspector")
@@ -147,7 +156,7 @@ def read_grades(path, scheme: str, *, valid_ids: set[str] | None = None, duplica
             if grade is None:
                 raise InputError(f"{path}: line {line}: grade {row.get('grade')!r} is not in the {scheme} scheme "
                                  f"(expected one of {', '.join(SCHEMES[scheme])} or {UNDO})")
-            if valid_ids is not None and oid not in valid_ids:
+            if strict and oid not in valid_ids:
                 raise InputError(f"{path}: line {line}: object_id {oid!r} is not in the predictions (nor --known)")
             key = (oid, inspector)
             stack = effective.setdefault(key, [])

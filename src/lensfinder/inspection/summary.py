@@ -13,7 +13,6 @@ tables (object ids, comments) is escaped.
 from __future__ import annotations
 
 import base64
-import csv
 import logging
 import math
 import xml.etree.ElementTree as ET
@@ -257,36 +256,19 @@ def manifest_bands(manifest) -> dict:
     return {str(oid): bands or ["r"] for oid in manifest["object_id"]}
 
 
-def _valid_ids(ranked_ids: set, grades_path) -> set:
-    """The ``valid_ids`` of :func:`~lensfinder.inspection.grades.read_grades` that give the ranked objects the
-    grades merge-scores counted: the ranked ids, and every other id of the file stripped.
-
-    merge-scores keeps an id as written when it is a predicted or known one, else strips it (``obj1 `` is
-    ``obj1``); the predictions and known objects are not at hand here, but the ranked ids are the graded
-    predictions, so an id of the file that is not one of them counts for its stripped form. An unreadable
-    file gives the ranked ids alone (read_grades then says what is wrong with it).
-    """
-    try:
-        with open(grades_path, newline="", encoding="utf-8-sig") as fh:
-            written = {row.get("object_id") or "" for row in csv.DictReader(fh)}
-    except (OSError, UnicodeDecodeError, csv.Error):
-        written = set()
-    return set(ranked_ids) | {oid.strip() for oid in written if oid not in ranked_ids}
-
-
 def write_summary(ranked, out, *, grades_path, scheme: str, manifest_path=None, notes_path=None,
                   survey: str | None = None, duplicate_policy: str = "error") -> Path:
     """Write the summary page of ``ranked`` to ``out`` (atomically).
 
     Grades come from ``grades_path``, read as merge-scores reads them (a
-    hand-edited ``obj1 `` counts for ``obj1``, see :func:`_valid_ids`), flags
+    hand-edited ``obj1 `` counts for ``obj1``; grades of objects not ranked are
+    set aside), flags
     and comments from ``notes_path`` (by default the notes CSV beside the
     grades, :func:`lensfinder.inspection.grades.notes_path`, when it exists),
     stamps and bands from the inspection manifest ``manifest_path``.
     """
     ids = set(ranked["object_id"].astype(str))
-    grades = read_grades(grades_path, scheme, valid_ids=_valid_ids(ids, grades_path),
-                         duplicate_policy=duplicate_policy)
+    grades = read_grades(grades_path, scheme, valid_ids=ids, unknown_ids="keep", duplicate_policy=duplicate_policy)
     grades = grades[grades["object_id"].isin(ids)]
     if notes_path and not Path(notes_path).is_file():
         raise InputError(f"{notes_path}: file not found (--notes)")

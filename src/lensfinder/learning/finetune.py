@@ -292,21 +292,17 @@ def _round_grades(path, scheme, known, survey_ids):
 
     Grades of objects that are neither stamps of the search tiles nor blind-mixed simulations (an evaluation
     tile's, a typo, another search's) are dropped with a warning that counts them; ids are matched as
-    ``merge-scores`` matches them (:func:`lensfinder.inspection.grades.read_grades`).
+    ``merge-scores`` matches them (:func:`lensfinder.inspection.grades.read_grades`: a hand-edited
+    ``obj1 `` is ``obj1``).
     """
     from lensfinder.inspection.grades import read_grades
 
-    grades = read_grades(path, scheme, duplicate_policy="latest")
+    valid = set(known) | set(survey_ids)
+    grades = read_grades(path, scheme, valid_ids=valid, unknown_ids="keep", duplicate_policy="latest")
     if grades.empty:
         raise InputError(f"{path}: no grades (header only); expected the grades of the round's inspection set")
     ids = grades["object_id"].astype(str)
-    ours = ids.isin(known) | ids.isin(survey_ids)
-    if not ours.all():
-        # an id written with spaces around it (hand-edited) is the stamp's when the stamp's id is valid
-        stripped = ids.str.strip()
-        fixable = ~ours & (stripped.isin(known) | stripped.isin(survey_ids))
-        grades.loc[fixable[fixable].index, "object_id"] = stripped[fixable]
-        ours |= fixable
+    ours = ids.isin(valid)
     if not ours.any():
         raise InputError(f"{path}: none of its {ids.nunique()} graded objects is a stamp of the search tiles "
                          f"(--stamp-index) or a mixed-in simulation (--known), e.g. {ids.iloc[0]!r}; "
