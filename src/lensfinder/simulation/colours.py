@@ -229,15 +229,11 @@ def add_band_columns(df, bands, preset, depth_scatter_mag: float = 0.0, colour_s
         df[f"image_seed_{b}"] = seeds[:, k]
         if "host_file" in df:
             df[f"host_band_{b}"] = np.where(df["host_file"].to_numpy() != "", b, "")
-            if "aug_seed" in df:  # the band's fill noise: a stream of its own, from the row's and the band's
-                df[f"aug_seed_{b}"] = np.array(
-                    [np.random.SeedSequence([int(a), k + 1], spawn_key=(COLOUR_STREAM, 4)).generate_state(
-                        1, np.uint64)[0] >> np.uint64(1) for a in df["aug_seed"].to_numpy(dtype=np.uint64)],
-                    dtype=np.uint64)
         if "psf_tile_file" in df:
             df[f"psf_tile_file_{b}"] = [_band_file(f, det, b) for f in df["psf_tile_file"]]
             df[f"psf_kernel_hash_{b}"] = ""  # checked only where recorded
-    apply_host_bands(df, det, others)  # semi-real rows: the host's own seeing and zero point in each band
+    # semi-real rows: the host's own seeing and zero point in each band, and each band's own fill noise
+    apply_host_bands(df, det, others, fill_stream=(COLOUR_STREAM, 4))
     return df
 
 
