@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from lensfinder.cli import main
-from lensfinder.experiments import tables
+from lensfinder.experiments import candidate_tables, tables
 from lensfinder.io import InputError, read_table, write_table
 
 
@@ -164,12 +164,12 @@ def _survey_scores():
 
 
 def test_overlap_pct():
-    assert tables.overlap_pct({1, 2, 3}, {2, 3, 4, 5}) == 50.0
-    assert np.isnan(tables.overlap_pct({1}, set()))
+    assert candidate_tables.overlap_pct({1, 2, 3}, {2, 3, 4, 5}) == 50.0
+    assert np.isnan(candidate_tables.overlap_pct({1}, set()))
 
 
 def test_sersic_tables_overlaps_with_fiducial():
-    per_net, table4 = tables.sersic_tables(_survey_scores(), threshold=0.9, fiducial_threshold=0.9, sample="lrg_li2020")
+    per_net, table4 = candidate_tables.sersic_tables(_survey_scores(), threshold=0.9, fiducial_threshold=0.9, sample="lrg_li2020")
     # fiducial machine candidates within the LRG sample: G0, G1, G2, G6 (G8 is not an LRG); true lenses among them: G0, G1, G6
     flat = per_net[per_net["distribution"] == "flat"].iloc[0]
     assert flat["n_fiducial_machine"] == 4 and flat["n_fiducial_high"] == 3
@@ -187,20 +187,20 @@ def test_sersic_tables_need_the_fiducial_network_and_labelled_networks():
     # labels without distribution/repeat: a clear error, not a KeyError
     with pytest.raises(InputError, match="sersic scores: missing column\\(s\\) distribution, repeat .*"
                                          "network=NAME,distribution=DIST,repeat=N"):
-        tables.sersic_tables(scores.drop(columns=["distribution", "repeat"]), 0.9, 0.9, "lrg_li2020")
+        candidate_tables.sersic_tables(scores.drop(columns=["distribution", "repeat"]), 0.9, 0.9, "lrg_li2020")
     unlabelled = scores.copy()
     unlabelled.loc[unlabelled["network"] == "flat_r0", "repeat"] = np.nan
     with pytest.raises(InputError, match="network\\(s\\) flat_r0: no distribution or repeat"):
-        tables.sersic_tables(unlabelled, 0.9, 0.9, "lrg_li2020")
+        candidate_tables.sersic_tables(unlabelled, 0.9, 0.9, "lrg_li2020")
     # no fiducial network: nothing to overlap with
     with pytest.raises(InputError, match="sersic scores: network: no scores of 'fiducial'; expected the fiducial "
                                          "network's scores, labelled network=fiducial; found network\\(s\\): "
                                          "'flat_r0', 'huertas_company_r0'"):
-        tables.sersic_tables(scores[scores["network"] != "fiducial"], 0.9, 0.9, "lrg_li2020")
+        candidate_tables.sersic_tables(scores[scores["network"] != "fiducial"], 0.9, 0.9, "lrg_li2020")
     with pytest.raises(InputError, match="only 'fiducial'"):
-        tables.sersic_tables(scores[scores["network"] == "fiducial"], 0.9, 0.9, "lrg_li2020")
+        candidate_tables.sersic_tables(scores[scores["network"] == "fiducial"], 0.9, 0.9, "lrg_li2020")
     with pytest.raises(InputError, match="no fiducial scores in sample 'lrg_li2020'"):
-        tables.sersic_tables(scores[(scores["network"] != "fiducial") | ~scores["lrg_li2020"]], 0.9, 0.9, "lrg_li2020")
+        candidate_tables.sersic_tables(scores[(scores["network"] != "fiducial") | ~scores["lrg_li2020"]], 0.9, 0.9, "lrg_li2020")
 
 
 def test_sersic_and_net_comparison_steps_refuse_missing_networks(tmp_path):
@@ -234,17 +234,17 @@ def test_net_comparison_needs_both_networks():
     with pytest.raises(InputError, match="net-comparison scores: network: no scores of 'r_net'; expected files "
                                          "labelled network=s_net and network=r_net; found network\\(s\\): "
                                          "'s_net', 'rnet'"):
-        tables.net_comparison_tables(table, "lrg_li2020", "lrg_li2020", 0.0, {"s_net": 0.9, "r_net": 0.5})
+        candidate_tables.net_comparison_tables(table, "lrg_li2020", "lrg_li2020", 0.0, {"s_net": 0.9, "r_net": 0.5})
     table["network"] = table["network"].replace({"rnet": "r_net"})
     with pytest.raises(InputError, match="no threshold for network\\(s\\) r_net"):
-        tables.net_comparison_tables(table, "lrg_li2020", "lrg_li2020", 0.0, {"s_net": 0.9})
+        candidate_tables.net_comparison_tables(table, "lrg_li2020", "lrg_li2020", 0.0, {"s_net": 0.9})
 
 
 def test_net_comparison_counts_and_overlaps():
     table = _survey_scores()
     table = table[table["network"].isin(["fiducial", "flat_r0"])].copy()
     table["network"] = table["network"].map({"fiducial": "s_net", "flat_r0": "r_net"})
-    table3, overlaps = tables.net_comparison_tables(table, "lrg_li2020", "lrg_li2020", 0.0, {"s_net": 0.9, "r_net": 0.5})
+    table3, overlaps = candidate_tables.net_comparison_tables(table, "lrg_li2020", "lrg_li2020", 0.0, {"s_net": 0.9, "r_net": 0.5})
     t = table3.set_index("case")
     assert t.loc["a", "n_sample"] == 8 and t.loc["b", "n_sample"] == 6
     assert t.loc["a", "n_candidates"] == 4 and t.loc["b", "n_candidates"] == 3  # G6 is masked
@@ -265,7 +265,7 @@ def test_survey_counts_fraction_and_recovery():
 
 def test_missing_sample_flag_is_a_clear_error():
     with pytest.raises(InputError, match="preselection.samples"):
-        tables.sersic_tables(_survey_scores(), 0.9, 0.9, "bg_li2020")
+        candidate_tables.sersic_tables(_survey_scores(), 0.9, 0.9, "bg_li2020")
 
 
 def test_entropy_summary_from_per_image_values_and_from_the_step_table():

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from lensfinder.cli import main
-from lensfinder.experiments import tables
+from lensfinder.experiments import candidate_tables, tables
 from lensfinder.io import write_table
 from lensfinder.plots.experiments import FIGURES
 
@@ -44,12 +44,12 @@ def _tables(kind):
     if kind == "sersic_test":
         survey = _survey(rng, [{"network": "fiducial"}, {"network": "flat_r0", "distribution": "flat", "repeat": 0},
                                {"network": "hc_r0", "distribution": "huertas_company", "repeat": 0}])
-        return list(tables.sersic_tables(survey, 0.5, 0.7, "lrg_li2020"))
+        return list(candidate_tables.sersic_tables(survey, 0.5, 0.7, "lrg_li2020"))
     if kind == "entropy":
         return [tables.entropy_summary(pd.DataFrame({"entropy": rng.random(20) * 6, "is_lens": rng.random(20) < 0.5}))]
     if kind == "net_comparison":
         survey = _survey(rng, [{"network": "s_net"}, {"network": "r_net"}])
-        return list(tables.net_comparison_tables(survey, "lrg_li2020", "lrg_li2020", 0.1, {"s_net": 0.6, "r_net": 0.5}))
+        return list(candidate_tables.net_comparison_tables(survey, "lrg_li2020", "lrg_li2020", 0.1, {"s_net": 0.6, "r_net": 0.5}))
     if kind == "li2020_roc":
         points, hist = tables.roc_tables(pd.DataFrame({"p_cnn": rng.random(40), "is_lens": rng.random(40) < 0.5}),
                                          [0.25, 0.5, 0.75])

@@ -13,15 +13,14 @@ from pathlib import Path
 from lensfinder.cli.options import parse_key_values
 from lensfinder.experiments.reference import PAPER, reference_table
 from lensfinder.experiments.subsets import SERSIC_COLUMNS, write_roc_sample, write_subset
+from lensfinder.experiments.candidate_tables import net_comparison_tables, sersic_tables
 from lensfinder.experiments.tables import (
     entropy_summary,
-    net_comparison_tables,
     psf_table,
     read_labelled,
     read_survey_scores,
     read_tables,
     roc_tables,
-    sersic_tables,
     survey_counts,
     volume_points,
     volume_table5,
