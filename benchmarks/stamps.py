@@ -96,7 +96,7 @@ def main(argv=None) -> int:
 
             t_ours, a = _best_time(ours, args.repeat)
             t_pix, b = _best_time(cutout_pixel, args.repeat)
-            t_sky, c = _best_time(cutout_sky, 1)
+            t_sky, c = _best_time(cutout_sky, args.repeat)
             same = bool(np.array_equal(a, b, equal_nan=True) and np.array_equal(a, c, equal_nan=True))
 
     print(f"{n} stamps of {size}x{size} from a {args.tile_pix}x{args.tile_pix} memory-mapped float32 tile")

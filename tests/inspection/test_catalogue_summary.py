@@ -193,3 +193,21 @@ def test_summary_page_shows_the_grades_merge_scores_counted(tmp_path):
     sections, index = page()
     assert "ann | D" in " | ".join(sections.sections["obj2"]) and "bob" not in " | ".join(sections.sections["obj2"])
     assert "<td>D</td>" in index
+
+
+def test_merge_scores_writes_no_ranked_list_when_its_page_fails(tmp_path):
+    # a --notes file that is not there stops the page; the ranked list (written last) is not left behind
+    # looking complete, and a rerun with the notes file fixed writes both
+    write_table(pd.DataFrame({"object_id": ["obj1"], "p_cnn": [0.97]}), tmp_path / "pred.parquet")
+    grades = tmp_path / "grades.csv"
+    grades.write_text("object_id,inspector,grade,time\nobj1,ann,A,t\n")
+    ranked, page = tmp_path / "ranked.parquet", tmp_path / "index.html"
+    argv = ["merge-scores", "--predictions", str(tmp_path / "pred.parquet"), "--grades", str(grades),
+            "--out", str(ranked), "--out-csv", str(tmp_path / "ranked.csv"), "--out-summary", str(page),
+            "--notes", str(tmp_path / "notes.csv")]
+    assert main(argv) == 2
+    assert not ranked.exists() and not page.exists() and not (tmp_path / "ranked.csv").exists()
+    (tmp_path / "notes.csv").write_text("object_id,inspector,flags,comment,time\n")
+    assert main(argv) == 0
+    assert ranked.exists() and page.exists()
+    assert ranked.stat().st_mtime_ns >= page.stat().st_mtime_ns

@@ -14,7 +14,7 @@ from lensfinder.inspection.pixels import SURVEY_VIEWERS
 from lensfinder.inspection.ranking import merge_scores_from_files, ranked_digest, write_ranked
 from lensfinder.inspection.server import SCHEME_KEYS, serve_grading
 from lensfinder.inspection.session import DEFAULT_FLAGS
-from lensfinder.inspection.summary import write_summary
+from lensfinder.inspection.summary import summary_page
 from lensfinder.io import InputError, read_table, write_csv
 from lensfinder.surveys.designation import DESIGNATIONS
 
@@ -189,14 +189,15 @@ def run_merge_scores(args: argparse.Namespace) -> int:
         golden=args.golden, high=args.high, keep_ungraded=args.keep_ungraded, skill_prior=args.skill_prior,
         survey=args.survey,
     )
+    texts = {}
+    if args.out_summary:  # made before any file is written, written before the ranked list (written last)
+        texts[args.out_summary] = summary_page(
+            ranked, grades_path=args.grades, scheme=args.scheme, manifest_path=args.manifest,
+            notes_path=args.notes, survey=args.survey, duplicate_policy=args.duplicate_policy)
     write_ranked(ranked, inspectors, agreement, args.out, scheme=args.scheme, survey=args.survey,
                  out_csv=args.out_csv, out_tex=args.out_tex, tex_all=args.tex_all, out_fits=args.out_fits,
                  out_ecsv=args.out_ecsv, out_votable=args.out_votable, out_inspectors=args.out_inspectors,
-                 out_agreement=args.out_agreement)
-    if args.out_summary:
-        write_summary(ranked, args.out_summary, grades_path=args.grades, scheme=args.scheme,
-                      manifest_path=args.manifest, notes_path=args.notes, survey=args.survey,
-                      duplicate_policy=args.duplicate_policy)
+                 out_agreement=args.out_agreement, texts=texts)
     return 0
 
 

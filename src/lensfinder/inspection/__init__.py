@@ -37,6 +37,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "write_catalogue": "catalogue",
     "summary_html": "summary",
     "write_summary": "summary",
+    "summary_page": "summary",
     # cross-match
     "crossmatch_candidates": "crossmatch",
     "crossmatch_file": "crossmatch",

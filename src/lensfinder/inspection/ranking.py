@@ -294,7 +294,7 @@ def _sibling(out: Path, suffix: str) -> Path:
 
 def write_ranked(ranked, inspectors, agreement, out, *, scheme: str = "li2020", survey: str | None = None,
                  out_csv=None, out_tex=None, tex_all: bool = False, out_fits=None, out_ecsv=None, out_votable=None,
-                 out_inspectors=None, out_agreement=None) -> Path:
+                 out_inspectors=None, out_agreement=None, texts=None) -> Path:
     """Write the ranked list (Parquet) and its companions, each atomically.
 
     ``out_csv``: the list as CSV, rounded
@@ -305,10 +305,13 @@ def write_ranked(ranked, inspectors, agreement, out, *, scheme: str = "li2020", 
     (:func:`~lensfinder.inspection.catalogue.catalogue_table`); the inspector
     table and the agreement table go to ``out_inspectors`` and
     ``out_agreement``, by default ``<out>.inspectors.csv`` and
-    ``<out>.agreement.csv`` beside ``out``. Returns ``out``.
+    ``<out>.agreement.csv`` beside ``out``; ``texts``, a mapping path -> text,
+    more companions (merge-scores' summary page). Returns ``out``.
 
     Every table and text is made before the first file is written, so a list
-    that one format cannot hold leaves no half set of files behind.
+    that one format cannot hold leaves no half set of files behind, and ``out``
+    is written last: a job killed on the way leaves no ranked list that looks
+    complete beside missing companions.
     """
     out = Path(out)
     csv_table = rounded(ranked) if out_csv else None
@@ -318,7 +321,6 @@ def write_ranked(ranked, inspectors, agreement, out, *, scheme: str = "li2020", 
     if targets:
         table = catalogue_table(ranked, survey=survey, scheme=scheme)
         catalogues = {path: catalogue_bytes(table, path) for path in targets}
-    write_table(ranked, out)
     if out_csv:
         write_csv(csv_table, out_csv)
     if out_tex:
@@ -327,6 +329,9 @@ def write_ranked(ranked, inspectors, agreement, out, *, scheme: str = "li2020", 
         write_bytes(data, path)
     write_csv(inspectors, out_inspectors or _sibling(out, ".inspectors.csv"))
     write_csv(agreement, out_agreement or _sibling(out, ".agreement.csv"))
+    for path, text in (texts or {}).items():
+        write_text(text, path)
+    write_table(ranked, out)
     return out
 
 

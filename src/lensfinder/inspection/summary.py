@@ -25,7 +25,7 @@ from lensfinder.inspection.grades import read_grades, read_notes
 from lensfinder.inspection.pixels import viewer_links
 from lensfinder.io import InputError, read_table, write_text
 
-__all__ = ["summary_html", "write_summary", "manifest_images", "manifest_bands"]
+__all__ = ["summary_html", "summary_page", "write_summary", "manifest_images", "manifest_bands"]
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +258,17 @@ def manifest_bands(manifest) -> dict:
 
 def write_summary(ranked, out, *, grades_path, scheme: str, manifest_path=None, notes_path=None,
                   survey: str | None = None, duplicate_policy: str = "error") -> Path:
-    """Write the summary page of ``ranked`` to ``out`` (atomically).
+    """Write the summary page of ``ranked`` to ``out`` (atomically): :func:`summary_page`'s text."""
+    text = summary_page(ranked, grades_path=grades_path, scheme=scheme, manifest_path=manifest_path,
+                        notes_path=notes_path, survey=survey, duplicate_policy=duplicate_policy)
+    write_text(text, out)
+    log.info("summary page of %d candidates (%.1f MB) -> %s", len(ranked), len(text) / 1e6, out)
+    return Path(out)
+
+
+def summary_page(ranked, *, grades_path, scheme: str, manifest_path=None, notes_path=None,
+                 survey: str | None = None, duplicate_policy: str = "error") -> str:
+    """The summary page of ``ranked`` (HTML text).
 
     Grades come from ``grades_path``, read as merge-scores reads them (a
     hand-edited ``obj1 `` counts for ``obj1``; grades of objects not ranked are
@@ -280,8 +290,5 @@ def write_summary(ranked, out, *, grades_path, scheme: str, manifest_path=None, 
         manifest = manifest[manifest["object_id"].astype(str).isin(ids)]
         images = manifest_images(manifest, Path(manifest_path).parent)
         bands = manifest_bands(manifest)
-    text = summary_html(ranked, grades, scheme=scheme, notes=notes, images=images, bands=bands, survey=survey)
-    write_text(text, out)
-    log.info("summary page of %d candidates (%d stamps, %.1f MB) -> %s", len(ranked),
-             sum(len(v) for v in images.values()), len(text) / 1e6, out)
-    return Path(out)
+    log.info("summary page of %d candidates, %d stamps", len(ranked), sum(len(v) for v in images.values()))
+    return summary_html(ranked, grades, scheme=scheme, notes=notes, images=images, bands=bands, survey=survey)
