@@ -25,8 +25,13 @@ unmodified against it:
   ``"timeout"`` (answer after the client gave up), ``"500"``/``"503"``/
   ``"504"``/``"408"``, ``"query_timeout"`` (a sync TAP query stopped by the
   server's time limit: HTTP 200 and an ERROR VOTable saying so),
-  ``"truncate"`` (announce the full length, send half, hang up) and
-  ``"corrupt"`` (right size, damaged bytes).
+  ``"truncate"`` (announce the full length, send half, hang up; files, the
+  viewer and sync TAP), ``"cut_off"`` (send half without a length and close:
+  the viewer and sync TAP), ``"empty"`` (sync TAP: HTTP 200, no body),
+  ``"corrupt"`` (files: right size, damaged bytes), ``"gzip"`` (files:
+  ``Content-Encoding: gzip`` when the request's ``Accept-Encoding`` allows
+  it, as a server that compresses does) and ``"gzip_always"`` (files:
+  compressed whatever the request accepts).
 
 Every request is logged in :attr:`TapServer.requests` as ``(method, path, params, headers)``.
 """
@@ -461,6 +466,11 @@ class _Handler(BaseHTTPRequestHandler):
             if fault == "query_timeout" and m.group(2) == "sync":
                 return self._send(200, _error_votable("Query execution was stopped: the synchronous query "
                                                       "exceeded the time limit (timeout); use an asynchronous query"))
+            if fault in ("truncate", "cut_off", "empty") and m.group(2) == "sync":
+                status, body = self.tap.run_query(params.get("QUERY", ""), None)
+                if fault == "empty":
+                    return self._send(200, b"")
+                return self._truncated(body, content_type="application/x-votable+xml", length=fault == "truncate")
             return self._tap(m.group(1), m.group(2), m.group(3), m.group(4), params)
         if path == "/datalink/links":
             dp_id = params.get("ID", "").rsplit("?", 1)[-1]
@@ -483,15 +493,17 @@ class _Handler(BaseHTTPRequestHandler):
                 status, body = viewer_cutout(params, self.tap.legacy_sky)
                 if status != 200:
                     return self._send(status, body, "text/html")
-            if fault == "truncate":
-                return self._truncated(body)
+            if fault in ("truncate", "cut_off"):
+                return self._truncated(body, length=fault == "truncate")
             return self._send(200, body, "application/fits")
         return self._send(404, b"not found", "text/plain")
 
-    def _truncated(self, body: bytes, start: int = 0):
+    def _truncated(self, body: bytes, start: int = 0, content_type: str = "application/fits", length: bool = True):
+        """Send half of ``body`` (from ``start``) and hang up; ``length``: announce the whole length."""
         self.send_response(200 if start == 0 else 206)
-        self.send_header("Content-Type", "application/fits")
-        self.send_header("Content-Length", str(len(body) - start))
+        self.send_header("Content-Type", content_type)
+        if length:
+            self.send_header("Content-Length", str(len(body) - start))
         if start:
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         self.end_headers()
@@ -516,6 +528,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(416, b"", "text/plain", {"Content-Range": f"bytes */{len(body)}"})
         if fault == "truncate":
             return self._truncated(body, start)
+        accepted = [c.split(";")[0].strip() for c in self.headers.get("Accept-Encoding", "").split(",")]
+        if fault == "gzip_always" or (fault == "gzip" and "gzip" in accepted):
+            import gzip
+
+            return self._send(200, gzip.compress(body), "application/fits", {"Content-Encoding": "gzip"})
         if start:
             return self._send(206, body[start:], "application/fits",
                               {"Content-Range": f"bytes {start}-{len(body) - 1}/{len(body)}"})

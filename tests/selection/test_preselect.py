@@ -245,16 +245,47 @@ def test_all_nan_columns_are_refused_and_empty_samples_warned(tmp_path, capsys, 
     import logging
 
     rows = _table([dr4_row(MAG_AUTO=18.0 + 0.1 * k) for k in range(12)])
-    with pytest.raises(InputError, match=r"cat: column\(s\) MAG_AUTO, COLOUR_GAAP_r_i: no finite value in 12 rows"):
-        preselect(rows.assign(MAG_AUTO=np.nan, COLOUR_GAAP_r_i="--"), "dr4", source="cat")
-    rows.assign(COLOUR_GAAP_g_r=np.nan).to_parquet(tmp_path / "cat.parquet")
+    with pytest.raises(InputError, match=r"cat: column\(s\) MAG_AUTO, SG2DPHOT: no finite value in 12 rows"):
+        preselect(rows.assign(MAG_AUTO=np.nan, SG2DPHOT="--"), "dr4", source="cat")
+    rows.assign(SG2DPHOT=np.nan).to_parquet(tmp_path / "cat.parquet")
     assert main(["preselect", "--catalog", str(tmp_path / "cat.parquet"), "--out", str(tmp_path / "f.parquet")]) == 2
-    assert "COLOUR_GAAP_g_r: no finite value in 12 rows" in capsys.readouterr().err
+    assert "SG2DPHOT: no finite value in 12 rows" in capsys.readouterr().err
     # real rows where a sample happens to be empty: kept, but said loudly, naming the cut that emptied it
     with caplog.at_level(logging.WARNING, logger="lensfinder.selection.preselect"):
         flags, _ = preselect(rows.assign(SG2DPHOT=1), "dr4", source="cat")
     assert not flags["bg_li2020"].any()
     assert "sample bg_li2020 selects NONE of 12 rows (the cut sg2dphot_galaxy leaves nothing)" in caplog.text
+
+
+def test_colours_without_a_finite_value_empty_only_the_samples_that_need_them(tmp_path, caplog):
+    """A Legacy Surveys DR10 field without i band: COLOUR_GAAP_r_i is NaN in every row (docs/surveys.md). Those
+    galaxies fail the LRG colour cuts but stay in the BG sample; the colour is named in a warning, not refused."""
+    import logging
+
+    from lensfinder.surveys.columns import tractor_to_kids
+
+    n = 12
+    mags = {"g": 20.5, "r": 19.0, "z": 18.5}
+    tractor = pd.DataFrame({
+        "ls_id": np.arange(n) + 1000, "ra": 150.0 + 0.001 * np.arange(n), "dec": np.full(n, 2.2),
+        "type": ["DEV"] * (n - 2) + ["PSF"] * 2, "brick_primary": True, "flux_i": 0.0, "flux_ivar_i": 0.0,
+        **{f"flux_{b}": 10 ** ((22.5 - m) / 2.5) for b, m in mags.items()},
+        **{f"flux_ivar_{b}": 100.0 for b in mags}, "shape_r": 1.5, "maskbits": 0, "fitbits": 0})
+    part = tractor_to_kids(tractor, "F1")
+    assert not np.isfinite(part["COLOUR_GAAP_r_i"]).any()
+    part.to_parquet(tmp_path / "F1.parquet")
+    with caplog.at_level(logging.WARNING, logger="lensfinder.selection.preselect"):
+        flags, cutflow = preselect_files(tmp_path / "F1.parquet", tmp_path / "f.parquet", tmp_path / "c.parquet")
+    assert flags["bg_li2020"].tolist() == [True] * (n - 2) + [False] * 2
+    assert not flags["lrg_li2020"].any() and not flags["lrg_c_par"].any()
+    assert "F1.parquet: column(s) COLOUR_GAAP_r_i: no finite value in 12 rows" in caplog.text
+    assert "sample lrg_li2020 selects NONE of 12 rows (the cut lrg_c_par leaves nothing)" in caplog.text
+    # the same with g - r missing too: both colours named, BG kept
+    with caplog.at_level(logging.WARNING, logger="lensfinder.selection.preselect"):
+        flags, _ = preselect(_table([dr4_row(COLOUR_GAAP_g_r=np.nan, COLOUR_GAAP_r_i=np.nan)] * n), "dr4",
+                             source="cat")
+    assert flags["bg_li2020"].all() and not flags["lrg_li2020"].any() and not flags["disk_blue"].any()
+    assert "cat: column(s) COLOUR_GAAP_g_r, COLOUR_GAAP_r_i: no finite value in 12 rows" in caplog.text
 
 
 def test_cutflow_defaults_to_a_file_beside_the_flags(real_rows, tmp_path):

@@ -78,3 +78,26 @@ def test_token_hosts():
     assert not token_allowed("https://datalab.noirlab.edu/tap", hosts)
     assert token_allowed("http://127.0.0.1:8000/x", {"127.0.0.1:8000"})
     assert not token_allowed("http://127.0.0.1:8001/x", {"127.0.0.1:8000"})
+
+
+def test_the_environment_token_wins_over_a_netrc_entry_for_its_host(servers, tmp_path, monkeypatch):
+    """requests adds a ~/.netrc entry's Basic credentials by itself; on the token's host the token replaces them,
+    elsewhere (and without the token) the netrc entry is still used."""
+    import base64
+
+    eso, other = servers
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login alice password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("NETRC", raising=False)
+    basic = "Basic " + base64.b64encode(b"alice:secret").decode()
+    with make_session(5) as session:
+        session.get(f"{eso.url}/dataPortal/file/ADP.X")
+        session.get(f"{other.url}/dataPortal/file/ADP.X")
+        session.get(f"{other.url}/to-eso")  # a redirect onto the token's host
+    monkeypatch.delenv("LENSFINDER_ESO_TOKEN")
+    with make_session(5) as session:
+        session.get(f"{eso.url}/dataPortal/file/ADP.X")
+    assert [auth for _, auth in authorizations(eso)] == [f"Bearer {TOKEN}", f"Bearer {TOKEN}", basic]
+    assert [auth for _, auth in authorizations(other)] == [basic, basic]

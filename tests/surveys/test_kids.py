@@ -16,7 +16,7 @@ from astropy.io import fits
 
 from lensfinder.cli import main
 from lensfinder.io import InputError
-from lensfinder.surveys.base import DownloadError, SurveyBackend, make_session
+from lensfinder.surveys.base import DownloadError, SurveyBackend, download_file, make_session
 from lensfinder.surveys.columns import TAP_TABLES, column_map
 from lensfinder.surveys.eso import parse_kids_file, tile_centre
 from lensfinder.surveys.kids import KidsBackend, catalog_query, download_catalog, kids_tiles, kids_tiles_in_region
@@ -202,6 +202,17 @@ def test_5xx_retried_with_backoff(server, tmp_path):
     assert server.count(r"/tap_cat/sync$") == 3
 
 
+@pytest.mark.parametrize("fault", ["truncate", "cut_off", "empty"])
+def test_reply_cut_off_mid_stream_is_retried(server, tmp_path, fault):
+    """A VOTable cut off with its length announced (urllib3 IncompleteRead), cut off without a length (the XML
+    ends early) or an empty HTTP 200 body: asked again, and the full reply is used."""
+    server.add_fault(r"/tap_cat/sync$", fault)
+    out = tmp_path / "part.parquet"
+    download_catalog(out, "dr4", tile=TILE, mode="sync", **urls(server), **FAST)
+    assert len(pd.read_parquet(out)) == 5
+    assert server.count(r"/tap_cat/sync$") == 2
+
+
 def test_last_retry_names_tile_and_keeps_earlier_parts(server, tmp_path):
     done = tmp_path / f"{OTHER_TILE}.parquet"
     download_catalog(done, "dr4", tile=OTHER_TILE, mode="sync", **urls(server), **FAST)
@@ -244,6 +255,18 @@ def test_cli_download_catalog(server, tmp_path, capsys):
     rc = main(["download-catalog", "--tile", OTHER_TILE, "--out", str(tmp_path / "bad.parquet"),
                "--tap-url", f"{server.url}/tap_cat", "--retries", "1", "--backoff", "0.01"])
     assert rc == 2 and OTHER_TILE in capsys.readouterr().err
+
+
+def test_cli_column_list_ignores_spaces(server, tmp_path, capsys):
+    out = tmp_path / "cols.parquet"
+    rc = main(["download-catalog", "--tile", TILE, "--out", str(out), "--tap-url", f"{server.url}/tap_cat",
+               "--mode", "sync", "--retries", "0", "--columns", " ID, KIDS_TILE ,MAG_AUTO,"])
+    assert rc == 0 and list(pd.read_parquet(out).columns) == ["ID", "KIDS_TILE", "MAG_AUTO"]
+    assert server.requests[-1][2]["QUERY"].startswith("SELECT ID, KIDS_TILE, MAG_AUTO FROM")
+    rc = main(["download-catalog", "--tile", TILE, "--out", str(tmp_path / "none.parquet"),
+               "--tap-url", f"{server.url}/tap_cat", "--columns", " , "])
+    assert rc == 2 and "--columns: ' , ': expected comma-separated column names" in capsys.readouterr().err
+    assert not (tmp_path / "none.parquet").exists()
 
 
 def test_tile_lists(server):
@@ -399,6 +422,18 @@ def test_truncated_file_is_resumed(server, tmp_path):
     assert (tmp_path / "cache" / f"{IMAGE_DP}.fits").read_bytes() == server.files[IMAGE_DP]
     ranges = [h.get("Range") for m, p, _, h in server.requests if p.endswith(IMAGE_DP)]
     assert ranges[0] is None and ranges[1].startswith("bytes=") and ranges[1] != "bytes=0-"
+
+
+@pytest.mark.parametrize("fault", ["gzip", "gzip_always"])
+def test_compressing_server_gives_the_file_in_one_request(server, tmp_path, fault):
+    """A server that gzips what the client accepts: downloads ask for identity, so Content-Length counts the
+    file's bytes; one that compresses anyway is checked against the compressed bytes it sent."""
+    server.add_fault(rf"/dataPortal/file/{IMAGE_DP}$", fault, times=5)
+    dest = download_file(f"{server.url}/dataPortal/file/{IMAGE_DP}", tmp_path / "f.fits", retries=2,
+                         backoff_s=0.01)
+    assert dest.read_bytes() == server.files[IMAGE_DP]
+    assert [h.get("Accept-Encoding") for _, p, _, h in server.requests] == ["identity"]
+    assert not list(tmp_path.glob("*.part"))
 
 
 def test_corrupt_file_is_fetched_again(server, tmp_path):

@@ -5,6 +5,7 @@ source builds them (image, INVVAR and MASKBITS HDUs told apart by IMAGETYP)."""
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pandas as pd
@@ -133,6 +134,40 @@ def test_corrupt_answer_is_not_cached(server, tmp_path):
         fetch_cutout(10.0, -5.0, 5.24, tmp_path / "c.fits", base_url=f"{server.url}/viewer/fits-cutout",
                      cache_dir=tmp_path / "cache", backoff_s=0.01)
     assert list((tmp_path / "cache").iterdir()) == [] and not (tmp_path / "c.fits").exists()
+
+
+def test_answer_cut_off_without_a_length_is_fetched_again(server, tmp_path):
+    """The viewer may send no Content-Length: a cut-off answer is told by its FITS headers, before it is cached."""
+    server.legacy_image, server.legacy_sky = None, flat_sky
+    server.add_fault(r"/viewer/fits-cutout$", "cut_off")
+    image, _, _ = fetch_cutout(150.1, 2.2, 26.2, tmp_path / "c.fits", base_url=f"{server.url}/viewer/fits-cutout",
+                               cache_dir=tmp_path / "cache", retries=0, backoff_s=0.01)
+    assert fits.getdata(image).shape == (100, 100) and server.count(r"/viewer/fits-cutout$") == 2
+    assert "Content-Length" not in server.requests[0][3]
+    server.add_fault(r"/viewer/fits-cutout$", "cut_off", times=2)
+    with pytest.raises(DownloadError, match="cutout at .*fails verification: not a readable FITS file: cut off"):
+        fetch_cutout(10.0, -5.0, 26.2, tmp_path / "d.fits", base_url=f"{server.url}/viewer/fits-cutout",
+                     cache_dir=tmp_path / "cache", retries=0, backoff_s=0.01)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [image_cache_name(150.1, 2.2)]
+
+
+def image_cache_name(ra, dec):
+    return f"ls-dr10_r_{ra:.6f}_{dec:+.6f}_100_0.262_ivm.fits"
+
+
+def test_unreadable_cached_answer_is_removed_naming_it(server, tmp_path):
+    """A cut-off answer already in the cache (kept by an older version): a clear error naming the file, which is
+    removed, so the rerun asks the service again."""
+    server.legacy_image, server.legacy_sky = None, flat_sky
+    kw = dict(base_url=f"{server.url}/viewer/fits-cutout", cache_dir=tmp_path / "cache", backoff_s=0.01)
+    fetch_cutout(150.1, 2.2, 26.2, tmp_path / "c.fits", **kw)
+    raw = tmp_path / "cache" / image_cache_name(150.1, 2.2)
+    raw.write_bytes(raw.read_bytes()[: raw.stat().st_size * 6 // 10])
+    with pytest.raises(DownloadError, match=re.escape(f"{raw}: not a readable FITS file: cut off at byte")):
+        fetch_cutout(150.1, 2.2, 26.2, tmp_path / "again.fits", **kw)
+    assert not raw.exists() and server.count(r"/viewer/fits-cutout$") == 1
+    image, _, _ = fetch_cutout(150.1, 2.2, 26.2, tmp_path / "again.fits", **kw)
+    assert fits.getdata(image).shape == (100, 100) and server.count(r"/viewer/fits-cutout$") == 2
 
 
 # ---------------------------------------------------------------- fields: Tractor catalogue + r-band image

@@ -109,7 +109,20 @@ def add_download_catalog_arguments(parser: argparse.ArgumentParser) -> None:
                         help="auto: sync, then an async job after a timeout")
     add_retry_arguments(parser, "timeouts and 5xx")
     parser.add_argument("--columns", default=None,
-                        help="comma-separated column list replacing the release's default (columns.py)")
+                        help="comma-separated column list replacing the release's default (columns.py); "
+                             "spaces around the names are ignored")
+
+
+def _column_list(text: str | None) -> list[str] | None:
+    """The names of a ``--columns`` value, stripped, empty ones dropped; ``None`` when not given."""
+    from lensfinder.io import InputError
+
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise InputError(f"--columns: {text!r}: expected comma-separated column names, e.g. 'ID,KIDS_TILE,MAG_AUTO'")
+    return names
 
 
 def run_download_catalog(args: argparse.Namespace) -> int:
@@ -117,10 +130,11 @@ def run_download_catalog(args: argparse.Namespace) -> int:
     from lensfinder.surveys.base import make_session
     from lensfinder.surveys.kids import download_catalog
 
+    columns = _column_list(args.columns)
     with make_session(args.timeout) as session:
         download_catalog(args.out, args.release, tile=args.tile, region=args.region, tap_url=args.tap_url,
                          mode=args.mode, retries=args.retries, backoff_s=args.backoff, session=session,
-                         columns=args.columns.split(",") if args.columns else None)
+                         columns=columns)
     return 0
 
 

@@ -49,6 +49,10 @@ NON_DETECTION_MAG = 90.0
 #: A needed column without one finite value in this many rows is a failed query or a wrong
 #: column, not data (KiDS measures them for nearly every source): preselect refuses it.
 ALL_NAN_MIN_ROWS = 10
+#: roles only some samples' cuts read (the LRG and disk colours, DR3's FLAG_R): one without a finite
+#: value is real data (a Legacy Surveys field without i band has no r - i, docs/surveys.md), not refused
+#: but warned about; those cuts are false, the other samples stay
+SOME_SAMPLES_ROLES = ("colour_g_r_gaap", "colour_r_i_gaap", "kron_g", "kron_r", "kron_i", "flag_r")
 #: the cut flow's columns and dtypes: one row per sample and step, the rows left after that step's cut
 CUTFLOW_DTYPES = {"sample": str, "step": "int64", "cut": str, "n_remaining": "int64"}
 
@@ -198,7 +202,9 @@ def preselect(catalog: pd.DataFrame, release: str = "dr4", *, mask_cut: bool = F
     def col(role: str) -> np.ndarray:
         return pd.to_numeric(catalog[cmap[role]], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
-    _check_rows(catalog, cmap["id"], [c for c in needed if c != cmap["id"]], source)
+    optional = {cmap.get(role) for role in SOME_SAMPLES_ROLES} - {cmap["id"], cmap["r_auto"]}
+    _check_rows(catalog, cmap["id"], [c for c in needed if c not in optional and c != cmap["id"]], source,
+                [c for c in needed if c in optional])
 
     r_auto = col("r_auto")
     if apply_dmag:
@@ -266,8 +272,10 @@ def preselect(catalog: pd.DataFrame, release: str = "dr4", *, mask_cut: bool = F
     return flags, cutflow
 
 
-def _check_rows(catalog: pd.DataFrame, id_column: str, value_columns: list[str], source: str) -> None:
-    """Refuse duplicated IDs and columns without a single finite value (the cuts would keep nothing)."""
+def _check_rows(catalog: pd.DataFrame, id_column: str, value_columns: list[str], source: str,
+                optional_columns: list[str] = ()) -> None:
+    """Refuse duplicated IDs and ``value_columns`` without a single finite value (the cuts would keep nothing);
+    warn about ``optional_columns`` without one (only some samples' cuts read them)."""
     ids = catalog[id_column].astype(str)
     repeated = ids[ids.duplicated(keep=False)]
     if len(repeated):
@@ -275,8 +283,16 @@ def _check_rows(catalog: pd.DataFrame, id_column: str, value_columns: list[str],
         shown = ", ".join(repr(v) for v in names[:5]) + (", ..." if len(names) > 5 else "")
         raise InputError(f"{source}: {id_column}: {len(names)} IDs appear more than once ({len(repeated)} rows), "
                          f"e.g. {shown}; expected one row per object (a catalogue part merged twice?)")
-    empty = [c for c in value_columns
-             if not np.isfinite(pd.to_numeric(catalog[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)).any()]
+
+    def no_finite(c: str) -> bool:
+        return not np.isfinite(pd.to_numeric(catalog[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)).any()
+
+    missing = [c for c in optional_columns if no_finite(c)]
+    if missing and len(catalog):
+        log.warning("%s: column(s) %s: no finite value in %d rows (e.g. a Legacy Surveys field without that band): "
+                    "the cuts on them are false; the samples that need none of them are kept", source,
+                    ", ".join(missing), len(catalog))
+    empty = [c for c in value_columns if no_finite(c)]
     if not empty or not len(catalog):
         return
     message = (f"{source}: column(s) {', '.join(empty)}: no finite value in {len(catalog)} rows (all NaN or not "

@@ -20,17 +20,8 @@ from lensfinder.constants import HTTP_TIMEOUT_S
 from lensfinder.io import InputError
 
 __all__ = [
-    "SurveyBackend",
-    "DownloadError",
-    "make_session",
-    "own_session",
-    "is_transient",
-    "with_retries",
-    "download_file",
-    "cache_folder",
-    "token_allowed",
-    "DEFAULT_TIMEOUT_S",
-    "ESO_TOKEN_HOSTS",
+    "SurveyBackend", "DownloadError", "make_session", "own_session", "is_transient", "with_retries",
+    "download_file", "cache_folder", "token_allowed", "DEFAULT_TIMEOUT_S", "ESO_TOKEN_HOSTS",
 ]
 
 log = logging.getLogger(__name__)
@@ -117,7 +108,8 @@ def make_session(timeout_s: float = DEFAULT_TIMEOUT_S, token_env: str | None = "
         Timeout (s) of every request that does not pass its own.
     token_env : str or None
         Environment variable that may hold a bearer token; ``None``: no token.
-        Without one, requests falls back to ``~/.netrc`` for hosts listed there.
+        Without one, requests falls back to ``~/.netrc`` for hosts listed there;
+        with one, the token replaces a ``~/.netrc`` entry of its own hosts.
     token_hosts : iterable of str, optional
         Hosts (``"host"`` or ``"host:port"``) the token belongs to; default
         :data:`ESO_TOKEN_HOSTS`, or the comma-separated list in the
@@ -188,12 +180,13 @@ def token_allowed(url: str, hosts) -> bool:
 
 
 def _scope_token(prepared, token, hosts) -> None:
-    """Put the bearer token on a request to one of ``hosts``; take it off a request anywhere else."""
+    """Put the bearer token on a request to one of ``hosts`` (replacing the Basic credentials of a
+    ``~/.netrc`` entry that requests put there: the environment's token wins); take it off anywhere else."""
     if not token:
         return
     bearer = f"Bearer {token}"
     if token_allowed(prepared.url, hosts):
-        prepared.headers.setdefault("Authorization", bearer)
+        prepared.headers["Authorization"] = bearer
     elif prepared.headers.get("Authorization") == bearer:
         del prepared.headers["Authorization"]
 
@@ -234,16 +227,30 @@ def own_session(session=None, timeout_s: float = DEFAULT_TIMEOUT_S):
         yield new
 
 
+#: expat's messages for a document that ends too early: a reply cut off mid-stream, or an empty body
+_XML_CUT_OFF = ("no element found", "unclosed token", "partial character", "unclosed CDATA section")
+
+
 def is_transient(exc: BaseException) -> bool:
-    """True for failures worth retrying: timeouts, lost connections, 429, 5xx, truncated replies."""
+    """True for failures worth retrying: timeouts, lost connections, 429, 5xx, truncated replies (a read cut
+    off: urllib3 ``ProtocolError``, ``IncompleteRead``; a pyvo ``DALFormatError`` of XML that ends early, an
+    empty body included, or of a VOTable without a table)."""
+    from http.client import IncompleteRead
+    from xml.parsers.expat import ExpatError
+
     import requests
     from pyvo.dal.exceptions import DALFormatError, DALQueryError, DALServiceError
+    from urllib3.exceptions import ProtocolError
 
     seen = set()
+    unparsed = False  # inside a DALFormatError's causes
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         if isinstance(exc, (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
-                            TimeoutError, ConnectionError)):
+                            TimeoutError, ConnectionError, ProtocolError, IncompleteRead)):
+            return True
+        if unparsed and isinstance(exc, (ValueError, SyntaxError, ExpatError)) and any(
+                message in str(exc) for message in _XML_CUT_OFF):
             return True
         if isinstance(exc, requests.HTTPError) and exc.response is not None:
             status = exc.response.status_code
@@ -254,6 +261,7 @@ def is_transient(exc: BaseException) -> bool:
             return exc.code == 429 or exc.code >= 500
         if isinstance(exc, _TruncatedError):
             return True
+        unparsed = unparsed or isinstance(exc, DALFormatError)
         nxt = getattr(exc, "cause", None)
         if not isinstance(nxt, BaseException):
             nxt = exc.__cause__ or exc.__context__
@@ -362,21 +370,26 @@ def _download(url, dest: Path, session, params, expected_size, retries, backoff_
             have = 0
         if expected_size is not None and have == expected_size:
             return part
-        headers = {"Range": f"bytes={have}-"} if have else {}
+        headers = {"Accept-Encoding": "identity",  # so Content-Length and Range count the file's own bytes
+                   **({"Range": f"bytes={have}-"} if have else {})}
         with session.get(url, params=params, headers=headers, stream=True) as response:
             if have and response.status_code == 416:
                 part.unlink()  # the server cannot resume this: start over
                 raise _TruncatedError(f"{what}: server refused to resume at byte {have}; restarting")
             response.raise_for_status()
-            if have and response.status_code != 206:
-                have = 0  # server ignored Range: rewrite from the start
+            encoded = response.headers.get("Content-Encoding", "").strip().lower() not in ("", "identity")
+            if have and (response.status_code != 206 or encoded):
+                have = 0  # server ignored Range (or compressed anyway): rewrite from the start
             total = expected_size
             length = response.headers.get("Content-Length")
-            if total is None and length is not None:
+            if total is None and length is not None and not encoded:
                 total = have + int(length)
             with open(part, "ab" if have else "wb") as fh:
                 for chunk in response.iter_content(_CHUNK_BYTES):
                     fh.write(chunk)
+            if encoded and length is not None and response.raw.tell() != int(length):
+                part.unlink()  # Content-Length counts the compressed bytes, not those written
+                raise _TruncatedError(f"{what}: got {response.raw.tell()} of {length} compressed bytes")
         size = part.stat().st_size
         if total is not None and size != total:
             raise _TruncatedError(f"{what}: got {size} of {total} bytes")

@@ -37,6 +37,7 @@ __all__ = [
     "check_field",
     "cutout_params",
     "read_cutout",
+    "check_complete",
     "sky_weight",
     "fetch_cutout",
     "download_field_image",
@@ -131,43 +132,75 @@ def _plane(hdu):
     return data[0] if data.ndim == 3 else data  # one band asked for: (1, y, x)
 
 
+def check_complete(raw) -> None:
+    """Raise unless ``raw`` is a FITS file holding every byte its headers announce.
+
+    The ``verify`` of a cutout download: the viewer may send no ``Content-Length``, so an answer cut off
+    mid-stream is only seen here, before it gets its cache name.
+    """
+    from astropy.io import fits
+    from astropy.utils.exceptions import AstropyUserWarning
+
+    size = Path(raw).stat().st_size
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyUserWarning)  # "may have been truncated": said below
+            with fits.open(raw) as hdul:
+                ends = [hdul.fileinfo(k)["datLoc"] + hdul.fileinfo(k)["datSpan"] for k in range(len(hdul))]
+    except Exception as exc:  # astropy raises several types for a file that is not FITS
+        raise ValueError(f"not a readable FITS file: {type(exc).__name__}: {exc}") from exc
+    if not ends or max(ends) > size:
+        raise ValueError(f"not a readable FITS file: cut off at byte {size} of the {max(ends, default=0)} "
+                         "its headers announce")
+
+
 def read_cutout(raw, what: str) -> dict:
     """The HDUs of a cutout answer: ``{"image", "invvar", "maskbits", "wcs", "header"}`` (absent ones ``None``).
 
     HDUs are told apart by ``IMAGETYP`` as the service writes them (then
-    ``EXTNAME``; an untyped first image is the image). A file that is not
-    FITS, or holds no image, is removed from the cache (a bad answer must not
-    stick) and raises :class:`~lensfinder.surveys.base.DownloadError`.
+    ``EXTNAME``; an untyped first image is the image). A file that cannot be
+    read (not FITS, cut off), holds no image or HDUs of different shapes is
+    removed from the cache (a bad answer must not stick: a rerun asks again)
+    and raises :class:`~lensfinder.surveys.base.DownloadError` naming it.
     """
     from astropy.io import fits
+    from astropy.utils.exceptions import AstropyUserWarning
     from astropy.wcs import WCS
+
+    def bad(message: str) -> DownloadError:
+        Path(raw).unlink(missing_ok=True)
+        return DownloadError(f"{raw}: {message} ({what}; removed from the cache, a rerun downloads it again)")
 
     planes: dict = {"image": None, "invvar": None, "maskbits": None}
     header = None
     try:
-        with fits.open(raw) as hdul:
-            for hdu in hdul:
-                if hdu.data is None or np.ndim(hdu.data) < 2:
-                    continue
-                kind = str(hdu.header.get("IMAGETYP", "") or hdu.header.get("EXTNAME", "")).strip().upper()
-                kind = {"IMAGE": "image", "INVVAR": "invvar", "IVAR": "invvar", "MASKBITS": "maskbits"}.get(
-                    kind, "image" if planes["image"] is None else "")
-                if kind and planes[kind] is None:
-                    planes[kind] = _plane(hdu)
-                    if kind == "image":
-                        header = hdu.header.copy()
-    except (OSError, ValueError) as exc:
-        Path(raw).unlink(missing_ok=True)
-        raise DownloadError(f"{raw}: not a readable FITS file ({what}: {exc})") from exc
+        check_complete(raw)
+    except ValueError as exc:
+        raise bad(str(exc)) from exc
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyUserWarning)
+            with fits.open(raw) as hdul:
+                for hdu in hdul:
+                    if hdu.data is None or np.ndim(hdu.data) < 2:
+                        continue
+                    kind = str(hdu.header.get("IMAGETYP", "") or hdu.header.get("EXTNAME", "")).strip().upper()
+                    kind = {"IMAGE": "image", "INVVAR": "invvar", "IVAR": "invvar", "MASKBITS": "maskbits"}.get(
+                        kind, "image" if planes["image"] is None else "")
+                    if kind and planes[kind] is None:
+                        planes[kind] = _plane(hdu)
+                        if kind == "image":
+                            header = hdu.header.copy()
+    except Exception as exc:  # astropy raises many types (OSError, ValueError, TypeError) for a bad file
+        raise bad(f"not a readable FITS file: {type(exc).__name__}: {exc}") from exc
     if planes["image"] is None:
-        Path(raw).unlink(missing_ok=True)
-        raise DownloadError(f"{raw}: no image data in the cutout ({what})")
+        raise bad("no image data in the cutout")
     image = planes["image"].astype(np.float32)
     if image.ndim != 2:
-        raise DownloadError(f"{raw}: expected a 2-D cutout, got shape {image.shape}")
+        raise bad(f"expected a 2-D cutout, got shape {image.shape}")
     for kind in ("invvar", "maskbits"):
         if planes[kind] is not None and planes[kind].shape != image.shape:
-            raise DownloadError(f"{raw}: {kind} HDU shape {planes[kind].shape} differs from the image's {image.shape}")
+            raise bad(f"{kind} HDU shape {planes[kind].shape} differs from the image's {image.shape}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a 3-axis header's band axis is dropped here
         wcs = WCS(header).celestial
@@ -230,7 +263,7 @@ def _fetch(ra_deg, dec_deg, size_pix, out, *, band, layer, base_url, pixscale_ar
     with own_session(session) as session:
         try:
             raw = download_file(base_url, cache_folder(cache_dir, out) / name, session=session, params=params,
-                                retries=retries, backoff_s=backoff_s, what=what)
+                                retries=retries, backoff_s=backoff_s, what=what, verify=check_complete)
         except DownloadError as exc:
             if " 500 " not in str(exc) and "500 Server Error" not in str(exc):
                 raise
