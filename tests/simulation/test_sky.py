@@ -474,6 +474,40 @@ def test_field_galaxies_keep_their_distance_and_sizes():
         draw_table(recipe_params("broad", {**params, "field_min_distance_arcsec": 12.0}), 4, 0, np.arange(8))
 
 
+def test_knotty_field_galaxies_are_blue_clumpy_irregulars_in_lenses_and_negatives():
+    """`field_knot_fraction`: blue field galaxies of lenses and negatives alike become clumpy irregulars
+    (`irregular_knot_fraction` of their light in `confuser_knots` knots round them); red ones never; off, no
+    knots and the same field galaxies' light."""
+    from lensfinder.simulation.lensing import sersic_total_flux
+    from lensfinder.simulation.shards import draw_table
+
+    params = {"lens_fraction": 0.5, "negative_mix": {"elliptical": 1.0}, "field_galaxies": [1, 2],
+              "field_mag": [17.0, 23.0], "field_R_sersic_arcsec": [0.2, 1.5], "field_min_distance_arcsec": 3.0,
+              "field_blue_fraction": 0.5, "field_knot_fraction": 1.0}
+    p = recipe_params("broad", params)
+    knotty = draw_table(p, 6, 0, np.arange(300))
+    n_blobs, n_blue = knotty["blob_amp"].map(len), knotty["extra_blue"].map(np.sum)
+    assert (n_blobs[n_blue == 0] == 0).all() and (n_blue == 0).any()
+    for is_lens in (True, False):  # both classes get them: knots near a galaxy do not say lens
+        part = knotty["is_lens"] == is_lens
+        assert (n_blobs[part & (n_blue > 0)] >= p.confuser_knots[0] * n_blue[part & (n_blue > 0)]).all()
+        assert (part & (n_blue > 0)).sum() > 20
+    for _, row in knotty[n_blue > 0].head(40).iterrows():
+        col = {key: np.asarray(row[key], dtype=float) for key in ("extra_blue", "extra_center_x", "extra_center_y",
+                                                                   "extra_R_sersic", "extra_n_sersic", "extra_amp",
+                                                                   "blob_center_x", "blob_center_y", "blob_amp")}
+        blue = col["extra_blue"] > 0
+        sx, sy, R = col["extra_center_x"][blue], col["extra_center_y"][blue], col["extra_R_sersic"][blue]
+        d = np.hypot(col["blob_center_x"][:, None] - sx, col["blob_center_y"][:, None] - sy) / R
+        assert d.min(axis=1).max() < 6.0  # every knot within a few half-light radii of a blue field galaxy
+        if blue.sum() == 1:  # the knots' share of that galaxy's light is irregular_knot_fraction's
+            disk = sersic_total_flux(col["extra_amp"], col["extra_R_sersic"], col["extra_n_sersic"])[blue].sum()
+            share = col["blob_amp"].sum() / (col["blob_amp"].sum() + disk)
+            assert p.irregular_knot_fraction[0] - 1e-9 <= share <= p.irregular_knot_fraction[1] + 1e-9
+    plain = draw_table(recipe_params("broad", {**params, "field_knot_fraction": 0.0}), 6, 0, np.arange(300))
+    assert (plain["blob_amp"].map(len) == 0).all()
+
+
 def test_grand_design_spirals_have_continuous_logarithmic_arms(tmp_path):
     """`grand_design`: 1-4 smooth arms of 100-200 overlapping blobs each, on logarithmic spirals of the
     recorded pitch in the disk's plane, blue as `spiral`; images re-render from their rows."""

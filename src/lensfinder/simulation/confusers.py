@@ -116,7 +116,8 @@ def add_field_galaxies(rng, p, g: Group):
     """``field_galaxies`` galaxies (``field_mag``) anywhere in each stamp at least
     ``field_min_distance_arcsec`` from its centre, lenses and negatives alike: half-light radii
     ``field_R_sersic_arcsec``, Sersic 0.5-2.5, ``field_blue_fraction`` of them blue and the others red
-    (``extra_*`` components)."""
+    (``extra_*`` components); ``field_knot_fraction`` of the blue ones put ``irregular_knot_fraction`` of their
+    light in ``confuser_knots`` knots (``blob_*``), clumpy irregulars as the irregular kind's."""
     count = integers(rng, p.field_galaxies, g.n)
     owner = np.repeat(np.arange(g.n), count)
     m = len(owner)
@@ -130,9 +131,16 @@ def add_field_galaxies(rng, p, g: Group):
     mag = uniform(rng, p.field_mag, m)
     R = uniform(rng, p.field_R_sersic_arcsec, m)
     n = uniform(rng, (0.5, 2.5), m)
-    _, _, e1, e2 = ellipse(rng, (0.3, 1.0), m)
+    q, phi, e1, e2 = ellipse(rng, (0.3, 1.0), m)
     blue = rng.uniform(size=m) < p.field_blue_fraction
-    g.extras(owner, mag_to_counts(mag, p.zeropoint_mag), R, n, e1, e2, x, y, _RED_BLUE[blue.astype(int)])
+    counts = mag_to_counts(mag, p.zeropoint_mag)
+    if p.field_knot_fraction > 0:  # clumpy irregular neighbours, as the irregular kind's (no draw when 0)
+        knotty = np.flatnonzero(blue & (rng.uniform(size=m) < p.field_knot_fraction))
+        f = uniform(rng, p.irregular_knot_fraction, len(knotty))
+        _knots(rng, p, g, owner[knotty], f * counts[knotty], R[knotty], q[knotty], phi[knotty], x[knotty], y[knotty],
+               "blue", p.confuser_knots)
+        counts[knotty] *= 1 - f
+    g.extras(owner, counts, R, n, e1, e2, x, y, _RED_BLUE[blue.astype(int)])
 
 
 def _knots(rng, p, g: Group, owner, counts, hlr, q, phi, cx, cy, colour, count_range, sigma_range=None):

@@ -115,6 +115,10 @@ class Recipe:
                                        bounds=FRACTION)
     field_min_distance_arcsec: float = param(0.0, "field galaxies at least this far from the stamp centre, arcsec",
                                              bounds=NON_NEGATIVE)
+    field_knot_fraction: float = param(
+        0.0, "fraction of the blue field galaxies drawn as clumpy irregulars, irregular_knot_fraction of their light "
+        "in confuser_knots knots (GalSim RandomKnots), as the irregular negatives and the mock survey's irregulars",
+        bounds=FRACTION)
     # source
     source_mag_model: str = param("uniform", "source magnitude draw", choices=("uniform", "benitez"))
     source_mag: Range = param((20.5, 23.5), "source magnitude")
