@@ -8,6 +8,9 @@ import zlib
 
 from lensfinder.experiments.subsets import subset_pieces
 from lensfinder.learning.config import HE2020_CASES
+from lensfinder.io import InputError
+from lensfinder.simulation.recipe_table import RECIPES
+from lensfinder.simulation.recipes import PARAMS as RECIPE_PARAMS
 
 
 config.setdefault("experiments", {})
@@ -30,6 +33,34 @@ def _fmt_exact(x):
     (0.5 -> '0.5', 1.0 -> '1'), else all the digits it takes (0.9999999 -> '0.9999999', not '1')."""
     short = _fmt(x)
     return short if float(short) == float(x) else repr(float(x))
+
+
+def _check_distinct(values, name, *key):
+    """Refuse values of experiments.KEY whose sets or subsets ``name`` gives the same name (the file names and
+    labels write six significant digits): one set would be made, and its metrics counted twice or more."""
+    named = {}
+    for value in values:
+        named.setdefault(name(value), []).append(value)
+    same = [f"{' and '.join(map(str, v))} name the same {n}" for n, v in named.items() if len(v) > 1]
+    if same:
+        raise ValueError(f"config: experiments.{'.'.join(key)}: {values}{config_source('experiments', *key)}: "
+                         f"{'; '.join(same)}; expected distinct values (to six significant digits)")
+
+
+_check_distinct(EXP["psf_test"]["factors"], lambda f: f"set psf_x{_fmt(f)}", "psf_test", "factors")
+_check_distinct(EXP["volume_test"]["fractions"], lambda f: f"subsets f{_fmt(f)}_r*", "volume_test", "fractions")
+if "psf_x1" not in {f"psf_x{_fmt(f)}" for f in EXP["psf_test"]["factors"]}:
+    raise ValueError(f"config: experiments.psf_test.factors: {EXP['psf_test']['factors']}"
+                     f"{config_source('experiments', 'psf_test', 'factors')}: expected 1.0 among them, the set at "
+                     f"reference_fwhm_arcsec ({EXP['psf_test']['reference_fwhm_arcsec']}\") that Fig. 10 normalises "
+                     "the others to (He et al. 2020: the median KiDS seeing, 0.65\")")
+
+#: the recipe parameter the PSF test sets to [f, f] (its current name, where psf_key gives a former one)
+EXP_PSF_PARAM = next((n for n, p in RECIPE_PARAMS.items() if EXP_SIM["psf_key"] in (n, *p.aliases)), None)
+if EXP_PSF_PARAM is None:
+    raise ValueError(f"config: experiments.simulation.psf_key: {EXP_SIM['psf_key']!r}"
+                     f"{config_source('experiments', 'simulation', 'psf_key')}: expected a parameter of the recipes "
+                     "that holds the PSF FWHM range in arcsec, such as psf_fwhm_arcsec")
 
 
 def _stable_seed(name):
@@ -338,6 +369,36 @@ def psf_labels():
     return " ".join(f"psf_factor={_fmt(f)}" for f in EXP["psf_test"]["factors"])
 
 
+def _fiducial_value(key):
+    """A recipe parameter of the fiducial training set, as `simulate` reads it: its override in
+    experiments.simulation.params (under the parameter's name or a former one), else the recipe's value,
+    else the declared default."""
+    spec = EXP_SETS["fiducial"]
+    given = [v for k, v in spec["params"].items() if k in (key, *RECIPE_PARAMS[key].aliases)]
+    value = given[-1] if given else RECIPES[spec["recipe"]].get(key, RECIPE_PARAMS[key].default)
+    try:
+        return RECIPE_PARAMS[key].checked(key, value, "config: experiments.simulation.params")
+    except InputError as exc:
+        raise ValueError(f"{exc}{config_source('experiments', 'simulation', 'params')}") from None
+
+
+def _psf_test_training():
+    """The fiducial network's training PSF FWHM and grid, as the PSF test's captions give them."""
+    if EXP_SETS["fiducial"]["recipe"] in SEMI_REAL_RECIPES:  # arcs painted on survey stamps, in their seeing
+        grid = '{:g}"/px {}x{}'.format(PRESET.pixel_scale_arcsec, STAMP_SIZE, STAMP_SIZE)
+        return {"psf": "the host stamps' seeing", "grid": f"the survey stamps' {grid}"}
+    fwhm = _fiducial_value(EXP_PSF_PARAM)
+    low, high = fwhm if isinstance(fwhm, tuple) else (fwhm, fwhm)
+    size, scale = _fiducial_value("stamp_size"), _fiducial_value("pixel_scale_arcsec")
+    whose = "the survey's" if size == STAMP_SIZE and math.isclose(scale, PRESET.pixel_scale_arcsec) else "a"
+    return {"psf": f'{low:g}"' if low == high else f'U({low:g}", {high:g}")',
+            "grid": f"{whose} " + '{:g}"/px {}x{}'.format(scale, size, size)}
+
+
+#: the psf_test captions' training PSF and grid of the fiducial network (params of its table and figure)
+PSF_TEST_TRAINING = _psf_test_training()
+
+
 def _volume_runs():
     vol = EXP["volume_test"]
     for c in vol["cases"]:
@@ -370,6 +431,11 @@ def valsize_metrics():
 
 def valsize_labels():
     return " ".join(f"validation_size={s},fraction={_fmt(f)},repeat={r}" for c, s, f, r in _valsize_runs())
+
+
+def valsize_thresholds():
+    """Fig. 13's thresholds: its metrics files also hold volume_test.threshold (exp_eval_thresholds)."""
+    return " ".join(_fmt_exact(t) for t in sorted(set(EXP["volume_test"]["validation_sizes"]["thresholds"])))
 
 
 def sersic_predictions():

@@ -20,6 +20,9 @@ rule psf_test_table:
     params:
         labels=psf_labels(),
         reference=EXP["psf_test"]["reference_fwhm_arcsec"],
+        # for the caption: the fiducial network's training PSF and grid
+        training_psf=PSF_TEST_TRAINING["psf"],
+        grid=PSF_TEST_TRAINING["grid"],
     log:
         f"{EXP_DIR}/logs/tables/psf_test.log",
     conda:
@@ -39,6 +42,10 @@ rule psf_test_figure:
             category="Experiments",
             subcategory="PSF test (He et al. 2020, Fig. 10)",
         ),
+    params:
+        # for the caption: the fiducial network's training PSF and grid
+        training_psf=PSF_TEST_TRAINING["psf"],
+        grid=PSF_TEST_TRAINING["grid"],
     log:
         f"{EXP_DIR}/logs/figures/psf_test.log",
     conda:
@@ -110,13 +117,14 @@ rule volume_test_valsize_table:
         ),
     params:
         labels=valsize_labels(),
+        thresholds=valsize_thresholds(),
     log:
         f"{EXP_DIR}/logs/tables/volume_valsize.log",
     conda:
         "../../envs/inspect.yaml"
     shell:
         "lensfinder experiment-table --kind volume_valsize --metrics {input} --labels {params.labels} "
-        "--out {output.table} > {log} 2>&1"
+        "--thresholds {params.thresholds} --out {output.table} > {log} 2>&1"
 
 
 rule volume_test_figure:

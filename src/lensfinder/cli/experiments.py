@@ -43,24 +43,31 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Li et al. 2020 Fig. 2's thresholds, the li2020_roc table's without --thresholds
+ROC_THRESHOLDS = (0.25, 0.5, 0.75)
+
 
 # ---------------------------------------------------------------------------
 # experiment-subset
 
 def add_experiment_subset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parent", nargs="+", required=True, help="parent shards (.fits, .parquet or directories)")
-    parser.add_argument("--n", type=int, required=True, help="images in the subset (half lenses)")
+    parser.add_argument("--n", type=int, required=True, help="images in the subset (half lenses), at least 1")
     parser.add_argument("--seed", type=int, required=True, help="the subset's seed")
     parser.add_argument("--distribution", choices=["flat", "huertas_company"], default="flat",
                         help="Sersic-index distribution of the subset (default flat = the parent's)")
     parser.add_argument("--sersic-columns", nargs="+", default=list(SERSIC_COLUMNS),
                         help="metadata columns whose Sersic index is resampled (those present are used)")
-    parser.add_argument("--n-shards", type=int, default=1, help="output shards")
+    parser.add_argument("--n-shards", type=int, default=1, help="output shards, at least 1")
     parser.add_argument("--name", default="subset", help="subset name stored in the metadata")
     parser.add_argument("--out-dir", required=True, help="directory for shard_000.fits/.parquet ...")
 
 
 def run_experiment_subset(args) -> int:
+    if args.n < 1:
+        raise InputError(f"--n: {args.n}: expected at least 1 image (half of them lenses)")
+    if args.n_shards < 1:
+        raise InputError(f"--n-shards: {args.n_shards}: expected at least 1 output shard")
     write_subset(args.parent, args.n, args.seed, args.out_dir, distribution=args.distribution,
                  sersic_columns=args.sersic_columns, n_shards=args.n_shards, name=args.name)
     return 0
@@ -86,7 +93,7 @@ def _table_volume_table5(args):
 
 
 def _table_volume_valsize(args):
-    return [volume_valsize(_metrics(args))]
+    return [volume_valsize(_metrics(args), args.thresholds)]
 
 
 def _scores(args):
@@ -98,6 +105,8 @@ def _table_sersic(args):
 
 
 def _table_entropy(args):
+    if not args.entropy:
+        raise InputError("--entropy: no tables; kind entropy reads the tables `lensfinder entropy` writes")
     return [entropy_summary(read_tables(args.entropy))]
 
 
@@ -107,7 +116,11 @@ def _table_net_comparison(args):
 
 
 def _table_roc(args):
-    return list(roc_tables(read_tables(args.predictions, ["p_cnn", "is_lens"]), args.thresholds))
+    if not args.predictions:
+        raise InputError("--predictions: no tables; kind li2020_roc reads the test sample's predictions "
+                         "(p_cnn, is_lens)")
+    thresholds = args.thresholds if args.thresholds is not None else ROC_THRESHOLDS
+    return list(roc_tables(read_tables(args.predictions, ["p_cnn", "is_lens"]), thresholds))
 
 
 def _table_survey_counts(args):
@@ -144,7 +157,10 @@ def add_experiment_table_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--entropy", nargs="*", default=[], help="tables from `lensfinder entropy`")
     parser.add_argument("--threshold", type=float, default=0.8, help="p_CNN threshold of the experiment")
     parser.add_argument("--fiducial-threshold", type=float, default=0.999999, help="threshold of the fiducial s-Net")
-    parser.add_argument("--thresholds", type=float, nargs="*", default=[0.25, 0.5, 0.75])
+    parser.add_argument("--thresholds", type=float, nargs="*", default=None,
+                        help="li2020_roc: thresholds of the ROC points (default "
+                             f"{' '.join(map(str, ROC_THRESHOLDS))}); volume_valsize: the thresholds kept "
+                             "(default all in the metrics)")
     parser.add_argument("--sample-thresholds", nargs="*", default=[], help="SAMPLE=THRESHOLD for survey counts")
     parser.add_argument("--sample", default=None, help="stamp sample flag column (the LRG test sample)")
     parser.add_argument("--refined-sample", default=None, help="sample flag column of the refined sample")

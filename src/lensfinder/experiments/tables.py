@@ -132,6 +132,32 @@ def _metric_rows(metrics: pd.DataFrame, source: str) -> pd.DataFrame:
     return metrics
 
 
+def _numbers(df: pd.DataFrame, columns: Sequence[str], source: str) -> pd.DataFrame:
+    """``df`` with its label columns ``columns`` as numbers; :class:`InputError` naming the first value that
+    is not one (``--labels psf_factor=one``)."""
+    df = df.copy()
+    for col in columns:
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = values.isna() & df[col].notna()
+        if bad.any():
+            raise InputError(f"{source}: {col} {df.loc[bad, col].iloc[0]!r}: expected a number "
+                             f"(--labels {col}=NUMBER)")
+        df[col] = values
+    return df
+
+
+def _one_row_per_run(metrics: pd.DataFrame, keys: Sequence[str], source: str) -> None:
+    """Refuse two rows of one run at one threshold: two files with the same label, which would count twice."""
+    keys = [*keys, "threshold"]
+    twice = metrics.duplicated(keys, keep=False)
+    if twice.any():
+        row = metrics[twice].iloc[0]
+        n = int((metrics[keys] == row[keys]).all(axis=1).sum())
+        label = ",".join(f"{k}={row[k]:g}" if isinstance(row[k], float) else f"{k}={row[k]}" for k in keys[:-1])
+        raise InputError(f"{source}: {n} rows at threshold {float(row['threshold'])!r} labelled {label} (the same "
+                         "label on several --metrics files); expected one file per label")
+
+
 def psf_table(metrics: pd.DataFrame, reference_fwhm_arcsec: float = 0.65, reference_factor: float = 1.0) -> pd.DataFrame:
     """Fig. 10: metrics per PSF factor and threshold, normalised to the reference-PSF set.
 
@@ -140,9 +166,11 @@ def psf_table(metrics: pd.DataFrame, reference_fwhm_arcsec: float = 0.65, refere
     _metric_rows(metrics, "psf metrics")
     require_columns(metrics, ["psf_factor"], "psf metrics")
     cols = ["psf_factor", "threshold", "accuracy", "completeness"] + (["fpr"] if "fpr" in metrics else [])
-    df = metrics[cols].copy()
+    df = _numbers(metrics[cols], ["psf_factor"], "psf metrics")
     df["psf_factor"] = df["psf_factor"].astype(float)
-    ref = df[np.isclose(df["psf_factor"], reference_factor)].set_index("threshold")
+    _one_row_per_run(df, ["psf_factor"], "psf metrics")
+    # exactly (the labels write 1 for the workflow's 1.0): 1.00001 is another set, not a second reference
+    ref = df[np.isclose(df["psf_factor"], reference_factor, rtol=0.0, atol=1e-9)].set_index("threshold")
     if ref.empty:
         raise InputError(f"psf metrics: no set with psf_factor {reference_factor} to normalise to")
     df["psf_fwhm_arcsec"] = (df["psf_factor"] * reference_fwhm_arcsec).round(6)
@@ -187,6 +215,8 @@ def volume_points(metrics: pd.DataFrame, threshold: float, parent_size: int | No
     """
     _metric_rows(metrics, "volume metrics")
     require_columns(metrics, ["case", "fraction", "repeat", "validation"], "volume metrics")
+    metrics = _numbers(metrics, ["fraction", "repeat", "validation"], "volume metrics")
+    _one_row_per_run(metrics, ["case", "fraction", "repeat", "validation"], "volume metrics")
     df = _at_threshold(metrics, threshold, "volume metrics")
     out = _mean_std(df, ["case", "fraction"])
     out.insert(2, "threshold", threshold)
@@ -204,6 +234,10 @@ def volume_table5(metrics: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """
     _metric_rows(metrics, "volume metrics")
     require_columns(metrics, ["case", "fraction"], "volume metrics")
+    runs = [k for k in ("repeat", "validation") if k in metrics]
+    metrics = _numbers(metrics, ["fraction", *runs], "volume metrics")
+    if len(runs) == 2:  # without them, which rows are one run is not known
+        _one_row_per_run(metrics, ["case", "fraction", *runs], "volume metrics")
     df = _at_threshold(metrics, threshold, "volume metrics")
     rows = []
     for case, part in df.groupby("case", sort=True):
@@ -223,10 +257,19 @@ def volume_table5(metrics: pd.DataFrame, threshold: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def volume_valsize(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Fig. 13: case-2 networks on validation sets of several sizes, per threshold."""
-    _metric_rows(metrics, "validation-size metrics")
-    require_columns(metrics, ["validation_size", "fraction", "repeat"], "validation-size metrics")
+def volume_valsize(metrics: pd.DataFrame, thresholds: Sequence[float] | None = None) -> pd.DataFrame:
+    """Fig. 13: case-2 networks on validation sets of several sizes, per threshold.
+
+    With ``thresholds``, only the rows at those exactly (the metrics files also hold the volume test's own
+    threshold); one of them missing raises :class:`InputError`. None (or none) keeps every threshold.
+    """
+    source = "validation-size metrics"
+    _metric_rows(metrics, source)
+    require_columns(metrics, ["validation_size", "fraction", "repeat"], source)
+    metrics = _numbers(metrics, ["validation_size", "fraction", "repeat"], source)
+    _one_row_per_run(metrics, ["validation_size", "fraction", "repeat"], source)
+    if thresholds:
+        metrics = pd.concat([_at_threshold(metrics, t, source) for t in dict.fromkeys(thresholds)])
     return _mean_std(metrics, ["validation_size", "fraction", "threshold"])
 
 

@@ -49,7 +49,7 @@ HE2020_FILTERS = {"he2020": (20, 50), "he2020_half": (10, 25)}
 #: 3 input bands, derived in docs/learning.md.
 RESNET18_N_PARAMETERS = {1: 11_182_082, 3: 11_188_354}
 #: He et al. 2020's network on 49x49 inputs: the paper's count for 1 band (section 2), and
-#: for 3 bands 500 more (the first 5x5 convolution's 20 filters see 2 more channels).
+#: for 3 bands 1,000 more (the first 5x5 convolution's 20 filters see 2 more channels: 2 x 5 x 5 x 20).
 HE2020_N_PARAMETERS_BY_BANDS = {1: HE2020_N_PARAMETERS, 3: HE2020_N_PARAMETERS + 2 * 5 * 5 * 20}
 
 _RESNET_WEIGHT_DECAY = 1e-4  # keras-resnet: l2(1.e-4) on every convolution
