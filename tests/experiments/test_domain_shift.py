@@ -581,6 +581,51 @@ def test_table_step_refuses_unknown_test_sets(tmp_path, capsys):
     assert not (tmp_path / "summary.parquet").exists()
 
 
+def test_labels_must_be_booleans_and_integer_ids_match_text_ids(tmp_path, capsys):
+    """is_lens read as text would make "False" a lens, a missing value too: refused by name. Metadata whose
+    object_id is stored as integers matches the scores' text ids, in the join, the top negatives and the step."""
+    scores = pd.DataFrame({"model": "m", "test_set": "own", "object_id": ["1", "2", "3", "4"],
+                           "p_cnn": [0.9, 0.8, 0.2, 0.1]})
+    for bad, shown in ((["True", "False", "False", "True"], "'True'"), ([True, False, None, True], "None")):
+        meta = pd.DataFrame({"object_id": ["1", "2", "3", "4"], "is_lens": bad})
+        with pytest.raises(InputError, match=rf"meta.parquet: is_lens: {shown} is not a boolean"):
+            ds.join_scores(scores, meta, "meta.parquet")
+    meta = pd.DataFrame({"object_id": [4, 3, 2, 1], "is_lens": [False, True, False, True], "mag_lens": [4.0, 3, 2, 1]})
+    joined = ds.join_scores(scores, meta)
+    assert joined["is_lens"].tolist() == [True, False, True, False] and joined["is_lens"].dtype == bool
+    assert joined["kind"].tolist() == ["lens", "nonlens", "lens", "nonlens"]
+    top = ds.top_negatives(joined, meta)
+    assert top["object_id"].tolist() == ["2"] and top["mag_lens"].tolist() == [2.0]
+    write_table(scores.drop(columns=["model", "test_set"]), tmp_path / "s.parquet")
+    write_table(meta, tmp_path / "m.parquet")
+    from lensfinder.cli.domain_shift import TABLE_NAMES
+
+    out = [str(tmp_path / f"{t}.parquet") for t in TABLE_NAMES]
+    assert main(["domain-shift-table", "--scores", str(tmp_path / "s.parquet"), "--score-labels",
+                 "model=m,test_set=own", "--metadata", str(tmp_path / "m.parquet"), "--subset", "none",
+                 "--out", *out]) == 0, capsys.readouterr().err
+    assert read_table(out[1])["auroc"].tolist() == [0.75]
+    # one image in two metadata files with two classes: refused naming the files, not the first one kept
+    write_table(meta.assign(is_lens=~meta["is_lens"]).head(1), tmp_path / "m2.parquet")
+    assert main(["domain-shift-table", "--scores", str(tmp_path / "s.parquet"), "--score-labels",
+                 "model=m,test_set=own", "--metadata", str(tmp_path / "m.parquet"), str(tmp_path / "m2.parquet"),
+                 "--subset", "none", "--out", *out]) == 2
+    err = capsys.readouterr().err
+    assert "m2.parquet: is_lens: 1 object_id(s) both a lens and a non-lens, e.g. '4'" in err
+    assert "--metadata " in err
+
+
+def test_completeness_counts_the_lenses_outside_the_fixed_bins(caplog):
+    joined = pd.DataFrame({"model": "m", "test_set": "independent", "object_id": list("abcd"),
+                           "p_cnn": [0.9, 0.8, 0.7, 0.1], "is_lens": [True, True, True, False],
+                           "theta_E": [1.2, 0.3, 9.0, np.nan], "arc_snr": np.nan, "psf_fwhm_arcsec": 0.7})
+    with caplog.at_level("WARNING", logger="lensfinder.learning.metrics"):
+        table = ds.completeness_table(joined, 0.5)
+    assert table.loc[table["column"] == "theta_E", "n_lenses"].sum() == 1
+    assert "m on independent: theta_E: 2 of 3 lenses outside the completeness bins [0.5, 5] left out" in caplog.text
+    assert "psf_fwhm_arcsec" not in caplog.text and "arc_snr" not in caplog.text
+
+
 def test_a_band_list_renders_every_band_with_its_colours():
     from lensfinder.experiments.independent_render import render_independent
 

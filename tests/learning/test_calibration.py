@@ -84,12 +84,25 @@ def test_calibrated_scores_keep_their_precision_and_saturate_only_at_one():
     has b = 1.81) takes distinct scores near 1 to exactly 1.0, never above, never out of order."""
     tiny = np.array([1e-15, 1e-12, 1e-300])
     identity = apply_calibration(tiny, {"a": 1.0, "b": 1.0, "c": 0.0})
-    assert identity[:2] == pytest.approx(tiny[:2], rel=1e-12)
-    assert 0 < identity[2] <= 2.0 ** -53 * 1.01  # clipped at 2^-53, not rounded to 0
+    assert identity == pytest.approx(tiny, rel=1e-12, abs=0)  # not clipped at 2^-53, not rounded to 0
     near_one = 1.0 - np.logspace(-8, -15, 8)
     steep = apply_calibration(near_one, {"a": 1.03, "b": 1.81, "c": -1.23})
     assert (np.diff(steep) >= 0).all() and (steep <= 1.0).all()
     assert steep[0] < 1.0 and steep[-1] == 1.0
+
+
+def test_distinct_tiny_scores_stay_distinct_and_in_order():
+    """A confident network's float64 scores reach far below 2^-53 (a logit of -50 is p = 2e-22): calibration
+    keeps them apart and in order, so thresholds and rankings on calibrated scores see no ties there; the
+    fit still sees them clipped at 2^-53, so a few confident misses weigh no more than one at 1e-16."""
+    raw = 1 / (1 + np.exp(-np.array([-38.0, -45.0, -50.0, -100.0, -300.0, -600.0])))
+    for params in ({"a": 1.0, "b": 1.0, "c": 0.0}, {"a": 1.03, "b": 1.81, "c": -1.23}, {"a": 0.4, "b": 2.0, "c": 3.0}):
+        out = apply_calibration(raw, params)
+        assert (np.diff(out) < 0).all() and (out > 0).all(), params
+    p, y = _miscalibrated(2_000, 3.0)
+    extreme = np.r_[p, 1e-30, 1e-200, 2.0**-53]
+    labels = np.r_[y, True, False, False]
+    assert fit_calibration(extreme, labels) == fit_calibration(np.maximum(extreme, 2.0**-53), labels)
 
 
 def test_beta_calibration_corrects_what_a_temperature_cannot():

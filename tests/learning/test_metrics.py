@@ -142,6 +142,24 @@ def test_bootstrap_draws_the_stamps_of_one_cluster_together():
         m.bootstrap_intervals(y, s, groups[:10])
 
 
+def test_bootstrap_clusters_are_within_each_class():
+    """A host's lens stamp and its negative stamp are two clusters, one in each class, drawn independently
+    (each class keeps its number of clusters); two stamps of one host in the same class are drawn together."""
+    y = np.array([1, 0, 1, 0, 1, 0, 1, 0, 1], bool)
+    groups = np.array(["h1", "h1", "h2", "h2", "h3", "h3", "h4", "h4", "h1"])  # h1: two lenses, one negative
+    seen = []
+
+    def statistic(weights):
+        seen.append(weights.copy())
+        return np.zeros((1, weights.shape[0]))
+
+    m._cluster_bootstrap(y, groups, statistic, n_resamples=2000, confidence_level=0.95, seed=0)
+    w = np.vstack(seen)
+    assert (w[:, 0] == w[:, 8]).all()  # h1's two lenses: one cluster
+    assert (w[:, [0, 2, 4, 6]].sum(axis=1) == 4).all() and (w[:, ~y].sum(axis=1) == 4).all()  # 4 clusters each
+    assert np.mean(w[:, 0] == w[:, 1]) < 0.5 and abs(np.corrcoef(w[:, 0], w[:, 1])[0, 1]) < 0.1
+
+
 def test_paired_differences_of_two_networks_on_the_same_images():
     rng = np.random.default_rng(5)
     y = np.r_[np.ones(300, bool), np.zeros(300, bool)]
@@ -170,6 +188,19 @@ def test_completeness_in_bins():
     np.testing.assert_array_equal(table["n_found"], [1, 2])
     np.testing.assert_allclose(table["completeness"], [0.5, 2 / 3])
     np.testing.assert_allclose(table["completeness_err"], [np.sqrt(0.25 / 2), np.sqrt(2 / 9 / 3)])
+
+
+def test_completeness_in_bins_counts_the_lenses_outside_the_edges(caplog):
+    theta_e = np.array([0.2, 1.5, 2.5, 6.0, 7.0, 9.0])
+    y = np.array([1, 1, 1, 1, 1, 0], bool)
+    with caplog.at_level("WARNING", logger="lensfinder.learning.metrics"):
+        table = m.completeness_in_bins(theta_e, y, np.full(6, 0.9), 0.5, bins=[1.0, 2.0, 3.0], name="theta_E")
+    assert table["n_lenses"].sum() == 2
+    assert "theta_E: 3 of 5 lenses outside the completeness bins [1, 3] left out" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="lensfinder.learning.metrics"):
+        m.completeness_in_bins(theta_e, y, np.full(6, 0.9), 0.5, bins=4)  # bins over the lenses' range
+    assert "outside" not in caplog.text
 
 
 def _predictions(tmp_path, n=200, seed=0):
@@ -234,3 +265,14 @@ def test_evaluate_bad_inputs(tmp_path, capsys):
                  str(tmp_path / "text.parquet"), *args]) == 2
     assert re.search(r"text.parquet: is_lens: '(yes|no)' is not a boolean", capsys.readouterr().err)
     assert not (tmp_path / "m.parquet").exists()
+
+
+def test_evaluate_matches_integer_ids_of_the_labels_with_text_ids(tmp_path):
+    """Labels whose object_id column is stored as integers match the scores' text ids (no pandas merge error)."""
+    is_lens = np.array([True, False, True, False, True, False])
+    p = np.array([0.9, 0.2, 0.8, 0.1, 0.3, 0.4])
+    write_table(pd.DataFrame({"object_id": [str(i) for i in range(6)], "p_cnn": p}), tmp_path / "s.parquet")
+    write_table(pd.DataFrame({"object_id": np.arange(6)[::-1], "is_lens": is_lens[::-1]}), tmp_path / "l.parquet")
+    assert main(["evaluate", "--predictions", str(tmp_path / "s.parquet"), "--labels", str(tmp_path / "l.parquet"),
+                 "--out", str(tmp_path / "m.parquet"), "--roc", str(tmp_path / "r.parquet")]) == 0
+    assert read_table(tmp_path / "m.parquet")["auroc"].iloc[0] == pytest.approx(m.auroc(is_lens, p))

@@ -100,6 +100,23 @@ def test_one_round_by_hand(evaluation_set):
     assert evaluate_round(raw, index, resolved, THRESHOLDS)["r_precision"] == pytest.approx(2 / 4)  # L2, L1
 
 
+def test_auroc_ranks_as_r_precision_does_with_ties_broken_by_the_raw_score():
+    """Calibration rounds the most confident scores to 1.0; the raw scores still order them, for the
+    AUROC as for R-precision (a raw-score AUROC, not one that takes the tie at 1.0 as a coin toss)."""
+    ids = [f"o{i}" for i in range(6)]
+    is_lens = np.array([False, True, True, False, True, False])
+    scores = pd.DataFrame({"object_id": ids, "p_cnn": [1.0, 1.0, 1.0, 1.0, 0.5, 0.2],
+                           "p_cnn_raw": [1 - 1e-10, 1 - 1e-12, 1 - 1e-11, 1 - 1e-9, 0.4, 0.1]})
+    index = pd.DataFrame({"object_id": ids, "lrg_li2020": True})
+    truth = pd.DataFrame({"is_lens": is_lens, "object_type": np.where(is_lens, "lens", "elliptical")},
+                         index=pd.Index(ids, name="object_id"))
+    row = evaluate_round(scores, index, truth, {"lrg_li2020": 0.75})
+    assert row["r_precision"] == pytest.approx(2 / 3)  # o1, o2 (lenses), o0
+    assert row["auroc"] == pytest.approx(7 / 9)  # the lenses o1, o2 above every non-lens, o4 above o5
+    tied = evaluate_round(scores.drop(columns="p_cnn_raw"), index, truth, {"lrg_li2020": 0.75})
+    assert tied["auroc"] == pytest.approx(5 / 9)  # without raw scores the four at 1.0 tie
+
+
 def test_table_over_rounds_and_from_files(evaluation_set, tmp_path):
     index, truth = evaluation_set
     base = {k: 0.1 for k in OBJECTS}

@@ -100,7 +100,7 @@ def run_domain_shift_table(args) -> int:
     train = None
     if args.train_metadata:
         train = read_labelled(args.train_metadata, args.train_labels, "--train-metadata", required=["object_id"])
-    joined = ds.join_scores(scores, metadata)
+    joined = ds.join_scores(scores, metadata, "--metadata " + ", ".join(map(str, args.metadata)))
     texts = list(ds.DEFAULT_SUBSETS) if args.subset is None else [t for t in args.subset if t != "none"]
     subsets = [ds.parse_subset(t) for t in texts]
     long = ds.metrics_long(joined, args.threshold, train, subsets)

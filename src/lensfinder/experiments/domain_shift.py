@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from lensfinder.experiments.independent import NEGATIVE_KINDS, POSITIVE_KINDS, RENDERED_NEGATIVE_KINDS
-from lensfinder.io import InputError, require_columns
+from lensfinder.io import InputError, bool_column, require_columns
 from lensfinder.learning.metrics import (BOOTSTRAP_METRICS, auroc, bootstrap_intervals, completeness_in_bins,
                                          paired_differences, roc_curve, tpr0, tpr10)
 
@@ -79,32 +79,35 @@ def tpr_at_fpr(y_true, scores, max_fpr: float = 0.01) -> float:
     return float(tpr[fpr <= max_fpr + 1e-12].max())
 
 
-def join_scores(scores: pd.DataFrame, metadata: pd.DataFrame) -> pd.DataFrame:
+def join_scores(scores: pd.DataFrame, metadata: pd.DataFrame, source: str = "--metadata") -> pd.DataFrame:
     """Scores (``model, test_set, object_id, p_cnn``) with their images' metadata; NaN scores dropped.
 
     An image without a ``kind`` (its set's metadata has no such column, or the value is missing) gets
     its class as its kind: ``lens`` or ``nonlens`` from ``is_lens``, so that one kind never mixes the
-    two classes.
+    two classes. ``source`` names the metadata files in errors (``is_lens`` must be booleans or 0/1).
     """
     require_columns(scores, ["model", "test_set", "object_id", "p_cnn"], "--scores")
-    require_columns(metadata, ["object_id", "is_lens"], "--metadata")
-    meta = metadata.drop_duplicates("object_id").copy()
+    require_columns(metadata, ["object_id", "is_lens"], source)
+    meta = metadata.assign(object_id=metadata["object_id"].astype(str))
+    meta["is_lens"] = bool_column(meta["is_lens"].to_numpy(), source, "is_lens")  # "False" is no lens
+    clash = meta.groupby("object_id")["is_lens"].nunique() > 1  # one image in two sets, two classes
+    if clash.any():
+        raise InputError(f"{source}: is_lens: {int(clash.sum())} object_id(s) both a lens and a non-lens, e.g. "
+                         f"{clash.index[clash][0]!r}; expected one class per image")
+    meta = meta.drop_duplicates("object_id")
     # images without kinds (a set whose metadata has none, beside sets that have them): the class is the kind
-    by_class = pd.Series(np.where(meta["is_lens"].astype(bool), "lens", "nonlens"), index=meta.index)
+    by_class = pd.Series(np.where(meta["is_lens"], "lens", "nonlens"), index=meta.index)
     meta["kind"] = (meta["kind"].astype(object).fillna(by_class) if "kind" in meta.columns else by_class).astype(str)
     keep = [c for c in ("object_id", "is_lens", "kind", *COMPLETENESS_BINS, "host_object_id") if c in meta.columns]
-    joined = scores.drop(columns=[c for c in ("is_lens", "kind") if c in scores.columns]).merge(
-        meta[keep], on="object_id", how="left", indicator=True)
+    joined = scores.drop(columns=[c for c in ("is_lens", "kind") if c in scores.columns]).assign(
+        object_id=scores["object_id"].astype(str)).merge(meta[keep], on="object_id", how="left", indicator=True)
     missing = joined["_merge"] != "both"
     if missing.any():
-        raise InputError(f"--metadata: object_id: no metadata for {int(missing.sum())} scored images, "
+        raise InputError(f"{source}: object_id: no metadata for {int(missing.sum())} scored images, "
                          f"e.g. {joined['object_id'][missing].iloc[0]!r}")
     joined = joined.drop(columns="_merge")
-    for column in (*COMPLETENESS_BINS, "host_object_id"):
-        if column not in joined.columns:
-            joined[column] = np.nan
+    joined = joined.assign(**{c: np.nan for c in (*COMPLETENESS_BINS, "host_object_id") if c not in joined.columns})
     finite = np.isfinite(joined["p_cnn"].to_numpy(dtype=np.float64))
-    joined["is_lens"] = joined["is_lens"].astype(bool)
     return joined[finite].reset_index(drop=True)
 
 
@@ -138,7 +141,7 @@ def _clusters(part: pd.DataFrame) -> np.ndarray:
 
 def _metric_row(model, test_set, part: pd.DataFrame, threshold: float) -> dict:
     """The metrics of one network on one set, with 95 % bootstrap intervals of ``auroc``, ``tpr0`` and
-    ``tpr_fpr1`` (``*_lo``, ``*_hi``): lenses and negatives resampled apart, the stamps cut around one
+    ``tpr_fpr1`` (``*_lo``, ``*_hi``): lenses and negatives resampled apart, within each the stamps of one
     survey host drawn together (:func:`_clusters`); 1,000 resamples, seed 0, so a table is repeatable.
     Without lenses or without negatives every ranking metric is NaN (``tpr0`` and ``tpr10`` too, which
     :func:`~lensfinder.learning.metrics.tpr_at_fp` would call perfect with no negatives to pass)."""
@@ -374,21 +377,23 @@ def top_negatives(joined: pd.DataFrame, metadata: pd.DataFrame | None = None, ma
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     if metadata is not None:
         extra = [c for c in TOP_NEGATIVE_COLUMNS if c in metadata.columns]
-        meta = metadata.drop_duplicates("object_id")[["object_id", *extra]]
-        table = table.merge(meta, on="object_id", how="left")
+        meta = metadata.assign(object_id=metadata["object_id"].astype(str)).drop_duplicates("object_id")
+        table = table.merge(meta[["object_id", *extra]], on="object_id", how="left")  # joined: str ids
     return table
 
 
 def completeness_table(joined: pd.DataFrame, threshold: float, bins: dict | None = None) -> pd.DataFrame:
     """Completeness of the lenses in bins of ``theta_E``, ``arc_snr`` and ``psf_fwhm_arcsec``
-    per (model, test_set) (rows where a set lacks the column are left out)."""
+    per (model, test_set) (rows where a set lacks the column are left out; lenses outside the bins are
+    left out too, and counted in a warning)."""
     parts = []
     for (model, test_set), part in joined.groupby(["model", "test_set"], sort=False):
         for column, edges in (bins or COMPLETENESS_BINS).items():
             values = part[column].to_numpy(dtype=np.float64)
             if not np.isfinite(values[part["is_lens"].to_numpy()]).any():
                 continue
-            curve = completeness_in_bins(values, part["is_lens"], part["p_cnn"], threshold, edges)
+            curve = completeness_in_bins(values, part["is_lens"], part["p_cnn"], threshold, edges,
+                                         name=f"{model} on {test_set}: {column}")
             curve.insert(0, "column", column)
             curve.insert(0, "test_set", test_set)
             curve.insert(0, "model", model)

@@ -15,8 +15,10 @@ family holds three published calibrations, the ``calibration`` methods:
   beta calibration, which also corrects asymmetric distortions);
 - ``none``: the raw scores.
 
-With ``a, b > 0`` every map is strictly increasing: calibration never
-reorders or ties the scores. The reliability table bins the lens probability
+With ``a, b > 0`` every map is increasing: calibration never reorders the
+scores, but float64 can round distinct scores to one calibrated value, most of
+all at the extremes (:func:`apply_calibration`), so rankings break ties by the
+raw score. The reliability table bins the lens probability
 and compares each bin's mean ``p`` with its fraction of lenses; the expected
 calibration error (ECE) is their count-weighted mean absolute difference
 (Naeini et al. 2015, AAAI; Guo et al. 2017, eq. 3, for the lens class).
@@ -35,20 +37,9 @@ import numpy as np
 from lensfinder.io import InputError, bool_column
 
 __all__ = [
-    "CALIBRATION_METHODS",
-    "DEFAULT_BINS",
-    "LOGIT_LIMIT",
-    "logit",
-    "fit_calibration",
-    "apply_calibration",
-    "fit_temperature",
-    "apply_temperature",
-    "reliability_table",
-    "expected_calibration_error",
-    "calibration_split",
-    "calibrate_members",
-    "calibrate_files",
-    "read_calibration",
+    "CALIBRATION_METHODS", "DEFAULT_BINS", "LOGIT_LIMIT", "logit", "fit_calibration", "apply_calibration",
+    "fit_temperature", "apply_temperature", "reliability_table", "expected_calibration_error",
+    "calibration_split", "calibrate_members", "calibrate_files", "read_calibration",
 ]
 
 log = logging.getLogger(__name__)
@@ -58,16 +49,17 @@ CALIBRATION_METHODS = ("beta", "platt", "temperature", "none")
 #: Equal-width probability bins of the reliability table (Guo et al. 2017 use 15).
 DEFAULT_BINS = 15
 #: p_cnn is computed in float64 (from the network's logits; lensfinder.learning.inference), whose spacing
-#: below 1 is 2**-53: the scores are clipped to [2**-53, 1 - 2**-53], so |logit| <= ~36.7.
-_EPS = 2.0**-53
+#: below 1 is 2**-53: fits and :func:`logit` see the scores clipped to [2**-53, 1 - 2**-53] (|logit| <= ~36.7);
+#: maps are applied to them clipped only at float64's smallest normal number below, which keeps their order.
+_EPS, _TINY = 2.0**-53, float(np.finfo(np.float64).tiny)
 LOGIT_LIMIT = float(np.log((1.0 - _EPS) / _EPS))
 _SLOPE_BOUNDS = (1e-3, 1e3)
 _IDENTITY = {"a": 1.0, "b": 1.0, "c": 0.0}
 
 
-def _features(p):
-    """``(ln p, -ln(1 - p))`` of clipped scores, shape (n, 2)."""
-    q = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1.0 - _EPS)
+def _features(p, low: float = _EPS):
+    """``(ln p, -ln(1 - p))`` of scores clipped to ``[low, 1 - 2**-53]``, shape (n, 2)."""
+    q = np.clip(np.asarray(p, dtype=np.float64), low, 1.0 - _EPS)
     return np.stack([np.log(q), -np.log1p(-q)], axis=-1)
 
 
@@ -79,16 +71,18 @@ def logit(p):
 def apply_calibration(p, params: dict):
     """Calibrated probabilities ``sigmoid(a ln p - b ln(1 - p) + c)``; NaN scores stay NaN.
 
-    The map is strictly increasing, but float64 holds no probability between ``1 - 2**-53`` and 1:
-    a steepening map (``b > 1``) takes distinct raw scores near 1 to exactly 1.0
-    (:func:`lensfinder.inspection.candidates.score_tie_breakers` orders those by their raw scores).
+    The map never reorders scores (clipped only at float64's smallest normal number, 2.2e-308, below),
+    but rounding can give distinct scores one value: float64 holds no probability between ``1 - 2**-53``
+    and 1, so a steepening map (``b > 1``) takes raw scores above about ``1 - 1e-9`` to exactly 1.0, and
+    ``a > 1`` the lowest to 0 (:func:`lensfinder.inspection.candidates.score_tie_breakers` orders ties by
+    their raw scores).
     """
     from scipy.special import expit  # the logistic function, precise near 0 as well
     a, b, c = (float(params[k]) for k in "abc")
     if not (a > 0 and b > 0):
         raise ValueError(f"calibration: a = {a}, b = {b}; expected both > 0 (an increasing map)")
     p = np.asarray(p, dtype=np.float64)
-    x = _features(p)
+    x = _features(p, _TINY)
     t = a * x[..., 0] + b * x[..., 1] + c
     return np.where(np.isnan(p), np.nan, expit(t))
 

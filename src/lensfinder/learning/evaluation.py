@@ -34,12 +34,14 @@ def _read_all(paths, required):
 def _joined(prediction_paths, label_paths):
     """Predictions with labels (and metadata) as one table; NaN scores dropped."""
     preds = _read_all(prediction_paths, ["object_id", "p_cnn"])
+    preds["object_id"] = preds["object_id"].astype(str)  # ids stored as integers in one table match text ids
     source = ", ".join(map(str, prediction_paths))
     dup = preds["object_id"].duplicated()
     if dup.any():
         raise InputError(f"{source}: object_id: {int(dup.sum())} duplicated, e.g. {preds['object_id'][dup].iloc[0]!r}")
     if label_paths:
         labels = _read_all(label_paths, ["object_id", "is_lens"])
+        labels["object_id"] = labels["object_id"].astype(str)
         lsource = ", ".join(map(str, label_paths))
         dup = labels["object_id"].duplicated()
         if dup.any():
@@ -110,7 +112,7 @@ def evaluate_files(predictions, labels, out, roc_out, thresholds=DEFAULT_THRESHO
             if column not in table.columns:
                 continue
             for t in sorted(set(thresholds)):
-                part = completeness_in_bins(table[column], y, s, t, bins)
+                part = completeness_in_bins(table[column], y, s, t, bins, name=column)
                 part.insert(0, "threshold", t)
                 part.insert(0, "column", column)
                 parts.append(part)

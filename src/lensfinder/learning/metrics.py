@@ -6,6 +6,8 @@ A stamp is called a lens when ``p_cnn >= threshold``; definitions in docs/learni
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from lensfinder.constants import THRESHOLDS
@@ -25,6 +27,8 @@ __all__ = [
     "metrics_table",
     "DEFAULT_THRESHOLDS",
 ]
+
+log = logging.getLogger(__name__)
 
 #: 0.5 plus the papers' candidate thresholds (constants.THRESHOLDS).
 DEFAULT_THRESHOLDS = tuple(sorted({0.5, *THRESHOLDS.values()}))
@@ -160,8 +164,9 @@ def _ranking(y, s, max_fpr: float):
 
 def _cluster_bootstrap(y, groups, statistic, *, n_resamples: int, confidence_level: float, seed: int):
     """Percentile intervals of ``statistic`` (weights (B, n) -> (k, B)) over resamples that keep each
-    class apart and draw the images of one ``groups`` label together; None when a class has fewer
-    than two clusters."""
+    class apart and, within a class, draw the images of one ``groups`` label together (a label's lenses
+    and its non-lenses are two clusters, drawn independently); None when a class has fewer than two
+    clusters."""
     from scipy import stats
 
     labels = np.arange(y.size) if groups is None else np.asarray(groups, dtype=object).ravel()
@@ -196,11 +201,15 @@ def bootstrap_intervals(y_true, scores, groups=None, *, max_fpr: float = 0.01, n
                         confidence_level: float = 0.95, seed: int = 0) -> dict:
     """Percentile bootstrap intervals of ``auroc``, ``tpr0`` and ``tpr_fpr1`` (TPR at FPR <= ``max_fpr``).
 
-    The lenses and the non-lenses are resampled apart (each resample keeps the test set's class
-    sizes: scipy.stats.bootstrap with two samples, ``paired=False``), and by cluster: images that
-    share a ``groups`` label (e.g. the survey host two stamps were cut around) are drawn together,
-    so that a set that shows one host several times is not taken for a larger one. ``groups=None``:
-    every image on its own. The percentile method, as pROC's ``ci.auc`` (Robin et al. 2011): BCa's
+    The lenses and the non-lenses are resampled apart (scipy.stats.bootstrap with two samples,
+    ``paired=False``), and by cluster within each class: images of one class that share a ``groups``
+    label (e.g. the survey host two stamps were cut around) are drawn together, so that a set that
+    shows one host several times is not taken for a larger one. Each resample keeps each class's
+    number of clusters (its class sizes, where every image is its own cluster). A label's lenses
+    and its non-lenses (a host's painted lens and its bare stamp) are two clusters drawn
+    independently, so the interval leaves out the correlation between them.
+    ``groups=None``: every image on its own. The percentile method, as pROC's
+    ``ci.auc(method = "bootstrap")`` (Robin et al. 2011; pROC's default is DeLong's): BCa's
     jackknife would cost one more statistic per cluster, and its correction is ill-defined for
     TPR0, whose resamples take few distinct values. Same inputs and ``seed``, same intervals.
     Returns ``{metric: (low, high)}``, NaN where a class has fewer than two clusters.
@@ -234,7 +243,7 @@ def paired_differences(y_true, scores, reference_scores, groups=None, *, max_fpr
             for name, d, lo, hi in zip(BOOTSTRAP_METRICS, difference, low, high)}
 
 
-def completeness_in_bins(values, y_true, scores, threshold: float, bins=8):
+def completeness_in_bins(values, y_true, scores, threshold: float, bins=8, name: str = "values"):
     """Completeness of the lenses in bins of a parameter.
 
     Parameters
@@ -245,7 +254,10 @@ def completeness_in_bins(values, y_true, scores, threshold: float, bins=8):
     y_true, scores : array_like
     threshold : float
     bins : int or sequence of float
-        Number of equal-width bins over the lenses' range, or bin edges.
+        Number of equal-width bins over the lenses' range, or bin edges (lenses outside them are
+        left out, and their number logged in a warning).
+    name : str
+        What ``values`` are (e.g. the column), named in that warning.
 
     Returns
     -------
@@ -266,6 +278,9 @@ def completeness_in_bins(values, y_true, scores, threshold: float, bins=8):
         edges = np.asarray(bins, dtype=np.float64)
     which = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, len(edges) - 2)
     inside = (v >= edges[0]) & (v <= edges[-1])
+    if not inside.all():
+        log.warning("%s: %d of %d lenses outside the completeness bins [%g, %g] left out", name,
+                    int((~inside).sum()), inside.size, edges[0], edges[-1])
     n = np.bincount(which[inside], minlength=len(edges) - 1)
     k = np.bincount(which[inside], weights=found[inside], minlength=len(edges) - 1)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -22,7 +22,8 @@ def collect_predictions(predictions, indexes, catalog):
     Parameters
     ----------
     predictions : list of pandas.DataFrame
-        Per-shard scores with ``object_id`` and ``p_cnn``.
+        Per-shard scores with ``object_id`` and ``p_cnn`` (and ``shard``: an object scored in two
+        tiles keeps each tile's ``tile``, ``ra``, ``dec``, PSF and flags on its own row).
     indexes : list of pandas.DataFrame
         Stamp indexes (``object_id``, ``tile``, ``ra``, ``dec``, sample flags).
     catalog : pandas.DataFrame
@@ -37,8 +38,7 @@ def collect_predictions(predictions, indexes, catalog):
     pred = pd.concat(predictions, ignore_index=True) if predictions else pd.DataFrame(columns=["object_id", "p_cnn"])
     index = pd.concat(indexes, ignore_index=True) if indexes else pd.DataFrame(columns=["object_id"])
     keep = [c for c in ["object_id", "tile", "ra", "dec", "psf_fwhm_arcsec", *SAMPLE_COLUMNS] if c in index.columns]
-    index = index[keep].drop_duplicates("object_id")
-    out = pred.merge(index, on="object_id", how="left", suffixes=("", "_index"))
+    out = _join_index(pred, index[keep])
     cat = catalog[["ID", "MAG_AUTO"] + (["Z_B"] if "Z_B" in catalog.columns else [])].rename(
         columns={"ID": "object_id", "MAG_AUTO": "r_auto", "Z_B": "z_phot"}
     )
@@ -52,6 +52,25 @@ def collect_predictions(predictions, indexes, catalog):
     if unmatched:
         log.warning("%d scored object(s) have no stamp index row", unmatched)
     return out
+
+
+def _join_index(pred, index):
+    """``pred`` with its stamp index row: the row of the score's own tile (its ``shard``, the cube's stem,
+    where that is a tile of the index), else the first row of its ``object_id``; in ``pred``'s order."""
+    import pandas as pd
+
+    pred = pred.assign(_row=range(len(pred)))
+    by_id = index.drop_duplicates("object_id")
+    if "shard" not in pred.columns or "tile" not in index.columns:
+        return pred.merge(by_id, on="object_id", how="left", suffixes=("", "_index")).drop(columns="_row")
+    tiles = set(index["tile"].dropna().astype(str))
+    own = pred["shard"].astype(str).isin(tiles).to_numpy()
+    by_tile = index.assign(_tile=index["tile"].astype(str)).drop_duplicates(["object_id", "_tile"])
+    parts = [pred[own].assign(_tile=pred["shard"][own].astype(str)).merge(
+                 by_tile, on=["object_id", "_tile"], how="left", suffixes=("", "_index")).drop(columns="_tile"),
+             pred[~own].merge(by_id, on="object_id", how="left", suffixes=("", "_index"))]
+    parts = [part for part in parts if len(part)] or parts[:1]
+    return pd.concat(parts, ignore_index=True).sort_values("_row").drop(columns="_row").reset_index(drop=True)
 
 
 def collect_prediction_files(predictions, stamp_indexes, catalog, out):

@@ -12,7 +12,8 @@ found nor false. Per round (docs/learning.md):
 
 - ``r_precision``: the fraction of genuine lenses among the ``n_lenses``
   best-scored objects (``n_lenses``: genuine lenses in the set), scored by the
-  round's combined, calibrated ``p_cnn``; ties broken by object id;
+  round's combined, calibrated ``p_cnn``; ties broken by ``p_cnn_raw`` (where
+  the scores have it: calibration rounds the most confident to 1.0), then by object id;
 - ``completeness``: the fraction of the genuine lenses that pass the
   candidate threshold of a sample they belong to (Li et al. 2020: LRG 0.75,
   BG 0.98) on that score;
@@ -20,7 +21,8 @@ found nor false. Per round (docs/learning.md):
   positives by truth ``object_type`` (``fp_ring``, ``fp_merger``,
   ``fp_spiral``, ``fp_edge_on``, ``fp_companion``, ``fp_irregular``,
   ``fp_other``);
-- ``auroc`` over the whole set, ``n_lens_pieces`` left out, and
+- ``auroc`` over the whole set, of the same ranking (``p_cnn``, ties by
+  ``p_cnn_raw``), ``n_lens_pieces`` left out, and
   ``n_trained_on``: graded objects (lenses and hard negatives) in the round's
   fine-tuning set (0 for round 0).
 """
@@ -162,6 +164,7 @@ def evaluate_round(scores, stamp_index, truth, thresholds: dict) -> dict:
     ranked = pd.DataFrame({"object_id": ids, "p": np.nan_to_num(p, nan=-np.inf), "lens": is_lens})
     for column in score_tie_breakers(table):  # objects whose calibrated scores tie at 1.0: by their raw scores
         ranked[column] = np.nan_to_num(table[column].reindex(ids).to_numpy(dtype=np.float64), nan=-np.inf)
+    keys = ranked[["p", *score_tie_breakers(table)]].to_numpy(dtype=np.float64)  # in the order of ids
     ranked = sort_by_score(ranked, ["p"])
     r_precision = float(ranked["lens"].iloc[:n_lenses].mean()) if n_lenses else float("nan")
     candidates = select_candidates(pd.DataFrame({"object_id": ids, "p_cnn": p}), index, thresholds)
@@ -173,10 +176,20 @@ def evaluate_round(scores, stamp_index, truth, thresholds: dict) -> dict:
     for object_type in FP_TYPES:
         row[f"fp_{object_type}"] = int((false_positive & (kind == object_type)).sum())
     row["fp_other"] = int((false_positive & ~np.isin(kind, FP_TYPES)).sum())
-    finite = np.isfinite(p)
-    row["auroc"] = auroc(is_lens[finite], p[finite]) if finite.any() else float("nan")
+    finite = np.isfinite(p)  # the AUROC of R-precision's order: p_cnn, ties by the raw score
+    row["auroc"] = auroc(is_lens[finite], _dense_rank(keys)[finite]) if finite.any() else float("nan")
     row["n_lens_pieces"] = n_pieces
     return row
+
+
+def _dense_rank(keys):
+    """Dense ranks (0, 1, ...) of the rows of ``keys`` (n, k) in lexicographic order; equal rows share one."""
+    order = np.lexsort(keys.T[::-1])
+    ordered = keys[order]
+    step = np.r_[False, np.any(ordered[1:] != ordered[:-1], axis=1)] if len(order) else np.zeros(0, bool)
+    rank = np.empty(len(order), dtype=np.float64)
+    rank[order] = np.cumsum(step)
+    return rank
 
 
 def rounds_table(round_scores: Sequence, stamp_index, truth, thresholds: dict, n_trained_on: Sequence[int],
