@@ -7,6 +7,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.early_runs import early_test
+from helpers.workflow_run import copy_workflow, snakemake
 
 from lensfinder import constants
 from lensfinder.cli import main
@@ -171,7 +173,7 @@ def test_truth_ids_link_to_catalogue(tile):
     assert set(t["object_type"]) >= {"elliptical", "spiral", "edge_on", "merger", "ring", "star", "lens"}
 
 
-def test_lenses_present_and_hosts_pass_lrg_cut(tile, matched):
+def test_lenses_present_and_ellipticals_pass_lrg_cut(tile, matched):
     t = tile.truth
     lenses = t[t["is_lens"]]
     assert len(lenses) == 3
@@ -179,12 +181,127 @@ def test_lenses_present_and_hosts_pass_lrg_cut(tile, matched):
     assert (lenses["magnification"] > 2).all()
     assert lenses["ID"].notna().all()
     assert t.loc[~t["is_lens"], "theta_E"].isna().all()
-    hosts = matched[matched["object_type"].isin(["lens", "elliptical"]) & (matched["MAG_AUTO"] <= 20)]
-    assert len(hosts) >= 5
-    assert lrg_cut(hosts).mean() >= 0.8
-    assert lrg_cut(matched[matched["is_lens"]]).mean() >= 0.6
+    # the lens hosts' catalogue colours carry their arcs: test_lens_hosts_... below
+    ellipticals = matched[(matched["object_type"] == "elliptical") & (matched["MAG_AUTO"] <= 20)]
+    assert len(ellipticals) >= 3
+    assert lrg_cut(ellipticals).mean() >= 0.8
     spirals = matched[matched["object_type"] == "spiral"]
     assert lrg_cut(spirals).mean() <= 0.1
+
+
+def _lens_hosts(seeds) -> pd.DataFrame:
+    """The lens hosts of the SMALL tile MOCK_3 of each seed: truth, catalogue row and lensfinder's preselection flags."""
+    from lensfinder.selection.preselect import preselect
+
+    parts = []
+    for seed in seeds:
+        t = make_tile("MOCK_3", 3, seed, parse_overrides(SMALL))
+        flags, _ = preselect(t.catalog, release="dr4")
+        hosts = t.truth[t.truth["is_lens"]].merge(t.catalog, on="ID", how="left", validate="one_to_one")
+        parts.append(hosts.merge(flags, on="ID", how="left", validate="one_to_one").assign(seed=seed))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_lens_hosts_are_in_the_bg_sample_and_their_arcs_make_their_aperture_colours_bluer(monkeypatch):
+    """docs/surveys.md: every lens host is in the Li et al. BG sample; its true colours are LRG colours, but its
+    blue arcs inside the GAaP aperture make the measured g - r bluer, so most fail the LRG cut's c_par."""
+    import lensfinder.surveys.mock.tiles as tiles_module
+
+    seeds = range(7, 13)
+    hosts = _lens_hosts(seeds)
+    assert len(hosts) == 3 * len(seeds)
+    assert hosts["ID"].notna().all() and hosts["bg_li2020"].astype(bool).all()
+    # the truth: LRG colours, as the ellipticals'
+    true = hosts.assign(COLOUR_GAAP_g_r=hosts["colour_g_r_true"], COLOUR_GAAP_r_i=hosts["colour_r_i_true"],
+                        MAG_AUTO=hosts["mag_r_true"])
+    assert lrg_cut(true).mean() >= 0.9
+    # the catalogue: bluer than the truth, every one of them
+    shift = hosts["COLOUR_GAAP_g_r"] - hosts["colour_g_r_true"]
+    assert (shift < -0.05).all() and shift.median() < -0.15
+    assert (hosts["COLOUR_GAAP_r_i"] - hosts["colour_r_i_true"]).median() < 0
+
+    # the same tiles with arcs of their host's colours: the same detections, and the host's colours come back
+    draw = tiles_module.draw_tile_objects
+
+    def host_coloured_arcs(*args, **kwargs):
+        truth, components, owner = draw(*args, **kwargs)
+        lens = truth["is_lens"]
+        for c in ("g_r", "r_i"):
+            truth.loc[lens, f"source_colour_{c}_true"] = truth.loc[lens, f"colour_{c}_true"]
+        return truth, components, owner
+
+    monkeypatch.setattr(tiles_module, "draw_tile_objects", host_coloured_arcs)
+    control = _lens_hosts(seeds)
+    np.testing.assert_array_equal(control["MAG_AUTO"], hosts["MAG_AUTO"])
+    np.testing.assert_array_equal(control["MAG_GAAP_r"], hosts["MAG_GAAP_r"])
+    control_shift = control["COLOUR_GAAP_g_r"] - control["colour_g_r_true"]
+    assert control_shift.abs().max() < 0.05
+    assert (shift < control_shift - 0.05).all()
+    assert lrg_cut(control).mean() >= 0.9 and lrg_cut(hosts).mean() < lrg_cut(control).mean() - 0.2
+
+
+def test_kron_radius_is_sextractors_scaled_radius(tile, matched, fixture_rows):
+    """KRON_RADIUS is SExtractor's k r_kron (KiDS' PHOT_AUTOPARAMS 2.5, 3.5): the MAG_AUTO aperture's semi-axes in
+    units of A and B, at least 3.5, in the real catalogue's range for ordinary galaxies."""
+    from photutils.aperture import EllipticalAperture
+
+    cat = tile.catalog
+    assert cat["KRON_RADIUS"].min() >= 3.5 - 1e-9
+    assert fixture_rows["KRON_RADIUS"].min() >= 3.5
+    galaxies = matched[matched["object_type"].isin(["elliptical", "spiral", "edge_on"]) & (matched["Flag"] == 0)
+                       & (matched["mag_r_true"] < 22)]
+    assert len(galaxies) >= 3
+    low, high = fixture_rows["KRON_RADIUS"].min(), fixture_rows["KRON_RADIUS"].max()
+    assert galaxies["KRON_RADIUS"].between(3.5, 8.0).all() and low <= galaxies["KRON_RADIUS"].median() <= high
+    # the aperture of k r_kron A, k r_kron B holds the MAG_AUTO flux
+    to_pix = constants.KIDS_CATALOG_PIXEL_SCALE_ARCSEC / constants.KIDS_COADD_PIXEL_SCALE_ARCSEC
+    mags = []
+    for _, g in galaxies.iterrows():
+        a, b = (g[c] * 3600 / constants.KIDS_COADD_PIXEL_SCALE_ARCSEC * g["KRON_RADIUS"] for c in ("A_WORLD", "B_WORLD"))
+        aperture = EllipticalAperture(((g["Xpos"] - 1) * to_pix, (g["Ypos"] - 1) * to_pix), a, b,
+                                      theta=np.radians(g["THETA_J2000"] + 90.0))
+        mags.append(tile.header["ZEROPT"] - 2.5 * np.log10(aperture.do_photometry(tile.image)[0][0]))
+    assert np.median(np.abs(np.array(mags) - galaxies["MAG_AUTO"])) < 1e-3
+
+
+def test_tile_without_objects_has_empty_tables_with_their_columns(tile, tmp_path):
+    empty = ["size_pix=200", "n_galaxies=0", "n_stars=0", "n_lenses=0", "n_bright_stars=0"]
+    mock = make_tile("MOCK_0", 0, 1, parse_overrides(empty))
+    assert len(mock.truth) == 0
+    pd.testing.assert_series_equal(mock.truth.dtypes, tile.truth.dtypes)
+    assert list(mock.catalog.columns) == list(CATALOG_COLUMNS)
+    pd.testing.assert_series_equal(mock.catalog.dtypes, tile.catalog.dtypes)
+    out = {k: tmp_path / f"{k}.{'parquet' if k in ('catalog', 'truth') else 'fits'}"
+           for k in ("image", "weight", "mask", "catalog", "truth")}
+    rc = main(["mock-survey", "--tile", "MOCK_0", "--index", "0", "--seed", "1",
+               "--out-image", str(out["image"]), "--out-weight", str(out["weight"]), "--out-mask", str(out["mask"]),
+               "--out-catalog", str(out["catalog"]), "--out-truth", str(out["truth"]),
+               *(a for s in empty for a in ("--set", s))])
+    assert rc == 0
+    truth = pd.read_parquet(out["truth"])
+    assert len(truth) == 0 and list(truth.columns) == list(tile.truth.columns)
+    assert list(pd.read_parquet(out["catalog"]).columns) == list(CATALOG_COLUMNS)
+
+
+@pytest.mark.parametrize("index, u_is_worst", [(0, False), (1, True)])
+def test_gaap_photometry_is_matched_to_the_worst_psf_of_the_rendered_bands(index, u_is_worst):
+    """docs/surveys.md, `--bands`: rendering u as well leaves the images, truth and detections as they were; the
+    g, r, i GAaP magnitudes change only where u's PSF is the worst of the tile's rendered bands."""
+    cfg = parse_overrides(["size_pix=600", "n_lenses=1"])
+    gri = make_tile(f"MOCK_{index}", index, 42, cfg, bands=["g", "r", "i"])
+    griu = make_tile(f"MOCK_{index}", index, 42, cfg, bands=["g", "r", "i", "u"])
+    fwhm = {band: header["PSF_FWHM"] for band, (_, _, header) in griu.bands.items()}
+    assert (max(fwhm, key=fwhm.get) == "u") is u_is_worst
+    for band in "gri":
+        np.testing.assert_array_equal(griu.bands[band][0], gri.bands[band][0])
+    pd.testing.assert_frame_equal(griu.truth, gri.truth)
+    pd.testing.assert_series_equal(griu.catalog["ID"], gri.catalog["ID"])
+    columns = ["MAG_GAAP_g", "MAG_GAAP_r", "MAG_GAAP_i", "COLOUR_GAAP_g_r", "COLOUR_GAAP_r_i"]
+    if u_is_worst:
+        change = (griu.catalog[columns] - gri.catalog[columns]).abs().median()
+        assert (change[columns[:3]] > 0.01).all(), change
+    else:
+        pd.testing.assert_frame_equal(griu.catalog[columns], gri.catalog[columns])
 
 
 def test_default_counts_scale_with_area():
@@ -210,11 +327,58 @@ def test_bad_overrides_name_the_key():
                                  ("field_dec_deg", 91.0, r"a declination in \[-90, 90\]")):
         with pytest.raises(InputError, match=f"settings: {key}: expected {expected}"):
             mock_survey_config({key: value})
+    # the bound an integer setting has, whatever the bad value
+    for value in ("abc", "2.5", "150", "true"):
+        with pytest.raises(InputError, match=r"--set: size_pix: expected an integer >= 200, got"):
+            parse_overrides([f"size_pix={value}"])
     # a row of tiles past the pole: tile 8 of a field at Dec 89 with four tiles a row
     high = mock_survey_config({"field_dec_deg": 89.0})
     assert tile_center(3, high) == (183.0, 89.0)
     with pytest.raises(InputError, match="tile 4 of field_dec_deg 89.0.* lies at Dec 90 deg"):
         tile_center(4, high)
+
+
+#: settings that ran into NaN pixels, negative Einstein radii or a photutils traceback: (key, value, expected)
+BAD_DETECTION_AND_NOISE_SETTINGS = [
+    ("read_noise_fraction", 1, r"a fraction of the background variance in \[0, 1\)"),
+    ("read_noise_fraction", 1.5, r"a fraction of the background variance in \[0, 1\)"),
+    ("read_noise_fraction", -0.5, r"a fraction of the background variance in \[0, 1\)"),
+    ("read_noise_fraction", float("nan"), r"a fraction of the background variance in \[0, 1\)"),
+    ("theta_E_arcsec", [-1, 1], r"Einstein radii with 0 < low <= high"),
+    ("theta_E_arcsec", [0, 0], r"Einstein radii with 0 < low <= high"),
+    ("theta_E_arcsec", [3, 1], r"a range \[low, high\]"),
+    ("theta_E_arcsec", [1, float("inf")], r"a range \[low, high\]"),
+    ("detect_npixels", 0, "an integer >= 1"),
+    ("deblend_nlevels", 0, "an integer >= 1"),
+    ("deblend_contrast", 2, r"a flux fraction in \[0, 1\]"),
+    ("deblend_contrast", -0.1, r"a flux fraction in \[0, 1\]"),
+]
+
+
+@pytest.mark.parametrize("key, value, expected", BAD_DETECTION_AND_NOISE_SETTINGS)
+def test_bad_detection_and_noise_settings_are_refused_naming_the_key(key, value, expected):
+    with pytest.raises(InputError, match=rf"^config: mock.params: {key}: expected .*{expected}.*, got "):
+        mock_survey_config({key: value}, "config: mock.params")
+
+
+def test_detection_and_noise_settings_at_their_bounds_make_a_tile():
+    cfg = mock_survey_config({"size_pix": 200, "n_lenses": 1, "read_noise_fraction": 0.0, "theta_E_arcsec": [0.5, 0.5],
+                              "detect_npixels": 1, "deblend_nlevels": 1, "deblend_contrast": 1.0})
+    mock = make_tile("MOCK_0", 0, 1, cfg)
+    assert np.isfinite(mock.image).all() and mock.header["GAIN"] > 0
+    assert mock.truth.loc[mock.truth["is_lens"], "theta_E"].tolist() == [0.5]
+    assert mock_survey_config({"read_noise_fraction": 0.99, "deblend_contrast": 0.0}).deblend_contrast == 0.0
+
+
+@early_test(12, prepare=copy_workflow)
+def test_dry_run_names_bad_detection_and_noise_settings(workdir):
+    """mock.params are checked when the workflow reads its configuration (workflow/rules/common.smk)."""
+    for key, value in (("read_noise_fraction", "1.5"), ("theta_E_arcsec", "[-1, 1]"), ("detect_npixels", "0"),
+                       ("deblend_nlevels", "0"), ("deblend_contrast", "2")):
+        (workdir / "bad.yaml").write_text(f"mock: {{params: {{size_pix: 900, {key}: {value}}}}}\n")
+        result = snakemake(workdir, "-n", "--configfile", "bad.yaml", check=False)
+        assert result.returncode != 0
+        assert f"config: mock.params: {key}: expected " in result.stdout + result.stderr, key
 
 
 def test_cli_writes_tile_files(tmp_path, capsys):

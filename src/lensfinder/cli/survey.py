@@ -38,7 +38,11 @@ def add_mock_survey_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=42, help="master seed (default 42)")
     parser.add_argument("--bands", nargs="+", metavar="BAND", default=None,
                         help="bands to write, one --out-image/--out-weight/--out-mask path each in this order "
-                             "(default: the detection band alone); every band of the preset is rendered")
+                             "(default: the detection band alone); every band of the preset is rendered, and a "
+                             "band asked for beyond them too (KiDS u). The catalogue's GAaP photometry is "
+                             "matched to the worst PSF among the rendered bands, so adding a band of worse "
+                             "seeing (u) changes the other bands' MAG_GAAP_* and colours: render the same "
+                             "bands to compare catalogues")
     parser.add_argument("--out-image", nargs="+", required=True, help="image FITS, one per band of --bands")
     parser.add_argument("--out-weight", nargs="+", required=True, help="inverse-variance weight FITS, one per band")
     parser.add_argument("--out-mask", nargs="+", required=True, help="mask FITS (int16, > 0 masked), one per band")

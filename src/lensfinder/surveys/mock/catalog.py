@@ -146,6 +146,7 @@ def measure_catalog(image, weight, mask, wcs, psf_fwhm_arcsec, psf_beta, gain, c
     cat, segm, parent = _detect_and_measure(image, error, wcs, cfg, psf_fwhm_arcsec, pixel_scale_arcsec,
                                             background_sigma=sigma_bg)
     if cat is None:
+        log.warning("%s: no sources detected above %g sigma: an empty catalogue", tile, cfg.detect_threshold_sigma)
         return pd.DataFrame(columns=["label", "x_pix", "y_pix", "snr"]), None
     labels = np.asarray(segm.labels)
     x = np.asarray(cat.x_centroid, dtype=float)
@@ -192,7 +193,9 @@ def measure_catalog(image, weight, mask, wcs, psf_fwhm_arcsec, psf_beta, gain, c
         "RAJ2000": ra, "DECJ2000": dec, "ALPHA_J2000": ra, "DELTA_J2000": dec,
         "MAG_AUTO": mag, "MAGERR_AUTO": magerr,
         "FLUX_RADIUS": r_half * to_cat_pix,
-        "KRON_RADIUS": np.asarray(cat.kron_radius.value, dtype=float),
+        # SExtractor's (KiDS') KRON_RADIUS is the scaled one, k r_kron (PHOT_AUTOPARAMS 2.5, 3.5: at least 3.5);
+        # photutils' kron_radius is unscaled, at least kron_params[1] = 1.4 = 3.5 / 2.5
+        "KRON_RADIUS": cat.kron_params[0] * np.asarray(cat.kron_radius.value, dtype=float),
         "A_WORLD": a_pix * deg_per_pix, "B_WORLD": b_pix * deg_per_pix,
         # x grows to the west (east left): east of north is theta - 90, in [-90, 90)
         "THETA_J2000": (theta % 180.0) - 90.0,
@@ -217,15 +220,20 @@ def _psf_half_light_radius_pix(fwhm_arcsec, beta, pixel_scale_arcsec, cfg):
 
 def _detect_and_measure(image, error, wcs, cfg, fwhm_arcsec, pixel_scale_arcsec, deblend=True,
                         background_sigma=None):
+    import warnings
+
     from astropy.convolution import convolve
     from photutils.segmentation import SourceCatalog, deblend_sources, detect_sources, make_2dgaussian_kernel
+    from photutils.utils.exceptions import NoDetectionsWarning
 
     fwhm_pix = fwhm_arcsec / pixel_scale_arcsec
     kernel = make_2dgaussian_kernel(fwhm_pix, size=2 * int(np.ceil(1.5 * fwhm_pix)) + 1)
     convolved = convolve(image, kernel, normalize_kernel=True)
     sigma = error if background_sigma is None else background_sigma
     threshold = cfg.detect_threshold_sigma * sigma
-    segm = detect_sources(convolved, threshold, n_pixels=cfg.detect_npixels)
+    with warnings.catch_warnings():  # none found: the callers say so
+        warnings.simplefilter("ignore", NoDetectionsWarning)
+        segm = detect_sources(convolved, threshold, n_pixels=cfg.detect_npixels)
     if segm is None:
         return None, None, None
     parent = segm

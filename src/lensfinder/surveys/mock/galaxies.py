@@ -92,7 +92,8 @@ def draw_tile_objects(counts: PopulationCounts, size_pix: int, pixel_scale_arcse
     _draw_stars(sky, counts.stars)
     draw_satellites(sky, counts.satellite_fraction)
     draw_irregulars(sky, counts.irregular if counts.irregular is not None else int(round(counts.spiral / 3)))
-    truth = pd.DataFrame(sky.rows)
+    # no objects at all: the columns still, with the dtypes a row gives them
+    truth = pd.DataFrame(sky.rows) if sky.rows else pd.DataFrame([truth_row()]).iloc[:0]
     if "source_colour_g_r_true" not in truth:
         truth["source_colour_g_r_true"] = np.nan
         truth["source_colour_r_i_true"] = np.nan

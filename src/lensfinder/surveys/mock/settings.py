@@ -9,6 +9,7 @@ job starts. The tiles themselves are drawn by :mod:`lensfinder.surveys.mock.tile
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import TYPE_CHECKING
 
 from lensfinder.io import InputError, nearest_hint
@@ -98,6 +99,9 @@ _PRESET_KEYS = ("psf_fwhm_arcsec", "depth_mag", "sky_mag_arcsec2")
 #: The settings' names (the keys of ``lensfinder mock-survey --set key=value``).
 CONFIG_KEYS = tuple(f.name for f in dataclasses.fields(MockSurveyConfig))
 
+#: Integer settings with a lower bound above 0 (the others must be >= 0).
+_INT_MINIMUM = {"size_pix": 200, "tiles_per_row": 1, "detect_npixels": 1, "deblend_nlevels": 1}
+
 
 def check_config(cfg: MockSurveyConfig, source: str) -> None:
     """Raise :class:`~lensfinder.io.InputError` naming ``source`` and the key of the first bad setting."""
@@ -117,7 +121,8 @@ def check_config(cfg: MockSurveyConfig, source: str) -> None:
             default = [0.0, 0.0] if f.name != "sky_mag_arcsec2" else 0.0
         if isinstance(default, list):
             if (not isinstance(v, (list, tuple)) or len(v) != 2
-                    or not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in v) or v[0] > v[1]):
+                    or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t)
+                               for t in v) or v[0] > v[1]):
                 bad(f.name, "a range [low, high] of two numbers")
         elif isinstance(default, bool):
             if not isinstance(v, bool):
@@ -125,8 +130,9 @@ def check_config(cfg: MockSurveyConfig, source: str) -> None:
         elif isinstance(default, int) or f.name.startswith("n_"):
             if v is None and default is None:
                 continue
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                bad(f.name, "a non-negative integer")
+            low = _INT_MINIMUM.get(f.name, 0)
+            if not isinstance(v, int) or isinstance(v, bool) or v < low:
+                bad(f.name, f"an integer >= {low}" if low else "a non-negative integer")
         elif isinstance(default, float):
             if not isinstance(v, (int, float)) or isinstance(v, bool):
                 bad(f.name, "a number")
@@ -134,14 +140,17 @@ def check_config(cfg: MockSurveyConfig, source: str) -> None:
             if not isinstance(v, dict) or any(k not in DEFAULT_GALAXY_MIX for k in v) or \
                     any(not isinstance(x, (int, float)) or x < 0 for x in v.values()):
                 bad(f.name, f"a mapping of {sorted(DEFAULT_GALAXY_MIX)} to non-negative fractions")
-    if cfg.size_pix < 200:
-        bad("size_pix", "an integer >= 200")
     if cfg.psf_fwhm_arcsec is not None and not 0 < cfg.psf_fwhm_arcsec[0]:
         bad("psf_fwhm_arcsec", "positive FWHMs")
     if not cfg.moffat_beta[0] > 1.0:
         bad("moffat_beta", "Moffat beta > 1")
-    if cfg.tiles_per_row < 1:
-        bad("tiles_per_row", "an integer >= 1")
+    if not 0 < cfg.theta_E_arcsec[0]:
+        bad("theta_E_arcsec", "a range [low, high] of Einstein radii with 0 < low <= high, arcsec")
+    if not 0.0 <= cfg.read_noise_fraction < 1.0:
+        # the sky's share of the background variance is 1 - read_noise_fraction: it sets the gain
+        bad("read_noise_fraction", "a fraction of the background variance in [0, 1)")
+    if not 0.0 <= cfg.deblend_contrast <= 1.0:
+        bad("deblend_contrast", "a flux fraction in [0, 1]")
     if not cfg.tile_spacing_deg > 0:
         bad("tile_spacing_deg", "a spacing > 0 deg")
     if not -90.0 <= cfg.field_dec_deg <= 90.0:
