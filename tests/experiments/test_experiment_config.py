@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers.early_runs import early_test
-from helpers.workflow_run import REPO
+from helpers.workflow_run import REPO, snakefile_asking
 
 
 def _dry_run(tmp_path: Path, text: str, *args: str, snakefile: Path = REPO / "Snakefile") -> subprocess.CompletedProcess:
@@ -76,11 +76,8 @@ def _rendered_psf_captions(tmp_path, text):
     """The PSF test's two captions as `snakemake --report` renders them (Jinja with the config and the rule's
     params, then reStructuredText) under the default config and ``text``."""
     tmp_path.mkdir()
-    for name in ("workflow", "config", "envs"):
-        (tmp_path / name).symlink_to(REPO / name)
-    snakefile = tmp_path / "Snakefile"
-    snakefile.write_text(
-        f'include: "{REPO / "Snakefile"}"\n'
+    snakefile = snakefile_asking(
+        tmp_path,
         "import jinja2 as _jinja2\n"
         "from types import SimpleNamespace as _NS\n"
         "from docutils.core import publish_parts as _publish\n"

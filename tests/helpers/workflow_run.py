@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["REPO", "BIN", "snakemake", "copy_workflow"]
+__all__ = ["REPO", "BIN", "snakemake", "copy_workflow", "snakefile_asking"]
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -35,3 +35,14 @@ def copy_workflow(dest: Path) -> Path:
         elif src.exists():
             shutil.copy2(src, dest / name)
     return dest
+
+
+def snakefile_asking(dest: Path, code: str) -> Path:
+    """A Snakefile in ``dest`` that includes the repository's and then runs ``code`` (Python with the parsed
+    ``workflow`` in scope: ask Snakemake itself about rules, params or reports), with workflow/, config/ and
+    envs/ linked beside it (what the Snakefile finds beside itself, workflow.basedir). Returns its path."""
+    for name in ("workflow", "config", "envs"):
+        (dest / name).symlink_to(REPO / name)
+    snakefile = dest / "Snakefile"
+    snakefile.write_text(f'include: "{REPO / "Snakefile"}"\n' + code)
+    return snakefile

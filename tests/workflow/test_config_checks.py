@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers.early_runs import early_test
+from helpers.workflow_run import snakefile_asking
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,11 +51,8 @@ def test_bad_values_are_refused_naming_key_and_file(tmp_path, text, message):
 def test_params_that_depend_on_input_carry_paths_only(tmp_path):
     """`inspection.n_mix_simulated` and the domain_shift sets' options used to reach their commands through
     functions of `input`, so changing them reran nothing: every such function is now a known paths-only one."""
-    for name in ("workflow", "config", "envs"):
-        (tmp_path / name).symlink_to(REPO / name)
-    snakefile = tmp_path / "Snakefile"
-    snakefile.write_text(
-        f'include: "{REPO / "Snakefile"}"\n'
+    snakefile = snakefile_asking(
+        tmp_path,
         "import inspect as _inspect\n"
         "for _rule in workflow.rules:\n"
         "    for _name, _value in _rule.params.items():\n"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from helpers.early_runs import early_run, result
+from helpers.workflow_run import snakefile_asking
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "tests" / "slurm" / "run_slurm_test.sh"
@@ -216,12 +217,9 @@ def test_rules_of_seconds_run_beside_snakemake_and_their_round_copies_too(tmp_pa
     preselection and combined scores (1,006 of each in a DR4 search), the figures and tables. `use rule`
     does not carry `localrule: True` over, so the retraining rounds' copies must say it again; the
     heavy rules stay Slurm jobs. Asked of Snakemake itself, with the rounds on (the default config)."""
-    for name in ("workflow", "config", "envs"):  # what the Snakefile finds beside itself (workflow.basedir)
-        (tmp_path / name).symlink_to(REPO / name)
-    snakefile = tmp_path / "Snakefile"
-    snakefile.write_text(f'include: "{REPO / "Snakefile"}"\n'
-                         'print("LOCAL_RULES", *sorted(r.name for r in workflow.rules if r.name in workflow._localrules))\n'
-                         'print("ALL_RULES", *sorted(r.name for r in workflow.rules))\n')
+    snakefile = snakefile_asking(tmp_path,
+                                 'print("LOCAL_RULES", *sorted(r.name for r in workflow.rules if r.name in workflow._localrules))\n'
+                                 'print("ALL_RULES", *sorted(r.name for r in workflow.rules))\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SBATCH_", "LENSFINDER_", "SNAKEMAKE_"))}
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--snakefile", str(snakefile),
