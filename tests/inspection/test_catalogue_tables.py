@@ -353,3 +353,11 @@ def test_the_same_table_gives_the_same_fits_bytes_and_its_checksums_verify(tmp_p
     assert (tmp_path / "a.fits").read_bytes() == (tmp_path / "b.fits").read_bytes()
     with fits.open(tmp_path / "a.fits", checksum=True) as hdul:
         assert all(hdu.header.comments["CHECKSUM"] == "HDU checksum" for hdu in hdul)
+
+
+def test_sample_and_n_members_descriptions_say_what_the_columns_hold():
+    # `sample` was "Preselected sample(s)" but holds the samples whose p_cnn threshold the object passed
+    # (an object preselected as LRG and BG that passed only the LRG threshold reads LRG); n_members had none
+    assert "threshold the object passed" in CATALOGUE_COLUMNS["sample"].description
+    assert "Preselected sample(s):" not in CATALOGUE_COLUMNS["sample"].description
+    assert "averaged into p_cnn" in CATALOGUE_COLUMNS["n_members"].description

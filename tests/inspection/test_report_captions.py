@@ -47,3 +47,49 @@ def test_mosaic_caption_says_which_rounds_set_it_shows(config, ranked_round):
         assert f"results/rounds/{ranked_round}/inspect/mosaic.png" in html
     else:
         assert "rounds/" not in html and "retraining" not in html
+
+
+def _inference(config, **inference):
+    return {**config, "inference": {**config["inference"], **inference}}
+
+
+@pytest.mark.parametrize("name", ["roc.rst", "metrics.rst", "completeness.rst"])
+def test_test_set_captions_say_the_scores_are_raw_and_the_search_cut_calibrated(name):
+    # evaluate scores the raw test-set p_CNN at 0.5/0.75/0.98; the search cuts the calibrated p_CNN
+    html = _caption(name, _inference(_config(), thresholds={"lrg_li2020": 0.9, "bg_li2020": 0.9999},
+                                     calibration="platt"))
+    assert "raw (uncalibrated) p_CNN" in html and "not the search's cut" in html
+    assert "lrg_li2020 0.9" in html and "bg_li2020 0.9999" in html
+    assert "the calibrated p_CNN" in html and "platt" in html
+    html = _caption(name, _inference(_config(), calibration="none"))
+    assert "the raw p_CNN as well" in html and "the calibrated p_CNN" not in html
+
+
+@pytest.mark.parametrize("method, words", [("beta", "beta calibration"), ("platt", "Platt scaling"),
+                                           ("temperature", "temperature scaling")])
+def test_calibration_captions_name_the_configured_method_and_the_cross_fitting(method, words):
+    # the captions said: temperature scaling fitted on half the test set, ECE on the other half
+    config = _inference(_config(), calibration=method)
+    html = _caption("calibration.rst", config)
+    assert words in html and "on all n images of the test set" in html and "two-fold cross-fitting" in html
+    assert "other half" not in html and ("temperature" in html) == (method == "temperature")
+    html = _caption("reliability.rst", config)
+    assert f"{method} calibration" in html and "two-fold cross-fitted" in html
+    assert "map fitted on the whole test set" in html and "not used to fit" not in html
+    assert "raw p_CNN" in _caption("calibration.rst", _inference(_config(), calibration="none"))
+
+
+@pytest.mark.parametrize("name", ["rounds.rst", "rounds_figure.rst"])
+def test_rounds_captions_give_the_configured_thresholds(name):
+    # the caption said "LRG 0.75, BG 0.98" whatever inference.thresholds held
+    html = _caption(name, _inference(_config(), thresholds={"lrg_li2020": 0.9, "bg_li2020": 0.9999}))
+    assert "lrg_li2020 0.9" in html and "bg_li2020 0.9999" in html
+    assert "0.75" not in html and "0.98" not in html
+    assert "lrg_li2020 0.75" in _caption(name, _config())
+
+
+def test_pcnn_vs_phuman_caption_marks_a_and_d_separately():
+    html = _caption("pcnn_vs_phuman.rst", _config())
+    assert "at least one A and at least one D" not in html
+    assert "graded A (score 10) by at least one inspector" in html
+    assert "graded D (score 0) by at least one inspector" in html

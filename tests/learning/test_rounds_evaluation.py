@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lensfinder.io import InputError, write_table
+from lensfinder.io import InputError, read_table, write_table
 from lensfinder.learning.rounds import (
     ROUNDS_COLUMNS,
     evaluate_round,
@@ -129,6 +129,8 @@ def test_table_over_rounds_and_from_files(evaluation_set, tmp_path):
     assert table["r_precision"].tolist() == [pytest.approx(0.5), pytest.approx(1.0)]  # R1, R2, L1, L3
     assert table["completeness"].tolist() == [pytest.approx(0.25), pytest.approx(1.0)]
     assert table["fp_ring"].tolist() == [2, 0]
+    write_table(table, tmp_path / "rounds.parquet")  # the thresholds travel with the table, for its figure
+    assert read_table(tmp_path / "rounds.parquet").attrs["thresholds"] == {k: float(v) for k, v in THRESHOLDS.items()}
     with pytest.raises(InputError, match="evaluation set has no score"):
         evaluate_round(round_0.iloc[1:], index, resolved, THRESHOLDS)
 

@@ -58,7 +58,9 @@ CATALOGUE_COLUMNS: dict[str, ColumnSpec] = {
     "name": ColumnSpec(None, "IAU-style designation: survey prefix and truncated J2000 sexagesimal position",
                        ucd="meta.id;meta.main"),
     "object_id": ColumnSpec(None, "Identifier in the survey catalogue", ucd="meta.id"),
-    "sample": ColumnSpec(None, "Preselected sample(s): LRG (luminous red galaxies), BG (bright galaxies)"),
+    "sample": ColumnSpec(None, "Sample(s) whose p_cnn threshold the object passed, not every sample it was "
+                               "preselected in: LRG (luminous red galaxies), BG (bright galaxies), LRG+BG (both); "
+                               "added: below every threshold, on the inclusion list"),
     "p_cnn": ColumnSpec(None, "CNN lens probability", 6),  # 6: He et al. 2020 cut at 0.999999
     "n_graders": ColumnSpec(None, "Number of inspectors who graded the object"),
     "score_mean": ColumnSpec(None, "Mean inspector score (li2020: A, B, C, D = 10, 7, 3, 0; he2020: 2, 1, 0)", 2),
@@ -86,6 +88,8 @@ CATALOGUE_COLUMNS: dict[str, ColumnSpec] = {
     "tile": ColumnSpec(None, "Survey tile or field"),
     "model": ColumnSpec(None, "Network that gave p_cnn"),
     "model_hash": ColumnSpec(None, "Hash of the network's weights"),
+    "n_members": ColumnSpec(None, "Number of networks whose calibrated probabilities were averaged into p_cnn "
+                                  "(inference.ensemble; 1: a single network)"),
 }
 
 #: Columns that point into this machine's results/ folder: kept in the Parquet and CSV, not in a catalogue.

@@ -198,7 +198,8 @@ def rounds_table(round_scores: Sequence, stamp_index, truth, thresholds: dict, n
 
     ``n_trained_on[k]`` is the number of graded objects round ``k`` trained
     on (0 for round 0); ``sources[k]`` (optional) names round ``k``'s score
-    files in errors. Returns a table with :data:`ROUNDS_COLUMNS`.
+    files in errors. Returns a table with :data:`ROUNDS_COLUMNS`, the thresholds in its
+    ``attrs["thresholds"]`` (kept in its Parquet file).
     """
     import pandas as pd
 
@@ -215,6 +216,7 @@ def rounds_table(round_scores: Sequence, stamp_index, truth, thresholds: dict, n
                  "%d false positives above threshold", k, row["n_lenses"], row["n_objects"], row["r_precision"],
                  row["completeness"], row["n_false_positives"])
     table = pd.DataFrame(rows, columns=ROUNDS_COLUMNS)
+    table.attrs["thresholds"] = {str(k): float(v) for k, v in thresholds.items()}  # the figure's legend names them
     if len(table) and table["n_lenses"].iloc[0] < 20:
         log.warning("the evaluation set holds %d genuine lenses (fewer than 20): R-precision and completeness "
                     "are coarse", int(table["n_lenses"].iloc[0]))

@@ -62,7 +62,7 @@ def plot_reliability(reliability, summary, path, labels=None):
     return save_figure(fig, path)
 
 
-def plot_rounds(rounds, path):
+def plot_rounds(rounds, path, thresholds=None):
     """R-precision and completeness per round, and the false positives above threshold by object type.
 
     Parameters
@@ -71,13 +71,21 @@ def plot_rounds(rounds, path):
         The rounds table (``round, n_lenses, r_precision, completeness,
         fp_*``).
     path : path
+    thresholds : dict, optional
+        Sample flag -> the candidate threshold the table was measured at
+        (``lensfinder evaluate-rounds --threshold``), named in the legend;
+        default: ``rounds.attrs["thresholds"]`` when the table carries it,
+        else the legend names no values.
     """
     require_columns(rounds, ["round", "n_lenses", "r_precision", "completeness"], "rounds table")
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(8.4, 3.6))
     x = rounds["round"].to_numpy()
     left.plot(x, rounds["r_precision"], "o-", color="C0", label="R-precision")
-    left.plot(x, rounds["completeness"], "s--", color="C1", label="completeness (LRG 0.75 / BG 0.98)")
+    thresholds = thresholds if thresholds is not None else rounds.attrs.get("thresholds")
+    cuts = ", ".join(f"{sample} {float(value)}" for sample, value in thresholds.items()) if thresholds else ""
+    left.plot(x, rounds["completeness"], "s--", color="C1",
+              label=f"completeness ({cuts})" if cuts else "completeness (candidate thresholds)")
     n_lenses = int(rounds["n_lenses"].iloc[0]) if len(rounds) else 0
     left.set(xlabel="round", ylabel="fraction", ylim=(0, 1.05), xticks=x,
              title=f"evaluation tiles ({n_lenses} genuine lenses)")
