@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from lensfinder.cli.options import parse_key_values
+from lensfinder.cli.simulation import non_negative_int
 from lensfinder.experiments.reference import PAPER, reference_table
 from lensfinder.experiments.subsets import SERSIC_COLUMNS, write_roc_sample, write_subset
 from lensfinder.experiments.candidate_tables import net_comparison_tables, sersic_tables
@@ -53,7 +54,7 @@ ROC_THRESHOLDS = (0.25, 0.5, 0.75)
 def add_experiment_subset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parent", nargs="+", required=True, help="parent shards (.fits, .parquet or directories)")
     parser.add_argument("--n", type=int, required=True, help="images in the subset (half lenses), at least 1")
-    parser.add_argument("--seed", type=int, required=True, help="the subset's seed")
+    parser.add_argument("--seed", type=non_negative_int, required=True, help="the subset's seed")
     parser.add_argument("--distribution", choices=["flat", "huertas_company"], default="flat",
                         help="Sersic-index distribution of the subset (default flat = the parent's)")
     parser.add_argument("--sersic-columns", nargs="+", default=list(SERSIC_COLUMNS),
@@ -214,7 +215,7 @@ def add_experiment_roc_sample_arguments(parser: argparse.ArgumentParser) -> None
     parser.add_argument("--sample", default="lrg_li2020", help="sample flag of the negatives (default lrg_li2020)")
     parser.add_argument("--n-positives", type=int, default=2000)
     parser.add_argument("--n-negatives", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--out-cube", required=True)
     parser.add_argument("--out-index", required=True)
 

@@ -183,6 +183,11 @@ def add_merge_scores_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_merge_scores(args: argparse.Namespace) -> int:
+    for option, value in (("--golden", args.golden), ("--high", args.high)):
+        if not 0.0 <= value <= 1.0:  # NaN fails too
+            raise InputError(f"{option}: {value}: expected a threshold on P in [0, 1]")
+    if args.golden < args.high:  # no candidate could then be "high" (as workflow/rules/common.smk)
+        raise InputError(f"--golden: {args.golden} is below --high {args.high}; expected golden >= high")
     ranked, inspectors, agreement = merge_scores_from_files(
         args.predictions, args.grades, args.scheme, known_path=args.known, catalog_path=args.catalog,
         crossmatch_path=args.crossmatch, manifest_path=args.manifest, duplicate_policy=args.duplicate_policy,
@@ -213,7 +218,7 @@ def run_digest(args: argparse.Namespace) -> int:
     if args.top < 0:
         raise InputError(f"--top: {args.top}: expected a number of rows >= 0")
     ranked = read_table(args.ranked, required=["object_id", "rank", "p_cnn"])
-    for line in ranked_digest(ranked, args.top):
+    for line in ranked_digest(ranked, args.top, source=str(args.ranked)):
         print(line)
     if len(ranked) and "tile" in ranked.columns and ranked["tile"].astype(str).str.startswith("MOCK_").all():
         print("(the mock survey: its grades come from simulated inspectors, lensfinder mock-grades; "

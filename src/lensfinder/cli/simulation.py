@@ -8,6 +8,19 @@ from pathlib import Path
 from lensfinder.cli.options import parse_key_values
 from lensfinder.io import InputError
 
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer >= 0 (a seed or a shard number: numpy's SeedSequence takes no negative)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an integer >= 0") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value}: expected an integer >= 0")
+    return value
+
 __all__ = ["add_simulate_arguments", "run_simulate", "add_entropy_arguments", "run_entropy"]
 
 log = logging.getLogger(__name__)
@@ -25,8 +38,8 @@ def add_simulate_arguments(parser) -> None:
                         help="override a parameter of one recipe alone (a member of --mix, or --recipe), over --set, "
                              "e.g. --member-set broad:field_galaxies=[0,2] beside li2020 (which cannot draw neighbours)")
     parser.add_argument("--n", type=int, required=True, help="number of images in the shard")
-    parser.add_argument("--seed", type=int, default=1, help="set seed")
-    parser.add_argument("--shard", type=int, default=0, help="shard number (file shard_{shard:03d})")
+    parser.add_argument("--seed", type=non_negative_int, default=1, help="set seed")
+    parser.add_argument("--shard", type=non_negative_int, default=0, help="shard number (file shard_{shard:03d})")
     parser.add_argument("--set-name", default="sim", help="set name, prefix of object_id")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--noiseless", action="store_true", help="no noise (validation sets)")

@@ -17,7 +17,15 @@ from typing import Sequence
 import numpy as np
 
 from lensfinder import constants
-from lensfinder.io import InputError, cube_bands, read_cube, read_table, require_columns
+from lensfinder.io import (
+    InputError,
+    bool_column,
+    cube_bands,
+    read_cube,
+    read_table,
+    require_columns,
+    require_cube_matches_index,
+)
 
 __all__ = [
     "PROCEDURE_THRESHOLDS",
@@ -201,7 +209,7 @@ def select_candidates(predictions, stamp_index, thresholds: dict[str, float], *,
     samples = np.full(len(merged), "", dtype=object)
     p_cnn = merged["p_cnn"].to_numpy(dtype=float)
     for sample, threshold in thresholds.items():
-        flag = merged[sample].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        flag = bool_column(merged[sample].to_numpy(), "stamp index", sample)
         passed = flag & (p_cnn >= threshold)
         samples[passed] = np.where(samples[passed] == "", sample, samples[passed] + ";" + sample)
     merged["samples"] = pd.Series(samples, index=merged.index, dtype=object).astype(str)
@@ -268,10 +276,12 @@ def load_band_stamps(object_ids: Sequence[str], index_paths: Sequence, cube_path
     if len(index_paths) != len(cube_paths):
         raise InputError(f"stamps: {len(index_paths)} indexes but {len(cube_paths)} cubes; expected one cube per index")
     for index_path, cube_path in zip(index_paths, cube_paths):
-        ids = read_table(index_path, columns=["object_id"], required=["object_id"])["object_id"].astype(str)
+        index = read_table(index_path, required=["object_id"])
+        ids = index["object_id"].astype(str)
         rows = [(oid, k) for k, oid in enumerate(ids) if oid in wanted and oid not in stamps]
         if rows:
             cube, header = read_cube(cube_path)
+            require_cube_matches_index(cube_path, header, len(cube), index, index_path)
             these = cube_bands(header, str(cube_path))
             if bands is not None and these != bands:
                 raise InputError(f"{cube_path}: bands {','.join(these)}, but other cubes have {','.join(bands)}")

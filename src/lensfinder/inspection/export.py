@@ -28,10 +28,12 @@ from lensfinder.inspection.candidates import (
 )
 from lensfinder.io import (
     InputError,
+    bool_column,
     cube_bands,
     read_csv_table,
     read_cube,
     read_table,
+    require_cube_matches_index,
     select_bands,
     with_band_axis,
     write_csv,
@@ -55,13 +57,19 @@ def read_id_list(path) -> list[str]:
     return df["object_id"].astype(str).tolist()
 
 
-def _read_stamp_indexes(index_paths: Sequence, cube_paths: Sequence, thresholds: dict[str, float], catalog_path):
-    """The stamp indexes as one table, with ``cube_row``, ``stamp_cube``, ``_cube_k`` and, if needed, ra/dec."""
+def _read_stamp_indexes(index_paths: Sequence, cube_paths: Sequence, thresholds: dict[str, float], catalog_path,
+                        check=None):
+    """The stamp indexes as one table, with ``cube_row``, ``stamp_cube``, ``_cube_k`` and, if needed, ra/dec.
+
+    ``check(k, index, path)``, if given, is called with each index as read (to refuse a cube not its own).
+    """
     import pandas as pd
 
     index_parts = []
     for k, path in enumerate(index_paths):
         part = read_table(path, required=["object_id"])
+        if check is not None:
+            check(k, part, path)
         part = part.copy()
         part["object_id"] = part["object_id"].astype(str)
         part["cube_row"] = np.arange(len(part), dtype=np.int64)
@@ -71,6 +79,7 @@ def _read_stamp_indexes(index_paths: Sequence, cube_paths: Sequence, thresholds:
             if sample not in part.columns:
                 raise InputError(f"{path}: missing sample flag column {sample!r} named by --threshold; "
                                  f"found: {', '.join(map(str, part.columns))}")
+            part[sample] = bool_column(part[sample].to_numpy(), str(path), sample)
         index_parts.append(part)
     stamp_index = pd.concat(index_parts, ignore_index=True)
     if catalog_path and not {"ra", "dec"} <= set(stamp_index.columns):
@@ -85,6 +94,7 @@ class _BandStamps:
 
     def __init__(self, named: dict | None = None):
         self._cubes: dict[str, tuple] = {}
+        self._headers: dict = {}
         self._named = named or {}  # path -> band of a one-band cube named by its option (--stamp-cube-g)
 
     def cube(self, path) -> tuple:
@@ -95,7 +105,14 @@ class _BandStamps:
             if path in self._named and "BANDS" not in header:
                 bands = (self._named[path],)
             self._cubes[path] = (with_band_axis(images), bands)
+            self._headers[path] = header
         return self._cubes[path]
+
+    def check_index(self, parts, index, index_path) -> None:
+        """Refuse cubes (``parts``) that are not ``index``'s: their lengths, and TILE against its ``tile``."""
+        for path in parts:
+            images = self.cube(path)[0]
+            require_cube_matches_index(path, self._headers[path], len(images), index, index_path)
 
     def stamp(self, parts, row: int, bands, what: str) -> np.ndarray:
         """Row ``row`` in ``bands`` from ``parts`` (cube paths whose bands together hold them), ``(n_bands, ny, nx)``."""
@@ -201,7 +218,8 @@ def export_inspection_set(prediction_paths: Sequence, index_paths: Sequence, cub
                              "every stamp cube of a set needs the same bands")
 
     predictions = concat_predictions([(str(p), read_table(p)) for p in prediction_paths])
-    stamp_index = _read_stamp_indexes(index_paths, cube_paths, thresholds, catalog_path)
+    stamp_index = _read_stamp_indexes(index_paths, cube_paths, thresholds, catalog_path,
+                                      check=lambda k, index, path: reader.check_index(parts[k], index, path))
     candidates = select_candidates(
         predictions, stamp_index, thresholds,
         include=read_id_list(include_path) if include_path else (),

@@ -112,7 +112,7 @@ def _finish(df):
 
 def merge_scores(predictions, grades, scheme: str, *, known=None, catalog=None, crossmatch=None, manifest=None,
                  golden: float = 0.7, high: float = 0.5, keep_ungraded: bool = False, skill_prior: float = 0.5,
-                 survey: str | None = None):
+                 survey: str | None = None, catalog_source: str = "--catalog"):
     """Ranked list, inspector table and agreement table from predictions and effective grades.
 
     ``grades`` are effective grades (see
@@ -162,7 +162,7 @@ def merge_scores(predictions, grades, scheme: str, *, known=None, catalog=None, 
     # catalogue columns (Li et al. Table 1)
     cat_cols = {"RAJ2000": "ra", "DECJ2000": "dec", "MAG_AUTO": "r_auto_mag", "Z_B": "z_phot"}
     if catalog is not None:
-        require_columns(catalog, ["ID"], "--catalog", "KiDS catalogue")
+        require_columns(catalog, ["ID", "RAJ2000", "DECJ2000", "MAG_AUTO"], catalog_source, "KiDS catalogue")
         cat = catalog[["ID", *[c for c in cat_cols if c in catalog.columns]]].rename(columns=cat_cols)
         cat = cat.assign(ID=cat["ID"].astype(str)).drop_duplicates("ID").set_index("ID")
         for col in cat_cols.values():
@@ -266,7 +266,7 @@ def merge_scores_from_files(prediction_paths, grades_path, scheme: str = "li2020
     ranked, inspectors, agreement = merge_scores(
         predictions, grades, scheme,
         known=known,
-        catalog=read_table(catalog_path) if catalog_path else None,
+        catalog=read_table(catalog_path) if catalog_path else None, catalog_source=str(catalog_path),
         crossmatch=read_table(crossmatch_path) if crossmatch_path else None,
         manifest=manifest,
         golden=golden, high=high, keep_ungraded=keep_ungraded, skill_prior=skill_prior, survey=survey,
@@ -335,10 +335,27 @@ def write_ranked(ranked, inspectors, agreement, out, *, scheme: str = "li2020", 
     return out
 
 
-def ranked_digest(ranked, top: int = 5) -> list[str]:
+def ranked_digest(ranked, top: int = 5, source: str = "ranked list") -> list[str]:
     """A few lines on a ranked list for a terminal: how many candidates, of which class (Li et al.'s golden,
     high and low by P, or He et al.'s final list and further vote), how many are known lenses, and the
-    ``top`` first rows."""
+    ``top`` first rows.
+
+    Raises :class:`InputError` naming ``source`` for a table without its scheme's columns (li2020: ``P``,
+    ``quality``; he2020: ``score_sum``, ``final_list``, ``further_vote``) or a ``known_lens`` not boolean.
+    """
+    li_cols, he_cols = ["P", "quality"], ["score_sum", "final_list", "further_vote"]
+    if any(c in ranked.columns for c in li_cols):
+        require_columns(ranked, li_cols, source, "a li2020 ranked list of merge-scores")
+    elif any(c in ranked.columns for c in he_cols):
+        require_columns(ranked, he_cols, source, "a he2020 ranked list of merge-scores")
+        ranked = ranked.assign(**{c: bool_column(ranked[c].to_numpy(), source, c)
+                                  for c in ("final_list", "further_vote")})
+    else:
+        require_columns(ranked, li_cols, source, "a ranked list of merge-scores: P, quality (li2020) or "
+                        "score_sum, final_list, further_vote (he2020)")
+    if "known_lens" in ranked.columns:  # NA: not cross-matched; anything else must be a boolean
+        known_values = ranked["known_lens"]
+        bool_column(known_values[known_values.notna()].to_numpy(), source, "known_lens")
     n = len(ranked)
     if "quality" in ranked.columns:
         counts = ranked["quality"].value_counts()

@@ -243,12 +243,13 @@ def combine_files(prediction_paths, calibration_path, out, *, shard: str | None 
     default every row is kept and the output's ``shard`` is the first
     table's. Returns the table written to ``out``.
     """
-    from lensfinder.io import read_table, write_table
+    from lensfinder.io import read_table, require_scores, write_table
     from lensfinder.learning.calibration import read_calibration
 
     tables = {}
     for path in prediction_paths:
         table = read_table(path, required=["object_id", "p_cnn", "model"])
+        require_scores(table, path)
         names = table["model"].astype(str).unique()
         if len(names) != 1:
             raise InputError(f"{path}: model: expected one network's scores, got {len(names)} ({', '.join(names[:3])})")

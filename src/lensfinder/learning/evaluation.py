@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lensfinder.io import InputError, bool_column, read_table, require_columns, write_csv, write_table
+from lensfinder.io import InputError, bool_column, read_table, require_columns, require_scores, write_csv, write_table
 from lensfinder.learning.metrics import DEFAULT_THRESHOLDS, completeness_in_bins, metrics_table, roc_curve
 
 __all__ = ["COMPLETENESS_COLUMNS", "evaluate_files"]
@@ -22,18 +22,20 @@ log = logging.getLogger(__name__)
 COMPLETENESS_COLUMNS = ("theta_E", "arc_snr", "snr", "psf_fwhm_arcsec", "mag_lens")
 
 
-def _read_all(paths, required):
+def _read_all(paths, required, scores: bool = False):
     import pandas as pd
 
     tables = [read_table(p) for p in paths]
     for p, t in zip(paths, tables):
         require_columns(t, required, str(p))
+        if scores:
+            require_scores(t, p)
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
 def _joined(prediction_paths, label_paths):
     """Predictions with labels (and metadata) as one table; NaN scores dropped."""
-    preds = _read_all(prediction_paths, ["object_id", "p_cnn"])
+    preds = _read_all(prediction_paths, ["object_id", "p_cnn"], scores=True)
     preds["object_id"] = preds["object_id"].astype(str)  # ids stored as integers in one table match text ids
     source = ", ".join(map(str, prediction_paths))
     dup = preds["object_id"].duplicated()

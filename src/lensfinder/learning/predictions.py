@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from lensfinder.io import read_table, require_columns, write_table
+from lensfinder.io import InputError, bool_column, read_table, require_columns, require_scores, write_table
 
 __all__ = ["collect_predictions", "collect_prediction_files", "SAMPLE_COLUMNS"]
 
@@ -73,6 +73,25 @@ def _join_index(pred, index):
     return pd.concat(parts, ignore_index=True).sort_values("_row").drop(columns="_row").reset_index(drop=True)
 
 
+def _refuse_duplicate_scores(paths, tables) -> None:
+    """Refuse an object scored twice in one shard: a repeated ``(object_id, shard)`` (``object_id`` without
+    ``shard``) across the score tables; an object scored in two tiles (two shards) is two rows by right."""
+    import pandas as pd
+
+    if not tables:
+        return
+    by_shard = all("shard" in t.columns for t in tables)
+    keys = ["object_id", "shard"] if by_shard else ["object_id"]
+    table = pd.concat([t[keys].astype(str).assign(_source=str(p)) for p, t in zip(paths, tables)],
+                      ignore_index=True)
+    dup = table.duplicated(keys)
+    if dup.any():
+        row = table[dup].iloc[0]
+        where = f" in shard {row['shard']!r}" if by_shard else ""
+        raise InputError(f"{row['_source']}: object_id: {row['object_id']!r} is scored twice{where} "
+                         f"({int(dup.sum())} repeated rows); expected one score per object and shard")
+
+
 def collect_prediction_files(predictions, stamp_indexes, catalog, out):
     """:func:`collect_predictions` of score tables, stamp indexes and a catalogue file, written to ``out``.
 
@@ -93,7 +112,14 @@ def collect_prediction_files(predictions, stamp_indexes, catalog, out):
         The table written.
     """
     preds = [read_table(p, required=["object_id", "p_cnn"]) for p in predictions]
-    indexes = [read_table(p, required=["object_id"]) for p in stamp_indexes]
+    for path, table in zip(predictions, preds):
+        require_scores(table, path)
+    _refuse_duplicate_scores(predictions, preds)
+    indexes = [read_table(p, required=["object_id", "tile", "ra", "dec"]) for p in stamp_indexes]
+    for path, index in zip(stamp_indexes, indexes):
+        for column in SAMPLE_COLUMNS:
+            if column in index.columns:
+                index[column] = bool_column(index[column].to_numpy(), str(path), column)
     cat = read_table(catalog)
     require_columns(cat, ["ID", "MAG_AUTO"], catalog)
     table = collect_predictions(preds, indexes, cat)
