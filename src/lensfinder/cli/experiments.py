@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from lensfinder.cli.options import parse_key_values
-from lensfinder.cli.simulation import non_negative_int
+from lensfinder.cli.options import non_negative_int
 from lensfinder.experiments.reference import PAPER, reference_table
 from lensfinder.experiments.subsets import SERSIC_COLUMNS, write_roc_sample, write_subset
 from lensfinder.experiments.candidate_tables import net_comparison_tables, sersic_tables

@@ -5,7 +5,8 @@ from __future__ import annotations
 from lensfinder.constants import HTTP_TIMEOUT_S, PRECISIONS, SCORING_PRECISIONS
 from lensfinder.io import InputError, nearest_hint
 
-__all__ = ["add_retry_arguments", "add_precision_argument", "add_scoring_precision_argument", "parse_key_values"]
+__all__ = ["add_retry_arguments", "add_precision_argument", "add_scoring_precision_argument", "parse_key_values",
+           "non_negative_int"]
 
 def add_retry_arguments(parser, retried: str = "timeouts and 5xx") -> None:
     """``--retries``, ``--backoff`` and ``--timeout`` of every downloading step."""
@@ -58,3 +59,16 @@ def parse_key_values(items, source: str = "--set", valid=None) -> dict:
         except yaml.YAMLError as exc:
             raise InputError(f"{source}: {key}: cannot parse {text!r} as YAML ({exc})") from exc
     return out
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer >= 0 (a seed or a shard number: numpy's SeedSequence takes no negative)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an integer >= 0") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value}: expected an integer >= 0")
+    return value

@@ -5,21 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from lensfinder.cli.options import parse_key_values
+from lensfinder.cli.options import non_negative_int, parse_key_values
 from lensfinder.io import InputError
 
-
-def non_negative_int(text: str) -> int:
-    """An argparse type: an integer >= 0 (a seed or a shard number: numpy's SeedSequence takes no negative)."""
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected an integer >= 0") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value}: expected an integer >= 0")
-    return value
 
 __all__ = ["add_simulate_arguments", "run_simulate", "add_entropy_arguments", "run_entropy"]
 
