@@ -103,12 +103,8 @@ def add_satellites(rng, p, g: Group, where, central_mag, cx, cy):
     counts = mag_to_counts(mag, p.zeropoint_mag)
     x, y = np.asarray(cx)[owner] + dx, np.asarray(cy)[owner] + dy
     if p.satellite_knot_fraction > 0:  # star-forming satellites: a share of the light in knots, as a source's
-        knotty = np.flatnonzero(blue & (rng.uniform(size=m) < p.satellite_knot_fraction))
-        f = uniform(rng, p.knot_flux_fraction, len(knotty))
-        _knots(rng, p, g, owner[knotty], f * counts[knotty], R[knotty], q[knotty], phi[knotty], x[knotty], y[knotty],
-               "blue", p.source_knots, p.knot_sigma_arcsec)
-        counts = counts.copy()
-        counts[knotty] *= 1 - f
+        counts = _knotty_blue(rng, p, g, p.satellite_knot_fraction, p.knot_flux_fraction, owner, counts, R, q, phi,
+                              x, y, blue, p.source_knots, p.knot_sigma_arcsec)
     g.extras(owner, counts, R, n, e1, e2, x, y, _RED_BLUE[blue.astype(int)])
 
 
@@ -135,12 +131,22 @@ def add_field_galaxies(rng, p, g: Group):
     blue = rng.uniform(size=m) < p.field_blue_fraction
     counts = mag_to_counts(mag, p.zeropoint_mag)
     if p.field_knot_fraction > 0:  # clumpy irregular neighbours, as the irregular kind's (no draw when 0)
-        knotty = np.flatnonzero(blue & (rng.uniform(size=m) < p.field_knot_fraction))
-        f = uniform(rng, p.irregular_knot_fraction, len(knotty))
-        _knots(rng, p, g, owner[knotty], f * counts[knotty], R[knotty], q[knotty], phi[knotty], x[knotty], y[knotty],
-               "blue", p.confuser_knots)
-        counts[knotty] *= 1 - f
+        counts = _knotty_blue(rng, p, g, p.field_knot_fraction, p.irregular_knot_fraction, owner, counts, R, q, phi,
+                              x, y, blue, p.confuser_knots)
     g.extras(owner, counts, R, n, e1, e2, x, y, _RED_BLUE[blue.astype(int)])
+
+
+def _knotty_blue(rng, p, g: Group, fraction, flux_fraction, owner, counts, R, q, phi, x, y, blue, count_range,
+                 sigma_range=None):
+    """``fraction`` of the ``blue`` components (satellites, field galaxies) put ``flux_fraction`` of their light in
+    :func:`_knots` round themselves; returns the counts left in their smooth profiles (a new array)."""
+    knotty = np.flatnonzero(blue & (rng.uniform(size=len(owner)) < fraction))
+    f = uniform(rng, flux_fraction, len(knotty))
+    _knots(rng, p, g, owner[knotty], f * counts[knotty], R[knotty], q[knotty], phi[knotty], x[knotty], y[knotty],
+           "blue", count_range, sigma_range)
+    counts = counts.copy()
+    counts[knotty] *= 1 - f
+    return counts
 
 
 def _knots(rng, p, g: Group, owner, counts, hlr, q, phi, cx, cy, colour, count_range, sigma_range=None):
