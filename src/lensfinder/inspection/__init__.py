@@ -36,7 +36,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "catalogue_table": "catalogue",
     "write_catalogue": "catalogue",
     "summary_html": "summary",
-    "write_summary": "summary",
     "summary_page": "summary",
     # cross-match
     "crossmatch_candidates": "crossmatch",

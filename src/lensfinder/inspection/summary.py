@@ -23,9 +23,9 @@ from lensfinder.inspection.catalogue import round_down
 from lensfinder.inspection.grades import notes_path as notes_beside
 from lensfinder.inspection.grades import read_grades, read_notes
 from lensfinder.inspection.pixels import viewer_links
-from lensfinder.io import InputError, read_table, write_text
+from lensfinder.io import InputError, read_table
 
-__all__ = ["summary_html", "summary_page", "write_summary", "manifest_images", "manifest_bands"]
+__all__ = ["summary_html", "summary_page", "manifest_images", "manifest_bands"]
 
 log = logging.getLogger(__name__)
 
@@ -254,16 +254,6 @@ def manifest_bands(manifest) -> dict:
     """object_id -> bands of the set's stamp cubes (the manifest's ``stamps_<band>`` columns; ``r`` without)."""
     bands = [c[len("stamps_"):] for c in manifest.columns if c.startswith("stamps_") and c != "stamps_row"]
     return {str(oid): bands or ["r"] for oid in manifest["object_id"]}
-
-
-def write_summary(ranked, out, *, grades_path, scheme: str, manifest_path=None, notes_path=None,
-                  survey: str | None = None, duplicate_policy: str = "error") -> Path:
-    """Write the summary page of ``ranked`` to ``out`` (atomically): :func:`summary_page`'s text."""
-    text = summary_page(ranked, grades_path=grades_path, scheme=scheme, manifest_path=manifest_path,
-                        notes_path=notes_path, survey=survey, duplicate_policy=duplicate_policy)
-    write_text(text, out)
-    log.info("summary page of %d candidates (%.1f MB) -> %s", len(ranked), len(text) / 1e6, out)
-    return Path(out)
 
 
 def summary_page(ranked, *, grades_path, scheme: str, manifest_path=None, notes_path=None,
