@@ -10,7 +10,8 @@ import pytest
 from lensfinder.cli import main
 from lensfinder.inspection.candidates import load_band_stamps, select_candidates
 from lensfinder.inspection.ranking import ranked_digest
-from lensfinder.io import InputError, require_unit_interval, write_cube, write_table
+from lensfinder.checks import require_unit_interval
+from lensfinder.io import InputError, write_cube, write_table
 from lensfinder.learning.predictions import collect_prediction_files
 
 

@@ -41,10 +41,6 @@ __all__ = [
     "select_bands",
     "DEFAULT_BAND",
     "require_columns",
-    "require_cube_matches_index",
-    "require_unit_interval",
-    "require_scores",
-    "SCORE_COLUMNS",
     "InputError",
     "nearest_hint",
 ]
@@ -134,55 +130,6 @@ def require_columns(df, columns: Sequence[str], source: str, what: str = "") -> 
             f"found {len(names)} columns: {', '.join(map(str, names[:20]))}"
             + ("..." if len(names) > 20 else "")
         )
-
-
-def require_cube_matches_index(cube_path, header, n_images: int, index, index_path) -> None:
-    """Refuse a cube that is not its index's: row ``k`` of the cube must be row ``k`` of the index.
-
-    The cube's ``NIMAGES`` (or, without it, ``n_images``: its first axis) must equal the index's rows, and,
-    where the header has ``TILE`` and the index a ``tile`` column, every index row must be of that tile.
-    Raises :class:`InputError` naming both files.
-    """
-    n_cube = int(header.get("NIMAGES", n_images))
-    if n_cube != n_images:
-        raise InputError(f"{cube_path}: header NIMAGES = {n_cube}, but the cube holds {n_images} images")
-    if n_cube != len(index):
-        raise InputError(f"{index_path}: {len(index)} rows, but its --stamp-cube {cube_path} holds {n_cube} "
-                         "stamps; expected the cube made with this index (same order, one per index)")
-    tile = header.get("TILE")
-    columns = getattr(index, "columns", ())
-    if tile is not None and "tile" in columns and len(index):
-        other = index["tile"].astype(str) != str(tile).strip()
-        if other.any():
-            raise InputError(f"{index_path}: tile: {index['tile'][other].iloc[0]!r}, but its --stamp-cube "
-                             f"{cube_path} is of TILE {str(tile).strip()!r}; expected the cube made with this index "
-                             "(same order, one per index)")
-
-
-def require_unit_interval(values, source: str, column: str) -> None:
-    """Refuse scores outside [0, 1] (NaN allowed: not scored; +-inf is out of range), naming file and column."""
-    import numpy as np
-
-    try:
-        values = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise InputError(f"{source}: {column}: expected numbers in [0, 1] (or NaN), not "
-                         f"{np.asarray(values).dtype} values") from None
-    bad = ~np.isnan(values) & ~((values >= 0) & (values <= 1))
-    if bad.any():
-        raise InputError(f"{source}: {column}: {int(bad.sum())} value(s) outside [0, 1], e.g. "
-                         f"{float(values[bad][0])!r}; expected probabilities in [0, 1] (NaN: not scored)")
-
-
-#: Score columns that are probabilities: the (calibrated) score and the members' mean raw score.
-SCORE_COLUMNS = ("p_cnn", "p_cnn_raw")
-
-
-def require_scores(table, source) -> None:
-    """:func:`require_unit_interval` of each of :data:`SCORE_COLUMNS` that ``table`` has."""
-    for column in SCORE_COLUMNS:
-        if column in table.columns:
-            require_unit_interval(table[column].to_numpy(), str(source), column)
 
 
 def bool_column(values, source: str, column: str):

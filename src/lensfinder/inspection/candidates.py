@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from lensfinder import constants
+from lensfinder.checks import require_cube_matches_index
 from lensfinder.io import (
     InputError,
     bool_column,
@@ -24,7 +25,6 @@ from lensfinder.io import (
     read_cube,
     read_table,
     require_columns,
-    require_cube_matches_index,
 )
 
 __all__ = [

@@ -26,6 +26,7 @@ from lensfinder.inspection.candidates import (
     select_candidates,
     unique_names,
 )
+from lensfinder.checks import require_cube_matches_index
 from lensfinder.io import (
     InputError,
     bool_column,
@@ -33,7 +34,6 @@ from lensfinder.io import (
     read_csv_table,
     read_cube,
     read_table,
-    require_cube_matches_index,
     select_bands,
     with_band_axis,
     write_csv,

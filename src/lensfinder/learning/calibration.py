@@ -351,7 +351,8 @@ def calibrate_files(prediction_paths, label_paths, out, summary_out, reliability
 
     import pandas as pd
 
-    from lensfinder.io import read_table, require_scores, write_csv, write_table, write_text
+    from lensfinder.checks import require_scores
+    from lensfinder.io import read_table, write_csv, write_table, write_text
 
     tables = [read_table(p, required=["object_id", "p_cnn", "model"]) for p in prediction_paths]
     for path, table in zip(prediction_paths, tables):

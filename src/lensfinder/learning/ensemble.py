@@ -243,7 +243,8 @@ def combine_files(prediction_paths, calibration_path, out, *, shard: str | None 
     default every row is kept and the output's ``shard`` is the first
     table's. Returns the table written to ``out``.
     """
-    from lensfinder.io import read_table, require_scores, write_table
+    from lensfinder.checks import require_scores
+    from lensfinder.io import read_table, write_table
     from lensfinder.learning.calibration import read_calibration
 
     tables = {}

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lensfinder.io import InputError, bool_column, read_table, require_columns, require_scores, write_csv, write_table
+from lensfinder.checks import require_scores
+from lensfinder.io import InputError, bool_column, read_table, require_columns, write_csv, write_table
 from lensfinder.learning.metrics import DEFAULT_THRESHOLDS, completeness_in_bins, metrics_table, roc_curve
 
 __all__ = ["COMPLETENESS_COLUMNS", "evaluate_files"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from lensfinder.io import InputError, bool_column, read_table, require_columns, require_scores, write_table
+from lensfinder.checks import require_scores
+from lensfinder.io import InputError, bool_column, read_table, require_columns, write_table
 
 __all__ = ["collect_predictions", "collect_prediction_files", "SAMPLE_COLUMNS"]
 
