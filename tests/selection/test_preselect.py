@@ -8,8 +8,9 @@ import pytest
 
 from lensfinder.cli import main
 from lensfinder.io import InputError
+from lensfinder.selection.merge_preselection import merge_preselection_files
 from lensfinder.selection.preselect import (
-    colour_par_perp, is_detected, merge_preselection_files, preselect, preselect_files, required_columns,
+    colour_par_perp, is_detected, preselect, preselect_files, required_columns,
 )
 
 STAR = 3  # row 4 of the fixture: bright star, SG2DPHOT = 0, MASK and IMAFLAGS_ISO set

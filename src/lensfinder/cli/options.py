@@ -6,7 +6,7 @@ from lensfinder.constants import HTTP_TIMEOUT_S, PRECISIONS, SCORING_PRECISIONS
 from lensfinder.io import InputError, nearest_hint
 
 __all__ = ["add_retry_arguments", "add_precision_argument", "add_scoring_precision_argument", "parse_key_values",
-           "non_negative_int"]
+           "non_negative_int", "positive_float"]
 
 def add_retry_arguments(parser, retried: str = "timeouts and 5xx") -> None:
     """``--retries``, ``--backoff`` and ``--timeout`` of every downloading step."""
@@ -71,4 +71,18 @@ def non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r}: expected an integer >= 0") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value}: expected an integer >= 0")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0 (a PSF FWHM, a size: zero, a negative, inf or nan is no measurement)."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number > 0") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text}: expected a finite number > 0")
     return value

@@ -6,9 +6,11 @@ import argparse
 from pathlib import Path
 
 from lensfinder import constants
+from lensfinder.cli.options import positive_float
 from lensfinder.io import DEFAULT_BAND, InputError
 from lensfinder.selection.catalog import merge_catalog_files
-from lensfinder.selection.preselect import merge_preselection_files, preselect_files
+from lensfinder.selection.merge_preselection import merge_preselection_files
+from lensfinder.selection.preselect import preselect_files
 from lensfinder.selection.stamps import write_tile_stamps
 
 __all__ = [
@@ -91,7 +93,8 @@ def add_stamps_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sample flag columns; an object is cut when any is true")
     parser.add_argument("--size", type=int, default=constants.LI2020_STAMP_SIZE,
                         help=f"stamp side, pixels (default {constants.LI2020_STAMP_SIZE}, Li et al. 2020)")
-    parser.add_argument("--psf-fwhm-arcsec", type=float, nargs="+", help="override the headers' PSF FWHM, one per band")
+    parser.add_argument("--psf-fwhm-arcsec", type=positive_float, nargs="+",
+                        help="override the headers' PSF FWHM (arcsec, > 0), one per band")
     parser.add_argument("--zeropoint-mag", type=float, nargs="+", help="override the headers' zero point, one per band")
     parser.add_argument("--out-cube", required=True, help="output FITS cube (n, n_bands, ny, nx); 3-D for one band")
     parser.add_argument("--out-index", required=True, help="output Parquet index")

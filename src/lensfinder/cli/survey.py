@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from lensfinder.cli.options import add_retry_arguments, parse_key_values
+from lensfinder.cli.options import add_retry_arguments, parse_key_values, positive_float
 
 __all__ = [
     "add_mock_survey_arguments",
@@ -231,7 +231,7 @@ def add_download_legacy_field_arguments(parser: argparse.ArgumentParser) -> None
     parser.add_argument("--out-catalog", required=True, type=Path, help="catalogue part (Parquet, KiDS DR4 names)")
     parser.add_argument("--tap-url", default=LEGACY_TAP_URL, help="TAP service holding ls_dr10.tractor")
     parser.add_argument("--cutout-url", default=LEGACY_CUTOUT_URL, help="Legacy Surveys viewer fits-cutout URL")
-    parser.add_argument("--psf-fwhm-arcsec", type=float, default=LEGACY_DR10_R_PSF_FWHM_ARCSEC,
+    parser.add_argument("--psf-fwhm-arcsec", type=positive_float, default=LEGACY_DR10_R_PSF_FWHM_ARCSEC,
                         help="assumed r-band seeing written as PSF_FWHM (the service gives none); g and z: the "
                              "Legacy preset's medians (Dey et al. 2019)")
     parser.add_argument("--mask-bits", type=int, default=None,

@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from lensfinder.io import InputError, read_table, write_table
@@ -16,6 +17,9 @@ from lensfinder.io import InputError, read_table, write_table
 __all__ = ["merge_parts", "merge_catalog_files"]
 
 log = logging.getLogger(__name__)
+
+#: the object ID column of every release's catalogue parts (KiDS DR3, DR4; the Legacy fields write KiDS DR4 names)
+ID_COLUMN = "ID"
 
 
 def _kind(dtype) -> str:
@@ -93,6 +97,32 @@ def merge_parts(parts: Sequence[pd.DataFrame], names: Sequence[str] | None = Non
     return merged.astype(target) if len(merged) == 0 else merged
 
 
+def _shown(ids) -> str:
+    ids = list(ids)
+    return ", ".join(repr(v) for v in ids[:5]) + (", ..." if len(ids) > 5 else "")
+
+
+def _refuse_repeated_ids(ids: pd.Series, names: Sequence[str], sizes: Sequence[int]) -> None:
+    """Refuse an object ID in two parts (naming both files) or twice in one, as preselect would later, less clearly."""
+    repeated = ids.duplicated(keep=False).to_numpy()
+    if not repeated.any():
+        return
+    rows = np.flatnonzero(repeated)
+    part = np.searchsorted(np.cumsum(sizes), rows, side="right")  # each repeated row's part
+    owners = pd.DataFrame({"id": ids.to_numpy()[rows], "part": part}).groupby("id", sort=False, dropna=False)["part"]
+    parts = owners.unique()  # ID -> the parts holding it, in part order
+    across = parts[parts.map(len) > 1]
+    if len(across):
+        a, b = across.iloc[0][:2]
+        pair = [i for i, held in across.items() if a in held and b in held]
+        raise InputError(f"{names[b]}: {ID_COLUMN}: {len(across)} IDs appear in more than one part, e.g. {_shown(pair)} "
+                         f"also in {names[a]}; expected one row per object (a catalogue part or tile given twice?)")
+    first = parts.iloc[0][0]
+    held = owners.size()[[p[0] == first for p in parts]]
+    raise InputError(f"{names[first]}: {ID_COLUMN}: {len(held)} IDs appear more than once ({int(held.sum())} rows), "
+                     f"e.g. {_shown(held.index)}; expected one row per object")
+
+
 def merge_catalog_files(parts: Sequence[str | Path], out: str | Path) -> pd.DataFrame:
     """:func:`merge_parts` of catalogue part files (Parquet), written to ``out``.
 
@@ -100,9 +130,24 @@ def merge_catalog_files(parts: Sequence[str | Path], out: str | Path) -> pd.Data
     -------
     pandas.DataFrame
         The merged catalogue written.
+
+    Raises
+    ------
+    lensfinder.io.InputError
+        As :func:`merge_parts`; also one file given twice, or an ``ID`` in two parts (naming both files) or
+        twice in one (preselect would refuse the merged catalogue for it).
     """
+    seen: dict[Path, str] = {}
+    for p in map(str, parts):
+        key = Path(p).resolve()
+        if key in seen:
+            raise InputError(f"--parts: {p}: the same file as {seen[key]}, given before; expected each "
+                             "catalogue part once")
+        seen[key] = p
     tables = [read_table(p) for p in parts]
     merged = merge_parts(tables, [str(p) for p in parts])
+    if ID_COLUMN in merged.columns:
+        _refuse_repeated_ids(merged[ID_COLUMN], [str(p) for p in parts], [len(t) for t in tables])
     write_table(merged, out)
     log.info("merged %d parts, %d rows -> %s", len(tables), len(merged), out)
     return merged
