@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from lensfinder.checks import require_cube_matches_index
 from lensfinder.experiments.tables import in_sample, read_tables
 from lensfinder.io import InputError, cube_bands, read_table, select_bands, write_cube, write_table
 
@@ -143,8 +144,7 @@ def write_subset_shards(pairs, positions: np.ndarray, out_dir: Path, n_pieces: i
     for cube, meta in pairs:
         table = read_table(meta, required=["object_id", "is_lens"])
         reader = CubeReader(cube)
-        if len(table) != reader.n:
-            raise InputError(f"{meta}: {len(table)} rows, but {cube} holds {reader.n} images")
+        require_cube_matches_index(cube, reader.header, reader.n, table, meta, cube_label=f"the cube {cube}")
         metas.append(table)
         readers.append(reader)
         offsets.append(offsets[-1] + reader.n)
@@ -232,10 +232,19 @@ def write_roc_sample(sim: Sequence[str], stamp_cubes: Sequence[str], stamp_index
     if len(stamp_cubes) != len(stamp_index):
         raise InputError("--stamp-cubes/--stamp-index: expected one index per cube")
     pairs = resolve_shards(sim)
-    sim_meta = pd.concat([read_table(m, required=["object_id", "is_lens"]).assign(_shard=i, _row=lambda d: np.arange(len(d)))
-                          for i, (_, m) in enumerate(pairs)], ignore_index=True)
-    survey = pd.concat([read_table(p, required=["object_id"]).assign(_cube=i, _row=lambda d: np.arange(len(d)))
-                        for i, p in enumerate(stamp_index)], ignore_index=True)
+    sim_tables = [read_table(m, required=["object_id", "is_lens"]) for _, m in pairs]
+    stamp_tables = [read_table(p, required=["object_id"]) for p in stamp_index]
+    sim_readers = [CubeReader(c) for c, _ in pairs]
+    stamp_readers = [CubeReader(c) for c in stamp_cubes]
+    # row k of each cube is row k of its table: the lengths and (survey stamps) the TILE
+    for (cube, meta), reader, table in zip(pairs, sim_readers, sim_tables):
+        require_cube_matches_index(cube, reader.header, reader.n, table, meta, cube_label=f"the cube {cube}")
+    for cube, path, reader, table in zip(stamp_cubes, stamp_index, stamp_readers, stamp_tables):
+        require_cube_matches_index(cube, reader.header, reader.n, table, path, cube_label=f"its --stamp-cubes {cube}")
+    sim_meta = pd.concat([t.assign(_shard=i, _row=np.arange(len(t))) for i, t in enumerate(sim_tables)],
+                         ignore_index=True)
+    survey = pd.concat([t.assign(_cube=i, _row=np.arange(len(t))) for i, t in enumerate(stamp_tables)],
+                       ignore_index=True)
     survey["object_id"] = survey["object_id"].astype(str)
     keep = in_sample(survey, sample)
     truth_table = read_tables(truth)
@@ -244,8 +253,6 @@ def write_roc_sample(sim: Sequence[str], stamp_cubes: Sequence[str], stamp_index
         keep &= ~survey["object_id"].isin(lenses)
     survey = survey[keep].reset_index(drop=True)
     pos, neg = roc_sample_rows(sim_meta, survey, n_positives, n_negatives, seed)
-    sim_readers = [CubeReader(c) for c, _ in pairs]
-    stamp_readers = [CubeReader(c) for c in stamp_cubes]
     bands = cube_bands(sim_readers[0].header, pairs[0][0])
     for (path, _), reader in zip(pairs, sim_readers):
         if (have := cube_bands(reader.header, path)) != bands:

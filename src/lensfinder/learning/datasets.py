@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
+from lensfinder.checks import require_cube_matches_index
 from lensfinder.io import InputError, bool_column, cube_bands, fits_extent, require_whole_fits
 
 __all__ = ["CubeReader", "ShardSet", "resolve_shards", "toy_lens_images", "write_toy_shard", "TOY_COLOURS"]
@@ -176,7 +177,9 @@ def _read_labels(meta: Path, label_column: str):
     missing = [c for c in ("object_id", label_column) if c not in names]
     if missing:
         raise InputError(f"{meta}: missing column(s) {', '.join(missing)}; a shard table needs object_id and {label_column}")
-    return read_table(meta, columns=["object_id", label_column])
+    # tile too where it has one: a cube with TILE (survey stamps) is checked against it
+    tile = ["tile"] if "tile" in names and label_column != "tile" else []
+    return read_table(meta, columns=["object_id", label_column, *tile])
 
 
 class ShardSet:
@@ -204,8 +207,7 @@ class ShardSet:
         for cube, meta in self.pairs:
             reader = CubeReader(cube)
             table = _read_labels(meta, label_column)
-            if len(table) != reader.n:
-                raise InputError(f"{meta}: {len(table)} rows, but the cube {cube.name} holds {reader.n} images")
+            require_cube_matches_index(cube, reader.header, reader.n, table, meta, cube_label=f"the cube {cube.name}")
             if reader.n and self.readers and reader.shape != self.readers[0].shape:
                 raise InputError(f"{cube}: images of {reader.shape}, other shards have {self.readers[0].shape}")
             if self.readers and reader.bands != self.readers[0].bands:

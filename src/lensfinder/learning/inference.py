@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lensfinder.checks import require_cube_matches_index
 from lensfinder.learning.datasets import CubeReader
 from lensfinder.learning.forward import forward_function, lens_probabilities
 from lensfinder.io import InputError, bool_column, read_table, select_bands, write_table
@@ -307,8 +308,9 @@ def _score_table(cube_path, index_path, scorers, batch_size: int = 256,
     cube_path, index_path = Path(cube_path), Path(index_path)
     index = read_table(index_path, required=["object_id"])
     reader = CubeReader(cube_path)
-    if len(index) != reader.n:
-        raise InputError(f"{index_path}: {len(index)} rows, but the cube {cube_path.name} holds {reader.n} stamps")
+    # its rows and, where the cube has TILE and the index tile, its tile: another tile's cube is refused
+    require_cube_matches_index(cube_path, reader.header, reader.n, index, index_path,
+                               cube_label=f"the cube {cube_path.name}")
     duplicated = index["object_id"].duplicated()
     if duplicated.any():
         raise InputError(f"{index_path}: object_id: {int(duplicated.sum())} duplicated values, "
