@@ -1,8 +1,9 @@
 """One inspector grading one inspection set: the manifest, the grades and notes logs, blinding and feedback.
 
-The HTTP side is :mod:`lensfinder.inspection.server`; what the page shows in
-blind and unblinded mode, the notes, the feedback on mixed-in simulations and
-the locks are described in docs/inspection.md.
+The set is read by :mod:`lensfinder.inspection.inspection_set`, the HTTP side
+is :mod:`lensfinder.inspection.server`; what the page shows in blind and
+unblinded mode, the notes, the feedback on mixed-in simulations and the locks
+are described in docs/inspection.md.
 """
 
 from __future__ import annotations
@@ -26,16 +27,16 @@ from lensfinder.inspection.grades import (
     read_grades,
     read_notes,
 )
+from lensfinder.inspection.inspection_set import read_inspection_set
 from lensfinder.inspection.pixels import (
     SURVEY_VIEWERS,
-    StampCubes,
     TileFields,
     display_limits,
     stamp_fits,
     stretch_parameters,
     viewer_links,
 )
-from lensfinder.io import InputError, read_table, require_columns
+from lensfinder.io import InputError
 
 __all__ = ["GradingSession", "SCHEME_KEYS", "DEFAULT_FLAGS", "MAX_COMMENT_CHARS"]
 
@@ -108,7 +109,7 @@ class GradingSession:
         if any(";" in f for f in self.flags):
             raise InputError(f"--flag: {self.flags}: a flag may not contain ';'")
         self.valid = {g for _, g, _ in SCHEME_KEYS[scheme]}
-        self.items, self.cubes = self._read_manifest()
+        self.items, self.cubes = read_inspection_set(self.set_dir)
         self._index = {item["object_id"]: k for k, item in enumerate(self.items)}
         self.fields = TileFields(tile_dir, field_arcsec) if tile_dir else None
         self.n_mixed = sum(item["truth"] is not None for item in self.items)
@@ -131,61 +132,7 @@ class GradingSession:
             self._log.close()
             raise
 
-    # ---------------------------------------------------------------- reading the set
-
-    def _read_manifest(self):
-        import pandas as pd
-
-        pq, csv_path = self.set_dir / "manifest.parquet", self.set_dir / "manifest.csv"
-        if pq.exists():
-            manifest, source = read_table(pq), str(pq)
-        elif csv_path.exists():
-            manifest, source = pd.read_csv(csv_path, dtype={"object_id": str, "png": str}, keep_default_na=False), \
-                str(csv_path)
-        else:
-            raise InputError(f"{self.set_dir}: no manifest.parquet or manifest.csv (run lensfinder candidates)")
-        require_columns(manifest, ["object_id", "png"], source, "inspection manifest")
-        if "order" in manifest.columns:
-            manifest = manifest.sort_values("order", kind="mergesort")
-        manifest = manifest.reset_index(drop=True)
-        ids = manifest["object_id"].astype(str)
-        extra = self._extra_columns(ids)
-        names = manifest["display_name"] if "display_name" in manifest.columns else ids
-        pngs = {c: manifest[c].astype(str) for c in manifest.columns if c == "png" or str(c).startswith("png_")}
-        items = []
-        for k, (oid, name) in enumerate(zip(ids, names.astype(str))):
-            paths = {}
-            for column, values in pngs.items():
-                if not values[k]:
-                    continue
-                path = (self.set_dir / values[k]).resolve()
-                if not path.is_relative_to(self.set_dir):
-                    raise InputError(f"{source}: {column}: {values[k]!r} for {oid!r} lies outside the set directory")
-                paths["png" if column == "png" else column[len("png_"):]] = path
-            row = extra.get(oid, {})
-            p_cnn = _score(manifest["p_cnn"].iloc[k], source, oid) if "p_cnn" in manifest.columns else math.nan
-            items.append({"object_id": oid, "name": name, "pngs": paths, "p_cnn": p_cnn,
-                          "samples": str(manifest["samples"].iloc[k]) if "samples" in manifest.columns else "",
-                          "ra": row.get("ra", math.nan), "dec": row.get("dec", math.nan), "tile": row.get("tile"),
-                          "truth": row.get("is_lens")})
-        return items, StampCubes(self.set_dir, manifest, source)
-
-    def _extra_columns(self, ids) -> dict[str, dict]:
-        """Positions and tiles (candidates.parquet) and truth of mixed-in simulations (known.parquet), by id."""
-        extra: dict[str, dict] = {}
-        candidates = self.set_dir / "candidates.parquet"
-        if candidates.exists():
-            cand = read_table(candidates)
-            cols = [c for c in ("ra", "dec", "tile") if c in cand.columns]
-            for oid, *values in zip(cand["object_id"].astype(str), *(cand[c] for c in cols)):
-                extra[oid] = dict(zip(cols, values))
-        known = self.set_dir / "known.parquet"
-        if known.exists():
-            table = read_table(known, required=["object_id", "is_lens"])
-            for oid, is_lens in zip(table["object_id"].astype(str), table["is_lens"].astype(bool)):
-                extra.setdefault(oid, {})["is_lens"] = bool(is_lens)
-        wanted = set(ids)
-        return {oid: row for oid, row in extra.items() if oid in wanted}
+    # ---------------------------------------------------------------- resuming: the grades and notes logs
 
     def _load(self) -> None:
         if self.grades_path.exists() and self.grades_path.stat().st_size:
@@ -389,15 +336,3 @@ def _fits_text(text: str) -> str:
     any other character outside it as ``?``."""
     plain = "".join(ch for ch in unicodedata.normalize("NFKD", str(text)) if not unicodedata.combining(ch))
     return "".join(ch if " " <= ch <= "~" else "?" for ch in plain)
-
-
-def _score(value, source, object_id) -> float:
-    """A manifest's ``p_cnn``: a number, or NaN where it is empty (the mixed-in simulations' rows of a
-    manifest.csv, read with empty cells kept as text)."""
-    if isinstance(value, str) and not value.strip():
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{source}: p_cnn: {value!r} for {object_id!r} is not a number (expected a CNN score "
-                         f"in [0, 1], or empty)") from None

@@ -21,7 +21,8 @@ all at the extremes (:func:`apply_calibration`), so rankings break ties by the
 raw score. The reliability table bins the lens probability
 and compares each bin's mean ``p`` with its fraction of lenses; the expected
 calibration error (ECE) is their count-weighted mean absolute difference
-(Naeini et al. 2015, AAAI; Guo et al. 2017, eq. 3, for the lens class).
+(Naeini et al. 2015, AAAI; Guo et al. 2017, eq. 3, for the lens class; both
+in :mod:`lensfinder.learning.reliability`, and importable from here).
 :func:`calibrate_members` measures it by two-fold cross-fitting, so every
 image's calibrated score comes from a map fitted on the other half. Pure
 numpy/scipy (scikit-learn, which betacal needs, is not a dependency).
@@ -35,6 +36,8 @@ import logging
 import numpy as np
 
 from lensfinder.io import InputError, bool_column
+from lensfinder.learning.reliability import (DEFAULT_BINS, binary_cross_entropy, expected_calibration_error,
+                                             reliability_table)
 
 __all__ = [
     "CALIBRATION_METHODS", "DEFAULT_BINS", "LOGIT_LIMIT", "logit", "fit_calibration", "apply_calibration",
@@ -46,8 +49,6 @@ log = logging.getLogger(__name__)
 
 #: Calibration maps, from one parameter to three (see the module docstring).
 CALIBRATION_METHODS = ("beta", "platt", "temperature", "none")
-#: Equal-width probability bins of the reliability table (Guo et al. 2017 use 15).
-DEFAULT_BINS = 15
 #: p_cnn is computed in float64 (from the network's logits; lensfinder.learning.inference), whose spacing
 #: below 1 is 2**-53: fits and :func:`logit` see the scores clipped to [2**-53, 1 - 2**-53] (|logit| <= ~36.7);
 #: maps are applied to them clipped only at float64's smallest normal number below, which keeps their order.
@@ -141,45 +142,6 @@ def apply_temperature(p, temperature: float):
     if not temperature > 0:
         raise ValueError(f"temperature: {temperature}, expected > 0")
     return apply_calibration(p, {"a": 1.0 / temperature, "b": 1.0 / temperature, "c": 0.0})
-
-
-def reliability_table(p, is_lens, bins: int = DEFAULT_BINS):
-    """Reliability of lens probabilities in equal-width bins of ``p``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``bin_lo, bin_hi, n, mean_p, lens_fraction`` per bin (NaN means in
-        empty bins); ``p = 1`` falls in the last bin.
-    """
-    import pandas as pd
-
-    p = np.asarray(p, dtype=np.float64)
-    y = np.asarray(is_lens, dtype=bool)
-    if p.shape != y.shape:
-        raise ValueError(f"scores ({p.size}) and labels ({y.size}) differ in length")
-    keep = np.isfinite(p)
-    p, y = p[keep], y[keep]
-    edges = np.linspace(0.0, 1.0, int(bins) + 1)
-    which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, int(bins) - 1)
-    n = np.bincount(which, minlength=bins)
-    sum_p = np.bincount(which, weights=p, minlength=bins)
-    sum_y = np.bincount(which, weights=y.astype(np.float64), minlength=bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_p = np.where(n > 0, sum_p / n, np.nan)
-        frac = np.where(n > 0, sum_y / n, np.nan)
-    return pd.DataFrame({"bin_lo": edges[:-1], "bin_hi": edges[1:], "n": n.astype(np.int64),
-                         "mean_p": mean_p, "lens_fraction": frac})
-
-
-def expected_calibration_error(p, is_lens, bins: int = DEFAULT_BINS) -> float:
-    """ECE: ``sum_b (n_b / N) |mean p_b - lens fraction_b|`` over equal-width bins (NaN for no scores)."""
-    table = reliability_table(p, is_lens, bins)
-    total = int(table["n"].sum())
-    if not total:
-        return float("nan")
-    filled = table[table["n"] > 0]
-    return float(np.sum(filled["n"] * np.abs(filled["mean_p"] - filled["lens_fraction"])) / total)
 
 
 def calibration_split(object_ids, seed: int):
@@ -301,18 +263,13 @@ def calibrate_members(scores: dict, labels, *, method: str = "beta", seed: int =
     return params, pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
 
 
-def _bce(p, y):
-    q = np.clip(p, 1e-15, 1 - 1e-15)
-    return float(-np.mean(y * np.log(q) + (1 - y) * np.log1p(-q))) if len(p) else float("nan")
-
-
 def _summary_row(name, method, params, p_raw, p_cal, y, bins):
     a, b, c = (np.nan,) * 3 if params is None else (params["a"], params["b"], params["c"])
     return {"member": name, "method": method, "a": a, "b": b, "c": c,
             "temperature": 1.0 / a if method == "temperature" and params is not None else np.nan, "n": len(y),
             "ece_raw": expected_calibration_error(p_raw, y, bins),
             "ece_calibrated": expected_calibration_error(p_cal, y, bins),
-            "nll_raw": _bce(p_raw, y), "nll_calibrated": _bce(p_cal, y)}
+            "nll_raw": binary_cross_entropy(p_raw, y), "nll_calibrated": binary_cross_entropy(p_cal, y)}
 
 
 def _curve(name, kind, p, y, bins):

@@ -2,22 +2,22 @@
 
 :class:`SurveyBackend` is what the pipeline asks of a survey (catalogue rows,
 tile images, cutouts, pixel scale, zero point, column map); the functions
-make sessions, retry transient failures and download files resumably. The
-network rules are in ``docs/surveys.md``.
+retry transient failures and download files resumably, and the sessions they
+use (:mod:`lensfinder.surveys.sessions`) are exported here too. The network
+rules are in ``docs/surveys.md``.
 """
 
 from __future__ import annotations
 
 import abc
-import contextlib
 import logging
 import os
 import time
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from lensfinder.constants import HTTP_TIMEOUT_S
 from lensfinder.io import InputError
+from lensfinder.surveys.sessions import DEFAULT_TIMEOUT_S, ESO_TOKEN_HOSTS, make_session, own_session, token_allowed
 
 __all__ = [
     "SurveyBackend", "DownloadError", "make_session", "own_session", "is_transient", "with_retries",
@@ -28,11 +28,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: seconds to wait for a server's first byte (and between bytes of a stream)
-DEFAULT_TIMEOUT_S = HTTP_TIMEOUT_S
-#: hosts that ``LENSFINDER_ESO_TOKEN`` belongs to: the ESO archive's TAP,
-#: Datalink and SODA services and its data portal (file downloads)
-ESO_TOKEN_HOSTS = ("archive.eso.org", "dataportal.eso.org")
 _CHUNK_BYTES = 1 << 16
 
 
@@ -96,135 +91,6 @@ class SurveyBackend(abc.ABC):
 
     def __exit__(self, *exc):
         self.close()
-
-
-def make_session(timeout_s: float = DEFAULT_TIMEOUT_S, token_env: str | None = "LENSFINDER_ESO_TOKEN",
-                 token_hosts=None):
-    """A ``requests.Session`` with a default timeout and a bearer token kept to its own hosts.
-
-    Parameters
-    ----------
-    timeout_s : float
-        Timeout (s) of every request that does not pass its own.
-    token_env : str or None
-        Environment variable that may hold a bearer token; ``None``: no token.
-        Without one, requests falls back to ``~/.netrc`` for hosts listed there;
-        with one, the token replaces a ``~/.netrc`` entry of its own hosts.
-    token_hosts : iterable of str, optional
-        Hosts (``"host"`` or ``"host:port"``) the token belongs to; default
-        :data:`ESO_TOKEN_HOSTS`, or the comma-separated list in the
-        environment variable ``<token_env>_HOSTS``. The token is put on a
-        request, and on a redirect, only when its URL's host is one of them
-        (:func:`token_allowed`); anywhere else the header is removed.
-    """
-    import requests
-
-    from lensfinder import __version__
-
-    token = os.environ.get(token_env) if token_env else None
-    if token_hosts is None:
-        listed = os.environ.get(f"{token_env}_HOSTS", "") if token_env else ""
-        token_hosts = [h.strip() for h in listed.split(",") if h.strip()] or ESO_TOKEN_HOSTS
-    hosts = frozenset(h.lower() for h in token_hosts)
-
-    class _TimeoutSession(requests.Session):
-        # pyvo reads streamed replies (UWS job documents, VOTables) with an XML
-        # parser that may stop before EOF and never closes them, leaving the
-        # socket to the garbage collector; the session closes them instead.
-        _streamed: list
-
-        def request(self, method, url, **kwargs):
-            kwargs.setdefault("timeout", timeout_s)
-            response = super().request(method, url, **kwargs)
-            if kwargs.get("stream"):
-                if response.status_code >= 400:
-                    _buffer_error_body(response)
-                else:
-                    streamed = getattr(self, "_streamed", [])
-                    self._streamed = [r for r in streamed if not r.raw.closed] + [response]
-            return response
-
-        def prepare_request(self, request):
-            prepared = super().prepare_request(request)
-            _scope_token(prepared, token, hosts)
-            return prepared
-
-        def rebuild_auth(self, prepared_request, response):
-            # requests strips Authorization across hosts in some versions only
-            # (and keeps it across ports of one host in older ones): decide here
-            super().rebuild_auth(prepared_request, response)
-            _scope_token(prepared_request, token, hosts)
-
-        def close(self):
-            for response in getattr(self, "_streamed", []):
-                response.close()
-            self._streamed = []
-            super().close()
-
-    session = _TimeoutSession()
-    session.headers["User-Agent"] = f"lensfinder/{__version__} (+pyvo)"
-    return session
-
-
-def token_allowed(url: str, hosts) -> bool:
-    """True when ``url``'s host (or ``host:port``) is one of ``hosts`` (lower case), over HTTPS or to a local host."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if not host:
-        return False
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    local = host in ("127.0.0.1", "localhost", "::1")
-    return (host in hosts or netloc in hosts) and (parts.scheme == "https" or local)
-
-
-def _scope_token(prepared, token, hosts) -> None:
-    """Put the bearer token on a request to one of ``hosts`` (replacing the Basic credentials of a
-    ``~/.netrc`` entry that requests put there: the environment's token wins); take it off anywhere else."""
-    if not token:
-        return
-    bearer = f"Bearer {token}"
-    if token_allowed(prepared.url, hosts):
-        prepared.headers["Authorization"] = bearer
-    elif prepared.headers.get("Authorization") == bearer:
-        del prepared.headers["Authorization"]
-
-
-def _buffer_error_body(response) -> None:
-    """Read a streamed error reply now and close its connection.
-
-    pyvo parses an error reply's VOTable from ``response.raw`` but never
-    closes a streamed response, which leaks the socket. The body (small: an
-    error document) is read here and ``raw`` replaced by an in-memory stream
-    with the same interface, so pyvo still sees the service's message.
-    """
-    import io
-
-    from urllib3 import HTTPResponse
-
-    try:
-        body = response.raw.read(decode_content=True)
-    except Exception:  # a broken error reply: pyvo reports the HTTP status anyway
-        body = b""
-    finally:
-        response.close()
-    headers = {k: v for k, v in response.headers.items()
-               if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")}
-    response.raw = HTTPResponse(body=io.BytesIO(body), headers=headers, status=response.status_code,
-                                preload_content=False, decode_content=False)
-    response._content = body
-    response._content_consumed = True
-
-
-@contextlib.contextmanager
-def own_session(session=None, timeout_s: float = DEFAULT_TIMEOUT_S):
-    """Yield ``session``, or a new :func:`make_session` that is closed afterwards."""
-    if session is not None:
-        yield session
-        return
-    with make_session(timeout_s) as new:
-        yield new
 
 
 #: expat's messages for a document that ends too early: a reply cut off mid-stream, or an empty body
