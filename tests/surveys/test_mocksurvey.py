@@ -433,3 +433,18 @@ def test_tiles_hold_the_confusers_a_search_meets():
     knot.x_pix = knot.y_pix = 150.0
     rendered = render_components(image, [knot], 0.2)
     assert rendered[0] == pytest.approx(knot.flux) and image.sum() == pytest.approx(knot.flux)
+
+
+def test_detection_area_is_the_same_on_the_sky_at_every_pixel_scale():
+    """At Euclid's 0.1"/px, KiDS's 5 connected pixels (a quarter of KiDS's area) detect noise peaks and
+    galaxies' knots: the default area is 0.2 arcsec^2 in the preset's pixels, so a Euclid tile holds about
+    as many detections as objects, as a KiDS tile does."""
+    cfg = parse_overrides(["preset=euclid", "size_pix=600", "n_lenses=1", "n_bright_stars=0"])
+    assert cfg.detection_npixels(0.1) == 20 and cfg.detection_npixels(0.2) == 5
+    assert parse_overrides(["detect_npixels=7"]).detection_npixels(0.1) == 7
+    euclid = make_tile("MOCK_0", 0, 7, cfg)
+    kids_area_in_pixels = make_tile("MOCK_0", 0, 7, parse_overrides(
+        ["preset=euclid", "size_pix=600", "n_lenses=1", "n_bright_stars=0", "detect_npixels=5"]))
+    n_objects = len(euclid.truth)
+    assert len(euclid.catalog) < 2 * n_objects
+    assert len(kids_area_in_pixels.catalog) > 2 * len(euclid.catalog)

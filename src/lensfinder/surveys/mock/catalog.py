@@ -231,15 +231,18 @@ def _detect_and_measure(image, error, wcs, cfg, fwhm_arcsec, pixel_scale_arcsec,
     convolved = convolve(image, kernel, normalize_kernel=True)
     sigma = error if background_sigma is None else background_sigma
     threshold = cfg.detect_threshold_sigma * sigma
+    n_pixels = cfg.detection_npixels(pixel_scale_arcsec)
     with warnings.catch_warnings():  # none found: the callers say so
         warnings.simplefilter("ignore", NoDetectionsWarning)
-        segm = detect_sources(convolved, threshold, n_pixels=cfg.detect_npixels)
+        segm = detect_sources(convolved, threshold, n_pixels=n_pixels)
     if segm is None:
         return None, None, None
     parent = segm
     if deblend:
-        segm = deblend_sources(convolved, segm, n_pixels=cfg.detect_npixels, n_levels=cfg.deblend_nlevels,
-                               contrast=cfg.deblend_contrast, progress_bar=False)
+        with warnings.catch_warnings():  # a segment with non-positive pixels is deblended in linear steps
+            warnings.filterwarnings("ignore", message="The deblending mode of one or more source labels")
+            segm = deblend_sources(convolved, segm, n_pixels=n_pixels, n_levels=cfg.deblend_nlevels,
+                                   contrast=cfg.deblend_contrast, progress_bar=False)
     cat = SourceCatalog(image, segm, convolved_data=convolved, error=error, wcs=wcs)
     return cat, segm, parent
 
