@@ -14,7 +14,7 @@ CORES ?= all
 PIP_CONSTRAINTS ?= envs/constraints.txt
 export LENSFINDER_PIP_CONSTRAINTS := $(PIP_CONSTRAINTS)
 
-.PHONY: run test setup setup-test test-system-deps report dryrun lint lock clean
+.PHONY: run test setup test-system-deps report dryrun lint lock clean
 
 # The stamp holds the constraints it was installed with: other ones reinstall.
 ifneq ($(shell cat $(VENV)/.installed 2>/dev/null),$(PIP_CONSTRAINTS))

@@ -27,8 +27,8 @@ STEPS: dict[str, tuple[str, str, str]] = {
     "mock-survey": ("lensfinder.cli.survey", "mock_survey", "generate one tile of the built-in mock KiDS-like survey"),
     "list-tiles": ("lensfinder.cli.survey", "list_tiles", "list the KiDS tiles of a release, a sky region or a list, as a table"),
     "download-catalog": ("lensfinder.cli.survey", "download_catalog", "download one KiDS tile's catalogue through TAP"),
-    "download-tile": ("lensfinder.cli.survey", "download_tile", "download one KiDS r-band coadd (or cutouts) through ObsCore/SODA"),
-    "download-legacy-field": ("lensfinder.cli.survey", "download_legacy_field", "download one DESI Legacy Surveys DR10 field: Tractor catalogue (TAP) and r-band image (cutout service)"),
+    "download-tile": ("lensfinder.cli.survey", "download_tile", "download one band (--band, default r) of one KiDS tile: its coadd, weight and mask, or cutouts, through ObsCore/SODA"),
+    "download-legacy-field": ("lensfinder.cli.survey", "download_legacy_field", "download one DESI Legacy Surveys DR10 field: Tractor catalogue (TAP) and an image, weight and mask per band of --bands (cutout service; default r)"),
     "merge-catalog": ("lensfinder.cli.selection", "merge_catalog", "concatenate per-tile catalogue parts into one table"),
     # selection and stamps
     "preselect": ("lensfinder.cli.selection", "preselect", "LRG and bright-galaxy preselection with per-cut flags and cut flow"),
@@ -78,17 +78,25 @@ STEPS: dict[str, tuple[str, str, str]] = {
 }
 
 
+#: the help of ``--tiles-from`` (read before argparse, by :func:`expand_tile_patterns`), in every --help
+TILES_FROM_HELP = ("--tiles-from FILE (any step, anywhere on the line): every other argument holding {tile} "
+                   "stands for one argument per tile name in FILE (one per line, or a .csv table's tile column, "
+                   "as `lensfinder list-tiles` writes), in FILE's order; e.g. `lensfinder merge-catalog "
+                   "--tiles-from names.txt --parts parts/{tile}.parquet --out catalog.parquet`.")
+
+
 def _build_parser(selected: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lensfinder",
         description="CNN strong-lens search pipeline (He et al. 2020; Li et al. 2020). "
         "Each subcommand is one pipeline step; see `lensfinder STEP --help`.",
+        epilog=TILES_FROM_HELP,
     )
     parser.add_argument("--version", action="version", version=f"lensfinder {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     sub = parser.add_subparsers(dest="step", metavar="STEP")
     for name, (module, stem, help_text) in STEPS.items():
-        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp = sub.add_parser(name, help=help_text, description=help_text, epilog=TILES_FROM_HELP)
         if name == selected:
             mod = importlib.import_module(module)
             getattr(mod, f"add_{stem}_arguments")(sp)
