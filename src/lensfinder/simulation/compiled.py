@@ -31,6 +31,12 @@ from lensfinder.simulation.compiled_optics import (
 from lensfinder.simulation.compiled_sersic import add_sersic, add_sersic_lensed, supersample
 from lensfinder.simulation.fastmath import atan_ratio32, fma, log32
 
+#: sha256 of the sources of the kernel modules (``compiled``, ``compiled_optics``, ``compiled_sersic``,
+#: ``fastmath``; these lines left out). numba caches a kernel by the contents of its own file alone, so a
+#: change in a module it calls would leave the cached kernel stale: each caching module carries this line,
+#: and tests/simulation/test_kernels.py fails, printing the new value, until it is updated in all three.
+KERNEL_SOURCES_SHA256 = "50c75e981e98e641520a5c19302b7aa619e2fa9b5eb18c73c783dfd778320e5f"
+
 __all__ = ["render_light", "render_light_parts", "render_batch", "arc_scales", "convolve_separable", "add_noise",
            "standard_normals"]
 

@@ -4,8 +4,8 @@ The separable Gaussian convolution and the counter-based noise that
 :mod:`lensfinder.simulation.compiled` applies image by image, and the
 integrated S/N of the lensed light (``arc_snr``) with the amplitude that
 reaches a wanted S/N. Design and reproducibility: ``docs/simulation.md``
-(compiled kernels). numba caches the kernels of ``compiled.py`` by that
-file's time stamp: after editing this module, touch ``compiled.py``.
+(compiled kernels). numba caches a kernel by its own file's contents: after
+editing this module, update ``KERNEL_SOURCES_SHA256`` (below) in each kernel module.
 """
 
 from __future__ import annotations
@@ -16,6 +16,12 @@ import numpy as np
 from numba import njit
 
 from lensfinder.simulation.fastmath import fma, log32, sincos_2pi32
+
+#: sha256 of the sources of the kernel modules (``compiled``, ``compiled_optics``, ``compiled_sersic``,
+#: ``fastmath``; these lines left out). numba caches a kernel by the contents of its own file alone, so a
+#: change in a module it calls would leave the cached kernel stale: each caching module carries this line,
+#: and tests/simulation/test_kernels.py fails, printing the new value, until it is updated in all three.
+KERNEL_SOURCES_SHA256 = "50c75e981e98e641520a5c19302b7aa619e2fa9b5eb18c73c783dfd778320e5f"
 
 __all__ = ["convolve_separable", "convolve_buffers", "convolve_one", "add_noise", "noise_one", "standard_normals",
            "arc_snr_one", "convolved_arc_snr", "solve_arc_scale"]

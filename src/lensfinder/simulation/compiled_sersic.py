@@ -6,9 +6,8 @@ image's, or the lensed positions), :func:`add_sersic_lensed` recording the
 lensed light apart, and :func:`supersample` replacing the pixels about a
 profile's centre by sub-pixel averages, its cusp refined further. The
 coefficients rows are :func:`lensfinder.simulation.lensing.sersic_coefficients`'s.
-numba caches the kernels of :mod:`lensfinder.simulation.compiled` by that
-file's time stamp only, not this one's: after editing this module, touch
-``compiled.py``. This module imports numba.
+numba caches a kernel by its own file's contents: after editing this module,
+update ``KERNEL_SOURCES_SHA256`` (below) in each kernel module. This module imports numba.
 """
 
 from __future__ import annotations
@@ -17,6 +16,12 @@ import numpy as np
 from numba import njit
 
 from lensfinder.simulation.fastmath import exp2_32, fma, log2_32
+
+#: sha256 of the sources of the kernel modules (``compiled``, ``compiled_optics``, ``compiled_sersic``,
+#: ``fastmath``; these lines left out). numba caches a kernel by the contents of its own file alone, so a
+#: change in a module it calls would leave the cached kernel stale: each caching module carries this line,
+#: and tests/simulation/test_kernels.py fails, printing the new value, until it is updated in all three.
+KERNEL_SOURCES_SHA256 = "50c75e981e98e641520a5c19302b7aa619e2fa9b5eb18c73c783dfd778320e5f"
 
 __all__ = ["add_sersic", "add_sersic_lensed", "supersample"]
 
@@ -103,12 +108,26 @@ def supersample(img, xg, yg, c, scale, factor, radius, levels):
         _refine_centre(img, xg, yg, c, scale, factor, levels, col, row, sub)
 
 
+@njit(inline="always", error_model="numpy")
+def _touching(u, factor):
+    """The sub-cells ``lo..hi`` (one axis) that touch a centre ``u`` sub-cells from the pixel's lower edge:
+    one, or the two either side of a sub-cell edge the centre lies on (within 1e-9 of a cell: a pixel
+    centre, where lens galaxies at offset 0 sit, is one such edge for an even ``factor``)."""
+    k = np.rint(u)
+    if abs(u - k) < 1e-9 and 0 < k < factor:
+        return int(k) - 1, int(k)
+    b = min(int(u), factor - 1)
+    return b, b
+
+
 @njit(cache=True, error_model="numpy")  # a call, not inlined: once per profile, and the pixel loops keep their code
 def _refine_centre(img, xg, yg, c, scale, factor, levels, col, row, sub):
-    """Nested supersampling of a profile's cusp: the sub-pixel of pixel
-    ``(row, col)`` that holds the centre ``c`` is replaced by the average of
-    its ``factor x factor`` sub-cells, then the sub-cell that holds the
-    centre by its own, ``levels`` times (float64 offsets from the centre).
+    """Nested supersampling of a profile's cusp: each sub-pixel of pixel
+    ``(row, col)`` that touches the centre ``c`` (one, or two or four when
+    the centre lies on their edges, :func:`_touching`) is replaced by the
+    average of its ``factor x factor`` sub-cells, then the sub-cell that
+    touches the centre by its own, ``levels`` times (float64 offsets from
+    the centre).
 
     A uniform grid misses a Sersic cusp (n >= 2, R_e of a few pixels) by
     up to tens of per cent of the profile's flux, either way, by where the
@@ -122,31 +141,34 @@ def _refine_centre(img, xg, yg, c, scale, factor, levels, col, row, sub):
     if not (x0 <= cx < x0 + scale and y0 <= cy < y0 + scale):
         return
     cxx, cyy, cxy, r2_floor, inv_2n, mb, amp = _sersic_args(c)
-    h = scale / factor
-    b = min(int((cx - x0) / h), factor - 1)
-    a = min(int((cy - y0) / h), factor - 1)
-    # the value the patch gave this sub-pixel, in the patch's arithmetic
-    parent = _sersic((xg[col] + sub[b]) - c[0], (yg[row] + sub[a]) - c[1], cxx, cyy, cxy, r2_floor, inv_2n, mb,
-                     amp)
-    ox = x0 + b * h - cx  # the cell's lower edges, from the centre
-    oy = y0 + a * h - cy
-    weight = 1.0 / (factor * factor)
+    h0 = scale / factor
+    b_lo, b_hi = _touching((cx - x0) / h0, factor)
+    a_lo, a_hi = _touching((cy - y0) / h0, factor)
     corr = 0.0
-    for _ in range(levels):
-        hs = h / factor
-        acc = 0.0
-        for a in range(factor):
-            for b in range(factor):
-                acc += _sersic(_F(ox + (b + 0.5) * hs), _F(oy + (a + 0.5) * hs), cxx, cyy, cxy, r2_floor, inv_2n,
-                               mb, amp)
-        corr += weight * (acc / (factor * factor) - parent)
-        b = min(max(int(-ox / hs), 0), factor - 1)  # the sub-cell that holds the centre
-        a = min(max(int(-oy / hs), 0), factor - 1)
-        ox += b * hs
-        oy += a * hs
-        parent = _sersic(_F(ox + 0.5 * hs), _F(oy + 0.5 * hs), cxx, cyy, cxy, r2_floor, inv_2n, mb, amp)
-        weight /= factor * factor
-        h = hs
+    for a0 in range(a_lo, a_hi + 1):
+        for b0 in range(b_lo, b_hi + 1):
+            # the value the patch gave this sub-pixel, in the patch's arithmetic
+            parent = _sersic((xg[col] + sub[b0]) - c[0], (yg[row] + sub[a0]) - c[1], cxx, cyy, cxy, r2_floor,
+                             inv_2n, mb, amp)
+            ox = x0 + b0 * h0 - cx  # the cell's lower edges, from the centre
+            oy = y0 + a0 * h0 - cy
+            h = h0
+            weight = 1.0 / (factor * factor)
+            for _ in range(levels):
+                hs = h / factor
+                acc = 0.0
+                for a in range(factor):
+                    for b in range(factor):
+                        acc += _sersic(_F(ox + (b + 0.5) * hs), _F(oy + (a + 0.5) * hs), cxx, cyy, cxy, r2_floor,
+                                       inv_2n, mb, amp)
+                corr += weight * (acc / (factor * factor) - parent)
+                b = min(max(int(-ox / hs), 0), factor - 1)  # the sub-cell that touches the centre
+                a = min(max(int(-oy / hs), 0), factor - 1)
+                ox += b * hs
+                oy += a * hs
+                parent = _sersic(_F(ox + 0.5 * hs), _F(oy + 0.5 * hs), cxx, cyy, cxy, r2_floor, inv_2n, mb, amp)
+                weight /= factor * factor
+                h = hs
     img[row, col] += _F(corr)
 
 

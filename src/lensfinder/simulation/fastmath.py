@@ -4,8 +4,8 @@
 polynomial approximations in IEEE float32 arithmetic with explicit fused
 multiply-adds (:func:`fma`), the same bits on every machine and at every
 vector width; why and how: ``docs/simulation.md`` (compiled kernels).
-numba caches the kernels of :mod:`lensfinder.simulation.compiled` by that
-file's time stamp: after editing this module, touch ``compiled.py``.
+numba caches a kernel by its own file's contents: after editing this module,
+update ``KERNEL_SOURCES_SHA256`` in the kernel modules that call it (the tests say so).
 """
 
 from __future__ import annotations
