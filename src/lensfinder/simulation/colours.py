@@ -24,7 +24,8 @@ recipe's ``bands``, the columns that differ in ``b``:
   rotation or shift of the host stamp leaves empty (one stream for every band gave the fill the
   same noise pattern in g, r and i);
 - ``host_band_{b}``: the band of the host stamp (semi-real rows), and
-  ``psf_tile_file_{b}`` the band's tile image (tile ePSF).
+  ``psf_tile_file_{b}`` the band's tile image (tile ePSF) and ``psf_kernel_hash_{b}``
+  the hash of its ePSF, checked on re-rendering.
 
 The colours: each light component gets a spectral energy distribution, a
 mixture of the five kcorrect templates (Blanton & Roweis 2007, AJ 133, 734)
@@ -229,9 +230,10 @@ def add_band_columns(df, bands, preset, depth_scatter_mag: float = 0.0, colour_s
         df[f"image_seed_{b}"] = seeds[:, k]
         if "host_file" in df:
             df[f"host_band_{b}"] = np.where(df["host_file"].to_numpy() != "", b, "")
-        if "psf_tile_file" in df:
-            df[f"psf_tile_file_{b}"] = [_band_file(f, det, b) for f in df["psf_tile_file"]]
-            df[f"psf_kernel_hash_{b}"] = ""  # checked only where recorded
+        if "psf_tile_file" in df:  # the band's tile and its ePSF's hash, checked on re-rendering
+            from lensfinder.simulation.epsf import band_epsf_columns
+
+            df[f"psf_tile_file_{b}"], df[f"psf_kernel_hash_{b}"] = band_epsf_columns(df, det, b)
     # semi-real rows: the host's own seeing and zero point in each band, and each band's own fill noise
     apply_host_bands(df, det, others, fill_stream=(COLOUR_STREAM, 4))
     return df
@@ -358,12 +360,6 @@ def colour_offsets(df, sed_rows, n_others: int, sigma_mag) -> np.ndarray:
                                                                spawn_key=(COLOUR_STREAM, 3)))
             out[lo:hi] = rng.normal(0.0, sigma, (hi - lo, n_others))
     return out
-
-
-def _band_file(path: str, det: str, band: str) -> str:
-    """``{tile}.{det}.fits`` -> ``{tile}.{band}.fits`` (a one-band tile ``{tile}.fits`` has no other band)."""
-    suffix = f".{det}.fits"
-    return path[:-len(suffix)] + f".{band}.fits" if path.endswith(suffix) else ""
 
 
 def band_view(df, band: str):

@@ -19,7 +19,8 @@ import numpy as np
 from lensfinder.io import InputError, nearest_hint
 
 __all__ = ["EPSF_DEFAULTS", "TilePSF", "settings_with_defaults", "select_psf_stars", "build_epsf_kernel", "build_tile_psf",
-           "find_tile_files", "tile_psf_kernel", "kernel_hash", "kernel_fwhm_arcsec", "epsf_columns"]
+           "find_tile_files", "band_tile_file", "band_epsf_columns", "tile_psf_kernel", "kernel_hash",
+           "kernel_fwhm_arcsec", "epsf_columns"]
 
 log = logging.getLogger(__name__)
 
@@ -238,9 +239,11 @@ def _find(names, suffix: str, paths, key: str) -> str:
     raise InputError(f"{key}: no {' or '.join(names)} among the {len(files)} file(s) given")
 
 
-def find_tile_files(tile: str, tiles, catalogs, band: str = "r") -> tuple[str, str]:
+def find_tile_files(tile: str, tiles, catalogs, band: str = "r", bands=()) -> tuple[str, str]:
     """The image and catalogue files of ``tile``: ``{tile}.fits`` or ``{tile}.{band}.fits`` (the detection
-    band's image of a multi-band survey) among ``tiles``, ``{tile}.parquet`` among ``catalogs``.
+    band's image of a multi-band survey) among ``tiles``, ``{tile}.parquet`` among ``catalogs``; with
+    other ``bands`` beside ``band``, ``{tile}.{band}.fits`` alone, and every band's ``{tile}.{b}.fits``
+    must be there too (the one-band name ``{tile}.fits`` says nothing of its band).
 
     Parameters
     ----------
@@ -250,14 +253,60 @@ def find_tile_files(tile: str, tiles, catalogs, band: str = "r") -> tuple[str, s
         Files, or directories that hold them (recipe parameters ``psf_tiles``, ``psf_catalogs``).
     band : str
         The band the arcs are painted in.
+    bands : sequence of str
+        Every band rendered (the recipe's ``bands``; empty: ``band`` alone).
 
     Raises
     ------
     InputError
-        Files given but none for this tile.
+        Files given but none for this tile; with several bands, a tile named ``{tile}.fits`` or a
+        band's tile missing.
     """
-    return (_find([f"{tile}.fits", f"{tile}.{band}.fits"], ".fits", tiles, "psf_tiles"),
-            _find([f"{tile}.parquet"], ".parquet", catalogs, "psf_catalogs"))
+    others = [b for b in bands if b != band]
+    if not others:
+        image = _find([f"{tile}.fits", f"{tile}.{band}.fits"], ".fits", tiles, "psf_tiles")
+    else:
+        image = _find([f"{tile}.{band}.fits", f"{tile}.fits"], ".fits", tiles, "psf_tiles")
+        expected = ", ".join(f"{tile}.{b}.fits" for b in bands)
+        if not image.endswith(f".{band}.fits"):
+            raise InputError(f"psf_tiles: {image}: a tile image of one band beside bands {list(bands)}: each band's "
+                             f"ePSF needs its own tile, expected {expected} in {Path(image).parent}")
+        for b in bands:
+            path = band_tile_file(image, band, b)
+            if not Path(path).exists():
+                raise InputError(f"psf_tiles: {path}: band {b}'s tile image for the ePSF not found (bands "
+                                 f"{list(bands)}: expected {expected} in {Path(image).parent})")
+    return image, _find([f"{tile}.parquet"], ".parquet", catalogs, "psf_catalogs")
+
+
+def band_tile_file(path: str, det: str, band: str) -> str:
+    """``{tile}.{det}.fits`` -> ``{tile}.{band}.fits``, the tile image of ``band`` beside the detection band's;
+    "" for "" (no tile ePSF).
+
+    Raises
+    ------
+    InputError
+        A one-band tile name (not ``{tile}.{det}.fits``).
+    """
+    suffix = f".{det}.fits"
+    if not path or band == det:
+        return path
+    if not path.endswith(suffix):
+        raise InputError(f"psf_tile_file: {path}: a tile image of one band, no {band} band beside it: expected "
+                         f"the detection band's tile named {{tile}}{suffix} beside {{tile}}.{band}.fits")
+    return path[:-len(suffix)] + f".{band}.fits"
+
+
+def band_epsf_columns(df, det: str, band: str) -> tuple[list, list]:
+    """``psf_tile_file_{band}`` and ``psf_kernel_hash_{band}`` of metadata rows ``df`` (detection band ``det``):
+    the band's tile beside each row's detection-band tile and the hash of its ePSF (same catalogue and
+    settings), checked on re-rendering as ``psf_kernel_hash`` is; "" where a row has no tile ePSF."""
+    files, hashes = [], []
+    for tile, catalog, settings in zip(df["psf_tile_file"], df["psf_catalog_file"], df["epsf_settings"]):
+        path = band_tile_file(tile if isinstance(tile, str) else "", det, band)
+        files.append(path)
+        hashes.append(tile_psf_kernel(path, str(catalog), str(settings)).hash if path else "")
+    return files, hashes
 
 
 @functools.lru_cache(maxsize=4096)  # a kernel is 5 kB; a KiDS shard may draw hosts from ~1000 tiles
@@ -310,8 +359,11 @@ def epsf_columns(recipe, tile: str) -> dict:
     files, the settings (JSON), the stars used and the kernel's hash (built once per tile)."""
     if not tile:
         raise InputError("host_stamps: tile: psf_model=epsf needs the stamp index's tile column")
+    from lensfinder.surveys.presets import get_preset
+
     settings = json.dumps(settings_with_defaults(dict(recipe.epsf_settings)), sort_keys=True)
-    tile_file, cat_file = find_tile_files(tile, recipe.psf_tiles, recipe.psf_catalogs)
+    det = get_preset(recipe.preset).detection_band
+    tile_file, cat_file = find_tile_files(tile, recipe.psf_tiles, recipe.psf_catalogs, det, recipe.bands)
     psf = tile_psf_kernel(tile_file, cat_file, settings)
     return {"psf_tile_file": tile_file, "psf_catalog_file": cat_file, "epsf_settings": settings,
             "epsf_n_stars": psf.n_stars, "psf_kernel_hash": psf.hash}

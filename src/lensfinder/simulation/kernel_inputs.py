@@ -27,14 +27,16 @@ from lensfinder.simulation.metadata import (
 __all__ = ["prepare", "permute", "batch_rows", "padded", "light_arguments", "sersic_rows"]
 
 
-def prepare(df, pixel_scale):
+def prepare(df, pixel_scale, grf_slope: float = 6.0):
     """Render inputs for a whole table, computed once (vectorised).
 
     Profile constants are float32 rows in the layouts of
     :func:`lensfinder.simulation.lensing.sersic_coefficients` (``unlensed``: (N, K, 9),
     ``lensed``: (N, 1, 9)) and :func:`lensfinder.simulation.lensing.sie_coefficients`
     (``sie``: (N, 12)); absent components get amplitude 0 (and harmless
-    R_sersic = n_sersic = 1), which the kernels skip.
+    R_sersic = n_sersic = 1), which the kernels skip. ``grf_slope``: the slope of the
+    potential perturbation of rows without a ``grf_slope`` (metadata written before the
+    column, or NaN there).
     """
     n_rows = len(df)
 
@@ -70,6 +72,8 @@ def prepare(df, pixel_scale):
                        ("light_supersampling_levels", 0)):
         prep[c] = df[c].to_numpy() if c in df else np.full(n_rows, default)
     prep["snr_sky"] = df["sky_sigma"].to_numpy(dtype=np.float32).copy()
+    slope = df["grf_slope"].to_numpy(dtype=float) if "grf_slope" in df else np.full(n_rows, np.nan)
+    prep["grf_slope"] = np.where(np.isfinite(slope), slope, float(grf_slope))
     return prep
 
 
@@ -96,8 +100,9 @@ def padded(lists, columns, n_img):
     return out
 
 
-def light_arguments(batch, xg, yg, pixel_scale, grf_slope):
-    """The light arguments of the compiled kernels (from ``unlensed`` to the supersampling) for one batch."""
+def light_arguments(batch, xg, yg, pixel_scale):
+    """The light arguments of the compiled kernels (from ``unlensed`` to the supersampling) for one batch
+    (the potential perturbation with each row's ``grf_slope``)."""
     n_img, n = len(batch["psf_fwhm_arcsec"]), len(xg)
     subhalo = padded(batch, ("subhalo_theta_E", "subhalo_center_x", "subhalo_center_y"), n_img).astype(np.float32)
     unlensed = batch["unlensed"]
@@ -121,7 +126,7 @@ def light_arguments(batch, xg, yg, pixel_scale, grf_slope):
         from lensfinder.simulation.semireal import grf_deflection
 
         extra[m, 0], extra[m, 1] = grf_deflection(int(batch["grf_seed"][i]), float(rms[i]), n, pixel_scale,
-                                                  float(grf_slope))
+                                                  float(batch["grf_slope"][i]))
         extra_index[i] = m
     return (xg, yg, np.ascontiguousarray(unlensed), np.ascontiguousarray(batch["sie"]),
             np.ascontiguousarray(batch["shear"]), subhalo, np.ascontiguousarray(lensed),

@@ -42,7 +42,9 @@ def render_images(table, noiseless: bool | None = None, batch_size: int = 32, pr
     with_hosts : bool
         Add the host stamps of semi-real rows (``False``: the arcs alone).
     grf_slope : float
-        Power-spectrum slope of the potential perturbation (semi-real rows).
+        Power-spectrum slope of the potential perturbation (semi-real rows) of rows
+        without a ``grf_slope`` column (metadata written before it, made with the
+        recipe's ``grf_slope``, 6.0 unless set); rows with one render with their own.
     with_arc_snr : bool
         Also return each image's ``arc_snr``: the integrated S/N of its
         lensed light (``docs/simulation.md``, arc S/N), and its
@@ -63,7 +65,9 @@ def render_images(table, noiseless: bool | None = None, batch_size: int = 32, pr
     import pandas as pd
 
     df = table if isinstance(table, pd.DataFrame) else rows_to_frame(list(table))
+    hash_column = "psf_kernel_hash"  # the tile ePSF's hash that the rows' kernels are checked against
     if band is not None:
+        hash_column = f"psf_kernel_hash_{band}" if f"psf_kernel_hash_{band}" in df else hash_column
         df = band_view(df, band)
     if len(df) == 0:
         empty = np.zeros((0, 0, 0), dtype=np.float32)
@@ -79,7 +83,8 @@ def render_images(table, noiseless: bool | None = None, batch_size: int = 32, pr
     arc_snr = np.full((len(df), 2), np.nan)  # arc_snr, arc_visible_snr
     # rows with the same components and numerics render together, in contiguous slices (prepare fills the
     # columns that metadata written before them lacks: psf_model, light_supersampling_levels)
-    prepared = prepare(df, scale)
+    prepared = prepare(df, scale, grf_slope)
+    prepared["psf_kernel_hash_column"] = np.full(len(df), hash_column, dtype=object)
     # the PSF kernel half-width is shared within a batch: rows render
     # identically alone or in any batch
     trunc = df["psf_truncation_sigma"].to_numpy(dtype=float)
@@ -99,7 +104,7 @@ def render_images(table, noiseless: bool | None = None, batch_size: int = 32, pr
 
     with _one_blas_thread():
         _render_chunks(out, arc_snr if with_arc_snr else None, prep, order, bounds, xg, yg, scale, noiseless,
-                       with_hosts, grf_slope, progress)
+                       with_hosts, progress)
     return (out, arc_snr[:, 0].copy(), arc_snr[:, 1].copy()) if with_arc_snr else out
 
 
@@ -130,7 +135,7 @@ def render_from_metadata(row, noiseless: bool | None = None, band: str | None = 
     return render_images(df, noiseless=noiseless, band=band)[0]
 
 
-def _render_chunks(out, arc_snr, prep, order, bounds, xg, yg, scale, noiseless, with_hosts, grf_slope, progress):
+def _render_chunks(out, arc_snr, prep, order, bounds, xg, yg, scale, noiseless, with_hosts, progress):
     from lensfinder.progress import progress as _progress
     from lensfinder.simulation.semireal import augment_image, host_stamp, sky_sigma
 
@@ -142,7 +147,7 @@ def _render_chunks(out, arc_snr, prep, order, bounds, xg, yg, scale, noiseless, 
             batch["snr_sky"][i] = sky_sigma(host_stamp(batch["host_file"][i], int(batch["host_row"][i]),
                                                        band=batch["host_band"][i] or "r"))
         direct = len(hosts) == 0 and batch["psf_model"][0] not in ("moffat", "epsf")
-        images, snr = _render_batch(batch, xg, yg, scale, ~quiet, grf_slope=grf_slope, out=out if direct else None,
+        images, snr = _render_batch(batch, xg, yg, scale, ~quiet, out=out if direct else None,
                                     rows=order[lo:hi] if direct else None, with_arc_snr=arc_snr is not None)
         if arc_snr is not None:
             snr[hosts, 1] = np.nan  # the arc against the host's light: not rendered here
@@ -174,7 +179,7 @@ def _one_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _render_batch(batch, xg, yg, pixel_scale, noisy, grf_slope=6.0, out=None, rows=None, with_arc_snr=True):
+def _render_batch(batch, xg, yg, pixel_scale, noisy, out=None, rows=None, with_arc_snr=True):
     """PSF-convolved images of one batch (from :func:`batch_rows`), with noise where ``noisy``, and their arc S/N.
 
     With ``out`` (N, n, n) and ``rows`` (B,), image ``b`` is written to
@@ -191,7 +196,7 @@ def _render_batch(batch, xg, yg, pixel_scale, noisy, grf_slope=6.0, out=None, ro
     from lensfinder.simulation.compiled_optics import arc_snr_one
 
     n_img, n = len(batch["psf_fwhm_arcsec"]), len(xg)
-    light_args = light_arguments(batch, xg, yg, pixel_scale, grf_slope)
+    light_args = light_arguments(batch, xg, yg, pixel_scale)
     noise_args = noise_arguments(n_img, batch["sky_sigma"], batch["gain"].astype(float),
                                  batch["image_seed"].astype(np.uint64), noisy)
     arc_snr = np.full((n_img, 2), np.nan)  # arc_snr, arc_visible_snr
@@ -218,7 +223,8 @@ def _render_batch(batch, xg, yg, pixel_scale, noisy, grf_slope=6.0, out=None, ro
 
 def arc_scales(table, target, grf_slope: float = 6.0):
     """Factors on each row's lensed light (source, clumps, lensed point images) that give it the
-    integrated S/N ``target`` (``docs/simulation.md``, arc S/N), rendered as the row says.
+    integrated S/N ``target`` (``docs/simulation.md``, arc S/N), rendered as the row says
+    (``grf_slope``: as in :func:`render_images`).
 
     Parameters
     ----------
@@ -239,7 +245,7 @@ def arc_scales(table, target, grf_slope: float = 6.0):
     n, scale = int(df["stamp_size"].iloc[0]), float(df["pixel_scale_arcsec"].iloc[0])
     x, y = pixel_grid(n, scale)
     xg, yg = np.ascontiguousarray(x[0]), np.ascontiguousarray(y[:, 0])
-    prep = prepare(df, scale)
+    prep = prepare(df, scale, grf_slope)
     target = np.asarray(target, dtype=np.float64)
     out = np.full(len(df), np.nan)
     keys = list(zip(df["light_supersampling"], df["light_supersampling_radius_pix"],
@@ -247,7 +253,7 @@ def arc_scales(table, target, grf_slope: float = 6.0):
     for key in dict.fromkeys(keys):
         rows = np.flatnonzero([k == key for k in keys])
         batch = batch_rows(permute(prep, rows), slice(None))
-        light_args = light_arguments(batch, xg, yg, scale, grf_slope)
+        light_args = light_arguments(batch, xg, yg, scale)
         inv_gain = noise_arguments(len(rows), batch["sky_sigma"], batch["gain"].astype(float), 0)[1]
         scales = np.full(len(rows), np.nan)
         if key[4] not in ("moffat", "epsf"):
@@ -279,10 +285,14 @@ def _epsf_kernel(batch, i):
     """The tile ePSF kernel of row ``i`` of a batch, checked against the hash in its metadata."""
     from lensfinder.simulation.epsf import tile_psf_kernel
 
+    column = batch["psf_kernel_hash_column"][i] if "psf_kernel_hash_column" in batch else "psf_kernel_hash"
+    if not str(batch["psf_tile_file"][i]):  # a band of a one-band tile {tile}.fits, written before it was refused
+        raise InputError(f"metadata: {column.replace('psf_kernel_hash', 'psf_tile_file')}: empty in a row with "
+                         "psf_model epsf: no tile image of this band to build its ePSF from")
     psf = tile_psf_kernel(str(batch["psf_tile_file"][i]), str(batch["psf_catalog_file"][i]),
                           str(batch["epsf_settings"][i]))
     expected = str(batch["psf_kernel_hash"][i])
     if expected and psf.hash != expected:
-        raise InputError(f"{batch['psf_tile_file'][i]}: psf_kernel_hash: the tile's ePSF is {psf.hash}, the metadata "
+        raise InputError(f"{batch['psf_tile_file'][i]}: {column}: the tile's ePSF is {psf.hash}, the metadata "
                          f"expects {expected} (tile, catalogue or photutils changed since the shard was made)")
     return psf.kernel.astype(np.float32)

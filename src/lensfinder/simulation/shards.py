@@ -113,7 +113,8 @@ def render_table(df, stamp_size: int, batch_size: int = 32, progress: bool = Fal
                  bands=(), preset: str = "kids", depth_scatter_mag: float = 0.0, colour_scatter_mag: float = 0.0):
     """Images of drawn rows: semi-real arcs scaled to their hosts, arcs scaled to their S/N targets
     (``arc_snr_target``), the other ``bands``' columns added (:mod:`lensfinder.simulation.colours`),
-    then rendered; the rows get the images' ``arc_snr`` (detection band). ``depth_scatter_mag``
+    then rendered; the rows get the images' ``arc_snr`` (detection band) and ``grf_slope`` (the
+    recipe's, so that each row re-creates its image alone). ``depth_scatter_mag``
     and ``colour_scatter_mag`` (each a number, or one per row): the recipe's ``band_depth_scatter_mag``
     and ``colour_scatter_mag`` (:func:`lensfinder.simulation.colours.add_band_columns`).
 
@@ -123,10 +124,10 @@ def render_table(df, stamp_size: int, batch_size: int = 32, progress: bool = Fal
     df : pandas.DataFrame
         The rows, amplitudes updated, with ``arc_snr``.
     """
+    df = _with_grf_slope(df.reset_index(drop=True), grf_slope)
     if len(df) == 0:
         shape = (0, len(bands), stamp_size, stamp_size) if bands else (0, stamp_size, stamp_size)
         return np.zeros(shape, dtype=np.float32), df
-    df = df.reset_index(drop=True)
     semi = df["host_file"].to_numpy() != ""
     if semi.any():
         _scale_arcs(df, batch_size, grf_slope)
@@ -144,13 +145,39 @@ def render_table(df, stamp_size: int, batch_size: int = 32, progress: bool = Fal
     df["arc_snr"] = arc_snr
     df["arc_visible_snr"] = visible
     if not bands:
-        return images, df
+        return images, _typed_empty_lists(df)
     cube = np.empty((len(df), len(bands), *images.shape[1:]), dtype=np.float32)
     det = str(df["detection_band"].iat[0])
     for k, band in enumerate(bands):
         cube[:, k] = images if band == det else render_images(df, noiseless=None, batch_size=batch_size,
                                                                progress=progress, grf_slope=grf_slope, band=band)
-    return cube, df
+    return cube, _typed_empty_lists(df)
+
+
+def _typed_empty_lists(df):
+    """``df`` with every list column whose lists are all empty (no row with a subhalo, say) holding empty
+    float arrays: Parquet then stores it as a list of doubles, as where a row has values (empty Python
+    lists alone are stored as ``list<null>``, so a column's type followed the rows a shard happened to hold)."""
+    empty = np.empty(0)
+    empty.flags.writeable = False
+    for c in df.columns:
+        values = df[c].to_numpy()
+        if values.dtype == object and all(isinstance(v, (list, np.ndarray)) and not len(v) for v in values):
+            typed = np.empty(len(values), dtype=object)
+            for i in range(len(values)):
+                typed[i] = empty
+            df[c] = typed
+    return df
+
+
+def _with_grf_slope(df, grf_slope):
+    """``df`` with the column ``grf_slope`` (after ``grf_deflection_rms_arcsec``): the slope its rows render with."""
+    if "grf_slope" in df:
+        df["grf_slope"] = float(grf_slope)
+    else:
+        at = df.columns.get_loc("grf_deflection_rms_arcsec") + 1 if "grf_deflection_rms_arcsec" in df else df.shape[1]
+        df.insert(at, "grf_slope", np.full(len(df), float(grf_slope)))
+    return df
 
 
 def _apply_arc_scale(df, rows, scale):
