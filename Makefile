@@ -28,15 +28,19 @@ $(VENV)/.installed: pyproject.toml $(PIP_CONSTRAINTS)
 
 setup: $(VENV)/.installed
 
+# Snakemake writes the report in place: a killed report would look whole, so it is written under another
+# name and renamed.
+REPORT := snakemake --report results/.report.part.html && mv results/.report.part.html results/report.html
+
 run: setup
 	snakemake --cores $(CORES)
-	snakemake --report results/report.html
+	$(REPORT)
 	@lensfinder digest results/candidates/ranked.parquet
 	@echo "ranked candidates: results/candidates/ranked.csv (.parquet, .fits, ...); one page per candidate:"
 	@echo "results/candidates/summary/index.html; figures: results/figures/; report: results/report.html"
 
 report: setup
-	snakemake --report results/report.html
+	$(REPORT)
 
 dryrun: setup
 	snakemake -n

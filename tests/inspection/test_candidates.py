@@ -280,3 +280,35 @@ def test_pieces_of_a_lens_are_graded_as_that_lens(tmp_path):
     assert means[True]["P1"] >= 7 > 3 > means[False]["P1"]
     assert abs(means[True]["P1"] - means[True]["L1"]) < 1.5
     assert means[True]["K1"] > means[True]["F1"] + 0.5 and means[True]["F1"] < 3
+
+
+def test_a_set_rewritten_and_interrupted_has_no_manifest_and_a_bad_input_keeps_the_old_set(tmp_path, monkeypatch):
+    """Rewriting a set removes its manifest before the first new file and writes the new one last: a run
+    killed midway leaves a set the grading page refuses, never the old manifest beside the new PNGs; a run
+    refused for its input writes nothing, so the old set stays whole."""
+    from lensfinder.inspection.inspection_set import read_inspection_set
+    from lensfinder.plots import stamps
+
+    paths = _make_inputs(tmp_path)
+    out = tmp_path / "set"
+    assert _run(paths, out, "--mix-simulated", *paths["sim"], "--n-mix", "4", "--seed", "1") == 0
+    old = pd.read_parquet(out / "manifest.parquet")
+    # refused input (a simulated stamp of another size): found before anything is written
+    write_cube(np.zeros((8, 25, 25), "f4"), tmp_path / "big.fits", 0.2, 30.0)
+    assert _run(paths, out, "--mix-simulated", str(tmp_path / "big.fits"), paths["sim"][1], "--n-mix", "4",
+                "--seed", "2") == 2
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "manifest.parquet"), old)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # the process dies while the set is half rewritten
+
+    monkeypatch.setattr(stamps, "write_mosaic", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _run(paths, out, "--mix-simulated", *paths["sim"], "--n-mix", "4", "--seed", "2")
+    assert not (out / "manifest.parquet").exists() and not (out / "manifest.csv").exists()
+    with pytest.raises(InputError, match="no manifest"):
+        read_inspection_set(out)
+    monkeypatch.undo()
+    assert _run(paths, out, "--mix-simulated", *paths["sim"], "--n-mix", "4", "--seed", "2") == 0
+    new = pd.read_parquet(out / "manifest.parquet")
+    assert len(new) == len(old) and new["object_id"].tolist() != old["object_id"].tolist()

@@ -265,18 +265,24 @@ def export_inspection_set(prediction_paths: Sequence, index_paths: Sequence, cub
             where[str(row["object_id"])] = ([row["stamp_cube"]], int(row["cube_row"]), _zeropoints(row, bands))
 
     set_stamps = []
-    for k, (oid, png) in enumerate(progress(list(zip(manifest["object_id"], manifest["png"])), desc="stamps",
-                                            unit="png")):
-        files, row, zeropoints = where[oid]
+    for oid in manifest["object_id"]:  # every stamp read and checked before anything is written
+        files, row, _ = where[oid]
         stamp = reader.stamp(files, row, bands, oid)
         if set_stamps and stamp.shape != set_stamps[0].shape:
             raise InputError(f"{files[0]}: stamps of {stamp.shape[1:]} px, but other stamps of this set have "
                              f"{set_stamps[0].shape[1:]}; mixed-in simulations must match the survey stamps")
+        set_stamps.append(stamp)
+    # a set being rewritten loses its manifest first, and gets the new one last: a killed run leaves a set
+    # without a manifest (refused by the grading page and merge-scores), never old rows beside new PNGs
+    for name in ("manifest.parquet", "manifest.csv"):
+        (out_dir / name).unlink(missing_ok=True)
+    for k, (oid, png) in enumerate(progress(list(zip(manifest["object_id"], manifest["png"])), desc="stamps",
+                                            unit="png")):
+        stamp, zeropoints = set_stamps[k], where[oid][2]
         render_band_png(out_dir / png, stamp, bands, zeropoints=zeropoints)
         if len(bands) > 1:
             for b, image in zip(bands, stamp):
                 render_stamp_png(out_dir / manifest[f"png_{b}"].iloc[k], image)
-        set_stamps.append(stamp)
     first = reader.cube(parts[0][0])[0]
     header = read_cube(parts[0][0])[1]
     cube = np.stack(set_stamps) if set_stamps else np.zeros((0, len(bands), *first.shape[2:]), np.float32)
@@ -286,13 +292,13 @@ def export_inspection_set(prediction_paths: Sequence, index_paths: Sequence, cub
                    bands=(b,))
 
     write_table(candidates, out_dir / "candidates.parquet")
-    write_table(manifest, out_dir / "manifest.parquet")
-    write_csv(manifest, out_dir / "manifest.csv")
     write_table(_known_table(mixed), out_dir / "known.parquet")
     shown = manifest.iloc[: max(0, mosaic_max)]
     write_mosaic([out_dir / p for p in shown["png"]], shown["display_name"].tolist(), out_dir / "mosaic.png",
                  title=f"{len(manifest)} objects to inspect" + (f" (first {len(shown)})" if len(shown) < len(manifest)
                                                                  else ""))
+    write_csv(manifest, out_dir / "manifest.csv")
+    write_table(manifest, out_dir / "manifest.parquet")  # last: the set's mark of completion
     log.info("inspection set: %d objects (%d candidates, %d mixed-in simulations) in %s, bands %s", len(manifest),
              len(candidates), 0 if mixed is None else len(mixed), out_dir, ",".join(bands))
     return manifest
