@@ -78,10 +78,13 @@ def server(tmp_path):
     stop(srv, thread)
 
 
-def request(srv, method, path, body=None, headers=None, token=True):
+def request(srv, method, path, body=None, headers=None, token=True, cookie=True):
+    """One request; by default with the page's cookie (every request) and token header (POST), as the page sends."""
     conn = http.client.HTTPConnection("127.0.0.1", srv.server_address[1], timeout=10)
     data = body if body is None or isinstance(body, bytes) else json.dumps(body)
     hdrs = {"Content-Type": "application/json"} if body is not None else {}
+    if cookie:
+        hdrs["Cookie"] = f"{grading.cookie_name(srv)}={srv.token}"
     if token and method == "POST":
         hdrs[grading.TOKEN_HEADER] = srv.token
     hdrs.update(headers or {})
@@ -302,6 +305,7 @@ def test_refuses_foreign_host_origin_and_missing_token(server, tmp_path):
     assert status in (403, 415)
     assert request(server, "POST", "/api/undo", b"{}", {"Content-Type": "text/plain"})[0] == 415
     assert request(server, "POST", "/api/grade", grade, token=False)[0] == 403
+    assert request(server, "POST", "/api/grade", grade, token=False, cookie=False)[0] == 403
     assert request(server, "POST", "/api/grade", grade, {grading.TOKEN_HEADER: "guess"})[0] == 403
     assert not (tmp_path / "grades.csv").exists()  # nothing got through
     assert request(server, "POST", "/api/grade", grade, {"Origin": f"http://127.0.0.1:{port}"})[0] == 200
@@ -548,14 +552,17 @@ def test_resume_leaves_other_sets_grades_aside_and_keeps_ids_as_written(tmp_path
     grades.write_text("object_id,inspector,grade,time\r\nobj1 ,ann,B,t\r\nother-set-9,ann,A,t\r\n")
     session = grading.GradingSession(tmp_path, "ann", "li2020", grades)
     assert session.state()["grades"] == ["B", None]
-    assert session.undo()["undone"] == {"object_id": "obj1 ", "grade": "B"}  # not the other set's grade
-    session.grade("obj1 ", "C")
+    with pytest.raises(InputError, match="stands: it was given before this server started"):
+        session.undo()  # a grade of an earlier session stands, for every object
+    session.grade("obj2", "C")
+    assert session.undo()["undone"] == {"object_id": "obj2", "grade": "C"}  # not the other set's grade
+    session.grade("obj2", "D")
     session.close()
     again = grading.GradingSession(tmp_path, "ann", "li2020", grades)
-    assert again.state()["grades"] == ["C", None]
+    assert again.state()["grades"] == ["B", "D"]
     again.close()
     effective = read_grades(grades, "li2020", valid_ids={"obj1 ", "obj2", "other-set-9"})
-    assert dict(zip(effective["object_id"], effective["grade"])) == {"obj1 ": "C", "other-set-9": "A"}
+    assert dict(zip(effective["object_id"], effective["grade"])) == {"obj1 ": "B", "obj2": "D", "other-set-9": "A"}
 
 
 def test_a_simulations_grade_stands_after_a_restart_without_feedback(tmp_path):

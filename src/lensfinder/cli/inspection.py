@@ -118,7 +118,8 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inspector", required=True, help="your name, written in every grade row")
     parser.add_argument("--scheme", choices=sorted(SCHEME_KEYS), default="li2020",
                         help="li2020: A/B/C/D; he2020: 2/1/0")
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port, printed in the log)")
+    parser.add_argument("--port", type=_port, default=0,
+                        help="port on 127.0.0.1, 0-65535 (0: any free port, printed in the log)")
     parser.add_argument("--grades", default=None, metavar="CSV",
                         help="grades CSV to append to (default DIR/human_grades.csv, shared by inspectors); "
                              "notes go to the .notes.csv beside it")
@@ -135,6 +136,17 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
                         help="survey of the set, for links to its own viewer (none for mock)")
     parser.add_argument("--flag", action="append", default=None, metavar="NAME",
                         help=f"a flag inspectors can set (repeatable; default: {', '.join(DEFAULT_FLAGS)})")
+
+
+def _port(text: str) -> int:
+    """``--port``: a TCP port, 0-65535 (0: any free one)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a port number 0-65535") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text}: expected a port number 0-65535 (0: any free port)")
+    return port
 
 
 def run_grade(args: argparse.Namespace) -> int:

@@ -82,7 +82,17 @@ def _extra_columns(set_dir: Path, ids) -> dict[str, dict]:
         for oid, is_lens in zip(table["object_id"].astype(str), table["is_lens"].astype(bool)):
             extra.setdefault(oid, {})["is_lens"] = bool(is_lens)
     wanted = set(ids)
-    return {oid: row for oid, row in extra.items() if oid in wanted}
+    extra = {oid: row for oid, row in extra.items() if oid in wanted}
+    for oid, row in extra.items():  # a tile names a file in --tile-dir: "../x" or "/x" would be read outside it
+        tile = row.get("tile")
+        if isinstance(tile, str) and tile and not _plain_name(tile):
+            raise InputError(f"{candidates}: tile: {tile[:60]!r} for {oid!r}: expected a plain tile name (no path "
+                             f"separators, not '..')")
+    return extra
+
+
+def _plain_name(name: str) -> bool:
+    return name not in (".", "..") and not any(ch in name for ch in "/\\\0")
 
 
 def _score(value, source, object_id) -> float:

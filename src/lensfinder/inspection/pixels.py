@@ -105,7 +105,25 @@ class StampCubes:
             return
         if "stamps_row" not in manifest.columns:
             raise InputError(f"{source}: stamps_row: missing, but {', '.join(columns)} name stamp cubes")
-        self.rows = manifest["stamps_row"].to_numpy(dtype=np.int64)
+        self.source = source
+        raw = manifest["stamps_row"].to_numpy()
+        try:
+            rows = np.asarray(raw, dtype=np.float64)
+        except (TypeError, ValueError):
+            rows = np.full(len(raw), np.nan)
+        bad = ~np.isfinite(rows) | (rows != np.round(rows)) | (rows < 0)
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            value = raw[k].item() if hasattr(raw[k], "item") else raw[k]
+            raise InputError(f"{source}: stamps_row: {value!r} on manifest row {k + 1}: expected a row of the "
+                             f"stamp cube (an integer >= 0)")
+        self.rows = rows.astype(np.int64)
+        values, counts = np.unique(self.rows, return_counts=True)
+        if (counts > 1).any():
+            row = int(values[counts > 1][0])
+            where = [int(k) + 1 for k in np.flatnonzero(self.rows == row)[:3]]
+            raise InputError(f"{source}: stamps_row: row {row} is given to manifest rows {where}: expected each "
+                             f"object its own row of the stamp cube")
         for column in columns:
             names = set(manifest[column].astype(str))
             if len(names) > 1:
@@ -117,6 +135,8 @@ class StampCubes:
                 raise InputError(f"{source}: {column}: {path} lies outside the set directory")
             self.bands.append(column[len("stamps_"):])
             self._files[self.bands[-1]] = path
+        for band in self.bands:  # memory-mapped: checks every row is in the cube when the session starts
+            self._cube(band)
 
     def pixels(self, index: int, band: str) -> np.ndarray:
         """The stamp of manifest row ``index`` in ``band``, float32, as stored (north up, row 0 at the bottom)."""
@@ -126,8 +146,8 @@ class StampCubes:
         if band not in self._cubes:
             cube, header = read_cube(self._files[band])
             if len(cube) <= self.rows.max(initial=-1):
-                raise InputError(f"{self._files[band]}: has {len(cube)} stamps but the manifest needs row "
-                                 f"{int(self.rows.max())}")
+                raise InputError(f"{self.source}: stamps_row: row {int(self.rows.max())} is beyond the "
+                                 f"{len(cube)} stamps of {self._files[band]}")
             self._cubes[band] = (cube, header)
         return self._cubes[band]
 
@@ -162,7 +182,12 @@ class TileFields:
         self._tiles: dict[str, tuple] = {}  # tile -> (HDUList, data, WCS), the last few opened
 
     def path(self, tile: str) -> Path:
-        """The tile's image in ``band``: one file per band, else the tile's only image."""
+        """The tile's image in ``band``: one file per band, else the tile's only image.
+
+        ``tile`` must be a plain name (candidates.parquet's ``tile``): a path would be read outside ``tile_dir``.
+        """
+        if not tile or tile in (".", "..") or any(ch in tile for ch in "/\\\0"):
+            raise InputError(f"tile {tile[:60]!r}: expected a plain tile name (no path) in candidates.parquet")
         per_band = self.tile_dir / f"{tile}.{self.band}.fits"
         return per_band if per_band.exists() else self.tile_dir / f"{tile}.fits"
 
@@ -173,13 +198,15 @@ class TileFields:
         if tile in self._tiles:
             return self._tiles[tile][1:]
         path = self.path(tile)
-        if not path.exists():
-            raise InputError(f"{path}: tile image not found (--tile-dir)")
+        if not path.exists():  # the page is told the tile's name, not where this machine keeps it
+            log.warning("%s: tile image not found (--tile-dir)", path)
+            raise InputError(f"tile {tile!r}: no image in --tile-dir")
         hdul = fits.open(path, memmap=True)  # KiDS coadds are ~1 GB: read only the cutout's pages
         hdu = next((h for h in hdul if h.data is not None and h.data.ndim == 2), None)
         if hdu is None:
             hdul.close()
-            raise InputError(f"{path}: no 2-D image HDU")
+            log.warning("%s: no 2-D image HDU", path)
+            raise InputError(f"tile {tile!r}: its image in --tile-dir has no 2-D image HDU")
         if len(self._tiles) >= 4:
             self._tiles.pop(next(iter(self._tiles)))[0].close()
         self._tiles[tile] = (hdul, hdu.data, WCS(hdu.header).celestial)

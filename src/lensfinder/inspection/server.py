@@ -15,14 +15,15 @@ import secrets
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
 from lensfinder.inspection.session import DEFAULT_FLAGS, SCHEME_KEYS, GradingSession
 from lensfinder.io import InputError
 
-__all__ = ["GradingSession", "SCHEME_KEYS", "MAX_BODY_BYTES", "TOKEN_HEADER", "make_server", "serve_grading"]
+__all__ = ["GradingSession", "SCHEME_KEYS", "MAX_BODY_BYTES", "TOKEN_HEADER", "cookie_name", "make_server",
+           "page_url", "serve_grading"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ MAX_BODY_BYTES = 64 * 1024
 #: Header carrying the per-server token on every state-changing request.
 TOKEN_HEADER = "X-Lensfinder-Token"
 _TOKEN_SLOT = "__LENSFINDER_TOKEN__"
+#: Query parameter of the URL `lensfinder grade` prints; the first request with it sets the cookie.
+TOKEN_PARAM = "token"
 _ITEM_PATH = re.compile(r"/(api/item|api/field|fits|png|api/pixels)/(\d+)(?:/([\w.-]+))?")
 
 
@@ -59,6 +62,24 @@ class _Handler(BaseHTTPRequestHandler):
         host = urlsplit("//" + (self.headers.get("Host") or "")).hostname
         return host in LOCAL_HOSTS
 
+    def _holds_secret(self) -> bool:
+        """The request carries the server's secret: its cookie, the ``?token=`` of the printed URL (which then
+        sets the cookie) or the token header. Any other local user of this machine gets nothing."""
+        secret = self.server.token  # type: ignore[attr-defined]
+        query = parse_qs(urlsplit(self.path).query).get(TOKEN_PARAM, [])
+        if any(_same_secret(value, secret) for value in query):
+            self._set_cookie = True
+            return True
+        if _same_secret(self.headers.get(TOKEN_HEADER), secret):
+            return True
+        name = cookie_name(self.server)
+        for header in self.headers.get_all("Cookie") or []:
+            for part in header.split(";"):
+                key, _, value = part.strip().partition("=")
+                if key == name and _same_secret(value, secret):
+                    return True
+        return False
+
     def _same_origin(self) -> bool:
         """No Origin (not a browser), or exactly this server's: ``null`` and other sites are refused."""
         origin = self.headers.get("Origin")
@@ -82,6 +103,9 @@ class _Handler(BaseHTTPRequestHandler):
                          "connect-src 'self'; frame-ancestors 'none'; form-action 'none'")
         for key, value in (headers or {}).items():
             self.send_header(key, value)
+        if getattr(self, "_set_cookie", False):  # HttpOnly: the page's scripts never read it
+            token = self.server.token  # type: ignore[attr-defined]
+            self.send_header("Set-Cookie", f"{cookie_name(self.server)}={token}; Path=/; HttpOnly; SameSite=Strict")
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
@@ -120,8 +144,12 @@ class _Handler(BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
     def _get(self) -> None:
+        self._set_cookie = False
         if not self._allowed():
             return self._forbidden("only local connections are served")
+        if not self._holds_secret():
+            return self._forbidden("missing or wrong token: open the URL that lensfinder grade printed "
+                                   f"(http://127.0.0.1:PORT/?{TOKEN_PARAM}=...)")
         path = urlsplit(self.path).path
         if path == "/":
             page = resources.files("lensfinder.inspection").joinpath("web", "index.html").read_text("utf-8")
@@ -168,6 +196,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._guarded(self._post)
 
     def _post(self) -> None:
+        self._set_cookie = False
         if not self._allowed():
             return self._forbidden("only local connections are served", close=True)
         if not self._same_origin():
@@ -176,7 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
         if ctype != "application/json":
             return self._error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "expected Content-Type: application/json",
                                close=True)
-        if not hmac.compare_digest(self.headers.get(TOKEN_HEADER, ""), self.server.token):  # type: ignore
+        if not _same_secret(self.headers.get(TOKEN_HEADER), self.server.token):  # type: ignore
             return self._forbidden(f"missing or wrong {TOKEN_HEADER} (reload the page)", close=True)
         length = self.headers.get("Content-Length")
         if length is None:
@@ -187,7 +216,14 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                                f"request body over {MAX_BODY_BYTES} bytes", close=True)
         try:
-            payload = json.loads(self.rfile.read(int(length)) or b"{}")
+            raw = self.rfile.read(int(length))
+        except OSError:  # TimeoutError included: the client sent less than it announced and waited
+            return self._error(HTTPStatus.REQUEST_TIMEOUT, "request body shorter than its Content-Length",
+                               close=True)
+        if len(raw) < int(length):  # the client closed its side early
+            return self._error(HTTPStatus.BAD_REQUEST, "request body shorter than its Content-Length", close=True)
+        try:
+            payload = json.loads(raw or b"{}")
         except RecursionError:
             return self._error(HTTPStatus.BAD_REQUEST, "bad request body: nested too deeply")
         except ValueError as exc:  # the message gives a position, never the body
@@ -228,11 +264,30 @@ class _Handler(BaseHTTPRequestHandler):
         return out
 
 
+def _same_secret(value, secret: str) -> bool:
+    if not isinstance(value, str):
+        return False
+    return hmac.compare_digest(value.encode("utf-8", "surrogateescape"), secret.encode())
+
+
+def cookie_name(server) -> str:
+    """The cookie holding ``server``'s secret: one per port, as cookies are shared by every port of a host."""
+    return f"lensfinder-token-{server.server_address[1]}"
+
+
+def page_url(server) -> str:
+    """The URL to open: the page with the server's secret, which the first request turns into a cookie."""
+    host, port = server.server_address[:2]
+    return f"http://{host}:{port}/?{TOKEN_PARAM}={server.token}"
+
+
 def make_server(session: GradingSession, port: int = 0) -> ThreadingHTTPServer:
     """A threaded HTTP server for ``session`` bound to 127.0.0.1 (``port=0``: any free port).
 
-    ``server.token`` is the per-server secret the page sends in
-    :data:`TOKEN_HEADER` with every state-changing request.
+    ``server.token`` is the per-server secret: every request must carry it, as
+    the cookie set by the first request to :func:`page_url` (``?token=``), or
+    in :data:`TOKEN_HEADER`, which the page also sends with every state-changing
+    request. Anything else gets 403.
     """
     server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
     server.daemon_threads = True
@@ -266,11 +321,15 @@ def serve_grading(set_dir, inspector: str, scheme: str = "li2020", grades_path=N
     session = GradingSession(set_dir, inspector, scheme, grades, unblind=unblind, feedback=feedback,
                              tile_dir=tile_dir, survey=survey, field_arcsec=field_arcsec, flags=flags)
     try:
-        server = make_server(session, port)
-        host, port = server.server_address[:2]
+        try:
+            server = make_server(session, port)
+        except OSError as exc:  # EADDRINUSE, EACCES: a message, not a traceback
+            raise InputError(f"--port {port}: cannot serve on 127.0.0.1:{port} ({exc.strerror or exc}); "
+                             f"is it in use? Choose another port, or 0 for any free one") from None
         log.info("grading %d objects as %s (%s, %s); grades -> %s", len(session.items), session.inspector,
                  session.scheme, "UNBLINDED" if unblind else "blind", grades)
-        log.info("open http://%s:%d/ in a browser on this machine; Ctrl+C to stop", host, port)
+        log.info("open %s in a browser on this machine (the token in it is the page's key: keep it to "
+                 "yourself); Ctrl+C to stop", page_url(server))
         try:
             server.serve_forever()
         except KeyboardInterrupt:

@@ -100,6 +100,11 @@ class GradingSession:
         inspector = str(inspector).strip()
         if not inspector or any(ch in inspector for ch in "\r\n"):
             raise InputError(f"--inspector: {inspector!r}: expected a non-empty name on one line")
+        try:
+            inspector.encode("utf-8")
+        except UnicodeEncodeError:  # bytes of another encoding in argv arrive as lone surrogates
+            raise InputError(f"--inspector: {inspector.encode('utf-8', 'backslashreplace').decode('ascii', 'replace')}"
+                             f": not valid UTF-8 text; expected a name in UTF-8") from None
         if survey is not None and survey not in SURVEY_VIEWERS:
             raise InputError(f"--survey: {survey!r}: expected one of {', '.join(SURVEY_VIEWERS)}")
         self.set_dir = Path(set_dir).resolve()
@@ -125,7 +130,7 @@ class GradingSession:
         self._log = GradeLog(self.grades_path, inspector)
         try:
             self._history: list[tuple[str, str]] = []  # effective (object_id, grade), oldest first
-            self._standing: set[str] = set()  # mixed-in simulations graded before this start: no undo
+            self._standing: set[str] = set()  # objects graded before this start: no undo
             self._notes: dict[str, dict] = {}
             self._load()
         except BaseException:
@@ -137,13 +142,16 @@ class GradingSession:
     def _load(self) -> None:
         if self.grades_path.exists() and self.grades_path.stat().st_size:
             with self._log.locked(shared=True):
-                grades = read_grades(self.grades_path, self.scheme, duplicate_policy="latest")
+                # ids read as merge-scores reads them: a hand-edited "obj1 " is this set's "obj1"
+                grades = read_grades(self.grades_path, self.scheme, valid_ids=set(self._index),
+                                     duplicate_policy="latest", unknown_ids="keep")
             mine = grades[grades["inspector"] == self.inspector]
             here = mine["object_id"].isin(self._index).to_numpy()
             # grades of other sets in a shared file are not this set's to show or undo
             self._history = list(zip(mine["object_id"][here], mine["grade"][here]))
-            # a grade of a mixed-in simulation made before this start stands: feedback may have been shown
-            self._standing = {oid for oid, _ in self._history if self.items[self._index[oid]]["truth"] is not None}
+            # a grade given before this start stands, whatever the object: feedback on a mixed-in simulation
+            # may have been shown, and refusing only those undos would tell a blind page which were simulations
+            self._standing = {oid for oid, _ in self._history}
             log.info("resuming: %s has graded %d objects of this set in %s%s", self.inspector,
                      len(self._history), self.grades_path,
                      f" ({int((~here).sum())} grades of objects not in this set left aside)" if (~here).any() else "")
@@ -238,7 +246,8 @@ class GradingSession:
             raise InputError(f"grade {_short(grade)} is not in the {self.scheme} scheme")
         with self._lock:
             if any(oid == object_id for oid, _ in self._history):
-                raise InputError(f"{object_id!r} is already graded by {self.inspector}; undo first")
+                # the display name: a blind page must never see a mixed-in simulation's object_id
+                raise InputError(f"{self.items[k]['name']} is already graded by {self.inspector}; undo first")
             self._log.append(self.grades_path, GRADES_COLUMNS, [object_id, self.inspector, grade, utc_now()])
             self._history.append((object_id, grade))
             return {"object_id": object_id, "grade": grade, "n_graded": self.n_graded(),
@@ -269,7 +278,7 @@ class GradingSession:
                 raise InputError(f"the grade {grade} of {item['name']} stands: feedback on it was given (--feedback)")
             if object_id in self._standing:
                 raise InputError(f"the grade {grade} of {item['name']} stands: it was given before this server "
-                                 "started, and feedback on it may have been shown")
+                                 "started (grades of earlier sessions cannot be undone here)")
             self._log.append(self.grades_path, GRADES_COLUMNS, [object_id, self.inspector, UNDO, utc_now()])
             self._history.pop()
             return {"undone": {"object_id": object_id, "grade": grade}, "n_graded": self.n_graded()}
