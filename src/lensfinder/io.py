@@ -115,7 +115,7 @@ def write_csv(df, path: str | os.PathLike) -> Path:
 def write_text(text: str, path: str | os.PathLike) -> Path:
     """Write text atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
     return Path(path)
 
 

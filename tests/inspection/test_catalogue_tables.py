@@ -155,9 +155,9 @@ def test_rounded_csv(tmp_path, test_data):
     np.testing.assert_allclose(text["ra"].astype(float), full["ra"], atol=5e-7)
     np.testing.assert_allclose(text["P"].astype(float), full["P"], atol=5e-4)
     assert text["name"].tolist() == full["name"].tolist() and text.columns.tolist() == full.columns.tolist()
-    # a score per model or round (p_cnn_<x>) is rounded like p_cnn; unknown columns are left alone
+    # a score per model or round (p_cnn_<x>) is rounded like p_cnn (down); unknown columns are left alone
     more = rounded(pd.DataFrame({"p_cnn_round1": [0.123456789], "n_zero": [2.0], "other": [0.123456789]}))
-    assert more.iloc[0].tolist() == [0.123457, 2, 0.123456789] and str(more["n_zero"].dtype) == "Int64"
+    assert more.iloc[0].tolist() == [0.123456, 2, 0.123456789] and str(more["n_zero"].dtype) == "Int64"
 
 
 def _tex_rows(tex: str) -> list[str]:

@@ -41,8 +41,9 @@ class ColumnSpec:
     """Unit (astropy unit string, None when dimensionless), description, CSV decimals and IVOA UCD of one column.
 
     ``down``: the column is rounded down to its decimals, never up, because
-    classes are cut on it (``P``: 0.69965 must not read 0.700 beside quality
-    ``high``).
+    classes or samples are cut on it (``P``: 0.69965 must not read 0.700
+    beside quality ``high``; ``p_cnn``: 0.9999986 must not read 0.999999, He
+    et al.'s cut).
     """
 
     unit: str | None
@@ -61,7 +62,7 @@ CATALOGUE_COLUMNS: dict[str, ColumnSpec] = {
     "sample": ColumnSpec(None, "Sample(s) whose p_cnn threshold the object passed, not every sample it was "
                                "preselected in: LRG (luminous red galaxies), BG (bright galaxies), LRG+BG (both); "
                                "added: below every threshold, on the inclusion list"),
-    "p_cnn": ColumnSpec(None, "CNN lens probability", 6),  # 6: He et al. 2020 cut at 0.999999
+    "p_cnn": ColumnSpec(None, "CNN lens probability", 6, down=True),  # 6: He et al. 2020 cut at 0.999999
     "n_graders": ColumnSpec(None, "Number of inspectors who graded the object"),
     "score_mean": ColumnSpec(None, "Mean inspector score (li2020: A, B, C, D = 10, 7, 3, 0; he2020: 2, 1, 0)", 2),
     "score_rms": ColumnSpec(None, "Standard deviation of the inspector scores", 2),
@@ -103,11 +104,12 @@ _SAMPLE_PREFIXES = (("lrg", "LRG"), ("bg", "BG"), ("disk", "disk"), ("include", 
 
 
 def column_spec(column: str) -> ColumnSpec | None:
-    """The :class:`ColumnSpec` of a ranked-list column; ``p_cnn_<x>`` (per model or round) as ``p_cnn``."""
+    """The :class:`ColumnSpec` of a ranked-list column; ``p_cnn_<x>`` (per model or round, ``p_cnn_raw``) as
+    ``p_cnn``."""
     if column in CATALOGUE_COLUMNS:
         return CATALOGUE_COLUMNS[column]
     if column.startswith("p_cnn_"):
-        return ColumnSpec(None, f"CNN lens probability ({column[len('p_cnn_'):]})", 6)
+        return ColumnSpec(None, f"CNN lens probability ({column[len('p_cnn_'):]})", 6, down=True)
     return None
 
 
@@ -175,8 +177,9 @@ def round_down(values, decimals: int):
 def rounded(ranked):
     """A copy of ``ranked`` with each float column rounded to its :data:`CATALOGUE_COLUMNS` decimals.
 
-    Columns whose classes are cut on them (``P``, :attr:`ColumnSpec.down`) are
-    rounded down (:func:`round_down`). Counts (0 decimals) become nullable
+    Columns that classes or samples are cut on (``P``, ``p_cnn`` and the
+    ``p_cnn_*`` columns: :attr:`ColumnSpec.down`) are rounded down
+    (:func:`round_down`). Counts (0 decimals) become nullable
     integers, so the CSV reads ``3``, not ``3.0``.
     """
     specs = {col: column_spec(col) for col in ranked.columns if ranked[col].dtype.kind == "f"}

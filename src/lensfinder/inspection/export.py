@@ -47,13 +47,18 @@ log = logging.getLogger(__name__)
 
 
 def read_id_list(path) -> list[str]:
-    """The ``object_id`` column of a CSV or Parquet table, as strings."""
+    """The ``object_id`` column of a CSV or Parquet table, as strings.
+
+    Every CSV cell is an id as written: ``NA``, ``null`` or ``N/A`` are ids, not
+    missing values (pandas' default would make them ``nan``); blank lines are skipped.
+    """
 
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
     df = (read_table(path, required=["object_id"]) if path.suffix == ".parquet"
-          else read_csv_table(path, ["object_id"], "an object_id column", dtype=str))
+          else read_csv_table(path, ["object_id"], "an object_id column", dtype=str, keep_default_na=False,
+                              na_filter=False))
     return df["object_id"].astype(str).tolist()
 
 

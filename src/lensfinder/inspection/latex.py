@@ -4,12 +4,19 @@ Cells are formatted here (decimals, ``$-$`` minus signs, escaped names);
 astropy's ``ascii.aastex`` writer lays out the ``deluxetable*``,
 ``\\tablehead`` with a units row, ``\\startdata``...``\\enddata`` and the
 ``\\tablecomments``.
+
+Text cells (names, samples) go through :func:`tex_escape`, whose output is
+plain ASCII that compiles with pdflatex, XeLaTeX and LuaLaTeX whatever the
+document's input and font encodings: the file declares no encoding (it is a
+table to paste into a paper), and UTF-8 input alone does not make
+``U+2212`` or ``U+2713`` printable with pdflatex.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import unicodedata
 
 import numpy as np
 
@@ -18,14 +25,65 @@ from lensfinder.inspection.catalogue import round_down
 __all__ = ["ranked_latex", "tex_escape"]
 
 _SPECIAL = {**{ch: "\\" + ch for ch in "&%$#_{}"}, "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-            "\\": r"\textbackslash{}"}
+            "\\": r"\textbackslash{}",
+            # OT1 (LaTeX's default font encoding) has other glyphs in these slots: < > as inverted ! ?, " as a
+            # closing quote, | as an em dash
+            "<": r"\textless{}", ">": r"\textgreater{}", '"': r"\textquotedbl{}", "|": r"\textbar{}",
+            # characters outside ASCII that have a LaTeX spelling (the rest: accents below, else U+XXXX)
+            "\u00a0": "~", "\u2212": "$-$", "\u2013": "--", "\u2014": "---", "\u2018": "`", "\u2019": "'",
+            "\u201c": "``", "\u201d": "''", "\u00b1": r"$\pm$", "\u00d7": r"$\times$", "\u00b0": r"$^\circ$",
+            "\u00b5": r"$\mu$", "\u2032": r"$'$", "\u2033": r"$''$", "\u00df": r"\ss{}", "\u00e6": r"\ae{}",
+            "\u00c6": r"\AE{}", "\u0153": r"\oe{}", "\u0152": r"\OE{}", "\u00f8": r"\o{}", "\u00d8": r"\O{}",
+            "\u0142": r"\l{}", "\u0141": r"\L{}", "\u0131": r"\i{}", "\u2026": r"\ldots{}"}
+#: combining mark (of a character's decomposition) -> LaTeX text accent
+_ACCENTS = {"\u0300": "`", "\u0301": "'", "\u0302": "^", "\u0303": "~", "\u0304": "=", "\u0306": "u",
+            "\u0307": ".", "\u0308": '"', "\u030a": "r", "\u030b": "H", "\u030c": "v", "\u0323": "d",
+            "\u0327": "c", "\u0328": "k", "\u0331": "b"}
 #: the sign between the two halves of a designation (J002018.968-284111.45)
 _DESIGNATION_MINUS = re.compile(r"(J[0-9.]+)-([0-9])")
 
 
+def _tex_char(ch: str) -> str:
+    """One character as ASCII LaTeX (text mode)."""
+    if ch in _SPECIAL:
+        return _SPECIAL[ch]
+    if " " <= ch < "\x7f":
+        return ch
+    category = unicodedata.category(ch)
+    if category in ("Cc", "Zs", "Zl", "Zp"):  # newline (a blank line ends \startdata's row), tab, NUL...
+        return " "
+    if category == "Cf":  # zero-width space, soft hyphen, byte-order mark: invisible
+        return ""
+    decomposed = unicodedata.normalize("NFKD", ch)
+    base, *marks = decomposed
+    if marks and all(mark in _ACCENTS for mark in marks) and base.isascii() and base.isalpha():
+        text = f"\\{base}" if base in "ij" and _ACCENTS[marks[0]] not in "cdkb" else base  # no dot under it
+        for mark in marks:  # ǘ: u, diaeresis, acute -> \'{\"{u}}
+            text = f"\\{_ACCENTS[mark]}{{{text}}}"
+        return text
+    if decomposed != ch and decomposed.isascii():  # ligature fi, full-width letters
+        return "".join(_tex_char(c) for c in decomposed)
+    return f"[U+{ord(ch):04X}]"  # no LaTeX spelling here (a check mark, CJK): the code point, readable
+
+
 def tex_escape(text) -> str:
-    """``text`` with LaTeX's special characters escaped."""
-    return "".join(_SPECIAL.get(ch, ch) for ch in str(text))
+    """``text`` as ASCII LaTeX that prints it in text mode, inside a table cell.
+
+    LaTeX's special characters are escaped, ``< > " |`` spelled out (the
+    default OT1 fonts print other glyphs there), ``--`` kept from becoming a
+    dash; line breaks, tabs and other control characters become spaces
+    (a blank line would end the table's row), invisible format characters
+    are dropped. Outside ASCII: accented letters as accent commands
+    (``\\"{o}``), a few symbols as their LaTeX (U+2212 as ``$-$``), anything
+    else as its code point, ``[U+2713]``.
+    """
+    out = ""
+    for ch in str(text):
+        piece = _tex_char(ch)
+        if out.endswith("-") and piece.startswith("-"):  # two hyphens: not an en dash
+            out += "{}"
+        out += piece
+    return out
 
 
 def _name(text) -> str:
@@ -62,9 +120,9 @@ def ranked_latex(ranked, scheme: str = "li2020", *, all_rows: bool = False) -> s
     li2020 columns: ID (rank), Name, Sample, R.A., Decl. (deg), r_auto (mag),
     z_phot, s_ave, rms, p_CNN, P, number of zero scores; rows with quality
     golden or high (all rows with ``all_rows``, captioned as all ranked
-    objects); P is rounded down
-    (:func:`~lensfinder.inspection.catalogue.round_down`), so it never reads
-    as the next class's cut. he2020: ID, Name, Sample, R.A., Decl., score
+    objects); P and p_CNN are rounded down
+    (:func:`~lensfinder.inspection.catalogue.round_down`), so they never read
+    as the next class's or sample's cut. he2020: ID, Name, Sample, R.A., Decl., score
     sum, p_CNN, final/vote; rows on the final list or to a further vote. Name is the ``name`` column (the survey's designation)
     or else the ``object_id``; r_auto and z_phot are left out when no row has
     them, Sample when no row has a sample.
@@ -81,7 +139,7 @@ def ranked_latex(ranked, scheme: str = "li2020", *, all_rows: bool = False) -> s
         scores = [
             (r"$s_\mathrm{ave}$", "", [_fmt(v, ".2f") for v in rows["score_mean"]]),
             ("rms", "", [_fmt(v, ".2f") for v in rows["score_rms"]]),
-            (r"$p_\mathrm{CNN}$", "", [_fmt(v, ".3f") for v in rows["p_cnn"]]),
+            (r"$p_\mathrm{CNN}$", "", [_fmt(v, ".3f") for v in round_down(rows["p_cnn"], 3)]),
             ("$P$", "", [_fmt(v, ".3f") for v in round_down(rows["P"], 3)]),  # down: never across a class cut
             ("No. zero scores", "", [_fmt(v, ".0f") for v in rows["n_zero"]]),
         ]
@@ -92,7 +150,7 @@ def ranked_latex(ranked, scheme: str = "li2020", *, all_rows: bool = False) -> s
         comments = "Score: sum of the inspector grades (2, 1, 0); final: score $\\geq 4$; vote: score 3."
         scores = [
             ("Score", "", [_fmt(v, ".0f") for v in rows["score_sum"]]),
-            (r"$p_\mathrm{CNN}$", "", [_fmt(v, ".6f") for v in rows["p_cnn"]]),
+            (r"$p_\mathrm{CNN}$", "", [_fmt(v, ".6f") for v in round_down(rows["p_cnn"], 6)]),  # 0.999999 cut
             ("Status", "", ["final" if f else ("vote" if v else "") for f, v in
                             zip(rows["final_list"], rows["further_vote"])]),
         ]

@@ -52,10 +52,11 @@ def _num(value, spec: str) -> str:
         return "\u2014"
 
 
-def _p(value) -> str:
-    """P to 3 decimals, rounded down: 0.69965 beside quality ``high`` must not read 0.700 (the golden cut)."""
+def _p(value, decimals: int = 3) -> str:
+    """P (or p_CNN) to ``decimals`` decimals, rounded down: 0.69965 beside quality ``high`` must not read 0.700
+    (the golden cut), p_CNN 0.9999986 not 0.999999 (He et al.'s cut)."""
     try:
-        return _num(float(round_down(value, 3)), ".3f")
+        return _num(float(round_down(value, decimals)), f".{decimals}f")
     except (TypeError, ValueError):
         return "\u2014"
 
@@ -144,8 +145,8 @@ def _section(body, row, anchor: str, scheme: str, survey, grades, notes, images,
             paragraph[-1].tail = " "
     scores = _sub(columns, "div")
     _sub(scores, "h3", "p_CNN")
-    models = [(str(_value(row, "model", "") or "CNN"), _num(_value(row, "p_cnn"), ".6f"))]
-    models += [(col[len("p_cnn_"):], _num(row[col], ".6f")) for col in row.index if col.startswith("p_cnn_")]
+    models = [(str(_value(row, "model", "") or "CNN"), _p(_value(row, "p_cnn"), 6))]
+    models += [(col[len("p_cnn_"):], _p(row[col], 6)) for col in row.index if col.startswith("p_cnn_")]
     _table(scores, ["model", "p_CNN"], models, cls="pcnn")
     _sub(scores, "h3", "Ranking")
     _table(scores, None, _scores(row, scheme))
@@ -209,7 +210,7 @@ def summary_html(ranked, grades, *, scheme: str, notes=None, images=None, bands=
         _sub(tr, "td", str(int(row["rank"])))
         _sub(_sub(tr, "td"), "a", str(_value(row, "name", "") or oid), href=f"#{anchor}")
         _sub(tr, "td", str(_value(row, "sample", "")))
-        _sub(tr, "td", _num(row["p_cnn"], ".3f"))
+        _sub(tr, "td", _p(row["p_cnn"]))
         _sub(tr, "td", _p(row["P"]) if scheme == "li2020" else _num(_value(row, "score_sum"), ".0f"))
         _sub(tr, "td", " ".join(grades.loc[grades["object_id"] == oid, "grade"].astype(str)))
         _sub(tr, "td", str(_value(row, "lenscat_name", "")))
