@@ -125,7 +125,7 @@ def test_the_page_shows_the_composite_beside_the_bands(tmp_path):
             from selenium.webdriver.common.by import By
             from selenium.webdriver.support.ui import WebDriverWait
 
-            driver.get(f"http://127.0.0.1:{srv.server_address[1]}/")
+            driver.get(grading.page_url(srv))
             wait = WebDriverWait(driver, 15, poll_frequency=0.05)
             wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#stamps canvas[data-drawn]")) == 3)
             captions = [c.text for c in driver.find_elements(By.CSS_SELECTOR, "#stamps figcaption")]
