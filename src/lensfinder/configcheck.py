@@ -66,7 +66,7 @@ def setting_source(path: Sequence[str | int], files: Sequence[str | os.PathLike]
         return "--config"
     for file in reversed(list(files)):
         try:
-            content = yaml.safe_load(Path(file).read_text())
+            content = yaml.safe_load(Path(file).read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError):
             continue
         if _lookup(content, path) is not _MISSING:
@@ -155,7 +155,7 @@ def schema_problem(config: Mapping, schema_path: str | os.PathLike, files: Seque
     import jsonschema
     import yaml
 
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
     validator = jsonschema.validators.validator_for(schema)(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(dict(config)))
     if error is None:

@@ -76,7 +76,7 @@ def pin_report(packages: dict, constraints: Path | None, installed=_version) -> 
     if constraints is None:
         return {"file": None, "pinned": 0, "differ": {}, "others": {}}
     pins = {}
-    for line in constraints.read_text().splitlines():
+    for line in constraints.read_text(encoding="utf-8").splitlines():
         match = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)\s*==\s*([^\s;#]+)\s*(#.*)?", line)
         if match:
             pins[match.group(1)] = match.group(2)

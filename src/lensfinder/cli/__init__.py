@@ -129,7 +129,7 @@ def expand_tile_patterns(argv: list[str]) -> list[str]:
         tiles = read_tile_list(path)
     else:
         try:
-            tiles = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+            tiles = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         except OSError as exc:
             raise InputError(f"{TILES_FROM}: {path}: cannot read the tile names ({exc.strerror})") from None
         except UnicodeDecodeError:

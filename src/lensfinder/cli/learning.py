@@ -218,7 +218,7 @@ def run_export_network(args) -> int:
     try:
         if args.provenance:
             where = args.provenance
-            provenance = json.loads(Path(args.provenance).read_text())
+            provenance = json.loads(Path(args.provenance).read_text(encoding="utf-8"))
         elif args.provenance_json is not None:
             where = "--provenance-json"
             provenance = json.loads(args.provenance_json)

@@ -351,7 +351,7 @@ def read_calibration(path) -> dict:
     if not path.exists():
         raise InputError(f"{path}: file not found")
     try:
-        record = json.loads(path.read_text())
+        record = json.loads(path.read_text(encoding="utf-8"))
         params = {str(k): {p: float(v[p]) for p in "abc"} for k, v in record["params"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{path}: params: expected the JSON written by `lensfinder calibrate` ({exc})") from exc

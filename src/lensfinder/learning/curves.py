@@ -23,7 +23,7 @@ def init_history_path(init_weights):
     if beside.is_file():
         return beside
     try:
-        recorded = json.loads(Path(init_weights).with_suffix(".json").read_text()).get("history")
+        recorded = json.loads(Path(init_weights).with_suffix(".json").read_text(encoding="utf-8")).get("history")
     except (OSError, ValueError, AttributeError):
         return None
     return Path(recorded) if isinstance(recorded, str) and Path(recorded).is_file() else None

@@ -144,7 +144,7 @@ def check_init_weights(members: dict, init_weights: str | None, epochs: int, **e
                              "`snakemake export_network` or `lensfinder export-network` (config/pretrained.yaml "
                              "says how to make its network)")
         try:
-            theirs = json.loads(sidecar.read_text())
+            theirs = json.loads(sidecar.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ValueError(f"config: {key}: {sidecar}: not readable JSON ({exc})") from None
         if theirs.get("ensemble"):

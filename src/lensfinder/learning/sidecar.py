@@ -160,7 +160,7 @@ def read_settings(model_path: str | os.PathLike, *, normalization: str | None = 
     if not path.exists():
         raise InputError(f"{path}: settings file not found; every model needs the JSON sidecar written by `lensfinder train`")
     try:
-        settings = json.loads(path.read_text())
+        settings = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not readable JSON ({exc})") from exc
     if not isinstance(settings, dict):

@@ -135,7 +135,7 @@ def export_network(model_path, out, provenance: dict | None = None, ensemble=())
         record["provenance"] = provenance
     history = paths[0].with_suffix(".history.csv")
     if history.is_file() and len(paths) == 1:
-        write_text(history.read_text(), out.with_suffix(".history.csv"))
+        write_text(history.read_text(encoding="utf-8"), out.with_suffix(".history.csv"))
     write_settings(record, out)  # last, the export's record
     log.info("wrote %s (%s%s) and its sidecar", out, file_hash(out),
              f", the mean of {len(paths)} networks" if len(paths) > 1 else "")
@@ -195,7 +195,7 @@ def _load_checkpoint(checkpoint_dir, resume_key, data_hash, epochs):
     if not state_path.exists():
         return None
     try:
-        state = json.loads(state_path.read_text())
+        state = json.loads(state_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         log.warning("%s: unreadable; starting afresh", state_path)
         return None
