@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers.cli_errors import one_error_line
+
 from lensfinder.cli import main
 from lensfinder.inspection.candidates import load_band_stamps, select_candidates
 from lensfinder.inspection.ranking import ranked_digest
@@ -15,13 +17,7 @@ from lensfinder.io import InputError, write_cube, write_table
 from lensfinder.learning.predictions import collect_prediction_files
 
 
-def _error(capsys, argv, *needles):
-    assert main([str(a) for a in argv]) == 2
-    err = capsys.readouterr().err
-    lines = [x for x in err.splitlines() if "error:" in x]
-    assert "Traceback" not in err and len(lines) == 1, err
-    assert all(n in lines[0] for n in needles), lines[0]
-    return lines[0]
+_error = one_error_line
 
 
 def _tile(tmp_path, tile: str, n: int, *, ids=None, flag=None, cube_tile=None, cube_n=None):

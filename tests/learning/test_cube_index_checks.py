@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers.cli_errors import one_error_line
+
 from lensfinder.cli import main
 from lensfinder.experiments import subsets
 from lensfinder.io import InputError, read_table, write_cube, write_table
@@ -27,12 +29,7 @@ def _tile(directory, tile: str, n: int, *, cube_n=None, cube_tile=None):
     return directory / f"{tile}.fits", directory / f"{tile}.parquet"
 
 
-def _error(capsys, argv, *needles):
-    assert main([str(a) for a in argv]) == 2
-    err = capsys.readouterr().err
-    lines = [x for x in err.splitlines() if "error:" in x]
-    assert "Traceback" not in err and len(lines) == 1, err
-    assert all(n in lines[0] for n in needles), lines[0]
+_error = one_error_line
 
 
 @pytest.fixture(scope="module")
