@@ -31,6 +31,14 @@ def _tile(directory, tile: str, n: int, *, cube_n=None, cube_tile=None):
 
 _error = one_error_line
 
+def _swapped(tmp_path, cube, index):
+    """A shard pair ``swapped/TA.fits``, ``swapped/TA.parquet``: TA's cube with another tile's rows and labels."""
+    swapped = tmp_path / "swapped"
+    swapped.mkdir()
+    shutil.copy(cube, swapped / "TA.fits")
+    shutil.copy(index, swapped / "TA.parquet")
+    return swapped
+
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
@@ -64,10 +72,7 @@ def test_infer_refuses_a_cube_of_another_tile(model, tmp_path, capsys):
 def test_training_shards_refuse_a_cube_of_another_tile(tmp_path):
     cube_a, _ = _tile(tmp_path, "TA", 4)
     _, index_b = _tile(tmp_path, "TB", 4)
-    swapped = tmp_path / "swapped"
-    swapped.mkdir()
-    shutil.copy(cube_a, swapped / "TA.fits")
-    shutil.copy(index_b, swapped / "TA.parquet")  # TA's cube with TB's rows and labels
+    swapped = _swapped(tmp_path, cube_a, index_b)
     with pytest.raises(InputError, match=r"swapped/TA\.parquet: tile: 'TB', but the cube TA\.fits is of TILE 'TA'"):
         ShardSet([swapped / "TA.fits"])
     assert len(ShardSet([cube_a])) == 4  # survey stamps with their own table
@@ -86,10 +91,7 @@ def test_training_shards_refuse_a_cube_of_another_tile(tmp_path):
 def test_subsets_refuse_a_cube_that_is_not_its_tables(tmp_path):
     cube_a, index_a = _tile(tmp_path, "TA", 4)
     cube_b, index_b = _tile(tmp_path, "TB", 4)
-    swapped = tmp_path / "swapped"
-    swapped.mkdir()
-    shutil.copy(cube_a, swapped / "TA.fits")
-    shutil.copy(index_b, swapped / "TA.parquet")
+    swapped = _swapped(tmp_path, cube_a, index_b)
     with pytest.raises(InputError, match=r"swapped/TA\.parquet: tile: 'TB', but the cube .*swapped/TA\.fits is of"):
         subsets.write_subset([swapped / "TA.fits"], 2, 0, tmp_path / "subset")
     assert not (tmp_path / "subset" / "shard_000.parquet").exists()
